@@ -1,0 +1,66 @@
+# Ecom Data Platform. `make run` and `make test` bootstrap everything (uv, the virtualenv) themselves.
+SHELL := /bin/bash
+UV := ./scripts/uv
+RUN := $(UV) run --frozen
+PG_TEST_URL ?= postgresql+asyncpg://postgres@127.0.0.1:5432/postgres
+REDIS_TEST_URL ?= redis://127.0.0.1:6379/15
+
+# Each package's tests run in their own pytest process: services are separate programs.
+DB_PACKAGES := libs/servicekit gateway services/customer-service services/product-service \
+               services/sync-service services/analytics-service
+TEST_PACKAGES := libs/contracts $(DB_PACKAGES) cli
+TYPED_PACKAGES := -p contracts -p servicekit -p gateway -p customer_service -p product_service \
+                  -p sync_service -p analytics_service -p ecom_cli
+
+.PHONY: help sync run test test-pg lint format bench docs clean
+
+help:
+	@echo "make run      start the whole stack on embedded defaults (SQLite + embedded broker)"
+	@echo "make test     run every test on SQLite and the embedded broker"
+	@echo "make test-pg  run the database tests on PostgreSQL ($(PG_TEST_URL)) and Redis ($(REDIS_TEST_URL))"
+	@echo "make lint     ruff check, ruff format --check, mypy"
+	@echo "make bench    run the benchmarks; results in bench/results/"
+	@echo "make docs     regenerate docs/events.md and docs/asyncapi.yaml"
+	@echo "make clean    remove var/, caches and the virtualenv"
+
+sync:
+	@$(UV) sync --frozen --quiet
+
+run: sync
+	$(RUN) ecom dev
+
+test: sync
+	@set -e; for pkg in $(TEST_PACKAGES); do \
+		echo "=== $$pkg"; \
+		$(RUN) pytest $$pkg/tests -q -m "not postgres"; \
+	done
+	@echo "=== tests/e2e (gateway and a service on real ports)"
+	@$(RUN) pytest tests/e2e -q -m "not postgres"
+
+test-pg: sync
+	@$(RUN) python scripts/check_postgres.py "$(PG_TEST_URL)"
+	@set -e; for pkg in $(DB_PACKAGES); do \
+		echo "=== $$pkg (PostgreSQL)"; \
+		TEST_DATABASE_URL="$(PG_TEST_URL)" TEST_REDIS_URL="$(REDIS_TEST_URL)" $(RUN) pytest $$pkg/tests -q; \
+	done
+	@echo "=== tests/e2e (PostgreSQL)"
+	@TEST_DATABASE_URL="$(PG_TEST_URL)" $(RUN) pytest tests/e2e -q
+
+lint: sync
+	$(RUN) ruff check .
+	$(RUN) ruff format --check .
+	$(RUN) mypy $(TYPED_PACKAGES)
+
+format: sync
+	$(RUN) ruff check --fix .
+	$(RUN) ruff format .
+
+bench: sync
+	$(RUN) python bench/run.py
+
+docs: sync
+	$(RUN) ecom-contracts generate
+
+clean:
+	rm -rf var .venv .tools .mypy_cache .ruff_cache
+	find . -name __pycache__ -type d -prune -exec rm -rf {} +

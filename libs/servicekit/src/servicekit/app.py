@@ -1,0 +1,235 @@
+"""The app factory: one call wires a service's database, broker, relay, consumers, errors and probes."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiokafka import AIOKafkaProducer
+from fastapi import APIRouter, FastAPI, Request, Response
+from fastapi.responses import JSONResponse
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from contracts.topics import ALL_TOPICS
+from servicekit.auth import JWKSClient, RevocationList, TokenVerifier
+from servicekit.db import Database
+from servicekit.errors import Problem, install_error_handlers, problem_response
+from servicekit.events.consumer import ConsumerSpec, EventConsumer, RetryPolicy
+from servicekit.events.kafka import ensure_topics, make_producer, start_with_retry, with_dead_letters
+from servicekit.events.relay import OutboxRelay
+from servicekit.logging import configure_logging
+from servicekit.middleware import MetricsMiddleware, RequestIdMiddleware
+from servicekit.settings import ServiceSettings
+
+log = logging.getLogger(__name__)
+
+READY_CHECK_TIMEOUT = 2.0
+
+
+@dataclass
+class ServiceRuntime:
+    """What the lifespan started; kept on `app.state.runtime`."""
+
+    settings: ServiceSettings
+    database: Database
+    producer: AIOKafkaProducer | None = None
+    relay: OutboxRelay | None = None
+    consumers: list[EventConsumer] = field(default_factory=list)
+    stop: asyncio.Event = field(default_factory=asyncio.Event)
+    kafka_ready: asyncio.Event = field(default_factory=asyncio.Event)
+    tasks: list[asyncio.Task[None]] = field(default_factory=list)
+
+
+Hook = Callable[[FastAPI], Awaitable[None]]
+
+
+def create_service_app(
+    settings: ServiceSettings,
+    *,
+    title: str,
+    description: str = "",
+    version: str = "0.1.0",
+    routers: Sequence[APIRouter] = (),
+    consumers: Sequence[ConsumerSpec] = (),
+    topics: Sequence[str] = ALL_TOPICS,
+    on_startup: Sequence[Hook] = (),
+    on_shutdown: Sequence[Hook] = (),
+    run_relay: bool = True,
+) -> FastAPI:
+    """A FastAPI app with the platform's lifespan, middleware, error handlers and probes."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        configure_logging(settings.service_name, settings.log_level, json_format=settings.log_json)
+        database = Database(
+            settings.database_url, pool_size=settings.database_pool_size, echo=settings.database_echo
+        )
+        runtime = ServiceRuntime(settings=settings, database=database)
+        app.state.database = database
+        app.state.runtime = runtime
+        if not hasattr(app.state, "token_verifier"):
+            app.state.token_verifier = TokenVerifier(
+                JWKSClient(settings.jwks_url, cache_seconds=settings.jwks_cache_seconds),
+                issuer=settings.jwt_issuer,
+                audience=settings.jwt_audience,
+                revocations=(
+                    RevocationList(settings.revocations_url, cache_seconds=settings.revocations_cache_seconds)
+                    if settings.revocations_url
+                    else None
+                ),
+            )
+        if settings.kafka_enabled:
+            runtime.tasks.append(
+                asyncio.create_task(_run_kafka(runtime, consumers, topics, run_relay), name="kafka")
+            )
+        for hook in on_startup:
+            await hook(app)
+        log.info("%s started", settings.service_name)
+        try:
+            yield
+        finally:
+            runtime.stop.set()
+            for hook in on_shutdown:
+                with contextlib.suppress(Exception):
+                    await hook(app)
+            for task in runtime.tasks:
+                try:
+                    await asyncio.wait_for(task, 15)
+                except (TimeoutError, asyncio.CancelledError):
+                    task.cancel()
+                except Exception:
+                    log.exception("background task %s failed", task.get_name())
+            await database.dispose()
+            log.info("%s stopped", settings.service_name)
+
+    app = FastAPI(
+        title=title,
+        description=description,
+        version=version,
+        lifespan=lifespan,
+    )
+    install_error_handlers(app)
+    app.add_middleware(MetricsMiddleware)
+    app.add_middleware(RequestIdMiddleware)
+    app.include_router(_probes())
+    for router in routers:
+        app.include_router(router)
+    return app
+
+
+async def _run_kafka(
+    runtime: ServiceRuntime, consumers: Sequence[ConsumerSpec], topics: Sequence[str], run_relay: bool
+) -> None:
+    settings = runtime.settings
+    stop = runtime.stop
+    producer = make_producer(settings)
+    if not await start_with_retry(producer.start, what="producer", stop_event=stop):
+        await producer.stop()
+        return
+    runtime.producer = producer
+    try:
+        if settings.kafka_create_topics:
+            while not stop.is_set():
+                try:
+                    await ensure_topics(
+                        settings.kafka_bootstrap_servers,
+                        with_dead_letters(topics),
+                        partitions=settings.kafka_topic_partitions,
+                        replication_factor=settings.kafka_replication_factor,
+                    )
+                    break
+                except Exception as exc:
+                    log.warning("topic creation failed, retrying: %s", exc)
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(stop.wait(), 1.0)
+        runtime.kafka_ready.set()
+        workers: list[Awaitable[None]] = []
+        if run_relay:
+            runtime.relay = OutboxRelay(
+                runtime.database,
+                producer,
+                batch_size=settings.outbox_batch_size,
+                poll_interval=settings.outbox_poll_interval_ms / 1000,
+                name=settings.service_name,
+            )
+            workers.append(runtime.relay.run(stop))
+        retry = RetryPolicy(
+            max_retries=settings.consumer_max_retries,
+            backoff=settings.consumer_retry_backoff_ms / 1000,
+            backoff_max=settings.consumer_retry_backoff_max_ms / 1000,
+        )
+        for spec in consumers:
+            consumer = EventConsumer(
+                spec,
+                runtime.database,
+                bootstrap_servers=settings.kafka_bootstrap_servers,
+                dlq_producer=producer,
+                retry=retry,
+                fetch_max_wait_ms=settings.kafka_fetch_max_wait_ms,
+                session_timeout_ms=settings.kafka_session_timeout_ms,
+            )
+            runtime.consumers.append(consumer)
+            workers.append(consumer.run(stop))
+        results = await asyncio.gather(*workers, return_exceptions=True)
+        for result in results:
+            if isinstance(result, BaseException):
+                log.error("event worker stopped with an error", exc_info=result)
+    finally:
+        runtime.producer = None
+        await producer.stop()
+
+
+async def _broker_reachable(runtime: ServiceRuntime) -> bool:
+    producer = runtime.producer
+    if producer is None or not runtime.kafka_ready.is_set():
+        return False
+    ok: bool = await producer.client.force_metadata_update()
+    return ok
+
+
+def _probes() -> APIRouter:
+    router = APIRouter(tags=["operations"])
+
+    @router.get("/healthz", summary="Liveness: the process answers")
+    async def healthz() -> dict[str, str]:
+        """The process is alive."""
+        return {"status": "ok"}
+
+    @router.get(
+        "/readyz",
+        summary="Readiness: database and broker reachable",
+        responses={503: {"model": Problem}},
+    )
+    async def readyz(request: Request) -> Any:
+        """200 when the database and the broker answer, 503 problem+json naming what does not."""
+        runtime: ServiceRuntime = request.app.state.runtime
+        checks: dict[str, str] = {}
+        try:
+            await asyncio.wait_for(runtime.database.ping(), READY_CHECK_TIMEOUT)
+            checks["database"] = "ok"
+        except Exception as exc:
+            checks["database"] = f"unavailable: {type(exc).__name__}"
+        if runtime.settings.kafka_enabled:
+            try:
+                reachable = await asyncio.wait_for(_broker_reachable(runtime), READY_CHECK_TIMEOUT)
+                checks["broker"] = "ok" if reachable else "unavailable"
+            except Exception as exc:
+                checks["broker"] = f"unavailable: {type(exc).__name__}"
+        if all(value == "ok" for value in checks.values()):
+            return JSONResponse({"status": "ready", "checks": checks})
+        failing = ", ".join(name for name, value in checks.items() if value != "ok")
+        return problem_response(
+            request, 503, "Service Unavailable", f"Not ready: {failing}", extra={"checks": checks}
+        )
+
+    @router.get("/metrics", summary="Prometheus metrics", response_class=Response)
+    async def metrics_endpoint() -> Response:
+        """Prometheus text exposition of this process's metrics."""
+        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
+    return router

@@ -1,0 +1,231 @@
+"""JWT verification against the gateway's JWKS (RS256 only) and a FastAPI dependency for scopes."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+import time
+from dataclasses import dataclass, field
+from typing import Annotated, Any, Protocol
+
+import httpx
+from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer, SecurityScopes
+from jose import jwt
+from jose.exceptions import ExpiredSignatureError, JWTClaimsError, JWTError
+
+from servicekit.errors import Forbidden, Unauthorized
+
+log = logging.getLogger(__name__)
+
+ALLOWED_ALGORITHMS = ["RS256"]
+
+
+@dataclass(frozen=True)
+class Caller:
+    """The verified identity behind a request."""
+
+    subject: str
+    scopes: frozenset[str]
+    client_id: str | None = None
+    token_id: str | None = None
+    claims: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
+
+    def has(self, scope: str) -> bool:
+        return scope in self.scopes or "admin" in self.scopes
+
+
+class KeySource(Protocol):
+    async def get(self, kid: str) -> dict[str, Any] | None: ...
+
+
+class StaticKeys:
+    """A fixed JWKS (tests, or keys configured out of band)."""
+
+    def __init__(self, jwks: dict[str, Any]) -> None:
+        self._keys = {key["kid"]: key for key in jwks.get("keys", []) if "kid" in key}
+
+    async def get(self, kid: str) -> dict[str, Any] | None:
+        return self._keys.get(kid)
+
+
+class JWKSClient:
+    """Fetches and caches a JWKS over HTTP; an unknown `kid` triggers a refetch, at most every
+    `min_refetch_interval` seconds so a flood of bad tokens cannot hammer the gateway."""
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        cache_seconds: float = 300,
+        min_refetch_interval: float = 10,
+        timeout: float = 5.0,
+        client: httpx.AsyncClient | None = None,
+    ) -> None:
+        self.url = url
+        self.cache_seconds = cache_seconds
+        self.min_refetch_interval = min_refetch_interval
+        self._client = client
+        self._timeout = timeout
+        self._keys: dict[str, dict[str, Any]] = {}
+        # monotonic() counts from boot: starting at 0.0 would make a host booted moments ago look freshly
+        # fetched and refuse every token until min_refetch_interval had passed.
+        self._fetched_at = -math.inf
+        self._lock = asyncio.Lock()
+
+    async def get(self, kid: str) -> dict[str, Any] | None:
+        now = time.monotonic()
+        if kid in self._keys and now - self._fetched_at < self.cache_seconds:
+            return self._keys[kid]
+        async with self._lock:
+            now = time.monotonic()
+            stale = now - self._fetched_at >= self.cache_seconds
+            if stale or (kid not in self._keys and now - self._fetched_at >= self.min_refetch_interval):
+                await self._refresh()
+        return self._keys.get(kid)
+
+    async def _refresh(self) -> None:
+        try:
+            if self._client is not None:
+                response = await self._client.get(self.url, timeout=self._timeout)
+            else:
+                async with httpx.AsyncClient(timeout=self._timeout) as client:
+                    response = await client.get(self.url)
+            response.raise_for_status()
+            keys = response.json().get("keys", [])
+            self._keys = {key["kid"]: key for key in keys if "kid" in key}
+            self._fetched_at = time.monotonic()
+        except (httpx.HTTPError, ValueError) as exc:
+            # Keep serving the keys we had; a token with an unknown kid is refused meanwhile.
+            log.warning("JWKS fetch from %s failed: %s", self.url, exc)
+            self._fetched_at = time.monotonic() - self.cache_seconds + self.min_refetch_interval
+
+
+class RevocationList:
+    """Subjects (disabled users and clients) and token ids the gateway has revoked, fetched over HTTP
+    like the JWKS and cached for `cache_seconds`: a service called directly refuses such a token within
+    that time instead of until the token expires. If a fetch fails, the last known list stays in force."""
+
+    def __init__(self, url: str, *, cache_seconds: float = 5.0, timeout: float = 2.0) -> None:
+        self.url = url
+        self.cache_seconds = cache_seconds
+        self._timeout = timeout
+        self._subjects: frozenset[str] = frozenset()
+        self._token_ids: frozenset[str] = frozenset()
+        self._fetched_at = -math.inf
+        self._lock = asyncio.Lock()
+
+    async def is_revoked(self, subject: str, token_id: str | None) -> bool:
+        if time.monotonic() - self._fetched_at >= self.cache_seconds:
+            async with self._lock:
+                if time.monotonic() - self._fetched_at >= self.cache_seconds:
+                    await self._refresh()
+        return subject in self._subjects or (token_id is not None and token_id in self._token_ids)
+
+    async def _refresh(self) -> None:
+        try:
+            async with httpx.AsyncClient(timeout=self._timeout) as client:
+                response = await client.get(self.url)
+            response.raise_for_status()
+            body = response.json()
+            self._subjects = frozenset(str(s) for s in body.get("subjects", []))
+            self._token_ids = frozenset(str(t) for t in body.get("token_ids", []))
+        except (httpx.HTTPError, ValueError, AttributeError) as exc:
+            log.warning("revocation list fetch from %s failed: %s", self.url, exc)
+        self._fetched_at = time.monotonic()
+
+
+class TokenVerifier:
+    def __init__(
+        self,
+        keys: KeySource,
+        *,
+        issuer: str,
+        audience: str,
+        leeway: int = 30,
+        revocations: RevocationList | None = None,
+    ) -> None:
+        self.keys = keys
+        self.issuer = issuer
+        self.audience = audience
+        self.leeway = leeway
+        self.revocations = revocations
+
+    async def verify(self, token: str) -> Caller:
+        """Check signature (RS256 only), `kid`, `iss`, `aud`, `exp`, `nbf`; raise Unauthorized."""
+        try:
+            header = jwt.get_unverified_header(token)
+        except JWTError:
+            raise Unauthorized("The token is malformed.") from None
+        if header.get("alg") not in ALLOWED_ALGORITHMS:
+            raise Unauthorized("The token's signing algorithm is not accepted.")
+        kid = header.get("kid")
+        if not isinstance(kid, str) or not kid:
+            raise Unauthorized("The token has no key id.")
+        key = await self.keys.get(kid)
+        if key is None:
+            raise Unauthorized("The token was signed with an unknown key.")
+        try:
+            claims: dict[str, Any] = jwt.decode(
+                token,
+                key,
+                algorithms=ALLOWED_ALGORITHMS,
+                audience=self.audience,
+                issuer=self.issuer,
+                options={
+                    "require_exp": True,
+                    "require_sub": True,
+                    "require_aud": True,
+                    "require_iss": True,
+                    "leeway": self.leeway,
+                },
+            )
+        except ExpiredSignatureError:
+            raise Unauthorized("The token has expired.") from None
+        except JWTClaimsError as exc:
+            raise Unauthorized(f"The token's claims are not valid: {exc}") from None
+        except JWTError:
+            raise Unauthorized("The token's signature is not valid.") from None
+        if self.revocations is not None and await self.revocations.is_revoked(
+            str(claims["sub"]), claims.get("jti")
+        ):
+            raise Unauthorized("The token has been revoked.")
+        scope = claims.get("scope", "")
+        scopes = frozenset(scope.split()) if isinstance(scope, str) else frozenset()
+        return Caller(
+            subject=str(claims["sub"]),
+            scopes=scopes,
+            client_id=claims.get("client_id"),
+            token_id=claims.get("jti"),
+            claims=claims,
+        )
+
+
+bearer_scheme = HTTPBearer(auto_error=False, description="An access token from the gateway")
+
+
+async def authenticate(
+    request: Request,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer_scheme)],
+) -> Caller:
+    """The verified caller; 401 problem+json when the token is missing or not valid."""
+    if credentials is None or not credentials.credentials:
+        raise Unauthorized("A Bearer token is required.")
+    verifier: TokenVerifier = request.app.state.token_verifier
+    caller = await verifier.verify(credentials.credentials)
+    request.state.caller = caller
+    return caller
+
+
+async def require(
+    security_scopes: SecurityScopes, caller: Annotated[Caller, Depends(authenticate)]
+) -> Caller:
+    """Use as `Security(require, scopes=[...])`: 403 unless the caller holds every scope."""
+    missing = [scope for scope in security_scopes.scopes if not caller.has(scope)]
+    if missing:
+        raise Forbidden(f"This requires the scope(s): {' '.join(missing)}.")
+    return caller
+
+
+CallerDep = Annotated[Caller, Depends(authenticate)]

@@ -1,0 +1,27 @@
+"""FastAPI dependencies every service's routes use."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Annotated
+
+from fastapi import Depends, Request
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from servicekit.db import Database
+
+
+def get_database(request: Request) -> Database:
+    database: Database = request.app.state.database
+    return database
+
+
+async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
+    """The request's session: commits when the route succeeds, rolls back when it raises."""
+    async with get_database(request).session() as session:
+        yield session
+
+
+# scope="function": commit before the response is sent, so a client never reads an uncommitted write
+# and a failed commit becomes an error response.
+SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]

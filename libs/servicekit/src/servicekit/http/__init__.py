@@ -1,0 +1,1 @@
+"""HTTP helpers: cursor pagination, ETag/If-Match, Idempotency-Key."""

@@ -1,0 +1,93 @@
+"""Idempotency-Key: a retried write returns the first answer instead of acting twice."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+from fastapi import Depends, Header
+from fastapi.responses import JSONResponse
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from servicekit.errors import Conflict, UnprocessableEntity
+from servicekit.events.models import IdempotencyRecord
+
+
+def idempotency_key_header(
+    idempotency_key: Annotated[
+        str | None,
+        Header(
+            alias="Idempotency-Key",
+            max_length=200,
+            description="Any unique string; a retry with the same key returns the first response",
+        ),
+    ] = None,
+) -> str | None:
+    """The Idempotency-Key header; optional, a request without one is simply not deduplicated."""
+    return idempotency_key
+
+
+IdempotencyKeyDep = Annotated[str | None, Depends(idempotency_key_header)]
+
+
+def fingerprint(payload: Any) -> str:
+    raw = json.dumps(payload, sort_keys=True, separators=(",", ":"), default=str).encode()
+    return hashlib.sha256(raw).hexdigest()
+
+
+@dataclass(frozen=True)
+class StoredResponse:
+    status_code: int
+    body: bytes
+    headers: dict[str, str]
+
+    def to_response(self) -> JSONResponse:
+        response = JSONResponse(content=None, status_code=self.status_code, headers=self.headers)
+        response.body = self.body
+        response.headers["content-length"] = str(len(self.body))
+        response.headers["Idempotent-Replayed"] = "true"
+        return response
+
+
+async def lookup(
+    session: AsyncSession, *, scope: str, key: str, request_fingerprint: str
+) -> StoredResponse | None:
+    """The stored answer for this key, or None; 422 if the key was used with a different request."""
+    record = await session.get(IdempotencyRecord, (scope, key))
+    if record is None:
+        return None
+    if record.fingerprint != request_fingerprint:
+        raise UnprocessableEntity("This Idempotency-Key was already used with a different request.")
+    return StoredResponse(record.status_code, record.body, dict(record.headers))
+
+
+async def remember(
+    session: AsyncSession,
+    *,
+    scope: str,
+    key: str,
+    request_fingerprint: str,
+    status_code: int,
+    body: bytes,
+    headers: dict[str, str] | None = None,
+) -> None:
+    """Store the answer in the request's transaction; a concurrent twin gets 409 and may retry."""
+    session.add(
+        IdempotencyRecord(
+            scope=scope,
+            key=key,
+            fingerprint=request_fingerprint,
+            status_code=status_code,
+            body=body,
+            headers=headers or {},
+            created_at=datetime.now(UTC),
+        )
+    )
+    try:
+        await session.flush()
+    except IntegrityError:
+        raise Conflict("A request with this Idempotency-Key is in progress; retry shortly.") from None

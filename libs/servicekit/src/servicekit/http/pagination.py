@@ -1,0 +1,57 @@
+"""Cursor pagination: opaque cursors over a stable sort key, `next_cursor` in the body."""
+
+from __future__ import annotations
+
+import base64
+import json
+from typing import Annotated, Any, Generic, TypeVar
+
+from fastapi import Query
+from pydantic import BaseModel, Field
+
+from servicekit.errors import BadRequest
+
+T = TypeVar("T")
+
+MAX_LIMIT = 500
+
+
+class Page(BaseModel, Generic[T]):
+    items: list[T]
+    next_cursor: str | None = Field(default=None, description="Pass as ?cursor= for the next page")
+
+
+class PageParams(BaseModel):
+    limit: int
+    cursor: dict[str, Any] | None
+
+
+def encode_cursor(position: dict[str, Any]) -> str:
+    raw = json.dumps(position, separators=(",", ":"), sort_keys=True, default=str).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> dict[str, Any]:
+    try:
+        padded = cursor + "=" * (-len(cursor) % 4)
+        value = json.loads(base64.urlsafe_b64decode(padded.encode()))
+    except (ValueError, UnicodeDecodeError):
+        raise BadRequest("The cursor is not valid.") from None
+    if not isinstance(value, dict):
+        raise BadRequest("The cursor is not valid.")
+    return value
+
+
+def page_params(
+    limit: Annotated[int, Query(ge=1, le=MAX_LIMIT, description="Items per page")] = 50,
+    cursor: Annotated[str | None, Query(description="The next_cursor of the previous page")] = None,
+) -> PageParams:
+    return PageParams(limit=limit, cursor=decode_cursor(cursor) if cursor else None)
+
+
+def make_page(items: list[T], limit: int, position_of: Any) -> Page[T]:
+    """Build a page from up to limit+1 fetched items; `position_of(item)` gives the cursor fields."""
+    has_more = len(items) > limit
+    items = items[:limit]
+    next_cursor = encode_cursor(position_of(items[-1])) if has_more and items else None
+    return Page[T](items=items, next_cursor=next_cursor)

@@ -1,0 +1,239 @@
+"""A service refuses every token it cannot trust, checks scopes, and follows the gateway's key rotation."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Annotated, Any
+
+import httpx
+import pytest
+from fastapi import APIRouter, FastAPI, Security
+
+from servicekit.app import create_service_app
+from servicekit.auth import Caller, JWKSClient, TokenVerifier, require
+from servicekit.errors import Unauthorized, problem_responses
+from servicekit.settings import ServiceSettings
+from servicekit.testing import TestTokenIssuer, running_app
+
+JWKS_URL = "http://gateway.test/.well-known/jwks.json"
+
+router = APIRouter(prefix="/v1")
+
+
+@router.get("/customers", responses=problem_responses(401, 403))
+async def list_customers(
+    caller: Annotated[Caller, Security(require, scopes=["customers:read"])],
+) -> dict[str, str]:
+    """A route only callers holding customers:read may use."""
+    return {"subject": caller.subject}
+
+
+@pytest.fixture
+async def client(tmp_path: Path, token_issuer: TestTokenIssuer) -> AsyncIterator[httpx.AsyncClient]:
+    settings = ServiceSettings(
+        service_name="auth-test",
+        database_url=f"sqlite+aiosqlite:///{tmp_path / 'auth.db'}",
+        kafka_enabled=False,
+        log_json=False,
+    )
+    app = create_service_app(settings, title="auth test", routers=[router])
+    async with running_app(app, token_issuer) as client:
+        yield client
+
+
+def b64url(raw: bytes) -> str:
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def b64url_json(value: dict[str, Any]) -> str:
+    return b64url(json.dumps(value, separators=(",", ":")).encode())
+
+
+def valid_claims(issuer: TestTokenIssuer, *scopes: str) -> dict[str, Any]:
+    now = int(time.time())
+    return {
+        "iss": issuer.issuer,
+        "aud": issuer.audience,
+        "sub": "mallory",
+        "scope": " ".join(scopes),
+        "iat": now,
+        "nbf": now,
+        "exp": now + 300,
+    }
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+def assert_problem(response: httpx.Response, status: int) -> None:
+    assert response.status_code == status
+    assert response.headers["content-type"] == "application/problem+json"
+    assert response.json()["status"] == status
+
+
+async def test_request_without_token_gets_401_problem(client: httpx.AsyncClient) -> None:
+    response = await client.get("/v1/customers")
+    assert_problem(response, 401)
+    assert response.headers["www-authenticate"].startswith("Bearer")
+
+
+async def test_unsigned_alg_none_token_gets_401(
+    client: httpx.AsyncClient, token_issuer: TestTokenIssuer
+) -> None:
+    header = {"alg": "none", "typ": "JWT", "kid": token_issuer.kid}
+    token = f"{b64url_json(header)}.{b64url_json(valid_claims(token_issuer, 'customers:read'))}."
+    response = await client.get("/v1/customers", headers=bearer(token))
+    assert_problem(response, 401)
+
+
+async def test_hs256_token_keyed_with_the_public_key_gets_401(
+    client: httpx.AsyncClient, token_issuer: TestTokenIssuer
+) -> None:
+    # The algorithm-confusion attack: HMAC "signed" with the RSA public key, which anyone can fetch.
+    header = {"alg": "HS256", "typ": "JWT", "kid": token_issuer.kid}
+    signing_input = f"{b64url_json(header)}.{b64url_json(valid_claims(token_issuer, 'customers:read'))}"
+    signature = hmac.new(token_issuer.public_pem.encode(), signing_input.encode(), hashlib.sha256).digest()
+    response = await client.get("/v1/customers", headers=bearer(f"{signing_input}.{b64url(signature)}"))
+    assert_problem(response, 401)
+
+
+async def test_expired_token_gets_401(client: httpx.AsyncClient, token_issuer: TestTokenIssuer) -> None:
+    token = token_issuer.mint(scopes=["customers:read"], expires_in=-600)
+    response = await client.get("/v1/customers", headers=bearer(token))
+    assert_problem(response, 401)
+    assert "expired" in response.json()["detail"]
+
+
+async def test_token_for_another_audience_gets_401(
+    client: httpx.AsyncClient, token_issuer: TestTokenIssuer
+) -> None:
+    token = token_issuer.mint(scopes=["customers:read"], aud="some-other-system")
+    response = await client.get("/v1/customers", headers=bearer(token))
+    assert_problem(response, 401)
+
+
+async def test_token_from_another_issuer_gets_401(
+    client: httpx.AsyncClient, token_issuer: TestTokenIssuer
+) -> None:
+    token = token_issuer.mint(scopes=["customers:read"], iss="https://evil.example")
+    response = await client.get("/v1/customers", headers=bearer(token))
+    assert_problem(response, 401)
+
+
+async def test_token_with_unknown_key_id_gets_401(
+    client: httpx.AsyncClient, token_issuer: TestTokenIssuer
+) -> None:
+    token = token_issuer.mint(scopes=["customers:read"], headers={"kid": "no-such-key"})
+    response = await client.get("/v1/customers", headers=bearer(token))
+    assert_problem(response, 401)
+
+
+async def test_token_with_tampered_claims_gets_401(
+    client: httpx.AsyncClient, token_issuer: TestTokenIssuer
+) -> None:
+    header, payload, signature = token_issuer.mint(scopes=["customers:read"]).split(".")
+    claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+    claims["scope"] = "customers:read admin"
+    response = await client.get(
+        "/v1/customers", headers=bearer(f"{header}.{b64url_json(claims)}.{signature}")
+    )
+    assert_problem(response, 401)
+
+
+@pytest.mark.parametrize("token", ["garbage", "a.b.c", "e30.e30.", "...."])
+async def test_garbage_token_gets_401(client: httpx.AsyncClient, token: str) -> None:
+    response = await client.get("/v1/customers", headers=bearer(token))
+    assert_problem(response, 401)
+
+
+async def test_valid_token_without_the_scope_gets_403(
+    client: httpx.AsyncClient, token_issuer: TestTokenIssuer
+) -> None:
+    response = await client.get("/v1/customers", headers=token_issuer.auth_header("customers:write"))
+    assert_problem(response, 403)
+    assert "customers:read" in response.json()["detail"]
+
+
+async def test_valid_token_with_the_scope_gets_200(
+    client: httpx.AsyncClient, token_issuer: TestTokenIssuer
+) -> None:
+    response = await client.get(
+        "/v1/customers", headers=token_issuer.auth_header("customers:read", subject="alice")
+    )
+    assert response.status_code == 200
+    assert response.json() == {"subject": "alice"}
+
+
+async def test_admin_scope_passes_any_scope_check(
+    client: httpx.AsyncClient, token_issuer: TestTokenIssuer
+) -> None:
+    response = await client.get("/v1/customers", headers=token_issuer.auth_header("admin"))
+    assert response.status_code == 200
+
+
+GATEWAY = TestTokenIssuer()
+
+
+class JWKSServer:
+    """A real ASGI app serving a JWKS that can grow (key rotation) and counts how often it is fetched."""
+
+    def __init__(self, *issuers: TestTokenIssuer) -> None:
+        self.keys: list[dict[str, Any]] = [key for issuer in issuers for key in issuer.jwks["keys"]]
+        self.fetches = 0
+        self.app = FastAPI()
+
+        @self.app.get("/.well-known/jwks.json")
+        async def jwks() -> dict[str, Any]:
+            self.fetches += 1
+            return {"keys": list(self.keys)}
+
+    def publish(self, issuer: TestTokenIssuer) -> None:
+        self.keys.extend(issuer.jwks["keys"])
+
+    def verifier(self, **jwks_options: float) -> TokenVerifier:
+        http = httpx.AsyncClient(transport=httpx.ASGITransport(app=self.app))
+        keys = JWKSClient(JWKS_URL, client=http, **jwks_options)
+        return TokenVerifier(keys, issuer=GATEWAY.issuer, audience=GATEWAY.audience)
+
+
+async def test_jwks_keys_are_cached_between_tokens() -> None:
+    server = JWKSServer(GATEWAY)
+    verifier = server.verifier()
+    for subject in ("a", "b", "c"):
+        caller = await verifier.verify(GATEWAY.mint(subject=subject))
+        assert caller.subject == subject
+    assert server.fetches == 1
+
+
+async def test_key_added_to_the_jwks_later_becomes_usable() -> None:
+    rotated = TestTokenIssuer()
+    server = JWKSServer(GATEWAY)
+    verifier = server.verifier(min_refetch_interval=0)
+    await verifier.verify(GATEWAY.mint())
+
+    server.publish(rotated)
+    caller = await verifier.verify(rotated.mint(subject="after-rotation"))
+
+    assert caller.subject == "after-rotation"
+    assert server.fetches == 2
+
+
+async def test_unknown_key_ids_refetch_the_jwks_at_most_once_per_interval() -> None:
+    rotated = TestTokenIssuer()
+    server = JWKSServer(GATEWAY)
+    verifier = server.verifier(min_refetch_interval=3600)
+    await verifier.verify(GATEWAY.mint())
+
+    server.publish(rotated)
+    for _ in range(5):
+        with pytest.raises(Unauthorized):
+            await verifier.verify(rotated.mint())
+
+    assert server.fetches == 1

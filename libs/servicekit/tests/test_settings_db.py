@@ -1,0 +1,129 @@
+"""Settings come from prefixed environment variables and refuse dev secrets in production; the database
+layer configures SQLite safely and commits or rolls back a session as a unit."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+from pydantic import SecretStr, ValidationError
+from pydantic_settings import SettingsConfigDict
+from sqlalchemy import func, select, text
+from sqlmodel import col
+
+from servicekit.db import SQLITE_BUSY_TIMEOUT_MS, Database
+from servicekit.settings import ServiceSettings
+
+from .support import Item
+
+
+class DemoSettings(ServiceSettings):
+    model_config = SettingsConfigDict(env_prefix="DEMO_")
+
+    service_name: str = "demo-service"
+    signing_secret: str = "dev-only-signing-secret"
+
+
+class SecretDemoSettings(ServiceSettings):
+    model_config = SettingsConfigDict(env_prefix="DEMO_")
+
+    master_key: SecretStr = SecretStr("dev-only-master-key")
+
+
+@pytest.fixture
+async def sqlite_database(tmp_path: Path) -> AsyncIterator[Database]:
+    database = Database(f"sqlite+aiosqlite:///{tmp_path / 'pragmas.db'}")
+    yield database
+    await database.dispose()
+
+
+async def pragma(database: Database, name: str) -> object:
+    async with database.engine.connect() as conn:
+        return (await conn.execute(text(f"PRAGMA {name}"))).scalar()
+
+
+async def count_named(database: Database, name: str) -> int:
+    async with database.sessionmaker() as session:
+        return int(
+            await session.scalar(select(func.count()).select_from(Item).where(col(Item.name) == name)) or 0
+        )
+
+
+def test_production_refuses_a_development_secret(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ENVIRONMENT", "production")
+    with pytest.raises(ValidationError, match="signing_secret"):
+        DemoSettings()
+
+
+def test_production_refuses_a_development_secret_held_as_secretstr(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ENVIRONMENT", "production")
+    with pytest.raises(ValidationError, match="master_key"):
+        SecretDemoSettings()
+
+
+def test_production_accepts_a_real_secret(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ENVIRONMENT", "production")
+    monkeypatch.setenv("DEMO_SIGNING_SECRET", "c2VjcmV0LWZyb20tdGhlLXZhdWx0")
+    assert DemoSettings().environment == "production"
+
+
+def test_development_accepts_the_development_secret() -> None:
+    assert DemoSettings(environment="development").signing_secret == "dev-only-signing-secret"
+
+
+def test_kafka_servers_are_read_without_prefix_and_database_url_with_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("KAFKA_BOOTSTRAP_SERVERS", "kafka-0:9092,kafka-1:9092")
+    monkeypatch.setenv("DEMO_KAFKA_BOOTSTRAP_SERVERS", "prefixed-is-ignored:9092")
+    monkeypatch.setenv("DEMO_DATABASE_URL", "postgresql+asyncpg://demo@db/demo")
+    monkeypatch.setenv("DATABASE_URL", "sqlite+aiosqlite:///unprefixed-is-ignored.db")
+
+    settings = DemoSettings()
+
+    assert settings.kafka_bootstrap_servers == "kafka-0:9092,kafka-1:9092"
+    assert settings.database_url == "postgresql+asyncpg://demo@db/demo"
+
+
+async def test_sqlite_runs_in_wal_mode(sqlite_database: Database) -> None:
+    assert await pragma(sqlite_database, "journal_mode") == "wal"
+
+
+async def test_sqlite_enforces_foreign_keys(sqlite_database: Database) -> None:
+    assert await pragma(sqlite_database, "foreign_keys") == 1
+
+
+async def test_sqlite_waits_for_a_busy_database_instead_of_failing(sqlite_database: Database) -> None:
+    assert await pragma(sqlite_database, "busy_timeout") == SQLITE_BUSY_TIMEOUT_MS
+
+
+async def test_sqlite_database_folder_is_created(tmp_path: Path) -> None:
+    database = Database(f"sqlite+aiosqlite:///{tmp_path / 'var' / 'nested' / 'service.db'}")
+    try:
+        await database.ping()
+    finally:
+        await database.dispose()
+    assert (tmp_path / "var" / "nested" / "service.db").exists()
+
+
+async def test_session_commits_when_the_block_succeeds(database: Database) -> None:
+    name = f"committed-{uuid.uuid4().hex[:8]}"
+    async with database.session() as session:
+        session.add(Item(name=name, version=1))
+    assert await count_named(database, name) == 1
+
+
+async def test_session_rolls_back_when_the_block_raises(database: Database) -> None:
+    name = f"rolled-back-{uuid.uuid4().hex[:8]}"
+
+    async def write_then_fail() -> None:
+        async with database.session() as session:
+            session.add(Item(name=name, version=1))
+            await session.flush()
+            raise RuntimeError("boom")
+
+    with pytest.raises(RuntimeError, match="boom"):
+        await write_then_fail()
+    assert await count_named(database, name) == 0
