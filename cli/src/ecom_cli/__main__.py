@@ -1,0 +1,3 @@
+from ecom_cli.main import app
+
+app(prog_name="ecom")

@@ -1,0 +1,1 @@
+"""One module per command (or per Typer sub-app), registered in `ecom_cli.main`."""

@@ -1,0 +1,1 @@
+"""Seeder modules: each defines `SEEDER = Seeder(...)` (see ecom_cli.seeding)."""

@@ -1,0 +1,137 @@
+"""What `ecom dev` runs: the gateway and the four services, their ports and their environment."""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+DEFAULT_HOST = "127.0.0.1"
+DEFAULT_BROKER_PORT = 9092
+DEFAULT_VAR_DIR = Path("var")
+
+
+@dataclass(frozen=True)
+class StackService:
+    """One process of the dev stack: an ASGI app in a Python package, with its own env prefix."""
+
+    name: str
+    package: str
+    port: int
+    env_prefix: str
+    colour: str
+
+    @property
+    def asgi_app(self) -> str:
+        return f"{self.package}.main:app"
+
+    @property
+    def config_module(self) -> str:
+        """The module holding `ALEMBIC_INI`, the path of the service's alembic.ini."""
+        return f"{self.package}.config"
+
+    @property
+    def database_url_var(self) -> str:
+        return f"{self.env_prefix}DATABASE_URL"
+
+
+STACK: list[StackService] = [
+    StackService("gateway", "gateway", 8000, "GATEWAY_", "magenta"),
+    StackService("customer", "customer_service", 8001, "CUSTOMER_", "cyan"),
+    StackService("product", "product_service", 8002, "PRODUCT_", "green"),
+    StackService("sync", "sync_service", 8003, "SYNC_", "yellow"),
+    StackService("analytics", "analytics_service", 8004, "ANALYTICS_", "blue"),
+]
+
+GATEWAY = STACK[0]
+GATEWAY_ROUTES: dict[str, str] = {
+    "customer": "GATEWAY_CUSTOMER_URL",
+    "product": "GATEWAY_PRODUCT_URL",
+    "sync": "GATEWAY_SYNC_URL",
+    "analytics": "GATEWAY_ANALYTICS_URL",
+}
+"""The gateway's variable holding the URL of each service it routes to."""
+BROKER = "broker"
+DEFAULT_PORTS: dict[str, int] = {BROKER: DEFAULT_BROKER_PORT} | {s.name: s.port for s in STACK}
+"""The default port of each process of the dev stack, by name."""
+
+
+def service_named(name: str) -> StackService:
+    for service in STACK:
+        if service.name == name:
+            return service
+    raise KeyError(name)
+
+
+def url_host(host: str) -> str:
+    """The host to put in a URL that reaches a server listening on `host`."""
+    if host in ("", "0.0.0.0"):
+        return "127.0.0.1"
+    if host == "::":
+        return "[::1]"
+    if ":" in host and not host.startswith("["):
+        return f"[{host}]"
+    return host
+
+
+def base_url(host: str, port: int) -> str:
+    return f"http://{url_host(host)}:{port}"
+
+
+def sqlite_url(var_dir: Path, name: str) -> str:
+    """The SQLite database of one service under the (absolute) var directory."""
+    return f"sqlite+aiosqlite:///{var_dir.resolve() / f'{name}.db'}"
+
+
+def broker_log_path(var_dir: Path) -> Path:
+    return var_dir / "broker.log"
+
+
+def service_env(
+    service: StackService,
+    *,
+    var_dir: Path,
+    host: str = DEFAULT_HOST,
+    gateway_port: int = GATEWAY.port,
+    bootstrap_servers: str | None = None,
+    base_env: Mapping[str, str] | None = None,
+    ports: Mapping[str, int] | None = None,
+) -> dict[str, str]:
+    """The environment of a service's process: the caller's, plus the wiring of the dev stack.
+
+    A database URL or ENVIRONMENT already set by the caller wins, so `ecom dev` can run against
+    PostgreSQL too. `ports` (by stack service name) tells the gateway where it routes each service.
+    """
+    env = dict(os.environ if base_env is None else base_env)
+    env.setdefault(service.database_url_var, sqlite_url(var_dir, service.name))
+    env.setdefault("ENVIRONMENT", "development")
+    gateway_url = base_url(host, gateway_port)
+    env[f"{service.env_prefix}JWKS_URL"] = f"{gateway_url}/.well-known/jwks.json"
+    env[f"{service.env_prefix}JWT_ISSUER"] = gateway_url
+    env[f"{service.env_prefix}REVOCATIONS_URL"] = f"{gateway_url}/.well-known/revocations.json"
+    if service.name == GATEWAY.name:
+        for name, variable in GATEWAY_ROUTES.items():
+            port = (ports or {}).get(name, service_named(name).port)
+            env[variable] = base_url(host, port)
+    if bootstrap_servers is not None:
+        env["KAFKA_BOOTSTRAP_SERVERS"] = bootstrap_servers
+        # The embedded broker holds a consumer-group join for about half the session timeout.
+        env.setdefault("KAFKA_SESSION_TIMEOUT_MS", "3000")
+    env["PYTHONUNBUFFERED"] = "1"
+    return env
+
+
+def uvicorn_command(service: StackService, *, host: str, port: int) -> list[str]:
+    return [
+        sys.executable,
+        "-m",
+        "uvicorn",
+        service.asgi_app,
+        "--host",
+        host,
+        "--port",
+        str(port),
+        "--no-access-log",
+    ]
