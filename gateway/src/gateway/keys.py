@@ -1,0 +1,152 @@
+"""RS256 signing keys: stored in the gateway DB (private half encrypted), published as a JWKS.
+
+The active key signs; `rotate` makes a new active key and retires the old one, which stays in the JWKS
+until every token it signed has expired.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import time
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+from jose import jwk
+from jose.backends.base import Key
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
+
+from gateway.models import SigningKey
+from gateway.security import SecretBox
+from servicekit.db import Database
+
+ALGORITHM = "RS256"
+KEY_SIZE = 2048
+# Retired keys stay published this long after the last token they signed expires (clock skew).
+PUBLISH_MARGIN_SECONDS = 60
+
+
+@dataclass(frozen=True)
+class ActiveKey:
+    kid: str
+    signer: Key
+
+
+def _context(kid: str) -> str:
+    return f"signing-key:{kid}"
+
+
+def public_jwk(kid: str, public_pem: str) -> dict[str, Any]:
+    public: dict[str, Any] = jwk.construct(public_pem, algorithm=ALGORITHM).to_dict()
+    public.update({"kid": kid, "use": "sig", "alg": ALGORITHM})
+    return public
+
+
+async def create_signing_key(session: AsyncSession, box: SecretBox) -> SigningKey:
+    """A new active RSA key (generated off the event loop), flushed to the session."""
+    private = await asyncio.to_thread(rsa.generate_private_key, public_exponent=65537, key_size=KEY_SIZE)
+    private_pem = private.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    ).decode()
+    public_pem = (
+        private.public_key()
+        .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+        .decode()
+    )
+    kid = f"{datetime.now(UTC):%Y%m%d}-{uuid.uuid4().hex[:12]}"
+    key = SigningKey(
+        kid=kid,
+        public_pem=public_pem,
+        private_pem_enc=box.seal(private_pem, context=_context(kid)),
+        status="active",
+        created_at=datetime.now(UTC),
+    )
+    session.add(key)
+    await session.flush()
+    return key
+
+
+async def list_keys(session: AsyncSession) -> list[SigningKey]:
+    return list((await session.scalars(select(SigningKey).order_by(col(SigningKey.created_at)))).all())
+
+
+async def rotate_keys(session: AsyncSession, box: SecretBox, *, access_token_ttl: int) -> SigningKey:
+    """Retire the active key(s), keeping them published until their tokens expire; add a new one."""
+    now = datetime.now(UTC)
+    for key in await list_keys(session):
+        if key.status == "active":
+            key.status = "retired"
+            key.retired_at = now
+            key.published_until = int(now.timestamp()) + access_token_ttl + PUBLISH_MARGIN_SECONDS
+    await session.flush()
+    return await create_signing_key(session, box)
+
+
+async def ensure_signing_key(session: AsyncSession, box: SecretBox) -> SigningKey | None:
+    """Create the first key when there is none; returns it, or None when one existed."""
+    existing = await session.scalar(select(SigningKey).where(col(SigningKey.status) == "active").limit(1))
+    if existing is not None:
+        return None
+    return await create_signing_key(session, box)
+
+
+class KeyRing:
+    """The keys the running gateway signs and verifies with, reloaded from the DB every few seconds
+    (so `ecom keys rotate` in another process takes effect without a restart)."""
+
+    def __init__(self, database: Database, box: SecretBox, *, cache_seconds: float = 5.0) -> None:
+        self.database = database
+        self.box = box
+        self.cache_seconds = cache_seconds
+        self._active: ActiveKey | None = None
+        self._public: dict[str, dict[str, Any]] = {}
+        self._loaded_at = -math.inf
+        self._lock = asyncio.Lock()
+
+    async def load(self) -> None:
+        async with self.database.session() as session:
+            keys = await list_keys(session)
+        now = int(time.time())
+        public: dict[str, dict[str, Any]] = {}
+        active: ActiveKey | None = self._active
+        newest_active: SigningKey | None = None
+        for key in keys:
+            if key.status == "active":
+                public[key.kid] = public_jwk(key.kid, key.public_pem)
+                newest_active = key
+            elif key.published_until is not None and key.published_until > now:
+                public[key.kid] = public_jwk(key.kid, key.public_pem)
+        if newest_active is not None and (active is None or active.kid != newest_active.kid):
+            pem = self.box.open(newest_active.private_pem_enc, context=_context(newest_active.kid))
+            active = ActiveKey(newest_active.kid, jwk.construct(pem, algorithm=ALGORITHM))
+        self._active = active if newest_active is not None else None
+        self._public = public
+        self._loaded_at = time.monotonic()
+
+    async def _fresh(self) -> None:
+        if time.monotonic() - self._loaded_at < self.cache_seconds:
+            return
+        async with self._lock:
+            if time.monotonic() - self._loaded_at >= self.cache_seconds:
+                await self.load()
+
+    async def signing_key(self) -> ActiveKey:
+        await self._fresh()
+        if self._active is None:
+            raise RuntimeError("the gateway has no active signing key")
+        return self._active
+
+    async def jwks(self) -> dict[str, Any]:
+        await self._fresh()
+        return {"keys": list(self._public.values())}
+
+    async def get(self, kid: str) -> dict[str, Any] | None:
+        """servicekit's KeySource: the public JWK of `kid` if it is published."""
+        await self._fresh()
+        return self._public.get(kid)

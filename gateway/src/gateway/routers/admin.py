@@ -1,0 +1,291 @@
+"""Administration: users, API clients, signing keys and the audit log (scope `admin`)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, Request
+from pydantic import BaseModel, Field
+
+from gateway import audit
+from gateway.auth import AdminCaller
+from gateway.clients import ClientError, create_client, list_clients, rotate_secret, set_status
+from gateway.keys import list_keys, rotate_keys
+from gateway.limits import client_ip
+from gateway.models import ApiClient, AuditEvent, SigningKey, User
+from gateway.roles import ROLE_SCOPES, Role
+from gateway.runtime import GatewayDep
+from gateway.users import UserError, create_user, list_users
+from servicekit.dependencies import SessionDep
+from servicekit.errors import NotFound, UnprocessableEntity, problem_responses
+from servicekit.http.pagination import MAX_LIMIT, Page, decode_cursor, encode_cursor
+
+router = APIRouter(prefix="/admin", tags=["admin"], responses=problem_responses(401, 403))
+
+
+class ClientCreate(BaseModel):
+    name: str = Field(min_length=1, max_length=200)
+    role: Role
+
+
+class ClientRead(BaseModel):
+    client_id: str
+    name: str
+    role: str
+    scopes: list[str]
+    status: str
+    created_at: datetime
+    secret_rotated_at: datetime | None = None
+    disabled_at: datetime | None = None
+
+    @classmethod
+    def of(cls, client: ApiClient) -> ClientRead:
+        return cls(
+            client_id=client.client_id,
+            name=client.name,
+            role=client.role,
+            scopes=list(ROLE_SCOPES[Role(client.role)]),
+            status=client.status,
+            created_at=client.created_at,
+            secret_rotated_at=client.secret_rotated_at,
+            disabled_at=client.disabled_at,
+        )
+
+
+class ClientWithSecret(ClientRead):
+    client_secret: str = Field(description="Shown once; only its hash is stored")
+
+
+class UserCreate(BaseModel):
+    email: str = Field(min_length=3, max_length=320)
+    password: str = Field(min_length=12, max_length=512)
+    roles: list[Role] = Field(min_length=1)
+
+
+class UserRead(BaseModel):
+    id: str
+    email: str
+    roles: list[str]
+    status: str
+    totp_enabled: bool
+    created_at: datetime
+
+    @classmethod
+    def of(cls, user: User) -> UserRead:
+        return cls(
+            id=user.id,
+            email=user.email,
+            roles=user.roles,
+            status=user.status,
+            totp_enabled=user.totp_enabled,
+            created_at=user.created_at,
+        )
+
+
+class KeyRead(BaseModel):
+    kid: str
+    status: str
+    created_at: datetime
+    retired_at: datetime | None = None
+    published_until: int | None = None
+
+    @classmethod
+    def of(cls, key: SigningKey) -> KeyRead:
+        return cls(
+            kid=key.kid,
+            status=key.status,
+            created_at=key.created_at,
+            retired_at=key.retired_at,
+            published_until=key.published_until,
+        )
+
+
+class AuditRead(BaseModel):
+    id: int
+    at: datetime
+    action: str
+    outcome: str
+    actor: str | None
+    target: str | None
+    ip: str | None
+    detail: dict[str, Any]
+
+    @classmethod
+    def of(cls, event: AuditEvent) -> AuditRead:
+        assert event.id is not None
+        return cls(
+            id=event.id,
+            at=event.at,
+            action=event.action,
+            outcome=event.outcome,
+            actor=event.actor,
+            target=event.target,
+            ip=event.ip,
+            detail=event.detail,
+        )
+
+
+# --- clients ---------------------------------------------------------------------------------------
+
+
+@router.post("/clients", status_code=201, response_model=ClientWithSecret, responses=problem_responses(422))
+async def create_api_client(
+    body: ClientCreate, session: SessionDep, caller: AdminCaller, request: Request
+) -> ClientWithSecret:
+    """Create a machine client; the response holds its secret, shown only this once."""
+    try:
+        client, secret = await create_client(session, name=body.name, role=body.role.value)
+    except ClientError as exc:
+        raise UnprocessableEntity(str(exc)) from None
+    await audit.record(
+        session,
+        "client.create",
+        actor=caller.subject,
+        target=client.client_id,
+        ip=client_ip(request),
+        detail={"role": client.role, "name": client.name},
+    )
+    return ClientWithSecret(**ClientRead.of(client).model_dump(), client_secret=secret)
+
+
+@router.get("/clients", response_model=list[ClientRead])
+async def list_api_clients(session: SessionDep, _: AdminCaller) -> list[ClientRead]:
+    """Every machine client (never their secrets)."""
+    return [ClientRead.of(client) for client in await list_clients(session)]
+
+
+async def _change_client(session: Any, client_id: str, change: Any) -> Any:
+    try:
+        return await change(session, client_id)
+    except ClientError as exc:
+        raise NotFound(str(exc)) from None
+
+
+@router.post("/clients/{client_id}/rotate", response_model=ClientWithSecret, responses=problem_responses(404))
+async def rotate_api_client_secret(
+    client_id: str, session: SessionDep, caller: AdminCaller, request: Request
+) -> ClientWithSecret:
+    """Give the client a new secret (returned once); the old secret stops working at once."""
+    client, secret = await _change_client(session, client_id, rotate_secret)
+    await audit.record(
+        session, "client.rotate", actor=caller.subject, target=client_id, ip=client_ip(request)
+    )
+    return ClientWithSecret(**ClientRead.of(client).model_dump(), client_secret=secret)
+
+
+@router.post("/clients/{client_id}/disable", response_model=ClientRead, responses=problem_responses(404))
+async def disable_api_client(
+    client_id: str, session: SessionDep, caller: AdminCaller, request: Request, gateway: GatewayDep
+) -> ClientRead:
+    """Disable a client: no new tokens, and the gateway refuses its existing tokens."""
+    client = await _change_client(session, client_id, lambda s, c: set_status(s, c, active=False))
+    await audit.record(
+        session, "client.disable", actor=caller.subject, target=client_id, ip=client_ip(request)
+    )
+    gateway.principals.forget(client_id)
+    return ClientRead.of(client)
+
+
+@router.post("/clients/{client_id}/enable", response_model=ClientRead, responses=problem_responses(404))
+async def enable_api_client(
+    client_id: str, session: SessionDep, caller: AdminCaller, request: Request, gateway: GatewayDep
+) -> ClientRead:
+    """Enable a disabled client again."""
+    client = await _change_client(session, client_id, lambda s, c: set_status(s, c, active=True))
+    await audit.record(
+        session, "client.enable", actor=caller.subject, target=client_id, ip=client_ip(request)
+    )
+    gateway.principals.forget(client_id)
+    return ClientRead.of(client)
+
+
+# --- users -----------------------------------------------------------------------------------------
+
+
+@router.post("/users", status_code=201, response_model=UserRead, responses=problem_responses(422))
+async def create_person(
+    body: UserCreate, session: SessionDep, caller: AdminCaller, request: Request
+) -> UserRead:
+    """Create a person's account with a password and one or more roles."""
+    try:
+        user = await create_user(
+            session, email=body.email, password=body.password, roles=[r.value for r in body.roles]
+        )
+    except UserError as exc:
+        raise UnprocessableEntity(str(exc)) from None
+    await audit.record(
+        session,
+        "user.create",
+        actor=caller.subject,
+        target=user.id,
+        ip=client_ip(request),
+        detail={"roles": user.roles},
+    )
+    return UserRead.of(user)
+
+
+@router.get("/users", response_model=list[UserRead])
+async def list_people(session: SessionDep, _: AdminCaller) -> list[UserRead]:
+    """Every person's account."""
+    return [UserRead.of(user) for user in await list_users(session)]
+
+
+# --- keys ------------------------------------------------------------------------------------------
+
+
+@router.get("/keys", response_model=list[KeyRead])
+async def list_signing_keys(session: SessionDep, _: AdminCaller) -> list[KeyRead]:
+    """The signing keys, active and retired."""
+    return [KeyRead.of(key) for key in await list_keys(session)]
+
+
+@router.post("/keys/rotate", status_code=201, response_model=KeyRead)
+async def rotate_signing_key(
+    session: SessionDep, caller: AdminCaller, request: Request, gateway: GatewayDep
+) -> KeyRead:
+    """Add a new signing key; the old one keeps verifying until its tokens have expired."""
+    key = await rotate_keys(session, gateway.box, access_token_ttl=gateway.settings.access_token_ttl_seconds)
+    await audit.record(session, "key.rotate", actor=caller.subject, target=key.kid, ip=client_ip(request))
+    await session.commit()
+    await gateway.keyring.load()
+    return KeyRead.of(key)
+
+
+# --- audit -----------------------------------------------------------------------------------------
+
+
+@router.get("/audit", response_model=Page[AuditRead], responses=problem_responses(400))
+async def audit_log(
+    session: SessionDep,
+    _: AdminCaller,
+    action: Annotated[
+        str | None, Query(description="e.g. login, token.issue, client.disable, lockout")
+    ] = None,
+    outcome: Annotated[str | None, Query(description="success, failure, locked")] = None,
+    actor: Annotated[str | None, Query(description="email, client id or user id")] = None,
+    since: Annotated[datetime | None, Query(description="ISO 8601, inclusive")] = None,
+    until: Annotated[datetime | None, Query(description="ISO 8601, exclusive")] = None,
+    limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = 50,
+    cursor: Annotated[str | None, Query(description="The next_cursor of the previous page")] = None,
+) -> Page[AuditRead]:
+    """The audit log, newest first, filterable and paginated."""
+    before_id: int | None = None
+    if cursor:
+        position = decode_cursor(cursor)
+        if not isinstance(position.get("id"), int):
+            raise UnprocessableEntity("The cursor is not valid.")
+        before_id = position["id"]
+    rows = await audit.search(
+        session,
+        limit=limit,
+        before_id=before_id,
+        action=action,
+        outcome=outcome,
+        actor=actor,
+        since=since,
+        until=until,
+    )
+    items = [AuditRead.of(row) for row in rows[:limit]]
+    next_cursor = encode_cursor({"id": items[-1].id}) if len(rows) > limit and items else None
+    return Page[AuditRead](items=items, next_cursor=next_cursor)

@@ -1,0 +1,168 @@
+"""People: accounts with argon2id passwords, roles, TOTP second factor and recovery codes."""
+
+from __future__ import annotations
+
+import hmac
+import secrets
+import time
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import pyotp
+import segno
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
+
+from gateway.models import RecoveryCode, User
+from gateway.roles import PERSON_ROLES, Role
+from gateway.security import SecretBox, hash_password, hash_secret
+
+RECOVERY_CODE_COUNT = 10
+TOTP_DRIFT_STEPS = 1
+MIN_PASSWORD_LENGTH = 12
+
+
+class UserError(ValueError):
+    """A user could not be created or changed as asked."""
+
+
+def normalize_email(email: str) -> str:
+    return email.strip().lower()
+
+
+def _totp_context(user_id: str) -> str:
+    return f"totp:{user_id}"
+
+
+def validate_roles(roles: list[str]) -> list[str]:
+    unknown = [role for role in roles if role not in {r.value for r in PERSON_ROLES}]
+    if unknown or not roles:
+        allowed = ", ".join(sorted(r.value for r in PERSON_ROLES))
+        raise UserError(f"roles must be one or more of: {allowed}")
+    return sorted(set(roles))
+
+
+async def get_by_email(session: AsyncSession, email: str) -> User | None:
+    user: User | None = await session.scalar(select(User).where(col(User.email) == normalize_email(email)))
+    return user
+
+
+async def create_user(session: AsyncSession, *, email: str, password: str, roles: list[str]) -> User:
+    """A new active account; raises UserError for a taken email, a short password or unknown roles."""
+    email = normalize_email(email)
+    if "@" not in email:
+        raise UserError("email is not valid")
+    if len(password) < MIN_PASSWORD_LENGTH:
+        raise UserError(f"the password needs at least {MIN_PASSWORD_LENGTH} characters")
+    roles = validate_roles(roles)
+    if await get_by_email(session, email) is not None:
+        raise UserError(f"a user with email {email} already exists")
+    user = User(
+        id=f"usr_{uuid.uuid4().hex}",
+        email=email,
+        password_hash=await hash_password(password),
+        roles=roles,
+        status="active",
+        created_at=datetime.now(UTC),
+    )
+    session.add(user)
+    await session.flush()
+    return user
+
+
+async def list_users(session: AsyncSession) -> list[User]:
+    return list((await session.scalars(select(User).order_by(col(User.created_at)))).all())
+
+
+def generate_password() -> str:
+    return secrets.token_urlsafe(18)
+
+
+# --- TOTP -----------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TotpEnrolment:
+    secret: str
+    otpauth_uri: str
+    qr_svg: str
+
+
+def start_totp_enrolment(user: User, box: SecretBox, *, issuer: str) -> TotpEnrolment:
+    """Give the user a new (not yet active) TOTP secret, to confirm with a first code."""
+    secret = pyotp.random_base32()
+    user.totp_secret_enc = box.seal(secret, context=_totp_context(user.id))
+    user.totp_enabled = False
+    user.totp_last_step = None
+    uri = pyotp.TOTP(secret).provisioning_uri(name=user.email, issuer_name=issuer)
+    svg = segno.make(uri, error="m").svg_inline(scale=4)
+    return TotpEnrolment(secret=secret, otpauth_uri=uri, qr_svg=svg)
+
+
+def totp_step_matching(secret: str, code: str, *, at: float | None = None) -> int | None:
+    """The time step whose code is `code`, allowing one step of drift either way (RFC 6238 §5.2)."""
+    totp = pyotp.TOTP(secret)
+    current = totp.timecode(datetime.fromtimestamp(at if at is not None else time.time(), UTC))
+    code = code.strip().replace(" ", "")
+    for step in range(current - TOTP_DRIFT_STEPS, current + TOTP_DRIFT_STEPS + 1):
+        if hmac.compare_digest(totp.generate_otp(step), code):
+            return step
+    return None
+
+
+def check_totp(user: User, box: SecretBox, code: str) -> bool:
+    """True for a valid code of a step later than the last one used; the step is then remembered."""
+    if not user.totp_secret_enc:
+        return False
+    secret = box.open(user.totp_secret_enc, context=_totp_context(user.id))
+    step = totp_step_matching(secret, code)
+    if step is None or (user.totp_last_step is not None and step <= user.totp_last_step):
+        return False
+    user.totp_last_step = step
+    return True
+
+
+def _normalize_recovery(code: str) -> str:
+    return code.strip().lower().replace("-", "").replace(" ", "")
+
+
+async def issue_recovery_codes(session: AsyncSession, user: User) -> list[str]:
+    """Replace the user's recovery codes with new ones; returns them in clear (shown once)."""
+    await session.execute(
+        update(RecoveryCode).where(col(RecoveryCode.user_id) == user.id).values(used_at=datetime.now(UTC))
+    )
+    codes = []
+    for _ in range(RECOVERY_CODE_COUNT):
+        raw = secrets.token_hex(6)
+        codes.append(f"{raw[:4]}-{raw[4:8]}-{raw[8:]}")
+        session.add(RecoveryCode(user_id=user.id, code_hash=hash_secret(_normalize_recovery(raw))))
+    await session.flush()
+    return codes
+
+
+async def use_recovery_code(session: AsyncSession, user: User, code: str) -> bool:
+    """Spend a recovery code; False when it is unknown or already used."""
+    row = await session.scalar(
+        select(RecoveryCode).where(
+            col(RecoveryCode.user_id) == user.id,
+            col(RecoveryCode.code_hash) == hash_secret(_normalize_recovery(code)),
+        )
+    )
+    if row is None or row.used_at is not None:
+        return False
+    row.used_at = datetime.now(UTC)
+    await session.flush()
+    return True
+
+
+async def check_second_factor(session: AsyncSession, user: User, box: SecretBox, code: str) -> bool:
+    """A TOTP code (6 digits) or a recovery code."""
+    if code.strip().isdigit() and len(code.strip()) == 6:
+        return check_totp(user, box, code)
+    return await use_recovery_code(session, user, code)
+
+
+def is_admin(user: User) -> bool:
+    return Role.admin.value in user.roles

@@ -1,0 +1,117 @@
+"""Administration of clients, users and the audit log."""
+
+from __future__ import annotations
+
+from gateway_harness import RunningGateway
+
+
+async def test_creating_a_client_returns_its_secret_once(gw: RunningGateway) -> None:
+    admin = await gw.admin_headers()
+
+    created = await gw.http.post("/admin/clients", json={"name": "shop", "role": "storefront"}, headers=admin)
+    listed = await gw.http.get("/admin/clients", headers=admin)
+
+    assert created.status_code == 201
+    assert created.json()["client_secret"]
+    entry = next(c for c in listed.json() if c["client_id"] == created.json()["client_id"])
+    assert "client_secret" not in entry
+    assert entry["status"] == "active"
+
+
+async def test_a_person_role_cannot_be_given_to_a_client(gw: RunningGateway) -> None:
+    response = await gw.http.post(
+        "/admin/clients", json={"name": "x", "role": "admin"}, headers=await gw.admin_headers()
+    )
+
+    assert response.status_code == 422
+    assert response.headers["content-type"] == "application/problem+json"
+
+
+async def test_rotating_a_secret_stops_the_old_one(gw: RunningGateway) -> None:
+    client_id, old_secret = await gw.add_client()
+
+    rotated = await gw.http.post(f"/admin/clients/{client_id}/rotate", headers=await gw.admin_headers())
+
+    assert (await gw.client_token(client_id, old_secret)).status_code == 401
+    assert (await gw.client_token(client_id, rotated.json()["client_secret"])).status_code == 200
+
+
+async def test_a_disabled_client_gets_no_token(gw: RunningGateway) -> None:
+    client_id, secret = await gw.add_client()
+
+    await gw.http.post(f"/admin/clients/{client_id}/disable", headers=await gw.admin_headers())
+
+    assert (await gw.client_token(client_id, secret)).status_code == 401
+
+
+async def test_an_enabled_client_gets_tokens_again(gw: RunningGateway) -> None:
+    client_id, secret = await gw.add_client()
+    admin = await gw.admin_headers()
+    await gw.http.post(f"/admin/clients/{client_id}/disable", headers=admin)
+
+    await gw.http.post(f"/admin/clients/{client_id}/enable", headers=admin)
+
+    assert (await gw.client_token(client_id, secret)).status_code == 200
+
+
+async def test_changing_an_unknown_client_gets_404(gw: RunningGateway) -> None:
+    response = await gw.http.post("/admin/clients/nope/disable", headers=await gw.admin_headers())
+
+    assert response.status_code == 404
+
+
+async def test_an_admin_creates_a_person_who_can_log_in(gw: RunningGateway) -> None:
+    body = {"email": "New.Person@Example.test", "password": "a long enough password", "roles": ["support"]}
+
+    created = await gw.http.post("/admin/users", json=body, headers=await gw.admin_headers())
+    login = await gw.password_grant("new.person@example.test", "a long enough password")
+
+    assert created.status_code == 201
+    assert created.json()["email"] == "new.person@example.test"
+    assert login.status_code == 200
+
+
+async def test_a_taken_email_gets_422(gw: RunningGateway) -> None:
+    email = await gw.add_user("analyst")
+    body = {"email": email, "password": "a long enough password", "roles": ["analyst"]}
+
+    response = await gw.http.post("/admin/users", json=body, headers=await gw.admin_headers())
+
+    assert response.status_code == 422
+
+
+async def test_client_changes_and_token_issuance_are_audited(gw: RunningGateway) -> None:
+    client_id, secret = await gw.add_client()
+    await gw.client_token(client_id, secret)
+    admin = await gw.admin_headers()
+    await gw.http.post(f"/admin/clients/{client_id}/disable", headers=admin)
+
+    created = (await gw.http.get("/admin/audit", params={"action": "client.create"}, headers=admin)).json()
+    issued = (await gw.http.get("/admin/audit", params={"actor": client_id}, headers=admin)).json()
+    disabled = (await gw.http.get("/admin/audit", params={"action": "client.disable"}, headers=admin)).json()
+
+    assert client_id in {e["target"] for e in created["items"]}
+    assert [e["action"] for e in issued["items"]] == ["token.issue"]
+    assert disabled["items"][0]["target"] == client_id
+
+
+async def test_the_audit_log_is_paginated_newest_first(gw: RunningGateway) -> None:
+    admin = await gw.admin_headers()
+    for _ in range(3):
+        await gw.add_client()
+
+    first = (await gw.http.get("/admin/audit", params={"limit": 2}, headers=admin)).json()
+    second = (
+        await gw.http.get("/admin/audit", params={"limit": 2, "cursor": first["next_cursor"]}, headers=admin)
+    ).json()
+
+    ids = [e["id"] for e in first["items"] + second["items"]]
+    assert ids == sorted(ids, reverse=True)
+    assert len(set(ids)) == 4
+
+
+async def test_a_bad_audit_cursor_gets_4xx_problem(gw: RunningGateway) -> None:
+    response = await gw.http.get("/admin/audit", params={"cursor": "!!!"}, headers=await gw.admin_headers())
+
+    assert response.status_code in (400, 422)
+    assert response.headers["content-type"] == "application/problem+json"

@@ -1,0 +1,73 @@
+"""One API document: the gateway's operations plus each service's under /api/..., with OAuth2 flows."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from fastapi import FastAPI
+from pydantic import BaseModel
+
+from gateway.testing import free_port, serving
+
+
+class Thing(BaseModel):
+    name: str
+
+
+def _service_app() -> FastAPI:
+    app = FastAPI(title="thing service")
+
+    @app.get("/v1/things/{thing_id}", response_model=Thing, tags=["things"])
+    async def get_thing(thing_id: str) -> Thing:
+        return Thing(name=thing_id)
+
+    return app
+
+
+async def test_docs_merge_each_service_under_its_api_path(start_gateway: Callable[..., Any]) -> None:
+    async with (
+        serving(_service_app()) as url,
+        start_gateway(customer_url=url, product_url=f"http://127.0.0.1:{free_port()}") as gw,
+    ):
+        document = (await gw.http.get("/openapi.json")).json()
+
+    operation = document["paths"]["/api/customers/v1/things/{thing_id}"]["get"]
+    schema_ref = operation["responses"]["200"]["content"]["application/json"]["schema"]["$ref"]
+    assert schema_ref == "#/components/schemas/Customers_Thing"
+    assert "Customers_Thing" in document["components"]["schemas"]
+    assert {"OAuth2ClientCredentials": []} in operation["security"]
+    assert "/oauth/token" in document["paths"]
+    assert "/v1/whoami" in document["paths"]
+
+
+async def test_a_service_that_is_down_is_listed_as_unavailable(start_gateway: Callable[..., Any]) -> None:
+    async with start_gateway(
+        product_url=f"http://127.0.0.1:{free_port()}", docs_fetch_timeout_seconds=0.5
+    ) as gw:
+        response = await gw.http.get("/openapi.json")
+
+    assert response.status_code == 200
+    assert "product-service: **unavailable**" in response.json()["info"]["description"]
+
+
+async def test_the_authorize_dialog_offers_client_credentials_and_password(gw: Any) -> None:
+    schemes = (await gw.http.get("/openapi.json")).json()["components"]["securitySchemes"]
+
+    assert schemes["OAuth2ClientCredentials"]["flows"]["clientCredentials"]["tokenUrl"] == "/oauth/token"
+    assert schemes["OAuth2Password"]["flows"]["password"]["tokenUrl"] == "/oauth/token"
+
+
+async def test_the_docs_page_loads_the_merged_document(gw: Any) -> None:
+    response = await gw.http.get("/docs")
+
+    assert response.status_code == 200
+    assert "/openapi.json" in response.text
+
+
+async def test_the_docs_show_the_role_table(gw: Any) -> None:
+    description = (await gw.http.get("/openapi.json")).json()["info"]["description"]
+
+    assert "| storefront | customers:read, customers:write, orders:write, products:read, events:write |" in (
+        description
+    )

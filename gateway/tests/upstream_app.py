@@ -1,0 +1,51 @@
+"""A small real upstream for proxy tests: echoes what it received, or is slow, or streams."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response, StreamingResponse
+from starlette.routing import Route
+
+BIG_CHUNKS = 64
+CHUNK = b"x" * 16384
+
+
+async def echo(request: Request) -> Response:
+    body = await request.body()
+    return JSONResponse(
+        {
+            "method": request.method,
+            "path": request.url.path,
+            "query": request.url.query,
+            "headers": dict(request.headers.items()),
+            "body": body.decode(errors="replace"),
+        },
+        headers={"X-Upstream": "echo", "Keep-Alive": "timeout=5"},
+    )
+
+
+async def slow(request: Request) -> Response:
+    await asyncio.sleep(3)
+    return JSONResponse({"slow": True})
+
+
+async def big(request: Request) -> Response:
+    async def chunks() -> AsyncIterator[bytes]:
+        for _ in range(BIG_CHUNKS):
+            yield CHUNK
+
+    return StreamingResponse(chunks(), media_type="application/octet-stream")
+
+
+def create_upstream() -> Starlette:
+    return Starlette(
+        routes=[
+            Route("/v1/echo", echo, methods=["GET", "POST", "PUT", "PATCH", "DELETE"]),
+            Route("/v1/slow", slow),
+            Route("/v1/big", big),
+        ]
+    )
