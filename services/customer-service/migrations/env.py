@@ -1,0 +1,8 @@
+"""Alembic environment for customer-service: same migrations on SQLite and PostgreSQL."""
+
+import customer_service.models  # noqa: F401  (registers the tables on the metadata)
+from customer_service.config import Settings
+from servicekit.db import metadata
+from servicekit.migrations import run_env
+
+run_env(metadata, default_url=Settings().database_url)

@@ -1,0 +1,43 @@
+"""Customer service settings: environment variables with the CUSTOMER_ prefix."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field, SecretStr
+from pydantic_settings import SettingsConfigDict
+
+from servicekit.settings import ServiceSettings
+
+SERVICE_ROOT = Path(__file__).resolve().parents[2]
+ALEMBIC_INI = SERVICE_ROOT / "alembic.ini"
+DEFAULT_PORT = 8001
+
+# Development defaults: they carry the "dev-only" marker, so a production start refuses them.
+DEV_MASTER_KEYS = "dev-only-1:ZGV2LW9ubHktbWFzdGVyLWtleS0wMDAwMDAwMDAwMDA="
+DEV_BLIND_INDEX_KEY = "dev-only-blind-index-key-change-me-in-production"
+
+
+class Settings(ServiceSettings):
+    model_config = SettingsConfigDict(env_prefix="CUSTOMER_")
+
+    service_name: str = "customer-service"
+    database_url: str = "sqlite+aiosqlite:///./var/customer.db"
+
+    master_keys: SecretStr = Field(
+        default=SecretStr(DEV_MASTER_KEYS),
+        description="kid:base64(32-byte key) pairs, comma separated; the first wraps new data keys",
+    )
+    blind_index_key: SecretStr = Field(
+        default=SecretStr(DEV_BLIND_INDEX_KEY), description="HMAC key of the blind indexes"
+    )
+    default_phone_region: str = Field(
+        default="FR", description="Region used to parse phone numbers written without a country code"
+    )
+    duplicate_threshold: float = Field(
+        default=0.8, description="Score from which a pair is listed as a candidate duplicate"
+    )
+    auto_merge_threshold: float = Field(
+        default=0.97, description="Score from which a candidate pair is merged automatically"
+    )
+    auto_merge_enabled: bool = True

@@ -1,0 +1,40 @@
+"""What customer-service's domain code needs besides a session: keys and tuning from the settings."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Annotated
+
+from fastapi import Depends, Request
+
+from customer_service.config import Settings
+from customer_service.crypto import KeyRing
+
+
+@dataclass(frozen=True)
+class CustomerContext:
+    keyring: KeyRing
+    default_region: str
+    duplicate_threshold: float
+    auto_merge_threshold: float
+    auto_merge_enabled: bool
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> CustomerContext:
+        return cls(
+            keyring=KeyRing(
+                settings.master_keys.get_secret_value(), settings.blind_index_key.get_secret_value()
+            ),
+            default_region=settings.default_phone_region.upper(),
+            duplicate_threshold=settings.duplicate_threshold,
+            auto_merge_threshold=settings.auto_merge_threshold,
+            auto_merge_enabled=settings.auto_merge_enabled,
+        )
+
+
+def get_context(request: Request) -> CustomerContext:
+    context: CustomerContext = request.app.state.customer_context
+    return context
+
+
+ContextDep = Annotated[CustomerContext, Depends(get_context)]

@@ -1,0 +1,104 @@
+"""PII at rest: AES-GCM under a data key per customer, data keys wrapped by a master key, HMAC blind
+indexes for exact lookup.
+
+Destroying a customer's wrapped data key makes its PII unreadable (crypto-shredding). Master keys come
+from `CUSTOMER_MASTER_KEYS` ("kid:base64key,..."): the first wraps new data keys, the others still
+unwrap old ones until `rewrap` moves them to the current key.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import hmac
+import json
+import os
+from dataclasses import dataclass
+from typing import Any
+
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+NONCE_BYTES = 12
+DATA_KEY_BYTES = 32
+
+
+class KeyConfigError(ValueError):
+    pass
+
+
+class UnknownMasterKey(LookupError):
+    pass
+
+
+def parse_master_keys(raw: str) -> dict[str, bytes]:
+    """`kid:base64key,...` -> ordered {kid: key}; every key must be 16, 24 or 32 bytes."""
+    keys: dict[str, bytes] = {}
+    for part in raw.split(","):
+        part = part.strip()
+        if not part:
+            continue
+        kid, sep, encoded = part.partition(":")
+        if not sep or not kid:
+            raise KeyConfigError("master keys are written kid:base64key, separated by commas")
+        try:
+            key = base64.b64decode(encoded, validate=True)
+        except (binascii.Error, ValueError):
+            raise KeyConfigError(f"master key {kid!r} is not valid base64") from None
+        if len(key) not in (16, 24, 32):
+            raise KeyConfigError(f"master key {kid!r} must be 16, 24 or 32 bytes")
+        keys[kid] = key
+    if not keys:
+        raise KeyConfigError("at least one master key is required")
+    return keys
+
+
+@dataclass(frozen=True)
+class WrappedKey:
+    kid: str
+    blob: bytes
+
+
+class KeyRing:
+    """Master keys (wrap/unwrap data keys) and the blind-index key."""
+
+    def __init__(self, master_keys: str, blind_index_key: str) -> None:
+        self.master_keys = parse_master_keys(master_keys)
+        self.current_kid = next(iter(self.master_keys))
+        self._blind_key = blind_index_key.encode()
+
+    def new_data_key(self) -> tuple[bytes, WrappedKey]:
+        data_key = AESGCM.generate_key(bit_length=DATA_KEY_BYTES * 8)
+        return data_key, self.wrap(data_key)
+
+    def wrap(self, data_key: bytes) -> WrappedKey:
+        nonce = os.urandom(NONCE_BYTES)
+        sealed = AESGCM(self.master_keys[self.current_kid]).encrypt(
+            nonce, data_key, self.current_kid.encode()
+        )
+        return WrappedKey(self.current_kid, nonce + sealed)
+
+    def unwrap(self, wrapped: WrappedKey) -> bytes:
+        master = self.master_keys.get(wrapped.kid)
+        if master is None:
+            raise UnknownMasterKey(f"master key {wrapped.kid!r} is not configured")
+        return AESGCM(master).decrypt(
+            wrapped.blob[:NONCE_BYTES], wrapped.blob[NONCE_BYTES:], wrapped.kid.encode()
+        )
+
+    def blind_index(self, kind: str, value: str) -> str:
+        """HMAC-SHA256 of an already normalised value; equal inputs give equal indexes."""
+        return hmac.new(self._blind_key, f"{kind}:{value}".encode(), hashlib.sha256).hexdigest()
+
+
+def encrypt_document(data_key: bytes, document: dict[str, Any], *, aad: str) -> bytes:
+    """Seal a JSON document; `aad` (the customer id) binds the ciphertext to its row."""
+    nonce = os.urandom(NONCE_BYTES)
+    plain = json.dumps(document, separators=(",", ":"), sort_keys=True).encode()
+    return nonce + AESGCM(data_key).encrypt(nonce, plain, aad.encode())
+
+
+def decrypt_document(data_key: bytes, sealed: bytes, *, aad: str) -> dict[str, Any]:
+    plain = AESGCM(data_key).decrypt(sealed[:NONCE_BYTES], sealed[NONCE_BYTES:], aad.encode())
+    document: dict[str, Any] = json.loads(plain)
+    return document

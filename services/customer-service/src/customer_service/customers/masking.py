@@ -1,0 +1,30 @@
+"""How PII looks to a caller without `customers:pii`: enough to recognise, not enough to use."""
+
+from __future__ import annotations
+
+from typing import Any
+
+MASK = "***"
+
+
+def email(address: str) -> str:
+    local, _, domain = address.partition("@")
+    return f"{local[:1]}{MASK}@{domain}"
+
+
+def phone(number: str) -> str:
+    return f"{number[:3]}{'*' * max(0, len(number) - 5)}{number[-2:]}"
+
+
+def address(value: dict[str, Any]) -> dict[str, Any]:
+    postcode = value.get("postcode")
+    return {
+        **value,
+        "line1": MASK,
+        "line2": MASK if value.get("line2") else None,
+        "postcode": f"{postcode[:2]}{MASK}" if postcode else None,
+    }
+
+
+def birthday(value: str | None) -> str | None:
+    return "****-**-**" if value else None

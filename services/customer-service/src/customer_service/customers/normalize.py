@@ -1,0 +1,128 @@
+"""Validation and normalisation of contact data; every problem names its field and the reason."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import phonenumbers
+from email_validator import EmailNotValidError, validate_email
+
+from servicekit.errors import FieldError, UnprocessableEntity
+
+_SPACES = re.compile(r"\s+")
+
+# Postcode shapes per country: a pattern on the compacted (no space, upper case) code and a formatter.
+_POSTCODES: dict[str, tuple[re.Pattern[str], Callable[[str], str]]] = {
+    "US": (re.compile(r"^\d{5}(\d{4})?$"), lambda c: c if len(c) == 5 else f"{c[:5]}-{c[5:]}"),
+    "FR": (re.compile(r"^\d{5}$"), str),
+    "DE": (re.compile(r"^\d{5}$"), str),
+    "ES": (re.compile(r"^\d{5}$"), str),
+    "IT": (re.compile(r"^\d{5}$"), str),
+    "BE": (re.compile(r"^\d{4}$"), str),
+    "AT": (re.compile(r"^\d{4}$"), str),
+    "CH": (re.compile(r"^\d{4}$"), str),
+    "DK": (re.compile(r"^\d{4}$"), str),
+    "NL": (re.compile(r"^\d{4}[A-Z]{2}$"), lambda c: f"{c[:4]} {c[4:]}"),
+    "PL": (re.compile(r"^\d{5}$"), lambda c: f"{c[:2]}-{c[2:]}"),
+    "PT": (re.compile(r"^\d{7}$"), lambda c: f"{c[:4]}-{c[4:]}"),
+    "SE": (re.compile(r"^\d{5}$"), lambda c: f"{c[:3]} {c[3:]}"),
+    "GB": (re.compile(r"^[A-Z]{1,2}\d[A-Z\d]?\d[A-Z]{2}$"), lambda c: f"{c[:-3]} {c[-3:]}"),
+    "CA": (re.compile(r"^[A-Z]\d[A-Z]\d[A-Z]\d$"), lambda c: f"{c[:3]} {c[3:]}"),
+}
+
+
+def collapse(value: str) -> str:
+    return _SPACES.sub(" ", value).strip()
+
+
+def name_key(value: str | None) -> str:
+    """Lower case, accents and punctuation removed: the form names are compared in."""
+    if not value:
+        return ""
+    decomposed = unicodedata.normalize("NFKD", value)
+    ascii_only = "".join(ch for ch in decomposed if not unicodedata.combining(ch))
+    return collapse(re.sub(r"[^a-zA-Z ]+", " ", ascii_only)).lower()
+
+
+def canonical_email(email: str) -> str:
+    """Email for duplicate blocking: Gmail ignores dots and +tags, everyone ignores +tags."""
+    local, _, domain = email.partition("@")
+    local = local.split("+", 1)[0]
+    if domain in ("gmail.com", "googlemail.com"):
+        local = local.replace(".", "")
+        domain = "gmail.com"
+    return f"{local}@{domain}"
+
+
+@dataclass
+class Normalizer:
+    """Collects field errors; `raise_if_any()` turns them into one 422 problem."""
+
+    default_region: str
+    errors: list[FieldError] = field(default_factory=list)
+
+    def fail(self, path: str, message: str, kind: str) -> None:
+        self.errors.append(FieldError(field=path, message=message, type=kind))
+
+    def raise_if_any(self) -> None:
+        if self.errors:
+            raise UnprocessableEntity(
+                "The request is not valid; see errors.",
+                extra={"errors": [error.model_dump() for error in self.errors]},
+            )
+
+    def email(self, value: str, path: str) -> str | None:
+        try:
+            result = validate_email(value.strip(), check_deliverability=False)
+        except EmailNotValidError as exc:
+            self.fail(path, str(exc), "value_error.email")
+            return None
+        return str(result.normalized).lower()
+
+    def phone(self, value: str, path: str) -> str | None:
+        try:
+            parsed = phonenumbers.parse(value, self.default_region)
+        except phonenumbers.NumberParseException as exc:
+            self.fail(path, f"The phone number cannot be parsed: {exc}", "value_error.phone")
+            return None
+        if not phonenumbers.is_valid_number(parsed):
+            self.fail(path, "The phone number is not a valid number.", "value_error.phone")
+            return None
+        return str(phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164))
+
+    def country(self, value: str | None, path: str) -> str | None:
+        if value is None:
+            return None
+        code = value.strip().upper()
+        if not re.fullmatch(r"[A-Z]{2}", code):
+            self.fail(path, "The country must be an ISO 3166-1 alpha-2 code, e.g. FR.", "value_error.country")
+            return None
+        return code
+
+    def postcode(self, value: str | None, country: str | None, path: str) -> str | None:
+        if value is None:
+            return None
+        compact = re.sub(r"[\s-]+", "", value).upper()
+        if not compact:
+            return None
+        known = _POSTCODES.get(country or "")
+        if known is None:
+            return collapse(value).upper()
+        pattern, formatter = known
+        if not pattern.fullmatch(compact):
+            self.fail(path, f"The postcode is not a valid {country} postcode.", "value_error.postcode")
+            return None
+        return formatter(compact)
+
+    def text(self, value: str | None, path: str, *, title: bool = False) -> str | None:
+        if value is None:
+            return None
+        cleaned = collapse(value)
+        if not cleaned:
+            return None
+        if title and (cleaned.islower() or cleaned.isupper()):
+            cleaned = cleaned.title()
+        return cleaned

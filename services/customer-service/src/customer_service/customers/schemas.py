@@ -1,0 +1,156 @@
+"""API models of customer profiles."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+AttributeValue = str | int | float | bool | None
+
+
+class _In(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class EmailIn(_In):
+    address: str = Field(min_length=1, max_length=320)
+    verified: bool = False
+
+
+class PhoneIn(_In):
+    number: str = Field(min_length=1, max_length=40, description="Any format; stored as E.164")
+    verified: bool = False
+
+
+class AddressIn(_In):
+    kind: Literal["shipping", "billing"]
+    line1: str = Field(min_length=1, max_length=200)
+    line2: str | None = Field(default=None, max_length=200)
+    city: str = Field(min_length=1, max_length=100)
+    postcode: str | None = Field(default=None, max_length=20)
+    region: str | None = Field(default=None, max_length=100)
+    country: str = Field(min_length=2, max_length=2, description="ISO 3166-1 alpha-2")
+    is_default: bool = False
+    verified: bool = False
+
+
+class ExternalIdentity(_In):
+    source: str = Field(
+        min_length=1, max_length=40, pattern=r"^[a-z0-9_.-]+$", description="e.g. web, pos, marketplace"
+    )
+    id: str = Field(min_length=1, max_length=200)
+
+
+class CustomerCreate(_In):
+    first_name: str | None = Field(default=None, max_length=200)
+    last_name: str | None = Field(default=None, max_length=200)
+    emails: list[EmailIn] = Field(default_factory=list, max_length=20)
+    phones: list[PhoneIn] = Field(default_factory=list, max_length=20)
+    addresses: list[AddressIn] = Field(default_factory=list, max_length=50)
+    birthday: date | None = None
+    locale: str | None = Field(default=None, max_length=35, pattern=r"^[A-Za-z]{2,3}([-_][A-Za-z0-9]{2,8})*$")
+    country: str | None = Field(default=None, min_length=2, max_length=2)
+    attributes: dict[str, AttributeValue] = Field(default_factory=dict, max_length=50)
+    tags: list[str] = Field(default_factory=list, max_length=50)
+    external_ids: list[ExternalIdentity] = Field(default_factory=list, max_length=20)
+
+
+class CustomerUpdate(_In):
+    """Only the fields sent change; lists (emails, phones, addresses, tags) are replaced whole."""
+
+    first_name: str | None = Field(default=None, max_length=200)
+    last_name: str | None = Field(default=None, max_length=200)
+    emails: list[EmailIn] | None = Field(default=None, max_length=20)
+    phones: list[PhoneIn] | None = Field(default=None, max_length=20)
+    addresses: list[AddressIn] | None = Field(default=None, max_length=50)
+    birthday: date | None = None
+    locale: str | None = Field(default=None, max_length=35, pattern=r"^[A-Za-z]{2,3}([-_][A-Za-z0-9]{2,8})*$")
+    country: str | None = Field(default=None, min_length=2, max_length=2)
+    attributes: dict[str, AttributeValue] | None = Field(default=None, max_length=50)
+    tags: list[str] | None = Field(default=None, max_length=50)
+    external_ids: list[ExternalIdentity] | None = Field(default=None, max_length=20)
+
+
+class IdentifyRequest(_In):
+    """Any identifiers of the shopper; profile fields are used only when a customer is created."""
+
+    email: str | None = Field(default=None, max_length=320)
+    phone: str | None = Field(default=None, max_length=40)
+    external_id: ExternalIdentity | None = None
+    first_name: str | None = Field(default=None, max_length=200)
+    last_name: str | None = Field(default=None, max_length=200)
+    country: str | None = Field(default=None, min_length=2, max_length=2)
+    locale: str | None = Field(default=None, max_length=35, pattern=r"^[A-Za-z]{2,3}([-_][A-Za-z0-9]{2,8})*$")
+
+
+class EmailRead(BaseModel):
+    address: str
+    verified: bool
+    primary: bool
+
+
+class PhoneRead(BaseModel):
+    number: str
+    verified: bool
+    primary: bool
+
+
+class AddressRead(BaseModel):
+    id: str
+    kind: Literal["shipping", "billing"]
+    line1: str
+    line2: str | None = None
+    city: str
+    postcode: str | None = None
+    region: str | None = None
+    country: str
+    is_default: bool
+    verified: bool
+
+
+class ConsentState(BaseModel):
+    status: Literal["granted", "withdrawn"]
+    recorded_at: datetime
+    source: str
+    lawful_basis: str
+
+
+class CustomerRead(BaseModel):
+    id: str
+    version: int
+    status: Literal["active", "merged"]
+    merged_into_id: str | None = None
+    pii_masked: bool = Field(description="True unless the caller holds customers:pii")
+    first_name: str | None = None
+    last_name: str | None = None
+    emails: list[EmailRead]
+    phones: list[PhoneRead]
+    addresses: list[AddressRead]
+    birthday: str | None = Field(default=None, description="YYYY-MM-DD, or ****-**-** when masked")
+    locale: str | None = None
+    country: str | None = None
+    attributes: dict[str, AttributeValue]
+    tags: list[str]
+    external_ids: list[ExternalIdentity]
+    consents: dict[str, ConsentState]
+    quality_score: float
+    quality: dict[str, bool]
+    created_at: datetime
+    updated_at: datetime
+
+
+class IdentifyResult(BaseModel):
+    created: bool
+    customer: CustomerRead
+
+
+class PiiReadEntry(BaseModel):
+    id: int
+    customer_id: str
+    subject: str
+    client_id: str | None
+    route: str
+    request_id: str | None
+    read_at: datetime

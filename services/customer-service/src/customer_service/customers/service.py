@@ -1,0 +1,721 @@
+"""Customer profiles: create, update, identify, read (masked or audited), all PII sealed at rest."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from typing import Any
+
+import jellyfish
+from sqlalchemy import delete, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
+
+from contracts import build_event, uuid7
+from contracts.catalog.customers import CustomerCreated, CustomerUpdated
+from customer_service.context import CustomerContext
+from customer_service.crypto import WrappedKey, decrypt_document, encrypt_document
+from customer_service.customers import masking
+from customer_service.customers.models import (
+    BlockingKey,
+    Customer,
+    CustomerConsentState,
+    CustomerIdentifier,
+    CustomerTag,
+    PiiRead,
+)
+from customer_service.customers.normalize import Normalizer, canonical_email, name_key
+from customer_service.customers.schemas import (
+    AddressRead,
+    ConsentState,
+    CustomerCreate,
+    CustomerRead,
+    CustomerUpdate,
+    EmailIn,
+    EmailRead,
+    ExternalIdentity,
+    IdentifyRequest,
+    PhoneIn,
+    PhoneRead,
+)
+from servicekit.auth import Caller
+from servicekit.errors import Conflict, FieldError, NotFound, UnprocessableEntity
+from servicekit.events import outbox
+from servicekit.http.concurrency import check_if_match
+
+EMAIL = "email"
+PHONE = "phone"
+EXTERNAL_PREFIX = "ext:"
+
+
+def now() -> datetime:
+    return datetime.now(UTC)
+
+
+def aware(value: datetime) -> datetime:
+    """SQLite hands back naive datetimes; every stored time is UTC."""
+    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+
+
+@dataclass
+class Contact:
+    """The sealed part of a profile, in clear while in memory."""
+
+    emails: list[dict[str, Any]] = field(default_factory=list)
+    phones: list[dict[str, Any]] = field(default_factory=list)
+    addresses: list[dict[str, Any]] = field(default_factory=list)
+    birthday: str | None = None
+
+    def to_document(self) -> dict[str, Any]:
+        return {
+            "emails": self.emails,
+            "phones": self.phones,
+            "addresses": self.addresses,
+            "birthday": self.birthday,
+        }
+
+    @classmethod
+    def from_document(cls, document: dict[str, Any]) -> Contact:
+        return cls(
+            emails=list(document.get("emails", [])),
+            phones=list(document.get("phones", [])),
+            addresses=list(document.get("addresses", [])),
+            birthday=document.get("birthday"),
+        )
+
+
+# --- sealing -------------------------------------------------------------------------------------
+
+
+def _data_key(context: CustomerContext, customer: Customer) -> bytes:
+    if customer.wrapped_key is None or customer.key_id is None:
+        raise NotFound("This customer's personal data has been erased.")
+    return context.keyring.unwrap(WrappedKey(customer.key_id, customer.wrapped_key))
+
+
+def open_contact(context: CustomerContext, customer: Customer) -> Contact:
+    """Decrypt a customer's contact data."""
+    if customer.pii is None:
+        return Contact()
+    return Contact.from_document(
+        decrypt_document(_data_key(context, customer), customer.pii, aad=customer.id)
+    )
+
+
+def seal_contact(context: CustomerContext, customer: Customer, contact: Contact) -> None:
+    """Encrypt `contact` into the row, creating the customer's data key on first use."""
+    if customer.wrapped_key is None:
+        data_key, wrapped = context.keyring.new_data_key()
+        customer.key_id, customer.wrapped_key = wrapped.kid, wrapped.blob
+    else:
+        data_key = _data_key(context, customer)
+    customer.pii = encrypt_document(data_key, contact.to_document(), aad=customer.id)
+
+
+# --- normalisation -------------------------------------------------------------------------------
+
+
+@dataclass
+class NormalizedProfile:
+    contact: Contact
+    fields: dict[str, Any]
+    external_ids: list[ExternalIdentity] | None
+
+
+def _normalize_emails(norm: Normalizer, emails: Sequence[Any], stamp: str) -> list[dict[str, Any]]:
+    result: list[dict[str, Any]] = []
+    seen: set[str] = set()
+    for i, item in enumerate(emails):
+        address = norm.email(item.address, f"body.emails.{i}.address")
+        if address and address not in seen:
+            seen.add(address)
+            result.append({"address": address, "verified": item.verified, "added_at": stamp})
+    return result
+
+
+def _normalize_phones(norm: Normalizer, phones: Sequence[Any], stamp: str) -> list[dict[str, Any]]:
+    result: list[dict[str, Any]] = []
+    seen: set[str] = set()
+    for i, item in enumerate(phones):
+        number = norm.phone(item.number, f"body.phones.{i}.number")
+        if number and number not in seen:
+            seen.add(number)
+            result.append({"number": number, "verified": item.verified, "added_at": stamp})
+    return result
+
+
+def _normalize_addresses(norm: Normalizer, addresses: Sequence[Any]) -> list[dict[str, Any]]:
+    result: list[dict[str, Any]] = []
+    for i, item in enumerate(addresses):
+        path = f"body.addresses.{i}"
+        country = norm.country(item.country, f"{path}.country")
+        result.append(
+            {
+                "id": uuid.uuid4().hex[:12],
+                "kind": item.kind,
+                "line1": norm.text(item.line1, f"{path}.line1", title=True) or "",
+                "line2": norm.text(item.line2, f"{path}.line2", title=True),
+                "city": norm.text(item.city, f"{path}.city", title=True) or "",
+                "postcode": norm.postcode(item.postcode, country, f"{path}.postcode"),
+                "region": norm.text(item.region, f"{path}.region", title=True),
+                "country": country or "",
+                "is_default": item.is_default,
+                "verified": item.verified,
+            }
+        )
+    return with_one_default_per_kind(result)
+
+
+def with_one_default_per_kind(addresses: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Exactly one default shipping and one default billing address (the first marked, else the first)."""
+    for kind in ("shipping", "billing"):
+        of_kind = [a for a in addresses if a["kind"] == kind]
+        if not of_kind:
+            continue
+        chosen = next((a for a in of_kind if a["is_default"]), of_kind[0])
+        for address in of_kind:
+            address["is_default"] = address is chosen
+    return addresses
+
+
+def _normalize_fields(norm: Normalizer, data: dict[str, Any]) -> dict[str, Any]:
+    fields: dict[str, Any] = {}
+    for name in ("first_name", "last_name"):
+        if name in data:
+            fields[name] = norm.text(data[name], f"body.{name}", title=True)
+    if "country" in data:
+        fields["country"] = norm.country(data["country"], "body.country")
+    if "locale" in data:
+        fields["locale"] = data["locale"].replace("_", "-") if data["locale"] else None
+    if "attributes" in data and data["attributes"] is not None:
+        fields["attributes"] = dict(data["attributes"])
+    if "tags" in data and data["tags"] is not None:
+        tags = []
+        for i, tag in enumerate(data["tags"]):
+            cleaned = " ".join(str(tag).split()).lower()
+            if not cleaned or len(cleaned) > 100:
+                norm.fail(f"body.tags.{i}", "A tag is 1 to 100 characters.", "value_error.tag")
+            elif cleaned not in tags:
+                tags.append(cleaned)
+        fields["tags"] = tags
+    return fields
+
+
+def normalize_create(context: CustomerContext, data: CustomerCreate) -> NormalizedProfile:
+    norm = Normalizer(context.default_region)
+    stamp = now().isoformat()
+    contact = Contact(
+        emails=_normalize_emails(norm, data.emails, stamp),
+        phones=_normalize_phones(norm, data.phones, stamp),
+        addresses=_normalize_addresses(norm, data.addresses),
+        birthday=_check_birthday(norm, data.birthday),
+    )
+    fields = _normalize_fields(
+        norm, data.model_dump(include={"first_name", "last_name", "country", "locale", "attributes", "tags"})
+    )
+    norm.raise_if_any()
+    return NormalizedProfile(contact, fields, list(data.external_ids))
+
+
+def _check_birthday(norm: Normalizer, birthday: date | None) -> str | None:
+    if birthday is None:
+        return None
+    if birthday > date.today() or birthday.year < 1900:
+        norm.fail("body.birthday", "The birthday must be between 1900 and today.", "value_error.birthday")
+        return None
+    return birthday.isoformat()
+
+
+# --- identifiers, blocking keys, tags, quality ---------------------------------------------------
+
+
+def identifier_rows(
+    context: CustomerContext, customer_id: str, contact: Contact, external_ids: Sequence[ExternalIdentity]
+) -> list[CustomerIdentifier]:
+    rows: list[CustomerIdentifier] = []
+    stamp = now()
+    for email in contact.emails:
+        index = context.keyring.blind_index(EMAIL, email["address"])
+        rows.append(
+            CustomerIdentifier(
+                customer_id=customer_id,
+                kind=EMAIL,
+                blind_index=index,
+                unique_key=f"{EMAIL}:{index}",
+                created_at=stamp,
+            )
+        )
+    for phone in contact.phones:
+        index = context.keyring.blind_index(PHONE, phone["number"])
+        rows.append(
+            CustomerIdentifier(customer_id=customer_id, kind=PHONE, blind_index=index, created_at=stamp)
+        )
+    for ext in external_ids:
+        kind = f"{EXTERNAL_PREFIX}{ext.source}"
+        index = context.keyring.blind_index(kind, ext.id)
+        rows.append(
+            CustomerIdentifier(
+                customer_id=customer_id,
+                kind=kind,
+                blind_index=index,
+                unique_key=f"{kind}:{index}",
+                value=ext.id,
+                created_at=stamp,
+            )
+        )
+    return rows
+
+
+def blocking_keys(context: CustomerContext, customer: Customer, contact: Contact) -> set[str]:
+    """Keys that put likely duplicates in one block; keyed hashes so no clear PII is stored."""
+    bi = context.keyring.blind_index
+    keys: set[str] = set()
+    for email in contact.emails:
+        keys.add("e:" + bi("email_canonical", canonical_email(email["address"]))[:40])
+    for phone in contact.phones:
+        keys.add("p:" + bi(PHONE, phone["number"])[:40])
+    first, last = name_key(customer.first_name), name_key(customer.last_name)
+    if last:
+        for address in contact.addresses:
+            if address.get("postcode"):
+                postcode = address["postcode"].replace(" ", "").replace("-", "")
+                keys.add("np:" + bi("name_postcode", f"{last}|{postcode}")[:40])
+    if first and last:
+        phonetic = f"{jellyfish.metaphone(first)[:3]}|{jellyfish.metaphone(last)}"
+        keys.add("ph:" + bi("phonetic", phonetic)[:40])
+        keys.add("ph:" + bi("phonetic", f"{jellyfish.metaphone(last)}|{jellyfish.metaphone(first)[:3]}")[:40])
+    return keys
+
+
+def compute_quality(customer: Customer, contact: Contact, *, open_duplicate: bool) -> None:
+    """Completeness/quality: each criterion a fifth of the score."""
+    criteria = {
+        "valid_email": bool(contact.emails),
+        "e164_phone": bool(contact.phones),
+        "verified_address": any(a.get("verified") for a in contact.addresses),
+        "consent_recorded": bool(customer.consents),
+        "no_open_duplicate": not open_duplicate,
+    }
+    customer.quality = criteria
+    customer.quality_score = round(sum(criteria.values()) / len(criteria), 2)
+
+
+async def clear_derived_rows(session: AsyncSession, customer_id: str) -> None:
+    """Remove a customer's identifiers, blocking keys and tags (rewritten from its state after)."""
+    for table in (CustomerIdentifier, BlockingKey, CustomerTag, CustomerConsentState):
+        await session.execute(delete(table).where(col(table.customer_id) == customer_id))
+
+
+async def write_derived_rows(
+    session: AsyncSession,
+    context: CustomerContext,
+    customer: Customer,
+    contact: Contact,
+    external_ids: Sequence[ExternalIdentity],
+) -> None:
+    """Write identifiers, blocking keys and tags from the customer's current state."""
+    await check_identifiers_free(session, context, customer.id, contact, external_ids)
+    session.add_all(identifier_rows(context, customer.id, contact, external_ids))
+    session.add_all(
+        BlockingKey(customer_id=customer.id, key=key) for key in blocking_keys(context, customer, contact)
+    )
+    session.add_all(CustomerTag(customer_id=customer.id, tag=tag) for tag in customer.tags)
+    session.add_all(
+        CustomerConsentState(customer_id=customer.id, purpose=purpose, status=str(state["status"]))
+        for purpose, state in customer.consents.items()
+    )
+    await session.flush()
+
+
+async def check_identifiers_free(
+    session: AsyncSession,
+    context: CustomerContext,
+    customer_id: str,
+    contact: Contact,
+    external_ids: Sequence[ExternalIdentity],
+) -> None:
+    """409 naming the field when an email or external id already belongs to another customer."""
+    wanted: dict[str, str] = {}
+    for i, email in enumerate(contact.emails):
+        wanted[f"{EMAIL}:{context.keyring.blind_index(EMAIL, email['address'])}"] = f"body.emails.{i}.address"
+    for i, ext in enumerate(external_ids):
+        kind = f"{EXTERNAL_PREFIX}{ext.source}"
+        wanted[f"{kind}:{context.keyring.blind_index(kind, ext.id)}"] = f"body.external_ids.{i}"
+    if not wanted:
+        return
+    taken = (
+        await session.execute(
+            select(col(CustomerIdentifier.unique_key), col(CustomerIdentifier.customer_id)).where(
+                col(CustomerIdentifier.unique_key).in_(list(wanted)),
+                col(CustomerIdentifier.customer_id) != customer_id,
+            )
+        )
+    ).all()
+    if taken:
+        errors = [
+            FieldError(
+                field=wanted[str(key)], message=f"Already belongs to customer {owner}.", type="conflict"
+            )
+            for key, owner in taken
+        ]
+        raise Conflict(
+            "An identifier already belongs to another customer.",
+            extra={"errors": [e.model_dump() for e in errors], "customer_ids": sorted({o for _, o in taken})},
+        )
+
+
+async def external_identities(session: AsyncSession, customer_id: str) -> list[ExternalIdentity]:
+    rows = (
+        await session.execute(
+            select(CustomerIdentifier)
+            .where(
+                col(CustomerIdentifier.customer_id) == customer_id,
+                col(CustomerIdentifier.kind).startswith(EXTERNAL_PREFIX),
+            )
+            .order_by(col(CustomerIdentifier.id))
+        )
+    ).scalars()
+    return [ExternalIdentity(source=row.kind[len(EXTERNAL_PREFIX) :], id=row.value or "") for row in rows]
+
+
+# --- commands --------------------------------------------------------------------------------------
+
+
+async def create(
+    session: AsyncSession, context: CustomerContext, *, data: CustomerCreate, source: str = "api"
+) -> Customer:
+    """Validate, normalise, seal and store a new profile; emits customer.created."""
+    profile = normalize_create(context, data)
+    return await create_normalized(session, context, profile=profile, source=source)
+
+
+async def create_normalized(
+    session: AsyncSession, context: CustomerContext, *, profile: NormalizedProfile, source: str
+) -> Customer:
+    stamp = now()
+    customer = Customer(
+        id=str(uuid7()),
+        first_name=profile.fields.get("first_name"),
+        last_name=profile.fields.get("last_name"),
+        locale=profile.fields.get("locale"),
+        country=profile.fields.get("country") or _first_country(profile.contact),
+        attributes=profile.fields.get("attributes", {}),
+        tags=profile.fields.get("tags", []),
+        consents={},
+        created_at=stamp,
+        updated_at=stamp,
+    )
+    seal_contact(context, customer, profile.contact)
+    compute_quality(customer, profile.contact, open_duplicate=False)
+    session.add(customer)
+    await session.flush()
+    await write_derived_rows(session, context, customer, profile.contact, profile.external_ids or [])
+    await outbox.add(
+        session,
+        build_event(
+            "ecom.customer.created.v1",
+            CustomerCreated(customer_id=customer.id, country=customer.country),
+            subject=customer.id,
+            sequence=customer.version,
+        ),
+    )
+    from customer_service.duplicates import service as duplicates
+    from customer_service.risk import service as risk
+
+    await risk.evaluate_profile(session, customer=customer, contact=profile.contact)
+    await duplicates.detect_for(session, context, customer=customer, contact=profile.contact)
+    return customer
+
+
+def _first_country(contact: Contact) -> str | None:
+    for address in contact.addresses:
+        if address.get("country"):
+            return str(address["country"])
+    return None
+
+
+async def update(
+    session: AsyncSession,
+    context: CustomerContext,
+    *,
+    customer: Customer,
+    changes: CustomerUpdate,
+    expected: str | None,
+) -> Customer:
+    """Apply the fields sent (If-Match required); emits customer.updated naming what changed."""
+    check_if_match(expected, customer.version)
+    data = changes.model_dump(exclude_unset=True)
+    norm = Normalizer(context.default_region)
+    stamp = now().isoformat()
+    contact = open_contact(context, customer)
+    changed: list[str] = []
+    if "emails" in data:
+        contact.emails = _keep_added_at(
+            _normalize_emails(norm, changes.emails or [], stamp), contact.emails, "address"
+        )
+        changed.append("emails")
+    if "phones" in data:
+        contact.phones = _keep_added_at(
+            _normalize_phones(norm, changes.phones or [], stamp), contact.phones, "number"
+        )
+        changed.append("phones")
+    if "addresses" in data:
+        contact.addresses = _normalize_addresses(norm, changes.addresses or [])
+        changed.append("addresses")
+    if "birthday" in data:
+        contact.birthday = _check_birthday(norm, changes.birthday)
+        changed.append("birthday")
+    fields = _normalize_fields(norm, data)
+    norm.raise_if_any()
+    for name, value in fields.items():
+        if getattr(customer, name) != value:
+            setattr(customer, name, value)
+            changed.append(name)
+    external_ids = changes.external_ids if "external_ids" in data else None
+    if external_ids is not None:
+        changed.append("external_ids")
+    if not changed:
+        return customer
+    customer.version += 1
+    customer.updated_at = now()
+    seal_contact(context, customer, contact)
+    open_duplicate = bool(customer.quality) and not customer.quality.get("no_open_duplicate", True)
+    compute_quality(customer, contact, open_duplicate=open_duplicate)
+    await session.flush()
+    if external_ids is None:
+        external_ids = await external_identities(session, customer.id)
+    await clear_derived_rows(session, customer.id)
+    await write_derived_rows(session, context, customer, contact, external_ids)
+    await outbox.add(
+        session,
+        build_event(
+            "ecom.customer.updated.v1",
+            CustomerUpdated(
+                customer_id=customer.id,
+                version=customer.version,
+                changed=sorted(set(changed)),
+                country=customer.country,
+                tags=customer.tags,
+            ),
+            subject=customer.id,
+            sequence=customer.version,
+        ),
+    )
+    from customer_service.duplicates import service as duplicates
+    from customer_service.risk import service as risk
+
+    await risk.evaluate_profile(session, customer=customer, contact=contact)
+    await duplicates.detect_for(session, context, customer=customer, contact=contact)
+    return customer
+
+
+def _keep_added_at(new: list[dict[str, Any]], old: list[dict[str, Any]], key: str) -> list[dict[str, Any]]:
+    """An unchanged contact keeps its original timestamp (survivorship compares them)."""
+    previous = {item[key]: item for item in old}
+    for item in new:
+        before = previous.get(item[key])
+        if before is not None:
+            item["added_at"] = before.get("added_at", item["added_at"])
+            item["verified"] = item["verified"] or bool(before.get("verified"))
+    return new
+
+
+async def get(session: AsyncSession, *, customer_id: str) -> Customer:
+    customer = await session.get(Customer, customer_id)
+    if customer is None:
+        raise NotFound(f"No customer {customer_id}.")
+    return customer
+
+
+async def find_by_identifier(session: AsyncSession, *, kind: str, blind_index: str) -> Customer | None:
+    """The active customer holding this identifier (the most recently created when phones are shared)."""
+    row = (
+        await session.execute(
+            select(Customer)
+            .join(CustomerIdentifier, col(CustomerIdentifier.customer_id) == col(Customer.id))
+            .where(
+                col(CustomerIdentifier.kind) == kind,
+                col(CustomerIdentifier.blind_index) == blind_index,
+                col(Customer.status) == "active",
+            )
+            .order_by(col(Customer.id).desc())
+            .limit(1)
+        )
+    ).scalar_one_or_none()
+    return row
+
+
+async def identify(
+    session: AsyncSession, context: CustomerContext, *, request: IdentifyRequest
+) -> tuple[Customer, bool]:
+    """The customer matching any identifier (external id, then email, then phone), or a new one.
+
+    Safe under concurrent calls: email and external ids are unique in `customer_identifiers`, so of
+    two racing creations one fails on the constraint; it rolls back and reads the winner.
+    """
+    norm = Normalizer(context.default_region)
+    email = norm.email(request.email, "body.email") if request.email else None
+    phone = norm.phone(request.phone, "body.phone") if request.phone else None
+    if not (email or phone or request.external_id) and not norm.errors:
+        norm.fail("body", "Send at least one of email, phone or external_id.", "missing")
+    norm.raise_if_any()
+    lookups = _identify_lookups(context, email=email, phone=phone, external=request.external_id)
+    found = await _lookup(session, lookups)
+    if found is not None:
+        return found, False
+    data = CustomerCreate(
+        first_name=request.first_name,
+        last_name=request.last_name,
+        country=request.country,
+        locale=request.locale,
+        emails=[EmailIn(address=email)] if email else [],
+        phones=[PhoneIn(number=phone)] if phone else [],
+        external_ids=[request.external_id] if request.external_id else [],
+    )
+    try:
+        customer = await create(session, context, data=data, source="identify")
+        await session.flush()
+    except (IntegrityError, Conflict):
+        # A concurrent identify created the customer first: this transaction holds nothing else yet.
+        await session.rollback()
+        found = await _lookup(session, lookups)
+        if found is None:
+            raise
+        return found, False
+    return customer, True
+
+
+async def lookup_only(
+    session: AsyncSession, context: CustomerContext, request: IdentifyRequest
+) -> tuple[Customer | None, list[tuple[str, str]]]:
+    """The customer an already normalised email or external id belongs to, without creating one."""
+    lookups = _identify_lookups(context, email=request.email, phone=None, external=request.external_id)
+    return await _lookup(session, lookups), lookups
+
+
+def _identify_lookups(
+    context: CustomerContext, *, email: str | None, phone: str | None, external: ExternalIdentity | None
+) -> list[tuple[str, str]]:
+    bi = context.keyring.blind_index
+    lookups: list[tuple[str, str]] = []
+    if external is not None:
+        kind = f"{EXTERNAL_PREFIX}{external.source}"
+        lookups.append((kind, bi(kind, external.id)))
+    if email:
+        lookups.append((EMAIL, bi(EMAIL, email)))
+    if phone:
+        lookups.append((PHONE, bi(PHONE, phone)))
+    return lookups
+
+
+async def _lookup(session: AsyncSession, lookups: list[tuple[str, str]]) -> Customer | None:
+    for kind, index in lookups:
+        found = await find_by_identifier(session, kind=kind, blind_index=index)
+        if found is not None:
+            return found
+    return None
+
+
+# --- reading -------------------------------------------------------------------------------------
+
+
+async def to_read(
+    session: AsyncSession, context: CustomerContext, customer: Customer, *, masked: bool
+) -> CustomerRead:
+    """The API view of a customer; PII masked unless `masked` is False."""
+    contact = open_contact(context, customer) if customer.pii is not None else Contact()
+    emails = ranked(contact.emails)
+    phones = ranked(contact.phones)
+    return CustomerRead(
+        id=customer.id,
+        version=customer.version,
+        status="merged" if customer.status == "merged" else "active",
+        merged_into_id=customer.merged_into_id,
+        pii_masked=masked,
+        first_name=customer.first_name,
+        last_name=customer.last_name,
+        emails=[
+            EmailRead(
+                address=masking.email(e["address"]) if masked else e["address"],
+                verified=bool(e.get("verified")),
+                primary=i == 0,
+            )
+            for i, e in enumerate(emails)
+        ],
+        phones=[
+            PhoneRead(
+                number=masking.phone(p["number"]) if masked else p["number"],
+                verified=bool(p.get("verified")),
+                primary=i == 0,
+            )
+            for i, p in enumerate(phones)
+        ],
+        addresses=[AddressRead(**(masking.address(a) if masked else a)) for a in contact.addresses],
+        birthday=masking.birthday(contact.birthday) if masked else contact.birthday,
+        locale=customer.locale,
+        country=customer.country,
+        attributes=customer.attributes,
+        tags=customer.tags,
+        external_ids=await external_identities(session, customer.id),
+        consents={k: ConsentState(**v) for k, v in customer.consents.items()},
+        quality_score=customer.quality_score,
+        quality={k: bool(v) for k, v in customer.quality.items()},
+        created_at=aware(customer.created_at),
+        updated_at=aware(customer.updated_at),
+    )
+
+
+def ranked(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Primary first: verified before unverified, then the most recently added (survivorship order)."""
+    return sorted(
+        items, key=lambda item: (bool(item.get("verified")), str(item.get("added_at", ""))), reverse=True
+    )
+
+
+async def record_pii_reads(
+    session: AsyncSession, *, customer_ids: Sequence[str], caller: Caller, route: str, request_id: str | None
+) -> None:
+    """Audit one unmasked read per customer returned."""
+    stamp = now()
+    session.add_all(
+        PiiRead(
+            customer_id=customer_id,
+            subject=caller.subject,
+            client_id=caller.client_id,
+            route=route,
+            request_id=request_id,
+            read_at=stamp,
+        )
+        for customer_id in customer_ids
+    )
+    await session.flush()
+
+
+async def list_pii_reads(
+    session: AsyncSession, *, customer_id: str | None, after_id: int | None, limit: int
+) -> list[PiiRead]:
+    query = select(PiiRead).order_by(col(PiiRead.id)).limit(limit + 1)
+    if customer_id:
+        query = query.where(col(PiiRead.customer_id) == customer_id)
+    if after_id is not None:
+        query = query.where(col(PiiRead.id) > after_id)
+    return list((await session.execute(query)).scalars())
+
+
+def lookup_index(context: CustomerContext, kind: str, raw: str) -> str:
+    """The blind index of an email or phone given in a query; 422 naming the parameter if invalid."""
+    norm = Normalizer(context.default_region)
+    value = norm.email(raw, "query.email") if kind == EMAIL else norm.phone(raw, "query.phone")
+    norm.raise_if_any()
+    assert value is not None
+    return context.keyring.blind_index(kind, value)
+
+
+def unprocessable(field_path: str, message: str, kind: str = "value_error") -> UnprocessableEntity:
+    return UnprocessableEntity(
+        "The request is not valid; see errors.",
+        extra={"errors": [FieldError(field=field_path, message=message, type=kind).model_dump()]},
+    )

@@ -1,0 +1,43 @@
+"""Candidate duplicate pairs and merges (with what undo needs to restore)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlmodel import Field, SQLModel
+
+
+class DuplicateCandidate(SQLModel, table=True):
+    __tablename__ = "duplicate_candidates"
+    __table_args__ = (sa.UniqueConstraint("customer_a_id", "customer_b_id", name="uq_duplicate_pair"),)
+
+    id: str = Field(primary_key=True, max_length=36)
+    customer_a_id: str = Field(max_length=36, index=True)
+    customer_b_id: str = Field(max_length=36, index=True)
+    score: float = Field(index=True)
+    evidence: dict[str, Any] = Field(sa_column=sa.Column(sa.JSON(), nullable=False))
+    status: str = Field(default="open", max_length=16, index=True)
+    created_at: datetime = Field(sa_column=sa.Column(sa.DateTime(timezone=True), nullable=False))
+    updated_at: datetime = Field(sa_column=sa.Column(sa.DateTime(timezone=True), nullable=False))
+
+
+class Merge(SQLModel, table=True):
+    """Lineage of one merge. `snapshot` holds the survivor's state before it (its PII still sealed
+    under the survivor's own data key) and the rows moved, so the merge can be undone."""
+
+    __tablename__ = "merges"
+
+    id: str = Field(primary_key=True, max_length=36)
+    survivor_id: str = Field(max_length=36, index=True)
+    merged_ids: list[str] = Field(sa_column=sa.Column(sa.JSON(), nullable=False))
+    automatic: bool = False
+    score: float | None = None
+    snapshot: dict[str, Any] = Field(sa_column=sa.Column(sa.JSON(), nullable=False))
+    survivor_version: int
+    actor: str = Field(max_length=200)
+    created_at: datetime = Field(sa_column=sa.Column(sa.DateTime(timezone=True), nullable=False))
+    undone_at: datetime | None = Field(
+        default=None, sa_column=sa.Column(sa.DateTime(timezone=True), nullable=True)
+    )

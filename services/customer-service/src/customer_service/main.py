@@ -1,0 +1,48 @@
+"""Customer service: wiring only."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+
+from customer_service.config import Settings
+from customer_service.consent.router import router as consent_router
+from customer_service.context import CustomerContext
+from customer_service.customers.router import router as customers_router
+from customer_service.duplicates.router import router as duplicates_router
+from customer_service.events import CONSUMERS
+from customer_service.imports.router import router as imports_router
+from customer_service.keys.router import router as keys_router
+from customer_service.orders.router import router as orders_router
+from customer_service.quality.router import router as quality_router
+from customer_service.risk.router import router as risk_router
+from servicekit.app import create_service_app
+from servicekit.routes import whoami_router
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or Settings()
+    app = create_service_app(
+        settings,
+        title="Customer service",
+        description=(
+            "Customer data management: profiles, addresses, purchase history, consent, "
+            "encrypted PII, duplicates and merge, risk flags, privacy requests."
+        ),
+        routers=[
+            whoami_router(),
+            customers_router,
+            orders_router,
+            consent_router,
+            duplicates_router,
+            quality_router,
+            keys_router,
+            risk_router,
+            imports_router,
+        ],
+        consumers=CONSUMERS,
+    )
+    app.state.customer_context = CustomerContext.from_settings(settings)
+    return app
+
+
+app = create_app()

@@ -1,0 +1,97 @@
+"""API models of orders and their status timeline."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from customer_service.customers.schemas import IdentifyRequest
+
+OrderStatus = Literal["placed", "paid", "shipped", "delivered", "cancelled", "refunded"]
+
+
+class OrderLineIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    sku: str = Field(min_length=1, max_length=100)
+    quantity: int = Field(gt=0, le=100_000)
+    unit_price: Decimal = Field(ge=0, max_digits=14, decimal_places=4)
+    currency: str = Field(min_length=3, max_length=3, pattern="^[A-Z]{3}$")
+
+
+class OrderCreate(BaseModel):
+    """A new order; give `customer_id`, or `customer` identifiers for a guest (resolved by identify)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    order_number: str = Field(min_length=1, max_length=100)
+    customer_id: str | None = Field(default=None, max_length=36)
+    customer: IdentifyRequest | None = None
+    channel: str = Field(
+        min_length=1, max_length=50, pattern=r"^[a-z0-9_.-]+$", description="web, pos, marketplace…"
+    )
+    location_id: str | None = Field(default=None, max_length=100)
+    currency: str = Field(min_length=3, max_length=3, pattern="^[A-Z]{3}$")
+    lines: list[OrderLineIn] = Field(min_length=1, max_length=500)
+    subtotal: Decimal | None = Field(default=None, ge=0, description="Checked against the lines when sent")
+    discount_total: Decimal = Field(default=Decimal("0"), ge=0)
+    total: Decimal | None = Field(
+        default=None, ge=0, description="subtotal - discount_total; checked when sent"
+    )
+    shipping_country: str | None = Field(default=None, min_length=2, max_length=2)
+    billing_country: str | None = Field(default=None, min_length=2, max_length=2)
+    placed_at: datetime | None = None
+
+
+class StatusChange(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    status: Literal["paid", "shipped", "delivered", "cancelled", "refunded"]
+    carrier: str | None = Field(
+        default=None, min_length=1, max_length=100, description="Required when shipped"
+    )
+    tracking_number: str | None = Field(
+        default=None, min_length=1, max_length=100, description="Required when shipped"
+    )
+    note: str | None = Field(default=None, max_length=500)
+
+
+class OrderLineRead(BaseModel):
+    sku: str
+    quantity: int
+    unit_price: str
+    currency: str
+
+
+class TimelineEntry(BaseModel):
+    status: OrderStatus
+    previous_status: OrderStatus | None
+    carrier: str | None = None
+    tracking_number: str | None = None
+    note: str | None = None
+    changed_at: datetime
+
+
+class OrderRead(BaseModel):
+    id: str
+    order_number: str
+    customer_id: str
+    channel: str
+    location_id: str | None
+    currency: str
+    lines: list[OrderLineRead]
+    subtotal: str
+    discount_total: str
+    total: str
+    status: OrderStatus
+    carrier: str | None
+    tracking_number: str | None
+    shipping_country: str | None
+    billing_country: str | None
+    version: int
+    placed_at: datetime
+    updated_at: datetime
+    timeline: list[TimelineEntry]

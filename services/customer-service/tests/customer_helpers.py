@@ -1,0 +1,107 @@
+"""Helpers of customer-service's tests."""
+
+import asyncio
+import time
+import uuid
+from collections.abc import Iterable
+from typing import Any
+
+import httpx
+import phonenumbers
+from aiokafka import AIOKafkaConsumer, TopicPartition
+
+from contracts import CloudEvent
+from contracts.schemas import validate_event
+from servicekit.testing import TestTokenIssuer
+
+ALL_SCOPES = ("customers:read", "customers:write", "customers:pii", "orders:write", "privacy:admin")
+
+
+def unique() -> str:
+    return uuid.uuid4().hex[:10]
+
+
+def new_email() -> str:
+    return f"shopper.{unique()}@example.com"
+
+
+def new_phone() -> str:
+    """A valid French mobile number, different each call."""
+    while True:
+        number = f"+336{uuid.uuid4().int % 10**8:08d}"
+        if phonenumbers.is_valid_number(phonenumbers.parse(number)):
+            return number
+
+
+def errors_of(response: httpx.Response) -> dict[str, str]:
+    assert response.headers["content-type"] == "application/problem+json", response.text
+    return {error["field"]: error["message"] for error in response.json().get("errors", [])}
+
+
+async def create_customer(
+    client: httpx.AsyncClient, tokens: TestTokenIssuer, **fields: Any
+) -> dict[str, Any]:
+    body: dict[str, Any] = {"first_name": "Ada", "last_name": f"Lovelace{unique()}", **fields}
+    response = await client.post(
+        "/v1/customers", json=body, headers=tokens.auth_header("customers:write", "customers:pii")
+    )
+    assert response.status_code == 201, response.text
+    result: dict[str, Any] = response.json()
+    return result
+
+
+async def events_about(
+    bootstrap: str, topic: str, subject: str, types: Iterable[str], timeout: float = 20.0
+) -> list[CloudEvent]:
+    """Every event on `topic` about `subject`, once all `types` have been seen (or the timeout)."""
+    wanted = set(types)
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, fetch_max_wait_ms=20)
+    await consumer.start()
+    try:
+        deadline = time.monotonic() + timeout
+        partitions = None
+        while not partitions and time.monotonic() < deadline:
+            await consumer._client.force_metadata_update()
+            partitions = consumer.partitions_for_topic(topic)
+            if not partitions:
+                await asyncio.sleep(0.2)
+        assert partitions, f"topic {topic} does not exist"
+        consumer.assign([TopicPartition(topic, p) for p in partitions])
+        await consumer.seek_to_beginning()
+        seen: list[CloudEvent] = []
+        while time.monotonic() < deadline:
+            batches = await consumer.getmany(timeout_ms=200)
+            for records in batches.values():
+                for record in records:
+                    event = CloudEvent.from_json_bytes(record.value or b"")
+                    if event.subject == subject:
+                        validate_event(event, topic=topic)
+                        seen.append(event)
+            if wanted <= {event.type for event in seen}:
+                return seen
+        return seen
+    finally:
+        await consumer.stop()
+
+
+async def dump_all_tables(database_url: str) -> str:
+    """Every value of every row of every table, as lower-case text (binary decoded leniently)."""
+    from sqlalchemy import inspect, text
+
+    from servicekit.db import Database
+
+    database = Database(database_url)
+    parts: list[str] = []
+    try:
+        async with database.engine.connect() as conn:
+            tables = await conn.run_sync(lambda sync: inspect(sync).get_table_names())
+            for table in tables:
+                for row in await conn.execute(text(f'SELECT * FROM "{table}"')):
+                    for value in row:
+                        if isinstance(value, bytes | memoryview):
+                            parts.append(bytes(value).decode("utf-8", "replace"))
+                        else:
+                            parts.append(str(value))
+    finally:
+        await database.dispose()
+    return "\n".join(parts).lower()

@@ -1,0 +1,411 @@
+"""Profiles through the HTTP API: validation and normalisation, masking by scope, audit, ETags, search."""
+
+import httpx
+import pytest
+from customer_helpers import (
+    create_customer,
+    dump_all_tables,
+    errors_of,
+    events_about,
+    new_email,
+    new_phone,
+    unique,
+)
+
+from contracts import topics
+from servicekit.testing import TestTokenIssuer
+
+PII = ("customers:read", "customers:pii")
+
+
+async def test_create_normalises_email_phone_and_address(
+    client: httpx.AsyncClient, token_issuer: TestTokenIssuer
+) -> None:
+    local = unique()
+    customer = await create_customer(
+        client,
+        token_issuer,
+        emails=[{"address": f"  Ada.{local}@Example.COM "}],
+        phones=[{"number": "06 12 34 56 78"}],
+        addresses=[
+            {
+                "kind": "shipping",
+                "line1": "  12   RUE DE LA PAIX ",
+                "city": "PARIS",
+                "postcode": "75 002",
+                "country": "fr",
+            },
+            {
+                "kind": "billing",
+                "line1": "Damrak 1",
+                "city": "Amsterdam",
+                "postcode": "1012lg",
+                "country": "NL",
+            },
+        ],
+    )
+
+    assert customer["emails"][0]["address"] == f"ada.{local}@example.com"
+    assert customer["phones"][0]["number"] == "+33612345678"
+    shipping, billing = customer["addresses"]
+    assert (shipping["line1"], shipping["city"], shipping["postcode"], shipping["country"]) == (
+        "12 Rue De La Paix",
+        "Paris",
+        "75002",
+        "FR",
+    )
+    assert billing["postcode"] == "1012 LG"
+    assert shipping["is_default"]
+    assert billing["is_default"]
+
+
+async def test_invalid_email_gets_422_naming_the_field(
+    client: httpx.AsyncClient, token_issuer: TestTokenIssuer
+) -> None:
+    response = await client.post(
+        "/v1/customers",
+        json={"emails": [{"address": "not-an-email"}]},
+        headers=token_issuer.auth_header("customers:write"),
+    )
+
+    assert response.status_code == 422
+    assert "body.emails.0.address" in errors_of(response)
+
+
+async def test_invalid_phone_gets_422_naming_the_field(
+    client: httpx.AsyncClient, token_issuer: TestTokenIssuer
+) -> None:
+    response = await client.post(
+        "/v1/customers",
+        json={"phones": [{"number": "12"}]},
+        headers=token_issuer.auth_header("customers:write"),
+    )
+
+    assert response.status_code == 422
+    assert "body.phones.0.number" in errors_of(response)
+
+
+async def test_postcode_in_the_wrong_format_for_its_country_gets_422(
+    client: httpx.AsyncClient, token_issuer: TestTokenIssuer
+) -> None:
+    address = {
+        "kind": "shipping",
+        "line1": "1 Main St",
+        "city": "Springfield",
+        "postcode": "ABC",
+        "country": "US",
+    }
+    response = await client.post(
+        "/v1/customers", json={"addresses": [address]}, headers=token_issuer.auth_header("customers:write")
+    )
+
+    assert response.status_code == 422
+    assert "US postcode" in errors_of(response)["body.addresses.0.postcode"]
+
+
+async def test_only_one_default_address_per_kind(
+    client: httpx.AsyncClient, token_issuer: TestTokenIssuer
+) -> None:
+    addresses = [
+        {
+            "kind": "shipping",
+            "line1": f"{n} Main St",
+            "city": "Lyon",
+            "postcode": "69001",
+            "country": "FR",
+            "is_default": True,
+        }
+        for n in (1, 2)
+    ]
+    customer = await create_customer(client, token_issuer, addresses=addresses)
+
+    assert [a["is_default"] for a in customer["addresses"]] == [True, False]
+
+
+async def test_without_pii_scope_contact_data_is_masked(
+    client: httpx.AsyncClient, token_issuer: TestTokenIssuer
+) -> None:
+    email = new_email()
+    created = await create_customer(
+        client,
+        token_issuer,
+        emails=[{"address": email}],
+        phones=[{"number": "+33612345678"}],
+        birthday="1990-04-01",
+        addresses=[
+            {"kind": "shipping", "line1": "5 Rue Neuve", "city": "Lyon", "postcode": "69001", "country": "FR"}
+        ],
+    )
+
+    response = await client.get(
+        f"/v1/customers/{created['id']}", headers=token_issuer.auth_header("customers:read")
+    )
+
+    body = response.json()
+    assert body["pii_masked"] is True
+    assert body["emails"][0]["address"] == f"s***@{email.split('@')[1]}"
+    assert body["phones"][0]["number"] == "+33*******78"
+    assert body["addresses"][0]["line1"] == "***"
+    assert body["addresses"][0]["postcode"] == "69***"
+    assert body["birthday"] == "****-**-**"
+
+
+async def test_with_pii_scope_contact_data_is_clear(
+    client: httpx.AsyncClient, token_issuer: TestTokenIssuer
+) -> None:
+    email = new_email()
+    created = await create_customer(client, token_issuer, emails=[{"address": email}], birthday="1990-04-01")
+
+    response = await client.get(f"/v1/customers/{created['id']}", headers=token_issuer.auth_header(*PII))
+
+    body = response.json()
+    assert body["pii_masked"] is False
+    assert body["emails"][0]["address"] == email
+    assert body["birthday"] == "1990-04-01"
+
+
+async def test_unmasked_read_is_written_to_the_audit_log(
+    client: httpx.AsyncClient, token_issuer: TestTokenIssuer
+) -> None:
+    created = await create_customer(client, token_issuer, emails=[{"address": new_email()}])
+    reader = f"support-{unique()}"
+    await client.get(
+        f"/v1/customers/{created['id']}",
+        headers=token_issuer.auth_header(*PII, subject=reader),
+    )
+    await client.get(f"/v1/customers/{created['id']}", headers=token_issuer.auth_header("customers:read"))
+
+    response = await client.get(
+        "/v1/audit/pii-reads",
+        params={"customer_id": created["id"]},
+        headers=token_issuer.auth_header("privacy:admin"),
+    )
+
+    reads = [r for r in response.json()["items"] if r["subject"] == reader]
+    assert len(reads) == 1
+    assert reads[0]["route"] == "GET /v1/customers/{customer_id}"
+
+
+async def test_audit_log_needs_privacy_admin(
+    client: httpx.AsyncClient, token_issuer: TestTokenIssuer
+) -> None:
+    response = await client.get("/v1/audit/pii-reads", headers=token_issuer.auth_header(*PII))
+
+    assert response.status_code == 403
+
+
+async def test_creating_needs_customers_write(
+    client: httpx.AsyncClient, token_issuer: TestTokenIssuer
+) -> None:
+    response = await client.post("/v1/customers", json={}, headers=token_issuer.auth_header("customers:read"))
+
+    assert response.status_code == 403
+
+
+async def test_email_of_another_customer_gets_409(
+    client: httpx.AsyncClient, token_issuer: TestTokenIssuer
+) -> None:
+    email = new_email()
+    first = await create_customer(client, token_issuer, emails=[{"address": email}])
+
+    response = await client.post(
+        "/v1/customers",
+        json={"emails": [{"address": email.upper()}]},
+        headers=token_issuer.auth_header("customers:write"),
+    )
+
+    assert response.status_code == 409
+    assert response.json()["customer_ids"] == [first["id"]]
+
+
+async def test_update_without_if_match_gets_428(
+    client: httpx.AsyncClient, token_issuer: TestTokenIssuer
+) -> None:
+    created = await create_customer(client, token_issuer)
+
+    response = await client.patch(
+        f"/v1/customers/{created['id']}",
+        json={"locale": "fr-FR"},
+        headers=token_issuer.auth_header("customers:write"),
+    )
+
+    assert response.status_code == 428
+
+
+async def test_stale_if_match_gets_412(client: httpx.AsyncClient, token_issuer: TestTokenIssuer) -> None:
+    created = await create_customer(client, token_issuer)
+    headers = {**token_issuer.auth_header("customers:write"), "If-Match": '"1"'}
+    first = await client.patch(f"/v1/customers/{created['id']}", json={"locale": "fr-FR"}, headers=headers)
+
+    second = await client.patch(f"/v1/customers/{created['id']}", json={"locale": "de-DE"}, headers=headers)
+
+    assert first.status_code == 200
+    assert first.headers["ETag"] == '"2"'
+    assert second.status_code == 412
+
+
+async def test_update_changes_only_the_fields_sent(
+    client: httpx.AsyncClient, token_issuer: TestTokenIssuer
+) -> None:
+    email = new_email()
+    created = await create_customer(client, token_issuer, emails=[{"address": email}], tags=["vip"])
+    headers = {**token_issuer.auth_header("customers:write", "customers:pii"), "If-Match": '"1"'}
+
+    response = await client.patch(
+        f"/v1/customers/{created['id']}", json={"phones": [{"number": "0612345679"}]}, headers=headers
+    )
+
+    body = response.json()
+    assert body["phones"][0]["number"] == "+33612345679"
+    assert body["emails"][0]["address"] == email
+    assert body["tags"] == ["vip"]
+
+
+async def test_raw_rows_hold_no_clear_text_pii(
+    client: httpx.AsyncClient, token_issuer: TestTokenIssuer, database_url: str
+) -> None:
+    email, phone = new_email(), new_phone()
+    street = f"{unique()} Avenue Secrete"
+    created = await create_customer(
+        client,
+        token_issuer,
+        emails=[{"address": email}],
+        phones=[{"number": phone}],
+        birthday="1987-06-05",
+        addresses=[
+            {"kind": "shipping", "line1": street, "city": "Nantes", "postcode": "44000", "country": "FR"}
+        ],
+    )
+    await client.get(f"/v1/customers/{created['id']}", headers=token_issuer.auth_header(*PII))
+    await client.post(
+        "/v1/customers/identify",
+        json={"email": email},
+        headers={**token_issuer.auth_header("customers:write"), "Idempotency-Key": unique()},
+    )
+
+    dump = await dump_all_tables(database_url)
+
+    for secret in (email, phone, phone[3:], street.lower(), "1987-06-05", "44000"):
+        assert secret.lower() not in dump, secret
+
+
+async def test_created_event_is_published_without_pii(
+    client: httpx.AsyncClient, token_issuer: TestTokenIssuer, kafka_bootstrap: str
+) -> None:
+    email = new_email()
+    created = await create_customer(client, token_issuer, emails=[{"address": email}], country="DE")
+
+    events = await events_about(
+        kafka_bootstrap, topics.CUSTOMERS, created["id"], ["ecom.customer.created.v1"]
+    )
+
+    (event,) = [e for e in events if e.type == "ecom.customer.created.v1"]
+    assert event.data == {"customer_id": created["id"], "country": "DE"}
+
+
+async def test_update_event_names_changed_fields(
+    client: httpx.AsyncClient, token_issuer: TestTokenIssuer, kafka_bootstrap: str
+) -> None:
+    created = await create_customer(client, token_issuer)
+    await client.patch(
+        f"/v1/customers/{created['id']}",
+        json={"phones": [{"number": new_phone()}], "tags": ["b2b"]},
+        headers={**token_issuer.auth_header("customers:write"), "If-Match": '"1"'},
+    )
+
+    events = await events_about(
+        kafka_bootstrap, topics.CUSTOMERS, created["id"], ["ecom.customer.updated.v1"]
+    )
+
+    (event,) = [e for e in events if e.type == "ecom.customer.updated.v1"]
+    assert event.data["changed"] == ["phones", "tags"]
+    assert event.sequence == 2
+
+
+async def test_exact_lookup_by_email(client: httpx.AsyncClient, token_issuer: TestTokenIssuer) -> None:
+    email = new_email()
+    created = await create_customer(client, token_issuer, emails=[{"address": email}])
+    await create_customer(client, token_issuer, emails=[{"address": new_email()}])
+
+    response = await client.get(
+        "/v1/customers", params={"email": email.upper()}, headers=token_issuer.auth_header("customers:read")
+    )
+
+    assert [c["id"] for c in response.json()["items"]] == [created["id"]]
+
+
+async def test_exact_lookup_by_phone_in_any_format(
+    client: httpx.AsyncClient, token_issuer: TestTokenIssuer
+) -> None:
+    phone = new_phone()
+    created = await create_customer(client, token_issuer, phones=[{"number": phone}])
+    local_format = "0" + phone[3:4] + " " + phone[4:]
+
+    response = await client.get(
+        "/v1/customers", params={"phone": local_format}, headers=token_issuer.auth_header("customers:read")
+    )
+
+    assert [c["id"] for c in response.json()["items"]] == [created["id"]]
+
+
+async def test_lookup_by_invalid_email_gets_422(
+    client: httpx.AsyncClient, token_issuer: TestTokenIssuer
+) -> None:
+    response = await client.get(
+        "/v1/customers", params={"email": "nope"}, headers=token_issuer.auth_header("customers:read")
+    )
+
+    assert response.status_code == 422
+    assert "query.email" in errors_of(response)
+
+
+async def test_list_filters_by_tag_and_country_with_cursor_pages(
+    client: httpx.AsyncClient, token_issuer: TestTokenIssuer
+) -> None:
+    tag = f"cohort-{unique()}"
+    ids = [(await create_customer(client, token_issuer, tags=[tag], country="IT"))["id"] for _ in range(3)]
+    await create_customer(client, token_issuer, tags=[tag], country="ES")
+    headers = token_issuer.auth_header("customers:read")
+
+    first = (
+        await client.get("/v1/customers", params={"tag": tag, "country": "IT", "limit": 2}, headers=headers)
+    ).json()
+    second = (
+        await client.get(
+            "/v1/customers",
+            params={"tag": tag, "country": "IT", "limit": 2, "cursor": first["next_cursor"]},
+            headers=headers,
+        )
+    ).json()
+
+    assert [c["id"] for c in first["items"] + second["items"]] == list(reversed(ids))
+    assert second["next_cursor"] is None
+
+
+async def test_list_filters_by_creation_range(
+    client: httpx.AsyncClient, token_issuer: TestTokenIssuer
+) -> None:
+    tag = f"range-{unique()}"
+    created = await create_customer(client, token_issuer, tags=[tag])
+    headers = token_issuer.auth_header("customers:read")
+
+    before = await client.get(
+        "/v1/customers", params={"tag": tag, "created_to": created["created_at"]}, headers=headers
+    )
+    after = await client.get(
+        "/v1/customers", params={"tag": tag, "created_from": created["created_at"]}, headers=headers
+    )
+
+    assert before.json()["items"] == []
+    assert [c["id"] for c in after.json()["items"]] == [created["id"]]
+
+
+@pytest.mark.parametrize("cursor", ["%%%", "eyJpZCI6IDF9"])
+async def test_bad_cursor_gets_400(
+    client: httpx.AsyncClient, token_issuer: TestTokenIssuer, cursor: str
+) -> None:
+    response = await client.get(
+        "/v1/customers", params={"cursor": cursor}, headers=token_issuer.auth_header("customers:read")
+    )
+
+    assert response.status_code == 400

@@ -1,0 +1,283 @@
+"""Duplicates and merge through the HTTP API: candidates with evidence, merge, undo, auto-merge, events."""
+
+import random
+import string
+from typing import Any
+
+import httpx
+from customer_helpers import create_customer, events_about, new_email, new_phone
+
+from contracts import topics
+from servicekit.testing import TestTokenIssuer
+
+PII = ("customers:read", "customers:write", "customers:pii", "orders:write")
+
+
+def surname() -> str:
+    """A letters-only surname no other test uses (names are compared letters-only)."""
+    return "Smith" + "".join(random.choices(string.ascii_lowercase, k=8))
+
+
+def address(street: str = "12 Rue Victor Hugo") -> dict[str, Any]:
+    return {"kind": "shipping", "line1": street, "city": "Lyon", "postcode": "69002", "country": "FR"}
+
+
+async def likely_pair(
+    client: httpx.AsyncClient, tokens: TestTokenIssuer
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Two profiles of one person: same surname, phone and address; a nickname and a second email."""
+    last, phone = surname(), new_phone()
+    a = await create_customer(
+        client,
+        tokens,
+        first_name="Jonathan",
+        last_name=last,
+        emails=[{"address": new_email()}],
+        phones=[{"number": phone}],
+        addresses=[address()],
+    )
+    b = await create_customer(
+        client,
+        tokens,
+        first_name="Jonathon",
+        last_name=last,
+        emails=[{"address": f"jon.{last.lower()}@mail.example.org"}],
+        phones=[{"number": phone}],
+        addresses=[address("12 rue Victor-Hugo")],
+    )
+    return a, b
+
+
+async def _candidates(
+    client: httpx.AsyncClient, tokens: TestTokenIssuer, customer_id: str
+) -> list[dict[str, Any]]:
+    response = await client.get(
+        "/v1/duplicates", params={"customer_id": customer_id}, headers=tokens.auth_header("customers:read")
+    )
+    items: list[dict[str, Any]] = response.json()["items"]
+    return items
+
+
+async def _get(client: httpx.AsyncClient, tokens: TestTokenIssuer, customer_id: str) -> dict[str, Any]:
+    response = await client.get(f"/v1/customers/{customer_id}", headers=tokens.auth_header(*PII))
+    result: dict[str, Any] = response.json()
+    return result
+
+
+async def _merge(
+    client: httpx.AsyncClient, tokens: TestTokenIssuer, survivor: str, other: str
+) -> httpx.Response:
+    return await client.post(
+        f"/v1/customers/{survivor}/merge", json={"customer_ids": [other]}, headers=tokens.auth_header(*PII)
+    )
+
+
+async def test_likely_duplicates_are_listed_with_per_field_evidence(
+    client: httpx.AsyncClient, token_issuer: TestTokenIssuer
+) -> None:
+    a, b = await likely_pair(client, token_issuer)
+
+    (pair,) = await _candidates(client, token_issuer, b["id"])
+
+    assert {pair["customer_a_id"], pair["customer_b_id"]} == {a["id"], b["id"]}
+    assert 0.8 <= pair["score"] < 0.97
+    assert pair["evidence"]["phone"] == 1.0
+    assert pair["evidence"]["last_name"] == 1.0
+    assert pair["evidence"]["email"] < 0.8
+
+
+async def test_different_people_sharing_a_household_are_not_candidates(
+    client: httpx.AsyncClient, token_issuer: TestTokenIssuer
+) -> None:
+    last, phone = surname(), new_phone()
+    await create_customer(
+        client,
+        token_issuer,
+        first_name="Alice",
+        last_name=last,
+        phones=[{"number": phone}],
+        addresses=[address()],
+    )
+    bob = await create_customer(
+        client,
+        token_issuer,
+        first_name="Bob",
+        last_name=last,
+        phones=[{"number": phone}],
+        addresses=[address()],
+    )
+
+    assert await _candidates(client, token_issuer, bob["id"]) == []
+
+
+async def test_open_duplicate_lowers_the_quality_score(
+    client: httpx.AsyncClient, token_issuer: TestTokenIssuer
+) -> None:
+    a, _ = await likely_pair(client, token_issuer)
+
+    profile = await _get(client, token_issuer, a["id"])
+
+    assert profile["quality"]["no_open_duplicate"] is False
+
+
+async def test_merge_unions_contacts_and_moves_orders(
+    client: httpx.AsyncClient, token_issuer: TestTokenIssuer
+) -> None:
+    a, b = await likely_pair(client, token_issuer)
+    order = await client.post(
+        "/v1/orders",
+        json={
+            "order_number": f"M-{b['id']}",
+            "customer_id": b["id"],
+            "channel": "web",
+            "currency": "EUR",
+            "lines": [{"sku": "X", "quantity": 1, "unit_price": "10", "currency": "EUR"}],
+        },
+        headers=token_issuer.auth_header(*PII),
+    )
+
+    response = await _merge(client, token_issuer, a["id"], b["id"])
+
+    assert response.status_code == 201
+    survivor, merged = await _get(client, token_issuer, a["id"]), await _get(client, token_issuer, b["id"])
+    assert {e["address"] for e in survivor["emails"]} == {
+        a["emails"][0]["address"],
+        b["emails"][0]["address"],
+    }
+    assert len(survivor["addresses"]) == 1
+    assert (merged["status"], merged["merged_into_id"]) == ("merged", a["id"])
+    history = await client.get(f"/v1/customers/{a['id']}/orders", headers=token_issuer.auth_header(*PII))
+    assert [o["id"] for o in history.json()["items"]] == [order.json()["id"]]
+    assert survivor["quality"]["no_open_duplicate"] is True
+
+
+async def test_identify_finds_the_survivor_by_a_merged_email(
+    client: httpx.AsyncClient, token_issuer: TestTokenIssuer
+) -> None:
+    a, b = await likely_pair(client, token_issuer)
+    await _merge(client, token_issuer, a["id"], b["id"])
+
+    response = await client.post(
+        "/v1/customers/identify",
+        json={"email": b["emails"][0]["address"]},
+        headers=token_issuer.auth_header(*PII),
+    )
+
+    assert response.json()["customer"]["id"] == a["id"]
+
+
+async def test_undo_restores_both_profiles(client: httpx.AsyncClient, token_issuer: TestTokenIssuer) -> None:
+    a, b = await likely_pair(client, token_issuer)
+    merge = (await _merge(client, token_issuer, a["id"], b["id"])).json()
+
+    response = await client.post(f"/v1/merges/{merge['id']}/undo", headers=token_issuer.auth_header(*PII))
+
+    assert response.status_code == 200
+    assert response.json()["undone_at"] is not None
+    survivor, restored = await _get(client, token_issuer, a["id"]), await _get(client, token_issuer, b["id"])
+    assert [e["address"] for e in survivor["emails"]] == [a["emails"][0]["address"]]
+    assert restored["status"] == "active"
+    assert [e["address"] for e in restored["emails"]] == [b["emails"][0]["address"]]
+    identified = await client.post(
+        "/v1/customers/identify",
+        json={"email": b["emails"][0]["address"]},
+        headers=token_issuer.auth_header(*PII),
+    )
+    assert identified.json()["customer"]["id"] == b["id"]
+
+
+async def test_undo_after_the_survivor_changed_gets_409(
+    client: httpx.AsyncClient, token_issuer: TestTokenIssuer
+) -> None:
+    a, b = await likely_pair(client, token_issuer)
+    merge = (await _merge(client, token_issuer, a["id"], b["id"])).json()
+    current = await client.get(f"/v1/customers/{a['id']}", headers=token_issuer.auth_header(*PII))
+    await client.patch(
+        f"/v1/customers/{a['id']}",
+        json={"locale": "fr-FR"},
+        headers={**token_issuer.auth_header(*PII), "If-Match": current.headers["ETag"]},
+    )
+
+    response = await client.post(f"/v1/merges/{merge['id']}/undo", headers=token_issuer.auth_header(*PII))
+
+    assert response.status_code == 409
+
+
+async def test_merging_an_already_merged_profile_gets_409(
+    client: httpx.AsyncClient, token_issuer: TestTokenIssuer
+) -> None:
+    a, b = await likely_pair(client, token_issuer)
+    await _merge(client, token_issuer, a["id"], b["id"])
+
+    response = await _merge(client, token_issuer, a["id"], b["id"])
+
+    assert response.status_code == 409
+
+
+async def test_merge_with_unknown_customer_gets_422(
+    client: httpx.AsyncClient, token_issuer: TestTokenIssuer
+) -> None:
+    a = await create_customer(client, token_issuer)
+
+    response = await _merge(client, token_issuer, a["id"], "nobody")
+
+    assert response.status_code == 422
+
+
+async def test_near_identical_profile_is_merged_automatically(
+    client: httpx.AsyncClient, token_issuer: TestTokenIssuer, kafka_bootstrap: str
+) -> None:
+    last, phone = surname(), new_phone()
+    first = await create_customer(
+        client,
+        token_issuer,
+        first_name="Maria",
+        last_name=last,
+        birthday="1980-02-03",
+        emails=[{"address": f"maria.{last.lower()}@example.com"}],
+        phones=[{"number": phone}],
+        addresses=[address()],
+    )
+
+    second = await create_customer(
+        client,
+        token_issuer,
+        first_name="Maria",
+        last_name=last,
+        birthday="1980-02-03",
+        emails=[{"address": f"maria.{last.lower()}@exmaple.com"}],
+        phones=[{"number": phone}],
+        addresses=[address()],
+    )
+
+    assert (second["status"], second["merged_into_id"]) == ("merged", first["id"])
+    events = await events_about(kafka_bootstrap, topics.CUSTOMERS, first["id"], ["ecom.customer.merged.v1"])
+    (merged,) = [e for e in events if e.type == "ecom.customer.merged.v1"]
+    assert merged.data["automatic"] is True
+    assert merged.data["merged_customer_ids"] == [second["id"]]
+
+
+async def test_undo_emits_an_unmerged_event(
+    client: httpx.AsyncClient, token_issuer: TestTokenIssuer, kafka_bootstrap: str
+) -> None:
+    a, b = await likely_pair(client, token_issuer)
+    merge = (await _merge(client, token_issuer, a["id"], b["id"])).json()
+    await client.post(f"/v1/merges/{merge['id']}/undo", headers=token_issuer.auth_header(*PII))
+
+    events = await events_about(
+        kafka_bootstrap, topics.CUSTOMERS, a["id"], ["ecom.customer.merged.v1", "ecom.customer.unmerged.v1"]
+    )
+
+    (unmerged,) = [e for e in events if e.type == "ecom.customer.unmerged.v1"]
+    assert unmerged.data["restored_customer_ids"] == [b["id"]]
+
+
+async def test_dismissed_pair_is_not_listed_again(
+    client: httpx.AsyncClient, token_issuer: TestTokenIssuer
+) -> None:
+    _, b = await likely_pair(client, token_issuer)
+    (pair,) = await _candidates(client, token_issuer, b["id"])
+
+    await client.post(f"/v1/duplicates/{pair['id']}/dismiss", headers=token_issuer.auth_header(*PII))
+
+    assert await _candidates(client, token_issuer, b["id"]) == []

@@ -1,0 +1,117 @@
+"""Bulk import through the HTTP API: a job with progress, a row-level report, all or nothing, dedupe."""
+
+import asyncio
+import json
+from typing import Any
+
+import httpx
+from customer_helpers import create_customer, new_email, unique
+
+from servicekit.testing import TestTokenIssuer
+
+HEADER = "first_name,last_name,email,phone,birthday,country,tags,line1,city,postcode,address_country\n"
+
+
+async def _import(
+    client: httpx.AsyncClient, tokens: TestTokenIssuer, content: str, filename: str
+) -> dict[str, Any]:
+    headers = tokens.auth_header("customers:write")
+    response = await client.post("/v1/imports", files={"file": (filename, content.encode())}, headers=headers)
+    assert response.status_code == 202, response.text
+    job: dict[str, Any] = response.json()
+    for _ in range(200):
+        job = (await client.get(f"/v1/imports/{job['id']}", headers=headers)).json()
+        if job["status"] in ("succeeded", "failed"):
+            return job
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"import job did not finish: {job}")
+
+
+async def _by_tag(client: httpx.AsyncClient, tokens: TestTokenIssuer, tag: str) -> list[dict[str, Any]]:
+    response = await client.get(
+        "/v1/customers", params={"tag": tag}, headers=tokens.auth_header("customers:read")
+    )
+    items: list[dict[str, Any]] = response.json()["items"]
+    return items
+
+
+async def test_csv_import_creates_every_row(client: httpx.AsyncClient, token_issuer: TestTokenIssuer) -> None:
+    tag = f"imp-{unique()}"
+    rows = [
+        f"Ana,Lopez{unique()},{new_email()},+34612345678,1991-01-02,ES,{tag},Calle Mayor 1,Madrid,28013,ES",
+        f"Ben,Okafor{unique()},{new_email()},,,GB,{tag};vip,10 Downing St,London,sw1a2aa,GB",
+    ]
+
+    job = await _import(client, token_issuer, HEADER + "\n".join(rows) + "\n", "customers.csv")
+
+    assert (job["status"], job["created_count"], job["processed_rows"], job["total_rows"]) == (
+        "succeeded",
+        2,
+        2,
+        2,
+    )
+    imported = await _by_tag(client, token_issuer, tag)
+    assert len(imported) == 2
+
+
+async def test_bad_rows_are_reported_by_row_and_field_and_nothing_is_imported(
+    client: httpx.AsyncClient, token_issuer: TestTokenIssuer
+) -> None:
+    tag = f"bad-{unique()}"
+    rows = [
+        f"Ana,Ok,{new_email()},,,FR,{tag},,,,",
+        f"Bad,Email,not-an-email,,,FR,{tag},,,,",
+        f"Bad,Postcode,{new_email()},,,US,{tag},1 Main St,Springfield,ABCDE,US",
+        f"Bad,Phone,{new_email()},12,,FR,{tag},,,,",
+    ]
+
+    job = await _import(client, token_issuer, HEADER + "\n".join(rows) + "\n", "customers.csv")
+
+    assert job["status"] == "failed"
+    assert [(e["row"], e["field"]) for e in job["errors"]] == [(2, "email"), (3, "postcode"), (4, "phone")]
+    assert await _by_tag(client, token_issuer, tag) == []
+
+
+async def test_ndjson_import_dedupes_known_and_repeated_emails(
+    client: httpx.AsyncClient, token_issuer: TestTokenIssuer
+) -> None:
+    tag, known, fresh = f"nd-{unique()}", new_email(), new_email()
+    await create_customer(client, token_issuer, emails=[{"address": known}])
+    lines = [
+        {"first_name": "Kim", "emails": [{"address": known.upper()}], "tags": [tag]},
+        {"first_name": "Lee", "emails": [{"address": fresh}], "tags": [tag]},
+        {"first_name": "Lee", "emails": [{"address": f" {fresh} "}], "tags": [tag]},
+    ]
+
+    job = await _import(client, token_issuer, "\n".join(json.dumps(x) for x in lines), "customers.ndjson")
+
+    assert (job["status"], job["created_count"], job["matched_count"]) == ("succeeded", 1, 2)
+
+
+async def test_ndjson_line_that_is_not_json_is_reported(
+    client: httpx.AsyncClient, token_issuer: TestTokenIssuer
+) -> None:
+    job = await _import(client, token_issuer, '{"first_name": "A"}\n{oops\n', "x.ndjson")
+
+    assert (job["status"], job["errors"][0]["row"]) == ("failed", 2)
+
+
+async def test_unknown_csv_column_gets_422(client: httpx.AsyncClient, token_issuer: TestTokenIssuer) -> None:
+    response = await client.post(
+        "/v1/imports",
+        files={"file": ("c.csv", b"first_name,shoe_size\nA,42\n")},
+        headers=token_issuer.auth_header("customers:write"),
+    )
+
+    assert response.status_code == 422
+    assert "shoe_size" in response.json()["errors"][0]["message"]
+
+
+async def test_file_of_unknown_format_gets_422(
+    client: httpx.AsyncClient, token_issuer: TestTokenIssuer
+) -> None:
+    response = await client.post(
+        "/v1/imports", files={"file": ("c.xlsx", b"PK")}, headers=token_issuer.auth_header("customers:write")
+    )
+
+    assert response.status_code == 422
