@@ -1,0 +1,8 @@
+"""Alembic environment for product-service: same migrations on SQLite and PostgreSQL."""
+
+import product_service.models  # noqa: F401  (registers the tables on the metadata)
+from product_service.config import Settings
+from servicekit.db import metadata
+from servicekit.migrations import run_env
+
+run_env(metadata, default_url=Settings().database_url)

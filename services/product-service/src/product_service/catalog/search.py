@@ -1,0 +1,200 @@
+"""Full-text search over products: SQLite FTS5 or PostgreSQL tsvector, behind one interface.
+
+The index holds one document per product (title, brand, description, attribute values, SKUs) and is
+written in the same transaction as the product."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import String, and_, cast, exists, func, literal, or_, select, text
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
+from sqlalchemy.sql.elements import TextClause
+from sqlmodel import col
+
+from product_service.catalog.models import Product, Variant
+from product_service.common import utc_now
+from product_service.inventory.models import StockLevel
+from product_service.pricing.models import ALL_CHANNELS, PriceRecord
+
+_TOKEN = re.compile(r"\w+", re.UNICODE)
+MAX_TOKENS = 20
+
+
+def document_of(
+    *, title: str, brand: str | None, description: str | None, attributes: dict[str, Any], skus: list[str]
+) -> str:
+    """The text a product is found by."""
+    parts = [title, brand or "", description or ""]
+    for value in attributes.values():
+        if isinstance(value, dict):
+            parts.append(" ".join(str(v) for v in value.values()))
+        elif value is not None:
+            parts.append(str(value))
+    parts.extend(skus)
+    return " ".join(part for part in parts if part)
+
+
+def tokens_of(query: str) -> list[str]:
+    return _TOKEN.findall(query.lower())[:MAX_TOKENS]
+
+
+# On PostgreSQL the words of a document and of a query are both cut by `_TOKEN`, not by the text-search
+# parser: the parser reads "0e4a030bd3" as the number "0e4" followed by "a030bd3" in a query but as one
+# word in "DUP-0e4a030bd3", so the two sides would disagree.
+_PG_DOCUMENT = "array_to_tsvector(CAST(:lexemes AS text[]))"
+
+
+def _lexemes_of(document: str) -> list[str]:
+    return sorted(set(_TOKEN.findall(document.lower())))
+
+
+def _is_postgres(session: AsyncSession) -> bool:
+    return session.get_bind().dialect.name == "postgresql"
+
+
+async def index_product(session: AsyncSession, *, product_id: str, document: str) -> None:
+    """Put (or replace) a product's document in the search index."""
+    if _is_postgres(session):
+        await session.execute(
+            text(
+                f"INSERT INTO product_search (product_id, document) VALUES (:id, {_PG_DOCUMENT}) "
+                "ON CONFLICT (product_id) DO UPDATE SET document = EXCLUDED.document"
+            ),
+            {"id": product_id, "lexemes": _lexemes_of(document)},
+        )
+    else:
+        await session.execute(text("DELETE FROM product_search WHERE product_id = :id"), {"id": product_id})
+        await session.execute(
+            text("INSERT INTO product_search (product_id, document) VALUES (:id, :doc)"),
+            {"id": product_id, "doc": document},
+        )
+
+
+def matching_ids(session: AsyncSession, query: str) -> tuple[TextClause, dict[str, str]] | None:
+    """A SELECT of the product ids matching every word of `query` (prefix match on each), with its
+    parameters; None when the query has no words."""
+    tokens = tokens_of(query)
+    if not tokens:
+        return None
+    if _is_postgres(session):
+        tsquery = " & ".join(f"'{token}':*" for token in tokens)
+        return (
+            text("SELECT product_id FROM product_search WHERE document @@ CAST(:q AS tsquery)"),
+            {"q": tsquery},
+        )
+    match = " ".join(f'"{token}"*' for token in tokens)
+    return text("SELECT product_id FROM product_search WHERE product_search MATCH :q"), {"q": match}
+
+
+@dataclass(frozen=True)
+class SearchFilters:
+    query: str | None = None
+    category_ids: list[str] | None = None
+    status: str | None = None
+    attributes: list[tuple[str, str]] = field(default_factory=list)
+    currency: str | None = None
+    min_price_minor: int | None = None
+    max_price_minor: int | None = None
+    stock: str | None = None  # in_stock or out_of_stock
+
+
+def _attribute_condition(session: AsyncSession, code: str, value: str) -> Any:
+    """The attribute equals `value` read as text, or as the number or boolean it spells."""
+    candidates: list[Any] = [value]
+    if value in ("true", "false"):
+        candidates.append(value == "true")
+    else:
+        try:
+            number = float(value)
+        except ValueError:
+            pass
+        else:
+            candidates.append(int(number) if number.is_integer() else number)
+    if _is_postgres(session):
+        element = cast(col(Product.attributes)[code], JSONB)
+        return or_(*(element == cast(literal(json.dumps(c)), JSONB) for c in candidates))
+    extracted = func.json_extract(col(Product.attributes), f'$."{code}"')
+    kinds = func.json_type(col(Product.attributes), f'$."{code}"')
+    conditions = [and_(kinds == "text", extracted == value)]
+    for candidate in candidates[1:]:
+        if isinstance(candidate, bool):
+            conditions.append(and_(kinds == ("true" if candidate else "false")))
+        else:
+            conditions.append(and_(kinds.in_(["integer", "real"]), extracted == candidate))
+    return or_(*conditions)
+
+
+async def search_products(
+    session: AsyncSession, *, filters: SearchFilters, after_id: str | None, limit: int
+) -> Sequence[Product]:
+    """Products matching every filter, in id order, up to limit + 1 (the extra one says there is more)."""
+    statement = select(Product).order_by(col(Product.id)).limit(limit + 1)
+    if after_id is not None:
+        statement = statement.where(col(Product.id) > after_id)
+    if filters.query is not None:
+        matching = matching_ids(session, filters.query)
+        if matching is None:
+            return []
+        clause, params = matching
+        statement = statement.where(
+            col(Product.id).in_(clause.bindparams(**params).columns(product_id=String))
+        )
+    if filters.category_ids is not None:
+        statement = statement.where(col(Product.category_id).in_(filters.category_ids))
+    if filters.status is not None:
+        statement = statement.where(col(Product.status) == filters.status)
+    for code, value in filters.attributes:
+        statement = statement.where(_attribute_condition(session, code, value))
+    if filters.currency is not None and (
+        filters.min_price_minor is not None or filters.max_price_minor is not None
+    ):
+        variant = aliased(Variant)
+        current = (
+            select(col(PriceRecord.amount_minor))
+            .where(
+                col(PriceRecord.sku) == variant.sku,
+                col(PriceRecord.currency) == filters.currency,
+                col(PriceRecord.channel) == ALL_CHANNELS,
+                col(PriceRecord.effective_from) <= utc_now(),
+            )
+            .order_by(col(PriceRecord.effective_from).desc(), col(PriceRecord.id).desc())
+            .limit(1)
+            .scalar_subquery()
+        )
+        conditions: list[Any] = [variant.product_id == Product.id]
+        if filters.min_price_minor is not None:
+            conditions.append(current >= filters.min_price_minor)
+        if filters.max_price_minor is not None:
+            conditions.append(current <= filters.max_price_minor)
+        statement = statement.where(exists(select(col(variant.sku)).where(*conditions)))
+    if filters.stock is not None:
+        in_stock = exists(
+            select(col(StockLevel.sku))
+            .join(Variant, col(Variant.sku) == col(StockLevel.sku))
+            .where(
+                col(Variant.product_id) == col(Product.id),
+                col(StockLevel.on_hand) - col(StockLevel.reserved) > 0,
+            )
+        )
+        statement = statement.where(in_stock if filters.stock == "in_stock" else ~in_stock)
+    return (await session.execute(statement)).scalars().all()
+
+
+async def index_new_products(session: AsyncSession, documents: list[tuple[str, str]]) -> None:
+    """Index products that are not in the index yet, in one statement (bulk import)."""
+    if not documents:
+        return
+    if _is_postgres(session):
+        statement = f"INSERT INTO product_search (product_id, document) VALUES (:id, {_PG_DOCUMENT})"
+        rows = [{"id": product_id, "lexemes": _lexemes_of(document)} for product_id, document in documents]
+    else:
+        statement = "INSERT INTO product_search (product_id, document) VALUES (:id, :doc)"
+        rows = [{"id": product_id, "doc": document} for product_id, document in documents]
+    await session.execute(text(statement), rows)

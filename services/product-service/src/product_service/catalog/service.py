@@ -1,0 +1,463 @@
+"""Catalog rules: families, categories, products and variants. Functions flush, never commit."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from contracts import build_event
+from contracts.catalog.products import ProductArchived, ProductCreated, ProductUpdated
+from product_service.catalog import repository, search
+from product_service.catalog.attributes import attribute_errors, completeness, definitions_of
+from product_service.catalog.models import AttributeFamily, Category, Product, Variant
+from product_service.catalog.schemas import (
+    AttributeDefinition,
+    CategoryCreate,
+    CategoryNode,
+    ChannelCompleteness,
+    CompletenessEntry,
+    FamilyCreate,
+    ProductCreate,
+    ProductRead,
+    ProductUpdate,
+    VariantCreate,
+    VariantRead,
+)
+from product_service.common import new_id, utc_now
+from product_service.config import Settings
+from servicekit.errors import Conflict, NotFound, PreconditionFailed, UnprocessableEntity
+from servicekit.events import outbox
+from servicekit.http.concurrency import check_if_match
+
+MAX_CATEGORY_DEPTH = 20
+REPORT_BATCH = 500
+
+
+# --- families and categories -------------------------------------------------------------------
+
+
+async def create_family(session: AsyncSession, *, body: FamilyCreate) -> AttributeFamily:
+    """A new attribute family; 409 if its code is taken."""
+    if await repository.family_by_code(session, body.code) is not None:
+        raise Conflict(f"An attribute family with code {body.code!r} exists.")
+    family = AttributeFamily(
+        id=new_id(),
+        code=body.code,
+        title=body.title,
+        attributes=[attribute.model_dump(exclude_none=True) for attribute in body.attributes],
+        created_at=utc_now(),
+    )
+    session.add(family)
+    await session.flush()
+    return family
+
+
+async def get_family(session: AsyncSession, *, family_id: str) -> AttributeFamily:
+    family = await repository.get_family(session, family_id)
+    if family is None:
+        raise NotFound(f"No attribute family {family_id}.")
+    return family
+
+
+async def create_category(session: AsyncSession, *, body: CategoryCreate) -> Category:
+    """A new category under `parent_id` (or a root); 422 if the parent or family does not exist."""
+    if body.parent_id is not None and await repository.get_category(session, body.parent_id) is None:
+        raise UnprocessableEntity(f"No parent category {body.parent_id}.")
+    if body.family_id is not None and await repository.get_family(session, body.family_id) is None:
+        raise UnprocessableEntity(f"No attribute family {body.family_id}.")
+    category = Category(
+        id=new_id(),
+        parent_id=body.parent_id,
+        title=body.title,
+        family_id=body.family_id,
+        created_at=utc_now(),
+    )
+    session.add(category)
+    await session.flush()
+    return category
+
+
+async def get_category(session: AsyncSession, *, category_id: str) -> Category:
+    category = await repository.get_category(session, category_id)
+    if category is None:
+        raise NotFound(f"No category {category_id}.")
+    return category
+
+
+async def category_tree(session: AsyncSession) -> list[CategoryNode]:
+    """Every category as a tree of roots and children."""
+    categories = await repository.all_categories(session)
+    nodes = {c.id: CategoryNode(id=c.id, title=c.title, family_id=c.family_id) for c in categories}
+    roots: list[CategoryNode] = []
+    for category in categories:
+        node = nodes[category.id]
+        if category.parent_id is not None and category.parent_id in nodes:
+            nodes[category.parent_id].children.append(node)
+        else:
+            roots.append(node)
+    return roots
+
+
+async def subtree_ids(session: AsyncSession, *, category_id: str) -> list[str]:
+    """The category and all its descendants."""
+    categories = await repository.all_categories(session)
+    children: dict[str | None, list[str]] = {}
+    for category in categories:
+        children.setdefault(category.parent_id, []).append(category.id)
+    result, stack = [], [category_id]
+    while stack:
+        current = stack.pop()
+        result.append(current)
+        stack.extend(children.get(current, []))
+    return result
+
+
+async def family_for_category(session: AsyncSession, category_id: str | None) -> AttributeFamily | None:
+    """The family of the category or of its nearest ancestor that has one; 422 for an unknown category."""
+    if category_id is None:
+        return None
+    current: str | None = category_id
+    for _ in range(MAX_CATEGORY_DEPTH):
+        if current is None:
+            return None
+        category = await repository.get_category(session, current)
+        if category is None:
+            raise UnprocessableEntity(f"No category {current}.")
+        if category.family_id is not None:
+            return await repository.get_family(session, category.family_id)
+        current = category.parent_id
+    return None
+
+
+# --- products ------------------------------------------------------------------------------------
+
+
+def _definitions(family: AttributeFamily | None) -> list[AttributeDefinition]:
+    return definitions_of(family.attributes) if family is not None else []
+
+
+def _check_attributes(values: dict[str, Any], definitions: list[AttributeDefinition]) -> None:
+    errors = attribute_errors(values, definitions)
+    if errors:
+        raise UnprocessableEntity(
+            "Attribute values do not fit the product's family: " + "; ".join(errors),
+            extra={"attribute_errors": errors},
+        )
+
+
+def _check_publishable(
+    channels: Sequence[str],
+    values: dict[str, Any],
+    definitions: list[AttributeDefinition],
+    settings: Settings,
+) -> None:
+    ratios = {c.channel: c for c in completeness(values, definitions)}
+    too_low = []
+    for channel in channels:
+        entry = ratios.get(channel)
+        ratio = entry.ratio if entry is not None else 1.0
+        if ratio < settings.threshold_for(channel):
+            too_low.append(f"{channel} ({ratio:.0%} < {settings.threshold_for(channel):.0%})")
+    if too_low:
+        raise UnprocessableEntity(
+            "The product is below the completeness threshold of: " + ", ".join(too_low),
+        )
+
+
+async def _check_new_variants(session: AsyncSession, variants: Sequence[VariantCreate]) -> None:
+    skus = [v.sku for v in variants]
+    gtins = [v.gtin for v in variants if v.gtin]
+    if len(set(skus)) != len(skus):
+        raise UnprocessableEntity("The same SKU appears twice.")
+    if len(set(gtins)) != len(gtins):
+        raise UnprocessableEntity("The same GTIN appears twice.")
+    taken = await repository.existing_skus(session, skus)
+    if taken:
+        raise Conflict(f"SKU(s) already exist: {', '.join(sorted(taken))}.")
+    taken_gtins = await repository.existing_gtins(session, gtins)
+    if taken_gtins:
+        raise Conflict(f"GTIN(s) already belong to another variant: {', '.join(sorted(taken_gtins))}.")
+
+
+async def _flush_or_conflict(session: AsyncSession) -> None:
+    try:
+        await session.flush()
+    except IntegrityError:
+        raise Conflict("A SKU or GTIN was taken by a concurrent write; retry.") from None
+
+
+async def create_product(session: AsyncSession, *, body: ProductCreate, settings: Settings) -> Product:
+    """A new product with its variants; emits ecom.product.created.v1."""
+    family = await family_for_category(session, body.category_id)
+    definitions = _definitions(family)
+    _check_attributes(body.attributes, definitions)
+    _check_publishable(body.channels, body.attributes, definitions, settings)
+    await _check_new_variants(session, body.variants)
+    now = utc_now()
+    product = Product(
+        id=new_id(),
+        title=body.title,
+        brand=body.brand,
+        description=body.description,
+        category_id=body.category_id,
+        family_id=family.id if family is not None else None,
+        status=body.status,
+        attributes=body.attributes,
+        media_urls=body.media_urls,
+        channels=body.channels,
+        version=1,
+        created_at=now,
+        updated_at=now,
+    )
+    session.add(product)
+    await _flush_or_conflict(session)
+    for variant in body.variants:
+        session.add(
+            Variant(
+                sku=variant.sku,
+                product_id=product.id,
+                gtin=variant.gtin,
+                attributes=variant.attributes,
+                created_at=now,
+            )
+        )
+    await _flush_or_conflict(session)
+    await _reindex(session, product, [v.sku for v in body.variants])
+    await outbox.add(
+        session,
+        build_event(
+            "ecom.product.created.v1",
+            ProductCreated(
+                product_id=product.id,
+                status=product.status,
+                category_id=product.category_id,
+                skus=[v.sku for v in body.variants],
+                version=1,
+            ),
+            subject=product.id,
+            sequence=1,
+        ),
+    )
+    return product
+
+
+async def get_product(session: AsyncSession, *, product_id: str) -> Product:
+    product = await repository.get_product(session, product_id)
+    if product is None:
+        raise NotFound(f"No product {product_id}.")
+    return product
+
+
+async def update_product(
+    session: AsyncSession,
+    *,
+    product: Product,
+    changes: ProductUpdate,
+    if_match: str | None,
+    settings: Settings,
+) -> Product:
+    """Apply the fields present in `changes`; 428 without If-Match, 412 when the version is stale
+    (checked again in the UPDATE itself, so a concurrent writer cannot be overwritten)."""
+    check_if_match(if_match, product.version)
+    values = changes.model_dump(exclude_unset=True)
+    if "attributes" in values:
+        merged = {**product.attributes, **values["attributes"]}
+        values["attributes"] = {k: v for k, v in merged.items() if v is not None}
+    category_id = values.get("category_id", product.category_id)
+    family = await family_for_category(session, category_id)
+    definitions = _definitions(family)
+    attributes = values.get("attributes", product.attributes)
+    _check_attributes(attributes, definitions)
+    _check_publishable(values.get("channels", product.channels), attributes, definitions, settings)
+    if "category_id" in values:
+        values["family_id"] = family.id if family is not None else None
+    changed = sorted(k for k, v in values.items() if getattr(product, k) != v)
+    if not changed:
+        return product
+    expected = product.version
+    now = utc_now()
+    if not await repository.update_product_if_version(
+        session, product.id, expected_version=expected, values=values, now=now
+    ):
+        raise PreconditionFailed("The product was changed by someone else; read it again and retry.")
+    for key, value in values.items():
+        setattr(product, key, value)
+    product.version = expected + 1
+    product.updated_at = now
+    await _emit_product_change(session, product, changed)
+    return product
+
+
+async def _reindex(session: AsyncSession, product: Product, skus: list[str]) -> None:
+    document = search.document_of(
+        title=product.title,
+        brand=product.brand,
+        description=product.description,
+        attributes=product.attributes,
+        skus=skus,
+    )
+    await search.index_product(session, product_id=product.id, document=document)
+
+
+async def _emit_product_change(session: AsyncSession, product: Product, changed: list[str]) -> None:
+    skus = [v.sku for v in await repository.variants_of(session, product.id)]
+    await _reindex(session, product, skus)
+    if product.status == "archived" and "status" in changed:
+        event = build_event(
+            "ecom.product.archived.v1",
+            ProductArchived(product_id=product.id, version=product.version, skus=skus),
+            subject=product.id,
+            sequence=product.version,
+        )
+    else:
+        event = build_event(
+            "ecom.product.updated.v1",
+            ProductUpdated(
+                product_id=product.id,
+                status=product.status,
+                version=product.version,
+                changed_fields=changed,
+                skus=skus,
+            ),
+            subject=product.id,
+            sequence=product.version,
+        )
+    await outbox.add(session, event)
+
+
+async def add_variant(
+    session: AsyncSession, *, product: Product, body: VariantCreate, if_match: str | None
+) -> Product:
+    """Add a variant; the product's version goes up. If-Match is checked when sent."""
+    check_if_match(if_match, product.version, required=False)
+    await _check_new_variants(session, [body])
+    expected = product.version
+    now = utc_now()
+    if not await repository.update_product_if_version(
+        session, product.id, expected_version=expected, values={}, now=now
+    ):
+        raise PreconditionFailed("The product was changed by someone else; read it again and retry.")
+    session.add(
+        Variant(
+            sku=body.sku, product_id=product.id, gtin=body.gtin, attributes=body.attributes, created_at=now
+        )
+    )
+    await _flush_or_conflict(session)
+    product.version = expected + 1
+    product.updated_at = now
+    await _emit_product_change(session, product, ["variants"])
+    return product
+
+
+async def list_products(
+    session: AsyncSession, *, limit: int, after_id: str | None, status: str | None, category_id: str | None
+) -> Sequence[Product]:
+    category_ids = await subtree_ids(session, category_id=category_id) if category_id else None
+    return await repository.list_products(
+        session, limit=limit, after_id=after_id, status=status, category_ids=category_ids
+    )
+
+
+async def product_read(session: AsyncSession, *, product: Product, settings: Settings) -> ProductRead:
+    """The full API view of a product: variants and completeness per channel included."""
+    variants = await repository.variants_of(session, product.id)
+    family = await repository.cached_family(session, product.family_id) if product.family_id else None
+    return to_read(product, variants, family, settings)
+
+
+async def read_product(session: AsyncSession, *, product_id: str, settings: Settings) -> ProductRead:
+    """GET of one product: one query for the product and its variants (families are cached)."""
+    found = await repository.product_with_variants(session, product_id)
+    if found is None:
+        raise NotFound(f"No product {product_id}.")
+    product, variants = found
+    family = await repository.cached_family(session, product.family_id) if product.family_id else None
+    return to_read(product, variants, family, settings)
+
+
+def to_read(
+    product: Product, variants: Sequence[Variant], family: AttributeFamily | None, settings: Settings
+) -> ProductRead:
+    definitions = _definitions(family)
+    ratios = {c.channel: c for c in completeness(product.attributes, definitions)}
+    report = {}
+    for channel in sorted(set(ratios) | set(product.channels)):
+        entry = ratios.get(channel)
+        ratio, missing = (entry.ratio, entry.missing) if entry is not None else (1.0, [])
+        threshold = settings.threshold_for(channel)
+        report[channel] = ChannelCompleteness(
+            completeness=ratio,
+            missing=missing,
+            threshold=threshold,
+            publishable=product.status != "archived" and ratio >= threshold,
+        )
+    return ProductRead(
+        id=product.id,
+        title=product.title,
+        brand=product.brand,
+        description=product.description,
+        category_id=product.category_id,
+        family_id=product.family_id,
+        status=product.status,
+        attributes=product.attributes,
+        media_urls=product.media_urls,
+        channels=product.channels,
+        variants=[VariantRead(sku=v.sku, gtin=v.gtin, attributes=v.attributes) for v in variants],
+        completeness=report,
+        version=product.version,
+        created_at=product.created_at,
+        updated_at=product.updated_at,
+    )
+
+
+async def completeness_report(
+    session: AsyncSession,
+    *,
+    channel: str,
+    only_below: bool,
+    limit: int,
+    after_id: str | None,
+    settings: Settings,
+) -> tuple[list[CompletenessEntry], str | None]:
+    """Completeness on `channel` of non-archived products, in id order; the last id scanned is the cursor."""
+    families = {family.id: _definitions(family) for family in await repository.all_families(session)}
+    entries: list[CompletenessEntry] = []
+    last_id = after_id
+    threshold = settings.threshold_for(channel)
+    while True:
+        batch = await repository.list_products(
+            session, limit=REPORT_BATCH, after_id=last_id, status=None, category_ids=None
+        )
+        rows = batch[:REPORT_BATCH]
+        exhausted = len(batch) <= REPORT_BATCH
+        for index, product in enumerate(rows):
+            last_id = product.id
+            if product.status == "archived":
+                continue
+            definitions = families.get(product.family_id or "", [])
+            entry = next(
+                (c for c in completeness(product.attributes, definitions) if c.channel == channel), None
+            )
+            ratio, missing = (entry.ratio, entry.missing) if entry is not None else (1.0, [])
+            if only_below and ratio >= threshold:
+                continue
+            entries.append(
+                CompletenessEntry(
+                    product_id=product.id,
+                    title=product.title,
+                    status=product.status,
+                    channel=channel,
+                    completeness=ratio,
+                    missing=missing,
+                    threshold=threshold,
+                    publishable=ratio >= threshold,
+                )
+            )
+            if len(entries) >= limit:
+                more = index < len(rows) - 1 or not exhausted
+                return entries, last_id if more else None
+        if exhausted:
+            return entries, None

@@ -1,0 +1,37 @@
+"""Small helpers every domain of product-service uses: ids, time, scopes, settings."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated
+
+from fastapi import Depends, Request, Security
+
+from contracts import uuid7
+from product_service.config import Settings
+from servicekit.auth import Caller, require
+
+
+def new_id() -> str:
+    """A time-ordered id (UUIDv7), so ordering by id is ordering by creation."""
+    return str(uuid7())
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def as_utc(value: datetime) -> datetime:
+    """SQLite hands back naive datetimes; every stored time is UTC."""
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def get_settings(request: Request) -> Settings:
+    settings: Settings = request.app.state.runtime.settings
+    return settings
+
+
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+ReadCaller = Annotated[Caller, Security(require, scopes=["products:read"])]
+WriteCaller = Annotated[Caller, Security(require, scopes=["products:write"])]
+InventoryCaller = Annotated[Caller, Security(require, scopes=["inventory:write"])]

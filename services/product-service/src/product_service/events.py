@@ -1,0 +1,16 @@
+"""The events product-service consumes: one table from consumer name to its handlers."""
+
+from __future__ import annotations
+
+from product_service.inventory.orders import on_order_placed, on_order_status_changed
+from servicekit.events import ConsumerSpec
+
+CONSUMERS: list[ConsumerSpec] = [
+    ConsumerSpec(
+        name="product-service.orders",
+        handlers={
+            "ecom.order.placed.v1": on_order_placed,
+            "ecom.order.status_changed.v1": on_order_status_changed,
+        },
+    ),
+]

@@ -1,0 +1,69 @@
+"""Stock effects of order events (ecom.orders.v1): reserve on placed, release on cancelled, commit on shipped.
+
+- Web and marketplace orders: each line is reserved at the order's `location_id` if it names one,
+  otherwise at the first location with enough available stock net of the channel's safety buffer
+  (warehouses before stores). A line no location can cover is recorded as a backordered reservation
+  and announced with ecom.stock.backordered.v1; nothing is reserved for it, stock never goes negative.
+- In-store sales (channel "pos" with a `location_id`) are committed at once when placed: the goods
+  have left the store, so the units go out of on-hand immediately. A later shipped event finds no
+  active reservation and changes nothing.
+- Cancelled releases the order's active reservations (backordered lines are marked cancelled);
+  shipped commits them. Other statuses do not touch stock.
+The consumer's inbox makes every event's effect happen once.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from contracts import CloudEvent, parse_data
+from contracts.catalog.orders import OrderPlaced, OrderStatusChanged
+from product_service.common import utc_now
+from product_service.inventory import repository, service
+
+POS_CHANNEL = "pos"
+ACTOR = "order-events"
+
+
+async def on_order_placed(session: AsyncSession, event: CloudEvent) -> None:
+    """Reserve every line of a new order (POS sales are committed at once)."""
+    order = parse_data(event)
+    assert isinstance(order, OrderPlaced)
+    for line in order.lines:
+        reservation = await service.reserve(
+            session,
+            sku=line.sku,
+            quantity=line.quantity,
+            location_id=order.location_id,
+            channel=order.channel,
+            order_id=order.order_id,
+            actor=ACTOR,
+        )
+        if reservation is None:
+            await service.record_backorder(
+                session,
+                sku=line.sku,
+                quantity=line.quantity,
+                order_id=order.order_id,
+                location_id=order.location_id,
+                channel=order.channel,
+            )
+        elif order.channel == POS_CHANNEL and order.location_id is not None:
+            await service.commit(session, reservation=reservation, actor=ACTOR)
+
+
+async def on_order_status_changed(session: AsyncSession, event: CloudEvent) -> None:
+    """Release the order's reservations when cancelled, commit them when shipped."""
+    change = parse_data(event)
+    assert isinstance(change, OrderStatusChanged)
+    if change.status not in ("cancelled", "shipped"):
+        return
+    for reservation in await repository.reservations_of_order(session, change.order_id):
+        if reservation.status == "active":
+            if change.status == "cancelled":
+                await service.release(session, reservation=reservation, actor=ACTOR)
+            else:
+                await service.commit(session, reservation=reservation, actor=ACTOR)
+        elif reservation.status == "backordered" and change.status == "cancelled":
+            reservation.status = "cancelled"
+            reservation.updated_at = utc_now()

@@ -1,0 +1,171 @@
+"""Every query of inventory. Stock changes are conditional UPDATEs: the condition is what keeps
+available stock from going below zero under concurrent writers, on SQLite and PostgreSQL alike."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
+
+from product_service.inventory.models import ChannelBuffer, Location, Reservation, StockLevel, StockMovement
+
+
+def _rowcount(result: object) -> int:
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
+async def add_on_hand(
+    session: AsyncSession, *, sku: str, location_id: str, quantity: int, now: datetime
+) -> None:
+    """on_hand += quantity (quantity > 0), creating the stock row if needed (an upsert)."""
+    values = {
+        "sku": sku,
+        "location_id": location_id,
+        "on_hand": quantity,
+        "reserved": 0,
+        "low_stock_threshold": 0,
+        "updated_at": now,
+    }
+    table: Any = StockLevel.__table__  # type: ignore[attr-defined]
+    on_conflict: dict[str, Any] = {
+        "index_elements": ["sku", "location_id"],
+        "set_": {"on_hand": table.c.on_hand + quantity, "updated_at": now},
+    }
+    statement: Any
+    if session.get_bind().dialect.name == "postgresql":
+        statement = pg_insert(table).values(**values).on_conflict_do_update(**on_conflict)
+    else:
+        statement = sqlite_insert(table).values(**values).on_conflict_do_update(**on_conflict)
+    await session.execute(statement)
+
+
+async def change_if_available(
+    session: AsyncSession,
+    *,
+    sku: str,
+    location_id: str,
+    on_hand_delta: int,
+    reserved_delta: int,
+    keep_available: int,
+    now: datetime,
+) -> bool:
+    """Apply the deltas only if afterwards on_hand - reserved >= keep_available (and on_hand >= reserved)."""
+    on_hand, reserved = col(StockLevel.on_hand), col(StockLevel.reserved)
+    result = await session.execute(
+        update(StockLevel)
+        .where(
+            col(StockLevel.sku) == sku,
+            col(StockLevel.location_id) == location_id,
+            (on_hand + on_hand_delta) - (reserved + reserved_delta) >= keep_available,
+            reserved + reserved_delta >= 0,
+        )
+        .values(on_hand=on_hand + on_hand_delta, reserved=reserved + reserved_delta, updated_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    return _rowcount(result) == 1
+
+
+async def stock_rows(session: AsyncSession, sku: str) -> Sequence[StockLevel]:
+    result = await session.execute(
+        select(StockLevel).where(col(StockLevel.sku) == sku).order_by(col(StockLevel.location_id))
+    )
+    return result.scalars().all()
+
+
+async def stock_row(session: AsyncSession, sku: str, location_id: str) -> StockLevel | None:
+    result = await session.execute(
+        select(StockLevel).where(col(StockLevel.sku) == sku, col(StockLevel.location_id) == location_id)
+    )
+    return result.scalars().first()
+
+
+async def candidate_locations(session: AsyncSession, sku: str, quantity: int) -> Sequence[str]:
+    """Locations that had enough available stock of `sku` when read: warehouses first, then most available."""
+    available = col(StockLevel.on_hand) - col(StockLevel.reserved)
+    result = await session.execute(
+        select(col(StockLevel.location_id))
+        .join(Location, col(Location.id) == col(StockLevel.location_id))
+        .where(col(StockLevel.sku) == sku, available >= quantity)
+        .order_by((col(Location.kind) != "warehouse"), available.desc(), col(StockLevel.location_id))
+    )
+    return result.scalars().all()
+
+
+async def set_threshold(
+    session: AsyncSession, *, sku: str, location_id: str, threshold: int, now: datetime
+) -> bool:
+    result = await session.execute(
+        update(StockLevel)
+        .where(col(StockLevel.sku) == sku, col(StockLevel.location_id) == location_id)
+        .values(low_stock_threshold=threshold, updated_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    return _rowcount(result) == 1
+
+
+async def low_stock(session: AsyncSession, *, limit: int) -> Sequence[StockLevel]:
+    available = col(StockLevel.on_hand) - col(StockLevel.reserved)
+    result = await session.execute(
+        select(StockLevel)
+        .where(col(StockLevel.low_stock_threshold) > 0, available <= col(StockLevel.low_stock_threshold))
+        .order_by(col(StockLevel.sku), col(StockLevel.location_id))
+        .limit(limit)
+    )
+    return result.scalars().all()
+
+
+async def movements(
+    session: AsyncSession, *, sku: str, after_id: int | None, limit: int
+) -> Sequence[StockMovement]:
+    query = (
+        select(StockMovement)
+        .where(col(StockMovement.sku) == sku)
+        .order_by(col(StockMovement.id))
+        .limit(limit + 1)
+    )
+    if after_id is not None:
+        query = query.where(col(StockMovement.id) > after_id)
+    return (await session.execute(query)).scalars().all()
+
+
+async def reservations_of_order(session: AsyncSession, order_id: str) -> Sequence[Reservation]:
+    result = await session.execute(
+        select(Reservation).where(col(Reservation.order_id) == order_id).order_by(col(Reservation.created_at))
+    )
+    return result.scalars().all()
+
+
+async def buffer_of(session: AsyncSession, channel: str | None) -> int:
+    if channel is None:
+        return 0
+    row = await session.get(ChannelBuffer, channel)
+    return row.safety_buffer if row is not None else 0
+
+
+async def location(session: AsyncSession, location_id: str) -> Location | None:
+    return await session.get(Location, location_id)
+
+
+async def location_by_code(session: AsyncSession, code: str) -> Location | None:
+    result = await session.execute(select(Location).where(col(Location.code) == code))
+    return result.scalars().first()
+
+
+async def all_locations(session: AsyncSession) -> Sequence[Location]:
+    result = await session.execute(select(Location).order_by(col(Location.code)))
+    return result.scalars().all()
+
+
+async def total_available(session: AsyncSession, sku: str) -> int:
+    value = await session.scalar(
+        select(func.coalesce(func.sum(col(StockLevel.on_hand) - col(StockLevel.reserved)), 0)).where(
+            col(StockLevel.sku) == sku
+        )
+    )
+    return int(value or 0)

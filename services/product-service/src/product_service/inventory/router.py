@@ -1,0 +1,206 @@
+"""Inventory routes: locations, movements, reservations, stock views, buffers, low-stock."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Path, Query, status
+
+from product_service.catalog.schemas import CHANNEL_PATTERN
+from product_service.common import InventoryCaller, ReadCaller
+from product_service.inventory import repository, service
+from product_service.inventory.models import ChannelBuffer, Location, Reservation
+from product_service.inventory.schemas import (
+    BufferRead,
+    BufferUpdate,
+    LocationCreate,
+    LocationRead,
+    LowStockItem,
+    MovementCreate,
+    MovementPage,
+    MovementRead,
+    ReservationCreate,
+    ReservationRead,
+    StockRead,
+    ThresholdUpdate,
+)
+from servicekit.dependencies import SessionDep
+from servicekit.errors import BadRequest, problem_responses
+from servicekit.http import idempotency
+from servicekit.http.idempotency import IdempotencyKeyDep, fingerprint
+from servicekit.http.pagination import decode_cursor, encode_cursor
+
+router = APIRouter(prefix="/v1", tags=["inventory"])
+
+ChannelQuery = Annotated[
+    str | None, Query(pattern=CHANNEL_PATTERN, description="Net of this channel's buffer")
+]
+
+
+@router.post(
+    "/locations",
+    response_model=LocationRead,
+    status_code=status.HTTP_201_CREATED,
+    responses=problem_responses(401, 403, 409, 422),
+)
+async def create_location(body: LocationCreate, session: SessionDep, _: InventoryCaller) -> Location:
+    """Add a stock location (warehouse or store)."""
+    return await service.create_location(session, body=body)
+
+
+@router.get("/locations", response_model=list[LocationRead], responses=problem_responses(401, 403))
+async def list_locations(session: SessionDep, _: ReadCaller) -> list[Location]:
+    """Every stock location."""
+    return list(await repository.all_locations(session))
+
+
+@router.post(
+    "/inventory/movements",
+    response_model=StockRead,
+    status_code=status.HTTP_201_CREATED,
+    responses=problem_responses(401, 403, 404, 409, 422),
+)
+async def record_movement(body: MovementCreate, session: SessionDep, caller: InventoryCaller) -> StockRead:
+    """Record a receipt, sale, return, adjustment or transfer; 409 if available stock would go below zero."""
+    await service.record_movement(session, body=body, actor=caller.subject)
+    return await service.stock_of(session, sku=body.sku, channel=None)
+
+
+@router.post(
+    "/inventory/reservations",
+    response_model=ReservationRead,
+    status_code=status.HTTP_201_CREATED,
+    responses=problem_responses(401, 403, 404, 409, 422),
+)
+async def reserve(
+    body: ReservationCreate, session: SessionDep, caller: InventoryCaller, idempotency_key: IdempotencyKeyDep
+) -> Any:
+    """Reserve stock; 409 when not enough is available (net of the channel's safety buffer). Send an
+    Idempotency-Key to make a retry return the first answer instead of reserving twice."""
+    scope = f"reservations:{caller.subject}"
+    request_fingerprint = fingerprint(body.model_dump(mode="json"))
+    if idempotency_key is not None:
+        stored = await idempotency.lookup(
+            session, scope=scope, key=idempotency_key, request_fingerprint=request_fingerprint
+        )
+        if stored is not None:
+            return stored.to_response()
+    reservation = await service.reserve_from_api(session, body=body, actor=caller.subject)
+    if idempotency_key is not None:
+        answer = ReservationRead.model_validate(reservation, from_attributes=True).model_dump_json().encode()
+        await idempotency.remember(
+            session,
+            scope=scope,
+            key=idempotency_key,
+            request_fingerprint=request_fingerprint,
+            status_code=201,
+            body=answer,
+            headers={"content-type": "application/json"},
+        )
+    return reservation
+
+
+@router.get(
+    "/inventory/reservations/{reservation_id}",
+    response_model=ReservationRead,
+    responses=problem_responses(401, 403, 404),
+)
+async def get_reservation(reservation_id: str, session: SessionDep, _: ReadCaller) -> Reservation:
+    """Read one reservation."""
+    return await service.get_reservation(session, reservation_id=reservation_id)
+
+
+@router.post(
+    "/inventory/reservations/{reservation_id}/release",
+    response_model=ReservationRead,
+    responses=problem_responses(401, 403, 404, 409),
+)
+async def release_reservation(
+    reservation_id: str, session: SessionDep, caller: InventoryCaller
+) -> Reservation:
+    """Release an active reservation: its units become available again."""
+    reservation = await service.get_reservation(session, reservation_id=reservation_id)
+    return await service.release(session, reservation=reservation, actor=caller.subject)
+
+
+@router.post(
+    "/inventory/reservations/{reservation_id}/commit",
+    response_model=ReservationRead,
+    responses=problem_responses(401, 403, 404, 409),
+)
+async def commit_reservation(
+    reservation_id: str, session: SessionDep, caller: InventoryCaller
+) -> Reservation:
+    """Commit an active reservation: its units leave the location (shipped or sold)."""
+    reservation = await service.get_reservation(session, reservation_id=reservation_id)
+    return await service.commit(session, reservation=reservation, actor=caller.subject)
+
+
+@router.get("/inventory/low-stock", response_model=list[LowStockItem], responses=problem_responses(401, 403))
+async def low_stock(
+    session: SessionDep, _: ReadCaller, limit: Annotated[int, Query(ge=1, le=500)] = 100
+) -> list[LowStockItem]:
+    """Stock rows at or below their low-stock threshold."""
+    rows = await repository.low_stock(session, limit=limit)
+    return [
+        LowStockItem(
+            sku=row.sku,
+            location_id=row.location_id,
+            available=row.on_hand - row.reserved,
+            low_stock_threshold=row.low_stock_threshold,
+        )
+        for row in rows
+    ]
+
+
+@router.put(
+    "/inventory/channels/{channel}/buffer",
+    response_model=BufferRead,
+    responses=problem_responses(401, 403, 409, 422),
+)
+async def set_buffer(
+    channel: Annotated[str, Path(pattern=CHANNEL_PATTERN)],
+    body: BufferUpdate,
+    session: SessionDep,
+    _: InventoryCaller,
+) -> ChannelBuffer:
+    """Set the units of every SKU held back from a channel."""
+    return await service.set_buffer(session, channel=channel, safety_buffer=body.safety_buffer)
+
+
+@router.get("/inventory/{sku}", response_model=StockRead, responses=problem_responses(401, 403, 404))
+async def stock_of(sku: str, session: SessionDep, _: ReadCaller, channel: ChannelQuery = None) -> StockRead:
+    """On-hand, reserved and available stock of a SKU per location and in total."""
+    return await service.stock_of(session, sku=sku, channel=channel)
+
+
+@router.get(
+    "/inventory/{sku}/movements", response_model=MovementPage, responses=problem_responses(400, 401, 403)
+)
+async def movements(
+    sku: str,
+    session: SessionDep,
+    _: ReadCaller,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    cursor: str | None = None,
+) -> MovementPage:
+    """The SKU's movement ledger, oldest first."""
+    after = decode_cursor(cursor).get("id") if cursor else None
+    if after is not None and not isinstance(after, int):
+        raise BadRequest("The cursor is not valid.")
+    rows = await repository.movements(session, sku=sku, after_id=after, limit=limit)
+    items = [MovementRead.model_validate(row, from_attributes=True) for row in rows[:limit]]
+    next_cursor = encode_cursor({"id": items[-1].id}) if len(rows) > limit and items else None
+    return MovementPage(items=items, next_cursor=next_cursor)
+
+
+@router.put(
+    "/inventory/{sku}/locations/{location_id}/threshold",
+    status_code=status.HTTP_204_NO_CONTENT,
+    responses=problem_responses(401, 403, 404, 422),
+)
+async def set_threshold(
+    sku: str, location_id: str, body: ThresholdUpdate, session: SessionDep, _: InventoryCaller
+) -> None:
+    """Set the low-stock threshold of a SKU at a location."""
+    await service.set_threshold(session, sku=sku, location_id=location_id, threshold=body.low_stock_threshold)

@@ -1,0 +1,46 @@
+"""Product service: wiring only."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+
+from product_service.catalog.router import router as catalog_router
+from product_service.config import Settings
+from product_service.events import CONSUMERS
+from product_service.inventory.router import router as inventory_router
+from product_service.pricing.promotions import start_scheduler
+from product_service.pricing.router import promotions_router
+from product_service.pricing.router import router as pricing_router
+from product_service.quality.router import router as quality_router
+from product_service.suppliers.router import router as suppliers_router
+from product_service.transfer.router import router as transfer_router
+from product_service.transfer.router import stop_imports
+from servicekit.app import create_service_app
+from servicekit.routes import whoami_router
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    return create_service_app(
+        settings or Settings(),
+        title="Product service",
+        description=(
+            "Product data management: catalog, typed attributes, prices and history, "
+            "promotions, stock per location, suppliers, import, data quality."
+        ),
+        routers=[
+            whoami_router(),
+            catalog_router,
+            inventory_router,
+            pricing_router,
+            promotions_router,
+            transfer_router,
+            suppliers_router,
+            quality_router,
+        ],
+        on_startup=[start_scheduler],
+        on_shutdown=[stop_imports],
+        consumers=CONSUMERS,
+    )
+
+
+app = create_app()

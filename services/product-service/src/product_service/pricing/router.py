@@ -1,0 +1,119 @@
+"""Pricing routes: set prices (now or scheduled), read the price at a date, history, Omnibus lowest."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Query, status
+
+from product_service.catalog.schemas import CHANNEL_PATTERN
+from product_service.common import ReadCaller, WriteCaller
+from product_service.pricing import promotions, service
+from product_service.pricing.schemas import (
+    CURRENCY_PATTERN,
+    EffectivePriceRead,
+    LowestPriceRead,
+    PriceRead,
+    PriceSet,
+    PromotionCreate,
+    PromotionRead,
+)
+from servicekit.dependencies import SessionDep
+from servicekit.errors import problem_responses
+
+router = APIRouter(prefix="/v1/prices", tags=["prices"])
+
+CurrencyQuery = Annotated[str, Query(pattern=CURRENCY_PATTERN)]
+ChannelQuery = Annotated[str | None, Query(pattern=CHANNEL_PATTERN)]
+AtQuery = Annotated[datetime | None, Query(description="A moment (RFC 3339); default now")]
+
+
+@router.post(
+    "/{sku}",
+    response_model=PriceRead,
+    status_code=status.HTTP_201_CREATED,
+    responses=problem_responses(401, 403, 404, 422),
+)
+async def set_price(sku: str, body: PriceSet, session: SessionDep, caller: WriteCaller) -> PriceRead:
+    """Append a price and cost for a SKU (per currency, optionally per channel), now or scheduled."""
+    record = await service.set_price(session, sku=sku, body=body, actor=caller.subject)
+    return service.to_read(record)
+
+
+@router.get("/{sku}", response_model=PriceRead, responses=problem_responses(401, 403, 404, 422))
+async def price_at(
+    sku: str,
+    currency: CurrencyQuery,
+    session: SessionDep,
+    _: ReadCaller,
+    channel: ChannelQuery = None,
+    at: AtQuery = None,
+) -> PriceRead:
+    """The price in effect at a moment (default now); channels without own prices get the general one."""
+    record = await service.price_at(session, sku=sku, currency=currency, channel=channel, at=at)
+    return service.to_read(record)
+
+
+@router.get("/{sku}/history", response_model=list[PriceRead], responses=problem_responses(401, 403, 422))
+async def history(
+    sku: str,
+    session: SessionDep,
+    _: ReadCaller,
+    currency: Annotated[str | None, Query(pattern=CURRENCY_PATTERN)] = None,
+    channel: ChannelQuery = None,
+) -> list[PriceRead]:
+    """Every price ever set for the SKU (who, when, why, source), scheduled ones included."""
+    return await service.history(session, sku=sku, currency=currency, channel=channel)
+
+
+@router.get(
+    "/{sku}/lowest-30d", response_model=LowestPriceRead, responses=problem_responses(401, 403, 404, 422)
+)
+async def lowest_30d(
+    sku: str,
+    currency: CurrencyQuery,
+    session: SessionDep,
+    _: ReadCaller,
+    channel: ChannelQuery = None,
+    at: AtQuery = None,
+) -> LowestPriceRead:
+    """The lowest price in effect during the 30 days before a moment: the EU Omnibus reference price."""
+    return await service.lowest_in_window(session, sku=sku, currency=currency, channel=channel, at=at)
+
+
+promotions_router = APIRouter(prefix="/v1/promotions", tags=["prices"])
+
+
+@promotions_router.post(
+    "",
+    response_model=PromotionRead,
+    status_code=status.HTTP_201_CREATED,
+    responses=problem_responses(401, 403, 422),
+)
+async def create_promotion(body: PromotionCreate, session: SessionDep, caller: WriteCaller) -> PromotionRead:
+    """Define a promotion once (percentage or amount; SKUs or categories; channels; start and end)."""
+    return promotions.to_read(await promotions.create_promotion(session, body=body, actor=caller.subject))
+
+
+@promotions_router.get(
+    "/{promotion_id}", response_model=PromotionRead, responses=problem_responses(401, 403, 404)
+)
+async def get_promotion(promotion_id: str, session: SessionDep, _: ReadCaller) -> PromotionRead:
+    """Read one promotion."""
+    return promotions.to_read(await promotions.get_promotion(session, promotion_id=promotion_id))
+
+
+@router.get(
+    "/{sku}/effective", response_model=EffectivePriceRead, responses=problem_responses(401, 403, 404, 422)
+)
+async def effective_price(
+    sku: str,
+    currency: CurrencyQuery,
+    session: SessionDep,
+    _: ReadCaller,
+    channel: ChannelQuery = None,
+    at: AtQuery = None,
+) -> EffectivePriceRead:
+    """The price a channel shows at a moment: the base price with the best running promotion applied."""
+    return await promotions.effective_price(session, sku=sku, currency=currency, channel=channel, at=at)

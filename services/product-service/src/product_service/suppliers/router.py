@@ -1,0 +1,101 @@
+"""Supplier routes: records, offers per SKU, and the price/stock feed import."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request, status
+
+from product_service.common import ReadCaller, WriteCaller
+from product_service.suppliers import service
+from product_service.suppliers.models import Supplier
+from product_service.suppliers.schemas import FeedResult, OfferRead, OfferSet, SupplierCreate, SupplierRead
+from servicekit.dependencies import SessionDep
+from servicekit.errors import ServiceError, UnprocessableEntity, problem_responses
+
+router = APIRouter(prefix="/v1/suppliers", tags=["suppliers"])
+
+MAX_FEED_BYTES = 20 * 1024 * 1024
+
+
+@router.post(
+    "",
+    response_model=SupplierRead,
+    status_code=status.HTTP_201_CREATED,
+    responses=problem_responses(401, 403, 409, 422),
+)
+async def create_supplier(body: SupplierCreate, session: SessionDep, _: WriteCaller) -> Supplier:
+    """Add a supplier."""
+    return await service.create_supplier(session, body=body)
+
+
+@router.get("", response_model=list[SupplierRead], responses=problem_responses(401, 403))
+async def list_suppliers(session: SessionDep, _: ReadCaller) -> list[Supplier]:
+    """Every supplier."""
+    return list(await service.list_suppliers(session))
+
+
+@router.get("/offers", response_model=list[OfferRead], responses=problem_responses(401, 403, 422))
+async def offers_for_sku(
+    sku: Annotated[str, Query(min_length=1)], session: SessionDep, _: ReadCaller
+) -> list[OfferRead]:
+    """Every supplier's offer for one SKU (cost, lead time, minimum order, supplier stock)."""
+    result = []
+    for offer in await service.offers(session, supplier_id=None, sku=sku):
+        supplier = await service.get_supplier(session, supplier_id=offer.supplier_id)
+        result.append(service.to_read(offer, supplier))
+    return result
+
+
+@router.get("/{supplier_id}", response_model=SupplierRead, responses=problem_responses(401, 403, 404))
+async def get_supplier(supplier_id: str, session: SessionDep, _: ReadCaller) -> Supplier:
+    """Read one supplier."""
+    return await service.get_supplier(session, supplier_id=supplier_id)
+
+
+@router.put(
+    "/{supplier_id}/offers/{sku}",
+    response_model=OfferRead,
+    responses=problem_responses(401, 403, 404, 409, 422),
+)
+async def set_offer(
+    supplier_id: str, sku: str, body: OfferSet, session: SessionDep, _: WriteCaller
+) -> OfferRead:
+    """Set what a supplier offers for one of our SKUs."""
+    supplier = await service.get_supplier(session, supplier_id=supplier_id)
+    offer = await service.set_offer(session, supplier=supplier, sku=sku, body=body)
+    return service.to_read(offer, supplier)
+
+
+@router.get(
+    "/{supplier_id}/offers", response_model=list[OfferRead], responses=problem_responses(401, 403, 404)
+)
+async def supplier_offers(supplier_id: str, session: SessionDep, _: ReadCaller) -> list[OfferRead]:
+    """The supplier's offers (up to 1000)."""
+    supplier = await service.get_supplier(session, supplier_id=supplier_id)
+    return [
+        service.to_read(o, supplier) for o in await service.offers(session, supplier_id=supplier_id, sku=None)
+    ]
+
+
+@router.post(
+    "/{supplier_id}/feed",
+    response_model=FeedResult,
+    responses=problem_responses(401, 403, 404, 413, 422),
+    openapi_extra={
+        "requestBody": {"required": True, "content": {"text/csv": {"schema": {"type": "string"}}}}
+    },
+)
+async def import_feed(supplier_id: str, request: Request, session: SessionDep, _: WriteCaller) -> FeedResult:
+    """Import the supplier's price/stock file (CSV keyed by supplier_sku); bad rows are reported."""
+    supplier = await service.get_supplier(session, supplier_id=supplier_id)
+    body = b""
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > MAX_FEED_BYTES:
+            raise ServiceError("The feed is larger than 20 MiB.", status=413)
+    try:
+        content = body.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise UnprocessableEntity("The feed is not UTF-8 text.") from None
+    return await service.import_feed(session, supplier=supplier, content=content)

@@ -1,0 +1,133 @@
+"""Bulk import (a job with progress and a row-level error report) and streamed export of the catalog."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import tempfile
+from pathlib import Path
+from typing import IO, Annotated
+
+from fastapi import APIRouter, FastAPI, Query, Request, status
+from fastapi.responses import StreamingResponse
+
+from product_service.common import ReadCaller, WriteCaller
+from product_service.transfer import service
+from product_service.transfer.models import ImportJob
+from product_service.transfer.schemas import (
+    ImportErrorPage,
+    ImportJobRead,
+    ImportRowErrorRead,
+    TransferFormat,
+)
+from servicekit.dependencies import SessionDep, get_database
+from servicekit.errors import BadRequest, ServiceError, problem_responses
+from servicekit.http.pagination import decode_cursor, encode_cursor
+
+router = APIRouter(prefix="/v1", tags=["import and export"])
+
+MAX_UPLOAD_BYTES = 2 * 1024 * 1024 * 1024
+MEDIA_TYPES = {"csv": "text/csv; charset=utf-8", "ndjson": "application/x-ndjson"}
+
+
+def _open_spool() -> tuple[IO[bytes], Path]:
+    handle = tempfile.NamedTemporaryFile(prefix="product-import-", suffix=".upload", delete=False)  # noqa: SIM115
+    return handle, Path(handle.name)
+
+
+async def _store_upload(request: Request) -> tuple[Path, int]:
+    """Stream the request body to a temporary file (never all in memory)."""
+    handle, path = await asyncio.to_thread(_open_spool)
+    size = 0
+    try:
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > MAX_UPLOAD_BYTES:
+                raise ServiceError("The upload is larger than 2 GiB.", status=413)
+            await asyncio.to_thread(handle.write, chunk)
+    except BaseException:
+        await asyncio.to_thread(handle.close)
+        await asyncio.to_thread(path.unlink, missing_ok=True)
+        raise
+    await asyncio.to_thread(handle.close)
+    return path, size
+
+
+@router.post(
+    "/imports",
+    response_model=ImportJobRead,
+    status_code=status.HTTP_202_ACCEPTED,
+    responses=problem_responses(401, 403, 413, 422),
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {
+                "text/csv": {"schema": {"type": "string"}},
+                "application/x-ndjson": {"schema": {"type": "string"}},
+            },
+        }
+    },
+)
+async def start_import(
+    request: Request, caller: WriteCaller, format: Annotated[TransferFormat, Query()] = "csv"
+) -> ImportJob:
+    """Upload a CSV or NDJSON file (one row per SKU, upsert by SKU); it is processed as a job."""
+    path, size = await _store_upload(request)
+    database = get_database(request)
+    job = await service.create_job(database, fmt=format, size=size, actor=caller.subject)
+    jobs: set[asyncio.Task[None]] = request.app.state.__dict__.setdefault("import_jobs", set())
+    task = asyncio.create_task(service.run_import(database, job.id, path, format), name=f"import-{job.id}")
+    jobs.add(task)
+    task.add_done_callback(jobs.discard)
+    return job
+
+
+@router.get("/imports/{job_id}", response_model=ImportJobRead, responses=problem_responses(401, 403, 404))
+async def get_import(job_id: str, session: SessionDep, _: ReadCaller) -> ImportJob:
+    """An import job's status and progress (rows processed, created, updated, failed)."""
+    return await service.get_job(session, job_id=job_id)
+
+
+@router.get(
+    "/imports/{job_id}/errors",
+    response_model=ImportErrorPage,
+    responses=problem_responses(400, 401, 403, 404),
+)
+async def import_errors(
+    job_id: str,
+    session: SessionDep,
+    _: ReadCaller,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+    cursor: str | None = None,
+) -> ImportErrorPage:
+    """The rows an import refused, with the reason; none of them wrote anything."""
+    await service.get_job(session, job_id=job_id)
+    after = decode_cursor(cursor).get("id") if cursor else None
+    if after is not None and not isinstance(after, int):
+        raise BadRequest("The cursor is not valid.")
+    rows = await service.job_errors(session, job_id=job_id, after_id=after, limit=limit)
+    items = [ImportRowErrorRead(row_number=r.row_number, sku=r.sku, message=r.message) for r in rows[:limit]]
+    last = rows[limit - 1].id if len(rows) > limit else None
+    return ImportErrorPage(items=items, next_cursor=encode_cursor({"id": last}) if last is not None else None)
+
+
+@router.get("/exports/products", responses=problem_responses(401, 403, 422))
+async def export_products(
+    request: Request, _: ReadCaller, format: Annotated[TransferFormat, Query()] = "csv"
+) -> StreamingResponse:
+    """The whole catalog, one row per SKU, in the import format (streamed)."""
+    return StreamingResponse(
+        service.export_catalog(get_database(request), format),
+        media_type=MEDIA_TYPES[format],
+        headers={"Content-Disposition": f'attachment; filename="products.{format}"'},
+    )
+
+
+async def stop_imports(app: FastAPI) -> None:
+    """On shutdown, stop running import jobs (a stopped job stays `running`; import the file again)."""
+    jobs: set[asyncio.Task[None]] = app.state.__dict__.get("import_jobs", set())
+    for task in list(jobs):
+        task.cancel()
+    for task in list(jobs):
+        with contextlib.suppress(BaseException):
+            await task

@@ -1,0 +1,32 @@
+from collections.abc import AsyncIterator
+
+import httpx
+import pytest
+import pytest_asyncio
+
+from product_service.config import ALEMBIC_INI, Settings
+from product_service.main import create_app
+from servicekit.testing import ServiceUnderTest, TestTokenIssuer, running_app
+from servicekit.testing.plugin import TEST_SESSION_TIMEOUT_MS
+
+
+@pytest.fixture(scope="module")
+def service() -> ServiceUnderTest:
+    return ServiceUnderTest(create_app=create_app, settings_class=Settings, alembic_ini=ALEMBIC_INI)
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def client(
+    service: ServiceUnderTest, database_url: str, kafka_bootstrap: str, token_issuer: TestTokenIssuer
+) -> AsyncIterator[httpx.AsyncClient]:
+    """The running service, shared by the tests of a module, which therefore run in the module's event
+    loop (`pytestmark = pytest.mark.asyncio(loop_scope="module")`). Starting it per test costs about 2 s
+    of consumer-group join and leave; tests keep their data apart with unique SKUs and ids."""
+    settings = service.settings_class(
+        database_url=database_url,
+        kafka_bootstrap_servers=kafka_bootstrap,
+        kafka_session_timeout_ms=TEST_SESSION_TIMEOUT_MS,
+        log_json=False,
+    )
+    async with running_app(service.create_app(settings), token_issuer) as http:
+        yield http

@@ -1,0 +1,170 @@
+"""Stock effects of order events: reserve on placed, release on cancelled, commit on shipped, POS sales,
+backorders, and one effect per event however often it is delivered."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+import httpx
+import pytest
+from product_support import create_product, eventually, produce, unique, wait_for_events
+
+from contracts import CloudEvent, build_event
+from contracts.catalog.orders import OrderLine, OrderPlaced, OrderStatusChanged
+from contracts.topics import INVENTORY, ORDERS
+from servicekit.testing import TestTokenIssuer
+
+pytestmark = pytest.mark.asyncio(loop_scope="module")
+
+
+def _lines(sku: str, quantity: int) -> list[OrderLine]:
+    return [OrderLine(sku=sku, quantity=quantity, unit_price=Decimal("9.90"), currency="EUR")]
+
+
+def placed(
+    order_id: str, sku: str, quantity: int, *, channel: str = "web", location_id: str | None = None
+) -> CloudEvent:
+    total = Decimal("9.90") * quantity
+    return build_event(
+        "ecom.order.placed.v1",
+        OrderPlaced(
+            order_id=order_id,
+            order_number=unique("N-"),
+            customer_id=unique("c-"),
+            channel=channel,
+            location_id=location_id,
+            currency="EUR",
+            lines=_lines(sku, quantity),
+            subtotal=total,
+            total=total,
+            placed_at=datetime.now(UTC),
+        ),
+        subject=order_id,
+    )
+
+
+def status_changed(order_id: str, sku: str, quantity: int, status: str) -> CloudEvent:
+    return build_event(
+        "ecom.order.status_changed.v1",
+        OrderStatusChanged(
+            order_id=order_id,
+            order_number=unique("N-"),
+            customer_id=unique("c-"),
+            status=status,  # type: ignore[arg-type]
+            previous_status="placed",
+            changed_at=datetime.now(UTC),
+            lines=_lines(sku, quantity),
+        ),
+        subject=order_id,
+    )
+
+
+async def _stocked_sku(
+    client: httpx.AsyncClient, tokens: TestTokenIssuer, quantity: int, kind: str = "warehouse"
+) -> tuple[str, str]:
+    sku = unique("SKU-")
+    await create_product(client, tokens, skus=[sku])
+    location = await client.post(
+        "/v1/locations",
+        json={"code": unique("loc_"), "title": "L", "kind": kind},
+        headers=tokens.auth_header("inventory:write"),
+    )
+    location_id = str(location.json()["id"])
+    response = await client.post(
+        "/v1/inventory/movements",
+        json={"kind": "receipt", "sku": sku, "location_id": location_id, "quantity": quantity},
+        headers=tokens.auth_header("inventory:write"),
+    )
+    assert response.status_code == 201
+    return sku, location_id
+
+
+async def _wait_stock(
+    client: httpx.AsyncClient, tokens: TestTokenIssuer, sku: str, **expected: int
+) -> dict[str, Any]:
+    async def check() -> dict[str, Any] | None:
+        body: dict[str, Any] = (
+            await client.get(f"/v1/inventory/{sku}", headers=tokens.auth_header("products:read"))
+        ).json()
+        return body if all(body[k] == v for k, v in expected.items()) else None
+
+    result: dict[str, Any] = await eventually(check)
+    return result
+
+
+async def test_placed_order_reserves_its_lines(
+    client: httpx.AsyncClient, token_issuer: TestTokenIssuer, kafka_bootstrap: str
+) -> None:
+    sku, _ = await _stocked_sku(client, token_issuer, 5)
+    await produce(kafka_bootstrap, ORDERS, [placed(unique("o-"), sku, 2)])
+    await _wait_stock(client, token_issuer, sku, on_hand=5, reserved=2, available=3)
+
+
+async def test_cancelled_order_releases_its_reservation(
+    client: httpx.AsyncClient, token_issuer: TestTokenIssuer, kafka_bootstrap: str
+) -> None:
+    sku, _ = await _stocked_sku(client, token_issuer, 5)
+    order_id = unique("o-")
+    await produce(
+        kafka_bootstrap, ORDERS, [placed(order_id, sku, 2), status_changed(order_id, sku, 2, "cancelled")]
+    )
+    headers = token_issuer.auth_header("products:read")
+
+    async def ledger() -> list[str] | None:
+        items = (await client.get(f"/v1/inventory/{sku}/movements", headers=headers)).json()["items"]
+        kinds = [m["kind"] for m in items]
+        return kinds if len(kinds) >= 3 else None
+
+    assert await eventually(ledger) == ["receipt", "reservation", "release"]
+    await _wait_stock(client, token_issuer, sku, on_hand=5, reserved=0, available=5)
+
+
+async def test_shipped_order_commits_its_reservation(
+    client: httpx.AsyncClient, token_issuer: TestTokenIssuer, kafka_bootstrap: str
+) -> None:
+    sku, _ = await _stocked_sku(client, token_issuer, 5)
+    order_id = unique("o-")
+    await produce(
+        kafka_bootstrap, ORDERS, [placed(order_id, sku, 2), status_changed(order_id, sku, 2, "shipped")]
+    )
+    await _wait_stock(client, token_issuer, sku, on_hand=3, reserved=0, available=3)
+
+
+async def test_redelivered_order_event_reserves_once(
+    client: httpx.AsyncClient, token_issuer: TestTokenIssuer, kafka_bootstrap: str
+) -> None:
+    sku, _ = await _stocked_sku(client, token_issuer, 5)
+    event = placed(unique("o-"), sku, 1)
+    marker_sku, _ = await _stocked_sku(client, token_issuer, 5)
+    # The same event three times, then a marker order: once the marker is reserved, all were handled.
+    await produce(kafka_bootstrap, ORDERS, [event, event, event])
+    await produce(kafka_bootstrap, ORDERS, [placed(event.subject, marker_sku, 1)])
+    await _wait_stock(client, token_issuer, marker_sku, reserved=1)
+    await _wait_stock(client, token_issuer, sku, reserved=1, available=4)
+
+
+async def test_order_beyond_stock_is_backordered_without_reserving(
+    client: httpx.AsyncClient, token_issuer: TestTokenIssuer, kafka_bootstrap: str
+) -> None:
+    sku, _ = await _stocked_sku(client, token_issuer, 1)
+    order_id = unique("o-")
+    await produce(kafka_bootstrap, ORDERS, [placed(order_id, sku, 3)])
+    events = await wait_for_events(
+        kafka_bootstrap,
+        INVENTORY,
+        lambda e: e.type == "ecom.stock.backordered.v1" and e.data["order_id"] == order_id,
+    )
+    assert events[0].data["quantity"] == 3
+    stock = await _wait_stock(client, token_issuer, sku, reserved=0)
+    assert stock["available"] == 1
+
+
+async def test_in_store_sale_takes_stock_out_of_that_store(
+    client: httpx.AsyncClient, token_issuer: TestTokenIssuer, kafka_bootstrap: str
+) -> None:
+    sku, store = await _stocked_sku(client, token_issuer, 4, kind="store")
+    await produce(kafka_bootstrap, ORDERS, [placed(unique("o-"), sku, 1, channel="pos", location_id=store)])
+    stock = await _wait_stock(client, token_issuer, sku, on_hand=3, reserved=0)
+    assert stock["locations"][0]["location_id"] == store
