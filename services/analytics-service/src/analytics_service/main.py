@@ -1,0 +1,26 @@
+"""Analytics service: wiring only."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+
+from analytics_service.config import Settings
+from analytics_service.events import CONSUMERS
+from servicekit.app import create_service_app
+from servicekit.routes import whoami_router
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    return create_service_app(
+        settings or Settings(),
+        title="Analytics service",
+        description=(
+            "Behaviour tracking and KPIs (conversion, cart abandonment, AOV, CAC, CLV, net "
+            "margin), forecasts, recommendations, segments, dashboard."
+        ),
+        routers=[whoami_router()],
+        consumers=CONSUMERS,
+    )
+
+
+app = create_app()
