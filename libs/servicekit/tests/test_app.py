@@ -25,6 +25,19 @@ async def read_item(item_id: int) -> dict[str, int]:
     return {"id": item_id}
 
 
+outer = APIRouter(prefix="/v1/outer")
+inner = APIRouter(prefix="/inner")
+
+
+@inner.get("/{name}")
+async def read_inner(name: str) -> dict[str, str]:
+    """A route of a router that another router includes."""
+    return {"name": name}
+
+
+outer.include_router(inner)
+
+
 def settings_for(database_url: str, kafka_bootstrap: str, **overrides: object) -> ServiceSettings:
     return ServiceSettings.model_validate(
         {
@@ -115,3 +128,27 @@ async def test_openapi_lists_problem_responses(client_without_kafka: httpx.Async
     assert {"title", "status", "detail", "request_id", "errors"} <= set(
         document["components"]["schemas"]["Problem"]["properties"]
     )
+
+
+@pytest.fixture
+async def client_with_nested_router(database_url: str) -> AsyncIterator[httpx.AsyncClient]:
+    settings = settings_for(database_url, "127.0.0.1:9", kafka_enabled=False)
+    app = create_service_app(settings, title="app test", routers=[router, outer])
+    async with running_app(app) as client:
+        yield client
+
+
+async def test_routes_of_nested_routers_are_served(client_with_nested_router: httpx.AsyncClient) -> None:
+    response = await client_with_nested_router.get("/v1/outer/inner/ada")
+
+    assert response.status_code == 200
+    assert response.json() == {"name": "ada"}
+
+
+async def test_a_known_path_with_another_method_gets_405(
+    client_with_nested_router: httpx.AsyncClient,
+) -> None:
+    response = await client_with_nested_router.delete("/v1/items/4711")
+
+    assert response.status_code == 405
+    assert response.headers["content-type"] == "application/problem+json"

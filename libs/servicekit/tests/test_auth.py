@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import hmac
@@ -16,7 +17,7 @@ import pytest
 from fastapi import APIRouter, FastAPI, Security
 
 from servicekit.app import create_service_app
-from servicekit.auth import Caller, JWKSClient, TokenVerifier, require
+from servicekit.auth import Caller, JWKSClient, RevocationList, StaticKeys, TokenVerifier, require
 from servicekit.errors import Unauthorized, problem_responses
 from servicekit.settings import ServiceSettings
 from servicekit.testing import TestTokenIssuer, running_app
@@ -237,3 +238,53 @@ async def test_unknown_key_ids_refetch_the_jwks_at_most_once_per_interval() -> N
             await verifier.verify(rotated.mint())
 
     assert server.fetches == 1
+
+
+class StaticRevocations(RevocationList):
+    """The gateway's revocation list as this test sets it (no HTTP)."""
+
+    def __init__(self) -> None:
+        super().__init__("http://gateway.test/.well-known/revocations.json", cache_seconds=0)
+        self.token_ids: set[str] = set()
+
+    async def _refresh(self) -> None:
+        self._token_ids = frozenset(self.token_ids)
+
+
+async def test_a_token_verified_before_is_refused_once_its_key_leaves_the_jwks() -> None:
+    server = JWKSServer(GATEWAY)
+    verifier = server.verifier(cache_seconds=0)
+    token = GATEWAY.mint()
+    await verifier.verify(token)
+
+    server.keys.clear()
+
+    with pytest.raises(Unauthorized, match="unknown key"):
+        await verifier.verify(token)
+
+
+async def test_a_token_verified_before_is_refused_once_revoked() -> None:
+    revocations = StaticRevocations()
+    verifier = TokenVerifier(
+        StaticKeys(GATEWAY.jwks), issuer=GATEWAY.issuer, audience=GATEWAY.audience, revocations=revocations
+    )
+    token = GATEWAY.mint(jti="token-1")
+    await verifier.verify(token)
+
+    revocations.token_ids.add("token-1")
+
+    with pytest.raises(Unauthorized, match="revoked"):
+        await verifier.verify(token)
+
+
+async def test_a_token_verified_before_is_refused_once_expired() -> None:
+    verifier = TokenVerifier(
+        StaticKeys(GATEWAY.jwks), issuer=GATEWAY.issuer, audience=GATEWAY.audience, leeway=0
+    )
+    token = GATEWAY.mint(expires_in=1)
+    await verifier.verify(token)
+
+    await asyncio.sleep(2.1)
+
+    with pytest.raises(Unauthorized, match="expired"):
+        await verifier.verify(token)

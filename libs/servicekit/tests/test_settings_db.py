@@ -15,6 +15,7 @@ from sqlmodel import col
 
 from servicekit.db import SQLITE_BUSY_TIMEOUT_MS, Database
 from servicekit.settings import ServiceSettings
+from servicekit.testing import using_postgres
 
 from .support import Item
 
@@ -127,3 +128,45 @@ async def test_session_rolls_back_when_the_block_raises(database: Database) -> N
     with pytest.raises(RuntimeError, match="boom"):
         await write_then_fail()
     assert await count_named(database, name) == 0
+
+
+async def test_read_connection_sees_committed_rows(database: Database) -> None:
+    name = f"read-{uuid.uuid4().hex[:8]}"
+    async with database.session() as session:
+        session.add(Item(name=name, version=1))
+    async with database.read() as connection:
+        found = await connection.execute(select(col(Item.version)).where(col(Item.name) == name))
+        assert found.scalar() == 1
+
+
+async def test_a_connection_returned_inside_a_transaction_is_rolled_back(sqlite_database: Database) -> None:
+    # A write issued on the driver connection directly: SQLAlchemy sees no transaction of its own, so only
+    # the pool's reset on return can undo it.
+    async with sqlite_database.engine.begin() as connection:
+        await connection.execute(text("CREATE TABLE notes (body TEXT)"))
+    async with sqlite_database.engine.connect() as connection:
+        raw = await connection.get_raw_connection()
+        await raw.driver_connection.execute("INSERT INTO notes VALUES ('uncommitted')")
+        assert raw.driver_connection.in_transaction
+    async with sqlite_database.engine.connect() as connection:
+        assert (await connection.execute(text("SELECT count(*) FROM notes"))).scalar() == 0
+
+
+@pytest.mark.postgres
+async def test_a_pooled_connection_killed_while_idle_is_replaced_before_use(database_url: str) -> None:
+    assert using_postgres(), "run with TEST_DATABASE_URL pointing at PostgreSQL (make test-pg)"
+    database = Database(database_url, pre_ping_bypass_seconds=0)
+    other = Database(database_url)
+    try:
+        async with database.engine.connect() as connection:
+            killed = (await connection.execute(text("SELECT pg_backend_pid()"))).scalar()
+        async with other.engine.connect() as connection:
+            await connection.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": killed})
+
+        async with database.engine.connect() as connection:
+            serving = (await connection.execute(text("SELECT pg_backend_pid()"))).scalar()
+
+        assert serving != killed
+    finally:
+        await other.dispose()
+        await database.dispose()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -9,7 +10,14 @@ from typing import Any
 
 from sqlalchemy import MetaData, event, text
 from sqlalchemy.engine import make_url
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.exc import DisconnectionError
+from sqlalchemy.ext.asyncio import (
+    AsyncConnection,
+    AsyncEngine,
+    AsyncSession,
+    async_sessionmaker,
+    create_async_engine,
+)
 from sqlmodel import SQLModel
 
 NAMING_CONVENTION: dict[str, str] = {
@@ -24,6 +32,13 @@ SQLModel.metadata.naming_convention = NAMING_CONVENTION
 metadata: MetaData = SQLModel.metadata
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
+# A pooled connection used this recently is handed out without a liveness ping (HikariCP's
+# "aliveBypassWindowMs", 500 ms by default there too): on a busy service the ping is half the round trips
+# of a read, and a connection that answered half a second ago almost always still does. An idle one is
+# pinged and replaced if dead; a request that draws a connection killed within the window fails once,
+# and that disconnect invalidates the whole pool, so the next requests connect afresh.
+PRE_PING_BYPASS_SECONDS = 0.5
+_LAST_CHECKIN = "servicekit_last_checkin"
 
 
 def is_sqlite(url: str) -> bool:
@@ -39,32 +54,105 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
+def _in_transaction(dbapi_connection: Any) -> bool:
+    """Whether the driver has a transaction open; True when it cannot tell (a closed aiosqlite
+    connection raises), so the real commit or rollback runs and handles that case as it always did."""
+    try:
+        return bool(dbapi_connection.driver_connection.in_transaction)
+    except Exception:
+        return True
+
+
+def _end_only_open_transactions(dialect: Any) -> None:
+    """sqlite3's commit() and rollback() do nothing when no transaction is open (pysqlite opens none for
+    a SELECT), but through aiosqlite each still costs a hop to the connection's thread: the commit of a
+    read-only session, the rollback that closes a read connection, the pool's reset on return. Skip them
+    when sqlite3 says no transaction is open; anything written is in a transaction and ends as before."""
+    commit, rollback = dialect.do_commit, dialect.do_rollback
+
+    def do_commit(dbapi_connection: Any) -> None:
+        if _in_transaction(dbapi_connection):
+            commit(dbapi_connection)
+
+    def do_rollback(dbapi_connection: Any) -> None:
+        if _in_transaction(dbapi_connection):
+            rollback(dbapi_connection)
+
+    dialect.do_commit = do_commit
+    dialect.do_rollback = do_rollback
+
+
+def _record_checkin(_dbapi_connection: Any, record: Any) -> None:
+    if record is not None:
+        record.info[_LAST_CHECKIN] = time.monotonic()
+
+
+def _idle_pinger(engine: AsyncEngine, bypass_seconds: float) -> Any:
+    dialect = engine.sync_engine.dialect
+
+    def ping_if_idle(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+        last = record.info.get(_LAST_CHECKIN)
+        if last is not None and time.monotonic() - last < bypass_seconds:
+            return
+        try:
+            dialect.do_ping(dbapi_connection)
+        except Exception as exc:
+            # The pool discards this connection and checks out (or opens) another one.
+            raise DisconnectionError(f"pooled connection failed its ping: {exc}") from exc
+
+    return ping_if_idle
+
+
 def asyncpg_dsn(url: str) -> str:
     """The plain `postgresql://` DSN asyncpg takes, from a SQLAlchemy URL (`postgresql+asyncpg://…`)."""
     return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
 
 
-def create_engine(url: str, *, pool_size: int = 10, echo: bool = False) -> AsyncEngine:
-    """An async engine; SQLite gets WAL, foreign keys and a busy timeout, its folder is created."""
+def create_engine(
+    url: str,
+    *,
+    pool_size: int = 10,
+    echo: bool = False,
+    pre_ping_bypass_seconds: float = PRE_PING_BYPASS_SECONDS,
+) -> AsyncEngine:
+    """An async engine; SQLite gets WAL, foreign keys and a busy timeout (once per connection), its
+    folder is created; PostgreSQL connections idle for longer than `pre_ping_bypass_seconds` are pinged
+    before use."""
     if is_sqlite(url):
         database = make_url(url).database
         if database and database != ":memory:":
             Path(database).parent.mkdir(parents=True, exist_ok=True)
         engine = create_async_engine(url, echo=echo, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000})
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
+        _end_only_open_transactions(engine.sync_engine.dialect)
         return engine
-    return create_async_engine(
-        url, echo=echo, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True
-    )
+    engine = create_async_engine(url, echo=echo, pool_size=pool_size, max_overflow=pool_size)
+    event.listen(engine.sync_engine, "checkin", _record_checkin)
+    event.listen(engine.sync_engine, "checkout", _idle_pinger(engine, pre_ping_bypass_seconds))
+    return engine
 
 
 class Database:
     """An engine plus its session factory."""
 
-    def __init__(self, url: str, *, pool_size: int = 10, echo: bool = False) -> None:
+    def __init__(
+        self,
+        url: str,
+        *,
+        pool_size: int = 10,
+        echo: bool = False,
+        pre_ping_bypass_seconds: float = PRE_PING_BYPASS_SECONDS,
+    ) -> None:
         self.url = url
-        self.engine = create_engine(url, pool_size=pool_size, echo=echo)
+        self.engine = create_engine(
+            url, pool_size=pool_size, echo=echo, pre_ping_bypass_seconds=pre_ping_bypass_seconds
+        )
         self.sessionmaker = async_sessionmaker(self.engine, expire_on_commit=False, autoflush=False)
+        # SQLite (pysqlite) opens no transaction for a SELECT anyway, and switching aiosqlite's
+        # isolation level would cost a thread hop per checkout.
+        self._reader: AsyncEngine = (
+            self.engine if self.is_sqlite else self.engine.execution_options(isolation_level="AUTOCOMMIT")
+        )
 
     @property
     def is_sqlite(self) -> bool:
@@ -80,6 +168,15 @@ class Database:
             except BaseException:
                 await session.rollback()
                 raise
+
+    @asynccontextmanager
+    async def read(self) -> AsyncIterator[AsyncConnection]:
+        """A connection for reads only (Core statements, no ORM session): cheaper than `session()`.
+        On PostgreSQL it runs in autocommit, which spares the BEGIN and ROLLBACK round trips: each
+        statement sees its own snapshot, so reads that must agree with each other belong in one
+        statement (or in a session). Never write through it."""
+        async with self._reader.connect() as connection:
+            yield connection
 
     async def ping(self) -> None:
         async with self.engine.connect() as conn:

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import re
 import time
-import uuid
+from typing import Any
 
 from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -18,12 +19,22 @@ CORRELATION_ID_HEADER = b"x-correlation-id"
 _SAFE_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 
 
-def _header(scope: Scope, name: bytes) -> str | None:
+def _safe(value: bytes) -> str | None:
+    text = value.decode("latin-1")
+    return text if _SAFE_ID.match(text) else None
+
+
+def _ids(scope: Scope) -> tuple[str | None, str | None]:
+    """X-Request-ID and X-Correlation-ID of the request (the first of each), None when absent or unsafe;
+    one pass over the headers."""
+    request_id = correlation_id = None
+    seen_request_id = seen_correlation_id = False
     for key, value in scope.get("headers", ()):
-        if key == name:
-            text = str(value.decode("latin-1"))
-            return text if _SAFE_ID.match(text) else None
-    return None
+        if key == REQUEST_ID_HEADER and not seen_request_id:
+            request_id, seen_request_id = _safe(value), True
+        elif key == CORRELATION_ID_HEADER and not seen_correlation_id:
+            correlation_id, seen_correlation_id = _safe(value), True
+    return request_id, correlation_id
 
 
 class RequestIdMiddleware:
@@ -36,8 +47,11 @@ class RequestIdMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        request_id = _header(scope, REQUEST_ID_HEADER) or uuid.uuid4().hex
-        correlation_id = _header(scope, CORRELATION_ID_HEADER) or request_id
+        request_id, correlation_id = _ids(scope)
+        if request_id is None:
+            request_id = os.urandom(16).hex()  # same shape as uuid4().hex, without building a UUID
+        if correlation_id is None:
+            correlation_id = request_id
         rid_token = request_id_var.set(request_id)
         cid_token = correlation_id_var.set(correlation_id)
 
@@ -47,9 +61,7 @@ class RequestIdMiddleware:
             nonlocal response_started
             if message["type"] == "http.response.start":
                 response_started = True
-                headers = list(message.get("headers", []))
-                headers.append((REQUEST_ID_HEADER, request_id.encode()))
-                message["headers"] = headers
+                message["headers"] = [*message.get("headers", ()), (REQUEST_ID_HEADER, request_id.encode())]
             await send(message)
 
         try:
@@ -90,6 +102,26 @@ class MetricsMiddleware:
         finally:
             route = scope.get("route")
             template = getattr(route, "path_format", None) or getattr(route, "path", None) or "<unmatched>"
-            method = scope.get("method", "GET")
-            metrics.HTTP_REQUESTS.labels(method, template, str(status)).inc()
-            metrics.HTTP_DURATION.labels(method, template).observe(time.perf_counter() - start)
+            counter, histogram = _children(scope.get("method", "GET"), template, status)
+            counter.inc()
+            histogram.observe(time.perf_counter() - start)
+
+
+_CHILDREN: dict[tuple[str, str, int], tuple[Any, Any]] = {}
+_CHILDREN_LIMIT = 10_000
+
+
+def _children(method: str, template: str, status: int) -> tuple[Any, Any]:
+    """The request counter and duration histogram of these labels; `labels()` takes a lock and
+    validates on every call, so the children are kept. Templates and statuses are few; methods are
+    bounded by the limit (past it, children are looked up, not kept)."""
+    key = (method, template, status)
+    children = _CHILDREN.get(key)
+    if children is None:
+        children = (
+            metrics.HTTP_REQUESTS.labels(method, template, str(status)),
+            metrics.HTTP_DURATION.labels(method, template),
+        )
+        if len(_CHILDREN) < _CHILDREN_LIMIT:
+            _CHILDREN[key] = children
+    return children

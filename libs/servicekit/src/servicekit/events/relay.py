@@ -175,24 +175,29 @@ class OutboxRelay:
     async def _without_keys_held_elsewhere(
         self, session: AsyncSession, rows: Sequence[OutboxMessage]
     ) -> list[OutboxMessage]:
-        # An unpublished row of the same key, older than ours and not in our batch, is locked by another
-        # relay: publishing ours now could overtake it, so leave that key for a later round.
-        first_id: dict[str, int] = {}
-        for row in rows:
-            assert row.id is not None
-            first_id.setdefault(row.key, row.id)
+        # An unpublished row of the same key that is not in our batch is locked by another relay (SKIP
+        # LOCKED claims interleave, so batches need not be contiguous): publishing any of our rows of that
+        # key newer than it could overtake it. Publish only the rows older than the oldest such row and
+        # leave the rest of that key for a later round.
+        keys = {row.key for row in rows}
         claimed = [row.id for row in rows]
-        older = await session.execute(
+        elsewhere = await session.execute(
             select(col(OutboxMessage.key), func.min(col(OutboxMessage.id)))
             .where(
                 col(OutboxMessage.published_at).is_(None),
-                col(OutboxMessage.key).in_(list(first_id)),
+                col(OutboxMessage.key).in_(list(keys)),
                 col(OutboxMessage.id).not_in(claimed),
             )
             .group_by(col(OutboxMessage.key))
         )
-        blocked = {key for key, oldest in older.all() if oldest is not None and oldest < first_id[key]}
-        return [row for row in rows if row.key not in blocked]
+        oldest_elsewhere = {key: oldest for key, oldest in elsewhere.all() if oldest is not None}
+        publishable = []
+        for row in rows:
+            assert row.id is not None
+            limit = oldest_elsewhere.get(row.key)
+            if limit is None or row.id < limit:
+                publishable.append(row)
+        return publishable
 
     async def _listen(self) -> None:
         if self.database.is_sqlite:

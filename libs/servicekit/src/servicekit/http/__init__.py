@@ -1,1 +1,1 @@
-"""HTTP helpers: cursor pagination, ETag/If-Match, Idempotency-Key."""
+"""HTTP helpers: cursor pagination, ETag/If-Match, Idempotency-Key, model responses."""

@@ -48,7 +48,7 @@ def check_if_match(if_match: str | None, current_version: int | str, *, required
     )
 
 
-def if_match_header(
+async def if_match_header(
     if_match: Annotated[
         str | None, Header(alias="If-Match", description="The ETag of the version you are updating")
     ] = None,

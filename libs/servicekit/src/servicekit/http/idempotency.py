@@ -17,7 +17,7 @@ from servicekit.errors import Conflict, UnprocessableEntity
 from servicekit.events.models import IdempotencyRecord
 
 
-def idempotency_key_header(
+async def idempotency_key_header(
     idempotency_key: Annotated[
         str | None,
         Header(
