@@ -7,7 +7,8 @@ same rows, then full-text search latency on the imported catalog.
   (COPY), the practical limit;
 - platform: `run_import` of an NDJSON file holding those rows (what `POST /v1/imports` runs after
   storing the upload): validation, upsert by SKU, GTIN checks, search index, one outbox event per
-  product, job progress and error report, 500 rows per transaction;
+  product, job progress and error report, `transfer.BATCH_SIZE` rows per transaction (new rows by
+  binary COPY on PostgreSQL, multi-row INSERTs on SQLite);
 - search: `GET /v1/search` through the service app in-process (httpx ASGI transport, a real token),
   on the imported catalog: single-word queries, two-word queries, and a word plus a status filter.
 """
@@ -255,7 +256,8 @@ async def run(quick: bool) -> dict[str, Any]:
         "notes": [
             "baseline: the same product+variant rows, no validation, no search index, no events, no job; "
             "SQLite executemany 5000 rows/transaction, PostgreSQL COPY in one transaction",
-            "platform: run_import on the NDJSON file (as POST /v1/imports runs it after storing the upload)",
+            "platform: run_import on the NDJSON file (as POST /v1/imports runs it after storing the upload), "
+            f"{transfer.BATCH_SIZE} rows per transaction",
             "search: GET /v1/search in-process over ASGI with a real RS256 token, limit 20, sequential",
         ],
         "table": {

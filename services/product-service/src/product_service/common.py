@@ -26,7 +26,8 @@ def as_utc(value: datetime) -> datetime:
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
-def get_settings(request: Request) -> Settings:
+async def get_settings(request: Request) -> Settings:
+    # async on purpose: FastAPI runs a plain `def` dependency in the thread pool, a hop per request.
     settings: Settings = request.app.state.runtime.settings
     return settings
 

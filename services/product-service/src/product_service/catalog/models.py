@@ -16,7 +16,9 @@ class AttributeFamily(SQLModel, table=True):
     code: str = Field(max_length=100, unique=True)
     title: str = Field(max_length=200)
     attributes: list[dict[str, Any]] = Field(sa_column=sa.Column(sa.JSON(), nullable=False))
+    version: int = Field(default=1, sa_column_kwargs={"server_default": "1"})
     created_at: datetime = Field(sa_column=sa.Column(sa.DateTime(timezone=True), nullable=False))
+    updated_at: datetime | None = Field(default=None, sa_column=sa.Column(sa.DateTime(timezone=True)))
 
 
 class Category(SQLModel, table=True):

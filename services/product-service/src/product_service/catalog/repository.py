@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select, update
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy import Row, Table, bindparam, func, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from sqlmodel import col
 
 from product_service.catalog.models import AttributeFamily, Category, Product, Variant
@@ -96,34 +97,119 @@ async def all_families(session: AsyncSession) -> Sequence[AttributeFamily]:
     return result.scalars().all()
 
 
-async def product_with_variants(
-    session: AsyncSession, product_id: str
-) -> tuple[Product, list[Variant]] | None:
-    """A product and its variants in one round trip (the hot read path)."""
-    rows = (
-        await session.execute(
-            select(Product, Variant)
-            .outerjoin(Variant, col(Variant.product_id) == col(Product.id))
-            .where(col(Product.id) == product_id)
-            .order_by(col(Variant.sku))
-        )
-    ).all()
-    if not rows:
-        return None
-    return rows[0][0], [variant for _, variant in rows if variant is not None]
+async def family_for_update(session: AsyncSession, family_id: str) -> AttributeFamily | None:
+    """The family, locked until the transaction ends (PostgreSQL), so edits of it queue up."""
+    result = await session.execute(
+        select(AttributeFamily).where(col(AttributeFamily.id) == family_id).with_for_update()
+    )
+    return result.scalars().first()
 
 
-_FAMILY_CACHE: dict[str, AttributeFamily] = {}
+async def update_family_if_version(
+    session: AsyncSession, family_id: str, *, expected_version: int, values: dict[str, Any], now: datetime
+) -> bool:
+    """Write `values` only if the family still has `expected_version`; bumps the version. False if stale."""
+    result = await session.execute(
+        update(AttributeFamily)
+        .where(col(AttributeFamily.id) == family_id, col(AttributeFamily.version) == expected_version)
+        .values(**values, version=expected_version + 1, updated_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    return bool(getattr(result, "rowcount", 0) == 1)
+
+
+async def family_products(
+    session: AsyncSession, family_id: str, *, after_id: str | None, limit: int
+) -> Sequence[Row[Any]]:
+    """A page of the family's products (id, status, attributes, channels), in id order."""
+    query = (
+        select(col(Product.id), col(Product.status), col(Product.attributes), col(Product.channels))
+        .where(col(Product.family_id) == family_id)
+        .order_by(col(Product.id))
+        .limit(limit)
+    )
+    if after_id is not None:
+        query = query.where(col(Product.id) > after_id)
+    return (await session.execute(query)).all()
+
+
+async def count_family_products(session: AsyncSession, family_id: str) -> int:
+    result = await session.execute(
+        select(func.count()).select_from(Product).where(col(Product.family_id) == family_id)
+    )
+    return int(result.scalar_one())
+
+
+def forget_family(family_id: str) -> None:
+    """Drop a changed family from this process's cache (see `cached_family`)."""
+    _FAMILY_CACHE.pop(family_id, None)
+
+
+_PRODUCTS: Table = Product.__table__  # type: ignore[attr-defined]
+_VARIANTS: Table = Variant.__table__  # type: ignore[attr-defined]
+_FAMILIES: Table = AttributeFamily.__table__  # type: ignore[attr-defined]
+
+# The hot read path runs Core statements built once, on a plain connection: building a statement and its
+# cache key per call, and loading ORM instances, cost more than the query itself.
+_PRODUCT_WITH_VARIANTS = (
+    select(
+        _PRODUCTS,
+        _VARIANTS.c.sku.label("variant_sku"),
+        _VARIANTS.c.gtin.label("variant_gtin"),
+        _VARIANTS.c.attributes.label("variant_attributes"),
+    )
+    .outerjoin(_VARIANTS, _VARIANTS.c.product_id == _PRODUCTS.c.id)
+    .where(_PRODUCTS.c.id == bindparam("product_id"))
+    .order_by(_VARIANTS.c.sku)
+)
+_FAMILY_BY_ID = select(_FAMILIES).where(_FAMILIES.c.id == bindparam("family_id"))
+
+
+async def product_with_variants(connection: AsyncConnection, product_id: str) -> Sequence[Row[Any]]:
+    """A product's columns joined with each of its variants' `variant_sku`, `variant_gtin` and
+    `variant_attributes` (None when it has none), ordered by SKU, in one round trip; empty when there
+    is no such product."""
+    return (await connection.execute(_PRODUCT_WITH_VARIANTS, {"product_id": product_id})).all()
+
+
+# Families change rarely (PATCH /v1/families/{id}); reads keep them in memory for a few seconds. The process
+# that changes a family forgets it at once (`forget_family`); other replicas see the change within
+# FAMILY_CACHE_SECONDS.
+_FAMILY_CACHE: dict[str, tuple[AttributeFamily, float]] = {}
 FAMILY_CACHE_SIZE = 1000
+FAMILY_CACHE_SECONDS = 5.0
+
+
+def _cached(family_id: str) -> AttributeFamily | None:
+    entry = _FAMILY_CACHE.get(family_id)
+    if entry is None or entry[1] < time.monotonic():
+        return None
+    return entry[0]
+
+
+def _remember_family(family: AttributeFamily) -> None:
+    if len(_FAMILY_CACHE) >= FAMILY_CACHE_SIZE:
+        _FAMILY_CACHE.clear()
+    _FAMILY_CACHE[family.id] = (family, time.monotonic() + FAMILY_CACHE_SECONDS)
 
 
 async def cached_family(session: AsyncSession, family_id: str) -> AttributeFamily | None:
-    """Families never change once created, so reads may keep them in memory."""
-    family = _FAMILY_CACHE.get(family_id)
+    """A family for display (completeness on reads), from the short-lived cache; writes validate
+    against the family row they read themselves."""
+    family = _cached(family_id)
     if family is None:
         family = await session.get(AttributeFamily, family_id)
         if family is not None:
-            if len(_FAMILY_CACHE) >= FAMILY_CACHE_SIZE:
-                _FAMILY_CACHE.clear()
-            _FAMILY_CACHE[family_id] = family
+            _remember_family(family)
+    return family
+
+
+async def cached_family_read(connection: AsyncConnection, family_id: str) -> AttributeFamily | None:
+    """`cached_family` for the read path's plain connection."""
+    family = _cached(family_id)
+    if family is None:
+        row = (await connection.execute(_FAMILY_BY_ID, {"family_id": family_id})).first()
+        if row is not None:
+            family = AttributeFamily(**row._mapping)
+            _remember_family(family)
     return family

@@ -60,12 +60,53 @@ class FamilyCreate(BaseModel):
         return value
 
 
+class FamilyUpdate(BaseModel):
+    """Fields to change; an absent field is left as it is. `attributes` replaces the whole list: send
+    the list you read with your changes (add, remove, relabel, change options, units or required
+    channels). A change that would make any product's current values invalid is refused (409)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    title: str | None = Field(default=None, min_length=1, max_length=200)
+    attributes: list[AttributeDefinition] | None = None
+
+    @field_validator("title", "attributes")
+    @classmethod
+    def _not_null(cls, value: Any) -> Any:
+        if value is None:
+            raise ValueError("may not be null")
+        return value
+
+    @field_validator("attributes")
+    @classmethod
+    def _unique_codes(cls, value: list[AttributeDefinition]) -> list[AttributeDefinition]:
+        codes = [attribute.code for attribute in value]
+        if len(codes) != len(set(codes)):
+            raise ValueError("attribute codes must be unique")
+        return value
+
+
 class FamilyRead(BaseModel):
     id: str
     code: str
     title: str
     attributes: list[AttributeDefinition]
+    version: int = Field(description="Goes up with every change; the ETag")
     created_at: datetime
+    updated_at: datetime | None = None
+
+
+class FamilyChangeImpact(BaseModel):
+    products: int = Field(description="Products of the family, all checked against the new definition")
+    completeness_changed: int = Field(description="Products whose completeness on some channel changed")
+    now_below_threshold: dict[str, int] = Field(
+        description="Per channel: products published to it that the change took below its threshold "
+        "(they are no longer publishable there until their missing attributes are filled)"
+    )
+
+
+class FamilyUpdateResult(FamilyRead):
+    impact: FamilyChangeImpact
 
 
 class CategoryCreate(BaseModel):

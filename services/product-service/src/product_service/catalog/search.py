@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import String, and_, cast, exists, func, literal, or_, select, text
+from sqlalchemy import String, and_, bindparam, cast, exists, func, literal, or_, select, text
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
@@ -187,14 +187,37 @@ async def search_products(
     return (await session.execute(statement)).scalars().all()
 
 
-async def index_new_products(session: AsyncSession, documents: list[tuple[str, str]]) -> None:
-    """Index products that are not in the index yet, in one statement (bulk import)."""
+async def index_new_products(
+    session: AsyncSession, documents: list[tuple[str, str]], *, replace: bool = False
+) -> None:
+    """Index many products in one statement (bulk import); `replace` for products already indexed."""
     if not documents:
         return
     if _is_postgres(session):
-        statement = f"INSERT INTO product_search (product_id, document) VALUES (:id, {_PG_DOCUMENT})"
-        rows = [{"id": product_id, "lexemes": _lexemes_of(document)} for product_id, document in documents]
-    else:
-        statement = "INSERT INTO product_search (product_id, document) VALUES (:id, :doc)"
-        rows = [{"id": product_id, "doc": document} for product_id, document in documents]
-    await session.execute(text(statement), rows)
+        # Two array parameters; a product's lexemes travel space-separated (`_TOKEN` words never hold a
+        # space), so the server does no tokenizing of its own.
+        await session.execute(
+            text(
+                "INSERT INTO product_search (product_id, document) "
+                "SELECT id, array_to_tsvector(string_to_array(lexemes, ' ')) "
+                "FROM unnest(CAST(:ids AS varchar[]), CAST(:lexemes AS text[])) AS t(id, lexemes)"
+                + (" ON CONFLICT (product_id) DO UPDATE SET document = EXCLUDED.document" if replace else "")
+            ),
+            {
+                "ids": [product_id for product_id, _ in documents],
+                "lexemes": [" ".join(_lexemes_of(document)) for _, document in documents],
+            },
+        )
+        return
+    if replace:
+        # product_id is not indexed in FTS5: one DELETE scans the table once for the whole batch.
+        await session.execute(
+            text("DELETE FROM product_search WHERE product_id IN :ids").bindparams(
+                bindparam("ids", expanding=True)
+            ),
+            {"ids": [product_id for product_id, _ in documents]},
+        )
+    await session.execute(
+        text("INSERT INTO product_search (product_id, document) VALUES (:id, :doc)"),
+        [{"id": product_id, "doc": document} for product_id, document in documents],
+    )

@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from sqlalchemy import Row
+from sqlalchemy import event as sa_event
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -19,7 +21,9 @@ from product_service.catalog.schemas import (
     CategoryNode,
     ChannelCompleteness,
     CompletenessEntry,
+    FamilyChangeImpact,
     FamilyCreate,
+    FamilyUpdate,
     ProductCreate,
     ProductRead,
     ProductUpdate,
@@ -28,12 +32,14 @@ from product_service.catalog.schemas import (
 )
 from product_service.common import new_id, utc_now
 from product_service.config import Settings
+from servicekit.db import Database
 from servicekit.errors import Conflict, NotFound, PreconditionFailed, UnprocessableEntity
 from servicekit.events import outbox
 from servicekit.http.concurrency import check_if_match
 
 MAX_CATEGORY_DEPTH = 20
 REPORT_BATCH = 500
+MAX_FAMILY_CONFLICT_EXAMPLES = 5
 
 
 # --- families and categories -------------------------------------------------------------------
@@ -60,6 +66,102 @@ async def get_family(session: AsyncSession, *, family_id: str) -> AttributeFamil
     if family is None:
         raise NotFound(f"No attribute family {family_id}.")
     return family
+
+
+async def update_family(
+    session: AsyncSession,
+    *,
+    family_id: str,
+    changes: FamilyUpdate,
+    if_match: str | None,
+    settings: Settings,
+) -> tuple[AttributeFamily, FamilyChangeImpact]:
+    """Change a family's title or attribute definitions; 428 without If-Match, 412 when stale.
+
+    Every product of the family is checked against the new definitions first: if any product's current
+    values would no longer fit (an attribute removed, an enum option or unit dropped, a type changed),
+    nothing changes and the answer is 409 naming how many products are in the way. Otherwise the family
+    changes and completeness, which is derived from it, changes with it for every product; the impact
+    (products whose completeness changed, and per channel those now below its threshold) is returned."""
+    family = await repository.family_for_update(session, family_id)
+    if family is None:
+        raise NotFound(f"No attribute family {family_id}.")
+    check_if_match(if_match, family.version)
+    values: dict[str, Any] = {}
+    if changes.title is not None and changes.title != family.title:
+        values["title"] = changes.title
+    old_definitions = definitions_of(family.attributes)
+    new_definitions = old_definitions
+    if changes.attributes is not None:
+        attributes = [attribute.model_dump(exclude_none=True) for attribute in changes.attributes]
+        if attributes != family.attributes:
+            values["attributes"] = attributes
+            new_definitions = list(changes.attributes)
+    if "attributes" in values:
+        impact = await _family_change_impact(session, family.id, old_definitions, new_definitions, settings)
+    else:
+        products = await repository.count_family_products(session, family.id)
+        impact = FamilyChangeImpact(products=products, completeness_changed=0, now_below_threshold={})
+    if not values:
+        return family, impact
+    expected = family.version
+    if not await repository.update_family_if_version(
+        session, family.id, expected_version=expected, values=values, now=utc_now()
+    ):
+        raise PreconditionFailed("The family was changed by someone else; read it again and retry.")
+    await session.refresh(family)
+    repository.forget_family(family.id)
+    # Reads in this process cache families: drop it again once the change is visible to them.
+    sa_event.listen(
+        session.sync_session, "after_commit", lambda _: repository.forget_family(family_id), once=True
+    )
+    return family, impact
+
+
+async def _family_change_impact(
+    session: AsyncSession,
+    family_id: str,
+    old: list[AttributeDefinition],
+    new: list[AttributeDefinition],
+    settings: Settings,
+) -> FamilyChangeImpact:
+    """What the new definitions do to the family's products; 409 if any product's values would not fit."""
+    products = 0
+    changed = 0
+    below: dict[str, int] = {}
+    invalid = 0
+    examples: list[str] = []
+    after: str | None = None
+    while True:
+        rows = await repository.family_products(session, family_id, after_id=after, limit=REPORT_BATCH)
+        for row in rows:
+            products += 1
+            errors = attribute_errors(row.attributes, new)
+            if errors:
+                invalid += 1
+                if len(examples) < MAX_FAMILY_CONFLICT_EXAMPLES:
+                    examples.append(f"product {row.id}: {'; '.join(errors)}"[:500])
+                continue
+            before_ratios = {c.channel: c.ratio for c in completeness(row.attributes, old)}
+            after_ratios = {c.channel: c.ratio for c in completeness(row.attributes, new)}
+            if before_ratios != after_ratios:
+                changed += 1
+            if row.status == "archived":
+                continue
+            for channel in row.channels:
+                threshold = settings.threshold_for(channel)
+                if before_ratios.get(channel, 1.0) >= threshold > after_ratios.get(channel, 1.0):
+                    below[channel] = below.get(channel, 0) + 1
+        if len(rows) < REPORT_BATCH:
+            break
+        after = rows[-1].id
+    if invalid:
+        raise Conflict(
+            f"The change would make the attribute values of {invalid} product(s) of this family invalid; "
+            "change or clear those values first. For example: " + " | ".join(examples),
+            extra={"products_affected": invalid, "examples": examples},
+        )
+    return FamilyChangeImpact(products=products, completeness_changed=changed, now_below_threshold=below)
 
 
 async def create_category(session: AsyncSession, *, body: CategoryCreate) -> Category:
@@ -137,6 +239,24 @@ async def family_for_category(session: AsyncSession, category_id: str | None) ->
 
 def _definitions(family: AttributeFamily | None) -> list[AttributeDefinition]:
     return definitions_of(family.attributes) if family is not None else []
+
+
+_READ_DEFINITIONS: dict[str, tuple[list[dict[str, Any]], list[AttributeDefinition]]] = {}
+
+
+def _read_definitions(family: AttributeFamily | None) -> list[AttributeDefinition]:
+    """`_definitions` for the read path, parsed once per family attribute list: a changed family is a
+    new object with a new list, so the list's identity says whether the parsed copy is still good."""
+    if family is None:
+        return []
+    cached = _READ_DEFINITIONS.get(family.id)
+    if cached is not None and cached[0] is family.attributes:
+        return cached[1]
+    definitions = definitions_of(family.attributes)
+    if len(_READ_DEFINITIONS) >= repository.FAMILY_CACHE_SIZE:
+        _READ_DEFINITIONS.clear()
+    _READ_DEFINITIONS[family.id] = (family.attributes, definitions)
+    return definitions
 
 
 def _check_attributes(values: dict[str, Any], definitions: list[AttributeDefinition]) -> None:
@@ -363,25 +483,40 @@ async def list_products(
 
 async def product_read(session: AsyncSession, *, product: Product, settings: Settings) -> ProductRead:
     """The full API view of a product: variants and completeness per channel included."""
-    variants = await repository.variants_of(session, product.id)
+    variants = [
+        VariantRead(sku=v.sku, gtin=v.gtin, attributes=v.attributes)
+        for v in await repository.variants_of(session, product.id)
+    ]
     family = await repository.cached_family(session, product.family_id) if product.family_id else None
     return to_read(product, variants, family, settings)
 
 
-async def read_product(session: AsyncSession, *, product_id: str, settings: Settings) -> ProductRead:
-    """GET of one product: one query for the product and its variants (families are cached)."""
-    found = await repository.product_with_variants(session, product_id)
-    if found is None:
-        raise NotFound(f"No product {product_id}.")
-    product, variants = found
-    family = await repository.cached_family(session, product.family_id) if product.family_id else None
+async def read_product(database: Database, *, product_id: str, settings: Settings) -> ProductRead:
+    """GET of one product: one query for the product and its variants (families are cached), on a
+    connection of its own: a read needs no session and commits nothing."""
+    async with database.read() as connection:
+        rows = await repository.product_with_variants(connection, product_id)
+        if not rows:
+            raise NotFound(f"No product {product_id}.")
+        product = rows[0]
+        family_id = product.family_id
+        family = await repository.cached_family_read(connection, family_id) if family_id else None
+    variants = [
+        VariantRead(sku=row.variant_sku, gtin=row.variant_gtin, attributes=row.variant_attributes)
+        for row in rows
+        if row.variant_sku is not None
+    ]
     return to_read(product, variants, family, settings)
 
 
 def to_read(
-    product: Product, variants: Sequence[Variant], family: AttributeFamily | None, settings: Settings
+    product: Product | Row[Any],
+    variants: list[VariantRead],
+    family: AttributeFamily | None,
+    settings: Settings,
 ) -> ProductRead:
-    definitions = _definitions(family)
+    """The API view of a product (an ORM instance or a row of the products table)."""
+    definitions = _read_definitions(family)
     ratios = {c.channel: c for c in completeness(product.attributes, definitions)}
     report = {}
     for channel in sorted(set(ratios) | set(product.channels)):
@@ -405,7 +540,7 @@ def to_read(
         attributes=product.attributes,
         media_urls=product.media_urls,
         channels=product.channels,
-        variants=[VariantRead(sku=v.sku, gtin=v.gtin, attributes=v.attributes) for v in variants],
+        variants=variants,
         completeness=report,
         version=product.version,
         created_at=product.created_at,

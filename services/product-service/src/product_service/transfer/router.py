@@ -16,8 +16,10 @@ from product_service.transfer import service
 from product_service.transfer.models import ImportJob
 from product_service.transfer.schemas import (
     ImportErrorPage,
+    ImportJobPage,
     ImportJobRead,
     ImportRowErrorRead,
+    ImportStatus,
     TransferFormat,
 )
 from servicekit.dependencies import SessionDep, get_database
@@ -80,6 +82,24 @@ async def start_import(
     jobs.add(task)
     task.add_done_callback(jobs.discard)
     return job
+
+
+@router.get("/imports", response_model=ImportJobPage, responses=problem_responses(400, 401, 403, 422))
+async def list_imports(
+    session: SessionDep,
+    _: ReadCaller,
+    status: Annotated[ImportStatus | None, Query(description="Only jobs in this state")] = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    cursor: str | None = None,
+) -> ImportJobPage:
+    """Import jobs, newest first, with their status and progress; cursor pagination."""
+    before = decode_cursor(cursor).get("id") if cursor else None
+    if before is not None and not isinstance(before, str):
+        raise BadRequest("The cursor is not valid.")
+    jobs = await service.list_jobs(session, status=status, before_id=before, limit=limit)
+    items = [ImportJobRead.model_validate(job, from_attributes=True) for job in jobs[:limit]]
+    next_cursor = encode_cursor({"id": items[-1].id}) if len(jobs) > limit and items else None
+    return ImportJobPage(items=items, next_cursor=next_cursor)
 
 
 @router.get("/imports/{job_id}", response_model=ImportJobRead, responses=problem_responses(401, 403, 404))

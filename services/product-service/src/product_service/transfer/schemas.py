@@ -11,6 +11,7 @@ from product_service.catalog.gtin import is_valid_gtin
 from product_service.catalog.schemas import SKU_PATTERN
 
 TransferFormat = Literal["csv", "ndjson"]
+ImportStatus = Literal["queued", "running", "succeeded", "failed"]
 CSV_COLUMNS = [
     "sku",
     "product_id",
@@ -64,15 +65,21 @@ class ImportRow(BaseModel):
 class ImportJobRead(BaseModel):
     id: str
     format: str
-    status: str
+    status: str = Field(description="queued, running, succeeded or failed")
     rows_processed: int
     rows_created: int
     rows_updated: int
     rows_failed: int
     bytes_total: int
     error: str | None
+    actor: str = Field(description="Who started the import (the token's subject)")
     created_at: datetime
     finished_at: datetime | None
+
+
+class ImportJobPage(BaseModel):
+    items: list[ImportJobRead]
+    next_cursor: str | None = None
 
 
 class ImportRowErrorRead(BaseModel):
