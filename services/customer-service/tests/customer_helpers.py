@@ -105,3 +105,30 @@ async def dump_all_tables(database_url: str) -> str:
     finally:
         await database.dispose()
     return "\n".join(parts).lower()
+
+
+async def run_import(
+    client: httpx.AsyncClient, tokens: TestTokenIssuer, content: bytes, filename: str
+) -> dict[str, Any]:
+    """Upload a customer import and poll its job until it has finished."""
+    headers = tokens.auth_header("customers:write")
+    response = await client.post("/v1/imports", files={"file": (filename, content)}, headers=headers)
+    assert response.status_code == 202, response.text
+    job: dict[str, Any] = response.json()
+    for _ in range(200):
+        job = (await client.get(f"/v1/imports/{job['id']}", headers=headers)).json()
+        if job["status"] in ("succeeded", "failed"):
+            return job
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"import job did not finish: {job}")
+
+
+async def duplicate_candidates(
+    client: httpx.AsyncClient, tokens: TestTokenIssuer, customer_id: str
+) -> list[dict[str, Any]]:
+    """The candidate duplicate pairs that involve `customer_id`."""
+    response = await client.get(
+        "/v1/duplicates", params={"customer_id": customer_id}, headers=tokens.auth_header("customers:read")
+    )
+    items: list[dict[str, Any]] = response.json()["items"]
+    return items

@@ -5,7 +5,7 @@ import string
 from typing import Any
 
 import httpx
-from customer_helpers import create_customer, events_about, new_email, new_phone
+from customer_helpers import create_customer, duplicate_candidates, events_about, new_email, new_phone
 
 from contracts import topics
 from servicekit.testing import TestTokenIssuer
@@ -48,16 +48,6 @@ async def likely_pair(
     return a, b
 
 
-async def _candidates(
-    client: httpx.AsyncClient, tokens: TestTokenIssuer, customer_id: str
-) -> list[dict[str, Any]]:
-    response = await client.get(
-        "/v1/duplicates", params={"customer_id": customer_id}, headers=tokens.auth_header("customers:read")
-    )
-    items: list[dict[str, Any]] = response.json()["items"]
-    return items
-
-
 async def _get(client: httpx.AsyncClient, tokens: TestTokenIssuer, customer_id: str) -> dict[str, Any]:
     response = await client.get(f"/v1/customers/{customer_id}", headers=tokens.auth_header(*PII))
     result: dict[str, Any] = response.json()
@@ -77,7 +67,7 @@ async def test_likely_duplicates_are_listed_with_per_field_evidence(
 ) -> None:
     a, b = await likely_pair(client, token_issuer)
 
-    (pair,) = await _candidates(client, token_issuer, b["id"])
+    (pair,) = await duplicate_candidates(client, token_issuer, b["id"])
 
     assert {pair["customer_a_id"], pair["customer_b_id"]} == {a["id"], b["id"]}
     assert 0.8 <= pair["score"] < 0.97
@@ -107,7 +97,7 @@ async def test_different_people_sharing_a_household_are_not_candidates(
         addresses=[address()],
     )
 
-    assert await _candidates(client, token_issuer, bob["id"]) == []
+    assert await duplicate_candidates(client, token_issuer, bob["id"]) == []
 
 
 async def test_open_duplicate_lowers_the_quality_score(
@@ -276,8 +266,8 @@ async def test_dismissed_pair_is_not_listed_again(
     client: httpx.AsyncClient, token_issuer: TestTokenIssuer
 ) -> None:
     _, b = await likely_pair(client, token_issuer)
-    (pair,) = await _candidates(client, token_issuer, b["id"])
+    (pair,) = await duplicate_candidates(client, token_issuer, b["id"])
 
     await client.post(f"/v1/duplicates/{pair['id']}/dismiss", headers=token_issuer.auth_header(*PII))
 
-    assert await _candidates(client, token_issuer, b["id"]) == []
+    assert await duplicate_candidates(client, token_issuer, b["id"]) == []

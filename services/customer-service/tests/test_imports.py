@@ -1,30 +1,14 @@
 """Bulk import through the HTTP API: a job with progress, a row-level report, all or nothing, dedupe."""
 
-import asyncio
 import json
 from typing import Any
 
 import httpx
-from customer_helpers import create_customer, new_email, unique
+from customer_helpers import create_customer, new_email, run_import, unique
 
 from servicekit.testing import TestTokenIssuer
 
 HEADER = "first_name,last_name,email,phone,birthday,country,tags,line1,city,postcode,address_country\n"
-
-
-async def _import(
-    client: httpx.AsyncClient, tokens: TestTokenIssuer, content: str, filename: str
-) -> dict[str, Any]:
-    headers = tokens.auth_header("customers:write")
-    response = await client.post("/v1/imports", files={"file": (filename, content.encode())}, headers=headers)
-    assert response.status_code == 202, response.text
-    job: dict[str, Any] = response.json()
-    for _ in range(200):
-        job = (await client.get(f"/v1/imports/{job['id']}", headers=headers)).json()
-        if job["status"] in ("succeeded", "failed"):
-            return job
-        await asyncio.sleep(0.05)
-    raise AssertionError(f"import job did not finish: {job}")
 
 
 async def _by_tag(client: httpx.AsyncClient, tokens: TestTokenIssuer, tag: str) -> list[dict[str, Any]]:
@@ -42,7 +26,7 @@ async def test_csv_import_creates_every_row(client: httpx.AsyncClient, token_iss
         f"Ben,Okafor{unique()},{new_email()},,,GB,{tag};vip,10 Downing St,London,sw1a2aa,GB",
     ]
 
-    job = await _import(client, token_issuer, HEADER + "\n".join(rows) + "\n", "customers.csv")
+    job = await run_import(client, token_issuer, (HEADER + "\n".join(rows) + "\n").encode(), "customers.csv")
 
     assert (job["status"], job["created_count"], job["processed_rows"], job["total_rows"]) == (
         "succeeded",
@@ -65,7 +49,7 @@ async def test_bad_rows_are_reported_by_row_and_field_and_nothing_is_imported(
         f"Bad,Phone,{new_email()},12,,FR,{tag},,,,",
     ]
 
-    job = await _import(client, token_issuer, HEADER + "\n".join(rows) + "\n", "customers.csv")
+    job = await run_import(client, token_issuer, (HEADER + "\n".join(rows) + "\n").encode(), "customers.csv")
 
     assert job["status"] == "failed"
     assert [(e["row"], e["field"]) for e in job["errors"]] == [(2, "email"), (3, "postcode"), (4, "phone")]
@@ -83,7 +67,9 @@ async def test_ndjson_import_dedupes_known_and_repeated_emails(
         {"first_name": "Lee", "emails": [{"address": f" {fresh} "}], "tags": [tag]},
     ]
 
-    job = await _import(client, token_issuer, "\n".join(json.dumps(x) for x in lines), "customers.ndjson")
+    job = await run_import(
+        client, token_issuer, ("\n".join(json.dumps(x) for x in lines)).encode(), "customers.ndjson"
+    )
 
     assert (job["status"], job["created_count"], job["matched_count"]) == ("succeeded", 1, 2)
 
@@ -91,7 +77,7 @@ async def test_ndjson_import_dedupes_known_and_repeated_emails(
 async def test_ndjson_line_that_is_not_json_is_reported(
     client: httpx.AsyncClient, token_issuer: TestTokenIssuer
 ) -> None:
-    job = await _import(client, token_issuer, '{"first_name": "A"}\n{oops\n', "x.ndjson")
+    job = await run_import(client, token_issuer, b'{"first_name": "A"}\n{oops\n', "x.ndjson")
 
     assert (job["status"], job["errors"][0]["row"]) == ("failed", 2)
 

@@ -31,6 +31,11 @@ class Settings(ServiceSettings):
     blind_index_key: SecretStr = Field(
         default=SecretStr(DEV_BLIND_INDEX_KEY), description="HMAC key of the blind indexes"
     )
+    previous_blind_index_keys: SecretStr = Field(
+        default=SecretStr(""),
+        description="Former blind-index keys, comma separated: exact lookups also try them until "
+        "POST /v1/admin/keys/reindex has re-computed every index under the current key",
+    )
     default_phone_region: str = Field(
         default="FR", description="Region used to parse phone numbers written without a country code"
     )
@@ -41,3 +46,12 @@ class Settings(ServiceSettings):
         default=0.97, description="Score from which a candidate pair is merged automatically"
     )
     auto_merge_enabled: bool = True
+    import_chunk_rows: int = Field(
+        default=1000, ge=1, description="Rows an import job commits per transaction"
+    )
+    import_stale_after_seconds: int = Field(
+        default=120,
+        ge=1,
+        description="An import job with no progress for this long is considered abandoned (its process "
+        "stopped) and is marked failed at start-up or when read",
+    )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Annotated
 
 from fastapi import Depends, Request
@@ -18,17 +19,23 @@ class CustomerContext:
     duplicate_threshold: float
     auto_merge_threshold: float
     auto_merge_enabled: bool
+    import_chunk_rows: int = 1000
+    import_stale_after: timedelta = timedelta(seconds=120)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> CustomerContext:
         return cls(
             keyring=KeyRing(
-                settings.master_keys.get_secret_value(), settings.blind_index_key.get_secret_value()
+                settings.master_keys.get_secret_value(),
+                settings.blind_index_key.get_secret_value(),
+                settings.previous_blind_index_keys.get_secret_value(),
             ),
             default_region=settings.default_phone_region.upper(),
             duplicate_threshold=settings.duplicate_threshold,
             auto_merge_threshold=settings.auto_merge_threshold,
             auto_merge_enabled=settings.auto_merge_enabled,
+            import_chunk_rows=settings.import_chunk_rows,
+            import_stale_after=timedelta(seconds=settings.import_stale_after_seconds),
         )
 
 

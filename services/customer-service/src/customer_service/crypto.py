@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import hashlib
 import hmac
 import json
 import os
@@ -62,10 +61,14 @@ class WrappedKey:
 class KeyRing:
     """Master keys (wrap/unwrap data keys) and the blind-index key."""
 
-    def __init__(self, master_keys: str, blind_index_key: str) -> None:
+    def __init__(self, master_keys: str, blind_index_key: str, previous_blind_index_keys: str = "") -> None:
         self.master_keys = parse_master_keys(master_keys)
         self.current_kid = next(iter(self.master_keys))
         self._blind_key = blind_index_key.encode()
+        self.blind_kid = blind_key_id(self._blind_key)
+        self._previous_blind_keys = [
+            key.strip().encode() for key in previous_blind_index_keys.split(",") if key.strip()
+        ]
 
     def new_data_key(self) -> tuple[bytes, WrappedKey]:
         data_key = AESGCM.generate_key(bit_length=DATA_KEY_BYTES * 8)
@@ -88,7 +91,21 @@ class KeyRing:
 
     def blind_index(self, kind: str, value: str) -> str:
         """HMAC-SHA256 of an already normalised value; equal inputs give equal indexes."""
-        return hmac.new(self._blind_key, f"{kind}:{value}".encode(), hashlib.sha256).hexdigest()
+        return hmac.digest(self._blind_key, f"{kind}:{value}".encode(), "sha256").hex()
+
+    def blind_indexes(self, kind: str, value: str) -> list[str]:
+        """The index under the current key, then under each previous key: what an exact lookup tries
+        while a re-index after a blind-index key rotation has not finished."""
+        message = f"{kind}:{value}".encode()
+        return [
+            self.blind_index(kind, value),
+            *(hmac.digest(key, message, "sha256").hex() for key in self._previous_blind_keys),
+        ]
+
+
+def blind_key_id(key: bytes) -> str:
+    """A short public name of a blind-index key (an HMAC under it of a fixed label, not the key)."""
+    return hmac.digest(key, b"ecom blind-index key id", "sha256").hex()[:12]
 
 
 def encrypt_document(data_key: bytes, document: dict[str, Any], *, aad: str) -> bytes:

@@ -10,6 +10,7 @@ from customer_service.context import CustomerContext
 from customer_service.customers.router import router as customers_router
 from customer_service.duplicates.router import router as duplicates_router
 from customer_service.events import CONSUMERS
+from customer_service.imports import service as imports
 from customer_service.imports.router import router as imports_router
 from customer_service.keys.router import router as keys_router
 from customer_service.orders.router import router as orders_router
@@ -17,6 +18,11 @@ from customer_service.quality.router import router as quality_router
 from customer_service.risk.router import router as risk_router
 from servicekit.app import create_service_app
 from servicekit.routes import whoami_router
+
+
+async def _fail_abandoned_imports(app: FastAPI) -> None:
+    context: CustomerContext = app.state.customer_context
+    await imports.fail_abandoned_jobs(app.state.database, stale_after=context.import_stale_after)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -40,6 +46,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             imports_router,
         ],
         consumers=CONSUMERS,
+        on_startup=[_fail_abandoned_imports],
     )
     app.state.customer_context = CustomerContext.from_settings(settings)
     return app

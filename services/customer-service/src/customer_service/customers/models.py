@@ -32,6 +32,9 @@ class Customer(SQLModel, table=True):
     key_id: str | None = Field(default=None, max_length=64)
     wrapped_key: bytes | None = Field(default=None, sa_column=sa.Column(sa.LargeBinary(), nullable=True))
     pii: bytes | None = Field(default=None, sa_column=sa.Column(sa.LargeBinary(), nullable=True))
+    index_key_id: str | None = Field(
+        default=None, max_length=16, description="Blind-index key its identifiers and blocking keys use"
+    )
     created_at: datetime = Field(sa_column=_tz(index=True))
     updated_at: datetime = Field(sa_column=_tz(index=True))
 

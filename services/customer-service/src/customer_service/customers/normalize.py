@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 import unicodedata
 from collections.abc import Callable
@@ -42,6 +43,12 @@ def name_key(value: str | None) -> str:
     """Lower case, accents and punctuation removed: the form names are compared in."""
     if not value:
         return ""
+    return _name_key(value)
+
+
+@functools.lru_cache(maxsize=65_536)
+def _name_key(value: str) -> str:
+    # Names repeat a lot (imports and duplicate scoring compute the same ones over and over).
     decomposed = unicodedata.normalize("NFKD", value)
     ascii_only = "".join(ch for ch in decomposed if not unicodedata.combining(ch))
     return collapse(re.sub(r"[^a-zA-Z ]+", " ", ascii_only)).lower()

@@ -235,49 +235,79 @@ def _check_birthday(norm: Normalizer, birthday: date | None) -> str | None:
 def identifier_rows(
     context: CustomerContext, customer_id: str, contact: Contact, external_ids: Sequence[ExternalIdentity]
 ) -> list[CustomerIdentifier]:
-    rows: list[CustomerIdentifier] = []
-    stamp = now()
+    return [
+        CustomerIdentifier(**values)
+        for values in identifier_values(context, customer_id, contact, external_ids, stamp=now())
+    ]
+
+
+def identifier_values(
+    context: CustomerContext,
+    customer_id: str,
+    contact: Contact,
+    external_ids: Sequence[ExternalIdentity],
+    *,
+    stamp: datetime,
+) -> list[dict[str, Any]]:
+    """The `customer_identifiers` rows of a profile as plain values (bulk inserts use them as they are)."""
+    bi = context.keyring.blind_index
+    rows: list[dict[str, Any]] = []
     for email in contact.emails:
-        index = context.keyring.blind_index(EMAIL, email["address"])
+        index = bi(EMAIL, email["address"])
         rows.append(
-            CustomerIdentifier(
-                customer_id=customer_id,
-                kind=EMAIL,
-                blind_index=index,
-                unique_key=f"{EMAIL}:{index}",
-                created_at=stamp,
-            )
+            {
+                "customer_id": customer_id,
+                "kind": EMAIL,
+                "blind_index": index,
+                "unique_key": f"{EMAIL}:{index}",
+                "value": None,
+                "created_at": stamp,
+            }
         )
     for phone in contact.phones:
-        index = context.keyring.blind_index(PHONE, phone["number"])
+        index = bi(PHONE, phone["number"])
         rows.append(
-            CustomerIdentifier(customer_id=customer_id, kind=PHONE, blind_index=index, created_at=stamp)
+            {
+                "customer_id": customer_id,
+                "kind": PHONE,
+                "blind_index": index,
+                "unique_key": None,
+                "value": None,
+                "created_at": stamp,
+            }
         )
     for ext in external_ids:
         kind = f"{EXTERNAL_PREFIX}{ext.source}"
-        index = context.keyring.blind_index(kind, ext.id)
+        index = bi(kind, ext.id)
         rows.append(
-            CustomerIdentifier(
-                customer_id=customer_id,
-                kind=kind,
-                blind_index=index,
-                unique_key=f"{kind}:{index}",
-                value=ext.id,
-                created_at=stamp,
-            )
+            {
+                "customer_id": customer_id,
+                "kind": kind,
+                "blind_index": index,
+                "unique_key": f"{kind}:{index}",
+                "value": ext.id,
+                "created_at": stamp,
+            }
         )
     return rows
 
 
 def blocking_keys(context: CustomerContext, customer: Customer, contact: Contact) -> set[str]:
     """Keys that put likely duplicates in one block; keyed hashes so no clear PII is stored."""
+    return blocking_keys_for(context, customer.first_name, customer.last_name, contact)
+
+
+def blocking_keys_for(
+    context: CustomerContext, first_name: str | None, last_name: str | None, contact: Contact
+) -> set[str]:
+    """`blocking_keys` from the names and contact alone (no Customer object needed)."""
     bi = context.keyring.blind_index
     keys: set[str] = set()
     for email in contact.emails:
         keys.add("e:" + bi("email_canonical", canonical_email(email["address"]))[:40])
     for phone in contact.phones:
         keys.add("p:" + bi(PHONE, phone["number"])[:40])
-    first, last = name_key(customer.first_name), name_key(customer.last_name)
+    first, last = name_key(first_name), name_key(last_name)
     if last:
         for address in contact.addresses:
             if address.get("postcode"):
@@ -292,15 +322,27 @@ def blocking_keys(context: CustomerContext, customer: Customer, contact: Contact
 
 def compute_quality(customer: Customer, contact: Contact, *, open_duplicate: bool) -> None:
     """Completeness/quality: each criterion a fifth of the score."""
+    customer.quality, customer.quality_score = quality_of(
+        contact, customer.consents, open_duplicate=open_duplicate
+    )
+
+
+def quality_of(
+    contact: Contact, consents: dict[str, Any], *, open_duplicate: bool
+) -> tuple[dict[str, Any], float]:
+    """The quality criteria and the score (their share met) of a profile."""
     criteria = {
         "valid_email": bool(contact.emails),
         "e164_phone": bool(contact.phones),
         "verified_address": any(a.get("verified") for a in contact.addresses),
-        "consent_recorded": bool(customer.consents),
+        "consent_recorded": bool(consents),
         "no_open_duplicate": not open_duplicate,
     }
-    customer.quality = criteria
-    customer.quality_score = round(sum(criteria.values()) / len(criteria), 2)
+    return criteria, score_of_quality(criteria)
+
+
+def score_of_quality(criteria: dict[str, Any]) -> float:
+    return round(sum(bool(v) for v in criteria.values()) / len(criteria), 2)
 
 
 async def clear_derived_rows(session: AsyncSession, customer_id: str) -> None:
@@ -318,6 +360,7 @@ async def write_derived_rows(
 ) -> None:
     """Write identifiers, blocking keys and tags from the customer's current state."""
     await check_identifiers_free(session, context, customer.id, contact, external_ids)
+    customer.index_key_id = context.keyring.blind_kid
     session.add_all(identifier_rows(context, customer.id, contact, external_ids))
     session.add_all(
         BlockingKey(customer_id=customer.id, key=key) for key in blocking_keys(context, customer, contact)
@@ -340,10 +383,12 @@ async def check_identifiers_free(
     """409 naming the field when an email or external id already belongs to another customer."""
     wanted: dict[str, str] = {}
     for i, email in enumerate(contact.emails):
-        wanted[f"{EMAIL}:{context.keyring.blind_index(EMAIL, email['address'])}"] = f"body.emails.{i}.address"
+        for index in context.keyring.blind_indexes(EMAIL, email["address"]):
+            wanted[f"{EMAIL}:{index}"] = f"body.emails.{i}.address"
     for i, ext in enumerate(external_ids):
         kind = f"{EXTERNAL_PREFIX}{ext.source}"
-        wanted[f"{kind}:{context.keyring.blind_index(kind, ext.id)}"] = f"body.external_ids.{i}"
+        for index in context.keyring.blind_indexes(kind, ext.id):
+            wanted[f"{kind}:{index}"] = f"body.external_ids.{i}"
     if not wanted:
         return
     taken = (
@@ -401,7 +446,7 @@ async def create_normalized(
         first_name=profile.fields.get("first_name"),
         last_name=profile.fields.get("last_name"),
         locale=profile.fields.get("locale"),
-        country=profile.fields.get("country") or _first_country(profile.contact),
+        country=profile.fields.get("country") or first_country(profile.contact),
         attributes=profile.fields.get("attributes", {}),
         tags=profile.fields.get("tags", []),
         consents={},
@@ -430,7 +475,7 @@ async def create_normalized(
     return customer
 
 
-def _first_country(contact: Contact) -> str | None:
+def first_country(contact: Contact) -> str | None:
     for address in contact.addresses:
         if address.get("country"):
             return str(address["country"])
@@ -599,15 +644,15 @@ async def lookup_only(
 def _identify_lookups(
     context: CustomerContext, *, email: str | None, phone: str | None, external: ExternalIdentity | None
 ) -> list[tuple[str, str]]:
-    bi = context.keyring.blind_index
+    indexes = context.keyring.blind_indexes
     lookups: list[tuple[str, str]] = []
     if external is not None:
         kind = f"{EXTERNAL_PREFIX}{external.source}"
-        lookups.append((kind, bi(kind, external.id)))
+        lookups += ((kind, index) for index in indexes(kind, external.id))
     if email:
-        lookups.append((EMAIL, bi(EMAIL, email)))
+        lookups += ((EMAIL, index) for index in indexes(EMAIL, email))
     if phone:
-        lookups.append((PHONE, bi(PHONE, phone)))
+        lookups += ((PHONE, index) for index in indexes(PHONE, phone))
     return lookups
 
 

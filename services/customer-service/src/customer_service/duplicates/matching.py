@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from typing import Any
 
@@ -59,13 +60,37 @@ def side_of(first_name: str | None, last_name: str | None, contact: dict[str, An
     )
 
 
+# Names repeat a lot across the pairs scored; their phonetic keys are computed once.
+_metaphone = functools.lru_cache(maxsize=65_536)(jellyfish.metaphone)
+
+
 def _name(a: str, b: str) -> float:
     if a == b:
         return 1.0
     similarity = float(JaroWinkler.normalized_similarity(a, b))
-    if jellyfish.metaphone(a) == jellyfish.metaphone(b):
+    if _metaphone(a) == _metaphone(b):
         similarity = max(similarity, 0.9)
     return similarity
+
+
+def could_reach(a: Side, b: Side, threshold: float) -> bool:
+    """False when `score(a, b)` is certainly below `threshold` because one of its caps applies (too few
+    shared fields, or different first names); a cheap test that spares scoring most pairs of a block."""
+    fields = {
+        "first_name": bool(a.first_name and b.first_name),
+        "last_name": bool(a.last_name and b.last_name),
+        "email": bool(a.emails and b.emails),
+        "phone": bool(a.phones and b.phones),
+        "postcode": bool(a.postcodes and b.postcodes),
+        "street": bool(a.streets and b.streets),
+        "birthday": bool(a.birthday and b.birthday),
+    }
+    present = {name for name, both in fields.items() if both}
+    if threshold > THIN_EVIDENCE_CAP and (len(present) < MIN_FIELDS or not CONTACT_FIELDS & present):
+        return False
+    if threshold > HOUSEHOLD_CAP and "first_name" in present:
+        return round(_name(a.first_name, b.first_name), 3) >= FIRST_NAME_FLOOR
+    return True
 
 
 def _email(a: list[str], b: list[str]) -> float:

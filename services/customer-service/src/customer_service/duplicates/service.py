@@ -8,7 +8,7 @@ import uuid
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import case, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
@@ -29,6 +29,8 @@ MAX_BLOCK_CANDIDATES = 50
 MAX_PHONETIC_CANDIDATES = 10
 PHONETIC_PREFIX = "ph:"
 OPEN = "open"
+# Values per IN (...) list: well under the bind parameter limits of SQLite and asyncpg.
+IN_LIST_MAX = 2_000
 
 
 def _pair(a: str, b: str) -> tuple[str, str]:
@@ -88,19 +90,56 @@ async def _sharing(session: AsyncSession, customer_id: str, keys: list[str], lim
     """Active customers holding any of `keys`, most recent first."""
     if not keys:
         return []
-    rows = await session.execute(
+    # The block is read through the blocking-key index first and only its members are looked up in
+    # customers: joining in one step lets SQLite start from `customers.status` and scan every customer.
+    holders = (
         select(col(BlockingKey.customer_id))
-        .join(Customer, col(Customer.id) == col(BlockingKey.customer_id))
-        .where(
-            col(BlockingKey.key).in_(keys),
-            col(BlockingKey.customer_id) != customer_id,
-            col(Customer.status) == "active",
-        )
+        .where(col(BlockingKey.key).in_(keys), col(BlockingKey.customer_id) != customer_id)
         .distinct()
         .order_by(col(BlockingKey.customer_id).desc())
         .limit(limit)
+        .subquery()
+    )
+    rows = await session.execute(
+        select(holders.c.customer_id)
+        .join(Customer, col(Customer.id) == holders.c.customer_id)
+        .where(col(Customer.status) == "active")
+        .order_by(holders.c.customer_id.desc())
     )
     return list(rows.scalars())
+
+
+async def sharing_by_key(session: AsyncSession, keys: Sequence[str]) -> dict[str, list[tuple[str, int]]]:
+    """For each blocking key, the active customers holding it (id, version), most recent first: at most
+    MAX_BLOCK_CANDIDATES, or MAX_PHONETIC_CANDIDATES for a phonetic key. One query for many keys; the
+    union of these per-key lists holds everything `_sharing` returns for a customer with those keys."""
+    result: dict[str, list[tuple[str, int]]] = {}
+    for start in range(0, len(keys), IN_LIST_MAX):
+        part = list(keys[start : start + IN_LIST_MAX])
+        ranked = (
+            select(
+                col(BlockingKey.key).label("key"),
+                col(BlockingKey.customer_id).label("customer_id"),
+                func.row_number()
+                .over(partition_by=col(BlockingKey.key), order_by=col(BlockingKey.customer_id).desc())
+                .label("rank"),
+            )
+            .where(col(BlockingKey.key).in_(part))
+            .subquery()
+        )
+        limit = case(
+            (ranked.c.key.startswith(PHONETIC_PREFIX), MAX_PHONETIC_CANDIDATES), else_=MAX_BLOCK_CANDIDATES
+        )
+        # Merged customers hold no blocking keys (a merge clears them); the status check is a safeguard.
+        rows = await session.execute(
+            select(ranked.c.key, ranked.c.customer_id, col(Customer.version))
+            .join(Customer, col(Customer.id) == ranked.c.customer_id)
+            .where(ranked.c.rank <= limit, col(Customer.status) == "active")
+            .order_by(ranked.c.key, ranked.c.rank)
+        )
+        for key, customer_id, version in rows.all():
+            result.setdefault(str(key), []).append((str(customer_id), int(version)))
+    return result
 
 
 async def _record_candidate(

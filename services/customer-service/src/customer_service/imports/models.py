@@ -25,3 +25,8 @@ class ImportJob(SQLModel, table=True):
     finished_at: datetime | None = Field(
         default=None, sa_column=sa.Column(sa.DateTime(timezone=True), nullable=True)
     )
+    heartbeat_at: datetime | None = Field(
+        default=None,
+        sa_column=sa.Column(sa.DateTime(timezone=True), nullable=True),
+        description="Last progress written by the process running the job (a stale one means it stopped)",
+    )

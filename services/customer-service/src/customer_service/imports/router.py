@@ -89,9 +89,9 @@ async def start_import(
 
 
 @router.get("/{job_id}", response_model=ImportJobRead, responses=problem_responses(401, 403, 404))
-async def read_import(job_id: str, request: Request, _: WriteCaller) -> ImportJobRead:
+async def read_import(job_id: str, request: Request, context: ContextDep, _: WriteCaller) -> ImportJobRead:
     """A job's status, progress (processed_rows of total_rows) and row-level error report."""
-    job = await service.get(request.app.state.database, job_id)
+    job = await service.get(request.app.state.database, job_id, stale_after=context.import_stale_after)
     if job is None:
         raise NotFound(f"No import job {job_id}.")
     return _read(job)

@@ -1,0 +1,26 @@
+"""Import jobs record a heartbeat, so a job left running by a stopped process can be failed.
+
+Revision ID: 0004
+Revises: 0003
+Create Date: 2026-11-22 19:00:00
+"""
+
+from collections.abc import Sequence
+
+import sqlalchemy as sa
+from alembic import op
+
+revision: str = "0004"
+down_revision: str | None = "0003"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+
+def upgrade() -> None:
+    with op.batch_alter_table("import_jobs", schema=None) as batch_op:
+        batch_op.add_column(sa.Column("heartbeat_at", sa.DateTime(timezone=True), nullable=True))
+
+
+def downgrade() -> None:
+    with op.batch_alter_table("import_jobs", schema=None) as batch_op:
+        batch_op.drop_column("heartbeat_at")

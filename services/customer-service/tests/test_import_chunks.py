@@ -1,0 +1,254 @@
+"""Bulk import in chunks: dedupe across chunks and against the base, a failure midway, abandoned jobs."""
+
+import json
+import random
+import string
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import httpx
+from customer_helpers import create_customer, duplicate_candidates, new_email, new_phone, run_import, unique
+from sqlalchemy import text
+
+from contracts import uuid7
+from customer_service.config import Settings
+from customer_service.main import create_app
+from servicekit.db import Database
+from servicekit.testing import TestTokenIssuer, running_app
+
+PII = ("customers:read", "customers:write", "customers:pii")
+
+
+@asynccontextmanager
+async def _app(
+    database_url: str, tokens: TestTokenIssuer, **settings: Any
+) -> AsyncIterator[httpx.AsyncClient]:
+    app = create_app(Settings(database_url=database_url, kafka_enabled=False, log_json=False, **settings))
+    async with running_app(app, tokens) as client:
+        yield client
+
+
+def _surname() -> str:
+    return "Import" + "".join(random.choices(string.ascii_lowercase, k=8))
+
+
+def _person(first: str, last: str, email: str, phone: str, tag: str) -> dict[str, Any]:
+    return {
+        "first_name": first,
+        "last_name": last,
+        "emails": [{"address": email}],
+        "phones": [{"number": phone}],
+        "addresses": [
+            {
+                "kind": "shipping",
+                "line1": "12 Rue Victor Hugo",
+                "city": "Lyon",
+                "postcode": "69002",
+                "country": "FR",
+            }
+        ],
+        "tags": [tag],
+    }
+
+
+def _ndjson(lines: list[dict[str, Any]]) -> bytes:
+    return "\n".join(json.dumps(line) for line in lines).encode()
+
+
+async def _tagged(client: httpx.AsyncClient, tokens: TestTokenIssuer, tag: str) -> list[dict[str, Any]]:
+    response = await client.get("/v1/customers", params={"tag": tag}, headers=tokens.auth_header(*PII))
+    items: list[dict[str, Any]] = response.json()["items"]
+    return items
+
+
+async def test_duplicate_rows_in_different_chunks_are_paired(
+    database_url: str, token_issuer: TestTokenIssuer
+) -> None:
+    tag, last, phone = f"chunk-{unique()}", _surname(), new_phone()
+    lines = [
+        _person("Jonathan", last, new_email(), phone, tag),
+        _person("Zoe", _surname(), new_email(), new_phone(), tag),
+        _person("Jonathon", last, f"jon.{last.lower()}@mail.example.org", phone, tag),
+    ]
+
+    async with _app(database_url, token_issuer, import_chunk_rows=2) as client:
+        job = await run_import(client, token_issuer, _ndjson(lines), "c.ndjson")
+        imported = {c["first_name"]: c for c in await _tagged(client, token_issuer, tag)}
+        (pair,) = await duplicate_candidates(client, token_issuer, imported["Jonathon"]["id"])
+
+    assert (job["status"], job["created_count"], job["processed_rows"]) == ("succeeded", 3, 3)
+    assert {pair["customer_a_id"], pair["customer_b_id"]} == {
+        imported["Jonathan"]["id"],
+        imported["Jonathon"]["id"],
+    }
+    assert imported["Jonathan"]["quality"]["no_open_duplicate"] is False
+
+
+async def test_imported_row_is_paired_with_an_existing_customer(
+    client: httpx.AsyncClient, token_issuer: TestTokenIssuer
+) -> None:
+    tag, last, phone = f"exist-{unique()}", _surname(), new_phone()
+    existing = await create_customer(
+        client,
+        token_issuer,
+        **{k: v for k, v in _person("Jonathan", last, new_email(), phone, tag).items() if k != "tags"},
+    )
+
+    job = await run_import(
+        client, token_issuer, _ndjson([_person("Jonathon", last, new_email(), phone, tag)]), "c.ndjson"
+    )
+    (row,) = await _tagged(client, token_issuer, tag)
+    (pair,) = await duplicate_candidates(client, token_issuer, row["id"])
+
+    assert job["status"] == "succeeded"
+    assert {pair["customer_a_id"], pair["customer_b_id"]} == {existing["id"], row["id"]}
+
+
+async def test_near_identical_rows_of_one_file_are_merged_automatically(
+    client: httpx.AsyncClient, token_issuer: TestTokenIssuer
+) -> None:
+    tag, last, phone = f"auto-{unique()}", _surname(), new_phone()
+    first = {
+        **_person("Maria", last, f"maria.{last.lower()}@example.com", phone, tag),
+        "birthday": "1980-02-03",
+    }
+    second = {**first, "emails": [{"address": f"maria.{last.lower()}@exmaple.com"}]}
+
+    job = await run_import(client, token_issuer, _ndjson([first, second]), "c.ndjson")
+    (survivor,) = await _tagged(client, token_issuer, tag)
+
+    assert (job["status"], job["created_count"]) == ("succeeded", 2)
+    assert sorted(e["address"] for e in survivor["emails"]) == sorted(
+        [f"maria.{last.lower()}@example.com", f"maria.{last.lower()}@exmaple.com"]
+    )
+
+
+async def _install_failure_on(database_url: str, first_name: str) -> None:
+    """A trigger that makes the database refuse one customer: a real failure in the middle of a job."""
+    database = Database(database_url)
+    try:
+        async with database.engine.begin() as conn:
+            if database.is_sqlite:
+                await conn.execute(
+                    text(
+                        "CREATE TRIGGER refuse_customer BEFORE INSERT ON customers "
+                        f"WHEN NEW.first_name = '{first_name}' BEGIN SELECT RAISE(ABORT, 'refused'); END"
+                    )
+                )
+            else:
+                await conn.execute(
+                    text(
+                        "CREATE FUNCTION refuse_customer() RETURNS trigger AS $$ BEGIN "
+                        f"IF NEW.first_name = '{first_name}' THEN RAISE EXCEPTION 'refused'; END IF; "
+                        "RETURN NEW; END $$ LANGUAGE plpgsql"
+                    )
+                )
+                await conn.execute(
+                    text(
+                        "CREATE TRIGGER refuse_customer BEFORE INSERT ON customers "
+                        "FOR EACH ROW EXECUTE FUNCTION refuse_customer()"
+                    )
+                )
+    finally:
+        await database.dispose()
+
+
+async def _remove_failure(database_url: str) -> None:
+    database = Database(database_url)
+    try:
+        async with database.engine.begin() as conn:
+            if database.is_sqlite:
+                await conn.execute(text("DROP TRIGGER refuse_customer"))
+            else:
+                await conn.execute(text("DROP TRIGGER refuse_customer ON customers"))
+                await conn.execute(text("DROP FUNCTION refuse_customer()"))
+    finally:
+        await database.dispose()
+
+
+async def test_failure_midway_keeps_committed_chunks_and_names_the_first_row_not_imported(
+    database_url: str, token_issuer: TestTokenIssuer
+) -> None:
+    tag, refused = f"mid-{unique()}", "Refused" + "".join(random.choices(string.ascii_lowercase, k=6))
+    lines = [
+        {"first_name": name, "last_name": _surname(), "emails": [{"address": new_email()}], "tags": [tag]}
+        for name in ("Ana", "Ben", "Cleo", refused, "Eve")
+    ]
+    await _install_failure_on(database_url, refused)
+    try:
+        async with _app(database_url, token_issuer, import_chunk_rows=2) as client:
+            job = await run_import(client, token_issuer, _ndjson(lines), "c.ndjson")
+            imported = sorted(c["first_name"] for c in await _tagged(client, token_issuer, tag))
+    finally:
+        await _remove_failure(database_url)
+
+    assert (job["status"], job["processed_rows"], job["created_count"]) == ("failed", 2, 2)
+    assert job["errors"][0]["row"] == 3
+    assert "The first 2 rows (up to row 2) were imported" in job["errors"][0]["reason"]
+    assert imported == ["Ana", "Ben"]
+
+
+async def _insert_job(database_url: str, *, status: str, heartbeat: datetime, processed: int) -> str:
+    job_id = str(uuid7())
+    database = Database(database_url)
+    try:
+        async with database.engine.begin() as conn:
+            await conn.execute(
+                text(
+                    "INSERT INTO import_jobs (id, status, format, actor, total_rows, processed_rows, "
+                    "created_count, matched_count, errors, created_at, heartbeat_at) VALUES (:id, :status, "
+                    "'csv', 'test', 10, :processed, :processed, 0, '[]', :at, :at)"
+                ),
+                {"id": job_id, "status": status, "processed": processed, "at": heartbeat},
+            )
+    finally:
+        await database.dispose()
+    return job_id
+
+
+async def test_job_left_running_by_a_stopped_process_is_failed_at_startup(
+    database_url: str, token_issuer: TestTokenIssuer
+) -> None:
+    job_id = await _insert_job(
+        database_url, status="running", heartbeat=datetime.now(UTC) - timedelta(hours=1), processed=4
+    )
+
+    async with _app(database_url, token_issuer) as client:
+        job = (
+            await client.get(f"/v1/imports/{job_id}", headers=token_issuer.auth_header("customers:write"))
+        ).json()
+
+    assert (job["status"], job["processed_rows"]) == ("failed", 4)
+    assert job["finished_at"] is not None
+    assert "service stopped" in job["errors"][0]["reason"]
+    assert "The first 4 rows were imported" in job["errors"][0]["reason"]
+
+
+async def test_job_with_recent_progress_is_left_running(
+    database_url: str, token_issuer: TestTokenIssuer
+) -> None:
+    job_id = await _insert_job(database_url, status="running", heartbeat=datetime.now(UTC), processed=0)
+
+    async with _app(database_url, token_issuer, import_stale_after_seconds=3600) as client:
+        job = (
+            await client.get(f"/v1/imports/{job_id}", headers=token_issuer.auth_header("customers:write"))
+        ).json()
+
+    assert job["status"] == "running"
+
+
+async def test_job_that_stops_progressing_is_failed_when_read(
+    database_url: str, token_issuer: TestTokenIssuer
+) -> None:
+    async with _app(database_url, token_issuer) as client:
+        job_id = await _insert_job(
+            database_url, status="running", heartbeat=datetime.now(UTC) - timedelta(hours=1), processed=0
+        )
+        job = (
+            await client.get(f"/v1/imports/{job_id}", headers=token_issuer.auth_header("customers:write"))
+        ).json()
+
+    assert job["status"] == "failed"
+    assert "Nothing was imported" in job["errors"][0]["reason"]
