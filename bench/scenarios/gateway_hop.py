@@ -2,11 +2,13 @@
 directly; and client-credentials tokens issued per second.
 
 Three processes on 127.0.0.1: a service (servicekit's app factory with `/v1/whoami`, verifying tokens
-against the gateway's JWKS) and the real gateway, each a uvicorn server in its own child process, and
-this process as the load generator (one httpx client per measurement, keep-alive, as many connections
-as workers). Both paths send the same request with the same valid token; the gateway verifies the
-token, checks the client's status, takes a rate-limit token (limit set out of reach) and forwards it
-through its pooled client; the service verifies it again.
+against the gateway's JWKS and checking the gateway's revocation list, as deployed) and the real
+gateway, each a uvicorn server in its own child process with the same server settings (uvicorn's
+default loop and HTTP parser, uvloop and httptools here; access log off; log level WARNING; idle
+connections kept KEEP_ALIVE_S), and this process as the load generator (one httpx client and
+kept-alive connection per worker). Both paths send the same request with the same valid token; the
+gateway verifies the token, checks the client's status, takes a rate-limit token (limit set out of
+reach) and forwards it through its pooled client; the service verifies it again.
 
 Each concurrency level runs the two modes in ABBA order (direct, gateway, gateway, direct) so a change
 in the shared machine's load hits both alike; each mode is warmed up first.
@@ -40,7 +42,13 @@ TIMEOUT_S = 900.0
 START_TIMEOUT_S = 60.0
 REQUEST_TIMEOUT_S = 30.0
 
-SERVICE_PROGRAM = """
+KEEP_ALIVE_S = 60
+"""Both servers keep idle connections this long (uvicorn's default is 5 s). At c=64 on a busy machine
+the requests that open the load generator's connections can take seconds; a connection that answered
+first then sat idle past 5 s was closed by the server just as a worker reused it ("Server disconnected
+without sending a response"). Same setting for both servers."""
+
+SERVICE_PROGRAM = f"""
 import sys, uvicorn
 from servicekit.app import create_service_app
 from servicekit.routes import whoami_router
@@ -49,9 +57,12 @@ port, gateway = int(sys.argv[1]), sys.argv[2]
 settings = ServiceSettings(
     service_name="bench-service", database_url=sys.argv[3], kafka_enabled=False, log_level="WARNING",
     jwks_url=gateway + "/.well-known/jwks.json", jwt_issuer=gateway,
+    revocations_url=gateway + "/.well-known/revocations.json",
 )
 app = create_service_app(settings, title="bench service", routers=[whoami_router()])
-uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
+uvicorn.run(
+    app, host="127.0.0.1", port=port, log_level="warning", access_log=False, timeout_keep_alive={KEEP_ALIVE_S}
+)
 """
 
 
@@ -160,6 +171,7 @@ async def running_stack(tmp: Path) -> AsyncIterator[Stack]:
     gateway_argv = [
         sys.executable, "-m", "uvicorn", "gateway.main:app", "--host", "127.0.0.1",
         "--port", str(gateway_port), "--no-access-log", "--log-level", "warning",
+        "--timeout-keep-alive", str(KEEP_ALIVE_S),
     ]  # fmt: skip
     service_argv = [
         sys.executable, "-c", SERVICE_PROGRAM, str(service_port), gateway_url,
@@ -201,13 +213,19 @@ class Segment:
 async def _load(
     url: str, headers: dict[str, str], *, requests: int, concurrency: int
 ) -> tuple[list[float], float]:
-    """`concurrency` workers share `requests` GETs, each worker one at a time; per-request latency."""
+    """`concurrency` workers share `requests` GETs, each worker one at a time on its own kept-alive
+    connection (its own httpx client: one shared pool of 64 connections cost the load generator more
+    CPU per request than the service, httpcore's pool bookkeeping growing with its size)."""
     latencies: list[float] = []
     remaining = requests
-    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
-    async with httpx.AsyncClient(limits=limits, timeout=REQUEST_TIMEOUT_S) as client:
+    limits = httpx.Limits(max_connections=1, max_keepalive_connections=1)
+    async with contextlib.AsyncExitStack() as stack:
+        clients = [
+            await stack.enter_async_context(httpx.AsyncClient(limits=limits, timeout=REQUEST_TIMEOUT_S))
+            for _ in range(concurrency)
+        ]
 
-        async def worker() -> None:
+        async def worker(client: httpx.AsyncClient) -> None:
             nonlocal remaining
             while remaining > 0:
                 remaining -= 1
@@ -218,9 +236,9 @@ async def _load(
                     raise RuntimeError(f"{url} answered {response.status_code}: {response.text[:300]}")
 
         # connections opened before the clock starts
-        await asyncio.gather(*(client.get(url, headers=headers) for _ in range(concurrency)))
+        await asyncio.gather(*(client.get(url, headers=headers) for client in clients))
         began = time.perf_counter()
-        await asyncio.gather(*(worker() for _ in range(concurrency)))
+        await asyncio.gather(*(worker(client) for client in clients))
         span = time.perf_counter() - began
     return latencies, span
 
@@ -369,6 +387,14 @@ async def run(quick: bool) -> dict[str, Any]:
             "Added latency = gateway percentile - direct percentile, pooled over the ABBA rounds.",
             "CPU per request = the process's user+system CPU time (/proc) over a segment / its requests: "
             "what the hop costs independently of how loaded the machine was.",
+            "Load generator (same for both modes): one httpx client per worker. Before, its shared "
+            "64-connection pool and httpcore's failed `import sniffio` several times per request (sniffio "
+            "is now a servicekit dependency) made it the bottleneck at c >= 16, which flattered the "
+            "ratios. Both servers keep "
+            "idle connections KEEP_ALIVE_S (60 s) so the warm-up connections are not closed under a "
+            "worker at c=64.",
+            "The service verifies the token against the gateway's JWKS and checks the gateway's "
+            "revocation list (refetched every 5 s), as deployed, on both paths.",
             "The gateway's rate limit is set out of reach so it never refuses; its bucket is still taken "
             "on every call (in memory). Tokens: each client-credentials grant also writes an audit row "
             "(SQLite, WAL).",

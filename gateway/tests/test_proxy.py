@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from typing import Any
 
 import pytest
@@ -128,4 +130,116 @@ async def test_an_unknown_service_answers_404_problem(routed: RunningGateway) ->
     response = await routed.http.get("/api/nothing/v1/x", headers=await routed.machine_headers())
 
     assert response.status_code == 404
+    assert response.headers["content-type"] == "application/problem+json"
+
+
+async def test_a_request_body_with_a_length_reaches_the_service(routed: RunningGateway) -> None:
+    response = await routed.http.put(
+        "/api/customers/v1/echo", json={"a": 1}, headers=await routed.machine_headers()
+    )
+
+    assert response.json()["method"] == "PUT"
+    assert response.json()["body"] == '{"a":1}'
+    assert response.json()["headers"]["content-length"] == "7"
+
+
+async def test_the_path_and_query_are_forwarded_as_sent(routed: RunningGateway) -> None:
+    response = await routed.http.get(
+        "/api/customers/v1/raw/a%0D%0AX-Injected:%201/%2F?x=%20y", headers=await routed.machine_headers()
+    )
+
+    assert response.status_code == 200
+    assert response.json() == {"raw_path": "/v1/raw/a%0D%0AX-Injected:%201/%2F", "query": "x=%20y"}
+
+
+async def test_headers_the_service_names_in_connection_are_not_passed_back(routed: RunningGateway) -> None:
+    response = await routed.http.get("/api/customers/v1/raw/x", headers=await routed.machine_headers())
+
+    assert "x-upstream-secret" not in response.headers
+    assert response.status_code == 200
+    assert len(response.headers.get_list("date")) <= 1
+
+
+async def test_a_head_request_answers_the_services_headers_without_a_body(routed: RunningGateway) -> None:
+    response = await routed.http.head("/api/customers/v1/raw/x", headers=await routed.machine_headers())
+
+    assert response.status_code == 200
+    assert response.content == b""
+    assert int(response.headers["content-length"]) > 0
+
+
+async def test_more_concurrent_calls_than_pooled_connections_all_succeed(
+    start_gateway: Callable[..., Any], upstream_url: str
+) -> None:
+    async with start_gateway(customer_url=upstream_url, upstream_max_connections=2) as gw:
+        headers = await gw.machine_headers()
+
+        responses = await asyncio.gather(
+            *(gw.http.get(f"/api/customers/v1/echo?n={n}", headers=headers) for n in range(12))
+        )
+
+    assert [r.json()["query"] for r in responses] == [f"n={n}" for n in range(12)]
+
+
+async def test_a_restarted_service_is_reached_on_a_new_connection(start_gateway: Callable[..., Any]) -> None:
+    port = free_port()
+    async with start_gateway(customer_url=f"http://127.0.0.1:{port}") as gw:
+        headers = await gw.machine_headers()
+        async with serving(create_upstream(), port=port):
+            first = await gw.http.get("/api/customers/v1/echo", headers=headers)
+        async with serving(create_upstream(), port=port):
+            second = await gw.http.get("/api/customers/v1/echo", headers=headers)
+
+    assert (first.status_code, second.status_code) == (200, 200)
+
+
+@asynccontextmanager
+async def _closing_second_request() -> AsyncIterator[str]:
+    """A real HTTP/1.1 server that answers the first request on a connection (kept alive) and closes the
+    connection, unanswered, on the second: the race of reusing a connection the service just closed."""
+
+    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            await reader.readuntil(b"\r\n\r\n")
+            body = b'{"ok":true}'
+            writer.write(
+                b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\n"
+                b"content-length: %d\r\n\r\n%s" % (len(body), body)
+            )
+            await writer.drain()
+            await reader.readuntil(b"\r\n\r\n")
+        except (asyncio.IncompleteReadError, ConnectionError):
+            pass
+        writer.close()
+
+    server = await asyncio.start_server(serve, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.close()
+        await server.wait_closed()
+
+
+async def test_an_idempotent_call_on_a_connection_the_service_just_closed_is_sent_again(
+    start_gateway: Callable[..., Any],
+) -> None:
+    async with _closing_second_request() as url, start_gateway(customer_url=url) as gw:
+        headers = await gw.machine_headers()
+        first = await gw.http.get("/api/customers/v1/x", headers=headers)
+        second = await gw.http.get("/api/customers/v1/x", headers=headers)
+
+    assert (first.status_code, second.status_code) == (200, 200)
+    assert second.json() == {"ok": True}
+
+
+async def test_a_post_on_a_connection_the_service_just_closed_is_not_sent_again(
+    start_gateway: Callable[..., Any],
+) -> None:
+    async with _closing_second_request() as url, start_gateway(customer_url=url) as gw:
+        headers = await gw.machine_headers()
+        await gw.http.get("/api/customers/v1/x", headers=headers)
+        response = await gw.http.post("/api/customers/v1/x", headers=headers)
+
+    assert response.status_code == 502
     assert response.headers["content-type"] == "application/problem+json"

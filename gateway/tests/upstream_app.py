@@ -9,6 +9,7 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 BIG_CHUNKS = 64
 CHUNK = b"x" * 16384
@@ -41,11 +42,24 @@ async def big(request: Request) -> Response:
     return StreamingResponse(chunks(), media_type="application/octet-stream")
 
 
-def create_upstream() -> Starlette:
-    return Starlette(
+def create_upstream() -> ASGIApp:
+    """The routes above, and /v1/raw/... answering the raw path it received (whatever its bytes)."""
+    app = Starlette(
         routes=[
             Route("/v1/echo", echo, methods=["GET", "POST", "PUT", "PATCH", "DELETE"]),
             Route("/v1/slow", slow),
             Route("/v1/big", big),
         ]
     )
+
+    async def upstream(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["path"].startswith("/v1/raw/"):
+            response = JSONResponse(
+                {"raw_path": scope["raw_path"].decode("latin-1"), "query": scope["query_string"].decode()},
+                headers={"Connection": "X-Upstream-Secret", "X-Upstream-Secret": "1"},
+            )
+            await response(scope, receive, send)
+            return
+        await app(scope, receive, send)
+
+    return upstream

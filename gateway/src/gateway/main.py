@@ -7,7 +7,7 @@ from fastapi import FastAPI
 from gateway.config import Settings
 from gateway.events import CONSUMERS
 from gateway.openapi import docs_routes
-from gateway.proxy import proxy_route
+from gateway.proxy import ProxyFastPath, proxy_route
 from gateway.routers import admin, me, oauth, web, wellknown
 from gateway.runtime import GatewayKeys, start_gateway, stop_gateway
 from servicekit.app import create_service_app
@@ -46,6 +46,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.router.routes.extend(docs_routes(app))
     # First: most traffic is proxied, and Starlette tries routes in order.
     app.router.routes.insert(0, proxy_route())
+    app.add_middleware(ProxyFastPath)
     return app
 
 

@@ -1,8 +1,9 @@
-"""Routing: /api/<service>/<path> to the service through one pooled httpx client.
+"""Routing: /api/<service>/<path> to the service through one pooled upstream client (gateway.upstream).
 
 The gateway verifies the caller (and applies its rate limit) before forwarding; the service verifies
-the token again. Small responses are read whole, bigger or unsized ones are streamed; request bodies
-are always streamed.
+the token again. Headers travel as the bytes the server parsed; the path and query are forwarded raw
+(never decoded and re-encoded). Small responses are read whole, bigger or unsized ones are streamed;
+request bodies are always streamed.
 """
 
 from __future__ import annotations
@@ -12,83 +13,139 @@ import re
 import secrets
 from collections.abc import AsyncIterator
 
-import httpx
 from starlette.background import BackgroundTask
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from gateway.auth import resolve_caller
-from gateway.limits import client_ip, limit_caller
+from gateway.limits import limit_caller
 from gateway.runtime import Gateway
+from gateway.upstream import Headers, UpstreamError, UpstreamResponse, UpstreamTimeout
 from servicekit.errors import ServiceError, problem_response
 from servicekit.logging import request_id_var
+from servicekit.middleware import MetricsMiddleware, RequestIdMiddleware
 
 log = logging.getLogger(__name__)
 
 HOP_BY_HOP = frozenset(
     {
-        "connection",
-        "keep-alive",
-        "proxy-authenticate",
-        "proxy-authorization",
-        "proxy-connection",
-        "te",
-        "trailer",
-        "transfer-encoding",
-        "upgrade",
+        b"connection",
+        b"keep-alive",
+        b"proxy-authenticate",
+        b"proxy-authorization",
+        b"proxy-connection",
+        b"te",
+        b"trailer",
+        b"transfer-encoding",
+        b"upgrade",
     }
 )
-# Not forwarded upstream: hop-by-hop, the host (httpx sets the upstream's), cookies (the session is
-# turned into a Bearer token; services never see the gateway's cookies) and headers the gateway sets.
-_DROP_REQUEST = HOP_BY_HOP | {"host", "cookie", "authorization", "x-csrf-token", "traceparent"}
-_DROP_RESPONSE = HOP_BY_HOP | {"content-length", "x-request-id", "set-cookie"}
+# Not forwarded upstream: hop-by-hop, the host (the upstream's is sent), cookies (the session is turned
+# into a Bearer token; services never see the gateway's cookies) and headers the gateway sets.
+_DROP_REQUEST = HOP_BY_HOP | {
+    b"host",
+    b"cookie",
+    b"authorization",
+    b"x-csrf-token",
+    b"traceparent",
+    b"x-request-id",
+    b"content-length",
+}
+# The gateway's server sends its own Date and Server: the service's would be duplicates.
+_DROP_RESPONSE = HOP_BY_HOP | {b"content-length", b"x-request-id", b"set-cookie", b"date", b"server"}
 READ_WHOLE_MAX_BYTES = 256 * 1024
 _TRACEPARENT = re.compile(r"^00-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})$")
 METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
 
 
-def _connection_tokens(headers: httpx.Headers | list[tuple[str, str]]) -> set[str]:
-    """Headers named in Connection are hop-by-hop too (RFC 9110 §7.6.1)."""
-    items = headers.multi_items() if isinstance(headers, httpx.Headers) else headers
-    names: set[str] = set()
-    for key, value in items:
-        if key.lower() == "connection":
-            names.update(token.strip().lower() for token in value.split(","))
-    return names
+def _connection_tokens(headers: Headers) -> frozenset[bytes]:
+    """Headers named in Connection are hop-by-hop too (RFC 9110 §7.6.1). Names are lowercase."""
+    names: set[bytes] = set()
+    for key, value in headers:
+        if key == b"connection":
+            names.update(token.strip().lower() for token in value.split(b","))
+    return frozenset(names)
 
 
 def traceparent_for(incoming: str | None) -> str:
     """Continue the caller's W3C trace with a new span id, or start a trace."""
-    match = _TRACEPARENT.match(incoming or "")
-    trace_id = match.group(1) if match and match.group(1) != "0" * 32 else secrets.token_hex(16)
-    flags = match.group(3) if match else "01"
-    return f"00-{trace_id}-{secrets.token_hex(8)}-{flags}"
+    match = _TRACEPARENT.match(incoming) if incoming else None
+    if match is None or match.group(1) == "0" * 32:
+        ids = secrets.token_hex(24)  # one read of the OS's randomness for the trace and the span
+        return f"00-{ids[:32]}-{ids[32:]}-{match.group(3) if match else '01'}"
+    return f"00-{match.group(1)}-{secrets.token_hex(8)}-{match.group(3)}"
 
 
-def upstream_headers(request: Request, token: str) -> list[tuple[str, str]]:
-    raw = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in request.scope["headers"]]
-    drop = _DROP_REQUEST | _connection_tokens(raw)
-    headers = [(k, v) for k, v in raw if k.lower() not in drop and not k.lower().startswith("x-forwarded-")]
-    ip = client_ip(request)
-    previous = request.headers.get("x-forwarded-for")
+def upstream_headers(request: Request, token: str, service: str) -> tuple[Headers, bool, bool]:
+    """The headers to send upstream; whether there is a body; whether it goes chunked (no length)."""
+    raw: Headers = request.scope["headers"]  # ASGI: names lowercased
+    drop = _DROP_REQUEST
+    if any(key == b"connection" for key, _ in raw):
+        drop = drop | _connection_tokens(raw)
+    headers: Headers = []
+    found: dict[bytes, bytes] = {}
+    for key, value in raw:
+        if key in drop or key.startswith(b"x-forwarded-"):
+            found.setdefault(key, value)
+        else:
+            headers.append((key, value))
+    client = request.scope.get("client")
+    ip = client[0].encode("latin-1") if client else b"unknown"
+    previous = found.get(b"x-forwarded-for")
+    incoming_trace = found.get(b"traceparent")
     headers += [
-        ("authorization", f"Bearer {token}"),
-        ("x-forwarded-for", f"{previous}, {ip}" if previous else ip),
-        ("x-forwarded-proto", request.headers.get("x-forwarded-proto") or request.url.scheme),
-        ("x-forwarded-host", request.headers.get("x-forwarded-host") or request.headers.get("host", "")),
-        ("x-forwarded-prefix", "/".join(request.url.path.split("/")[:3])),
-        ("traceparent", traceparent_for(request.headers.get("traceparent"))),
+        (b"authorization", b"Bearer " + token.encode("latin-1")),
+        (b"x-forwarded-for", previous + b", " + ip if previous else ip),
+        (b"x-forwarded-proto", found.get(b"x-forwarded-proto") or request.scope["scheme"].encode("latin-1")),
+        (b"x-forwarded-host", found.get(b"x-forwarded-host") or found.get(b"host", b"")),
+        (b"x-forwarded-prefix", b"/api/" + service.encode("latin-1")),
+        (
+            b"traceparent",
+            traceparent_for(incoming_trace.decode("latin-1") if incoming_trace else None).encode(),
+        ),
     ]
     request_id = request_id_var.get()
     if request_id:
-        headers = [(k, v) for k, v in headers if k.lower() != "x-request-id"] + [("x-request-id", request_id)]
-    return headers
+        headers.append((b"x-request-id", request_id.encode("latin-1")))
+    elif b"x-request-id" in found:
+        headers.append((b"x-request-id", found[b"x-request-id"]))
+    length = found.get(b"content-length")
+    if length is not None:
+        headers.append((b"content-length", length))
+        return headers, length != b"0", False
+    chunked = b"transfer-encoding" in found
+    return headers, chunked, chunked
 
 
-def _response_headers(upstream: httpx.Response) -> list[tuple[str, str]]:
-    drop = _DROP_RESPONSE | _connection_tokens(upstream.headers)
-    return [(k, v) for k, v in upstream.headers.multi_items() if k.lower() not in drop]
+def _target(request: Request, service: str) -> bytes | None:
+    """The raw path under /api/<service> and the raw query, as the caller sent them (None when the
+    service segment was sent percent-encoded: no service is routed at such a name)."""
+    scope = request.scope
+    # httpx's ASGITransport puts the query in raw_path too; a path itself never holds "?".
+    raw_path: bytes = (scope.get("raw_path") or scope["path"].encode("utf-8")).partition(b"?")[0]
+    prefix = b"/api/" + service.encode("latin-1") + b"/"
+    at = raw_path.find(prefix)
+    if at < 0:
+        return None
+    target = raw_path[at + len(prefix) - 1 :]
+    query: bytes = scope.get("query_string", b"")
+    return target + b"?" + query if query else target
+
+
+def _response_headers(upstream: UpstreamResponse, extra: Headers) -> tuple[Headers, int | None]:
+    """The upstream's headers to pass on (names lowercase) and its Content-Length."""
+    drop = _DROP_RESPONSE
+    length: int | None = None
+    for key, value in upstream.headers:
+        if key == b"connection":
+            drop = drop | _connection_tokens(upstream.headers)
+        elif key == b"content-length":
+            length = int(value) if value.isdigit() else None
+    headers = [(key, value) for key, value in upstream.headers if key not in drop]
+    headers += extra
+    return headers, length
 
 
 async def _body(request: Request) -> AsyncIterator[bytes]:
@@ -97,27 +154,31 @@ async def _body(request: Request) -> AsyncIterator[bytes]:
             yield chunk
 
 
-async def _raw(upstream: httpx.Response) -> AsyncIterator[bytes]:
-    """The upstream body as sent (still content-encoded), straight from the transport's stream."""
-    stream = upstream.stream
-    assert isinstance(stream, httpx.AsyncByteStream)
-    async for chunk in stream:
-        yield chunk
+async def _stream(upstream: UpstreamResponse, timeout: float) -> AsyncIterator[bytes]:
+    try:
+        async for chunk in upstream.iter_body(timeout):
+            yield chunk
+    finally:
+        await upstream.aclose()
 
 
-def _has_body(request: Request) -> bool:
-    if "transfer-encoding" in request.headers:
-        return True
-    length = request.headers.get("content-length")
-    return length is not None and length != "0"
+class _WholeResponse(Response):
+    """A response with headers already encoded (Response.__init__ would build and then discard some)."""
+
+    def __init__(self, status_code: int, raw_headers: Headers, body: bytes) -> None:
+        self.status_code = status_code
+        self.body = body
+        self.background = None
+        self.raw_headers = raw_headers
 
 
 async def forward(request: Request) -> Response:
     """Proxy one request to the service named by the path's second segment."""
     gateway: Gateway = request.app.state.gateway
     service = request.path_params["service"]
-    base = gateway.settings.upstreams.get(service)
-    if base is None:
+    upstream_url = gateway.upstreams.get(service)
+    target = _target(request, service) if upstream_url is not None else None
+    if upstream_url is None or target is None:
         return problem_response(request, 404, "Not Found", f"No service is routed at /api/{service}.")
     try:
         caller, token = await resolve_caller(gateway, request)
@@ -125,55 +186,98 @@ async def forward(request: Request) -> Response:
         decision = await limit_caller(gateway, caller.subject)
     except ServiceError as exc:
         return problem_response(request, exc.status, exc.title, exc.detail, headers=exc.headers)
-    path = request.path_params["path"]
-    url = f"{base}/{path}"
-    if request.url.query:
-        url = f"{url}?{request.url.query}"
-    outgoing = httpx.Request(
-        request.method,
-        url,
-        headers=upstream_headers(request, token),
-        content=_body(request) if _has_body(request) else None,
-        extensions={"timeout": gateway.timeouts},
-    )
+    headers, has_body, chunked = upstream_headers(request, token, service)
+    method = request.scope["method"]
+    read_timeout = gateway.upstream.timeouts.read
     try:
-        upstream = await gateway.transport.handle_async_request(outgoing)
-    except httpx.TimeoutException as exc:
-        log.warning("upstream %s timed out: %s", service, type(exc).__name__)
+        upstream = await gateway.upstream.send(
+            upstream_url,
+            method.encode("ascii"),
+            target,
+            headers,
+            _body(request) if has_body else None,
+            chunked=chunked,
+        )
+    except UpstreamTimeout as exc:
+        log.warning("upstream %s timed out: %s", service, exc)
         return problem_response(
             request, 504, "Gateway Timeout", f"The {service} service did not answer in time."
         )
-    except httpx.HTTPError as exc:
+    except UpstreamError as exc:
         log.warning("upstream %s unreachable: %s", service, exc)
         return problem_response(request, 502, "Bad Gateway", f"The {service} service is not reachable.")
-    response_headers = _response_headers(upstream)
-    response_headers += list(decision.headers().items())
-    length = upstream.headers.get("content-length")
-    if length is not None and length.isdigit() and int(length) <= READ_WHOLE_MAX_BYTES:
+    try:
+        return await _answer(request, service, upstream, decision.raw_headers(), read_timeout)
+    except BaseException:
+        await upstream.aclose()  # whatever happens, the pooled connection's slot is given back
+        raise
+
+
+async def _answer(
+    request: Request, service: str, upstream: UpstreamResponse, extra_headers: Headers, read_timeout: float
+) -> Response:
+    """The client's response to the service's answer: read whole when small, streamed otherwise."""
+    response_headers, length = _response_headers(upstream, extra_headers)
+    if request.scope["method"] == "HEAD":
+        await upstream.aclose()
+        if length is not None:
+            response_headers.append((b"content-length", str(length).encode()))
+        return _WholeResponse(upstream.status, response_headers, b"")
+    if length is not None and length <= READ_WHOLE_MAX_BYTES:
         try:
-            body = b"".join([chunk async for chunk in _raw(upstream)])
-        except httpx.TimeoutException:
+            body = await upstream.read(read_timeout)
+        except UpstreamTimeout:
             return problem_response(
                 request, 504, "Gateway Timeout", f"The {service} service did not answer in time."
             )
-        except httpx.HTTPError:
+        except UpstreamError:
             return problem_response(
                 request, 502, "Bad Gateway", f"The {service} service broke off its answer."
             )
         finally:
             await upstream.aclose()
-        response = Response(body, status_code=upstream.status_code)
-        response.raw_headers = [
-            *((k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in response_headers),
-            (b"content-length", str(len(body)).encode()),
-        ]
-        return response
+        response_headers.append((b"content-length", str(len(body)).encode()))
+        return _WholeResponse(upstream.status, response_headers, body)
     streaming = StreamingResponse(
-        _raw(upstream), status_code=upstream.status_code, background=BackgroundTask(upstream.aclose)
+        _stream(upstream, read_timeout),
+        status_code=upstream.status,
+        background=BackgroundTask(upstream.aclose),
     )
-    streaming.raw_headers = [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in response_headers]
+    streaming.raw_headers = response_headers
     return streaming
 
 
+PROXY_ROUTE = Route("/api/{service}/{path:path}", forward, methods=METHODS, name="proxy")
+_METHOD_SET = frozenset(METHODS)
+_PROXY_PATH = re.compile(r"^/api/([^/]+)/(.*)$", re.DOTALL)
+
+
 def proxy_route() -> Route:
-    return Route("/api/{service}/{path:path}", forward, methods=METHODS, name="proxy")
+    return PROXY_ROUTE
+
+
+async def _proxy_app(scope: Scope, receive: Receive, send: Send) -> None:
+    response = await forward(Request(scope, receive))
+    await response(scope, receive, send)
+
+
+class ProxyFastPath:
+    """ASGI middleware, outermost of the app's own: a proxied call goes straight to `forward` under
+    the request-id and metrics middleware, past FastAPI's exception, dependency and routing layers (in
+    bench/ those cost as much CPU as the proxying). Everything else, and a proxied path under a
+    root_path, takes the app's full stack, where the same route serves it."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+        self.proxied = RequestIdMiddleware(MetricsMiddleware(_proxy_app))
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and not scope.get("root_path"):
+            match = _PROXY_PATH.match(scope["path"])
+            if match is not None and scope["method"] in _METHOD_SET:
+                scope["route"] = PROXY_ROUTE
+                scope["endpoint"] = forward
+                scope["path_params"] = {"service": match[1], "path": match[2]}
+                await self.proxied(scope, receive, send)
+                return
+        await self.app(scope, receive, send)

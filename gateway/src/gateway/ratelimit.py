@@ -29,6 +29,10 @@ class Decision:
             headers["Retry-After"] = str(self.retry_after)
         return headers
 
+    def raw_headers(self) -> list[tuple[bytes, bytes]]:
+        """`headers()` as ASGI raw headers (lowercase names, bytes)."""
+        return [(key.lower().encode(), value.encode()) for key, value in self.headers().items()]
+
 
 def decide(allowed: bool, tokens: float, *, rate: float, burst: int) -> Decision:
     return Decision(
