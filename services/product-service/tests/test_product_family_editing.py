@@ -3,18 +3,19 @@ changes that would invalidate values (409 naming the count), and completeness fo
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import httpx
 import pytest
 from product_support import create_category, create_family, create_product, eventually, unique
-from sqlalchemy import update
+from sqlalchemy import select, update
 from sqlmodel import col
 
 from product_service.catalog import repository
 from product_service.catalog.models import AttributeFamily
 from servicekit.db import Database
-from servicekit.testing import TestTokenIssuer
+from servicekit.testing import TestTokenIssuer, using_postgres
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
@@ -288,3 +289,43 @@ async def test_a_family_changed_by_another_replica_shows_once_the_cache_entry_ex
         return bool(body["completeness"]["web"]["completeness"] == 0.0)
 
     await eventually(web_completeness_dropped)
+
+
+@pytest.mark.postgres
+async def test_a_product_write_during_a_family_edit_is_validated_against_the_edited_family(
+    client: httpx.AsyncClient, token_issuer: TestTokenIssuer, database_url: str
+) -> None:
+    assert using_postgres(), "run with TEST_DATABASE_URL pointing at PostgreSQL (make test-pg)"
+    family = await create_family(client, token_issuer, [COLOR])
+    category = await create_category(client, token_issuer, family_id=family["id"])
+    database = Database(database_url)
+    try:
+        async with database.session() as edit:
+            # A family edit in progress: the row is locked, "blue" is about to be dropped.
+            await edit.execute(
+                select(AttributeFamily).where(col(AttributeFamily.id) == family["id"]).with_for_update()
+            )
+            write = asyncio.create_task(
+                client.post(
+                    "/v1/products",
+                    json={
+                        "title": unique("Blue "),
+                        "category_id": category["id"],
+                        "attributes": {"color": "blue"},
+                        "variants": [{"sku": unique("SKU-")}],
+                    },
+                    headers=token_issuer.auth_header("products:write"),
+                )
+            )
+            await asyncio.sleep(0.5)  # let the write reach the lock; if it is later, it reads the new family
+            narrowed = [{**COLOR, "options": ["red"]}]
+            await edit.execute(
+                update(AttributeFamily)
+                .where(col(AttributeFamily.id) == family["id"])
+                .values(attributes=narrowed, version=2)
+            )
+        response = await asyncio.wait_for(write, timeout=30)
+    finally:
+        await database.dispose()
+    assert response.status_code == 422, response.text
+    assert "color" in response.text

@@ -97,6 +97,19 @@ async def all_families(session: AsyncSession) -> Sequence[AttributeFamily]:
     return result.scalars().all()
 
 
+async def family_for_product_write(session: AsyncSession, family_id: str) -> AttributeFamily | None:
+    """The family a product write validates against, share-locked until the transaction ends (PostgreSQL):
+    a family edit (`family_for_update`) waits for the write to commit and then checks its values, and a
+    write that comes during an edit waits for it and validates against the new definitions."""
+    result = await session.execute(
+        select(AttributeFamily)
+        .where(col(AttributeFamily.id) == family_id)
+        .with_for_update(read=True)
+        .execution_options(populate_existing=True)
+    )
+    return result.scalars().first()
+
+
 async def family_for_update(session: AsyncSession, family_id: str) -> AttributeFamily | None:
     """The family, locked until the transaction ends (PostgreSQL), so edits of it queue up."""
     result = await session.execute(

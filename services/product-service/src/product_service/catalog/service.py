@@ -218,7 +218,8 @@ async def subtree_ids(session: AsyncSession, *, category_id: str) -> list[str]:
 
 
 async def family_for_category(session: AsyncSession, category_id: str | None) -> AttributeFamily | None:
-    """The family of the category or of its nearest ancestor that has one; 422 for an unknown category."""
+    """The family of the category or of its nearest ancestor that has one, for a product write (locked
+    against concurrent family edits); 422 for an unknown category."""
     if category_id is None:
         return None
     current: str | None = category_id
@@ -229,7 +230,7 @@ async def family_for_category(session: AsyncSession, category_id: str | None) ->
         if category is None:
             raise UnprocessableEntity(f"No category {current}.")
         if category.family_id is not None:
-            return await repository.get_family(session, category.family_id)
+            return await repository.family_for_product_write(session, category.family_id)
         current = category.parent_id
     return None
 
