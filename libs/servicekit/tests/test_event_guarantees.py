@@ -240,6 +240,33 @@ async def test_malformed_message_is_dead_lettered_without_stopping_the_consumer(
     assert all(dict(r.headers)["error_type"] == b"ValidationError" for r in dead)
 
 
+async def test_events_staged_in_bulk_publish_in_order_on_commit_and_not_on_rollback(
+    database: Database, producer: AIOKafkaProducer, kafka_bootstrap: str
+) -> None:
+    topic = await new_topic(kafka_bootstrap)
+    doomed = [make_event("bulk", seq) for seq in (1, 2)]
+    staged = [make_event("bulk", seq) for seq in (3, 4, 5)]
+
+    async def failing_chunk() -> None:
+        async with database.session() as session:
+            await outbox.add_many(session, doomed, topic=topic)
+            raise RuntimeError("the import chunk failed after its events were staged")
+
+    with pytest.raises(RuntimeError):
+        await failing_chunk()
+    async with database.session() as session:
+        await outbox.add_many(session, staged, topic=topic)
+
+    relay = OutboxRelay(database, producer)
+    async with running(relay.run):
+        records = await read_topic(
+            kafka_bootstrap,
+            topic,
+            until=lambda rs: any(r.value and staged[-1].id.encode() in r.value for r in rs),
+        )
+    assert [CloudEvent.from_json_bytes(r.value or b"").id for r in records] == [e.id for e in staged]
+
+
 async def test_per_key_order_holds_for_1000_events_over_several_partitions(
     database: Database, producer: AIOKafkaProducer, kafka_bootstrap: str
 ) -> None:

@@ -27,11 +27,11 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, insert, select, text
+from sqlalchemy import func, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
-from contracts import CloudEvent, build_event, spec_for, uuid7
+from contracts import CloudEvent, build_event, uuid7
 from contracts.catalog.customers import CustomerCreated, CustomerFlagged
 from customer_service.context import CustomerContext
 from customer_service.crypto import WrappedKey, decrypt_document, encrypt_document
@@ -42,8 +42,7 @@ from customer_service.duplicates.matching import Side, could_reach, score, side_
 from customer_service.duplicates.models import DuplicateCandidate
 from customer_service.risk import service as risk
 from customer_service.risk.models import RiskFlag
-from servicekit.events.models import OutboxMessage
-from servicekit.events.outbox import NOTIFY_CHANNEL, OUTBOX_FLAG
+from servicekit.events import outbox
 
 # Scored profiles kept in memory between chunks (clear values of the job's rows and their candidates).
 MAX_CACHED_SIDES = 300_000
@@ -434,27 +433,4 @@ async def _insert(session: AsyncSession, model: Any, rows: list[dict[str, Any]])
 
 async def stage_events(session: AsyncSession, events: list[CloudEvent]) -> None:
     """`outbox.add` for many events in one bulk insert (same rows, same relay wake-up)."""
-    if not events:
-        return
-    stamp = customers.now()
-    await _insert(
-        session,
-        OutboxMessage,
-        [
-            {
-                "event_id": event.id,
-                "event_type": event.type,
-                "topic": spec_for(event.type).topic,
-                "key": event.subject,
-                "payload": event.to_json_bytes(),
-                "created_at": stamp,
-                "published_at": None,
-                "attempts": 0,
-                "last_error": None,
-            }
-            for event in events
-        ],
-    )
-    session.sync_session.info[OUTBOX_FLAG] = True
-    if session.get_bind().dialect.name == "postgresql":
-        await session.execute(text(f"NOTIFY {NOTIFY_CHANNEL}"))
+    await outbox.add_many(session, events)

@@ -42,8 +42,8 @@ from product_service.transfer.models import ImportJob, ImportRowError
 from product_service.transfer.schemas import CSV_COLUMNS, ImportRow
 from servicekit.db import Database
 from servicekit.errors import NotFound, ServiceError
+from servicekit.events import outbox
 from servicekit.events.models import OutboxMessage
-from servicekit.events.outbox import NOTIFY_CHANNEL, OUTBOX_FLAG
 
 log = logging.getLogger(__name__)
 
@@ -153,18 +153,6 @@ async def _driver_connection(session: AsyncSession) -> Any:
     return driver
 
 
-def _outbox_row(event: CloudEvent, topic: str, now: datetime) -> dict[str, Any]:
-    return {
-        "event_id": event.id,
-        "event_type": event.type,
-        "topic": topic,
-        "key": event.subject,
-        "payload": event.to_json_bytes(),
-        "created_at": now,
-        "attempts": 0,
-    }
-
-
 async def _copy(
     session: AsyncSession, table: str, rows: Sequence[dict[str, Any]], json_columns: frozenset[str]
 ) -> None:
@@ -208,7 +196,7 @@ class NewRows:
 async def _insert_new(session: AsyncSession, new: NewRows, topic: str) -> None:
     """Insert a batch's new rows: COPY on PostgreSQL, multi-row INSERTs on SQLite."""
     now = utc_now()
-    outbox_rows = [_outbox_row(event, topic, now) for event in new.events]
+    outbox_rows = [outbox.row_of(event, topic=topic, now=now) for event in new.events]
     if _is_postgres(session):
         if new.products:
             await _copy(session, Product.__tablename__, new.products, PRODUCT_JSON)
@@ -217,8 +205,6 @@ async def _insert_new(session: AsyncSession, new: NewRows, topic: str) -> None:
         await search.index_new_products(session, new.documents)
         if outbox_rows:
             await _copy(session, OutboxMessage.__tablename__, outbox_rows, frozenset())
-            # Delivered on commit only, so a relay wakes exactly when there is something to publish.
-            await session.execute(text(f"NOTIFY {NOTIFY_CHANNEL}"))
     else:
         if new.products:
             await session.execute(insert(Product), new.products)
@@ -228,7 +214,7 @@ async def _insert_new(session: AsyncSession, new: NewRows, topic: str) -> None:
         if outbox_rows:
             await session.execute(insert(OutboxMessage), outbox_rows)
     if outbox_rows:
-        session.sync_session.info[OUTBOX_FLAG] = True
+        await outbox.mark_staged(session)
 
 
 @dataclass(frozen=True)
