@@ -134,3 +134,15 @@ async def eventually(check: Callable[[], Any], *, timeout: float = EVENT_TIMEOUT
         if time.monotonic() > deadline:
             raise AssertionError("condition not met in time")
         await asyncio.sleep(0.1)
+
+
+async def finished_import(client: httpx.AsyncClient, tokens: TestTokenIssuer, job_id: str) -> dict[str, Any]:
+    """Poll an import job until it has succeeded or failed (bounded)."""
+    headers = tokens.auth_header("products:read")
+
+    async def done() -> dict[str, Any] | None:
+        job: dict[str, Any] = (await client.get(f"/v1/imports/{job_id}", headers=headers)).json()
+        return job if job["status"] in ("succeeded", "failed") else None
+
+    result: dict[str, Any] = await eventually(done)
+    return result

@@ -329,3 +329,19 @@ async def test_a_product_write_during_a_family_edit_is_validated_against_the_edi
         await database.dispose()
     assert response.status_code == 422, response.text
     assert "color" in response.text
+
+
+async def test_attribute_codes_must_be_unique_on_create_and_on_patch(
+    client: httpx.AsyncClient, token_issuer: TestTokenIssuer
+) -> None:
+    created = await client.post(
+        "/v1/families",
+        json={"code": unique("fam_"), "title": "Twice", "attributes": [MATERIAL, MATERIAL]},
+        headers=token_issuer.auth_header("products:write"),
+    )
+    assert created.status_code == 422, created.text
+    assert "attribute codes must be unique" in created.text
+    family = await create_family(client, token_issuer, [MATERIAL])
+    patched = await _patch(client, token_issuer, family["id"], {"attributes": [MATERIAL, MATERIAL]})
+    assert patched.status_code == 422, patched.text
+    assert "attribute codes must be unique" in patched.text

@@ -9,7 +9,14 @@ from typing import Any
 
 import httpx
 import pytest
-from product_support import create_category, create_family, create_product, eventually, random_gtin, unique
+from product_support import (
+    create_category,
+    create_family,
+    create_product,
+    finished_import,
+    random_gtin,
+    unique,
+)
 
 from product_service.transfer.schemas import CSV_COLUMNS
 from servicekit.testing import TestTokenIssuer
@@ -32,15 +39,7 @@ async def _import(
         },
     )
     assert response.status_code == 202, response.text
-    job_id = response.json()["id"]
-    headers = tokens.auth_header("products:read")
-
-    async def finished() -> dict[str, Any] | None:
-        job: dict[str, Any] = (await client.get(f"/v1/imports/{job_id}", headers=headers)).json()
-        return job if job["status"] in ("succeeded", "failed") else None
-
-    result: dict[str, Any] = await eventually(finished)
-    return result
+    return await finished_import(client, tokens, response.json()["id"])
 
 
 async def _product_of(client: httpx.AsyncClient, tokens: TestTokenIssuer, sku: str) -> dict[str, Any]:

@@ -8,7 +8,7 @@ from typing import Any
 
 import httpx
 import pytest
-from product_support import create_product, eventually, random_gtin, unique, wait_for_events
+from product_support import create_product, finished_import, random_gtin, unique, wait_for_events
 
 from contracts.topics import PRODUCTS
 from product_service.transfer.service import BATCH_SIZE
@@ -30,19 +30,8 @@ async def _start(client: httpx.AsyncClient, tokens: TestTokenIssuer, lines: list
     return job_id
 
 
-async def _finished(client: httpx.AsyncClient, tokens: TestTokenIssuer, job_id: str) -> dict[str, Any]:
-    headers = tokens.auth_header("products:read")
-
-    async def done() -> dict[str, Any] | None:
-        job: dict[str, Any] = (await client.get(f"/v1/imports/{job_id}", headers=headers)).json()
-        return job if job["status"] in ("succeeded", "failed") else None
-
-    result: dict[str, Any] = await eventually(done)
-    return result
-
-
 async def _import(client: httpx.AsyncClient, tokens: TestTokenIssuer, lines: list[Any]) -> dict[str, Any]:
-    return await _finished(client, tokens, await _start(client, tokens, lines))
+    return await finished_import(client, tokens, await _start(client, tokens, lines))
 
 
 async def _all_jobs(

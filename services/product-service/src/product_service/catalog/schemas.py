@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import re
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from product_service.catalog.gtin import is_valid_gtin
 
@@ -44,20 +44,22 @@ class AttributeDefinition(BaseModel):
         return self
 
 
+def _unique_codes(value: list[AttributeDefinition]) -> list[AttributeDefinition]:
+    codes = [attribute.code for attribute in value]
+    if len(codes) != len(set(codes)):
+        raise ValueError("attribute codes must be unique")
+    return value
+
+
+AttributeDefinitions = Annotated[list[AttributeDefinition], AfterValidator(_unique_codes)]
+
+
 class FamilyCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     code: str = Field(pattern=CODE_PATTERN)
     title: str = Field(min_length=1, max_length=200)
-    attributes: list[AttributeDefinition] = Field(default_factory=list)
-
-    @field_validator("attributes")
-    @classmethod
-    def _unique_codes(cls, value: list[AttributeDefinition]) -> list[AttributeDefinition]:
-        codes = [attribute.code for attribute in value]
-        if len(codes) != len(set(codes)):
-            raise ValueError("attribute codes must be unique")
-        return value
+    attributes: AttributeDefinitions = Field(default_factory=list)
 
 
 class FamilyUpdate(BaseModel):
@@ -68,21 +70,13 @@ class FamilyUpdate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     title: str | None = Field(default=None, min_length=1, max_length=200)
-    attributes: list[AttributeDefinition] | None = None
+    attributes: AttributeDefinitions | None = None
 
     @field_validator("title", "attributes")
     @classmethod
     def _not_null(cls, value: Any) -> Any:
         if value is None:
             raise ValueError("may not be null")
-        return value
-
-    @field_validator("attributes")
-    @classmethod
-    def _unique_codes(cls, value: list[AttributeDefinition]) -> list[AttributeDefinition]:
-        codes = [attribute.code for attribute in value]
-        if len(codes) != len(set(codes)):
-            raise ValueError("attribute codes must be unique")
         return value
 
 
