@@ -40,24 +40,16 @@ async def _fail(
     locked = await throttle.register_failure(session, account, account_policy(settings))
     ip_locked = await throttle.register_failure(session, throttle.ip_key(ip), ip_policy(settings))
     await audit.record(session, "login", outcome="failure", actor=email, ip=ip, detail={"reason": reason})
-    if locked:
-        await audit.record(
-            session,
-            "lockout",
-            outcome="locked",
-            actor=email,
-            ip=ip,
-            detail={"seconds": locked, "by": "account"},
-        )
-    if ip_locked:
-        await audit.record(
-            session,
-            "lockout",
-            outcome="locked",
-            actor=email,
-            ip=ip,
-            detail={"seconds": ip_locked, "by": "ip"},
-        )
+    for by, seconds in (("account", locked), ("ip", ip_locked)):
+        if seconds:
+            await audit.record(
+                session,
+                "lockout",
+                outcome="locked",
+                actor=email,
+                ip=ip,
+                detail={"seconds": seconds, "by": by},
+            )
     return LoginResult(error="The email, password or one-time code is not correct.")
 
 

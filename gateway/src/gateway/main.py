@@ -7,7 +7,7 @@ from fastapi import FastAPI
 from gateway.config import Settings
 from gateway.events import CONSUMERS
 from gateway.openapi import docs_routes
-from gateway.proxy import ProxyFastPath, proxy_route
+from gateway.proxy import PROXY_ROUTE, ProxyFastPath
 from gateway.routers import admin, me, oauth, web, wellknown
 from gateway.runtime import GatewayKeys, start_gateway, stop_gateway
 from servicekit.app import create_service_app
@@ -41,11 +41,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.token_verifier = TokenVerifier(
         GatewayKeys(app), issuer=settings.jwt_issuer, audience=settings.jwt_audience
     )
-    replaced = {route.path for route in docs_routes(app)}
+    docs = docs_routes(app)
+    replaced = {route.path for route in docs}
     app.router.routes = [r for r in app.router.routes if getattr(r, "path", None) not in replaced]
-    app.router.routes.extend(docs_routes(app))
+    app.router.routes.extend(docs)
     # First: most traffic is proxied, and Starlette tries routes in order.
-    app.router.routes.insert(0, proxy_route())
+    app.router.routes.insert(0, PROXY_ROUTE)
     app.add_middleware(ProxyFastPath)
     return app
 

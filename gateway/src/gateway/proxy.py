@@ -252,10 +252,6 @@ _METHOD_SET = frozenset(METHODS)
 _PROXY_PATH = re.compile(r"^/api/([^/]+)/(.*)$", re.DOTALL)
 
 
-def proxy_route() -> Route:
-    return PROXY_ROUTE
-
-
 async def _proxy_app(scope: Scope, receive: Receive, send: Send) -> None:
     response = await forward(Request(scope, receive))
     await response(scope, receive, send)

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from gateway.models import LoginThrottle
+from gateway.users import normalize_email
 
 
 @dataclass(frozen=True)
@@ -24,7 +25,7 @@ class LockoutPolicy:
 
 
 def account_key(email: str) -> str:
-    return f"account:{email.strip().lower()}"
+    return f"account:{normalize_email(email)}"
 
 
 def ip_key(ip: str) -> str:

@@ -225,7 +225,6 @@ class _Connection(asyncio.Protocol):
         self.transport: asyncio.Transport | None = None
         self.parser = httptools.HttpResponseParser(self)
         self.closed = False
-        self.requests = 0
         self.response: UpstreamResponse | None = None
         self._reading_paused = False
         self._writable: asyncio.Future[None] | None = None
@@ -386,7 +385,6 @@ class UpstreamPool:
     ) -> UpstreamResponse:
         response = UpstreamResponse(connection, is_head)
         connection.response = response
-        connection.requests += 1
         transport = connection.transport
         assert transport is not None
         try:

@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from gateway.models import RecoveryCode, User
-from gateway.roles import PERSON_ROLES, Role
+from gateway.roles import PERSON_ROLES
 from gateway.security import SecretBox, hash_password, hash_secret
 
 RECOVERY_CODE_COUNT = 10
@@ -162,7 +162,3 @@ async def check_second_factor(session: AsyncSession, user: User, box: SecretBox,
     if code.strip().isdigit() and len(code.strip()) == 6:
         return check_totp(user, box, code)
     return await use_recovery_code(session, user, code)
-
-
-def is_admin(user: User) -> bool:
-    return Role.admin.value in user.roles

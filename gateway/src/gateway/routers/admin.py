@@ -19,7 +19,7 @@ from gateway.runtime import GatewayDep
 from gateway.users import UserError, create_user, list_users
 from servicekit.dependencies import SessionDep
 from servicekit.errors import NotFound, UnprocessableEntity, problem_responses
-from servicekit.http.pagination import MAX_LIMIT, Page, decode_cursor, encode_cursor
+from servicekit.http.pagination import MAX_LIMIT, Page, decode_cursor, make_page
 
 router = APIRouter(prefix="/admin", tags=["admin"], responses=problem_responses(401, 403))
 
@@ -286,6 +286,4 @@ async def audit_log(
         since=since,
         until=until,
     )
-    items = [AuditRead.of(row) for row in rows[:limit]]
-    next_cursor = encode_cursor({"id": items[-1].id}) if len(rows) > limit and items else None
-    return Page[AuditRead](items=items, next_cursor=next_cursor)
+    return make_page([AuditRead.of(row) for row in rows], limit, lambda item: {"id": item.id})

@@ -217,8 +217,6 @@ async def _grant_password(gateway: Gateway, request: Request, form: dict[str, st
         raise OAuthError(
             "invalid_grant", result.error or "", status=429, headers={"Retry-After": str(result.retry_after)}
         )
-    if result.otp_required:
-        raise OAuthError("invalid_grant", result.error or "")
     raise OAuthError("invalid_grant", result.error or "")
 
 
