@@ -373,6 +373,22 @@ async def write_derived_rows(
     await session.flush()
 
 
+def unique_keys(
+    context: CustomerContext, contact: Contact, external_ids: Sequence[ExternalIdentity]
+) -> dict[str, str]:
+    """The `unique_key`s of a profile's emails and external ids (also under previous blind-index keys),
+    each with the request field it comes from."""
+    keys: dict[str, str] = {}
+    for i, email in enumerate(contact.emails):
+        for index in context.keyring.blind_indexes(EMAIL, email["address"]):
+            keys[f"{EMAIL}:{index}"] = f"body.emails.{i}.address"
+    for i, ext in enumerate(external_ids):
+        kind = f"{EXTERNAL_PREFIX}{ext.source}"
+        for index in context.keyring.blind_indexes(kind, ext.id):
+            keys[f"{kind}:{index}"] = f"body.external_ids.{i}"
+    return keys
+
+
 async def check_identifiers_free(
     session: AsyncSession,
     context: CustomerContext,
@@ -381,14 +397,7 @@ async def check_identifiers_free(
     external_ids: Sequence[ExternalIdentity],
 ) -> None:
     """409 naming the field when an email or external id already belongs to another customer."""
-    wanted: dict[str, str] = {}
-    for i, email in enumerate(contact.emails):
-        for index in context.keyring.blind_indexes(EMAIL, email["address"]):
-            wanted[f"{EMAIL}:{index}"] = f"body.emails.{i}.address"
-    for i, ext in enumerate(external_ids):
-        kind = f"{EXTERNAL_PREFIX}{ext.source}"
-        for index in context.keyring.blind_indexes(kind, ext.id):
-            wanted[f"{kind}:{index}"] = f"body.external_ids.{i}"
+    wanted = unique_keys(context, contact, external_ids)
     if not wanted:
         return
     taken = (
@@ -423,7 +432,12 @@ async def external_identities(session: AsyncSession, customer_id: str) -> list[E
             .order_by(col(CustomerIdentifier.id))
         )
     ).scalars()
-    return [ExternalIdentity(source=row.kind[len(EXTERNAL_PREFIX) :], id=row.value or "") for row in rows]
+    return [external_identity_of(row) for row in rows]
+
+
+def external_identity_of(row: CustomerIdentifier) -> ExternalIdentity:
+    """The external identity an `ext:` identifier row holds (its clear id is stored, not only indexed)."""
+    return ExternalIdentity(source=row.kind[len(EXTERNAL_PREFIX) :], id=row.value or "")
 
 
 # --- commands --------------------------------------------------------------------------------------
@@ -671,7 +685,7 @@ async def to_read(
     session: AsyncSession, context: CustomerContext, customer: Customer, *, masked: bool
 ) -> CustomerRead:
     """The API view of a customer; PII masked unless `masked` is False."""
-    contact = open_contact(context, customer) if customer.pii is not None else Contact()
+    contact = open_contact(context, customer)
     emails = ranked(contact.emails)
     phones = ranked(contact.phones)
     return CustomerRead(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 import re
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 from sqlalchemy import case, func, select, update
@@ -31,6 +31,12 @@ PHONETIC_PREFIX = "ph:"
 OPEN = "open"
 # Values per IN (...) list: well under the bind parameter limits of SQLite and asyncpg.
 IN_LIST_MAX = 2_000
+
+
+def in_list_parts(values: Sequence[str]) -> Iterator[list[str]]:
+    """`values` in slices of at most IN_LIST_MAX, one query's IN (...) list each."""
+    for start in range(0, len(values), IN_LIST_MAX):
+        yield list(values[start : start + IN_LIST_MAX])
 
 
 def _pair(a: str, b: str) -> tuple[str, str]:
@@ -114,8 +120,7 @@ async def sharing_by_key(session: AsyncSession, keys: Sequence[str]) -> dict[str
     MAX_BLOCK_CANDIDATES, or MAX_PHONETIC_CANDIDATES for a phonetic key. One query for many keys; the
     union of these per-key lists holds everything `_sharing` returns for a customer with those keys."""
     result: dict[str, list[tuple[str, int]]] = {}
-    for start in range(0, len(keys), IN_LIST_MAX):
-        part = list(keys[start : start + IN_LIST_MAX])
+    for part in in_list_parts(keys):
         ranked = (
             select(
                 col(BlockingKey.key).label("key"),
@@ -314,15 +319,13 @@ async def merge(
             raise Conflict(
                 f"Customer {customer.id} is not active (it was merged into {customer.merged_into_id})."
             )
+    external_ids = await customers.external_identities(session, survivor.id)
     snapshot: dict[str, Any] = {
         "survivor": _snapshot_of(survivor),
-        "survivor_external_ids": [
-            e.model_dump() for e in await customers.external_identities(session, survivor.id)
-        ],
+        "survivor_external_ids": [e.model_dump() for e in external_ids],
         "others": {},
     }
     contact = customers.open_contact(context, survivor)
-    external_ids = await customers.external_identities(session, survivor.id)
     stamp = customers.now()
     for other in others:
         theirs = customers.open_contact(context, other)

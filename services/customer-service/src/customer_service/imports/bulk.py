@@ -22,7 +22,7 @@ profile is never proposed again). Clear PII lives only in memory, for the durati
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -95,25 +95,15 @@ class BulkImporter:
 
     # --- dedupe on ingest --------------------------------------------------------------------------
 
-    def _unique_keys(self, profile: customers.NormalizedProfile) -> list[str]:
-        """Emails and external ids as `unique_key`s (also under previous blind-index keys, if any)."""
-        indexes = self.context.keyring.blind_indexes
-        keys = [
-            f"{customers.EMAIL}:{index}"
-            for e in profile.contact.emails
-            for index in indexes(customers.EMAIL, e["address"])
-        ]
-        for external in profile.external_ids or []:
-            kind = f"{customers.EXTERNAL_PREFIX}{external.source}"
-            keys += (f"{kind}:{index}" for index in indexes(kind, external.id))
-        return keys
-
     async def _dedupe_on_ingest(
         self, session: AsyncSession, profiles: Sequence[customers.NormalizedProfile], result: ChunkResult
     ) -> list[_NewRow]:
         """A row whose email or external id is already known (in the database, or on an earlier row of
         the file) matches that customer; the others become new rows."""
-        wanted = [self._unique_keys(profile) for profile in profiles]
+        wanted = [
+            list(customers.unique_keys(self.context, profile.contact, profile.external_ids or []))
+            for profile in profiles
+        ]
         known = await _existing_unique_keys(session, [k for keys in wanted for k in keys])
         new: list[_NewRow] = []
         for profile, keys in zip(profiles, wanted, strict=True):
@@ -214,7 +204,7 @@ class BulkImporter:
         """Decrypt the candidates not seen yet (or changed since) into what scoring compares."""
         missing = [cid for cid, version in versions.items() if (cid, version) not in self._sides]
         keyring = self.context.keyring
-        for part in _parts(missing):
+        for part in duplicates.in_list_parts(missing):
             rows = await session.execute(
                 select(
                     col(Customer.id),
@@ -242,29 +232,13 @@ class BulkImporter:
         shared = await _customers_per_phone(session, sorted({p for row in new for p in row.phones}))
         flags: list[dict[str, Any]] = []
         for row in new:
-            shipping = [a for a in row.profile.contact.addresses if a.get("kind") == "shipping"]
-            if len(shipping) >= risk.MAX_SHIPPING_ADDRESSES:
-                flags.append(
-                    _flag(
-                        row.id,
-                        "many_shipping_addresses",
-                        f"{len(shipping)} shipping addresses (threshold {risk.MAX_SHIPPING_ADDRESSES})",
-                        stamp,
-                    )
-                )
             for phone in row.phones:
                 shared[phone] = shared.get(phone, 0) + 1
             most = max((shared[p] for p in row.phones), default=0)
-            if most >= risk.SHARED_IDENTIFIER_CUSTOMERS:
-                flags.append(
-                    _flag(
-                        row.id,
-                        "shared_identifier",
-                        f"a phone number is shared by {most} customers "
-                        f"(threshold {risk.SHARED_IDENTIFIER_CUSTOMERS})",
-                        stamp,
-                    )
-                )
+            flags += (
+                _flag(row.id, rule, reason, stamp)
+                for rule, reason in risk.profile_rules(row.profile.contact, most_sharing_a_phone=most)
+            )
         return flags
 
     # --- writing -----------------------------------------------------------------------------------
@@ -349,11 +323,11 @@ class BulkImporter:
         await _insert(session, CustomerTag, tag_rows)
         await _insert(session, RiskFlag, flags)
         await _insert(session, DuplicateCandidate, candidates)
-        await stage_events(session, events)
+        await outbox.add_many(session, events)
 
     async def _mark_open_duplicates(self, session: AsyncSession, customer_ids: set[str]) -> None:
         """Existing customers that a new row duplicates lose their `no_open_duplicate` point."""
-        for part in _parts(sorted(customer_ids)):
+        for part in duplicates.in_list_parts(sorted(customer_ids)):
             for customer in (
                 await session.execute(select(Customer).where(col(Customer.id).in_(part)))
             ).scalars():
@@ -393,15 +367,10 @@ def _flag(customer_id: str, rule: str, reason: str, stamp: datetime) -> dict[str
     }
 
 
-def _parts(values: Sequence[str]) -> Iterable[list[str]]:
-    for start in range(0, len(values), duplicates.IN_LIST_MAX):
-        yield list(values[start : start + duplicates.IN_LIST_MAX])
-
-
 async def _existing_unique_keys(session: AsyncSession, keys: list[str]) -> set[str]:
     """The emails and external ids (as `unique_key`) that already belong to a customer."""
     found: set[str] = set()
-    for part in _parts(sorted(set(keys))):
+    for part in duplicates.in_list_parts(sorted(set(keys))):
         rows = await session.execute(
             select(col(CustomerIdentifier.unique_key)).where(col(CustomerIdentifier.unique_key).in_(part))
         )
@@ -411,7 +380,7 @@ async def _existing_unique_keys(session: AsyncSession, keys: list[str]) -> set[s
 
 async def _customers_per_phone(session: AsyncSession, indexes: list[str]) -> dict[str, int]:
     counts: dict[str, int] = {}
-    for part in _parts(indexes):
+    for part in duplicates.in_list_parts(indexes):
         rows = await session.execute(
             select(
                 col(CustomerIdentifier.blind_index),
@@ -429,8 +398,3 @@ async def _customers_per_phone(session: AsyncSession, indexes: list[str]) -> dic
 async def _insert(session: AsyncSession, model: Any, rows: list[dict[str, Any]]) -> None:
     if rows:
         await session.execute(insert(model.__table__), rows)
-
-
-async def stage_events(session: AsyncSession, events: list[CloudEvent]) -> None:
-    """`outbox.add` for many events in one bulk insert (same rows, same relay wake-up)."""
-    await outbox.add_many(session, events)

@@ -16,7 +16,7 @@ import io
 import json
 import logging
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from pydantic import ValidationError
@@ -382,13 +382,18 @@ async def fail_abandoned_jobs(database: Database, *, stale_after: timedelta) -> 
         ).scalars()
         failed = 0
         for job in jobs:
-            if job.id in PROGRESS or customers.aware(job.heartbeat_at or job.created_at) > cutoff:
+            if job.id in PROGRESS or not _stale(job, cutoff):
                 continue
             _abandon(job)
             failed += 1
     if failed:
         log.warning("marked %d abandoned import job(s) failed", failed)
     return failed
+
+
+def _stale(job: ImportJob, cutoff: datetime) -> bool:
+    """No progress written since `cutoff`."""
+    return customers.aware(job.heartbeat_at or job.created_at) <= cutoff
 
 
 def _abandon(job: ImportJob) -> None:
@@ -422,7 +427,7 @@ async def get(database: Database, job_id: str, *, stale_after: timedelta | None 
             job is not None
             and stale_after is not None
             and job.status in ("pending", "running")
-            and customers.aware(job.heartbeat_at or job.created_at) <= customers.now() - stale_after
+            and _stale(job, customers.now() - stale_after)
         ):
             _abandon(job)
     return job

@@ -104,9 +104,7 @@ async def _reindex(session: AsyncSession, context: CustomerContext, batch: Seque
             .order_by(col(CustomerIdentifier.id))
         )
         for row in rows.scalars():
-            external.setdefault(row.customer_id, []).append(
-                ExternalIdentity(source=row.kind[len(customers.EXTERNAL_PREFIX) :], id=row.value or "")
-            )
+            external.setdefault(row.customer_id, []).append(customers.external_identity_of(row))
         await session.execute(delete(CustomerIdentifier).where(col(CustomerIdentifier.customer_id).in_(ids)))
         await session.execute(delete(BlockingKey).where(col(BlockingKey.customer_id).in_(ids)))
     stamp = customers.now()

@@ -112,21 +112,33 @@ async def evaluate_order(session: AsyncSession, *, order: Order) -> list[RiskFla
     return [f for f in flags if f is not None]
 
 
+def profile_rules(contact: customers.Contact, *, most_sharing_a_phone: int) -> list[tuple[str, str]]:
+    """The profile rules (rule, reason) a profile breaks, given the most customers holding one of its
+    phone numbers (itself included)."""
+    broken: list[tuple[str, str]] = []
+    shipping = [a for a in contact.addresses if a.get("kind") == "shipping"]
+    if len(shipping) >= MAX_SHIPPING_ADDRESSES:
+        broken.append(
+            (
+                "many_shipping_addresses",
+                f"{len(shipping)} shipping addresses (threshold {MAX_SHIPPING_ADDRESSES})",
+            )
+        )
+    if most_sharing_a_phone >= SHARED_IDENTIFIER_CUSTOMERS:
+        broken.append(
+            (
+                "shared_identifier",
+                f"a phone number is shared by {most_sharing_a_phone} customers "
+                f"(threshold {SHARED_IDENTIFIER_CUSTOMERS})",
+            )
+        )
+    return broken
+
+
 async def evaluate_profile(
     session: AsyncSession, *, customer: Customer, contact: customers.Contact
 ) -> list[RiskFlag]:
     """Many shipping addresses; a phone or email shared by many customers."""
-    flags: list[RiskFlag | None] = []
-    shipping = [a for a in contact.addresses if a.get("kind") == "shipping"]
-    if len(shipping) >= MAX_SHIPPING_ADDRESSES:
-        flags.append(
-            await _flag(
-                session,
-                customer_id=customer.id,
-                rule="many_shipping_addresses",
-                reason=f"{len(shipping)} shipping addresses (threshold {MAX_SHIPPING_ADDRESSES})",
-            )
-        )
     mine = select(col(CustomerIdentifier.blind_index)).where(
         col(CustomerIdentifier.customer_id) == customer.id, col(CustomerIdentifier.kind) == customers.PHONE
     )
@@ -136,16 +148,10 @@ async def evaluate_profile(
         .group_by(col(CustomerIdentifier.blind_index))
     )
     most = max((int(n) for (n,) in shared.all()), default=0)
-    if most >= SHARED_IDENTIFIER_CUSTOMERS:
-        flags.append(
-            await _flag(
-                session,
-                customer_id=customer.id,
-                rule="shared_identifier",
-                reason=f"a phone number is shared by {most} customers "
-                f"(threshold {SHARED_IDENTIFIER_CUSTOMERS})",
-            )
-        )
+    flags = [
+        await _flag(session, customer_id=customer.id, rule=rule, reason=reason)
+        for rule, reason in profile_rules(contact, most_sharing_a_phone=most)
+    ]
     return [f for f in flags if f is not None]
 
 
