@@ -168,3 +168,26 @@ async def test_in_store_sale_takes_stock_out_of_that_store(
     await produce(kafka_bootstrap, ORDERS, [placed(unique("o-"), sku, 1, channel="pos", location_id=store)])
     stock = await _wait_stock(client, token_issuer, sku, on_hand=3, reserved=0)
     assert stock["locations"][0]["location_id"] == store
+
+
+async def test_each_stock_event_of_an_order_with_two_lines_of_one_sku_carries_current_figures(
+    client: httpx.AsyncClient, token_issuer: TestTokenIssuer, kafka_bootstrap: str
+) -> None:
+    sku, location_id = await _stocked_sku(client, token_issuer, 10)
+    event = placed(unique("o-"), sku, 2)
+    order = OrderPlaced.model_validate(event.data)
+    twice = order.model_copy(update={"lines": [*_lines(sku, 2), *_lines(sku, 1)]})
+    await produce(
+        kafka_bootstrap, ORDERS, [build_event("ecom.order.placed.v1", twice, subject=order.order_id)]
+    )
+    await _wait_stock(client, token_issuer, sku, on_hand=10, reserved=3, available=7)
+    events = await wait_for_events(
+        kafka_bootstrap,
+        INVENTORY,
+        lambda e: e.subject == sku and e.data["movement"] == "reservation",
+        count=2,
+    )
+    assert [e.data["locations"] for e in events] == [
+        [{"location_id": location_id, "on_hand": 10, "reserved": 2, "available": 8}],
+        [{"location_id": location_id, "on_hand": 10, "reserved": 3, "available": 7}],
+    ]

@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Annotated
+from typing import Annotated, TypeVar
 
 from fastapi import Depends, Request, Security
 
 from contracts import uuid7
 from product_service.config import Settings
 from servicekit.auth import Caller, require
+from servicekit.errors import BadRequest
+from servicekit.http.pagination import decode_cursor
+
+T = TypeVar("T")
 
 
 def new_id() -> str:
@@ -24,6 +28,14 @@ def utc_now() -> datetime:
 def as_utc(value: datetime) -> datetime:
     """SQLite hands back naive datetimes; every stored time is UTC."""
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def cursor_id(cursor: str | None, kind: type[T]) -> T | None:
+    """The `id` a page's `next_cursor` points past (None without a cursor); 400 when it is not a `kind`."""
+    value = decode_cursor(cursor).get("id") if cursor else None
+    if value is not None and not isinstance(value, kind):
+        raise BadRequest("The cursor is not valid.")
+    return value
 
 
 async def get_settings(request: Request) -> Settings:

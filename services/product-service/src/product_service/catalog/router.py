@@ -31,11 +31,11 @@ from product_service.catalog.schemas import (
     VariantCreate,
 )
 from product_service.catalog.search import SearchFilters
-from product_service.common import ReadCaller, SettingsDep, WriteCaller
+from product_service.common import ReadCaller, SettingsDep, WriteCaller, cursor_id
 from servicekit.dependencies import SessionDep
-from servicekit.errors import BadRequest, UnprocessableEntity, problem_responses
+from servicekit.errors import UnprocessableEntity, problem_responses
 from servicekit.http.concurrency import IfMatchDep, etag_for, set_etag
-from servicekit.http.pagination import decode_cursor, encode_cursor, page_params
+from servicekit.http.pagination import encode_cursor, page_params
 from servicekit.http.responses import model_response
 
 router = APIRouter(prefix="/v1", tags=["catalog"])
@@ -178,11 +178,11 @@ async def update_product(
 ) -> ProductRead:
     """Change a product's fields; send the ETag as If-Match (428 without, 412 when stale)."""
     product = await service.get_product(session, product_id=product_id)
-    product = await service.update_product(
+    read = await service.update_product(
         session, product=product, changes=body, if_match=if_match, settings=settings
     )
-    set_etag(response, product.version)
-    return await service.product_read(session, product=product, settings=settings)
+    set_etag(response, read.version)
+    return read
 
 
 @router.post(
@@ -202,9 +202,11 @@ async def add_variant(
 ) -> ProductRead:
     """Add a variant (unique SKU, optional GTIN); If-Match is checked when sent."""
     product = await service.get_product(session, product_id=product_id)
-    product = await service.add_variant(session, product=product, body=body, if_match=if_match)
-    set_etag(response, product.version)
-    return await service.product_read(session, product=product, settings=settings)
+    read = await service.add_variant(
+        session, product=product, body=body, if_match=if_match, settings=settings
+    )
+    set_etag(response, read.version)
+    return read
 
 
 @router.get(
@@ -224,9 +226,7 @@ async def completeness_report(
     cursor: str | None = None,
 ) -> CompletenessReport:
     """Completeness of every non-archived product on a channel (share of its required attributes filled)."""
-    after = decode_cursor(cursor).get("id") if cursor else None
-    if after is not None and not isinstance(after, str):
-        raise BadRequest("The cursor is not valid.")
+    after = cursor_id(cursor, str)
     entries, last_id = await service.completeness_report(
         session, channel=channel, only_below=below_threshold, limit=limit, after_id=after, settings=settings
     )
@@ -255,9 +255,7 @@ async def search_products(
     cursor: str | None = None,
 ) -> ProductPage:
     """Full-text search (all words, prefix match) with filters; cursor pagination in a stable order."""
-    after = decode_cursor(cursor).get("id") if cursor else None
-    if after is not None and not isinstance(after, str):
-        raise BadRequest("The cursor is not valid.")
+    after = cursor_id(cursor, str)
     if (min_price is not None or max_price is not None) and currency is None:
         raise UnprocessableEntity("A price range needs a currency.")
     pairs = []

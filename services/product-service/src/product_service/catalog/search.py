@@ -45,13 +45,10 @@ def tokens_of(query: str) -> list[str]:
     return _TOKEN.findall(query.lower())[:MAX_TOKENS]
 
 
-# On PostgreSQL the words of a document and of a query are both cut by `_TOKEN`, not by the text-search
-# parser: the parser reads "0e4a030bd3" as the number "0e4" followed by "a030bd3" in a query but as one
-# word in "DUP-0e4a030bd3", so the two sides would disagree.
-_PG_DOCUMENT = "array_to_tsvector(CAST(:lexemes AS text[]))"
-
-
 def _lexemes_of(document: str) -> list[str]:
+    """A document's words for PostgreSQL, cut by `_TOKEN` like the query's and not by the text-search
+    parser: the parser reads "0e4a030bd3" as the number "0e4" followed by "a030bd3" in a query but as one
+    word in "DUP-0e4a030bd3", so the two sides would disagree."""
     return sorted(set(_TOKEN.findall(document.lower())))
 
 
@@ -61,20 +58,7 @@ def _is_postgres(session: AsyncSession) -> bool:
 
 async def index_product(session: AsyncSession, *, product_id: str, document: str) -> None:
     """Put (or replace) a product's document in the search index."""
-    if _is_postgres(session):
-        await session.execute(
-            text(
-                f"INSERT INTO product_search (product_id, document) VALUES (:id, {_PG_DOCUMENT}) "
-                "ON CONFLICT (product_id) DO UPDATE SET document = EXCLUDED.document"
-            ),
-            {"id": product_id, "lexemes": _lexemes_of(document)},
-        )
-    else:
-        await session.execute(text("DELETE FROM product_search WHERE product_id = :id"), {"id": product_id})
-        await session.execute(
-            text("INSERT INTO product_search (product_id, document) VALUES (:id, :doc)"),
-            {"id": product_id, "doc": document},
-        )
+    await index_products(session, [(product_id, document)], replace=True)
 
 
 def matching_ids(session: AsyncSession, query: str) -> tuple[TextClause, dict[str, str]] | None:
@@ -187,10 +171,11 @@ async def search_products(
     return (await session.execute(statement)).scalars().all()
 
 
-async def index_new_products(
+async def index_products(
     session: AsyncSession, documents: list[tuple[str, str]], *, replace: bool = False
 ) -> None:
-    """Index many products in one statement (bulk import); `replace` for products already indexed."""
+    """Index products in one statement (one product, or a bulk import batch); `replace` for products that
+    may be indexed already."""
     if not documents:
         return
     if _is_postgres(session):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Row
@@ -379,9 +380,10 @@ async def update_product(
     changes: ProductUpdate,
     if_match: str | None,
     settings: Settings,
-) -> Product:
+) -> ProductRead:
     """Apply the fields present in `changes`; 428 without If-Match, 412 when the version is stale
-    (checked again in the UPDATE itself, so a concurrent writer cannot be overwritten)."""
+    (checked again in the UPDATE itself, so a concurrent writer cannot be overwritten). Returns the
+    product's API view."""
     check_if_match(if_match, product.version)
     values = changes.model_dump(exclude_unset=True)
     if "attributes" in values:
@@ -397,7 +399,15 @@ async def update_product(
         values["family_id"] = family.id if family is not None else None
     changed = sorted(k for k, v in values.items() if getattr(product, k) != v)
     if not changed:
-        return product
+        return await product_read(session, product=product, settings=settings)
+    await _bump_version(session, product, values)
+    variants = await _emit_product_change(session, product, changed)
+    return await _product_view(session, product, variants, settings)
+
+
+async def _bump_version(session: AsyncSession, product: Product, values: dict[str, Any]) -> datetime:
+    """Write `values` and the next version if the product's version still holds (412 if not), and
+    mirror them on `product`; the time written is returned."""
     expected = product.version
     now = utc_now()
     if not await repository.update_product_if_version(
@@ -408,8 +418,7 @@ async def update_product(
         setattr(product, key, value)
     product.version = expected + 1
     product.updated_at = now
-    await _emit_product_change(session, product, changed)
-    return product
+    return now
 
 
 async def _reindex(session: AsyncSession, product: Product, skus: list[str]) -> None:
@@ -423,8 +432,12 @@ async def _reindex(session: AsyncSession, product: Product, skus: list[str]) -> 
     await search.index_product(session, product_id=product.id, document=document)
 
 
-async def _emit_product_change(session: AsyncSession, product: Product, changed: list[str]) -> None:
-    skus = [v.sku for v in await repository.variants_of(session, product.id)]
+async def _emit_product_change(
+    session: AsyncSession, product: Product, changed: list[str]
+) -> Sequence[Variant]:
+    """Reindex the product and emit its updated (or archived) event; returns its variants."""
+    variants = await repository.variants_of(session, product.id)
+    skus = [v.sku for v in variants]
     await _reindex(session, product, skus)
     if product.status == "archived" and "status" in changed:
         event = build_event(
@@ -447,30 +460,25 @@ async def _emit_product_change(session: AsyncSession, product: Product, changed:
             sequence=product.version,
         )
     await outbox.add(session, event)
+    return variants
 
 
 async def add_variant(
-    session: AsyncSession, *, product: Product, body: VariantCreate, if_match: str | None
-) -> Product:
-    """Add a variant; the product's version goes up. If-Match is checked when sent."""
+    session: AsyncSession, *, product: Product, body: VariantCreate, if_match: str | None, settings: Settings
+) -> ProductRead:
+    """Add a variant; the product's version goes up. If-Match is checked when sent. Returns the
+    product's API view."""
     check_if_match(if_match, product.version, required=False)
     await _check_new_variants(session, [body])
-    expected = product.version
-    now = utc_now()
-    if not await repository.update_product_if_version(
-        session, product.id, expected_version=expected, values={}, now=now
-    ):
-        raise PreconditionFailed("The product was changed by someone else; read it again and retry.")
+    now = await _bump_version(session, product, {})
     session.add(
         Variant(
             sku=body.sku, product_id=product.id, gtin=body.gtin, attributes=body.attributes, created_at=now
         )
     )
     await _flush_or_conflict(session)
-    product.version = expected + 1
-    product.updated_at = now
-    await _emit_product_change(session, product, ["variants"])
-    return product
+    variants = await _emit_product_change(session, product, ["variants"])
+    return await _product_view(session, product, variants, settings)
 
 
 async def list_products(
@@ -484,12 +492,20 @@ async def list_products(
 
 async def product_read(session: AsyncSession, *, product: Product, settings: Settings) -> ProductRead:
     """The full API view of a product: variants and completeness per channel included."""
-    variants = [
-        VariantRead(sku=v.sku, gtin=v.gtin, attributes=v.attributes)
-        for v in await repository.variants_of(session, product.id)
-    ]
+    return await _product_view(session, product, await repository.variants_of(session, product.id), settings)
+
+
+async def _product_view(
+    session: AsyncSession, product: Product, variants: Sequence[Variant], settings: Settings
+) -> ProductRead:
+    """`product_read` with the product's variants (in SKU order) already at hand."""
     family = await repository.cached_family(session, product.family_id) if product.family_id else None
-    return to_read(product, variants, family, settings)
+    return to_read(
+        product,
+        [VariantRead(sku=v.sku, gtin=v.gtin, attributes=v.attributes) for v in variants],
+        family,
+        settings,
+    )
 
 
 async def read_product(database: Database, *, product_id: str, settings: Settings) -> ProductRead:

@@ -72,8 +72,13 @@ async def change_if_available(
 
 
 async def stock_rows(session: AsyncSession, sku: str) -> Sequence[StockLevel]:
+    """A SKU's stock rows as the database has them now: stock changes by Core UPDATEs, so rows this
+    session loaded before are refreshed, not returned as they were."""
     result = await session.execute(
-        select(StockLevel).where(col(StockLevel.sku) == sku).order_by(col(StockLevel.location_id))
+        select(StockLevel)
+        .where(col(StockLevel.sku) == sku)
+        .order_by(col(StockLevel.location_id))
+        .execution_options(populate_existing=True)
     )
     return result.scalars().all()
 

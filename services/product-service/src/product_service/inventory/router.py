@@ -7,7 +7,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Path, Query, status
 
 from product_service.catalog.schemas import CHANNEL_PATTERN
-from product_service.common import InventoryCaller, ReadCaller
+from product_service.common import InventoryCaller, ReadCaller, cursor_id
 from product_service.inventory import repository, service
 from product_service.inventory.models import ChannelBuffer, Location, Reservation
 from product_service.inventory.schemas import (
@@ -25,10 +25,10 @@ from product_service.inventory.schemas import (
     ThresholdUpdate,
 )
 from servicekit.dependencies import SessionDep
-from servicekit.errors import BadRequest, problem_responses
+from servicekit.errors import problem_responses
 from servicekit.http import idempotency
 from servicekit.http.idempotency import IdempotencyKeyDep, fingerprint
-from servicekit.http.pagination import decode_cursor, encode_cursor
+from servicekit.http.pagination import encode_cursor
 
 router = APIRouter(prefix="/v1", tags=["inventory"])
 
@@ -185,9 +185,7 @@ async def movements(
     cursor: str | None = None,
 ) -> MovementPage:
     """The SKU's movement ledger, oldest first."""
-    after = decode_cursor(cursor).get("id") if cursor else None
-    if after is not None and not isinstance(after, int):
-        raise BadRequest("The cursor is not valid.")
+    after = cursor_id(cursor, int)
     rows = await repository.movements(session, sku=sku, after_id=after, limit=limit)
     items = [MovementRead.model_validate(row, from_attributes=True) for row in rows[:limit]]
     next_cursor = encode_cursor({"id": items[-1].id}) if len(rows) > limit and items else None

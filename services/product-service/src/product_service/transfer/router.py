@@ -11,7 +11,7 @@ from typing import IO, Annotated
 from fastapi import APIRouter, FastAPI, Query, Request, status
 from fastapi.responses import StreamingResponse
 
-from product_service.common import ReadCaller, WriteCaller
+from product_service.common import ReadCaller, WriteCaller, cursor_id
 from product_service.transfer import service
 from product_service.transfer.models import ImportJob
 from product_service.transfer.schemas import (
@@ -23,8 +23,8 @@ from product_service.transfer.schemas import (
     TransferFormat,
 )
 from servicekit.dependencies import SessionDep, get_database
-from servicekit.errors import BadRequest, ServiceError, problem_responses
-from servicekit.http.pagination import decode_cursor, encode_cursor
+from servicekit.errors import ServiceError, problem_responses
+from servicekit.http.pagination import encode_cursor
 
 router = APIRouter(prefix="/v1", tags=["import and export"])
 
@@ -93,9 +93,7 @@ async def list_imports(
     cursor: str | None = None,
 ) -> ImportJobPage:
     """Import jobs, newest first, with their status and progress; cursor pagination."""
-    before = decode_cursor(cursor).get("id") if cursor else None
-    if before is not None and not isinstance(before, str):
-        raise BadRequest("The cursor is not valid.")
+    before = cursor_id(cursor, str)
     jobs = await service.list_jobs(session, status=status, before_id=before, limit=limit)
     items = [ImportJobRead.model_validate(job, from_attributes=True) for job in jobs[:limit]]
     next_cursor = encode_cursor({"id": items[-1].id}) if len(jobs) > limit and items else None
@@ -122,9 +120,7 @@ async def import_errors(
 ) -> ImportErrorPage:
     """The rows an import refused, with the reason; none of them wrote anything."""
     await service.get_job(session, job_id=job_id)
-    after = decode_cursor(cursor).get("id") if cursor else None
-    if after is not None and not isinstance(after, int):
-        raise BadRequest("The cursor is not valid.")
+    after = cursor_id(cursor, int)
     rows = await service.job_errors(session, job_id=job_id, after_id=after, limit=limit)
     items = [ImportRowErrorRead(row_number=r.row_number, sku=r.sku, message=r.message) for r in rows[:limit]]
     last = rows[limit - 1].id if len(rows) > limit else None

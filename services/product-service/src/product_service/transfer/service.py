@@ -202,7 +202,7 @@ async def _insert_new(session: AsyncSession, new: NewRows, topic: str) -> None:
             await _copy(session, Product.__tablename__, new.products, PRODUCT_JSON)
         if new.variants:
             await _copy(session, Variant.__tablename__, new.variants, VARIANT_JSON)
-        await search.index_new_products(session, new.documents)
+        await search.index_products(session, new.documents)
         if outbox_rows:
             await _copy(session, OutboxMessage.__tablename__, outbox_rows, frozenset())
     else:
@@ -210,7 +210,7 @@ async def _insert_new(session: AsyncSession, new: NewRows, topic: str) -> None:
             await session.execute(insert(Product), new.products)
         if new.variants:
             await session.execute(insert(Variant), new.variants)
-        await search.index_new_products(session, new.documents)
+        await search.index_products(session, new.documents)
         if outbox_rows:
             await session.execute(insert(OutboxMessage), outbox_rows)
     if outbox_rows:
@@ -385,7 +385,7 @@ async def _write_updates(
         states
     ):
         raise IntegrityError("a product changed concurrently", None, ValueError())
-    await search.index_new_products(
+    await search.index_products(
         session,
         [
             (
