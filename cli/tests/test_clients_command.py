@@ -5,21 +5,11 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-import pytest
 from typer.testing import CliRunner
 
 from ecom_cli.main import app
-from gateway.config import ALEMBIC_INI
-from servicekit.migrations import upgrade
 
 runner = CliRunner()
-
-
-@pytest.fixture
-def var_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    monkeypatch.delenv("GATEWAY_DATABASE_URL", raising=False)
-    upgrade(ALEMBIC_INI, f"sqlite+aiosqlite:///{tmp_path / 'gateway.db'}")
-    return tmp_path
 
 
 def _create(var_dir: Path) -> tuple[str, str]:

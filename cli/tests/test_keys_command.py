@@ -7,24 +7,14 @@ import io
 import re
 from pathlib import Path
 
-import pytest
 from rich.console import Console
 from typer.testing import CliRunner
 
 from ecom_cli.commands.seed import run_seeders
 from ecom_cli.main import app
 from ecom_cli.seeders.gateway_admin import SEEDER
-from gateway.config import ALEMBIC_INI
-from servicekit.migrations import upgrade
 
 runner = CliRunner()
-
-
-@pytest.fixture
-def var_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    monkeypatch.delenv("GATEWAY_DATABASE_URL", raising=False)
-    upgrade(ALEMBIC_INI, f"sqlite+aiosqlite:///{tmp_path / 'gateway.db'}")
-    return tmp_path
 
 
 def test_rotate_adds_a_key_and_retires_the_old_one(var_dir: Path) -> None:
