@@ -9,6 +9,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials
 
+from gateway.limits import limit_refused_ip
 from gateway.runtime import PUBLIC_CLIENT_ID, Gateway, GatewayDep, SessionToken
 from gateway.security import hash_secret
 from gateway.sessions import find_session
@@ -104,13 +105,41 @@ async def resolve_caller(gateway: Gateway, request: Request) -> tuple[Caller, st
     raise Unauthorized("A Bearer token or a session cookie is required.")
 
 
+async def authenticate_request(gateway: Gateway, request: Request) -> tuple[Caller, str]:
+    """`resolve_caller`, with refusals counted per address (429 once an address keeps sending missing
+    or invalid tokens)."""
+    try:
+        return await resolve_caller(gateway, request)
+    except Unauthorized:
+        await limit_refused_ip(gateway, request)
+        raise
+
+
+async def gate_authenticate(request: Request) -> Caller:
+    """The servicekit AuthenticationGate's authenticator for the gateway's own protected routes."""
+    caller, _token = await authenticate_request(request.app.state.gateway, request)
+    return caller
+
+
+PROTECTED_PREFIXES = ("/admin", "/v1/")
+"""The gateway's own routes that need a caller; /api/ is authenticated by the proxy itself, and
+tokens, login, discovery, probes and docs are public."""
+
+
+def is_public(path: str) -> bool:
+    return not path.startswith(PROTECTED_PREFIXES)
+
+
 async def current_caller(
     request: Request,
     gateway: GatewayDep,
     _credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer_scheme)],
 ) -> Caller:
     """The verified caller of a gateway route (401 problem+json otherwise)."""
-    caller, _token = await resolve_caller(gateway, request)
+    checked: Caller | None = request.scope.get("state", {}).get("caller")
+    if checked is not None:
+        return checked  # the AuthenticationGate verified it before routing
+    caller, _token = await authenticate_request(gateway, request)
     request.state.caller = caller
     return caller
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
+from gateway.auth import gate_authenticate, is_public
 from gateway.config import Settings
 from gateway.events import CONSUMERS
 from gateway.openapi import docs_routes
@@ -36,6 +37,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         consumers=CONSUMERS,
         on_startup=[startup],
         on_shutdown=[stop_gateway],
+        is_public=is_public,
+        authenticate=gate_authenticate,
     )
     # Services verify against the JWKS over HTTP; the gateway reads its own key ring directly.
     app.state.token_verifier = TokenVerifier(

@@ -19,7 +19,7 @@ from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from gateway.auth import resolve_caller
+from gateway.auth import authenticate_request
 from gateway.limits import limit_caller
 from gateway.runtime import Gateway
 from gateway.upstream import Headers, UpstreamError, UpstreamResponse, UpstreamTimeout
@@ -176,16 +176,17 @@ async def forward(request: Request) -> Response:
     """Proxy one request to the service named by the path's second segment."""
     gateway: Gateway = request.app.state.gateway
     service = request.path_params["service"]
-    upstream_url = gateway.upstreams.get(service)
-    target = _target(request, service) if upstream_url is not None else None
-    if upstream_url is None or target is None:
-        return problem_response(request, 404, "Not Found", f"No service is routed at /api/{service}.")
     try:
-        caller, token = await resolve_caller(gateway, request)
+        # The caller first: nothing about what lies behind the gateway is told to a caller without one.
+        caller, token = await authenticate_request(gateway, request)
         request.state.caller = caller
         decision = await limit_caller(gateway, caller.subject)
     except ServiceError as exc:
         return problem_response(request, exc.status, exc.title, exc.detail, headers=exc.headers)
+    upstream_url = gateway.upstreams.get(service)
+    target = _target(request, service) if upstream_url is not None else None
+    if upstream_url is None or target is None:
+        return problem_response(request, 404, "Not Found", f"No service is routed at /api/{service}.")
     headers, has_body, chunked = upstream_headers(request, token, service)
     method = request.scope["method"]
     read_timeout = gateway.upstream.timeouts.read

@@ -18,6 +18,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from contracts.topics import ALL_TOPICS
 from servicekit.auth import JWKSClient, RevocationList, TokenVerifier
+from servicekit.authgate import AuthenticationGate, Authenticator, default_is_public, verify_bearer
 from servicekit.db import Database
 from servicekit.errors import Problem, install_error_handlers, problem_response
 from servicekit.events.consumer import ConsumerSpec, EventConsumer, RetryPolicy
@@ -61,8 +62,14 @@ def create_service_app(
     on_startup: Sequence[Hook] = (),
     on_shutdown: Sequence[Hook] = (),
     run_relay: bool = True,
+    is_public: Callable[[str], bool] = default_is_public,
+    authenticate: Authenticator = verify_bearer,
 ) -> FastAPI:
-    """A FastAPI app with the platform's lifespan, middleware, error handlers and probes."""
+    """A FastAPI app with the platform's lifespan, middleware, error handlers and probes.
+
+    Every path but the public ones (`is_public`: probes, metrics, API docs by default) needs a caller
+    that `authenticate` accepts before routing, so no answer says anything about a resource to a caller
+    without a valid token."""
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -118,6 +125,7 @@ def create_service_app(
         telemetry={"tracing": False, "metrics": False, "logs": False},
     )
     install_error_handlers(app)
+    app.add_middleware(AuthenticationGate, is_public=is_public, authenticate=authenticate)
     app.add_middleware(MetricsMiddleware)
     app.add_middleware(RequestIdMiddleware)
     for router in (_probes(), *routers):

@@ -240,6 +240,10 @@ BearerCredentials = Annotated[HTTPAuthorizationCredentials | None, Depends(beare
 
 
 async def _verified_caller(request: Request, credentials: HTTPAuthorizationCredentials | None) -> Caller:
+    # The app's AuthenticationGate verified the token before routing (servicekit.authgate).
+    checked: Caller | None = request.scope.get("state", {}).get("caller")
+    if checked is not None:
+        return checked
     if credentials is None or not credentials.credentials:
         raise Unauthorized("A Bearer token is required.")
     verifier: TokenVerifier = request.app.state.token_verifier

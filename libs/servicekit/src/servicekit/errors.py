@@ -173,6 +173,11 @@ async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     detail = exc.detail if isinstance(exc.detail, str) and exc.detail != title else None
     if exc.status_code == 404 and detail is None:
         detail = f"No route matches {request.method} {request.url.path}"
+    elif exc.status_code == 405 and detail is None:
+        allowed = (exc.headers or {}).get("Allow", "")
+        detail = f"{request.method} is not allowed on {request.url.path}; allowed: {allowed or 'none'}."
+    elif detail is None:
+        detail = f"{title}."
     return problem_response(request, exc.status_code, title, detail, headers=dict(exc.headers or {}))
 
 
