@@ -14,7 +14,16 @@ from ecom_cli import __version__
 from ecom_cli.commands.dev import port_problems, run_dev
 from ecom_cli.main import app
 from ecom_cli.migrations import report_migrations, run_migrations
-from ecom_cli.stack import DEFAULT_PORTS, STACK, StackService, service_env, service_named, uvicorn_command
+from ecom_cli.stack import (
+    DEFAULT_PORTS,
+    SERVICE_KEEP_ALIVE_SECONDS,
+    STACK,
+    StackService,
+    service_env,
+    service_named,
+    uvicorn_command,
+)
+from gateway.config import Settings as GatewaySettings
 from servicekit.broker import free_port
 
 runner = CliRunner()
@@ -72,7 +81,14 @@ def test_uvicorn_command_serves_the_package_app() -> None:
         "--port",
         "8103",
         "--no-access-log",
+        "--timeout-keep-alive",
+        str(SERVICE_KEEP_ALIVE_SECONDS),
+        "--no-proxy-headers",
     ]
+
+
+def test_the_gateway_drops_idle_upstream_connections_before_the_services_close_them() -> None:
+    assert GatewaySettings().upstream_idle_timeout_seconds < SERVICE_KEEP_ALIVE_SECONDS
 
 
 def test_port_problems_name_a_busy_port_and_a_port_given_twice() -> None:

@@ -123,7 +123,14 @@ def service_env(
     return env
 
 
+SERVICE_KEEP_ALIVE_SECONDS = 5
+"""How long each server keeps an idle connection (uvicorn's default, stated): the gateway's upstream
+pool drops its idle connections sooner (GATEWAY_UPSTREAM_IDLE_TIMEOUT_SECONDS, 4 s)."""
+
+
 def uvicorn_command(service: StackService, *, host: str, port: int) -> list[str]:
+    """The server of one stack process. The gateway reads X-Forwarded-For itself, from configured proxies
+    only (GATEWAY_TRUSTED_PROXIES): uvicorn's own proxy-header handling would believe any local caller."""
     return [
         sys.executable,
         "-m",
@@ -134,4 +141,7 @@ def uvicorn_command(service: StackService, *, host: str, port: int) -> list[str]
         "--port",
         str(port),
         "--no-access-log",
+        "--timeout-keep-alive",
+        str(SERVICE_KEEP_ALIVE_SECONDS),
+        "--no-proxy-headers",
     ]

@@ -42,6 +42,13 @@ class Settings(ServiceSettings):
     rate_limit_burst: int = 100
     auth_rate_limit_rate_per_second: float = 1.0
     auth_rate_limit_burst: int = 20
+    # Calls refused for a missing or invalid token, per address: past the burst they get 429.
+    refused_rate_limit_rate_per_second: float = 5.0
+    refused_rate_limit_burst: int = 50
+    trusted_proxies: str = ""
+    """Comma-separated addresses or networks of reverse proxies in front of the gateway: only a
+    connection from one of them has its X-Forwarded-For believed for per-address limits and audit
+    (run uvicorn with --no-proxy-headers, or it rewrites the address before the gateway sees it)."""
     redis_url: str | None = None
     redis_key_prefix: str = "ecom:gateway:rl"
 
@@ -53,6 +60,10 @@ class Settings(ServiceSettings):
     upstream_connect_timeout_seconds: float = 2.0
     upstream_timeout_seconds: float = 30.0
     upstream_max_connections: int = 200
+    upstream_idle_timeout_seconds: float = 4.0
+    """How long an idle pooled connection to a service may be reused: keep it below the services'
+    keep-alive timeout (uvicorn's `--timeout-keep-alive`, 5 s by default and in `ecom dev`), so the
+    gateway never sends a request on a connection the service is closing (a 502)."""
     docs_fetch_timeout_seconds: float = 2.0
     docs_cache_seconds: float = 30.0
 

@@ -1,6 +1,11 @@
-"""Applying the rate limiter: per client or user on proxied calls, per IP on the auth endpoints."""
+"""Applying the rate limiter: per client or user on proxied calls, per address on the auth endpoints and
+on calls with a missing or invalid token; the caller's address, with X-Forwarded-For believed only when
+the connection comes from a configured proxy."""
 
 from __future__ import annotations
+
+import ipaddress
+from functools import lru_cache
 
 from fastapi import Request
 
@@ -13,8 +18,43 @@ class TooManyRequests(ServiceError):
     status, title = 429, "Too Many Requests"
 
 
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+@lru_cache(maxsize=16)
+def parse_networks(text: str) -> tuple[Network, ...]:
+    """`10.0.0.0/8, 192.168.1.7` -> networks (a bare address is a network of one)."""
+    return tuple(ipaddress.ip_network(part.strip(), strict=False) for part in text.split(",") if part.strip())
+
+
+def _trusted(address: str, networks: tuple[Network, ...]) -> bool:
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return False
+    return any(ip in network for network in networks)
+
+
+def forwarded_client(peer: str, forwarded_for: str | None, networks: tuple[Network, ...]) -> str:
+    """The caller's address: the peer, unless the peer is a trusted proxy; then the right-most address
+    in X-Forwarded-For that is not itself a trusted proxy (what a client sends in front is not
+    believed)."""
+    if not networks or not forwarded_for or not _trusted(peer, networks):
+        return peer
+    hops = [hop.strip() for hop in forwarded_for.split(",") if hop.strip()]
+    for hop in reversed(hops):
+        if not _trusted(hop, networks):
+            return hop
+    return hops[0] if hops else peer
+
+
 def client_ip(request: Request) -> str:
-    return request.client.host if request.client else "unknown"
+    peer = request.client.host if request.client else "unknown"
+    gateway: Gateway | None = getattr(request.app.state, "gateway", None)
+    if gateway is None or not gateway.settings.trusted_proxies:
+        return peer
+    networks = parse_networks(gateway.settings.trusted_proxies)
+    return forwarded_client(peer, request.headers.get("x-forwarded-for"), networks)
 
 
 def raise_if_limited(decision: Decision) -> None:
@@ -40,5 +80,18 @@ async def limit_auth_ip(request: Request, gateway: GatewayDep) -> None:
         f"auth-ip:{client_ip(request)}",
         rate=settings.auth_rate_limit_rate_per_second,
         burst=settings.auth_rate_limit_burst,
+    )
+    raise_if_limited(decision)
+
+
+async def limit_refused_ip(gateway: Gateway, request: Request) -> None:
+    """A call was refused for a missing or invalid token: count it against the caller's address, and
+    answer 429 instead of 401 once that address has spent its allowance (guessing or replaying tokens
+    gets slow)."""
+    settings = gateway.settings
+    decision = await gateway.limiter.hit(
+        f"refused-ip:{client_ip(request)}",
+        rate=settings.refused_rate_limit_rate_per_second,
+        burst=settings.refused_rate_limit_burst,
     )
     raise_if_limited(decision)

@@ -81,7 +81,11 @@ def upstream_pool(settings: Settings) -> UpstreamPool:
     timeouts = Timeouts(
         connect=settings.upstream_connect_timeout_seconds, read=total, write=total, pool=total
     )
-    return UpstreamPool(max_connections=settings.upstream_max_connections, timeouts=timeouts)
+    return UpstreamPool(
+        max_connections=settings.upstream_max_connections,
+        timeouts=timeouts,
+        idle_timeout=settings.upstream_idle_timeout_seconds,
+    )
 
 
 async def start_gateway(app: FastAPI, settings: Settings) -> Gateway:

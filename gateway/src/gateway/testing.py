@@ -88,7 +88,11 @@ class TokenForge:
 
 @asynccontextmanager
 async def serving(
-    app: ASGIApp, *, port: int | None = None, lifespan: Literal["auto", "on", "off"] = "on"
+    app: ASGIApp,
+    *,
+    port: int | None = None,
+    lifespan: Literal["auto", "on", "off"] = "on",
+    timeout_keep_alive: int = 5,
 ) -> AsyncIterator[str]:
     """Run `app` on a real 127.0.0.1 port with uvicorn in this event loop; yields its base URL."""
     port = port or free_port()
@@ -100,6 +104,7 @@ async def serving(
         lifespan=lifespan,
         access_log=False,
         timeout_graceful_shutdown=1,
+        timeout_keep_alive=timeout_keep_alive,
     )
     server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve())

@@ -7,8 +7,11 @@ it forwards headers it has already parsed, as bytes, and hands bodies through.
 
 What it keeps: a bounded pool (waiting for a free slot has its own timeout), connect/read/write
 timeouts, streamed request bodies (raw with Content-Length, chunked otherwise), streamed response
-bodies with back-pressure, 1xx responses skipped, an idempotent request without a body retried once on a
-new connection when the kept-alive one it was sent on closed before any answer.
+bodies with back-pressure, 1xx responses skipped, idle connections dropped after `idle_timeout` (set
+it below the services' keep-alive timeout, so the gateway never sends on a connection the service is
+closing), a request of any method retried once on a new connection when the kept-alive one turned out
+closed before a byte of it was sent, and an idempotent request without a body also when the connection
+closed after it was sent but before any answer.
 """
 
 from __future__ import annotations
@@ -228,6 +231,7 @@ class _Connection(asyncio.Protocol):
         self.response: UpstreamResponse | None = None
         self._reading_paused = False
         self._writable: asyncio.Future[None] | None = None
+        self.idle_since = 0.0
 
     # asyncio.Protocol
 
@@ -334,9 +338,12 @@ class _Connection(asyncio.Protocol):
 class UpstreamPool:
     """Keep-alive connections to the services, at most `max_connections` requests in flight."""
 
-    def __init__(self, *, max_connections: int, timeouts: Timeouts) -> None:
+    def __init__(self, *, max_connections: int, timeouts: Timeouts, idle_timeout: float = 4.0) -> None:
         self.max_connections = max_connections
         self.timeouts = timeouts
+        self.idle_timeout = idle_timeout
+        """A connection idle this long is closed rather than reused: below the services' keep-alive
+        timeout (uvicorn's is 5 s), or a request may cross the service's close on the wire."""
         self._idle: dict[Upstream, list[_Connection]] = {}
         self._in_flight = 0
         self._waiters: deque[asyncio.Future[None]] = deque()
@@ -360,7 +367,7 @@ class UpstreamPool:
         try:
             head = _request_head(upstream, method, target, headers, chunked=chunked)
             is_head = method == b"HEAD"
-            connection = self._idle_connection(upstream)
+            connection = self._idle_connection(upstream, loop.time())
             if connection is not None:
                 try:
                     retry = body is None and method in IDEMPOTENT_METHODS
@@ -387,9 +394,12 @@ class UpstreamPool:
         connection.response = response
         transport = connection.transport
         assert transport is not None
+        if connection.closed or transport.is_closing():
+            # Nothing was sent: safe to send on a new connection whatever the method.
+            connection.response = None
+            connection.close()
+            raise _StaleConnection("The kept-alive connection to the service was closed.")
         try:
-            if connection.closed:
-                raise UpstreamError("The connection to the service was closed.")
             transport.write(head)
             if body is not None:
                 await _send_body(connection, body, chunked, self.timeouts.write)
@@ -403,12 +413,20 @@ class UpstreamPool:
             raise
         return response
 
-    def _idle_connection(self, upstream: Upstream) -> _Connection | None:
+    def _idle_connection(self, upstream: Upstream, now: float) -> _Connection | None:
+        """The most recently used idle connection, if it has not been idle `idle_timeout` (older ones
+        below it are closed as well)."""
         idle = self._idle.get(upstream)
         while idle:
             connection = idle.pop()
-            if not connection.closed:
-                return connection
+            if connection.closed:
+                continue
+            if now - connection.idle_since >= self.idle_timeout:
+                for stale in (connection, *idle):
+                    stale.close()
+                idle.clear()
+                return None
+            return connection
         return None
 
     async def _connect(self, upstream: Upstream, loop: asyncio.AbstractEventLoop) -> _Connection:
@@ -460,6 +478,7 @@ class UpstreamPool:
             if self._closing:
                 connection.close()
             else:
+                connection.idle_since = connection.loop.time()
                 self._idle.setdefault(connection.key, []).append(connection)
         while self._waiters:
             waiter = self._waiters.popleft()
