@@ -144,3 +144,17 @@ async def test_logins_and_lockouts_are_audited(start_gateway: Callable[..., Any]
         ("login", "failure"),
         ("login", "failure"),
     ]
+
+
+async def test_a_successful_login_resets_the_failure_count(start_gateway: Callable[..., Any]) -> None:
+    async with start_gateway(lockout_threshold=3, lockout_ip_threshold=3, lockout_base_seconds=60) as gw:
+        email = await gw.add_user("analyst")
+        for _ in range(2):
+            assert (await gw.password_grant(email, "wrong password!")).status_code == 400
+        assert (await gw.password_grant(email)).status_code == 200
+        for _ in range(2):
+            assert (await gw.password_grant(email, "wrong password!")).status_code == 400
+
+        response = await gw.password_grant(email)
+
+    assert response.status_code == 200

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from gateway_harness import RunningGateway
+from jose import jwt
 
 
 async def _login(gw: RunningGateway) -> dict[str, str]:
@@ -79,3 +80,35 @@ async def test_revoking_an_unknown_token_answers_200(gw: RunningGateway) -> None
     response = await gw.http.post("/oauth/revoke", data={"token": "whatever"})
 
     assert response.status_code == 200
+
+
+async def test_refresh_token_reuse_revokes_the_familys_access_tokens_at_once(gw: RunningGateway) -> None:
+    first = await _login(gw)
+    second = await _refresh(gw, first["refresh_token"])
+    first_access = {"Authorization": f"Bearer {first['access_token']}"}
+    second_access = {"Authorization": f"Bearer {second['access_token']}"}
+    assert (await gw.http.get("/v1/me", headers=second_access)).status_code == 200
+
+    await _refresh(gw, first["refresh_token"])  # reuse: the token was stolen
+
+    assert (await gw.http.get("/v1/me", headers=first_access)).status_code == 401
+    assert (await gw.http.get("/v1/me", headers=second_access)).status_code == 401
+    revoked = (await gw.http.get("/.well-known/revocations.json")).json()["token_ids"]
+    assert {_jti(first["access_token"]), _jti(str(second["access_token"]))} <= set(revoked)
+
+
+async def test_another_login_of_the_same_person_is_not_revoked_by_a_reuse(gw: RunningGateway) -> None:
+    email = await gw.add_user("data_steward")
+    stolen = (await gw.password_grant(email)).json()
+    other = (await gw.password_grant(email)).json()
+    await _refresh(gw, stolen["refresh_token"])
+
+    await _refresh(gw, stolen["refresh_token"])
+
+    response = await gw.http.get("/v1/me", headers={"Authorization": f"Bearer {other['access_token']}"})
+    assert response.status_code == 200
+
+
+def _jti(token: str) -> str:
+    jti: str = jwt.get_unverified_claims(token)["jti"]
+    return jti

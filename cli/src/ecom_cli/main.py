@@ -5,9 +5,11 @@ from __future__ import annotations
 import typer
 
 from ecom_cli.commands import clients, dev, dlq, keys, migrate, seed, users, version
+from ecom_cli.errors import HandledGroup
 
 app = typer.Typer(
     name="ecom",
+    cls=HandledGroup,
     help="Ecom Data Platform: run the dev stack, migrate databases, operate the platform.",
     no_args_is_help=True,
     add_completion=False,

@@ -43,9 +43,13 @@ def forwarded_client(peer: str, forwarded_for: str | None, networks: tuple[Netwo
         return peer
     hops = [hop.strip() for hop in forwarded_for.split(",") if hop.strip()]
     for hop in reversed(hops):
-        if not _trusted(hop, networks):
-            return hop
-    return hops[0] if hops else peer
+        try:
+            ip = ipaddress.ip_address(hop)
+        except ValueError:
+            return peer  # not what a proxy appends: believe nothing further
+        if not any(ip in network for network in networks):
+            return str(ip)
+    return peer
 
 
 def client_ip(request: Request) -> str:

@@ -82,6 +82,9 @@ async def authenticate_person(
             return LoginResult(error="This account needs a one-time code (otp).", otp_required=True)
         if not await check_second_factor(session, user, box, otp):
             return await _fail(session, settings, email=email, ip=ip, reason="otp")
+    # A success ends the run of failures of the account and of the address it came from (the auth
+    # endpoints' per-address rate limit still bounds how fast one address can guess).
     await throttle.register_success(session, throttle.account_key(email))
+    await throttle.register_success(session, throttle.ip_key(ip))
     await audit.record(session, "login", outcome="success", actor=email, target=user.id, ip=ip)
     return LoginResult(user=user)

@@ -95,6 +95,9 @@ class RefreshToken(SQLModel, table=True):
     expires_at: int = Field(sa_column=sa.Column(sa.BigInteger(), nullable=False))
     used_at: int | None = Field(default=None, sa_column=sa.Column(sa.BigInteger(), nullable=True))
     revoked_at: int | None = Field(default=None, sa_column=sa.Column(sa.BigInteger(), nullable=True))
+    access_jti: str | None = Field(default=None, max_length=64)
+    """The access token issued with this refresh token: revoked with the family on reuse."""
+    access_expires_at: int | None = Field(default=None, sa_column=sa.Column(sa.BigInteger(), nullable=True))
 
 
 class RevokedToken(SQLModel, table=True):

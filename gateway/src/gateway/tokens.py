@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from gateway.keys import ALGORITHM, KeyRing
-from gateway.models import RefreshToken
+from gateway.models import RefreshToken, RevokedToken
 from gateway.security import hash_secret, new_secret
 
 
@@ -57,9 +57,16 @@ async def mint_access_token(
 
 
 async def issue_refresh_token(
-    session: AsyncSession, *, user_id: str, scope: str, ttl: int, family_id: str | None = None
+    session: AsyncSession,
+    *,
+    user_id: str,
+    scope: str,
+    ttl: int,
+    family_id: str | None = None,
+    access: AccessToken | None = None,
 ) -> str:
-    """A new opaque refresh token (stored hashed), in a new family unless one is given."""
+    """A new opaque refresh token (stored hashed), in a new family unless one is given; `access` is the
+    access token issued with it, revoked with the family if the family is."""
     token = new_secret()
     now = int(time.time())
     session.add(
@@ -70,10 +77,21 @@ async def issue_refresh_token(
             scope=scope,
             issued_at=now,
             expires_at=now + ttl,
+            access_jti=access.jti if access else None,
+            access_expires_at=now + access.expires_in if access else None,
         )
     )
     await session.flush()
     return token
+
+
+async def link_access_token(session: AsyncSession, refresh_token: str, access: AccessToken) -> None:
+    """Record the access token issued with a (rotated) refresh token, to revoke it with its family."""
+    await session.execute(
+        update(RefreshToken)
+        .where(col(RefreshToken.token_hash) == hash_secret(refresh_token))
+        .values(access_jti=access.jti, access_expires_at=int(time.time()) + access.expires_in)
+    )
 
 
 @dataclass(frozen=True)
@@ -89,11 +107,29 @@ class Rotation:
 
 
 async def revoke_family(session: AsyncSession, family_id: str) -> None:
+    """Revoke every refresh token of the family, and put the access tokens issued with them that have
+    not expired yet on the revocation list (the gateway and the services refuse them at once / at their
+    next poll)."""
+    now = int(time.time())
     await session.execute(
         update(RefreshToken)
         .where(col(RefreshToken.family_id) == family_id, col(RefreshToken.revoked_at).is_(None))
-        .values(revoked_at=int(time.time()))
+        .values(revoked_at=now)
     )
+    live = await session.execute(
+        select(col(RefreshToken.access_jti), col(RefreshToken.access_expires_at)).where(
+            col(RefreshToken.family_id) == family_id,
+            col(RefreshToken.access_jti).is_not(None),
+            col(RefreshToken.access_expires_at) > now,
+        )
+    )
+    access = {jti: expires for jti, expires in live.all() if jti and expires}
+    if not access:
+        return
+    known = await session.scalars(select(col(RevokedToken.jti)).where(col(RevokedToken.jti).in_(access)))
+    for jti in access.keys() - set(known.all()):
+        session.add(RevokedToken(jti=jti, expires_at=access[jti]))
+    await session.flush()
 
 
 async def find_refresh_token(session: AsyncSession, token: str) -> RefreshToken | None:

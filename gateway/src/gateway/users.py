@@ -162,3 +162,24 @@ async def check_second_factor(session: AsyncSession, user: User, box: SecretBox,
     if code.strip().isdigit() and len(code.strip()) == 6:
         return check_totp(user, box, code)
     return await use_recovery_code(session, user, code)
+
+
+async def find_user(session: AsyncSession, ref: str) -> User | None:
+    """A user by id (`usr_…`) or by email."""
+    if ref.startswith("usr_"):
+        return await session.get(User, ref)
+    return await get_by_email(session, ref)
+
+
+async def set_user_status(session: AsyncSession, user: User, *, active: bool) -> bool:
+    """Enable or disable an account with a compare-and-set on its status; False when it already was.
+
+    A disabled person cannot log in or refresh, the gateway refuses their tokens and sessions at once
+    (its status cache is dropped by the caller), and services refuse them once they poll the
+    revocation list (`/.well-known/revocations.json`, within REVOCATIONS_CACHE_SECONDS)."""
+    status, expected = ("active", "disabled") if active else ("disabled", "active")
+    result = await session.execute(
+        update(User).where(col(User.id) == user.id, col(User.status) == expected).values(status=status)
+    )
+    await session.refresh(user)
+    return getattr(result, "rowcount", 0) == 1

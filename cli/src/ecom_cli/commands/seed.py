@@ -10,6 +10,7 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from ecom_cli.errors import CommandError, message_for
 from ecom_cli.options import VarDirOption
 from ecom_cli.seeding import SeedContext, Seeder, discover_seeders
 from ecom_cli.stack import DEFAULT_VAR_DIR, service_env, service_named
@@ -38,7 +39,11 @@ async def run_seeders(
             if if_empty and not await seeder.is_empty(url):
                 console.print(f"seed {seeder.name}: already has data, skipped")
                 continue
-            summary = await seeder.seed(SeedContext(url, scale, console, progress))
+            try:
+                summary = await seeder.seed(SeedContext(url, scale, console, progress))
+            except Exception as exc:
+                hint = "" if if_empty else " (is it seeded already? --if-empty skips databases holding data)"
+                raise CommandError(f"seed {seeder.name}: {message_for(exc)}{hint}") from exc
             console.print(f"seed {seeder.name}: {summary}")
             ran += 1
     return ran

@@ -83,3 +83,47 @@ def list_(var_dir: VarDirOption = DEFAULT_VAR_DIR) -> None:
     for row in asyncio.run(run()):
         table.add_row(*row)
     table_console().print(table)
+
+
+def _set_status(ref: str, var_dir: Path, *, active: bool) -> None:
+    from gateway.operations import gateway_session, record
+    from gateway.users import find_user, set_user_status
+
+    console = Console(highlight=False)
+
+    async def run() -> tuple[str, str, bool] | None:
+        async with gateway_session(gateway_database_url(var_dir)) as (session, _ops):
+            user = await find_user(session, ref)
+            if user is None:
+                return None
+            changed = await set_user_status(session, user, active=active)
+            await record(
+                session, "user.enable" if active else "user.disable", target=user.id, changed=changed
+            )
+            return user.id, user.email, changed
+
+    found = asyncio.run(run())
+    if found is None:
+        raise fail(console, f"no user has the email or id {ref}")
+    user_id, email, changed = found
+    state = "enabled" if active else "disabled"
+    console.print(f"{email} ({user_id}) {state}" if changed else f"{email} ({user_id}) was already {state}")
+
+
+@app.command()
+def disable(
+    user: Annotated[str, typer.Argument(help="The person's email or user id (usr_…).")],
+    var_dir: VarDirOption = DEFAULT_VAR_DIR,
+) -> None:
+    """Disable a person's account: no login or refresh; the gateway refuses their tokens within
+    GATEWAY_PRINCIPAL_CACHE_SECONDS (5 s), services within their revocation-list poll (5 s)."""
+    _set_status(user, var_dir, active=False)
+
+
+@app.command()
+def enable(
+    user: Annotated[str, typer.Argument(help="The person's email or user id (usr_…).")],
+    var_dir: VarDirOption = DEFAULT_VAR_DIR,
+) -> None:
+    """Enable a disabled account again."""
+    _set_status(user, var_dir, active=True)

@@ -16,7 +16,7 @@ from gateway.limits import client_ip
 from gateway.models import ApiClient, AuditEvent, SigningKey, User
 from gateway.roles import ROLE_SCOPES, Role
 from gateway.runtime import GatewayDep
-from gateway.users import UserError, create_user, list_users
+from gateway.users import UserError, create_user, list_users, set_user_status
 from servicekit.dependencies import SessionDep
 from servicekit.errors import NotFound, UnprocessableEntity, problem_responses
 from servicekit.http.pagination import MAX_LIMIT, Page, decode_cursor, make_page
@@ -229,6 +229,47 @@ async def create_person(
 async def list_people(session: SessionDep, _: AdminCaller) -> list[UserRead]:
     """Every person's account."""
     return [UserRead.of(user) for user in await list_users(session)]
+
+
+async def _set_person_status(
+    user_id: str, *, active: bool, session: Any, caller: Any, request: Request, gateway: Any
+) -> UserRead:
+    user = await session.get(User, user_id)
+    if user is None:
+        raise NotFound(f"No user has the id {user_id}.")
+    changed = await set_user_status(session, user, active=active)
+    await audit.record(
+        session,
+        "user.enable" if active else "user.disable",
+        outcome="success" if changed else "unchanged",
+        actor=caller.subject,
+        target=user.id,
+        ip=client_ip(request),
+    )
+    gateway.principals.forget(user.id)
+    gateway.session_tokens.clear()
+    return UserRead.of(user)
+
+
+@router.post("/users/{user_id}/disable", response_model=UserRead, responses=problem_responses(404))
+async def disable_person(
+    user_id: str, session: SessionDep, caller: AdminCaller, request: Request, gateway: GatewayDep
+) -> UserRead:
+    """Disable a person's account: no login or refresh, the gateway refuses their tokens and sessions at
+    once, services within their revocation-list poll (5 s by default)."""
+    return await _set_person_status(
+        user_id, active=False, session=session, caller=caller, request=request, gateway=gateway
+    )
+
+
+@router.post("/users/{user_id}/enable", response_model=UserRead, responses=problem_responses(404))
+async def enable_person(
+    user_id: str, session: SessionDep, caller: AdminCaller, request: Request, gateway: GatewayDep
+) -> UserRead:
+    """Enable a disabled account again."""
+    return await _set_person_status(
+        user_id, active=True, session=session, caller=caller, request=request, gateway=gateway
+    )
 
 
 # --- keys ------------------------------------------------------------------------------------------

@@ -23,6 +23,7 @@ from gateway.runtime import PUBLIC_CLIENT_ID, Gateway, GatewayDep
 from gateway.tokens import (
     find_refresh_token,
     issue_refresh_token,
+    link_access_token,
     mint_access_token,
     revoke_family,
     rotate_refresh_token,
@@ -195,7 +196,11 @@ async def _grant_password(gateway: Gateway, request: Request, form: dict[str, st
             scopes = _narrow(scopes_for(result.user.roles), form.get("scope"))
             issued = await _mint(gateway, subject=result.user.id, scopes=scopes, client_id=PUBLIC_CLIENT_ID)
             refresh = await issue_refresh_token(
-                session, user_id=result.user.id, scope=issued.scope, ttl=settings.refresh_token_ttl_seconds
+                session,
+                user_id=result.user.id,
+                scope=issued.scope,
+                ttl=settings.refresh_token_ttl_seconds,
+                access=issued,
             )
             await audit.record(
                 session,
@@ -249,6 +254,7 @@ async def _grant_refresh(gateway: Gateway, request: Request, form: dict[str, str
             granted = set(scopes_for(user.roles))
             scopes = [s for s in rotation.scope.split() if s in granted or "admin" in granted]
             issued = await _mint(gateway, subject=user.id, scopes=scopes, client_id=PUBLIC_CLIENT_ID)
+            await link_access_token(session, rotation.new_token, issued)
             await audit.record(
                 session,
                 "token.issue",
@@ -263,6 +269,8 @@ async def _grant_refresh(gateway: Gateway, request: Request, form: dict[str, str
                 scope=issued.scope,
                 refresh_token=rotation.new_token,
             )
+    if rotation.reuse_detected:
+        gateway.principals.forget()  # the family's access tokens were just revoked: refuse them now
     if response is None:
         raise OAuthError("invalid_grant", error)
     return response
