@@ -5,9 +5,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+import yaml
 from fastapi import FastAPI
+from gateway_harness import RunningGateway
 from pydantic import BaseModel
 
+from contracts.docs import render_asyncapi_yaml, render_events_md
 from gateway.testing import free_port, serving
 
 
@@ -71,3 +74,24 @@ async def test_the_docs_show_the_role_table(gw: Any) -> None:
     assert "| storefront | customers:read, customers:write, orders:write, products:read, events:write |" in (
         description
     )
+
+
+async def test_the_asyncapi_document_is_served_as_generated_from_the_contracts(gw: RunningGateway) -> None:
+    as_yaml = await gw.http.get("/docs/asyncapi.yaml")
+    as_json = await gw.http.get("/docs/asyncapi.json")
+
+    assert as_yaml.status_code == 200
+    assert as_yaml.headers["content-type"].startswith("application/yaml")
+    assert as_yaml.text == render_asyncapi_yaml()
+    assert yaml.safe_load(as_yaml.text) == as_json.json()
+    assert as_json.json()["asyncapi"].startswith("3.")
+    assert "ecom.customers.v1" in as_json.json()["channels"]
+
+
+async def test_the_events_guide_is_served_without_a_token(gw: RunningGateway) -> None:
+    response = await gw.http.get("/docs/events.md")
+
+    assert response.status_code == 200
+    assert response.headers["content-type"] == "text/markdown; charset=utf-8"
+    assert response.text == render_events_md()
+    assert "ecom.customer.created.v1" in response.text

@@ -16,13 +16,13 @@ from typing import Any
 
 import httpx
 from fastapi import FastAPI
-from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse, JSONResponse
 from starlette.requests import Request
 from starlette.routing import Route
 
 from gateway.roles import ROLE_SCOPES, SCOPES
 from gateway.runtime import Gateway
+from servicekit.docs import swagger_ui_page
 
 log = logging.getLogger(__name__)
 
@@ -161,7 +161,9 @@ async def merged_document(app: FastAPI, gateway: Gateway) -> dict[str, Any]:
     own["info"]["description"] = (
         f"{own['info'].get('description', '')}\n\n"
         "Services behind this gateway:\n\n" + "\n".join(status_lines) + "\n\n"
-        "Roles and their scopes:\n\n" + role_table_markdown()
+        "Roles and their scopes:\n\n" + role_table_markdown() + "\n\n"
+        "Events the services publish: [AsyncAPI document](/docs/asyncapi.yaml) "
+        "([JSON](/docs/asyncapi.json)) and [guide](/docs/events.md)."
     )
     gateway.docs_cache = (time.monotonic(), own)
     return own
@@ -175,11 +177,11 @@ def docs_routes(app: FastAPI) -> list[Route]:
         return JSONResponse(await merged_document(app, gateway))
 
     async def swagger(request: Request) -> HTMLResponse:
-        return get_swagger_ui_html(
+        return swagger_ui_page(
             openapi_url=MERGED_OPENAPI_URL,
             title="Ecom API (through the gateway)",
             init_oauth={"clientId": "", "usePkceWithAuthorizationCodeGrant": False},
-            swagger_ui_parameters={"persistAuthorization": True},
+            parameters={"persistAuthorization": True},
         )
 
     return [

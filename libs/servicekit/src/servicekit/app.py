@@ -20,6 +20,7 @@ from contracts.topics import ALL_TOPICS
 from servicekit.auth import JWKSClient, RevocationList, TokenVerifier
 from servicekit.authgate import AuthenticationGate, Authenticator, default_is_public, verify_bearer
 from servicekit.db import Database
+from servicekit.docs import docs_routes
 from servicekit.errors import Problem, install_error_handlers, problem_response
 from servicekit.events.consumer import ConsumerSpec, EventConsumer, RetryPolicy
 from servicekit.events.kafka import ensure_topics, make_producer, start_with_retry, with_dead_letters
@@ -120,6 +121,10 @@ def create_service_app(
         description=description,
         version=version,
         lifespan=lifespan,
+        # Swagger UI from the installed bundle (servicekit.docs), not a CDN; no ReDoc (CDN-only).
+        docs_url=None,
+        redoc_url=None,
+        swagger_ui_oauth2_redirect_url=None,
         # The platform's metrics are Prometheus (`/metrics`); FastAPI's built-in OpenTelemetry hook would
         # otherwise look up three global providers on every request to find nothing configured.
         telemetry={"tracing": False, "metrics": False, "logs": False},
@@ -130,6 +135,7 @@ def create_service_app(
     app.add_middleware(RequestIdMiddleware)
     for router in (_probes(), *routers):
         _add_routes(app, router)
+    app.router.routes.extend(docs_routes(title))
     return app
 
 

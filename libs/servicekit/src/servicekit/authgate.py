@@ -18,7 +18,7 @@ from servicekit.auth import Caller, TokenVerifier
 from servicekit.errors import ServiceError, Unauthorized, problem_response
 
 PUBLIC_PATHS: frozenset[str] = frozenset(
-    {"/healthz", "/readyz", "/metrics", "/docs", "/docs/oauth2-redirect", "/openapi.json", "/redoc"}
+    {"/healthz", "/readyz", "/metrics", "/docs", "/docs/oauth2-redirect", "/openapi.json"}
 )
 """What every service answers without a token: probes, metrics and the API docs."""
 

@@ -137,6 +137,23 @@ class ServiceContract:
         body = (await client.get("/metrics")).text
         assert 'http_requests_total{method="GET",route="/healthz",status="200"}' in body
 
+    async def test_docs_page_loads_every_asset_from_the_service_itself(
+        self, client: httpx.AsyncClient
+    ) -> None:
+        page = await client.get("/docs")
+        assert page.status_code == 200
+        urls = re.findall(r"""(?:src|href|url)\s*[=:]\s*['"]([^'"]+)['"]""", page.text)
+        assets = [url for url in urls if not url.endswith(".json")]
+        assert not [url for url in urls if "//" in url], "the docs page loads something from another host"
+        assert {"/docs/assets/swagger-ui-bundle.js", "/docs/assets/swagger-ui.css"} <= set(assets)
+        for url in assets:
+            asset = await client.get(url)
+            assert asset.status_code == 200, url
+            assert asset.content, url
+        redirect = await client.get("/docs/oauth2-redirect")
+        assert redirect.status_code == 200
+        assert "//" not in "".join(re.findall(r"""src\s*=\s*['"]([^'"]+)['"]""", redirect.text))
+
     async def test_openapi_document_is_served(self, client: httpx.AsyncClient) -> None:
         response = await client.get("/openapi.json")
         assert response.status_code == 200
