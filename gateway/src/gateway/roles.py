@@ -12,11 +12,11 @@ SCOPES: dict[str, str] = {
     "products:read": "Read the catalog, prices and stock",
     "products:write": "Change the catalog and prices",
     "inventory:write": "Change stock levels",
-    "sync:read": "Read channel sync state",
-    "sync:admin": "Configure channels and replay syncs",
-    "analytics:read": "Read KPIs, segments, forecasts and the dashboard",
-    "events:write": "Send storefront behaviour events",
-    "privacy:admin": "Handle privacy (erasure, export) requests",
+    "sync:read": "Reserved for sync-service (no API yet)",
+    "sync:admin": "Reserved for sync-service (no API yet)",
+    "analytics:read": "Reserved for analytics-service (no API yet)",
+    "events:write": "Reserved for storefront behaviour events (no API yet)",
+    "privacy:admin": "Read the audit log of unmasked PII reads",
     "admin": "Everything, including the gateway's users, clients and keys",
 }
 

@@ -12,7 +12,7 @@ from servicekit.app import create_service_app
 from servicekit.broker import free_port
 from servicekit.errors import NotFound, problem_responses
 from servicekit.settings import ServiceSettings
-from servicekit.testing import running_app
+from servicekit.testing import TestTokenIssuer, running_app
 
 router = APIRouter(prefix="/v1/items")
 
@@ -51,9 +51,11 @@ def settings_for(database_url: str, kafka_bootstrap: str, **overrides: object) -
 
 
 @pytest.fixture
-async def client(database_url: str, kafka_bootstrap: str) -> AsyncIterator[httpx.AsyncClient]:
+async def client(
+    database_url: str, kafka_bootstrap: str, token_issuer: TestTokenIssuer
+) -> AsyncIterator[httpx.AsyncClient]:
     app = create_service_app(settings_for(database_url, kafka_bootstrap), title="app test", routers=[router])
-    async with running_app(app) as client:
+    async with running_app(app, token_issuer, signed_in=("admin",)) as client:
         yield client
 
 
@@ -131,10 +133,12 @@ async def test_openapi_lists_problem_responses(client_without_kafka: httpx.Async
 
 
 @pytest.fixture
-async def client_with_nested_router(database_url: str) -> AsyncIterator[httpx.AsyncClient]:
+async def client_with_nested_router(
+    database_url: str, token_issuer: TestTokenIssuer
+) -> AsyncIterator[httpx.AsyncClient]:
     settings = settings_for(database_url, "127.0.0.1:9", kafka_enabled=False)
     app = create_service_app(settings, title="app test", routers=[router, outer])
-    async with running_app(app) as client:
+    async with running_app(app, token_issuer, signed_in=("admin",)) as client:
         yield client
 
 

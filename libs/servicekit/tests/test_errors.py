@@ -13,7 +13,7 @@ from pydantic import BaseModel, Field
 from servicekit.app import create_service_app
 from servicekit.errors import Conflict, NotFound, PreconditionFailed, ServiceError, problem_responses
 from servicekit.settings import ServiceSettings
-from servicekit.testing import running_app
+from servicekit.testing import TestTokenIssuer, running_app
 
 router = APIRouter(prefix="/v1")
 
@@ -54,14 +54,15 @@ async def bug() -> None:
 
 
 @pytest.fixture
-async def client(tmp_path: Path) -> AsyncIterator[httpx.AsyncClient]:
+async def client(tmp_path: Path, token_issuer: TestTokenIssuer) -> AsyncIterator[httpx.AsyncClient]:
     settings = ServiceSettings(
         service_name="errors-test",
         database_url=f"sqlite+aiosqlite:///{tmp_path / 'errors.db'}",
         kafka_enabled=False,
         log_json=False,
     )
-    async with running_app(create_service_app(settings, title="errors test", routers=[router])) as client:
+    app = create_service_app(settings, title="errors test", routers=[router])
+    async with running_app(app, token_issuer, signed_in=("admin",)) as client:
         yield client
 
 

@@ -22,7 +22,7 @@ from servicekit.http import idempotency
 from servicekit.http.concurrency import IfMatchDep, check_if_match, etag_for, set_etag
 from servicekit.http.pagination import Page, PageParams, make_page, page_params
 from servicekit.settings import ServiceSettings
-from servicekit.testing import running_app
+from servicekit.testing import TestTokenIssuer, running_app
 
 from .support import Item
 
@@ -124,11 +124,12 @@ async def update_item(item: ItemDep, body: ItemUpdate, if_match: IfMatchDep, res
 
 
 @pytest.fixture
-async def client(database_url: str) -> AsyncIterator[httpx.AsyncClient]:
+async def client(database_url: str, token_issuer: TestTokenIssuer) -> AsyncIterator[httpx.AsyncClient]:
     settings = ServiceSettings(
         service_name="http-helpers-test", database_url=database_url, kafka_enabled=False, log_json=False
     )
-    async with running_app(create_service_app(settings, title="helpers test", routers=[router])) as client:
+    app = create_service_app(settings, title="helpers test", routers=[router])
+    async with running_app(app, token_issuer, signed_in=("admin",)) as client:
         yield client
 
 

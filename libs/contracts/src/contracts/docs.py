@@ -26,7 +26,7 @@ from contracts.schemas import (
 
 EVENTS_MD = "events.md"
 ASYNCAPI_YAML = "asyncapi.yaml"
-GENERATE_COMMAND = "uv run ecom-contracts generate"
+GENERATE_COMMAND = "./scripts/uv run ecom-contracts generate"
 
 COMPONENT_SCHEMAS_PREFIX = "#/components/schemas/"
 KAFKA_BINDING_VERSION = "0.5.0"

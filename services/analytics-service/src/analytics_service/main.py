@@ -15,8 +15,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         settings or Settings(),
         title="Analytics service",
         description=(
-            "Behaviour tracking and KPIs (conversion, cart abandonment, AOV, CAC, CLV, net "
-            "margin), forecasts, recommendations, segments, dashboard."
+            "Analytics. A skeleton for now: probes, metrics and `/v1/whoami` only, no business API yet."
         ),
         routers=[whoami_router()],
         consumers=CONSUMERS,

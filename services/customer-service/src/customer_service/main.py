@@ -32,7 +32,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         title="Customer service",
         description=(
             "Customer data management: profiles, addresses, purchase history, consent, "
-            "encrypted PII, duplicates and merge, risk flags, privacy requests."
+            "encrypted PII, duplicates and merge, risk flags, data quality, imports, and an audit "
+            "log of unmasked PII reads."
         ),
         routers=[
             whoami_router(),

@@ -15,8 +15,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         settings or Settings(),
         title="Sync service",
         description=(
-            "One source of truth across sales channels: pushes changes to every channel, "
-            "heals drift, takes in POS sales, supplier feeds and 3PL updates."
+            "Sales-channel synchronisation. A skeleton for now: probes, metrics and `/v1/whoami` "
+            "only, no business API yet."
         ),
         routers=[whoami_router()],
         consumers=CONSUMERS,

@@ -20,8 +20,10 @@ async def running_app(
     *,
     wait_for_kafka: bool = True,
     kafka_timeout: float = 30.0,
+    signed_in: tuple[str, ...] | None = None,
 ) -> AsyncIterator[httpx.AsyncClient]:
-    """Start the app (lifespan included), trust `tokens`' key, and yield a client bound to it."""
+    """Start the app (lifespan included), trust `tokens`' key, and yield a client bound to it; with
+    `signed_in` (scopes), every request of the client carries a token of `tokens` with those scopes."""
     if tokens is not None:
         app.state.token_verifier = TokenVerifier(
             StaticKeys(tokens.jwks), issuer=tokens.issuer, audience=tokens.audience
@@ -33,5 +35,8 @@ async def running_app(
             for consumer in runtime.consumers:
                 await asyncio.wait_for(consumer.started.wait(), kafka_timeout)
         transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+        headers = tokens.auth_header(*signed_in) if tokens is not None and signed_in is not None else None
+        async with httpx.AsyncClient(
+            transport=transport, base_url="http://testserver", headers=headers
+        ) as client:
             yield client

@@ -86,6 +86,11 @@ class ServiceContract:
         assert response.headers["content-type"] == "application/problem+json"
         assert response.json()["detail"] == "No route matches GET /no/such/route"
 
+    async def test_an_unknown_route_without_a_token_gets_401(self, client: httpx.AsyncClient) -> None:
+        response = await client.get("/v1/no/such/route")
+        assert response.status_code == 401
+        assert response.headers["content-type"] == "application/problem+json"
+
     async def test_wrong_method_gets_405_problem_with_detail(
         self, client: httpx.AsyncClient, token_issuer: TestTokenIssuer
     ) -> None:
