@@ -9,7 +9,7 @@ import uuid
 from collections.abc import Awaitable, Callable
 
 import pytest
-from e2e_stack import Stack
+from e2e_stack import ADMIN_PASSWORD, Stack
 from jose import jwt
 
 from gateway.testing import TokenForge
@@ -205,3 +205,37 @@ async def test_tokens_of_a_rotated_out_key_still_verify_at_the_service(stack: St
 
     assert jwt.get_unverified_header(new_token)["kid"] == rotated.json()["kid"]
     assert (old.status_code, new.status_code) == (200, 200)
+
+
+async def test_a_disabled_persons_token_is_refused_by_the_service_called_directly(stack: Stack) -> None:
+    admin = await stack.admin_headers(f"admin-{uuid.uuid4().hex[:8]}@example.test")
+    email = f"person-{uuid.uuid4().hex[:8]}@example.test"
+    person_headers = await stack.admin_headers(email)
+    token = person_headers["Authorization"].removeprefix("Bearer ")
+    user_id = jwt.get_unverified_claims(token)["sub"]
+    assert (await stack.http.get(f"{stack.customer_url}{WHOAMI}", headers=person_headers)).status_code == 200
+
+    disabled = await stack.http.post(f"{stack.gateway_url}/admin/users/{user_id}/disable", headers=admin)
+
+    assert disabled.status_code == 200
+    assert await _status_until(stack, f"{stack.customer_url}{WHOAMI}", token, 401) == 401
+    assert (await stack.http.get(f"{stack.gateway_url}/v1/me", headers=person_headers)).status_code == 401
+
+
+async def test_a_refresh_token_reuse_ends_the_familys_access_token_at_the_service(stack: Stack) -> None:
+    email = f"person-{uuid.uuid4().hex[:8]}@example.test"
+    await stack.admin_headers(email)
+    login = (
+        await stack.http.post(
+            f"{stack.gateway_url}/oauth/token",
+            data={"grant_type": "password", "username": email, "password": ADMIN_PASSWORD},
+        )
+    ).json()
+    refresh = {"grant_type": "refresh_token", "refresh_token": login["refresh_token"]}
+    rotated = (await stack.http.post(f"{stack.gateway_url}/oauth/token", data=refresh)).json()
+
+    reuse = await stack.http.post(f"{stack.gateway_url}/oauth/token", data=refresh)
+
+    assert reuse.status_code == 400
+    for token in (login["access_token"], rotated["access_token"]):
+        assert await _status_until(stack, f"{stack.customer_url}{WHOAMI}", token, 401) == 401
