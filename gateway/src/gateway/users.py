@@ -13,6 +13,7 @@ import pyotp
 import segno
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm.attributes import set_committed_value
 from sqlmodel import col
 
 from gateway.models import RecoveryCode, User
@@ -181,5 +182,7 @@ async def set_user_status(session: AsyncSession, user: User, *, active: bool) ->
     result = await session.execute(
         update(User).where(col(User.id) == user.id, col(User.status) == expected).values(status=status)
     )
-    await session.refresh(user)
+    # Either this update moved it, or it already had that status (there are only two): no re-read,
+    # which would also turn the timezone-aware created_at into SQLite's naive one.
+    set_committed_value(user, "status", status)
     return getattr(result, "rowcount", 0) == 1
