@@ -3,9 +3,12 @@ traceback."""
 
 from __future__ import annotations
 
+import io
+import os
 from pathlib import Path
 
 import pytest
+from rich.console import Console
 from typer.testing import CliRunner
 
 from ecom_cli.errors import DEBUG_VARIABLE
@@ -79,3 +82,19 @@ def test_an_unexpected_error_is_one_line_unless_debugging(
     assert f"{DEBUG_VARIABLE}=1" in quiet.output
     _no_traceback(quiet.output)
     assert isinstance(loud.exception, RuntimeError)
+
+
+def test_a_migration_that_cannot_reach_its_database_is_one_line(tmp_path: Path) -> None:
+    from ecom_cli.migrations import report_migrations, run_migrations
+    from ecom_cli.stack import GATEWAY, service_env
+
+    unreachable = "postgresql+asyncpg://nobody@127.0.0.1:1/none"
+    base = {**os.environ, GATEWAY.database_url_var: unreachable}
+    results = run_migrations([GATEWAY], lambda service: service_env(service, var_dir=tmp_path, base_env=base))
+    out = io.StringIO()
+
+    assert not report_migrations(Console(file=out, width=300), results)
+    report = out.getvalue()
+    assert "gateway | error: cannot connect:" in report
+    assert "migration failed (exit code 1)" in report
+    _no_traceback(report)

@@ -43,7 +43,7 @@ def message_for(exc: BaseException) -> str:
     )
 
 
-def _debug() -> bool:
+def debugging() -> bool:
     return os.environ.get(DEBUG_VARIABLE, "") not in ("", "0")
 
 
@@ -60,7 +60,7 @@ class HandledGroup(TyperGroup):
             Console(stderr=True, highlight=False).print("interrupted")
             raise typer.Exit(INTERRUPTED_EXIT) from None
         except Exception as exc:
-            if _is_click_exception(exc) or _debug():
+            if _is_click_exception(exc) or debugging():
                 raise
             console = Console(stderr=True, highlight=False, soft_wrap=True)
             console.print(Text("error: ", style="red") + Text(message_for(exc)))

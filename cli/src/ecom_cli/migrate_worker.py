@@ -22,9 +22,16 @@ def main(argv: list[str]) -> int:
         print(f"{url_variable} is not set", file=sys.stderr)
         return 2
     config = importlib.import_module(f"{package}.config")
+    from ecom_cli.errors import DEBUG_VARIABLE, debugging, message_for
     from servicekit.migrations import upgrade  # after the service, so a wrong package fails fast
 
-    upgrade(Path(config.ALEMBIC_INI), database_url)
+    try:
+        upgrade(Path(config.ALEMBIC_INI), database_url)
+    except Exception as exc:
+        if debugging():
+            raise
+        print(f"error: {message_for(exc)} (set {DEBUG_VARIABLE}=1 for the traceback)", file=sys.stderr)
+        return 1
     return 0
 
 
