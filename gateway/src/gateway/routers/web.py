@@ -58,7 +58,7 @@ def _page(*, error: str | None = None, next_url: str = "/docs", status: int = 20
 
 @router.get("/login", response_class=HTMLResponse)
 async def login_page(next: str | None = None) -> HTMLResponse:
-    """The sign-in page of the dashboard."""
+    """The browser sign-in page (then back to `next`, the API docs by default)."""
     return _page(next_url=_safe_next(next))
 
 
