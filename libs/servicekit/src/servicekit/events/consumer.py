@@ -294,8 +294,8 @@ class EventConsumer:
                     correlation_id_var.reset(token)
             if events:
                 now = datetime.now(UTC)
-                await session.execute(
-                    insert(InboxEntry),
+                await (await session.connection()).execute(
+                    insert(InboxEntry.__table__),  # type: ignore[attr-defined]
                     [
                         {
                             "consumer": self.spec.name,

@@ -20,7 +20,7 @@ from sqlmodel import col
 from servicekit import metrics
 from servicekit.db import Database, asyncpg_dsn
 from servicekit.events.models import OutboxMessage
-from servicekit.events.outbox import NOTIFY_CHANNEL, OUTBOX_FLAG
+from servicekit.events.outbox import NOTIFY_CHANNEL, OUTBOX_FLAG, relay_started, relay_stopped
 
 log = logging.getLogger(__name__)
 
@@ -115,6 +115,7 @@ class OutboxRelay:
     async def run(self, stop: asyncio.Event) -> None:
         """Publish until `stop` is set."""
         _local_wakers.add(self.wake)
+        relay_started(self.database.engine.url)
         await self._listen()
         last_backlog = 0.0
         try:
@@ -142,6 +143,7 @@ class OutboxRelay:
                 stopper.cancel()
         finally:
             _local_wakers.discard(self.wake)
+            relay_stopped(self.database.engine.url)
             await self._unlisten()
 
     async def backlog(self) -> int:
