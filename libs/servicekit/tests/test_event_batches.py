@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import pytest
-from aiokafka import AIOKafkaProducer
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from sqlalchemy import event as sa_event
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -291,3 +291,25 @@ class _listening:
 
     def __exit__(self, *_: object) -> None:
         sa_event.remove(Session, self.name, self.function)
+
+
+async def test_committed_offset_past_the_end_of_a_partition_is_read_from_the_start(
+    database: Database, producer: AIOKafkaProducer, kafka_bootstrap: str
+) -> None:
+    # As after an in-memory broker restarted: the group's offset points past what the partition holds.
+    topic = await new_topic(kafka_bootstrap, partitions=1)
+    scope = new_scope()
+    group = f"c-{topic}"
+    stale = AIOKafkaConsumer(bootstrap_servers=kafka_bootstrap, group_id=group, enable_auto_commit=False)
+    await stale.start()
+    try:
+        stale.assign([TopicPartition(topic, 0)])
+        await stale.commit({TopicPartition(topic, 0): 10})
+    finally:
+        await stale.stop()
+    events = [make_event("k", seq, scope=scope) for seq in (1, 2)]
+    await produce_raw(kafka_bootstrap, topic, keyed(events))
+    consumer = consumer_for(database, kafka_bootstrap, producer, topic, record_effect)
+    async with running(consumer.run):
+        await wait_until(lambda: _effect_count(database, scope, 2))
+    assert [e.event_id for e in await effects(database, scope)] == [e.id for e in events]

@@ -164,6 +164,8 @@ class EventConsumer:
                 if batches:
                     await self._process(batches)
                     await self.commit()
+                else:
+                    await self._rewind_positions_past_the_end(consumer)
                 self._update_lag(consumer)
         finally:
             with contextlib.suppress(Exception):
@@ -187,6 +189,27 @@ class EventConsumer:
             for tp in offsets:
                 if self._pending.get(tp) == offsets[tp]:
                     del self._pending[tp]
+
+    async def _rewind_positions_past_the_end(self, consumer: AIOKafkaConsumer) -> None:
+        """A committed offset past the end of its partition (the broker lost the partition's records:
+        an in-memory broker restarted, a durable one's data removed) would wait forever, because the
+        embedded broker answers such a fetch with nothing rather than OFFSET_OUT_OF_RANGE. Such a
+        partition is read again from its earliest offset; the inbox skips what was already handled."""
+        for tp in consumer.assignment():
+            highwater = consumer.highwater(tp)
+            if highwater is None:
+                continue
+            position = await consumer.position(tp)
+            if position > highwater:
+                log.warning(
+                    "consumer %s: position %d of %s is past the partition's end (%d), reading from the start",
+                    self.spec.name,
+                    position,
+                    tp,
+                    highwater,
+                )
+                await consumer.seek_to_beginning(tp)
+                self._positions.pop(tp, None)
 
     def _update_lag(self, consumer: AIOKafkaConsumer) -> None:
         for tp in consumer.assignment():
