@@ -133,7 +133,9 @@ def run_dev(
 
     `ports` maps each stack service's name and "broker" to a port.
     """
-    supervisor = Supervisor(console, grace_period=grace_period, prefix_width=max(map(len, [*ports, BROKER_STORAGE])))
+    supervisor = Supervisor(
+        console, grace_period=grace_period, prefix_width=max(map(len, [*ports, BROKER_STORAGE]))
+    )
     problems = port_problems(host, ports)
     for problem in problems:
         supervisor.say(problem, style="bold red")
