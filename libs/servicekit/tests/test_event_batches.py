@@ -30,6 +30,7 @@ from servicekit.events import (
     handle_many,
     outbox,
 )
+from servicekit.testing import using_postgres
 
 from .support import (
     TEST_TYPE,
@@ -313,3 +314,54 @@ async def test_committed_offset_past_the_end_of_a_partition_is_read_from_the_sta
     async with running(consumer.run):
         await wait_until(lambda: _effect_count(database, scope, 2))
     assert [e.event_id for e in await effects(database, scope)] == [e.id for e in events]
+
+
+async def test_relay_wakes_on_a_commit_in_its_process_without_polling(
+    database: Database, producer: AIOKafkaProducer, kafka_bootstrap: str
+) -> None:
+    topic = await new_topic(kafka_bootstrap)
+    relay = OutboxRelay(database, producer, poll_interval=600)  # it would not poll within the test
+    async with running(relay.run):
+        await asyncio.sleep(0.5)  # its first round found nothing: it now waits
+        staged = make_event("woken", 1)
+        async with database.session() as session:
+            await outbox.add(session, staged, topic=topic)
+        records = await read_topic(kafka_bootstrap, topic, until=lambda rs: len(rs) >= 1, timeout=20)
+    assert CloudEvent.from_json_bytes(records[0].value or b"").id == staged.id
+
+
+@pytest.mark.postgres
+async def test_relay_wakes_on_notify_from_a_writer_in_another_process(
+    database: Database, database_url: str, producer: AIOKafkaProducer, kafka_bootstrap: str
+) -> None:
+    assert using_postgres(), "run with TEST_DATABASE_URL pointing at PostgreSQL (make test-pg)"
+    topic = await new_topic(kafka_bootstrap)
+    staged = make_event("notified", 1)
+    # That process runs no relay of this database, so its commit sends NOTIFY.
+    script = textwrap.dedent(
+        f"""
+        import asyncio
+        from contracts import CloudEvent
+        from servicekit.db import Database
+        from servicekit.events import outbox
+
+        async def main():
+            db = Database({database_url!r})
+            async with db.session() as session:
+                event = CloudEvent.model_validate_json({staged.model_dump_json()!r})
+                await outbox.add(session, event, topic={topic!r})
+            await db.dispose()
+
+        asyncio.run(main())
+        """
+    )
+    relay = OutboxRelay(database, producer, poll_interval=600)
+    async with running(relay.run):
+        await asyncio.sleep(0.5)
+        writer = await asyncio.create_subprocess_exec(
+            sys.executable, "-c", script, stderr=asyncio.subprocess.PIPE
+        )
+        _, stderr = await asyncio.wait_for(writer.communicate(), 60)
+        assert writer.returncode == 0, stderr.decode()
+        records = await read_topic(kafka_bootstrap, topic, until=lambda rs: len(rs) >= 1, timeout=20)
+    assert CloudEvent.from_json_bytes(records[0].value or b"").id == staged.id
