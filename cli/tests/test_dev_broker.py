@@ -18,6 +18,7 @@ from servicekit.broker import EmbeddedBroker, free_port
 from servicekit.db import Database
 from servicekit.events import ConsumerSpec, EventConsumer, InboxEntry, OutboxMessage, OutboxRelay, outbox
 from servicekit.events.kafka import ensure_topics, with_dead_letters
+from servicekit.events.status import groups_in_broker_data
 
 EVENT_TYPE = "ecom.test.happened.v1"
 
@@ -126,6 +127,7 @@ async def test_event_published_before_a_broker_restart_is_handled_once_after_it(
         broker.stop()
     assert broker.data_dir is not None
     assert any(broker.data_dir.rglob("*.batch"))  # the records are files under var/broker
+    assert groups_in_broker_data(broker.data_dir) == ["dev-consumer"]  # what `ecom events` lists
 
 
 async def test_in_memory_broker_loses_its_topics_on_restart(tmp_path: Path) -> None:

@@ -31,7 +31,7 @@ async def _traffic(bootstrap: str, topic: str, group: str) -> None:
     try:
         sent = [await producer.send(topic, b"{}", partition=i % 2) for i in range(5)]
         await asyncio.gather(*sent)
-        for i in range(2):
+        for _ in range(2):
             await producer.send_and_wait(
                 f"{topic}.dlq", b"{}", partition=0, headers=[("original_topic", f"{topic}.again".encode())]
             )

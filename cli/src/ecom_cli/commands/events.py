@@ -14,7 +14,7 @@ from rich.console import Console
 from rich.table import Table
 
 from ecom_cli.options import VarDirOption
-from ecom_cli.stack import DEFAULT_VAR_DIR, STACK, sqlite_url
+from ecom_cli.stack import DEFAULT_VAR_DIR, STACK, broker_data_dir, sqlite_url
 
 if TYPE_CHECKING:
     from servicekit.events.status import BrokerStatus, OutboxStatus
@@ -44,11 +44,11 @@ def service_database_urls(var_dir: Path) -> dict[str, str]:
 
 
 async def gather_status(
-    bootstrap_servers: str, database_urls: dict[str, str], timeout: float
+    bootstrap_servers: str, database_urls: dict[str, str], timeout: float, groups: list[str]
 ) -> tuple[BrokerStatus, dict[str, OutboxStatus | str | None]]:
     from servicekit.events.status import broker_status, outbox_status
 
-    status = await broker_status(bootstrap_servers, timeout=timeout)
+    status = await broker_status(bootstrap_servers, timeout=timeout, extra_groups=groups)
     outboxes: dict[str, OutboxStatus | str | None] = {}
     for name, url in database_urls.items():
         try:
@@ -82,7 +82,7 @@ def as_json(status: BrokerStatus, outboxes: dict[str, OutboxStatus | str | None]
                     if g.group == group
                 ],
             }
-            for group in sorted({g.group for g in status.groups})
+            for group in status.group_names
             if not group.startswith(REPLAY_GROUP_PREFIX)
         },
         "outbox": {
@@ -129,6 +129,8 @@ def render(console: Console, report: dict[str, Any]) -> None:
         by_topic: dict[str, list[dict[str, Any]]] = {}
         for partition in info["partitions"]:
             by_topic.setdefault(partition["topic"], []).append(partition)
+        if not by_topic:
+            groups.add_row(group, "(nothing committed yet)", "", "")
         for topic, partitions in by_topic.items():
             committed = sum(p["committed"] for p in partitions)
             lag = sum(p["lag"] for p in partitions)
@@ -169,15 +171,23 @@ def events(
     timeout: Annotated[
         float, typer.Option("--timeout", min=1, help="Seconds to wait for the broker.")
     ] = 15.0,
+    group: Annotated[
+        list[str] | None,
+        typer.Option("--group", help="A consumer group to show even if the broker does not list it."),
+    ] = None,
 ) -> None:
     """Topics with their end offsets, each consumer group's lag, each service's outbox backlog, the DLQs.
 
     Service databases: <PREFIX>DATABASE_URL when set (CUSTOMER_DATABASE_URL, ...), else VAR_DIR/<service>.db.
+    Consumer groups: those the broker lists, those the dev broker keeps under VAR_DIR/broker, and --group.
     """
+    from servicekit.events.status import groups_in_broker_data
+
     console = Console(highlight=False)
     try:
+        groups = [*(group or []), *groups_in_broker_data(broker_data_dir(var_dir))]
         status, outboxes = asyncio.run(
-            gather_status(bootstrap_servers, service_database_urls(var_dir), timeout)
+            gather_status(bootstrap_servers, service_database_urls(var_dir), timeout, groups)
         )
     except Exception as exc:
         console.print(f"[red]error:[/red] cannot read the broker at {bootstrap_servers}: {exc}")

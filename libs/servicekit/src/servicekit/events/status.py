@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
@@ -52,6 +54,7 @@ class GroupLag:
 class BrokerStatus:
     partitions: list[PartitionEnd]
     groups: list[GroupLag]
+    group_names: list[str]  # every group looked at, with committed offsets or not
 
     def topics(self) -> dict[str, list[PartitionEnd]]:
         result: dict[str, list[PartitionEnd]] = {}
@@ -90,8 +93,8 @@ async def partition_ends(bootstrap_servers: str, *, timeout: float = 15.0) -> li
         max_partition_fetch_bytes=1,  # the watermark is what is wanted, not the records
         request_timeout_ms=int(timeout * 1000),
     )
-    await consumer.start()
     try:
+        await consumer.start()
         await consumer._client.force_metadata_update()
         topics = await consumer.topics()
         tps = [
@@ -133,8 +136,8 @@ async def committed_offsets(
 ) -> list[GroupLag]:
     """The group's committed offset of each partition it has one for (OffsetFetch, without joining)."""
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap_servers, group_id=group, enable_auto_commit=False)
-    await consumer.start()
     try:
+        await consumer.start()
         offsets = await asyncio.gather(
             *(consumer.committed(TopicPartition(p.topic, p.partition)) for p in partitions)
         )
@@ -147,12 +150,29 @@ async def committed_offsets(
     ]
 
 
-async def broker_status(bootstrap_servers: str, *, timeout: float = 15.0) -> BrokerStatus:
+def groups_in_broker_data(data_dir: Path) -> list[str]:
+    """Consumer groups the durable embedded broker keeps offsets for under `data_dir` (its S3 bucket:
+    `<bucket>/clusters/<cluster>/groups/consumers/<group>/`). Its ListGroups answers nothing with S3
+    storage, so the groups are found where it stores them."""
+    return sorted(
+        {
+            path.name
+            for path in data_dir.glob("*/clusters/*/groups/consumers/*")
+            if path.is_dir() and (path / "offsets").is_dir()
+        }
+    )
+
+
+async def broker_status(
+    bootstrap_servers: str, *, timeout: float = 15.0, extra_groups: Iterable[str] = ()
+) -> BrokerStatus:
+    """Partition ends and the committed offsets of every group the broker lists, plus `extra_groups`."""
     partitions = await partition_ends(bootstrap_servers, timeout=timeout)
+    names = sorted(set(await consumer_groups(bootstrap_servers)) | set(extra_groups))
     lags: list[GroupLag] = []
-    for group in await consumer_groups(bootstrap_servers):
+    for group in names:
         lags += await committed_offsets(bootstrap_servers, group, partitions)
-    return BrokerStatus(partitions, lags)
+    return BrokerStatus(partitions, lags, names)
 
 
 async def outbox_status(database_url: str) -> OutboxStatus | None:
