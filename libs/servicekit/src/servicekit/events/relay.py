@@ -26,6 +26,8 @@ log = logging.getLogger(__name__)
 
 _local_wakers: set[Callable[[], None]] = set()
 
+LISTENING_POLL_INTERVAL = 1.0  # seconds between looks while LISTEN/NOTIFY wakes the relay
+
 CLAIMED_COLUMNS = (
     col(OutboxMessage.id),
     col(OutboxMessage.topic),
@@ -135,7 +137,7 @@ class OutboxRelay:
                         metrics.OUTBOX_BACKLOG.set(await self.backlog())
                 if published >= self.batch_size and not self._failures:
                     continue
-                delay = self.poll_interval if not self._failures else min(0.1 * 2**self._failures, 5.0)
+                delay = self._idle_delay()
                 waiter = asyncio.ensure_future(self._wake.wait())
                 stopper = asyncio.ensure_future(stop.wait())
                 await asyncio.wait({waiter, stopper}, timeout=delay, return_when=asyncio.FIRST_COMPLETED)
@@ -145,6 +147,16 @@ class OutboxRelay:
             _local_wakers.discard(self.wake)
             relay_stopped(self.database.engine.url)
             await self._unlisten()
+
+    def _idle_delay(self) -> float:
+        """How long to wait for a wake-up before looking again. Commits in this process wake the relay,
+        and on PostgreSQL so does NOTIFY from any other writer, so with LISTEN up polling is only a
+        safety net; on SQLite it is how commits of other processes (a CLI seeding the database) are seen."""
+        if self._failures:
+            return float(min(0.1 * 2**self._failures, 5.0))
+        if self._pg_listener is not None:
+            return max(self.poll_interval, LISTENING_POLL_INTERVAL)
+        return self.poll_interval
 
     async def backlog(self) -> int:
         async with self.database.sessionmaker() as session:
