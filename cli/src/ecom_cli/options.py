@@ -9,6 +9,8 @@ import typer
 
 VarDirOption = Annotated[
     Path,
-    typer.Option("--var-dir", help="Where the SQLite databases and the broker log live.", file_okay=False),
+    typer.Option(
+        "--var-dir", help="Where the SQLite databases, the broker's data and its log live.", file_okay=False
+    ),
 ]
 HostOption = Annotated[str, typer.Option("--host", help="Interface every process listens on.")]

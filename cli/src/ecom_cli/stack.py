@@ -89,6 +89,11 @@ def broker_log_path(var_dir: Path) -> Path:
     return var_dir / "broker.log"
 
 
+def broker_data_dir(var_dir: Path) -> Path:
+    """Where the durable embedded broker keeps its topics and consumer-group offsets."""
+    return var_dir / "broker"
+
+
 def service_env(
     service: StackService,
     *,

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.structs import ConsumerRecord
@@ -15,6 +16,7 @@ from sqlmodel import Field, SQLModel
 
 from contracts import CloudEvent
 from servicekit.db import Database
+from servicekit.events import ConsumerSpec, EventConsumer, RetryPolicy
 from servicekit.events.kafka import ensure_topics, with_dead_letters
 
 TEST_TYPE = "ecom.test.happened.v1"
@@ -179,3 +181,34 @@ async def produce_raw(bootstrap: str, topic: str, messages: list[tuple[bytes, by
             await producer.send_and_wait(topic, value, key=key)
     finally:
         await producer.stop()
+
+
+@contextlib.asynccontextmanager
+async def running(*workers: Callable[[asyncio.Event], Awaitable[None]]) -> AsyncIterator[asyncio.Event]:
+    stop = asyncio.Event()
+    tasks = [asyncio.create_task(worker(stop)) for worker in workers]
+    try:
+        yield stop
+    finally:
+        stop.set()
+        await asyncio.gather(*tasks)
+
+
+def consumer_for(
+    database: Database,
+    bootstrap: str,
+    producer: AIOKafkaProducer,
+    topic: str,
+    handler: Callable[[AsyncSession, CloudEvent], Awaitable[None]],
+    *,
+    max_retries: int = 3,
+) -> EventConsumer:
+    spec = ConsumerSpec(name=f"c-{topic}", handlers={TEST_TYPE: handler}, topics=[topic])
+    return EventConsumer(
+        spec,
+        database,
+        bootstrap_servers=bootstrap,
+        dlq_producer=producer,
+        retry=RetryPolicy(max_retries=max_retries, backoff=0.01, backoff_max=0.05),
+        session_timeout_ms=3000,
+    )

@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import signal
 import sys
 import textwrap
 from collections import Counter, defaultdict
-from collections.abc import AsyncIterator, Awaitable, Callable
 
 import pytest
 from aiokafka import AIOKafkaProducer
@@ -21,19 +19,16 @@ from contracts.docs import DLQ_HEADERS
 from contracts.topics import dlq_topic
 from servicekit.db import Database
 from servicekit.events import (
-    ConsumerSpec,
-    EventConsumer,
     InboxEntry,
     OutboxMessage,
     OutboxRelay,
-    RetryPolicy,
     outbox,
 )
 from servicekit.testing import using_postgres
 
 from .support import (
-    TEST_TYPE,
     CounterRow,
+    consumer_for,
     effects,
     increment_counter,
     keyed,
@@ -44,39 +39,9 @@ from .support import (
     read_all,
     read_topic,
     record_effect,
+    running,
     wait_until,
 )
-
-
-@contextlib.asynccontextmanager
-async def running(*workers: Callable[[asyncio.Event], Awaitable[None]]) -> AsyncIterator[asyncio.Event]:
-    stop = asyncio.Event()
-    tasks = [asyncio.create_task(worker(stop)) for worker in workers]
-    try:
-        yield stop
-    finally:
-        stop.set()
-        await asyncio.gather(*tasks)
-
-
-def consumer_for(
-    database: Database,
-    bootstrap: str,
-    producer: AIOKafkaProducer,
-    topic: str,
-    handler: Callable[[AsyncSession, CloudEvent], Awaitable[None]],
-    *,
-    max_retries: int = 3,
-) -> EventConsumer:
-    spec = ConsumerSpec(name=f"c-{topic}", handlers={TEST_TYPE: handler}, topics=[topic])
-    return EventConsumer(
-        spec,
-        database,
-        bootstrap_servers=bootstrap,
-        dlq_producer=producer,
-        retry=RetryPolicy(max_retries=max_retries, backoff=0.01, backoff_max=0.05),
-        session_timeout_ms=3000,
-    )
 
 
 async def test_rolled_back_transaction_publishes_nothing(

@@ -6,9 +6,10 @@ import socket
 import subprocess
 import sys
 from collections.abc import Mapping
+from enum import StrEnum
 from functools import partial
 from pathlib import Path
-from typing import Annotated, Any
+from typing import IO, TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
@@ -25,11 +26,17 @@ from ecom_cli.stack import (
     GATEWAY,
     STACK,
     base_url,
+    broker_data_dir,
     broker_log_path,
     service_env,
     uvicorn_command,
 )
 from ecom_cli.supervisor import ChildSpec, Supervisor, describe_exit
+
+if TYPE_CHECKING:
+    from servicekit.broker import EmbeddedBroker
+
+BROKER_STORAGE = "broker-s3"
 
 _PORT_OF = {
     BROKER: "the embedded Kafka broker",
@@ -96,6 +103,21 @@ def seed_empty_databases(var_dir: Path, env: dict[str, str], supervisor: Supervi
     return True
 
 
+class BrokerStorage(StrEnum):
+    disk = "disk"
+    memory = "memory"
+
+
+def make_broker(
+    var_dir: Path, host: str, port: int, *, storage: BrokerStorage, log: IO[bytes] | None = None
+) -> EmbeddedBroker:
+    """The dev stack's broker: its data under `var_dir/broker` (disk) or in memory."""
+    from servicekit.broker import EmbeddedBroker
+
+    data_dir = broker_data_dir(var_dir) if storage is BrokerStorage.disk else None
+    return EmbeddedBroker(port, host, log=log, data_dir=data_dir)
+
+
 def run_dev(
     *,
     host: str,
@@ -105,12 +127,15 @@ def run_dev(
     grace_period: float,
     console: Console,
     seed_if_empty: bool = True,
+    broker_storage: BrokerStorage = BrokerStorage.disk,
 ) -> int:
     """Run the whole stack until Ctrl-C, SIGTERM or the death of a process; returns the exit code.
 
     `ports` maps each stack service's name and "broker" to a port.
     """
-    supervisor = Supervisor(console, grace_period=grace_period, prefix_width=max(map(len, ports)))
+    supervisor = Supervisor(
+        console, grace_period=grace_period, prefix_width=max(map(len, [*ports, BROKER_STORAGE]))
+    )
     problems = port_problems(host, ports)
     for problem in problems:
         supervisor.say(problem, style="bold red")
@@ -120,18 +145,25 @@ def run_dev(
     var_dir.mkdir(parents=True, exist_ok=True)
 
     # Importing servicekit loads the whole service framework: pay for it only when the stack starts.
-    from servicekit.broker import BrokerStartError, EmbeddedBroker
+    from servicekit.broker import BrokerStartError
 
     with supervisor.handling_signals(), supervisor:
         try:
             with broker_log_path(var_dir).open("ab") as broker_log:
-                broker = EmbeddedBroker(ports[BROKER], host, log=broker_log).start()
+                broker = make_broker(
+                    var_dir, host, ports[BROKER], storage=broker_storage, log=broker_log
+                ).start()
         except BrokerStartError as error:
             supervisor.say(str(error), style="bold red")
             return 1
         assert broker.process is not None
+        if broker.storage is not None:
+            assert broker.storage.process is not None
+            # Below the broker: stopped after it, so the broker's last writes reach the disk.
+            supervisor.adopt(BROKER_STORAGE, broker.storage.process, colour="red", layer=-1)
         supervisor.adopt(BROKER, broker.process, colour="red", layer=0)
-        supervisor.say(f"broker listening on {broker.bootstrap_servers}")
+        kept = f", data in {broker.data_dir}" if broker.data_dir is not None else ", in memory"
+        supervisor.say(f"broker listening on {broker.bootstrap_servers}{kept}")
         if supervisor.stop_requested:
             return 0
 
@@ -191,6 +223,14 @@ def dev(
     seed: Annotated[
         bool, typer.Option("--seed/--no-seed", help="Seed the databases that are still empty (first start).")
     ] = True,
+    broker_storage: Annotated[
+        BrokerStorage,
+        typer.Option(
+            "--broker-storage",
+            help="disk: the broker keeps topics and consumer offsets under VAR_DIR/broker across restarts; "
+            "memory: everything is lost when it stops.",
+        ),
+    ] = BrokerStorage.disk,
 ) -> None:
     """Run the broker, the gateway and the four services with migrated databases, logs in one stream.
 
@@ -212,5 +252,6 @@ def dev(
         grace_period=grace_period,
         console=Console(highlight=False),
         seed_if_empty=seed,
+        broker_storage=broker_storage,
     )
     raise typer.Exit(code)

