@@ -9,6 +9,12 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from product_service.catalog.gtin import is_valid_gtin
+from servicekit.bounds import bounded_json_object
+
+AttributeValues = bounded_json_object(max_keys=200, max_depth=6)
+"""Attribute values: at most 200, nested at most 6 levels, numbers finite."""
+VariantAxes = bounded_json_object(max_keys=50, max_depth=4)
+"""Variant axes (size, colour…): at most 50, nested at most 4 levels, numbers finite."""
 
 AttributeType = Literal["text", "number", "boolean", "enum", "measurement"]
 ProductStatus = Literal["draft", "active", "archived"]
@@ -131,7 +137,7 @@ class VariantCreate(BaseModel):
 
     sku: str = Field(pattern=SKU_PATTERN)
     gtin: str | None = Field(default=None, description="GTIN-8/12/13/14 with a valid check digit")
-    attributes: dict[str, Any] = Field(default_factory=dict, description="Variant axes, e.g. size, colour")
+    attributes: VariantAxes = Field(default_factory=dict, description="Variant axes, e.g. size, colour")
 
     @field_validator("gtin")
     @classmethod
@@ -155,7 +161,7 @@ class ProductCreate(BaseModel):
     description: str | None = Field(default=None, max_length=20_000)
     category_id: str | None = None
     status: ProductStatus = "draft"
-    attributes: dict[str, Any] = Field(default_factory=dict)
+    attributes: AttributeValues = Field(default_factory=dict)
     media_urls: list[str] = Field(default_factory=list, max_length=50)
     channels: list[str] = Field(default_factory=list, description="Channels the product is published to")
     variants: list[VariantCreate] = Field(default_factory=list, max_length=500)
@@ -181,7 +187,7 @@ class ProductUpdate(BaseModel):
     description: str | None = Field(default=None, max_length=20_000)
     category_id: str | None = None
     status: ProductStatus | None = None
-    attributes: dict[str, Any] | None = Field(
+    attributes: AttributeValues | None = Field(
         default=None, description="Replaces the attribute values; null values remove an attribute"
     )
     media_urls: list[str] | None = Field(default=None, max_length=50)

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from product_service.catalog.gtin import is_valid_gtin
-from product_service.catalog.schemas import SKU_PATTERN
+from product_service.catalog.schemas import SKU_PATTERN, AttributeValues, VariantAxes
 
 TransferFormat = Literal["csv", "ndjson"]
 ImportStatus = Literal["queued", "running", "succeeded", "failed"]
@@ -42,8 +42,8 @@ class ImportRow(BaseModel):
     category_id: str | None = None
     status: Literal["draft", "active", "archived"] | None = None
     gtin: str | None = None
-    attributes: dict[str, Any] | None = None
-    variant_attributes: dict[str, Any] | None = None
+    attributes: AttributeValues | None = None
+    variant_attributes: VariantAxes | None = None
     media_urls: list[str] | None = None
 
     @field_validator("gtin")
