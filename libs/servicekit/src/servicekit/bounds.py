@@ -78,9 +78,7 @@ def loads_json(data: str | bytes, *, max_depth: int = MAX_JSON_DEPTH) -> Any:
 # --- annotated types the schemas share ------------------------------------------------------------
 
 
-def bounded_json_object(max_keys: int = 100, max_depth: int = 8) -> Any:
-    """A JSON object of at most `max_keys` keys, nested at most `max_depth` levels, numbers finite."""
-
+def _json_checker(max_depth: int) -> AfterValidator:
     def check(value: dict[str, Any]) -> dict[str, Any]:
         try:
             check_json(value, max_depth=max_depth)
@@ -88,14 +86,17 @@ def bounded_json_object(max_keys: int = 100, max_depth: int = 8) -> Any:
             raise ValueError(str(exc)) from None
         return value
 
-    return Annotated[dict[str, Any], Field(max_length=max_keys), AfterValidator(check)]
+    return AfterValidator(check)
 
 
-def BoundedStr(max_length: int, *, min_length: int = 0) -> Any:
-    """A string of at most `max_length` characters (surrounding whitespace kept)."""
-    return Annotated[str, StringConstraints(min_length=min_length, max_length=max_length)]
-
-
+JSONObject = Annotated[dict[str, Any], Field(max_length=200), _json_checker(6)]
+"""A JSON object of at most 200 keys, nested at most 6 levels, numbers finite (e.g. product attributes)."""
+SmallJSONObject = Annotated[dict[str, Any], Field(max_length=50), _json_checker(4)]
+"""A JSON object of at most 50 keys, nested at most 4 levels, numbers finite (e.g. variant axes)."""
+ShortStr = Annotated[str, StringConstraints(max_length=100)]
+"""A string of at most 100 characters (keys, tags, codes)."""
+LongStr = Annotated[str, StringConstraints(max_length=2000)]
+"""A string of at most 2000 characters (free-text values)."""
 FiniteFloat = Annotated[float, Field(allow_inf_nan=False, ge=-1e15, le=1e15)]
 """A float that is a real number of sane size (no NaN, Infinity, or 1e400 turned into infinity)."""
 Int64 = Annotated[int, Field(ge=INT_MIN, le=INT_MAX)]

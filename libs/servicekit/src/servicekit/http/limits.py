@@ -94,7 +94,7 @@ def _limit_error(exc: Exception) -> JSONLimitError:
 def _is_json(scope: Scope) -> bool:
     for key, value in scope.get("headers", ()):
         if key == b"content-type":
-            media = value.split(b";", 1)[0].strip().lower()
+            media: bytes = value.split(b";", 1)[0].strip().lower()
             return media == b"application/json" or (
                 media.startswith(b"application/") and media.endswith(b"+json")
             )

@@ -54,7 +54,7 @@ async def _raw_upload(request: Request) -> Upload:
     try:
         async for chunk in request.stream():
             size += len(chunk)
-            if spool._rolled:
+            if size > SPOOL_MEMORY_BYTES:  # on disk by now: do not block the event loop on the write
                 await asyncio.to_thread(spool.write, chunk)
             else:
                 spool.write(chunk)

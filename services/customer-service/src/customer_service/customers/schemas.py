@@ -7,10 +7,10 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from servicekit.bounds import BoundedStr, CountryCode, FiniteFloat, Int64, SaneDate
+from servicekit.bounds import CountryCode, FiniteFloat, Int64, LongStr, SaneDate, ShortStr
 
 AttributeValue = str | int | float | bool | None
-AttributeValueIn = BoundedStr(2000) | Int64 | FiniteFloat | bool | None
+AttributeValueIn = LongStr | Int64 | FiniteFloat | bool | None
 """An attribute value as sent: a bounded string, a 64-bit integer, a finite number, a boolean or null."""
 
 
@@ -56,8 +56,8 @@ class CustomerCreate(_In):
     birthday: SaneDate | None = None
     locale: str | None = Field(default=None, max_length=35, pattern=r"^[A-Za-z]{2,3}([-_][A-Za-z0-9]{2,8})*$")
     country: CountryCode | None = None
-    attributes: dict[BoundedStr(100), AttributeValueIn] = Field(default_factory=dict, max_length=50)
-    tags: list[BoundedStr(100)] = Field(default_factory=list, max_length=50)
+    attributes: dict[ShortStr, AttributeValueIn] = Field(default_factory=dict, max_length=50)
+    tags: list[ShortStr] = Field(default_factory=list, max_length=50)
     external_ids: list[ExternalIdentity] = Field(default_factory=list, max_length=20)
 
     @model_validator(mode="after")
@@ -83,8 +83,8 @@ class CustomerUpdate(_In):
     birthday: SaneDate | None = None
     locale: str | None = Field(default=None, max_length=35, pattern=r"^[A-Za-z]{2,3}([-_][A-Za-z0-9]{2,8})*$")
     country: CountryCode | None = None
-    attributes: dict[BoundedStr(100), AttributeValueIn] | None = Field(default=None, max_length=50)
-    tags: list[BoundedStr(100)] | None = Field(default=None, max_length=50)
+    attributes: dict[ShortStr, AttributeValueIn] | None = Field(default=None, max_length=50)
+    tags: list[ShortStr] | None = Field(default=None, max_length=50)
     external_ids: list[ExternalIdentity] | None = Field(default=None, max_length=20)
 
 

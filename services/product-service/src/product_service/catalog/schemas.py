@@ -9,11 +9,11 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from product_service.catalog.gtin import is_valid_gtin
-from servicekit.bounds import bounded_json_object
+from servicekit.bounds import JSONObject, SmallJSONObject
 
-AttributeValues = bounded_json_object(max_keys=200, max_depth=6)
+AttributeValues = JSONObject
 """Attribute values: at most 200, nested at most 6 levels, numbers finite."""
-VariantAxes = bounded_json_object(max_keys=50, max_depth=4)
+VariantAxes = SmallJSONObject
 """Variant axes (size, colour…): at most 50, nested at most 4 levels, numbers finite."""
 
 AttributeType = Literal["text", "number", "boolean", "enum", "measurement"]
