@@ -352,3 +352,15 @@ async def test_a_product_import_is_accepted_as_multipart(
     job = await _import(client, token_issuer, HEADER + _row(sku, "Multi") + "\n", "csv", multipart=True)
 
     assert (job["status"], job["rows_created"]) == ("succeeded", 1), job
+
+
+@pytest.mark.parametrize("value", ["1e400", "-1e400", "1e300", "NaN", "inf", "1" + "0" * 30])
+async def test_an_attribute_filter_with_an_absurd_number_is_read_as_text(
+    client: httpx.AsyncClient, token_issuer: TestTokenIssuer, value: str
+) -> None:
+    response = await client.get(
+        "/v1/search", params={"attribute": f"pages:{value}"}, headers=token_issuer.auth_header("products:read")
+    )
+
+    assert response.status_code == 200, response.text
+    assert response.json()["items"] == []

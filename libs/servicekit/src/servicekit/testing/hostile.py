@@ -35,6 +35,9 @@ HOSTILE_STRINGS = [
     "2026-13-45",
     "XX",
     "XXY",
+    "a:1e400",
+    "a:1e300",
+    "a:NaN",
 ]
 HOSTILE_JSON: list[Any] = [
     *HOSTILE_STRINGS,
