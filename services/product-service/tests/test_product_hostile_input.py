@@ -359,8 +359,24 @@ async def test_an_attribute_filter_with_an_absurd_number_is_read_as_text(
     client: httpx.AsyncClient, token_issuer: TestTokenIssuer, value: str
 ) -> None:
     response = await client.get(
-        "/v1/search", params={"attribute": f"pages:{value}"}, headers=token_issuer.auth_header("products:read")
+        "/v1/search",
+        params={"attribute": f"pages:{value}"},
+        headers=token_issuer.auth_header("products:read"),
     )
 
     assert response.status_code == 200, response.text
     assert response.json()["items"] == []
+
+
+async def test_a_nul_character_is_refused_in_body_path_and_query(
+    client: httpx.AsyncClient, token_issuer: TestTokenIssuer
+) -> None:
+    headers = token_issuer.auth_header("products:read", "products:write")
+
+    body = await client.post("/v1/categories", json={"title": "a\u0000b"}, headers=headers)
+    path = await client.get("/v1/products/a%00b", headers=headers)
+    query = await client.get("/v1/search", params={"q": "a\u0000b"}, headers=headers)
+
+    assert [error["field"] for error in _problem(body, 422)["errors"]] == ["body.title"]
+    _problem(path, 400)
+    _problem(query, 400)

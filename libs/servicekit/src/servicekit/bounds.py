@@ -39,16 +39,26 @@ def _path(parts: Iterable[str | int]) -> str:
     return ".".join(str(part) for part in parts)
 
 
+NUL_MESSAGE = "text may not contain the NUL character (\\u0000)"
+
+
 def check_json(value: Any, *, max_depth: int = MAX_JSON_DEPTH) -> None:
     """Raise JSONLimitError if a parsed JSON value nests deeper than `max_depth`, holds a NaN or infinite
-    number, or an integer outside the signed 64-bit range. Iterative: any depth is safe to check."""
+    number, an integer outside the signed 64-bit range, or a NUL character in a string or key (no
+    database text column stores it). Iterative: any depth is safe to check."""
     stack: list[tuple[Any, int, tuple[str | int, ...]]] = [(value, 0, ())]
     while stack:
         item, depth, path = stack.pop()
-        if isinstance(item, dict):
+        if isinstance(item, str):
+            if "\x00" in item:
+                raise JSONLimitError(NUL_MESSAGE, _path(path))
+        elif isinstance(item, dict):
             if depth >= max_depth:
                 raise JSONLimitError(f"nested deeper than {max_depth} levels", _path(path))
-            stack.extend((child, depth + 1, (*path, key)) for key, child in item.items())
+            for key, child in item.items():
+                if "\x00" in key:
+                    raise JSONLimitError(NUL_MESSAGE, _path(path))
+                stack.append((child, depth + 1, (*path, key)))
         elif isinstance(item, list):
             if depth >= max_depth:
                 raise JSONLimitError(f"nested deeper than {max_depth} levels", _path(path))

@@ -3,7 +3,8 @@
 - `BodyLimitMiddleware` refuses a body larger than the limit, whether the Content-Length says so up front
   or the bytes streamed say so later. The limit is the app's `max_body_bytes` setting; an upload route
   raises it for its own request with `raise_body_limit` (see `servicekit.http.uploads`).
-- `JSONBodyMiddleware` reads a JSON body (`application/json` or `*+json`) before the route does and
+- `JSONBodyMiddleware` refuses a NUL character in the path or query (400: no database text column can
+  hold one), and reads a JSON body (`application/json` or `*+json`) before the route does and
   refuses one nested too deep, holding NaN/Infinity or a number that overflows (1e400), or an integer
   beyond 64 bits: Python's `json` would turn 1e400 into infinity, accept NaN, and raise RecursionError on
   deep nesting, and none of those may reach a handler. Accepted bodies are replayed to the app unchanged.
@@ -12,6 +13,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 from fastapi import HTTPException
 from starlette.requests import Request
@@ -21,6 +23,7 @@ from servicekit.bounds import MAX_JSON_DEPTH, JSONLimitError, check_json
 from servicekit.errors import FieldError, problem_response
 
 BODY_LIMIT_KEY = "servicekit.max_body_bytes"
+_NUL_IN_QUERY = re.compile(rb"%00|\x00")
 _BODY_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
 
@@ -108,7 +111,16 @@ class JSONBodyMiddleware:
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope.get("method") not in _BODY_METHODS or not _is_json(scope):
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        if "\x00" in scope.get("path", "") or _NUL_IN_QUERY.search(scope.get("query_string", b"")):
+            response = problem_response(
+                Request(scope), 400, "Bad Request", "The path or query holds a NUL character (%00)."
+            )
+            await response(scope, receive, send)
+            return
+        if scope.get("method") not in _BODY_METHODS or not _is_json(scope):
             await self.app(scope, receive, send)
             return
         chunks: list[bytes] = []

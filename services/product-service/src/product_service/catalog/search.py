@@ -5,9 +5,8 @@ written in the same transaction as the product."""
 
 from __future__ import annotations
 
-import math
-
 import json
+import math
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
