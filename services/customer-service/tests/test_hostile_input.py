@@ -288,3 +288,14 @@ async def _finished(client: httpx.AsyncClient, tokens: TestTokenIssuer, job_id: 
             return job
         await asyncio.sleep(0.05)
     raise AssertionError("import job did not finish")
+
+
+@pytest.mark.parametrize("moment", ["9999-12-31T23:59:59-14:00", "0001-01-01T00:00:00+14:00", "0001-01-01"])
+async def test_a_search_date_outside_the_sane_window_is_422(
+    client: httpx.AsyncClient, token_issuer: TestTokenIssuer, moment: str
+) -> None:
+    for name in ("created_from", "created_to", "updated_from", "updated_to"):
+        response = await client.get(
+            "/v1/customers", params={name: moment}, headers=token_issuer.auth_header("customers:read")
+        )
+        _problem(response, 422)
