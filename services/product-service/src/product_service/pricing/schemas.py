@@ -10,7 +10,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from product_service.catalog.schemas import CHANNEL_PATTERN
-from servicekit.bounds import CurrencyCode, SaneDatetime
+from servicekit.bounds import CurrencyCode, SaneDatetime, ShortStr
 
 CURRENCY_PATTERN = r"^[A-Z]{3}$"
 
@@ -66,9 +66,9 @@ class PromotionCreate(BaseModel):
         gt=0, le=Decimal("9999999999.99"), decimal_places=2, description="Percent or amount off"
     )
     currency: CurrencyCode | None = Field(default=None, description="Required for an amount")
-    skus: list[str] = Field(default_factory=list, max_length=10_000)
-    category_ids: list[str] = Field(default_factory=list, max_length=1000)
-    channels: list[str] = Field(default_factory=list, description="Empty: every channel")
+    skus: list[ShortStr] = Field(default_factory=list, max_length=10_000)
+    category_ids: list[ShortStr] = Field(default_factory=list, max_length=1000)
+    channels: list[ShortStr] = Field(default_factory=list, max_length=50, description="Empty: every channel")
     starts_at: SaneDatetime
     ends_at: SaneDatetime
 
