@@ -380,3 +380,40 @@ async def test_a_nul_character_is_refused_in_body_path_and_query(
     assert [error["field"] for error in _problem(body, 422)["errors"]] == ["body.title"]
     _problem(path, 400)
     _problem(query, 400)
+
+
+async def test_a_large_upload_labelled_json_is_taken_as_a_file_not_refused_as_a_big_body(
+    client: httpx.AsyncClient, token_issuer: TestTokenIssuer
+) -> None:
+    prefix = unique("BIG-")
+    lines = [
+        json.dumps({"sku": f"{prefix}-{n}", "title": "Big", "description": "x" * 2000}) for n in range(600)
+    ]
+    content = ("\n".join(lines) + "\n").encode()
+    assert len(content) > 1024 * 1024
+
+    response = await client.post(
+        "/v1/imports",
+        params={"format": "ndjson"},
+        content=content,
+        headers={**token_issuer.auth_header("products:write"), "Content-Type": "application/json"},
+    )
+
+    assert response.status_code == 202, response.text
+    job = await finished_import(client, token_issuer, response.json()["id"])
+    assert (job["status"], job["rows_created"]) == ("succeeded", 600), job
+
+
+async def test_a_multipart_upload_without_a_file_part_is_422(
+    client: httpx.AsyncClient, token_issuer: TestTokenIssuer
+) -> None:
+    response = await client.post(
+        "/v1/imports",
+        headers={
+            **token_issuer.auth_header("products:write"),
+            "Content-Type": "multipart/form-data; boundary=x",
+        },
+        content=b'--x\r\nContent-Disposition: form-data; name="note"\r\n\r\nhello\r\n--x--\r\n',
+    )
+
+    assert "no file part" in _problem(response, 422)["detail"]

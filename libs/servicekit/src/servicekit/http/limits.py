@@ -105,10 +105,14 @@ def _is_json(scope: Scope) -> bool:
 
 
 class JSONBodyMiddleware:
-    """422 problem+json for a JSON body that breaks the bounds in `servicekit.bounds`; 413 if too large."""
+    """422 problem+json for a JSON body that breaks the bounds in `servicekit.bounds`; 400 for a NUL in the
+    path or query. A JSON body is buffered up to `max_check_bytes` (the app's body limit) and checked; a
+    larger one is handed on unchecked, for the body limit inside to refuse, or an upload route that
+    raised it to take as a file."""
 
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, max_check_bytes: int) -> None:
         self.app = app
+        self.max_check_bytes = max_check_bytes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -123,45 +127,53 @@ class JSONBodyMiddleware:
         if scope.get("method") not in _BODY_METHODS or not _is_json(scope):
             await self.app(scope, receive, send)
             return
-        chunks: list[bytes] = []
-        try:
-            while True:
-                message = await receive()
-                if message["type"] == "http.disconnect":
-                    return
-                chunks.append(message.get("body", b""))
-                if not message.get("more_body", False):
-                    break
-        except BodyTooLarge as exc:
-            await problem_response(Request(scope), 413, "Content Too Large", str(exc.detail))(
-                scope, receive, send
-            )
-            return
-        body = b"".join(chunks)
-        if body.strip():
-            try:
-                check_json(json.loads(body))
-            except (json.JSONDecodeError, UnicodeDecodeError):
-                pass  # not JSON at all: the route answers with its usual 422 json_invalid
-            except (JSONLimitError, RecursionError, ValueError) as exc:
-                error = exc if isinstance(exc, JSONLimitError) else _limit_error(exc)
-                field = "body" + (f".{error.path}" if error.path else "")
-                response = problem_response(
+        buffered: list[Message] = []
+        size = 0
+        complete = False
+        while size <= self.max_check_bytes:
+            message = await receive()
+            buffered.append(message)
+            if message["type"] != "http.request":
+                break
+            size += len(message.get("body", b""))
+            if not message.get("more_body", False):
+                complete = True
+                break
+        if complete and size <= self.max_check_bytes:
+            problem = _json_problem(b"".join(m.get("body", b"") for m in buffered))
+            if problem is not None:
+                await problem_response(
                     Request(scope),
                     422,
                     "Unprocessable Content",
-                    f"The JSON body is not accepted: {error}.",
-                    errors=[FieldError(field=field, message=error.message, type="json_invalid")],
-                )
-                await response(scope, receive, send)
+                    f"The JSON body is not accepted: {problem}.",
+                    errors=[FieldError(field=_field(problem), message=problem.message, type="json_invalid")],
+                )(scope, receive, send)
                 return
-        replayed = False
 
         async def replay() -> Message:
-            nonlocal replayed
-            if not replayed:
-                replayed = True
-                return {"type": "http.request", "body": body, "more_body": False}
+            if buffered:
+                return buffered.pop(0)
             return await receive()
 
         await self.app(scope, replay, send)
+
+
+def _field(error: JSONLimitError) -> str:
+    return "body" + (f".{error.path}" if error.path else "")
+
+
+def _json_problem(body: bytes) -> JSONLimitError | None:
+    """Why a JSON body breaks the bounds, or None (also when it is not JSON at all: the route then
+    answers with its usual 422 json_invalid)."""
+    if not body.strip():
+        return None
+    try:
+        check_json(json.loads(body))
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        return None
+    except JSONLimitError as exc:
+        return exc
+    except (RecursionError, ValueError) as exc:
+        return _limit_error(exc)
+    return None
