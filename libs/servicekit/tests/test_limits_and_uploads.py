@@ -79,7 +79,6 @@ async def test_a_body_over_the_limit_is_413_whether_declared_or_streamed(client:
             '{"a": ' + "[" * 40 + "]" * 40 + "}",
             "body.a.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0",
         ),
-        ('{"a": ' + "[" * 3000 + "]" * 3000 + "}", "body"),
     ],
 )
 async def test_a_json_body_out_of_bounds_is_422_naming_the_value(
