@@ -97,9 +97,10 @@ async def test_json_that_is_not_json_keeps_the_usual_answer(client: httpx.AsyncC
     assert _problem(response, 422)["errors"][0]["type"] == "json_invalid"
 
 
-async def test_a_nul_in_the_path_or_query_is_400(client: httpx.AsyncClient) -> None:
+async def test_a_nul_in_the_path_query_or_form_is_400(client: httpx.AsyncClient) -> None:
     _problem(await client.get("/v1/a%00b"), 400)
     _problem(await client.get("/healthz", params={"q": "a\x00"}), 400)
+    _problem(await client.post("/v1/echo", data={"username": "a\x00"}), 400)
 
 
 async def test_an_upload_is_taken_from_multipart_or_raw_body(client: httpx.AsyncClient) -> None:

@@ -3,11 +3,12 @@
 - `BodyLimitMiddleware` refuses a body larger than the limit, whether the Content-Length says so up front
   or the bytes streamed say so later. The limit is the app's `max_body_bytes` setting; an upload route
   raises it for its own request with `raise_body_limit` (see `servicekit.http.uploads`).
-- `JSONBodyMiddleware` refuses a NUL character in the path or query (400: no database text column can
-  hold one), and reads a JSON body (`application/json` or `*+json`) before the route does and
-  refuses one nested too deep, holding NaN/Infinity or a number that overflows (1e400), or an integer
-  beyond 64 bits: Python's `json` would turn 1e400 into infinity, accept NaN, and raise RecursionError on
-  deep nesting, and none of those may reach a handler. Accepted bodies are replayed to the app unchanged.
+- `JSONBodyMiddleware` refuses a NUL character in the path, query or an urlencoded form (400: no
+  database text column can hold one), and reads a JSON body (`application/json` or `*+json`) before the
+  route does, refusing one nested too deep, holding NaN/Infinity, a number that overflows (1e400), an
+  integer beyond 64 bits or a NUL: Python's `json` would turn 1e400 into infinity, accept NaN, and raise
+  RecursionError on deep nesting, and none of those may reach a handler. Accepted bodies are replayed to
+  the app unchanged.
 """
 
 from __future__ import annotations
@@ -94,14 +95,19 @@ def _limit_error(exc: Exception) -> JSONLimitError:
     return JSONLimitError(f"a number cannot be read ({exc})")
 
 
-def _is_json(scope: Scope) -> bool:
+def _body_kind(scope: Scope) -> str | None:
+    """ "json" for a JSON body, "form" for an urlencoded form, else None (not checked here)."""
     for key, value in scope.get("headers", ()):
         if key == b"content-type":
             media: bytes = value.split(b";", 1)[0].strip().lower()
-            return media == b"application/json" or (
+            if media == b"application/json" or (
                 media.startswith(b"application/") and media.endswith(b"+json")
-            )
-    return False
+            ):
+                return "json"
+            if media == b"application/x-www-form-urlencoded":
+                return "form"
+            return None
+    return None
 
 
 class JSONBodyMiddleware:
@@ -124,7 +130,8 @@ class JSONBodyMiddleware:
             )
             await response(scope, receive, send)
             return
-        if scope.get("method") not in _BODY_METHODS or not _is_json(scope):
+        kind = _body_kind(scope) if scope.get("method") in _BODY_METHODS else None
+        if kind is None:
             await self.app(scope, receive, send)
             return
         buffered: list[Message] = []
@@ -139,7 +146,14 @@ class JSONBodyMiddleware:
             if not message.get("more_body", False):
                 complete = True
                 break
-        if complete and size <= self.max_check_bytes:
+        if complete and size <= self.max_check_bytes and kind == "form":
+            if _NUL_IN_QUERY.search(b"".join(m.get("body", b"") for m in buffered)):
+                response = problem_response(
+                    Request(scope), 400, "Bad Request", "The form holds a NUL character (%00)."
+                )
+                await response(scope, receive, send)
+                return
+        elif complete and size <= self.max_check_bytes:
             problem = _json_problem(b"".join(m.get("body", b"") for m in buffered))
             if problem is not None:
                 await problem_response(
