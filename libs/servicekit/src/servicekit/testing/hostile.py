@@ -8,6 +8,7 @@ dates at the edge of the calendar, NUL bytes, very long strings, deep nesting, w
 from __future__ import annotations
 
 import json
+import os
 import random
 import re
 from collections.abc import Iterator
@@ -107,15 +108,18 @@ def hostile_requests(
     document: dict[str, Any],
     *,
     bases: dict[tuple[str, str], tuple[str, dict[str, Any]]] | None = None,
-    per_operation: int = 12,
+    per_operation: int | None = None,
     seed: int = 8,
 ) -> Iterator[HostileRequest]:
-    """Up to `per_operation` hostile requests for each operation, chosen with a fixed seed.
+    """Up to `per_operation` hostile requests for each operation, chosen with a fixed seed (default 12, or
+    the HOSTILE_PER_OPERATION environment variable for a longer run by hand).
 
     `bases` maps (METHOD, path template) to (a concrete path, a valid body): hostile values then replace
     one property of that body at a time, so they reach the handler instead of stopping at validation."""
     rng = random.Random(seed)
     bases = bases or {}
+    if per_operation is None:
+        per_operation = int(os.environ.get("HOSTILE_PER_OPERATION", "12"))
     for path, item in sorted(document.get("paths", {}).items()):
         for method, operation in sorted(item.items()):
             if method not in ("get", "post", "put", "patch", "delete"):
