@@ -299,3 +299,19 @@ async def test_a_search_date_outside_the_sane_window_is_422(
             "/v1/customers", params={name: moment}, headers=token_issuer.auth_header("customers:read")
         )
         _problem(response, 422)
+
+
+async def test_an_order_at_the_largest_values_is_stored_or_refused_never_a_500(
+    client: httpx.AsyncClient, token_issuer: TestTokenIssuer
+) -> None:
+    line = {"sku": "S", "quantity": 100_000, "unit_price": "9999999999.9999", "currency": "EUR"}
+    bodies = [
+        _order(lines=[line] * 500),
+        _order(lines=[line], discount_total="9999999999.9999"),
+        _order(lines=[line], total="1", subtotal="1"),
+    ]
+    for body in bodies:
+        response = await client.post(
+            "/v1/orders", json=body, headers=token_issuer.auth_header("orders:write", *WRITE)
+        )
+        assert response.status_code in (201, 422), response.text
