@@ -24,6 +24,7 @@ from gateway.limits import limit_caller
 from gateway.runtime import Gateway
 from gateway.upstream import Headers, UpstreamError, UpstreamResponse, UpstreamTimeout
 from servicekit.errors import ServiceError, problem_response
+from servicekit.http.limits import raise_body_limit
 from servicekit.logging import request_id_var
 from servicekit.middleware import MetricsMiddleware, RequestIdMiddleware
 
@@ -172,8 +173,15 @@ class _WholeResponse(Response):
         self.raw_headers = raw_headers
 
 
+PROXIED_BODY_LIMIT = 2 * 1024**3
+"""The largest upload any service takes (product import); each service enforces its own."""
+
+
 async def forward(request: Request) -> Response:
     """Proxy one request to the service named by the path's second segment."""
+    # Uploads stream through to the service, which enforces its own limits; the gateway's own body limit
+    # (for its own routes) does not apply to a proxied request that took the full stack (a root_path).
+    raise_body_limit(request, PROXIED_BODY_LIMIT)
     gateway: Gateway = request.app.state.gateway
     service = request.path_params["service"]
     try:

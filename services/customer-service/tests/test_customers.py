@@ -96,7 +96,9 @@ async def test_postcode_in_the_wrong_format_for_its_country_gets_422(
         "country": "US",
     }
     response = await client.post(
-        "/v1/customers", json={"addresses": [address]}, headers=token_issuer.auth_header("customers:write")
+        "/v1/customers",
+        json={"first_name": "Ann", "addresses": [address]},
+        headers=token_issuer.auth_header("customers:write"),
     )
 
     assert response.status_code == 422

@@ -74,12 +74,17 @@ async def test_ndjson_import_dedupes_known_and_repeated_emails(
     assert (job["status"], job["created_count"], job["matched_count"]) == ("succeeded", 1, 2)
 
 
-async def test_ndjson_line_that_is_not_json_is_reported(
+async def test_ndjson_line_that_is_not_json_fails_the_file_with_its_line(
     client: httpx.AsyncClient, token_issuer: TestTokenIssuer
 ) -> None:
-    job = await run_import(client, token_issuer, b'{"first_name": "A"}\n{oops\n', "x.ndjson")
+    response = await client.post(
+        "/v1/imports",
+        files={"file": ("x.ndjson", b'{"first_name": "A"}\n{oops\n')},
+        headers=token_issuer.auth_header("customers:write"),
+    )
 
-    assert (job["status"], job["errors"][0]["row"]) == ("failed", 2)
+    assert response.status_code == 422
+    assert "line 2: not valid JSON" in response.json()["detail"]
 
 
 async def test_unknown_csv_column_gets_422(client: httpx.AsyncClient, token_issuer: TestTokenIssuer) -> None:

@@ -57,7 +57,9 @@ async def test_jobs_are_listed_newest_first_with_progress(
     client: httpx.AsyncClient, token_issuer: TestTokenIssuer
 ) -> None:
     first = await _import(client, token_issuer, [{"sku": unique("JL-"), "title": "First"}])
-    second = await _import(client, token_issuer, [{"sku": unique("JL-"), "title": "Second"}, "not json"])
+    second = await _import(
+        client, token_issuer, [{"sku": unique("JL-"), "title": "Second"}, {"title": "No SKU"}]
+    )
     jobs, _ = await _all_jobs(client, token_issuer)
     ours = [job for job in jobs if job["id"] in (first["id"], second["id"])]
     assert [job["id"] for job in ours] == [second["id"], first["id"]]

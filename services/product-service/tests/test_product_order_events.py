@@ -191,3 +191,50 @@ async def test_each_stock_event_of_an_order_with_two_lines_of_one_sku_carries_cu
         [{"location_id": location_id, "on_hand": 10, "reserved": 2, "available": 8}],
         [{"location_id": location_id, "on_hand": 10, "reserved": 3, "available": 7}],
     ]
+
+
+@pytest.mark.parametrize("unknown", ["sku", "location"])
+async def test_an_order_line_for_an_unknown_sku_or_location_is_a_backorder_that_says_why(
+    client: httpx.AsyncClient, token_issuer: TestTokenIssuer, kafka_bootstrap: str, unknown: str
+) -> None:
+    sku, location_id = await _stocked_sku(client, token_issuer, 5)
+    if unknown == "sku":
+        sku = unique("NO-SUCH-")
+    else:
+        location_id = unique("no-such-location-")
+    order_id = unique("o-")
+
+    await produce(kafka_bootstrap, ORDERS, [placed(order_id, sku, 1, location_id=location_id)])
+
+    events = await wait_for_events(
+        kafka_bootstrap,
+        INVENTORY,
+        lambda e: e.type == "ecom.stock.backordered.v1" and e.data["order_id"] == order_id,
+    )
+    assert events[0].data["reason"] == f"unknown_{unknown}"
+    page = (
+        await client.get(
+            "/v1/inventory/reservations",
+            params={"order_id": order_id},
+            headers=token_issuer.auth_header("products:read"),
+        )
+    ).json()
+    assert [(r["sku"], r["status"], r["backorder_reason"]) for r in page["items"]] == [
+        (sku, "backordered", f"unknown_{unknown}")
+    ]
+
+
+async def test_an_order_line_beyond_stock_is_a_backorder_for_insufficient_stock(
+    client: httpx.AsyncClient, token_issuer: TestTokenIssuer, kafka_bootstrap: str
+) -> None:
+    sku, _ = await _stocked_sku(client, token_issuer, 1)
+    order_id = unique("o-")
+
+    await produce(kafka_bootstrap, ORDERS, [placed(order_id, sku, 3)])
+
+    events = await wait_for_events(
+        kafka_bootstrap,
+        INVENTORY,
+        lambda e: e.type == "ecom.stock.backordered.v1" and e.data["order_id"] == order_id,
+    )
+    assert events[0].data["reason"] == "insufficient_stock"

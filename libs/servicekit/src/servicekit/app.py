@@ -25,6 +25,7 @@ from servicekit.errors import Problem, install_error_handlers, problem_response
 from servicekit.events.consumer import ConsumerSpec, EventConsumer, RetryPolicy
 from servicekit.events.kafka import ensure_topics, make_producer, start_with_retry, with_dead_letters
 from servicekit.events.relay import OutboxRelay
+from servicekit.http.limits import BodyLimitMiddleware, JSONBodyMiddleware
 from servicekit.logging import configure_logging
 from servicekit.middleware import MetricsMiddleware, RequestIdMiddleware
 from servicekit.settings import ServiceSettings
@@ -130,6 +131,9 @@ def create_service_app(
         telemetry={"tracing": False, "metrics": False, "logs": False},
     )
     install_error_handlers(app)
+    app.add_middleware(BodyLimitMiddleware, max_body_bytes=settings.max_body_bytes)
+    app.add_middleware(JSONBodyMiddleware, max_check_bytes=settings.max_body_bytes)
+    # outermost of the three: a request without a valid token learns nothing about its body or target
     app.add_middleware(AuthenticationGate, is_public=is_public, authenticate=authenticate)
     app.add_middleware(MetricsMiddleware)
     app.add_middleware(RequestIdMiddleware)

@@ -26,6 +26,8 @@ class ServiceSettings(BaseSettings):
     database_url: str = "sqlite+aiosqlite:///./var/service.db"
     database_pool_size: int = 10
     database_echo: bool = False
+    max_body_bytes: int = Field(default=1024 * 1024, ge=1)
+    """Largest request body (413 past it); file uploads have their own, larger limits."""
     log_level: str = "INFO"
     log_json: bool = True
 

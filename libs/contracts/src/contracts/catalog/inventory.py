@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from contracts import topics
 from contracts.registry import EventData, register
 
+BackorderReason = Literal["insufficient_stock", "unknown_sku", "unknown_location"]
 MovementKind = Literal["receipt", "sale", "return", "adjustment", "transfer", "reservation", "release"]
 
 
@@ -40,8 +41,9 @@ class StockChanged(EventData):
     topic=topics.INVENTORY,
     producer="product-service",
     description=(
-        "An order line could not be reserved because no location had enough available stock; "
-        "nothing was reserved for it and stock never went below zero."
+        "An order line could not be reserved (no location had enough available stock, or the SKU or "
+        "the location it names does not exist; `reason` says which); nothing was reserved for it and "
+        "stock never went below zero."
     ),
 )
 class StockBackordered(EventData):
@@ -49,3 +51,8 @@ class StockBackordered(EventData):
     order_id: str
     quantity: int = Field(gt=0, description="The quantity that could not be reserved")
     location_id: str | None = Field(default=None, description="The location the order asked for")
+    reason: BackorderReason = Field(
+        default="insufficient_stock",
+        description="Why: no location had enough stock, the SKU is not in the catalog, or the location "
+        "the order asked for does not exist",
+    )

@@ -9,11 +9,15 @@ from typing import Annotated, Any, Generic, TypeVar
 from fastapi import Query
 from pydantic import BaseModel, Field
 
+from servicekit.bounds import loads_json
 from servicekit.errors import BadRequest
 
 T = TypeVar("T")
 
 MAX_LIMIT = 500
+MAX_CURSOR_CHARS = 1024
+MAX_CURSOR_INT = 2**31 - 1
+"""Integers in cursors are row ids (32-bit INTEGER on PostgreSQL)."""
 
 
 class Page(BaseModel, Generic[T]):
@@ -32,14 +36,24 @@ def encode_cursor(position: dict[str, Any]) -> str:
 
 
 def decode_cursor(cursor: str) -> dict[str, Any]:
+    """The position a cursor holds; 400 unless it is one this module could have made (a flat object of
+    a few short strings, 64-bit integers and finite numbers), so a hand-made cursor never reaches SQL."""
+    if len(cursor) > MAX_CURSOR_CHARS:
+        raise BadRequest("The cursor is not valid.")
     try:
         padded = cursor + "=" * (-len(cursor) % 4)
-        value = json.loads(base64.urlsafe_b64decode(padded.encode()))
+        value = loads_json(base64.urlsafe_b64decode(padded.encode()), max_depth=1)
     except (ValueError, UnicodeDecodeError):
         raise BadRequest("The cursor is not valid.") from None
-    if not isinstance(value, dict):
+    if not isinstance(value, dict) or not all(_cursor_value(item) for item in value.values()):
         raise BadRequest("The cursor is not valid.")
     return value
+
+
+def _cursor_value(value: Any) -> bool:
+    if isinstance(value, int) and not isinstance(value, bool):
+        return 0 <= value <= MAX_CURSOR_INT
+    return value is None or isinstance(value, float | bool) or (isinstance(value, str) and len(value) <= 200)
 
 
 def page_params(

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request, Response
@@ -30,6 +29,7 @@ from customer_service.http import (
     sees_pii,
 )
 from servicekit.auth import Caller
+from servicekit.bounds import SaneDatetime
 from servicekit.dependencies import SessionDep
 from servicekit.errors import BadRequest, Conflict, problem_responses
 from servicekit.http import idempotency
@@ -249,10 +249,10 @@ async def list_customers(
     consent: Annotated[
         str | None, Query(pattern=r"^[a-z_]+:(granted|withdrawn|none)$", description="purpose:state")
     ] = None,
-    created_from: datetime | None = None,
-    created_to: datetime | None = None,
-    updated_from: datetime | None = None,
-    updated_to: datetime | None = None,
+    created_from: SaneDatetime | None = None,
+    created_to: SaneDatetime | None = None,
+    updated_from: SaneDatetime | None = None,
+    updated_to: SaneDatetime | None = None,
     quality_min: Annotated[float | None, Query(ge=0, le=1)] = None,
     quality_max: Annotated[float | None, Query(ge=0, le=1)] = None,
     email: Annotated[str | None, Query(max_length=320, description="Exact match")] = None,

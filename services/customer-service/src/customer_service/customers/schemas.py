@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import datetime
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from servicekit.bounds import CountryCode, FiniteFloat, Int64, LongStr, SaneDate, ShortStr
 
 AttributeValue = str | int | float | bool | None
+AttributeValueIn = LongStr | Int64 | FiniteFloat | bool | None
+"""An attribute value as sent: a bounded string, a 64-bit integer, a finite number, a boolean or null."""
 
 
 class _In(BaseModel):
@@ -31,7 +35,7 @@ class AddressIn(_In):
     city: str = Field(min_length=1, max_length=100)
     postcode: str | None = Field(default=None, max_length=20)
     region: str | None = Field(default=None, max_length=100)
-    country: str = Field(min_length=2, max_length=2, description="ISO 3166-1 alpha-2")
+    country: CountryCode
     is_default: bool = False
     verified: bool = False
 
@@ -49,12 +53,23 @@ class CustomerCreate(_In):
     emails: list[EmailIn] = Field(default_factory=list, max_length=20)
     phones: list[PhoneIn] = Field(default_factory=list, max_length=20)
     addresses: list[AddressIn] = Field(default_factory=list, max_length=50)
-    birthday: date | None = None
+    birthday: SaneDate | None = None
     locale: str | None = Field(default=None, max_length=35, pattern=r"^[A-Za-z]{2,3}([-_][A-Za-z0-9]{2,8})*$")
-    country: str | None = Field(default=None, min_length=2, max_length=2)
-    attributes: dict[str, AttributeValue] = Field(default_factory=dict, max_length=50)
-    tags: list[str] = Field(default_factory=list, max_length=50)
+    country: CountryCode | None = None
+    attributes: dict[ShortStr, AttributeValueIn] = Field(default_factory=dict, max_length=50)
+    tags: list[ShortStr] = Field(default_factory=list, max_length=50)
     external_ids: list[ExternalIdentity] = Field(default_factory=list, max_length=20)
+
+    @model_validator(mode="after")
+    def _identifiable(self) -> CustomerCreate:
+        """A profile must say who it is: a name, an email, a phone or an external id."""
+        named = any(name and name.strip() for name in (self.first_name, self.last_name))
+        if not (named or self.emails or self.phones or self.external_ids):
+            raise ValueError(
+                "a customer needs at least one identifying field: first_name, last_name, emails, phones "
+                "or external_ids"
+            )
+        return self
 
 
 class CustomerUpdate(_In):
@@ -65,11 +80,11 @@ class CustomerUpdate(_In):
     emails: list[EmailIn] | None = Field(default=None, max_length=20)
     phones: list[PhoneIn] | None = Field(default=None, max_length=20)
     addresses: list[AddressIn] | None = Field(default=None, max_length=50)
-    birthday: date | None = None
+    birthday: SaneDate | None = None
     locale: str | None = Field(default=None, max_length=35, pattern=r"^[A-Za-z]{2,3}([-_][A-Za-z0-9]{2,8})*$")
-    country: str | None = Field(default=None, min_length=2, max_length=2)
-    attributes: dict[str, AttributeValue] | None = Field(default=None, max_length=50)
-    tags: list[str] | None = Field(default=None, max_length=50)
+    country: CountryCode | None = None
+    attributes: dict[ShortStr, AttributeValueIn] | None = Field(default=None, max_length=50)
+    tags: list[ShortStr] | None = Field(default=None, max_length=50)
     external_ids: list[ExternalIdentity] | None = Field(default=None, max_length=20)
 
 
@@ -81,7 +96,7 @@ class IdentifyRequest(_In):
     external_id: ExternalIdentity | None = None
     first_name: str | None = Field(default=None, max_length=200)
     last_name: str | None = Field(default=None, max_length=200)
-    country: str | None = Field(default=None, min_length=2, max_length=2)
+    country: CountryCode | None = None
     locale: str | None = Field(default=None, max_length=35, pattern=r"^[A-Za-z]{2,3}([-_][A-Za-z0-9]{2,8})*$")
 
 

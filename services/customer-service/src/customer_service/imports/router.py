@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, BackgroundTasks, File, Query, Request, UploadFile
+from fastapi import APIRouter, BackgroundTasks, Depends, Query, Request
 from pydantic import BaseModel
 
 from customer_service.context import ContextDep
@@ -14,7 +15,8 @@ from customer_service.http import WriteCaller
 from customer_service.imports import service
 from customer_service.imports.models import ImportJob
 from servicekit.db import Database
-from servicekit.errors import NotFound, problem_responses
+from servicekit.errors import FieldError, NotFound, UnprocessableEntity, problem_responses
+from servicekit.http.uploads import Upload, upload_dependency, upload_openapi
 
 router = APIRouter(prefix="/v1/imports", tags=["imports"])
 
@@ -47,13 +49,14 @@ def _read(job: ImportJob) -> ImportJobRead:
     return ImportJobRead.model_validate(data)
 
 
-def _format_of(file: UploadFile, explicit: str | None) -> str:
+def _format_of(upload: Upload, explicit: str | None) -> str:
     if explicit:
         return explicit
-    name = (file.filename or "").lower()
-    if name.endswith((".ndjson", ".jsonl")) or "ndjson" in (file.content_type or ""):
+    name = (upload.filename or "").lower()
+    media = upload.content_type or ""
+    if name.endswith((".ndjson", ".jsonl")) or "ndjson" in media or "jsonl" in media:
         return "ndjson"
-    if name.endswith(".csv") or "csv" in (file.content_type or ""):
+    if name.endswith(".csv") or "csv" in media:
         return "csv"
     raise customers.unprocessable(
         "query.format", "Say format=csv or format=ndjson (or name the file .csv/.ndjson)."
@@ -61,27 +64,36 @@ def _format_of(file: UploadFile, explicit: str | None) -> str:
 
 
 @router.post(
-    "", status_code=202, response_model=ImportJobRead, responses=problem_responses(401, 403, 413, 422)
+    "",
+    status_code=202,
+    response_model=ImportJobRead,
+    responses=problem_responses(401, 403, 413, 422),
+    openapi_extra=upload_openapi(
+        "text/csv",
+        "application/x-ndjson",
+        description="CSV (header row, see docs) or NDJSON (one customer per line)",
+    ),
 )
 async def start_import(
     request: Request,
     background: BackgroundTasks,
     context: ContextDep,
     caller: WriteCaller,
-    file: Annotated[
-        UploadFile, File(description="CSV (header row, see docs) or NDJSON (one customer per line)")
-    ],
+    upload: Annotated[Upload, Depends(upload_dependency(MAX_BYTES))],
     format: Annotated[Literal["csv", "ndjson"] | None, Query()] = None,
 ) -> ImportJobRead:
-    """Start importing customers from a file; all rows are validated first, and a bad file imports nothing."""
-    fmt = _format_of(file, format)
-    content = await file.read(MAX_BYTES + 1)
-    if len(content) > MAX_BYTES:
-        raise customers.unprocessable("body.file", f"The file is larger than {MAX_BYTES // 2**20} MiB.")
+    """Start importing customers from a file (multipart `file` part or the raw body); all rows are
+    validated first, and a bad file imports nothing."""
+    fmt = _format_of(upload, format)
     try:
-        rows = service.parse(content, fmt)
+        rows = await asyncio.to_thread(service.parse, upload.file, fmt)
     except service.FileError as exc:
-        raise customers.unprocessable("body.file", str(exc)) from None
+        raise UnprocessableEntity(
+            f"The file cannot be read, nothing was imported: {exc}.",
+            extra={
+                "errors": [FieldError(field="body.file", message=str(exc), type="file_invalid").model_dump()]
+            },
+        ) from None
     database: Database = request.app.state.database
     job = await service.create_job(database, fmt=fmt, actor=caller.subject, total_rows=len(rows))
     background.add_task(service.run, database, context, job_id=job.id, rows=rows, fmt=fmt)

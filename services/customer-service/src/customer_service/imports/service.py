@@ -11,13 +11,11 @@ rest, since rows already imported match their customer by email or external id."
 from __future__ import annotations
 
 import asyncio
-import csv
 import io
-import json
 import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import IO, Any
 
 from pydantic import ValidationError
 from sqlalchemy import select, text
@@ -32,6 +30,7 @@ from customer_service.imports.bulk import BulkImporter, ChunkResult
 from customer_service.imports.models import ImportJob
 from servicekit.db import Database
 from servicekit.errors import ServiceError
+from servicekit.files import CsvReader, FileFormatError, FileLimits, read_ndjson
 
 log = logging.getLogger(__name__)
 
@@ -83,8 +82,10 @@ ANALYZED_TABLES = ("customers", "customer_identifiers", "customer_blocking_keys"
 PROGRESS: dict[str, int] = {}
 
 
-class FileError(ValueError):
-    pass
+FileError = FileFormatError
+"""A file that cannot be read as CSV/NDJSON at all (names the line); nothing of it is imported."""
+
+IMPORT_FILE_LIMITS = FileLimits(max_rows=1_000_000, max_columns=len(CSV_COLUMNS), max_cell_chars=64 * 1024)
 
 
 @dataclass
@@ -93,46 +94,24 @@ class ParsedRow:
     data: dict[str, Any]
 
 
-def parse(content: bytes, fmt: str) -> list[ParsedRow]:
-    """Rows of the file with their 1-based data row number; FileError if it is not readable at all."""
-    try:
-        text = content.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        raise FileError("The file is not UTF-8 text.") from None
+def parse(content: IO[bytes] | bytes, fmt: str) -> list[ParsedRow]:
+    """Rows of the file with their 1-based data row number; FileError (with the line) if the file is
+    structurally broken: bad UTF-8 or NUL bytes, an unterminated quote, a wrong cell count, a cell, line
+    or nesting depth over the limits, an NDJSON line that is not a JSON object."""
+    source = io.BytesIO(content) if isinstance(content, bytes) else content
     if fmt == "ndjson":
-        return _parse_ndjson(text)
-    return _parse_csv(text)
+        return [ParsedRow(line.number, line.value) for line in read_ndjson(source, IMPORT_FILE_LIMITS)]
+    return _parse_csv(source)
 
 
-def _parse_ndjson(text: str) -> list[ParsedRow]:
-    rows = []
-    for number, line in enumerate(text.splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            value = json.loads(line)
-        except json.JSONDecodeError as exc:
-            rows.append(ParsedRow(number, {"__error__": f"not valid JSON: {exc.msg}"}))
-            continue
-        rows.append(
-            ParsedRow(number, value if isinstance(value, dict) else {"__error__": "not a JSON object"})
-        )
-    return rows
-
-
-def _parse_csv(text: str) -> list[ParsedRow]:
-    reader = csv.DictReader(io.StringIO(text))
-    header = reader.fieldnames or []
-    unknown = [name for name in header if name not in CSV_COLUMNS]
-    if not header:
-        raise FileError("The CSV file has no header row.")
+def _parse_csv(source: IO[bytes]) -> list[ParsedRow]:
+    reader = CsvReader(source, IMPORT_FILE_LIMITS)
+    unknown = [name for name in reader.header if name not in CSV_COLUMNS]
     if unknown:
         raise FileError(f"Unknown CSV column(s): {', '.join(unknown)}. Known: {', '.join(CSV_COLUMNS)}.")
-    rows = []
-    for number, raw in enumerate(reader, start=1):
-        cells = {k: (v or "").strip() for k, v in raw.items() if k is not None}
-        rows.append(ParsedRow(number, _csv_to_model(cells)))
-    return rows
+    return [
+        ParsedRow(row.number, _csv_to_model({k: v.strip() for k, v in row.cells.items()})) for row in reader
+    ]
 
 
 def _csv_to_model(cells: dict[str, str]) -> dict[str, Any]:

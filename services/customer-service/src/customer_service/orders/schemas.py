@@ -9,6 +9,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from customer_service.customers.schemas import IdentifyRequest
+from servicekit.bounds import CountryCode, CurrencyCode, SaneDatetime
 
 OrderStatus = Literal["placed", "paid", "shipped", "delivered", "cancelled", "refunded"]
 
@@ -19,7 +20,7 @@ class OrderLineIn(BaseModel):
     sku: str = Field(min_length=1, max_length=100)
     quantity: int = Field(gt=0, le=100_000)
     unit_price: Decimal = Field(ge=0, max_digits=14, decimal_places=4)
-    currency: str = Field(min_length=3, max_length=3, pattern="^[A-Z]{3}$")
+    currency: CurrencyCode
 
 
 class OrderCreate(BaseModel):
@@ -34,16 +35,22 @@ class OrderCreate(BaseModel):
         min_length=1, max_length=50, pattern=r"^[a-z0-9_.-]+$", description="web, pos, marketplace…"
     )
     location_id: str | None = Field(default=None, max_length=100)
-    currency: str = Field(min_length=3, max_length=3, pattern="^[A-Z]{3}$")
+    currency: CurrencyCode
     lines: list[OrderLineIn] = Field(min_length=1, max_length=500)
-    subtotal: Decimal | None = Field(default=None, ge=0, description="Checked against the lines when sent")
-    discount_total: Decimal = Field(default=Decimal("0"), ge=0)
-    total: Decimal | None = Field(
-        default=None, ge=0, description="subtotal - discount_total; checked when sent"
+    subtotal: Decimal | None = Field(
+        default=None, ge=0, max_digits=14, decimal_places=4, description="Checked against the lines when sent"
     )
-    shipping_country: str | None = Field(default=None, min_length=2, max_length=2)
-    billing_country: str | None = Field(default=None, min_length=2, max_length=2)
-    placed_at: datetime | None = None
+    discount_total: Decimal = Field(default=Decimal("0"), ge=0, max_digits=14, decimal_places=4)
+    total: Decimal | None = Field(
+        default=None,
+        ge=0,
+        max_digits=14,
+        decimal_places=4,
+        description="subtotal - discount_total; checked when sent",
+    )
+    shipping_country: CountryCode | None = None
+    billing_country: CountryCode | None = None
+    placed_at: SaneDatetime | None = None
 
 
 class StatusChange(BaseModel):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -28,7 +29,10 @@ def attribute_errors(values: dict[str, Any], definitions: list[AttributeDefiniti
 
 
 def _is_number(value: Any) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool)
+    """A real number: not a boolean, not NaN or infinite (which would be stored as null)."""
+    if isinstance(value, float):
+        return math.isfinite(value)
+    return isinstance(value, int) and not isinstance(value, bool)
 
 
 def _value_error(definition: AttributeDefinition, value: Any) -> str | None:

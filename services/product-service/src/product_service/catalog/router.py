@@ -32,6 +32,7 @@ from product_service.catalog.schemas import (
 )
 from product_service.catalog.search import SearchFilters
 from product_service.common import ReadCaller, SettingsDep, WriteCaller, cursor_id
+from servicekit.bounds import MAX_AMOUNT, CurrencyCode
 from servicekit.dependencies import SessionDep
 from servicekit.errors import UnprocessableEntity, problem_responses
 from servicekit.http.concurrency import IfMatchDep, etag_for, set_etag
@@ -245,11 +246,13 @@ async def search_products(
     attribute: Annotated[
         list[str], Query(description="code:value, repeatable; every one must match", max_length=20)
     ] = [],  # noqa: B006 (FastAPI copies the default)
-    currency: Annotated[
-        str | None, Query(pattern=r"^[A-Z]{3}$", description="Currency of the price range")
+    currency: Annotated[CurrencyCode | None, Query(description="Currency of the price range")] = None,
+    min_price: Annotated[
+        Decimal | None, Query(ge=0, le=MAX_AMOUNT, decimal_places=2, allow_inf_nan=False)
     ] = None,
-    min_price: Annotated[Decimal | None, Query(ge=0, decimal_places=2)] = None,
-    max_price: Annotated[Decimal | None, Query(ge=0, decimal_places=2)] = None,
+    max_price: Annotated[
+        Decimal | None, Query(ge=0, le=MAX_AMOUNT, decimal_places=2, allow_inf_nan=False)
+    ] = None,
     stock: StockState | None = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     cursor: str | None = None,

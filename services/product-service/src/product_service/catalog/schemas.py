@@ -9,6 +9,12 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from product_service.catalog.gtin import is_valid_gtin
+from servicekit.bounds import JSONObject, ShortStr, SmallJSONObject
+
+AttributeValues = JSONObject
+"""Attribute values: at most 200, nested at most 6 levels, numbers finite."""
+VariantAxes = SmallJSONObject
+"""Variant axes (size, colour…): at most 50, nested at most 4 levels, numbers finite."""
 
 AttributeType = Literal["text", "number", "boolean", "enum", "measurement"]
 ProductStatus = Literal["draft", "active", "archived"]
@@ -25,10 +31,14 @@ class AttributeDefinition(BaseModel):
     code: str = Field(pattern=CODE_PATTERN)
     label: str | None = Field(default=None, max_length=200)
     type: AttributeType
-    options: list[str] | None = Field(default=None, description="Allowed values of an enum attribute")
-    units: list[str] | None = Field(default=None, description="Allowed units of a measurement attribute")
-    required_channels: list[str] = Field(
-        default_factory=list, description="Channels on which this attribute must be filled"
+    options: list[ShortStr] | None = Field(
+        default=None, max_length=1000, description="Allowed values of an enum attribute"
+    )
+    units: list[ShortStr] | None = Field(
+        default=None, max_length=100, description="Allowed units of a measurement attribute"
+    )
+    required_channels: list[ShortStr] = Field(
+        default_factory=list, max_length=50, description="Channels on which this attribute must be filled"
     )
 
     @model_validator(mode="after")
@@ -59,7 +69,7 @@ class FamilyCreate(BaseModel):
 
     code: str = Field(pattern=CODE_PATTERN)
     title: str = Field(min_length=1, max_length=200)
-    attributes: AttributeDefinitions = Field(default_factory=list)
+    attributes: AttributeDefinitions = Field(default_factory=list, max_length=500)
 
 
 class FamilyUpdate(BaseModel):
@@ -70,7 +80,7 @@ class FamilyUpdate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     title: str | None = Field(default=None, min_length=1, max_length=200)
-    attributes: AttributeDefinitions | None = None
+    attributes: AttributeDefinitions | None = Field(default=None, max_length=500)
 
     @field_validator("title", "attributes")
     @classmethod
@@ -107,8 +117,10 @@ class CategoryCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     title: str = Field(min_length=1, max_length=200)
-    parent_id: str | None = None
-    family_id: str | None = Field(default=None, description="Attribute family of products in this subtree")
+    parent_id: str | None = Field(default=None, max_length=100)
+    family_id: str | None = Field(
+        default=None, max_length=100, description="Attribute family of products in this subtree"
+    )
 
 
 class CategoryRead(BaseModel):
@@ -131,7 +143,7 @@ class VariantCreate(BaseModel):
 
     sku: str = Field(pattern=SKU_PATTERN)
     gtin: str | None = Field(default=None, description="GTIN-8/12/13/14 with a valid check digit")
-    attributes: dict[str, Any] = Field(default_factory=dict, description="Variant axes, e.g. size, colour")
+    attributes: VariantAxes = Field(default_factory=dict, description="Variant axes, e.g. size, colour")
 
     @field_validator("gtin")
     @classmethod
@@ -153,11 +165,13 @@ class ProductCreate(BaseModel):
     title: str = Field(min_length=1, max_length=300)
     brand: str | None = Field(default=None, max_length=200)
     description: str | None = Field(default=None, max_length=20_000)
-    category_id: str | None = None
+    category_id: str | None = Field(default=None, max_length=100)
     status: ProductStatus = "draft"
-    attributes: dict[str, Any] = Field(default_factory=dict)
+    attributes: AttributeValues = Field(default_factory=dict)
     media_urls: list[str] = Field(default_factory=list, max_length=50)
-    channels: list[str] = Field(default_factory=list, description="Channels the product is published to")
+    channels: list[str] = Field(
+        default_factory=list, max_length=50, description="Channels the product is published to"
+    )
     variants: list[VariantCreate] = Field(default_factory=list, max_length=500)
 
     @field_validator("channels")
@@ -179,13 +193,13 @@ class ProductUpdate(BaseModel):
     title: str | None = Field(default=None, min_length=1, max_length=300)
     brand: str | None = Field(default=None, max_length=200)
     description: str | None = Field(default=None, max_length=20_000)
-    category_id: str | None = None
+    category_id: str | None = Field(default=None, max_length=100)
     status: ProductStatus | None = None
-    attributes: dict[str, Any] | None = Field(
+    attributes: AttributeValues | None = Field(
         default=None, description="Replaces the attribute values; null values remove an attribute"
     )
     media_urls: list[str] | None = Field(default=None, max_length=50)
-    channels: list[str] | None = None
+    channels: list[str] | None = Field(default=None, max_length=50)
 
     @field_validator("channels")
     @classmethod

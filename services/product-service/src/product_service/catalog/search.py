@@ -6,6 +6,7 @@ written in the same transaction as the product."""
 from __future__ import annotations
 
 import json
+import math
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -89,6 +90,9 @@ class SearchFilters:
     stock: str | None = None  # in_stock or out_of_stock
 
 
+MAX_ATTRIBUTE_NUMBER = 1e15
+
+
 def _attribute_condition(session: AsyncSession, code: str, value: str) -> Any:
     """The attribute equals `value` read as text, or as the number or boolean it spells."""
     candidates: list[Any] = [value]
@@ -100,7 +104,10 @@ def _attribute_condition(session: AsyncSession, code: str, value: str) -> Any:
         except ValueError:
             pass
         else:
-            candidates.append(int(number) if number.is_integer() else number)
+            # Only a number an attribute can hold (finite, within ±1e15, see servicekit.bounds.FiniteFloat);
+            # anything else is matched as text, never handed to the database as inf or a 100-digit int.
+            if math.isfinite(number) and abs(number) <= MAX_ATTRIBUTE_NUMBER:
+                candidates.append(int(number) if number.is_integer() else number)
     if _is_postgres(session):
         element = cast(col(Product.attributes)[code], JSONB)
         return or_(*(element == cast(literal(json.dumps(c)), JSONB) for c in candidates))

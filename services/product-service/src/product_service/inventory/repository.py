@@ -146,6 +146,17 @@ async def reservations_of_order(session: AsyncSession, order_id: str) -> Sequenc
     return result.scalars().all()
 
 
+async def reservations_page(
+    session: AsyncSession, *, order_id: str, after_id: str | None, limit: int
+) -> Sequence[Reservation]:
+    """Up to limit+1 reservations of an order in id order, after `after_id`."""
+    query = select(Reservation).where(col(Reservation.order_id) == order_id)
+    if after_id is not None:
+        query = query.where(col(Reservation.id) > after_id)
+    result = await session.execute(query.order_by(col(Reservation.id)).limit(limit + 1))
+    return result.scalars().all()
+
+
 async def buffer_of(session: AsyncSession, channel: str | None) -> int:
     if channel is None:
         return 0

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Path, Query, status
 
 from product_service.catalog.schemas import CHANNEL_PATTERN
 from product_service.common import InventoryCaller, ReadCaller, cursor_id
-from product_service.inventory import repository, service
+from product_service.inventory import backorders, repository, service
 from product_service.inventory.models import ChannelBuffer, Location, Reservation
 from product_service.inventory.schemas import (
     BufferRead,
@@ -20,6 +20,7 @@ from product_service.inventory.schemas import (
     MovementPage,
     MovementRead,
     ReservationCreate,
+    ReservationPage,
     ReservationRead,
     StockRead,
     ThresholdUpdate,
@@ -98,6 +99,33 @@ async def reserve(
             headers={"content-type": "application/json"},
         )
     return reservation
+
+
+@router.get(
+    "/inventory/reservations",
+    response_model=ReservationPage,
+    responses=problem_responses(400, 401, 403, 422),
+)
+async def reservations_of_order(
+    order_id: Annotated[str, Query(min_length=1, max_length=100, description="The order's id")],
+    session: SessionDep,
+    _: ReadCaller,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+    cursor: str | None = None,
+) -> ReservationPage:
+    """An order's reservations, one per line (or per location a line was split over); a line that could
+    not be reserved is `backordered` with its `backorder_reason`."""
+    after = cursor_id(cursor, str)
+    rows = await repository.reservations_page(session, order_id=order_id, after_id=after, limit=limit)
+    reasons = await backorders.reasons(session, rows[:limit])
+    items = [
+        ReservationRead.model_validate(row, from_attributes=True).model_copy(
+            update={"backorder_reason": reasons.get(row.id)}
+        )
+        for row in rows[:limit]
+    ]
+    next_cursor = encode_cursor({"id": items[-1].id}) if len(rows) > limit and items else None
+    return ReservationPage(items=items, next_cursor=next_cursor)
 
 
 @router.get(

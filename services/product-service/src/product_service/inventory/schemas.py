@@ -7,6 +7,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from contracts.catalog.inventory import BackorderReason
 from product_service.catalog.schemas import CHANNEL_PATTERN, CODE_PATTERN
 
 MovementKind = Literal["receipt", "sale", "return", "adjustment", "transfer"]
@@ -74,6 +75,15 @@ class ReservationRead(BaseModel):
     channel: str | None
     reference: str | None
     created_at: datetime
+    backorder_reason: BackorderReason | None = Field(
+        default=None,
+        description="For a backordered line: insufficient_stock, unknown_sku or unknown_location",
+    )
+
+
+class ReservationPage(BaseModel):
+    items: list[ReservationRead]
+    next_cursor: str | None = None
 
 
 class LocationStock(BaseModel):

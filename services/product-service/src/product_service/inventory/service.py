@@ -15,7 +15,7 @@ from contracts.catalog.inventory import LocationStock as EventLocationStock
 from contracts.catalog.inventory import MovementKind, StockBackordered, StockChanged
 from product_service.catalog import repository as catalog_repository
 from product_service.common import new_id, utc_now
-from product_service.inventory import repository
+from product_service.inventory import backorders, repository
 from product_service.inventory.models import ChannelBuffer, Location, Reservation, StockMovement
 from product_service.inventory.schemas import (
     LocationCreate,
@@ -353,11 +353,14 @@ async def record_backorder(
         updated_at=now,
     )
     session.add(reservation)
+    reason = (await backorders.reasons(session, [reservation]))[reservation.id]
     await outbox.add(
         session,
         build_event(
             "ecom.stock.backordered.v1",
-            StockBackordered(sku=sku, order_id=order_id, quantity=quantity, location_id=location_id),
+            StockBackordered(
+                sku=sku, order_id=order_id, quantity=quantity, location_id=location_id, reason=reason
+            ),
             subject=sku,
         ),
     )

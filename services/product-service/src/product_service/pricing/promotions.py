@@ -24,7 +24,7 @@ from product_service.pricing import service as price_service
 from product_service.pricing.models import Promotion
 from product_service.pricing.schemas import EffectivePriceRead, PromotionCreate, PromotionRead
 from servicekit.db import Database
-from servicekit.errors import NotFound
+from servicekit.errors import NotFound, UnprocessableEntity
 from servicekit.events import outbox
 
 log = logging.getLogger(__name__)
@@ -32,7 +32,22 @@ log = logging.getLogger(__name__)
 SCHEDULER_INTERVAL_S = 1.0
 
 
+async def check_targets(session: AsyncSession, *, skus: list[str], category_ids: list[str]) -> None:
+    """422 naming every SKU or category a promotion targets that does not exist (it would never apply)."""
+    missing_skus = sorted(set(skus) - await catalog_repository.existing_skus(session, sorted(set(skus))))
+    known_categories = {category.id for category in await catalog_repository.all_categories(session)}
+    missing_categories = sorted(set(category_ids) - known_categories)
+    problems = []
+    if missing_skus:
+        problems.append(f"unknown SKU(s): {', '.join(missing_skus[:20])}")
+    if missing_categories:
+        problems.append(f"unknown category id(s): {', '.join(missing_categories[:20])}")
+    if problems:
+        raise UnprocessableEntity(f"The promotion targets {'; '.join(problems)}.")
+
+
 async def create_promotion(session: AsyncSession, *, body: PromotionCreate, actor: str) -> Promotion:
+    await check_targets(session, skus=body.skus, category_ids=body.category_ids)
     percent = body.kind == "percentage"
     promotion = Promotion(
         id=new_id(),

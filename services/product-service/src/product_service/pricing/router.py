@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Query, status
@@ -19,14 +18,17 @@ from product_service.pricing.schemas import (
     PromotionCreate,
     PromotionRead,
 )
+from servicekit.bounds import CurrencyCode, SaneDatetime
 from servicekit.dependencies import SessionDep
 from servicekit.errors import problem_responses
 
 router = APIRouter(prefix="/v1/prices", tags=["prices"])
 
-CurrencyQuery = Annotated[str, Query(pattern=CURRENCY_PATTERN)]
+CurrencyQuery = Annotated[CurrencyCode, Query()]
 ChannelQuery = Annotated[str | None, Query(pattern=CHANNEL_PATTERN)]
-AtQuery = Annotated[datetime | None, Query(description="A moment (RFC 3339); default now")]
+AtQuery = Annotated[
+    SaneDatetime | None, Query(description="A moment (RFC 3339) between 1900 and 2200; default now")
+]
 
 
 @router.post(

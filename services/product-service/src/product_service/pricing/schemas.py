@@ -10,6 +10,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from product_service.catalog.schemas import CHANNEL_PATTERN
+from servicekit.bounds import CurrencyCode, SaneDatetime, ShortStr
 
 CURRENCY_PATTERN = r"^[A-Z]{3}$"
 
@@ -22,11 +23,11 @@ def _utc(moment: datetime) -> datetime:
 class PriceSet(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    currency: str = Field(pattern=CURRENCY_PATTERN)
+    currency: CurrencyCode
     amount: Decimal = Field(ge=0, le=Decimal("9999999999.99"), decimal_places=2)
     cost: Decimal | None = Field(default=None, ge=0, le=Decimal("9999999999.99"), decimal_places=2)
     channel: str | None = Field(default=None, pattern=CHANNEL_PATTERN, description="Omit for every channel")
-    effective_from: datetime | None = Field(
+    effective_from: SaneDatetime | None = Field(
         default=None, description="When the price applies (default now); a future time schedules it"
     )
     reason: str | None = Field(default=None, max_length=500)
@@ -64,12 +65,12 @@ class PromotionCreate(BaseModel):
     value: Decimal = Field(
         gt=0, le=Decimal("9999999999.99"), decimal_places=2, description="Percent or amount off"
     )
-    currency: str | None = Field(default=None, pattern=CURRENCY_PATTERN, description="Required for an amount")
-    skus: list[str] = Field(default_factory=list, max_length=10_000)
-    category_ids: list[str] = Field(default_factory=list, max_length=1000)
-    channels: list[str] = Field(default_factory=list, description="Empty: every channel")
-    starts_at: datetime
-    ends_at: datetime
+    currency: CurrencyCode | None = Field(default=None, description="Required for an amount")
+    skus: list[ShortStr] = Field(default_factory=list, max_length=10_000)
+    category_ids: list[ShortStr] = Field(default_factory=list, max_length=1000)
+    channels: list[ShortStr] = Field(default_factory=list, max_length=50, description="Empty: every channel")
+    starts_at: SaneDatetime
+    ends_at: SaneDatetime
 
     @model_validator(mode="after")
     def _consistent(self) -> PromotionCreate:

@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Request, status
+from fastapi import APIRouter, Depends, Query, status
 
 from product_service.common import ReadCaller, WriteCaller
 from product_service.suppliers import service
 from product_service.suppliers.models import Supplier
 from product_service.suppliers.schemas import FeedResult, OfferRead, OfferSet, SupplierCreate, SupplierRead
 from servicekit.dependencies import SessionDep
-from servicekit.errors import ServiceError, UnprocessableEntity, problem_responses
+from servicekit.errors import problem_responses
+from servicekit.http.uploads import Upload, upload_dependency, upload_openapi
 
 router = APIRouter(prefix="/v1/suppliers", tags=["suppliers"])
 
@@ -82,20 +84,16 @@ async def supplier_offers(supplier_id: str, session: SessionDep, _: ReadCaller) 
     "/{supplier_id}/feed",
     response_model=FeedResult,
     responses=problem_responses(401, 403, 404, 413, 422),
-    openapi_extra={
-        "requestBody": {"required": True, "content": {"text/csv": {"schema": {"type": "string"}}}}
-    },
+    openapi_extra=upload_openapi("text/csv", description="CSV keyed by supplier_sku"),
 )
-async def import_feed(supplier_id: str, request: Request, session: SessionDep, _: WriteCaller) -> FeedResult:
-    """Import the supplier's price/stock file (CSV keyed by supplier_sku); bad rows are reported."""
+async def import_feed(
+    supplier_id: str,
+    session: SessionDep,
+    _: WriteCaller,
+    upload: Annotated[Upload, Depends(upload_dependency(MAX_FEED_BYTES))],
+) -> FeedResult:
+    """Import the supplier's price/stock file (CSV keyed by supplier_sku, as a multipart `file` part or
+    the raw body); bad rows are reported, a structurally broken file is refused whole."""
     supplier = await service.get_supplier(session, supplier_id=supplier_id)
-    body = b""
-    async for chunk in request.stream():
-        body += chunk
-        if len(body) > MAX_FEED_BYTES:
-            raise ServiceError("The feed is larger than 20 MiB.", status=413)
-    try:
-        content = body.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        raise UnprocessableEntity("The feed is not UTF-8 text.") from None
-    return await service.import_feed(session, supplier=supplier, content=content)
+    rows = await asyncio.to_thread(service.read_feed, upload.file)
+    return await service.import_feed(session, supplier=supplier, rows=rows)

@@ -8,7 +8,7 @@ from decimal import Decimal
 from pydantic import BaseModel, ConfigDict, Field
 
 from product_service.catalog.schemas import CODE_PATTERN
-from product_service.pricing.schemas import CURRENCY_PATTERN
+from servicekit.bounds import CurrencyCode
 
 
 class SupplierCreate(BaseModel):
@@ -34,7 +34,7 @@ class OfferSet(BaseModel):
 
     supplier_sku: str = Field(min_length=1, max_length=100)
     cost: Decimal | None = Field(default=None, ge=0, le=Decimal("9999999999.99"), decimal_places=2)
-    currency: str | None = Field(default=None, pattern=CURRENCY_PATTERN)
+    currency: CurrencyCode | None = None
     lead_time_days: int | None = Field(default=None, ge=0, le=3650)
     min_order_quantity: int = Field(default=1, ge=1, le=10_000_000)
     available_quantity: int | None = Field(default=None, ge=0, le=1_000_000_000)

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import csv
-import io
 from collections.abc import Sequence
 from decimal import Decimal, InvalidOperation
+from typing import IO
 
-from pydantic import ValidationError
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
@@ -17,7 +15,9 @@ from product_service.common import as_utc, new_id, utc_now
 from product_service.pricing.service import to_amount, to_minor
 from product_service.suppliers.models import Supplier, SupplierOffer
 from product_service.suppliers.schemas import FeedResult, FeedRowError, OfferRead, OfferSet, SupplierCreate
+from servicekit.bounds import MAX_AMOUNT, is_currency
 from servicekit.errors import Conflict, NotFound, UnprocessableEntity
+from servicekit.files import CsvReader, CsvRow, FileFormatError, FileLimits
 
 MAX_FEED_ROWS = 100_000
 
@@ -108,60 +108,100 @@ async def offers(
     return (await session.execute(query.limit(1000))).scalars().all()
 
 
-async def import_feed(session: AsyncSession, *, supplier: Supplier, content: str) -> FeedResult:
+FEED_LIMITS = FileLimits(max_rows=MAX_FEED_ROWS, max_columns=20, max_cell_chars=1000)
+"""Bounds of a supplier feed (documented in docs/products.md)."""
+FEED_INT_COLUMNS = (
+    ("available_quantity", 0, 1_000_000_000),
+    ("lead_time_days", 0, 3650),
+    ("min_order_quantity", 1, 10_000_000),
+)
+
+
+def read_feed(source: IO[bytes]) -> list[CsvRow]:
+    """The feed's rows, strictly read (blocking: call it in a thread). 422 naming the line when the file
+    is structurally broken, or has no supplier_sku column."""
+    try:
+        reader = CsvReader(source, FEED_LIMITS)
+        if "supplier_sku" not in reader.header:
+            raise UnprocessableEntity("The feed needs a header row with a supplier_sku column.")
+        return list(reader)
+    except FileFormatError as exc:
+        raise UnprocessableEntity(f"The feed cannot be read, nothing was applied: {exc}.") from None
+
+
+async def import_feed(session: AsyncSession, *, supplier: Supplier, rows: list[CsvRow]) -> FeedResult:
     """Apply a supplier's CSV feed: columns supplier_sku (required), cost, currency, available_quantity,
     lead_time_days, min_order_quantity. A row updates the offer with that supplier SKU; unknown supplier
-    SKUs and bad values are reported per row and change nothing."""
-    reader = csv.DictReader(io.StringIO(content))
-    if reader.fieldnames is None or "supplier_sku" not in reader.fieldnames:
-        raise UnprocessableEntity("The feed needs a header row with a supplier_sku column.")
+    SKUs and bad values are reported per row (naming the column and value) and change nothing."""
     existing = {
         offer.supplier_sku: offer for offer in await offers(session, supplier_id=supplier.id, sku=None)
     }
     errors: list[FeedRowError] = []
     updated = 0
-    rows = 0
-    for number, record in enumerate(reader, start=1):
-        rows += 1
-        if rows > MAX_FEED_ROWS:
-            raise UnprocessableEntity(f"A feed has at most {MAX_FEED_ROWS} rows.")
-        offer = existing.get((record.get("supplier_sku") or "").strip())
+    for row in rows:
+        supplier_sku = row.cells["supplier_sku"].strip()
+        offer = existing.get(supplier_sku)
         if offer is None:
-            errors.append(FeedRowError(row_number=number, message="unknown supplier_sku"))
+            errors.append(
+                FeedRowError(row_number=row.number, message=f"unknown supplier_sku {supplier_sku[:100]!r}")
+            )
             continue
         try:
-            changes = _feed_changes(record, offer)
-        except (ValueError, InvalidOperation, ValidationError) as exc:
-            errors.append(FeedRowError(row_number=number, message=str(exc)[:500]))
+            changes = _feed_changes(row.cells, offer)
+        except FeedValueError as exc:
+            errors.append(FeedRowError(row_number=row.number, message=str(exc)))
             continue
         for key, value in changes.items():
             setattr(offer, key, value)
         offer.updated_at = utc_now()
         updated += 1
     await session.flush()
-    return FeedResult(rows=rows, updated=updated, errors=errors)
+    return FeedResult(rows=len(rows), updated=updated, errors=errors)
 
 
-def _feed_changes(record: dict[str, str | None], offer: SupplierOffer) -> dict[str, object]:
+class FeedValueError(ValueError):
+    """A cell of a feed row that cannot be used; the message names the column and the value."""
+
+    def __init__(self, column: str, value: str, reason: str) -> None:
+        super().__init__(f"{column} {value[:100]!r}: {reason}")
+
+
+def _feed_changes(cells: dict[str, str], offer: SupplierOffer) -> dict[str, object]:
     def cell(name: str) -> str | None:
-        value = (record.get(name) or "").strip()
+        value = (cells.get(name) or "").strip()
         return value or None
 
     changes: dict[str, object] = {}
     cost, currency = cell("cost"), cell("currency")
+    if currency is not None and not is_currency(currency):
+        raise FeedValueError("currency", currency, "not an ISO 4217 currency code (e.g. EUR)")
     if cost is not None:
-        amount = Decimal(cost)
-        if amount < 0 or amount != amount.quantize(Decimal("0.01")):
-            raise ValueError("cost must be a non-negative amount with at most two decimals")
+        try:
+            amount = Decimal(cost)
+        except InvalidOperation:
+            raise FeedValueError("cost", cost, "not a number (write e.g. 12.50)") from None
+        if (
+            not amount.is_finite()
+            or amount < 0
+            or amount > MAX_AMOUNT
+            or amount != amount.quantize(Decimal("0.01"))
+        ):
+            raise FeedValueError(
+                "cost", cost, f"must be an amount from 0 to {MAX_AMOUNT} with at most two decimals"
+            )
         code = currency or offer.currency
-        if code is None or len(code) != 3 or not code.isalpha() or not code.isupper():
-            raise ValueError("cost needs a three-letter currency")
+        if code is None:
+            raise FeedValueError("cost", cost, "needs a currency column (the offer has none yet)")
         changes["cost_minor"], changes["currency"] = to_minor(amount), code
-    for name, low in (("available_quantity", 0), ("lead_time_days", 0), ("min_order_quantity", 1)):
+    elif currency is not None and currency != offer.currency and offer.cost_minor is not None:
+        raise FeedValueError("currency", currency, "changing the currency needs a cost in the same row")
+    for name, low, high in FEED_INT_COLUMNS:
         value = cell(name)
         if value is not None:
+            if not value.isascii() or not value.lstrip("-").isdigit() or len(value) > 12:
+                raise FeedValueError(name, value, "not a whole number")
             number = int(value)
-            if number < low:
-                raise ValueError(f"{name} must be at least {low}")
+            if not low <= number <= high:
+                raise FeedValueError(name, value, f"must be from {low} to {high}")
             changes[name] = number
     return changes

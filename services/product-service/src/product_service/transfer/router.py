@@ -4,11 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import tempfile
-from pathlib import Path
-from typing import IO, Annotated
+from typing import Annotated
 
-from fastapi import APIRouter, FastAPI, Query, Request, status
+from fastapi import APIRouter, Depends, FastAPI, Query, Request, status
 from fastapi.responses import StreamingResponse
 
 from product_service.common import ReadCaller, WriteCaller, cursor_id
@@ -23,8 +21,9 @@ from product_service.transfer.schemas import (
     TransferFormat,
 )
 from servicekit.dependencies import SessionDep, get_database
-from servicekit.errors import ServiceError, problem_responses
+from servicekit.errors import problem_responses
 from servicekit.http.pagination import encode_cursor
+from servicekit.http.uploads import Upload, upload_dependency, upload_openapi
 
 router = APIRouter(prefix="/v1", tags=["import and export"])
 
@@ -32,53 +31,28 @@ MAX_UPLOAD_BYTES = 2 * 1024 * 1024 * 1024
 MEDIA_TYPES = {"csv": "text/csv; charset=utf-8", "ndjson": "application/x-ndjson"}
 
 
-def _open_spool() -> tuple[IO[bytes], Path]:
-    handle = tempfile.NamedTemporaryFile(prefix="product-import-", suffix=".upload", delete=False)  # noqa: SIM115
-    return handle, Path(handle.name)
-
-
-async def _store_upload(request: Request) -> tuple[Path, int]:
-    """Stream the request body to a temporary file (never all in memory)."""
-    handle, path = await asyncio.to_thread(_open_spool)
-    size = 0
-    try:
-        async for chunk in request.stream():
-            size += len(chunk)
-            if size > MAX_UPLOAD_BYTES:
-                raise ServiceError("The upload is larger than 2 GiB.", status=413)
-            await asyncio.to_thread(handle.write, chunk)
-    except BaseException:
-        await asyncio.to_thread(handle.close)
-        await asyncio.to_thread(path.unlink, missing_ok=True)
-        raise
-    await asyncio.to_thread(handle.close)
-    return path, size
-
-
 @router.post(
     "/imports",
     response_model=ImportJobRead,
     status_code=status.HTTP_202_ACCEPTED,
     responses=problem_responses(401, 403, 413, 422),
-    openapi_extra={
-        "requestBody": {
-            "required": True,
-            "content": {
-                "text/csv": {"schema": {"type": "string"}},
-                "application/x-ndjson": {"schema": {"type": "string"}},
-            },
-        }
-    },
+    openapi_extra=upload_openapi(
+        "text/csv", "application/x-ndjson", description="CSV or NDJSON, one row per SKU"
+    ),
 )
 async def start_import(
-    request: Request, caller: WriteCaller, format: Annotated[TransferFormat, Query()] = "csv"
+    request: Request,
+    caller: WriteCaller,
+    upload: Annotated[Upload, Depends(upload_dependency(MAX_UPLOAD_BYTES))],
+    format: Annotated[TransferFormat, Query()] = "csv",
 ) -> ImportJob:
-    """Upload a CSV or NDJSON file (one row per SKU, upsert by SKU); it is processed as a job."""
-    path, size = await _store_upload(request)
+    """Upload a CSV or NDJSON file (one row per SKU, upsert by SKU) as a multipart `file` part or the raw
+    body; it is processed as a job, and a structurally broken file fails the job and imports nothing."""
     database = get_database(request)
-    job = await service.create_job(database, fmt=format, size=size, actor=caller.subject)
+    job = await service.create_job(database, fmt=format, size=upload.size, actor=caller.subject)
     jobs: set[asyncio.Task[None]] = request.app.state.__dict__.setdefault("import_jobs", set())
-    task = asyncio.create_task(service.run_import(database, job.id, path, format), name=f"import-{job.id}")
+    source = upload.detach()
+    task = asyncio.create_task(service.run_import(database, job.id, source, format), name=f"import-{job.id}")
     jobs.add(task)
     task.add_done_callback(jobs.discard)
     return job

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from product_service.catalog.gtin import is_valid_gtin
-from product_service.catalog.schemas import SKU_PATTERN
+from product_service.catalog.schemas import SKU_PATTERN, AttributeValues, VariantAxes
 
 TransferFormat = Literal["csv", "ndjson"]
 ImportStatus = Literal["queued", "running", "succeeded", "failed"]
@@ -35,16 +35,16 @@ class ImportRow(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     sku: str = Field(pattern=SKU_PATTERN)
-    product_id: str | None = None
+    product_id: str | None = Field(default=None, max_length=100)
     title: str | None = Field(default=None, min_length=1, max_length=300)
     brand: str | None = Field(default=None, max_length=200)
     description: str | None = Field(default=None, max_length=20_000)
-    category_id: str | None = None
+    category_id: str | None = Field(default=None, max_length=100)
     status: Literal["draft", "active", "archived"] | None = None
     gtin: str | None = None
-    attributes: dict[str, Any] | None = None
-    variant_attributes: dict[str, Any] | None = None
-    media_urls: list[str] | None = None
+    attributes: AttributeValues | None = None
+    variant_attributes: VariantAxes | None = None
+    media_urls: list[str] | None = Field(default=None, max_length=50)
 
     @field_validator("gtin")
     @classmethod

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from operator import itemgetter
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from pydantic import ValidationError
 from sqlalchemy import JSON, String, bindparam, insert, select, text, update
@@ -40,10 +40,12 @@ from product_service.catalog.service import family_for_category
 from product_service.common import new_id, utc_now
 from product_service.transfer.models import ImportJob, ImportRowError
 from product_service.transfer.schemas import CSV_COLUMNS, ImportRow
+from servicekit.bounds import JSONLimitError, loads_json
 from servicekit.db import Database
 from servicekit.errors import NotFound, ServiceError
 from servicekit.events import outbox
 from servicekit.events.models import OutboxMessage
+from servicekit.files import CsvReader, FileFormatError, FileLimits, check_file, read_ndjson
 
 log = logging.getLogger(__name__)
 
@@ -60,47 +62,40 @@ RawRow = dict[str, Any] | str  # a parsed row, or why it could not be parsed
 # --- parsing ---------------------------------------------------------------------------------------
 
 
-def _csv_rows(path: Path) -> Iterator[tuple[int, RawRow]]:
-    with path.open(encoding="utf-8-sig", newline="") as handle:
-        reader = csv.DictReader(handle)
-        for number, record in enumerate(reader, start=1):
-            if None in record:
-                yield number, "the row has more cells than the header"
+IMPORT_FILE_LIMITS = FileLimits(
+    max_rows=10_000_000, max_columns=len(CSV_COLUMNS), max_cell_chars=64 * 1024, max_depth=8
+)
+"""Bounds of an import file (documented in docs/products.md)."""
+
+
+def _csv_rows(source: IO[bytes]) -> Iterator[tuple[int, RawRow]]:
+    for record in CsvReader(source, IMPORT_FILE_LIMITS):
+        row: dict[str, Any] = {}
+        problem = None
+        for key, value in record.cells.items():
+            if value == "":
                 continue
-            row: dict[str, Any] = {}
-            problem = None
-            for key, value in record.items():
-                if value is None or value == "":
-                    continue
-                if key in JSON_COLUMNS:
-                    try:
-                        row[key] = json.loads(value)
-                    except ValueError:
-                        problem = f"{key}: not valid JSON"
-                elif key == "media_urls":
-                    row[key] = [url for url in value.split("|") if url]
-                else:
-                    row[key] = value
-            yield number, problem or row
+            if key in JSON_COLUMNS:
+                try:
+                    row[key] = loads_json(value, max_depth=IMPORT_FILE_LIMITS.max_depth)
+                except JSONLimitError as exc:
+                    problem = f"{key}: {exc}"
+            elif key == "media_urls":
+                row[key] = [url for url in value.split("|") if url]
+            else:
+                row[key] = value
+        yield record.number, problem or row
 
 
-def _ndjson_rows(path: Path) -> Iterator[tuple[int, RawRow]]:
-    with path.open(encoding="utf-8") as handle:
-        number = 0
-        for line in handle:
-            if not line.strip():
-                continue
-            number += 1
-            try:
-                value = json.loads(line)
-            except ValueError:
-                yield number, "not valid JSON"
-                continue
-            yield number, value if isinstance(value, dict) else "a row must be a JSON object"
+def _ndjson_rows(source: IO[bytes]) -> Iterator[tuple[int, RawRow]]:
+    for line in read_ndjson(source, IMPORT_FILE_LIMITS):
+        yield line.number, line.value
 
 
-def parse_rows(path: Path, fmt: str) -> Iterator[tuple[int, RawRow]]:
-    return _csv_rows(path) if fmt == "csv" else _ndjson_rows(path)
+def parse_rows(source: IO[bytes], fmt: str) -> Iterator[tuple[int, RawRow]]:
+    """The file's rows (row number, parsed row or why it cannot be); FileFormatError if the file is
+    structurally broken (see `servicekit.files`)."""
+    return _csv_rows(source) if fmt == "csv" else _ndjson_rows(source)
 
 
 def _describe(exc: ValidationError) -> str:
@@ -668,16 +663,21 @@ def _cyclic_gc_paused() -> Iterator[None]:
             gc.enable()
 
 
-async def run_import(database: Database, job_id: str, path: Path, fmt: str) -> None:
-    """Process a stored upload to the end, then delete it. The job records progress per batch."""
+async def run_import(database: Database, job_id: str, upload: Path | IO[bytes], fmt: str) -> None:
+    """Process a stored upload (a file path, or an open binary file) to the end, then delete or close it.
+
+    The whole file is read once first: a structurally broken one fails the job with the line where it
+    broke and imports nothing. Then rows are imported in batches; the job records progress per batch."""
     context = JobContext()
+    source = await asyncio.to_thread(upload.open, "rb") if isinstance(upload, Path) else upload
     try:
         async with database.session() as session:
             await session.execute(
                 update(ImportJob).where(col(ImportJob.id) == job_id).values(status="running")
             )
+        await asyncio.to_thread(check_file, source, fmt, IMPORT_FILE_LIMITS)
         batch: list[tuple[int, RawRow]] = []
-        for item in parse_rows(path, fmt):
+        for item in parse_rows(source, fmt):
             batch.append(item)
             if len(batch) >= BATCH_SIZE:
                 await process_batch(database, job_id, batch, context)
@@ -685,11 +685,15 @@ async def run_import(database: Database, job_id: str, path: Path, fmt: str) -> N
         if batch:
             await process_batch(database, job_id, batch, context)
         status, error = "succeeded", None
+    except FileFormatError as exc:
+        status, error = "failed", f"The file cannot be read, nothing was imported: {exc}"[:2000]
     except Exception as exc:
         log.exception("import job %s failed", job_id)
         status, error = "failed", f"{type(exc).__name__}: {exc}"[:2000]
     finally:
-        await asyncio.to_thread(path.unlink, missing_ok=True)
+        await asyncio.to_thread(source.close)
+        if isinstance(upload, Path):
+            await asyncio.to_thread(upload.unlink, missing_ok=True)
     async with database.session() as session:
         await session.execute(
             update(ImportJob)

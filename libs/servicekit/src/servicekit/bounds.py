@@ -1,0 +1,175 @@
+"""Bounds on input values, checked once where they enter: JSON documents (depth, finite numbers, integer
+range), and annotated types the API schemas share (bounded strings and JSON objects, finite numbers,
+amounts that fit the database, date-times in a sane window, ISO 3166-1 country and ISO 4217 currency
+codes)."""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Iterable
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from typing import Annotated, Any
+
+import pycountry
+from pydantic import AfterValidator, Field, StringConstraints
+
+MAX_JSON_DEPTH = 32
+"""Arrays and objects nested deeper than this are refused (bodies, NDJSON lines, JSON cells)."""
+INT_MIN, INT_MAX = -(2**63), 2**63 - 1
+"""JSON integers must fit a signed 64-bit column."""
+EARLIEST = datetime(1900, 1, 1, tzinfo=UTC)
+LATEST = datetime(2200, 1, 1, tzinfo=UTC)
+"""Date-times (and dates) the API accepts lie in [EARLIEST, LATEST)."""
+MAX_AMOUNT = Decimal("9999999999.99")
+"""The largest money amount or price filter (fits NUMERIC(12, 2) and a 64-bit count of minor units)."""
+
+
+class JSONLimitError(ValueError):
+    """A JSON document breaks a bound; `path` names where (e.g. `attributes.n`)."""
+
+    def __init__(self, message: str, path: str = "") -> None:
+        super().__init__(f"{path}: {message}" if path else message)
+        self.message = message
+        self.path = path
+
+
+def _path(parts: Iterable[str | int]) -> str:
+    return ".".join(str(part) for part in parts)
+
+
+NUL_MESSAGE = "text may not contain the NUL character (\\u0000)"
+
+
+def check_json(value: Any, *, max_depth: int = MAX_JSON_DEPTH) -> None:
+    """Raise JSONLimitError if a parsed JSON value nests deeper than `max_depth`, holds a NaN or infinite
+    number, an integer outside the signed 64-bit range, or a NUL character in a string or key (no
+    database text column stores it). Iterative: any depth is safe to check."""
+    stack: list[tuple[Any, int, tuple[str | int, ...]]] = [(value, 0, ())]
+    while stack:
+        item, depth, path = stack.pop()
+        if isinstance(item, str):
+            if "\x00" in item:
+                raise JSONLimitError(NUL_MESSAGE, _path(path))
+        elif isinstance(item, dict):
+            if depth >= max_depth:
+                raise JSONLimitError(f"nested deeper than {max_depth} levels", _path(path))
+            for key, child in item.items():
+                if "\x00" in key:
+                    raise JSONLimitError(NUL_MESSAGE, _path(path))
+                stack.append((child, depth + 1, (*path, key)))
+        elif isinstance(item, list):
+            if depth >= max_depth:
+                raise JSONLimitError(f"nested deeper than {max_depth} levels", _path(path))
+            stack.extend((child, depth + 1, (*path, index)) for index, child in enumerate(item))
+        elif isinstance(item, float):
+            if not math.isfinite(item):
+                raise JSONLimitError("numbers must be finite (no NaN, Infinity or overflow)", _path(path))
+        elif isinstance(item, int) and not isinstance(item, bool) and not INT_MIN <= item <= INT_MAX:
+            raise JSONLimitError("integer out of the 64-bit range", _path(path))
+
+
+def loads_json(data: str | bytes, *, max_depth: int = MAX_JSON_DEPTH) -> Any:
+    """`json.loads` that refuses what the platform cannot store: too deep, non-finite or huge numbers.
+    Any failure is a JSONLimitError (a ValueError) with a readable message, never a RecursionError."""
+    try:
+        value = json.loads(data)
+    except json.JSONDecodeError as exc:
+        raise JSONLimitError(f"not valid JSON ({exc.msg} at line {exc.lineno} column {exc.colno})") from None
+    except RecursionError:
+        raise JSONLimitError(f"nested deeper than {max_depth} levels") from None
+    except (ValueError, UnicodeDecodeError) as exc:  # e.g. an integer of more than 4300 digits
+        raise JSONLimitError(f"not valid JSON ({exc})") from None
+    check_json(value, max_depth=max_depth)
+    return value
+
+
+# --- annotated types the schemas share ------------------------------------------------------------
+
+
+def _json_checker(max_depth: int) -> AfterValidator:
+    def check(value: dict[str, Any]) -> dict[str, Any]:
+        try:
+            check_json(value, max_depth=max_depth)
+        except JSONLimitError as exc:
+            raise ValueError(str(exc)) from None
+        return value
+
+    return AfterValidator(check)
+
+
+JSONObject = Annotated[dict[str, Any], Field(max_length=200), _json_checker(6)]
+"""A JSON object of at most 200 keys, nested at most 6 levels, numbers finite (e.g. product attributes)."""
+SmallJSONObject = Annotated[dict[str, Any], Field(max_length=50), _json_checker(4)]
+"""A JSON object of at most 50 keys, nested at most 4 levels, numbers finite (e.g. variant axes)."""
+ShortStr = Annotated[str, StringConstraints(max_length=100)]
+"""A string of at most 100 characters (keys, tags, codes)."""
+LongStr = Annotated[str, StringConstraints(max_length=2000)]
+"""A string of at most 2000 characters (free-text values)."""
+FiniteFloat = Annotated[float, Field(allow_inf_nan=False, ge=-1e15, le=1e15)]
+"""A float that is a real number of sane size (no NaN, Infinity, or 1e400 turned into infinity)."""
+Int64 = Annotated[int, Field(ge=INT_MIN, le=INT_MAX)]
+"""An integer that fits a 64-bit column."""
+Amount = Annotated[Decimal, Field(allow_inf_nan=False, ge=0, le=MAX_AMOUNT, decimal_places=2)]
+"""A non-negative money amount with at most two decimals that fits the database."""
+AmountFilter = Annotated[Decimal, Field(allow_inf_nan=False, ge=0, le=MAX_AMOUNT)]
+"""A price bound in a query (any precision, within the storable range)."""
+
+
+def _in_window(value: datetime) -> datetime:
+    aware = value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+    if not EARLIEST <= aware < LATEST:
+        raise ValueError(f"must lie between {EARLIEST.date()} and {LATEST.date()}")
+    return value
+
+
+def _date_in_window(value: date) -> date:
+    if not EARLIEST.date() <= value < LATEST.date():
+        raise ValueError(f"must lie between {EARLIEST.date()} and {LATEST.date()}")
+    return value
+
+
+SaneDatetime = Annotated[datetime, AfterValidator(_in_window)]
+"""A date-time between 1900 and 2200, so date arithmetic (a 30-day window, an expiry) cannot overflow."""
+SaneDate = Annotated[date, AfterValidator(_date_in_window)]
+"""A date between 1900 and 2200."""
+
+
+def _country(value: str) -> str:
+    code = value.upper()
+    if pycountry.countries.get(alpha_2=code) is None:
+        raise ValueError(f"{value!r} is not an ISO 3166-1 alpha-2 country code")
+    return code
+
+
+def _currency(value: str) -> str:
+    if value != value.upper() or pycountry.currencies.get(alpha_3=value) is None:
+        raise ValueError(f"{value!r} is not an ISO 4217 currency code (upper case, e.g. EUR)")
+    return value
+
+
+def is_country(code: str) -> bool:
+    """True for an ISO 3166-1 alpha-2 code (any case)."""
+    return len(code) == 2 and pycountry.countries.get(alpha_2=code.upper()) is not None
+
+
+def is_currency(code: str) -> bool:
+    """True for an ISO 4217 alphabetic code in upper case."""
+    return len(code) == 3 and code == code.upper() and pycountry.currencies.get(alpha_3=code) is not None
+
+
+CountryCode = Annotated[
+    str,
+    StringConstraints(min_length=2, max_length=2),
+    AfterValidator(_country),
+    Field(description="ISO 3166-1 alpha-2 country code", examples=["DE"]),
+]
+"""An ISO 3166-1 alpha-2 code, stored upper case."""
+CurrencyCode = Annotated[
+    str,
+    StringConstraints(min_length=3, max_length=3, pattern=r"^[A-Z]{3}$"),
+    AfterValidator(_currency),
+    Field(description="ISO 4217 currency code", examples=["EUR"]),
+]
+"""An ISO 4217 alphabetic currency code."""
