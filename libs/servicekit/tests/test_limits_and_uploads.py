@@ -13,7 +13,7 @@ from fastapi import APIRouter, Depends
 from servicekit.app import create_service_app
 from servicekit.http.uploads import Upload, upload_dependency
 from servicekit.settings import ServiceSettings
-from servicekit.testing import running_app
+from servicekit.testing import TestTokenIssuer, running_app
 
 router = APIRouter(prefix="/v1")
 
@@ -34,7 +34,7 @@ async def upload(file: Annotated[Upload, Depends(upload_dependency(2000))]) -> d
 
 
 @pytest.fixture
-async def client(database_url: str) -> AsyncIterator[httpx.AsyncClient]:
+async def client(database_url: str, token_issuer: TestTokenIssuer) -> AsyncIterator[httpx.AsyncClient]:
     settings = ServiceSettings(
         service_name="limits-test",
         database_url=database_url,
@@ -42,7 +42,8 @@ async def client(database_url: str) -> AsyncIterator[httpx.AsyncClient]:
         log_json=False,
         max_body_bytes=1000,
     )
-    async with running_app(create_service_app(settings, title="limits test", routers=[router])) as client:
+    app = create_service_app(settings, title="limits test", routers=[router])
+    async with running_app(app, token_issuer, signed_in=("admin",)) as client:
         yield client
 
 
