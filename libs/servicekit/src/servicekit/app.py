@@ -25,6 +25,7 @@ from servicekit.events.kafka import ensure_topics, make_producer, start_with_ret
 from servicekit.events.relay import OutboxRelay
 from servicekit.logging import configure_logging
 from servicekit.middleware import MetricsMiddleware, RequestIdMiddleware
+from servicekit.openapi import install_openapi
 from servicekit.settings import ServiceSettings
 
 log = logging.getLogger(__name__)
@@ -118,6 +119,7 @@ def create_service_app(
         telemetry={"tracing": False, "metrics": False, "logs": False},
     )
     install_error_handlers(app)
+    install_openapi(app)
     app.add_middleware(MetricsMiddleware)
     app.add_middleware(RequestIdMiddleware)
     for router in (_probes(), *routers):
