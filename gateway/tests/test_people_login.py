@@ -11,6 +11,7 @@ from gateway_harness import ADMIN_PASSWORD, RunningGateway
 from jose import jwt
 
 from gateway.throttle import LockoutPolicy
+from gateway.users import totp_step_matching
 
 
 async def _bearer(gw: RunningGateway, email: str, **extra: str) -> dict[str, str]:
@@ -144,3 +145,9 @@ async def test_logins_and_lockouts_are_audited(start_gateway: Callable[..., Any]
         ("login", "failure"),
         ("login", "failure"),
     ]
+
+
+def test_a_totp_code_with_non_ascii_characters_does_not_match() -> None:
+    secret = pyotp.random_base32()
+    assert totp_step_matching(secret, "１２３４５６") is None
+    assert totp_step_matching(secret, pyotp.TOTP(secret).now()) is not None
