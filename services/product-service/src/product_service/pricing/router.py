@@ -21,6 +21,7 @@ from product_service.pricing.schemas import (
 )
 from servicekit.dependencies import SessionDep
 from servicekit.errors import problem_responses
+from servicekit.http.pagination import Page, PageDep
 
 router = APIRouter(prefix="/v1/prices", tags=["prices"])
 
@@ -55,16 +56,18 @@ async def price_at(
     return service.to_read(record)
 
 
-@router.get("/{sku}/history", response_model=list[PriceRead], responses=problem_responses(401, 403, 422))
+@router.get("/{sku}/history", response_model=Page[PriceRead], responses=problem_responses(400, 401, 403, 422))
 async def history(
     sku: str,
     session: SessionDep,
     _: ReadCaller,
+    page: PageDep,
     currency: Annotated[str | None, Query(pattern=CURRENCY_PATTERN)] = None,
     channel: ChannelQuery = None,
-) -> list[PriceRead]:
-    """Every price ever set for the SKU (who, when, why, source), scheduled ones included."""
-    return await service.history(session, sku=sku, currency=currency, channel=channel)
+) -> Page[PriceRead]:
+    """Every price ever set for the SKU (who, when, why, source), scheduled ones included, oldest
+    first; cursor pagination."""
+    return await service.history(session, sku=sku, currency=currency, channel=channel, page=page)
 
 
 @router.get(
