@@ -53,6 +53,8 @@ class Promotion(SQLModel, table=True):
     ended_announced: bool = False
     actor: str = Field(max_length=200)
     created_at: datetime = Field(sa_column=sa.Column(UTCDateTime(), nullable=False))
+    version: int = Field(default=1, description="Bumped by every change; the ETag")
+    updated_at: datetime | None = Field(default=None, sa_column=sa.Column(UTCDateTime(), nullable=True))
 
 
 class PriceAnnouncement(SQLModel, table=True):
