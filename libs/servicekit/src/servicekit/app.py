@@ -24,6 +24,7 @@ from servicekit.events.consumer import ConsumerSpec, EventConsumer, RetryPolicy
 from servicekit.events.kafka import ensure_topics, make_producer, start_with_retry, with_dead_letters
 from servicekit.events.relay import OutboxRelay
 from servicekit.logging import configure_logging
+from servicekit.metrics import DatabaseMetrics
 from servicekit.middleware import MetricsMiddleware, RequestIdMiddleware
 from servicekit.openapi import install_openapi
 from servicekit.settings import ServiceSettings
@@ -62,8 +63,10 @@ def create_service_app(
     on_startup: Sequence[Hook] = (),
     on_shutdown: Sequence[Hook] = (),
     run_relay: bool = True,
+    business_metrics: DatabaseMetrics | None = None,
 ) -> FastAPI:
-    """A FastAPI app with the platform's lifespan, middleware, error handlers and probes."""
+    """A FastAPI app with the platform's lifespan, middleware, error handlers and probes;
+    `business_metrics` (computed from the database) are refreshed when `/metrics` is scraped."""
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -120,6 +123,7 @@ def create_service_app(
     )
     install_error_handlers(app)
     install_openapi(app)
+    app.state.business_metrics = business_metrics
     app.add_middleware(MetricsMiddleware)
     app.add_middleware(RequestIdMiddleware)
     for router in (_probes(), *routers):
@@ -255,8 +259,12 @@ def _probes() -> APIRouter:
         )
 
     @router.get("/metrics", summary="Prometheus metrics", response_class=Response)
-    async def metrics_endpoint() -> Response:
+    async def metrics_endpoint(request: Request) -> Response:
         """Prometheus text exposition of this process's metrics."""
+        business: DatabaseMetrics | None = request.app.state.business_metrics
+        runtime: ServiceRuntime | None = getattr(request.app.state, "runtime", None)
+        if business is not None and runtime is not None:
+            await business.refresh(runtime.database, max_age=runtime.settings.metrics_refresh_seconds)
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
     return router
