@@ -16,6 +16,9 @@ from servicekit.testing.conformance import ConformanceTarget, check_case, confor
 
 ADMIN_PASSWORD = "conformance horse battery staple"
 
+# schemathesis' own strategies draw from `random`, which Hypothesis warns about on every example.
+pytestmark = pytest.mark.filterwarnings("ignore::hypothesis.errors.HypothesisDeprecationWarning")
+
 schema = conformance_schema(create_app(Settings()).openapi())
 
 

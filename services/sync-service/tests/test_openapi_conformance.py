@@ -15,6 +15,9 @@ from servicekit.testing.conformance import (
 from sync_service.config import Settings
 from sync_service.main import create_app
 
+# schemathesis' own strategies draw from `random`, which Hypothesis warns about on every example.
+pytestmark = pytest.mark.filterwarnings("ignore::hypothesis.errors.HypothesisDeprecationWarning")
+
 schema = conformance_schema(create_app(Settings()).openapi())
 
 
