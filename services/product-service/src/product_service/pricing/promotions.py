@@ -154,32 +154,34 @@ def _columns(valid: PromotionCreate) -> dict[str, Any]:
 
 
 async def end_promotion(session: AsyncSession, *, promotion: Promotion, if_match: str | None) -> Promotion:
-    """End a promotion now. A running one ends (its ended event follows); a scheduled one is cancelled
-    and never announced. 409 if it already ended; with If-Match, 412 when stale."""
+    """End a promotion now. A running one ends (its ended event follows); a scheduled one whose start
+    was not announced is cancelled and never announced. 409 if it already ended; with If-Match, 412
+    when stale. The version read is compared in the UPDATE, so of concurrent ends exactly one wins."""
     check_if_match(if_match, promotion.version, required=False)
     now = utc_now()
-    base = (
+    if status_of(promotion, now) == "ended":
+        raise Conflict("The promotion has already ended.")
+    update_row = (
         update(Promotion)
-        .where(col(Promotion.id) == promotion.id)
-        .values(version=col(Promotion.version) + 1, updated_at=now)
+        .where(col(Promotion.id) == promotion.id, col(Promotion.version) == promotion.version)
+        .values(version=promotion.version + 1, updated_at=now)
         .execution_options(synchronize_session=False)
     )
-    if if_match is not None:
-        base = base.where(col(Promotion.version) == promotion.version)
-    cancelled = await session.execute(
-        base.where(col(Promotion.starts_at) > now).values(
-            starts_at=now, ends_at=now, started_announced=True, ended_announced=True
+    result = None
+    if status_of(promotion, now) == "scheduled":
+        result = await session.execute(
+            update_row.where(col(Promotion.started_announced).is_(False)).values(
+                starts_at=now, ends_at=now, started_announced=True, ended_announced=True
+            )
         )
-    )
-    if getattr(cancelled, "rowcount", 0) != 1:
-        ended = await session.execute(
-            base.where(col(Promotion.starts_at) <= now, col(Promotion.ends_at) > now).values(ends_at=now)
-        )
-        if getattr(ended, "rowcount", 0) != 1:
-            await session.refresh(promotion)
-            if if_match is not None and status_of(promotion, now) != "ended":
-                raise PreconditionFailed("The promotion was changed by someone else; read it again.")
+    if result is None or getattr(result, "rowcount", 0) != 1:
+        # Running, or its start was announced meanwhile: it ends, and its end is announced.
+        result = await session.execute(update_row.values(ends_at=now))
+    if getattr(result, "rowcount", 0) != 1:
+        await session.refresh(promotion)
+        if status_of(promotion, utc_now()) == "ended":
             raise Conflict("The promotion has already ended.")
+        raise PreconditionFailed("The promotion was changed meanwhile; read it again and retry.")
     await session.refresh(promotion)
     return promotion
 
