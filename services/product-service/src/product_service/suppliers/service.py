@@ -114,7 +114,7 @@ async def offers(
         query = query.where(col(SupplierOffer.sku) == sku)
     if key is not None:
         query = query.where(after_key(order, key))
-    rows = (await session.execute(query.order_by(*order).limit(page.limit + 1))).tuples().all()
+    rows = (await session.execute(query.order_by(*order).limit(page.limit + 1))).all()
     result = make_page(
         list(rows), page.limit, lambda row: {"supplier_id": row[0].supplier_id, "sku": row[0].sku}
     )
