@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import base64
+import json
+
 from gateway_harness import RunningGateway
 
 
@@ -13,7 +16,7 @@ async def test_creating_a_client_returns_its_secret_once(gw: RunningGateway) -> 
 
     assert created.status_code == 201
     assert created.json()["client_secret"]
-    entry = next(c for c in listed.json() if c["client_id"] == created.json()["client_id"])
+    entry = next(c for c in listed.json()["items"] if c["client_id"] == created.json()["client_id"])
     assert "client_secret" not in entry
     assert entry["status"] == "active"
 
@@ -115,3 +118,42 @@ async def test_a_bad_audit_cursor_gets_4xx_problem(gw: RunningGateway) -> None:
 
     assert response.status_code in (400, 422)
     assert response.headers["content-type"] == "application/problem+json"
+
+
+async def test_people_clients_and_keys_are_listed_in_cursor_pages(gw: RunningGateway) -> None:
+    admin = await gw.admin_headers()
+    emails = [await gw.add_user("analyst") for _ in range(3)]
+    clients = [
+        (await gw.http.post("/admin/clients", json={"name": f"c{i}", "role": "pos"}, headers=admin)).json()
+        for i in range(3)
+    ]
+    for _ in range(2):
+        assert (await gw.http.post("/admin/keys/rotate", headers=admin)).status_code == 201
+
+    async def walk(path: str) -> list[dict[str, object]]:
+        items: list[dict[str, object]] = []
+        params: dict[str, object] = {"limit": 2}
+        for _ in range(50):
+            body = (await gw.http.get(path, params=params, headers=admin)).json()
+            assert len(body["items"]) <= 2
+            items.extend(body["items"])
+            if body["next_cursor"] is None:
+                return items
+            params["cursor"] = body["next_cursor"]
+        raise AssertionError(f"{path} did not end")
+
+    people = await walk("/admin/users")
+    assert set(emails) <= {p["email"] for p in people}
+    assert len(people) == len({p["id"] for p in people})
+    listed_clients = await walk("/admin/clients")
+    assert {c["client_id"] for c in clients} <= {c["client_id"] for c in listed_clients}
+    keys = await walk("/admin/keys")
+    assert len(keys) >= 3
+    assert len(keys) == len({k["kid"] for k in keys})
+
+
+async def test_a_hand_made_cursor_on_an_admin_list_is_a_400(gw: RunningGateway) -> None:
+    cursor = base64.urlsafe_b64encode(json.dumps({"id": 10**25}).encode()).decode().rstrip("=")
+    for path in ("/admin/users", "/admin/clients", "/admin/keys", "/admin/audit"):
+        response = await gw.http.get(path, params={"cursor": cursor}, headers=await gw.admin_headers())
+        assert response.status_code == 400, (path, response.text)

@@ -36,7 +36,7 @@ async def test_the_jwks_keeps_the_retired_key_until_its_tokens_expire(gw: Runnin
 
     new_kid = (await gw.http.post("/admin/keys/rotate", headers=await gw.admin_headers())).json()["kid"]
     kids = {key["kid"] for key in (await gw.http.get("/.well-known/jwks.json")).json()["keys"]}
-    keys = (await gw.http.get("/admin/keys", headers=await gw.admin_headers())).json()
+    keys = (await gw.http.get("/admin/keys", headers=await gw.admin_headers())).json()["items"]
 
     assert {old_kid, new_kid} <= kids
     retired = next(key for key in keys if key["kid"] == old_kid)

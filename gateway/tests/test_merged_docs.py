@@ -21,9 +21,18 @@ class Thing(BaseModel):
 def _service_app() -> FastAPI:
     app = FastAPI(title="thing service")
 
-    @app.get("/v1/things/{thing_id}", response_model=Thing, tags=["things"])
+    @app.get(
+        "/v1/things/{thing_id}",
+        response_model=Thing,
+        tags=["things"],
+        openapi_extra={"security": [{"HTTPBearer": []}]},
+    )
     async def get_thing(thing_id: str) -> Thing:
         return Thing(name=thing_id)
+
+    @app.get("/v1/public-things", response_model=list[Thing], tags=["things"])
+    async def public_things() -> list[Thing]:
+        return []
 
     return app
 
@@ -42,6 +51,29 @@ async def test_docs_merge_each_service_under_its_api_path(start_gateway: Callabl
     assert {"OAuth2ClientCredentials": []} in operation["security"]
     assert "/oauth/token" in document["paths"]
     assert "/v1/whoami" in document["paths"]
+
+
+async def test_public_operations_are_not_marked_as_needing_a_token(start_gateway: Callable[..., Any]) -> None:
+    async with (
+        serving(_service_app()) as url,
+        start_gateway(customer_url=url, product_url=f"http://127.0.0.1:{free_port()}") as gw,
+    ):
+        document = (await gw.http.get("/openapi.json")).json()
+
+    assert "security" not in document
+    public = [
+        ("/healthz", "get"),
+        ("/readyz", "get"),
+        ("/metrics", "get"),
+        ("/oauth/token", "post"),
+        ("/.well-known/jwks.json", "get"),
+        ("/.well-known/openid-configuration", "get"),
+        ("/api/customers/v1/public-things", "get"),
+    ]
+    for path, method in public:
+        assert not document["paths"][path][method].get("security"), path
+    assert document["paths"]["/v1/whoami"]["get"]["security"]
+    assert document["paths"]["/admin/users"]["get"]["security"]
 
 
 async def test_a_service_that_is_down_is_listed_as_unavailable(start_gateway: Callable[..., Any]) -> None:

@@ -11,6 +11,7 @@ from gateway_harness import ADMIN_PASSWORD, RunningGateway
 from jose import jwt
 
 from gateway.throttle import LockoutPolicy
+from gateway.users import totp_step_matching
 
 
 async def _bearer(gw: RunningGateway, email: str, **extra: str) -> dict[str, str]:
@@ -158,3 +159,9 @@ async def test_a_successful_login_resets_the_failure_count(start_gateway: Callab
         response = await gw.password_grant(email)
 
     assert response.status_code == 200
+
+
+def test_a_totp_code_with_non_ascii_characters_does_not_match() -> None:
+    secret = pyotp.random_base32()
+    assert totp_step_matching(secret, "\uff11\uff12\uff13\uff14\uff15\uff16") is None
+    assert totp_step_matching(secret, pyotp.TOTP(secret).now()) is not None

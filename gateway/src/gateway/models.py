@@ -12,6 +12,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlmodel import Field, SQLModel
 
+from servicekit.db import UTCDateTime
 from servicekit.events import models as platform_models
 
 __all__ = [
@@ -31,7 +32,7 @@ __all__ = [
 def _ts(nullable: bool = False) -> Any:
     return Field(
         default=None if nullable else ...,
-        sa_column=sa.Column(sa.DateTime(timezone=True), nullable=nullable),
+        sa_column=sa.Column(UTCDateTime(), nullable=nullable),
     )
 
 

@@ -105,7 +105,7 @@ def merge_service(merged: dict[str, Any], name: str, document: dict[str, Any]) -
                 operation["tags"] = [f"{name}: {tag}" for tag in operation.get("tags", ["default"])]
                 if "operationId" in operation:
                     operation["operationId"] = f"{name}_{operation['operationId']}"
-                if path != "/openapi.json":
+                if operation.get("security"):
                     operation["security"] = _operation_security(operation)
                 new_item[method] = operation
             else:
@@ -142,7 +142,11 @@ async def merged_document(app: FastAPI, gateway: Gateway) -> dict[str, Any]:
         **own.get("components", {}).get("securitySchemes", {}),
         **security_schemes(),
     }
-    own["security"] = [{name: []} for name in (*OAUTH_SCHEMES, "HTTPBearer")]
+    # Per operation, never document-wide: the probes, the token endpoint, JWKS and discovery are public.
+    for item in own.get("paths", {}).values():
+        for operation in item.values():
+            if isinstance(operation, dict) and operation.get("security"):
+                operation["security"] = _operation_security(operation)
     names = list(settings.upstreams)
     results = await asyncio.gather(
         *(

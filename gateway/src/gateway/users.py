@@ -108,7 +108,8 @@ def totp_step_matching(secret: str, code: str, *, at: float | None = None) -> in
     current = totp.timecode(datetime.fromtimestamp(at if at is not None else time.time(), UTC))
     code = code.strip().replace(" ", "")
     for step in range(current - TOTP_DRIFT_STEPS, current + TOTP_DRIFT_STEPS + 1):
-        if hmac.compare_digest(totp.generate_otp(step), code):
+        # Bytes: compare_digest refuses str with non-ASCII characters, which a caller may send.
+        if hmac.compare_digest(totp.generate_otp(step).encode(), code.encode()):
             return step
     return None
 

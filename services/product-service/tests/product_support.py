@@ -146,3 +146,27 @@ async def finished_import(client: httpx.AsyncClient, tokens: TestTokenIssuer, jo
 
     result: dict[str, Any] = await eventually(done)
     return result
+
+
+async def walk_pages(
+    client: httpx.AsyncClient,
+    url: str,
+    headers: dict[str, str],
+    *,
+    limit: int = 2,
+    params: dict[str, Any] | None = None,
+    max_pages: int = 500,
+) -> tuple[list[dict[str, Any]], int]:
+    """Every item of a cursor-paginated list, following next_cursor; with the number of pages read."""
+    items: list[dict[str, Any]] = []
+    query: dict[str, Any] = {**(params or {}), "limit": limit}
+    for pages in range(1, max_pages + 1):
+        response = await client.get(url, params=query, headers=headers)
+        assert response.status_code == 200, response.text
+        body = response.json()
+        assert len(body["items"]) <= limit
+        items.extend(body["items"])
+        if body["next_cursor"] is None:
+            return items, pages
+        query["cursor"] = body["next_cursor"]
+    raise AssertionError(f"{url} did not end within {max_pages} pages")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from datetime import datetime
 
 import httpx
 import pytest
@@ -297,3 +298,19 @@ async def test_product_lifecycle_events_are_published(
     assert events[0].data["skus"] == [sku]
     assert events[1].data["changed_fields"] == ["title"]
     assert [e.sequence for e in events] == [1, 2, 3]
+
+
+def _has_offset(value: str) -> bool:
+    return datetime.fromisoformat(value).utcoffset() is not None
+
+
+async def test_created_at_has_an_offset_on_create_and_on_a_later_read(
+    client: httpx.AsyncClient, token_issuer: TestTokenIssuer
+) -> None:
+    created = await create_product(client, token_issuer)
+    read = await client.get(
+        f"/v1/products/{created['id']}", headers=token_issuer.auth_header("products:read")
+    )
+    assert read.status_code == 200, read.text
+    for body in (created, read.json()):
+        assert _has_offset(body["created_at"]), body["created_at"]

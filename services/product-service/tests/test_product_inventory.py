@@ -7,7 +7,7 @@ from typing import Any
 
 import httpx
 import pytest
-from product_support import create_product, unique, wait_for_events
+from product_support import create_product, unique, wait_for_events, walk_pages
 
 from contracts.topics import INVENTORY
 from servicekit.testing import TestTokenIssuer
@@ -216,8 +216,10 @@ async def test_low_stock_lists_rows_at_or_below_threshold(
         headers=token_issuer.auth_header("inventory:write"),
     )
     assert put.status_code == 204
-    listed = await client.get("/v1/inventory/low-stock", headers=token_issuer.auth_header("products:read"))
-    assert {"sku": sku, "location_id": location, "available": 3, "low_stock_threshold": 3} in listed.json()
+    listed, _ = await walk_pages(
+        client, "/v1/inventory/low-stock", token_issuer.auth_header("products:read"), limit=50
+    )
+    assert {"sku": sku, "location_id": location, "available": 3, "low_stock_threshold": 3} in listed
     assert (await _stock(client, token_issuer, sku))["locations"][0]["low_stock"] is True
 
 

@@ -109,7 +109,7 @@ async def test_history_keeps_every_change_in_order(
     sku = await _sku(client, token_issuer)
     for amount in ("10.00", "9.00", "12.00"):
         await _set(client, token_issuer, sku, amount=amount, reason=f"to {amount}")
-    history = (await _get(client, token_issuer, f"/v1/prices/{sku}/history")).json()
+    history = (await _get(client, token_issuer, f"/v1/prices/{sku}/history")).json()["items"]
     assert [(p["amount"], p["reason"]) for p in history] == [
         ("10.00", "to 10.00"),
         ("9.00", "to 9.00"),

@@ -215,3 +215,11 @@ async def test_attribute_filter_matches_numbers_and_never_fails_on_other_types(
         texted["id"]
     ]
     assert await _search(client, token_issuer, category_id=category["id"], attribute="material:true") == []
+
+
+async def test_a_product_with_a_very_long_word_is_created_and_found_by_its_other_words(
+    client: httpx.AsyncClient, token_issuer: TestTokenIssuer
+) -> None:
+    marker = unique("longword")
+    product = await create_product(client, token_issuer, title=f"Plain {marker}", description="0" * 5000)
+    assert await _search(client, token_issuer, q=marker) == [product["id"]]

@@ -53,7 +53,7 @@ async def test_offer_records_supplier_sku_cost_lead_time_and_moq(
         await client.get(
             "/v1/suppliers/offers", params={"sku": sku}, headers=token_issuer.auth_header("products:read")
         )
-    ).json()
+    ).json()["items"]
     assert len(offers) == 1
     offer = offers[0]
     assert (offer["supplier_sku"], offer["cost"], offer["min_order_quantity"]) == ("S-1", "3.20", 12)
@@ -99,7 +99,7 @@ async def test_feed_updates_cost_and_stock_and_reports_bad_rows(
         await client.get(
             f"/v1/suppliers/{supplier['id']}/offers", headers=token_issuer.auth_header("products:read")
         )
-    ).json()[0]
+    ).json()["items"][0]
     assert (offer["cost"], offer["available_quantity"], offer["lead_time_days"]) == ("1.50", 40, 3)
 
 

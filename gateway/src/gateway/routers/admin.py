@@ -10,16 +10,17 @@ from pydantic import BaseModel, Field
 
 from gateway import audit
 from gateway.auth import AdminCaller
-from gateway.clients import ClientError, create_client, list_clients, rotate_secret, set_status
-from gateway.keys import list_keys, rotate_keys
+from gateway.clients import ClientError, create_client, rotate_secret, set_status
+from gateway.keys import rotate_keys
 from gateway.limits import client_ip
+from gateway.listing import page_by_creation
 from gateway.models import ApiClient, AuditEvent, SigningKey, User
 from gateway.roles import ROLE_SCOPES, Role
 from gateway.runtime import GatewayDep
-from gateway.users import UserError, create_user, list_users, set_user_status
+from gateway.users import UserError, create_user, set_user_status
 from servicekit.dependencies import SessionDep
 from servicekit.errors import NotFound, UnprocessableEntity, problem_responses
-from servicekit.http.pagination import MAX_LIMIT, Page, decode_cursor, make_page
+from servicekit.http.pagination import MAX_LIMIT, Page, PageDep, cursor_key, decode_cursor, make_page
 
 router = APIRouter(prefix="/admin", tags=["admin"], responses=problem_responses(401, 403))
 
@@ -149,10 +150,11 @@ async def create_api_client(
     return ClientWithSecret(**ClientRead.of(client).model_dump(), client_secret=secret)
 
 
-@router.get("/clients", response_model=list[ClientRead])
-async def list_api_clients(session: SessionDep, _: AdminCaller) -> list[ClientRead]:
-    """Every machine client (never their secrets)."""
-    return [ClientRead.of(client) for client in await list_clients(session)]
+@router.get("/clients", response_model=Page[ClientRead], responses=problem_responses(400))
+async def list_api_clients(session: SessionDep, _: AdminCaller, page: PageDep) -> Page[ClientRead]:
+    """Machine clients (never their secrets), oldest first; cursor pagination."""
+    result = await page_by_creation(session, ApiClient, ApiClient.client_id, page)
+    return Page[ClientRead](items=[ClientRead.of(c) for c in result.items], next_cursor=result.next_cursor)
 
 
 async def _change_client(session: Any, client_id: str, change: Any) -> Any:
@@ -225,10 +227,11 @@ async def create_person(
     return UserRead.of(user)
 
 
-@router.get("/users", response_model=list[UserRead])
-async def list_people(session: SessionDep, _: AdminCaller) -> list[UserRead]:
-    """Every person's account."""
-    return [UserRead.of(user) for user in await list_users(session)]
+@router.get("/users", response_model=Page[UserRead], responses=problem_responses(400))
+async def list_people(session: SessionDep, _: AdminCaller, page: PageDep) -> Page[UserRead]:
+    """People's accounts, oldest first; cursor pagination."""
+    result = await page_by_creation(session, User, User.id, page)
+    return Page[UserRead](items=[UserRead.of(u) for u in result.items], next_cursor=result.next_cursor)
 
 
 async def _set_person_status(
@@ -275,10 +278,11 @@ async def enable_person(
 # --- keys ------------------------------------------------------------------------------------------
 
 
-@router.get("/keys", response_model=list[KeyRead])
-async def list_signing_keys(session: SessionDep, _: AdminCaller) -> list[KeyRead]:
-    """The signing keys, active and retired."""
-    return [KeyRead.of(key) for key in await list_keys(session)]
+@router.get("/keys", response_model=Page[KeyRead], responses=problem_responses(400))
+async def list_signing_keys(session: SessionDep, _: AdminCaller, page: PageDep) -> Page[KeyRead]:
+    """The signing keys, active and retired, oldest first; cursor pagination."""
+    result = await page_by_creation(session, SigningKey, SigningKey.kid, page)
+    return Page[KeyRead](items=[KeyRead.of(k) for k in result.items], next_cursor=result.next_cursor)
 
 
 @router.post("/keys/rotate", status_code=201, response_model=KeyRead)
@@ -311,12 +315,8 @@ async def audit_log(
     cursor: Annotated[str | None, Query(description="The next_cursor of the previous page")] = None,
 ) -> Page[AuditRead]:
     """The audit log, newest first, filterable and paginated."""
-    before_id: int | None = None
-    if cursor:
-        position = decode_cursor(cursor)
-        if not isinstance(position.get("id"), int):
-            raise UnprocessableEntity("The cursor is not valid.")
-        before_id = position["id"]
+    key = cursor_key(decode_cursor(cursor), ("id", int)) if cursor else None
+    before_id: int | None = key[0] if key else None
     rows = await audit.search(
         session,
         limit=limit,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import html
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -16,7 +16,7 @@ from gateway.roles import scopes_for
 from gateway.runtime import GatewayDep
 from gateway.security import hash_secret
 from gateway.sessions import create_session, end_session
-from servicekit.errors import Unauthorized
+from servicekit.errors import PROBLEM_JSON, Unauthorized
 
 router = APIRouter(tags=["browser"])
 
@@ -62,7 +62,24 @@ async def login_page(next: str | None = None) -> HTMLResponse:
     return _page(next_url=_safe_next(next))
 
 
-@router.post("/login", response_class=HTMLResponse, dependencies=[Depends(limit_auth_ip)])
+_LOGIN_PAGE = {"text/html": {"schema": {"type": "string"}}}
+LOGIN_RESPONSES: dict[int | str, dict[str, Any]] = {
+    303: {"description": "Signed in: the session and CSRF cookies are set, redirect to `next`"},
+    401: {
+        "description": "The sign-in page again, saying the credentials are not correct",
+        "content": _LOGIN_PAGE,
+    },
+    429: {
+        "description": "Too many attempts: the sign-in page saying so (an account locked), or a problem "
+        "(too many requests from this address)",
+        "content": {**_LOGIN_PAGE, PROBLEM_JSON: {"schema": {"$ref": "#/components/schemas/Problem"}}},
+    },
+}
+
+
+@router.post(
+    "/login", response_class=HTMLResponse, responses=LOGIN_RESPONSES, dependencies=[Depends(limit_auth_ip)]
+)
 async def login(
     request: Request,
     gateway: GatewayDep,

@@ -27,7 +27,9 @@ from servicekit.events.kafka import ensure_topics, make_producer, start_with_ret
 from servicekit.events.relay import OutboxRelay
 from servicekit.http.limits import BodyLimitMiddleware, JSONBodyMiddleware
 from servicekit.logging import configure_logging
+from servicekit.metrics import DatabaseMetrics
 from servicekit.middleware import MetricsMiddleware, RequestIdMiddleware
+from servicekit.openapi import install_openapi
 from servicekit.settings import ServiceSettings
 
 log = logging.getLogger(__name__)
@@ -66,12 +68,14 @@ def create_service_app(
     run_relay: bool = True,
     is_public: Callable[[str], bool] = default_is_public,
     authenticate: Authenticator = verify_bearer,
+    business_metrics: DatabaseMetrics | None = None,
 ) -> FastAPI:
     """A FastAPI app with the platform's lifespan, middleware, error handlers and probes.
 
     Every path but the public ones (`is_public`: probes, metrics, API docs by default) needs a caller
     that `authenticate` accepts before routing, so no answer says anything about a resource to a caller
-    without a valid token."""
+    without a valid token. `business_metrics` (computed from the database) are refreshed when
+    `/metrics` is scraped."""
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -131,6 +135,8 @@ def create_service_app(
         telemetry={"tracing": False, "metrics": False, "logs": False},
     )
     install_error_handlers(app)
+    install_openapi(app)
+    app.state.business_metrics = business_metrics
     app.add_middleware(BodyLimitMiddleware, max_body_bytes=settings.max_body_bytes)
     app.add_middleware(JSONBodyMiddleware, max_check_bytes=settings.max_body_bytes)
     # outermost of the three: a request without a valid token learns nothing about its body or target
@@ -271,8 +277,12 @@ def _probes() -> APIRouter:
         )
 
     @router.get("/metrics", summary="Prometheus metrics", response_class=Response)
-    async def metrics_endpoint() -> Response:
+    async def metrics_endpoint(request: Request) -> Response:
         """Prometheus text exposition of this process's metrics."""
+        business: DatabaseMetrics | None = request.app.state.business_metrics
+        runtime: ServiceRuntime | None = getattr(request.app.state, "runtime", None)
+        if business is not None and runtime is not None:
+            await business.refresh(runtime.database, max_age=runtime.settings.metrics_refresh_seconds)
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
     return router

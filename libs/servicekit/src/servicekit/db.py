@@ -6,11 +6,12 @@ import asyncio
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import MetaData, event, text
-from sqlalchemy.engine import make_url
+from sqlalchemy import DateTime, MetaData, event, text
+from sqlalchemy.engine import Dialect, make_url
 from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.ext.asyncio import (
     AsyncConnection,
@@ -19,6 +20,7 @@ from sqlalchemy.ext.asyncio import (
     async_sessionmaker,
     create_async_engine,
 )
+from sqlalchemy.types import TypeDecorator
 from sqlalchemy.util import await_
 from sqlmodel import SQLModel
 
@@ -41,6 +43,27 @@ SQLITE_BUSY_TIMEOUT_MS = 30_000
 # and that disconnect invalidates the whole pool, so the next requests connect afresh.
 PRE_PING_BYPASS_SECONDS = 0.5
 _LAST_CHECKIN = "servicekit_last_checkin"
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """A timezone-aware UTC timestamp on every database: `DateTime(timezone=True)` in the schema, values
+    stored as UTC, and always read back aware. SQLite keeps no offset and hands back naive datetimes,
+    which would serialise without one (a product's `created_at` had `Z` on create and none on a later
+    read); every column holding a moment uses this type, so each API answer is RFC 3339 with an offset.
+    A naive value written is taken as UTC."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
 def is_sqlite(url: str) -> bool:

@@ -49,6 +49,8 @@ class ServiceSettings(BaseSettings):
     kafka_create_topics: bool = Field(default=True, validation_alias=AliasChoices("KAFKA_CREATE_TOPICS"))
 
     outbox_batch_size: int = 200
+    # Business gauges computed from the database are recomputed at a scrape at most this often.
+    metrics_refresh_seconds: float = 15.0
     outbox_poll_interval_ms: int = 50
     consumer_max_retries: int = 3
     consumer_retry_backoff_ms: int = 100

@@ -13,6 +13,7 @@ from customer_service.events import CONSUMERS
 from customer_service.imports import service as imports
 from customer_service.imports.router import router as imports_router
 from customer_service.keys.router import router as keys_router
+from customer_service.metrics import CUSTOMER_METRICS
 from customer_service.orders.router import router as orders_router
 from customer_service.quality.router import router as quality_router
 from customer_service.risk.router import router as risk_router
@@ -48,6 +49,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         ],
         consumers=CONSUMERS,
         on_startup=[_fail_abandoned_imports],
+        business_metrics=CUSTOMER_METRICS,
     )
     app.state.customer_context = CustomerContext.from_settings(settings)
     return app

@@ -8,6 +8,7 @@ from product_service.catalog.router import router as catalog_router
 from product_service.config import Settings
 from product_service.events import CONSUMERS
 from product_service.inventory.router import router as inventory_router
+from product_service.metrics import PRODUCT_METRICS
 from product_service.pricing.promotions import start_scheduler
 from product_service.pricing.router import promotions_router
 from product_service.pricing.router import router as pricing_router
@@ -40,6 +41,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         on_startup=[start_scheduler],
         on_shutdown=[stop_imports],
         consumers=CONSUMERS,
+        business_metrics=PRODUCT_METRICS,
     )
 
 

@@ -7,6 +7,8 @@ from datetime import datetime
 import sqlalchemy as sa
 from sqlmodel import Field, SQLModel
 
+from servicekit.db import UTCDateTime
+
 
 class OutboxMessage(SQLModel, table=True):
     __tablename__ = "outbox"
@@ -17,10 +19,8 @@ class OutboxMessage(SQLModel, table=True):
     topic: str = Field(max_length=200)
     key: str = Field(max_length=200)
     payload: bytes = Field(sa_column=sa.Column(sa.LargeBinary(), nullable=False))
-    created_at: datetime = Field(sa_column=sa.Column(sa.DateTime(timezone=True), nullable=False))
-    published_at: datetime | None = Field(
-        default=None, sa_column=sa.Column(sa.DateTime(timezone=True), nullable=True)
-    )
+    created_at: datetime = Field(sa_column=sa.Column(UTCDateTime(), nullable=False))
+    published_at: datetime | None = Field(default=None, sa_column=sa.Column(UTCDateTime(), nullable=True))
     attempts: int = Field(default=0)
     last_error: str | None = Field(default=None, sa_column=sa.Column(sa.Text(), nullable=True))
 
@@ -31,7 +31,7 @@ class InboxEntry(SQLModel, table=True):
     consumer: str = Field(max_length=200, primary_key=True)
     event_id: str = Field(max_length=64, primary_key=True)
     event_type: str = Field(max_length=200)
-    processed_at: datetime = Field(sa_column=sa.Column(sa.DateTime(timezone=True), nullable=False))
+    processed_at: datetime = Field(sa_column=sa.Column(UTCDateTime(), nullable=False))
 
 
 class IdempotencyRecord(SQLModel, table=True):
@@ -43,4 +43,4 @@ class IdempotencyRecord(SQLModel, table=True):
     status_code: int
     body: bytes = Field(sa_column=sa.Column(sa.LargeBinary(), nullable=False))
     headers: dict[str, str] = Field(sa_column=sa.Column(sa.JSON(), nullable=False))
-    created_at: datetime = Field(sa_column=sa.Column(sa.DateTime(timezone=True), nullable=False))
+    created_at: datetime = Field(sa_column=sa.Column(UTCDateTime(), nullable=False))

@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import base64
 import json
+from collections.abc import Sequence
+from datetime import datetime
 from typing import Annotated, Any, Generic, TypeVar
 
-from fastapi import Query
+from fastapi import Depends, Query
 from pydantic import BaseModel, Field
+from sqlalchemy import and_, or_
+from sqlalchemy.sql.elements import ColumnElement
 
 from servicekit.bounds import loads_json
 from servicekit.errors import BadRequest
@@ -31,6 +35,7 @@ class PageParams(BaseModel):
 
 
 def encode_cursor(position: dict[str, Any]) -> str:
+    position = {k: v.isoformat() if isinstance(v, datetime) else v for k, v in position.items()}
     raw = json.dumps(position, separators=(",", ":"), sort_keys=True, default=str).encode()
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
@@ -63,9 +68,55 @@ def page_params(
     return PageParams(limit=limit, cursor=decode_cursor(cursor) if cursor else None)
 
 
+PageDep = Annotated[PageParams, Depends(page_params)]
+
+
 def make_page(items: list[T], limit: int, position_of: Any) -> Page[T]:
     """Build a page from up to limit+1 fetched items; `position_of(item)` gives the cursor fields."""
     has_more = len(items) > limit
     items = items[:limit]
     next_cursor = encode_cursor(position_of(items[-1])) if has_more and items else None
     return Page[T](items=items, next_cursor=next_cursor)
+
+
+# A cursor is made by the server but comes back from the client: its values are checked like any input,
+# so a hand-made one is a 400, never a value a database refuses (an integer past 64 bits, a bad date).
+_MAX_CURSOR_INT = 2**63 - 1
+_MAX_CURSOR_TEXT = 1000
+
+
+def cursor_key(cursor: dict[str, Any] | None, *fields: tuple[str, type]) -> tuple[Any, ...] | None:
+    """The typed values of `fields` (name, type: str, int or datetime) in a page's decoded cursor, in
+    order; None on the first page; 400 when one is missing or not of its type."""
+    if cursor is None:
+        return None
+    values: list[Any] = []
+    for name, kind in fields:
+        value = cursor.get(name)
+        if kind is datetime and isinstance(value, str):
+            try:
+                value = datetime.fromisoformat(value)
+            except ValueError:
+                raise BadRequest("The cursor is not valid.") from None
+            valid = value.tzinfo is not None
+        elif kind is int:
+            valid = isinstance(value, int) and not isinstance(value, bool) and abs(value) <= _MAX_CURSOR_INT
+        elif kind is str:
+            valid = isinstance(value, str) and len(value) <= _MAX_CURSOR_TEXT
+        else:
+            valid = False
+        if not valid:
+            raise BadRequest("The cursor is not valid.")
+        values.append(value)
+    return tuple(values)
+
+
+def after_key(columns: Sequence[Any], key: Sequence[Any]) -> ColumnElement[bool]:
+    """The rows after `key` in ascending order of `columns` (keyset pagination):
+    `a > x OR (a = x AND b > y) …`, which SQLite and PostgreSQL both answer from an index on the columns."""
+    column, *rest_columns = columns
+    value, *rest_values = key
+    if not rest_columns:
+        greater: ColumnElement[bool] = column > value
+        return greater
+    return or_(column > value, and_(column == value, after_key(rest_columns, rest_values)))

@@ -7,6 +7,8 @@ from datetime import datetime
 import sqlalchemy as sa
 from sqlmodel import Field, SQLModel
 
+from servicekit.db import UTCDateTime
+
 
 class ConsentRecord(SQLModel, table=True):
     __tablename__ = "consent_records"
@@ -17,4 +19,4 @@ class ConsentRecord(SQLModel, table=True):
     status: str = Field(max_length=20)
     source: str = Field(max_length=100)
     lawful_basis: str = Field(max_length=40)
-    recorded_at: datetime = Field(sa_column=sa.Column(sa.DateTime(timezone=True), nullable=False))
+    recorded_at: datetime = Field(sa_column=sa.Column(UTCDateTime(), nullable=False))

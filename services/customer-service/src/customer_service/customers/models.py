@@ -8,9 +8,11 @@ from typing import Any
 import sqlalchemy as sa
 from sqlmodel import Field, SQLModel
 
+from servicekit.db import UTCDateTime
+
 
 def _tz(nullable: bool = False, index: bool = False) -> Any:
-    return sa.Column(sa.DateTime(timezone=True), nullable=nullable, index=index)
+    return sa.Column(UTCDateTime(), nullable=nullable, index=index)
 
 
 class Customer(SQLModel, table=True):

@@ -8,6 +8,8 @@ from typing import Any
 import sqlalchemy as sa
 from sqlmodel import Field, SQLModel
 
+from servicekit.db import UTCDateTime
+
 
 class DuplicateCandidate(SQLModel, table=True):
     __tablename__ = "duplicate_candidates"
@@ -19,8 +21,8 @@ class DuplicateCandidate(SQLModel, table=True):
     score: float = Field(index=True)
     evidence: dict[str, Any] = Field(sa_column=sa.Column(sa.JSON(), nullable=False))
     status: str = Field(default="open", max_length=16, index=True)
-    created_at: datetime = Field(sa_column=sa.Column(sa.DateTime(timezone=True), nullable=False))
-    updated_at: datetime = Field(sa_column=sa.Column(sa.DateTime(timezone=True), nullable=False))
+    created_at: datetime = Field(sa_column=sa.Column(UTCDateTime(), nullable=False))
+    updated_at: datetime = Field(sa_column=sa.Column(UTCDateTime(), nullable=False))
 
 
 class Merge(SQLModel, table=True):
@@ -37,7 +39,5 @@ class Merge(SQLModel, table=True):
     snapshot: dict[str, Any] = Field(sa_column=sa.Column(sa.JSON(), nullable=False))
     survivor_version: int
     actor: str = Field(max_length=200)
-    created_at: datetime = Field(sa_column=sa.Column(sa.DateTime(timezone=True), nullable=False))
-    undone_at: datetime | None = Field(
-        default=None, sa_column=sa.Column(sa.DateTime(timezone=True), nullable=True)
-    )
+    created_at: datetime = Field(sa_column=sa.Column(UTCDateTime(), nullable=False))
+    undone_at: datetime | None = Field(default=None, sa_column=sa.Column(UTCDateTime(), nullable=True))

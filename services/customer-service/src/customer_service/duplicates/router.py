@@ -9,13 +9,13 @@ from fastapi import APIRouter, Query
 from customer_service.context import ContextDep
 from customer_service.customers import service as customers
 from customer_service.customers.router import CustomerDep, PageDep
-from customer_service.duplicates import service
+from customer_service.duplicates import merge_log, service
 from customer_service.duplicates.models import DuplicateCandidate, Merge
 from customer_service.duplicates.schemas import DuplicateRead, MergeRead, MergeRequest
 from customer_service.http import ReadCaller, WriteCaller
 from servicekit.dependencies import SessionDep
 from servicekit.errors import BadRequest, NotFound, problem_responses
-from servicekit.http.pagination import Page, make_page
+from servicekit.http.pagination import Page, cursor_key, make_page
 
 router = APIRouter(prefix="/v1", tags=["duplicates"])
 
@@ -98,6 +98,27 @@ async def merge_customers(
             raise customers.unprocessable("body.customer_ids", f"No customer {other_id}.") from None
     record = await service.merge(session, context, survivor=customer, others=others, actor=caller.subject)
     return _merge(record)
+
+
+@router.get("/merges", response_model=Page[MergeRead], responses=problem_responses(400, 401, 403))
+async def list_merges(
+    session: SessionDep,
+    _: ReadCaller,
+    page: PageDep,
+    survivor_id: Annotated[str | None, Query(max_length=36, description="Merges into this customer")] = None,
+    automatic: Annotated[bool | None, Query(description="Only automatic (or only manual) merges")] = None,
+) -> Page[MergeRead]:
+    """Merges, newest first, an automatic one included, so any can be read and undone; cursor pages."""
+    key = cursor_key(page.cursor, ("id", str))
+    rows = await merge_log.list_merges(
+        session,
+        survivor_id=survivor_id,
+        automatic=automatic,
+        before_id=key[0] if key else None,
+        limit=page.limit + 1,
+    )
+    result = make_page(list(rows), page.limit, lambda merge: {"id": merge.id})
+    return Page[MergeRead](items=[_merge(row) for row in result.items], next_cursor=result.next_cursor)
 
 
 @router.get("/merges/{merge_id}", response_model=MergeRead, responses=problem_responses(401, 403, 404))

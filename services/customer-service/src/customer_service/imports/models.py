@@ -8,6 +8,8 @@ from typing import Any
 import sqlalchemy as sa
 from sqlmodel import Field, SQLModel
 
+from servicekit.db import UTCDateTime
+
 
 class ImportJob(SQLModel, table=True):
     __tablename__ = "import_jobs"
@@ -21,12 +23,10 @@ class ImportJob(SQLModel, table=True):
     created_count: int = 0
     matched_count: int = 0
     errors: list[dict[str, Any]] = Field(default_factory=list, sa_column=sa.Column(sa.JSON(), nullable=False))
-    created_at: datetime = Field(sa_column=sa.Column(sa.DateTime(timezone=True), nullable=False))
-    finished_at: datetime | None = Field(
-        default=None, sa_column=sa.Column(sa.DateTime(timezone=True), nullable=True)
-    )
+    created_at: datetime = Field(sa_column=sa.Column(UTCDateTime(), nullable=False))
+    finished_at: datetime | None = Field(default=None, sa_column=sa.Column(UTCDateTime(), nullable=True))
     heartbeat_at: datetime | None = Field(
         default=None,
-        sa_column=sa.Column(sa.DateTime(timezone=True), nullable=True),
+        sa_column=sa.Column(UTCDateTime(), nullable=True),
         description="Last progress written by the process running the job (a stale one means it stopped)",
     )

@@ -8,6 +8,8 @@ from typing import Any
 import sqlalchemy as sa
 from sqlmodel import Field, SQLModel
 
+from servicekit.db import UTCDateTime
+
 
 class Order(SQLModel, table=True):
     __tablename__ = "orders"
@@ -29,8 +31,8 @@ class Order(SQLModel, table=True):
     billing_country: str | None = Field(default=None, max_length=2)
     fingerprint: str = Field(max_length=64)
     version: int = 1
-    placed_at: datetime = Field(sa_column=sa.Column(sa.DateTime(timezone=True), nullable=False))
-    updated_at: datetime = Field(sa_column=sa.Column(sa.DateTime(timezone=True), nullable=False))
+    placed_at: datetime = Field(sa_column=sa.Column(UTCDateTime(), nullable=False))
+    updated_at: datetime = Field(sa_column=sa.Column(UTCDateTime(), nullable=False))
 
 
 class OrderStatusChange(SQLModel, table=True):
@@ -43,4 +45,4 @@ class OrderStatusChange(SQLModel, table=True):
     carrier: str | None = Field(default=None, max_length=100)
     tracking_number: str | None = Field(default=None, max_length=100)
     note: str | None = Field(default=None, max_length=500)
-    changed_at: datetime = Field(sa_column=sa.Column(sa.DateTime(timezone=True), nullable=False))
+    changed_at: datetime = Field(sa_column=sa.Column(UTCDateTime(), nullable=False))

@@ -15,12 +15,14 @@ from contracts import build_event, uuid7
 from contracts.catalog.orders import OrderLine, OrderPlaced, OrderStatusChanged
 from customer_service.context import CustomerContext
 from customer_service.customers import service as customers
+from customer_service.orders.metrics import ORDER_REVENUE, ORDERS
 from customer_service.orders.models import Order, OrderStatusChange
 from customer_service.orders.schemas import OrderCreate, OrderRead, StatusChange, TimelineEntry
 from customer_service.risk import service as risk
 from servicekit.errors import Conflict, NotFound
 from servicekit.events import outbox
 from servicekit.http.idempotency import fingerprint
+from servicekit.metrics import increment_on_commit
 
 CENT = Decimal("0.01")
 
@@ -149,6 +151,8 @@ async def place(session: AsyncSession, context: CustomerContext, *, body: OrderC
         ),
     )
     await risk.evaluate_order(session, order=order)
+    increment_on_commit(session, ORDERS.labels(order.channel))
+    increment_on_commit(session, ORDER_REVENUE.labels(order.channel, order.currency), float(order.total))
     return order, True
 
 

@@ -7,6 +7,8 @@ from datetime import datetime
 import sqlalchemy as sa
 from sqlmodel import Field, SQLModel
 
+from servicekit.db import UTCDateTime
+
 
 class RiskFlag(SQLModel, table=True):
     __tablename__ = "risk_flags"
@@ -17,4 +19,4 @@ class RiskFlag(SQLModel, table=True):
     rule: str = Field(max_length=50, index=True)
     reason: str = Field(max_length=500)
     dedupe_key: str = Field(max_length=200, unique=True, description="One flag per rule and subject")
-    created_at: datetime = Field(sa_column=sa.Column(sa.DateTime(timezone=True), nullable=False))
+    created_at: datetime = Field(sa_column=sa.Column(UTCDateTime(), nullable=False))

@@ -8,6 +8,8 @@ from typing import Any
 import sqlalchemy as sa
 from sqlmodel import Field, SQLModel
 
+from servicekit.db import UTCDateTime
+
 
 class AttributeFamily(SQLModel, table=True):
     __tablename__ = "attribute_families"
@@ -17,8 +19,8 @@ class AttributeFamily(SQLModel, table=True):
     title: str = Field(max_length=200)
     attributes: list[dict[str, Any]] = Field(sa_column=sa.Column(sa.JSON(), nullable=False))
     version: int = Field(default=1, sa_column_kwargs={"server_default": "1"})
-    created_at: datetime = Field(sa_column=sa.Column(sa.DateTime(timezone=True), nullable=False))
-    updated_at: datetime | None = Field(default=None, sa_column=sa.Column(sa.DateTime(timezone=True)))
+    created_at: datetime = Field(sa_column=sa.Column(UTCDateTime(), nullable=False))
+    updated_at: datetime | None = Field(default=None, sa_column=sa.Column(UTCDateTime()))
 
 
 class Category(SQLModel, table=True):
@@ -28,7 +30,7 @@ class Category(SQLModel, table=True):
     parent_id: str | None = Field(default=None, foreign_key="categories.id", index=True, max_length=36)
     title: str = Field(max_length=200)
     family_id: str | None = Field(default=None, foreign_key="attribute_families.id", max_length=36)
-    created_at: datetime = Field(sa_column=sa.Column(sa.DateTime(timezone=True), nullable=False))
+    created_at: datetime = Field(sa_column=sa.Column(UTCDateTime(), nullable=False))
 
 
 class Product(SQLModel, table=True):
@@ -45,8 +47,8 @@ class Product(SQLModel, table=True):
     media_urls: list[str] = Field(sa_column=sa.Column(sa.JSON(), nullable=False))
     channels: list[str] = Field(sa_column=sa.Column(sa.JSON(), nullable=False))
     version: int = Field(default=1)
-    created_at: datetime = Field(sa_column=sa.Column(sa.DateTime(timezone=True), nullable=False))
-    updated_at: datetime = Field(sa_column=sa.Column(sa.DateTime(timezone=True), nullable=False))
+    created_at: datetime = Field(sa_column=sa.Column(UTCDateTime(), nullable=False))
+    updated_at: datetime = Field(sa_column=sa.Column(UTCDateTime(), nullable=False))
 
 
 class Variant(SQLModel, table=True):
@@ -56,4 +58,4 @@ class Variant(SQLModel, table=True):
     product_id: str = Field(foreign_key="products.id", index=True, max_length=36)
     gtin: str | None = Field(default=None, max_length=14, unique=True)
     attributes: dict[str, Any] = Field(sa_column=sa.Column(sa.JSON(), nullable=False))
-    created_at: datetime = Field(sa_column=sa.Column(sa.DateTime(timezone=True), nullable=False))
+    created_at: datetime = Field(sa_column=sa.Column(UTCDateTime(), nullable=False))

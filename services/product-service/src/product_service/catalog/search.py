@@ -26,6 +26,9 @@ from product_service.pricing.models import ALL_CHANNELS, PriceRecord
 
 _TOKEN = re.compile(r"\w+", re.UNICODE)
 MAX_TOKENS = 20
+# PostgreSQL refuses a lexeme of 2 KiB or more ("word is too long"); at 4 bytes a character, 500 stays
+# under it. Nobody searches for a longer word, so such a word is left out of the index.
+MAX_LEXEME_CHARS = 500
 
 
 def document_of(
@@ -50,7 +53,7 @@ def _lexemes_of(document: str) -> list[str]:
     """A document's words for PostgreSQL, cut by `_TOKEN` like the query's and not by the text-search
     parser: the parser reads "0e4a030bd3" as the number "0e4" followed by "a030bd3" in a query but as one
     word in "DUP-0e4a030bd3", so the two sides would disagree."""
-    return sorted(set(_TOKEN.findall(document.lower())))
+    return sorted({word for word in _TOKEN.findall(document.lower()) if len(word) <= MAX_LEXEME_CHARS})
 
 
 def _is_postgres(session: AsyncSession) -> bool:

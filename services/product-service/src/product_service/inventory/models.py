@@ -7,6 +7,8 @@ from datetime import datetime
 import sqlalchemy as sa
 from sqlmodel import Field, SQLModel
 
+from servicekit.db import UTCDateTime
+
 
 class Location(SQLModel, table=True):
     __tablename__ = "locations"
@@ -15,7 +17,7 @@ class Location(SQLModel, table=True):
     code: str = Field(max_length=50, unique=True)
     title: str = Field(max_length=200)
     kind: str = Field(max_length=20, description="warehouse or store")
-    created_at: datetime = Field(sa_column=sa.Column(sa.DateTime(timezone=True), nullable=False))
+    created_at: datetime = Field(sa_column=sa.Column(UTCDateTime(), nullable=False))
 
 
 class StockLevel(SQLModel, table=True):
@@ -35,7 +37,7 @@ class StockLevel(SQLModel, table=True):
     on_hand: int = 0
     reserved: int = 0
     low_stock_threshold: int = 0
-    updated_at: datetime = Field(sa_column=sa.Column(sa.DateTime(timezone=True), nullable=False))
+    updated_at: datetime = Field(sa_column=sa.Column(UTCDateTime(), nullable=False))
 
 
 class StockMovement(SQLModel, table=True):
@@ -52,7 +54,7 @@ class StockMovement(SQLModel, table=True):
     reference: str | None = Field(default=None, max_length=200)
     reason: str | None = Field(default=None, max_length=500)
     actor: str | None = Field(default=None, max_length=200)
-    created_at: datetime = Field(sa_column=sa.Column(sa.DateTime(timezone=True), nullable=False))
+    created_at: datetime = Field(sa_column=sa.Column(UTCDateTime(), nullable=False))
 
 
 class Reservation(SQLModel, table=True):
@@ -66,8 +68,8 @@ class Reservation(SQLModel, table=True):
     order_id: str | None = Field(default=None, max_length=100, index=True)
     channel: str | None = Field(default=None, max_length=50)
     reference: str | None = Field(default=None, max_length=200)
-    created_at: datetime = Field(sa_column=sa.Column(sa.DateTime(timezone=True), nullable=False))
-    updated_at: datetime = Field(sa_column=sa.Column(sa.DateTime(timezone=True), nullable=False))
+    created_at: datetime = Field(sa_column=sa.Column(UTCDateTime(), nullable=False))
+    updated_at: datetime = Field(sa_column=sa.Column(UTCDateTime(), nullable=False))
 
 
 class ChannelBuffer(SQLModel, table=True):

@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from product_service.inventory.models import ChannelBuffer, Location, Reservation, StockLevel, StockMovement
+from servicekit.http.pagination import after_key
 
 
 def _rowcount(result: object) -> int:
@@ -114,13 +115,18 @@ async def set_threshold(
     return _rowcount(result) == 1
 
 
-async def low_stock(session: AsyncSession, *, limit: int) -> Sequence[StockLevel]:
+async def low_stock(
+    session: AsyncSession, *, after: tuple[str, str] | None, limit: int
+) -> Sequence[StockLevel]:
+    """Rows at or below their threshold in (sku, location) order, after `after`; up to `limit`."""
     available = col(StockLevel.on_hand) - col(StockLevel.reserved)
+    query = select(StockLevel).where(
+        col(StockLevel.low_stock_threshold) > 0, available <= col(StockLevel.low_stock_threshold)
+    )
+    if after is not None:
+        query = query.where(after_key([col(StockLevel.sku), col(StockLevel.location_id)], after))
     result = await session.execute(
-        select(StockLevel)
-        .where(col(StockLevel.low_stock_threshold) > 0, available <= col(StockLevel.low_stock_threshold))
-        .order_by(col(StockLevel.sku), col(StockLevel.location_id))
-        .limit(limit)
+        query.order_by(col(StockLevel.sku), col(StockLevel.location_id)).limit(limit)
     )
     return result.scalars().all()
 
@@ -173,9 +179,11 @@ async def location_by_code(session: AsyncSession, code: str) -> Location | None:
     return result.scalars().first()
 
 
-async def all_locations(session: AsyncSession) -> Sequence[Location]:
-    result = await session.execute(select(Location).order_by(col(Location.code)))
-    return result.scalars().all()
+async def locations(session: AsyncSession, *, after_code: str | None, limit: int) -> Sequence[Location]:
+    query = select(Location).order_by(col(Location.code)).limit(limit)
+    if after_code is not None:
+        query = query.where(col(Location.code) > after_code)
+    return (await session.execute(query)).scalars().all()
 
 
 async def total_available(session: AsyncSession, sku: str) -> int:

@@ -29,7 +29,7 @@ from servicekit.dependencies import SessionDep
 from servicekit.errors import problem_responses
 from servicekit.http import idempotency
 from servicekit.http.idempotency import IdempotencyKeyDep, fingerprint
-from servicekit.http.pagination import encode_cursor
+from servicekit.http.pagination import Page, PageDep, cursor_key, encode_cursor, make_page
 
 router = APIRouter(prefix="/v1", tags=["inventory"])
 
@@ -49,10 +49,14 @@ async def create_location(body: LocationCreate, session: SessionDep, _: Inventor
     return await service.create_location(session, body=body)
 
 
-@router.get("/locations", response_model=list[LocationRead], responses=problem_responses(401, 403))
-async def list_locations(session: SessionDep, _: ReadCaller) -> list[Location]:
-    """Every stock location."""
-    return list(await repository.all_locations(session))
+@router.get("/locations", response_model=Page[LocationRead], responses=problem_responses(400, 401, 403))
+async def list_locations(session: SessionDep, _: ReadCaller, page: PageDep) -> Page[LocationRead]:
+    """Stock locations by code; cursor pagination."""
+    key = cursor_key(page.cursor, ("code", str))
+    rows = await repository.locations(session, after_code=key[0] if key else None, limit=page.limit + 1)
+    result = make_page(list(rows), page.limit, lambda location: {"code": location.code})
+    items = [LocationRead.model_validate(row, from_attributes=True) for row in result.items]
+    return Page[LocationRead](items=items, next_cursor=result.next_cursor)
 
 
 @router.post(
@@ -164,21 +168,27 @@ async def commit_reservation(
     return await service.commit(session, reservation=reservation, actor=caller.subject)
 
 
-@router.get("/inventory/low-stock", response_model=list[LowStockItem], responses=problem_responses(401, 403))
-async def low_stock(
-    session: SessionDep, _: ReadCaller, limit: Annotated[int, Query(ge=1, le=500)] = 100
-) -> list[LowStockItem]:
-    """Stock rows at or below their low-stock threshold."""
-    rows = await repository.low_stock(session, limit=limit)
-    return [
+@router.get(
+    "/inventory/low-stock", response_model=Page[LowStockItem], responses=problem_responses(400, 401, 403)
+)
+async def low_stock(session: SessionDep, _: ReadCaller, page: PageDep) -> Page[LowStockItem]:
+    """Stock rows at or below their low-stock threshold, by SKU and location; cursor pagination."""
+    key = cursor_key(page.cursor, ("sku", str), ("location_id", str))
+    after = (key[0], key[1]) if key else None
+    fetched = await repository.low_stock(session, after=after, limit=page.limit + 1)
+    result = make_page(
+        list(fetched), page.limit, lambda row: {"sku": row.sku, "location_id": row.location_id}
+    )
+    items = [
         LowStockItem(
             sku=row.sku,
             location_id=row.location_id,
             available=row.on_hand - row.reserved,
             low_stock_threshold=row.low_stock_threshold,
         )
-        for row in rows
+        for row in result.items
     ]
+    return Page[LowStockItem](items=items, next_cursor=result.next_cursor)
 
 
 @router.put(

@@ -7,6 +7,8 @@ from datetime import datetime
 import sqlalchemy as sa
 from sqlmodel import Field, SQLModel
 
+from servicekit.db import UTCDateTime
+
 ALL_CHANNELS = ""
 
 
@@ -24,8 +26,8 @@ class PriceRecord(SQLModel, table=True):
     channel: str = Field(default=ALL_CHANNELS, max_length=50)
     amount_minor: int
     cost_minor: int | None = None
-    effective_from: datetime = Field(sa_column=sa.Column(sa.DateTime(timezone=True), nullable=False))
-    created_at: datetime = Field(sa_column=sa.Column(sa.DateTime(timezone=True), nullable=False))
+    effective_from: datetime = Field(sa_column=sa.Column(UTCDateTime(), nullable=False))
+    created_at: datetime = Field(sa_column=sa.Column(UTCDateTime(), nullable=False))
     actor: str = Field(max_length=200)
     reason: str | None = Field(default=None, max_length=500)
     source: str = Field(max_length=50)
@@ -45,12 +47,14 @@ class Promotion(SQLModel, table=True):
     skus: list[str] = Field(sa_column=sa.Column(sa.JSON(), nullable=False))
     category_ids: list[str] = Field(sa_column=sa.Column(sa.JSON(), nullable=False))
     channels: list[str] = Field(sa_column=sa.Column(sa.JSON(), nullable=False))
-    starts_at: datetime = Field(sa_column=sa.Column(sa.DateTime(timezone=True), nullable=False, index=True))
-    ends_at: datetime = Field(sa_column=sa.Column(sa.DateTime(timezone=True), nullable=False, index=True))
+    starts_at: datetime = Field(sa_column=sa.Column(UTCDateTime(), nullable=False, index=True))
+    ends_at: datetime = Field(sa_column=sa.Column(UTCDateTime(), nullable=False, index=True))
     started_announced: bool = False
     ended_announced: bool = False
     actor: str = Field(max_length=200)
-    created_at: datetime = Field(sa_column=sa.Column(sa.DateTime(timezone=True), nullable=False))
+    created_at: datetime = Field(sa_column=sa.Column(UTCDateTime(), nullable=False))
+    version: int = Field(default=1, description="Bumped by every change; the ETag")
+    updated_at: datetime | None = Field(default=None, sa_column=sa.Column(UTCDateTime(), nullable=True))
 
 
 class PriceAnnouncement(SQLModel, table=True):
@@ -62,4 +66,4 @@ class PriceAnnouncement(SQLModel, table=True):
     __tablename__ = "price_announcements"
 
     price_id: int = Field(primary_key=True, foreign_key="prices.id")
-    announced_at: datetime = Field(sa_column=sa.Column(sa.DateTime(timezone=True), nullable=False))
+    announced_at: datetime = Field(sa_column=sa.Column(UTCDateTime(), nullable=False))

@@ -11,6 +11,7 @@ from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 from fastapi import FastAPI
+from pydantic import ValidationError
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
@@ -22,10 +23,18 @@ from product_service.catalog.service import MAX_CATEGORY_DEPTH
 from product_service.common import as_utc, new_id, utc_now
 from product_service.pricing import service as price_service
 from product_service.pricing.models import Promotion
-from product_service.pricing.schemas import EffectivePriceRead, PromotionCreate, PromotionRead
+from product_service.pricing.schemas import (
+    EffectivePriceRead,
+    PromotionCreate,
+    PromotionRead,
+    PromotionStatus,
+    PromotionUpdate,
+)
 from servicekit.db import Database
-from servicekit.errors import NotFound, UnprocessableEntity
+from servicekit.errors import Conflict, NotFound, PreconditionFailed, UnprocessableEntity
 from servicekit.events import outbox
+from servicekit.http.concurrency import check_if_match
+from servicekit.http.pagination import Page, PageParams, cursor_key, make_page
 
 log = logging.getLogger(__name__)
 
@@ -76,7 +85,123 @@ async def get_promotion(session: AsyncSession, *, promotion_id: str) -> Promotio
     return promotion
 
 
-def to_read(promotion: Promotion) -> PromotionRead:
+def status_of(promotion: Promotion, now: datetime) -> PromotionStatus:
+    if as_utc(promotion.ends_at) <= now:
+        return "ended"
+    return "running" if as_utc(promotion.starts_at) <= now else "scheduled"
+
+
+async def list_promotions(
+    session: AsyncSession, *, status: PromotionStatus | None, page: PageParams
+) -> Page[PromotionRead]:
+    """One page of promotions, newest first, optionally only those scheduled, running or ended now."""
+    key = cursor_key(page.cursor, ("id", str))
+    now = utc_now()
+    query = select(Promotion).order_by(col(Promotion.id).desc()).limit(page.limit + 1)
+    if key is not None:
+        query = query.where(col(Promotion.id) < key[0])
+    if status == "ended":
+        query = query.where(col(Promotion.ends_at) <= now)
+    elif status == "running":
+        query = query.where(col(Promotion.starts_at) <= now, col(Promotion.ends_at) > now)
+    elif status == "scheduled":
+        query = query.where(col(Promotion.starts_at) > now)
+    rows = (await session.execute(query)).scalars().all()
+    result = make_page(list(rows), page.limit, lambda promotion: {"id": promotion.id})
+    return Page[PromotionRead](items=[to_read(p, now) for p in result.items], next_cursor=result.next_cursor)
+
+
+RUNNING_CHANGES = frozenset({"title", "ends_at"})
+
+
+async def update_promotion(
+    session: AsyncSession, *, promotion: Promotion, changes: PromotionUpdate, if_match: str | None
+) -> Promotion:
+    """Change a promotion; 428 without If-Match, 412 when stale, 409 when it ended (or, running, when
+    anything but its title and end would change), 422 when the result is not a valid promotion."""
+    check_if_match(if_match, promotion.version)
+    now = utc_now()
+    state = status_of(promotion, now)
+    fields = changes.model_dump(exclude_unset=True)
+    if state == "ended":
+        raise Conflict("The promotion has ended; it can no longer change.")
+    if state == "running" and set(fields) - RUNNING_CHANGES:
+        raise Conflict(
+            "A running promotion can change only its title and end; end it and define a new one "
+            "to change the discount."
+        )
+    merged = to_read(promotion, now).model_dump(include=set(PromotionCreate.model_fields)) | fields
+    try:
+        valid = PromotionCreate.model_validate(merged)
+    except ValidationError as exc:
+        raise UnprocessableEntity(f"The changed promotion is not valid: {exc.errors()[0]['msg']}") from None
+    if "ends_at" in fields and as_utc(valid.ends_at) <= now:
+        raise UnprocessableEntity("ends_at must be in the future; end the promotion to stop it now.")
+    values = _columns(valid)
+    values = {name: value for name, value in values.items() if getattr(promotion, name) != value}
+    if not values:
+        return promotion
+    result = await session.execute(
+        update(Promotion)
+        .where(col(Promotion.id) == promotion.id, col(Promotion.version) == promotion.version)
+        .values({**values, "version": promotion.version + 1, "updated_at": now})
+        .execution_options(synchronize_session=False)
+    )
+    if getattr(result, "rowcount", 0) != 1:
+        raise PreconditionFailed("The promotion was changed by someone else; read it again and retry.")
+    await session.refresh(promotion)
+    return promotion
+
+
+def _columns(valid: PromotionCreate) -> dict[str, Any]:
+    percent = valid.kind == "percentage"
+    return {
+        "title": valid.title,
+        "percent_bp": int(valid.value * 100) if percent else None,
+        "amount_minor": None if percent else price_service.to_minor(valid.value),
+        "currency": valid.currency,
+        "skus": sorted(set(valid.skus)),
+        "category_ids": sorted(set(valid.category_ids)),
+        "channels": sorted(set(valid.channels)),
+        "starts_at": as_utc(valid.starts_at),
+        "ends_at": as_utc(valid.ends_at),
+    }
+
+
+async def end_promotion(session: AsyncSession, *, promotion: Promotion, if_match: str | None) -> Promotion:
+    """End a promotion now. A running one ends (its ended event follows); a scheduled one whose start
+    was not announced is cancelled and never announced. 409 if it already ended; with If-Match, 412
+    when stale. The version read is compared in the UPDATE, so of concurrent ends exactly one wins."""
+    check_if_match(if_match, promotion.version, required=False)
+    now = utc_now()
+    if status_of(promotion, now) == "ended":
+        raise Conflict("The promotion has already ended.")
+    update_row = (
+        update(Promotion)
+        .where(col(Promotion.id) == promotion.id, col(Promotion.version) == promotion.version)
+        .values(version=promotion.version + 1, updated_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    result = None
+    if status_of(promotion, now) == "scheduled":
+        result = await session.execute(
+            update_row.where(col(Promotion.started_announced).is_(False)).values(
+                starts_at=now, ends_at=now, started_announced=True, ended_announced=True
+            )
+        )
+    if result is None or getattr(result, "rowcount", 0) != 1:
+        # Running, or its start was announced meanwhile: it ends, and its end is announced.
+        result = await session.execute(update_row.values(ends_at=now))
+    if getattr(result, "rowcount", 0) != 1:
+        await session.refresh(promotion)
+        if status_of(promotion, utc_now()) == "ended":
+            raise Conflict("The promotion has already ended.")
+        raise PreconditionFailed("The promotion was changed meanwhile; read it again and retry.")
+    await session.refresh(promotion)
+    return promotion
+
+
+def to_read(promotion: Promotion, now: datetime | None = None) -> PromotionRead:
     value = (
         Decimal(promotion.percent_bp or 0) / 100
         if promotion.kind == "percentage"
@@ -93,6 +218,8 @@ def to_read(promotion: Promotion) -> PromotionRead:
         channels=promotion.channels,
         starts_at=as_utc(promotion.starts_at),
         ends_at=as_utc(promotion.ends_at),
+        status=status_of(promotion, now or utc_now()),
+        version=promotion.version,
     )
 
 

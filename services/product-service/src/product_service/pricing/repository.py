@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from product_service.pricing.models import PriceAnnouncement, PriceRecord
+from servicekit.http.pagination import after_key
 
 
 def _series(sku: str, currency: str, channel: str):  # type: ignore[no-untyped-def]
@@ -48,14 +49,23 @@ async def has_series(session: AsyncSession, *, sku: str, currency: str, channel:
 
 
 async def history(
-    session: AsyncSession, *, sku: str, currency: str | None, channel: str | None
+    session: AsyncSession,
+    *,
+    sku: str,
+    currency: str | None,
+    channel: str | None,
+    after: tuple[datetime, int] | None,
+    limit: int,
 ) -> Sequence[PriceRecord]:
+    """The SKU's prices by (effective_from, id), after `after`; up to `limit`."""
     query = select(PriceRecord).where(col(PriceRecord.sku) == sku)
+    if after is not None:
+        query = query.where(after_key([col(PriceRecord.effective_from), col(PriceRecord.id)], after))
     if currency is not None:
         query = query.where(col(PriceRecord.currency) == currency)
     if channel is not None:
         query = query.where(col(PriceRecord.channel) == channel)
-    query = query.order_by(col(PriceRecord.effective_from), col(PriceRecord.id))
+    query = query.order_by(col(PriceRecord.effective_from), col(PriceRecord.id)).limit(limit)
     return (await session.execute(query)).scalars().all()
 
 

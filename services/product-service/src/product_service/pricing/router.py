@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query, status
+from fastapi import APIRouter, Query, Response, status
 
 from product_service.catalog.schemas import CHANNEL_PATTERN
 from product_service.common import ReadCaller, WriteCaller
@@ -17,10 +17,14 @@ from product_service.pricing.schemas import (
     PriceSet,
     PromotionCreate,
     PromotionRead,
+    PromotionStatus,
+    PromotionUpdate,
 )
 from servicekit.bounds import CurrencyCode, SaneDatetime
 from servicekit.dependencies import SessionDep
 from servicekit.errors import problem_responses
+from servicekit.http.concurrency import IfMatchDep, set_etag
+from servicekit.http.pagination import Page, PageDep
 
 router = APIRouter(prefix="/v1/prices", tags=["prices"])
 
@@ -57,16 +61,18 @@ async def price_at(
     return service.to_read(record)
 
 
-@router.get("/{sku}/history", response_model=list[PriceRead], responses=problem_responses(401, 403, 422))
+@router.get("/{sku}/history", response_model=Page[PriceRead], responses=problem_responses(400, 401, 403, 422))
 async def history(
     sku: str,
     session: SessionDep,
     _: ReadCaller,
+    page: PageDep,
     currency: Annotated[str | None, Query(pattern=CURRENCY_PATTERN)] = None,
     channel: ChannelQuery = None,
-) -> list[PriceRead]:
-    """Every price ever set for the SKU (who, when, why, source), scheduled ones included."""
-    return await service.history(session, sku=sku, currency=currency, channel=channel)
+) -> Page[PriceRead]:
+    """Every price ever set for the SKU (who, when, why, source), scheduled ones included, oldest
+    first; cursor pagination."""
+    return await service.history(session, sku=sku, currency=currency, channel=channel, page=page)
 
 
 @router.get(
@@ -93,17 +99,73 @@ promotions_router = APIRouter(prefix="/v1/promotions", tags=["prices"])
     status_code=status.HTTP_201_CREATED,
     responses=problem_responses(401, 403, 422),
 )
-async def create_promotion(body: PromotionCreate, session: SessionDep, caller: WriteCaller) -> PromotionRead:
+async def create_promotion(
+    body: PromotionCreate, session: SessionDep, caller: WriteCaller, response: Response
+) -> PromotionRead:
     """Define a promotion once (percentage or amount; SKUs or categories; channels; start and end)."""
-    return promotions.to_read(await promotions.create_promotion(session, body=body, actor=caller.subject))
+    promotion = await promotions.create_promotion(session, body=body, actor=caller.subject)
+    set_etag(response, promotion.version)
+    return promotions.to_read(promotion)
+
+
+@promotions_router.get("", response_model=Page[PromotionRead], responses=problem_responses(400, 401, 403))
+async def list_promotions(
+    session: SessionDep,
+    _: ReadCaller,
+    page: PageDep,
+    status: Annotated[PromotionStatus | None, Query(description="Only those in this state now")] = None,
+) -> Page[PromotionRead]:
+    """Promotions, newest first; cursor pagination."""
+    return await promotions.list_promotions(session, status=status, page=page)
 
 
 @promotions_router.get(
     "/{promotion_id}", response_model=PromotionRead, responses=problem_responses(401, 403, 404)
 )
-async def get_promotion(promotion_id: str, session: SessionDep, _: ReadCaller) -> PromotionRead:
-    """Read one promotion."""
-    return promotions.to_read(await promotions.get_promotion(session, promotion_id=promotion_id))
+async def get_promotion(
+    promotion_id: str, session: SessionDep, _: ReadCaller, response: Response
+) -> PromotionRead:
+    """Read one promotion; the ETag is its version."""
+    promotion = await promotions.get_promotion(session, promotion_id=promotion_id)
+    set_etag(response, promotion.version)
+    return promotions.to_read(promotion)
+
+
+@promotions_router.patch(
+    "/{promotion_id}",
+    response_model=PromotionRead,
+    responses=problem_responses(401, 403, 404, 409, 412, 422, 428),
+)
+async def update_promotion(
+    promotion_id: str,
+    body: PromotionUpdate,
+    session: SessionDep,
+    _: WriteCaller,
+    if_match: IfMatchDep,
+    response: Response,
+) -> PromotionRead:
+    """Change a promotion (If-Match: its ETag); once running, only its title and end can change."""
+    promotion = await promotions.get_promotion(session, promotion_id=promotion_id)
+    promotion = await promotions.update_promotion(
+        session, promotion=promotion, changes=body, if_match=if_match
+    )
+    set_etag(response, promotion.version)
+    return promotions.to_read(promotion)
+
+
+@promotions_router.post(
+    "/{promotion_id}/end",
+    response_model=PromotionRead,
+    responses=problem_responses(401, 403, 404, 409, 412),
+)
+async def end_promotion(
+    promotion_id: str, session: SessionDep, _: WriteCaller, if_match: IfMatchDep, response: Response
+) -> PromotionRead:
+    """End a promotion now (a scheduled one is cancelled); 409 if it already ended."""
+    promotion = await promotions.get_promotion(session, promotion_id=promotion_id)
+    promotion = await promotions.end_promotion(session, promotion=promotion, if_match=if_match)
+    set_etag(response, promotion.version)
+    return promotions.to_read(promotion)
 
 
 @router.get(

@@ -88,6 +88,9 @@ class PromotionCreate(BaseModel):
         return self
 
 
+PromotionStatus = Literal["scheduled", "running", "ended"]
+
+
 class PromotionRead(BaseModel):
     id: str
     title: str
@@ -99,6 +102,24 @@ class PromotionRead(BaseModel):
     channels: list[str]
     starts_at: datetime
     ends_at: datetime
+    status: PromotionStatus = Field(description="scheduled, running or ended, at the time of the answer")
+    version: int = Field(description="Send it back as If-Match to change the promotion")
+
+
+class PromotionUpdate(BaseModel):
+    """Fields to change; absent fields stay. Once a promotion runs, only its title and end can change
+    (end it and define a new one to change the discount); an ended one cannot change."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    title: str | None = Field(default=None, min_length=1, max_length=200)
+    value: Decimal | None = Field(default=None, gt=0, le=Decimal("9999999999.99"), decimal_places=2)
+    currency: str | None = Field(default=None, pattern=CURRENCY_PATTERN)
+    skus: list[str] | None = Field(default=None, max_length=10_000)
+    category_ids: list[str] | None = Field(default=None, max_length=1000)
+    channels: list[str] | None = None
+    starts_at: datetime | None = None
+    ends_at: datetime | None = None
 
 
 class EffectivePriceRead(BaseModel):

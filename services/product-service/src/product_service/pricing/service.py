@@ -19,6 +19,7 @@ from product_service.pricing.models import ALL_CHANNELS, PriceAnnouncement, Pric
 from product_service.pricing.schemas import LowestPriceRead, PriceRead, PriceSet
 from servicekit.errors import NotFound, UnprocessableEntity
 from servicekit.events import outbox
+from servicekit.http.pagination import Page, PageParams, cursor_key, make_page
 
 OMNIBUS_WINDOW = timedelta(days=30)
 BACKDATE_TOLERANCE = timedelta(minutes=5)
@@ -199,7 +200,19 @@ async def lowest_in_window(
 
 
 async def history(
-    session: AsyncSession, *, sku: str, currency: str | None, channel: str | None
-) -> list[PriceRead]:
-    records = await repository.history(session, sku=sku, currency=currency, channel=channel)
-    return [to_read(record) for record in records]
+    session: AsyncSession, *, sku: str, currency: str | None, channel: str | None, page: PageParams
+) -> Page[PriceRead]:
+    """One page of the SKU's price history, oldest first."""
+    key = cursor_key(page.cursor, ("effective_from", datetime), ("id", int))
+    records = await repository.history(
+        session,
+        sku=sku,
+        currency=currency,
+        channel=channel,
+        after=(key[0], key[1]) if key else None,
+        limit=page.limit + 1,
+    )
+    result = make_page(
+        list(records), page.limit, lambda r: {"effective_from": as_utc(r.effective_from), "id": r.id}
+    )
+    return Page[PriceRead](items=[to_read(record) for record in result.items], next_cursor=result.next_cursor)

@@ -7,6 +7,8 @@ from datetime import datetime
 import sqlalchemy as sa
 from sqlmodel import Field, SQLModel
 
+from servicekit.db import UTCDateTime
+
 
 class Supplier(SQLModel, table=True):
     __tablename__ = "suppliers"
@@ -15,7 +17,7 @@ class Supplier(SQLModel, table=True):
     code: str = Field(max_length=50, unique=True)
     title: str = Field(max_length=200)
     default_lead_time_days: int = 0
-    created_at: datetime = Field(sa_column=sa.Column(sa.DateTime(timezone=True), nullable=False))
+    created_at: datetime = Field(sa_column=sa.Column(UTCDateTime(), nullable=False))
 
 
 class SupplierOffer(SQLModel, table=True):
@@ -32,4 +34,4 @@ class SupplierOffer(SQLModel, table=True):
     lead_time_days: int | None = None
     min_order_quantity: int = 1
     available_quantity: int | None = Field(default=None, description="The supplier's stock, from its feed")
-    updated_at: datetime = Field(sa_column=sa.Column(sa.DateTime(timezone=True), nullable=False))
+    updated_at: datetime = Field(sa_column=sa.Column(UTCDateTime(), nullable=False))

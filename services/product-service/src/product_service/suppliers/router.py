@@ -13,6 +13,7 @@ from product_service.suppliers.models import Supplier
 from product_service.suppliers.schemas import FeedResult, OfferRead, OfferSet, SupplierCreate, SupplierRead
 from servicekit.dependencies import SessionDep
 from servicekit.errors import problem_responses
+from servicekit.http.pagination import Page, PageDep, cursor_key, make_page
 from servicekit.http.uploads import Upload, upload_dependency, upload_openapi
 
 router = APIRouter(prefix="/v1/suppliers", tags=["suppliers"])
@@ -31,22 +32,23 @@ async def create_supplier(body: SupplierCreate, session: SessionDep, _: WriteCal
     return await service.create_supplier(session, body=body)
 
 
-@router.get("", response_model=list[SupplierRead], responses=problem_responses(401, 403))
-async def list_suppliers(session: SessionDep, _: ReadCaller) -> list[Supplier]:
-    """Every supplier."""
-    return list(await service.list_suppliers(session))
+@router.get("", response_model=Page[SupplierRead], responses=problem_responses(400, 401, 403))
+async def list_suppliers(session: SessionDep, _: ReadCaller, page: PageDep) -> Page[SupplierRead]:
+    """Suppliers by code; cursor pagination."""
+    key = cursor_key(page.cursor, ("code", str))
+    rows = await service.list_suppliers(session, after_code=key[0] if key else None, limit=page.limit + 1)
+    result = make_page(list(rows), page.limit, lambda supplier: {"code": supplier.code})
+    items = [SupplierRead.model_validate(row, from_attributes=True) for row in result.items]
+    return Page[SupplierRead](items=items, next_cursor=result.next_cursor)
 
 
-@router.get("/offers", response_model=list[OfferRead], responses=problem_responses(401, 403, 422))
+@router.get("/offers", response_model=Page[OfferRead], responses=problem_responses(400, 401, 403, 422))
 async def offers_for_sku(
-    sku: Annotated[str, Query(min_length=1)], session: SessionDep, _: ReadCaller
-) -> list[OfferRead]:
-    """Every supplier's offer for one SKU (cost, lead time, minimum order, supplier stock)."""
-    result = []
-    for offer in await service.offers(session, supplier_id=None, sku=sku):
-        supplier = await service.get_supplier(session, supplier_id=offer.supplier_id)
-        result.append(service.to_read(offer, supplier))
-    return result
+    sku: Annotated[str, Query(min_length=1)], session: SessionDep, _: ReadCaller, page: PageDep
+) -> Page[OfferRead]:
+    """Every supplier's offer for one SKU (cost, lead time, minimum order, supplier stock); cursor
+    pagination."""
+    return await service.offers(session, supplier_id=None, sku=sku, page=page)
 
 
 @router.get("/{supplier_id}", response_model=SupplierRead, responses=problem_responses(401, 403, 404))
@@ -70,14 +72,14 @@ async def set_offer(
 
 
 @router.get(
-    "/{supplier_id}/offers", response_model=list[OfferRead], responses=problem_responses(401, 403, 404)
+    "/{supplier_id}/offers", response_model=Page[OfferRead], responses=problem_responses(400, 401, 403, 404)
 )
-async def supplier_offers(supplier_id: str, session: SessionDep, _: ReadCaller) -> list[OfferRead]:
-    """The supplier's offers (up to 1000)."""
-    supplier = await service.get_supplier(session, supplier_id=supplier_id)
-    return [
-        service.to_read(o, supplier) for o in await service.offers(session, supplier_id=supplier_id, sku=None)
-    ]
+async def supplier_offers(
+    supplier_id: str, session: SessionDep, _: ReadCaller, page: PageDep
+) -> Page[OfferRead]:
+    """The supplier's offers by SKU; cursor pagination."""
+    await service.get_supplier(session, supplier_id=supplier_id)
+    return await service.offers(session, supplier_id=supplier_id, sku=None, page=page)
 
 
 @router.post(

@@ -18,6 +18,7 @@ from product_service.suppliers.schemas import FeedResult, FeedRowError, OfferRea
 from servicekit.bounds import MAX_AMOUNT, is_currency
 from servicekit.errors import Conflict, NotFound, UnprocessableEntity
 from servicekit.files import CsvReader, CsvRow, FileFormatError, FileLimits
+from servicekit.http.pagination import Page, PageParams, after_key, cursor_key, make_page
 
 MAX_FEED_ROWS = 100_000
 
@@ -45,8 +46,11 @@ async def get_supplier(session: AsyncSession, *, supplier_id: str) -> Supplier:
     return supplier
 
 
-async def list_suppliers(session: AsyncSession) -> Sequence[Supplier]:
-    return (await session.execute(select(Supplier).order_by(col(Supplier.code)))).scalars().all()
+async def list_suppliers(session: AsyncSession, *, after_code: str | None, limit: int) -> Sequence[Supplier]:
+    query = select(Supplier).order_by(col(Supplier.code)).limit(limit)
+    if after_code is not None:
+        query = query.where(col(Supplier.code) > after_code)
+    return (await session.execute(query)).scalars().all()
 
 
 def to_read(offer: SupplierOffer, supplier: Supplier) -> OfferRead:
@@ -98,14 +102,24 @@ async def set_offer(session: AsyncSession, *, supplier: Supplier, sku: str, body
 
 
 async def offers(
-    session: AsyncSession, *, supplier_id: str | None, sku: str | None
-) -> Sequence[SupplierOffer]:
-    query = select(SupplierOffer).order_by(col(SupplierOffer.supplier_id), col(SupplierOffer.sku))
+    session: AsyncSession, *, supplier_id: str | None, sku: str | None, page: PageParams
+) -> Page[OfferRead]:
+    """One page of offers, by (supplier, SKU), of one supplier or for one SKU, with their supplier."""
+    key = cursor_key(page.cursor, ("supplier_id", str), ("sku", str))
+    order = [col(SupplierOffer.supplier_id), col(SupplierOffer.sku)]
+    query = select(SupplierOffer, Supplier).join(Supplier, col(Supplier.id) == col(SupplierOffer.supplier_id))
     if supplier_id is not None:
         query = query.where(col(SupplierOffer.supplier_id) == supplier_id)
     if sku is not None:
         query = query.where(col(SupplierOffer.sku) == sku)
-    return (await session.execute(query.limit(1000))).scalars().all()
+    if key is not None:
+        query = query.where(after_key(order, key))
+    rows = (await session.execute(query.order_by(*order).limit(page.limit + 1))).all()
+    result = make_page(
+        list(rows), page.limit, lambda row: {"supplier_id": row[0].supplier_id, "sku": row[0].sku}
+    )
+    items = [to_read(offer, supplier) for offer, supplier in result.items]
+    return Page[OfferRead](items=items, next_cursor=result.next_cursor)
 
 
 FEED_LIMITS = FileLimits(max_rows=MAX_FEED_ROWS, max_columns=20, max_cell_chars=1000)
@@ -133,9 +147,8 @@ async def import_feed(session: AsyncSession, *, supplier: Supplier, rows: list[C
     """Apply a supplier's CSV feed: columns supplier_sku (required), cost, currency, available_quantity,
     lead_time_days, min_order_quantity. A row updates the offer with that supplier SKU; unknown supplier
     SKUs and bad values are reported per row (naming the column and value) and change nothing."""
-    existing = {
-        offer.supplier_sku: offer for offer in await offers(session, supplier_id=supplier.id, sku=None)
-    }
+    query = select(SupplierOffer).where(col(SupplierOffer.supplier_id) == supplier.id)
+    existing = {offer.supplier_sku: offer for offer in (await session.execute(query)).scalars()}
     errors: list[FeedRowError] = []
     updated = 0
     for row in rows:

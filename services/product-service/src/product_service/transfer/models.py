@@ -7,6 +7,8 @@ from datetime import datetime
 import sqlalchemy as sa
 from sqlmodel import Field, SQLModel
 
+from servicekit.db import UTCDateTime
+
 
 class ImportJob(SQLModel, table=True):
     __tablename__ = "product_import_jobs"
@@ -21,8 +23,8 @@ class ImportJob(SQLModel, table=True):
     bytes_total: int = 0
     error: str | None = Field(default=None, max_length=2000)
     actor: str = Field(max_length=200)
-    created_at: datetime = Field(sa_column=sa.Column(sa.DateTime(timezone=True), nullable=False))
-    finished_at: datetime | None = Field(default=None, sa_column=sa.Column(sa.DateTime(timezone=True)))
+    created_at: datetime = Field(sa_column=sa.Column(UTCDateTime(), nullable=False))
+    finished_at: datetime | None = Field(default=None, sa_column=sa.Column(UTCDateTime()))
 
 
 class ImportRowError(SQLModel, table=True):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, FastAPI, Query, Request, status
 from fastapi.responses import StreamingResponse
@@ -101,7 +101,28 @@ async def import_errors(
     return ImportErrorPage(items=items, next_cursor=encode_cursor({"id": last}) if last is not None else None)
 
 
-@router.get("/exports/products", responses=problem_responses(401, 403, 422))
+EXPORT_RESPONSE: dict[int | str, dict[str, Any]] = {
+    200: {
+        "description": "The catalog as CSV or NDJSON (one JSON object per line), by `format`.",
+        "content": {
+            MEDIA_TYPES["csv"]: {"schema": {"type": "string"}},
+            MEDIA_TYPES["ndjson"]: {"schema": {"type": "string"}},
+        },
+        "headers": {
+            "Content-Disposition": {
+                "description": "attachment; filename=products.csv or products.ndjson",
+                "schema": {"type": "string"},
+            }
+        },
+    }
+}
+
+
+@router.get(
+    "/exports/products",
+    response_class=StreamingResponse,
+    responses={**EXPORT_RESPONSE, **problem_responses(401, 403, 422)},
+)
 async def export_products(
     request: Request, _: ReadCaller, format: Annotated[TransferFormat, Query()] = "csv"
 ) -> StreamingResponse:
