@@ -28,21 +28,26 @@ COPY cli cli
 ARG SERVICE
 # Install the chosen service and the libraries it uses (editable, so each service still finds its
 # alembic.ini beside its source), drop the tests, compile the sources, and assemble /out.
+# The gateway image also carries the `ecom` CLI (users, clients, keys, dlq replay) for operators.
 RUN set -eu; \
     case "${SERVICE:?build with --build-arg SERVICE=gateway|customer|product|sync|analytics}" in \
-        gateway) dir=gateway; package=ecom-gateway; module=gateway ;; \
+        gateway) dir=gateway; package=ecom-gateway; module=gateway; extra=cli ;; \
         customer|product|sync|analytics) dir="services/${SERVICE}-service"; package="${SERVICE}-service"; \
             module="${SERVICE}_service" ;; \
         *) echo "unknown SERVICE=${SERVICE}" >&2; exit 1 ;; \
     esac; \
     ca=/tmp/certs/ca-certificates.crt; [ -s "$ca" ] || ca=/etc/ssl/certs/ca-certificates.crt; \
     SSL_CERT_FILE="$ca" /opt/uv/bin/uv sync --frozen --no-dev --package "$package"; \
+    if [ -n "${extra:-}" ]; then \
+        SSL_CERT_FILE="$ca" /opt/uv/bin/uv sync --frozen --no-dev --inexact --package ecom-cli; \
+        mkdir -p /out/app && cp -a cli /out/app/cli && rm -rf /out/app/cli/tests; \
+    fi; \
     mkdir -p "/out/app/$(dirname "$dir")"; \
     cp -a .venv /out/app/.venv; \
     cp -a libs /out/app/libs; \
     cp -a "$dir" "/out/app/$dir"; \
     rm -rf /out/app/libs/*/tests "/out/app/$dir/tests"; \
-    /app/.venv/bin/python -m compileall -q /out/app/libs "/out/app/$dir/src" "/out/app/$dir/migrations"; \
+    /app/.venv/bin/python -m compileall -q /out/app; \
     printf 'SERVICE=%s\nSERVICE_DIR=/app/%s\nSERVICE_MODULE=%s\n' "$SERVICE" "$dir" "$module" \
         > /out/app/service.env
 

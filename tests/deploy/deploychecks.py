@@ -94,7 +94,16 @@ def compose_problems(compose_file: Path, env_file: Path) -> list[str]:
     """`docker-compose config` must accept the file; every app has a health check and waits for its
     dependencies' health (or completion)."""
     result = _run(
-        [compose_binary(), "-f", str(compose_file), "--env-file", str(env_file), "config", "--format", "json"],
+        [
+            compose_binary(),
+            "-f",
+            str(compose_file),
+            "--env-file",
+            str(env_file),
+            "config",
+            "--format",
+            "json",
+        ],
         cwd=compose_file.parent,
     )
     if result.returncode != 0:
@@ -156,9 +165,11 @@ def _key(doc: dict[str, Any]) -> str:
     return f"{doc.get('kind')}/{doc.get('metadata', {}).get('name')}"
 
 
-def schema_problems(docs: Iterable[dict[str, Any]], schemas: dict[tuple[str, str], dict[str, Any]]) -> list[str]:
+def schema_problems(
+    docs: Iterable[dict[str, Any]], schemas: dict[tuple[str, str], dict[str, Any]]
+) -> list[str]:
     """Built-in kinds against Kubernetes' schemas (strict), custom resources against their CRD's
-    openAPIV3Schema; the Prometheus operator's kinds (no CRD here) by `operator_problems`."""
+    openAPIV3Schema; the Prometheus operator's kinds (no CRD here) by `wiring_problems`."""
     problems = []
     for doc in docs:
         api_kind = (doc.get("apiVersion", ""), doc.get("kind", ""))
@@ -221,9 +232,15 @@ def wiring_problems(docs: list[dict[str, Any]]) -> list[str]:
                 ref = variable.get("valueFrom", {}).get("secretKeyRef", {})
                 name = ref.get("name", "")
                 if name.endswith("-db-app") and name.removesuffix("-app") not in clusters:
-                    problems.append(f"{key}: reads Secret {name}, but Cluster {name.removesuffix('-app')} is absent")
+                    problems.append(
+                        f"{key}: reads Secret {name}, but Cluster {name.removesuffix('-app')} is absent"
+                    )
                 cm = variable.get("valueFrom", {}).get("configMapKeyRef", {})
-                if cm and not cm.get("optional") and cm.get("key") not in config_maps.get(cm["name"], {}).get("data", {}):
+                if (
+                    cm
+                    and not cm.get("optional")
+                    and cm.get("key") not in config_maps.get(cm["name"], {}).get("data", {})
+                ):
                     problems.append(f"{key}: reads {cm.get('name')}/{cm.get('key')}, which does not exist")
     for name, deployment in deployments.items():
         container = deployment["spec"]["template"]["spec"]["containers"][0]
@@ -235,7 +252,10 @@ def wiring_problems(docs: list[dict[str, Any]]) -> list[str]:
         labels = deployment["spec"]["template"]["metadata"]["labels"]
         if not any(_matches(s["spec"].get("selector", {}), labels) for s in services.values()):
             problems.append(f"Deployment/{name}: no Service selects its pods")
-        if not any(_matches(p["spec"]["selector"]["matchLabels"], labels) for p in _by_kind(docs, "PodDisruptionBudget").values()):
+        if not any(
+            _matches(p["spec"]["selector"]["matchLabels"], labels)
+            for p in _by_kind(docs, "PodDisruptionBudget").values()
+        ):
             problems.append(f"Deployment/{name}: no PodDisruptionBudget")
     for name, hpa in _by_kind(docs, "HorizontalPodAutoscaler").items():
         if hpa["spec"]["scaleTargetRef"]["name"] not in deployments:
@@ -246,13 +266,19 @@ def wiring_problems(docs: list[dict[str, Any]]) -> list[str]:
                 if path["backend"]["service"]["name"] not in services:
                     problems.append(f"Ingress/{name}: routes to a Service that does not exist")
     for name, monitor in _by_kind(docs, "ServiceMonitor").items():
-        selected = [s for s in services.values() if _matches(monitor["spec"]["selector"]["matchLabels"], s["metadata"].get("labels", {}))]
+        selected = [
+            s
+            for s in services.values()
+            if _matches(monitor["spec"]["selector"]["matchLabels"], s["metadata"].get("labels", {}))
+        ]
         ports = {p.get("name") for s in selected for p in s["spec"]["ports"]}
         if not selected:
             problems.append(f"ServiceMonitor/{name}: selects no Service")
         for endpoint in monitor["spec"]["endpoints"]:
             if endpoint.get("port") not in ports:
-                problems.append(f"ServiceMonitor/{name}: port {endpoint.get('port')} is not a port of the Services it selects")
+                problems.append(
+                    f"ServiceMonitor/{name}: port {endpoint.get('port')} is not a port of its Services"
+                )
     for kind in ("KafkaTopic", "KafkaNodePool"):
         for name, doc in _by_kind(docs, kind).items():
             if doc["metadata"].get("labels", {}).get("strimzi.io/cluster") not in kafkas:
@@ -290,7 +316,9 @@ def alert_coverage_problems(rule_file: Path, test_files: list[Path], doc: Path) 
             for check in case.get("alert_rule_test", []):
                 if check.get("exp_alerts"):
                     tested.add(check["alertname"])
-    headings = {line.lstrip("#").strip().lower() for line in doc.read_text().splitlines() if line.startswith("#")}
+    headings = {
+        line.lstrip("#").strip().lower() for line in doc.read_text().splitlines() if line.startswith("#")
+    }
     problems = []
     for rule in load_rules(rule_file):
         if "alert" not in rule:
@@ -356,7 +384,14 @@ def dashboard_problems(path: Path, datasource_uids: set[str]) -> list[str]:
         if not panel.get("targets"):
             problems.append(f"{path.name}: panel {panel.get('title')} has no query")
     expressions = dashboard_expressions(dashboard)
-    rules = {"groups": [{"name": path.stem, "rules": [{"record": f"panel_{i}", "expr": e} for i, (_, e) in enumerate(expressions)]}]}
+    rules = {
+        "groups": [
+            {
+                "name": path.stem,
+                "rules": [{"record": f"panel_{i}", "expr": e} for i, (_, e) in enumerate(expressions)],
+            }
+        ]
+    }
     with tempfile.TemporaryDirectory() as tmp:
         rule_file = Path(tmp) / "dashboard.rules.yml"
         rule_file.write_text(yaml.safe_dump(rules))
@@ -384,9 +419,7 @@ def selectors(expr: str) -> list[tuple[str, dict[str, str]]]:
 
     def visit(node: Any) -> None:
         if isinstance(node, promql_parser.VectorSelector):
-            equal = {
-                m.name: m.value for m in node.matchers.matchers if m.op == promql_parser.MatchOp.Equal
-            }
+            equal = {m.name: m.value for m in node.matchers.matchers if m.op == promql_parser.MatchOp.Equal}
             found.append((node.name or "", equal))
 
     promql_parser.walk(promql_parser.parse(expr), visit)
@@ -446,7 +479,9 @@ def missing_metric_problems(
             problems.append(f"{where}: job {job!r} is not a service")
             continue
         if not any(name in exported[j] for j in jobs):
-            problems.append(f"{where}: {name} is exported by no running service" + (f" (job {job})" if job else ""))
+            problems.append(
+                f"{where}: {name} is exported by no running service" + (f" (job {job})" if job else "")
+            )
         route = matchers.get("route")
         if route and job and route not in routes[job]:
             problems.append(f"{where}: {job} has no route {route}")

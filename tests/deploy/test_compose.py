@@ -29,16 +29,19 @@ def test_compose_file_is_valid(env_file: Path) -> None:
 
 def test_compose_check_fails_on_a_broken_file(tmp_path: Path, env_file: Path) -> None:
     broken = tmp_path / "docker-compose.yml"
-    broken.write_text(COMPOSE_FILE.read_text().replace("condition: service_healthy", "condition: when_ready", 1))
+    broken.write_text(
+        COMPOSE_FILE.read_text().replace("condition: service_healthy", "condition: when_ready", 1)
+    )
     (tmp_path / "deploy").symlink_to(DEPLOY)
     problems = compose_problems(broken, env_file)
-    assert problems and "docker-compose config" in problems[0]
+    assert problems
+    assert "docker-compose config" in problems[0]
 
 
 def test_compose_check_fails_when_a_service_loses_its_healthcheck(tmp_path: Path, env_file: Path) -> None:
     broken = tmp_path / "docker-compose.yml"
     text = COMPOSE_FILE.read_text()
-    kafka_check = text.index("      test: [\"CMD-SHELL\", \"/opt/kafka/bin/kafka-broker-api-versions.sh")
+    kafka_check = text.index('      test: ["CMD-SHELL", "/opt/kafka/bin/kafka-broker-api-versions.sh')
     start = text.rindex("    healthcheck:", 0, kafka_check)
     end = text.index("      retries: 20\n", kafka_check) + len("      retries: 20\n")
     broken.write_text(text[:start] + text[end:])
@@ -52,7 +55,8 @@ def test_compose_refuses_to_interpolate_without_secrets(tmp_path: Path) -> None:
     empty = tmp_path / ".env"
     empty.write_text("")
     problems = compose_problems(COMPOSE_FILE, empty)
-    assert problems and "set POSTGRES_PASSWORD in .env" in problems[0]
+    assert problems
+    assert "set POSTGRES_PASSWORD in .env" in problems[0]
 
 
 def test_topic_job_creates_every_contract_topic() -> None:

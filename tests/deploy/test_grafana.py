@@ -31,7 +31,8 @@ def test_dashboard_check_fails_on_broken_promql(tmp_path: Path) -> None:
     broken = tmp_path / "broken.json"
     broken.write_text(json.dumps(dashboard))
     problems = dashboard_problems(broken, provisioned_datasource_uids())
-    assert problems and "promtool check rules" in problems[0]
+    assert problems
+    assert "promtool check rules" in problems[0]
 
 
 def test_dashboard_check_fails_on_broken_json(tmp_path: Path) -> None:
@@ -45,4 +46,6 @@ def test_dashboard_check_fails_on_an_unknown_datasource(tmp_path: Path) -> None:
     next(p for p in dashboard["panels"] if p.get("targets"))["datasource"] = {"uid": "influx"}
     broken = tmp_path / "broken.json"
     broken.write_text(json.dumps(dashboard))
-    assert any("unknown datasource influx" in p for p in dashboard_problems(broken, provisioned_datasource_uids()))
+    assert any(
+        "unknown datasource influx" in p for p in dashboard_problems(broken, provisioned_datasource_uids())
+    )

@@ -69,7 +69,9 @@ def test_schema_check_fails_on_a_broken_deployment() -> None:
 
 def test_schema_check_fails_on_a_broken_kafka() -> None:
     docs = _broken("Kafka", lambda d: d["spec"]["kafka"].pop("listeners"))
-    assert "Kafka/ecom-kafka: spec/kafka: 'listeners' is a required property" in schema_problems(docs, schemas())
+    assert "Kafka/ecom-kafka: spec/kafka: 'listeners' is a required property" in schema_problems(
+        docs, schemas()
+    )
 
 
 def test_schema_check_fails_on_a_broken_node_pool() -> None:
@@ -98,7 +100,11 @@ def test_wiring_check_fails_when_a_service_monitor_names_a_missing_port() -> Non
 
 
 def test_wiring_check_fails_when_a_database_cluster_is_missing() -> None:
-    docs = [d for d in rendered(OVERLAYS[0]) if not (d["kind"] == "Cluster" and d["metadata"]["name"] == "product-db")]
+    docs = [
+        d
+        for d in rendered(OVERLAYS[0])
+        if not (d["kind"] == "Cluster" and d["metadata"]["name"] == "product-db")
+    ]
     assert any("Cluster product-db is absent" in p for p in wiring_problems(docs))
 
 

@@ -62,13 +62,22 @@ def _wait_ready(urls: dict[str, str], process: subprocess.Popen[bytes]) -> None:
 def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServices]:
     ports = {job: free_port() for job in JOBS}
     var_dir = tmp_path_factory.mktemp("stack")
-    command = [sys.executable, "-m", "ecom_cli", "dev", "--var-dir", str(var_dir),
-               "--broker-port", str(free_port())]
+    command = [
+        sys.executable,
+        "-m",
+        "ecom_cli",
+        "dev",
+        "--var-dir",
+        str(var_dir),
+        "--broker-port",
+        str(free_port()),
+    ]
     command += [arg for job, port in ports.items() for arg in (f"--{job}-port", str(port))]
     env = {k: v for k, v in os.environ.items() if not k.endswith("_DATABASE_URL")}
     log = (var_dir / "dev.log").open("wb")
-    process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
-                               start_new_session=True)
+    process = subprocess.Popen(
+        command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+    )
     urls = {job: f"http://127.0.0.1:{port}" for job, port in ports.items()}
     try:
         try:
@@ -92,8 +101,13 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServices]:
 
 def test_every_service_exports_the_http_and_event_metrics(live: LiveServices) -> None:
     for job in JOBS:
-        assert {"http_requests_total", "http_request_duration_seconds_bucket", "outbox_backlog",
-                "consumer_lag", "events_dead_lettered_total"} <= live.metrics[job], job
+        assert {
+            "http_requests_total",
+            "http_request_duration_seconds_bucket",
+            "outbox_backlog",
+            "consumer_lag",
+            "events_dead_lettered_total",
+        } <= live.metrics[job], job
 
 
 def test_rules_and_dashboards_use_only_exported_metrics(live: LiveServices) -> None:
@@ -106,7 +120,9 @@ def test_check_fails_on_a_rule_using_a_metric_no_service_exports(live: LiveServi
     rules = tmp_path / "broken.yml"
     rules.write_text(RULES[0].read_text().replace("outbox_backlog > 500", "outbox_rows_pending > 500", 1))
     problems = missing_metric_problems(used_selectors([rules], []), live.metrics, live.routes)
-    assert "broken.yml:OutboxBacklogGrowing: outbox_rows_pending is exported by no running service" in problems
+    assert (
+        "broken.yml:OutboxBacklogGrowing: outbox_rows_pending is exported by no running service" in problems
+    )
 
 
 def test_check_fails_on_a_route_the_service_does_not_have(live: LiveServices, tmp_path: Path) -> None:

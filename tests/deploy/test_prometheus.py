@@ -59,7 +59,8 @@ def test_unit_tests_fail_when_an_alert_threshold_changes(tmp_path: Path) -> None
     rules = copy / "rules" / "ecom.yml"
     rules.write_text(rules.read_text().replace("> 0.05", "> 0.5", 1))
     problems = promtool_problems("test", "rules", *map(str, sorted((copy / "tests").glob("*.yml"))))
-    assert problems and "HighErrorRate" in problems[0]
+    assert problems
+    assert "HighErrorRate" in problems[0]
 
 
 def test_coverage_check_fails_on_an_untested_undocumented_alert(tmp_path: Path) -> None:
