@@ -199,6 +199,21 @@ def _matches(selector: dict[str, str], labels: dict[str, str]) -> bool:
     return all(labels.get(k) == v for k, v in selector.items())
 
 
+def _selects(selector: dict[str, Any], labels: dict[str, str]) -> bool:
+    """A LabelSelector (matchLabels, and matchExpressions with In/NotIn/Exists) against pod labels."""
+    if not _matches(selector.get("matchLabels", {}), labels):
+        return False
+    for expression in selector.get("matchExpressions", []):
+        key, operator, values = expression["key"], expression["operator"], expression.get("values", [])
+        if operator == "In" and labels.get(key) not in values:
+            return False
+        if operator == "NotIn" and labels.get(key) in values:
+            return False
+        if operator == "Exists" and key not in labels:
+            return False
+    return True
+
+
 def _pod_specs(docs: Iterable[dict[str, Any]]) -> Iterator[tuple[str, dict[str, Any]]]:
     for doc in docs:
         if doc.get("kind") in ("Deployment", "Job"):
@@ -279,6 +294,19 @@ def wiring_problems(docs: list[dict[str, Any]]) -> list[str]:
                 problems.append(
                     f"ServiceMonitor/{name}: port {endpoint.get('port')} is not a port of its Services"
                 )
+    for name, policy in _by_kind(docs, "NetworkPolicy").items():
+        pods = [
+            d["spec"]["template"]
+            for d in deployments.values()
+            if _selects(policy["spec"]["podSelector"], d["spec"]["template"]["metadata"]["labels"])
+        ]
+        if not pods:
+            problems.append(f"NetworkPolicy/{name}: selects no Deployment's pods")
+        ports = {p.get("name") for pod in pods for c in pod["spec"]["containers"] for p in c.get("ports", [])}
+        for rule in policy["spec"].get("ingress", []):
+            for port in rule.get("ports", []):
+                if isinstance(port.get("port"), str) and port["port"] not in ports:
+                    problems.append(f"NetworkPolicy/{name}: port {port['port']} is not a port of its pods")
     for kind in ("KafkaTopic", "KafkaNodePool"):
         for name, doc in _by_kind(docs, kind).items():
             if doc["metadata"].get("labels", {}).get("strimzi.io/cluster") not in kafkas:

@@ -41,7 +41,21 @@ def test_there_are_dev_and_prod_overlays() -> None:
 def test_overlay_validates_against_kubernetes_and_crd_schemas(overlay: Path) -> None:
     docs = rendered(overlay)
     kinds = {d["kind"] for d in docs}
-    assert {"Deployment", "Job", "Kafka", "KafkaNodePool", "KafkaTopic", "Cluster", "ServiceMonitor"} <= kinds
+    assert {
+        "Deployment",
+        "Job",
+        "Service",
+        "Ingress",
+        "HorizontalPodAutoscaler",
+        "PodDisruptionBudget",
+        "NetworkPolicy",
+        "Kafka",
+        "KafkaNodePool",
+        "KafkaTopic",
+        "Cluster",
+        "ServiceMonitor",
+        "PrometheusRule",
+    } <= kinds
     assert schema_problems(docs, schemas()) == []
 
 
@@ -56,9 +70,9 @@ def test_overlay_has_a_kafka_topic_per_contract_topic_and_dlq(overlay: Path) -> 
     assert kafka_topics(rendered(overlay)) == expected
 
 
-def _broken(kind: str, change: Any) -> list[dict[str, Any]]:
+def _broken(kind: str, change: Any, name: str | None = None) -> list[dict[str, Any]]:
     docs = copy.deepcopy(rendered(OVERLAYS[0]))
-    change(next(d for d in docs if d["kind"] == kind))
+    change(next(d for d in docs if d["kind"] == kind and name in (None, d["metadata"]["name"])))
     return docs
 
 
@@ -97,6 +111,15 @@ def test_schema_check_refuses_an_unknown_kind() -> None:
 def test_wiring_check_fails_when_a_service_monitor_names_a_missing_port() -> None:
     docs = _broken("ServiceMonitor", lambda d: d["spec"]["endpoints"][0].update(port="metrics"))
     assert any("port metrics is not a port" in p for p in wiring_problems(docs))
+
+
+def test_wiring_check_fails_when_a_network_policy_selects_no_pod() -> None:
+    docs = _broken(
+        "NetworkPolicy",
+        lambda d: d["spec"]["podSelector"]["matchExpressions"][0].update(values=["custmer"]),
+        name="services-ingress",
+    )
+    assert "NetworkPolicy/services-ingress: selects no Deployment's pods" in wiring_problems(docs)
 
 
 def test_wiring_check_fails_when_a_database_cluster_is_missing() -> None:
