@@ -75,7 +75,7 @@ images:
 
 up:
 	@deploy/check-env.sh "$(ENV_FILE)"
-	$(COMPOSE) --env-file "$(ENV_FILE)" up -d --wait
+	$(COMPOSE) --env-file "$(ENV_FILE)" up -d
 
 down:
 	$(COMPOSE) -p ecom down
