@@ -1,6 +1,7 @@
 #!/bin/sh
 # The command of every service image. /app/service.env (written at build time) names the service.
 set -eu
+# shellcheck source=/dev/null
 . /app/service.env
 
 case "${1:-serve}" in

@@ -514,3 +514,57 @@ def missing_metric_problems(
         if route and job and route not in routes[job]:
             problems.append(f"{where}: {job} has no route {route}")
     return problems
+
+
+# --- Dockerfile and scripts -----------------------------------------------------------------------
+
+DOCKERFILE = ROOT / "Dockerfile"
+SHELL_SCRIPTS = sorted(
+    [*DEPLOY.rglob("*.sh"), ROOT / "scripts" / "install-deploy-tools.sh"], key=lambda p: str(p)
+)
+
+
+def _venv_tool(name: str) -> str:
+    path = Path(sys.executable).parent / name  # a dev dependency that ships the binary
+    if not path.exists():
+        raise RuntimeError(f"{name} is not in the virtualenv: run make sync")
+    return str(path)
+
+
+def hadolint_problems(dockerfile: Path) -> list[str]:
+    result = _run([_venv_tool("hadolint"), "--no-color", str(dockerfile)])
+    return [] if result.returncode == 0 else [f"hadolint: {result.stdout}{result.stderr}"]
+
+
+def shellcheck_problems(scripts: list[Path]) -> list[str]:
+    result = _run([_venv_tool("shellcheck"), *map(str, scripts)])
+    return [] if result.returncode == 0 else [f"shellcheck: {result.stdout}{result.stderr}"]
+
+
+def final_stage_problems(dockerfile: Path) -> list[str]:
+    """The image that runs: non-root, a health check, an entrypoint, and nothing from the build stage
+    but the assembled /out/app (no uv, no compilers)."""
+    stages: list[list[str]] = []
+    for line in dockerfile.read_text().replace("\\\n", " ").splitlines():
+        line = line.strip()
+        if line.upper().startswith("FROM "):
+            stages.append([])
+        if stages and line and not line.startswith("#"):
+            stages[-1].append(line)
+    if len(stages) < 2:
+        return ["Dockerfile: not a multi-stage build"]
+    final = stages[-1]
+    problems = []
+    users = [line.split()[1] for line in final if line.upper().startswith("USER ")]
+    if not users or users[-1].split(":")[0] in ("root", "0"):
+        problems.append("final stage: runs as root")
+    if not any(line.upper().startswith("HEALTHCHECK ") for line in final):
+        problems.append("final stage: no HEALTHCHECK")
+    if not any(line.upper().startswith("ENTRYPOINT ") for line in final):
+        problems.append("final stage: no ENTRYPOINT")
+    for line in final:
+        if line.upper().startswith("COPY --FROM=") and " /out/app " not in f"{line} ":
+            problems.append(f"final stage: copies more than /out/app from the build: {line}")
+        if line.upper().startswith("RUN ") and any(tool in line for tool in ("apt-get", "pip", "uv ")):
+            problems.append(f"final stage: installs software: {line}")
+    return problems
