@@ -4,10 +4,15 @@
 # Runs once, on an empty data directory. Needs <SERVICE>_DB_PASSWORD for each service.
 set -eu
 
+# Every password is checked before anything is created: no half-initialised server.
+for name in gateway customer product sync analytics; do
+    eval "password=\${$(echo "$name" | tr '[:lower:]' '[:upper:]')_DB_PASSWORD:-}"
+    [ -n "$password" ] || { echo "init-databases: ${name}'s password is empty" >&2; exit 1; }
+done
+
 create() {
     name=$1
     password=$2
-    [ -n "$password" ] || { echo "init-databases: ${name}'s password is empty" >&2; exit 1; }
     psql -v ON_ERROR_STOP=1 --username "$POSTGRES_USER" --dbname postgres \
         -v name="$name" -v password="$password" <<'SQL'
 CREATE ROLE :"name" LOGIN PASSWORD :'password';
