@@ -4,6 +4,8 @@ UV := ./scripts/uv
 RUN := $(UV) run --frozen
 PG_TEST_URL ?= postgresql+asyncpg://postgres@127.0.0.1:5432/postgres
 REDIS_TEST_URL ?= redis://127.0.0.1:6379/15
+ENV_FILE ?= .env
+COMPOSE ?= docker compose
 
 # Each package's tests run in their own pytest process: services are separate programs.
 DB_PACKAGES := libs/servicekit gateway services/customer-service services/product-service \
@@ -12,7 +14,7 @@ TEST_PACKAGES := libs/contracts $(DB_PACKAGES) cli
 TYPED_PACKAGES := -p contracts -p servicekit -p gateway -p customer_service -p product_service \
                   -p sync_service -p analytics_service -p ecom_cli
 
-.PHONY: help sync run test test-pg lint format bench docs clean
+.PHONY: help sync run test test-pg lint format bench docs clean deploy-check images up down
 
 help:
 	@echo "make run      start the whole stack on embedded defaults (SQLite + embedded broker)"
@@ -21,6 +23,9 @@ help:
 	@echo "make lint     ruff check, ruff format --check, mypy"
 	@echo "make bench    run the benchmarks; results in bench/results/"
 	@echo "make docs     regenerate docs/events.md and docs/asyncapi.yaml"
+	@echo "make deploy-check  validate compose, Kubernetes, Prometheus and Grafana files (tests/deploy)"
+	@echo "make images   build the base image and one image per service (needs a Docker engine)"
+	@echo "make up       start the production-like compose stack (needs .env); make down stops it"
 	@echo "make clean    remove var/, caches and the virtualenv"
 
 sync:
@@ -60,6 +65,20 @@ bench: sync
 
 docs: sync
 	$(RUN) ecom-contracts generate
+
+deploy-check: sync
+	@scripts/install-deploy-tools.sh
+	$(RUN) pytest tests/deploy -q
+
+images:
+	deploy/docker/build-images.sh
+
+up:
+	@deploy/check-env.sh "$(ENV_FILE)"
+	$(COMPOSE) --env-file "$(ENV_FILE)" up -d
+
+down:
+	$(COMPOSE) -p ecom down
 
 clean:
 	rm -rf var .venv .tools .mypy_cache .ruff_cache
