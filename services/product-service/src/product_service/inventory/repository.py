@@ -13,7 +13,15 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
-from product_service.inventory.models import ChannelBuffer, Location, Reservation, StockLevel, StockMovement
+from product_service.inventory.models import (
+    ChannelBuffer,
+    Location,
+    Reservation,
+    ReservationAllocation,
+    StockLevel,
+    StockMovement,
+)
+from servicekit.transitions import compare_and_set
 
 
 def _rowcount(result: object) -> int:
@@ -102,6 +110,66 @@ async def candidate_locations(session: AsyncSession, sku: str, quantity: int) ->
     return result.scalars().all()
 
 
+async def available_by_location(session: AsyncSession, sku: str) -> Sequence[tuple[str, int]]:
+    """(location, available) of every location holding `sku`, in the order reservations draw from them:
+    warehouses first, then most available."""
+    available = col(StockLevel.on_hand) - col(StockLevel.reserved)
+    result = await session.execute(
+        select(col(StockLevel.location_id), available)
+        .join(Location, col(Location.id) == col(StockLevel.location_id))
+        .where(col(StockLevel.sku) == sku, available > 0)
+        .order_by((col(Location.kind) != "warehouse"), available.desc(), col(StockLevel.location_id))
+    )
+    return [(str(location_id), int(units)) for location_id, units in result.all()]
+
+
+async def move_reservation(
+    session: AsyncSession,
+    reservation_id: str,
+    *,
+    expected: str,
+    to: str,
+    now: datetime,
+    due_by: datetime | None = None,
+) -> bool:
+    """Compare-and-set of a reservation's status: `expected` -> `to`, and with `due_by` only if it
+    expires by then. False when another writer moved it first (or it does not exist)."""
+    statement = (
+        update(Reservation)
+        .where(col(Reservation.id) == reservation_id, col(Reservation.status) == expected)
+        .values(status=to, updated_at=now)
+    )
+    if due_by is not None:
+        statement = statement.where(col(Reservation.expires_at) <= due_by)
+    return await compare_and_set(session, statement)
+
+
+async def reservation(session: AsyncSession, reservation_id: str) -> Reservation | None:
+    """The reservation as the database has it now (a row loaded earlier in the session is refreshed)."""
+    return await session.get(Reservation, reservation_id, populate_existing=True)
+
+
+async def allocations_of(session: AsyncSession, reservation_id: str) -> Sequence[ReservationAllocation]:
+    """Where a reservation's units are held, in location order (the order stock rows are locked in)."""
+    result = await session.execute(
+        select(ReservationAllocation)
+        .where(col(ReservationAllocation.reservation_id) == reservation_id)
+        .order_by(col(ReservationAllocation.location_id))
+    )
+    return result.scalars().all()
+
+
+async def due_reservations(session: AsyncSession, *, now: datetime, limit: int) -> Sequence[str]:
+    """Ids of active reservations whose time is up, oldest deadline first."""
+    result = await session.execute(
+        select(col(Reservation.id))
+        .where(col(Reservation.status) == "active", col(Reservation.expires_at) <= now)
+        .order_by(col(Reservation.expires_at))
+        .limit(limit)
+    )
+    return result.scalars().all()
+
+
 async def set_threshold(
     session: AsyncSession, *, sku: str, location_id: str, threshold: int, now: datetime
 ) -> bool:
@@ -140,8 +208,11 @@ async def movements(
 
 
 async def reservations_of_order(session: AsyncSession, order_id: str) -> Sequence[Reservation]:
+    """An order's reservations in SKU order (the order their stock rows are locked in)."""
     result = await session.execute(
-        select(Reservation).where(col(Reservation.order_id) == order_id).order_by(col(Reservation.created_at))
+        select(Reservation)
+        .where(col(Reservation.order_id) == order_id)
+        .order_by(col(Reservation.sku), col(Reservation.created_at), col(Reservation.id))
     )
     return result.scalars().all()
 

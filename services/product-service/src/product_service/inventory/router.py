@@ -8,8 +8,8 @@ from fastapi import APIRouter, Path, Query, status
 
 from product_service.catalog.schemas import CHANNEL_PATTERN
 from product_service.common import InventoryCaller, ReadCaller, cursor_id
-from product_service.inventory import repository, service
-from product_service.inventory.models import ChannelBuffer, Location, Reservation
+from product_service.inventory import repository, reservations, service
+from product_service.inventory.models import ChannelBuffer, Location
 from product_service.inventory.schemas import (
     BufferRead,
     BufferUpdate,
@@ -85,9 +85,10 @@ async def reserve(
         )
         if stored is not None:
             return stored.to_response()
-    reservation = await service.reserve_from_api(session, body=body, actor=caller.subject)
+    reservation = await reservations.reserve_from_api(session, body=body, actor=caller.subject)
+    view = await reservations.to_read(session, reservation)
     if idempotency_key is not None:
-        answer = ReservationRead.model_validate(reservation, from_attributes=True).model_dump_json().encode()
+        answer = view.model_dump_json().encode()
         await idempotency.remember(
             session,
             scope=scope,
@@ -97,7 +98,7 @@ async def reserve(
             body=answer,
             headers={"content-type": "application/json"},
         )
-    return reservation
+    return view
 
 
 @router.get(
@@ -105,9 +106,10 @@ async def reserve(
     response_model=ReservationRead,
     responses=problem_responses(401, 403, 404),
 )
-async def get_reservation(reservation_id: str, session: SessionDep, _: ReadCaller) -> Reservation:
-    """Read one reservation."""
-    return await service.get_reservation(session, reservation_id=reservation_id)
+async def get_reservation(reservation_id: str, session: SessionDep, _: ReadCaller) -> ReservationRead:
+    """Read one reservation with its units per location."""
+    reservation = await reservations.get_reservation(session, reservation_id=reservation_id)
+    return await reservations.to_read(session, reservation)
 
 
 @router.post(
@@ -117,10 +119,12 @@ async def get_reservation(reservation_id: str, session: SessionDep, _: ReadCalle
 )
 async def release_reservation(
     reservation_id: str, session: SessionDep, caller: InventoryCaller
-) -> Reservation:
-    """Release an active reservation: its units become available again."""
-    reservation = await service.get_reservation(session, reservation_id=reservation_id)
-    return await service.release(session, reservation=reservation, actor=caller.subject)
+) -> ReservationRead:
+    """Release an active reservation: its units become available again; 409 if it is settled already."""
+    reservation = await reservations.settle_from_api(
+        session, reservation_id=reservation_id, to="released", actor=caller.subject
+    )
+    return await reservations.to_read(session, reservation)
 
 
 @router.post(
@@ -130,10 +134,13 @@ async def release_reservation(
 )
 async def commit_reservation(
     reservation_id: str, session: SessionDep, caller: InventoryCaller
-) -> Reservation:
-    """Commit an active reservation: its units leave the location (shipped or sold)."""
-    reservation = await service.get_reservation(session, reservation_id=reservation_id)
-    return await service.commit(session, reservation=reservation, actor=caller.subject)
+) -> ReservationRead:
+    """Commit an active reservation: its units leave the location (shipped or sold); 409 if it is
+    settled already."""
+    reservation = await reservations.settle_from_api(
+        session, reservation_id=reservation_id, to="committed", actor=caller.subject
+    )
+    return await reservations.to_read(session, reservation)
 
 
 @router.get("/inventory/low-stock", response_model=list[LowStockItem], responses=problem_responses(401, 403))
