@@ -6,12 +6,11 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from datetime import timedelta
 
 import httpx
 import pytest
-import pytest_asyncio
 from inventory_support import (
     Running,
     assert_ledger_adds_up,
@@ -29,8 +28,6 @@ from product_support import unique
 from product_service.common import utc_now
 from product_service.inventory import reservations
 from product_service.inventory.orders import on_order_status_changed
-from servicekit.testing import ServiceUnderTest, TestTokenIssuer, running_app
-from servicekit.testing.plugin import TEST_SESSION_TIMEOUT_MS
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
@@ -49,26 +46,11 @@ OUTCOME = {
 PAIRS = list(itertools.combinations_with_replacement(OUTCOME, 2))
 
 
-@pytest_asyncio.fixture(scope="module", loop_scope="module")
-async def app(
-    service: ServiceUnderTest, database_url: str, kafka_bootstrap: str, token_issuer: TestTokenIssuer
-) -> AsyncIterator[Running]:
-    settings = service.settings_class(
-        database_url=database_url,
-        kafka_bootstrap_servers=kafka_bootstrap,
-        kafka_session_timeout_ms=TEST_SESSION_TIMEOUT_MS,
-        log_json=False,
-    )
-    application = service.create_app(settings)
-    async with running_app(application, token_issuer) as client:
-        yield Running(client=client, database=application.state.runtime.database, tokens=token_issuer)
-
-
-async def _order_reservation(app: Running) -> tuple[str, str, str]:
+async def _order_reservation(running: Running) -> tuple[str, str, str]:
     """(sku, order id, reservation id): RESERVED of ON_HAND units held for an order, expiring in an hour."""
-    sku_, location_id, order_id = await sku(app), await location(app), unique("o-")
-    await receive(app, sku_, location_id, ON_HAND)
-    async with app.database.session() as session:
+    sku_, location_id, order_id = await sku(running), await location(running), unique("o-")
+    await receive(running, sku_, location_id, ON_HAND)
+    async with running.database.session() as session:
         held = await reservations.reserve(
             session,
             sku=sku_,
@@ -83,21 +65,21 @@ async def _order_reservation(app: Running) -> tuple[str, str, str]:
 
 
 def _attempt(
-    app: Running, kind: str, sku_: str, order_id: str, reservation_id: str
+    running: Running, kind: str, sku_: str, order_id: str, reservation_id: str
 ) -> Callable[[], Awaitable[object]]:
     """One attempt of a transition: an HTTP request, the order-event handler, or the expiry sweep's step."""
 
     async def http(action: str) -> httpx.Response:
-        return await app.client.post(
-            f"/v1/inventory/reservations/{reservation_id}/{action}", headers=app.writer()
+        return await running.client.post(
+            f"/v1/inventory/reservations/{reservation_id}/{action}", headers=running.writer()
         )
 
     async def event(status: str) -> None:
-        async with app.database.session() as session:
+        async with running.database.session() as session:
             await on_order_status_changed(session, order_status_changed(order_id, sku_, RESERVED, status))
 
     async def expire() -> bool:
-        async with app.database.session() as session:
+        async with running.database.session() as session:
             settled = await reservations.settle(
                 session,
                 reservation_id=reservation_id,
@@ -118,11 +100,13 @@ def _attempt(
 
 @pytest.mark.parametrize(("first", "second"), PAIRS, ids=[f"{a}+{b}" for a, b in PAIRS])
 async def test_racing_settlements_settle_a_reservation_exactly_once(
-    app: Running, first: str, second: str
+    running: Running, first: str, second: str
 ) -> None:
-    sku_, order_id, reservation_id = await _order_reservation(app)
+    sku_, order_id, reservation_id = await _order_reservation(running)
     attempts = [
-        _attempt(app, kind, sku_, order_id, reservation_id) for kind in (first, second) for _ in range(EACH)
+        _attempt(running, kind, sku_, order_id, reservation_id)
+        for kind in (first, second)
+        for _ in range(EACH)
     ]
     results = await asyncio.gather(*(attempt() for attempt in attempts))
 
@@ -133,13 +117,13 @@ async def test_racing_settlements_settle_a_reservation_exactly_once(
     )
     request_wins = sum(r.status_code == 200 for r in responses)
     expiry_wins = sum(r is True for r in results)
-    settlements = [m for m in await _movements_after_reserving(app, sku_) if m["reserved_delta"] < 0]
+    settlements = [m for m in await _movements_after_reserving(running, sku_) if m["reserved_delta"] < 0]
     assert len(settlements) == 1, settlements
     assert request_wins + expiry_wins <= 1
 
-    status = (await reservation(app, reservation_id))["status"]
+    status = (await reservation(running, reservation_id))["status"]
     assert status in (OUTCOME[first], OUTCOME[second])
-    current = await assert_ledger_adds_up(app, sku_, [reservation_id])
+    current = await assert_ledger_adds_up(running, sku_, [reservation_id])
     shipped = RESERVED if status == "committed" else 0
     assert (current["on_hand"], current["reserved"], current["available"]) == (
         ON_HAND - shipped,
@@ -148,20 +132,20 @@ async def test_racing_settlements_settle_a_reservation_exactly_once(
     )
 
 
-async def _movements_after_reserving(app: Running, sku_: str) -> list[dict[str, object]]:
-    response = await app.client.get(f"/v1/inventory/{sku_}/movements", headers=app.reader())
+async def _movements_after_reserving(running: Running, sku_: str) -> list[dict[str, object]]:
+    response = await running.client.get(f"/v1/inventory/{sku_}/movements", headers=running.reader())
     items: list[dict[str, object]] = response.json()["items"]
     assert [m["kind"] for m in items[:2]] == ["receipt", "reservation"]
     return items[2:]
 
 
-async def test_opposite_transfers_at_the_same_time_all_complete(app: Running) -> None:
-    sku_, here, there = await sku(app), await location(app), await location(app)
-    await receive(app, sku_, here, 20)
-    await receive(app, sku_, there, 20)
+async def test_opposite_transfers_at_the_same_time_all_complete(running: Running) -> None:
+    sku_, here, there = await sku(running), await location(running), await location(running)
+    await receive(running, sku_, here, 20)
+    await receive(running, sku_, there, 20)
     responses = await asyncio.gather(
         *(
-            move(app, kind="transfer", sku=sku_, location_id=a, to_location_id=b, quantity=1)
+            move(running, kind="transfer", sku=sku_, location_id=a, to_location_id=b, quantity=1)
             for _ in range(6)
             for a, b in ((here, there), (there, here))
         )
@@ -169,22 +153,22 @@ async def test_opposite_transfers_at_the_same_time_all_complete(app: Running) ->
     assert [r.status_code for r in responses] == [201] * 12, [
         r.text for r in responses if r.status_code != 201
     ]
-    current = await assert_ledger_adds_up(app, sku_, [])
+    current = await assert_ledger_adds_up(running, sku_, [])
     assert {row["location_id"]: row["on_hand"] for row in current["locations"]} == {here: 20, there: 20}
 
 
 async def test_racing_reservations_sales_adjustments_and_receipts_keep_available_at_or_above_zero(
-    app: Running,
+    running: Running,
 ) -> None:
-    sku_, here = await sku(app), await location(app)
-    await receive(app, sku_, here, 10)
+    sku_, here = await sku(running), await location(running)
+    await receive(running, sku_, here, 10)
     takers = [
-        *(reserve(app, sku=sku_, quantity=1, location_id=here) for _ in range(8)),
-        *(move(app, kind="sale", sku=sku_, location_id=here, quantity=1) for _ in range(4)),
-        *(move(app, kind="adjustment", sku=sku_, location_id=here, quantity=-1) for _ in range(4)),
+        *(reserve(running, sku=sku_, quantity=1, location_id=here) for _ in range(8)),
+        *(move(running, kind="sale", sku=sku_, location_id=here, quantity=1) for _ in range(4)),
+        *(move(running, kind="adjustment", sku=sku_, location_id=here, quantity=-1) for _ in range(4)),
     ]
     responses = await asyncio.gather(
-        *takers, move(app, kind="receipt", sku=sku_, location_id=here, quantity=2)
+        *takers, move(running, kind="receipt", sku=sku_, location_id=here, quantity=2)
     )
     *taken, receipt = responses
     assert receipt.status_code == 201
@@ -192,7 +176,7 @@ async def test_racing_reservations_sales_adjustments_and_receipts_keep_available
     won = sum(r.status_code == 201 for r in taken)
     assert 10 <= won <= 12  # the receipt may land before or after some of them
     reserved_ids = [r.json()["id"] for r in taken[:8] if r.status_code == 201]
-    current = await assert_ledger_adds_up(app, sku_, reserved_ids)
+    current = await assert_ledger_adds_up(running, sku_, reserved_ids)
     assert (current["on_hand"], current["reserved"], current["available"]) == (
         12 - (won - len(reserved_ids)),
         len(reserved_ids),
@@ -200,26 +184,26 @@ async def test_racing_reservations_sales_adjustments_and_receipts_keep_available
     )
 
 
-async def test_racing_split_reservations_never_oversell(app: Running) -> None:
-    sku_, here, there = await sku(app), await location(app), await location(app, "store")
-    await receive(app, sku_, here, 3)
-    await receive(app, sku_, there, 4)
-    responses = await asyncio.gather(*(reserve(app, sku=sku_, quantity=2) for _ in range(10)))
+async def test_racing_split_reservations_never_oversell(running: Running) -> None:
+    sku_, here, there = await sku(running), await location(running), await location(running, "store")
+    await receive(running, sku_, here, 3)
+    await receive(running, sku_, there, 4)
+    responses = await asyncio.gather(*(reserve(running, sku=sku_, quantity=2) for _ in range(10)))
     won = [r.json() for r in responses if r.status_code == 201]
     assert all(r.status_code in (201, 409) for r in responses), [r.text for r in responses]
     assert len(won) == 3  # 7 units: three reservations of 2, the last one split, one unit left over
     assert all(sum(a["quantity"] for a in body["allocations"]) == 2 for body in won)
-    current = await assert_ledger_adds_up(app, sku_, [body["id"] for body in won])
+    current = await assert_ledger_adds_up(running, sku_, [body["id"] for body in won])
     assert (current["reserved"], current["available"]) == (6, 1)
 
 
-async def test_settling_after_the_race_gets_409_and_changes_nothing(app: Running) -> None:
-    sku_, _, reservation_id = await _order_reservation(app)
+async def test_settling_after_the_race_gets_409_and_changes_nothing(running: Running) -> None:
+    sku_, _, reservation_id = await _order_reservation(running)
     url = f"/v1/inventory/reservations/{reservation_id}"
-    assert (await app.client.post(f"{url}/commit", headers=app.writer())).status_code == 200
-    before = await stock(app, sku_)
+    assert (await running.client.post(f"{url}/commit", headers=running.writer())).status_code == 200
+    before = await stock(running, sku_)
     for action in ("release", "commit"):
-        response = await app.client.post(f"{url}/{action}", headers=app.writer())
+        response = await running.client.post(f"{url}/{action}", headers=running.writer())
         assert response.status_code == 409
         assert response.json()["detail"] == "The reservation is committed, not active."
-    assert await stock(app, sku_) == before
+    assert await stock(running, sku_) == before
