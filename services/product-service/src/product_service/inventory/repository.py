@@ -28,29 +28,50 @@ def _rowcount(result: object) -> int:
     return int(getattr(result, "rowcount", 0) or 0)
 
 
+async def _upsert(
+    session: AsyncSession, table: Any, *, values: dict[str, Any], key: list[str], set_: dict[str, Any]
+) -> None:
+    """INSERT … ON CONFLICT (key) DO UPDATE SET …: one statement, so concurrent writers of a new row
+    cannot both insert it (no read-then-write, no unique violation)."""
+    statement: Any
+    if session.get_bind().dialect.name == "postgresql":
+        statement = pg_insert(table).values(**values).on_conflict_do_update(index_elements=key, set_=set_)
+    else:
+        statement = sqlite_insert(table).values(**values).on_conflict_do_update(index_elements=key, set_=set_)
+    await session.execute(statement)
+
+
 async def add_on_hand(
     session: AsyncSession, *, sku: str, location_id: str, quantity: int, now: datetime
 ) -> None:
     """on_hand += quantity (quantity > 0), creating the stock row if needed (an upsert)."""
-    values = {
-        "sku": sku,
-        "location_id": location_id,
-        "on_hand": quantity,
-        "reserved": 0,
-        "low_stock_threshold": 0,
-        "updated_at": now,
-    }
     table: Any = StockLevel.__table__  # type: ignore[attr-defined]
-    on_conflict: dict[str, Any] = {
-        "index_elements": ["sku", "location_id"],
-        "set_": {"on_hand": table.c.on_hand + quantity, "updated_at": now},
-    }
-    statement: Any
-    if session.get_bind().dialect.name == "postgresql":
-        statement = pg_insert(table).values(**values).on_conflict_do_update(**on_conflict)
-    else:
-        statement = sqlite_insert(table).values(**values).on_conflict_do_update(**on_conflict)
-    await session.execute(statement)
+    await _upsert(
+        session,
+        table,
+        values={
+            "sku": sku,
+            "location_id": location_id,
+            "on_hand": quantity,
+            "reserved": 0,
+            "low_stock_threshold": 0,
+            "updated_at": now,
+        },
+        key=["sku", "location_id"],
+        set_={"on_hand": table.c.on_hand + quantity, "updated_at": now},
+    )
+
+
+async def set_buffer(session: AsyncSession, *, channel: str, safety_buffer: int) -> None:
+    """Set a channel's safety buffer, creating its row if needed (an upsert)."""
+    table: Any = ChannelBuffer.__table__  # type: ignore[attr-defined]
+    await _upsert(
+        session,
+        table,
+        values={"channel": channel, "safety_buffer": safety_buffer},
+        key=["channel"],
+        set_={"safety_buffer": safety_buffer},
+    )
 
 
 async def change_if_available(

@@ -163,7 +163,7 @@ async def low_stock(
 @router.put(
     "/inventory/channels/{channel}/buffer",
     response_model=BufferRead,
-    responses=problem_responses(401, 403, 409, 422),
+    responses=problem_responses(401, 403, 422),
 )
 async def set_buffer(
     channel: Annotated[str, Path(pattern=CHANNEL_PATTERN)],

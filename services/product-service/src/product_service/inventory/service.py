@@ -8,7 +8,6 @@ directions cannot deadlock."""
 
 from __future__ import annotations
 
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from product_service.catalog import repository as catalog_repository
@@ -131,14 +130,7 @@ async def set_threshold(session: AsyncSession, *, sku: str, location_id: str, th
 
 
 async def set_buffer(session: AsyncSession, *, channel: str, safety_buffer: int) -> ChannelBuffer:
-    row = await session.get(ChannelBuffer, channel)
-    if row is None:
-        row = ChannelBuffer(channel=channel, safety_buffer=safety_buffer)
-        session.add(row)
-    else:
-        row.safety_buffer = safety_buffer
-    try:
-        await session.flush()
-    except IntegrityError:
-        raise Conflict("The buffer was set concurrently; retry.") from None
-    return row
+    """Set the units of every SKU held back from `channel`; concurrent settings all succeed, the last
+    one stays."""
+    await repository.set_buffer(session, channel=channel, safety_buffer=safety_buffer)
+    return ChannelBuffer(channel=channel, safety_buffer=safety_buffer)
