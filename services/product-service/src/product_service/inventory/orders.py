@@ -61,13 +61,14 @@ async def on_order_status_changed(session: AsyncSession, event: CloudEvent) -> N
     assert isinstance(change, OrderStatusChanged)
     if change.status not in ("cancelled", "shipped"):
         return
-    for reservation in await repository.reservations_of_order(session, change.order_id):
-        if reservation.status == "active":
-            await reservations.settle(
-                session,
-                reservation_id=reservation.id,
-                to="released" if change.status == "cancelled" else "committed",
-                actor=ACTOR,
-            )
-        elif reservation.status == "backordered" and change.status == "cancelled":
-            await reservations.cancel_backorder(session, reservation_id=reservation.id)
+    held = await repository.reservations_of_order(session, change.order_id)
+    await reservations.settle_all(
+        session,
+        reservation_ids=[r.id for r in held if r.status == "active"],
+        to="released" if change.status == "cancelled" else "committed",
+        actor=ACTOR,
+    )
+    if change.status == "cancelled":
+        for reservation in held:
+            if reservation.status == "backordered":
+                await reservations.cancel_backorder(session, reservation_id=reservation.id)

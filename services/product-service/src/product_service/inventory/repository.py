@@ -112,6 +112,17 @@ async def stock_rows(session: AsyncSession, sku: str) -> Sequence[StockLevel]:
     return result.scalars().all()
 
 
+async def lock_stock_rows(session: AsyncSession, sku: str) -> None:
+    """Lock a SKU's stock rows in location order until the transaction ends (SELECT … FOR UPDATE on
+    PostgreSQL; SQLite has no row locks and runs one writer at a time)."""
+    await session.execute(
+        select(col(StockLevel.location_id))
+        .where(col(StockLevel.sku) == sku)
+        .order_by(col(StockLevel.location_id))
+        .with_for_update()
+    )
+
+
 async def stock_row(session: AsyncSession, sku: str, location_id: str) -> StockLevel | None:
     result = await session.execute(
         select(StockLevel).where(col(StockLevel.sku) == sku, col(StockLevel.location_id) == location_id)
@@ -229,7 +240,7 @@ async def movements(
 
 
 async def reservations_of_order(session: AsyncSession, order_id: str) -> Sequence[Reservation]:
-    """An order's reservations in SKU order (the order their stock rows are locked in)."""
+    """An order's reservations, by SKU then age."""
     result = await session.execute(
         select(Reservation)
         .where(col(Reservation.order_id) == order_id)

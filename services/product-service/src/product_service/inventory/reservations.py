@@ -5,8 +5,9 @@ and settled (released, committed, expired, cancelled) exactly once.
 - Settling is a compare-and-set of the reservation's status (`status = 'active'` in the UPDATE's WHERE);
   only the writer that won it gives the units back or takes them out of on-hand, in the same
   transaction. Every other request, event or sweep that tried finds it settled and changes nothing.
-- Stock rows are locked in location order (and an order's reservations are settled in SKU order), so
-  concurrent writers wait for each other instead of deadlocking.
+- One lock order for every writer, so concurrent writers wait for each other instead of deadlocking:
+  reservation rows (claimed in id order) before stock rows, stock rows in SKU and location order (a
+  reservation that may draw from several locations locks all of its SKU's rows first).
 """
 
 from __future__ import annotations
@@ -78,6 +79,9 @@ async def _allocate(
     if location_id is not None:
         won = await _take(session, sku=sku, location_id=location_id, quantity=quantity, buffer=buffer)
         return [(location_id, quantity)] if won else None
+    # Lock the SKU's stock rows in location order first (PostgreSQL; SQLite has one writer at a time):
+    # the attempts below may touch several rows, and every writer must take them in one order.
+    await repository.lock_stock_rows(session, sku)
     for candidate in await repository.candidate_locations(session, sku, quantity + buffer):
         # The conditional UPDATE decides, not the read above: a concurrent reservation may have won.
         if await _take(session, sku=sku, location_id=candidate, quantity=quantity, buffer=buffer):
@@ -207,27 +211,44 @@ async def to_read(session: AsyncSession, reservation: Reservation) -> Reservatio
     return read
 
 
-async def settle(
+async def settle_all(
     session: AsyncSession,
     *,
-    reservation_id: str,
+    reservation_ids: Sequence[str],
     to: Settlement,
     actor: str | None,
     now: datetime | None = None,
-) -> Reservation | None:
-    """End an active reservation: `released` or `expired` give its units back to available, `committed`
-    takes them out of on-hand too (a sale). None when it is no longer active (or, for `expired`, not
-    due by `now`): another request, event or sweep settled it first and this call changed nothing."""
+) -> list[Reservation]:
+    """End active reservations: `released` or `expired` give their units back to available,
+    `committed` takes them out of on-hand too (a sale). Returns those this call settled; one no longer
+    active (or, for `expired`, not due by `now`) was settled first by another request, event or sweep,
+    and is left as it is.
+
+    Each is claimed first by a compare-and-set of its status (in id order), then the stock rows of the
+    claimed ones are locked (in SKU and location order) and changed: one lock order for every writer."""
     now = now or utc_now()
-    won = await repository.move_reservation(
-        session, reservation_id, expected="active", to=to, now=now, due_by=now if to == "expired" else None
-    )
-    if not won:
-        return None
-    reservation = await repository.reservation(session, reservation_id)
-    assert reservation is not None
-    ships = to == "committed"
-    allocations = await repository.allocations_of(session, reservation_id)
+    due_by = now if to == "expired" else None
+    claimed = [
+        reservation_id
+        for reservation_id in sorted(reservation_ids)
+        if await repository.move_reservation(
+            session, reservation_id, expected="active", to=to, now=now, due_by=due_by
+        )
+    ]
+    settled = [reservation for rid in claimed if (reservation := await repository.reservation(session, rid))]
+    for sku in sorted({reservation.sku for reservation in settled}):
+        await repository.lock_stock_rows(session, sku)
+    for reservation in settled:
+        await _give_back(session, reservation, ships=to == "committed", expired=to == "expired", actor=actor)
+    return settled
+
+
+async def _give_back(
+    session: AsyncSession, reservation: Reservation, *, ships: bool, expired: bool, actor: str | None
+) -> None:
+    """Move the stock of a reservation just claimed: per allocation, reserved (and when it ships,
+    on-hand) go down, with a ledger row; then the stock event."""
+    allocations = await repository.allocations_of(session, reservation.id)
     for allocation in allocations:
         given_back = await repository.change_if_available(
             session,
@@ -236,7 +257,7 @@ async def settle(
             on_hand_delta=-allocation.quantity if ships else 0,
             reserved_delta=-allocation.quantity,
             keep_available=0,
-            now=now,
+            now=utc_now(),
         )
         if not given_back:  # the ledger no longer matches the stock rows: refuse rather than guess
             raise Conflict(
@@ -250,7 +271,7 @@ async def settle(
             on_hand_delta=-allocation.quantity if ships else 0,
             reserved_delta=-allocation.quantity,
             reference=reservation.reference,
-            reason="reservation expired" if to == "expired" else None,
+            reason="reservation expired" if expired else None,
             actor=actor,
         )
     await ledger.emit_stock_changed(
@@ -260,7 +281,19 @@ async def settle(
         movement="sale" if ships else "release",
         reference=reservation.reference,
     )
-    return reservation
+
+
+async def settle(
+    session: AsyncSession,
+    *,
+    reservation_id: str,
+    to: Settlement,
+    actor: str | None,
+    now: datetime | None = None,
+) -> Reservation | None:
+    """`settle_all` of one reservation: the reservation, or None when it was not active any more."""
+    settled = await settle_all(session, reservation_ids=[reservation_id], to=to, actor=actor, now=now)
+    return settled[0] if settled else None
 
 
 async def settle_from_api(
