@@ -3,6 +3,7 @@ from collections.abc import AsyncIterator
 import httpx
 import pytest
 import pytest_asyncio
+from inventory_support import Running
 
 from product_service.config import ALEMBIC_INI, Settings
 from product_service.main import create_app
@@ -30,3 +31,20 @@ async def client(
     )
     async with running_app(service.create_app(settings), token_issuer) as http:
         yield http
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def running(
+    service: ServiceUnderTest, database_url: str, kafka_bootstrap: str, token_issuer: TestTokenIssuer
+) -> AsyncIterator[Running]:
+    """Like `client`, plus the service's database, for tests that race requests against the event
+    handlers and the expiry sweep, which they call directly."""
+    settings = service.settings_class(
+        database_url=database_url,
+        kafka_bootstrap_servers=kafka_bootstrap,
+        kafka_session_timeout_ms=TEST_SESSION_TIMEOUT_MS,
+        log_json=False,
+    )
+    app = service.create_app(settings)
+    async with running_app(app, token_issuer) as http:
+        yield Running(client=http, database=app.state.runtime.database, tokens=token_issuer)

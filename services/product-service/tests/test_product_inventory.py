@@ -263,3 +263,24 @@ async def test_retried_reservation_with_the_same_idempotency_key_reserves_once(
     assert second.headers["Idempotent-Replayed"] == "true"
     assert second.json()["id"] == first.json()["id"]
     assert (await _stock(client, token_issuer, sku))["reserved"] == 2
+
+
+async def test_concurrent_buffer_settings_of_a_new_channel_all_succeed_and_one_stays(
+    client: httpx.AsyncClient, token_issuer: TestTokenIssuer
+) -> None:
+    channel = unique("ch-")
+    responses = await asyncio.gather(
+        *(
+            client.put(
+                f"/v1/inventory/channels/{channel}/buffer",
+                json={"safety_buffer": value},
+                headers=token_issuer.auth_header("inventory:write"),
+            )
+            for value in range(1, 9)
+        )
+    )
+    assert [r.status_code for r in responses] == [200] * 8, [r.text for r in responses]
+    sku, location = await _sku(client, token_issuer), await _location(client, token_issuer)
+    await _move(client, token_issuer, kind="receipt", sku=sku, location_id=location, quantity=10)
+    buffer = 10 - (await _stock(client, token_issuer, sku, channel=channel))["available_for_channel"]
+    assert buffer in range(1, 9)

@@ -7,6 +7,7 @@ from fastapi import FastAPI
 from product_service.catalog.router import router as catalog_router
 from product_service.config import Settings
 from product_service.events import CONSUMERS
+from product_service.inventory.reservations import start_expiry_sweeper
 from product_service.inventory.router import router as inventory_router
 from product_service.metrics import PRODUCT_METRICS
 from product_service.pricing.promotions import start_scheduler
@@ -38,7 +39,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             suppliers_router,
             quality_router,
         ],
-        on_startup=[start_scheduler],
+        on_startup=[start_scheduler, start_expiry_sweeper],
         on_shutdown=[stop_imports],
         consumers=CONSUMERS,
         business_metrics=PRODUCT_METRICS,

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
@@ -23,8 +23,10 @@ from servicekit.errors import Conflict, NotFound
 from servicekit.events import outbox
 from servicekit.http.idempotency import fingerprint
 from servicekit.metrics import increment_on_commit
+from servicekit.transitions import compare_and_set
 
 CENT = Decimal("0.01")
+CHANGE_ATTEMPTS = 3
 
 TRANSITIONS: dict[str, set[str]] = {
     "placed": {"paid", "cancelled"},
@@ -162,8 +164,9 @@ def _same_or_conflict(existing: Order, request_fingerprint: str) -> Order:
     return existing
 
 
-async def get(session: AsyncSession, *, order_id: str) -> Order:
-    order = await session.get(Order, order_id)
+async def get(session: AsyncSession, *, order_id: str, fresh: bool = False) -> Order:
+    """The order; `fresh` reads it again from the database even if the session holds it."""
+    order = await session.get(Order, order_id, populate_existing=fresh)
     if order is None:
         raise NotFound(f"No order {order_id}.")
     return order
@@ -171,24 +174,41 @@ async def get(session: AsyncSession, *, order_id: str) -> Order:
 
 async def change_status(session: AsyncSession, *, order: Order, change: StatusChange) -> Order:
     """Move the order along placed -> paid -> shipped -> delivered (or cancelled/refunded); emits
-    order.status_changed. Repeating the current status is a no-op; an impossible move is 409."""
-    if change.status == order.status:
-        return order
-    if change.status not in TRANSITIONS[order.status]:
-        raise Conflict(f"An order that is {order.status} cannot become {change.status}.")
-    if change.status == "shipped":
-        missing = [name for name in ("carrier", "tracking_number") if not getattr(change, name)]
-        if missing:
-            raise customers.unprocessable(
-                f"body.{missing[0]}", "Required when the order is shipped.", "missing"
-            )
-    previous = order.status
-    stamp = customers.now()
-    order.status = change.status
-    if change.status == "shipped":
-        order.carrier, order.tracking_number = change.carrier, change.tracking_number
-    order.version += 1
-    order.updated_at = stamp
+    order.status_changed. Repeating the current status is a no-op; an impossible move is 409.
+
+    The move is a compare-and-set on the status it was checked against: of two concurrent changes
+    (cancel and ship, say) one wins, and the other is decided again on the order as the winner left
+    it (a no-op if it asked for that status, 409 if the move is no longer possible), so the timeline
+    and the events record each change once."""
+    for _ in range(CHANGE_ATTEMPTS):
+        if change.status == order.status:
+            return order
+        if change.status not in TRANSITIONS[order.status]:
+            raise Conflict(f"An order that is {order.status} cannot become {change.status}.")
+        if change.status == "shipped":
+            missing = [name for name in ("carrier", "tracking_number") if not getattr(change, name)]
+            if missing:
+                raise customers.unprocessable(
+                    f"body.{missing[0]}", "Required when the order is shipped.", "missing"
+                )
+        previous = order.status
+        stamp = customers.now()
+        values: dict[str, Any] = {
+            "status": change.status,
+            "version": col(Order.version) + 1,
+            "updated_at": stamp,
+        }
+        if change.status == "shipped":
+            values.update(carrier=change.carrier, tracking_number=change.tracking_number)
+        won = await compare_and_set(
+            session,
+            update(Order).where(col(Order.id) == order.id, col(Order.status) == previous).values(values),
+        )
+        order = await get(session, order_id=order.id, fresh=True)
+        if won:
+            break
+    else:
+        raise Conflict("The order keeps changing; read it again and retry.")
     session.add(
         OrderStatusChange(
             order_id=order.id,

@@ -57,19 +57,40 @@ class StockMovement(SQLModel, table=True):
     created_at: datetime = Field(sa_column=sa.Column(UTCDateTime(), nullable=False))
 
 
+RESERVATION_STATUSES = ("active", "released", "committed", "expired", "backordered", "cancelled")
+
+
 class Reservation(SQLModel, table=True):
+    """Units of one SKU held for an order or a cart. Its status moves only from active (to released,
+    committed or expired) or from backordered (to cancelled), each move a compare-and-set."""
+
     __tablename__ = "reservations"
 
     id: str = Field(primary_key=True, max_length=36)
     sku: str = Field(max_length=100)
-    location_id: str | None = Field(default=None, max_length=36)
+    location_id: str | None = Field(
+        default=None, max_length=36, description="The location, when all units are held at one"
+    )
     quantity: int
-    status: str = Field(max_length=20, description="active, released, committed, backordered, cancelled")
+    status: str = Field(max_length=20, description=", ".join(RESERVATION_STATUSES))
     order_id: str | None = Field(default=None, max_length=100, index=True)
     channel: str | None = Field(default=None, max_length=50)
     reference: str | None = Field(default=None, max_length=200)
+    expires_at: datetime | None = Field(
+        default=None, sa_column=sa.Column(UTCDateTime(), nullable=True, index=True)
+    )
     created_at: datetime = Field(sa_column=sa.Column(UTCDateTime(), nullable=False))
     updated_at: datetime = Field(sa_column=sa.Column(UTCDateTime(), nullable=False))
+
+
+class ReservationAllocation(SQLModel, table=True):
+    """The units of a reservation held at one location: one row, or several when it is split."""
+
+    __tablename__ = "reservation_allocations"
+
+    reservation_id: str = Field(primary_key=True, foreign_key="reservations.id", max_length=36)
+    location_id: str = Field(primary_key=True, max_length=36)
+    quantity: int
 
 
 class ChannelBuffer(SQLModel, table=True):

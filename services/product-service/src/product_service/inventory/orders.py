@@ -8,7 +8,8 @@
   have left the store, so the units go out of on-hand immediately. A later shipped event finds no
   active reservation and changes nothing.
 - Cancelled releases the order's active reservations (backordered lines are marked cancelled);
-  shipped commits them. Other statuses do not touch stock.
+  shipped commits them. Other statuses do not touch stock. Each of these is a compare-and-set, so a
+  reservation released or committed through the API (or expired) meanwhile is not settled twice.
 The consumer's inbox makes every event's effect happen once.
 """
 
@@ -18,19 +19,19 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from contracts import CloudEvent, parse_data
 from contracts.catalog.orders import OrderPlaced, OrderStatusChanged
-from product_service.common import utc_now
-from product_service.inventory import repository, service
+from product_service.inventory import repository, reservations
 
 POS_CHANNEL = "pos"
 ACTOR = "order-events"
 
 
 async def on_order_placed(session: AsyncSession, event: CloudEvent) -> None:
-    """Reserve every line of a new order (POS sales are committed at once)."""
+    """Reserve every line of a new order (POS sales are committed at once); lines in SKU order, the
+    order their stock rows are locked in."""
     order = parse_data(event)
     assert isinstance(order, OrderPlaced)
-    for line in order.lines:
-        reservation = await service.reserve(
+    for line in sorted(order.lines, key=lambda line: line.sku):
+        reservation = await reservations.reserve(
             session,
             sku=line.sku,
             quantity=line.quantity,
@@ -40,7 +41,7 @@ async def on_order_placed(session: AsyncSession, event: CloudEvent) -> None:
             actor=ACTOR,
         )
         if reservation is None:
-            await service.record_backorder(
+            await reservations.record_backorder(
                 session,
                 sku=line.sku,
                 quantity=line.quantity,
@@ -49,21 +50,25 @@ async def on_order_placed(session: AsyncSession, event: CloudEvent) -> None:
                 channel=order.channel,
             )
         elif order.channel == POS_CHANNEL and order.location_id is not None:
-            await service.commit(session, reservation=reservation, actor=ACTOR)
+            await reservations.settle(session, reservation_id=reservation.id, to="committed", actor=ACTOR)
 
 
 async def on_order_status_changed(session: AsyncSession, event: CloudEvent) -> None:
-    """Release the order's reservations when cancelled, commit them when shipped."""
+    """Release the order's active reservations when cancelled, commit them when shipped. Each is a
+    compare-and-set: a reservation settled meanwhile (released or committed through the API, expired)
+    is left as it is."""
     change = parse_data(event)
     assert isinstance(change, OrderStatusChanged)
     if change.status not in ("cancelled", "shipped"):
         return
-    for reservation in await repository.reservations_of_order(session, change.order_id):
-        if reservation.status == "active":
-            if change.status == "cancelled":
-                await service.release(session, reservation=reservation, actor=ACTOR)
-            else:
-                await service.commit(session, reservation=reservation, actor=ACTOR)
-        elif reservation.status == "backordered" and change.status == "cancelled":
-            reservation.status = "cancelled"
-            reservation.updated_at = utc_now()
+    held = await repository.reservations_of_order(session, change.order_id)
+    await reservations.settle_all(
+        session,
+        reservation_ids=[r.id for r in held if r.status == "active"],
+        to="released" if change.status == "cancelled" else "committed",
+        actor=ACTOR,
+    )
+    if change.status == "cancelled":
+        for reservation in held:
+            if reservation.status == "backordered":
+                await reservations.cancel_backorder(session, reservation_id=reservation.id)

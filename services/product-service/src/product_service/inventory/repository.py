@@ -13,37 +13,66 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
-from product_service.inventory.models import ChannelBuffer, Location, Reservation, StockLevel, StockMovement
+from product_service.inventory.models import (
+    ChannelBuffer,
+    Location,
+    Reservation,
+    ReservationAllocation,
+    StockLevel,
+    StockMovement,
+)
 from servicekit.http.pagination import after_key
+from servicekit.transitions import compare_and_set
 
 
 def _rowcount(result: object) -> int:
     return int(getattr(result, "rowcount", 0) or 0)
 
 
+async def _upsert(
+    session: AsyncSession, table: Any, *, values: dict[str, Any], key: list[str], set_: dict[str, Any]
+) -> None:
+    """INSERT … ON CONFLICT (key) DO UPDATE SET …: one statement, so concurrent writers of a new row
+    cannot both insert it (no read-then-write, no unique violation)."""
+    statement: Any
+    if session.get_bind().dialect.name == "postgresql":
+        statement = pg_insert(table).values(**values).on_conflict_do_update(index_elements=key, set_=set_)
+    else:
+        statement = sqlite_insert(table).values(**values).on_conflict_do_update(index_elements=key, set_=set_)
+    await session.execute(statement)
+
+
 async def add_on_hand(
     session: AsyncSession, *, sku: str, location_id: str, quantity: int, now: datetime
 ) -> None:
     """on_hand += quantity (quantity > 0), creating the stock row if needed (an upsert)."""
-    values = {
-        "sku": sku,
-        "location_id": location_id,
-        "on_hand": quantity,
-        "reserved": 0,
-        "low_stock_threshold": 0,
-        "updated_at": now,
-    }
     table: Any = StockLevel.__table__  # type: ignore[attr-defined]
-    on_conflict: dict[str, Any] = {
-        "index_elements": ["sku", "location_id"],
-        "set_": {"on_hand": table.c.on_hand + quantity, "updated_at": now},
-    }
-    statement: Any
-    if session.get_bind().dialect.name == "postgresql":
-        statement = pg_insert(table).values(**values).on_conflict_do_update(**on_conflict)
-    else:
-        statement = sqlite_insert(table).values(**values).on_conflict_do_update(**on_conflict)
-    await session.execute(statement)
+    await _upsert(
+        session,
+        table,
+        values={
+            "sku": sku,
+            "location_id": location_id,
+            "on_hand": quantity,
+            "reserved": 0,
+            "low_stock_threshold": 0,
+            "updated_at": now,
+        },
+        key=["sku", "location_id"],
+        set_={"on_hand": table.c.on_hand + quantity, "updated_at": now},
+    )
+
+
+async def set_buffer(session: AsyncSession, *, channel: str, safety_buffer: int) -> None:
+    """Set a channel's safety buffer, creating its row if needed (an upsert)."""
+    table: Any = ChannelBuffer.__table__  # type: ignore[attr-defined]
+    await _upsert(
+        session,
+        table,
+        values={"channel": channel, "safety_buffer": safety_buffer},
+        key=["channel"],
+        set_={"safety_buffer": safety_buffer},
+    )
 
 
 async def change_if_available(
@@ -84,6 +113,17 @@ async def stock_rows(session: AsyncSession, sku: str) -> Sequence[StockLevel]:
     return result.scalars().all()
 
 
+async def lock_stock_rows(session: AsyncSession, sku: str) -> None:
+    """Lock a SKU's stock rows in location order until the transaction ends (SELECT … FOR UPDATE on
+    PostgreSQL; SQLite has no row locks and runs one writer at a time)."""
+    await session.execute(
+        select(col(StockLevel.location_id))
+        .where(col(StockLevel.sku) == sku)
+        .order_by(col(StockLevel.location_id))
+        .with_for_update()
+    )
+
+
 async def stock_row(session: AsyncSession, sku: str, location_id: str) -> StockLevel | None:
     result = await session.execute(
         select(StockLevel).where(col(StockLevel.sku) == sku, col(StockLevel.location_id) == location_id)
@@ -99,6 +139,66 @@ async def candidate_locations(session: AsyncSession, sku: str, quantity: int) ->
         .join(Location, col(Location.id) == col(StockLevel.location_id))
         .where(col(StockLevel.sku) == sku, available >= quantity)
         .order_by((col(Location.kind) != "warehouse"), available.desc(), col(StockLevel.location_id))
+    )
+    return result.scalars().all()
+
+
+async def available_by_location(session: AsyncSession, sku: str) -> Sequence[tuple[str, int]]:
+    """(location, available) of every location holding `sku`, in the order reservations draw from them:
+    warehouses first, then most available."""
+    available = col(StockLevel.on_hand) - col(StockLevel.reserved)
+    result = await session.execute(
+        select(col(StockLevel.location_id), available)
+        .join(Location, col(Location.id) == col(StockLevel.location_id))
+        .where(col(StockLevel.sku) == sku, available > 0)
+        .order_by((col(Location.kind) != "warehouse"), available.desc(), col(StockLevel.location_id))
+    )
+    return [(str(location_id), int(units)) for location_id, units in result.all()]
+
+
+async def move_reservation(
+    session: AsyncSession,
+    reservation_id: str,
+    *,
+    expected: str,
+    to: str,
+    now: datetime,
+    due_by: datetime | None = None,
+) -> bool:
+    """Compare-and-set of a reservation's status: `expected` -> `to`, and with `due_by` only if it
+    expires by then. False when another writer moved it first (or it does not exist)."""
+    statement = (
+        update(Reservation)
+        .where(col(Reservation.id) == reservation_id, col(Reservation.status) == expected)
+        .values(status=to, updated_at=now)
+    )
+    if due_by is not None:
+        statement = statement.where(col(Reservation.expires_at) <= due_by)
+    return await compare_and_set(session, statement)
+
+
+async def reservation(session: AsyncSession, reservation_id: str) -> Reservation | None:
+    """The reservation as the database has it now (a row loaded earlier in the session is refreshed)."""
+    return await session.get(Reservation, reservation_id, populate_existing=True)
+
+
+async def allocations_of(session: AsyncSession, reservation_id: str) -> Sequence[ReservationAllocation]:
+    """Where a reservation's units are held, in location order (the order stock rows are locked in)."""
+    result = await session.execute(
+        select(ReservationAllocation)
+        .where(col(ReservationAllocation.reservation_id) == reservation_id)
+        .order_by(col(ReservationAllocation.location_id))
+    )
+    return result.scalars().all()
+
+
+async def due_reservations(session: AsyncSession, *, now: datetime, limit: int) -> Sequence[str]:
+    """Ids of active reservations whose time is up, oldest deadline first."""
+    result = await session.execute(
+        select(col(Reservation.id))
+        .where(col(Reservation.status) == "active", col(Reservation.expires_at) <= now)
+        .order_by(col(Reservation.expires_at))
+        .limit(limit)
     )
     return result.scalars().all()
 
@@ -146,8 +246,11 @@ async def movements(
 
 
 async def reservations_of_order(session: AsyncSession, order_id: str) -> Sequence[Reservation]:
+    """An order's reservations, by SKU then age."""
     result = await session.execute(
-        select(Reservation).where(col(Reservation.order_id) == order_id).order_by(col(Reservation.created_at))
+        select(Reservation)
+        .where(col(Reservation.order_id) == order_id)
+        .order_by(col(Reservation.sku), col(Reservation.created_at), col(Reservation.id))
     )
     return result.scalars().all()
 

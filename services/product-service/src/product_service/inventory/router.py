@@ -8,8 +8,8 @@ from fastapi import APIRouter, Path, Query, status
 
 from product_service.catalog.schemas import CHANNEL_PATTERN
 from product_service.common import InventoryCaller, ReadCaller, cursor_id
-from product_service.inventory import backorders, repository, service
-from product_service.inventory.models import ChannelBuffer, Location, Reservation
+from product_service.inventory import backorders, repository, reservations, service
+from product_service.inventory.models import ChannelBuffer, Location
 from product_service.inventory.schemas import (
     BufferRead,
     BufferUpdate,
@@ -90,9 +90,10 @@ async def reserve(
         )
         if stored is not None:
             return stored.to_response()
-    reservation = await service.reserve_from_api(session, body=body, actor=caller.subject)
+    reservation = await reservations.reserve_from_api(session, body=body, actor=caller.subject)
+    view = await reservations.to_read(session, reservation)
     if idempotency_key is not None:
-        answer = ReservationRead.model_validate(reservation, from_attributes=True).model_dump_json().encode()
+        answer = view.model_dump_json().encode()
         await idempotency.remember(
             session,
             scope=scope,
@@ -102,7 +103,7 @@ async def reserve(
             body=answer,
             headers={"content-type": "application/json"},
         )
-    return reservation
+    return view
 
 
 @router.get(
@@ -123,7 +124,7 @@ async def reservations_of_order(
     rows = await repository.reservations_page(session, order_id=order_id, after_id=after, limit=limit)
     reasons = await backorders.reasons(session, rows[:limit])
     items = [
-        ReservationRead.model_validate(row, from_attributes=True).model_copy(
+        (await reservations.to_read(session, row)).model_copy(
             update={"backorder_reason": reasons.get(row.id)}
         )
         for row in rows[:limit]
@@ -137,9 +138,10 @@ async def reservations_of_order(
     response_model=ReservationRead,
     responses=problem_responses(401, 403, 404),
 )
-async def get_reservation(reservation_id: str, session: SessionDep, _: ReadCaller) -> Reservation:
-    """Read one reservation."""
-    return await service.get_reservation(session, reservation_id=reservation_id)
+async def get_reservation(reservation_id: str, session: SessionDep, _: ReadCaller) -> ReservationRead:
+    """Read one reservation with its units per location."""
+    reservation = await reservations.get_reservation(session, reservation_id=reservation_id)
+    return await reservations.to_read(session, reservation)
 
 
 @router.post(
@@ -149,10 +151,12 @@ async def get_reservation(reservation_id: str, session: SessionDep, _: ReadCalle
 )
 async def release_reservation(
     reservation_id: str, session: SessionDep, caller: InventoryCaller
-) -> Reservation:
-    """Release an active reservation: its units become available again."""
-    reservation = await service.get_reservation(session, reservation_id=reservation_id)
-    return await service.release(session, reservation=reservation, actor=caller.subject)
+) -> ReservationRead:
+    """Release an active reservation: its units become available again; 409 if it is settled already."""
+    reservation = await reservations.settle_from_api(
+        session, reservation_id=reservation_id, to="released", actor=caller.subject
+    )
+    return await reservations.to_read(session, reservation)
 
 
 @router.post(
@@ -162,10 +166,13 @@ async def release_reservation(
 )
 async def commit_reservation(
     reservation_id: str, session: SessionDep, caller: InventoryCaller
-) -> Reservation:
-    """Commit an active reservation: its units leave the location (shipped or sold)."""
-    reservation = await service.get_reservation(session, reservation_id=reservation_id)
-    return await service.commit(session, reservation=reservation, actor=caller.subject)
+) -> ReservationRead:
+    """Commit an active reservation: its units leave the location (shipped or sold); 409 if it is
+    settled already."""
+    reservation = await reservations.settle_from_api(
+        session, reservation_id=reservation_id, to="committed", actor=caller.subject
+    )
+    return await reservations.to_read(session, reservation)
 
 
 @router.get(
@@ -194,7 +201,7 @@ async def low_stock(session: SessionDep, _: ReadCaller, page: PageDep) -> Page[L
 @router.put(
     "/inventory/channels/{channel}/buffer",
     response_model=BufferRead,
-    responses=problem_responses(401, 403, 409, 422),
+    responses=problem_responses(401, 403, 422),
 )
 async def set_buffer(
     channel: Annotated[str, Path(pattern=CHANNEL_PATTERN)],

@@ -10,6 +10,8 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from contracts.catalog.inventory import BackorderReason
 from product_service.catalog.schemas import CHANNEL_PATTERN, CODE_PATTERN
 
+MAX_RESERVATION_TTL_S = 7 * 24 * 3600
+
 MovementKind = Literal["receipt", "sale", "return", "adjustment", "transfer"]
 
 
@@ -63,17 +65,32 @@ class ReservationCreate(BaseModel):
         default=None, pattern=CHANNEL_PATTERN, description="Applies its safety buffer"
     )
     reference: str | None = Field(default=None, max_length=200)
+    ttl_seconds: int | None = Field(
+        default=None,
+        ge=1,
+        le=MAX_RESERVATION_TTL_S,
+        description="Expire the reservation (its units become available again) this many seconds from now",
+    )
+
+
+class AllocationRead(BaseModel):
+    location_id: str
+    quantity: int
 
 
 class ReservationRead(BaseModel):
     id: str
     sku: str
-    location_id: str | None
+    location_id: str | None = Field(description="The location, when all units are held at one")
     quantity: int
-    status: str
+    status: str = Field(description="active, released, committed, expired, backordered or cancelled")
     order_id: str | None
     channel: str | None
     reference: str | None
+    expires_at: datetime | None = None
+    allocations: list[AllocationRead] = Field(
+        default_factory=list, description="Units held per location (several when the reservation is split)"
+    )
     created_at: datetime
     backorder_reason: BackorderReason | None = Field(
         default=None,
