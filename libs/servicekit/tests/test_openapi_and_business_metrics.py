@@ -36,12 +36,14 @@ def _app() -> FastAPI:
     )
 
 
-def test_the_document_lists_422_as_problem_400_for_a_body_and_401_behind_a_token() -> None:
+def test_the_document_lists_422_as_problem_400_everywhere_413_for_a_body_and_401_behind_a_token() -> None:
     document = _app().openapi()
     responses = document["paths"]["/v1/things"]["post"]["responses"]
     problem = {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}
-    for status in ("400", "401", "422"):
+    for status in ("400", "401", "413", "422"):
         assert responses[status]["content"] == problem, status
+    assert "400" in document["paths"]["/healthz"]["get"]["responses"], "a NUL in any query is refused"
+    assert "413" not in document["paths"]["/healthz"]["get"]["responses"]
     assert "HTTPValidationError" not in document["components"]["schemas"]
     assert not document["paths"]["/healthz"]["get"].get("security")
     assert "401" not in document["paths"]["/healthz"]["get"]["responses"]

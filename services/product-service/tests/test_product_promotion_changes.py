@@ -173,3 +173,19 @@ async def test_concurrent_ends_of_one_promotion_let_exactly_one_win(
     url = f"/v1/promotions/{created.json()['id']}/end"
     answers = await asyncio.gather(*(client.post(url, headers=_write(token_issuer)) for _ in range(5)))
     assert sorted(answer.status_code for answer in answers) == [200, 409, 409, 409, 409]
+
+
+async def test_changing_a_scheduled_promotion_to_an_unknown_sku_or_category_is_422(
+    client: httpx.AsyncClient, token_issuer: TestTokenIssuer
+) -> None:
+    sku = await _priced_sku(client, token_issuer, "10.00")
+    created = await _promote(client, token_issuer, sku, starts_in=timedelta(hours=1))
+    url = f"/v1/promotions/{created.json()['id']}"
+    for change in ({"skus": [sku, "NO-SUCH-SKU"]}, {"category_ids": ["no-such-category"]}):
+        response = await client.patch(url, json=change, headers=_write(token_issuer, created.headers["etag"]))
+        assert response.status_code == 422, response.text
+        assert response.headers["content-type"] == "application/problem+json"
+        assert "unknown" in response.json()["detail"]
+    unchanged = await client.get(url, headers=token_issuer.auth_header("products:read"))
+    assert unchanged.json()["skus"] == [sku]
+    assert unchanged.headers["etag"] == created.headers["etag"]

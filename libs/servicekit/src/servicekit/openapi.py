@@ -29,8 +29,9 @@ def problem_response_object(status: int, description: str | None = None) -> dict
 
 
 def document_problems(document: dict[str, Any]) -> dict[str, Any]:
-    """Rewrite `document` in place: 422 answers are problem+json, an operation that takes a body lists
-    400 (the body is not parseable), an operation behind a token lists 401; returns it."""
+    """Rewrite `document` in place: 422 answers are problem+json, every operation lists 400 (a path,
+    query or body that cannot be parsed, refused at the edge), one that takes a body lists 413, one
+    behind a token lists 401; returns it."""
     components = document.setdefault("components", {})
     schemas = components.setdefault("schemas", {})
     if "Problem" not in schemas:
@@ -44,8 +45,12 @@ def document_problems(document: dict[str, Any]) -> dict[str, Any]:
             responses = operation.setdefault("responses", {})
             if "422" in responses:
                 responses["422"] = problem_response_object(422, "The request is not valid; see errors.")
-            if "requestBody" in operation and "400" not in responses:
-                responses["400"] = problem_response_object(400, "The body could not be parsed.")
+            if "400" not in responses:
+                responses["400"] = problem_response_object(
+                    400, "The path, query or body could not be parsed (e.g. it holds a NUL character)."
+                )
+            if "requestBody" in operation and "413" not in responses:
+                responses["413"] = problem_response_object(413, "The body is over the size limit.")
             if operation.get("security") and "401" not in responses:
                 responses["401"] = problem_response_object(401, "The token is missing or not valid.")
             for answer in responses.values():

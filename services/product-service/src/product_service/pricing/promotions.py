@@ -137,6 +137,8 @@ async def update_promotion(
         raise UnprocessableEntity(f"The changed promotion is not valid: {exc.errors()[0]['msg']}") from None
     if "ends_at" in fields and as_utc(valid.ends_at) <= now:
         raise UnprocessableEntity("ends_at must be in the future; end the promotion to stop it now.")
+    if {"skus", "category_ids"} & set(fields):
+        await check_targets(session, skus=valid.skus, category_ids=valid.category_ids)
     values = _columns(valid)
     values = {name: value for name, value in values.items() if getattr(promotion, name) != value}
     if not values:
