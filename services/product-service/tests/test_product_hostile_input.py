@@ -55,6 +55,18 @@ async def test_min_price_beyond_the_storable_range_is_422(
         _problem(response, 422)
 
 
+async def test_price_filters_at_the_largest_accepted_amount_answer_200(
+    client: httpx.AsyncClient, token_issuer: TestTokenIssuer
+) -> None:
+    for name in ("min_price", "max_price"):
+        response = await client.get(
+            "/v1/search",
+            params={"q": "x", "currency": "EUR", name: "9999999999.99"},
+            headers=token_issuer.auth_header("products:read"),
+        )
+        assert response.status_code == 200, response.text
+
+
 @pytest.mark.parametrize("at", ["0001-01-01T00:00:00Z", "9999-12-31T23:59:59Z"])
 async def test_a_price_moment_outside_the_sane_window_is_422(
     client: httpx.AsyncClient, token_issuer: TestTokenIssuer, at: str

@@ -24,8 +24,9 @@ class PriceRecord(SQLModel, table=True):
     sku: str = Field(max_length=100)
     currency: str = Field(max_length=3)
     channel: str = Field(default=ALL_CHANNELS, max_length=50)
-    amount_minor: int
-    cost_minor: int | None = None
+    # BigInteger as in the migration: bound as int32, a filter past 21,474,836.47 would fail on PostgreSQL
+    amount_minor: int = Field(sa_type=sa.BigInteger)
+    cost_minor: int | None = Field(default=None, sa_type=sa.BigInteger)
     effective_from: datetime = Field(sa_column=sa.Column(UTCDateTime(), nullable=False))
     created_at: datetime = Field(sa_column=sa.Column(UTCDateTime(), nullable=False))
     actor: str = Field(max_length=200)
@@ -42,7 +43,7 @@ class Promotion(SQLModel, table=True):
     title: str = Field(max_length=200)
     kind: str = Field(max_length=20, description="percentage or amount")
     percent_bp: int | None = Field(default=None, description="Percentage in basis points (1250 = 12.5 %)")
-    amount_minor: int | None = None
+    amount_minor: int | None = Field(default=None, sa_type=sa.BigInteger)
     currency: str | None = Field(default=None, max_length=3)
     skus: list[str] = Field(sa_column=sa.Column(sa.JSON(), nullable=False))
     category_ids: list[str] = Field(sa_column=sa.Column(sa.JSON(), nullable=False))

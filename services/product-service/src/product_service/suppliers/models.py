@@ -29,7 +29,7 @@ class SupplierOffer(SQLModel, table=True):
     supplier_id: str = Field(primary_key=True, foreign_key="suppliers.id", max_length=36)
     sku: str = Field(primary_key=True, max_length=100, index=True)
     supplier_sku: str = Field(max_length=100)
-    cost_minor: int | None = None
+    cost_minor: int | None = Field(default=None, sa_type=sa.BigInteger)
     currency: str | None = Field(default=None, max_length=3)
     lead_time_days: int | None = None
     min_order_quantity: int = 1

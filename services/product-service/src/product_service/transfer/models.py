@@ -20,7 +20,7 @@ class ImportJob(SQLModel, table=True):
     rows_created: int = 0
     rows_updated: int = 0
     rows_failed: int = 0
-    bytes_total: int = 0
+    bytes_total: int = Field(default=0, sa_type=sa.BigInteger)
     error: str | None = Field(default=None, max_length=2000)
     actor: str = Field(max_length=200)
     created_at: datetime = Field(sa_column=sa.Column(UTCDateTime(), nullable=False))
