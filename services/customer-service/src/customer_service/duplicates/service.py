@@ -19,7 +19,8 @@ from customer_service.context import CustomerContext
 from customer_service.customers import service as customers
 from customer_service.customers.models import BlockingKey, Customer
 from customer_service.customers.schemas import ExternalIdentity
-from customer_service.duplicates.matching import score, side_of
+from customer_service.duplicates.linkage import score
+from customer_service.duplicates.matching import side_of
 from customer_service.duplicates.models import DuplicateCandidate, Merge
 from customer_service.orders.models import Order
 from servicekit.errors import Conflict, NotFound, UnprocessableEntity
@@ -66,7 +67,9 @@ async def detect_for(
     others = (await session.execute(select(Customer).where(col(Customer.id).in_(other_ids)))).scalars().all()
     for other in others:
         theirs = customers.open_contact(context, other)
-        total, evidence = score(mine, side_of(other.first_name, other.last_name, theirs.to_document()))
+        total, evidence = score(
+            mine, side_of(other.first_name, other.last_name, theirs.to_document()), context.linkage.model
+        )
         if total < context.duplicate_threshold:
             continue
         candidate = await _record_candidate(session, customer.id, other.id, total, evidence)

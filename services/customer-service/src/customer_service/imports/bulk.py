@@ -38,7 +38,8 @@ from customer_service.crypto import WrappedKey, decrypt_document, encrypt_docume
 from customer_service.customers import service as customers
 from customer_service.customers.models import BlockingKey, Customer, CustomerIdentifier, CustomerTag
 from customer_service.duplicates import service as duplicates
-from customer_service.duplicates.matching import Side, could_reach, score, side_of
+from customer_service.duplicates.linkage import score
+from customer_service.duplicates.matching import Side, side_of
 from customer_service.duplicates.models import DuplicateCandidate
 from customer_service.risk import service as risk
 from customer_service.risk.models import RiskFlag
@@ -163,9 +164,9 @@ class BulkImporter:
             for other_id in other_ids:
                 other_new = by_id.get(other_id)
                 theirs = other_new.side if other_new else self._sides.get((other_id, versions[other_id]))
-                if theirs is None or not could_reach(row.side, theirs, context.duplicate_threshold):
+                if theirs is None:
                     continue
-                total, evidence = score(row.side, theirs)
+                total, evidence = score(row.side, theirs, context.linkage.model)
                 if total < context.duplicate_threshold:
                     continue
                 a, b = (row.id, other_id) if row.id < other_id else (other_id, row.id)
