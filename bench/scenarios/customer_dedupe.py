@@ -283,49 +283,68 @@ def evaluate(settings: Settings, prepared: list[Prepared]) -> dict[str, Any]:
     }
 
 
-def ecm_baseline(records: list[dedupe_data.Record], truth_keys: list[int]) -> dict[str, Any]:
-    """recordlinkage's ECM classifier on the same records: a union of standard blocks (given name,
-    surname, postcode, birth date), binary comparisons (Jaro-Winkler >= 0.85 on names, street and
-    suburb; exact postcode, state, birth date), unsupervised fit_predict."""
+def ecm_baseline(
+    records: list[dedupe_data.Record], truth_keys: list[int], project_pairs: set[tuple[int, int]]
+) -> dict[str, Any]:
+    """recordlinkage's ECM classifier on the same records, with binary comparisons (Jaro-Winkler >= 0.85
+    on names, street and suburb; exact postcode, state, birth date) fitted unsupervised
+    (`fit_predict`), under several standard indexes; the best F1 of them is the baseline."""
     import pandas as pd
     import recordlinkage
     from recordlinkage.preprocessing import clean
 
-    frame = pd.DataFrame(
-        [
-            {k: r.data.get(k) for k in ("first_name", "last_name", "line1", "city", "postcode", "region", "birthday")}
-            for r in records
-        ]
-    )
+    columns = ("first_name", "last_name", "line1", "city", "postcode", "region", "birthday")
+    frame = pd.DataFrame([{k: r.data.get(k) for k in columns} for r in records])
     for column in ("first_name", "last_name", "line1", "city"):
         frame[column] = clean(frame[column].fillna("").astype(str)).replace("", None)
     for column in ("postcode", "region", "birthday"):
         frame[column] = frame[column].astype(str).str.strip().str.upper().replace({"NONE": None, "": None})
-    started = time.perf_counter()
-    indexer = recordlinkage.Index()
-    for column in ("first_name", "last_name", "postcode", "birthday"):
-        indexer.block(column)
-    links = indexer.index(frame)
     compare = recordlinkage.Compare()
     for column in ("first_name", "last_name", "line1", "city"):
         compare.string(column, column, method="jarowinkler", threshold=0.85, label=column)
     for column in ("postcode", "region", "birthday"):
         compare.exact(column, column, label=column)
-    features = compare.compute(links, frame)
-    matches = recordlinkage.ECMClassifier().fit_predict(features)
-    elapsed = time.perf_counter() - started
-    predicted = {(min(a, b), max(a, b)) for a, b in matches}
     by_key: dict[int, list[int]] = {}
     for index, key in enumerate(truth_keys):
         by_key.setdefault(key, []).append(index)
     truth = {(a, b) for members in by_key.values() for i, a in enumerate(members) for b in members[i + 1 :]}
-    candidates = {(min(a, b), max(a, b)) for a, b in links}
-    return {
-        **_quality(predicted, truth),
-        "blocking_recall": len(candidates & truth) / len(truth) if truth else 0.0,
-        "pairs_compared": len(candidates),
-        "seconds": elapsed,
+
+    def index_blocks(*names: str) -> Any:
+        indexer = recordlinkage.Index()
+        for name in names:
+            indexer.block(name)
+        return indexer.index(frame)
+
+    def index_neighbourhood() -> Any:
+        indexer = recordlinkage.Index()
+        indexer.sortedneighbourhood("last_name", window=5)
+        indexer.block("birthday")
+        return indexer.index(frame)
+
+    indexes = {
+        "blocks: given name | surname | postcode | birth date": lambda: index_blocks(
+            "first_name", "last_name", "postcode", "birthday"
+        ),
+        "blocks: birth date": lambda: index_blocks("birthday"),
+        "sorted neighbourhood on surname | block on birth date": index_neighbourhood,
+        "the project's candidate pairs": lambda: pd.MultiIndex.from_tuples(sorted(project_pairs)),
     }
+    results: dict[str, Any] = {}
+    for name, make in indexes.items():
+        started = time.perf_counter()
+        links = make()
+        features = compare.compute(links, frame)
+        matches = recordlinkage.ECMClassifier().fit_predict(features)
+        predicted = {(min(a, b), max(a, b)) for a, b in matches}
+        candidates = {(min(a, b), max(a, b)) for a, b in links}
+        results[name] = {
+            **_quality(predicted, truth),
+            "blocking_recall": len(candidates & truth) / len(truth) if truth else 0.0,
+            "pairs_compared": len(candidates),
+            "seconds": time.perf_counter() - started,
+        }
+    best = max(results, key=lambda k: results[k]["f1"])
+    return {**results[best], "index": best, "all": results}
 
 
 async def run(quick: bool) -> dict[str, Any]:
@@ -347,10 +366,10 @@ async def run(quick: bool) -> dict[str, Any]:
     records = dedupe_data.Generator(SEED).generate(count)
     bare_set = prepare(context, [(r.person, dedupe_data.to_customer(r.data)) for r in records])
     bare = evaluate(settings, bare_set)
-    ecm = ecm_baseline(records, [r.person for r in records])
+    ecm = ecm_baseline(records, [r.person for r in records], candidate_pairs(bare_set))
     headline = {
         "F1 no email/phone (trained)": bare["trained"]["f1"],
-        "F1 no email/phone, ECM": ecm["f1"],
+        "F1 no email/phone, ECM (best index)": ecm["f1"],
         "F1 ratio project/ECM": bare["trained"]["f1"] / ecm["f1"] if ecm["f1"] else None,
         "F1 with email/phone (trained)": contact["trained"]["f1"],
         "blocking recall no email/phone": bare["blocking_recall"],
@@ -362,7 +381,7 @@ async def run(quick: bool) -> dict[str, Any]:
         ("no_contact: project, trained model", bare["trained"]),
         ("no_contact: project, trained, >= auto_merge", bare["trained_auto_merge"]),
         ("no_contact: project, default model", bare["default_model"]),
-        ("no_contact: recordlinkage ECM", ecm),
+        *((f"no_contact: ECM, {name}", figures) for name, figures in ecm["all"].items()),
         ("contact: project, trained model", contact["trained"]),
         ("contact: project, trained, >= auto_merge", contact["trained_auto_merge"]),
         ("contact: project, default model", contact["default_model"]),
@@ -384,8 +403,9 @@ async def run(quick: bool) -> dict[str, Any]:
         "notes": [
             "Truth: records generated from one person. Predicted: pairs the service would compare (blocking "
             "union with its per-key limits) whose match probability reaches duplicate_threshold.",
-            "ECM gets a union of exact blocks on given name, surname, postcode and birth date, and binary "
-            "comparisons; both see the same records (the project after its own normalisation).",
+            "ECM gets binary comparisons under four indexes (standard recordlinkage blocks, sorted "
+            "neighbourhood, and the project's own candidate pairs); the headline takes its best F1. Both see "
+            "the same records (the project after its own normalisation, ECM after recordlinkage's clean()).",
         ],
         "table": {
             "columns": ["method", "precision", "recall", "F1", "predicted", "actual"],

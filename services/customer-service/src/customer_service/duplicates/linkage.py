@@ -141,7 +141,7 @@ class Model:
         probability = 1.0 / (1.0 + 2.0 ** max(-bits, -60.0)) if bits > -60 else 0.0
         levels = dict(zip(FIELDS, comparison.levels, strict=True))
         if levels["external_id"] != 1:
-            if levels["first_name"] == 0:
+            if _household(levels, comparison.names_swapped):
                 probability = min(probability, HOUSEHOLD_CAP)
             if len(weights) < MIN_FIELDS or not set(weights) - NAME_FIELDS:
                 probability = min(probability, THIN_EVIDENCE_CAP)
@@ -151,6 +151,15 @@ class Model:
 DEFAULT_MODEL = Model()
 
 
+def _household(levels: dict[str, int], swapped: bool) -> bool:
+    """Two people of one household (or twins): their given names differ (with swapped fields either
+    name may be the given name), or no given name agrees and their birthdays differ."""
+    given = [levels["first_name"], levels["last_name"]] if swapped else [levels["first_name"]]
+    if 0 in given:
+        return True
+    return max(given) == NULL and levels["birthday"] == 0
+
+
 def score(a: Side, b: Side, model: Model = DEFAULT_MODEL) -> tuple[float, dict[str, float]]:
     """Match probability of two profiles (rounded) and each field's weight in bits."""
     probability, weights = model.probability(compare(a, b))
@@ -158,10 +167,6 @@ def score(a: Side, b: Side, model: Model = DEFAULT_MODEL) -> tuple[float, dict[s
 
 
 # --- training ------------------------------------------------------------------------------------
-
-
-def _vector(comparison: Comparison) -> tuple[int, ...]:
-    return comparison.levels
 
 
 def estimate_u(sides: Sequence[Side], *, pairs: int, rng: random.Random) -> dict[str, list[float]]:
@@ -188,9 +193,11 @@ RULE_FIELDS: dict[str, frozenset[str]] = {
     "np": frozenset({"first_name", "last_name", "locality"}),
     "nd": frozenset({"first_name", "last_name", "birthday"}),
     "pd": frozenset({"locality", "birthday"}),
-    "sa": frozenset({"street", "first_name", "last_name"}),
+    "nc": frozenset({"first_name", "last_name", "locality"}),
+    "di": frozenset({"birthday", "first_name", "last_name"}),
+    "ac": frozenset({"street", "locality"}),
 }
-# The rules EM learns from. Rules on one name plus a place ("np", "sa") are left out: their pairs
+# The rules EM learns from. Rules on one name plus a place ("np", "nc") or on an address ("ac") are left out: their pairs
 # are mostly households (same surname, same address), which agree on every field they leave to
 # estimate except the birth date, and would teach EM that a different birth date is normal.
 TRAINING_RULES = ("e", "p", "x", "ph", "nd", "pd")
@@ -285,12 +292,11 @@ def term_frequencies(sides: Iterable[Side]) -> tuple[dict[str, dict[str, float]]
 
 def _fit_per_rule(
     vectors: np.ndarray, rules: list[set[str]], u: dict[str, list[float]]
-) -> tuple[dict[str, list[float]], float, int]:
-    """m of each field as the mean of its EM estimates over the rules that do not block on it, then
-    the share of matches among all the blocked pairs with m and u fixed."""
+) -> tuple[dict[str, list[float]], int]:
+    """m of each field as the mean of its EM estimates over the rules that do not block on it."""
     start = {k: list(v) for k, v in DEFAULT_M.items()}
     if not len(vectors):
-        return start, 0.1, 0
+        return start, 0
     estimates: dict[str, list[list[float]]] = {f: [] for f in FIELDS}
     iterations = 0
     for rule in TRAINING_RULES:
@@ -303,8 +309,30 @@ def _fit_per_rule(
         for name in estimated:
             estimates[name].append(m[name])
     m = {f: [float(x) for x in np.mean(estimates[f], axis=0)] if estimates[f] else start[f] for f in FIELDS}
-    _, prior, done, _ = fit_em(vectors, u, m=m, prior=0.1, fixed=frozenset(FIELDS))
-    return m, prior, iterations + done
+    return m, iterations
+
+
+def _match_share(
+    comparisons: Sequence[Comparison],
+    m: dict[str, list[float]],
+    u: dict[str, list[float]],
+    tf: dict[str, dict[str, float]],
+    floor: dict[str, float],
+    iterations: int = 30,
+) -> float:
+    """The share of matches among the blocked pairs: the mean match probability of the pairs under
+    the fitted m and u, iterated to a fixed point (the last step of EM, with the guards applied)."""
+    if not comparisons:
+        return 0.1
+    share = 0.1
+    for _ in range(iterations):
+        model = Model(prior=share, m=m, u=u, tf=tf, tf_floor=floor)
+        new = float(np.mean([model.probability(c)[0] for c in comparisons]))
+        new = min(max(new, 1e-6), 0.99)
+        if abs(new - share) < 1e-5:
+            return new
+        share = new
+    return share
 
 
 def train(
@@ -313,14 +341,14 @@ def train(
     seed: int = 0,
     random_pairs: int = 50_000,
     max_block: int = 50,
-    max_pairs: int = 500_000,
+    max_pairs: int = 200_000,
     progress: Callable[[str], None] | None = None,
 ) -> Model:
     """A model fitted to `sides` (the shop's profiles): u from random pairs, m and the match share by
     EM over the blocked pairs, term frequencies of names and postcodes."""
     rng = random.Random(seed)
     if len(sides) < 2:
-        return Model()
+        return Model(trained_at=datetime.now(UTC), stats={"profiles": len(sides)})
     if progress:
         progress("estimating u on random pairs")
     u = estimate_u(sides, pairs=random_pairs, rng=rng)
@@ -330,17 +358,17 @@ def train(
     pairs = sorted(by_pair)
     if len(pairs) > max_pairs:
         pairs = sorted(rng.sample(pairs, max_pairs))
-    vectors = np.array([_vector(compare(sides[a], sides[b])) for a, b in pairs], dtype=np.int8).reshape(
-        -1, len(FIELDS)
-    )
+    comparisons = [compare(sides[a], sides[b]) for a, b in pairs]
+    vectors = np.array([c.levels for c in comparisons], dtype=np.int8).reshape(-1, len(FIELDS))
     if progress:
         progress("estimating m by EM, one blocking rule at a time")
-    m, blocked_prior, iterations = _fit_per_rule(vectors, [by_pair[p] for p in pairs], u)
+    m, iterations = _fit_per_rule(vectors, [by_pair[p] for p in pairs], u)
+    tf, floor = term_frequencies(sides)
+    blocked_prior = _match_share(comparisons, m, u, tf, floor)
     # The prior is the chance that two profiles taken at random are one person (as in splink): the
     # matches EM found among the blocked pairs, spread over every pair of the base.
     possible = len(sides) * (len(sides) - 1) / 2
     prior = float(min(max(blocked_prior * len(by_pair) / possible, 1e-9), 0.5))
-    tf, floor = term_frequencies(sides)
     return Model(
         prior=prior,
         m=m,

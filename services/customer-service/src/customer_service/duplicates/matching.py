@@ -263,13 +263,16 @@ def blocking_values(side: Side) -> set[str]:
             values.add(f"np:{code}|{postcode}")
         if born:
             values.add(f"nd:{code}|{born}")
-    for postcode in side.postcodes:
-        if born:
-            values.add(f"pd:{postcode}|{born}")
-    if side.last_name and side.first_name:
-        for street in side.streets:
-            values.add(f"sa:{street}|{side.first_name[0]}")
-            values.add(f"sa:{street}|{side.last_name[0]}")
+    for code in codes:
+        for city in side.cities:
+            values.add(f"nc:{code}|{city}")
+    initials = "".join(sorted(n[0] for n in (side.first_name, side.last_name) if n))
+    if born:
+        values.update(f"pd:{postcode}|{born}" for postcode in side.postcodes)
+        if len(initials) == 2:
+            values.add(f"di:{born}|{initials}")
+    for street in side.streets:
+        values.update(f"ac:{street}|{place}" for place in (*side.postcodes, *side.cities))
     return values
 
 
