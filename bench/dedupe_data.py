@@ -45,10 +45,35 @@ KEYBOARD = {
     "y": "tghu",
     "z": "asx",
 }
-PHONETIC = [("ph", "f"), ("ck", "k"), ("c", "k"), ("y", "ie"), ("ie", "y"), ("ei", "ie"), ("ou", "u"),
-            ("ll", "l"), ("nn", "n"), ("tt", "t"), ("ss", "s"), ("mm", "m"), ("th", "t"), ("z", "s")]
-ABBREVIATIONS = {"Street": "St", "Road": "Rd", "Avenue": "Ave", "Drive": "Dr", "Lane": "Ln", "Place": "Pl",
-                 "Court": "Ct", "Crescent": "Cres", "Parade": "Pde", "Terrace": "Tce", "Highway": "Hwy"}
+PHONETIC = [
+    ("ph", "f"),
+    ("ck", "k"),
+    ("c", "k"),
+    ("y", "ie"),
+    ("ie", "y"),
+    ("ei", "ie"),
+    ("ou", "u"),
+    ("ll", "l"),
+    ("nn", "n"),
+    ("tt", "t"),
+    ("ss", "s"),
+    ("mm", "m"),
+    ("th", "t"),
+    ("z", "s"),
+]
+ABBREVIATIONS = {
+    "Street": "St",
+    "Road": "Rd",
+    "Avenue": "Ave",
+    "Drive": "Dr",
+    "Lane": "Ln",
+    "Place": "Pl",
+    "Court": "Ct",
+    "Crescent": "Cres",
+    "Parade": "Pde",
+    "Terrace": "Tce",
+    "Highway": "Hwy",
+}
 
 
 @dataclass
@@ -141,9 +166,20 @@ class Generator:
         record = dict(original)
         changes = rng.choices(
             [
-                "first_typo", "last_typo", "first_phonetic", "last_phonetic", "swap_names",
-                "birthday_swap", "birthday_typo", "postcode_typo", "move", "street_abbrev",
-                "street_typo", "city_typo", "missing", "missing",
+                "first_typo",
+                "last_typo",
+                "first_phonetic",
+                "last_phonetic",
+                "swap_names",
+                "birthday_swap",
+                "birthday_typo",
+                "postcode_typo",
+                "move",
+                "street_abbrev",
+                "street_typo",
+                "city_typo",
+                "missing",
+                "missing",
             ],
             k=rng.choice([1, 2, 2, 3, 3, 4]),
         )
@@ -188,10 +224,14 @@ class Generator:
             elif change == "city_typo" and record.get("city"):
                 record["city"] = _typo(rng, record["city"])
             elif change == "missing":
-                field = rng.choice(["first_name", "last_name", "birthday", "line1", "city", "postcode", "region"])
+                field = rng.choice(
+                    ["first_name", "last_name", "birthday", "line1", "city", "postcode", "region"]
+                )
                 record[field] = None
         if rng.random() < 0.2:
-            record = {k: (v.upper() if isinstance(v, str) and k != "birthday" else v) for k, v in record.items()}
+            record = {
+                k: (v.upper() if isinstance(v, str) and k != "birthday" else v) for k, v in record.items()
+            }
         return record
 
     def generate(self, people: int) -> list[Record]:

@@ -271,7 +271,9 @@ def evaluate(settings: Settings, prepared: list[Prepared]) -> dict[str, Any]:
         "trained_auto_merge": _quality(
             {p for p, s in trained.items() if s >= settings.auto_merge_threshold}, truth
         ),
-        "default_model": _quality({p for p, s in untrained.items() if s >= settings.duplicate_threshold}, truth),
+        "default_model": _quality(
+            {p for p, s in untrained.items() if s >= settings.duplicate_threshold}, truth
+        ),
         "blocking_recall": len(pairs & truth) / len(truth) if truth else 0.0,
         "pairs_compared": len(pairs),
         "pairs_possible": all_pairs,
@@ -387,7 +389,16 @@ async def run(quick: bool) -> dict[str, Any]:
         ("contact: project, default model", contact["default_model"]),
         ("contact: exact canonical email", email_baseline),
     ):
-        rows.append([name, figures["precision"], figures["recall"], figures["f1"], figures["predicted"], figures["actual"]])
+        rows.append(
+            [
+                name,
+                figures["precision"],
+                figures["recall"],
+                figures["f1"],
+                figures["predicted"],
+                figures["actual"],
+            ]
+        )
     return {
         "parameters": {
             "people": count,
@@ -399,7 +410,12 @@ async def run(quick: bool) -> dict[str, Any]:
             "seed": SEED,
         },
         "headline": headline,
-        "figures": {"no_contact": bare, "ecm": ecm, "contact": contact, "exact_email_baseline": email_baseline},
+        "figures": {
+            "no_contact": bare,
+            "ecm": ecm,
+            "contact": contact,
+            "exact_email_baseline": email_baseline,
+        },
         "notes": [
             "Truth: records generated from one person. Predicted: pairs the service would compare (blocking "
             "union with its per-key limits) whose match probability reaches duplicate_threshold.",

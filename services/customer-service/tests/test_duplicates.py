@@ -14,8 +14,9 @@ PII = ("customers:read", "customers:write", "customers:pii", "orders:write")
 
 
 def surname() -> str:
-    """A letters-only surname no other test uses (names are compared letters-only)."""
-    return "Smith" + "".join(random.choices(string.ascii_lowercase, k=8))
+    """A letters-only surname no other test uses and no other test's resembles (names are compared
+    letters-only, with Jaro-Winkler, which weighs a shared prefix)."""
+    return "".join(random.choices(string.ascii_lowercase, k=12)).capitalize()
 
 
 def address(street: str = "12 Rue Victor Hugo") -> dict[str, Any]:
@@ -25,15 +26,16 @@ def address(street: str = "12 Rue Victor Hugo") -> dict[str, Any]:
 async def likely_pair(
     client: httpx.AsyncClient, tokens: TestTokenIssuer
 ) -> tuple[dict[str, Any], dict[str, Any]]:
-    """Two profiles of one person: same surname, phone and address; a nickname and a second email."""
-    last, phone = surname(), new_phone()
+    """Two profiles that are probably one person, not surely: same surname, a first name spelled
+    another way, the same postcode (one without a street), two different emails."""
+    last = surname()
     a = await create_customer(
         client,
         tokens,
         first_name="Jonathan",
         last_name=last,
         emails=[{"address": new_email()}],
-        phones=[{"number": phone}],
+        phones=[{"number": new_phone()}],
         addresses=[address()],
     )
     b = await create_customer(
@@ -42,8 +44,7 @@ async def likely_pair(
         first_name="Jonathon",
         last_name=last,
         emails=[{"address": f"jon.{last.lower()}@mail.example.org"}],
-        phones=[{"number": phone}],
-        addresses=[address("12 rue Victor-Hugo")],
+        addresses=[{"kind": "shipping", "city": "Lyon", "postcode": "69002", "country": "FR"}],
     )
     return a, b
 
@@ -70,10 +71,11 @@ async def test_likely_duplicates_are_listed_with_per_field_evidence(
     (pair,) = await duplicate_candidates(client, token_issuer, b["id"])
 
     assert {pair["customer_a_id"], pair["customer_b_id"]} == {a["id"], b["id"]}
-    assert 0.8 <= pair["score"] < 0.97
-    assert pair["evidence"]["phone"] == 1.0
-    assert pair["evidence"]["last_name"] == 1.0
-    assert pair["evidence"]["email"] < 0.8
+    assert 0.8 <= pair["score"] < 0.999
+    assert pair["evidence"]["last_name"] > 0
+    assert pair["evidence"]["locality"] > 0
+    assert pair["evidence"]["email"] < 0
+    assert "phone" not in pair["evidence"]
 
 
 async def test_different_people_sharing_a_household_are_not_candidates(
@@ -128,13 +130,13 @@ async def test_merge_unions_contacts_and_moves_orders(
 
     response = await _merge(client, token_issuer, a["id"], b["id"])
 
-    assert response.status_code == 201
+    assert response.status_code == 201, response.text
     survivor, merged = await _get(client, token_issuer, a["id"]), await _get(client, token_issuer, b["id"])
     assert {e["address"] for e in survivor["emails"]} == {
         a["emails"][0]["address"],
         b["emails"][0]["address"],
     }
-    assert len(survivor["addresses"]) == 1
+    assert len(survivor["addresses"]) == 2
     assert (merged["status"], merged["merged_into_id"]) == ("merged", a["id"])
     history = await client.get(f"/v1/customers/{a['id']}/orders", headers=token_issuer.auth_header(*PII))
     assert [o["id"] for o in history.json()["items"]] == [order.json()["id"]]

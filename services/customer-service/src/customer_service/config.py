@@ -40,10 +40,16 @@ class Settings(ServiceSettings):
         default="FR", description="Region used to parse phone numbers written without a country code"
     )
     duplicate_threshold: float = Field(
-        default=0.8, description="Score from which a pair is listed as a candidate duplicate"
+        default=0.8,
+        ge=0,
+        le=1,
+        description="Match probability from which a pair is listed as a candidate duplicate for review",
     )
     auto_merge_threshold: float = Field(
-        default=0.97, description="Score from which a candidate pair is merged automatically"
+        default=0.999,
+        ge=0,
+        le=1,
+        description="Match probability from which a candidate pair is merged automatically",
     )
     auto_merge_enabled: bool = True
     import_chunk_rows: int = Field(

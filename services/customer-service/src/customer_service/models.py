@@ -11,7 +11,7 @@ from customer_service.customers.models import (
     CustomerTag,
     PiiRead,
 )
-from customer_service.duplicates.models import DuplicateCandidate, Merge
+from customer_service.duplicates.models import DuplicateCandidate, DuplicateJob, LinkageModelRecord, Merge
 from customer_service.imports.models import ImportJob
 from customer_service.orders.models import Order, OrderStatusChange
 from customer_service.risk.models import RiskFlag
@@ -25,7 +25,9 @@ __all__ = [
     "CustomerIdentifier",
     "CustomerTag",
     "DuplicateCandidate",
+    "DuplicateJob",
     "ImportJob",
+    "LinkageModelRecord",
     "Merge",
     "Order",
     "OrderStatusChange",

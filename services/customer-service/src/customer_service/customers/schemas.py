@@ -26,7 +26,9 @@ class PhoneIn(_In):
 
 class AddressIn(_In):
     kind: Literal["shipping", "billing"]
-    line1: str = Field(default="", max_length=200, description="Street; may be left out if city or postcode is given")
+    line1: str = Field(
+        default="", max_length=200, description="Street; may be left out if city or postcode is given"
+    )
     line2: str | None = Field(default=None, max_length=200)
     city: str = Field(default="", max_length=100, description="City or suburb")
     postcode: str | None = Field(default=None, max_length=20)

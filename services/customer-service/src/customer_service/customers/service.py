@@ -27,7 +27,6 @@ from customer_service.customers.models import (
     PiiRead,
 )
 from customer_service.customers.normalize import Normalizer
-from customer_service.duplicates.matching import blocking_values, side_of
 from customer_service.customers.schemas import (
     AddressRead,
     ConsentState,
@@ -41,6 +40,7 @@ from customer_service.customers.schemas import (
     PhoneIn,
     PhoneRead,
 )
+from customer_service.duplicates.matching import blocking_values, side_of
 from servicekit.auth import Caller
 from servicekit.errors import Conflict, FieldError, NotFound, UnprocessableEntity
 from servicekit.events import outbox

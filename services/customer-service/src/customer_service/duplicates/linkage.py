@@ -1,4 +1,4 @@
-"""Fellegi–Sunter record linkage: m/u probabilities per comparison level, estimated by EM from the
+"""Fellegi-Sunter record linkage: m/u probabilities per comparison level, estimated by EM from the
 shop's own profiles (unsupervised), term-frequency adjustment, and a match probability per pair.
 
 - u (how often two different people agree at a level) is counted on random pairs of profiles;
@@ -91,7 +91,9 @@ class Model:
     stats: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        self._weights = {f: [math.log2(m / u) for m, u in zip(self.m[f], self.u[f], strict=True)] for f in FIELDS}
+        self._weights = {
+            f: [math.log2(m / u) for m, u in zip(self.m[f], self.u[f], strict=True)] for f in FIELDS
+        }
         self._prior_bits = math.log2(self.prior / (1 - self.prior))
 
     def to_json(self) -> dict[str, Any]:
@@ -197,9 +199,10 @@ RULE_FIELDS: dict[str, frozenset[str]] = {
     "di": frozenset({"birthday", "first_name", "last_name"}),
     "ac": frozenset({"street", "locality"}),
 }
-# The rules EM learns from. Rules on one name plus a place ("np", "nc") or on an address ("ac") are left out: their pairs
-# are mostly households (same surname, same address), which agree on every field they leave to
-# estimate except the birth date, and would teach EM that a different birth date is normal.
+# The rules EM learns from. Rules on one name plus a place ("np", "nc") or on an address ("ac") are
+# left out: their pairs are mostly households (same surname, same address), which agree on every
+# field they leave to estimate except the birth date, and would teach EM that a different birth date
+# is normal.
 TRAINING_RULES = ("e", "p", "x", "ph", "nd", "pd")
 
 
@@ -235,8 +238,9 @@ def fit_em(
 ) -> tuple[dict[str, list[float]], float, int, set[str]]:
     """m per level and the share of matches among `vectors` (rows of levels, NULL = not compared), by
     EM with u fixed (and m of the `fixed` fields; the `ignored` fields are left out of the likelihood:
-    a blocking rule's own fields agree on all its pairs and say nothing there). Rows are grouped into distinct patterns first, so the
-    cost does not grow with the number of pairs. Also returns the fields it could estimate."""
+    a blocking rule's own fields agree on all its pairs and say nothing there). Rows are grouped into
+    distinct patterns first, so the cost does not grow with the number of pairs. Also returns the
+    fields it could estimate."""
     patterns, counts = np.unique(vectors, axis=0, return_counts=True)
     counts = counts.astype(float)
     m_now = {f: np.array((m or DEFAULT_M)[f], dtype=float) for f in FIELDS}
@@ -275,9 +279,7 @@ def fit_em(
 def term_frequencies(sides: Iterable[Side]) -> tuple[dict[str, dict[str, float]], dict[str, float]]:
     """Share of profiles holding each value (the common ones), and the share assumed for the rest."""
     counters = {f: Counter[str]() for f in TF_FIELDS}
-    total = 0
     for side in sides:
-        total += 1
         for name, values in tf_values(side).items():
             counters[name].update(values)
     tf: dict[str, dict[str, float]] = {}

@@ -1,10 +1,11 @@
 """What duplicate detection compares: the profile as a `Side`, and the comparison of two sides as one
-discrete level per field (the comparison vector a Fellegi–Sunter model weighs, see `linkage`)."""
+discrete level per field (the comparison vector a Fellegi-Sunter model weighs, see `linkage`)."""
 
 from __future__ import annotations
 
 import functools
 import re
+import unicodedata
 from dataclasses import dataclass
 from typing import Any
 
@@ -72,8 +73,12 @@ class Side:
     external_ids: tuple[tuple[str, str], ...] = ()
 
 
+@functools.lru_cache(maxsize=65_536)
 def street_key(line1: str | None) -> str:
-    words = name_key(re.sub(r"(\d)([A-Za-z])", r"\1 \2", line1 or "")).split()
+    """The street in one spelling: ASCII lower case, house numbers kept, common words unabbreviated."""
+    decomposed = unicodedata.normalize("NFKD", line1 or "")
+    ascii_only = "".join(ch for ch in decomposed if not unicodedata.combining(ch)).lower()
+    words = re.sub(r"[^a-z0-9]+", " ", re.sub(r"(\d)([a-z])", r"\1 \2", ascii_only)).split()
     return " ".join(_STREET_WORDS.get(w, w) for w in words)
 
 

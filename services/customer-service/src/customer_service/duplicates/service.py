@@ -21,6 +21,7 @@ from customer_service.customers.models import BlockingKey, Customer
 from customer_service.customers.schemas import ExternalIdentity
 from customer_service.duplicates.linkage import score
 from customer_service.duplicates.matching import side_of
+from customer_service.duplicates.model_store import current_model
 from customer_service.duplicates.models import DuplicateCandidate, Merge
 from customer_service.orders.models import Order
 from servicekit.errors import Conflict, NotFound, UnprocessableEntity
@@ -62,14 +63,13 @@ async def detect_for(
     if not other_ids:
         return []
     mine = side_of(customer.first_name, customer.last_name, contact.to_document())
+    model = await current_model(session, context)
     found: list[DuplicateCandidate] = []
     best: tuple[float, Customer] | None = None
     others = (await session.execute(select(Customer).where(col(Customer.id).in_(other_ids)))).scalars().all()
     for other in others:
         theirs = customers.open_contact(context, other)
-        total, evidence = score(
-            mine, side_of(other.first_name, other.last_name, theirs.to_document()), context.linkage.model
-        )
+        total, evidence = score(mine, side_of(other.first_name, other.last_name, theirs.to_document()), model)
         if total < context.duplicate_threshold:
             continue
         candidate = await _record_candidate(session, customer.id, other.id, total, evidence)
@@ -93,6 +93,24 @@ async def detect_for(
             score=best[0],
         )
     return found
+
+
+async def record_candidate(
+    session: AsyncSession,
+    context: CustomerContext,
+    a_id: str,
+    b_id: str,
+    probability: float,
+    weights: dict[str, float],
+) -> DuplicateCandidate:
+    """List a pair for review (open) and lower both profiles' quality (they have an open duplicate)."""
+    candidate = await _record_candidate(session, a_id, b_id, probability, weights)
+    if candidate.status == OPEN:
+        for customer_id in (a_id, b_id):
+            customer = await session.get(Customer, customer_id)
+            if customer is not None:
+                await _set_open_duplicate(session, context, customer, True)
+    return candidate
 
 
 async def _sharing(session: AsyncSession, customer_id: str, keys: list[str], limit: int) -> list[str]:

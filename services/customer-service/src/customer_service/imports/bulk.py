@@ -40,6 +40,7 @@ from customer_service.customers.models import BlockingKey, Customer, CustomerIde
 from customer_service.duplicates import service as duplicates
 from customer_service.duplicates.linkage import score
 from customer_service.duplicates.matching import Side, side_of
+from customer_service.duplicates.model_store import current_model
 from customer_service.duplicates.models import DuplicateCandidate
 from customer_service.risk import service as risk
 from customer_service.risk.models import RiskFlag
@@ -120,8 +121,15 @@ class BulkImporter:
                     profile=profile,
                     first_name=first,
                     last_name=last,
-                    keys=customers.blocking_keys_for(self.context, first, last, contact),
-                    side=side_of(first, last, contact.to_document()),
+                    keys=customers.blocking_keys_for(
+                        self.context, first, last, contact, profile.external_ids or []
+                    ),
+                    side=side_of(
+                        first,
+                        last,
+                        contact.to_document(),
+                        [(e.source, e.id) for e in profile.external_ids or []],
+                    ),
                     phones=[
                         self.context.keyring.blind_index(customers.PHONE, p["number"]) for p in contact.phones
                     ],
@@ -137,6 +145,7 @@ class BulkImporter:
         """Candidate pairs above the threshold, existing customers that now have an open duplicate,
         and the auto-merges to carry out (survivor, merged, score)."""
         context = self.context
+        model = await current_model(session, context)
         blocks = await duplicates.sharing_by_key(session, sorted({k for row in new for k in row.keys}))
         versions = {cid: version for members in blocks.values() for cid, version in members}
         await self._load_sides(session, versions)
@@ -166,7 +175,7 @@ class BulkImporter:
                 theirs = other_new.side if other_new else self._sides.get((other_id, versions[other_id]))
                 if theirs is None:
                     continue
-                total, evidence = score(row.side, theirs, context.linkage.model)
+                total, evidence = score(row.side, theirs, model)
                 if total < context.duplicate_threshold:
                     continue
                 a, b = (row.id, other_id) if row.id < other_id else (other_id, row.id)
