@@ -72,13 +72,13 @@ def _synthetic(rng: random.Random, people: int) -> tuple[list[Side], set[tuple[i
     owner: list[int] = []
     for key in range(people):
         born = f"{rng.randrange(1940, 2000)}-{rng.randrange(1, 13):02d}-{rng.randrange(1, 28):02d}"
-        base = dict(
-            first=rng.choice(firsts),
-            last=rng.choice(lasts),
-            born=born,
-            line1=f"{rng.randrange(1, 200)} road{rng.randrange(300)}",
-            postcode=str(rng.randrange(2000, 2100)),
-        )
+        base = {
+            "first": rng.choice(firsts),
+            "last": rng.choice(lasts),
+            "born": born,
+            "line1": f"{rng.randrange(1, 200)} road{rng.randrange(300)}",
+            "postcode": str(rng.randrange(2000, 2100)),
+        }
         for copy in range(1 + (rng.random() < 0.3)):
             record = dict(base)
             if copy and rng.random() < 0.5:

@@ -52,6 +52,12 @@ class Settings(ServiceSettings):
         description="Match probability from which a candidate pair is merged automatically",
     )
     auto_merge_enabled: bool = True
+    linkage_min_training_profiles: int = Field(
+        default=1000,
+        ge=2,
+        description="Fewest active profiles POST /v1/duplicates/model/train fits a model to (a smaller base "
+        "cannot show EM enough duplicates; the model in use stays)",
+    )
     import_chunk_rows: int = Field(
         default=1000, ge=1, description="Rows an import job commits per transaction"
     )

@@ -31,6 +31,7 @@ class CustomerContext:
     auto_merge_enabled: bool
     import_chunk_rows: int = 1000
     import_stale_after: timedelta = timedelta(seconds=120)
+    linkage_min_training_profiles: int = 1000
     linkage: LinkageModel = field(default_factory=LinkageModel)
 
     @classmethod
@@ -47,6 +48,7 @@ class CustomerContext:
             auto_merge_enabled=settings.auto_merge_enabled,
             import_chunk_rows=settings.import_chunk_rows,
             import_stale_after=timedelta(seconds=settings.import_stale_after_seconds),
+            linkage_min_training_profiles=settings.linkage_min_training_profiles,
         )
 
 

@@ -143,6 +143,18 @@ async def run_training(database: Database, context: CustomerContext, *, job_id: 
         return
     try:
         _, sides = await _load_sides(database, context, job_id)
+        if len(sides) < context.linkage_min_training_profiles:
+            await _transition(
+                database,
+                job_id,
+                "running",
+                status="failed",
+                error=f"{len(sides)} active profiles; a model is fitted to at least "
+                f"{context.linkage_min_training_profiles} (CUSTOMER_LINKAGE_MIN_TRAINING_PROFILES). "
+                "The model in use stays.",
+                finished_at=customers.now(),
+            )
+            return
         await _progress(database, job_id, progress="fitting", processed=len(sides), total=len(sides))
         model = await asyncio.to_thread(linkage.train, sides, seed=len(sides))
         async with database.session() as session:
