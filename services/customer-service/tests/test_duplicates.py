@@ -1,5 +1,6 @@
 """Duplicates and merge through the HTTP API: candidates with evidence, merge, undo, auto-merge, events."""
 
+import asyncio
 import random
 import string
 from typing import Any
@@ -273,3 +274,77 @@ async def test_dismissed_pair_is_not_listed_again(
     await client.post(f"/v1/duplicates/{pair['id']}/dismiss", headers=token_issuer.auth_header(*PII))
 
     assert await duplicate_candidates(client, token_issuer, b["id"]) == []
+
+
+async def test_two_concurrent_merges_of_the_same_profiles_one_wins(
+    client: httpx.AsyncClient, token_issuer: TestTokenIssuer
+) -> None:
+    a, b = await likely_pair(client, token_issuer)
+
+    responses = await asyncio.gather(
+        _merge(client, token_issuer, a["id"], b["id"]),
+        _merge(client, token_issuer, b["id"], a["id"]),
+        _merge(client, token_issuer, a["id"], b["id"]),
+    )
+
+    assert sorted(r.status_code for r in responses) == [201, 409, 409]
+    winner = next(r.json() for r in responses if r.status_code == 201)
+    survivor = await _get(client, token_issuer, winner["survivor_id"])
+    merged = await _get(client, token_issuer, winner["merged_ids"][0])
+    assert (survivor["status"], merged["status"]) == ("active", "merged")
+    assert merged["merged_into_id"] == survivor["id"]
+
+
+async def test_two_concurrent_undos_of_one_merge_one_wins(
+    client: httpx.AsyncClient, token_issuer: TestTokenIssuer
+) -> None:
+    a, b = await likely_pair(client, token_issuer)
+    merge = (await _merge(client, token_issuer, a["id"], b["id"])).json()
+
+    responses = await asyncio.gather(
+        *(
+            client.post(f"/v1/merges/{merge['id']}/undo", headers=token_issuer.auth_header(*PII))
+            for _ in range(3)
+        )
+    )
+
+    assert sorted(r.status_code for r in responses) == [200, 409, 409]
+    assert (await _get(client, token_issuer, b["id"]))["status"] == "active"
+
+
+async def test_three_records_of_one_person_are_one_cluster_merged_and_undone_at_once(
+    client: httpx.AsyncClient, token_issuer: TestTokenIssuer
+) -> None:
+    last = surname()
+    where = {"kind": "shipping", "city": "Lyon", "postcode": "69004", "country": "FR"}
+    ids = [
+        (await create_customer(client, token_issuer, first_name=first, last_name=last, addresses=[where]))[
+            "id"
+        ]
+        for first in ("Christabel", "Christabell", "Cristabel")
+    ]
+
+    cluster = await client.get(
+        f"/v1/customers/{ids[2]}/duplicate-cluster", headers=token_issuer.auth_header(*PII)
+    )
+    members = cluster.json()["customer_ids"]
+    merge = await _merge_all(client, token_issuer, ids[0], ids[1:])
+    after_merge = [(await _get(client, token_issuer, i))["status"] for i in ids]
+    undo = await client.post(f"/v1/merges/{merge.json()['id']}/undo", headers=token_issuer.auth_header(*PII))
+    after_undo = [(await _get(client, token_issuer, i))["status"] for i in ids]
+
+    assert cluster.status_code == 200
+    assert sorted(members) == sorted(ids)
+    assert len(cluster.json()["pairs"]) >= 2
+    assert merge.status_code == 201 and sorted(merge.json()["merged_ids"]) == sorted(ids[1:])
+    assert after_merge == ["active", "merged", "merged"]
+    assert undo.status_code == 200
+    assert after_undo == ["active", "active", "active"]
+
+
+async def _merge_all(
+    client: httpx.AsyncClient, tokens: TestTokenIssuer, survivor: str, others: list[str]
+) -> httpx.Response:
+    return await client.post(
+        f"/v1/customers/{survivor}/merge", json={"customer_ids": others}, headers=tokens.auth_header(*PII)
+    )

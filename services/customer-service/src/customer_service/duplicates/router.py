@@ -16,6 +16,7 @@ from customer_service.duplicates.matching import LEVELS
 from customer_service.duplicates.model_store import stored_model
 from customer_service.duplicates.models import DuplicateCandidate, DuplicateJob, Merge
 from customer_service.duplicates.schemas import (
+    ClusterRead,
     DuplicateJobRead,
     DuplicateRead,
     LinkageModelRead,
@@ -78,6 +79,17 @@ async def list_duplicates(
     )
     result = make_page(rows, page.limit, lambda r: {"score": r.score, "id": r.id})
     return Page[DuplicateRead](items=[_duplicate(r) for r in result.items], next_cursor=result.next_cursor)
+
+
+@router.get(
+    "/customers/{customer_id}/duplicate-cluster",
+    response_model=ClusterRead,
+    responses=problem_responses(401, 403, 404),
+)
+async def read_cluster(customer: CustomerDep, session: SessionDep, _: ReadCaller) -> ClusterRead:
+    """The cluster of probable duplicates this profile belongs to (one person's records), with the pairs."""
+    members, pairs = await service.cluster_of(session, customer_id=customer.id)
+    return ClusterRead(customer_ids=members, pairs=[_duplicate(p) for p in pairs])
 
 
 @router.post(

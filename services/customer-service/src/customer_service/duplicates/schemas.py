@@ -22,6 +22,14 @@ class DuplicateRead(BaseModel):
     updated_at: datetime
 
 
+class ClusterRead(BaseModel):
+    customer_ids: list[str] = Field(
+        description="Profiles linked by open candidate pairs, transitively (this one first); merge them in "
+        "one operation with POST /v1/customers/{id}/merge, undone in one with POST /v1/merges/{id}/undo"
+    )
+    pairs: list[DuplicateRead]
+
+
 class MergeRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 

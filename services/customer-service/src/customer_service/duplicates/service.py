@@ -253,6 +253,40 @@ async def list_candidates(
     return list((await session.execute(query)).scalars())
 
 
+MAX_CLUSTER = 20
+
+
+async def cluster_of(
+    session: AsyncSession, *, customer_id: str
+) -> tuple[list[str], list[DuplicateCandidate]]:
+    """The profiles linked to `customer_id` through open candidate pairs (transitively: A~B and B~C make
+    one cluster of three), at most MAX_CLUSTER of them, and the pairs among them."""
+    members = [customer_id]
+    seen = {customer_id}
+    pairs: dict[str, DuplicateCandidate] = {}
+    frontier = [customer_id]
+    while frontier and len(members) < MAX_CLUSTER:
+        rows = (
+            await session.execute(
+                select(DuplicateCandidate).where(
+                    col(DuplicateCandidate.status) == OPEN,
+                    col(DuplicateCandidate.customer_a_id).in_(frontier)
+                    | col(DuplicateCandidate.customer_b_id).in_(frontier),
+                )
+            )
+        ).scalars()
+        frontier = []
+        for row in rows:
+            for other in (row.customer_a_id, row.customer_b_id):
+                if other not in seen and len(members) < MAX_CLUSTER:
+                    seen.add(other)
+                    members.append(other)
+                    frontier.append(other)
+            if row.customer_a_id in seen and row.customer_b_id in seen:
+                pairs[row.id] = row
+    return members, sorted(pairs.values(), key=lambda r: (-r.score, r.id))
+
+
 async def dismiss(session: AsyncSession, *, duplicate_id: str) -> DuplicateCandidate:
     row = await session.get(DuplicateCandidate, duplicate_id)
     if row is None:
@@ -340,6 +374,24 @@ async def merge(
             raise Conflict(
                 f"Customer {customer.id} is not active (it was merged into {customer.merged_into_id})."
             )
+    stamp = customers.now()
+    # Compare-and-set: each profile must still be active at the version read, else another merge (or a
+    # write) got there first and this one is refused whole (the transaction rolls back).
+    for customer in (survivor, *others):
+        claimed = await session.execute(
+            update(Customer)
+            .where(
+                col(Customer.id) == customer.id,
+                col(Customer.status) == "active",
+                col(Customer.version) == customer.version,
+            )
+            .values(version=customer.version + 1, updated_at=stamp)
+            .execution_options(synchronize_session=False)
+        )
+        if claimed.rowcount != 1:  # type: ignore[attr-defined]
+            raise Conflict(
+                f"Customer {customer.id} changed or was merged meanwhile; read it again and retry."
+            )
     external_ids = await customers.external_identities(session, survivor.id)
     snapshot: dict[str, Any] = {
         "survivor": _snapshot_of(survivor),
@@ -347,7 +399,6 @@ async def merge(
         "others": {},
     }
     contact = customers.open_contact(context, survivor)
-    stamp = customers.now()
     for other in others:
         theirs = customers.open_contact(context, other)
         their_external = await customers.external_identities(session, other.id)
@@ -367,6 +418,7 @@ async def merge(
             "consent_ids": consent_ids,
             "version": other.version,
         }
+        other.version += 1  # as claimed above
         contact.emails = _union(contact.emails, theirs.emails, "address")
         contact.phones = _union(contact.phones, theirs.phones, "number")
         contact.addresses = _union_addresses(contact.addresses, theirs.addresses)
@@ -392,7 +444,6 @@ async def merge(
             )
         other.status = "merged"
         other.merged_into_id = survivor.id
-        other.version += 1
         other.updated_at = stamp
         await customers.clear_derived_rows(session, other.id)
     await session.flush()
@@ -476,6 +527,26 @@ async def undo(session: AsyncSession, context: CustomerContext, *, record: Merge
     if survivor.version != record.survivor_version or survivor.status != "active":
         raise Conflict("The surviving profile changed after this merge; undoing it would lose those changes.")
     stamp = customers.now()
+    # Compare-and-set on the merge and on the survivor's version: of two concurrent undos (or an undo
+    # and a write to the survivor), exactly one goes through.
+    undone = await session.execute(
+        update(Merge)
+        .where(col(Merge.id) == record.id, col(Merge.undone_at).is_(None))
+        .values(undone_at=stamp)
+        .execution_options(synchronize_session=False)
+    )
+    claimed = await session.execute(
+        update(Customer)
+        .where(
+            col(Customer.id) == survivor.id,
+            col(Customer.status) == "active",
+            col(Customer.version) == record.survivor_version,
+        )
+        .values(version=record.survivor_version + 1, updated_at=stamp)
+        .execution_options(synchronize_session=False)
+    )
+    if undone.rowcount != 1 or claimed.rowcount != 1:  # type: ignore[attr-defined]
+        raise Conflict("This merge was undone, or its survivor changed, meanwhile.")
     before = record.snapshot["survivor"]
     for name in ("first_name", "last_name", "locale", "country", "attributes", "tags", "consents"):
         setattr(survivor, name, before[name])
