@@ -80,7 +80,8 @@ async def test_rescan_lists_pairs_that_no_write_compared(
         async with database.engine.begin() as conn:
             await conn.execute(
                 text(
-                    "DELETE FROM duplicate_candidates WHERE customer_a_id IN (:a, :b) OR customer_b_id IN (:a, :b)"
+                    "DELETE FROM duplicate_candidates "
+                    "WHERE customer_a_id IN (:a, :b) OR customer_b_id IN (:a, :b)"
                 ),
                 {"a": a["id"], "b": b["id"]},
             )
@@ -143,7 +144,8 @@ async def test_a_second_training_while_one_runs_gets_409(
         async with database.engine.begin() as conn:
             await conn.execute(
                 text(
-                    "INSERT INTO duplicate_jobs (id, kind, status, progress, processed, total, result, actor, "
+                    "INSERT INTO duplicate_jobs "
+                    "(id, kind, status, progress, processed, total, result, actor, "
                     "created_at) VALUES ('busy-train-job', 'train', 'running', '', 0, 0, '{}', 't', "
                     "CURRENT_TIMESTAMP)"
                 )
