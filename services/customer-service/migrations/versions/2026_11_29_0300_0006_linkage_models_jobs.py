@@ -1,4 +1,5 @@
-"""Fitted linkage models and duplicate-detection jobs (training, re-scan).
+"""Fitted linkage models, duplicate-detection jobs (training, re-scan), import error modes and per-row
+import results.
 
 Revision ID: 0006
 Revises: 0005
@@ -41,9 +42,31 @@ def upgrade() -> None:
         sa.Column("finished_at", sa.DateTime(timezone=True), nullable=True),
     )
     op.create_index("ix_duplicate_jobs_status", "duplicate_jobs", ["status"])
+    with op.batch_alter_table("import_jobs", schema=None) as batch_op:
+        batch_op.add_column(
+            sa.Column("on_error", sa.String(length=16), nullable=False, server_default="refuse")
+        )
+        batch_op.add_column(sa.Column("skipped_count", sa.Integer(), nullable=False, server_default="0"))
+    op.create_table(
+        "import_rows",
+        sa.Column("id", sa.Integer(), primary_key=True, autoincrement=True),
+        sa.Column("job_id", sa.String(length=36), nullable=False),
+        sa.Column("row", sa.Integer(), nullable=False),
+        sa.Column("outcome", sa.String(length=16), nullable=False),
+        sa.Column("customer_id", sa.String(length=36), nullable=True),
+        sa.Column("errors", sa.JSON(), nullable=False),
+        sa.Column("raw", sa.JSON(), nullable=True),
+        sa.UniqueConstraint("job_id", "row", name="uq_import_rows_job_row"),
+    )
+    op.create_index("ix_import_rows_job_id", "import_rows", ["job_id"])
 
 
 def downgrade() -> None:
+    op.drop_index("ix_import_rows_job_id", table_name="import_rows")
+    op.drop_table("import_rows")
+    with op.batch_alter_table("import_jobs", schema=None) as batch_op:
+        batch_op.drop_column("skipped_count")
+        batch_op.drop_column("on_error")
     op.drop_index("ix_duplicate_jobs_status", table_name="duplicate_jobs")
     op.drop_table("duplicate_jobs")
     op.drop_index("ix_linkage_models_trained_at", table_name="linkage_models")

@@ -12,7 +12,7 @@ from customer_service.customers.models import (
     PiiRead,
 )
 from customer_service.duplicates.models import DuplicateCandidate, DuplicateJob, LinkageModelRecord, Merge
-from customer_service.imports.models import ImportJob
+from customer_service.imports.models import ImportJob, ImportRow
 from customer_service.orders.models import Order, OrderStatusChange
 from customer_service.risk.models import RiskFlag
 from servicekit.events import models as platform_models
@@ -27,6 +27,7 @@ __all__ = [
     "DuplicateCandidate",
     "DuplicateJob",
     "ImportJob",
+    "ImportRow",
     "LinkageModelRecord",
     "Merge",
     "Order",

@@ -160,7 +160,7 @@ def _normalize_addresses(norm: Normalizer, addresses: Sequence[Any]) -> list[dic
                 "line2": norm.text(item.line2, f"{path}.line2", title=True),
                 "city": norm.text(item.city, f"{path}.city", title=True) or "",
                 "postcode": norm.postcode(item.postcode, country, f"{path}.postcode"),
-                "region": norm.text(item.region, f"{path}.region", title=True),
+                "region": norm.region(item.region, country, f"{path}.region"),
                 "country": country or "",
                 "is_default": item.is_default,
                 "verified": item.verified,

@@ -333,6 +333,15 @@ def _union_addresses(survivor: list[dict[str, Any]], other: list[dict[str, Any]]
     return customers.with_one_default_per_kind(result)
 
 
+def absorb_contact(contact: customers.Contact, theirs: customers.Contact) -> None:
+    """Survivorship of contact data (merges and imported rows matching a profile): emails, phones and
+    addresses unioned (verified and most recent first), a birthday kept if the profile had none."""
+    contact.emails = _union(contact.emails, theirs.emails, "address")
+    contact.phones = _union(contact.phones, theirs.phones, "number")
+    contact.addresses = _union_addresses(contact.addresses, theirs.addresses)
+    contact.birthday = contact.birthday or theirs.birthday
+
+
 def _union_consents(a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:
     merged = dict(a)
     for purpose, state in b.items():
@@ -419,10 +428,7 @@ async def merge(
             "version": other.version,
         }
         other.version += 1  # as claimed above
-        contact.emails = _union(contact.emails, theirs.emails, "address")
-        contact.phones = _union(contact.phones, theirs.phones, "number")
-        contact.addresses = _union_addresses(contact.addresses, theirs.addresses)
-        contact.birthday = contact.birthday or theirs.birthday
+        absorb_contact(contact, theirs)
         known = {(e.source, e.id) for e in external_ids}
         external_ids += [e for e in their_external if (e.source, e.id) not in known]
         survivor.first_name = survivor.first_name or other.first_name
