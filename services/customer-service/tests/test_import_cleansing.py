@@ -4,12 +4,11 @@ as a file, survivorship of a row matching a customer, region codes kept as codes
 import csv
 import io
 import json
+import random
+import string
 from typing import Any
 
 import httpx
-import random
-import string
-
 from customer_helpers import create_customer, new_email, unique
 
 from servicekit.testing import TestTokenIssuer
@@ -89,7 +88,7 @@ async def test_refuse_mode_imports_nothing_and_offers_the_bad_rows_as_csv(
     assert [(e["row"], e["field"]) for e in job["errors"]] == [(2, "email"), (3, "postcode"), (4, "birthday")]
     assert await _tagged(client, token_issuer, tag) == []
     assert rejected.headers["content-type"].startswith("text/csv")
-    assert [line["email"] for line in lines][0] == "not-an-email"
+    assert lines[0]["email"] == "not-an-email"
     assert "email" in lines[0]["errors"]
     assert [r["outcome"] for r in await _rows(client, token_issuer, job["id"])] == ["refused"] * 3
 

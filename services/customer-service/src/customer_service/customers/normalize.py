@@ -40,7 +40,8 @@ _POSTCODES: dict[str, tuple[re.Pattern[str], Callable[[str], str]]] = {
 def is_subdivision(country: str, code: str) -> bool:
     """Whether `code` is an ISO 3166-2 subdivision of `country` (AU + NSW, US + CA, FR + 69...)."""
     try:
-        return pycountry.subdivisions.get(code=f"{country}-{code}") is not None
+        found = pycountry.subdivisions.get(code=f"{country}-{code}")  # type: ignore[no-untyped-call]
+        return found is not None
     except (KeyError, LookupError):
         return False
 
