@@ -33,7 +33,7 @@ from customer_service.customers.normalize import canonical_email, name_key
 from customer_service.customers.schemas import CustomerCreate
 from customer_service.duplicates import linkage
 from customer_service.duplicates.matching import Side, side_of
-from customer_service.duplicates.service import MAX_BLOCK_CANDIDATES, MAX_PHONETIC_CANDIDATES, PHONETIC_PREFIX
+from customer_service.duplicates.service import MAX_BLOCK_CANDIDATES, MAX_PHONETIC_CANDIDATES, is_broad
 from servicekit.errors import ServiceError
 
 NAME = "customer_dedupe"
@@ -217,7 +217,7 @@ def candidate_pairs(prepared: list[Prepared]) -> set[tuple[int, int]]:
         phonetic: list[int] = []
         for key in item.blocks:
             members = holders.setdefault(key, [])
-            if key.startswith(PHONETIC_PREFIX):
+            if is_broad(key):
                 phonetic += members[-MAX_PHONETIC_CANDIDATES:]
             else:
                 strong += members[-MAX_BLOCK_CANDIDATES:]

@@ -147,7 +147,7 @@ class Model:
                 probability = min(probability, HOUSEHOLD_CAP)
             if len(weights) < MIN_FIELDS or not set(weights) - NAME_FIELDS:
                 probability = min(probability, THIN_EVIDENCE_CAP)
-        return probability, {k: round(v, 2) for k, v in weights.items()}
+        return probability, weights
 
 
 DEFAULT_MODEL = Model()
@@ -163,9 +163,14 @@ def _household(levels: dict[str, int], swapped: bool) -> bool:
 
 
 def score(a: Side, b: Side, model: Model = DEFAULT_MODEL) -> tuple[float, dict[str, float]]:
-    """Match probability of two profiles (rounded) and each field's weight in bits."""
+    """Match probability of two profiles (rounded) and each field's weight in bits (see `evidence`)."""
     probability, weights = model.probability(compare(a, b))
     return round(probability, 4), weights
+
+
+def evidence(weights: dict[str, float]) -> dict[str, float]:
+    """The weights as stored and shown to data stewards (bits, two decimals)."""
+    return {k: round(v, 2) for k, v in weights.items()}
 
 
 # --- training ------------------------------------------------------------------------------------

@@ -184,12 +184,19 @@ def street_level(a: Side, b: Side) -> int:
 
 
 def email_level(a: Side, b: Side) -> int:
+    """Exact (canonical) address; or the same domain with the local part one typo away."""
     if not a.emails or not b.emails:
         return NULL
     if set(a.emails) & set(b.emails):
         return 2
-    best = max(float(Levenshtein.normalized_similarity(x, y)) for x in a.emails for y in b.emails)
-    return 1 if best >= 0.8 else 0
+    for x in a.emails:
+        local_x, _, domain_x = x.partition("@")
+        for y in b.emails:
+            local_y, _, domain_y = y.partition("@")
+            if domain_x == domain_y and min(len(local_x), len(local_y)) >= 4:
+                if Levenshtein.distance(local_x, local_y) <= 1:
+                    return 1
+    return 0
 
 
 def phone_level(a: Side, b: Side) -> int:

@@ -19,6 +19,7 @@ from customer_service.context import CustomerContext
 from customer_service.customers import service as customers
 from customer_service.customers.models import BlockingKey, Customer
 from customer_service.customers.schemas import ExternalIdentity
+from customer_service.duplicates.linkage import evidence as linkage_evidence
 from customer_service.duplicates.linkage import score
 from customer_service.duplicates.matching import side_of
 from customer_service.duplicates.model_store import current_model
@@ -29,7 +30,16 @@ from servicekit.events import outbox
 
 MAX_BLOCK_CANDIDATES = 50
 MAX_PHONETIC_CANDIDATES = 10
-PHONETIC_PREFIX = "ph:"
+# Keys of the broad blocking rules (a name alone, one name with a postcode or city, a street): their
+# blocks grow with the base (common names, apartment blocks), so only their most recent few members
+# are compared.
+BROAD_PREFIXES = ("ph:", "np:", "nc:", "ac:")
+
+
+def is_broad(key: str) -> bool:
+    return key.startswith(BROAD_PREFIXES)
+
+
 OPEN = "open"
 # Values per IN (...) list: well under the bind parameter limits of SQLite and asyncpg.
 IN_LIST_MAX = 2_000
@@ -53,8 +63,8 @@ async def detect_for(
     keys = customers.blocking_keys(context, customer, contact)
     if not keys:
         return []
-    strong = sorted(k for k in keys if not k.startswith(PHONETIC_PREFIX))
-    phonetic = sorted(k for k in keys if k.startswith(PHONETIC_PREFIX))
+    strong = sorted(k for k in keys if not is_broad(k))
+    phonetic = sorted(k for k in keys if is_broad(k))
     other_ids = await _sharing(session, customer.id, strong, MAX_BLOCK_CANDIDATES)
     # Phonetic blocks grow with the base (common names): only the most recent few are scored.
     for other_id in await _sharing(session, customer.id, phonetic, MAX_PHONETIC_CANDIDATES):
@@ -154,7 +164,14 @@ async def sharing_by_key(session: AsyncSession, keys: Sequence[str]) -> dict[str
             .subquery()
         )
         limit = case(
-            (ranked.c.key.startswith(PHONETIC_PREFIX), MAX_PHONETIC_CANDIDATES), else_=MAX_BLOCK_CANDIDATES
+            (
+                ranked.c.key.startswith(BROAD_PREFIXES[0])
+                | ranked.c.key.startswith(BROAD_PREFIXES[1])
+                | ranked.c.key.startswith(BROAD_PREFIXES[2])
+                | ranked.c.key.startswith(BROAD_PREFIXES[3]),
+                MAX_PHONETIC_CANDIDATES,
+            ),
+            else_=MAX_BLOCK_CANDIDATES,
         )
         # Merged customers hold no blocking keys (a merge clears them); the status check is a safeguard.
         rows = await session.execute(
@@ -169,9 +186,10 @@ async def sharing_by_key(session: AsyncSession, keys: Sequence[str]) -> dict[str
 
 
 async def _record_candidate(
-    session: AsyncSession, a_id: str, b_id: str, total: float, evidence: dict[str, float]
+    session: AsyncSession, a_id: str, b_id: str, total: float, weights: dict[str, float]
 ) -> DuplicateCandidate:
     a, b = _pair(a_id, b_id)
+    evidence = linkage_evidence(weights)
     existing = (
         await session.execute(
             select(DuplicateCandidate).where(

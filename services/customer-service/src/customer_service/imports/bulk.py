@@ -38,6 +38,7 @@ from customer_service.crypto import WrappedKey, decrypt_document, encrypt_docume
 from customer_service.customers import service as customers
 from customer_service.customers.models import BlockingKey, Customer, CustomerIdentifier, CustomerTag
 from customer_service.duplicates import service as duplicates
+from customer_service.duplicates.linkage import evidence as linkage_evidence
 from customer_service.duplicates.linkage import score
 from customer_service.duplicates.matching import Side, side_of
 from customer_service.duplicates.model_store import current_model
@@ -230,7 +231,7 @@ class BulkImporter:
             strong: set[str] = set()
             phonetic: set[str] = set()
             for key in row.keys:
-                target = phonetic if key.startswith(duplicates.PHONETIC_PREFIX) else strong
+                target = phonetic if duplicates.is_broad(key) else strong
                 target.update(cid for cid, _ in blocks.get(key, ()))
                 target.update(chunk_blocks.get(key, ()))
             other_ids = sorted(strong - merged_away, reverse=True)[: duplicates.MAX_BLOCK_CANDIDATES]
@@ -256,7 +257,7 @@ class BulkImporter:
                         "customer_a_id": a,
                         "customer_b_id": b,
                         "score": total,
-                        "evidence": evidence,
+                        "evidence": linkage_evidence(evidence),
                         "status": duplicates.OPEN,
                         "created_at": stamp,
                         "updated_at": stamp,
