@@ -193,9 +193,9 @@ def email_level(a: Side, b: Side) -> int:
         local_x, _, domain_x = x.partition("@")
         for y in b.emails:
             local_y, _, domain_y = y.partition("@")
-            if domain_x == domain_y and min(len(local_x), len(local_y)) >= 4:
-                if Levenshtein.distance(local_x, local_y) <= 1:
-                    return 1
+            close = domain_x == domain_y and min(len(local_x), len(local_y)) >= 4
+            if close and Levenshtein.distance(local_x, local_y) <= 1:
+                return 1
     return 0
 
 
