@@ -3,6 +3,7 @@
 import asyncio
 import random
 import string
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -157,3 +158,27 @@ async def test_a_second_training_while_one_runs_gets_409(
         await database.dispose()
 
     assert response.status_code == 409
+
+
+async def test_a_job_left_running_by_a_stopped_process_does_not_block_a_new_one(
+    client: httpx.AsyncClient, token_issuer: TestTokenIssuer, database_url: str
+) -> None:
+    database = Database(database_url)
+    try:
+        async with database.engine.begin() as conn:
+            await conn.execute(
+                text(
+                    "INSERT INTO duplicate_jobs "
+                    "(id, kind, status, progress, processed, total, result, actor, created_at, heartbeat_at) "
+                    "VALUES ('stale-scan-job', 'rescan', 'running', '', 0, 0, '{}', 't', :old, :old)"
+                ),
+                {"old": datetime.now(UTC) - timedelta(hours=1)},
+            )
+    finally:
+        await database.dispose()
+
+    response = await client.post("/v1/duplicates/rescan", headers=token_issuer.auth_header(*PII))
+    stale = await client.get("/v1/duplicates/jobs/stale-scan-job", headers=token_issuer.auth_header(*PII))
+
+    assert response.status_code == 202
+    assert stale.json()["status"] == "failed"

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import select, update
@@ -37,18 +38,33 @@ ACTIVE = ("pending", "running")
 # --- jobs ------------------------------------------------------------------------------------------
 
 
-async def create_job(database: Database, *, kind: str, actor: str) -> DuplicateJob:
-    """A new pending job; 409 while another job of the same kind is pending or running."""
+async def create_job(
+    database: Database, *, kind: str, actor: str, stale_after: timedelta = timedelta(seconds=120)
+) -> DuplicateJob:
+    """A new pending job; 409 while another job of the same kind is pending or running. A job whose
+    process stopped (no heartbeat for `stale_after`) is marked failed (compare-and-set) and does not
+    block a new one."""
     async with database.session() as session:
-        running = (
+        cutoff = customers.now() - stale_after
+        for job_id, heartbeat in (
             await session.execute(
-                select(col(DuplicateJob.id)).where(
+                select(col(DuplicateJob.id), col(DuplicateJob.heartbeat_at)).where(
                     col(DuplicateJob.kind) == kind, col(DuplicateJob.status).in_(ACTIVE)
                 )
             )
-        ).first()
-        if running is not None:
-            raise Conflict(f"A {kind} job is already running ({running[0]}).")
+        ).all():
+            if heartbeat is not None and customers.aware(heartbeat) <= cutoff:
+                await session.execute(
+                    update(DuplicateJob)
+                    .where(col(DuplicateJob.id) == job_id, col(DuplicateJob.status).in_(ACTIVE))
+                    .values(
+                        status="failed",
+                        error="The service stopped while this job was running.",
+                        finished_at=customers.now(),
+                    )
+                )
+                continue
+            raise Conflict(f"A {kind} job is already running ({job_id}).")
         stamp = customers.now()
         job = DuplicateJob(id=str(uuid7()), kind=kind, actor=actor, created_at=stamp, heartbeat_at=stamp)
         session.add(job)

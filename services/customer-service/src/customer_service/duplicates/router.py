@@ -189,7 +189,9 @@ async def train_model(
 ) -> DuplicateJobRead:
     """Fit the linkage model to the current profiles (EM, unsupervised) as a job; 409 if one is running."""
     database: Database = request.app.state.database
-    job = await jobs.create_job(database, kind=jobs.TRAIN, actor=caller.subject)
+    job = await jobs.create_job(
+        database, kind=jobs.TRAIN, actor=caller.subject, stale_after=context.import_stale_after
+    )
     background.add_task(jobs.run_training, database, context, job_id=job.id)
     return _job(job)
 
@@ -205,7 +207,9 @@ async def rescan(
 ) -> DuplicateJobRead:
     """Compare the whole base with the current model as a job; pairs not known yet are listed as open."""
     database: Database = request.app.state.database
-    job = await jobs.create_job(database, kind=jobs.RESCAN, actor=caller.subject)
+    job = await jobs.create_job(
+        database, kind=jobs.RESCAN, actor=caller.subject, stale_after=context.import_stale_after
+    )
     background.add_task(jobs.run_rescan, database, context, job_id=job.id)
     return _job(job)
 
