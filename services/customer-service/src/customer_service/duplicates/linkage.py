@@ -36,8 +36,11 @@ from customer_service.duplicates.matching import (
     tf_values,
 )
 
-# Different first names with everything else shared is a household (or twins), not one person.
+# Different first names with everything else shared is a household, not one person; with the same
+# birth date too it may be twins, or one person whose given name was entered differently: listed for
+# review, never merged automatically (below any sensible auto-merge threshold).
 HOUSEHOLD_CAP = 0.5
+SAME_BIRTH_DATE_CAP = 0.99
 # Names alone (or with one other field) are not evidence enough to call two profiles one person.
 MIN_FIELDS = 3
 THIN_EVIDENCE_CAP = 0.6
@@ -144,7 +147,8 @@ class Model:
         levels = dict(zip(FIELDS, comparison.levels, strict=True))
         if levels["external_id"] != 1:
             if _household(levels, comparison.names_swapped):
-                probability = min(probability, HOUSEHOLD_CAP)
+                same_birth_date = levels["birthday"] >= 2
+                probability = min(probability, SAME_BIRTH_DATE_CAP if same_birth_date else HOUSEHOLD_CAP)
             if len(weights) < MIN_FIELDS or not set(weights) - NAME_FIELDS:
                 probability = min(probability, THIN_EVIDENCE_CAP)
         return probability, weights
@@ -155,7 +159,7 @@ DEFAULT_MODEL = Model()
 
 def _household(levels: dict[str, int], swapped: bool) -> bool:
     """Two people of one household (or twins): their given names differ (with swapped fields either
-    name may be the given name), or no given name agrees and their birthdays differ."""
+    name may be the given name), or there is no given name to compare and their birthdays differ."""
     given = [levels["first_name"], levels["last_name"]] if swapped else [levels["first_name"]]
     if 0 in given:
         return True
