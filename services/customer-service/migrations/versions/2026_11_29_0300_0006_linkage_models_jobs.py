@@ -59,9 +59,14 @@ def upgrade() -> None:
         sa.UniqueConstraint("job_id", "row", name="uq_import_rows_job_row"),
     )
     op.create_index("ix_import_rows_job_id", "import_rows", ["job_id"])
+    # A block's most recent members are read through this index, whatever the size of the block.
+    op.create_index(
+        "ix_customer_blocking_keys_key_customer", "customer_blocking_keys", ["key", "customer_id"]
+    )
 
 
 def downgrade() -> None:
+    op.drop_index("ix_customer_blocking_keys_key_customer", table_name="customer_blocking_keys")
     op.drop_index("ix_import_rows_job_id", table_name="import_rows")
     op.drop_table("import_rows")
     with op.batch_alter_table("import_jobs", schema=None) as batch_op:

@@ -8,7 +8,7 @@ import uuid
 from collections.abc import Iterator, Sequence
 from typing import Any
 
-from sqlalchemy import case, func, select, update
+from sqlalchemy import select, union_all, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
@@ -63,13 +63,10 @@ async def detect_for(
     keys = customers.blocking_keys(context, customer, contact)
     if not keys:
         return []
-    strong = sorted(k for k in keys if not is_broad(k))
-    phonetic = sorted(k for k in keys if is_broad(k))
-    other_ids = await _sharing(session, customer.id, strong, MAX_BLOCK_CANDIDATES)
-    # Phonetic blocks grow with the base (common names): only the most recent few are scored.
-    for other_id in await _sharing(session, customer.id, phonetic, MAX_PHONETIC_CANDIDATES):
-        if other_id not in other_ids:
-            other_ids.append(other_id)
+    blocks = await sharing_by_key(session, sorted(keys))
+    other_ids = candidates_from(
+        {key: [cid for cid, _ in members] for key, members in blocks.items()}, exclude={customer.id}
+    )
     if not other_ids:
         return []
     mine = side_of(customer.first_name, customer.last_name, contact.to_document())
@@ -123,66 +120,62 @@ async def record_candidate(
     return candidate
 
 
-async def _sharing(session: AsyncSession, customer_id: str, keys: list[str], limit: int) -> list[str]:
-    """Active customers holding any of `keys`, most recent first."""
-    if not keys:
-        return []
-    # The block is read through the blocking-key index first and only its members are looked up in
-    # customers: joining in one step lets SQLite start from `customers.status` and scan every customer.
-    holders = (
-        select(col(BlockingKey.customer_id))
-        .where(col(BlockingKey.key).in_(keys), col(BlockingKey.customer_id) != customer_id)
-        .distinct()
-        .order_by(col(BlockingKey.customer_id).desc())
-        .limit(limit)
-        .subquery()
-    )
-    rows = await session.execute(
-        select(holders.c.customer_id)
-        .join(Customer, col(Customer.id) == holders.c.customer_id)
-        .where(col(Customer.status) == "active")
-        .order_by(holders.c.customer_id.desc())
-    )
-    return list(rows.scalars())
+# Keys per UNION ALL query of `sharing_by_key` (two bind parameters each).
+KEYS_PER_QUERY = 200
+
+
+def limit_of(key: str) -> int:
+    return MAX_PHONETIC_CANDIDATES if is_broad(key) else MAX_BLOCK_CANDIDATES
 
 
 async def sharing_by_key(session: AsyncSession, keys: Sequence[str]) -> dict[str, list[tuple[str, int]]]:
     """For each blocking key, the active customers holding it (id, version), most recent first: at most
-    MAX_BLOCK_CANDIDATES, or MAX_PHONETIC_CANDIDATES for a phonetic key. One query for many keys; the
-    union of these per-key lists holds everything `_sharing` returns for a customer with those keys."""
+    MAX_BLOCK_CANDIDATES, or MAX_PHONETIC_CANDIDATES for a broad key. Each key's members are read
+    through the (key, customer_id) index with its own LIMIT, so the cost does not grow with the size
+    of a block (a common name in a big city); many keys go in one UNION ALL query."""
     result: dict[str, list[tuple[str, int]]] = {}
-    for part in in_list_parts(keys):
-        ranked = (
-            select(
-                col(BlockingKey.key).label("key"),
-                col(BlockingKey.customer_id).label("customer_id"),
-                func.row_number()
-                .over(partition_by=col(BlockingKey.key), order_by=col(BlockingKey.customer_id).desc())
-                .label("rank"),
-            )
-            .where(col(BlockingKey.key).in_(part))
+    holders: dict[str, list[str]] = {}
+    ordered = sorted(set(keys))
+    for start in range(0, len(ordered), KEYS_PER_QUERY):
+        parts = [
+            select(col(BlockingKey.key).label("key"), col(BlockingKey.customer_id).label("customer_id"))
+            .where(col(BlockingKey.key) == key)
+            .order_by(col(BlockingKey.customer_id).desc())
+            .limit(limit_of(key))
             .subquery()
-        )
-        limit = case(
-            (
-                ranked.c.key.startswith(BROAD_PREFIXES[0])
-                | ranked.c.key.startswith(BROAD_PREFIXES[1])
-                | ranked.c.key.startswith(BROAD_PREFIXES[2])
-                | ranked.c.key.startswith(BROAD_PREFIXES[3]),
-                MAX_PHONETIC_CANDIDATES,
-            ),
-            else_=MAX_BLOCK_CANDIDATES,
-        )
-        # Merged customers hold no blocking keys (a merge clears them); the status check is a safeguard.
+            for key in ordered[start : start + KEYS_PER_QUERY]
+        ]
+        query = union_all(*(select(part.c.key, part.c.customer_id) for part in parts))
+        for key, customer_id in (await session.execute(query)).all():
+            holders.setdefault(str(key), []).append(str(customer_id))
+    ids = sorted({cid for members in holders.values() for cid in members})
+    # Merged customers hold no blocking keys (a merge clears them); the status check is a safeguard.
+    versions: dict[str, int] = {}
+    for part in in_list_parts(ids):
         rows = await session.execute(
-            select(ranked.c.key, ranked.c.customer_id, col(Customer.version))
-            .join(Customer, col(Customer.id) == ranked.c.customer_id)
-            .where(ranked.c.rank <= limit, col(Customer.status) == "active")
-            .order_by(ranked.c.key, ranked.c.rank)
+            select(col(Customer.id), col(Customer.version)).where(
+                col(Customer.id).in_(part), col(Customer.status) == "active"
+            )
         )
-        for key, customer_id, version in rows.all():
-            result.setdefault(str(key), []).append((str(customer_id), int(version)))
+        versions.update({str(cid): int(version) for cid, version in rows.all()})
+    for key, members in holders.items():
+        result[key] = [(cid, versions[cid]) for cid in members if cid in versions]
     return result
+
+
+def candidates_from(blocks: dict[str, list[str]], exclude: set[str]) -> list[str]:
+    """The profiles to compare with one holding the blocks' keys: the most recent MAX_BLOCK_CANDIDATES
+    of those sharing a specific key, then the most recent MAX_PHONETIC_CANDIDATES sharing a broad one."""
+    strong: set[str] = set()
+    broad: set[str] = set()
+    for key, members in blocks.items():
+        (broad if is_broad(key) else strong).update(members)
+    chosen = sorted(strong - exclude, reverse=True)[:MAX_BLOCK_CANDIDATES]
+    picked = set(chosen)
+    chosen += [
+        cid for cid in sorted(broad - exclude, reverse=True)[:MAX_PHONETIC_CANDIDATES] if cid not in picked
+    ]
+    return chosen
 
 
 async def _record_candidate(

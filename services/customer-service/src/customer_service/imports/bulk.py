@@ -228,19 +228,11 @@ class BulkImporter:
         open_existing: set[str] = set()
         merges: list[tuple[str, str, float]] = []
         for row in new:
-            strong: set[str] = set()
-            phonetic: set[str] = set()
-            for key in row.keys:
-                target = phonetic if duplicates.is_broad(key) else strong
-                target.update(cid for cid, _ in blocks.get(key, ()))
-                target.update(chunk_blocks.get(key, ()))
-            other_ids = sorted(strong - merged_away, reverse=True)[: duplicates.MAX_BLOCK_CANDIDATES]
-            chosen = set(other_ids)
-            other_ids += [
-                cid
-                for cid in sorted(phonetic - merged_away, reverse=True)[: duplicates.MAX_PHONETIC_CANDIDATES]
-                if cid not in chosen
-            ]
+            row_blocks = {
+                key: [*(cid for cid, _ in blocks.get(key, ())), *chunk_blocks.get(key, ())]
+                for key in row.keys
+            }
+            other_ids = duplicates.candidates_from(row_blocks, exclude=merged_away | {row.id})
             best: tuple[float, str] | None = None
             for other_id in other_ids:
                 other_new = by_id.get(other_id)
