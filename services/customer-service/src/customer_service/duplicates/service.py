@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import base64
+import functools
 import re
 import uuid
 from collections.abc import Iterator, Sequence
 from typing import Any
 
-from sqlalchemy import select, union_all, update
+from sqlalchemy import TextClause, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
@@ -17,7 +18,7 @@ from contracts.catalog.customers import CustomerMerged, CustomerUnmerged
 from customer_service.consent.models import ConsentRecord
 from customer_service.context import CustomerContext
 from customer_service.customers import service as customers
-from customer_service.customers.models import BlockingKey, Customer
+from customer_service.customers.models import Customer
 from customer_service.customers.schemas import ExternalIdentity
 from customer_service.duplicates.linkage import evidence as linkage_evidence
 from customer_service.duplicates.linkage import score
@@ -124,6 +125,18 @@ async def record_candidate(
 KEYS_PER_QUERY = 200
 
 
+@functools.lru_cache(maxsize=8)
+def _blocks_query(count: int) -> TextClause:
+    """The most recent holders of `count` keys (:k0.., limits :l0..), each read through the
+    (key, customer_id) index. Plain SQL built once per size: building hundreds of subqueries with the
+    expression language per chunk cost more than running them."""
+    one = (
+        "SELECT * FROM (SELECT key, customer_id FROM customer_blocking_keys WHERE key = :k{i} "
+        "ORDER BY customer_id DESC LIMIT :l{i}) AS b{i}"
+    )
+    return text(" UNION ALL ".join(one.format(i=i) for i in range(count)))
+
+
 def limit_of(key: str) -> int:
     return MAX_PHONETIC_CANDIDATES if is_broad(key) else MAX_BLOCK_CANDIDATES
 
@@ -137,16 +150,11 @@ async def sharing_by_key(session: AsyncSession, keys: Sequence[str]) -> dict[str
     holders: dict[str, list[str]] = {}
     ordered = sorted(set(keys))
     for start in range(0, len(ordered), KEYS_PER_QUERY):
-        parts = [
-            select(col(BlockingKey.key).label("key"), col(BlockingKey.customer_id).label("customer_id"))
-            .where(col(BlockingKey.key) == key)
-            .order_by(col(BlockingKey.customer_id).desc())
-            .limit(limit_of(key))
-            .subquery()
-            for key in ordered[start : start + KEYS_PER_QUERY]
-        ]
-        query = union_all(*(select(part.c.key, part.c.customer_id) for part in parts))
-        for key, customer_id in (await session.execute(query)).all():
+        part = ordered[start : start + KEYS_PER_QUERY]
+        params: dict[str, Any] = {}
+        for i, key in enumerate(part):
+            params[f"k{i}"], params[f"l{i}"] = key, limit_of(key)
+        for key, customer_id in (await session.execute(_blocks_query(len(part)), params)).all():
             holders.setdefault(str(key), []).append(str(customer_id))
     ids = sorted({cid for members in holders.values() for cid in members})
     # Merged customers hold no blocking keys (a merge clears them); the status check is a safeguard.
