@@ -14,6 +14,7 @@ import os
 import random
 import tempfile
 import time
+import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -135,7 +136,11 @@ async def measure_creating(
     latencies = []
     for n in range(count):
         first, last = names[n % len(names)]
-        body = {"email": f"new.{size}.{n}@identify.example.com", "first_name": first, "last_name": last}
+        body = {
+            "email": f"new.{uuid.uuid4().hex}@identify.example.com",
+            "first_name": first,
+            "last_name": last,
+        }
         began = time.perf_counter()
         response = await client.post("/v1/customers/identify", json=body, headers=headers)
         latencies.append((time.perf_counter() - began) * 1000)
