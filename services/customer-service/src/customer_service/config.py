@@ -40,12 +40,24 @@ class Settings(ServiceSettings):
         default="FR", description="Region used to parse phone numbers written without a country code"
     )
     duplicate_threshold: float = Field(
-        default=0.8, description="Score from which a pair is listed as a candidate duplicate"
+        default=0.8,
+        ge=0,
+        le=1,
+        description="Match probability from which a pair is listed as a candidate duplicate for review",
     )
     auto_merge_threshold: float = Field(
-        default=0.97, description="Score from which a candidate pair is merged automatically"
+        default=0.999,
+        ge=0,
+        le=1,
+        description="Match probability from which a candidate pair is merged automatically",
     )
     auto_merge_enabled: bool = True
+    linkage_min_training_profiles: int = Field(
+        default=1000,
+        ge=2,
+        description="Fewest active profiles POST /v1/duplicates/model/train fits a model to (a smaller base "
+        "cannot show EM enough duplicates; the model in use stays)",
+    )
     import_chunk_rows: int = Field(
         default=1000, ge=1, description="Rows an import job commits per transaction"
     )

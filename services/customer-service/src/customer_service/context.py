@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Annotated
 
@@ -10,6 +10,16 @@ from fastapi import Depends, Request
 
 from customer_service.config import Settings
 from customer_service.crypto import KeyRing
+from customer_service.duplicates.linkage import DEFAULT_MODEL, Model
+
+
+@dataclass
+class LinkageModel:
+    """The linkage model in use (the default until one is trained), refreshed from the database."""
+
+    model: Model = field(default_factory=lambda: DEFAULT_MODEL)
+    model_id: str | None = None
+    checked_at: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -21,6 +31,8 @@ class CustomerContext:
     auto_merge_enabled: bool
     import_chunk_rows: int = 1000
     import_stale_after: timedelta = timedelta(seconds=120)
+    linkage_min_training_profiles: int = 1000
+    linkage: LinkageModel = field(default_factory=LinkageModel)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> CustomerContext:
@@ -36,6 +48,7 @@ class CustomerContext:
             auto_merge_enabled=settings.auto_merge_enabled,
             import_chunk_rows=settings.import_chunk_rows,
             import_stale_after=timedelta(seconds=settings.import_stale_after_seconds),
+            linkage_min_training_profiles=settings.linkage_min_training_profiles,
         )
 
 

@@ -11,8 +11,8 @@ from customer_service.customers.models import (
     CustomerTag,
     PiiRead,
 )
-from customer_service.duplicates.models import DuplicateCandidate, Merge
-from customer_service.imports.models import ImportJob
+from customer_service.duplicates.models import DuplicateCandidate, DuplicateJob, LinkageModelRecord, Merge
+from customer_service.imports.models import ImportJob, ImportRow
 from customer_service.orders.models import Order, OrderStatusChange
 from customer_service.risk.models import RiskFlag
 from servicekit.events import models as platform_models
@@ -25,7 +25,10 @@ __all__ = [
     "CustomerIdentifier",
     "CustomerTag",
     "DuplicateCandidate",
+    "DuplicateJob",
     "ImportJob",
+    "ImportRow",
+    "LinkageModelRecord",
     "Merge",
     "Order",
     "OrderStatusChange",

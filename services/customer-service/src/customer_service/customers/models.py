@@ -61,6 +61,7 @@ class BlockingKey(SQLModel, table=True):
     """Keys that put possible duplicates in the same block (all keyed hashes, no clear PII)."""
 
     __tablename__ = "customer_blocking_keys"
+    __table_args__ = (sa.Index("ix_customer_blocking_keys_key_customer", "key", "customer_id"),)
 
     customer_id: str = Field(foreign_key="customers.id", max_length=36, primary_key=True)
     key: str = Field(max_length=80, primary_key=True, index=True)

@@ -9,6 +9,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import phonenumbers
+import pycountry
 from email_validator import EmailNotValidError, validate_email
 
 from servicekit.errors import FieldError, UnprocessableEntity
@@ -33,6 +34,16 @@ _POSTCODES: dict[str, tuple[re.Pattern[str], Callable[[str], str]]] = {
     "GB": (re.compile(r"^[A-Z]{1,2}\d[A-Z\d]?\d[A-Z]{2}$"), lambda c: f"{c[:-3]} {c[-3:]}"),
     "CA": (re.compile(r"^[A-Z]\d[A-Z]\d[A-Z]\d$"), lambda c: f"{c[:3]} {c[3:]}"),
 }
+
+
+@functools.lru_cache(maxsize=4_096)
+def is_subdivision(country: str, code: str) -> bool:
+    """Whether `code` is an ISO 3166-2 subdivision of `country` (AU + NSW, US + CA, FR + 69...)."""
+    try:
+        found = pycountry.subdivisions.get(code=f"{country}-{code}")  # type: ignore[no-untyped-call]
+        return found is not None
+    except (KeyError, LookupError):
+        return False
 
 
 def collapse(value: str) -> str:
@@ -125,11 +136,28 @@ class Normalizer:
         return formatter(compact)
 
     def text(self, value: str | None, path: str, *, title: bool = False) -> str | None:
+        """Spaces collapsed; all-lower or all-upper text title-cased if `title`, except a short
+        upper-case code (up to 3 letters, e.g. NSW, NY), which stays as written."""
         if value is None:
             return None
         cleaned = collapse(value)
         if not cleaned:
             return None
-        if title and (cleaned.islower() or cleaned.isupper()):
+        if title and (cleaned.islower() or cleaned.isupper()) and not _is_code(cleaned):
             cleaned = cleaned.title()
         return cleaned
+
+    def region(self, value: str | None, country: str | None, path: str) -> str | None:
+        """A region: an ISO 3166-2 subdivision code of the address's country is kept as the code in
+        upper case (nsw -> NSW); other short codes stay as written; names are title-cased as text."""
+        cleaned = self.text(value, path)
+        if cleaned is None:
+            return None
+        code = cleaned.upper().replace(" ", "")
+        if country and re.fullmatch(r"[A-Z0-9]{1,3}", code) and is_subdivision(country, code):
+            return code
+        return self.text(cleaned, path, title=True)
+
+
+def _is_code(value: str) -> bool:
+    return value.isupper() and len(value) <= 3 and value.isalnum()

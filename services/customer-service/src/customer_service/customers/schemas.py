@@ -30,14 +30,22 @@ class PhoneIn(_In):
 
 class AddressIn(_In):
     kind: Literal["shipping", "billing"]
-    line1: str = Field(min_length=1, max_length=200)
+    line1: str = Field(
+        default="", max_length=200, description="Street; may be left out if city or postcode is given"
+    )
     line2: str | None = Field(default=None, max_length=200)
-    city: str = Field(min_length=1, max_length=100)
+    city: str = Field(default="", max_length=100, description="City or suburb")
     postcode: str | None = Field(default=None, max_length=20)
     region: str | None = Field(default=None, max_length=100)
     country: CountryCode
     is_default: bool = False
     verified: bool = False
+
+    @model_validator(mode="after")
+    def _locates_something(self) -> AddressIn:
+        if not (self.line1.strip() or self.city.strip() or (self.postcode or "").strip()):
+            raise ValueError("An address needs at least a street (line1), a city or a postcode.")
+        return self
 
 
 class ExternalIdentity(_In):

@@ -8,7 +8,6 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any
 
-import jellyfish
 from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -27,7 +26,7 @@ from customer_service.customers.models import (
     CustomerTag,
     PiiRead,
 )
-from customer_service.customers.normalize import Normalizer, canonical_email, name_key
+from customer_service.customers.normalize import Normalizer
 from customer_service.customers.schemas import (
     AddressRead,
     ConsentState,
@@ -41,6 +40,7 @@ from customer_service.customers.schemas import (
     PhoneIn,
     PhoneRead,
 )
+from customer_service.duplicates.matching import blocking_values, side_of
 from servicekit.auth import Caller
 from servicekit.errors import Conflict, FieldError, NotFound, UnprocessableEntity
 from servicekit.events import outbox
@@ -160,7 +160,7 @@ def _normalize_addresses(norm: Normalizer, addresses: Sequence[Any]) -> list[dic
                 "line2": norm.text(item.line2, f"{path}.line2", title=True),
                 "city": norm.text(item.city, f"{path}.city", title=True) or "",
                 "postcode": norm.postcode(item.postcode, country, f"{path}.postcode"),
-                "region": norm.text(item.region, f"{path}.region", title=True),
+                "region": norm.region(item.region, country, f"{path}.region"),
                 "country": country or "",
                 "is_default": item.is_default,
                 "verified": item.verified,
@@ -292,31 +292,31 @@ def identifier_values(
     return rows
 
 
-def blocking_keys(context: CustomerContext, customer: Customer, contact: Contact) -> set[str]:
+def blocking_keys(
+    context: CustomerContext,
+    customer: Customer,
+    contact: Contact,
+    external_ids: Sequence[ExternalIdentity] = (),
+) -> set[str]:
     """Keys that put likely duplicates in one block; keyed hashes so no clear PII is stored."""
-    return blocking_keys_for(context, customer.first_name, customer.last_name, contact)
+    return blocking_keys_for(context, customer.first_name, customer.last_name, contact, external_ids)
 
 
 def blocking_keys_for(
-    context: CustomerContext, first_name: str | None, last_name: str | None, contact: Contact
+    context: CustomerContext,
+    first_name: str | None,
+    last_name: str | None,
+    contact: Contact,
+    external_ids: Sequence[ExternalIdentity] = (),
 ) -> set[str]:
-    """`blocking_keys` from the names and contact alone (no Customer object needed)."""
+    """`blocking_keys` from the names and contact alone (no Customer object needed): each rule's
+    value (`matching.blocking_values`) under a keyed hash, the rule kept as a readable prefix."""
     bi = context.keyring.blind_index
+    side = side_of(first_name, last_name, contact.to_document(), [(e.source, e.id) for e in external_ids])
     keys: set[str] = set()
-    for email in contact.emails:
-        keys.add("e:" + bi("email_canonical", canonical_email(email["address"]))[:40])
-    for phone in contact.phones:
-        keys.add("p:" + bi(PHONE, phone["number"])[:40])
-    first, last = name_key(first_name), name_key(last_name)
-    if last:
-        for address in contact.addresses:
-            if address.get("postcode"):
-                postcode = address["postcode"].replace(" ", "").replace("-", "")
-                keys.add("np:" + bi("name_postcode", f"{last}|{postcode}")[:40])
-    if first and last:
-        phonetic = f"{jellyfish.metaphone(first)[:3]}|{jellyfish.metaphone(last)}"
-        keys.add("ph:" + bi("phonetic", phonetic)[:40])
-        keys.add("ph:" + bi("phonetic", f"{jellyfish.metaphone(last)}|{jellyfish.metaphone(first)[:3]}")[:40])
+    for value in blocking_values(side):
+        rule, _, clear = value.partition(":")
+        keys.add(f"{rule}:" + bi(f"block_{rule}", clear)[:40])
     return keys
 
 
@@ -363,7 +363,8 @@ async def write_derived_rows(
     customer.index_key_id = context.keyring.blind_kid
     session.add_all(identifier_rows(context, customer.id, contact, external_ids))
     session.add_all(
-        BlockingKey(customer_id=customer.id, key=key) for key in blocking_keys(context, customer, contact)
+        BlockingKey(customer_id=customer.id, key=key)
+        for key in blocking_keys(context, customer, contact, external_ids)
     )
     session.add_all(CustomerTag(customer_id=customer.id, tag=tag) for tag in customer.tags)
     session.add_all(

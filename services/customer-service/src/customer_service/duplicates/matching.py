@@ -1,8 +1,11 @@
-"""Field-by-field similarity of two profiles (rapidfuzz, jellyfish) and the total score."""
+"""What duplicate detection compares: the profile as a `Side`, and the comparison of two sides as one
+discrete level per field (the comparison vector a Fellegi-Sunter model weighs, see `linkage`)."""
 
 from __future__ import annotations
 
 import functools
+import re
+import unicodedata
 from dataclasses import dataclass
 from typing import Any
 
@@ -12,23 +15,47 @@ from rapidfuzz.distance import JaroWinkler, Levenshtein
 
 from customer_service.customers.normalize import canonical_email, name_key
 
-# Weight of each field in the total; a field counts only when both profiles have it.
-WEIGHTS: dict[str, float] = {
-    "first_name": 1.0,
-    "last_name": 1.5,
-    "email": 2.0,
-    "phone": 2.0,
-    "postcode": 1.0,
-    "street": 1.0,
-    "birthday": 1.5,
+NULL = -1  # the field is missing on one side or both: it counts neither for nor against
+
+# Comparison levels of each field, lowest (disagreement) first; the index is the level.
+LEVELS: dict[str, tuple[str, ...]] = {
+    "first_name": ("different", "initial_or_phonetic", "similar", "exact"),
+    "last_name": ("different", "initial_or_phonetic", "similar", "exact"),
+    "birthday": ("different", "two_parts_equal", "day_month_swapped", "exact"),
+    "locality": ("different", "postcode_close", "same_city", "same_postcode"),
+    "street": ("different", "similar", "close", "exact"),
+    "email": ("different", "similar", "exact"),
+    "phone": ("different", "same_subscriber", "exact"),
+    "external_id": ("different", "exact"),
 }
-# Different first names with everything else shared is a household, not one person.
-FIRST_NAME_FLOOR = 0.75
-HOUSEHOLD_CAP = 0.7
-# Names alone (or one field) are not evidence enough to call two profiles one person.
-CONTACT_FIELDS = frozenset({"email", "phone", "postcode", "street", "birthday"})
-MIN_FIELDS = 3
-THIN_EVIDENCE_CAP = 0.6
+FIELDS: tuple[str, ...] = tuple(LEVELS)
+NAME_FIELDS = frozenset({"first_name", "last_name"})
+# Fields with a term-frequency adjustment at their exact level (a shared rare value weighs more).
+TF_FIELDS = ("first_name", "last_name", "locality")
+
+# Street words written several ways; compared in one spelling.
+_STREET_WORDS = {
+    "st": "street",
+    "str": "street",
+    "rd": "road",
+    "ave": "avenue",
+    "av": "avenue",
+    "dr": "drive",
+    "ln": "lane",
+    "pl": "place",
+    "ct": "court",
+    "cres": "crescent",
+    "cct": "circuit",
+    "hwy": "highway",
+    "pde": "parade",
+    "tce": "terrace",
+    "blvd": "boulevard",
+    "bd": "boulevard",
+    "sq": "square",
+    "cl": "close",
+    "apt": "apartment",
+    "bldg": "building",
+}
 
 
 @dataclass(frozen=True)
@@ -37,120 +64,233 @@ class Side:
 
     first_name: str
     last_name: str
-    emails: list[str]
-    phones: list[str]
-    postcodes: list[str]
-    streets: list[str]
+    emails: tuple[str, ...]
+    phones: tuple[str, ...]
+    postcodes: tuple[str, ...]
+    cities: tuple[str, ...]
+    streets: tuple[str, ...]
     birthday: str | None
+    external_ids: tuple[tuple[str, str], ...] = ()
 
 
-def side_of(first_name: str | None, last_name: str | None, contact: dict[str, Any]) -> Side:
+@functools.lru_cache(maxsize=65_536)
+def street_key(line1: str | None) -> str:
+    """The street in one spelling: ASCII lower case, house numbers kept, common words unabbreviated."""
+    decomposed = unicodedata.normalize("NFKD", line1 or "")
+    ascii_only = "".join(ch for ch in decomposed if not unicodedata.combining(ch)).lower()
+    words = re.sub(r"[^a-z0-9]+", " ", re.sub(r"(\d)([a-z])", r"\1 \2", ascii_only)).split()
+    return " ".join(_STREET_WORDS.get(w, w) for w in words)
+
+
+def postcode_key(postcode: str | None) -> str:
+    return re.sub(r"[\s-]+", "", postcode or "").upper()
+
+
+def side_of(
+    first_name: str | None,
+    last_name: str | None,
+    contact: dict[str, Any],
+    external_ids: list[tuple[str, str]] | None = None,
+) -> Side:
+    addresses = contact.get("addresses", [])
     return Side(
         first_name=name_key(first_name),
         last_name=name_key(last_name),
-        emails=[str(e["address"]) for e in contact.get("emails", [])],
-        phones=[str(p["number"]) for p in contact.get("phones", [])],
-        postcodes=[
-            str(a["postcode"]).replace(" ", "").replace("-", "")
-            for a in contact.get("addresses", [])
-            if a.get("postcode")
-        ],
-        streets=[name_key(f"{a.get('line1', '')} {a.get('city', '')}") for a in contact.get("addresses", [])],
+        emails=tuple(canonical_email(str(e["address"])) for e in contact.get("emails", [])),
+        phones=tuple(str(p["number"]) for p in contact.get("phones", [])),
+        postcodes=tuple(p for p in (postcode_key(a.get("postcode")) for a in addresses) if p),
+        cities=tuple(c for c in (name_key(a.get("city")) for a in addresses) if c),
+        streets=tuple(s for s in (street_key(a.get("line1")) for a in addresses) if s),
         birthday=contact.get("birthday"),
+        external_ids=tuple(sorted(external_ids or ())),
     )
 
 
-# Names repeat a lot across the pairs scored; their phonetic keys are computed once.
-_metaphone = functools.lru_cache(maxsize=65_536)(jellyfish.metaphone)
+metaphone = functools.lru_cache(maxsize=131_072)(jellyfish.metaphone)
 
 
-def _name(a: str, b: str) -> float:
+@functools.lru_cache(maxsize=262_144)
+def name_level(a: str, b: str) -> int:
+    if not a or not b:
+        return NULL
     if a == b:
-        return 1.0
+        return 3
     similarity = float(JaroWinkler.normalized_similarity(a, b))
-    if _metaphone(a) == _metaphone(b):
-        similarity = max(similarity, 0.9)
-    return similarity
+    if similarity >= 0.92:
+        return 2
+    if similarity >= 0.8 or metaphone(a) == metaphone(b):
+        return 1
+    # An initial ("J" for "John") is consistent with the full name, weak evidence.
+    if (len(a) == 1 and b.startswith(a)) or (len(b) == 1 and a.startswith(b)):
+        return 1
+    return 0
 
 
-def could_reach(a: Side, b: Side, threshold: float) -> bool:
-    """False when `score(a, b)` is certainly below `threshold` because one of its caps applies (too few
-    shared fields, or different first names); a cheap test that spares scoring most pairs of a block."""
-    fields = {
-        "first_name": bool(a.first_name and b.first_name),
-        "last_name": bool(a.last_name and b.last_name),
-        "email": bool(a.emails and b.emails),
-        "phone": bool(a.phones and b.phones),
-        "postcode": bool(a.postcodes and b.postcodes),
-        "street": bool(a.streets and b.streets),
-        "birthday": bool(a.birthday and b.birthday),
-    }
-    present = {name for name, both in fields.items() if both}
-    if threshold > THIN_EVIDENCE_CAP and (len(present) < MIN_FIELDS or not CONTACT_FIELDS & present):
-        return False
-    if threshold > HOUSEHOLD_CAP and "first_name" in present:
-        return round(_name(a.first_name, b.first_name), 3) >= FIRST_NAME_FLOOR
-    return True
+def names(a: Side, b: Side) -> tuple[int, int, bool]:
+    """Levels of first and last name, comparing the names also crosswise (given name and surname
+    swapped on one side); the orientation that agrees better wins. Also says whether it was swapped."""
+    straight = (name_level(a.first_name, b.first_name), name_level(a.last_name, b.last_name))
+    swapped = (name_level(a.first_name, b.last_name), name_level(a.last_name, b.first_name))
+    if sum(max(x, 0) for x in swapped) > sum(max(x, 0) for x in straight) + 1:
+        return swapped[0], swapped[1], True
+    return straight[0], straight[1], False
 
 
-def _email(a: list[str], b: list[str]) -> float:
-    best = 0.0
-    for x in a:
-        for y in b:
-            if canonical_email(x) == canonical_email(y):
-                return 1.0
-            best = max(best, float(Levenshtein.normalized_similarity(x, y)))
-    return best
-
-
-def _phone(a: list[str], b: list[str]) -> float:
-    best = 0.0
-    for x in a:
-        for y in b:
-            if x == y:
-                return 1.0
-            if x[-8:] == y[-8:]:
-                best = max(best, 0.9)
-            else:
-                best = max(best, float(Levenshtein.normalized_similarity(x, y)) * 0.8)
-    return best
-
-
-def _birthday(a: str, b: str) -> float:
+def birthday_level(a: str | None, b: str | None) -> int:
+    if not a or not b:
+        return NULL
     if a == b:
-        return 1.0
+        return 3
     ya, ma, da = a.split("-")
     yb, mb, db = b.split("-")
     if ya == yb and ma == db and da == mb:
-        return 0.8  # day and month swapped
-    if Levenshtein.distance(a, b) == 1:
-        return 0.7
-    return 0.0
+        return 2
+    if (ya == yb) + (ma == mb) + (da == db) == 2:
+        return 1
+    return 0
 
 
-def score(a: Side, b: Side) -> tuple[float, dict[str, float]]:
-    """The weighted mean of the similarities of the fields both sides have, and each similarity."""
-    evidence: dict[str, float] = {}
-    if a.first_name and b.first_name:
-        evidence["first_name"] = _name(a.first_name, b.first_name)
-    if a.last_name and b.last_name:
-        evidence["last_name"] = _name(a.last_name, b.last_name)
-    if a.emails and b.emails:
-        evidence["email"] = _email(a.emails, b.emails)
-    if a.phones and b.phones:
-        evidence["phone"] = _phone(a.phones, b.phones)
-    if a.postcodes and b.postcodes:
-        evidence["postcode"] = 1.0 if set(a.postcodes) & set(b.postcodes) else 0.0
-    if a.streets and b.streets:
-        evidence["street"] = max(fuzz.token_sort_ratio(x, y) / 100 for x in a.streets for y in b.streets)
-    if a.birthday and b.birthday:
-        evidence["birthday"] = _birthday(a.birthday, b.birthday)
-    evidence = {k: round(v, 3) for k, v in evidence.items()}
-    if not evidence:
-        return 0.0, evidence
-    total = sum(WEIGHTS[k] * v for k, v in evidence.items()) / sum(WEIGHTS[k] for k in evidence)
-    if evidence.get("first_name", 1.0) < FIRST_NAME_FLOOR:
-        total = min(total, HOUSEHOLD_CAP)
-    if len(evidence) < MIN_FIELDS or not CONTACT_FIELDS & evidence.keys():
-        total = min(total, THIN_EVIDENCE_CAP)
-    return round(total, 3), evidence
+def locality_level(a: Side, b: Side) -> tuple[int, str | None]:
+    """Postcode and city as one comparison (they say the same thing; counting both would count one
+    agreement twice). Also returns the shared postcode (for its term-frequency adjustment)."""
+    if not (a.postcodes and b.postcodes) and not (a.cities and b.cities):
+        return NULL, None
+    shared = set(a.postcodes) & set(b.postcodes)
+    if shared:
+        return 3, min(shared)
+    if set(a.cities) & set(b.cities):
+        return 2, None
+    for x in a.postcodes:
+        for y in b.postcodes:
+            if len(x) == len(y) and Levenshtein.distance(x, y) <= 1:
+                return 1, None
+    return 0, None
+
+
+def street_level(a: Side, b: Side) -> int:
+    if not a.streets or not b.streets:
+        return NULL
+    best = 0
+    for x in a.streets:
+        for y in b.streets:
+            if x == y:
+                return 3
+            ratio = fuzz.token_sort_ratio(x, y)
+            if ratio >= 90:
+                best = max(best, 2)
+            elif ratio >= 75:
+                best = max(best, 1)
+    return best
+
+
+def email_level(a: Side, b: Side) -> int:
+    """Exact (canonical) address; or the same domain with the local part one typo away."""
+    if not a.emails or not b.emails:
+        return NULL
+    if set(a.emails) & set(b.emails):
+        return 2
+    for x in a.emails:
+        local_x, _, domain_x = x.partition("@")
+        for y in b.emails:
+            local_y, _, domain_y = y.partition("@")
+            close = domain_x == domain_y and min(len(local_x), len(local_y)) >= 4
+            if close and Levenshtein.distance(local_x, local_y) <= 1:
+                return 1
+    return 0
+
+
+def phone_level(a: Side, b: Side) -> int:
+    if not a.phones or not b.phones:
+        return NULL
+    if set(a.phones) & set(b.phones):
+        return 2
+    if {p[-8:] for p in a.phones} & {p[-8:] for p in b.phones}:
+        return 1
+    return 0
+
+
+def external_level(a: Side, b: Side) -> int:
+    sources = {s for s, _ in a.external_ids} & {s for s, _ in b.external_ids}
+    if not sources:
+        return NULL
+    return 1 if set(a.external_ids) & set(b.external_ids) else 0
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """The comparison vector of two sides (a level per field, NULL when not comparable), the values
+    that agreed exactly (for term-frequency adjustment), and whether the names were swapped."""
+
+    levels: tuple[int, ...]
+    agreed: dict[str, str]
+    names_swapped: bool
+
+
+def compare(a: Side, b: Side) -> Comparison:
+    first, last, swapped = names(a, b)
+    locality, postcode = locality_level(a, b)
+    agreed: dict[str, str] = {}
+    if first == 3:
+        agreed["first_name"] = b.last_name if swapped else b.first_name
+    if last == 3:
+        agreed["last_name"] = b.first_name if swapped else b.last_name
+    if postcode is not None:
+        agreed["locality"] = postcode
+    levels = (
+        first,
+        last,
+        birthday_level(a.birthday, b.birthday),
+        locality,
+        street_level(a, b),
+        email_level(a, b),
+        phone_level(a, b),
+        external_level(a, b),
+    )
+    return Comparison(levels, agreed, swapped)
+
+
+def tf_values(side: Side) -> dict[str, list[str]]:
+    """The values of a side that term frequencies are counted on."""
+    return {
+        "first_name": [side.first_name] if side.first_name else [],
+        "last_name": [side.last_name] if side.last_name else [],
+        "locality": list(dict.fromkeys(side.postcodes)),
+    }
+
+
+def blocking_values(side: Side) -> set[str]:
+    """Clear blocking values of a profile, one per rule and value (a union of rules: a pair is compared
+    when it shares any of them, so one typo or a changed postcode does not hide it). Names enter in
+    a swap-proof way (either name with the other field). `customers.blocking_keys` stores them hashed."""
+    values: set[str] = set()
+    values.update(f"e:{e}" for e in side.emails)
+    values.update(f"p:{p}" for p in side.phones)
+    values.update(f"x:{s}|{i}" for s, i in side.external_ids)
+    codes = sorted({metaphone(n) for n in (side.first_name, side.last_name) if n} - {""})
+    born = _date_key(side.birthday)
+    if len(codes) == 2:
+        values.add(f"ph:{codes[0]}|{codes[1]}")
+    for code in codes:
+        for postcode in side.postcodes:
+            values.add(f"np:{code}|{postcode}")
+        if born:
+            values.add(f"nd:{code}|{born}")
+    for code in codes:
+        for city in side.cities:
+            values.add(f"nc:{code}|{city}")
+    initials = "".join(sorted(n[0] for n in (side.first_name, side.last_name) if n))
+    if born:
+        values.update(f"pd:{postcode}|{born}" for postcode in side.postcodes)
+        if len(initials) == 2:
+            values.add(f"di:{born}|{initials}")
+    for street in side.streets:
+        values.update(f"ac:{street}|{place}" for place in (*side.postcodes, *side.cities))
+    return values
+
+
+def _date_key(birthday: str | None) -> str | None:
+    """The birthday with day and month in a fixed order, so a day/month swap keeps the key."""
+    if not birthday:
+        return None
+    year, month, day = birthday.split("-")
+    return f"{year}-{min(month, day)}-{max(month, day)}"

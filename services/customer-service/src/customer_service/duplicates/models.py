@@ -41,3 +41,33 @@ class Merge(SQLModel, table=True):
     actor: str = Field(max_length=200)
     created_at: datetime = Field(sa_column=sa.Column(UTCDateTime(), nullable=False))
     undone_at: datetime | None = Field(default=None, sa_column=sa.Column(UTCDateTime(), nullable=True))
+
+
+class LinkageModelRecord(SQLModel, table=True):
+    """A fitted linkage model (m/u per level, match prior, term frequencies); the newest is in use."""
+
+    __tablename__ = "linkage_models"
+
+    id: str = Field(primary_key=True, max_length=36)
+    params: dict[str, Any] = Field(sa_column=sa.Column(sa.JSON(), nullable=False))
+    job_id: str | None = Field(default=None, max_length=36)
+    trained_at: datetime = Field(sa_column=sa.Column(UTCDateTime(), nullable=False, index=True))
+
+
+class DuplicateJob(SQLModel, table=True):
+    """A background job of duplicate detection: model training or a full re-scan of the base."""
+
+    __tablename__ = "duplicate_jobs"
+
+    id: str = Field(primary_key=True, max_length=36)
+    kind: str = Field(max_length=16, description="train or rescan")
+    status: str = Field(default="pending", max_length=16, index=True)
+    progress: str = Field(default="", max_length=200)
+    processed: int = 0
+    total: int = 0
+    result: dict[str, Any] = Field(default_factory=dict, sa_column=sa.Column(sa.JSON(), nullable=False))
+    error: str | None = Field(default=None, max_length=1000)
+    actor: str = Field(max_length=200)
+    created_at: datetime = Field(sa_column=sa.Column(UTCDateTime(), nullable=False))
+    heartbeat_at: datetime | None = Field(default=None, sa_column=sa.Column(UTCDateTime(), nullable=True))
+    finished_at: datetime | None = Field(default=None, sa_column=sa.Column(UTCDateTime(), nullable=True))

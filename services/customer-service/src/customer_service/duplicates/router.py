@@ -2,17 +2,29 @@
 
 from __future__ import annotations
 
+import math
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, BackgroundTasks, Query, Request
 
 from customer_service.context import ContextDep
 from customer_service.customers import service as customers
 from customer_service.customers.router import CustomerDep, PageDep
-from customer_service.duplicates import merge_log, service
-from customer_service.duplicates.models import DuplicateCandidate, Merge
-from customer_service.duplicates.schemas import DuplicateRead, MergeRead, MergeRequest
+from customer_service.duplicates import jobs, merge_log, service
+from customer_service.duplicates.linkage import Model
+from customer_service.duplicates.matching import LEVELS
+from customer_service.duplicates.model_store import stored_model
+from customer_service.duplicates.models import DuplicateCandidate, DuplicateJob, Merge
+from customer_service.duplicates.schemas import (
+    ClusterRead,
+    DuplicateJobRead,
+    DuplicateRead,
+    LinkageModelRead,
+    MergeRead,
+    MergeRequest,
+)
 from customer_service.http import ReadCaller, WriteCaller
+from servicekit.db import Database
 from servicekit.dependencies import SessionDep
 from servicekit.errors import BadRequest, NotFound, problem_responses
 from servicekit.http.pagination import Page, cursor_key, make_page
@@ -67,6 +79,17 @@ async def list_duplicates(
     )
     result = make_page(rows, page.limit, lambda r: {"score": r.score, "id": r.id})
     return Page[DuplicateRead](items=[_duplicate(r) for r in result.items], next_cursor=result.next_cursor)
+
+
+@router.get(
+    "/customers/{customer_id}/duplicate-cluster",
+    response_model=ClusterRead,
+    responses=problem_responses(401, 403, 404),
+)
+async def read_cluster(customer: CustomerDep, session: SessionDep, _: ReadCaller) -> ClusterRead:
+    """The cluster of probable duplicates this profile belongs to (one person's records), with the pairs."""
+    members, pairs = await service.cluster_of(session, customer_id=customer.id)
+    return ClusterRead(customer_ids=members, pairs=[_duplicate(p) for p in pairs])
 
 
 @router.post(
@@ -136,3 +159,85 @@ async def undo_merge(merge_id: str, session: SessionDep, context: ContextDep, _:
     """Restore the merged profiles and the survivor as they were; 409 if the survivor changed since."""
     record = await service.get_merge(session, merge_id=merge_id)
     return _merge(await service.undo(session, context, record=record))
+
+
+def _job(job: DuplicateJob) -> DuplicateJobRead:
+    return DuplicateJobRead(
+        id=job.id,
+        kind=job.kind,
+        status=job.status,
+        progress=job.progress,
+        processed=job.processed,
+        total=job.total,
+        result=job.result,
+        error=job.error,
+        created_at=customers.aware(job.created_at),
+        finished_at=customers.aware(job.finished_at) if job.finished_at else None,
+    )
+
+
+@router.get("/duplicates/model", response_model=LinkageModelRead, responses=problem_responses(401, 403))
+async def read_model(session: SessionDep, context: ContextDep, _: ReadCaller) -> LinkageModelRead:
+    """The linkage model in use: m and u per comparison level, the weights, when and on what it was fitted."""
+    record = await stored_model(session)
+    model = Model.from_json(record.params) if record is not None else Model()
+    return LinkageModelRead(
+        id=record.id if record is not None else None,
+        trained_at=customers.aware(record.trained_at) if record is not None else None,
+        prior=model.prior,
+        levels={name: list(levels) for name, levels in LEVELS.items()},
+        m=model.m,
+        u=model.u,
+        weights={
+            f: [round(math.log2(m / u), 3) for m, u in zip(model.m[f], model.u[f], strict=True)]
+            for f in LEVELS
+        },
+        stats=model.stats,
+        duplicate_threshold=context.duplicate_threshold,
+        auto_merge_threshold=context.auto_merge_threshold,
+        auto_merge_enabled=context.auto_merge_enabled,
+    )
+
+
+@router.post(
+    "/duplicates/model/train",
+    status_code=202,
+    response_model=DuplicateJobRead,
+    responses=problem_responses(401, 403, 409),
+)
+async def train_model(
+    request: Request, background: BackgroundTasks, context: ContextDep, caller: WriteCaller
+) -> DuplicateJobRead:
+    """Fit the linkage model to the current profiles (EM, unsupervised) as a job; 409 if one is running."""
+    database: Database = request.app.state.database
+    job = await jobs.create_job(
+        database, kind=jobs.TRAIN, actor=caller.subject, stale_after=context.import_stale_after
+    )
+    background.add_task(jobs.run_training, database, context, job_id=job.id)
+    return _job(job)
+
+
+@router.post(
+    "/duplicates/rescan",
+    status_code=202,
+    response_model=DuplicateJobRead,
+    responses=problem_responses(401, 403, 409),
+)
+async def rescan(
+    request: Request, background: BackgroundTasks, context: ContextDep, caller: WriteCaller
+) -> DuplicateJobRead:
+    """Compare the whole base with the current model as a job; pairs not known yet are listed as open."""
+    database: Database = request.app.state.database
+    job = await jobs.create_job(
+        database, kind=jobs.RESCAN, actor=caller.subject, stale_after=context.import_stale_after
+    )
+    background.add_task(jobs.run_rescan, database, context, job_id=job.id)
+    return _job(job)
+
+
+@router.get(
+    "/duplicates/jobs/{job_id}", response_model=DuplicateJobRead, responses=problem_responses(401, 403, 404)
+)
+async def read_job(job_id: str, request: Request, _: ReadCaller) -> DuplicateJobRead:
+    """A training or re-scan job: status, progress (processed of total profiles), result or error."""
+    return _job(await jobs.get_job(request.app.state.database, job_id))

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import base64
+import functools
 import re
 import uuid
 from collections.abc import Iterator, Sequence
 from typing import Any
 
-from sqlalchemy import case, func, select, update
+from sqlalchemy import TextClause, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
@@ -17,9 +18,12 @@ from contracts.catalog.customers import CustomerMerged, CustomerUnmerged
 from customer_service.consent.models import ConsentRecord
 from customer_service.context import CustomerContext
 from customer_service.customers import service as customers
-from customer_service.customers.models import BlockingKey, Customer
+from customer_service.customers.models import Customer
 from customer_service.customers.schemas import ExternalIdentity
-from customer_service.duplicates.matching import score, side_of
+from customer_service.duplicates.linkage import evidence as linkage_evidence
+from customer_service.duplicates.linkage import score
+from customer_service.duplicates.matching import side_of
+from customer_service.duplicates.model_store import current_model
 from customer_service.duplicates.models import DuplicateCandidate, Merge
 from customer_service.orders.models import Order
 from servicekit.errors import Conflict, NotFound, UnprocessableEntity
@@ -27,7 +31,16 @@ from servicekit.events import outbox
 
 MAX_BLOCK_CANDIDATES = 50
 MAX_PHONETIC_CANDIDATES = 10
-PHONETIC_PREFIX = "ph:"
+# Keys of the broad blocking rules (a name alone, one name with a postcode or city, a street): their
+# blocks grow with the base (common names, apartment blocks), so only their most recent few members
+# are compared.
+BROAD_PREFIXES = ("ph:", "np:", "nc:", "ac:")
+
+
+def is_broad(key: str) -> bool:
+    return key.startswith(BROAD_PREFIXES)
+
+
 OPEN = "open"
 # Values per IN (...) list: well under the bind parameter limits of SQLite and asyncpg.
 IN_LIST_MAX = 2_000
@@ -51,22 +64,20 @@ async def detect_for(
     keys = customers.blocking_keys(context, customer, contact)
     if not keys:
         return []
-    strong = sorted(k for k in keys if not k.startswith(PHONETIC_PREFIX))
-    phonetic = sorted(k for k in keys if k.startswith(PHONETIC_PREFIX))
-    other_ids = await _sharing(session, customer.id, strong, MAX_BLOCK_CANDIDATES)
-    # Phonetic blocks grow with the base (common names): only the most recent few are scored.
-    for other_id in await _sharing(session, customer.id, phonetic, MAX_PHONETIC_CANDIDATES):
-        if other_id not in other_ids:
-            other_ids.append(other_id)
+    blocks = await sharing_by_key(session, sorted(keys))
+    other_ids = candidates_from(
+        {key: [cid for cid, _ in members] for key, members in blocks.items()}, exclude={customer.id}
+    )
     if not other_ids:
         return []
     mine = side_of(customer.first_name, customer.last_name, contact.to_document())
+    model = await current_model(session, context)
     found: list[DuplicateCandidate] = []
     best: tuple[float, Customer] | None = None
     others = (await session.execute(select(Customer).where(col(Customer.id).in_(other_ids)))).scalars().all()
     for other in others:
         theirs = customers.open_contact(context, other)
-        total, evidence = score(mine, side_of(other.first_name, other.last_name, theirs.to_document()))
+        total, evidence = score(mine, side_of(other.first_name, other.last_name, theirs.to_document()), model)
         if total < context.duplicate_threshold:
             continue
         candidate = await _record_candidate(session, customer.id, other.id, total, evidence)
@@ -92,65 +103,94 @@ async def detect_for(
     return found
 
 
-async def _sharing(session: AsyncSession, customer_id: str, keys: list[str], limit: int) -> list[str]:
-    """Active customers holding any of `keys`, most recent first."""
-    if not keys:
-        return []
-    # The block is read through the blocking-key index first and only its members are looked up in
-    # customers: joining in one step lets SQLite start from `customers.status` and scan every customer.
-    holders = (
-        select(col(BlockingKey.customer_id))
-        .where(col(BlockingKey.key).in_(keys), col(BlockingKey.customer_id) != customer_id)
-        .distinct()
-        .order_by(col(BlockingKey.customer_id).desc())
-        .limit(limit)
-        .subquery()
+async def record_candidate(
+    session: AsyncSession,
+    context: CustomerContext,
+    a_id: str,
+    b_id: str,
+    probability: float,
+    weights: dict[str, float],
+) -> DuplicateCandidate:
+    """List a pair for review (open) and lower both profiles' quality (they have an open duplicate)."""
+    candidate = await _record_candidate(session, a_id, b_id, probability, weights)
+    if candidate.status == OPEN:
+        for customer_id in (a_id, b_id):
+            customer = await session.get(Customer, customer_id)
+            if customer is not None:
+                await _set_open_duplicate(session, context, customer, True)
+    return candidate
+
+
+# Keys per UNION ALL query of `sharing_by_key` (two bind parameters each).
+KEYS_PER_QUERY = 200
+
+
+@functools.lru_cache(maxsize=8)
+def _blocks_query(count: int) -> TextClause:
+    """The most recent holders of `count` keys (:k0.., limits :l0..), each read through the
+    (key, customer_id) index. Plain SQL built once per size: building hundreds of subqueries with the
+    expression language per chunk cost more than running them."""
+    one = (
+        "SELECT * FROM (SELECT key, customer_id FROM customer_blocking_keys WHERE key = :k{i} "
+        "ORDER BY customer_id DESC LIMIT :l{i}) AS b{i}"
     )
-    rows = await session.execute(
-        select(holders.c.customer_id)
-        .join(Customer, col(Customer.id) == holders.c.customer_id)
-        .where(col(Customer.status) == "active")
-        .order_by(holders.c.customer_id.desc())
-    )
-    return list(rows.scalars())
+    return text(" UNION ALL ".join(one.format(i=i) for i in range(count)))
+
+
+def limit_of(key: str) -> int:
+    return MAX_PHONETIC_CANDIDATES if is_broad(key) else MAX_BLOCK_CANDIDATES
 
 
 async def sharing_by_key(session: AsyncSession, keys: Sequence[str]) -> dict[str, list[tuple[str, int]]]:
     """For each blocking key, the active customers holding it (id, version), most recent first: at most
-    MAX_BLOCK_CANDIDATES, or MAX_PHONETIC_CANDIDATES for a phonetic key. One query for many keys; the
-    union of these per-key lists holds everything `_sharing` returns for a customer with those keys."""
+    MAX_BLOCK_CANDIDATES, or MAX_PHONETIC_CANDIDATES for a broad key. Each key's members are read
+    through the (key, customer_id) index with its own LIMIT, so the cost does not grow with the size
+    of a block (a common name in a big city); many keys go in one UNION ALL query."""
     result: dict[str, list[tuple[str, int]]] = {}
-    for part in in_list_parts(keys):
-        ranked = (
-            select(
-                col(BlockingKey.key).label("key"),
-                col(BlockingKey.customer_id).label("customer_id"),
-                func.row_number()
-                .over(partition_by=col(BlockingKey.key), order_by=col(BlockingKey.customer_id).desc())
-                .label("rank"),
-            )
-            .where(col(BlockingKey.key).in_(part))
-            .subquery()
-        )
-        limit = case(
-            (ranked.c.key.startswith(PHONETIC_PREFIX), MAX_PHONETIC_CANDIDATES), else_=MAX_BLOCK_CANDIDATES
-        )
-        # Merged customers hold no blocking keys (a merge clears them); the status check is a safeguard.
+    holders: dict[str, list[str]] = {}
+    ordered = sorted(set(keys))
+    for start in range(0, len(ordered), KEYS_PER_QUERY):
+        part = ordered[start : start + KEYS_PER_QUERY]
+        params: dict[str, Any] = {}
+        for i, key in enumerate(part):
+            params[f"k{i}"], params[f"l{i}"] = key, limit_of(key)
+        for key, customer_id in (await session.execute(_blocks_query(len(part)), params)).all():
+            holders.setdefault(str(key), []).append(str(customer_id))
+    ids = sorted({cid for members in holders.values() for cid in members})
+    # Merged customers hold no blocking keys (a merge clears them); the status check is a safeguard.
+    versions: dict[str, int] = {}
+    for part in in_list_parts(ids):
         rows = await session.execute(
-            select(ranked.c.key, ranked.c.customer_id, col(Customer.version))
-            .join(Customer, col(Customer.id) == ranked.c.customer_id)
-            .where(ranked.c.rank <= limit, col(Customer.status) == "active")
-            .order_by(ranked.c.key, ranked.c.rank)
+            select(col(Customer.id), col(Customer.version)).where(
+                col(Customer.id).in_(part), col(Customer.status) == "active"
+            )
         )
-        for key, customer_id, version in rows.all():
-            result.setdefault(str(key), []).append((str(customer_id), int(version)))
+        versions.update({str(cid): int(version) for cid, version in rows.all()})
+    for key, members in holders.items():
+        result[key] = [(cid, versions[cid]) for cid in members if cid in versions]
     return result
 
 
+def candidates_from(blocks: dict[str, list[str]], exclude: set[str]) -> list[str]:
+    """The profiles to compare with one holding the blocks' keys: the most recent MAX_BLOCK_CANDIDATES
+    of those sharing a specific key, then the most recent MAX_PHONETIC_CANDIDATES sharing a broad one."""
+    strong: set[str] = set()
+    broad: set[str] = set()
+    for key, members in blocks.items():
+        (broad if is_broad(key) else strong).update(members)
+    chosen = sorted(strong - exclude, reverse=True)[:MAX_BLOCK_CANDIDATES]
+    picked = set(chosen)
+    chosen += [
+        cid for cid in sorted(broad - exclude, reverse=True)[:MAX_PHONETIC_CANDIDATES] if cid not in picked
+    ]
+    return chosen
+
+
 async def _record_candidate(
-    session: AsyncSession, a_id: str, b_id: str, total: float, evidence: dict[str, float]
+    session: AsyncSession, a_id: str, b_id: str, total: float, weights: dict[str, float]
 ) -> DuplicateCandidate:
     a, b = _pair(a_id, b_id)
+    evidence = linkage_evidence(weights)
     existing = (
         await session.execute(
             select(DuplicateCandidate).where(
@@ -232,6 +272,40 @@ async def list_candidates(
     return list((await session.execute(query)).scalars())
 
 
+MAX_CLUSTER = 20
+
+
+async def cluster_of(
+    session: AsyncSession, *, customer_id: str
+) -> tuple[list[str], list[DuplicateCandidate]]:
+    """The profiles linked to `customer_id` through open candidate pairs (transitively: A~B and B~C make
+    one cluster of three), at most MAX_CLUSTER of them, and the pairs among them."""
+    members = [customer_id]
+    seen = {customer_id}
+    pairs: dict[str, DuplicateCandidate] = {}
+    frontier = [customer_id]
+    while frontier and len(members) < MAX_CLUSTER:
+        rows = (
+            await session.execute(
+                select(DuplicateCandidate).where(
+                    col(DuplicateCandidate.status) == OPEN,
+                    col(DuplicateCandidate.customer_a_id).in_(frontier)
+                    | col(DuplicateCandidate.customer_b_id).in_(frontier),
+                )
+            )
+        ).scalars()
+        frontier = []
+        for row in rows:
+            for other in (row.customer_a_id, row.customer_b_id):
+                if other not in seen and len(members) < MAX_CLUSTER:
+                    seen.add(other)
+                    members.append(other)
+                    frontier.append(other)
+            if row.customer_a_id in seen and row.customer_b_id in seen:
+                pairs[row.id] = row
+    return members, sorted(pairs.values(), key=lambda r: (-r.score, r.id))
+
+
 async def dismiss(session: AsyncSession, *, duplicate_id: str) -> DuplicateCandidate:
     row = await session.get(DuplicateCandidate, duplicate_id)
     if row is None:
@@ -278,6 +352,15 @@ def _union_addresses(survivor: list[dict[str, Any]], other: list[dict[str, Any]]
     return customers.with_one_default_per_kind(result)
 
 
+def absorb_contact(contact: customers.Contact, theirs: customers.Contact) -> None:
+    """Survivorship of contact data (merges and imported rows matching a profile): emails, phones and
+    addresses unioned (verified and most recent first), a birthday kept if the profile had none."""
+    contact.emails = _union(contact.emails, theirs.emails, "address")
+    contact.phones = _union(contact.phones, theirs.phones, "number")
+    contact.addresses = _union_addresses(contact.addresses, theirs.addresses)
+    contact.birthday = contact.birthday or theirs.birthday
+
+
 def _union_consents(a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:
     merged = dict(a)
     for purpose, state in b.items():
@@ -319,6 +402,24 @@ async def merge(
             raise Conflict(
                 f"Customer {customer.id} is not active (it was merged into {customer.merged_into_id})."
             )
+    stamp = customers.now()
+    # Compare-and-set: each profile must still be active at the version read, else another merge (or a
+    # write) got there first and this one is refused whole (the transaction rolls back).
+    for customer in (survivor, *others):
+        claimed = await session.execute(
+            update(Customer)
+            .where(
+                col(Customer.id) == customer.id,
+                col(Customer.status) == "active",
+                col(Customer.version) == customer.version,
+            )
+            .values(version=customer.version + 1, updated_at=stamp)
+            .execution_options(synchronize_session=False)
+        )
+        if claimed.rowcount != 1:  # type: ignore[attr-defined]
+            raise Conflict(
+                f"Customer {customer.id} changed or was merged meanwhile; read it again and retry."
+            )
     external_ids = await customers.external_identities(session, survivor.id)
     snapshot: dict[str, Any] = {
         "survivor": _snapshot_of(survivor),
@@ -326,7 +427,6 @@ async def merge(
         "others": {},
     }
     contact = customers.open_contact(context, survivor)
-    stamp = customers.now()
     for other in others:
         theirs = customers.open_contact(context, other)
         their_external = await customers.external_identities(session, other.id)
@@ -346,10 +446,8 @@ async def merge(
             "consent_ids": consent_ids,
             "version": other.version,
         }
-        contact.emails = _union(contact.emails, theirs.emails, "address")
-        contact.phones = _union(contact.phones, theirs.phones, "number")
-        contact.addresses = _union_addresses(contact.addresses, theirs.addresses)
-        contact.birthday = contact.birthday or theirs.birthday
+        other.version += 1  # as claimed above
+        absorb_contact(contact, theirs)
         known = {(e.source, e.id) for e in external_ids}
         external_ids += [e for e in their_external if (e.source, e.id) not in known]
         survivor.first_name = survivor.first_name or other.first_name
@@ -371,7 +469,6 @@ async def merge(
             )
         other.status = "merged"
         other.merged_into_id = survivor.id
-        other.version += 1
         other.updated_at = stamp
         await customers.clear_derived_rows(session, other.id)
     await session.flush()
@@ -455,6 +552,26 @@ async def undo(session: AsyncSession, context: CustomerContext, *, record: Merge
     if survivor.version != record.survivor_version or survivor.status != "active":
         raise Conflict("The surviving profile changed after this merge; undoing it would lose those changes.")
     stamp = customers.now()
+    # Compare-and-set on the merge and on the survivor's version: of two concurrent undos (or an undo
+    # and a write to the survivor), exactly one goes through.
+    undone = await session.execute(
+        update(Merge)
+        .where(col(Merge.id) == record.id, col(Merge.undone_at).is_(None))
+        .values(undone_at=stamp)
+        .execution_options(synchronize_session=False)
+    )
+    claimed = await session.execute(
+        update(Customer)
+        .where(
+            col(Customer.id) == survivor.id,
+            col(Customer.status) == "active",
+            col(Customer.version) == record.survivor_version,
+        )
+        .values(version=record.survivor_version + 1, updated_at=stamp)
+        .execution_options(synchronize_session=False)
+    )
+    if undone.rowcount != 1 or claimed.rowcount != 1:  # type: ignore[attr-defined]
+        raise Conflict("This merge was undone, or its survivor changed, meanwhile.")
     before = record.snapshot["survivor"]
     for name in ("first_name", "last_name", "locale", "country", "attributes", "tags", "consents"):
         setattr(survivor, name, before[name])

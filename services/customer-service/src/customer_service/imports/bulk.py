@@ -32,13 +32,16 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from contracts import CloudEvent, build_event, uuid7
-from contracts.catalog.customers import CustomerCreated, CustomerFlagged
+from contracts.catalog.customers import CustomerCreated, CustomerFlagged, CustomerUpdated
 from customer_service.context import CustomerContext
 from customer_service.crypto import WrappedKey, decrypt_document, encrypt_document
 from customer_service.customers import service as customers
 from customer_service.customers.models import BlockingKey, Customer, CustomerIdentifier, CustomerTag
 from customer_service.duplicates import service as duplicates
-from customer_service.duplicates.matching import Side, could_reach, score, side_of
+from customer_service.duplicates.linkage import evidence as linkage_evidence
+from customer_service.duplicates.linkage import score
+from customer_service.duplicates.matching import Side, side_of
+from customer_service.duplicates.model_store import current_model
 from customer_service.duplicates.models import DuplicateCandidate
 from customer_service.risk import service as risk
 from customer_service.risk.models import RiskFlag
@@ -54,6 +57,8 @@ class ChunkResult:
     matched: int = 0
     candidates: int = 0
     merges: int = 0
+    # Per profile of the chunk, in order: (created | matched | merged, the customer it is now part of).
+    outcomes: list[tuple[str, str]] = field(default_factory=list)
 
 
 @dataclass
@@ -78,55 +83,131 @@ class BulkImporter:
     async def import_chunk(
         self, session: AsyncSession, profiles: Sequence[customers.NormalizedProfile]
     ) -> ChunkResult:
-        """Create the chunk's new customers (flushed, not committed) and count the rows matched."""
+        """Create the chunk's new customers (flushed, not committed); a row matching a known customer
+        (or an earlier row) is folded into it (survivorship, as a merge does)."""
         result = ChunkResult()
         stamp = customers.now()
-        new = await self._dedupe_on_ingest(session, profiles, result)
-        if not new:
-            return result
-        candidates, open_existing, merges = await self._score(session, new, stamp)
-        flags = await self._risk_flags(session, new, stamp)
-        await self._write(session, new, candidates, flags, stamp)
-        await self._mark_open_duplicates(session, open_existing)
+        new, owners, absorbed = await self._dedupe_on_ingest(session, profiles, result)
+        merges: list[tuple[str, str, float]] = []
+        if new:
+            candidates, open_existing, merges = await self._score(session, new, stamp)
+            flags = await self._risk_flags(session, new, stamp)
+            await self._write(session, new, candidates, flags, stamp)
+            await self._mark_open_duplicates(session, open_existing)
+            result.created, result.candidates = len(new), len(candidates)
+        for customer_id, incoming in absorbed.items():
+            await self._absorb(session, customer_id, incoming)
+        merged_into: dict[str, str] = {}
         for survivor_id, merged_id, total in merges:
-            await self._auto_merge(session, survivor_id, merged_id, total)
-        result.created, result.candidates, result.merges = len(new), len(candidates), len(merges)
+            if await self._auto_merge(session, survivor_id, merged_id, total):
+                merged_into[merged_id] = survivor_id
+        result.merges = len(merged_into)
+        for owner, was_new in owners:
+            if not was_new:
+                result.outcomes.append(("matched", merged_into.get(owner, owner)))
+            elif owner in merged_into:
+                result.outcomes.append(("merged", merged_into[owner]))
+            else:
+                result.outcomes.append(("created", owner))
         return result
 
     # --- dedupe on ingest --------------------------------------------------------------------------
 
+    def _new_row(self, row_id: str, profile: customers.NormalizedProfile) -> _NewRow:
+        first, last = profile.fields.get("first_name"), profile.fields.get("last_name")
+        contact, external = profile.contact, profile.external_ids or []
+        return _NewRow(
+            id=row_id,
+            profile=profile,
+            first_name=first,
+            last_name=last,
+            keys=customers.blocking_keys_for(self.context, first, last, contact, external),
+            side=side_of(first, last, contact.to_document(), [(e.source, e.id) for e in external]),
+            phones=[self.context.keyring.blind_index(customers.PHONE, p["number"]) for p in contact.phones],
+        )
+
     async def _dedupe_on_ingest(
         self, session: AsyncSession, profiles: Sequence[customers.NormalizedProfile], result: ChunkResult
-    ) -> list[_NewRow]:
+    ) -> tuple[list[_NewRow], list[tuple[str, bool]], dict[str, list[customers.NormalizedProfile]]]:
         """A row whose email or external id is already known (in the database, or on an earlier row of
-        the file) matches that customer; the others become new rows."""
+        the file) matches that customer and is folded into it; the others become new rows. Returns the
+        new rows, the customer of each profile in order (and whether the profile created it), and the
+        rows to fold into existing customers."""
         wanted = [
-            list(customers.unique_keys(self.context, profile.contact, profile.external_ids or []))
+            customers.unique_keys(self.context, profile.contact, profile.external_ids or [])
             for profile in profiles
         ]
-        known = await _existing_unique_keys(session, [k for keys in wanted for k in keys])
+        owner_of = await _existing_unique_keys(session, [k for keys in wanted for k in keys])
         new: list[_NewRow] = []
+        by_id: dict[str, _NewRow] = {}
+        owners: list[tuple[str, bool]] = []
+        absorbed: dict[str, list[customers.NormalizedProfile]] = {}
         for profile, keys in zip(profiles, wanted, strict=True):
-            if any(k in known for k in keys):
+            owner = next((owner_of[k] for k in keys if k in owner_of), None)
+            created = owner is None
+            if owner is None:
+                row = self._new_row(str(uuid7()), profile)
+                new.append(row)
+                by_id[row.id] = row
+                owner = row.id
+            else:
                 result.matched += 1
-                continue
-            known.update(keys)
-            first, last = profile.fields.get("first_name"), profile.fields.get("last_name")
-            contact = profile.contact
-            new.append(
-                _NewRow(
-                    id=str(uuid7()),
-                    profile=profile,
-                    first_name=first,
-                    last_name=last,
-                    keys=customers.blocking_keys_for(self.context, first, last, contact),
-                    side=side_of(first, last, contact.to_document()),
-                    phones=[
-                        self.context.keyring.blind_index(customers.PHONE, p["number"]) for p in contact.phones
-                    ],
-                )
-            )
-        return new
+                _drop_taken(profile, {keys[k] for k in keys if owner_of.get(k, owner) != owner})
+                earlier = by_id.get(owner)
+                if earlier is not None:
+                    _fold(earlier.profile, profile)
+                    by_id[owner] = self._new_row(owner, earlier.profile)
+                    new[new.index(earlier)] = by_id[owner]
+                else:
+                    absorbed.setdefault(owner, []).append(profile)
+            owners.append((owner, created))
+            owner_of.update(dict.fromkeys(keys, owner))
+        return new, owners, absorbed
+
+    async def _absorb(
+        self, session: AsyncSession, customer_id: str, incoming: list[customers.NormalizedProfile]
+    ) -> None:
+        """Survivorship of imported rows that matched an existing customer: what they bring (another
+        address, a phone, a birthday, a missing name) is kept; emits customer.updated."""
+        customer = await session.get(Customer, customer_id)
+        if customer is None or customer.status != "active":
+            return
+        contact = customers.open_contact(self.context, customer)
+        before = (contact.to_document(), customer.first_name, customer.last_name)
+        external = await customers.external_identities(session, customer.id)
+        known = {(e.source, e.id) for e in external}
+        for profile in incoming:
+            duplicates.absorb_contact(contact, profile.contact)
+            customer.first_name = customer.first_name or profile.fields.get("first_name")
+            customer.last_name = customer.last_name or profile.fields.get("last_name")
+            external += [e for e in profile.external_ids or [] if (e.source, e.id) not in known]
+            known.update((e.source, e.id) for e in profile.external_ids or [])
+        if (contact.to_document(), customer.first_name, customer.last_name) == before:
+            return
+        customer.version += 1
+        customer.updated_at = customers.now()
+        customers.seal_contact(self.context, customer, contact)
+        customers.compute_quality(
+            customer, contact, open_duplicate=not customer.quality.get("no_open_duplicate", True)
+        )
+        await session.flush()
+        await customers.clear_derived_rows(session, customer.id)
+        await customers.write_derived_rows(session, self.context, customer, contact, external)
+        await outbox.add(
+            session,
+            build_event(
+                "ecom.customer.updated.v1",
+                CustomerUpdated(
+                    customer_id=customer.id,
+                    version=customer.version,
+                    changed=["contact"],
+                    country=customer.country,
+                    tags=customer.tags,
+                ),
+                subject=customer.id,
+                sequence=customer.version,
+            ),
+        )
 
     # --- duplicate scoring -------------------------------------------------------------------------
 
@@ -136,6 +217,7 @@ class BulkImporter:
         """Candidate pairs above the threshold, existing customers that now have an open duplicate,
         and the auto-merges to carry out (survivor, merged, score)."""
         context = self.context
+        model = await current_model(session, context)
         blocks = await duplicates.sharing_by_key(session, sorted({k for row in new for k in row.keys}))
         versions = {cid: version for members in blocks.values() for cid, version in members}
         await self._load_sides(session, versions)
@@ -146,26 +228,18 @@ class BulkImporter:
         open_existing: set[str] = set()
         merges: list[tuple[str, str, float]] = []
         for row in new:
-            strong: set[str] = set()
-            phonetic: set[str] = set()
-            for key in row.keys:
-                target = phonetic if key.startswith(duplicates.PHONETIC_PREFIX) else strong
-                target.update(cid for cid, _ in blocks.get(key, ()))
-                target.update(chunk_blocks.get(key, ()))
-            other_ids = sorted(strong - merged_away, reverse=True)[: duplicates.MAX_BLOCK_CANDIDATES]
-            chosen = set(other_ids)
-            other_ids += [
-                cid
-                for cid in sorted(phonetic - merged_away, reverse=True)[: duplicates.MAX_PHONETIC_CANDIDATES]
-                if cid not in chosen
-            ]
+            row_blocks = {
+                key: [*(cid for cid, _ in blocks.get(key, ())), *chunk_blocks.get(key, ())]
+                for key in row.keys
+            }
+            other_ids = duplicates.candidates_from(row_blocks, exclude=merged_away | {row.id})
             best: tuple[float, str] | None = None
             for other_id in other_ids:
                 other_new = by_id.get(other_id)
                 theirs = other_new.side if other_new else self._sides.get((other_id, versions[other_id]))
-                if theirs is None or not could_reach(row.side, theirs, context.duplicate_threshold):
+                if theirs is None:
                     continue
-                total, evidence = score(row.side, theirs)
+                total, evidence = score(row.side, theirs, model)
                 if total < context.duplicate_threshold:
                     continue
                 a, b = (row.id, other_id) if row.id < other_id else (other_id, row.id)
@@ -175,7 +249,7 @@ class BulkImporter:
                         "customer_a_id": a,
                         "customer_b_id": b,
                         "score": total,
-                        "evidence": evidence,
+                        "evidence": linkage_evidence(evidence),
                         "status": duplicates.OPEN,
                         "created_at": stamp,
                         "updated_at": stamp,
@@ -339,11 +413,11 @@ class BulkImporter:
 
     async def _auto_merge(
         self, session: AsyncSession, survivor_id: str, merged_id: str, total: float
-    ) -> None:
+    ) -> bool:
         survivor = await session.get(Customer, survivor_id)
         merged = await session.get(Customer, merged_id)
         if survivor is None or merged is None or survivor.status != "active" or merged.status != "active":
-            return
+            return False
         await duplicates.merge(
             session,
             self.context,
@@ -353,6 +427,34 @@ class BulkImporter:
             automatic=True,
             score=total,
         )
+        return True
+
+
+def _drop_taken(profile: customers.NormalizedProfile, paths: set[str]) -> None:
+    """Leave out of a matched row the emails and external ids that belong to yet another customer
+    (identifiers are unique; the row still folds into the customer it matched first)."""
+    if not paths:
+        return
+    profile.contact.emails = [
+        e for i, e in enumerate(profile.contact.emails) if f"body.emails.{i}.address" not in paths
+    ]
+    profile.external_ids = [
+        e for i, e in enumerate(profile.external_ids or []) if f"body.external_ids.{i}" not in paths
+    ]
+
+
+def _fold(into: customers.NormalizedProfile, other: customers.NormalizedProfile) -> None:
+    """A later row of the file that is the same customer as an earlier new row: one profile."""
+    duplicates.absorb_contact(into.contact, other.contact)
+    for name in ("first_name", "last_name", "country", "locale"):
+        if not into.fields.get(name) and other.fields.get(name):
+            into.fields[name] = other.fields[name]
+    into.fields["tags"] = list(dict.fromkeys([*into.fields.get("tags", []), *other.fields.get("tags", [])]))
+    known = {(e.source, e.id) for e in into.external_ids or []}
+    into.external_ids = [
+        *(into.external_ids or []),
+        *(e for e in other.external_ids or [] if (e.source, e.id) not in known),
+    ]
 
 
 def _flag(customer_id: str, rule: str, reason: str, stamp: datetime) -> dict[str, Any]:
@@ -367,14 +469,16 @@ def _flag(customer_id: str, rule: str, reason: str, stamp: datetime) -> dict[str
     }
 
 
-async def _existing_unique_keys(session: AsyncSession, keys: list[str]) -> set[str]:
-    """The emails and external ids (as `unique_key`) that already belong to a customer."""
-    found: set[str] = set()
+async def _existing_unique_keys(session: AsyncSession, keys: list[str]) -> dict[str, str]:
+    """The emails and external ids (as `unique_key`) that already belong to a customer, and whose."""
+    found: dict[str, str] = {}
     for part in duplicates.in_list_parts(sorted(set(keys))):
         rows = await session.execute(
-            select(col(CustomerIdentifier.unique_key)).where(col(CustomerIdentifier.unique_key).in_(part))
+            select(col(CustomerIdentifier.unique_key), col(CustomerIdentifier.customer_id)).where(
+                col(CustomerIdentifier.unique_key).in_(part)
+            )
         )
-        found.update(str(key) for key in rows.scalars())
+        found.update({str(key): str(owner) for key, owner in rows.all()})
     return found
 
 

@@ -6,16 +6,18 @@ import asyncio
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, BackgroundTasks, Depends, Query, Request
-from pydantic import BaseModel
+from fastapi import APIRouter, BackgroundTasks, Depends, Query, Request, Response
+from pydantic import BaseModel, Field
 
 from customer_service.context import ContextDep
 from customer_service.customers import service as customers
+from customer_service.customers.router import PageDep
 from customer_service.http import WriteCaller
 from customer_service.imports import service
 from customer_service.imports.models import ImportJob
 from servicekit.db import Database
-from servicekit.errors import FieldError, NotFound, UnprocessableEntity, problem_responses
+from servicekit.errors import BadRequest, FieldError, NotFound, UnprocessableEntity, problem_responses
+from servicekit.http.pagination import Page, make_page
 from servicekit.http.uploads import Upload, upload_dependency, upload_openapi
 
 router = APIRouter(prefix="/v1/imports", tags=["imports"])
@@ -27,6 +29,14 @@ class RowError(BaseModel):
     row: int
     field: str | None
     reason: str
+    dropped: bool = Field(default=False, description="drop_field mode: the row was kept without this field")
+
+
+class ImportRowRead(BaseModel):
+    row: int = Field(description="1-based data row of the file")
+    outcome: Literal["created", "matched", "merged", "skipped", "refused"]
+    customer_id: str | None = Field(description="The customer the row created, matched or was merged into")
+    errors: list[RowError]
 
 
 class ImportJobRead(BaseModel):
@@ -37,6 +47,8 @@ class ImportJobRead(BaseModel):
     processed_rows: int
     created_count: int
     matched_count: int
+    skipped_count: int
+    on_error: Literal["refuse", "skip_row", "drop_field"]
     errors: list[RowError]
     created_at: datetime
     finished_at: datetime | None
@@ -81,9 +93,16 @@ async def start_import(
     caller: WriteCaller,
     upload: Annotated[Upload, Depends(upload_dependency(MAX_BYTES))],
     format: Annotated[Literal["csv", "ndjson"] | None, Query()] = None,
+    on_error: Annotated[
+        Literal["refuse", "skip_row", "drop_field"],
+        Query(
+            description="What a row with an invalid field does: refuse the whole file (nothing imported), "
+            "skip that row, or keep the row without the invalid field. Every mode reports each problem."
+        ),
+    ] = "refuse",
 ) -> ImportJobRead:
     """Start importing customers from a file (multipart `file` part or the raw body); all rows are
-    validated first, and a bad file imports nothing."""
+    validated first (see on_error for bad rows), and a file that cannot be read imports nothing."""
     fmt = _format_of(upload, format)
     try:
         rows = await asyncio.to_thread(service.parse, upload.file, fmt)
@@ -95,8 +114,10 @@ async def start_import(
             },
         ) from None
     database: Database = request.app.state.database
-    job = await service.create_job(database, fmt=fmt, actor=caller.subject, total_rows=len(rows))
-    background.add_task(service.run, database, context, job_id=job.id, rows=rows, fmt=fmt)
+    job = await service.create_job(
+        database, fmt=fmt, actor=caller.subject, total_rows=len(rows), on_error=on_error
+    )
+    background.add_task(service.run, database, context, job_id=job.id, rows=rows, fmt=fmt, on_error=on_error)
     return _read(job)
 
 
@@ -107,3 +128,81 @@ async def read_import(job_id: str, request: Request, context: ContextDep, _: Wri
     if job is None:
         raise NotFound(f"No import job {job_id}.")
     return _read(job)
+
+
+async def _job_or_404(request: Request, context: ContextDep, job_id: str) -> ImportJob:
+    job = await service.get(request.app.state.database, job_id, stale_after=context.import_stale_after)
+    if job is None:
+        raise NotFound(f"No import job {job_id}.")
+    return job
+
+
+@router.get(
+    "/{job_id}/rows",
+    response_model=Page[ImportRowRead],
+    responses=problem_responses(400, 401, 403, 404),
+)
+async def read_import_rows(
+    job_id: str,
+    request: Request,
+    context: ContextDep,
+    _: WriteCaller,
+    page: PageDep,
+    outcome: Annotated[Literal["created", "matched", "merged", "skipped", "refused"] | None, Query()] = None,
+) -> Page[ImportRowRead]:
+    """What became of each row: the customer it created, matched or was merged into, or why it was not."""
+    await _job_or_404(request, context, job_id)
+    after = page.cursor.get("row") if page.cursor else None
+    if after is not None and not isinstance(after, int):
+        raise BadRequest("The cursor is not valid.")
+    rows = await service.row_results(
+        request.app.state.database, job_id, outcome=outcome, after_row=after, limit=page.limit
+    )
+    result = make_page(rows, page.limit, lambda r: {"row": r.row})
+    return Page[ImportRowRead](
+        items=[
+            ImportRowRead(row=r.row, outcome=r.outcome, customer_id=r.customer_id, errors=r.errors)
+            for r in result.items
+        ],
+        next_cursor=result.next_cursor,
+    )
+
+
+@router.get(
+    "/{job_id}/rows.csv",
+    response_class=Response,
+    responses={200: {"content": {"text/csv": {}}}, **problem_responses(401, 403, 404)},
+)
+async def download_import_rows(
+    job_id: str, request: Request, context: ContextDep, _: WriteCaller
+) -> Response:
+    """Every row's result as CSV: row, outcome, customer_id, errors."""
+    await _job_or_404(request, context, job_id)
+    content = await service.row_results_csv(request.app.state.database, job_id)
+    return Response(content, media_type="text/csv", headers=_attachment(f"import-{job_id}-rows.csv"))
+
+
+@router.get(
+    "/{job_id}/rejected",
+    response_class=Response,
+    responses={
+        200: {"content": {"text/csv": {}, "application/x-ndjson": {}}},
+        **problem_responses(401, 403, 404),
+    },
+)
+async def download_rejected_rows(
+    job_id: str, request: Request, context: ContextDep, _: WriteCaller
+) -> Response:
+    """The rows not imported whole, as sent plus an `errors` column (CSV jobs) or key (NDJSON jobs):
+    fix them and upload the file again."""
+    job = await _job_or_404(request, context, job_id)
+    content = await service.rejected_rows(request.app.state.database, job)
+    if job.format == "csv":
+        return Response(content, media_type="text/csv", headers=_attachment(f"import-{job_id}-rejected.csv"))
+    return Response(
+        content, media_type="application/x-ndjson", headers=_attachment(f"import-{job_id}-rejected.ndjson")
+    )
+
+
+def _attachment(name: str) -> dict[str, str]:
+    return {"Content-Disposition": f'attachment; filename="{name}"'}

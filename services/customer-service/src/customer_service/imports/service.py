@@ -1,7 +1,11 @@
 """Bulk import of customers from CSV or NDJSON.
 
-Every row is validated and normalised before anything is written: a file with a bad row imports
-nothing and reports every bad row (row, field, reason). A valid file is then imported in chunks
+Every row is validated and normalised before anything is written (spaces, case, date formats,
+postcodes with spaces). What a bad row does depends on the job's `on_error` mode: `refuse` (default)
+imports nothing and reports every bad row (row, field, reason); `skip_row` imports the other rows;
+`drop_field` keeps the row without its invalid fields. Every row's result (the customer it created,
+matched or was merged into; or why it was skipped or refused, with the row as sent) is kept in
+`import_rows`. A valid file is then imported in chunks
 (`CUSTOMER_IMPORT_CHUNK_ROWS`), each chunk committed in one transaction together with the job's
 progress, so other writers are never blocked for the whole file. If the process or the database fails
 in the middle, the rows of the committed chunks stay imported and the job says exactly which
@@ -11,23 +15,23 @@ rest, since rows already imported match their customer by email or external id."
 from __future__ import annotations
 
 import asyncio
+import csv
 import io
+import json
 import logging
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import IO, Any
 
-from pydantic import ValidationError
-from sqlalchemy import select, text
+from sqlalchemy import insert, select, text
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlmodel import col
 
 from contracts import uuid7
 from customer_service.context import CustomerContext
 from customer_service.customers import service as customers
-from customer_service.customers.schemas import CustomerCreate
 from customer_service.imports.bulk import BulkImporter, ChunkResult
-from customer_service.imports.models import ImportJob
+from customer_service.imports.cleansing import CheckedRow, ParsedRow, check_rows
+from customer_service.imports.models import ImportJob, ImportRow
 from servicekit.db import Database
 from servicekit.errors import ServiceError
 from servicekit.files import CsvReader, FileFormatError, FileLimits, read_ndjson
@@ -52,22 +56,6 @@ CSV_COLUMNS = (
     "external_source",
     "external_id",
 )
-# Where a CSV column lands in the customer model (error paths are reported by column).
-_CSV_FIELD_OF_PATH = {
-    "emails.0.address": "email",
-    "emails.0": "email",
-    "phones.0.number": "phone",
-    "phones.0": "phone",
-    "addresses.0.line1": "line1",
-    "addresses.0.line2": "line2",
-    "addresses.0.city": "city",
-    "addresses.0.postcode": "postcode",
-    "addresses.0.region": "region",
-    "addresses.0.country": "address_country",
-    "external_ids.0.source": "external_source",
-    "external_ids.0.id": "external_id",
-    "external_ids.0": "external_id",
-}
 MAX_ERRORS = 1000
 # A chunk that hits a concurrent writer's identifier (or a busy database) is retried this often.
 CHUNK_ATTEMPTS = 3
@@ -88,19 +76,16 @@ FileError = FileFormatError
 IMPORT_FILE_LIMITS = FileLimits(max_rows=1_000_000, max_columns=len(CSV_COLUMNS), max_cell_chars=64 * 1024)
 
 
-@dataclass
-class ParsedRow:
-    number: int
-    data: dict[str, Any]
-
-
 def parse(content: IO[bytes] | bytes, fmt: str) -> list[ParsedRow]:
     """Rows of the file with their 1-based data row number; FileError (with the line) if the file is
     structurally broken: bad UTF-8 or NUL bytes, an unterminated quote, a wrong cell count, a cell, line
     or nesting depth over the limits, an NDJSON line that is not a JSON object."""
     source = io.BytesIO(content) if isinstance(content, bytes) else content
     if fmt == "ndjson":
-        return [ParsedRow(line.number, line.value) for line in read_ndjson(source, IMPORT_FILE_LIMITS)]
+        return [
+            ParsedRow(line.number, line.value, raw=line.value)
+            for line in read_ndjson(source, IMPORT_FILE_LIMITS)
+        ]
     return _parse_csv(source)
 
 
@@ -109,9 +94,11 @@ def _parse_csv(source: IO[bytes]) -> list[ParsedRow]:
     unknown = [name for name in reader.header if name not in CSV_COLUMNS]
     if unknown:
         raise FileError(f"Unknown CSV column(s): {', '.join(unknown)}. Known: {', '.join(CSV_COLUMNS)}.")
-    return [
-        ParsedRow(row.number, _csv_to_model({k: v.strip() for k, v in row.cells.items()})) for row in reader
-    ]
+    rows = []
+    for row in reader:
+        cells = {k: v.strip() for k, v in row.cells.items()}
+        rows.append(ParsedRow(row.number, _csv_to_model(cells), raw=cells))
+    return rows
 
 
 def _csv_to_model(cells: dict[str, str]) -> dict[str, Any]:
@@ -145,41 +132,9 @@ def _csv_to_model(cells: dict[str, str]) -> dict[str, Any]:
     return data
 
 
-def _field_name(path: str, fmt: str) -> str:
-    path = path.removeprefix("body.")
-    if fmt == "csv":
-        return _CSV_FIELD_OF_PATH.get(path, path.split(".")[0])
-    return path
-
-
-def validate_rows(
-    context: CustomerContext, rows: list[ParsedRow], fmt: str
-) -> tuple[list[customers.NormalizedProfile], list[dict[str, Any]]]:
-    """Normalised profiles of every row, and the row-level errors (row, field, reason)."""
-    profiles: list[customers.NormalizedProfile] = []
-    errors: list[dict[str, Any]] = []
-    for row in rows:
-        if "__error__" in row.data:
-            errors.append({"row": row.number, "field": None, "reason": row.data["__error__"]})
-            continue
-        try:
-            model = CustomerCreate.model_validate(row.data)
-            profiles.append(customers.normalize_create(context, model))
-        except ValidationError as exc:
-            for err in exc.errors():
-                path = ".".join(str(p) for p in err["loc"])
-                errors.append({"row": row.number, "field": _field_name(path, fmt), "reason": err["msg"]})
-        except ServiceError as exc:
-            for err in exc.extra.get("errors", []):
-                errors.append(
-                    {"row": row.number, "field": _field_name(err["field"], fmt), "reason": err["message"]}
-                )
-        if len(errors) >= MAX_ERRORS:
-            break
-    return profiles, errors
-
-
-async def create_job(database: Database, *, fmt: str, actor: str, total_rows: int) -> ImportJob:
+async def create_job(
+    database: Database, *, fmt: str, actor: str, total_rows: int, on_error: str = "refuse"
+) -> ImportJob:
     async with database.session() as session:
         stamp = customers.now()
         job = ImportJob(
@@ -187,6 +142,7 @@ async def create_job(database: Database, *, fmt: str, actor: str, total_rows: in
             format=fmt,
             actor=actor,
             total_rows=total_rows,
+            on_error=on_error,
             created_at=stamp,
             heartbeat_at=stamp,
         )
@@ -195,28 +151,43 @@ async def create_job(database: Database, *, fmt: str, actor: str, total_rows: in
 
 
 async def run(
-    database: Database, context: CustomerContext, *, job_id: str, rows: list[ParsedRow], fmt: str
+    database: Database,
+    context: CustomerContext,
+    *,
+    job_id: str,
+    rows: list[ParsedRow],
+    fmt: str,
+    on_error: str = "refuse",
 ) -> None:
-    """Validate all rows; if any is bad, fail the job with the report and write nothing. Else import
-    the rows in chunks of `context.import_chunk_rows`, each chunk committed with the job's progress."""
+    """Validate all rows (normalising what can be). In `refuse` mode a bad row fails the job with the
+    report and nothing is written; in `skip_row` mode bad rows are reported and left out; in
+    `drop_field` mode a row keeps its valid fields. The rows kept are imported in chunks of
+    `context.import_chunk_rows`, each chunk committed with the job's progress and its rows' results."""
     PROGRESS[job_id] = 0
     committed = created = matched = 0
+    kept: list[CheckedRow] = []
     try:
         await _update(database, job_id, status="running")
-        profiles, errors = await _validate_all(database, context, job_id, rows, fmt)
-        if errors:
+        checked = await _validate_all(database, context, job_id, rows, fmt, on_error)
+        errors = [e for row in checked for e in row.errors][:MAX_ERRORS]
+        rejected = [row for row in checked if row.profile is None]
+        if rejected and on_error == "refuse":
+            await _write_rows(database, job_id, [_row_result(row, "refused") for row in rejected])
             await _update(database, job_id, status="failed", errors=errors, finished=True)
             return
+        await _write_rows(database, job_id, [_row_result(row, "skipped") for row in rejected])
+        await _update(database, job_id, status="running", errors=errors, skipped=len(rejected))
+        kept = [row for row in checked if row.profile is not None]
         importer = BulkImporter(context)
         size = max(1, context.import_chunk_rows)
         next_analyze = ANALYZE_FIRST_AT
-        for start in range(0, len(profiles), size):
-            chunk = profiles[start : start + size]
-            result = await _import_chunk(database, importer, job_id, chunk, done=start)
+        for start in range(0, len(kept), size):
+            chunk = kept[start : start + size]
+            result = await _import_chunk(database, importer, job_id, chunk, done=start + len(rejected))
             committed += len(chunk)
             created += result.created
             matched += result.matched
-            PROGRESS[job_id] = committed
+            PROGRESS[job_id] = committed + len(rejected)
             if created >= next_analyze and not database.is_sqlite:
                 await _refresh_statistics(database)
                 next_analyze *= 2
@@ -224,7 +195,7 @@ async def run(
             database,
             job_id,
             status="succeeded",
-            processed=committed,
+            processed=committed + len(rejected),
             created=created,
             matched=matched,
             finished=True,
@@ -239,13 +210,13 @@ async def run(
             reason = f"The import stopped on an error ({type(exc).__name__})."
         if committed:
             reason += (
-                f" The first {committed} rows (up to row {rows[committed - 1].number}) were imported and "
+                f" The first {committed} rows (up to row {kept[committed - 1].number}) were imported and "
                 "stay imported; re-upload the file to import the rest: rows already imported are matched "
                 "by email or external id, not created again."
             )
         else:
             reason += " Nothing was imported."
-        first_not_imported = rows[committed].number if committed < len(rows) else committed + 1
+        first_not_imported = kept[committed].number if committed < len(kept) else committed + 1
         await _update(
             database,
             job_id,
@@ -260,22 +231,37 @@ async def run(
         PROGRESS.pop(job_id, None)
 
 
+def _row_result(row: CheckedRow, outcome: str, customer_id: str | None = None) -> dict[str, Any]:
+    # The row as sent is kept when it was not imported whole (to fix it and upload it again).
+    return {
+        "row": row.number,
+        "outcome": outcome,
+        "customer_id": customer_id,
+        "errors": row.errors,
+        "raw": row.raw if row.errors else None,
+    }
+
+
+async def _write_rows(database: Database, job_id: str, results: list[dict[str, Any]]) -> None:
+    for start in range(0, len(results), 5_000):
+        async with database.session() as session:
+            await session.execute(
+                insert(ImportRow.__table__),  # type: ignore[attr-defined]
+                [{"job_id": job_id, **r} for r in results[start : start + 5_000]],
+            )
+
+
 async def _validate_all(
-    database: Database, context: CustomerContext, job_id: str, rows: list[ParsedRow], fmt: str
-) -> tuple[list[customers.NormalizedProfile], list[dict[str, Any]]]:
-    """`validate_rows` in blocks, each in a worker thread so the event loop keeps serving requests,
+    database: Database, context: CustomerContext, job_id: str, rows: list[ParsedRow], fmt: str, on_error: str
+) -> list[CheckedRow]:
+    """`check_rows` in blocks, each in a worker thread so the event loop keeps serving requests,
     with a heartbeat between blocks (validating a big file takes a while)."""
-    profiles: list[customers.NormalizedProfile] = []
-    errors: list[dict[str, Any]] = []
+    checked: list[CheckedRow] = []
     for start in range(0, len(rows), VALIDATION_BLOCK_ROWS):
         block = rows[start : start + VALIDATION_BLOCK_ROWS]
-        valid, invalid = await asyncio.to_thread(validate_rows, context, block, fmt)
-        profiles += valid
-        errors += invalid
-        if len(errors) >= MAX_ERRORS:
-            return profiles, errors
+        checked += await asyncio.to_thread(check_rows, context, block, fmt, on_error)
         await _update(database, job_id, status="running")
-    return profiles, errors
+    return checked
 
 
 class JobAbandoned(RuntimeError):
@@ -286,21 +272,29 @@ async def _import_chunk(
     database: Database,
     importer: BulkImporter,
     job_id: str,
-    chunk: list[customers.NormalizedProfile],
+    chunk: list[CheckedRow],
     *,
     done: int,
 ) -> ChunkResult:
-    """One chunk in one transaction with the job's progress; retried when a concurrent writer took an
-    identifier first (the retry matches it) or the database was busy."""
+    """One chunk in one transaction with the job's progress and the chunk's row results; retried when a
+    concurrent writer took an identifier first (the retry matches it) or the database was busy."""
+    profiles = [row.profile for row in chunk if row.profile is not None]
     for attempt in range(1, CHUNK_ATTEMPTS + 1):
         try:
             async with database.session() as session:
-                result = await importer.import_chunk(session, chunk)
+                result = await importer.import_chunk(session, profiles)
                 job = await session.get(ImportJob, job_id)
                 if job is not None and job.status != "running":
                     # Another process found no progress for too long and failed the job: stop here
                     # (this chunk rolls back) rather than import behind its back.
                     raise JobAbandoned("The job was marked failed as abandoned while it was running.")
+                await session.execute(
+                    insert(ImportRow.__table__),  # type: ignore[attr-defined]
+                    [
+                        {"job_id": job_id, **_row_result(row, outcome, customer_id)}
+                        for row, (outcome, customer_id) in zip(chunk, result.outcomes, strict=True)
+                    ],
+                )
                 if job is not None:
                     job.processed_rows = done + len(chunk)
                     job.created_count += result.created
@@ -331,6 +325,7 @@ async def _update(
     processed: int | None = None,
     created: int | None = None,
     matched: int | None = None,
+    skipped: int | None = None,
     finished: bool = False,
 ) -> None:
     async with database.session() as session:
@@ -347,6 +342,8 @@ async def _update(
             job.created_count = created
         if matched is not None:
             job.matched_count = matched
+        if skipped is not None:
+            job.skipped_count = skipped
         if finished:
             job.finished_at = customers.now()
 
@@ -410,3 +407,58 @@ async def get(database: Database, job_id: str, *, stale_after: timedelta | None 
         ):
             _abandon(job)
     return job
+
+
+async def row_results(
+    database: Database, job_id: str, *, outcome: str | None, after_row: int | None, limit: int
+) -> list[ImportRow]:
+    query = select(ImportRow).where(col(ImportRow.job_id) == job_id)
+    if outcome is not None:
+        query = query.where(col(ImportRow.outcome) == outcome)
+    if after_row is not None:
+        query = query.where(col(ImportRow.row) > after_row)
+    async with database.session() as session:
+        return list((await session.execute(query.order_by(col(ImportRow.row)).limit(limit + 1))).scalars())
+
+
+def _reasons(errors: list[dict[str, Any]]) -> str:
+    return "; ".join(
+        f"{e.get('field') or 'row'}: {e.get('reason')}" + (" (dropped)" if e.get("dropped") else "")
+        for e in errors
+    )
+
+
+async def row_results_csv(database: Database, job_id: str) -> str:
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(["row", "outcome", "customer_id", "errors"])
+    async with database.session() as session:
+        for result in (
+            await session.execute(
+                select(ImportRow).where(col(ImportRow.job_id) == job_id).order_by(col(ImportRow.row))
+            )
+        ).scalars():
+            writer.writerow([result.row, result.outcome, result.customer_id or "", _reasons(result.errors)])
+    return out.getvalue()
+
+
+async def rejected_rows(database: Database, job: ImportJob) -> str:
+    """The rows not imported whole, as they were sent, each with its problems."""
+    async with database.session() as session:
+        rows = list(
+            (
+                await session.execute(
+                    select(ImportRow)
+                    .where(col(ImportRow.job_id) == job.id, col(ImportRow.raw).is_not(None))
+                    .order_by(col(ImportRow.row))
+                )
+            ).scalars()
+        )
+    if job.format != "csv":
+        return "".join(json.dumps({**(r.raw or {}), "_errors": r.errors}) + "\n" for r in rows)
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=[*CSV_COLUMNS, "errors"], extrasaction="ignore")
+    writer.writeheader()
+    for r in rows:
+        writer.writerow({**(r.raw or {}), "errors": _reasons(r.errors)})
+    return out.getvalue()

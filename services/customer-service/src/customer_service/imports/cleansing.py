@@ -1,0 +1,160 @@
+"""Row validation of an import, per error mode: what can be normalised is (spaces, case, date formats,
+postcodes with spaces); then a row with an invalid field refuses the file (`refuse`), is skipped
+(`skip_row`), or is kept without that field (`drop_field`). Every mode reports each row's problems."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any, Literal
+
+from pydantic import ValidationError
+
+from customer_service.context import CustomerContext
+from customer_service.customers import service as customers
+from customer_service.customers.schemas import CustomerCreate
+from servicekit.errors import ServiceError
+
+OnError = Literal["refuse", "skip_row", "drop_field"]
+ON_ERROR_MODES: tuple[str, ...] = ("refuse", "skip_row", "drop_field")
+# A row with more invalid fields than this is skipped even in drop_field mode.
+MAX_DROPS = 6
+
+# Where a CSV column lands in the customer model (error paths are reported by column).
+CSV_FIELD_OF_PATH = {
+    "emails.0.address": "email",
+    "emails.0": "email",
+    "phones.0.number": "phone",
+    "phones.0": "phone",
+    "addresses.0.line1": "line1",
+    "addresses.0.line2": "line2",
+    "addresses.0.city": "city",
+    "addresses.0.postcode": "postcode",
+    "addresses.0.region": "region",
+    "addresses.0.country": "address_country",
+    "addresses.0": "address",
+    "external_ids.0.source": "external_source",
+    "external_ids.0.id": "external_id",
+    "external_ids.0": "external_id",
+}
+# List items that mean nothing without the field that failed: drop the whole item.
+_ITEM_LEAVES = {"emails": "address", "phones": "number", "external_ids": None}
+
+_ISO = re.compile(r"^(\d{4})[-/.](\d{1,2})[-/.](\d{1,2})$")
+_COMPACT = re.compile(r"^(\d{4})(\d{2})(\d{2})$")
+_DAY_FIRST = re.compile(r"^(\d{1,2})[-/.](\d{1,2})[-/.](\d{4})$")
+
+
+def normalize_date(value: str) -> str:
+    """A birth date written 1980-3-4, 1980/03/04, 19800304 or 04/03/1980 as ISO 8601 (numbers before
+    the year are day then month, unless only the other order is a date); other text unchanged."""
+    text = value.strip()
+    parts: tuple[str, str, str] | None = None
+    if match := _ISO.match(text) or _COMPACT.match(text):
+        parts = (match.group(1), match.group(2), match.group(3))
+    elif match := _DAY_FIRST.match(text):
+        first, second, year = int(match.group(1)), int(match.group(2)), match.group(3)
+        day, month = (second, first) if second > 12 >= first else (first, second)
+        parts = (year, str(month), str(day))
+    if parts is None:
+        return text
+    try:
+        return date(int(parts[0]), int(parts[1]), int(parts[2])).isoformat()
+    except ValueError:
+        return text
+
+
+@dataclass
+class ParsedRow:
+    number: int
+    data: dict[str, Any]
+    raw: dict[str, Any] | None = None
+
+
+@dataclass
+class CheckedRow:
+    """One row after validation: its profile if it is imported, and the problems found."""
+
+    number: int
+    profile: customers.NormalizedProfile | None
+    errors: list[dict[str, Any]] = field(default_factory=list)
+    raw: dict[str, Any] | None = None
+
+
+def field_name(path: str, fmt: str) -> str:
+    path = path.removeprefix("body.")
+    if fmt == "csv":
+        return CSV_FIELD_OF_PATH.get(path, path.split(".")[0])
+    return path
+
+
+def _problems(context: CustomerContext, data: dict[str, Any]) -> tuple[Any, list[tuple[str, str]]]:
+    """The normalised profile, or the (model path, reason) of every problem."""
+    try:
+        model = CustomerCreate.model_validate(data)
+        return customers.normalize_create(context, model), []
+    except ValidationError as exc:
+        return None, [(".".join(str(p) for p in err["loc"]), str(err["msg"])) for err in exc.errors()]
+    except ServiceError as exc:
+        errors = exc.extra.get("errors", [])
+        if not errors:
+            return None, [("", exc.detail or exc.title)]
+        return None, [(str(err["field"]).removeprefix("body."), str(err["message"])) for err in errors]
+
+
+def _drop(data: dict[str, Any], path: str) -> bool:
+    """Remove the field at `path` (e.g. addresses.0.postcode) from `data`; False if it cannot be."""
+    parts = path.split(".")
+    if not parts or not parts[0] or parts[0] not in data:
+        return False
+    if len(parts) == 1:
+        del data[parts[0]]
+        return True
+    container = data[parts[0]]
+    if not isinstance(container, list) or not parts[1].isdigit() or int(parts[1]) >= len(container):
+        return False
+    index = int(parts[1])
+    item = container[index]
+    if len(parts) == 2 or parts[0] in _ITEM_LEAVES or not isinstance(item, dict) or parts[2] not in item:
+        del container[index]
+    else:
+        del item[parts[2]]
+    if not container:
+        del data[parts[0]]
+    return True
+
+
+def _cleaned(data: dict[str, Any]) -> dict[str, Any]:
+    if isinstance(data.get("birthday"), str):
+        data = {**data, "birthday": normalize_date(data["birthday"]) or None}
+    return data
+
+
+def check_row(context: CustomerContext, row: ParsedRow, fmt: str, mode: str) -> CheckedRow:
+    if "__error__" in row.data:
+        error = {"row": row.number, "field": None, "reason": row.data["__error__"]}
+        return CheckedRow(row.number, None, [error], row.raw)
+    data = _cleaned(row.data)
+    profile, problems = _problems(context, data)
+    if not problems:
+        return CheckedRow(row.number, profile, [], row.raw)
+    errors = [{"row": row.number, "field": field_name(p, fmt), "reason": r} for p, r in problems]
+    if mode != "drop_field":
+        return CheckedRow(row.number, None, errors, row.raw)
+    data = {
+        k: ([dict(i) if isinstance(i, dict) else i for i in v] if isinstance(v, list) else v)
+        for k, v in data.items()
+    }
+    for _ in range(MAX_DROPS):
+        if not all(_drop(data, path) for path, _ in problems):
+            break
+        profile, problems = _problems(context, data)
+        if not problems:
+            return CheckedRow(row.number, profile, [{**e, "dropped": True} for e in errors], row.raw)
+        errors += [{"row": row.number, "field": field_name(p, fmt), "reason": r} for p, r in problems]
+    return CheckedRow(row.number, None, errors, row.raw)
+
+
+def check_rows(context: CustomerContext, rows: list[ParsedRow], fmt: str, mode: str) -> list[CheckedRow]:
+    return [check_row(context, row, fmt, mode) for row in rows]
