@@ -6,7 +6,7 @@ from typing import Any
 
 import httpx
 import pytest
-from customer_helpers import create_customer, new_email, new_phone, run_import, unique
+from customer_helpers import create_customer, likely_pair, new_email, run_import, unique
 from prometheus_client.parser import text_string_to_metric_families
 
 from servicekit.testing import ServiceUnderTest, TestTokenIssuer, running_app
@@ -62,32 +62,7 @@ async def test_customers_quality_merges_and_duplicates(
     client: httpx.AsyncClient, token_issuer: TestTokenIssuer
 ) -> None:
     assert value(await scrape(client), "customers", status="active") == 0
-    last, phone = f"Metric{unique()}", new_phone()
-    address = {
-        "kind": "shipping",
-        "line1": "3 Quai Ouest",
-        "city": "Lyon",
-        "postcode": "69002",
-        "country": "FR",
-    }
-    a = await create_customer(
-        client,
-        token_issuer,
-        first_name="Jonathan",
-        last_name=last,
-        emails=[{"address": new_email()}],
-        phones=[{"number": phone}],
-        addresses=[address],
-    )
-    b = await create_customer(
-        client,
-        token_issuer,
-        first_name="Jonathon",
-        last_name=last,
-        emails=[{"address": new_email()}],
-        phones=[{"number": phone}],
-        addresses=[address],
-    )
+    a, b = await likely_pair(client, token_issuer)
     c = await create_customer(client, token_issuer)
     samples = await scrape(client)
     assert value(samples, "customers", status="active") == 3

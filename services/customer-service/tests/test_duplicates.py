@@ -1,53 +1,23 @@
 """Duplicates and merge through the HTTP API: candidates with evidence, merge, undo, auto-merge, events."""
 
 import asyncio
-import random
-import string
 from typing import Any
 
 import httpx
-from customer_helpers import create_customer, duplicate_candidates, events_about, new_email, new_phone
+from customer_helpers import (
+    address,
+    create_customer,
+    duplicate_candidates,
+    events_about,
+    likely_pair,
+    new_phone,
+    surname,
+)
 
 from contracts import topics
 from servicekit.testing import TestTokenIssuer
 
 PII = ("customers:read", "customers:write", "customers:pii", "orders:write")
-
-
-def surname() -> str:
-    """A letters-only surname no other test uses and no other test's resembles (names are compared
-    letters-only, with Jaro-Winkler, which weighs a shared prefix)."""
-    return "".join(random.choices(string.ascii_lowercase, k=12)).capitalize()
-
-
-def address(street: str = "12 Rue Victor Hugo") -> dict[str, Any]:
-    return {"kind": "shipping", "line1": street, "city": "Lyon", "postcode": "69002", "country": "FR"}
-
-
-async def likely_pair(
-    client: httpx.AsyncClient, tokens: TestTokenIssuer
-) -> tuple[dict[str, Any], dict[str, Any]]:
-    """Two profiles that are probably one person, not surely: same surname, a first name spelled
-    another way, the same postcode (one without a street), two different emails."""
-    last = surname()
-    a = await create_customer(
-        client,
-        tokens,
-        first_name="Jonathan",
-        last_name=last,
-        emails=[{"address": new_email()}],
-        phones=[{"number": new_phone()}],
-        addresses=[address()],
-    )
-    b = await create_customer(
-        client,
-        tokens,
-        first_name="Jonathon",
-        last_name=last,
-        emails=[{"address": f"jon.{last.lower()}@mail.example.org"}],
-        addresses=[{"kind": "shipping", "city": "Lyon", "postcode": "69002", "country": "FR"}],
-    )
-    return a, b
 
 
 async def _get(client: httpx.AsyncClient, tokens: TestTokenIssuer, customer_id: str) -> dict[str, Any]:
