@@ -1,5 +1,6 @@
 """Bulk import in chunks: dedupe across chunks and against the base, a failure midway, abandoned jobs."""
 
+import asyncio
 import json
 import random
 import string
@@ -9,11 +10,13 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
+import pytest
 from customer_helpers import create_customer, duplicate_candidates, new_email, new_phone, run_import, unique
 from sqlalchemy import text
 
 from contracts import uuid7
 from customer_service.config import Settings
+from customer_service.imports import service as import_service
 from customer_service.main import create_app
 from servicekit.db import Database
 from servicekit.testing import TestTokenIssuer, running_app
@@ -246,3 +249,57 @@ async def test_job_that_stops_progressing_is_failed_when_read(
 
     assert job["status"] == "failed"
     assert "Nothing was imported" in job["errors"][0]["reason"]
+
+
+async def test_a_job_failed_as_abandoned_is_never_brought_back_by_its_runner(
+    database_url: str, token_issuer: TestTokenIssuer
+) -> None:
+    job_id = await _insert_job(
+        database_url, status="running", heartbeat=datetime.now(UTC) - timedelta(hours=1), processed=0
+    )
+    database = Database(database_url)
+    async with _app(database_url, token_issuer) as client:
+        read = await client.get(f"/v1/imports/{job_id}", headers=token_issuer.auth_header("customers:write"))
+        assert read.json()["status"] == "failed"
+        with pytest.raises(import_service.JobAbandoned):
+            await import_service._update(database, job_id, status="succeeded", finished=True)
+        await database.dispose()
+        job = (
+            await client.get(f"/v1/imports/{job_id}", headers=token_issuer.auth_header("customers:write"))
+        ).json()
+
+    assert job["status"] == "failed"
+    assert "service stopped" in job["errors"][0]["reason"]
+
+
+async def test_a_stale_job_read_while_its_runner_writes_progress_ends_in_one_state(
+    database_url: str, token_issuer: TestTokenIssuer
+) -> None:
+    database = Database(database_url)
+    async with _app(database_url, token_issuer, import_stale_after_seconds=60) as client:
+        headers = token_issuer.auth_header("customers:write")
+        for _ in range(5):
+            job_id = await _insert_job(
+                database_url, status="running", heartbeat=datetime.now(UTC) - timedelta(hours=1), processed=0
+            )
+
+            async def runner(job_id: str = job_id) -> bool:
+                try:
+                    await import_service._update(database, job_id, status="running")
+                except import_service.JobAbandoned:
+                    return False
+                return True
+
+            results = await asyncio.gather(
+                *(client.get(f"/v1/imports/{job_id}", headers=headers) for _ in range(4)), runner()
+            )
+            runner_went_on = results[-1]
+            job = (await client.get(f"/v1/imports/{job_id}", headers=headers)).json()
+
+            if runner_went_on:
+                assert (job["status"], job["finished_at"], job["errors"]) == ("running", None, [])
+            else:
+                assert job["status"] == "failed"
+                assert job["finished_at"] is not None
+                assert "service stopped" in job["errors"][0]["reason"]
+    await database.dispose()

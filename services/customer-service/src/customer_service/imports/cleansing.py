@@ -132,9 +132,6 @@ def _cleaned(data: dict[str, Any]) -> dict[str, Any]:
 
 
 def check_row(context: CustomerContext, row: ParsedRow, fmt: str, mode: str) -> CheckedRow:
-    if "__error__" in row.data:
-        error = {"row": row.number, "field": None, "reason": row.data["__error__"]}
-        return CheckedRow(row.number, None, [error], row.raw)
     data = _cleaned(row.data)
     profile, problems = _problems(context, data)
     if not problems:

@@ -15,6 +15,7 @@ rest, since rows already imported match their customer by email or external id."
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import csv
 import io
 import json
@@ -22,8 +23,9 @@ import logging
 from datetime import datetime, timedelta
 from typing import IO, Any
 
-from sqlalchemy import insert, select, text
+from sqlalchemy import and_, insert, or_, select, text, update
 from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from contracts import uuid7
@@ -35,6 +37,7 @@ from customer_service.imports.models import ImportJob, ImportRow
 from servicekit.db import Database
 from servicekit.errors import ServiceError
 from servicekit.files import CsvReader, FileFormatError, FileLimits, read_ndjson
+from servicekit.transitions import compare_and_set
 
 log = logging.getLogger(__name__)
 
@@ -217,16 +220,17 @@ async def run(
         else:
             reason += " Nothing was imported."
         first_not_imported = kept[committed].number if committed < len(kept) else committed + 1
-        await _update(
-            database,
-            job_id,
-            status="failed",
-            errors=[{"row": first_not_imported, "field": None, "reason": reason}],
-            processed=committed,
-            created=created,
-            matched=matched,
-            finished=True,
-        )
+        with contextlib.suppress(JobAbandoned):  # failed by another process already: its report stands
+            await _update(
+                database,
+                job_id,
+                status="failed",
+                errors=[{"row": first_not_imported, "field": None, "reason": reason}],
+                processed=committed,
+                created=created,
+                matched=matched,
+                finished=True,
+            )
     finally:
         PROGRESS.pop(job_id, None)
 
@@ -268,6 +272,9 @@ class JobAbandoned(RuntimeError):
     pass
 
 
+ACTIVE_STATUSES = ("pending", "running")
+
+
 async def _import_chunk(
     database: Database,
     importer: BulkImporter,
@@ -283,8 +290,18 @@ async def _import_chunk(
         try:
             async with database.session() as session:
                 result = await importer.import_chunk(session, profiles)
-                job = await session.get(ImportJob, job_id)
-                if job is not None and job.status != "running":
+                progressed = await compare_and_set(
+                    session,
+                    update(ImportJob)
+                    .where(col(ImportJob.id) == job_id, col(ImportJob.status) == "running")
+                    .values(
+                        processed_rows=done + len(chunk),
+                        created_count=col(ImportJob.created_count) + result.created,
+                        matched_count=col(ImportJob.matched_count) + result.matched,
+                        heartbeat_at=customers.now(),
+                    ),
+                )
+                if not progressed:
                     # Another process found no progress for too long and failed the job: stop here
                     # (this chunk rolls back) rather than import behind its back.
                     raise JobAbandoned("The job was marked failed as abandoned while it was running.")
@@ -295,11 +312,6 @@ async def _import_chunk(
                         for row, (outcome, customer_id) in zip(chunk, result.outcomes, strict=True)
                     ],
                 )
-                if job is not None:
-                    job.processed_rows = done + len(chunk)
-                    job.created_count += result.created
-                    job.matched_count += result.matched
-                    job.heartbeat_at = customers.now()
             return result
         except (IntegrityError, OperationalError):
             if attempt == CHUNK_ATTEMPTS:
@@ -328,24 +340,30 @@ async def _update(
     skipped: int | None = None,
     finished: bool = False,
 ) -> None:
+    """The runner's write of the job's state: a compare-and-set from pending or running, so a job that
+    another process failed as abandoned is never brought back (JobAbandoned instead)."""
+    now = customers.now()
+    values: dict[str, Any] = {"status": status, "heartbeat_at": now}
+    for name, value in (
+        ("errors", errors),
+        ("processed_rows", processed),
+        ("created_count", created),
+        ("matched_count", matched),
+        ("skipped_count", skipped),
+    ):
+        if value is not None:
+            values[name] = value
+    if finished:
+        values["finished_at"] = now
     async with database.session() as session:
-        job = await session.get(ImportJob, job_id)
-        if job is None:
-            return
-        job.status = status
-        job.heartbeat_at = customers.now()
-        if errors is not None:
-            job.errors = errors
-        if processed is not None:
-            job.processed_rows = processed
-        if created is not None:
-            job.created_count = created
-        if matched is not None:
-            job.matched_count = matched
-        if skipped is not None:
-            job.skipped_count = skipped
-        if finished:
-            job.finished_at = customers.now()
+        won = await compare_and_set(
+            session,
+            update(ImportJob)
+            .where(col(ImportJob.id) == job_id, col(ImportJob.status).in_(ACTIVE_STATUSES))
+            .values(values),
+        )
+    if not won:
+        raise JobAbandoned("The job was marked failed as abandoned while it was running.")
 
 
 async def fail_abandoned_jobs(database: Database, *, stale_after: timedelta) -> int:
@@ -357,11 +375,9 @@ async def fail_abandoned_jobs(database: Database, *, stale_after: timedelta) -> 
             await session.execute(select(ImportJob).where(col(ImportJob.status).in_(("pending", "running"))))
         ).scalars()
         failed = 0
-        for job in jobs:
-            if job.id in PROGRESS or not _stale(job, cutoff):
-                continue
-            _abandon(job)
-            failed += 1
+        for job in list(jobs):
+            if job.id not in PROGRESS and await _abandon(session, job, cutoff):
+                failed += 1
     if failed:
         log.warning("marked %d abandoned import job(s) failed", failed)
     return failed
@@ -372,9 +388,12 @@ def _stale(job: ImportJob, cutoff: datetime) -> bool:
     return customers.aware(job.heartbeat_at or job.created_at) <= cutoff
 
 
-def _abandon(job: ImportJob) -> None:
-    job.status = "failed"
-    job.finished_at = customers.now()
+async def _abandon(session: AsyncSession, job: ImportJob, cutoff: datetime) -> bool:
+    """Fail a job that made no progress since `cutoff`, as a compare-and-set on its status and its last
+    progress: a chunk that commits meanwhile (fresh heartbeat) keeps the job running, and of concurrent
+    readers exactly one fails it. True when this call failed it (`job` is then refreshed)."""
+    if not _stale(job, cutoff):
+        return False
     committed = job.processed_rows
     reason = "The service stopped while this job was running; the uploaded file was not kept."
     if committed:
@@ -384,7 +403,27 @@ def _abandon(job: ImportJob) -> None:
         )
     else:
         reason += " Nothing was imported; re-upload the file."
-    job.errors = [{"row": committed + 1, "field": None, "reason": reason}]
+    won = await compare_and_set(
+        session,
+        update(ImportJob)
+        .where(
+            col(ImportJob.id) == job.id,
+            col(ImportJob.status).in_(ACTIVE_STATUSES),
+            col(ImportJob.processed_rows) == committed,
+            or_(
+                col(ImportJob.heartbeat_at) <= cutoff,
+                and_(col(ImportJob.heartbeat_at).is_(None), col(ImportJob.created_at) <= cutoff),
+            ),
+        )
+        .values(
+            status="failed",
+            finished_at=customers.now(),
+            errors=[{"row": committed + 1, "field": None, "reason": reason}],
+        ),
+    )
+    if won:
+        await session.refresh(job)
+    return won
 
 
 async def get(database: Database, job_id: str, *, stale_after: timedelta | None = None) -> ImportJob | None:
@@ -399,13 +438,10 @@ async def get(database: Database, job_id: str, *, stale_after: timedelta | None 
         return job
     async with database.session() as session:
         job = await session.get(ImportJob, job_id)
-        if (
-            job is not None
-            and stale_after is not None
-            and job.status in ("pending", "running")
-            and _stale(job, customers.now() - stale_after)
-        ):
-            _abandon(job)
+        if job is not None and stale_after is not None and job.status in ACTIVE_STATUSES:
+            abandoned = await _abandon(session, job, customers.now() - stale_after)
+            if not abandoned:
+                await session.refresh(job)  # another reader or the runner may have moved it meanwhile
     return job
 
 
