@@ -126,10 +126,13 @@ def test_check_fails_on_a_rule_using_a_metric_no_service_exports(live: LiveServi
 
 
 def test_check_fails_on_a_route_the_service_does_not_have(live: LiveServices, tmp_path: Path) -> None:
-    rules = tmp_path / "broken.yml"
-    rules.write_text(RULES[0].read_text().replace('route="/v1/orders"', 'route="/v1/order"'))
-    problems = missing_metric_problems(used_selectors([rules], []), live.metrics, live.routes)
-    assert "broken.yml:OrdersCollapsed: customer has no route /v1/order" in problems
+    business = next(path for path in DASHBOARDS if path.name == "business.json")
+    dashboard = tmp_path / "broken.json"
+    dashboard.write_text(
+        business.read_text().replace('route=\\"/v1/customers\\"', 'route=\\"/v1/customer\\"')
+    )
+    problems = missing_metric_problems(used_selectors([], [dashboard]), live.metrics, live.routes)
+    assert "broken.json:Customers created per hour: customer has no route /v1/customer" in problems
 
 
 def test_check_fails_on_a_dashboard_metric_of_another_service(live: LiveServices, tmp_path: Path) -> None:
