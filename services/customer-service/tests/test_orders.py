@@ -1,11 +1,15 @@
 """Orders through the HTTP API: idempotent placing, guests resolved by identify, status timeline, events."""
 
+import asyncio
+import time
 from typing import Any
 
 import httpx
+from aiokafka import AIOKafkaProducer
 from customer_helpers import create_customer, errors_of, events_about, new_email, unique
 
-from contracts import topics
+from contracts import CloudEvent, build_event, topics
+from contracts.catalog.inventory import StockBackordered
 from servicekit.testing import TestTokenIssuer
 
 WRITE = ("orders:write", "customers:read")
@@ -205,3 +209,35 @@ async def test_order_events_match_the_contract(
     assert (changed.data["status"], changed.data["previous_status"]) == ("cancelled", "placed")
     assert changed.data["location_id"] == "wh-1"
     assert (placed.sequence, changed.sequence) == (1, 2)
+
+
+async def _announce_backorder(bootstrap: str, event: CloudEvent) -> None:
+    """Publish as product-service does when it cannot reserve a line."""
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all")
+    await producer.start()
+    try:
+        await producer.send_and_wait(topics.INVENTORY, event.to_json_bytes(), key=event.subject.encode())
+    finally:
+        await producer.stop()
+
+
+async def test_a_backordered_line_shows_on_the_order_with_its_reason(
+    client: httpx.AsyncClient, token_issuer: TestTokenIssuer, kafka_bootstrap: str
+) -> None:
+    customer = await create_customer(client, token_issuer)
+    placed = (await place(client, token_issuer, customer_id=customer["id"])).json()
+    fact = StockBackordered(sku="MUG", order_id=placed["id"], quantity=1, reason="unknown_sku")
+
+    await _announce_backorder(kafka_bootstrap, build_event("ecom.stock.backordered.v1", fact, subject="MUG"))
+
+    url, headers = f"/v1/orders/{placed['id']}", token_issuer.auth_header(*WRITE)
+    deadline = time.monotonic() + 20
+    while True:
+        order = (await client.get(url, headers=headers)).json()
+        if any(line.get("backorder_reason") for line in order["lines"]) or time.monotonic() > deadline:
+            break
+        await asyncio.sleep(0.1)
+    by_sku = {line["sku"]: line for line in order["lines"]}
+    assert (by_sku["MUG"]["backordered_quantity"], by_sku["MUG"]["backorder_reason"]) == (1, "unknown_sku")
+    assert by_sku["TSHIRT-M"]["backorder_reason"] is None
+    assert order["version"] == placed["version"] + 1

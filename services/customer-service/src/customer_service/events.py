@@ -2,6 +2,12 @@
 
 from __future__ import annotations
 
+from customer_service.orders.backorders import on_stock_backordered
 from servicekit.events import ConsumerSpec
 
-CONSUMERS: list[ConsumerSpec] = []
+CONSUMERS: list[ConsumerSpec] = [
+    ConsumerSpec(
+        name="customer-service.inventory",
+        handlers={"ecom.stock.backordered.v1": on_stock_backordered},
+    ),
+]

@@ -8,6 +8,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from contracts.catalog.inventory import BackorderReason
 from customer_service.customers.schemas import IdentifyRequest
 from servicekit.bounds import CountryCode, CurrencyCode, SaneDatetime
 
@@ -71,6 +72,12 @@ class OrderLineRead(BaseModel):
     quantity: int
     unit_price: str
     currency: str
+    backordered_quantity: int | None = Field(
+        default=None,
+        description="Set when product-service could not reserve the line (it says so with an event "
+        "shortly after the order is placed): the quantity not reserved",
+    )
+    backorder_reason: BackorderReason | None = Field(default=None, description="Why the line is backordered")
 
 
 class TimelineEntry(BaseModel):

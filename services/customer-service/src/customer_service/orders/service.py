@@ -43,7 +43,9 @@ def _money(value: Decimal) -> str:
 
 
 def _lines(order: Order) -> list[OrderLine]:
-    return [OrderLine.model_validate(line) for line in order.lines]
+    """The lines as events carry them (what was ordered; a backorder mark stays in this service)."""
+    fields = OrderLine.model_fields
+    return [OrderLine.model_validate({k: v for k, v in line.items() if k in fields}) for line in order.lines]
 
 
 def _totals(body: OrderCreate) -> tuple[Decimal, Decimal]:
