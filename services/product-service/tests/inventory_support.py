@@ -123,11 +123,13 @@ async def assert_ledger_adds_up(app: Running, sku_: str, reservation_ids: list[s
     return current
 
 
-def _lines(sku_: str, quantity: int) -> list[OrderLine]:
+def order_lines(sku_: str, quantity: int) -> list[OrderLine]:
     return [OrderLine(sku=sku_, quantity=quantity, unit_price=Decimal("9.90"), currency="EUR")]
 
 
-def order_placed(order_id: str, sku_: str, quantity: int, *, location_id: str | None = None) -> CloudEvent:
+def order_placed(
+    order_id: str, sku_: str, quantity: int, *, channel: str = "web", location_id: str | None = None
+) -> CloudEvent:
     total = Decimal("9.90") * quantity
     return build_event(
         "ecom.order.placed.v1",
@@ -135,10 +137,10 @@ def order_placed(order_id: str, sku_: str, quantity: int, *, location_id: str | 
             order_id=order_id,
             order_number=unique("N-"),
             customer_id=unique("c-"),
-            channel="web",
+            channel=channel,
             location_id=location_id,
             currency="EUR",
-            lines=_lines(sku_, quantity),
+            lines=order_lines(sku_, quantity),
             subtotal=total,
             total=total,
             placed_at=datetime.now(UTC),
@@ -147,7 +149,9 @@ def order_placed(order_id: str, sku_: str, quantity: int, *, location_id: str | 
     )
 
 
-def order_status_changed(order_id: str, sku_: str, quantity: int, status: str) -> CloudEvent:
+def order_status_changed(
+    order_id: str, sku_: str, quantity: int, status: str, *, previous_status: str = "paid"
+) -> CloudEvent:
     return build_event(
         "ecom.order.status_changed.v1",
         OrderStatusChanged(
@@ -155,9 +159,9 @@ def order_status_changed(order_id: str, sku_: str, quantity: int, status: str) -
             order_number=unique("N-"),
             customer_id=unique("c-"),
             status=status,  # type: ignore[arg-type]
-            previous_status="paid",
+            previous_status=previous_status,  # type: ignore[arg-type]
             changed_at=datetime.now(UTC),
-            lines=_lines(sku_, quantity),
+            lines=order_lines(sku_, quantity),
         ),
         subject=order_id,
     )

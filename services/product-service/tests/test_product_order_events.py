@@ -3,62 +3,24 @@ backorders, and one effect per event however often it is delivered."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-from decimal import Decimal
 from typing import Any
 
 import httpx
 import pytest
+from inventory_support import order_lines, order_status_changed
+from inventory_support import order_placed as placed
 from product_support import create_product, eventually, produce, unique, wait_for_events
 
 from contracts import CloudEvent, build_event
-from contracts.catalog.orders import OrderLine, OrderPlaced, OrderStatusChanged
+from contracts.catalog.orders import OrderPlaced
 from contracts.topics import INVENTORY, ORDERS
 from servicekit.testing import TestTokenIssuer
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
 
-def _lines(sku: str, quantity: int) -> list[OrderLine]:
-    return [OrderLine(sku=sku, quantity=quantity, unit_price=Decimal("9.90"), currency="EUR")]
-
-
-def placed(
-    order_id: str, sku: str, quantity: int, *, channel: str = "web", location_id: str | None = None
-) -> CloudEvent:
-    total = Decimal("9.90") * quantity
-    return build_event(
-        "ecom.order.placed.v1",
-        OrderPlaced(
-            order_id=order_id,
-            order_number=unique("N-"),
-            customer_id=unique("c-"),
-            channel=channel,
-            location_id=location_id,
-            currency="EUR",
-            lines=_lines(sku, quantity),
-            subtotal=total,
-            total=total,
-            placed_at=datetime.now(UTC),
-        ),
-        subject=order_id,
-    )
-
-
 def status_changed(order_id: str, sku: str, quantity: int, status: str) -> CloudEvent:
-    return build_event(
-        "ecom.order.status_changed.v1",
-        OrderStatusChanged(
-            order_id=order_id,
-            order_number=unique("N-"),
-            customer_id=unique("c-"),
-            status=status,  # type: ignore[arg-type]
-            previous_status="placed",
-            changed_at=datetime.now(UTC),
-            lines=_lines(sku, quantity),
-        ),
-        subject=order_id,
-    )
+    return order_status_changed(order_id, sku, quantity, status, previous_status="placed")
 
 
 async def _stocked_sku(
@@ -176,7 +138,7 @@ async def test_each_stock_event_of_an_order_with_two_lines_of_one_sku_carries_cu
     sku, location_id = await _stocked_sku(client, token_issuer, 10)
     event = placed(unique("o-"), sku, 2)
     order = OrderPlaced.model_validate(event.data)
-    twice = order.model_copy(update={"lines": [*_lines(sku, 2), *_lines(sku, 1)]})
+    twice = order.model_copy(update={"lines": [*order_lines(sku, 2), *order_lines(sku, 1)]})
     await produce(
         kafka_bootstrap, ORDERS, [build_event("ecom.order.placed.v1", twice, subject=order.order_id)]
     )
