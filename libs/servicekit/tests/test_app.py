@@ -11,6 +11,7 @@ from fastapi import APIRouter
 from servicekit.app import create_service_app
 from servicekit.broker import free_port
 from servicekit.errors import NotFound, problem_responses
+from servicekit.events import ConsumerSpec
 from servicekit.settings import ServiceSettings
 from servicekit.testing import TestTokenIssuer, running_app
 
@@ -156,3 +157,19 @@ async def test_a_known_path_with_another_method_gets_405(
 
     assert response.status_code == 405
     assert response.headers["content-type"] == "application/problem+json"
+
+
+async def _noop(session: object, event: object) -> None:
+    return None
+
+
+@pytest.mark.parametrize("enabled", [True, False])
+async def test_kafka_consumers_enabled_decides_whether_consumers_run(
+    database_url: str, kafka_bootstrap: str, enabled: bool
+) -> None:
+    spec = ConsumerSpec(name=f"app-test-{enabled}", handlers={"ecom.customer.created.v1": _noop})
+    settings = settings_for(database_url, kafka_bootstrap, KAFKA_CONSUMERS_ENABLED=enabled)
+    app = create_service_app(settings, title="app test", routers=[router], consumers=[spec])
+    async with running_app(app):
+        assert len(app.state.runtime.consumers) == (1 if enabled else 0)
+        assert app.state.runtime.kafka_ready.is_set()

@@ -222,8 +222,9 @@ async def _announce_backorder(bootstrap: str, event: CloudEvent) -> None:
 
 
 async def test_a_backordered_line_shows_on_the_order_with_its_reason(
-    client: httpx.AsyncClient, token_issuer: TestTokenIssuer, kafka_bootstrap: str
+    consuming_client: httpx.AsyncClient, token_issuer: TestTokenIssuer, kafka_bootstrap: str
 ) -> None:
+    client = consuming_client
     customer = await create_customer(client, token_issuer)
     placed = (await place(client, token_issuer, customer_id=customer["id"])).json()
     fact = StockBackordered(sku="MUG", order_id=placed["id"], quantity=1, reason="unknown_sku")

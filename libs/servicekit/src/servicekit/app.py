@@ -212,7 +212,7 @@ async def _run_kafka(
             backoff=settings.consumer_retry_backoff_ms / 1000,
             backoff_max=settings.consumer_retry_backoff_max_ms / 1000,
         )
-        for spec in consumers:
+        for spec in consumers if settings.kafka_consumers_enabled else ():
             consumer = EventConsumer(
                 spec,
                 runtime.database,

@@ -35,6 +35,11 @@ class ServiceSettings(BaseSettings):
         default="127.0.0.1:9092", validation_alias=AliasChoices("KAFKA_BOOTSTRAP_SERVERS")
     )
     kafka_enabled: bool = Field(default=True, validation_alias=AliasChoices("KAFKA_ENABLED"))
+    kafka_consumers_enabled: bool = Field(
+        default=True,
+        validation_alias=AliasChoices("KAFKA_CONSUMERS_ENABLED"),
+        description="False keeps the relay (events are published) but runs no consumers",
+    )
     kafka_fetch_max_wait_ms: int = Field(default=20, validation_alias=AliasChoices("KAFKA_FETCH_MAX_WAIT_MS"))
     kafka_enable_idempotence: bool = Field(
         default=False, validation_alias=AliasChoices("KAFKA_ENABLE_IDEMPOTENCE")
