@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Awaitable, Callable
 from typing import Annotated
 
 from fastapi import APIRouter, BackgroundTasks, Query, Request
 
-from customer_service.context import ContextDep
+from customer_service.context import ContextDep, CustomerContext
 from customer_service.customers import service as customers
 from customer_service.customers.router import CustomerDep, PageDep
 from customer_service.duplicates import jobs, merge_log, service
@@ -24,6 +25,7 @@ from customer_service.duplicates.schemas import (
     MergeRequest,
 )
 from customer_service.http import ReadCaller, WriteCaller
+from servicekit.auth import Caller
 from servicekit.db import Database
 from servicekit.dependencies import SessionDep
 from servicekit.errors import BadRequest, NotFound, problem_responses
@@ -209,12 +211,7 @@ async def train_model(
     request: Request, background: BackgroundTasks, context: ContextDep, caller: WriteCaller
 ) -> DuplicateJobRead:
     """Fit the linkage model to the current profiles (EM, unsupervised) as a job; 409 if one is running."""
-    database: Database = request.app.state.database
-    job = await jobs.create_job(
-        database, kind=jobs.TRAIN, actor=caller.subject, stale_after=context.import_stale_after
-    )
-    background.add_task(jobs.run_training, database, context, job_id=job.id)
-    return _job(job)
+    return await _start_job(request, background, context, caller, kind=jobs.TRAIN, run=jobs.run_training)
 
 
 @router.post(
@@ -227,11 +224,24 @@ async def rescan(
     request: Request, background: BackgroundTasks, context: ContextDep, caller: WriteCaller
 ) -> DuplicateJobRead:
     """Compare the whole base with the current model as a job; pairs not known yet are listed as open."""
+    return await _start_job(request, background, context, caller, kind=jobs.RESCAN, run=jobs.run_rescan)
+
+
+async def _start_job(
+    request: Request,
+    background: BackgroundTasks,
+    context: CustomerContext,
+    caller: Caller,
+    *,
+    kind: str,
+    run: Callable[..., Awaitable[None]],
+) -> DuplicateJobRead:
+    """Record a job (409 while one runs) and run it in the background."""
     database: Database = request.app.state.database
     job = await jobs.create_job(
-        database, kind=jobs.RESCAN, actor=caller.subject, stale_after=context.import_stale_after
+        database, kind=kind, actor=caller.subject, stale_after=context.import_stale_after
     )
-    background.add_task(jobs.run_rescan, database, context, job_id=job.id)
+    background.add_task(run, database, context, job_id=job.id)
     return _job(job)
 
 
