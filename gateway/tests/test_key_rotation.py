@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from gateway_harness import RunningGateway
 from jose import jwt
 
@@ -61,3 +63,25 @@ async def test_a_retired_key_past_its_tokens_lifetime_leaves_the_jwks(gw: Runnin
     kids = {key["kid"] for key in (await gw.http.get("/.well-known/jwks.json")).json()["keys"]}
 
     assert old_kid not in kids
+
+
+async def _active_key_created(gw: RunningGateway) -> float:
+    from prometheus_client.parser import text_string_to_metric_families
+
+    text = (await gw.http.get("/metrics")).text
+    name = "gateway_signing_key_created_timestamp_seconds"
+    family = next(f for f in text_string_to_metric_families(text) if f.name == name)
+    return float(family.samples[0].value)
+
+
+async def test_metrics_carry_the_active_keys_creation_time(gw: RunningGateway) -> None:
+    before = await _active_key_created(gw)
+    rotated = (await gw.http.post("/admin/keys/rotate", headers=await gw.admin_headers())).json()
+    await gw.runtime.keyring.load()
+    after = await _active_key_created(gw)
+    keys = (await gw.http.get("/admin/keys", headers=await gw.admin_headers())).json()["items"]
+    new = next(key for key in keys if key["kid"] == rotated["kid"])
+
+    assert before > 0
+    assert after >= before
+    assert abs(after - datetime.fromisoformat(new["created_at"]).timestamp()) < 1

@@ -18,6 +18,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from jose import jwk
 from jose.backends.base import Key
+from prometheus_client import Gauge
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
@@ -31,6 +32,12 @@ KEY_SIZE = 2048
 # Retired keys stay published this long after the last token they signed expires (clock skew).
 PUBLISH_MARGIN_SECONDS = 60
 
+ACTIVE_KEY_CREATED = Gauge(
+    "gateway_signing_key_created_timestamp_seconds",
+    "Unix time the active token signing key was created (0 while there is none); "
+    "time() minus it is the key's age, which the rotation-due alert watches",
+)
+
 
 @dataclass(frozen=True)
 class ActiveKey:
@@ -40,6 +47,10 @@ class ActiveKey:
 
 def _context(kid: str) -> str:
     return f"signing-key:{kid}"
+
+
+def _unix_time(moment: datetime) -> float:
+    return (moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)).timestamp()
 
 
 def public_jwk(kid: str, public_pem: str) -> dict[str, Any]:
@@ -126,6 +137,7 @@ class KeyRing:
             pem = self.box.open(newest_active.private_pem_enc, context=_context(newest_active.kid))
             active = ActiveKey(newest_active.kid, jwk.construct(pem, algorithm=ALGORITHM))
         self._active = active if newest_active is not None else None
+        ACTIVE_KEY_CREATED.set(0 if newest_active is None else _unix_time(newest_active.created_at))
         self._public = public
         self._loaded_at = time.monotonic()
 
