@@ -205,7 +205,8 @@ RULE_FIELDS: dict[str, frozenset[str]] = {
     "nd": frozenset({"first_name", "last_name", "birthday"}),
     "pd": frozenset({"locality", "birthday"}),
     "nc": frozenset({"first_name", "last_name", "locality"}),
-    "di": frozenset({"birthday", "first_name", "last_name"}),
+    "bc": frozenset({"locality", "birthday"}),
+    "bi": frozenset({"birthday"}),
     "ac": frozenset({"street", "locality"}),
 }
 # The rules EM learns from. Rules on one name plus a place ("np", "nc") or on an address ("ac") are
