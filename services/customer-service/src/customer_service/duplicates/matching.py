@@ -129,11 +129,11 @@ def name_level(a: str, b: str) -> int:
 def names(a: Side, b: Side) -> tuple[int, int, bool]:
     """Levels of first and last name, comparing the names also crosswise (given name and surname
     swapped on one side); the orientation that agrees better wins. Also says whether it was swapped."""
-    straight = (name_level(a.first_name, b.first_name), name_level(a.last_name, b.last_name))
-    swapped = (name_level(a.first_name, b.last_name), name_level(a.last_name, b.first_name))
-    if sum(max(x, 0) for x in swapped) > sum(max(x, 0) for x in straight) + 1:
-        return swapped[0], swapped[1], True
-    return straight[0], straight[1], False
+    first, last = name_level(a.first_name, b.first_name), name_level(a.last_name, b.last_name)
+    crossed_first, crossed_last = name_level(a.first_name, b.last_name), name_level(a.last_name, b.first_name)
+    if max(crossed_first, 0) + max(crossed_last, 0) > max(first, 0) + max(last, 0) + 1:
+        return crossed_first, crossed_last, True
+    return first, last, False
 
 
 def birthday_level(a: str | None, b: str | None) -> int:
