@@ -82,12 +82,17 @@ class People:
         city, postcode = rng.choice(self.places)
         return {
             "addresses": [
-                {
+                {  # as the service stores an address (customers.service normalises to this shape)
+                    "id": f"{rng.getrandbits(48):012x}",
                     "kind": "shipping",
                     "line1": f"{rng.randrange(1, 200)} {rng.choice(self.streets)}",
+                    "line2": None,
                     "city": city,
                     "postcode": postcode,
+                    "region": None,
                     "country": "FR",
+                    "is_default": True,
+                    "verified": False,
                 }
             ],
             "birthday": f"{rng.randrange(1940, 2006)}-{rng.randrange(1, 13):02d}-{rng.randrange(1, 29):02d}",
