@@ -242,7 +242,9 @@ async def measure_baseline(database: Database, context: CustomerContext, emails:
 
 async def run(quick: bool) -> dict[str, Any]:
     sizes = (
-        [2_000, 10_000] if quick else [10_000, 100_000, int(os.environ.get("BENCH_IDENTIFY_MAX", "1000000"))]
+        [2_000, 10_000]
+        if quick
+        else sorted({10_000, 100_000, int(os.environ.get("BENCH_IDENTIFY_MAX", "1000000"))})
     )
     samples = 300 if quick else 2_000
     rng = random.Random(SEED)
