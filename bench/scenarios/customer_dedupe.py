@@ -24,6 +24,7 @@ from typing import Any
 
 import dedupe_data
 from faker import Faker
+from pydantic import ValidationError
 
 from customer_service.config import Settings
 from customer_service.context import CustomerContext
@@ -172,21 +173,36 @@ class Prepared:
     email: str | None
 
 
-def _normalized(context: CustomerContext, data: dict[str, Any]) -> customers.NormalizedProfile:
+def _normalized(context: CustomerContext, data: dict[str, Any]) -> customers.NormalizedProfile | None:
+    """The profile as the import's drop_field mode keeps it, or None when nothing identifying is left
+    (no name, email, phone or external id: the import skips such a row)."""
     try:
         return customers.normalize_create(context, CustomerCreate.model_validate(data))
+    except ValidationError:
+        return None
     except ServiceError as exc:
         # A generated value the validation refuses: drop that field (the import's drop_field mode).
         bad = {str(e["field"]).split(".")[1] for e in exc.extra.get("errors", [])}
-        return customers.normalize_create(
-            context, CustomerCreate.model_validate({k: v for k, v in data.items() if k not in bad})
-        )
+        try:
+            kept = CustomerCreate.model_validate({k: v for k, v in data.items() if k not in bad})
+        except ValidationError:
+            return None
+        return customers.normalize_create(context, kept)
+
+
+def importable(context: CustomerContext, records: list[dedupe_data.Record]) -> list[dedupe_data.Record]:
+    """The records the import keeps (a record with nothing identifying left is skipped), so the project
+    and the baseline see the same records."""
+    return [r for r in records if _normalized(context, dedupe_data.to_customer(r.data)) is not None]
 
 
 def prepare(context: CustomerContext, people: list[tuple[int, dict[str, Any]]]) -> list[Prepared]:
     prepared = []
-    for index, (key, data) in enumerate(people):
+    for key, data in people:
         profile = _normalized(context, data)
+        if profile is None:
+            continue
+        index = len(prepared)
         customer = Customer(
             id=str(index),
             first_name=profile.fields.get("first_name"),
@@ -393,7 +409,7 @@ def febrl(settings: Settings, context: CustomerContext) -> dict[str, Any]:
 
     results: dict[str, Any] = {}
     for name, loader in (("febrl1", load_febrl1), ("febrl2", load_febrl2), ("febrl3", load_febrl3)):
-        records = febrl_records(loader)
+        records = importable(context, febrl_records(loader))
         prepared = prepare(context, [(r.person, dedupe_data.to_customer(r.data)) for r in records])
         project = evaluate(settings, prepared)
         ecm = ecm_baseline(records, [r.person for r in records], candidate_pairs(prepared))
@@ -423,7 +439,7 @@ async def run(quick: bool) -> dict[str, Any]:
     exact = {(a, b) for members in by_email.values() for i, a in enumerate(members) for b in members[i + 1 :]}
     email_baseline = _quality(exact, _truth_pairs(contact_set))
     # --- no email, no phone
-    records = dedupe_data.Generator(SEED).generate(count)
+    records = importable(context, dedupe_data.Generator(SEED).generate(count))
     bare_set = prepare(context, [(r.person, dedupe_data.to_customer(r.data)) for r in records])
     bare = evaluate(settings, bare_set)
     ecm = ecm_baseline(records, [r.person for r in records], candidate_pairs(bare_set))

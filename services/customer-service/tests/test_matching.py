@@ -139,3 +139,41 @@ def test_a_surname_typo_and_a_new_postcode_still_share_a_blocking_value() -> Non
     after = person("Priya", "Ragunathan", born="1988-06-30", postcode="4101", line1="9 B Road")
 
     assert blocking_values(before) & blocking_values(after)
+
+
+def test_transposed_postcode_digits_and_a_mistyped_suburb_are_close_places() -> None:
+    a = person("Ann", "Lee", postcode="2507", city="Frankston")
+    b = person("Ann", "Lee", postcode="2570", city="Sydney")
+    c = person("Ann", "Lee", postcode="9999", city="Franktson")
+    d = person("Ann", "Lee", postcode="9999", city="Melbourne")
+
+    assert compare(a, b).levels[3] == 1
+    assert compare(a, c).levels[3] == 1
+    assert compare(a, d).levels[3] == 0
+
+
+def test_an_address_with_its_second_line_left_out_is_close() -> None:
+    a = person("Ann", "Lee", postcode="3000", line1="26 Castley Circuit")
+    b = person("Ann", "Lee", postcode="3000", line1="26 Castley Circuit Warrambucca Garden")
+    c = person("Ann", "Lee", postcode="3000", line1="19 Castley Circuit Warrambucca Garden")
+
+    assert compare(a, b).levels[4] == 2
+    assert compare(a, c).levels[4] < 2  # another house number is not the same address
+
+
+def test_a_move_counts_as_one_disagreement_not_two() -> None:
+    before = person("Priya", "Raghunathan", born="1988-06-30", postcode="4000", line1="1 A Street")
+    after = person("Priya", "Raghunathan", born="1988-06-30", postcode="6100", line1="9 B Road")
+
+    comparison = compare(before, after)
+    _, weights = linkage.score(before, after)
+
+    assert comparison.levels[3] == 0
+    assert "street" not in weights
+
+
+def test_a_replaced_given_name_and_a_changed_place_still_share_a_blocking_value() -> None:
+    before = person("Andrew", "Warneke", born="1914-04-10", postcode="3000", city="Dalby")
+    after = person("Malakai", "Warndke", born="1914-04-10", postcode="3900", city="Dal by")
+
+    assert blocking_values(before) & blocking_values(after)

@@ -40,7 +40,7 @@ from customer_service.customers.schemas import (
     PhoneIn,
     PhoneRead,
 )
-from customer_service.duplicates.matching import blocking_values, side_of
+from customer_service.duplicates.matching import Side, blocking_values, side_of
 from servicekit.auth import Caller
 from servicekit.errors import Conflict, FieldError, NotFound, UnprocessableEntity
 from servicekit.events import outbox
@@ -311,8 +311,13 @@ def blocking_keys_for(
 ) -> set[str]:
     """`blocking_keys` from the names and contact alone (no Customer object needed): each rule's
     value (`matching.blocking_values`) under a keyed hash, the rule kept as a readable prefix."""
-    bi = context.keyring.blind_index
     side = side_of(first_name, last_name, contact.to_document(), [(e.source, e.id) for e in external_ids])
+    return blocking_keys_of_side(context, side)
+
+
+def blocking_keys_of_side(context: CustomerContext, side: Side) -> set[str]:
+    """`blocking_keys` of a profile already read as a matching `Side`."""
+    bi = context.keyring.blind_index
     keys: set[str] = set()
     for value in blocking_values(side):
         rule, _, clear = value.partition(":")

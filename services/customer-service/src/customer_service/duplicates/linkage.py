@@ -98,6 +98,10 @@ class Model:
             f: [math.log2(m / u) for m, u in zip(self.m[f], self.u[f], strict=True)] for f in FIELDS
         }
         self._prior_bits = math.log2(self.prior / (1 - self.prior))
+        # Per field, in FIELDS order: its weights by level, and its term frequencies when it has them.
+        self._table = [
+            (name, self._weights[name], self.tf.get(name) if name in TF_FIELDS else None) for name in FIELDS
+        ]
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -126,13 +130,13 @@ class Model:
     def weights(self, comparison: Comparison) -> dict[str, float]:
         """Evidence per compared field in bits: log2(m/u) at its level, term-frequency adjusted."""
         result: dict[str, float] = {}
-        for name, level in zip(FIELDS, comparison.levels, strict=True):
+        agreed = comparison.agreed
+        for (name, by_level, tf), level in zip(self._table, comparison.levels, strict=True):
             if level == NULL:
                 continue
-            weight = self._weights[name][level]
-            value = comparison.agreed.get(name)
-            if value is not None and name in self.tf:
-                frequency = self.tf[name].get(term_key(value), self.tf_floor.get(name))
+            weight = by_level[level]
+            if tf is not None and name in agreed:
+                frequency = tf.get(term_key(agreed[name]), self.tf_floor.get(name))
                 if frequency:
                     exact_u = self.u[name][-1]
                     weight += min(max(math.log2(exact_u / frequency), TF_MIN_BITS), TF_MAX_BITS)
@@ -144,12 +148,12 @@ class Model:
         weights = self.weights(comparison)
         bits = self._prior_bits + sum(weights.values())
         probability = 1.0 / (1.0 + 2.0 ** max(-bits, -60.0)) if bits > -60 else 0.0
-        levels = dict(zip(FIELDS, comparison.levels, strict=True))
-        if levels["external_id"] != 1:
+        levels = comparison.levels
+        if levels[EXTERNAL_ID] != 1:
             if _household(levels, comparison.names_swapped):
-                same_birth_date = levels["birthday"] >= 2
+                same_birth_date = levels[BIRTHDAY] >= 2
                 probability = min(probability, SAME_BIRTH_DATE_CAP if same_birth_date else HOUSEHOLD_CAP)
-            if len(weights) < MIN_FIELDS or not set(weights) - NAME_FIELDS:
+            if len(weights) < MIN_FIELDS or not weights.keys() - NAME_FIELDS:
                 probability = min(probability, THIN_EVIDENCE_CAP)
         return probability, weights
 
@@ -157,13 +161,18 @@ class Model:
 DEFAULT_MODEL = Model()
 
 
-def _household(levels: dict[str, int], swapped: bool) -> bool:
+FIRST_NAME, LAST_NAME, BIRTHDAY, EXTERNAL_ID = (
+    FIELDS.index(f) for f in ("first_name", "last_name", "birthday", "external_id")
+)
+
+
+def _household(levels: tuple[int, ...], swapped: bool) -> bool:
     """Two people of one household (or twins): their given names differ (with swapped fields either
     name may be the given name), or there is no given name to compare and their birthdays differ."""
-    given = [levels["first_name"], levels["last_name"]] if swapped else [levels["first_name"]]
+    given = (levels[FIRST_NAME], levels[LAST_NAME]) if swapped else (levels[FIRST_NAME],)
     if 0 in given:
         return True
-    return max(given) == NULL and levels["birthday"] == 0
+    return max(given) == NULL and levels[BIRTHDAY] == 0
 
 
 def score(a: Side, b: Side, model: Model = DEFAULT_MODEL) -> tuple[float, dict[str, float]]:
@@ -205,7 +214,8 @@ RULE_FIELDS: dict[str, frozenset[str]] = {
     "nd": frozenset({"first_name", "last_name", "birthday"}),
     "pd": frozenset({"locality", "birthday"}),
     "nc": frozenset({"first_name", "last_name", "locality"}),
-    "di": frozenset({"birthday", "first_name", "last_name"}),
+    "bc": frozenset({"locality", "birthday"}),
+    "bi": frozenset({"birthday"}),
     "ac": frozenset({"street", "locality"}),
 }
 # The rules EM learns from. Rules on one name plus a place ("np", "nc") or on an address ("ac") are

@@ -11,7 +11,7 @@ from typing import Any
 
 import jellyfish
 from rapidfuzz import fuzz
-from rapidfuzz.distance import JaroWinkler, Levenshtein
+from rapidfuzz.distance import OSA, JaroWinkler, Levenshtein
 
 from customer_service.customers.normalize import canonical_email, name_key
 
@@ -129,11 +129,11 @@ def name_level(a: str, b: str) -> int:
 def names(a: Side, b: Side) -> tuple[int, int, bool]:
     """Levels of first and last name, comparing the names also crosswise (given name and surname
     swapped on one side); the orientation that agrees better wins. Also says whether it was swapped."""
-    straight = (name_level(a.first_name, b.first_name), name_level(a.last_name, b.last_name))
-    swapped = (name_level(a.first_name, b.last_name), name_level(a.last_name, b.first_name))
-    if sum(max(x, 0) for x in swapped) > sum(max(x, 0) for x in straight) + 1:
-        return swapped[0], swapped[1], True
-    return straight[0], straight[1], False
+    first, last = name_level(a.first_name, b.first_name), name_level(a.last_name, b.last_name)
+    crossed_first, crossed_last = name_level(a.first_name, b.last_name), name_level(a.last_name, b.first_name)
+    if max(crossed_first, 0) + max(crossed_last, 0) > max(first, 0) + max(last, 0) + 1:
+        return crossed_first, crossed_last, True
+    return first, last, False
 
 
 def birthday_level(a: str | None, b: str | None) -> int:
@@ -150,6 +150,17 @@ def birthday_level(a: str | None, b: str | None) -> int:
     return 0
 
 
+def _close_places(a: tuple[str, ...], b: tuple[str, ...]) -> bool:
+    """Place names one slip apart: a typo, or a space added or lost ("dal by", "park orcaards")."""
+    for x in a:
+        for y in b:
+            if min(len(x), len(y)) >= 4 and (
+                x.replace(" ", "") == y.replace(" ", "") or JaroWinkler.normalized_similarity(x, y) >= 0.9
+            ):
+                return True
+    return False
+
+
 def locality_level(a: Side, b: Side) -> tuple[int, str | None]:
     """Postcode and city as one comparison (they say the same thing; counting both would count one
     agreement twice). Also returns the shared postcode (for its term-frequency adjustment)."""
@@ -160,14 +171,19 @@ def locality_level(a: Side, b: Side) -> tuple[int, str | None]:
         return 3, min(shared)
     if set(a.cities) & set(b.cities):
         return 2, None
+    # One mistyped or two transposed characters of a postcode, or a mistyped city.
     for x in a.postcodes:
         for y in b.postcodes:
-            if len(x) == len(y) and Levenshtein.distance(x, y) <= 1:
+            if len(x) == len(y) and OSA.distance(x, y) <= 1:
                 return 1, None
+    if _close_places(a.cities, b.cities):
+        return 1, None
     return 0, None
 
 
 def street_level(a: Side, b: Side) -> int:
+    """Exact; close (words reordered or one slip, spaces ignored, or one address the other with
+    words added, like a missing second line, when it keeps the house number); similar; different."""
     if not a.streets or not b.streets:
         return NULL
     best = 0
@@ -175,12 +191,23 @@ def street_level(a: Side, b: Side) -> int:
         for y in b.streets:
             if x == y:
                 return 3
-            ratio = fuzz.token_sort_ratio(x, y)
-            if ratio >= 90:
+            ratio = max(fuzz.token_sort_ratio(x, y), fuzz.ratio(x.replace(" ", ""), y.replace(" ", "")))
+            if ratio >= 90 or _extends(x, y):
                 best = max(best, 2)
             elif ratio >= 75:
                 best = max(best, 1)
     return best
+
+
+def _extends(x: str, y: str) -> bool:
+    """One address is the other with words added (a second line kept on one record only)."""
+    short, long = (x, y) if len(x) <= len(y) else (y, x)
+    words = short.split()
+    return (
+        len(words) >= 2
+        and fuzz.token_set_ratio(short, long) >= 95
+        and (not words[0].isdigit() or words[0] == long.split()[0])
+    )
 
 
 def email_level(a: Side, b: Side) -> int:
@@ -236,12 +263,16 @@ def compare(a: Side, b: Side) -> Comparison:
         agreed["last_name"] = b.first_name if swapped else b.last_name
     if postcode is not None:
         agreed["locality"] = postcode
+    street = street_level(a, b)
+    if locality == 0 and street == 0:
+        # A move changes the street and the place together: one disagreement, counted once.
+        street = NULL
     levels = (
         first,
         last,
         birthday_level(a.birthday, b.birthday),
         locality,
-        street_level(a, b),
+        street,
         email_level(a, b),
         phone_level(a, b),
         external_level(a, b),
@@ -278,11 +309,11 @@ def blocking_values(side: Side) -> set[str]:
     for code in codes:
         for city in side.cities:
             values.add(f"nc:{code}|{city}")
-    initials = "".join(sorted(n[0] for n in (side.first_name, side.last_name) if n))
     if born:
         values.update(f"pd:{postcode}|{born}" for postcode in side.postcodes)
-        if len(initials) == 2:
-            values.add(f"di:{born}|{initials}")
+        values.update(f"bc:{city}|{born}" for city in side.cities)
+        # Either name's initial: a replaced or missing given name (or surname) keeps the other's.
+        values.update(f"bi:{born}|{n[0]}" for n in (side.first_name, side.last_name) if n)
     for street in side.streets:
         values.update(f"ac:{street}|{place}" for place in (*side.postcodes, *side.cities))
     return values

@@ -116,13 +116,14 @@ class BulkImporter:
     def _new_row(self, row_id: str, profile: customers.NormalizedProfile) -> _NewRow:
         first, last = profile.fields.get("first_name"), profile.fields.get("last_name")
         contact, external = profile.contact, profile.external_ids or []
+        side = side_of(first, last, contact.to_document(), [(e.source, e.id) for e in external])
         return _NewRow(
             id=row_id,
             profile=profile,
             first_name=first,
             last_name=last,
-            keys=customers.blocking_keys_for(self.context, first, last, contact, external),
-            side=side_of(first, last, contact.to_document(), [(e.source, e.id) for e in external]),
+            keys=customers.blocking_keys_of_side(self.context, side),
+            side=side,
             phones=[self.context.keyring.blind_index(customers.PHONE, p["number"]) for p in contact.phones],
         )
 
