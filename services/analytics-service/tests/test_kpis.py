@@ -189,3 +189,35 @@ async def test_bad_kpi_ranges_are_clear_problems(
     assert response.headers["content-type"] == "application/problem+json"
     if detail is not None:
         assert detail in response.json()["detail"]
+
+
+async def test_funnel_by_channel(seeded: httpx.AsyncClient, token_issuer: TestTokenIssuer) -> None:
+    response = await seeded.get(
+        "/v1/funnel",
+        params={"start": "2026-03-02", "end": "2026-03-08"},
+        headers=token_issuer.auth_header("analytics:read"),
+    )
+    assert response.status_code == 200
+    body = response.json()
+    steps = {c["channel"]: [(s["step"], s["sessions"]) for s in c["steps"]] for c in body["channels"]}
+    assert steps == {
+        "email": [("sessions", 2), ("viewed", 1), ("added", 2), ("checkout", 1), ("purchased", 2)],
+        "google": [("sessions", 3), ("viewed", 2), ("added", 2), ("checkout", 1), ("purchased", 1)],
+    }
+    total = body["total"]
+    assert [s["sessions"] for s in total] == [5, 3, 4, 2, 3]
+    assert total[1]["conversion_from_previous"] == 0.6
+    assert total[1]["drop_off"] == 0.4
+
+
+async def test_monthly_retention_cohorts(seeded: httpx.AsyncClient, token_issuer: TestTokenIssuer) -> None:
+    response = await seeded.get(
+        "/v1/cohorts",
+        params={"start": "2026-02-01", "end": "2026-03-31"},
+        headers=token_issuer.auth_header("analytics:read"),
+    )
+    assert response.status_code == 200
+    assert response.json()["cohorts"] == [
+        {"cohort": "2026-02", "customers": 1, "retention": [1.0, 0.0]},
+        {"cohort": "2026-03", "customers": 2, "retention": [1.0]},
+    ]
