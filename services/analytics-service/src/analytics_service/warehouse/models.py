@@ -316,3 +316,19 @@ class DailyProductRollup(SQLModel, table=True):
     units: int = 0
     revenue_minor: int = Field(default=0, sa_type=sa.BigInteger)
     cogs_minor: int = Field(default=0, sa_type=sa.BigInteger)
+
+
+# --- segments ----------------------------------------------------------------------------------------------
+
+
+class SegmentDefinition(SQLModel, table=True):
+    """A custom segment: a name and rules over customer metrics (recency, frequency, monetary, CLV,
+    acquisition channel, category bought, consent), evaluated when read. The RFM segments (champions,
+    loyal, at_risk, hibernating, new, need_attention) are built in and need no row."""
+
+    __tablename__ = "segment_definitions"
+
+    name: str = Field(primary_key=True, max_length=50)
+    description: str | None = Field(default=None, max_length=500)
+    rules: dict[str, Any] = Field(sa_column=sa.Column(sa.JSON(), nullable=False))
+    created_at: datetime = Field(sa_column=sa.Column(UTCDateTime(), nullable=False))
