@@ -7,7 +7,7 @@ import csv
 import io
 from collections import Counter
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date
 from typing import Any
 
 from sqlalchemy import case, func, select
@@ -17,7 +17,7 @@ from sqlmodel import col
 from analytics_service.kpis.definitions import DEFINITIONS_VERSION, KPI_NAMES
 from analytics_service.kpis.hooks import predicted_clv_provider
 from analytics_service.kpis.schemas import KpiPeriod, KpiReport, KpiValue
-from analytics_service.periods import DateRange, Granularity, period_start, periods
+from analytics_service.periods import DateRange, Granularity, period_end, period_start, periods
 from analytics_service.warehouse.models import (
     CustomerProfile,
     DailyChannelRollup,
@@ -211,7 +211,7 @@ async def report(
         series.append(
             KpiPeriod(
                 start=max(start, span.start),
-                end=min(_period_end(start, granularity), span.end),
+                end=min(period_end(start, granularity), span.end),
                 values={name: values.get(name) for name in names if name not in WHOLE_RANGE_ONLY},
             )
         )
@@ -228,15 +228,6 @@ async def report(
         kpis={name: _change(now_values.get(name), before_values.get(name)) for name in names},
         series=series,
     )
-
-
-def _period_end(start: date, granularity: Granularity) -> date:
-    if granularity == "day":
-        return start
-    if granularity == "week":
-        return start + timedelta(days=6)
-    following = date(start.year + start.month // 12, start.month % 12 + 1, 1)
-    return following - timedelta(days=1)
 
 
 def to_csv(result: KpiReport) -> str:
