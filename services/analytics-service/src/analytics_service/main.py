@@ -8,6 +8,7 @@ from analytics_service.config import Settings
 from analytics_service.events import consumers
 from analytics_service.insights.router import router as insights_router
 from analytics_service.kpis.router import router as kpis_router
+from analytics_service.metrics import ANALYTICS_METRICS
 from analytics_service.segments.router import router as segments_router
 from analytics_service.spend.router import router as spend_router
 from analytics_service.tracking.router import router as tracking_router
@@ -34,6 +35,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             spend_router,
         ],
         consumers=consumers(settings),
+        business_metrics=ANALYTICS_METRICS,
     )
     app.state.settings = settings
     return app

@@ -30,6 +30,7 @@ from analytics_service.warehouse import customers, orders, rollups
 from analytics_service.warehouse.models import NO_LOCATION, ActivityEvent, IdentityLink, SessionFact
 from contracts import CloudEvent
 from contracts.catalog.activity import ActivityTracked
+from servicekit.metrics import increment_on_commit
 
 EVENTS_INGESTED = Counter("analytics_events_ingested_total", "Tracked events stored", ["event"])
 EVENTS_SKIPPED = Counter(
@@ -97,7 +98,7 @@ async def fold(session: AsyncSession, events: Sequence[CloudEvent], rules: Inges
             ).all()
         )
     fresh = [t for mid, t in tracked.items() if mid not in known]
-    EVENTS_SKIPPED.labels("duplicate").inc(len(tracked) - len(fresh) + len(events) - len(tracked))
+    increment_on_commit(session, EVENTS_SKIPPED.labels("duplicate"), len(events) - len(fresh))
     if not fresh:
         return
     fresh.sort(key=lambda t: (t.timestamp, t.message_id))
@@ -117,7 +118,7 @@ async def fold(session: AsyncSession, events: Sequence[CloudEvent], rules: Inges
         anonymous = t.anonymous_id
         if stated_id is not None and (stated_id in blocked or owner in blocked):
             if rules.consent_mode == "drop":
-                EVENTS_SKIPPED.labels("consent").inc()
+                increment_on_commit(session, EVENTS_SKIPPED.labels("consent"))
                 continue
             stated_id = owner = anonymous = None
         props = t.properties
@@ -171,7 +172,7 @@ async def fold(session: AsyncSession, events: Sequence[CloudEvent], rules: Inges
                 reporting_currency=rules.reporting_currency,
             )
     for row in rows:
-        EVENTS_INGESTED.labels(row["event"]).inc()
+        increment_on_commit(session, EVENTS_INGESTED.labels(row["event"]))
     newest = max(row["received_at"] for row in rows)
     ROLLUP_LAG.set(max(0.0, (now - newest).total_seconds()))
     LAST_FOLD.set(time.time())
