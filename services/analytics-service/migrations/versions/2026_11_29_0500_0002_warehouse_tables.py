@@ -224,14 +224,14 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("day", "sku", "location_id", name=op.f("pk_rollup_daily_product")),
     )
     op.create_table(
-        "stock_levels",
+        "stock_by_location",
         sa.Column("sku", sa.String(length=100), nullable=False),
         sa.Column("location_id", sa.String(length=64), nullable=False),
         sa.Column("on_hand", sa.Integer(), nullable=False),
         sa.Column("reserved", sa.Integer(), nullable=False),
         sa.Column("available", sa.Integer(), nullable=False),
         sa.Column("as_of", sa.DateTime(timezone=True), nullable=False),
-        sa.PrimaryKeyConstraint("sku", "location_id", name=op.f("pk_stock_levels")),
+        sa.PrimaryKeyConstraint("sku", "location_id", name=op.f("pk_stock_by_location")),
     )
     op.create_table(
         "segment_definitions",
@@ -245,7 +245,7 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.drop_table("segment_definitions")
-    op.drop_table("stock_levels")
+    op.drop_table("stock_by_location")
     op.drop_table("rollup_daily_product")
     op.drop_table("rollup_daily_channel")
     with op.batch_alter_table("product_facts", schema=None) as batch_op:

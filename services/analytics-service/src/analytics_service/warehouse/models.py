@@ -225,11 +225,11 @@ class ProductFact(SQLModel, table=True):
         return self.status == "active"
 
 
-class StockLevel(SQLModel, table=True):
+class SkuStock(SQLModel, table=True):
     """Stock of a SKU at a location from ecom.stock.changed.v1; `as_of` is the event time, an older event
     delivered late does not overwrite a newer level."""
 
-    __tablename__ = "stock_levels"
+    __tablename__ = "stock_by_location"
 
     sku: str = Field(primary_key=True, max_length=100)
     location_id: str = Field(primary_key=True, max_length=64)
