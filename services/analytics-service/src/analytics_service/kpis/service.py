@@ -19,7 +19,6 @@ from analytics_service.kpis.hooks import predicted_clv_provider
 from analytics_service.kpis.schemas import KpiPeriod, KpiReport, KpiValue
 from analytics_service.periods import DateRange, Granularity, period_end, period_start, periods
 from analytics_service.warehouse.models import (
-    CustomerProfile,
     DailyChannelRollup,
     Expense,
     MarketingSpend,
@@ -159,17 +158,17 @@ async def repeat_purchase_rate(
 
 
 async def historical_clv(connection: AsyncConnection, span: DateRange, filters: Filters) -> float | None:
-    statement = select(
-        func.count(func.distinct(col(OrderFact.customer_id))), func.sum(col(OrderFact.total_minor))
-    ).where(*_counted_orders(filters), col(OrderFact.day) <= span.end)
-    if filters.channel is not None or filters.campaign is not None:
-        acquired = select(col(CustomerProfile.customer_id))
-        if filters.channel is not None:
-            acquired = acquired.where(col(CustomerProfile.acquisition_channel) == filters.channel)
-        if filters.campaign is not None:
-            acquired = acquired.where(col(CustomerProfile.acquisition_campaign) == filters.campaign)
-        statement = statement.where(col(OrderFact.customer_id).in_(acquired))
-    customers, revenue = (await connection.execute(statement)).one()
+    """Net revenue to date / customers acquired to date, at the range's end: prefix sums of the channel
+    rollup (every counted order's revenue, and one new customer per first order)."""
+    table = DailyChannelRollup
+    statement = select(func.sum(col(table.revenue_minor)), func.sum(col(table.new_customer_orders))).where(
+        col(table.day) <= span.end
+    )
+    if filters.channel is not None:
+        statement = statement.where(col(table.channel) == filters.channel)
+    if filters.campaign is not None:
+        statement = statement.where(col(table.campaign) == filters.campaign)
+    revenue, customers = (await connection.execute(statement)).one()
     return _money(revenue / customers) if customers else None
 
 
