@@ -576,11 +576,11 @@ async def run(quick: bool) -> dict[str, Any]:
         "figures": {"ingestion": ingest, "kpi_queries": queries},
         "headline": headline,
         "notes": [
-            "ingestion: both consumers read the same pre-produced topic of an embedded broker (3 partitions); "
-            "the pipeline's time runs from its first handled batch to the last inbox row, the raw one's from its "
-            "first fetched batch to the last parsed record",
-            "KPI queries: SQLite, in-process calls of the /v1/kpis query (no HTTP); the rollups of the 10M set "
-            "are accumulated by the generator (the bulk load skips the consumer), the raw KPIs group the raw "
-            "events by session in SQL",
+            "ingestion: both consumers read the same pre-produced topic of an embedded broker "
+            "(3 partitions); the pipeline's time runs from its first handled batch to the last inbox row, "
+            "the raw one's from its first fetched batch to the last parsed record",
+            "KPI queries: SQLite, in-process calls of the /v1/kpis query (no HTTP); the rollups of the 10M "
+            "set are accumulated by the generator (the bulk load skips the consumer), the raw KPIs group "
+            "the raw events by session in SQL",
         ],
     }
