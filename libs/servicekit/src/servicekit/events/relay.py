@@ -145,6 +145,7 @@ class OutboxRelay:
         self._wake = asyncio.Event()
         self._failures = 0
         self._pg_listener: Any = None
+        self._claim_query: Select[*tuple[Any, ...]] | None = None
 
     def wake(self) -> None:
         self._wake.set()
@@ -295,16 +296,16 @@ class OutboxRelay:
         return col(OutboxMessage.id) == sa.any_(sa.bindparam("ids", ids, type_=ARRAY(sa.Integer)))
 
     async def _claim(self, session: AsyncSession) -> Sequence[ClaimedRow]:
-        query = (
-            select(*CLAIMED_COLUMNS)
-            .where(col(OutboxMessage.published_at).is_(None))
-            .order_by(col(OutboxMessage.id))
-            .limit(self.batch_size)
-        )
-        if self.database.is_sqlite:
-            return (await session.execute(query)).all()
-        rows = (await session.execute(_claim_on_postgresql(query))).all()
-        return _without_keys_held_elsewhere(rows)
+        if self._claim_query is None:  # built once: building a statement costs more than running it
+            query = (
+                select(*CLAIMED_COLUMNS)
+                .where(col(OutboxMessage.published_at).is_(None))
+                .order_by(col(OutboxMessage.id))
+                .limit(self.batch_size)
+            )
+            self._claim_query = query if self.database.is_sqlite else _claim_on_postgresql(query)
+        rows = (await session.execute(self._claim_query)).all()
+        return rows if self.database.is_sqlite else _without_keys_held_elsewhere(rows)
 
     async def _listen(self) -> None:
         if self.database.is_sqlite:
