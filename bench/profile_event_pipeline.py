@@ -103,8 +103,9 @@ async def main(args: argparse.Namespace) -> None:
             )
             await scenario.wait_assigned(mode, params.partitions)
             instrument()
-            profiler = Profiler(async_mode="disabled")
-            profiler.start()
+            profiler = None if args.no_profile else Profiler(async_mode="disabled")
+            if profiler is not None:
+                profiler.start()
             started = time.perf_counter()
             cpu_started = time.process_time()
             segment = await scenario.run_segment(
@@ -119,7 +120,8 @@ async def main(args: argparse.Namespace) -> None:
             )
             elapsed = time.perf_counter() - started
             cpu = time.process_time() - cpu_started
-            profiler.stop()
+            if profiler is not None:
+                profiler.stop()
         finally:
             await mode.stop()
     print(
@@ -135,6 +137,8 @@ async def main(args: argparse.Namespace) -> None:
             f"{stage:55} {len(values):7d} {total:8.2f} {1000 * total / len(values):8.2f} "
             f"{1000 * total / args.events:13.3f}"
         )
+    if profiler is None:
+        return
     if args.html:
         with open(args.html, "w") as html:  # noqa: ASYNC230 (after the measurement)
             html.write(profiler.output_html())
@@ -146,5 +150,10 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--events", type=int, default=1000)
     parser.add_argument("--writers", type=int, default=1)
+    parser.add_argument(
+        "--no-profile",
+        action="store_true",
+        help="stage timings only, no pyinstrument (to run under an outside sampler such as py-spy)",
+    )
     parser.add_argument("--html", help="write the pyinstrument profile as HTML to this file")
     asyncio.run(main(parser.parse_args()))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import collections
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -11,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import DateTime, MetaData, event, text
+from sqlalchemy.dialects.sqlite.aiosqlite import AsyncAdapt_aiosqlite_connection, AsyncAdapt_aiosqlite_cursor
 from sqlalchemy.engine import Dialect, make_url
 from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.ext.asyncio import (
@@ -21,7 +23,7 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 from sqlalchemy.types import TypeDecorator
-from sqlalchemy.util import await_
+from sqlalchemy.util import EMPTY_DICT, await_
 from sqlmodel import SQLModel
 
 NAMING_CONVENTION: dict[str, str] = {
@@ -70,7 +72,95 @@ def is_sqlite(url: str) -> bool:
     return make_url(url).get_backend_name() == "sqlite"
 
 
+class _OneHopCursor(AsyncAdapt_aiosqlite_cursor):
+    """A cursor that runs a statement in one trip to aiosqlite's thread.
+
+    SQLAlchemy's aiosqlite cursor makes a trip to the connection's thread to open an aiosqlite cursor,
+    one to execute, one to fetch the rows and one to close it: each trip is a thread wake-up and an event
+    loop wake-up, which on a busy machine cost far more than the statement itself, and a writer holds
+    SQLite's write lock across its trips. Here one function does all four in the thread (the results are
+    buffered, as SQLAlchemy's cursor buffers them anyway). Server-side cursors are left as they are."""
+
+    __slots__ = ("_one_hop_arraysize", "_one_hop_description", "_one_hop_lastrowid", "_one_hop_rowcount")
+
+    def __init__(self, adapt_connection: Any) -> None:
+        self._adapt_connection = adapt_connection
+        self._connection = adapt_connection._connection
+        self._soft_closed_memoized = EMPTY_DICT
+        self._rows = collections.deque()
+        self._one_hop_description: Any = None
+        self._one_hop_rowcount = -1
+        self._one_hop_lastrowid: Any = None
+        self._one_hop_arraysize = 1
+
+    @property
+    def description(self) -> Any:
+        return self._one_hop_description
+
+    @property
+    def rowcount(self) -> int:
+        return self._one_hop_rowcount
+
+    @property
+    def lastrowid(self) -> Any:
+        return self._one_hop_lastrowid
+
+    @property
+    def arraysize(self) -> int:
+        return self._one_hop_arraysize
+
+    @arraysize.setter
+    def arraysize(self, value: int) -> None:
+        self._one_hop_arraysize = value
+
+    def _run(self, many: bool, operation: Any, parameters: Any) -> None:
+        connection = self._connection
+
+        def in_thread() -> tuple[Any, list[Any], int, Any]:
+            cursor = connection._conn.cursor()
+            try:
+                if many:
+                    cursor.executemany(operation, parameters)
+                elif parameters is None:
+                    cursor.execute(operation)
+                else:
+                    cursor.execute(operation, parameters)
+                description = cursor.description
+                rows = cursor.fetchall() if description else []
+                return description, rows, cursor.rowcount, cursor.lastrowid
+            finally:
+                cursor.close()
+
+        try:
+            description, rows, rowcount, lastrowid = await_(connection._execute(in_thread))
+        except Exception as error:
+            self._adapt_connection._handle_exception(error)
+        self._one_hop_description = description
+        self._rows = collections.deque(rows)
+        self._one_hop_rowcount = rowcount
+        self._one_hop_lastrowid = lastrowid
+
+    def execute(self, operation: Any, parameters: Any = None) -> None:
+        self._run(False, operation, parameters)
+
+    def executemany(self, operation: Any, seq_of_parameters: Any) -> None:
+        self._run(True, operation, seq_of_parameters)
+
+    async def _async_soft_close(self) -> None:
+        return  # nothing open in the thread
+
+    def close(self) -> None:
+        self._rows.clear()
+
+
+class _OneHopConnection(AsyncAdapt_aiosqlite_connection):
+    __slots__ = ()
+    _cursor_cls = _OneHopCursor
+
+
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    if type(dbapi_connection) is AsyncAdapt_aiosqlite_connection:
+        dbapi_connection.__class__ = _OneHopConnection  # same layout (no slots added): statements in one trip
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA foreign_keys=ON")

@@ -6,22 +6,26 @@ import asyncio
 import contextlib
 import logging
 import traceback
+from collections import Counter
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
+import sqlalchemy as sa
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
 from aiokafka.errors import KafkaError
 from aiokafka.structs import ConsumerRecord
 from pydantic import ValidationError
-from sqlalchemy import insert, select
+from sqlalchemy import Insert, func, select
+from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlmodel import col
 
 from contracts import CloudEvent, spec_for
 from contracts.topics import dlq_topic
 from servicekit import metrics
-from servicekit.db import Database
+from servicekit.db import Database, UTCDateTime
 from servicekit.events.kafka import start_with_retry
 from servicekit.events.models import InboxEntry
 from servicekit.logging import correlation_id_var
@@ -32,6 +36,35 @@ Handler = Callable[[AsyncSession, CloudEvent], Awaitable[None]]
 ManyHandlerFunction = Callable[[AsyncSession, Sequence[CloudEvent]], Awaitable[None]]
 
 INBOX_LOOKUP_CHUNK = 500
+
+INBOX = InboxEntry.__table__  # type: ignore[attr-defined]
+
+
+def _pg_add_to_inbox() -> Insert:
+    """INSERT INTO inbox SELECT :consumer, u.event_id, u.event_type, :now FROM unnest(:ids, :types) u
+    ON CONFLICT DO NOTHING RETURNING event_id."""
+    rows = (
+        func.unnest(
+            sa.bindparam("ids", type_=ARRAY(sa.String())), sa.bindparam("types", type_=ARRAY(sa.String()))
+        )
+        .table_valued("event_id", "event_type")
+        .render_derived(name="new_rows")
+    )
+    source = select(
+        sa.bindparam("consumer", type_=sa.String()),
+        rows.c.event_id,
+        rows.c.event_type,
+        sa.bindparam("now", type_=UTCDateTime()),
+    )
+    return (
+        pg_insert(INBOX)
+        .from_select(["consumer", "event_id", "event_type", "processed_at"], source)
+        .on_conflict_do_nothing()
+        .returning(INBOX.c.event_id)
+    )
+
+
+_PG_ADD_TO_INBOX = _pg_add_to_inbox()
 
 
 @dataclass(frozen=True)
@@ -132,6 +165,7 @@ class EventConsumer:
         self._pending: dict[TopicPartition, int] = {}
         self._positions: dict[TopicPartition, int] = {}
         self._commit_lock = asyncio.Lock()
+        self._committing: asyncio.Task[None] | None = None
         self._stop = asyncio.Event()
         self.started = asyncio.Event()  # connected to the broker (the group join may still be running)
         self.assigned = asyncio.Event()  # holds at least one partition: events will be processed
@@ -163,15 +197,32 @@ class EventConsumer:
                 batches = await consumer.getmany(timeout_ms=200)
                 if batches:
                     await self._process(batches)
-                    await self.commit()
                 else:
                     await self._rewind_positions_past_the_end(consumer)
+                self._commit_in_background()
                 self._update_lag(consumer)
         finally:
+            with contextlib.suppress(Exception):
+                if self._committing is not None:
+                    await self._committing
             with contextlib.suppress(Exception):
                 await self.commit()
             self._consumer = None
             await consumer.stop()
+
+    def _commit_in_background(self) -> None:
+        """Commit the processed offsets without holding up the next batch: the next fetch and its handling
+        overlap the broker's round trip. One commit at a time; offsets processed meanwhile go with the next
+        one (or with the commit on revoke or stop). An offset is only ever committed after its events'
+        transaction, as before; a commit lost in a crash means events come again, which the inbox absorbs."""
+        if self._pending and (self._committing is None or self._committing.done()):
+            self._committing = asyncio.create_task(self._commit_logged(), name=f"commit-{self.spec.name}")
+
+    async def _commit_logged(self) -> None:
+        try:
+            await self.commit()
+        except Exception as exc:  # the offsets stay pending and go with the next commit
+            log.warning("consumer %s: offset commit failed: %s", self.spec.name, exc)
 
     async def commit(self, only: set[TopicPartition] | None = None) -> None:
         consumer = self._consumer
@@ -272,10 +323,10 @@ class EventConsumer:
         duplicates: list[tuple[ConsumerRecord[bytes, bytes], CloudEvent]] = []
         if handled:
             duplicates = await self._apply_batch(handled)
-        for record, event in handled:
-            metrics.EVENTS_PROCESSED.labels(self.spec.name, record.topic, event.type).inc()
-        for record, _ in duplicates:
-            metrics.EVENTS_DUPLICATE.labels(self.spec.name, record.topic).inc()
+        for (topic, event_type), count in Counter((r.topic, e.type) for r, e in handled).items():
+            metrics.EVENTS_PROCESSED.labels(self.spec.name, topic, event_type).inc(count)
+        for topic, count in Counter(r.topic for r, _ in duplicates).items():
+            metrics.EVENTS_DUPLICATE.labels(self.spec.name, topic).inc(count)
         for record, error in malformed:
             # Not a CloudEvent at all: retrying cannot help, so it goes straight to the DLQ.
             await self._dead_letter(record, error, attempts=1, event_type="malformed")
@@ -286,15 +337,21 @@ class EventConsumer:
         """Run the handlers of a batch and write its inbox rows in one transaction. Removes the events the
         inbox already holds (or that came twice in the batch) from `handled` and returns them."""
         duplicates: list[tuple[ConsumerRecord[bytes, bytes], CloudEvent]] = []
+        unique: list[tuple[ConsumerRecord[bytes, bytes], CloudEvent]] = []
+        ids: set[str] = set()
+        for record, event in handled:
+            if event.id in ids:
+                duplicates.append((record, event))  # the same event twice in one fetch
+            else:
+                ids.add(event.id)
+                unique.append((record, event))
         async with self.database.session() as session:
-            seen = await self._in_inbox(session, [event.id for _, event in handled])
-            fresh: list[tuple[ConsumerRecord[bytes, bytes], CloudEvent]] = []
-            for record, event in handled:
-                if event.id in seen:
-                    duplicates.append((record, event))
-                else:
-                    seen.add(event.id)
-                    fresh.append((record, event))
+            # The inbox rows go in first, skipping the events it already holds; the rows it inserted name
+            # the events to handle. A concurrent consumer's uncommitted row of the same event makes this
+            # wait for its outcome (a unique-key conflict), so an event is never handled twice.
+            new_ids = await self._add_to_inbox(session, [event for _, event in unique])
+            fresh = [(record, event) for record, event in unique if event.id in new_ids]
+            duplicates += [(record, event) for record, event in unique if event.id not in new_ids]
             events = [event for _, event in fresh]
             start = 0
             while start < len(events):
@@ -315,35 +372,48 @@ class EventConsumer:
                         start += 1
                 finally:
                     correlation_id_var.reset(token)
-            if events:
-                now = datetime.now(UTC)
-                await (await session.connection()).execute(
-                    insert(InboxEntry.__table__),  # type: ignore[attr-defined]
-                    [
-                        {
-                            "consumer": self.spec.name,
-                            "event_id": e.id,
-                            "event_type": e.type,
-                            "processed_at": now,
-                        }
-                        for e in events
-                    ],
-                )
         handled[:] = fresh
         return duplicates
 
-    async def _in_inbox(self, session: AsyncSession, event_ids: list[str]) -> set[str]:
-        found: set[str] = set()
-        unique = list(dict.fromkeys(event_ids))
-        for start in range(0, len(unique), INBOX_LOOKUP_CHUNK):
-            chunk = unique[start : start + INBOX_LOOKUP_CHUNK]
-            result = await session.scalars(
-                select(col(InboxEntry.event_id)).where(
-                    col(InboxEntry.consumer) == self.spec.name, col(InboxEntry.event_id).in_(chunk)
+    async def _add_to_inbox(self, session: AsyncSession, events: list[CloudEvent]) -> set[str]:
+        """Insert the inbox rows of `events` (ids unique), skipping those already there; returns the ids
+        inserted. One statement per chunk, which replaces a lookup and an insert: on PostgreSQL its text
+        does not depend on the count (arrays unnested), so asyncpg keeps one prepared statement."""
+        inserted: set[str] = set()
+        now = datetime.now(UTC)
+        connection = await session.connection()
+        for start in range(0, len(events), INBOX_LOOKUP_CHUNK):
+            chunk = events[start : start + INBOX_LOOKUP_CHUNK]
+            if self.database.is_sqlite:
+                statement = (
+                    sqlite_insert(INBOX)
+                    .values(
+                        [
+                            {
+                                "consumer": self.spec.name,
+                                "event_id": e.id,
+                                "event_type": e.type,
+                                "processed_at": now,
+                            }
+                            for e in chunk
+                        ]
+                    )
+                    .on_conflict_do_nothing()
+                    .returning(INBOX.c.event_id)
                 )
-            )
-            found.update(result.all())
-        return found
+                result = await connection.execute(statement)
+            else:
+                result = await connection.execute(
+                    _PG_ADD_TO_INBOX,
+                    {
+                        "consumer": self.spec.name,
+                        "ids": [e.id for e in chunk],
+                        "types": [e.type for e in chunk],
+                        "now": now,
+                    },
+                )
+            inserted.update(result.scalars().all())
+        return inserted
 
     async def _handle(self, record: ConsumerRecord[bytes, bytes], *, failed_once: str | None = None) -> None:
         try:

@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy import insert, text
 from sqlalchemy.engine import URL
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session
 
 from contracts import CloudEvent, spec_for
 from servicekit.events.models import OutboxMessage
@@ -20,6 +21,7 @@ NOTIFY_CHANNEL = "ecom_outbox"
 # A Core INSERT on the table, executed on the session's connection: the same row in the same
 # transaction, without the ORM's per-statement work (this is on every writer's path).
 _INSERT_ROW = insert(OutboxMessage.__table__)  # type: ignore[attr-defined]
+_NOTIFY = text(f"NOTIFY {NOTIFY_CHANNEL}")
 
 
 def row_of(event: CloudEvent, *, topic: str | None = None, now: datetime | None = None) -> dict[str, Any]:
@@ -38,20 +40,22 @@ def row_of(event: CloudEvent, *, topic: str | None = None, now: datetime | None 
     }
 
 
-_relays_here: Counter[str] = Counter()
-
-
-def _url_key(url: URL) -> str:
-    return url.render_as_string(hide_password=False)
+_relays_here: Counter[URL] = Counter()
 
 
 def relay_started(url: URL) -> None:
     """A relay of the database at `url` runs in this process: commits here wake it directly."""
-    _relays_here[_url_key(url)] += 1
+    _relays_here[url] += 1
 
 
 def relay_stopped(url: URL) -> None:
-    _relays_here[_url_key(url)] -= 1
+    _relays_here[url] -= 1
+
+
+def _needs_notify(session: Session) -> bool:
+    """PostgreSQL without a relay of its database in this process: the commit must send NOTIFY."""
+    bind = session.get_bind()
+    return bind.dialect.name == "postgresql" and not _relays_here[bind.engine.url]
 
 
 async def mark_staged(session: AsyncSession) -> None:
@@ -63,9 +67,8 @@ async def mark_staged(session: AsyncSession) -> None:
     A process that runs its own relay skips it: NOTIFY costs a round trip and serializes the commits
     of notifying transactions, and the local relay publishes what this process writes anyway."""
     session.sync_session.info[OUTBOX_FLAG] = True
-    bind = session.get_bind()
-    if bind.dialect.name == "postgresql" and not _relays_here[_url_key(bind.engine.url)]:
-        await session.execute(text(f"NOTIFY {NOTIFY_CHANNEL}"))
+    if _needs_notify(session.sync_session):
+        await session.execute(_NOTIFY)
 
 
 async def add_many(session: AsyncSession, events: list[CloudEvent], *, topic: str | None = None) -> None:
@@ -84,7 +87,16 @@ async def add(session: AsyncSession, event: CloudEvent, *, topic: str | None = N
     The session's pending objects are flushed first (as before); the row itself is one Core INSERT.
     The topic defaults to the one registered for the event type in `contracts`.
     """
-    await session.flush()
-    connection = await session.connection()
-    await connection.execute(_INSERT_ROW, row_of(event, topic=topic))
-    await mark_staged(session)
+    row = row_of(event, topic=topic)
+
+    def stage(sync_session: Session) -> None:
+        # Flush, insert and flag in one call into the session's greenlet (each await of an AsyncSession
+        # method is a greenlet switch of its own: this is on every writer's path).
+        sync_session.flush()
+        connection = sync_session.connection()
+        connection.execute(_INSERT_ROW, row)
+        sync_session.info[OUTBOX_FLAG] = True
+        if _needs_notify(sync_session):
+            connection.execute(_NOTIFY)
+
+    await session.run_sync(stage)

@@ -6,15 +6,18 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections import Counter
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
+import sqlalchemy as sa
 from aiokafka import AIOKafkaProducer
+from sqlalchemy import Select, func, select, update
 from sqlalchemy import event as sa_event
-from sqlalchemy import func, select, update
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, aliased
 from sqlmodel import col
 
 from servicekit import metrics
@@ -86,6 +89,38 @@ def _forget_rolled_back(session: Session) -> None:
     session.info.pop(OUTBOX_FLAG, None)
 
 
+def _claim_on_postgresql(query: Select[*tuple[Any, ...]]) -> Select[*tuple[Any, ...]]:
+    """The claim as one statement (one round trip): lock up to a batch of unpublished rows, skipping rows
+    another relay holds, and give each claimed row `held_from`, the oldest unpublished row of its key that
+    is not in the batch (so locked by another relay: SKIP LOCKED claims interleave, batches need not be
+    contiguous), or NULL. The statement also turns off the wait for the WAL flush at this transaction's
+    commit (`set_config(..., is_local => true)`, evaluated with the claimed rows): a relay's mark lost in
+    a crash of the database server only publishes its rows again, which the consumers' inbox absorbs,
+    and a relay batch need not wait for a disk flush before the next one."""
+    claimed = query.with_for_update(skip_locked=True).cte("claimed")
+    other = aliased(OutboxMessage)
+    held_from = (
+        select(func.min(col(other.id)))
+        .where(
+            col(other.published_at).is_(None),
+            col(other.key) == claimed.c.key,
+            col(other.id).not_in(select(claimed.c.id)),
+        )
+        .scalar_subquery()
+    )
+    return select(
+        claimed,
+        held_from.label("held_from"),
+        func.set_config("synchronous_commit", "off", sa.true()).label("async_commit"),
+    ).order_by(claimed.c.id)
+
+
+def _without_keys_held_elsewhere(rows: Sequence[Any]) -> list[ClaimedRow]:
+    """The claimed rows older than the oldest row of their key held by another relay: publishing a newer
+    one could overtake it. The rest of that key waits for a later round."""
+    return [row for row in rows if row.held_from is None or row.id < row.held_from]
+
+
 class OutboxRelay:
     """Publishes the outbox of one database. Several relays (replicas) may share a PostgreSQL outbox:
     rows are claimed with FOR UPDATE SKIP LOCKED, and a row waits while an older row of the same key
@@ -110,6 +145,7 @@ class OutboxRelay:
         self._wake = asyncio.Event()
         self._failures = 0
         self._pg_listener: Any = None
+        self._claim_query: Select[*tuple[Any, ...]] | None = None
 
     def wake(self) -> None:
         self._wake.set()
@@ -185,8 +221,9 @@ class OutboxRelay:
             published, failed, held_back = _settle(rows, results)
             now = datetime.now(UTC)
             await self._mark(session, published, failed, now)
+        for topic, count in Counter(row.topic for row in published).items():
+            metrics.OUTBOX_PUBLISHED.labels(topic).inc(count)
         for row in published:
-            metrics.OUTBOX_PUBLISHED.labels(row.topic).inc()
             created = row.created_at if row.created_at.tzinfo else row.created_at.replace(tzinfo=UTC)
             metrics.OUTBOX_PUBLISH_LATENCY.observe(max(0.0, (now - created).total_seconds()))
         if failed:
@@ -240,55 +277,35 @@ class OutboxRelay:
         if published:
             await session.execute(
                 update(OutboxMessage)
-                .where(col(OutboxMessage.id).in_([row.id for row in published]))
+                .where(self._ids_in([row.id for row in published]))
                 .values(published_at=now)
             )
         if failed:
             await session.execute(
                 update(OutboxMessage)
-                .where(col(OutboxMessage.id).in_([row.id for row, _ in failed]))
+                .where(self._ids_in([row.id for row, _ in failed]))
                 .values(attempts=col(OutboxMessage.attempts) + 1, last_error=repr(failed[0][1])[:2000])
             )
 
-    async def _claim(self, session: AsyncSession) -> Sequence[ClaimedRow]:
-        query = (
-            select(*CLAIMED_COLUMNS)
-            .where(col(OutboxMessage.published_at).is_(None))
-            .order_by(col(OutboxMessage.id))
-            .limit(self.batch_size)
-        )
+    def _ids_in(self, ids: list[int]) -> sa.ColumnElement[bool]:
+        """`id IN (...)`; on PostgreSQL `id = ANY(:ids)` with one array parameter, so the statement's
+        text does not change with the batch's size and asyncpg reuses one prepared statement (an IN list
+        of a size not seen before costs a prepare round trip)."""
         if self.database.is_sqlite:
-            return (await session.execute(query)).all()
-        rows: Sequence[ClaimedRow] = (await session.execute(query.with_for_update(skip_locked=True))).all()
-        if not rows:
-            return rows
-        return await self._without_keys_held_elsewhere(session, rows)
+            return col(OutboxMessage.id).in_(ids)
+        return col(OutboxMessage.id) == sa.any_(sa.bindparam("ids", ids, type_=ARRAY(sa.Integer)))
 
-    async def _without_keys_held_elsewhere(
-        self, session: AsyncSession, rows: Sequence[ClaimedRow]
-    ) -> list[ClaimedRow]:
-        # An unpublished row of the same key that is not in our batch is locked by another relay (SKIP
-        # LOCKED claims interleave, so batches need not be contiguous): publishing any of our rows of that
-        # key newer than it could overtake it. Publish only the rows older than the oldest such row and
-        # leave the rest of that key for a later round.
-        keys = {row.key for row in rows}
-        claimed = [row.id for row in rows]
-        elsewhere = await session.execute(
-            select(col(OutboxMessage.key), func.min(col(OutboxMessage.id)))
-            .where(
-                col(OutboxMessage.published_at).is_(None),
-                col(OutboxMessage.key).in_(list(keys)),
-                col(OutboxMessage.id).not_in(claimed),
+    async def _claim(self, session: AsyncSession) -> Sequence[ClaimedRow]:
+        if self._claim_query is None:  # built once: building a statement costs more than running it
+            query = (
+                select(*CLAIMED_COLUMNS)
+                .where(col(OutboxMessage.published_at).is_(None))
+                .order_by(col(OutboxMessage.id))
+                .limit(self.batch_size)
             )
-            .group_by(col(OutboxMessage.key))
-        )
-        oldest_elsewhere = {key: oldest for key, oldest in elsewhere.all() if oldest is not None}
-        publishable = []
-        for row in rows:
-            limit = oldest_elsewhere.get(row.key)
-            if limit is None or row.id < limit:
-                publishable.append(row)
-        return publishable
+            self._claim_query = query if self.database.is_sqlite else _claim_on_postgresql(query)
+        rows = (await session.execute(self._claim_query)).all()
+        return rows if self.database.is_sqlite else _without_keys_held_elsewhere(rows)
 
     async def _listen(self) -> None:
         if self.database.is_sqlite:
