@@ -6,6 +6,7 @@ from fastapi import FastAPI
 
 from servicekit.app import create_service_app
 from servicekit.routes import whoami_router
+from sync_service.channels.router import router as channels_router
 from sync_service.config import Settings
 from sync_service.events import CONSUMERS
 
@@ -15,10 +16,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         settings or Settings(),
         title="Sync service",
         description=(
-            "Sales-channel synchronisation. A skeleton for now: probes, metrics and `/v1/whoami` "
-            "only, no business API yet."
+            "Sales-channel synchronisation: the channel registry (web stores, marketplaces, "
+            "physical stores' POS, product feeds)."
         ),
-        routers=[whoami_router()],
+        routers=[whoami_router(), channels_router],
         consumers=CONSUMERS,
     )
 

@@ -3,5 +3,6 @@
 from __future__ import annotations
 
 from servicekit.events import models as platform_models
+from sync_service.channels import models as channel_models
 
-__all__ = ["platform_models"]
+__all__ = ["channel_models", "platform_models"]
