@@ -3,11 +3,19 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from typing import Any
 
 import httpx
+from fastapi import FastAPI
 
+from contracts import CloudEvent, build_event
+from contracts.catalog.inventory import LocationStock, StockChanged
+from contracts.catalog.prices import PriceChanged, PromotionEnded, PromotionStarted
+from contracts.catalog.products import ProductCreated, ProductDetails, ProductUpdated, VariantFacts
 from servicekit.db import Database
 from servicekit.testing import TestTokenIssuer
 from servicekit.testing.events import eventually, produce, wait_for_events
@@ -22,6 +30,7 @@ class Running:
     database: Database
     tokens: TestTokenIssuer
     settings: Settings
+    app: FastAPI
 
     @property
     def admin(self) -> dict[str, str]:
@@ -53,4 +62,116 @@ async def register(app: Running, **fields: Any) -> dict[str, Any]:
     response = await app.client.post("/v1/channels", json=channel_body(**fields), headers=app.admin)
     assert response.status_code == 201, response.text
     result: dict[str, Any] = response.json()
+    return result
+
+
+def product_event(
+    sku: str,
+    *,
+    product_id: str | None = None,
+    status: str = "active",
+    version: int = 1,
+    completeness: dict[str, float] | None = None,
+    category_path: list[str] | None = None,
+    title: str = "Linen shirt",
+) -> CloudEvent:
+    """An ecom.product.created/updated.v1 as product-service publishes it, for a product of one SKU."""
+    product_id = product_id or unique("p-")
+    details = ProductDetails(
+        title=title,
+        brand="Acme",
+        description="A shirt.",
+        attributes={"material": "linen"},
+        media_urls=["https://images.example.com/1.jpg"],
+        category_path=category_path or [],
+        completeness=completeness or {},
+        variants=[VariantFacts(sku=sku, gtin="4006381333931", attributes={"size": "M"})],
+    )
+    if version == 1:
+        data: ProductCreated | ProductUpdated = ProductCreated(
+            product_id=product_id, status=status, skus=[sku], version=1, details=details
+        )
+        return build_event("ecom.product.created.v1", data, subject=product_id, sequence=1)
+    data = ProductUpdated(
+        product_id=product_id,
+        status=status,  # type: ignore[arg-type]
+        version=version,
+        changed_fields=["status"],
+        skus=[sku],
+        details=details,
+    )
+    return build_event("ecom.product.updated.v1", data, subject=product_id, sequence=version)
+
+
+def price_event(sku: str, amount: str, *, channel: str | None = None, currency: str = "EUR") -> CloudEvent:
+    data = PriceChanged(
+        sku=sku,
+        currency=currency,
+        channel=channel,
+        amount=Decimal(amount),
+        effective_from=datetime.now(UTC),
+        source="api",
+    )
+    return build_event("ecom.price.changed.v1", data, subject=sku)
+
+
+def stock_event(sku: str, stock: dict[str, int]) -> CloudEvent:
+    """ecom.stock.changed.v1 with `stock` = available units per location code (ids are `id-<code>`)."""
+    data = StockChanged(
+        sku=sku,
+        movement="receipt",
+        locations=[
+            LocationStock(location_id=f"id-{code}", location_code=code, on_hand=n, reserved=0, available=n)
+            for code, n in stock.items()
+        ],
+        total_available=sum(stock.values()),
+    )
+    return build_event("ecom.stock.changed.v1", data, subject=sku)
+
+
+def promotion_event(
+    started: bool,
+    *,
+    skus: list[str],
+    percent: str,
+    channels: list[str] | None = None,
+    promotion_id: str | None = None,
+) -> CloudEvent:
+    now = datetime.now(UTC)
+    fields: dict[str, Any] = {
+        "promotion_id": promotion_id or unique("promo-"),
+        "kind": "percentage",
+        "skus": skus,
+        "category_ids": [],
+        "channels": channels or [],
+        "starts_at": now - timedelta(minutes=1),
+        "ends_at": now + timedelta(days=1),
+        "percent": Decimal(percent),
+    }
+    if started:
+        return build_event(
+            "ecom.promotion.started.v1", PromotionStarted(**fields), subject=fields["promotion_id"]
+        )
+    return build_event("ecom.promotion.ended.v1", PromotionEnded(**fields), subject=fields["promotion_id"])
+
+
+async def listing(app: Running, channel_id: str, sku: str) -> dict[str, Any] | None:
+    response = await app.client.get(
+        f"/v1/channels/{channel_id}/listings", params={"sku": sku}, headers=app.reader
+    )
+    assert response.status_code == 200, response.text
+    items: list[dict[str, Any]] = response.json()["items"]
+    return items[0] if items else None
+
+
+async def listing_where(
+    app: Running, channel_id: str, sku: str, check: Callable[[dict[str, Any]], bool]
+) -> dict[str, Any]:
+    """The listing once `check` holds for it (bounded wait)."""
+
+    async def ready() -> dict[str, Any] | None:
+        found = await listing(app, channel_id, sku)
+        return found if found is not None and check(found) else None
+
+    result: dict[str, Any] = await eventually(ready)
     return result

@@ -9,6 +9,7 @@ from servicekit.routes import whoami_router
 from sync_service.channels.router import router as channels_router
 from sync_service.config import Settings
 from sync_service.events import CONSUMERS
+from sync_service.listings.router import router as listings_router
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -17,9 +18,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         title="Sync service",
         description=(
             "Sales-channel synchronisation: the channel registry (web stores, marketplaces, "
-            "physical stores' POS, product feeds)."
+            "physical stores' POS, product feeds) and each channel's listings, computed from "
+            "product-service's events."
         ),
-        routers=[whoami_router(), channels_router],
+        routers=[whoami_router(), channels_router, listings_router],
         consumers=CONSUMERS,
     )
 
