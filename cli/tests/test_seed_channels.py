@@ -43,6 +43,6 @@ def test_channel_seed_registers_a_web_store_two_stores_a_marketplace_and_a_feed_
     assert kinds == ["feed", "pos", "pos", "webhook", "webhook"]
     assert {c.code for c in channels} == {"web", "store_paris", "store_berlin", "marketplace", "google"}
     pushed = [c for c in channels if c.kind != "feed"]
-    assert all(c.endpoint and c.endpoint.endswith(f"/channels/{c.code}") for c in pushed)
+    assert all(c.endpoint and c.endpoint.endswith(f"/channels/{c.code}/listings") for c in pushed)
     assert all(not c.secret_ciphertext.startswith("whsec_") for c in channels)
     assert sorted(e.event_type for e in events) == ["ecom.channel.registered.v1"] * 5

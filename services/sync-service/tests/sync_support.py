@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
+import socket
 import uuid
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
 import httpx
+import uvicorn
 from fastapi import FastAPI
 
 from contracts import CloudEvent, build_event
@@ -17,11 +21,69 @@ from contracts.catalog.inventory import LocationStock, StockChanged
 from contracts.catalog.prices import PriceChanged, PromotionEnded, PromotionStarted
 from contracts.catalog.products import ProductCreated, ProductDetails, ProductUpdated, VariantFacts
 from servicekit.db import Database
-from servicekit.testing import TestTokenIssuer
+from servicekit.testing import TestTokenIssuer, running_app
 from servicekit.testing.events import eventually, produce, wait_for_events
+from servicekit.testing.plugin import TEST_SESSION_TIMEOUT_MS
 from sync_service.config import Settings
+from sync_service.main import create_app
+from sync_service.reference_channel import ReferenceChannel, create_reference_channel
 
 __all__ = ["eventually", "produce", "wait_for_events"]
+
+
+@asynccontextmanager
+async def running_service(
+    database_url: str,
+    kafka_bootstrap: str,
+    token_issuer: TestTokenIssuer,
+    *,
+    consumers: bool,
+    **overrides: Any,
+) -> AsyncIterator[Running]:
+    """sync-service running in-process; with `consumers`, once they hold their partitions."""
+    settings = Settings(
+        database_url=database_url,
+        kafka_bootstrap_servers=kafka_bootstrap,
+        kafka_session_timeout_ms=TEST_SESSION_TIMEOUT_MS,
+        kafka_consumers_enabled=consumers,
+        log_json=False,
+        **overrides,
+    )
+    app = create_app(settings)
+    async with running_app(app, token_issuer) as http:
+        for consumer in app.state.runtime.consumers:
+            await asyncio.wait_for(consumer.assigned.wait(), 30)
+        database = app.state.runtime.database
+        yield Running(client=http, database=database, tokens=token_issuer, settings=settings, app=app)
+
+
+@asynccontextmanager
+async def reference_server() -> AsyncIterator[tuple[str, ReferenceChannel]]:
+    """The reference channel server on a free local port: its base URL and its state."""
+    app = create_reference_channel()
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    server = uvicorn.Server(
+        uvicorn.Config(
+            app,
+            host="127.0.0.1",
+            port=port,
+            log_level="warning",
+            lifespan="off",
+            timeout_graceful_shutdown=0.2,
+        )
+    )
+    task = asyncio.create_task(server.serve())
+    try:
+        while not server.started:
+            if task.done():
+                raise RuntimeError("the reference channel server did not start")
+            await asyncio.sleep(0.02)
+        yield f"http://127.0.0.1:{port}", app.state.server
+    finally:
+        server.should_exit = True
+        await task
 
 
 @dataclass

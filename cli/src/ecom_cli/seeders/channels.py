@@ -105,7 +105,8 @@ async def seed(context: SeedContext) -> str:
     try:
         async with database.session() as session:
             for channel in CHANNELS:
-                endpoint = f"{base}/channels/{channel['code']}" if channel["kind"] != "feed" else None
+                pushed = channel["kind"] != "feed"
+                endpoint = f"{base}/channels/{channel['code']}/listings" if pushed else None
                 body = ChannelCreate.model_validate({"currency": "EUR", **channel, "endpoint": endpoint})
                 await service.register_channel(
                     session, body=body, secrets_key=settings.secrets_key.get_secret_value()

@@ -26,3 +26,21 @@ class Settings(ServiceSettings):
         default=SecretStr(DEV_SECRETS_KEY),
         description="Key (any long random string) that encrypts the channels' signing secrets at rest",
     )
+    push_enabled: bool = Field(default=True, description="Run the push pipeline in this process")
+    push_timeout_seconds: float = Field(default=5.0, gt=0, le=120, description="Timeout of one push")
+    push_max_attempts: int = Field(default=4, ge=1, le=20, description="Tries of a push before it fails")
+    push_backoff_seconds: float = Field(
+        default=0.2, gt=0, le=60, description="First retry delay; doubled per retry, with ±50 % jitter"
+    )
+    push_backoff_max_seconds: float = Field(default=10.0, gt=0, le=600)
+    push_concurrency: int = Field(default=4, ge=1, le=64, description="Pushes in flight per channel")
+    push_batch_size: int = Field(default=50, ge=1, le=1000, description="Listings per push")
+    push_sweep_seconds: float = Field(
+        default=5.0, gt=0, le=3600, description="How often pending listings not yet queued are picked up"
+    )
+    circuit_failure_threshold: int = Field(
+        default=5, ge=1, le=1000, description="Consecutive failed pushes that open a channel's circuit"
+    )
+    circuit_open_seconds: float = Field(
+        default=10.0, gt=0, le=3600, description="How long an open circuit waits before one trial push"
+    )

@@ -34,14 +34,14 @@ from sync_service.listings.models import (
 CHUNK = 500
 
 Changed = list[tuple[str, str]]
-_listeners: dict[str, list[Callable[[Changed], None]]] = defaultdict(list)
+_listeners: dict[str, list[Callable[[Changed], object]]] = defaultdict(list)
 
 
 def _database_key(session: AsyncSession) -> str:
     return session.get_bind().engine.url.render_as_string(hide_password=False)
 
 
-def listen(database_url_key: str, callback: Callable[[Changed], None]) -> Callable[[], None]:
+def listen(database_url_key: str, callback: Callable[[Changed], object]) -> Callable[[], None]:
     """Call `callback` with the (channel id, SKU) pairs to push after each commit that changed them, for
     the database whose URL renders as `database_url_key`; returns the function that stops it."""
     _listeners[database_url_key].append(callback)
