@@ -192,7 +192,8 @@ async def test_a_posted_snapshot_is_compared_field_by_field(stack: Stack, kafka_
     assert found[(sku, "title")] == ("Linen shirt", "Renamed on the marketplace")
     assert found[(gone, "listing")] == ("published", None)
 
-    for bad in ({"listings": "nope"}, {"listings": [{"sku": 1}]}, {"other": []}, [1, 2]):
+    bad_bodies: list[Any] = [{"listings": "nope"}, {"listings": [{"sku": 1}]}, {"other": []}, [1, 2]]
+    for bad in bad_bodies:
         refused = await stack.sync.client.post(
             f"/v1/channels/{channel['id']}/snapshot", json=bad, headers=stack.sync.admin
         )

@@ -24,7 +24,7 @@ pytestmark = pytest.mark.asyncio(loop_scope="module")
 
 G = "{http://base.google.com/ns/1.0}"
 REQUIRED = ("g:id", "title", "description", "link", "g:image_link", "g:availability", "g:price")
-HOSTILE_TITLE = "Tom & Jerry <script>alert(1)</script> \U0001f455 \x07bell\x00"
+HOSTILE_TITLE = "Tom & Jerry <script>alert(1)</script> \U0001f455 \x07bell\x1f"
 
 
 def _qualified(name: str) -> str:
