@@ -5,11 +5,14 @@ job transitions raced."""
 
 import asyncio
 from collections.abc import AsyncIterator
+from datetime import timedelta
 from typing import Any
 
 import pytest
 import pytest_asyncio
 from prometheus_client import REGISTRY
+from sqlalchemy import update
+from sqlmodel import col
 from sync_support import (
     Running,
     eventually,
@@ -27,7 +30,9 @@ from sync_support import (
 from contracts import topics
 from servicekit.errors import Conflict
 from servicekit.testing import TestTokenIssuer
+from sync_service.common import utc_now
 from sync_service.drift import service
+from sync_service.drift.models import SyncJob
 from sync_service.reference_channel import Behaviour, ReferenceChannel
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
@@ -284,3 +289,24 @@ async def test_a_full_resync_pushes_every_listing_of_a_channel_again(
     assert state.received > received
     for sku in skus:
         await listing_where(stack.sync, channel["id"], sku, in_sync_at("7"))
+
+
+async def test_a_job_whose_process_died_is_abandoned_and_frees_its_channel(stack: Stack) -> None:
+    channel = await stack.channel(status="paused")
+    async with stack.sync.database.session() as session:
+        job = await service.start_job(
+            session, channel_id=channel["id"], kind="resync", source="listings", actor="test"
+        )
+        await session.execute(
+            update(SyncJob)
+            .where(col(SyncJob.id) == job.id)
+            .values(
+                status="running", heartbeat_at=utc_now() - timedelta(seconds=service.STALE_JOB_SECONDS + 1)
+            )
+        )
+        await session.commit()
+    fresh = await stack.start(channel)
+    assert fresh["status"] == "succeeded"
+    dead = await stack.job_done(job.id)
+    assert dead["status"] == "failed"
+    assert "abandoned" in dead["error"]

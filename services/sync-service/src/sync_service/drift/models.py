@@ -37,6 +37,10 @@ class SyncJob(SQLModel, table=True):
     created_at: datetime = Field(sa_column=sa.Column(UTCDateTime(), nullable=False))
     started_at: datetime | None = Field(default=None, sa_column=sa.Column(UTCDateTime(), nullable=True))
     finished_at: datetime | None = Field(default=None, sa_column=sa.Column(UTCDateTime(), nullable=True))
+    heartbeat_at: datetime = Field(
+        sa_column=sa.Column(UTCDateTime(), nullable=False),
+        description="Last sign of life (start, progress); a job silent for too long is abandoned",
+    )
 
 
 class DriftFinding(SQLModel, table=True):

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
+from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import delete, select, update
@@ -39,6 +40,9 @@ COMPARABLE_STATUSES = ("in_sync", "drifted", "unpublished")
 """A pending or failed listing is on its way (or already reported): it is not compared."""
 MAX_VALUE_CHARS = 2000
 MAX_UNKNOWN_REPORTED = 1000
+STALE_JOB_SECONDS = 600
+"""A queued or running job without a sign of life for this long (its process died) is abandoned: it ends
+failed and frees its channel. A running job beats at every page (500 listings)."""
 
 Difference = tuple[str, Any, Any]
 
@@ -74,7 +78,23 @@ async def start_job(
     session: AsyncSession, *, channel_id: str, kind: str, source: str, actor: str, total: int = 0
 ) -> SyncJob:
     """A queued job; 409 while another job of the channel is queued or running (the unique
-    `active_channel` decides between two concurrent starts)."""
+    `active_channel` decides between two concurrent starts). A job of the channel that gave no sign of
+    life for `STALE_JOB_SECONDS` is abandoned first."""
+    now = utc_now()
+    await session.execute(
+        update(SyncJob)
+        .where(
+            col(SyncJob.active_channel) == channel_id,
+            col(SyncJob.heartbeat_at) < now - timedelta(seconds=STALE_JOB_SECONDS),
+        )
+        .values(
+            status="failed",
+            active_channel=None,
+            finished_at=now,
+            error="abandoned: no sign of life (its process stopped)",
+        )
+        .execution_options(synchronize_session=False)
+    )
     job = SyncJob(
         id=new_id(),
         channel_id=channel_id,
@@ -84,7 +104,8 @@ async def start_job(
         active_channel=channel_id,
         total=total,
         actor=actor[:200],
-        created_at=utc_now(),
+        created_at=now,
+        heartbeat_at=now,
     )
     session.add(job)
     try:
@@ -101,6 +122,7 @@ async def move_job(session: AsyncSession, *, job_id: str, expected: str, to: str
     """queued -> running -> succeeded | failed, a compare-and-set on the status; a job that ends frees its
     channel for the next one."""
     now = utc_now()
+    values["heartbeat_at"] = now
     if to == "running":
         values["started_at"] = now
     if to in ("succeeded", "failed"):
@@ -115,7 +137,8 @@ async def move_job(session: AsyncSession, *, job_id: str, expected: str, to: str
 
 async def progress(session: AsyncSession, *, job_id: str, **counts: int) -> bool:
     """Add to a running job's counters (False when it no longer runs)."""
-    values = {name: getattr(SyncJob, name) + amount for name, amount in counts.items()}
+    values: dict[str, Any] = {name: getattr(SyncJob, name) + amount for name, amount in counts.items()}
+    values["heartbeat_at"] = utc_now()
     return await compare_and_set(
         session,
         update(SyncJob).where(col(SyncJob.id) == job_id, col(SyncJob.status) == "running").values(**values),
