@@ -44,3 +44,15 @@ class Settings(ServiceSettings):
     circuit_open_seconds: float = Field(
         default=10.0, gt=0, le=3600, description="How long an open circuit waits before one trial push"
     )
+    feed_link_base: str = Field(
+        default="https://shop.example.com",
+        max_length=500,
+        description="Storefront base URL of feed items' links (<base>/products/<id>?sku=<sku>) when the feed "
+        "channel has no endpoint of its own",
+    )
+    drift_check_seconds: float = Field(
+        default=900.0,
+        ge=0,
+        le=86400,
+        description="How often every enabled push channel's state is read and compared (0: only on demand)",
+    )

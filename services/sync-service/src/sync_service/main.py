@@ -8,7 +8,10 @@ from servicekit.app import create_service_app
 from servicekit.routes import whoami_router
 from sync_service.channels.router import router as channels_router
 from sync_service.config import Settings
+from sync_service.drift.router import router as drift_router
+from sync_service.drift.runner import start_jobs, stop_jobs
 from sync_service.events import CONSUMERS
+from sync_service.feed.router import router as feed_router
 from sync_service.listings.router import router as listings_router
 from sync_service.metrics import SYNC_METRICS
 from sync_service.push.router import router as push_router
@@ -25,10 +28,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             "product-service's events and pushed to webhook and POS channels (signed, retried, per-channel "
             "queues and circuit breakers), with failed deliveries listed and replayable."
         ),
-        routers=[whoami_router(), channels_router, listings_router, push_router],
+        routers=[whoami_router(), channels_router, listings_router, push_router, feed_router, drift_router],
         consumers=CONSUMERS,
-        on_startup=[start_pipeline],
-        on_shutdown=[stop_pipeline],
+        on_startup=[start_pipeline, start_jobs],
+        on_shutdown=[stop_jobs, stop_pipeline],
         business_metrics=SYNC_METRICS,
     )
 

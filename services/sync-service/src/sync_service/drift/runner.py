@@ -1,0 +1,298 @@
+"""Running reconcile and resync jobs in the background, and the schedule that reconciles every enabled
+push channel every `SYNC_DRIFT_CHECK_SECONDS`.
+
+Reconcile: read what the channel holds (GET on its endpoint: `{"listings": {sku: state}}`, bounded in
+size and time; or the snapshot it posted), compare it page by page with the listings, record each
+difference by field, mark the listings drifted and, when the channel's drift policy is `heal`, put them
+back to pending so the push pipeline sends them again. A channel that answers garbage, an error or
+nothing fails the job with that error; nothing else changes.
+
+Resync: recompute the channel's every listing from the facts sync-service holds (its projection of
+product-service's events), then push every one of them again, page by page. (There is no service-to-
+service credential to page through product-service's API; the projection is what its events said.)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+import httpx
+from fastapi import FastAPI
+from pydantic import BaseModel, ValidationError
+from sqlalchemy import func, select, update
+from sqlmodel import col
+
+from servicekit.db import Database
+from servicekit.errors import Conflict
+from sync_service import metrics
+from sync_service.channels.models import Channel
+from sync_service.channels.schemas import PUSHED_KINDS
+from sync_service.common import utc_now
+from sync_service.drift import service
+from sync_service.listings import service as listings
+from sync_service.listings.models import Listing
+from sync_service.push.pipeline import PushPipeline
+
+log = logging.getLogger(__name__)
+
+PAGE = 500
+MAX_STATE_BYTES = 50 * 1024 * 1024
+STATE_TIMEOUT_SECONDS = 30.0
+
+
+class ChannelState(BaseModel):
+    """What a channel's state endpoint answers: the state it holds per SKU."""
+
+    listings: dict[str, dict[str, Any] | None]
+
+
+class StateUnreadable(Exception):
+    """The channel's state could not be read or is not a channel state."""
+
+
+async def read_state(endpoint: str) -> dict[str, dict[str, Any] | None]:
+    try:
+        async with httpx.AsyncClient(timeout=STATE_TIMEOUT_SECONDS, follow_redirects=False) as client:
+            async with asyncio.timeout(STATE_TIMEOUT_SECONDS):
+                async with client.stream("GET", endpoint, headers={"accept": "application/json"}) as response:
+                    content = bytearray()
+                    async for chunk in response.aiter_bytes():
+                        content += chunk
+                        if len(content) > MAX_STATE_BYTES:
+                            raise StateUnreadable(f"the state is larger than {MAX_STATE_BYTES} bytes")
+    except TimeoutError:
+        raise StateUnreadable("reading the channel's state timed out") from None
+    except httpx.HTTPError as exc:
+        raise StateUnreadable(
+            f"reading the channel's state failed: {type(exc).__name__}: {exc}"[:500]
+        ) from None
+    if response.status_code != 200:
+        raise StateUnreadable(f"the channel's state endpoint answered HTTP {response.status_code}")
+    try:
+        return ChannelState.model_validate_json(bytes(content)).listings
+    except ValidationError as exc:
+        raise StateUnreadable(
+            f'the channel\'s state is not {{"listings": {{sku: state}}}}: {exc.errors()[0]["msg"]}'[:500]
+        ) from None
+
+
+class JobRunner:
+    """The jobs running in this process and the drift schedule."""
+
+    def __init__(self, app: FastAPI) -> None:
+        self.app = app
+        self.database: Database = app.state.runtime.database
+        self.settings = app.state.runtime.settings
+        self.tasks: set[asyncio.Task[None]] = set()
+        self.schedule: asyncio.Task[None] | None = None
+
+    @property
+    def pipeline(self) -> PushPipeline | None:
+        return getattr(self.app.state, "pipeline", None)
+
+    def spawn(
+        self, job_id: str, kind: str, channel_id: str, snapshot: Mapping[str, Any] | None = None
+    ) -> None:
+        work = (
+            self.reconcile(job_id, channel_id, snapshot)
+            if kind == "reconcile"
+            else self.resync(job_id, channel_id)
+        )
+        task = asyncio.create_task(self._guarded(job_id, work), name=f"sync-job-{job_id}")
+        self.tasks.add(task)
+        task.add_done_callback(self.tasks.discard)
+
+    async def _guarded(self, job_id: str, work: Any) -> None:
+        async with self.database.session() as session:
+            started = await service.move_job(session, job_id=job_id, expected="queued", to="running")
+            await session.commit()
+        if not started:
+            work.close()
+            return
+        try:
+            await work
+        except asyncio.CancelledError:
+            await self._end(job_id, "failed", error="stopped: the service shut down")
+            raise
+        except StateUnreadable as exc:
+            await self._end(job_id, "failed", error=str(exc))
+        except Exception as exc:
+            log.exception("sync job %s failed", job_id)
+            await self._end(job_id, "failed", error=f"{type(exc).__name__}: {exc}"[:2000])
+        else:
+            await self._end(job_id, "succeeded")
+
+    async def _end(self, job_id: str, status: str, *, error: str | None = None) -> None:
+        async with self.database.session() as session:
+            await service.move_job(session, job_id=job_id, expected="running", to=status, error=error)
+            await session.commit()
+
+    def _push(self, channel_id: str, skus: list[str]) -> None:
+        if self.pipeline is not None and skus:
+            self.pipeline.enqueue((channel_id, sku) for sku in skus)
+
+    async def reconcile(self, job_id: str, channel_id: str, snapshot: Mapping[str, Any] | None) -> None:
+        async with self.database.session() as session:
+            channel = await session.get(Channel, channel_id)
+            if channel is None:
+                raise StateUnreadable("the channel no longer exists")
+            code, policy, endpoint = channel.code, channel.drift_policy, channel.endpoint
+            total = await session.scalar(
+                select(func.count()).select_from(Listing).where(col(Listing.channel_id) == channel_id)
+            )
+            await service.progress(session, job_id=job_id, total=int(total or 0))
+            await session.commit()
+        if snapshot is None:
+            if not endpoint:
+                raise StateUnreadable("the channel has no endpoint to read its state from")
+            held: Mapping[str, Any] = await read_state(endpoint)
+        else:
+            held = snapshot
+        seen: set[str] = set()
+        after: str | None = None
+        while True:
+            async with self.database.session() as session:
+                query = select(Listing).where(col(Listing.channel_id) == channel_id)
+                if after is not None:
+                    query = query.where(col(Listing.sku) > after)
+                page = (await session.execute(query.order_by(col(Listing.sku)).limit(PAGE))).scalars().all()
+                if not page:
+                    break
+                drifted, skipped = await service.compare_page(
+                    session, channel_id=channel_id, job_id=job_id, listings=page, held=held
+                )
+                healed = (
+                    await service.heal(session, channel_id=channel_id, drifted=drifted)
+                    if policy == "heal"
+                    else []
+                )
+                if not await service.progress(
+                    session,
+                    job_id=job_id,
+                    processed=len(page),
+                    drifted=len(drifted),
+                    healed=len(healed),
+                    skipped=skipped,
+                ):
+                    await session.rollback()
+                    return
+                await session.commit()
+            if drifted:
+                metrics.DRIFT_DETECTED.labels(code).inc(len(drifted))
+            self._push(channel_id, healed)
+            seen.update(listing.sku for listing in page)
+            after = page[-1].sku
+            if len(page) < PAGE:
+                break
+        unknown = sorted(sku for sku, state in held.items() if sku not in seen and state is not None)
+        if unknown:
+            async with self.database.session() as session:
+                await service.record_unknown(session, channel_id=channel_id, job_id=job_id, skus=unknown)
+                await session.commit()
+
+    async def resync(self, job_id: str, channel_id: str) -> None:
+        async with self.database.session() as session:
+            await listings.recompute_channels(session, channel_ids=[channel_id], at=utc_now())
+            channel = await session.get(Channel, channel_id)
+            pushed = channel is not None and channel.kind in PUSHED_KINDS
+            total = await session.scalar(
+                select(func.count()).select_from(Listing).where(col(Listing.channel_id) == channel_id)
+            )
+            await service.progress(session, job_id=job_id, total=int(total or 0))
+            await session.commit()
+        after: str | None = None
+        while True:
+            async with self.database.session() as session:
+                query = select(col(Listing.sku)).where(col(Listing.channel_id) == channel_id)
+                if after is not None:
+                    query = query.where(col(Listing.sku) > after)
+                skus = list((await session.execute(query.order_by(col(Listing.sku)).limit(PAGE))).scalars())
+                if not skus:
+                    break
+                if pushed:
+                    await session.execute(
+                        update(Listing)
+                        .where(
+                            col(Listing.channel_id) == channel_id,
+                            col(Listing.sku).in_(skus),
+                            col(Listing.status).in_(("in_sync", "drifted", "failed", "unpublished")),
+                            (col(Listing.publishable).is_(True)) | (col(Listing.acked).is_not(None)),
+                        )
+                        .values(status="pending", last_error=None, updated_at=utc_now())
+                        .execution_options(synchronize_session=False)
+                    )
+                if not await service.progress(session, job_id=job_id, processed=len(skus)):
+                    await session.rollback()
+                    return
+                await session.commit()
+            if pushed:
+                self._push(channel_id, skus)
+            after = skus[-1]
+            if len(skus) < PAGE:
+                break
+
+    async def start_scheduled(self) -> None:
+        """Start a reconcile of every enabled push channel that has none running."""
+        async with self.database.session() as session:
+            channel_ids = (
+                (
+                    await session.execute(
+                        select(col(Channel.id)).where(
+                            col(Channel.status) == "enabled",
+                            col(Channel.kind).in_(PUSHED_KINDS),
+                            col(Channel.endpoint).is_not(None),
+                        )
+                    )
+                )
+                .scalars()
+                .all()
+            )
+        for channel_id in channel_ids:
+            async with self.database.session() as session:
+                try:
+                    job = await service.start_job(
+                        session,
+                        channel_id=channel_id,
+                        kind="reconcile",
+                        source="state_endpoint",
+                        actor="schedule",
+                    )
+                except Conflict:
+                    continue
+            self.spawn(job.id, "reconcile", channel_id)
+
+    async def _schedule_forever(self, every: float) -> None:
+        while True:
+            await asyncio.sleep(every)
+            try:
+                await self.start_scheduled()
+            except Exception:
+                log.warning("scheduled drift check failed", exc_info=True)
+
+    def start(self) -> None:
+        every = float(self.settings.drift_check_seconds)
+        if every > 0:
+            self.schedule = asyncio.create_task(self._schedule_forever(every), name="drift-schedule")
+
+    async def stop(self) -> None:
+        tasks = list(self.tasks) + ([self.schedule] if self.schedule is not None else [])
+        for task in tasks:
+            task.cancel()
+        with contextlib.suppress(Exception):
+            await asyncio.gather(*tasks, return_exceptions=True)
+
+
+async def start_jobs(app: FastAPI) -> None:
+    runner = JobRunner(app)
+    app.state.jobs = runner
+    runner.start()
+
+
+async def stop_jobs(app: FastAPI) -> None:
+    runner: JobRunner | None = getattr(app.state, "jobs", None)
+    if runner is not None:
+        await runner.stop()

@@ -1,0 +1,312 @@
+"""Drift detection, reconcile and resync jobs against the reference channel server (a real HTTP server)
+through the real broker: a channel that silently lost an update is found and healed; report-only
+channels keep the drift; snapshots; a channel answering garbage fails the job and nothing else; the
+job transitions raced."""
+
+import asyncio
+from collections.abc import AsyncIterator
+from datetime import timedelta
+from typing import Any
+
+import pytest
+import pytest_asyncio
+from prometheus_client import REGISTRY
+from sqlalchemy import update
+from sqlmodel import col
+from sync_support import (
+    Running,
+    eventually,
+    listing_where,
+    price_event,
+    produce,
+    product_event,
+    reference_server,
+    register,
+    running_service,
+    stock_event,
+    unique,
+)
+
+from contracts import topics
+from servicekit.errors import Conflict
+from servicekit.testing import TestTokenIssuer
+from sync_service.common import utc_now
+from sync_service.drift import service
+from sync_service.drift.models import SyncJob
+from sync_service.reference_channel import Behaviour, ReferenceChannel
+
+pytestmark = pytest.mark.asyncio(loop_scope="module")
+
+FAST = {
+    "push_backoff_seconds": 0.05,
+    "push_backoff_max_seconds": 0.2,
+    "push_timeout_seconds": 0.5,
+    "push_max_attempts": 2,
+    "push_sweep_seconds": 0.5,
+    "drift_check_seconds": 0,
+}
+
+
+class Stack:
+    def __init__(self, sync: Running, url: str, reference: ReferenceChannel) -> None:
+        self.sync, self.url, self.reference = sync, url, reference
+
+    async def channel(self, **fields: Any) -> dict[str, Any]:
+        code = unique("drift-")
+        fields.setdefault("endpoint", f"{self.url}/channels/{code}/listings")
+        created = await register(self.sync, code=code, kind="webhook", **fields)
+        self.reference.secrets[code] = created["signing_secret"]
+        return created
+
+    def held(self, channel: dict[str, Any], sku: str) -> dict[str, Any] | None:
+        return self.reference.channel(channel["code"]).listings.get(sku)
+
+    async def job_done(self, job_id: str) -> dict[str, Any]:
+        async def ended() -> dict[str, Any] | None:
+            response = await self.sync.client.get(f"/v1/jobs/{job_id}", headers=self.sync.reader)
+            assert response.status_code == 200, response.text
+            job: dict[str, Any] = response.json()
+            return job if job["status"] in ("succeeded", "failed") else None
+
+        result: dict[str, Any] = await eventually(ended)
+        return result
+
+    async def start(self, channel: dict[str, Any], what: str = "reconcile") -> dict[str, Any]:
+        response = await self.sync.client.post(
+            f"/v1/channels/{channel['id']}/{what}", headers=self.sync.admin
+        )
+        assert response.status_code == 202, response.text
+        assert response.headers["Location"] == f"/v1/jobs/{response.json()['id']}"
+        return await self.job_done(response.json()["id"])
+
+    async def drift(self, channel: dict[str, Any]) -> list[dict[str, Any]]:
+        response = await self.sync.client.get(f"/v1/channels/{channel['id']}/drift", headers=self.sync.reader)
+        assert response.status_code == 200, response.text
+        items: list[dict[str, Any]] = response.json()["items"]
+        return items
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def stack(
+    database_url: str, kafka_bootstrap: str, token_issuer: TestTokenIssuer
+) -> AsyncIterator[Stack]:
+    async with (
+        reference_server() as (url, reference),
+        running_service(database_url, kafka_bootstrap, token_issuer, consumers=True, **FAST) as sync,
+    ):
+        yield Stack(sync, url, reference)
+
+
+async def publish(kafka_bootstrap: str, sku: str, price: str) -> None:
+    await produce(kafka_bootstrap, topics.PRODUCTS, [product_event(sku)])
+    await produce(kafka_bootstrap, topics.INVENTORY, [stock_event(sku, {"wh": 4})])
+    await produce(kafka_bootstrap, topics.PRICES, [price_event(sku, price)])
+
+
+def in_sync_at(price: str) -> Any:
+    return lambda item: item["status"] == "in_sync" and item["desired"]["price"] == price
+
+
+async def lose_an_update(stack: Stack, kafka_bootstrap: str, channel: dict[str, Any], sku: str) -> None:
+    """The channel holds the SKU at 10, then acknowledges 12.5 without storing it."""
+    await publish(kafka_bootstrap, sku, "10.00")
+    await listing_where(stack.sync, channel["id"], sku, in_sync_at("10"))
+    stack.reference.channel(channel["code"]).behaviour = Behaviour(lose=True)
+    await produce(kafka_bootstrap, topics.PRICES, [price_event(sku, "12.50")])
+    await listing_where(stack.sync, channel["id"], sku, in_sync_at("12.5"))
+    assert (stack.held(channel, sku) or {})["price"] == "10"
+    stack.reference.channel(channel["code"]).behaviour = Behaviour()
+
+
+def drift_count(code: str) -> float:
+    return REGISTRY.get_sample_value("sync_drift_detected_total", {"channel": code}) or 0.0
+
+
+async def test_a_channel_that_silently_lost_an_update_is_found_and_healed(
+    stack: Stack, kafka_bootstrap: str
+) -> None:
+    channel = await stack.channel(drift_policy="heal")
+    sku = unique("SKU-D")
+    await lose_an_update(stack, kafka_bootstrap, channel, sku)
+
+    job = await stack.start(channel)
+    assert job["status"] == "succeeded", job
+    assert (job["kind"], job["source"], job["drifted"], job["healed"]) == (
+        "reconcile",
+        "state_endpoint",
+        1,
+        1,
+    )
+    assert job["processed"] == job["total"] >= 1
+    findings = [f for f in await stack.drift(channel) if f["sku"] == sku]
+    assert [(f["field"], f["expected"], f["actual"]) for f in findings] == [("price", "12.5", "10")]
+    assert drift_count(channel["code"]) == 1
+
+    await listing_where(stack.sync, channel["id"], sku, in_sync_at("12.5"))
+
+    async def healed() -> bool:
+        return (stack.held(channel, sku) or {}).get("price") == "12.5"
+
+    await eventually(healed)
+
+    again = await stack.start(channel)
+    assert (again["status"], again["drifted"]) == ("succeeded", 0)
+    assert [f for f in await stack.drift(channel) if f["sku"] == sku] == []
+
+
+async def test_a_report_only_channel_keeps_the_listing_drifted_and_the_difference_listed(
+    stack: Stack, kafka_bootstrap: str
+) -> None:
+    channel = await stack.channel(drift_policy="report")
+    sku = unique("SKU-R")
+    await lose_an_update(stack, kafka_bootstrap, channel, sku)
+    stack.reference.channel(channel["code"]).listings["STRAY-1"] = {"sku": "STRAY-1", "price": "1"}
+
+    job = await stack.start(channel)
+    assert (job["status"], job["drifted"], job["healed"]) == ("succeeded", 1, 0)
+    listing = await listing_where(stack.sync, channel["id"], sku, lambda item: item["status"] == "drifted")
+    assert "price" in listing["last_error"]
+    assert (stack.held(channel, sku) or {})["price"] == "10"
+    fields = {(f["sku"], f["field"]) for f in await stack.drift(channel)}
+    assert {(sku, "price"), ("STRAY-1", "listing")} <= fields
+    one = await stack.sync.client.get(
+        f"/v1/channels/{channel['id']}/drift", params={"sku": sku}, headers=stack.sync.reader
+    )
+    assert [f["field"] for f in one.json()["items"]] == ["price"]
+
+
+async def test_a_posted_snapshot_is_compared_field_by_field(stack: Stack, kafka_bootstrap: str) -> None:
+    channel = await stack.channel(drift_policy="report")
+    sku, gone = unique("SKU-S"), unique("SKU-S")
+    await publish(kafka_bootstrap, sku, "8.00")
+    await publish(kafka_bootstrap, gone, "9.00")
+    held = await listing_where(stack.sync, channel["id"], sku, in_sync_at("8"))
+    await listing_where(stack.sync, channel["id"], gone, in_sync_at("9"))
+    state = {**held["desired"], "quantity": 99, "title": "Renamed on the marketplace"}
+    response = await stack.sync.client.post(
+        f"/v1/channels/{channel['id']}/snapshot",
+        json={"listings": [{"sku": sku, "state": state}]},
+        headers=stack.sync.admin,
+    )
+    assert response.status_code == 202, response.text
+    job = await stack.job_done(response.json()["id"])
+    assert (job["status"], job["source"]) == ("succeeded", "snapshot")
+    assert job["drifted"] >= 2  # every listing the snapshot leaves out is missing on the channel
+    found = {(f["sku"], f["field"]): (f["expected"], f["actual"]) for f in await stack.drift(channel)}
+    assert found[(sku, "quantity")] == (4, 99)
+    assert found[(sku, "title")] == ("Linen shirt", "Renamed on the marketplace")
+    assert found[(gone, "listing")] == ("published", None)
+
+    bad_bodies: list[Any] = [{"listings": "nope"}, {"listings": [{"sku": 1}]}, {"other": []}, [1, 2]]
+    for bad in bad_bodies:
+        refused = await stack.sync.client.post(
+            f"/v1/channels/{channel['id']}/snapshot", json=bad, headers=stack.sync.admin
+        )
+        assert refused.status_code == 422, refused.text
+        assert refused.headers["content-type"] == "application/problem+json"
+
+
+async def test_a_channel_answering_garbage_or_nothing_fails_the_job_and_changes_nothing(
+    stack: Stack,
+) -> None:
+    garbage = await stack.channel(endpoint=f"{stack.url}/healthz", status="paused")
+    dead = await stack.channel(endpoint="http://127.0.0.1:9/state", status="paused")
+    for channel, error in ((garbage, "is not"), (dead, "failed")):
+        job = await stack.start(channel)
+        assert job["status"] == "failed"
+        assert error in job["error"]
+        assert await stack.drift(channel) == []
+    for path, status in (("/v1/channels/nope/reconcile", 404), ("/v1/channels/nope/resync", 404)):
+        response = await stack.sync.client.post(path, headers=stack.sync.admin)
+        assert response.status_code == status
+        assert response.headers["content-type"] == "application/problem+json"
+    feed = await register(stack.sync, code=unique("feed-"), kind="feed", endpoint=None)
+    refused = await stack.sync.client.post(f"/v1/channels/{feed['id']}/reconcile", headers=stack.sync.admin)
+    assert refused.status_code == 409
+    assert "snapshot" in refused.json()["detail"]
+    reader = await stack.sync.client.post(f"/v1/channels/{feed['id']}/resync", headers=stack.sync.reader)
+    assert reader.status_code == 403
+    assert (await stack.sync.client.get("/v1/jobs/nope", headers=stack.sync.reader)).status_code == 404
+
+
+async def test_a_second_job_while_one_runs_is_refused_and_job_transitions_race(stack: Stack) -> None:
+    channel = await stack.channel(status="paused")
+    database = stack.sync.database
+
+    async def start() -> str:
+        async with database.session() as session:
+            job = await service.start_job(
+                session, channel_id=channel["id"], kind="reconcile", source="state_endpoint", actor="test"
+            )
+            return job.id
+
+    results = await asyncio.gather(start(), start(), return_exceptions=True)
+    winners = [r for r in results if isinstance(r, str)]
+    assert len(winners) == 1
+    assert any(isinstance(r, Conflict) for r in results)
+    for what in ("reconcile", "resync"):
+        busy = await stack.sync.client.post(f"/v1/channels/{channel['id']}/{what}", headers=stack.sync.admin)
+        assert busy.status_code == 409
+        assert busy.headers["content-type"] == "application/problem+json"
+
+    async def move(expected: str, to: str) -> bool:
+        async with database.session() as session:
+            won = await service.move_job(session, job_id=winners[0], expected=expected, to=to)
+            await session.commit()
+            return won
+
+    assert sorted(await asyncio.gather(move("queued", "running"), move("queued", "running"))) == [False, True]
+    ends = await asyncio.gather(move("running", "succeeded"), move("running", "failed"))
+    assert sorted(ends) == [False, True]
+    job = await stack.job_done(winners[0])
+    assert job["status"] == ("succeeded" if ends[0] else "failed")
+    assert not await move("failed" if ends[0] else "succeeded", "running")
+    freed = await stack.start(channel)
+    assert freed["status"] == "succeeded"
+
+
+async def test_a_full_resync_pushes_every_listing_of_a_channel_again(
+    stack: Stack, kafka_bootstrap: str
+) -> None:
+    channel = await stack.channel()
+    skus = [unique("SKU-Y") for _ in range(3)]
+    for sku in skus:
+        await publish(kafka_bootstrap, sku, "7.00")
+    for sku in skus:
+        await listing_where(stack.sync, channel["id"], sku, in_sync_at("7"))
+    state = stack.reference.channel(channel["code"])
+    state.listings.clear()
+    received = state.received
+
+    job = await stack.start(channel, "resync")
+    assert (job["status"], job["kind"], job["source"]) == ("succeeded", "resync", "listings")
+    assert job["processed"] == job["total"] >= 3
+
+    async def all_back() -> bool:
+        return all(stack.held(channel, sku) is not None for sku in skus)
+
+    await eventually(all_back)
+    assert state.received > received
+    for sku in skus:
+        await listing_where(stack.sync, channel["id"], sku, in_sync_at("7"))
+
+
+async def test_a_job_whose_process_died_is_abandoned_and_frees_its_channel(stack: Stack) -> None:
+    channel = await stack.channel(status="paused")
+    async with stack.sync.database.session() as session:
+        job = await service.start_job(
+            session, channel_id=channel["id"], kind="resync", source="listings", actor="test"
+        )
+        await session.execute(
+            update(SyncJob)
+            .where(col(SyncJob.id) == job.id)
+            .values(
+                status="running", heartbeat_at=utc_now() - timedelta(seconds=service.STALE_JOB_SECONDS + 1)
+            )
+        )
+        await session.commit()
+    fresh = await stack.start(channel)
+    assert fresh["status"] == "succeeded"
+    dead = await stack.job_done(job.id)
+    assert dead["status"] == "failed"
+    assert "abandoned" in dead["error"]
