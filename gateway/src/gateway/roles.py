@@ -12,8 +12,9 @@ SCOPES: dict[str, str] = {
     "products:read": "Read the catalog, prices and stock",
     "products:write": "Change the catalog and prices",
     "inventory:write": "Change stock levels",
-    "sync:read": "Reserved for sync-service (no API yet)",
-    "sync:admin": "Reserved for sync-service (no API yet)",
+    "sync:read": "Read sync-service: logistics partners, order tracking",
+    "sync:admin": "Manage sync-service: logistics partners and their signing secrets",
+    "shipments:write": "Report shipment updates (logistics partners)",
     "analytics:read": "Reserved for analytics-service (no API yet)",
     "events:write": "Reserved for storefront behaviour events (no API yet)",
     "privacy:admin": "Read the audit log of unmasked PII reads",
@@ -55,9 +56,10 @@ ROLE_SCOPES: dict[Role, tuple[str, ...]] = {
         "orders:write",
         "products:read",
         "events:write",
+        "sync:read",
     ),
     Role.pos: ("customers:read", "orders:write", "products:read", "inventory:write"),
-    Role.logistics: ("products:read", "inventory:write", "sync:read"),
+    Role.logistics: ("products:read", "inventory:write", "sync:read", "shipments:write"),
 }
 
 

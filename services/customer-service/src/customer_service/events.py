@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 from customer_service.orders.backorders import on_stock_backordered
+from customer_service.orders.shipments import on_shipment_updated
 from servicekit.events import ConsumerSpec
 
 CONSUMERS: list[ConsumerSpec] = [
     ConsumerSpec(
         name="customer-service.inventory",
         handlers={"ecom.stock.backordered.v1": on_stock_backordered},
+    ),
+    ConsumerSpec(
+        name="customer-service.shipments",
+        handlers={"ecom.shipment.updated.v1": on_shipment_updated},
     ),
 ]

@@ -3,5 +3,14 @@
 from __future__ import annotations
 
 from servicekit.events import ConsumerSpec
+from sync_service.orders.projection import on_order_placed, on_order_status_changed
 
-CONSUMERS: list[ConsumerSpec] = []
+CONSUMERS: list[ConsumerSpec] = [
+    ConsumerSpec(
+        name="sync-service.orders",
+        handlers={
+            "ecom.order.placed.v1": on_order_placed,
+            "ecom.order.status_changed.v1": on_order_status_changed,
+        },
+    ),
+]

@@ -8,19 +8,30 @@ from servicekit.app import create_service_app
 from servicekit.routes import whoami_router
 from sync_service.config import Settings
 from sync_service.events import CONSUMERS
+from sync_service.logistics.router import router as logistics_router
+from sync_service.secretbox import SecretBox
+from sync_service.shipments.router import router as shipments_router
+from sync_service.shipments.sweep import start_late_sweep
+from sync_service.webhooks import RejectionCounter, authenticate
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
-    return create_service_app(
-        settings or Settings(),
+    settings = settings or Settings()
+    app = create_service_app(
+        settings,
         title="Sync service",
         description=(
-            "Sales-channel synchronisation. A skeleton for now: probes, metrics and `/v1/whoami` "
-            "only, no business API yet."
+            "Sales-channel synchronisation and the partners' data coming in: logistics partners' "
+            "shipment webhooks (Standard Webhooks signatures) and order tracking."
         ),
-        routers=[whoami_router()],
+        routers=[whoami_router(), logistics_router, shipments_router],
         consumers=CONSUMERS,
+        on_startup=[start_late_sweep],
+        authenticate=authenticate,
     )
+    app.add_middleware(RejectionCounter)
+    app.state.secret_box = SecretBox(settings.secret_keys.get_secret_value())
+    return app
 
 
 app = create_app()

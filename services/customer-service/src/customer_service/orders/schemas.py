@@ -9,6 +9,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from contracts.catalog.inventory import BackorderReason
+from contracts.catalog.shipments import ShipmentStatus
 from customer_service.customers.schemas import IdentifyRequest
 from servicekit.bounds import CountryCode, CurrencyCode, SaneDatetime
 
@@ -103,6 +104,12 @@ class OrderRead(BaseModel):
     status: OrderStatus
     carrier: str | None
     tracking_number: str | None
+    shipment_status: ShipmentStatus | None = Field(
+        default=None,
+        description="The latest status a logistics partner reported for the order's shipments "
+        "(ecom.shipment.updated.v1 from sync-service)",
+    )
+    shipment_updated_at: datetime | None = None
     shipping_country: str | None
     billing_country: str | None
     version: int
