@@ -21,6 +21,9 @@ from standardwebhooks.webhooks import Webhook
 from customer_service.config import ALEMBIC_INI as CUSTOMER_ALEMBIC_INI
 from customer_service.config import Settings as CustomerSettings
 from customer_service.main import create_app as create_customer_app
+from product_service.config import ALEMBIC_INI as PRODUCT_ALEMBIC_INI
+from product_service.config import Settings as ProductSettings
+from product_service.main import create_app as create_product_app
 from servicekit.migrations import upgrade
 from servicekit.testing import TestTokenIssuer, fresh_database, running_app
 from servicekit.testing.plugin import TEST_SESSION_TIMEOUT_MS
@@ -36,6 +39,7 @@ ORDERS = ("orders:write", "customers:read", "customers:write")
 @dataclass(frozen=True)
 class Services:
     customer: httpx.AsyncClient
+    product: httpx.AsyncClient
     sync: httpx.AsyncClient
     tokens: TestTokenIssuer
 
@@ -46,11 +50,13 @@ def databases(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, st
     folder: Path = tmp_path_factory.mktemp("partners")
     with (
         fresh_database(folder, "e2e_partner_customer") as customer_db,
+        fresh_database(folder, "e2e_partner_product") as product_db,
         fresh_database(folder, "e2e_partner_sync") as sync_db,
     ):
         upgrade(CUSTOMER_ALEMBIC_INI, customer_db)
+        upgrade(PRODUCT_ALEMBIC_INI, product_db)
         upgrade(SYNC_ALEMBIC_INI, sync_db)
-        yield {"customer": customer_db, "sync": sync_db}
+        yield {"customer": customer_db, "product": product_db, "sync": sync_db}
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
@@ -63,14 +69,16 @@ async def services(
         "log_json": False,
     }
     customer_app = create_customer_app(CustomerSettings(database_url=databases["customer"], **common))
+    product_app = create_product_app(ProductSettings(database_url=databases["product"], **common))
     sync_app = create_sync_app(
         SyncSettings(database_url=databases["sync"], late_sweep_enabled=False, **common)
     )
     async with (
         running_app(customer_app, token_issuer) as customer,
+        running_app(product_app, token_issuer) as product,
         running_app(sync_app, token_issuer) as sync,
     ):
-        yield Services(customer=customer, sync=sync, tokens=token_issuer)
+        yield Services(customer=customer, product=product, sync=sync, tokens=token_issuer)
 
 
 async def eventually(check: Callable[[], Awaitable[Any]], what: str, timeout: float = 30) -> Any:
@@ -84,7 +92,7 @@ async def eventually(check: Callable[[], Awaitable[Any]], what: str, timeout: fl
         await asyncio.sleep(0.1)
 
 
-async def _paid_order(services: Services) -> dict[str, Any]:
+async def _order(services: Services, sku: str = "MUG", quantity: int = 1) -> dict[str, Any]:
     headers = services.tokens.auth_header(*ORDERS)
     customer = await services.customer.post(
         "/v1/customers", json={"first_name": "Ada", "last_name": f"L{uuid.uuid4().hex[:8]}"}, headers=headers
@@ -97,13 +105,19 @@ async def _paid_order(services: Services) -> dict[str, Any]:
             "customer_id": customer.json()["id"],
             "channel": "web",
             "currency": "EUR",
-            "lines": [{"sku": "MUG", "quantity": 1, "unit_price": "9.90", "currency": "EUR"}],
+            "lines": [{"sku": sku, "quantity": quantity, "unit_price": "9.90", "currency": "EUR"}],
         },
         headers=headers,
     )
     assert order.status_code == 201, order.text
+    return dict(order.json())
+
+
+async def _paid_order(services: Services) -> dict[str, Any]:
+    headers = services.tokens.auth_header(*ORDERS)
+    order = await _order(services)
     paid = await services.customer.post(
-        f"/v1/orders/{order.json()['id']}/status", json={"status": "paid"}, headers=headers
+        f"/v1/orders/{order['id']}/status", json={"status": "paid"}, headers=headers
     )
     assert paid.status_code == 200
     return dict(paid.json())
@@ -168,3 +182,78 @@ async def test_a_signed_shipment_webhook_ships_the_order_and_tracking_shows_it(s
 
 async def _ok(request: Awaitable[httpx.Response]) -> bool:
     return (await request).status_code == 200
+
+
+async def _product_and_location(services: Services) -> tuple[str, str]:
+    sku = f"SKU-{uuid.uuid4().hex[:8]}"
+    writer = services.tokens.auth_header("products:write", "inventory:write")
+    product = await services.product.post(
+        "/v1/products", json={"title": "Mug", "variants": [{"sku": sku}]}, headers=writer
+    )
+    assert product.status_code == 201, product.text
+    location = await services.product.post(
+        "/v1/locations",
+        json={"code": f"wh_{uuid.uuid4().hex[:6]}", "title": "Warehouse", "kind": "warehouse"},
+        headers=writer,
+    )
+    assert location.status_code == 201, location.text
+    return sku, str(location.json()["id"])
+
+
+async def test_an_inbound_delivery_gives_a_backordered_line_its_expected_date(services: Services) -> None:
+    sku, location_id = await _product_and_location(services)
+    order = await _order(services, sku=sku, quantity=3)
+    read_order = services.tokens.auth_header(*ORDERS)
+
+    async def line() -> dict[str, Any]:
+        current = (await services.customer.get(f"/v1/orders/{order['id']}", headers=read_order)).json()
+        return dict(current["lines"][0])
+
+    backordered = await eventually(
+        lambda: _field(line(), "backorder_reason"), "product-service to backorder the line"
+    )
+    assert backordered["backorder_expected_date"] is None
+    notice = await services.sync.post(
+        "/v1/inbound",
+        json={
+            "supplier": "acme",
+            "supplier_reference": f"ASN-{uuid.uuid4().hex[:8]}",
+            "location_id": location_id,
+            "expected_date": "2026-12-05",
+            "lines": [{"sku": sku, "quantity": 10}],
+        },
+        headers=services.tokens.auth_header("inventory:write"),
+    )
+    assert notice.status_code == 201, notice.text
+
+    dated = await eventually(lambda: _field(line(), "backorder_expected_date"), "the line's expected date")
+    assert dated["backorder_expected_date"] == "2026-12-05"
+    stock = (
+        await services.product.get(
+            f"/v1/inventory/{sku}", headers=services.tokens.auth_header("products:read")
+        )
+    ).json()
+    assert [(i["location_id"], i["quantity"]) for i in stock["incoming"]] == [(location_id, 10)]
+
+    received = await services.sync.post(
+        f"/v1/inbound/{notice.json()['id']}/receipt",
+        json={},
+        headers=services.tokens.auth_header("inventory:write"),
+    )
+    assert received.status_code == 200, received.text
+
+    async def stocked() -> dict[str, Any] | None:
+        current = (
+            await services.product.get(
+                f"/v1/inventory/{sku}", headers=services.tokens.auth_header("products:read")
+            )
+        ).json()
+        return dict(current) if current["on_hand"] == 10 else None
+
+    after = await eventually(stocked, "the received stock")
+    assert after["incoming"] == []
+
+
+async def _field(value: Awaitable[dict[str, Any]], name: str) -> dict[str, Any] | None:
+    current = await value
+    return current if current.get(name) else None

@@ -1,5 +1,6 @@
-"""Shipment updates from logistics partners (ecom.shipment.updated.v1) move orders to shipped and
-delivered: through the real broker, and raced against each other and against the API's status changes."""
+"""Partners' updates on orders: shipment updates from logistics partners (ecom.shipment.updated.v1) move
+orders to shipped and delivered (through the real broker, and raced against each other and against the
+API's status changes); a backordered line shows when a supplier's delivery is expected to cover it."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import time
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -20,9 +21,11 @@ from customer_helpers import create_customer
 from test_orders import WRITE, place
 
 from contracts import CloudEvent, build_event, topics
+from contracts.catalog.inventory import StockBackordered, StockBackorderExpected
 from contracts.catalog.shipments import ShipmentUpdated
 from customer_service.config import Settings
 from customer_service.main import create_app
+from customer_service.orders.backorders import on_backorder_expected, on_stock_backordered
 from customer_service.orders.service import TRANSITIONS
 from customer_service.orders.shipments import SHIPMENT_TRANSITIONS, on_shipment_updated
 from servicekit.db import Database
@@ -204,3 +207,32 @@ async def test_racing_shipment_updates_and_status_changes_each_take_effect_once(
         )
     assert statuses[-1] == current["status"]
     assert current["version"] == len(timeline)
+
+
+async def test_a_backordered_line_shows_when_incoming_stock_is_expected(running: Running) -> None:
+    order = await _order(running, paid=False)
+    backordered = build_event(
+        "ecom.stock.backordered.v1",
+        StockBackordered(sku="MUG", order_id=order["id"], quantity=1, reservation_id="r-1"),
+        subject="MUG",
+    )
+    expected = build_event(
+        "ecom.stock.backorder_expected.v1",
+        StockBackorderExpected(
+            sku="MUG", order_id=order["id"], reservation_id="r-1", quantity=1, expected_date=date(2026, 12, 5)
+        ),
+        subject="MUG",
+    )
+
+    async with running.database.session() as session:
+        await on_stock_backordered(session, backordered)
+    before = await _read(running, order["id"])
+    async with running.database.session() as session:
+        await on_backorder_expected(session, expected)
+    after = await _read(running, order["id"])
+
+    mug = next(line for line in before["lines"] if line["sku"] == "MUG")
+    assert (mug["backorder_reason"], mug["backorder_expected_date"]) == ("insufficient_stock", None)
+    mug = next(line for line in after["lines"] if line["sku"] == "MUG")
+    assert mug["backorder_expected_date"] == "2026-12-05"
+    assert after["version"] == before["version"] + 1

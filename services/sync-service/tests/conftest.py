@@ -3,7 +3,7 @@ from collections.abc import AsyncIterator
 import httpx
 import pytest
 import pytest_asyncio
-from sync_support import Running
+from partner_support import Running
 
 from servicekit.testing import ServiceUnderTest, TestTokenIssuer, running_app
 from servicekit.testing.plugin import TEST_SESSION_TIMEOUT_MS

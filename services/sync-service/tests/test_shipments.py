@@ -8,9 +8,9 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import pytest
+from partner_support import Running, announce_orders, register_partner, rejected, signed, unique, update
 from sqlalchemy import select
 from sqlmodel import col
-from sync_support import Running, announce_orders, register_partner, rejected, signed, unique, update
 
 from servicekit.events.models import OutboxMessage
 from sync_service.logistics.models import LogisticsPartner

@@ -9,6 +9,7 @@ PRICES = "ecom.prices.v1"
 INVENTORY = "ecom.inventory.v1"
 CHANNELS = "ecom.channels.v1"
 SHIPMENTS = "ecom.shipments.v1"
+INBOUND = "ecom.inbound.v1"
 ACTIVITY = "ecom.activity.v1"
 PRIVACY = "ecom.privacy.v1"
 
@@ -20,6 +21,7 @@ ALL_TOPICS: tuple[str, ...] = (
     INVENTORY,
     CHANNELS,
     SHIPMENTS,
+    INBOUND,
     ACTIVITY,
     PRIVACY,
 )
@@ -32,6 +34,7 @@ TOPIC_DESCRIPTIONS: dict[str, str] = {
     INVENTORY: "Stock levels per SKU and location. Key: SKU.",
     CHANNELS: "Sales-channel sync state and drift. Key: channel id.",
     SHIPMENTS: "3PL shipment updates, normalised, and late-delivery alerts. Key: order id.",
+    INBOUND: "Suppliers' inbound deliveries (purchase orders, notices) and receipts. Key: inbound id.",
     ACTIVITY: "Storefront behaviour (views, carts, checkouts). Key: session or customer id.",
     PRIVACY: "Privacy requests (erasure, export) and each service's completion. Key: request id.",
 }

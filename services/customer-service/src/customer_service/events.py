@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
-from customer_service.orders.backorders import on_stock_backordered
+from customer_service.orders.backorders import on_backorder_expected, on_stock_backordered
 from customer_service.orders.shipments import on_shipment_updated
 from servicekit.events import ConsumerSpec
 
 CONSUMERS: list[ConsumerSpec] = [
     ConsumerSpec(
         name="customer-service.inventory",
-        handlers={"ecom.stock.backordered.v1": on_stock_backordered},
+        handlers={
+            "ecom.stock.backordered.v1": on_stock_backordered,
+            "ecom.stock.backorder_expected.v1": on_backorder_expected,
+        },
     ),
     ConsumerSpec(
         name="customer-service.shipments",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from product_service.inventory.inbound import on_inbound_announced, on_inbound_received
 from product_service.inventory.orders import on_order_placed, on_order_status_changed
 from servicekit.events import ConsumerSpec
 
@@ -11,6 +12,13 @@ CONSUMERS: list[ConsumerSpec] = [
         handlers={
             "ecom.order.placed.v1": on_order_placed,
             "ecom.order.status_changed.v1": on_order_status_changed,
+        },
+    ),
+    ConsumerSpec(
+        name="product-service.inbound",
+        handlers={
+            "ecom.inbound.announced.v1": on_inbound_announced,
+            "ecom.inbound.received.v1": on_inbound_received,
         },
     ),
 ]

@@ -8,6 +8,7 @@ from servicekit.app import create_service_app
 from servicekit.routes import whoami_router
 from sync_service.config import Settings
 from sync_service.events import CONSUMERS
+from sync_service.inbound.router import router as inbound_router
 from sync_service.logistics.router import router as logistics_router
 from sync_service.secretbox import SecretBox
 from sync_service.shipments.router import router as shipments_router
@@ -22,9 +23,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         title="Sync service",
         description=(
             "Sales-channel synchronisation and the partners' data coming in: logistics partners' "
-            "shipment webhooks (Standard Webhooks signatures) and order tracking."
+            "shipment webhooks (Standard Webhooks signatures) and order tracking; suppliers' inbound "
+            "deliveries."
         ),
-        routers=[whoami_router(), logistics_router, shipments_router],
+        routers=[whoami_router(), logistics_router, shipments_router, inbound_router],
         consumers=CONSUMERS,
         on_startup=[start_late_sweep],
         authenticate=authenticate,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from decimal import Decimal
 from typing import Literal
 
@@ -79,6 +79,11 @@ class OrderLineRead(BaseModel):
         "shortly after the order is placed): the quantity not reserved",
     )
     backorder_reason: BackorderReason | None = Field(default=None, description="Why the line is backordered")
+    backorder_expected_date: date | None = Field(
+        default=None,
+        description="When announced supplier deliveries are expected to cover the backordered line; "
+        "null when none does",
+    )
 
 
 class TimelineEntry(BaseModel):
