@@ -12,8 +12,10 @@ SCOPES: dict[str, str] = {
     "products:read": "Read the catalog, prices and stock",
     "products:write": "Change the catalog and prices",
     "inventory:write": "Change stock levels",
-    "sync:read": "Read sync-service: logistics partners, order tracking",
-    "sync:admin": "Manage sync-service: logistics partners and their signing secrets",
+    "sync:read": "Read sync-service: sales channels, listings, deliveries, status, logistics partners, "
+    "order tracking, inbound deliveries",
+    "sync:admin": "Manage sync-service: register and change sales channels and logistics partners, replay "
+    "deliveries",
     "shipments:write": "Report shipment updates (logistics partners)",
     "analytics:read": "Reserved for analytics-service (no API yet)",
     "events:write": "Reserved for storefront behaviour events (no API yet)",

@@ -1,5 +1,5 @@
-"""Helpers of sync-service's tests: the running service, orders announced on the broker as
-customer-service announces them, logistics partners and Standard Webhooks signatures."""
+"""Helpers of the partner tests (3PL, suppliers, POS): orders announced on the broker as customer-service
+announces them, logistics partners and Standard Webhooks signatures."""
 
 from __future__ import annotations
 
@@ -7,39 +7,18 @@ import asyncio
 import json
 import time
 import uuid
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
-import httpx
 from aiokafka import AIOKafkaProducer
 from prometheus_client import REGISTRY
 from standardwebhooks.webhooks import Webhook
+from sync_support import Running, unique
 
 from contracts import build_event, topics
 from contracts.catalog.orders import OrderLine, OrderPlaced
-from servicekit.db import Database
-from servicekit.testing import TestTokenIssuer
 from sync_service.orders.models import KnownOrder
-
-
-@dataclass(frozen=True)
-class Running:
-    client: httpx.AsyncClient
-    database: Database
-    tokens: TestTokenIssuer
-    bootstrap: str
-
-    def admin(self) -> dict[str, str]:
-        return self.tokens.auth_header("sync:admin", "sync:read")
-
-    def reader(self) -> dict[str, str]:
-        return self.tokens.auth_header("sync:read")
-
-
-def unique(prefix: str = "") -> str:
-    return f"{prefix}{uuid.uuid4().hex[:10]}"
 
 
 async def publish(bootstrap: str, topic: str, events: list[Any]) -> None:
@@ -75,7 +54,7 @@ async def announce_orders(running: Running, count: int = 1) -> list[KnownOrder]:
                 sequence=1,
             )
         )
-    await publish(running.bootstrap, topics.ORDERS, events)
+    await publish(running.settings.kafka_bootstrap_servers, topics.ORDERS, events)
     ids = [event.subject for event in events]
     deadline = time.monotonic() + 20
     while True:
@@ -90,7 +69,7 @@ async def announce_orders(running: Running, count: int = 1) -> list[KnownOrder]:
 
 async def register_partner(running: Running, **fields: Any) -> dict[str, Any]:
     body = {"code": unique("3pl-"), "name": "Acme Fulfilment", **fields}
-    response = await running.client.post("/v1/logistics-partners", json=body, headers=running.admin())
+    response = await running.client.post("/v1/logistics-partners", json=body, headers=running.admin)
     assert response.status_code == 201, response.text
     return dict(response.json())
 

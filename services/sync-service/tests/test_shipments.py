@@ -8,9 +8,10 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import pytest
-from partner_support import Running, announce_orders, register_partner, rejected, signed, unique, update
+from partner_support import announce_orders, register_partner, rejected, signed, update
 from sqlalchemy import select
 from sqlmodel import col
+from sync_support import Running, unique
 
 from servicekit.events.models import OutboxMessage
 from sync_service.logistics.models import LogisticsPartner
@@ -22,37 +23,35 @@ pytestmark = pytest.mark.asyncio(loop_scope="module")
 WEBHOOK = "/v1/shipments/webhook"
 
 
-async def _post_signed(running: Running, partner: dict[str, Any], body: Any, **kwargs: Any) -> Any:
+async def _post_signed(live: Running, partner: dict[str, Any], body: Any, **kwargs: Any) -> Any:
     data, headers = signed(partner["signing_secret"], body, **kwargs)
-    return await running.client.post(f"{WEBHOOK}?partner={partner['code']}", content=data, headers=headers)
+    return await live.client.post(f"{WEBHOOK}?partner={partner['code']}", content=data, headers=headers)
 
 
-async def _shipment_events(running: Running, order_id: str) -> list[OutboxMessage]:
-    async with running.database.session() as session:
+async def _shipment_events(live: Running, order_id: str) -> list[OutboxMessage]:
+    async with live.database.session() as session:
         rows = await session.execute(
             select(OutboxMessage).where(col(OutboxMessage.key) == order_id).order_by(col(OutboxMessage.id))
         )
         return list(rows.scalars())
 
 
-async def test_a_bad_signature_is_refused_401_and_changes_nothing(running: Running) -> None:
-    partner = await register_partner(running)
-    (order,) = await announce_orders(running)
+async def test_a_bad_signature_is_refused_401_and_changes_nothing(live: Running) -> None:
+    partner = await register_partner(live)
+    (order,) = await announce_orders(live)
     body = update(order.order_id, unique("JD"), "transit", "2026-11-29T08:00:00Z")
     data, headers = signed(partner["signing_secret"], body)
     headers["webhook-signature"] = "v1,AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="
     before = rejected("shipments", "bad_signature")
 
-    response = await running.client.post(
-        f"{WEBHOOK}?partner={partner['code']}", content=data, headers=headers
-    )
+    response = await live.client.post(f"{WEBHOOK}?partner={partner['code']}", content=data, headers=headers)
 
     assert response.status_code == 401
     assert response.headers["content-type"] == "application/problem+json"
     assert rejected("shipments", "bad_signature") == before + 1
-    tracking = await running.client.get(f"/v1/orders/{order.order_id}/tracking", headers=running.reader())
+    tracking = await live.client.get(f"/v1/orders/{order.order_id}/tracking", headers=live.reader)
     assert tracking.json()["shipments"] == []
-    assert await _shipment_events(running, order.order_id) == []
+    assert await _shipment_events(live, order.order_id) == []
 
 
 @pytest.mark.parametrize(
@@ -66,9 +65,9 @@ async def test_a_bad_signature_is_refused_401_and_changes_nothing(running: Runni
     ],
 )
 async def test_an_unauthenticated_webhook_is_refused_before_its_body_is_read(
-    running: Running, tamper: str, reason: str
+    live: Running, tamper: str, reason: str
 ) -> None:
-    partner = await register_partner(running)
+    partner = await register_partner(live)
     # Not even valid JSON: a sender that is not authenticated learns nothing about the payload.
     data, headers = signed(
         partner["signing_secret"],
@@ -86,20 +85,20 @@ async def test_an_unauthenticated_webhook_is_refused_before_its_body_is_read(
         headers["webhook-signature"] = "v1,not base64!"
     before = rejected("shipments", reason)
 
-    response = await running.client.post(f"{WEBHOOK}?partner={code}", content=data, headers=headers)
+    response = await live.client.post(f"{WEBHOOK}?partner={code}", content=data, headers=headers)
 
     assert response.status_code == 401, response.text
     assert response.headers["content-type"] == "application/problem+json"
     assert rejected("shipments", reason) == before + 1
 
 
-async def test_a_signed_update_creates_the_shipment_and_tracking_shows_it(running: Running) -> None:
-    partner = await register_partner(running)
-    (order,) = await announce_orders(running)
+async def test_a_signed_update_creates_the_shipment_and_tracking_shows_it(live: Running) -> None:
+    partner = await register_partner(live)
+    (order,) = await announce_orders(live)
     tracking_number = unique("JD")
 
     first = await _post_signed(
-        running,
+        live,
         partner,
         update(
             order.order_id,
@@ -111,7 +110,7 @@ async def test_a_signed_update_creates_the_shipment_and_tracking_shows_it(runnin
         ),
     )
     second = await _post_signed(
-        running,
+        live,
         partner,
         update(order.order_id, tracking_number, "transit", "2026-11-29T09:30:00+01:00", location="Hamburg"),
     )
@@ -119,9 +118,7 @@ async def test_a_signed_update_creates_the_shipment_and_tracking_shows_it(runnin
     assert first.status_code == 200, first.text
     assert (first.json()["status"], first.json()["duplicate"]) == ("label_created", False)
     assert second.json()["status"] == "in_transit"
-    tracking = (
-        await running.client.get(f"/v1/orders/{order.order_id}/tracking", headers=running.reader())
-    ).json()
+    tracking = (await live.client.get(f"/v1/orders/{order.order_id}/tracking", headers=live.reader)).json()
     assert tracking["status"] == "in_transit"
     assert tracking["estimated_delivery"] == "2026-12-02"
     (shipment,) = tracking["shipments"]
@@ -130,49 +127,47 @@ async def test_a_signed_update_creates_the_shipment_and_tracking_shows_it(runnin
     assert [c["carrier_status"] for c in shipment["checkpoints"]] == ["pre-transit", "transit"]
     assert shipment["checkpoints"][1]["location"] == "Hamburg"
     assert shipment["promised_delivery_date"] == "2026-12-03"
-    events = await _shipment_events(running, order.order_id)
+    events = await _shipment_events(live, order.order_id)
     assert [e.event_type for e in events] == ["ecom.shipment.updated.v1"] * 2
     assert all(e.topic == "ecom.shipments.v1" for e in events)
 
 
-async def test_the_same_checkpoint_twice_changes_nothing(running: Running) -> None:
-    partner = await register_partner(running)
-    (order,) = await announce_orders(running)
+async def test_the_same_checkpoint_twice_changes_nothing(live: Running) -> None:
+    partner = await register_partner(live)
+    (order,) = await announce_orders(live)
     body = update(order.order_id, unique("JD"), "delivered", "2026-11-29T12:00:00Z")
 
-    first = await _post_signed(running, partner, body)
-    again = await _post_signed(running, partner, body)
+    first = await _post_signed(live, partner, body)
+    again = await _post_signed(live, partner, body)
 
     assert (first.json()["duplicate"], again.json()["duplicate"]) == (False, True)
-    assert len(await _shipment_events(running, order.order_id)) == 1
+    assert len(await _shipment_events(live, order.order_id)) == 1
 
 
-async def test_a_late_arriving_older_checkpoint_does_not_undo_delivery(running: Running) -> None:
-    partner = await register_partner(running)
-    (order,) = await announce_orders(running)
+async def test_a_late_arriving_older_checkpoint_does_not_undo_delivery(live: Running) -> None:
+    partner = await register_partner(live)
+    (order,) = await announce_orders(live)
     tracking_number = unique("JD")
 
     await _post_signed(
-        running, partner, update(order.order_id, tracking_number, "delivered", "2026-11-29T15:00:00Z")
+        live, partner, update(order.order_id, tracking_number, "delivered", "2026-11-29T15:00:00Z")
     )
     late = await _post_signed(
-        running, partner, update(order.order_id, tracking_number, "transit", "2026-11-29T07:00:00Z")
+        live, partner, update(order.order_id, tracking_number, "transit", "2026-11-29T07:00:00Z")
     )
 
     assert late.json()["status"] == "delivered"
-    tracking = (
-        await running.client.get(f"/v1/orders/{order.order_id}/tracking", headers=running.reader())
-    ).json()
+    tracking = (await live.client.get(f"/v1/orders/{order.order_id}/tracking", headers=live.reader)).json()
     assert tracking["status"] == "delivered"
     assert [c["status"] for c in tracking["shipments"][0]["checkpoints"]] == ["in_transit", "delivered"]
 
 
-async def test_an_unknown_order_is_refused_422_and_counted(running: Running) -> None:
-    partner = await register_partner(running)
+async def test_an_unknown_order_is_refused_422_and_counted(live: Running) -> None:
+    partner = await register_partner(live)
     before = rejected("shipments", "unknown_order")
 
     response = await _post_signed(
-        running, partner, update(unique("nope-"), unique("JD"), "transit", "2026-11-29T08:00:00Z")
+        live, partner, update(unique("nope-"), unique("JD"), "transit", "2026-11-29T08:00:00Z")
     )
 
     assert response.status_code == 422
@@ -180,14 +175,14 @@ async def test_an_unknown_order_is_refused_422_and_counted(running: Running) -> 
     assert rejected("shipments", "unknown_order") == before + 1
 
 
-async def test_an_order_can_be_named_by_its_number(running: Running) -> None:
-    partner = await register_partner(running)
-    (order,) = await announce_orders(running)
+async def test_an_order_can_be_named_by_its_number(live: Running) -> None:
+    partner = await register_partner(live)
+    (order,) = await announce_orders(live)
     body = update(order.order_id, unique("JD"), "PU", "2026-11-29T08:00:00Z", carrier="FedEx")
     body["order_number"] = order.order_number
     del body["order_id"]
 
-    response = await _post_signed(running, partner, body)
+    response = await _post_signed(live, partner, body)
 
     assert response.status_code == 200, response.text
     assert (response.json()["order_id"], response.json()["status"]) == (order.order_id, "picked_up")
@@ -231,12 +226,12 @@ async def test_an_order_can_be_named_by_its_number(running: Running) -> None:
     ],
 )
 async def test_a_malformed_payload_is_refused_422_and_counted(
-    running: Running, body: dict[str, Any], field: str
+    live: Running, body: dict[str, Any], field: str
 ) -> None:
-    partner = await register_partner(running)
+    partner = await register_partner(live)
     before = rejected("shipments", "malformed")
 
-    response = await _post_signed(running, partner, body)
+    response = await _post_signed(live, partner, body)
 
     assert response.status_code == 422
     assert response.headers["content-type"] == "application/problem+json"
@@ -244,19 +239,19 @@ async def test_a_malformed_payload_is_refused_422_and_counted(
     assert rejected("shipments", "malformed") == before + 1
 
 
-async def test_an_unmapped_status_is_refused_until_the_partner_maps_it(running: Running) -> None:
-    partner = await register_partner(running)
-    (order,) = await announce_orders(running)
+async def test_an_unmapped_status_is_refused_until_the_partner_maps_it(live: Running) -> None:
+    partner = await register_partner(live)
+    (order,) = await announce_orders(live)
     body = update(order.order_id, unique("JD"), "ZX-42", "2026-11-29T08:00:00Z", carrier="Acme Express")
 
-    refused = await _post_signed(running, partner, body)
-    read = await running.client.get(f"/v1/logistics-partners/{partner['id']}", headers=running.reader())
-    patched = await running.client.patch(
+    refused = await _post_signed(live, partner, body)
+    read = await live.client.get(f"/v1/logistics-partners/{partner['id']}", headers=live.reader)
+    patched = await live.client.patch(
         f"/v1/logistics-partners/{partner['id']}",
         json={"status_overrides": {"ZX-42": "out_for_delivery"}},
-        headers={**running.admin(), "If-Match": read.headers["etag"]},
+        headers={**live.admin, "If-Match": read.headers["etag"]},
     )
-    accepted = await _post_signed(running, partner, body)
+    accepted = await _post_signed(live, partner, body)
 
     assert refused.status_code == 422
     assert refused.json()["errors"][0]["type"] == "unknown_status"
@@ -264,15 +259,13 @@ async def test_an_unmapped_status_is_refused_until_the_partner_maps_it(running: 
     assert accepted.json()["status"] == "out_for_delivery"
 
 
-async def test_a_logistics_token_may_post_without_a_signature(running: Running) -> None:
-    (order,) = await announce_orders(running)
+async def test_a_logistics_token_may_post_without_a_signature(live: Running) -> None:
+    (order,) = await announce_orders(live)
     body = update(order.order_id, unique("1Z"), "I", "2026-11-29T08:00:00Z", carrier="UPS")
 
-    allowed = await running.client.post(
-        WEBHOOK, json=body, headers=running.tokens.auth_header("shipments:write")
-    )
-    forbidden = await running.client.post(WEBHOOK, json=body, headers=running.tokens.auth_header("sync:read"))
-    bad_token = await running.client.post(WEBHOOK, json=body, headers={"Authorization": "Bearer nonsense"})
+    allowed = await live.client.post(WEBHOOK, json=body, headers=live.tokens.auth_header("shipments:write"))
+    forbidden = await live.client.post(WEBHOOK, json=body, headers=live.tokens.auth_header("sync:read"))
+    bad_token = await live.client.post(WEBHOOK, json=body, headers={"Authorization": "Bearer nonsense"})
 
     assert allowed.status_code == 200, allowed.text
     assert allowed.json()["status"] == "in_transit"
@@ -280,9 +273,9 @@ async def test_a_logistics_token_may_post_without_a_signature(running: Running) 
     assert bad_token.status_code == 401
 
 
-async def test_racing_updates_of_one_shipment_each_count_once(running: Running) -> None:
-    partner = await register_partner(running)
-    (order,) = await announce_orders(running)
+async def test_racing_updates_of_one_shipment_each_count_once(live: Running) -> None:
+    partner = await register_partner(live)
+    (order,) = await announce_orders(live)
     tracking_number = unique("JD")
     statuses = ["pre-transit", "PU", "transit", "OD", "delivered"]
     bodies = [
@@ -290,24 +283,24 @@ async def test_racing_updates_of_one_shipment_each_count_once(running: Running) 
         for i, status in enumerate(statuses)
     ]
 
-    responses = await asyncio.gather(*(_post_signed(running, partner, body) for body in bodies * 2))
+    responses = await asyncio.gather(*(_post_signed(live, partner, body) for body in bodies * 2))
 
     assert all(r.status_code == 200 for r in responses), [r.text for r in responses if r.status_code != 200]
     assert sum(not r.json()["duplicate"] for r in responses) == len(statuses)
-    async with running.database.session() as session:
+    async with live.database.session() as session:
         shipment = (
             await session.execute(select(Shipment).where(col(Shipment.order_id) == order.order_id))
         ).scalar_one()
     assert (shipment.status, shipment.version) == ("delivered", len(statuses))
-    assert len(await _shipment_events(running, order.order_id)) == len(statuses)
+    assert len(await _shipment_events(live, order.order_id)) == len(statuses)
 
 
-async def test_a_missed_promised_date_is_alerted_once(running: Running) -> None:
-    partner = await register_partner(running)
-    (order,) = await announce_orders(running)
+async def test_a_missed_promised_date_is_alerted_once(live: Running) -> None:
+    partner = await register_partner(live)
+    (order,) = await announce_orders(live)
     promised = date.today() - timedelta(days=1)
     await _post_signed(
-        running,
+        live,
         partner,
         update(
             order.order_id,
@@ -319,7 +312,7 @@ async def test_a_missed_promised_date_is_alerted_once(running: Running) -> None:
     )
 
     async def sweep() -> int:
-        async with running.database.session() as session:
+        async with live.database.session() as session:
             return (await sweep_late(session)).alerted
 
     first = await asyncio.gather(sweep(), sweep())
@@ -329,22 +322,20 @@ async def test_a_missed_promised_date_is_alerted_once(running: Running) -> None:
     assert again == 0
     late = [
         e
-        for e in await _shipment_events(running, order.order_id)
+        for e in await _shipment_events(live, order.order_id)
         if e.event_type == "ecom.shipment.delivery_late.v1"
     ]
     assert len(late) == 1
-    tracking = (
-        await running.client.get(f"/v1/orders/{order.order_id}/tracking", headers=running.reader())
-    ).json()
+    tracking = (await live.client.get(f"/v1/orders/{order.order_id}/tracking", headers=live.reader)).json()
     assert tracking["shipments"][0]["late"] is True
 
 
-async def test_the_signing_secret_is_shown_once_and_stored_encrypted(running: Running) -> None:
-    partner = await register_partner(running)
+async def test_the_signing_secret_is_shown_once_and_stored_encrypted(live: Running) -> None:
+    partner = await register_partner(live)
 
-    read = await running.client.get(f"/v1/logistics-partners/{partner['id']}", headers=running.reader())
-    listed = await running.client.get("/v1/logistics-partners?limit=500", headers=running.reader())
-    async with running.database.session() as session:
+    read = await live.client.get(f"/v1/logistics-partners/{partner['id']}", headers=live.reader)
+    listed = await live.client.get("/v1/logistics-partners?limit=500", headers=live.reader)
+    async with live.database.session() as session:
         row = await session.get(LogisticsPartner, partner["id"])
 
     assert partner["signing_secret"].startswith("whsec_")
@@ -355,34 +346,32 @@ async def test_the_signing_secret_is_shown_once_and_stored_encrypted(running: Ru
     assert partner["signing_secret"][6:] not in row.secret_sealed
 
 
-async def test_a_rotated_secret_replaces_the_old_one(running: Running) -> None:
-    partner = await register_partner(running)
-    (order,) = await announce_orders(running)
+async def test_a_rotated_secret_replaces_the_old_one(live: Running) -> None:
+    partner = await register_partner(live)
+    (order,) = await announce_orders(live)
     body = update(order.order_id, unique("JD"), "transit", "2026-11-29T08:00:00Z")
 
-    no_if_match = await running.client.post(
-        f"/v1/logistics-partners/{partner['id']}/secret", headers=running.admin()
+    no_if_match = await live.client.post(f"/v1/logistics-partners/{partner['id']}/secret", headers=live.admin)
+    rotated = await live.client.post(
+        f"/v1/logistics-partners/{partner['id']}/secret", headers={**live.admin, "If-Match": '"1"'}
     )
-    rotated = await running.client.post(
-        f"/v1/logistics-partners/{partner['id']}/secret", headers={**running.admin(), "If-Match": '"1"'}
+    stale = await live.client.post(
+        f"/v1/logistics-partners/{partner['id']}/secret", headers={**live.admin, "If-Match": '"1"'}
     )
-    stale = await running.client.post(
-        f"/v1/logistics-partners/{partner['id']}/secret", headers={**running.admin(), "If-Match": '"1"'}
-    )
-    old = await _post_signed(running, partner, body)
-    new = await _post_signed(running, {**partner, "signing_secret": rotated.json()["signing_secret"]}, body)
+    old = await _post_signed(live, partner, body)
+    new = await _post_signed(live, {**partner, "signing_secret": rotated.json()["signing_secret"]}, body)
 
     assert (no_if_match.status_code, rotated.status_code, stale.status_code) == (428, 200, 412)
     assert (old.status_code, new.status_code) == (401, 200)
 
 
-async def test_partner_admin_needs_sync_admin(running: Running) -> None:
-    response = await running.client.post(
-        "/v1/logistics-partners", json={"code": "x-3pl", "name": "X"}, headers=running.reader()
+async def test_partner_admin_needs_sync_admin(live: Running) -> None:
+    response = await live.client.post(
+        "/v1/logistics-partners", json={"code": "x-3pl", "name": "X"}, headers=live.reader
     )
-    duplicate_code = await register_partner(running)
-    again = await running.client.post(
-        "/v1/logistics-partners", json={"code": duplicate_code["code"], "name": "Y"}, headers=running.admin()
+    duplicate_code = await register_partner(live)
+    again = await live.client.post(
+        "/v1/logistics-partners", json={"code": duplicate_code["code"], "name": "Y"}, headers=live.admin
     )
 
     assert response.status_code == 403

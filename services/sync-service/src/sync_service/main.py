@@ -6,11 +6,15 @@ from fastapi import FastAPI
 
 from servicekit.app import create_service_app
 from servicekit.routes import whoami_router
+from sync_service.channels.router import router as channels_router
 from sync_service.config import Settings
 from sync_service.events import CONSUMERS
 from sync_service.inbound.router import router as inbound_router
+from sync_service.listings.router import router as listings_router
 from sync_service.logistics.router import router as logistics_router
-from sync_service.secretbox import SecretBox
+from sync_service.metrics import SYNC_METRICS
+from sync_service.push.router import router as push_router
+from sync_service.push.router import start_pipeline, stop_pipeline
 from sync_service.shipments.router import router as shipments_router
 from sync_service.shipments.sweep import start_late_sweep
 from sync_service.webhooks import RejectionCounter, authenticate
@@ -22,17 +26,29 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         settings,
         title="Sync service",
         description=(
-            "Sales-channel synchronisation and the partners' data coming in: logistics partners' "
-            "shipment webhooks (Standard Webhooks signatures) and order tracking; suppliers' inbound "
-            "deliveries."
+            "Sales-channel synchronisation: the channel registry (web stores, marketplaces, "
+            "physical stores' POS, product feeds) and each channel's listings, computed from "
+            "product-service's events and pushed to webhook and POS channels (signed, retried, per-channel "
+            "queues and circuit breakers), with failed deliveries listed and replayable. And the partners' "
+            "data coming in: logistics partners' shipment webhooks (Standard Webhooks signatures) and "
+            "order tracking; suppliers' inbound deliveries."
         ),
-        routers=[whoami_router(), logistics_router, shipments_router, inbound_router],
+        routers=[
+            whoami_router(),
+            channels_router,
+            listings_router,
+            push_router,
+            logistics_router,
+            shipments_router,
+            inbound_router,
+        ],
         consumers=CONSUMERS,
-        on_startup=[start_late_sweep],
+        on_startup=[start_pipeline, start_late_sweep],
+        on_shutdown=[stop_pipeline],
+        business_metrics=SYNC_METRICS,
         authenticate=authenticate,
     )
     app.add_middleware(RejectionCounter)
-    app.state.secret_box = SecretBox(settings.secret_keys.get_secret_value())
     return app
 
 

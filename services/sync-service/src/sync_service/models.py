@@ -3,9 +3,21 @@
 from __future__ import annotations
 
 from servicekit.events import models as platform_models
+from sync_service.channels import models as channel_models
 from sync_service.inbound import models as inbound_models
+from sync_service.listings import models as listing_models
 from sync_service.logistics import models as logistics_models
 from sync_service.orders import models as order_models
+from sync_service.push import models as push_models
 from sync_service.shipments import models as shipment_models
 
-__all__ = ["inbound_models", "logistics_models", "order_models", "platform_models", "shipment_models"]
+__all__ = [
+    "channel_models",
+    "inbound_models",
+    "listing_models",
+    "logistics_models",
+    "order_models",
+    "platform_models",
+    "push_models",
+    "shipment_models",
+]

@@ -21,8 +21,8 @@ from servicekit.auth import Caller
 from servicekit.authgate import read_body, verify_bearer
 from servicekit.db import Database
 from servicekit.errors import ServiceError, Unauthorized, UnprocessableEntity
+from sync_service.channels.secrets import unseal
 from sync_service.logistics import service as partners
-from sync_service.secretbox import SecretBox
 
 REJECTED = Counter(
     "sync_webhook_rejected_total",
@@ -129,8 +129,8 @@ async def _signed_partner(request: Request) -> Caller:
         partner = await partners.by_code(session, code) if code else None
     if partner is None or not partner.enabled:
         raise _refuse(request, "unknown_partner", "The webhook's signature is not valid.")
-    box: SecretBox = app.state.secret_box
-    secret = box.open(partner.secret_sealed, bound_to=partner.id)
+    key = app.state.runtime.settings.secrets_key.get_secret_value()
+    secret = unseal(partner.secret_sealed, key=key, channel_id=partner.id)
     try:
         Webhook(secret).verify(body, dict(request.headers), json_parse=False)
     except WebhookVerificationError as exc:

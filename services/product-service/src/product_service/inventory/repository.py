@@ -307,3 +307,17 @@ async def open_incoming(session: AsyncSession, sku: str) -> Sequence[IncomingSto
         .order_by(col(IncomingStock.expected_date), col(IncomingStock.inbound_id))
     )
     return (await session.execute(query)).scalars().all()
+
+
+_location_codes: dict[str, str] = {}
+
+
+async def location_code(session: AsyncSession, location_id: str) -> str | None:
+    """A location's code (locations never change their code, so it is remembered per process)."""
+    code = _location_codes.get(location_id)
+    if code is None:
+        location = await session.get(Location, location_id)
+        if location is None:
+            return None
+        code = _location_codes[location_id] = location.code
+    return code

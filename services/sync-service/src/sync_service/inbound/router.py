@@ -10,7 +10,7 @@ from fastapi.responses import JSONResponse
 from servicekit.dependencies import SessionDep
 from servicekit.errors import problem_responses
 from servicekit.http.pagination import Page, PageDep, cursor_key, make_page
-from sync_service.http import InboundCaller, ReadCaller
+from sync_service.common import InboundCaller, ReadCaller
 from sync_service.inbound import service
 from sync_service.inbound.models import InboundDelivery
 from sync_service.inbound.schemas import InboundCreate, InboundRead, ReceiptCreate

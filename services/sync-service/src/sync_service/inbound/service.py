@@ -2,25 +2,20 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
-from contracts import build_event, uuid7
+from contracts import build_event
 from contracts.catalog.inbound import InboundAnnounced, InboundLine, InboundReceived
 from servicekit.db import insert_if_absent
 from servicekit.errors import Conflict, NotFound
 from servicekit.events import outbox
 from servicekit.http.idempotency import fingerprint
 from servicekit.transitions import compare_and_set_or_conflict
+from sync_service.common import new_id, utc_now
 from sync_service.inbound.models import InboundDelivery
 from sync_service.inbound.schemas import InboundCreate, ReceiptCreate
-
-
-def now() -> datetime:
-    return datetime.now(UTC)
 
 
 async def by_reference(session: AsyncSession, supplier: str, reference: str) -> InboundDelivery | None:
@@ -39,7 +34,7 @@ async def announce(session: AsyncSession, *, body: InboundCreate) -> tuple[Inbou
         session,
         InboundDelivery.__table__,  # type: ignore[attr-defined]
         {
-            "id": str(uuid7()),
+            "id": new_id(),
             "supplier": body.supplier,
             "supplier_reference": body.supplier_reference,
             "kind": body.kind,
@@ -49,7 +44,7 @@ async def announce(session: AsyncSession, *, body: InboundCreate) -> tuple[Inbou
             "received_lines": None,
             "status": "announced",
             "fingerprint": request_fingerprint,
-            "created_at": now(),
+            "created_at": utc_now(),
             "received_at": None,
         },
     )
@@ -94,7 +89,7 @@ async def receive(
     ecom.inbound.received.v1, from which product-service adds the stock. A compare-and-set from
     announced: a delivery is received once; a second receipt is 409."""
     lines = [line.model_dump() for line in body.lines] if body.lines is not None else list(delivery.lines)
-    received_at = body.received_at or now()
+    received_at = body.received_at or utc_now()
     await compare_and_set_or_conflict(
         session,
         update(InboundDelivery)

@@ -11,7 +11,7 @@ from servicekit.dependencies import SessionDep
 from servicekit.errors import problem_responses
 from servicekit.http.concurrency import IfMatchDep, set_etag
 from servicekit.http.pagination import Page, PageDep, cursor_key, make_page
-from sync_service.http import AdminCaller, ReadCaller, SecretBoxDep
+from sync_service.common import AdminCaller, ReadCaller, SettingsDep
 from sync_service.logistics import service
 from sync_service.logistics.models import LogisticsPartner
 from sync_service.logistics.schemas import PartnerCreate, PartnerRead, PartnerUpdate, PartnerWithSecret
@@ -46,10 +46,10 @@ def _with_secret(partner: LogisticsPartner, secret: str, status: int) -> JSONRes
     responses=problem_responses(401, 403, 409, 422),
 )
 async def register_partner(
-    body: PartnerCreate, session: SessionDep, box: SecretBoxDep, _: AdminCaller
+    body: PartnerCreate, session: SessionDep, settings: SettingsDep, _: AdminCaller
 ) -> JSONResponse:
     """Register a logistics partner; the answer shows its signing secret, once."""
-    partner, secret = await service.create(session, box, body=body)
+    partner, secret = await service.create(session, key=settings.secrets_key.get_secret_value(), body=body)
     return _with_secret(partner, secret, 201)
 
 
@@ -94,8 +94,10 @@ async def update_partner(
     responses=problem_responses(401, 403, 404, 409, 412, 428),
 )
 async def rotate_secret(
-    partner: PartnerDep, session: SessionDep, box: SecretBoxDep, if_match: IfMatchDep, _: AdminCaller
+    partner: PartnerDep, session: SessionDep, settings: SettingsDep, if_match: IfMatchDep, _: AdminCaller
 ) -> JSONResponse:
     """Replace the partner's signing secret (If-Match required); the new one is shown once."""
-    partner, secret = await service.rotate_secret(session, box, partner=partner, if_match=if_match)
+    partner, secret = await service.rotate_secret(
+        session, key=settings.secrets_key.get_secret_value(), partner=partner, if_match=if_match
+    )
     return _with_secret(partner, secret, 200)

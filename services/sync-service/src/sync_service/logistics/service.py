@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import base64
-import secrets
-from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import select, update
@@ -12,38 +9,26 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
-from contracts import uuid7
 from servicekit.errors import Conflict, NotFound
 from servicekit.http.concurrency import check_if_match
 from servicekit.transitions import compare_and_set_or_conflict
+from sync_service.channels.secrets import new_signing_secret, seal
+from sync_service.common import new_id, utc_now
 from sync_service.logistics.models import LogisticsPartner
 from sync_service.logistics.schemas import PartnerCreate, PartnerUpdate
-from sync_service.secretbox import SecretBox
-
-SECRET_BYTES = 32
 
 
-def new_signing_secret() -> str:
-    return "whsec_" + base64.b64encode(secrets.token_bytes(SECRET_BYTES)).decode()
-
-
-def _now() -> datetime:
-    return datetime.now(UTC)
-
-
-async def create(
-    session: AsyncSession, box: SecretBox, *, body: PartnerCreate
-) -> tuple[LogisticsPartner, str]:
+async def create(session: AsyncSession, *, key: str, body: PartnerCreate) -> tuple[LogisticsPartner, str]:
     """The new partner and its signing secret (the only time it is seen in clear)."""
     secret = new_signing_secret()
-    partner_id = str(uuid7())
-    stamp = _now()
+    partner_id = new_id()
+    stamp = utc_now()
     partner = LogisticsPartner(
         id=partner_id,
         code=body.code,
         name=body.name,
         client_id=body.client_id,
-        secret_sealed=box.seal(secret, bound_to=partner_id),
+        secret_sealed=seal(secret, key=key, channel_id=partner_id),
         status_overrides=dict(body.status_overrides),
         created_at=stamp,
         updated_at=stamp,
@@ -84,7 +69,7 @@ async def _write(
     session: AsyncSession, partner: LogisticsPartner, values: dict[str, Any]
 ) -> LogisticsPartner:
     """A compare-and-set on the version the caller's If-Match named."""
-    values.update(version=partner.version + 1, updated_at=_now())
+    values.update(version=partner.version + 1, updated_at=utc_now())
     try:
         await compare_and_set_or_conflict(
             session,
@@ -109,9 +94,9 @@ async def update_partner(
 
 
 async def rotate_secret(
-    session: AsyncSession, box: SecretBox, *, partner: LogisticsPartner, if_match: str | None
+    session: AsyncSession, *, key: str, partner: LogisticsPartner, if_match: str | None
 ) -> tuple[LogisticsPartner, str]:
     check_if_match(if_match, partner.version)
     secret = new_signing_secret()
-    updated = await _write(session, partner, {"secret_sealed": box.seal(secret, bound_to=partner.id)})
+    updated = await _write(session, partner, {"secret_sealed": seal(secret, key=key, channel_id=partner.id)})
     return updated, secret

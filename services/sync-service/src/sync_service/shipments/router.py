@@ -7,7 +7,7 @@ from fastapi import APIRouter, Request
 from servicekit.auth import Caller
 from servicekit.dependencies import SessionDep
 from servicekit.errors import problem_responses
-from sync_service.http import ReadCaller, ShipmentsCaller
+from sync_service.common import ReadCaller, ShipmentsCaller
 from sync_service.logistics import service as partners
 from sync_service.shipments import service
 from sync_service.shipments.schemas import OrderTracking, ShipmentAccepted, ShipmentUpdateIn

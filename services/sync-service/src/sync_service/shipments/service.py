@@ -4,19 +4,20 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import date
 from typing import Any
 
 from sqlalchemy import case, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
-from contracts import build_event, uuid7
+from contracts import build_event
 from contracts.catalog.shipments import ShipmentDeliveryLate, ShipmentUpdated
 from servicekit.db import insert_if_absent
 from servicekit.errors import Conflict, NotFound
 from servicekit.events import outbox
 from servicekit.transitions import compare_and_set
+from sync_service.common import new_id, utc_now
 from sync_service.orders import projection
 from sync_service.shipments.models import Shipment, ShipmentCheckpoint
 from sync_service.shipments.schemas import (
@@ -31,10 +32,6 @@ from sync_service.webhooks import Rejected
 
 CAS_ATTEMPTS = 5
 CLOSED = ("delivered", "returned")
-
-
-def now() -> datetime:
-    return datetime.now(UTC)
 
 
 async def record_update(
@@ -56,13 +53,13 @@ async def record_update(
             f"The status {body.status!r} of carrier {body.carrier!r} is not known; the partner's "
             "status_overrides can map it.",
         )
-    stamp = now()
+    stamp = utc_now()
     carrier_key = code_key(body.carrier)
     await insert_if_absent(
         session,
         Shipment.__table__,  # type: ignore[attr-defined]
         {
-            "id": str(uuid7()),
+            "id": new_id(),
             "order_id": order.order_id,
             "partner": partner,
             "carrier": body.carrier,
@@ -216,7 +213,7 @@ async def tracking(session: AsyncSession, *, order_id: str) -> OrderTracking:
         )
         for row in rows.scalars():
             checkpoints[row.shipment_id].append(Checkpoint.model_validate(row, from_attributes=True))
-    today = now().date()
+    today = utc_now().date()
     items = [
         ShipmentTracking(
             shipment_id=s.id,
@@ -255,8 +252,8 @@ async def sweep_late(session: AsyncSession, *, today: date | None = None) -> Swe
     """Publish ecom.shipment.delivery_late.v1 once for each shipment past its promised date and not
     delivered or returned. Marking the shipment alerted is a compare-and-set, so two sweeps (two
     replicas) alert once."""
-    day = today or now().date()
-    stamp = now()
+    day = today or utc_now().date()
+    stamp = utc_now()
     candidates = (
         (
             await session.execute(

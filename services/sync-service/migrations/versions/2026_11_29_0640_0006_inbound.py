@@ -1,8 +1,8 @@
 """Suppliers' inbound deliveries.
 
-Revision ID: 0003_inbound
-Revises: 0002_shipments
-Create Date: 2026-11-29 06:10:00
+Revision ID: 0006_inbound
+Revises: 0005_shipments
+Create Date: 2026-11-29 06:40:00
 """
 
 from collections.abc import Sequence
@@ -10,8 +10,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0003_inbound"
-down_revision: str | None = "0002_shipments"
+revision: str = "0006_inbound"
+down_revision: str | None = "0005_shipments"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -1,8 +1,8 @@
 """Incoming stock from suppliers' announced deliveries; a backorder's expected date.
 
-Revision ID: 0013_inbound
-Revises: 0012
-Create Date: 2026-11-29 06:20:00
+Revision ID: 0014_inbound
+Revises: 0013_sync_channels
+Create Date: 2026-11-29 06:30:00
 """
 
 from collections.abc import Sequence
@@ -10,8 +10,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0013_inbound"
-down_revision: str | None = "0012"
+revision: str = "0014_inbound"
+down_revision: str | None = "0013_sync_channels"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

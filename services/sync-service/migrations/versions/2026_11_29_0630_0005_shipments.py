@@ -1,8 +1,8 @@
 """Logistics partners, the orders projection, shipments and their checkpoints.
 
-Revision ID: 0002_shipments
-Revises: 0001
-Create Date: 2026-11-29 06:00:00
+Revision ID: 0005_shipments
+Revises: 0004_sync_deliveries
+Create Date: 2026-11-29 06:30:00
 """
 
 from collections.abc import Sequence
@@ -10,8 +10,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0002_shipments"
-down_revision: str | None = "0001"
+revision: str = "0005_shipments"
+down_revision: str | None = "0004_sync_deliveries"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
