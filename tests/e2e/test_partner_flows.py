@@ -257,3 +257,65 @@ async def test_an_inbound_delivery_gives_a_backordered_line_its_expected_date(se
 async def _field(value: Awaitable[dict[str, Any]], name: str) -> dict[str, Any] | None:
     current = await value
     return current if current.get(name) else None
+
+
+async def test_an_end_of_day_sales_file_lowers_stock_and_shows_in_purchase_history(
+    services: Services,
+) -> None:
+    sku, store = await _product_and_location(services)
+    stock_writer = services.tokens.auth_header("inventory:write")
+    received = await services.product.post(
+        "/v1/inventory/movements",
+        json={"kind": "receipt", "sku": sku, "location_id": store, "quantity": 10},
+        headers=stock_writer,
+    )
+    assert received.status_code == 201, received.text
+    loyalty = f"LOY-{uuid.uuid4().hex[:8]}"
+    customer = await services.customer.post(
+        "/v1/customers",
+        json={"first_name": "Ada", "external_ids": [{"source": "loyalty", "id": loyalty}]},
+        headers=services.tokens.auth_header(*ORDERS),
+    )
+    assert customer.status_code == 201, customer.text
+    channel = await services.sync.post(
+        "/v1/channels",
+        json={
+            "code": f"store_{uuid.uuid4().hex[:6]}",
+            "name": "Store Paris",
+            "kind": "pos",
+            "endpoint": "http://127.0.0.1:9/pos",
+            "currency": "EUR",
+            "locale": "fr-FR",
+        },
+        headers=services.tokens.auth_header("sync:admin"),
+    )
+    assert channel.status_code == 201, channel.text
+    content = (
+        "receipt_id,line,sku,quantity,price,store,time,loyalty_id\n"
+        f"T-0001,1,{sku},3,9.90,{store},2026-11-28T17:02:00Z,{loyalty}\n"
+    ).encode()
+
+    upload = await services.sync.post(
+        f"/v1/channels/{channel.json()['id']}/sales",
+        content=content,
+        headers={**services.tokens.auth_header("orders:write"), "content-type": "text/csv"},
+    )
+
+    assert upload.status_code == 200, upload.text
+    assert upload.json()["recorded"] == 1
+    reader = services.tokens.auth_header("products:read")
+
+    async def lowered() -> dict[str, Any] | None:
+        current = (await services.product.get(f"/v1/inventory/{sku}", headers=reader)).json()
+        return dict(current) if current["available"] == 7 else None
+
+    stock = await eventually(lowered, "the sale to take the stock out")
+    assert stock["on_hand"] == 7
+    history = (
+        await services.customer.get(
+            f"/v1/customers/{customer.json()['id']}/orders", headers=services.tokens.auth_header(*ORDERS)
+        )
+    ).json()["items"]
+    (order,) = [o for o in history if o["channel"] == "pos"]
+    assert (order["location_id"], order["lines"][0]["sku"], order["lines"][0]["quantity"]) == (store, sku, 3)
+    assert order["order_number"].endswith("-T-0001")

@@ -10,6 +10,7 @@ INVENTORY = "ecom.inventory.v1"
 CHANNELS = "ecom.channels.v1"
 SHIPMENTS = "ecom.shipments.v1"
 INBOUND = "ecom.inbound.v1"
+SALES = "ecom.sales.v1"
 ACTIVITY = "ecom.activity.v1"
 PRIVACY = "ecom.privacy.v1"
 
@@ -22,6 +23,7 @@ ALL_TOPICS: tuple[str, ...] = (
     CHANNELS,
     SHIPMENTS,
     INBOUND,
+    SALES,
     ACTIVITY,
     PRIVACY,
 )
@@ -35,6 +37,7 @@ TOPIC_DESCRIPTIONS: dict[str, str] = {
     CHANNELS: "Sales-channel sync state and drift. Key: channel id.",
     SHIPMENTS: "3PL shipment updates, normalised, and late-delivery alerts. Key: order id.",
     INBOUND: "Suppliers' inbound deliveries (purchase orders, notices) and receipts. Key: inbound id.",
+    SALES: "Stores' till receipts from end-of-day sales files, to become POS orders. Key: channel id.",
     ACTIVITY: "Storefront behaviour (views, carts, checkouts). Key: session or customer id.",
     PRIVACY: "Privacy requests (erasure, export) and each service's completion. Key: request id.",
 }

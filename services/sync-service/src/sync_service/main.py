@@ -15,6 +15,7 @@ from sync_service.logistics.router import router as logistics_router
 from sync_service.metrics import SYNC_METRICS
 from sync_service.push.router import router as push_router
 from sync_service.push.router import start_pipeline, stop_pipeline
+from sync_service.sales.router import router as sales_router
 from sync_service.shipments.router import router as shipments_router
 from sync_service.shipments.sweep import start_late_sweep
 from sync_service.webhooks import RejectionCounter, authenticate
@@ -31,7 +32,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             "product-service's events and pushed to webhook and POS channels (signed, retried, per-channel "
             "queues and circuit breakers), with failed deliveries listed and replayable. And the partners' "
             "data coming in: logistics partners' shipment webhooks (Standard Webhooks signatures) and "
-            "order tracking; suppliers' inbound deliveries."
+            "order tracking; suppliers' inbound deliveries; stores' end-of-day sales files."
         ),
         routers=[
             whoami_router(),
@@ -41,6 +42,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             logistics_router,
             shipments_router,
             inbound_router,
+            sales_router,
         ],
         consumers=CONSUMERS,
         on_startup=[start_pipeline, start_late_sweep],

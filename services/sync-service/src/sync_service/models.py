@@ -9,6 +9,7 @@ from sync_service.listings import models as listing_models
 from sync_service.logistics import models as logistics_models
 from sync_service.orders import models as order_models
 from sync_service.push import models as push_models
+from sync_service.sales import models as sales_models
 from sync_service.shipments import models as shipment_models
 
 __all__ = [
@@ -19,5 +20,6 @@ __all__ = [
     "order_models",
     "platform_models",
     "push_models",
+    "sales_models",
     "shipment_models",
 ]

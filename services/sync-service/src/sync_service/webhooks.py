@@ -66,6 +66,8 @@ def source_of(path: str) -> str | None:
     """The counter's `source` for a partner route, None for any other path."""
     if path == SHIPMENT_WEBHOOK_PATH:
         return "shipments"
+    if path.startswith("/v1/channels/") and path.endswith("/sales"):
+        return "sales"
     return None
 
 
