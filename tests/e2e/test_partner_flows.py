@@ -3,11 +3,9 @@ sync-service (and product-service where stock is involved) each on its own datab
 
 from __future__ import annotations
 
-import asyncio
 import json
-import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -26,6 +24,7 @@ from product_service.config import Settings as ProductSettings
 from product_service.main import create_app as create_product_app
 from servicekit.migrations import upgrade
 from servicekit.testing import TestTokenIssuer, fresh_database, running_app
+from servicekit.testing.events import eventually
 from servicekit.testing.plugin import TEST_SESSION_TIMEOUT_MS
 from sync_service.config import ALEMBIC_INI as SYNC_ALEMBIC_INI
 from sync_service.config import Settings as SyncSettings
@@ -79,17 +78,6 @@ async def services(
         running_app(sync_app, token_issuer) as sync,
     ):
         yield Services(customer=customer, product=product, sync=sync, tokens=token_issuer)
-
-
-async def eventually(check: Callable[[], Awaitable[Any]], what: str, timeout: float = 30) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = await check()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        await asyncio.sleep(0.1)
 
 
 async def _order(services: Services, sku: str = "MUG", quantity: int = 1) -> dict[str, Any]:
@@ -146,9 +134,7 @@ async def test_a_signed_shipment_webhook_ships_the_order_and_tracking_shows_it(s
     order = await _paid_order(services)
     reader = services.tokens.auth_header("sync:read")
     tracking_url = f"/v1/orders/{order['id']}/tracking"
-    await eventually(
-        lambda: _ok(services.sync.get(tracking_url, headers=reader)), "sync-service to know the order"
-    )
+    await eventually(lambda: _ok(services.sync.get(tracking_url, headers=reader)))
     body = {
         "order_id": order["id"],
         "carrier": "DHL",
@@ -172,7 +158,7 @@ async def test_a_signed_shipment_webhook_ships_the_order_and_tracking_shows_it(s
         current = (await services.customer.get(f"/v1/orders/{order['id']}", headers=read_order)).json()
         return current if current["status"] == "shipped" else None
 
-    current = await eventually(shipped, "the order to be shipped")
+    current = await eventually(shipped)
     assert [entry["status"] for entry in current["timeline"]] == ["placed", "paid", "shipped"]
     assert (current["carrier"], current["tracking_number"]) == ("DHL", "JD014600006101")
     tracking = (await services.sync.get(tracking_url, headers=reader)).json()
@@ -209,9 +195,7 @@ async def test_an_inbound_delivery_gives_a_backordered_line_its_expected_date(se
         current = (await services.customer.get(f"/v1/orders/{order['id']}", headers=read_order)).json()
         return dict(current["lines"][0])
 
-    backordered = await eventually(
-        lambda: _field(line(), "backorder_reason"), "product-service to backorder the line"
-    )
+    backordered = await eventually(lambda: _field(line(), "backorder_reason"))
     assert backordered["backorder_expected_date"] is None
     notice = await services.sync.post(
         "/v1/inbound",
@@ -226,7 +210,7 @@ async def test_an_inbound_delivery_gives_a_backordered_line_its_expected_date(se
     )
     assert notice.status_code == 201, notice.text
 
-    dated = await eventually(lambda: _field(line(), "backorder_expected_date"), "the line's expected date")
+    dated = await eventually(lambda: _field(line(), "backorder_expected_date"))
     assert dated["backorder_expected_date"] == "2026-12-05"
     stock = (
         await services.product.get(
@@ -250,7 +234,7 @@ async def test_an_inbound_delivery_gives_a_backordered_line_its_expected_date(se
         ).json()
         return dict(current) if current["on_hand"] == 10 else None
 
-    after = await eventually(stocked, "the received stock")
+    after = await eventually(stocked)
     assert after["incoming"] == []
 
 
@@ -309,7 +293,7 @@ async def test_an_end_of_day_sales_file_lowers_stock_and_shows_in_purchase_histo
         current = (await services.product.get(f"/v1/inventory/{sku}", headers=reader)).json()
         return dict(current) if current["available"] == 7 else None
 
-    stock = await eventually(lowered, "the sale to take the stock out")
+    stock = await eventually(lowered)
     assert stock["on_hand"] == 7
     history = (
         await services.customer.get(

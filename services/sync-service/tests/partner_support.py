@@ -3,32 +3,20 @@ announces them, logistics partners and Standard Webhooks signatures."""
 
 from __future__ import annotations
 
-import asyncio
 import json
-import time
 import uuid
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
-from aiokafka import AIOKafkaProducer
 from prometheus_client import REGISTRY
 from standardwebhooks.webhooks import Webhook
 from sync_support import Running, unique
 
 from contracts import build_event, topics
 from contracts.catalog.orders import OrderLine, OrderPlaced
+from servicekit.testing.events import eventually, produce
 from sync_service.orders.models import KnownOrder
-
-
-async def publish(bootstrap: str, topic: str, events: list[Any]) -> None:
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all")
-    await producer.start()
-    try:
-        for event in events:
-            await producer.send_and_wait(topic, event.to_json_bytes(), key=event.subject.encode())
-    finally:
-        await producer.stop()
 
 
 async def announce_orders(running: Running, count: int = 1) -> list[KnownOrder]:
@@ -54,17 +42,16 @@ async def announce_orders(running: Running, count: int = 1) -> list[KnownOrder]:
                 sequence=1,
             )
         )
-    await publish(running.settings.kafka_bootstrap_servers, topics.ORDERS, events)
+    await produce(running.settings.kafka_bootstrap_servers, topics.ORDERS, events)
     ids = [event.subject for event in events]
-    deadline = time.monotonic() + 20
-    while True:
+
+    async def projected() -> list[KnownOrder] | None:
         async with running.database.session() as session:
             found = [await session.get(KnownOrder, order_id) for order_id in ids]
-        if all(found) or time.monotonic() > deadline:
-            break
-        await asyncio.sleep(0.05)
-    assert all(found), "sync-service did not project the orders"
-    return [order for order in found if order is not None]
+        return [order for order in found if order is not None] if all(found) else None
+
+    orders: list[KnownOrder] = await eventually(projected)
+    return orders
 
 
 async def register_partner(running: Running, **fields: Any) -> dict[str, Any]:
