@@ -258,7 +258,7 @@ async def _pending_again(stack: Stack, channel_id: str, sku: str, **values: Any)
 
 async def _ack(stack: Stack, channel_id: str, sent: Sent, held: dict[str, Any]) -> None:
     async with stack.sync.database.session() as session:
-        await deliveries.acknowledge(session, channel_id=channel_id, sent=sent, held=held, now=utc_now())
+        await deliveries.acknowledge(session, channel_id=channel_id, answers=[(sent, held)], now=utc_now())
 
 
 async def _fail(stack: Stack, channel_id: str, sent: Sent) -> None:

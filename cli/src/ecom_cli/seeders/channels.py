@@ -9,13 +9,17 @@ channel server that `ecom dev` starts (`ECOM_REFERENCE_CHANNEL_URL`, default htt
 
 from __future__ import annotations
 
+import asyncio
+import json
 import os
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 from ecom_cli.seeding import SeedContext, Seeder
 
 REFERENCE_CHANNEL_URL_VAR = "ECOM_REFERENCE_CHANNEL_URL"
+REFERENCE_SECRETS_FILE_VAR = "REFERENCE_CHANNEL_SECRETS_FILE"
 DEFAULT_REFERENCE_CHANNEL_URL = "http://127.0.0.1:8005"
 
 CHANNELS: list[dict[str, Any]] = [
@@ -74,6 +78,13 @@ def reference_channel_url() -> str:
     return os.environ.get(REFERENCE_CHANNEL_URL_VAR, DEFAULT_REFERENCE_CHANNEL_URL).rstrip("/")
 
 
+def _write_secrets(path: Path, secrets: dict[str, str]) -> None:
+    """A development demo only: the reference channel server reads the secrets it verifies from here."""
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(descriptor, "w") as file:
+        json.dump(secrets, file, indent=2)
+
+
 async def is_empty(database_url: str) -> bool:
     from sqlalchemy import func, select
     from sqlalchemy.exc import OperationalError, ProgrammingError
@@ -102,18 +113,24 @@ async def seed(context: SeedContext) -> str:
     base = reference_channel_url()
     task = context.progress.add_task("channels", total=len(CHANNELS))
     database = Database(context.database_url)
+    secrets: dict[str, str] = {}
     try:
         async with database.session() as session:
             for channel in CHANNELS:
                 pushed = channel["kind"] != "feed"
                 endpoint = f"{base}/channels/{channel['code']}/listings" if pushed else None
                 body = ChannelCreate.model_validate({"currency": "EUR", **channel, "endpoint": endpoint})
-                await service.register_channel(
+                registered, secret = await service.register_channel(
                     session, body=body, secrets_key=settings.secrets_key.get_secret_value()
                 )
+                if pushed:
+                    secrets[registered.code] = secret
                 context.progress.advance(task)
     finally:
         await database.dispose()
+    secrets_file = os.environ.get(REFERENCE_SECRETS_FILE_VAR)
+    if secrets_file:
+        await asyncio.to_thread(_write_secrets, Path(secrets_file), secrets)
     return f"{len(CHANNELS)} channels (web store, 2 stores, marketplace, Google feed) pushing to {base}"
 
 

@@ -20,6 +20,8 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import time
+from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -30,6 +32,7 @@ from standardwebhooks import Webhook
 
 SECRETS_FILE_VAR = "REFERENCE_CHANNEL_SECRETS_FILE"
 MAX_BODY_BYTES = 20 * 1024 * 1024
+RECEIVED_LOG_SIZE = 200_000
 
 
 class PushBody(BaseModel):
@@ -71,6 +74,8 @@ class ChannelState:
     rejected: int = 0
     failed: int = 0
     lost: int = 0
+    log: deque[tuple[float, str, str | None]] = field(default_factory=lambda: deque(maxlen=RECEIVED_LOG_SIZE))
+    """(wall-clock time, SKU, price) of every listing stored, newest last (bench/ measures with it)."""
 
 
 class ReferenceChannel:
@@ -135,6 +140,8 @@ def create_reference_channel(secrets_file: Path | None = None) -> FastAPI:
                 answer.append(HeldState(sku=sku, state=state))
                 continue
             channel.listings[sku] = state
+            price = state.get("sale", {}).get("price") if state.get("sale") else state.get("price")
+            channel.log.append((time.time(), sku, str(price) if price is not None else None))
             answer.append(HeldState(sku=sku, state=channel.listings[sku]))
         if behaviour.garbage:
             return Response("<html>not json", media_type="text/html")
@@ -155,6 +162,11 @@ def create_reference_channel(secrets_file: Path | None = None) -> FastAPI:
             "lost": channel.lost,
             "listings": len(channel.listings),
         }
+
+    @app.get("/channels/{code}/received")
+    async def received(code: str) -> dict[str, Any]:
+        """The latest listings stored, oldest first: [wall-clock time, SKU, price shown]."""
+        return {"received": list(server.channel(code).log)}
 
     @app.put("/channels/{code}/behaviour", response_model=Behaviour)
     async def set_behaviour(code: str, body: Behaviour) -> Behaviour:

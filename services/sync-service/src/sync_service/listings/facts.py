@@ -117,27 +117,30 @@ async def on_products(session: AsyncSession, events: Sequence[CloudEvent]) -> No
 @handle_many
 async def on_price_changes(session: AsyncSession, events: Sequence[CloudEvent]) -> None:
     """ecom.price.changed.v1: the price in effect per SKU, currency and channel (latest wins)."""
-    skus: set[str] = set()
-    for event in events:
-        data = parse_data(event)
-        assert isinstance(data, PriceChanged)
+    changes = [data for data in map(parse_data, events) if isinstance(data, PriceChanged)]
+    skus = {data.sku for data in changes}
+    known = {
+        (row.sku, row.currency, row.channel): row
+        for row in (
+            await session.execute(select(CatalogPrice).where(col(CatalogPrice.sku).in_(sorted(skus))))
+        ).scalars()
+    }
+    for data in changes:
         key = (data.sku, data.currency, data.channel or ALL_CHANNELS)
-        row = await session.get(CatalogPrice, key)
+        row = known.get(key)
         effective = as_utc(data.effective_from)
         if row is None:
-            session.add(
-                CatalogPrice(
-                    sku=key[0],
-                    currency=key[1],
-                    channel=key[2],
-                    amount_minor=_minor(data.amount),
-                    effective_from=effective,
-                )
+            row = known[key] = CatalogPrice(
+                sku=key[0],
+                currency=key[1],
+                channel=key[2],
+                amount_minor=_minor(data.amount),
+                effective_from=effective,
             )
+            session.add(row)
         elif as_utc(row.effective_from) <= effective:
             row.amount_minor = _minor(data.amount)
             row.effective_from = effective
-        skus.add(data.sku)
     await session.flush()
     await service.recompute(session, skus=skus, at=_latest_time(events))
 

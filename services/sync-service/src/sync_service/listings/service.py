@@ -11,8 +11,8 @@ from collections.abc import Callable, Collection, Sequence
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy import bindparam, select, update
 from sqlalchemy import event as sa_event
-from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
@@ -127,6 +127,7 @@ async def recompute(
             existing[(listing.channel_id, listing.sku)] = listing
     now = utc_now()
     changed: Changed = []
+    updates: dict[bool, list[dict[str, Any]]] = {False: [], True: []}
     for variant in variants:
         product = products.get(variant.product_id)
         if product is None:
@@ -177,26 +178,57 @@ async def recompute(
                     values.update(acked=state, acked_hash=digest, acked_seq=seq + 1, acked_at=now)
                 probe = Listing(**{**_columns(current), **values})
                 values["status"] = status_for(probe, channel)
-                result: Any = await session.execute(
-                    update(Listing)
-                    .where(
-                        col(Listing.channel_id) == channel.id,
-                        col(Listing.sku) == variant.sku,
-                        col(Listing.desired_seq) == seq,
-                    )
-                    .values(**values)
-                    .execution_options(synchronize_session=False)
-                )
-                if result.rowcount != 1:
-                    raise Conflict(f"listing {channel.code}/{variant.sku} changed concurrently; retried")
+                values.update(b_channel=channel.id, b_sku=variant.sku, b_seq=seq)
+                updates["acked" in values].append(values)
                 listing = probe
             else:
                 continue
             if channel.kind in PUSHED_KINDS and listing.status == "pending":
                 changed.append((channel.id, variant.sku))
     await session.flush()
+    for with_ack, rows in updates.items():
+        await _update_desired(session, rows, with_ack=with_ack)
     _announce_after_commit(session, changed)
     return changed
+
+
+_DESIRED = (
+    "product_id",
+    "desired",
+    "desired_hash",
+    "desired_seq",
+    "desired_at",
+    "publishable",
+    "updated_at",
+    "status",
+)
+_ACKED = ("acked", "acked_hash", "acked_seq", "acked_at")
+
+
+async def _update_desired(session: AsyncSession, rows: list[dict[str, Any]], *, with_ack: bool) -> None:
+    """The new desired states in one statement (executemany), each a compare-and-set on the sequence it
+    was computed from: 409 (the consumer retries the batch) when another writer moved one first."""
+    if not rows:
+        return
+    table: Any = Listing.__table__  # type: ignore[attr-defined]
+    names = _DESIRED + (_ACKED if with_ack else ())
+    statement = (
+        update(table)
+        .where(
+            table.c.channel_id == bindparam("b_channel"),
+            table.c.sku == bindparam("b_sku"),
+            table.c.desired_seq == bindparam("b_seq"),
+        )
+        .values({name: bindparam(f"v_{name}", type_=table.c[name].type) for name in names})
+    )
+    params = [
+        {"b_channel": r["b_channel"], "b_sku": r["b_sku"], "b_seq": r["b_seq"]}
+        | {f"v_{n}": r[n] for n in names}
+        for r in rows
+    ]
+    result: Any = await (await session.connection()).execute(statement, params)
+    if result.rowcount is not None and 0 <= result.rowcount != len(rows):
+        raise Conflict("a listing changed concurrently; retried")
 
 
 def _columns(listing: Listing) -> dict[str, Any]:

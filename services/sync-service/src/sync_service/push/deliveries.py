@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
@@ -47,40 +47,61 @@ async def pending_listings(
 
 
 async def acknowledge(
-    session: AsyncSession, *, channel_id: str, sent: Sent, held: dict[str, Any] | None, now: datetime
-) -> str | None:
-    """Record what the channel says it holds after a push; returns the listing's new status, or None when
-    the listing changed meanwhile (only the acknowledged state is kept; it stays pending)."""
-    digest = state_hash(held)
-    matches = digest == sent.digest
-    status = ("in_sync" if sent.publishable else "unpublished") if matches else "drifted"
-    error = None if matches else "the channel acknowledged a state other than the one pushed"
-    acked = {"acked": held, "acked_hash": digest, "acked_seq": sent.seq, "acked_at": now, "updated_at": now}
-    won = await compare_and_set(
-        session,
-        update(Listing)
-        .where(
-            col(Listing.channel_id) == channel_id,
-            col(Listing.sku) == sent.sku,
-            col(Listing.desired_seq) == sent.seq,
-            col(Listing.acked_seq) <= sent.seq,
+    session: AsyncSession,
+    *,
+    channel_id: str,
+    answers: Sequence[tuple[Sent, dict[str, Any] | None]],
+    now: datetime,
+) -> None:
+    """Record what the channel says it holds after a push, for many listings in two statements. A listing
+    still at the pushed sequence takes the answer as its acknowledged state and becomes in_sync (or
+    unpublished) when the answer is what was pushed, drifted when not: a compare-and-set on desired_seq.
+    A listing whose desired state moved on meanwhile keeps its status (pending) and only records the
+    answer, unless it holds a newer answer already."""
+    if not answers:
+        return
+    rows = []
+    for sent, held in answers:
+        digest = state_hash(held)
+        matches = digest == sent.digest
+        rows.append(
+            {
+                "b_channel": channel_id,
+                "b_sku": sent.sku,
+                "b_seq": sent.seq,
+                "b_acked": held,
+                "b_hash": digest,
+                "b_status": ("in_sync" if sent.publishable else "unpublished") if matches else "drifted",
+                "b_error": None if matches else "the channel acknowledged a state other than the one pushed",
+            }
         )
-        .values(**acked, status=status, last_error=error),
-    )
-    if won:
-        return status
-    await compare_and_set(
-        session,
+    acked = {
+        "acked": bindparam("b_acked", type_=Listing.__table__.c.acked.type),  # type: ignore[attr-defined]
+        "acked_hash": bindparam("b_hash"),
+        "acked_seq": bindparam("b_seq"),
+        "acked_at": now,
+        "updated_at": now,
+    }
+    same = (col(Listing.channel_id) == bindparam("b_channel"), col(Listing.sku) == bindparam("b_sku"))
+    connection = await session.connection()
+    await connection.execute(
         update(Listing)
         .where(
-            col(Listing.channel_id) == channel_id,
-            col(Listing.sku) == sent.sku,
-            col(Listing.desired_seq) > sent.seq,
-            col(Listing.acked_seq) < sent.seq,
+            *same,
+            col(Listing.desired_seq) == bindparam("b_seq"),
+            col(Listing.acked_seq) <= bindparam("b_seq"),
+        )
+        .values(**acked, status=bindparam("b_status"), last_error=bindparam("b_error")),
+        rows,
+    )
+    await connection.execute(
+        update(Listing)
+        .where(
+            *same, col(Listing.desired_seq) > bindparam("b_seq"), col(Listing.acked_seq) < bindparam("b_seq")
         )
         .values(**acked),
+        rows,
     )
-    return None
 
 
 async def fail(session: AsyncSession, *, channel_id: str, sent: Sent, error: str, now: datetime) -> bool:

@@ -21,6 +21,7 @@ import random
 import time
 from collections.abc import Callable, Iterable
 from datetime import datetime
+from typing import Any
 
 import httpx
 from pydantic import ValidationError
@@ -36,6 +37,7 @@ from sync_service.channels.service import signing_secret
 from sync_service.common import as_utc, new_id, utc_now
 from sync_service.config import Settings
 from sync_service.listings import service as listings
+from sync_service.listings.compute import state_hash
 from sync_service.listings.models import Listing
 from sync_service.push import deliveries
 from sync_service.push.deliveries import Sent
@@ -257,26 +259,28 @@ class ChannelWorker:
     ) -> None:
         held = {item.sku: item.state for item in answer.listings}
         latencies: list[float] = []
+        answered: list[tuple[Sent, dict[str, Any] | None]] = []
+        unanswered: list[Sent] = []
+        for item in sent:
+            if item.sku not in held:
+                unanswered.append(item)
+                continue
+            answered.append((item, held[item.sku]))
+            if state_hash(held[item.sku]) != item.digest:
+                metrics.DRIFT_DETECTED.labels(self.code).inc()
+            seconds = max(0.0, (now - item.desired_at).total_seconds())
+            latencies.append(seconds)
+            metrics.DELIVERY_LATENCY.labels(self.code).observe(seconds)
         async with self.pipeline.database.session() as session:
-            for item in sent:
-                if item.sku not in held:
-                    await deliveries.fail(
-                        session,
-                        channel_id=self.channel_id,
-                        sent=item,
-                        error="the channel did not answer for this SKU",
-                        now=now,
-                    )
-                    continue
-                status = await deliveries.acknowledge(
-                    session, channel_id=self.channel_id, sent=item, held=held[item.sku], now=now
+            await deliveries.acknowledge(session, channel_id=self.channel_id, answers=answered, now=now)
+            for item in unanswered:
+                await deliveries.fail(
+                    session,
+                    channel_id=self.channel_id,
+                    sent=item,
+                    error="the channel did not answer for this SKU",
+                    now=now,
                 )
-                if status == "drifted":
-                    metrics.DRIFT_DETECTED.labels(self.code).inc()
-                if status is not None:
-                    seconds = max(0.0, (now - item.desired_at).total_seconds())
-                    latencies.append(seconds)
-                    metrics.DELIVERY_LATENCY.labels(self.code).observe(seconds)
             await deliveries.record(
                 session,
                 channel_id=self.channel_id,
