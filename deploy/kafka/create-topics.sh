@@ -8,7 +8,7 @@ PARTITIONS=${TOPIC_PARTITIONS:-6}
 REPLICATION=${TOPIC_REPLICATION_FACTOR:-1}
 RETENTION_MS=${TOPIC_RETENTION_MS:-604800000}        # 7 days
 DLQ_RETENTION_MS=${DLQ_RETENTION_MS:-2592000000}     # 30 days: time to read and replay
-TOPICS="ecom.customers.v1 ecom.orders.v1 ecom.products.v1 ecom.prices.v1 ecom.inventory.v1 ecom.channels.v1 ecom.activity.v1 ecom.privacy.v1"
+TOPICS="ecom.customers.v1 ecom.orders.v1 ecom.products.v1 ecom.prices.v1 ecom.inventory.v1 ecom.channels.v1 ecom.shipments.v1 ecom.inbound.v1 ecom.sales.v1 ecom.activity.v1 ecom.privacy.v1"
 KT=/opt/kafka/bin/kafka-topics.sh
 
 for topic in $TOPICS; do

@@ -103,8 +103,9 @@ async def test_the_docs_page_loads_the_merged_document(gw: Any) -> None:
 async def test_the_docs_show_the_role_table(gw: Any) -> None:
     description = (await gw.http.get("/openapi.json")).json()["info"]["description"]
 
-    assert "| storefront | customers:read, customers:write, orders:write, products:read, events:write |" in (
-        description
+    assert (
+        "| storefront | customers:read, customers:write, orders:write, products:read, events:write, "
+        "sync:read |" in (description)
     )
 
 

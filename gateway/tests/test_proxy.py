@@ -243,3 +243,27 @@ async def test_a_post_on_a_connection_the_service_just_closed_is_not_sent_again(
 
     assert response.status_code == 502
     assert response.headers["content-type"] == "application/problem+json"
+
+
+SIGNATURE = {"webhook-id": "msg_1", "webhook-timestamp": "1700000000", "webhook-signature": "v1,c2ln"}
+
+
+async def test_a_signed_webhook_is_forwarded_without_a_token_for_the_service_to_check(
+    start_gateway: Callable[..., Any], upstream_url: str
+) -> None:
+    async with start_gateway(sync_url=upstream_url) as gw:
+        response = await gw.http.post(
+            "/api/sync/v1/shipments/webhook?partner=acme", content=b'{"a": 1}', headers=SIGNATURE
+        )
+        elsewhere = await gw.http.post("/api/sync/v1/echo", content=b"{}", headers=SIGNATURE)
+
+    assert response.status_code == 200
+    echoed = response.json()
+    assert (echoed["path"], echoed["query"], echoed["body"]) == (
+        "/v1/shipments/webhook",
+        "partner=acme",
+        '{"a": 1}',
+    )
+    assert "authorization" not in echoed["headers"]
+    assert echoed["headers"]["webhook-signature"] == SIGNATURE["webhook-signature"]
+    assert elsewhere.status_code == 401

@@ -47,6 +47,7 @@ def create_upstream() -> ASGIApp:
     app = Starlette(
         routes=[
             Route("/v1/echo", echo, methods=["GET", "POST", "PUT", "PATCH", "DELETE"]),
+            Route("/v1/shipments/webhook", echo, methods=["POST"]),
             Route("/v1/slow", slow),
             Route("/v1/big", big),
         ]

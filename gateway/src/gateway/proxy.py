@@ -20,7 +20,7 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from gateway.auth import authenticate_request
-from gateway.limits import limit_caller
+from gateway.limits import client_ip, limit_caller
 from gateway.runtime import Gateway
 from gateway.upstream import Headers, UpstreamError, UpstreamResponse, UpstreamTimeout
 from servicekit.errors import ServiceError, problem_response
@@ -60,6 +60,11 @@ READ_WHOLE_MAX_BYTES = 256 * 1024
 _TRACEPARENT = re.compile(r"^00-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})$")
 METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
 
+SIGNED_WEBHOOKS: frozenset[tuple[str, str]] = frozenset({("sync", "/v1/shipments/webhook")})
+"""(service, path) of webhooks that partners sign (Standard Webhooks) instead of sending a token: a POST
+there with a `webhook-signature` and no Authorization or session cookie is forwarded without a token,
+and the service checks the signature itself (rate-limited per sending address)."""
+
 
 def _connection_tokens(headers: Headers) -> frozenset[bytes]:
     """Headers named in Connection are hop-by-hop too (RFC 9110 §7.6.1). Names are lowercase."""
@@ -79,7 +84,7 @@ def traceparent_for(incoming: str | None) -> str:
     return f"00-{match.group(1)}-{secrets.token_hex(8)}-{match.group(3)}"
 
 
-def upstream_headers(request: Request, token: str, service: str) -> tuple[Headers, bool, bool]:
+def upstream_headers(request: Request, token: str | None, service: str) -> tuple[Headers, bool, bool]:
     """The headers to send upstream; whether there is a body; whether it goes chunked (no length)."""
     raw: Headers = request.scope["headers"]  # ASGI: names lowercased
     drop = _DROP_REQUEST
@@ -96,8 +101,9 @@ def upstream_headers(request: Request, token: str, service: str) -> tuple[Header
     ip = client[0].encode("latin-1") if client else b"unknown"
     previous = found.get(b"x-forwarded-for")
     incoming_trace = found.get(b"traceparent")
+    if token is not None:
+        headers.append((b"authorization", b"Bearer " + token.encode("latin-1")))
     headers += [
-        (b"authorization", b"Bearer " + token.encode("latin-1")),
         (b"x-forwarded-for", previous + b", " + ip if previous else ip),
         (b"x-forwarded-proto", found.get(b"x-forwarded-proto") or request.scope["scheme"].encode("latin-1")),
         (b"x-forwarded-host", found.get(b"x-forwarded-host") or found.get(b"host", b"")),
@@ -118,6 +124,15 @@ def upstream_headers(request: Request, token: str, service: str) -> tuple[Header
         return headers, length != b"0", False
     chunked = b"transfer-encoding" in found
     return headers, chunked, chunked
+
+
+def _signed_webhook(request: Request, gateway: Gateway, service: str) -> bool:
+    if request.scope["method"] != "POST" or "webhook-signature" not in request.headers:
+        return False
+    if "authorization" in request.headers or gateway.settings.session_cookie_name in request.cookies:
+        return False
+    target = _target(request, service)
+    return target is not None and (service, target.partition(b"?")[0].decode("latin-1")) in SIGNED_WEBHOOKS
 
 
 def _target(request: Request, service: str) -> bytes | None:
@@ -184,11 +199,16 @@ async def forward(request: Request) -> Response:
     raise_body_limit(request, PROXIED_BODY_LIMIT)
     gateway: Gateway = request.app.state.gateway
     service = request.path_params["service"]
+    token: str | None = None
     try:
-        # The caller first: nothing about what lies behind the gateway is told to a caller without one.
-        caller, token = await authenticate_request(gateway, request)
-        request.state.caller = caller
-        decision = await limit_caller(gateway, caller.subject)
+        if _signed_webhook(request, gateway, service):
+            # The service authenticates the sender by its signature; the rate limit is the address's.
+            decision = await limit_caller(gateway, f"webhook:{client_ip(request)}")
+        else:
+            # The caller first: nothing about what lies behind the gateway is told to a caller without one.
+            caller, token = await authenticate_request(gateway, request)
+            request.state.caller = caller
+            decision = await limit_caller(gateway, caller.subject)
     except ServiceError as exc:
         return problem_response(request, exc.status, exc.title, exc.detail, headers=exc.headers)
     upstream_url = gateway.upstreams.get(service)

@@ -12,8 +12,11 @@ SCOPES: dict[str, str] = {
     "products:read": "Read the catalog, prices and stock",
     "products:write": "Change the catalog and prices",
     "inventory:write": "Change stock levels",
-    "sync:read": "Read sales channels, their listings, deliveries and status (sync-service)",
-    "sync:admin": "Register and change sales channels, replay deliveries (sync-service)",
+    "sync:read": "Read sync-service: sales channels, listings, deliveries, status, logistics partners, "
+    "order tracking, inbound deliveries",
+    "sync:admin": "Manage sync-service: register and change sales channels and logistics partners, replay "
+    "deliveries",
+    "shipments:write": "Report shipment updates (logistics partners)",
     "analytics:read": "Read KPIs, funnels, cohorts, segments and their exports",
     "analytics:write": "Record marketing spend and expenses, define segments",
     "events:write": "Send storefront behaviour events (POST /api/analytics/v1/track)",
@@ -56,9 +59,10 @@ ROLE_SCOPES: dict[Role, tuple[str, ...]] = {
         "orders:write",
         "products:read",
         "events:write",
+        "sync:read",
     ),
     Role.pos: ("customers:read", "orders:write", "products:read", "inventory:write"),
-    Role.logistics: ("products:read", "inventory:write", "sync:read"),
+    Role.logistics: ("products:read", "inventory:write", "sync:read", "shipments:write"),
 }
 
 

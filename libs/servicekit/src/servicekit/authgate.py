@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Collection
 
 from starlette.requests import Request
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from servicekit.auth import Caller, TokenVerifier
 from servicekit.errors import ServiceError, Unauthorized, problem_response
@@ -26,6 +26,41 @@ PUBLIC_PREFIXES: tuple[str, ...] = ("/docs/assets/",)
 """The Swagger UI's static files."""
 
 Authenticator = Callable[[Request], Awaitable[Caller]]
+
+BODY_READ_KEY = "servicekit.authgate.body"
+
+
+async def read_body(request: Request, *, max_bytes: int) -> bytes:
+    """The request body, for an authenticator that must see it (a signature over the body): read at
+    most `max_bytes` (413 past it) and kept, so the gate hands the same bytes on to the app."""
+    kept: bytes | None = request.scope.get(BODY_READ_KEY)
+    if kept is not None:
+        return kept
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > max_bytes:
+            raise ServiceError(
+                f"The request body is larger than {max_bytes} bytes.", status=413, title="Content Too Large"
+            )
+        chunks.append(chunk)
+    body = b"".join(chunks)
+    request.scope[BODY_READ_KEY] = body
+    return body
+
+
+def _replaying(body: bytes, receive: Receive) -> Receive:
+    sent = False
+
+    async def replay() -> Message:
+        nonlocal sent
+        if not sent:
+            sent = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        return await receive()
+
+    return replay
 
 
 def bearer_token(request: Request) -> str:
@@ -78,7 +113,8 @@ class AuthenticationGate:
             await response(scope, receive, send)
             return
         scope.setdefault("state", {})["caller"] = caller
-        await self.app(scope, receive, send)
+        body: bytes | None = scope.get(BODY_READ_KEY)
+        await self.app(scope, receive if body is None else _replaying(body, receive), send)
 
 
 def public_paths(paths: Collection[str], prefixes: tuple[str, ...] = ()) -> Callable[[str], bool]:

@@ -13,6 +13,8 @@ from typing import Any
 
 from sqlalchemy import DateTime, MetaData, event, text
 from sqlalchemy.dialects.sqlite.aiosqlite import AsyncAdapt_aiosqlite_connection, AsyncAdapt_aiosqlite_cursor
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Dialect, make_url
 from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.ext.asyncio import (
@@ -383,3 +385,17 @@ class Database:
 
     async def dispose(self) -> None:
         await self.engine.dispose()
+
+
+async def insert_if_absent(session: AsyncSession, table: Any, values: dict[str, Any]) -> bool:
+    """INSERT … ON CONFLICT DO NOTHING (SQLite and PostgreSQL): True when this call inserted the row.
+
+    The row is the claim: of concurrent writers of the same unique key exactly one gets True, without
+    an IntegrityError rolling back the transaction."""
+    statement: Any
+    if session.get_bind().dialect.name == "postgresql":
+        statement = pg_insert(table).values(**values).on_conflict_do_nothing()
+    else:
+        statement = sqlite_insert(table).values(**values).on_conflict_do_nothing()
+    result: Any = await session.execute(statement)
+    return int(getattr(result, "rowcount", 0) or 0) == 1

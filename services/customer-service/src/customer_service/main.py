@@ -9,7 +9,7 @@ from customer_service.consent.router import router as consent_router
 from customer_service.context import CustomerContext
 from customer_service.customers.router import router as customers_router
 from customer_service.duplicates.router import router as duplicates_router
-from customer_service.events import CONSUMERS
+from customer_service.events import consumers
 from customer_service.imports import service as imports
 from customer_service.imports.router import router as imports_router
 from customer_service.keys.router import router as keys_router
@@ -28,6 +28,7 @@ async def _fail_abandoned_imports(app: FastAPI) -> None:
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
+    context = CustomerContext.from_settings(settings)
     app = create_service_app(
         settings,
         title="Customer service",
@@ -47,11 +48,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             risk_router,
             imports_router,
         ],
-        consumers=CONSUMERS,
+        consumers=consumers(context),
         on_startup=[_fail_abandoned_imports],
         business_metrics=CUSTOMER_METRICS,
     )
-    app.state.customer_context = CustomerContext.from_settings(settings)
+    app.state.customer_context = context
     return app
 
 

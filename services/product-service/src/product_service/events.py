@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from product_service.channels.service import on_channel_changed
+from product_service.inventory.inbound import on_inbound_announced, on_inbound_received
 from product_service.inventory.orders import on_order_placed, on_order_status_changed
 from servicekit.events import ConsumerSpec
 
@@ -20,6 +21,13 @@ CONSUMERS: list[ConsumerSpec] = [
             "ecom.channel.registered.v1": on_channel_changed,
             "ecom.channel.updated.v1": on_channel_changed,
             "ecom.channel.retired.v1": on_channel_changed,
+        },
+    ),
+    ConsumerSpec(
+        name="product-service.inbound",
+        handlers={
+            "ecom.inbound.announced.v1": on_inbound_announced,
+            "ecom.inbound.received.v1": on_inbound_received,
         },
     ),
 ]

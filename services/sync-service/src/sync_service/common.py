@@ -37,3 +37,6 @@ async def get_settings(request: Request) -> Settings:
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 ReadCaller = Annotated[Caller, Security(require, scopes=["sync:read"])]
 AdminCaller = Annotated[Caller, Security(require, scopes=["sync:admin"])]
+ShipmentsCaller = Annotated[Caller, Security(require, scopes=["shipments:write"])]
+InboundCaller = Annotated[Caller, Security(require, scopes=["inventory:write"])]
+SalesCaller = Annotated[Caller, Security(require, scopes=["orders:write"])]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from servicekit.events import ConsumerSpec
 from sync_service.listings import facts
+from sync_service.orders.projection import on_order_placed, on_order_status_changed
 
 CONSUMERS: list[ConsumerSpec] = [
     ConsumerSpec(
@@ -19,6 +20,13 @@ CONSUMERS: list[ConsumerSpec] = [
             "ecom.channel.registered.v1": facts.on_channels,
             "ecom.channel.updated.v1": facts.on_channels,
             "ecom.channel.retired.v1": facts.on_channels,
+        },
+    ),
+    ConsumerSpec(
+        name="sync-service.orders",
+        handlers={
+            "ecom.order.placed.v1": on_order_placed,
+            "ecom.order.status_changed.v1": on_order_status_changed,
         },
     ),
 ]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -59,3 +60,26 @@ class StockBackordered(EventData):
         description="Why: no location had enough stock, the SKU is not in the catalog, or the location "
         "the order asked for does not exist",
     )
+    reservation_id: str | None = Field(default=None, description="The backordered reservation's id")
+    expected_date: date | None = Field(
+        default=None,
+        description="When announced inbound deliveries are expected to cover the line (earlier "
+        "backorders of the SKU served first); null when none does",
+    )
+
+
+@register(
+    "ecom.stock.backorder_expected.v1",
+    topic=topics.INVENTORY,
+    producer="product-service",
+    description=(
+        "A backordered order line's expected date changed: an inbound delivery announced since covers "
+        "it (earlier backorders of the SKU served first)."
+    ),
+)
+class StockBackorderExpected(EventData):
+    sku: str
+    order_id: str
+    reservation_id: str
+    quantity: int = Field(gt=0)
+    expected_date: date | None = Field(description="null when no announced delivery covers it any more")

@@ -30,6 +30,10 @@ class Order(SQLModel, table=True):
     shipping_country: str | None = Field(default=None, max_length=2)
     billing_country: str | None = Field(default=None, max_length=2)
     fingerprint: str = Field(max_length=64)
+    shipment_status: str | None = Field(default=None, max_length=20)
+    shipment_updated_at: datetime | None = Field(
+        default=None, sa_column=sa.Column(UTCDateTime(), nullable=True)
+    )
     version: int = 1
     placed_at: datetime = Field(sa_column=sa.Column(UTCDateTime(), nullable=False))
     updated_at: datetime = Field(sa_column=sa.Column(UTCDateTime(), nullable=False))

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from decimal import Decimal
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from contracts.catalog.inventory import BackorderReason
+from contracts.catalog.shipments import ShipmentStatus
 from customer_service.customers.schemas import IdentifyRequest
 from servicekit.bounds import CountryCode, CurrencyCode, SaneDatetime
 
@@ -78,6 +79,11 @@ class OrderLineRead(BaseModel):
         "shortly after the order is placed): the quantity not reserved",
     )
     backorder_reason: BackorderReason | None = Field(default=None, description="Why the line is backordered")
+    backorder_expected_date: date | None = Field(
+        default=None,
+        description="When announced supplier deliveries are expected to cover the backordered line; "
+        "null when none does",
+    )
 
 
 class TimelineEntry(BaseModel):
@@ -103,6 +109,12 @@ class OrderRead(BaseModel):
     status: OrderStatus
     carrier: str | None
     tracking_number: str | None
+    shipment_status: ShipmentStatus | None = Field(
+        default=None,
+        description="The latest status a logistics partner reported for the order's shipments "
+        "(ecom.shipment.updated.v1 from sync-service)",
+    )
+    shipment_updated_at: datetime | None = None
     shipping_country: str | None
     billing_country: str | None
     version: int

@@ -174,7 +174,13 @@ async def get(session: AsyncSession, *, order_id: str, fresh: bool = False) -> O
     return order
 
 
-async def change_status(session: AsyncSession, *, order: Order, change: StatusChange) -> Order:
+async def change_status(
+    session: AsyncSession,
+    *,
+    order: Order,
+    change: StatusChange,
+    transitions: dict[str, set[str]] = TRANSITIONS,
+) -> Order:
     """Move the order along placed -> paid -> shipped -> delivered (or cancelled/refunded); emits
     order.status_changed. Repeating the current status is a no-op; an impossible move is 409.
 
@@ -185,7 +191,7 @@ async def change_status(session: AsyncSession, *, order: Order, change: StatusCh
     for _ in range(CHANGE_ATTEMPTS):
         if change.status == order.status:
             return order
-        if change.status not in TRANSITIONS[order.status]:
+        if change.status not in transitions[order.status]:
             raise Conflict(f"An order that is {order.status} cannot become {change.status}.")
         if change.status == "shipped":
             missing = [name for name in ("carrier", "tracking_number") if not getattr(change, name)]
@@ -264,6 +270,8 @@ async def to_read(session: AsyncSession, order: Order) -> OrderRead:
     data: dict[str, Any] = order.model_dump()
     data["placed_at"] = customers.aware(order.placed_at)
     data["updated_at"] = customers.aware(order.updated_at)
+    if order.shipment_updated_at is not None:
+        data["shipment_updated_at"] = customers.aware(order.shipment_updated_at)
     data["timeline"] = [
         TimelineEntry(
             status=entry.status,

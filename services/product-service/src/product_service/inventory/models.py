@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 
 import sqlalchemy as sa
 from sqlmodel import Field, SQLModel
@@ -79,6 +79,9 @@ class Reservation(SQLModel, table=True):
     expires_at: datetime | None = Field(
         default=None, sa_column=sa.Column(UTCDateTime(), nullable=True, index=True)
     )
+    expected_date: date | None = Field(
+        default=None, description="A backorder: when announced inbound deliveries cover it"
+    )
     created_at: datetime = Field(sa_column=sa.Column(UTCDateTime(), nullable=False))
     updated_at: datetime = Field(sa_column=sa.Column(UTCDateTime(), nullable=False))
 
@@ -100,3 +103,18 @@ class ChannelBuffer(SQLModel, table=True):
 
     channel: str = Field(primary_key=True, max_length=50)
     safety_buffer: int = 0
+
+
+class IncomingStock(SQLModel, table=True):
+    """One line of a supplier's announced delivery (sync-service's ecom.inbound.v1): units expected at a
+    location on a date, until the delivery is received."""
+
+    __tablename__ = "incoming_stock"
+
+    inbound_id: str = Field(primary_key=True, max_length=36)
+    sku: str = Field(primary_key=True, max_length=100, index=True)
+    location_id: str = Field(max_length=36)
+    quantity: int
+    expected_date: date
+    status: str = Field(max_length=20, description="open or received")
+    supplier: str = Field(max_length=50)

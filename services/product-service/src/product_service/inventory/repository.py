@@ -15,6 +15,7 @@ from sqlmodel import col
 
 from product_service.inventory.models import (
     ChannelBuffer,
+    IncomingStock,
     Location,
     Reservation,
     ReservationAllocation,
@@ -296,6 +297,16 @@ async def total_available(session: AsyncSession, sku: str) -> int:
         )
     )
     return int(value or 0)
+
+
+async def open_incoming(session: AsyncSession, sku: str) -> Sequence[IncomingStock]:
+    """The SKU's announced inbound lots not received yet, by expected date."""
+    query = (
+        select(IncomingStock)
+        .where(col(IncomingStock.sku) == sku, col(IncomingStock.status) == "open")
+        .order_by(col(IncomingStock.expected_date), col(IncomingStock.inbound_id))
+    )
+    return (await session.execute(query)).scalars().all()
 
 
 _location_codes: dict[str, str] = {}

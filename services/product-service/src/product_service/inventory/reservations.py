@@ -25,7 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from contracts import build_event
 from contracts.catalog.inventory import StockBackordered
 from product_service.common import new_id, utc_now
-from product_service.inventory import backorders, ledger, repository
+from product_service.inventory import backorders, inbound, ledger, repository
 from product_service.inventory.ledger import InsufficientStock
 from product_service.inventory.models import Reservation, ReservationAllocation
 from product_service.inventory.schemas import AllocationRead, ReservationCreate, ReservationRead
@@ -342,12 +342,23 @@ async def record_backorder(
     )
     session.add(reservation)
     reason = (await backorders.reasons(session, [reservation]))[reservation.id]
+    expected = None
+    if reason == "insufficient_stock":
+        expected = (await inbound.refresh_expected_dates(session, sku, quiet=reservation.id)).get(
+            reservation.id
+        )
     await outbox.add(
         session,
         build_event(
             "ecom.stock.backordered.v1",
             StockBackordered(
-                sku=sku, order_id=order_id, quantity=quantity, location_id=location_id, reason=reason
+                sku=sku,
+                order_id=order_id,
+                quantity=quantity,
+                location_id=location_id,
+                reason=reason,
+                reservation_id=reservation.id,
+                expected_date=expected,
             ),
             subject=sku,
         ),

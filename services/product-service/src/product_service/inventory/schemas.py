@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -96,6 +96,9 @@ class ReservationRead(BaseModel):
         default=None,
         description="For a backordered line: insufficient_stock, unknown_sku or unknown_location",
     )
+    expected_date: date | None = Field(
+        default=None, description="For a backordered line: when announced inbound deliveries cover it"
+    )
 
 
 class ReservationPage(BaseModel):
@@ -115,6 +118,14 @@ class LocationStock(BaseModel):
     low_stock: bool
 
 
+class IncomingRead(BaseModel):
+    inbound_id: str = Field(description="sync-service's inbound delivery")
+    location_id: str
+    quantity: int
+    expected_date: date
+    supplier: str
+
+
 class StockRead(BaseModel):
     sku: str
     channel: str | None = None
@@ -123,6 +134,10 @@ class StockRead(BaseModel):
     available: int
     available_for_channel: int | None = None
     locations: list[LocationStock]
+    incoming: list[IncomingRead] = Field(
+        default_factory=list,
+        description="Announced supplier deliveries not received yet, by expected date",
+    )
 
 
 class ThresholdUpdate(BaseModel):

@@ -15,7 +15,13 @@ from product_service.common import new_id, utc_now
 from product_service.inventory import ledger, repository
 from product_service.inventory.ledger import InsufficientStock
 from product_service.inventory.models import ChannelBuffer, Location
-from product_service.inventory.schemas import LocationCreate, LocationStock, MovementCreate, StockRead
+from product_service.inventory.schemas import (
+    IncomingRead,
+    LocationCreate,
+    LocationStock,
+    MovementCreate,
+    StockRead,
+)
 from servicekit.errors import Conflict, NotFound, UnprocessableEntity
 
 
@@ -109,6 +115,16 @@ async def stock_of(session: AsyncSession, *, sku: str, channel: str | None) -> S
             )
         )
     available = sum(item.available for item in locations)
+    incoming = [
+        IncomingRead(
+            inbound_id=lot.inbound_id,
+            location_id=lot.location_id,
+            quantity=lot.quantity,
+            expected_date=lot.expected_date,
+            supplier=lot.supplier,
+        )
+        for lot in await repository.open_incoming(session, sku)
+    ]
     return StockRead(
         sku=sku,
         channel=channel,
@@ -119,6 +135,7 @@ async def stock_of(session: AsyncSession, *, sku: str, channel: str | None) -> S
             sum(item.available_for_channel or 0 for item in locations) if buffer is not None else None
         ),
         locations=locations,
+        incoming=incoming,
     )
 
 

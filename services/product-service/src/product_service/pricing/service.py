@@ -6,8 +6,6 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from contracts import build_event
@@ -17,6 +15,7 @@ from product_service.common import as_utc, utc_now
 from product_service.pricing import repository
 from product_service.pricing.models import ALL_CHANNELS, PriceAnnouncement, PriceRecord
 from product_service.pricing.schemas import LowestPriceRead, PriceRead, PriceSet
+from servicekit.db import insert_if_absent
 from servicekit.errors import NotFound, UnprocessableEntity
 from servicekit.events import outbox
 from servicekit.http.pagination import Page, PageParams, cursor_key, make_page
@@ -112,13 +111,7 @@ async def announce(
     assert record.id is not None
     table: Any = PriceAnnouncement.__table__  # type: ignore[attr-defined]
     values = {"price_id": record.id, "announced_at": now}
-    statement: Any
-    if session.get_bind().dialect.name == "postgresql":
-        statement = pg_insert(table).values(**values).on_conflict_do_nothing()
-    else:
-        statement = sqlite_insert(table).values(**values).on_conflict_do_nothing()
-    claimed = await session.execute(statement)
-    if getattr(claimed, "rowcount", 0) != 1:
+    if not await insert_if_absent(session, table, values):
         return False
     await outbox.add(
         session,

@@ -1,0 +1,110 @@
+"""Suppliers' inbound deliveries: announced idempotently by the supplier's reference, received once."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+from sqlmodel import col
+from sync_support import Running, unique
+
+from servicekit.events.models import OutboxMessage
+
+pytestmark = pytest.mark.asyncio(loop_scope="module")
+
+EACH = 4
+
+
+def notice(**fields: Any) -> dict[str, Any]:
+    return {
+        "supplier": "acme-supplies",
+        "supplier_reference": unique("ASN-"),
+        "location_id": "wh-1",
+        "expected_date": "2026-12-05",
+        "lines": [{"sku": "MUG", "quantity": 40}, {"sku": "TSHIRT-M", "quantity": 12}],
+        **fields,
+    }
+
+
+def writer(live: Running) -> dict[str, str]:
+    return live.tokens.auth_header("inventory:write", "sync:read")
+
+
+async def _events(live: Running, inbound_id: str) -> list[str]:
+    async with live.database.session() as session:
+        rows = await session.execute(
+            select(col(OutboxMessage.event_type)).where(col(OutboxMessage.key) == inbound_id)
+        )
+        return list(rows.scalars())
+
+
+async def test_a_notice_is_announced_once_by_its_supplier_reference(live: Running) -> None:
+    body = notice()
+
+    first = await live.client.post("/v1/inbound", json=body, headers=writer(live))
+    again = await live.client.post("/v1/inbound", json=body, headers=writer(live))
+    changed = await live.client.post(
+        "/v1/inbound", json={**body, "expected_date": "2026-12-09"}, headers=writer(live)
+    )
+
+    assert first.status_code == 201, first.text
+    assert (again.status_code, again.headers["idempotent-replayed"]) == (200, "true")
+    assert again.json()["id"] == first.json()["id"]
+    assert changed.status_code == 409
+    assert first.json()["status"] == "announced"
+    assert await _events(live, first.json()["id"]) == ["ecom.inbound.announced.v1"]
+
+
+async def test_concurrent_announcements_of_one_reference_create_one_delivery(live: Running) -> None:
+    body = notice()
+
+    responses = await asyncio.gather(
+        *(live.client.post("/v1/inbound", json=body, headers=writer(live)) for _ in range(EACH))
+    )
+
+    assert sorted(r.status_code for r in responses) == [200] * (EACH - 1) + [201]
+    assert len({r.json()["id"] for r in responses}) == 1
+    assert await _events(live, responses[0].json()["id"]) == ["ecom.inbound.announced.v1"]
+
+
+async def test_a_delivery_is_received_once_even_when_receipts_race(live: Running) -> None:
+    created = (await live.client.post("/v1/inbound", json=notice(), headers=writer(live))).json()
+    url = f"/v1/inbound/{created['id']}/receipt"
+
+    responses = await asyncio.gather(
+        *(
+            live.client.post(url, json={"lines": [{"sku": "MUG", "quantity": 38}]}, headers=writer(live))
+            for _ in range(EACH)
+        )
+    )
+
+    assert sorted(r.status_code for r in responses) == [200] + [409] * (EACH - 1)
+    read = (await live.client.get(f"/v1/inbound/{created['id']}", headers=writer(live))).json()
+    assert read["status"] == "received"
+    assert read["received_lines"] == [{"sku": "MUG", "quantity": 38}]
+    assert await _events(live, created["id"]) == ["ecom.inbound.announced.v1", "ecom.inbound.received.v1"]
+
+
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        ({"lines": []}, "body.lines"),
+        ({"lines": [{"sku": "MUG", "quantity": 0}]}, "body.lines.0.quantity"),
+        ({"lines": [{"sku": "MUG", "quantity": 1}, {"sku": "MUG", "quantity": 2}]}, "body.lines"),
+        ({"supplier": "Not A Code"}, "body.supplier"),
+        ({"expected_date": "3000-01-01"}, "body.expected_date"),
+    ],
+)
+async def test_a_malformed_notice_is_refused_422(live: Running, change: dict[str, Any], field: str) -> None:
+    response = await live.client.post("/v1/inbound", json=notice(**change), headers=writer(live))
+
+    assert response.status_code == 422
+    assert any(error["field"].startswith(field) for error in response.json()["errors"]), response.json()
+
+
+async def test_announcing_needs_inventory_write(live: Running) -> None:
+    response = await live.client.post("/v1/inbound", json=notice(), headers=live.reader)
+
+    assert response.status_code == 403

@@ -1,0 +1,224 @@
+"""Stores' end-of-day sales files: read strictly, recorded once per receipt id (even when uploads race),
+a row-level error report, each new receipt published for customer-service to place as a POS order."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+import pytest
+from partner_support import rejected
+from sqlalchemy import select
+from sqlmodel import col
+from sync_support import Running, register, unique
+
+from servicekit.events.models import OutboxMessage
+
+pytestmark = pytest.mark.asyncio(loop_scope="module")
+
+HEADER = "receipt_id,line,sku,quantity,price,store,time,loyalty_id\n"
+EACH = 4
+
+
+def sales_csv(*receipts: str, store: str = "store-1") -> bytes:
+    rows = []
+    for receipt in receipts:
+        rows.append(f"{receipt},1,MUG,2,9.90,{store},2026-11-28T17:02:00Z,LOY-1\n")
+        rows.append(f"{receipt},2,TSHIRT-M,1,19.90,{store},2026-11-28T17:02:00Z,LOY-1\n")
+    return (HEADER + "".join(rows)).encode()
+
+
+def pos_writer(live: Running) -> dict[str, str]:
+    return {**live.tokens.auth_header("orders:write"), "content-type": "text/csv"}
+
+
+async def _pos_channel(live: Running) -> dict[str, object]:
+    return await register(live, kind="pos", name="Store Paris", code=unique("store-"))
+
+
+async def _sale_events(live: Running, channel_id: str) -> list[dict[str, object]]:
+    async with live.database.session() as session:
+        rows = await session.execute(
+            select(OutboxMessage)
+            .where(
+                col(OutboxMessage.key) == channel_id, col(OutboxMessage.event_type) == "ecom.sale.recorded.v1"
+            )
+            .order_by(col(OutboxMessage.id))
+        )
+        return [{"topic": row.topic, **json.loads(row.payload)["data"]} for row in rows.scalars()]
+
+
+async def test_each_receipt_is_recorded_once_and_published(running: Running) -> None:
+    channel = await _pos_channel(running)
+    receipts = [unique("R"), unique("R")]
+    url = f"/v1/channels/{channel['id']}/sales"
+
+    first = await running.client.post(url, content=sales_csv(*receipts), headers=pos_writer(running))
+    again = await running.client.post(url, content=sales_csv(*receipts), headers=pos_writer(running))
+
+    assert first.status_code == 200, first.text
+    assert {k: first.json()[k] for k in ("rows", "receipts", "recorded", "duplicates", "rejected")} == {
+        "rows": 4,
+        "receipts": 2,
+        "recorded": 2,
+        "duplicates": 0,
+        "rejected": 0,
+    }
+    assert (again.json()["recorded"], again.json()["duplicates"]) == (0, 2)
+    events = await _sale_events(running, str(channel["id"]))
+    assert [e["receipt_id"] for e in events] == receipts
+    assert all(e["topic"] == "ecom.sales.v1" for e in events)
+    assert events[0]["currency"] == "EUR"
+    assert [(line["sku"], line["quantity"], line["unit_price"]) for line in events[0]["lines"]] == [  # type: ignore[attr-defined]
+        ("MUG", 2, "9.90"),
+        ("TSHIRT-M", 1, "19.90"),
+    ]
+
+
+async def test_racing_uploads_of_the_same_receipts_record_each_once(running: Running) -> None:
+    channel = await _pos_channel(running)
+    receipts = [unique("R"), unique("R"), unique("R")]
+    url = f"/v1/channels/{channel['id']}/sales"
+
+    responses = await asyncio.gather(
+        *(
+            running.client.post(url, content=sales_csv(*receipts), headers=pos_writer(running))
+            for _ in range(EACH)
+        )
+    )
+
+    assert all(r.status_code == 200 for r in responses), [r.text for r in responses]
+    assert sum(r.json()["recorded"] for r in responses) == len(receipts)
+    assert sum(r.json()["duplicates"] for r in responses) == len(receipts) * (EACH - 1)
+    assert len(await _sale_events(running, str(channel["id"]))) == len(receipts)
+
+
+async def test_row_errors_refuse_the_file_or_skip_their_receipts(running: Running) -> None:
+    channel = await _pos_channel(running)
+    good, bad = unique("R"), unique("R")
+    content = (
+        HEADER
+        + f"{good},1,MUG,1,9.90,store-1,2026-11-28T17:02:00Z,\n"
+        + f"{bad},1,MUG,0,9.90,store-1,2026-11-28T17:03:00Z,\n"
+        + f"{bad},2,MUG,1,abc,store-1,2026-11-28T17:03:00Z,\n"
+    ).encode()
+    url = f"/v1/channels/{channel['id']}/sales"
+    before = rejected("sales", "row_errors")
+
+    refused = await running.client.post(url, content=content, headers=pos_writer(running))
+    nothing = await _sale_events(running, str(channel["id"]))
+    skipped = await running.client.post(
+        f"{url}?on_error=skip_receipt", content=content, headers=pos_writer(running)
+    )
+
+    assert refused.status_code == 422
+    assert refused.headers["content-type"] == "application/problem+json"
+    report = refused.json()["report"]
+    assert [(e["line"], e["receipt_id"], e["field"]) for e in report["errors"]] == [
+        (3, bad, "quantity"),
+        (4, bad, "price"),
+    ]
+    assert nothing == []
+    assert rejected("sales", "row_errors") == before + 1
+    assert skipped.status_code == 200
+    assert (skipped.json()["recorded"], skipped.json()["rejected"]) == (1, 1)
+    assert [e["receipt_id"] for e in await _sale_events(running, str(channel["id"]))] == [good]
+
+
+async def test_a_receipt_sent_again_with_other_content_is_an_error(running: Running) -> None:
+    channel = await _pos_channel(running)
+    receipt = unique("R")
+    url = f"/v1/channels/{channel['id']}/sales"
+    await running.client.post(url, content=sales_csv(receipt), headers=pos_writer(running))
+
+    changed = await running.client.post(
+        url, content=sales_csv(receipt, store="store-2"), headers=pos_writer(running)
+    )
+
+    assert changed.status_code == 422
+    assert (
+        changed.json()["report"]["errors"][0]["message"]
+        == "this receipt was recorded before with other content"
+    )
+
+
+@pytest.mark.parametrize(
+    ("content", "line"),
+    [
+        (HEADER.encode() + b'R1,1,MUG,1,"9.90,store-1,2026-11-28T17:02:00Z,\n', 2),
+        (HEADER.encode() + b"R1,1,MUG,1,9.90\n", 2),
+        (b"receipt,line\nR1,1\n", 1),
+        (HEADER.encode() + b"R1,1,MUG,1,9.90,store-\xff,2026-11-28T17:02:00Z,\n", 2),
+    ],
+    ids=["unterminated-quote", "short-row", "wrong-header", "not-utf8"],
+)
+async def test_a_broken_file_is_refused_whole_with_its_line(
+    running: Running, content: bytes, line: int
+) -> None:
+    channel = await _pos_channel(running)
+    before = rejected("sales", "malformed_file")
+
+    response = await running.client.post(
+        f"/v1/channels/{channel['id']}/sales", content=content, headers=pos_writer(running)
+    )
+
+    assert response.status_code == 422
+    assert f"line {line}" in response.json()["detail"]
+    assert rejected("sales", "malformed_file") == before + 1
+    assert await _sale_events(running, str(channel["id"])) == []
+
+
+async def test_ndjson_is_read_too(running: Running) -> None:
+    channel = await _pos_channel(running)
+    receipt = unique("R")
+    rows = [
+        {
+            "receipt_id": receipt,
+            "line": n,
+            "sku": "MUG",
+            "quantity": 1,
+            "price": "9.90",
+            "store": "store-1",
+            "time": "2026-11-28T17:02:00Z",
+        }
+        for n in (1, 2)
+    ]
+    content = "\n".join(json.dumps(row) for row in rows).encode()
+
+    response = await running.client.post(
+        f"/v1/channels/{channel['id']}/sales",
+        content=content,
+        headers={**running.tokens.auth_header("orders:write"), "content-type": "application/x-ndjson"},
+    )
+
+    assert response.status_code == 200, response.text
+    assert response.json()["recorded"] == 1
+
+
+async def test_only_a_pos_channel_takes_sales_and_only_with_the_scope(running: Running) -> None:
+    web = await register(running, kind="webhook")
+    pos = await _pos_channel(running)
+
+    not_pos = await running.client.post(
+        f"/v1/channels/{web['id']}/sales", content=sales_csv(unique("R")), headers=pos_writer(running)
+    )
+    unknown = await running.client.post(
+        f"/v1/channels/{unique()}/sales", content=sales_csv(unique("R")), headers=pos_writer(running)
+    )
+    no_scope = await running.client.post(
+        f"/v1/channels/{pos['id']}/sales",
+        content=sales_csv(unique("R")),
+        headers={**running.reader, "content-type": "text/csv"},
+    )
+    no_token = await running.client.post(
+        f"/v1/channels/{pos['id']}/sales",
+        content=sales_csv(unique("R")),
+        headers={"content-type": "text/csv"},
+    )
+
+    assert (not_pos.status_code, unknown.status_code, no_scope.status_code, no_token.status_code) == (
+        422,
+        404,
+        403,
+        401,
+    )
