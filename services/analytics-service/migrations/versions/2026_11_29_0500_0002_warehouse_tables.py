@@ -137,6 +137,7 @@ def upgrade() -> None:
         sa.Column("sales_channel", sa.String(length=50), nullable=True),
         sa.Column("channel", sa.String(length=50), nullable=True),
         sa.Column("campaign", sa.String(length=100), nullable=True),
+        sa.Column("session_id", sa.String(length=100), nullable=True),
         sa.Column("location_id", sa.String(length=64), nullable=True),
         sa.Column("currency", sa.String(length=3), nullable=True),
         sa.Column("subtotal_minor", sa.BigInteger(), nullable=False),
@@ -155,6 +156,7 @@ def upgrade() -> None:
         batch_op.create_index("ix_order_facts_customer", ["customer_id", "placed_at"], unique=False)
         batch_op.create_index(batch_op.f("ix_order_facts_day"), ["day"], unique=False)
         batch_op.create_index(batch_op.f("ix_order_facts_placed_at"), ["placed_at"], unique=False)
+        batch_op.create_index(batch_op.f("ix_order_facts_session_id"), ["session_id"], unique=False)
 
     op.create_table(
         "order_lines",
@@ -254,6 +256,7 @@ def downgrade() -> None:
 
     op.drop_table("order_lines")
     with op.batch_alter_table("order_facts", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_order_facts_session_id"))
         batch_op.drop_index(batch_op.f("ix_order_facts_placed_at"))
         batch_op.drop_index(batch_op.f("ix_order_facts_day"))
         batch_op.drop_index("ix_order_facts_customer")

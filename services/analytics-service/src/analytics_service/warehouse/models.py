@@ -149,7 +149,8 @@ class CustomerConsent(SQLModel, table=True):
 
 class OrderFact(SQLModel, table=True):
     """An order from ecom.orders.v1 with its current status, attributed to the marketing channel and
-    campaign of the session whose Order Completed event named it (else its sales channel, no campaign).
+    campaign of the session whose Order Completed event named it (`session_id`; it follows the session
+    when a late event moves it), else to its sales channel with no campaign.
 
     `placed` is false for a row created by a status change or an Order Completed event that arrived before
     the order itself; such a row counts nowhere until ecom.order.placed.v1 arrives. `status_at` is the
@@ -169,6 +170,9 @@ class OrderFact(SQLModel, table=True):
     sales_channel: str | None = Field(default=None, max_length=50)
     channel: str | None = Field(default=None, max_length=50, description="Attributed marketing channel")
     campaign: str | None = Field(default=None, max_length=100)
+    session_id: str | None = Field(
+        default=None, max_length=100, index=True, description="Attributing session"
+    )
     location_id: str | None = Field(default=None, max_length=64)
     currency: str | None = Field(default=None, max_length=3)
     subtotal_minor: int = Field(default=0, sa_type=sa.BigInteger)
