@@ -5,21 +5,27 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 from analytics_service.config import Settings
-from analytics_service.events import CONSUMERS
+from analytics_service.events import consumers
+from analytics_service.tracking.router import router as tracking_router
 from servicekit.app import create_service_app
 from servicekit.routes import whoami_router
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
-    return create_service_app(
-        settings or Settings(),
+    settings = settings or Settings()
+    app = create_service_app(
+        settings,
         title="Analytics service",
         description=(
-            "Analytics. A skeleton for now: probes, metrics and `/v1/whoami` only, no business API yet."
+            "Analytics: storefront event tracking (Segment e-commerce spec), rollups of sessions, funnels, "
+            "orders, revenue and costs, KPIs with their change against the previous period, funnels, "
+            "retention cohorts and RFM / rule segments."
         ),
-        routers=[whoami_router()],
-        consumers=CONSUMERS,
+        routers=[whoami_router(), tracking_router],
+        consumers=consumers(settings),
     )
+    app.state.settings = settings
+    return app
 
 
 app = create_app()

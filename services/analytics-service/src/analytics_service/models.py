@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from analytics_service.warehouse import models as warehouse_models
 from servicekit.events import models as platform_models
 
-__all__ = ["platform_models"]
+__all__ = ["platform_models", "warehouse_models"]

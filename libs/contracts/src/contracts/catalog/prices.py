@@ -27,6 +27,9 @@ class PriceChanged(EventData):
     channel: str | None = Field(default=None, description="The channel, or null for every channel")
     amount: Decimal
     previous_amount: Decimal | None = None
+    cost: Decimal | None = Field(
+        default=None, description="The SKU's unit cost recorded with this price (cost of goods), if known"
+    )
     effective_from: datetime
     source: str = Field(description="Where the change came from, e.g. api, import, seed")
 

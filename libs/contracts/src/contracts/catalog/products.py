@@ -38,6 +38,7 @@ class ProductUpdated(EventData):
     version: int = Field(description="The product's version after the change")
     changed_fields: list[str] = Field(description="Top-level fields that changed, e.g. title, attributes")
     skus: list[str] = Field(default_factory=list, description="SKUs of the product's variants")
+    category_id: str | None = Field(default=None, description="The product's category after the change")
 
 
 @register(

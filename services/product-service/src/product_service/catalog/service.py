@@ -455,6 +455,7 @@ async def _emit_product_change(
                 version=product.version,
                 changed_fields=changed,
                 skus=skus,
+                category_id=product.category_id,
             ),
             subject=product.id,
             sequence=product.version,

@@ -130,6 +130,7 @@ async def announce(
                 channel=record.channel or None,
                 amount=to_amount(record.amount_minor),
                 previous_amount=to_amount(previous.amount_minor) if previous is not None else None,
+                cost=to_amount(record.cost_minor) if record.cost_minor is not None else None,
                 effective_from=as_utc(record.effective_from),
                 source=record.source,
             ),

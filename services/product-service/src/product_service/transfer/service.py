@@ -559,6 +559,7 @@ async def _stage_rows(
                     version=product.version,
                     changed_fields=[c for c in changed if c != "family_id"],
                     skus=list(skus_of[product.id]),
+                    category_id=product.category_id,
                 ),
                 subject=product.id,
                 sequence=product.version,

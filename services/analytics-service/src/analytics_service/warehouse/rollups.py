@@ -1,0 +1,150 @@
+"""Rollup maintenance: a fact's contribution to the rollups, and applying the difference when it changes.
+
+A contribution is a pure function of one fact (a session, an order with its lines), so every change is
+`new contribution - old contribution`, added to the rollup rows with one upsert per row. Redelivery
+changes no fact (the facts are keyed by message id / order id), so it changes no rollup; a late event
+changes its fact, and the difference moves the counts where they now belong.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any
+
+from sqlalchemy import Table
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from analytics_service.warehouse.models import (
+    NO_CAMPAIGN,
+    NO_LOCATION,
+    DailyChannelRollup,
+    DailyProductRollup,
+    OrderFact,
+    OrderLineFact,
+    SessionFact,
+)
+
+ChannelKey = tuple[date, str, str]
+ProductKey = tuple[date, str, str]
+Counts = dict[str, int]
+
+NOT_COUNTED_STATUSES = frozenset({"cancelled", "refunded"})
+UPSERT_CHUNK = 400
+
+CHANNEL_TABLE: Table = DailyChannelRollup.__table__  # type: ignore[attr-defined]
+PRODUCT_TABLE: Table = DailyProductRollup.__table__  # type: ignore[attr-defined]
+
+
+@dataclass
+class Contribution:
+    """What some facts add to the two rollups: counts per rollup key."""
+
+    channel: dict[ChannelKey, Counts] = field(default_factory=lambda: defaultdict(lambda: defaultdict(int)))
+    product: dict[ProductKey, Counts] = field(default_factory=lambda: defaultdict(lambda: defaultdict(int)))
+
+    def add(self, other: Contribution, sign: int = 1) -> None:
+        for key, counts in other.channel.items():
+            for name, value in counts.items():
+                self.channel[key][name] += sign * value
+        for pkey, counts in other.product.items():
+            for name, value in counts.items():
+                self.product[pkey][name] += sign * value
+
+
+def session_contribution(fact: SessionFact | None, into: Contribution | None = None) -> Contribution:
+    """One session: one visit on its day, channel and campaign, and the funnel steps it reached."""
+    out = into or Contribution()
+    if fact is None:
+        return out
+    counts = out.channel[(fact.day, fact.channel, fact.campaign or NO_CAMPAIGN)]
+    counts["sessions"] += 1
+    counts["sessions_viewed"] += int(fact.viewed)
+    counts["sessions_added"] += int(fact.added)
+    counts["sessions_checkout"] += int(fact.checkout)
+    counts["sessions_purchased"] += int(fact.purchased)
+    counts["page_views"] += fact.page_views
+    counts["product_views"] += fact.product_views
+    counts["events"] += fact.events
+    return out
+
+
+def order_channel_key(fact: OrderFact) -> ChannelKey:
+    assert fact.day is not None
+    return (fact.day, fact.channel or fact.sales_channel or "unknown", fact.campaign or NO_CAMPAIGN)
+
+
+def order_contribution(
+    fact: OrderFact | None,
+    lines: Iterable[OrderLineFact],
+    *,
+    reporting_currency: str,
+    into: Contribution | None = None,
+) -> Contribution:
+    """One order, if placed and in the reporting currency: counted (orders, revenue, cost, units, new
+    customer) unless cancelled or refunded, which count only in `cancelled_orders`; its lines count in
+    the product rollup at the order's location."""
+    out = into or Contribution()
+    if fact is None or not fact.placed or fact.day is None or fact.currency != reporting_currency:
+        return out
+    counts = out.channel[order_channel_key(fact)]
+    if fact.status in NOT_COUNTED_STATUSES:
+        counts["cancelled_orders"] += 1
+        return out
+    lines = list(lines)
+    counts["orders"] += 1
+    counts["new_customer_orders"] += int(fact.is_first)
+    counts["revenue_minor"] += fact.total_minor
+    counts["cogs_minor"] += fact.cogs_minor
+    counts["units"] += sum(line.quantity for line in lines)
+    location = fact.location_id or NO_LOCATION
+    for sku in {line.sku for line in lines}:
+        out.product[(fact.day, sku, location)]["orders"] += 1
+    for line in lines:
+        product = out.product[(fact.day, line.sku, location)]
+        product["units"] += line.quantity
+        product["revenue_minor"] += line.quantity * line.unit_price_minor
+        product["cogs_minor"] += line.quantity * (line.unit_cost_minor or 0)
+    return out
+
+
+def _nonzero(rows: Mapping[Any, Counts]) -> dict[Any, Counts]:
+    kept: dict[Any, Counts] = {}
+    for key, counts in rows.items():
+        changed = {name: value for name, value in counts.items() if value}
+        if changed:
+            kept[key] = changed
+    return kept
+
+
+async def apply(session: AsyncSession, delta: Contribution) -> None:
+    """Add `delta` to the rollup rows (creating missing rows), one upsert per touched row."""
+    await _upsert(session, CHANNEL_TABLE, ("day", "channel", "campaign"), _nonzero(delta.channel))
+    await _upsert(session, PRODUCT_TABLE, ("day", "sku", "location_id"), _nonzero(delta.product))
+
+
+async def _upsert(
+    session: AsyncSession, table: Table, key_names: tuple[str, ...], rows: dict[Any, Counts]
+) -> None:
+    if not rows:
+        return
+    dialect = session.get_bind().dialect.name
+    insert = pg_insert if dialect == "postgresql" else sqlite_insert
+    # Group rows by the set of columns they change, so each statement updates the same columns.
+    by_columns: dict[tuple[str, ...], list[dict[str, Any]]] = defaultdict(list)
+    for key, counts in rows.items():
+        columns = tuple(sorted(counts))
+        by_columns[columns].append({**dict(zip(key_names, key, strict=True)), **counts})
+    connection = await session.connection()
+    for columns, values in by_columns.items():
+        for start in range(0, len(values), UPSERT_CHUNK):
+            statement = insert(table).values(values[start : start + UPSERT_CHUNK])
+            statement = statement.on_conflict_do_update(
+                index_elements=list(key_names),
+                set_={name: table.c[name] + statement.excluded[name] for name in columns},
+            )
+            await connection.execute(statement)
