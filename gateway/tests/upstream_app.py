@@ -49,6 +49,8 @@ def create_upstream() -> ASGIApp:
             Route("/v1/echo", echo, methods=["GET", "POST", "PUT", "PATCH", "DELETE"]),
             Route("/v1/slow", slow),
             Route("/v1/big", big),
+            Route("/dashboard", echo),
+            Route("/dashboard/{path:path}", echo),
         ]
     )
 
