@@ -6,6 +6,9 @@ from fastapi import FastAPI
 
 from analytics_service.config import Settings
 from analytics_service.events import consumers
+from analytics_service.insights.router import router as insights_router
+from analytics_service.kpis.router import router as kpis_router
+from analytics_service.spend.router import router as spend_router
 from analytics_service.tracking.router import router as tracking_router
 from servicekit.app import create_service_app
 from servicekit.routes import whoami_router
@@ -21,7 +24,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             "orders, revenue and costs, KPIs with their change against the previous period, funnels, "
             "retention cohorts and RFM / rule segments."
         ),
-        routers=[whoami_router(), tracking_router],
+        routers=[whoami_router(), tracking_router, kpis_router, insights_router, spend_router],
         consumers=consumers(settings),
     )
     app.state.settings = settings
