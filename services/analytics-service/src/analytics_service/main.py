@@ -5,10 +5,12 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 from analytics_service.config import Settings
+from analytics_service.dashboard.router import router as dashboard_router
 from analytics_service.events import consumers
 from analytics_service.insights.router import router as insights_router
 from analytics_service.kpis.router import router as kpis_router
 from analytics_service.spend.router import router as spend_router
+from analytics_service.topsellers.router import router as topsellers_router
 from analytics_service.tracking.router import router as tracking_router
 from servicekit.app import create_service_app
 from servicekit.routes import whoami_router
@@ -24,7 +26,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             "orders, revenue and costs, KPIs with their change against the previous period, funnels, "
             "retention cohorts and RFM / rule segments."
         ),
-        routers=[whoami_router(), tracking_router, kpis_router, insights_router, spend_router],
+        routers=[
+            whoami_router(),
+            tracking_router,
+            kpis_router,
+            insights_router,
+            spend_router,
+            topsellers_router,
+            dashboard_router,
+        ],
         consumers=consumers(settings),
     )
     app.state.settings = settings
