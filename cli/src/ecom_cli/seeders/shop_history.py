@@ -19,10 +19,10 @@ from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
 PLAN_SEED = 1207
-HISTORY_DAYS = 180
-VISITS_PER_DAY_AT_SCALE_1 = 40
+HISTORY_DAYS = 150
+VISITS_PER_DAY_AT_SCALE_1 = 14
 CUSTOMERS_AT_SCALE_1 = 150
-OFFLINE_ORDERS_PER_DAY_AT_SCALE_1 = 0.8
+OFFLINE_ORDERS_PER_DAY_AT_SCALE_1 = 1.0
 CURRENCY = "EUR"
 DEFAULT_SKUS = tuple(f"SKU-{n:04d}" for n in range(1, 41))
 
@@ -185,7 +185,7 @@ def plan(
             viewed: list[str] = []
             if rng.random() < 0.72:
                 viewed = rng.choices(ranked, weights, k=rng.randint(1, 4))
-            added = [sku for sku in dict.fromkeys(viewed) if rng.random() < 0.16 * lift]
+            added = [sku for sku in dict.fromkeys(viewed) if rng.random() < 0.13 * lift]
             removed = [sku for sku in added if rng.random() < 0.12]
             kept = [sku for sku in added if sku not in removed]
             checkout = bool(kept) and rng.random() < 0.55

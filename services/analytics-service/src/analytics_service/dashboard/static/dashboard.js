@@ -131,17 +131,20 @@
     const x = report.series.map((p) => p.start);
     const revenue = report.series.map((p) => p.values.revenue ?? 0);
     const conversion = report.series.map((p) => p.values.conversion_rate);
+    const hasSessions = conversion.some((v) => v !== null && v !== undefined);
     if (!revenue.some((v) => v) && !conversion.some((v) => v)) {
       message("chart-trend", "No orders or sessions in this range.");
       return;
     }
-    draw("chart-trend", [
+    const traces = [
       { type: "bar", name: "Revenue", x, y: revenue, marker: { color: "#3559e0" },
         hovertemplate: "%{x}<br>%{y:,.0f} " + CURRENCY + "<extra></extra>" },
+    ];
+    if (hasSessions) traces.push(
       { type: "scatter", mode: "lines+markers", name: "Conversion rate", x, y: conversion, yaxis: "y2",
         line: { color: "#f08c00", width: 2 }, marker: { size: 4 }, connectgaps: false,
-        hovertemplate: "%{x}<br>%{y:.2%}<extra></extra>" },
-    ], {
+        hovertemplate: "%{x}<br>%{y:.2%}<extra></extra>" });
+    draw("chart-trend", traces, {
       yaxis: { title: { text: "Revenue (" + CURRENCY + ")" }, gridcolor: "#eef1f6", rangemode: "tozero" },
       yaxis2: { title: { text: "Conversion" }, overlaying: "y", side: "right", tickformat: ".1%",
         rangemode: "tozero", showgrid: false },
@@ -264,7 +267,7 @@
       text: z.map((r) => r.map((v) => (v === null ? "" : percent.format(v)))),
       texttemplate: "%{text}", hovertemplate: "%{y}, %{x}: %{z:.1%}<extra></extra>",
       xgap: 2, ygap: 2, showscale: false,
-    }], { margin: { l: 120, r: 16, t: 8, b: 32 }, xaxis: { side: "top", gridcolor: "rgba(0,0,0,0)" }, yaxis: { gridcolor: "rgba(0,0,0,0)" } });
+    }], { margin: { l: 120, r: 16, t: 28, b: 8 }, xaxis: { side: "top", gridcolor: "rgba(0,0,0,0)" }, yaxis: { gridcolor: "rgba(0,0,0,0)" } });
   }
 
   async function loadCustomerQuality(gen) {
@@ -299,13 +302,14 @@
     };
     const sections = Object.entries(report).filter(([, s]) => s && typeof s.count === "number");
     const issues = sections.reduce((a, [, s]) => a + s.count, 0);
-    $("product-quality-sub").textContent = count.format(issues) + " issues found in the catalog";
+    $("product-quality-sub").textContent = count.format(issues) + (issues === 1 ? " issue" : " issues") + " found in the catalog";
+    const most = Math.max(0, ...sections.map(([, s]) => s.count));
     draw("chart-product-quality", [{
       type: "bar", orientation: "h",
       y: sections.map(([k]) => labels[k] || k), x: sections.map(([, s]) => s.count),
       marker: { color: sections.map(([, s]) => (s.count ? "#d6336c" : "#12a594")) },
       hovertemplate: "%{y}: %{x:,}<extra></extra>",
-    }], { margin: { l: 180, r: 24, t: 8, b: 32 }, yaxis: { automargin: true, gridcolor: "rgba(0,0,0,0)" }, xaxis: { rangemode: "tozero", gridcolor: "#eef1f6" } });
+    }], { margin: { l: 180, r: 24, t: 8, b: 32 }, yaxis: { automargin: true, gridcolor: "rgba(0,0,0,0)" }, xaxis: { rangemode: "tozero", gridcolor: "#eef1f6", tickformat: ",d", dtick: most < 8 ? 1 : undefined } });
   }
 
   const LOADERS = [
