@@ -146,7 +146,7 @@ async def test_kpis_of_one_channel_leave_expenses_out(
     assert (values["orders"], values["revenue"], values["new_customers"]) == (1, 90.0, 1)
     assert (values["marketing_spend"], values["customer_acquisition_cost"]) == (60.0, 60.0)
     assert (values["expenses"], values["net_profit"], values["net_profit_margin"]) == (0.0, -10.0, -0.111111)
-    assert values["historical_clv"] == 85.0
+    assert values["historical_clv"] == 70.0  # (50 + 90) attributed to google / 2 customers acquired there
     assert [(p["start"], p["end"], p["values"]["sessions"]) for p in body["series"]] == [
         ("2026-03-02", "2026-03-08", 3)
     ]

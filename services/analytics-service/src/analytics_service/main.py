@@ -9,6 +9,8 @@ from analytics_service.dashboard.router import router as dashboard_router
 from analytics_service.events import consumers
 from analytics_service.insights.router import router as insights_router
 from analytics_service.kpis.router import router as kpis_router
+from analytics_service.metrics import ANALYTICS_METRICS
+from analytics_service.segments.router import router as segments_router
 from analytics_service.spend.router import router as spend_router
 from analytics_service.topsellers.router import router as topsellers_router
 from analytics_service.tracking.router import router as tracking_router
@@ -31,11 +33,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             tracking_router,
             kpis_router,
             insights_router,
+            segments_router,
             spend_router,
             topsellers_router,
             dashboard_router,
         ],
         consumers=consumers(settings),
+        business_metrics=ANALYTICS_METRICS,
     )
     app.state.settings = settings
     return app

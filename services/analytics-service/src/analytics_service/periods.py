@@ -57,3 +57,13 @@ def periods(span: DateRange, granularity: Granularity) -> list[date]:
 
 def month_index(day: date) -> int:
     return day.year * 12 + day.month - 1
+
+
+def period_end(start: date, granularity: Granularity) -> date:
+    """The last day of the period that begins on `start`."""
+    if granularity == "day":
+        return start
+    if granularity == "week":
+        return start + timedelta(days=6)
+    following = date(start.year + start.month // 12, start.month % 12 + 1, 1)
+    return following - timedelta(days=1)

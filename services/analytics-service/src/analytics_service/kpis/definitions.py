@@ -38,8 +38,8 @@ DEFINITIONS: tuple[KpiDefinition, ...] = (
         "historical_clv",
         1,
         "money",
-        "net revenue to date / customers with 1+ counted order to date, at the range's end; with a channel "
-        "or campaign filter, customers acquired there (whole range only)",
+        "revenue of counted orders to date / new customers to date, at the range's end; with a channel or "
+        "campaign filter, revenue attributed there / customers acquired there (whole range only)",
     ),
     KpiDefinition(
         "cost_of_goods", 1, "money", "sum over counted order lines of quantity x unit cost at order"

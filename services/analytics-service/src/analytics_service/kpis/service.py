@@ -7,7 +7,7 @@ import csv
 import io
 from collections import Counter
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date
 from typing import Any
 
 from sqlalchemy import case, func, select
@@ -17,9 +17,8 @@ from sqlmodel import col
 from analytics_service.kpis.definitions import DEFINITIONS_VERSION, KPI_NAMES
 from analytics_service.kpis.hooks import predicted_clv_provider
 from analytics_service.kpis.schemas import KpiPeriod, KpiReport, KpiValue
-from analytics_service.periods import DateRange, Granularity, period_start, periods
+from analytics_service.periods import DateRange, Granularity, period_end, period_start, periods
 from analytics_service.warehouse.models import (
-    CustomerProfile,
     DailyChannelRollup,
     Expense,
     MarketingSpend,
@@ -159,17 +158,17 @@ async def repeat_purchase_rate(
 
 
 async def historical_clv(connection: AsyncConnection, span: DateRange, filters: Filters) -> float | None:
-    statement = select(
-        func.count(func.distinct(col(OrderFact.customer_id))), func.sum(col(OrderFact.total_minor))
-    ).where(*_counted_orders(filters), col(OrderFact.day) <= span.end)
-    if filters.channel is not None or filters.campaign is not None:
-        acquired = select(col(CustomerProfile.customer_id))
-        if filters.channel is not None:
-            acquired = acquired.where(col(CustomerProfile.acquisition_channel) == filters.channel)
-        if filters.campaign is not None:
-            acquired = acquired.where(col(CustomerProfile.acquisition_campaign) == filters.campaign)
-        statement = statement.where(col(OrderFact.customer_id).in_(acquired))
-    customers, revenue = (await connection.execute(statement)).one()
+    """Net revenue to date / customers acquired to date, at the range's end: prefix sums of the channel
+    rollup (every counted order's revenue, and one new customer per first order)."""
+    table = DailyChannelRollup
+    statement = select(func.sum(col(table.revenue_minor)), func.sum(col(table.new_customer_orders))).where(
+        col(table.day) <= span.end
+    )
+    if filters.channel is not None:
+        statement = statement.where(col(table.channel) == filters.channel)
+    if filters.campaign is not None:
+        statement = statement.where(col(table.campaign) == filters.campaign)
+    revenue, customers = (await connection.execute(statement)).one()
     return _money(revenue / customers) if customers else None
 
 
@@ -211,7 +210,7 @@ async def report(
         series.append(
             KpiPeriod(
                 start=max(start, span.start),
-                end=min(_period_end(start, granularity), span.end),
+                end=min(period_end(start, granularity), span.end),
                 values={name: values.get(name) for name in names if name not in WHOLE_RANGE_ONLY},
             )
         )
@@ -228,15 +227,6 @@ async def report(
         kpis={name: _change(now_values.get(name), before_values.get(name)) for name in names},
         series=series,
     )
-
-
-def _period_end(start: date, granularity: Granularity) -> date:
-    if granularity == "day":
-        return start
-    if granularity == "week":
-        return start + timedelta(days=6)
-    following = date(start.year + start.month // 12, start.month % 12 + 1, 1)
-    return following - timedelta(days=1)
 
 
 def to_csv(result: KpiReport) -> str:
