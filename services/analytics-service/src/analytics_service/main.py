@@ -4,8 +4,13 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
+from analytics_service.clv.router import router as clv_router
 from analytics_service.config import Settings
 from analytics_service.events import consumers
+from analytics_service.fitting.router import router as models_router
+from analytics_service.fitting.service import refit_on_schedule, stop_schedule
+from analytics_service.forecasting.router import router as forecasting_router
+from analytics_service.recommendations.router import router as recommendations_router
 from analytics_service.tracking.router import router as tracking_router
 from servicekit.app import create_service_app
 from servicekit.routes import whoami_router
@@ -19,10 +24,21 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         description=(
             "Analytics: storefront event tracking (Segment e-commerce spec), rollups of sessions, funnels, "
             "orders, revenue and costs, KPIs with their change against the previous period, funnels, "
-            "retention cohorts and RFM / rule segments."
+            "retention cohorts and RFM / rule segments; demand forecasts with days of cover and reorder "
+            "suggestions, bought-together and personal recommendations, predicted customer lifetime value, "
+            "refitted on a schedule."
         ),
-        routers=[whoami_router(), tracking_router],
+        routers=[
+            whoami_router(),
+            tracking_router,
+            forecasting_router,
+            recommendations_router,
+            clv_router,
+            models_router,
+        ],
         consumers=consumers(settings),
+        on_startup=[refit_on_schedule],
+        on_shutdown=[stop_schedule],
     )
     app.state.settings = settings
     return app
