@@ -6,10 +6,12 @@ import numpy as np
 import pytest
 
 from analytics_service.forecasting.demand import (
+    DemandOutlook,
     days_of_cover,
     dense_daily,
     fit_demand,
     intermittency,
+    outlook,
     seasonal_naive,
     shop_profile,
     weekday_profile,
@@ -17,6 +19,10 @@ from analytics_service.forecasting.demand import (
 from analytics_service.forecasting.reorder import SupplyTerms, suggest_reorder
 
 MONDAY = date(2026, 1, 5)
+
+
+def stored(history: np.ndarray) -> DemandOutlook:
+    return outlook(fit_demand(history, MONDAY), horizon=63, interval_level=0.8, service_level=0.95)
 
 
 def weekly_series(weeks: int, pattern: list[float]) -> np.ndarray:
@@ -60,7 +66,7 @@ def test_no_sales_forecasts_zero_and_no_cover_limit() -> None:
     model = fit_demand(np.zeros(60), MONDAY)
     assert model.method == "no_sales"
     assert model.forecast(5).tolist() == [0.0] * 5
-    assert days_of_cover(model, 10) is None
+    assert days_of_cover(stored(np.zeros(60)), 10) is None
 
 
 def test_slow_seller_borrows_the_shop_weekday_profile() -> None:
@@ -105,13 +111,14 @@ def test_seasonal_naive_repeats_last_week() -> None:
 
 
 def test_days_of_cover_walks_the_daily_forecast() -> None:
-    model = fit_demand(weekly_series(20, [2, 2, 2, 2, 2, 2, 2]), MONDAY)
-    assert days_of_cover(model, 7.0) == pytest.approx(3.5, abs=0.1)
-    assert days_of_cover(model, 0) == 0.0
+    demand = stored(weekly_series(20, [2, 2, 2, 2, 2, 2, 2]))
+    assert days_of_cover(demand, 7.0) == pytest.approx(3.5, abs=0.1)
+    assert days_of_cover(demand, 0) == 0.0
+    assert days_of_cover(demand, 400.0) == pytest.approx(200, abs=2)
 
 
 def test_reorder_below_reorder_point_orders_up_to_level_raised_to_moq_and_multiple() -> None:
-    model = fit_demand(weekly_series(20, [5, 5, 5, 5, 5, 5, 5]), MONDAY)
+    model = stored(weekly_series(20, [5, 5, 5, 5, 5, 5, 5]))
     suggestion = suggest_reorder(
         model, available=10, terms=SupplyTerms(lead_time_days=7, min_order_quantity=100, order_multiple=12)
     )
@@ -122,7 +129,7 @@ def test_reorder_below_reorder_point_orders_up_to_level_raised_to_moq_and_multip
 
 
 def test_reorder_not_needed_when_position_covers_lead_time() -> None:
-    model = fit_demand(weekly_series(20, [5, 5, 5, 5, 5, 5, 5]), MONDAY)
+    model = stored(weekly_series(20, [5, 5, 5, 5, 5, 5, 5]))
     suggestion = suggest_reorder(model, available=30, on_order=100, terms=SupplyTerms(lead_time_days=7))
     assert not suggestion.reorder
     assert suggestion.quantity == 0
@@ -130,7 +137,15 @@ def test_reorder_not_needed_when_position_covers_lead_time() -> None:
 
 
 def test_reorder_quantity_fills_the_gap_to_order_up_to_level() -> None:
-    model = fit_demand(weekly_series(20, [5, 5, 5, 5, 5, 5, 5]), MONDAY)
+    model = stored(weekly_series(20, [5, 5, 5, 5, 5, 5, 5]))
     suggestion = suggest_reorder(model, available=0, terms=SupplyTerms(lead_time_days=14), review_days=7)
     assert suggestion.reorder
     assert suggestion.quantity == pytest.approx(105, abs=5)
+
+
+def test_outlook_extends_past_its_horizon_with_the_weekly_pattern_and_a_wider_margin() -> None:
+    rng = np.random.default_rng(11)
+    demand = stored(rng.poisson(3.0, 300).astype(float))
+    assert demand.forecast(70)[63:70] == pytest.approx(demand.forecast(63)[56:63])
+    assert demand.demand_quantile(63) <= demand.demand_quantile(120)
+    assert demand.demand_quantile(120) > demand.forecast(120).sum()

@@ -284,17 +284,65 @@ def seasonal_naive(history: FloatArray, horizon: int, season: int = SEASON) -> F
     return np.asarray(np.resize(last, horizon), dtype=np.float64)
 
 
-def days_of_cover(model: DemandModel, available: float, horizon: int = 365) -> float | None:
+@dataclass(frozen=True)
+class DemandOutlook:
+    """What is kept of a fitted model (and all the API needs): the daily mean and interval for
+    `horizon` days, and `lead_quantiles[d - 1]`, the service-level quantile of total demand over d days."""
+
+    method: str
+    rate: float
+    mean: FloatArray
+    lower: FloatArray
+    upper: FloatArray
+    lead_quantiles: FloatArray
+
+    @property
+    def horizon(self) -> int:
+        return len(self.mean)
+
+    def forecast(self, days: int) -> FloatArray:
+        """Daily means for `days` days; past the horizon the last week repeats (the model's forecast is a
+        weekly pattern around a flat rate)."""
+        if days <= self.horizon:
+            return self.mean[:days]
+        week = self.mean[-SEASON:] if self.horizon >= SEASON else np.full(SEASON, self.rate)
+        extra = np.resize(week, days - self.horizon)
+        return np.concatenate((self.mean, extra))
+
+    def demand_quantile(self, days: int) -> float:
+        """The service-level quantile of total demand over `days` days; past the horizon the margin over
+        the mean grows with the square root of the days."""
+        if days <= 0:
+            return 0.0
+        if days <= len(self.lead_quantiles):
+            return float(self.lead_quantiles[days - 1])
+        horizon = len(self.lead_quantiles)
+        margin = float(self.lead_quantiles[-1] - self.mean[:horizon].sum()) if horizon else 0.0
+        return max(float(self.forecast(days).sum()) + margin * float(np.sqrt(days / max(horizon, 1))), 0.0)
+
+
+def outlook(
+    model: DemandModel, *, horizon: int, interval_level: float, service_level: float
+) -> DemandOutlook:
+    """The stored form of `model`."""
+    lower, upper = model.interval(horizon, interval_level)
+    quantiles = np.array([model.demand_quantile(days, service_level) for days in range(1, horizon + 1)])
+    # A quantile of a longer window is never below that of a shorter one.
+    quantiles = np.maximum.accumulate(quantiles) if len(quantiles) else quantiles
+    return DemandOutlook(model.method, model.rate, model.forecast(horizon), lower, upper, quantiles)
+
+
+def days_of_cover(outlook: DemandOutlook, available: float, horizon: int = 365) -> float | None:
     """Days until the forecast demand uses up `available` units; None when nothing is expected to sell."""
     if available <= 0:
         return 0.0
-    if model.rate <= 0:
+    if outlook.rate <= 0:
         return None
-    expected = model.forecast(horizon)
+    expected = outlook.forecast(horizon)
     cumulative = np.cumsum(expected)
     reached = int(np.searchsorted(cumulative, available))
     if reached >= horizon:
-        return float(horizon + (available - cumulative[-1]) / model.rate)
+        return float(horizon + (available - cumulative[-1]) / outlook.rate)
     before = cumulative[reached - 1] if reached > 0 else 0.0
     day_units = expected[reached]
     return float(reached + ((available - before) / day_units if day_units > 0 else 0.0))

@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from analytics_service.forecasting.demand import DemandModel, days_of_cover
+from analytics_service.forecasting.demand import DemandOutlook, days_of_cover
 
 
 @dataclass(frozen=True)
@@ -39,7 +39,7 @@ class ReorderSuggestion:
 
 
 def suggest_reorder(
-    model: DemandModel,
+    demand: DemandOutlook,
     *,
     available: float,
     on_order: float = 0.0,
@@ -47,18 +47,19 @@ def suggest_reorder(
     review_days: int = 7,
     service_level: float = 0.95,
 ) -> ReorderSuggestion:
-    """Whether to order now and how much (see the module docstring)."""
+    """Whether to order now and how much (see the module docstring); the quantiles are those of the
+    outlook, computed at `service_level` (named in the reason)."""
     lead = max(terms.lead_time_days, 0)
     position = available + on_order
-    expected_lead = float(model.forecast(lead).sum()) if lead else 0.0
-    reorder_point = model.demand_quantile(lead, service_level) if lead else 0.0
-    order_up_to = max(model.demand_quantile(lead + max(review_days, 1), service_level), reorder_point)
-    cover = days_of_cover(model, available)
+    expected_lead = float(demand.forecast(lead).sum()) if lead else 0.0
+    reorder_point = demand.demand_quantile(lead) if lead else 0.0
+    order_up_to = max(demand.demand_quantile(lead + max(review_days, 1)), reorder_point)
+    cover = days_of_cover(demand, available)
     stockout = cover is not None and cover < lead
-    if model.rate <= 0 or position > reorder_point:
+    if demand.rate <= 0 or position > reorder_point:
         reason = (
             "no demand expected"
-            if model.rate <= 0
+            if demand.rate <= 0
             else f"stock position {position:g} covers the {lead}-day lead time demand ({reorder_point:.1f} "
             f"at {service_level:.0%} service level)"
         )
