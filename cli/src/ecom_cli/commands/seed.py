@@ -21,17 +21,6 @@ def database_url_for(seeder: Seeder, var_dir: Path) -> str:
     return service_env(service, var_dir=var_dir)[service.database_url_var]
 
 
-def forget_tables() -> None:
-    """Drop the tables of the services seeded so far from SQLModel's process-wide MetaData, which every
-    service's models register in: each service keeps its tables in its own database and two services
-    may name a table alike (product-service's and analytics-service's `stock_levels`), which one process
-    importing both could not otherwise define. The models already imported keep their tables."""
-    from sqlmodel import SQLModel
-
-    for table in list(SQLModel.metadata.tables.values()):
-        SQLModel.metadata.remove(table)
-
-
 async def run_seeders(
     seeders: list[Seeder], *, var_dir: Path, scale: float, if_empty: bool, console: Console
 ) -> int:
@@ -46,11 +35,7 @@ async def run_seeders(
         console=console,
         transient=True,
     ) as progress:
-        previous_service = None
         for seeder in seeders:
-            if seeder.service != previous_service:
-                forget_tables()
-                previous_service = seeder.service
             url = database_url_for(seeder, var_dir)
             if if_empty and not await seeder.is_empty(url):
                 console.print(f"seed {seeder.name}: already has data, skipped")

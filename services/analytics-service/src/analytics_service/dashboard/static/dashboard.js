@@ -270,6 +270,69 @@
     }], { margin: { l: 120, r: 16, t: 28, b: 8 }, xaxis: { side: "top", gridcolor: "rgba(0,0,0,0)" }, yaxis: { gridcolor: "rgba(0,0,0,0)" } });
   }
 
+  async function loadSegments(gen) {
+    const segments = await getJSON(API.analytics + "/segments");
+    if (gen !== state.generation) return;
+    const rfm = segments.filter((s) => s.kind === "rfm");
+    const custom = segments.filter((s) => s.kind === "custom");
+    const shown = rfm.concat(custom);
+    const members = shown.reduce((a, s) => a + (s.kind === "rfm" ? s.members : 0), 0);
+    $("segments-sub").textContent = count.format(members) + " customers in RFM segments" + (custom.length ? " · " + custom.length + " custom" : "");
+    if (!members && !custom.some((s) => s.members)) {
+      message("chart-segments", "No customers with orders yet.");
+      return;
+    }
+    const rows = shown.slice().reverse();
+    draw("chart-segments", [{
+      type: "bar", orientation: "h",
+      y: rows.map((s) => s.name.replaceAll("_", " ")), x: rows.map((s) => s.members),
+      text: rows.map((s) => count.format(s.members)), textposition: "auto",
+      hovertext: rows.map((s) => s.description || ""),
+      marker: { color: rows.map((s) => (s.kind === "rfm" ? "#4c6ef5" : "#f08c00")) },
+      hovertemplate: "%{y}: %{x:,} customers<br>%{hovertext}<extra></extra>",
+    }], { margin: { l: 110, r: 24, t: 8, b: 32 }, yaxis: { automargin: true, gridcolor: "rgba(0,0,0,0)" }, xaxis: { rangemode: "tozero", tickformat: ",d", gridcolor: "#eef1f6" } });
+  }
+
+  async function loadForecast(gen) {
+    const select = $("forecast-sku");
+    if (!select.options.length) {
+      const top = await getJSON(API.analytics + "/top-products?" + query({ start: addDays(today(), -89), end: today(), by: "units", limit: 25 }));
+      if (gen !== state.generation) return;
+      for (const item of top.items) {
+        const option = document.createElement("option");
+        option.value = item.sku;
+        option.textContent = item.sku;
+        select.appendChild(option);
+      }
+      if (!select.options.length) {
+        message("chart-forecast", "Nothing sold in the last 90 days to forecast.");
+        return;
+      }
+    }
+    await drawForecast(gen, select.value);
+  }
+
+  async function drawForecast(gen, sku) {
+    const f = await getJSON(API.analytics + "/forecasts/" + encodeURIComponent(sku) + "?days=28");
+    if (gen !== state.generation) return;
+    const cover = f.days_of_cover === null ? "no sales to run down stock" : f.days_of_cover.toFixed(0) + " days of cover";
+    const stock = f.available === null ? "no stock record" : count.format(f.available) + " available";
+    $("forecast-sub").textContent = "Next 28 days, " + percent.format(f.interval_level) + " interval · " + f.method.replace("_", " ") + " · " + stock + " · " + cover;
+    if (!f.days.length) {
+      message("chart-forecast", "No forecast stored for " + sku + ".");
+      return;
+    }
+    const x = f.days.map((d) => d.day);
+    draw("chart-forecast", [
+      { type: "scatter", mode: "lines", x, y: f.days.map((d) => d.upper), line: { width: 0 }, hoverinfo: "skip", showlegend: false },
+      { type: "scatter", mode: "lines", x, y: f.days.map((d) => d.lower), fill: "tonexty", fillcolor: "rgba(53,89,224,0.15)",
+        line: { width: 0 }, name: percent.format(f.interval_level) + " interval", hoverinfo: "skip" },
+      { type: "scatter", mode: "lines", x, y: f.days.map((d) => d.mean), name: "Expected units", line: { color: "#3559e0", width: 2 },
+        customdata: f.days.map((d) => [d.lower, d.upper]),
+        hovertemplate: "%{x}: %{y:.2f} units (%{customdata[0]:.1f} – %{customdata[1]:.1f})<extra></extra>" },
+    ], { yaxis: { rangemode: "tozero", title: { text: "Units per day" }, gridcolor: "#eef1f6" } });
+  }
+
   async function loadCustomerQuality(gen) {
     const summary = await getJSON(API.customers + "/quality/summary");
     if (gen !== state.generation) return;
@@ -317,6 +380,8 @@
     ["chart-funnel", loadFunnel],
     ["chart-top", loadTopProducts],
     ["chart-cohorts", loadCohorts],
+    ["chart-segments", loadSegments],
+    ["chart-forecast", loadForecast],
     ["chart-customer-quality", loadCustomerQuality],
     ["chart-product-quality", loadProductQuality],
   ];
@@ -379,6 +444,10 @@
     $("end").addEventListener("change", () => applyRange($("start").value, $("end").value));
     $("channel").addEventListener("change", () => { state.channel = $("channel").value; refresh(); });
     $("filters").addEventListener("submit", (e) => e.preventDefault());
+    $("forecast-sku").addEventListener("change", async () => {
+      setState("chart-forecast", "loading");
+      try { await drawForecast(state.generation, $("forecast-sku").value); } catch (error) { failure("chart-forecast", error); }
+    });
     $("signout").addEventListener("click", async () => {
       const csrf = document.cookie.split("; ").find((c) => c.startsWith("ecom_csrf="));
       await fetch("/logout", { method: "POST", credentials: "same-origin", headers: { "X-CSRF-Token": csrf ? csrf.slice(10) : "" } });
