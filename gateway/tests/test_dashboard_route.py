@@ -91,3 +91,9 @@ async def test_the_dashboard_takes_no_writes(routed: RunningGateway) -> None:
     )
 
     assert response.status_code == 405
+
+
+async def test_the_favicon_is_an_empty_answer(routed: RunningGateway) -> None:
+    response = await routed.http.get("/favicon.ico")
+
+    assert response.status_code == 204

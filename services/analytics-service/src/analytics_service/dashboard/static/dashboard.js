@@ -207,7 +207,7 @@
       x: steps.map((s) => s.sessions),
       textinfo: "value+percent previous",
       marker: { color: ["#3559e0", "#4c6ef5", "#7b5cf0", "#ae3ec9", "#12a594"] },
-      connector: { line: { color: "#e3e7ef" } },
+      connector: { fillcolor: "#eef1f6", line: { color: "#e3e7ef" } },
       hovertemplate: "%{y}: %{x:,} sessions<extra></extra>",
     }], { margin: { l: 120, r: 24, t: 8, b: 24 }, yaxis: { gridcolor: "rgba(0,0,0,0)" } });
   }
