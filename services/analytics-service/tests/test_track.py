@@ -10,13 +10,14 @@ from typing import Any
 
 import httpx
 import pytest
-from analytics_support import unique
+from analytics_support import placed, unique
 from conftest import settings_for
 from sqlalchemy import func, select
 
 from analytics_service.main import create_app
-from analytics_service.warehouse.models import ActivityEvent, DailyChannelRollup, SessionFact
+from analytics_service.warehouse.models import ActivityEvent, DailyChannelRollup, OrderFact, SessionFact
 from servicekit.db import Database
+from servicekit.events import outbox
 from servicekit.events.models import OutboxMessage
 from servicekit.testing import TestTokenIssuer, running_app
 
@@ -185,3 +186,16 @@ async def test_tracked_events_reach_the_rollups_through_the_broker_once(
     assert (fact.events, fact.viewed, fact.added) == (3, True, True)
     assert rollup is not None
     assert (rollup.sessions, rollup.sessions_added, rollup.events) == (1, 1, 3)
+
+    # Other services' events reach the facts consumer the same way (here staged in this service's outbox).
+    order_id = unique("order-")
+    async with database.session() as session:
+        await outbox.add(session, placed(order_id, unique("cust-"), when, [("S", 2, "15.00")]))
+    for _ in range(200):
+        async with database.session() as session:
+            order = await session.get(OrderFact, order_id)
+        if order is not None:
+            break
+        await asyncio.sleep(0.05)
+    assert order is not None
+    assert (order.placed, order.total_minor) == (True, 3000)

@@ -334,14 +334,7 @@ async def _fold_sessions(
                 fact.customer_id = row["customer_id"]
             if fact.anonymous_id is None and row["anonymous_id"]:
                 fact.anonymous_id = row["anonymous_id"]
-            fact.events += 1
-            name = row["event"]
-            fact.page_views += int(name == "Page Viewed")
-            fact.product_views += int(name == "Product Viewed")
-            fact.viewed = fact.viewed or name == "Product Viewed"
-            fact.added = fact.added or name == "Product Added"
-            fact.checkout = fact.checkout or name == "Checkout Started"
-            fact.purchased = fact.purchased or name == "Order Completed"
+            rollups.count_event(fact, row["event"])
         rollups.session_contribution(fact, delta)
         attribution[session_id] = (fact.channel, fact.campaign)
         if before is not None and before != attribution[session_id]:

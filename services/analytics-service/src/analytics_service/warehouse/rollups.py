@@ -67,6 +67,17 @@ class SessionLike(Protocol):
     events: int
 
 
+def count_event(fact: SessionLike, name: str) -> None:
+    """Fold one event (by its spec name) into its session: counts and funnel steps reached."""
+    fact.events += 1
+    fact.page_views += int(name == "Page Viewed")
+    fact.product_views += int(name == "Product Viewed")
+    fact.viewed = fact.viewed or name == "Product Viewed"
+    fact.added = fact.added or name == "Product Added"
+    fact.checkout = fact.checkout or name == "Checkout Started"
+    fact.purchased = fact.purchased or name == "Order Completed"
+
+
 def session_contribution(fact: SessionLike | None, into: Contribution | None = None) -> Contribution:
     """One session: one visit on its day, channel and campaign, and the funnel steps it reached."""
     out = into or Contribution()
