@@ -149,3 +149,12 @@ def test_outlook_extends_past_its_horizon_with_the_weekly_pattern_and_a_wider_ma
     assert demand.forecast(70)[63:70] == pytest.approx(demand.forecast(63)[56:63])
     assert demand.demand_quantile(63) <= demand.demand_quantile(120)
     assert demand.demand_quantile(120) > demand.forecast(120).sum()
+
+
+def test_median_of_a_slow_seller_is_zero_and_of_a_regular_one_near_its_mean() -> None:
+    rng = np.random.default_rng(12)
+    slow = fit_demand((rng.random(300) < 0.1) * 3.0, MONDAY)
+    assert slow.forecast(7).sum() > 0
+    assert slow.median(7).tolist() == [0.0] * 7
+    regular = fit_demand(rng.poisson(20.0, 300).astype(float), MONDAY)
+    assert regular.median(7) == pytest.approx(regular.forecast(7), rel=0.1)

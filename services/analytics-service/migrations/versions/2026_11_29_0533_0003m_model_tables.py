@@ -31,6 +31,7 @@ def upgrade() -> None:
         sa.Column("interval_level", sa.Float(), nullable=False),
         sa.Column("service_level", sa.Float(), nullable=False),
         sa.Column("mean", sa.JSON(), nullable=False),
+        sa.Column("median", sa.JSON(), nullable=False),
         sa.Column("lower", sa.JSON(), nullable=False),
         sa.Column("upper", sa.JSON(), nullable=False),
         sa.Column("lead_quantiles", sa.JSON(), nullable=False),

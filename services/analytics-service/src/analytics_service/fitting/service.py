@@ -146,6 +146,7 @@ def fit_forecasts(
                 "interval_level": settings.forecast_interval_level,
                 "service_level": settings.reorder_service_level,
                 "mean": [round(float(v), 4) for v in stored.mean],
+                "median": [round(float(v), 4) for v in stored.median],
                 "lower": [round(float(v), 4) for v in stored.lower],
                 "upper": [round(float(v), 4) for v in stored.upper],
                 "lead_quantiles": [round(float(v), 4) for v in stored.lead_quantiles],

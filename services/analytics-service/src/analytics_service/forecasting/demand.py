@@ -35,6 +35,7 @@ INTERMITTENT_ADI = 1.32
 PROFILE_PRIOR_WEIGHT = 7.0
 ERROR_WINDOW_DAYS = 364
 MIN_ERROR_SAMPLES = 8
+INTERVAL_LAGS = 28
 ALPHAS = (0.02, 0.05, 0.1, 0.2, 0.3)
 TSB_BETAS = (0.01, 0.03, 0.1, 0.2)
 TSB_ALPHAS = (0.05, 0.1, 0.2)
@@ -73,15 +74,42 @@ class DemandModel:
         return self.rate * self.weekday_factors(self.end + timedelta(days=1), horizon)
 
     def interval(self, horizon: int, level: float) -> tuple[FloatArray, FloatArray]:
-        """Daily prediction interval (lower, upper) at `level` (e.g. 0.8) for the next `horizon` days."""
+        """Daily prediction interval (lower, upper) at `level` (e.g. 0.8) for the next `horizon` days:
+        quantiles of the ratio actual / forecast of the model's past days, each forecast made 1 to
+        `INTERVAL_LAGS` days ahead, times the forecast. A ratio keeps a slow seller's zero days at a
+        lower bound of exactly 0 and lets the interval grow with the expected demand."""
         mean = self.forecast(horizon)
-        factors = self.weekday_factors(self.end + timedelta(days=1), horizon)
-        errors = self._window_errors(1)
-        if len(errors) < MIN_ERROR_SAMPLES:
+        ratios = self._daily_ratios(min(horizon, INTERVAL_LAGS))
+        if len(ratios) < MIN_ERROR_SAMPLES:
             spread = np.sqrt(np.maximum(mean, 0.0)) * _normal_quantile((1 + level) / 2)
             return np.maximum(mean - spread, 0.0), mean + spread
-        low, high = np.quantile(errors, [(1 - level) / 2, (1 + level) / 2])
-        return np.maximum(mean + low * factors, 0.0), np.maximum(mean + high * factors, 0.0)
+        low, high = np.quantile(ratios, [(1 - level) / 2, (1 + level) / 2])
+        return mean * low, mean * high
+
+    def median(self, horizon: int) -> FloatArray:
+        """The median units of each day (the typical day: 0 for a SKU that sells on fewer than half of
+        its days), from the same ratios as the interval; the point forecast an absolute-error measure
+        such as MASE rewards, where the mean is what adds up over a lead time."""
+        mean = self.forecast(horizon)
+        ratios = self._daily_ratios(min(horizon, INTERVAL_LAGS))
+        if len(ratios) < MIN_ERROR_SAMPLES:
+            return mean
+        return mean * float(np.quantile(ratios, 0.5))
+
+    def _daily_ratios(self, lags: int) -> FloatArray:
+        """actual / forecast of each recent day, forecast with the rate known 1 to `lags` days before it
+        (days whose forecast was 0 are left out)."""
+        n = len(self.history)
+        factors = self.weekday_factors(self.start, n)
+        days = np.arange(max(1, n - ERROR_WINDOW_DAYS), n)
+        pooled = []
+        for lag in range(max(lags, 1)):
+            origin = days - lag
+            target = days[origin >= 1]
+            predicted = self.fitted[target - lag] * factors[target]
+            usable = predicted > 1e-9
+            pooled.append(self.history[target][usable] / predicted[usable])
+        return np.concatenate(pooled) if pooled else np.empty(0)
 
     def demand_quantile(self, days: int, quantile: float) -> float:
         """The `quantile` of total demand over the next `days` days (for safety stock and reorder points)."""
@@ -192,6 +220,10 @@ def _one_step(states: FloatArray, initial: float) -> FloatArray:
 
 
 def _score(history: FloatArray, fitted: FloatArray, factors: FloatArray, warmup: int) -> float:
+    """Mean squared one-step error after the warm-up: the criterion the mean minimises. (Absolute
+    error gave slightly lower bench errors but reactive, noisy rates: on 40 simulated stationary slow
+    sellers of true rate 0.5/day, rates from 0.21 to 0.97 between the 10th and 90th percentiles, against
+    0.42 to 0.75 with squared error.)"""
     errors = history[warmup:] - fitted[warmup:] * factors[warmup:]
     return float(np.mean(errors * errors)) if len(errors) else 0.0
 
@@ -292,6 +324,7 @@ class DemandOutlook:
     method: str
     rate: float
     mean: FloatArray
+    median: FloatArray
     lower: FloatArray
     upper: FloatArray
     lead_quantiles: FloatArray
@@ -329,7 +362,9 @@ def outlook(
     quantiles = np.array([model.demand_quantile(days, service_level) for days in range(1, horizon + 1)])
     # A quantile of a longer window is never below that of a shorter one.
     quantiles = np.maximum.accumulate(quantiles) if len(quantiles) else quantiles
-    return DemandOutlook(model.method, model.rate, model.forecast(horizon), lower, upper, quantiles)
+    return DemandOutlook(
+        model.method, model.rate, model.forecast(horizon), model.median(horizon), lower, upper, quantiles
+    )
 
 
 def days_of_cover(outlook: DemandOutlook, available: float, horizon: int = 365) -> float | None:

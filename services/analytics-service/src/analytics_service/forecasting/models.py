@@ -15,8 +15,9 @@ ALL_LOCATIONS = "*"
 
 class DemandForecast(SQLModel, table=True):
     """A SKU's fitted demand at a location (`*`: all locations together) after `history_end`: the daily
-    mean and interval for `horizon` days, and `lead_quantiles[d-1]`, the `service_level` quantile of the
-    total demand over the next d days (reorder points for any lead time up to the horizon)."""
+    mean, median and interval for `horizon` days, and `lead_quantiles[d-1]`, the `service_level`
+    quantile of the total demand over the next d days (reorder points for any lead time up to the
+    horizon)."""
 
     __tablename__ = "demand_forecasts"
 
@@ -31,6 +32,7 @@ class DemandForecast(SQLModel, table=True):
     interval_level: float
     service_level: float
     mean: list[float] = Field(sa_column=sa.Column(sa.JSON(), nullable=False))
+    median: list[float] = Field(sa_column=sa.Column(sa.JSON(), nullable=False))
     lower: list[float] = Field(sa_column=sa.Column(sa.JSON(), nullable=False))
     upper: list[float] = Field(sa_column=sa.Column(sa.JSON(), nullable=False))
     lead_quantiles: list[float] = Field(sa_column=sa.Column(sa.JSON(), nullable=False))

@@ -9,7 +9,8 @@ from pydantic import BaseModel, Field
 
 class ForecastDay(BaseModel):
     day: date
-    mean: float = Field(description="Expected units")
+    mean: float = Field(description="Expected units (what adds up over a lead time)")
+    median: float = Field(description="Units of a typical day (0 for a SKU selling on under half its days)")
     lower: float = Field(description="Lower bound of the prediction interval")
     upper: float = Field(description="Upper bound of the prediction interval")
 

@@ -30,6 +30,7 @@ def demand_of(row: DemandForecast) -> DemandOutlook:
         row.method,
         row.rate,
         np.asarray(row.mean, dtype=np.float64),
+        np.asarray(row.median, dtype=np.float64),
         np.asarray(row.lower, dtype=np.float64),
         np.asarray(row.upper, dtype=np.float64),
         np.asarray(row.lead_quantiles, dtype=np.float64),
@@ -85,7 +86,7 @@ async def forecast(
             available=available,
             days_of_cover=None,
             days=[
-                ForecastDay(day=start + timedelta(days=i), mean=0.0, lower=0.0, upper=0.0)
+                ForecastDay(day=start + timedelta(days=i), mean=0.0, median=0.0, lower=0.0, upper=0.0)
                 for i in range(days)
             ],
         )
@@ -106,7 +107,11 @@ async def forecast(
         days_of_cover=days_of_cover(demand, available) if available is not None else None,
         days=[
             ForecastDay(
-                day=start + timedelta(days=i), mean=row.mean[i], lower=row.lower[i], upper=row.upper[i]
+                day=start + timedelta(days=i),
+                mean=row.mean[i],
+                median=row.median[i],
+                lower=row.lower[i],
+                upper=row.upper[i],
             )
             for i in range(horizon)
         ],
