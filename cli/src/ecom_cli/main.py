@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from ecom_cli.commands import clients, dev, dlq, events, keys, migrate, seed, users, version
+from ecom_cli.commands import clients, dev, dlq, events, keys, migrate, seed, sync, users, version
 from ecom_cli.errors import HandledGroup
 
 app = typer.Typer(
@@ -22,6 +22,7 @@ app.command()(seed.seed)
 app.command()(version.version)
 app.command()(events.events)
 app.add_typer(dlq.app, name="dlq")
+app.add_typer(sync.app, name="sync")
 app.add_typer(users.app, name="users")
 app.add_typer(clients.app, name="clients")
 app.add_typer(keys.app, name="keys")

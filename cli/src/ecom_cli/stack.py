@@ -54,7 +54,11 @@ GATEWAY_ROUTES: dict[str, str] = {
 }
 """The gateway's variable holding the URL of each service it routes to."""
 BROKER = "broker"
-DEFAULT_PORTS: dict[str, int] = {BROKER: DEFAULT_BROKER_PORT} | {s.name: s.port for s in STACK}
+REFERENCE_CHANNEL = "reference-channel"
+"""The reference sales channel (sync_service.reference_channel) that the seeded push channels point at."""
+DEFAULT_PORTS: dict[str, int] = (
+    {BROKER: DEFAULT_BROKER_PORT} | {s.name: s.port for s in STACK} | {REFERENCE_CHANNEL: 8005}
+)
 """The default port of each process of the dev stack, by name."""
 
 
@@ -153,4 +157,34 @@ def uvicorn_command(service: StackService, *, host: str, port: int) -> list[str]
         "--timeout-keep-alive",
         str(SERVICE_KEEP_ALIVE_SECONDS),
         "--no-proxy-headers",
+    ]
+
+
+def reference_channel_secrets_path(var_dir: Path) -> Path:
+    """Where `ecom seed` leaves the seeded channels' signing secrets for the reference channel server."""
+    return var_dir / "reference-channel-secrets.json"
+
+
+def reference_channel_env(
+    var_dir: Path, host: str, port: int, base_env: Mapping[str, str] | None = None
+) -> dict[str, str]:
+    """What the reference channel server and the seeders need to know of it: its URL and secrets file."""
+    env = dict(os.environ if base_env is None else base_env)
+    env["ECOM_REFERENCE_CHANNEL_URL"] = base_url(host, port)
+    env["REFERENCE_CHANNEL_SECRETS_FILE"] = str(reference_channel_secrets_path(var_dir))
+    env["PYTHONUNBUFFERED"] = "1"
+    return env
+
+
+def reference_channel_command(*, host: str, port: int) -> list[str]:
+    return [
+        sys.executable,
+        "-m",
+        "uvicorn",
+        "sync_service.reference_channel:app",
+        "--host",
+        host,
+        "--port",
+        str(port),
+        "--no-access-log",
     ]

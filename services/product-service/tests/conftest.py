@@ -1,12 +1,16 @@
+import asyncio
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import httpx
 import pytest
 import pytest_asyncio
 from inventory_support import Running
+from product_support import TEST_CHANNELS, register_channels
 
 from product_service.config import ALEMBIC_INI, Settings
 from product_service.main import create_app
+from servicekit.migrations import upgrade
 from servicekit.testing import ServiceUnderTest, TestTokenIssuer, running_app
 from servicekit.testing.plugin import TEST_SESSION_TIMEOUT_MS
 
@@ -14,6 +18,15 @@ from servicekit.testing.plugin import TEST_SESSION_TIMEOUT_MS
 @pytest.fixture(scope="module")
 def service() -> ServiceUnderTest:
     return ServiceUnderTest(create_app=create_app, settings_class=Settings, alembic_ini=ALEMBIC_INI)
+
+
+@pytest.fixture(scope="module")
+def database_url(fresh_database_url: str, alembic_ini: Path) -> str:
+    """A migrated database whose channel projection already knows the channel codes the tests use
+    (sync-service's registry fills it through ecom.channels.v1 in a running install)."""
+    upgrade(alembic_ini, fresh_database_url)
+    asyncio.run(register_channels(fresh_database_url, TEST_CHANNELS))
+    return fresh_database_url
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")

@@ -2,20 +2,51 @@
 
 from __future__ import annotations
 
-import asyncio
-import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Sequence
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
-from contracts import CloudEvent
-from contracts.schemas import validate_event_json
 from servicekit.testing import TestTokenIssuer
+from servicekit.testing.events import EVENT_TIMEOUT_S, eventually, produce, wait_for_events
 
-EVENT_TIMEOUT_S = 20.0
+__all__ = ["EVENT_TIMEOUT_S", "eventually", "produce", "wait_for_events"]
+
+TEST_CHANNELS = ("web", "marketplace", "pos", "print")
+"""Channel codes the tests use, known to product-service's channel projection from the start."""
+
+
+async def register_channels(database_url: str, codes: Sequence[str]) -> None:
+    """Put `codes` into the channel projection, as sync-service's ecom.channel.registered.v1 would."""
+    from product_service.channels.models import KnownChannel
+    from servicekit.db import Database
+
+    database = Database(database_url)
+    try:
+        async with database.session() as session:
+            for code in codes:
+                session.add(
+                    KnownChannel(
+                        code=code,
+                        channel_id=f"test-{code}",
+                        title=code,
+                        kind="webhook",
+                        status="enabled",
+                        version=1,
+                        updated_at=datetime.now(UTC),
+                    )
+                )
+    finally:
+        await database.dispose()
+
+
+async def known_channel(database_url: str) -> str:
+    """A fresh channel code that product-service's channel projection knows."""
+    code = unique("ch-")
+    await register_channels(database_url, [code])
+    return code
 
 
 def unique(prefix: str = "") -> str:
@@ -71,69 +102,6 @@ async def create_product(
     assert response.status_code == 201, response.text
     result: dict[str, Any] = response.json()
     return result
-
-
-async def wait_for_events(
-    bootstrap: str,
-    topic: str,
-    predicate: Callable[[CloudEvent], bool],
-    *,
-    count: int = 1,
-    timeout: float = EVENT_TIMEOUT_S,
-) -> list[CloudEvent]:
-    """Read `topic` from the beginning until `count` events match `predicate`; each is contract-checked."""
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, fetch_max_wait_ms=20)
-    await consumer.start()
-    found: list[CloudEvent] = []
-    try:
-        deadline = time.monotonic() + timeout
-        partitions: set[int] | None = None
-        while not partitions:
-            await consumer._client.force_metadata_update()
-            partitions = consumer.partitions_for_topic(topic)
-            if time.monotonic() > deadline:
-                raise AssertionError(f"topic {topic} does not exist")
-            if not partitions:
-                await asyncio.sleep(0.1)
-        tps = [TopicPartition(topic, p) for p in sorted(partitions)]
-        consumer.assign(tps)
-        await consumer.seek_to_beginning(*tps)
-        while len(found) < count:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                raise AssertionError(f"saw {len(found)} of {count} matching events on {topic}")
-            batches = await consumer.getmany(timeout_ms=200)
-            for records in batches.values():
-                for record in records:
-                    event = validate_event_json(record.value or b"", topic=topic)
-                    if predicate(event):
-                        found.append(event)
-    finally:
-        await consumer.stop()
-    return found
-
-
-async def produce(bootstrap: str, topic: str, events: list[CloudEvent]) -> None:
-    """Publish events raw, keyed by subject, as another service would."""
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all")
-    await producer.start()
-    try:
-        for event in events:
-            await producer.send_and_wait(topic, event.to_json_bytes(), key=event.subject.encode())
-    finally:
-        await producer.stop()
-
-
-async def eventually(check: Callable[[], Any], *, timeout: float = EVENT_TIMEOUT_S) -> Any:
-    """Poll an async check until it returns a truthy value (bounded)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        result = await check()
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not met in time")
-        await asyncio.sleep(0.1)
 
 
 async def finished_import(client: httpx.AsyncClient, tokens: TestTokenIssuer, job_id: str) -> dict[str, Any]:

@@ -7,7 +7,7 @@ from typing import Any
 
 import httpx
 import pytest
-from product_support import create_product, unique, wait_for_events, walk_pages
+from product_support import create_product, known_channel, unique, wait_for_events, walk_pages
 
 from contracts.topics import INVENTORY
 from servicekit.testing import TestTokenIssuer
@@ -189,10 +189,10 @@ async def test_concurrent_reservations_never_oversell(
 
 
 async def test_channel_safety_buffer_holds_stock_back(
-    client: httpx.AsyncClient, token_issuer: TestTokenIssuer
+    client: httpx.AsyncClient, token_issuer: TestTokenIssuer, database_url: str
 ) -> None:
     sku, location = await _sku(client, token_issuer), await _location(client, token_issuer)
-    channel = unique("ch-")
+    channel = await known_channel(database_url)
     await _move(client, token_issuer, kind="receipt", sku=sku, location_id=location, quantity=5)
     put = await client.put(
         f"/v1/inventory/channels/{channel}/buffer",
@@ -244,9 +244,9 @@ async def test_stock_changed_events_carry_available_per_location(
     await _reserve(client, token_issuer, sku=sku, quantity=2)
     events = await wait_for_events(kafka_bootstrap, INVENTORY, lambda e: e.subject == sku, count=2)
     assert [e.data["movement"] for e in events] == ["receipt", "reservation"]
-    assert events[1].data["locations"] == [
-        {"location_id": location, "on_hand": 7, "reserved": 2, "available": 5}
-    ]
+    [stock] = events[1].data["locations"]
+    assert stock.pop("location_code").startswith("loc_")
+    assert stock == {"location_id": location, "on_hand": 7, "reserved": 2, "available": 5}
     assert events[1].data["total_available"] == 5
 
 
@@ -266,9 +266,9 @@ async def test_retried_reservation_with_the_same_idempotency_key_reserves_once(
 
 
 async def test_concurrent_buffer_settings_of_a_new_channel_all_succeed_and_one_stays(
-    client: httpx.AsyncClient, token_issuer: TestTokenIssuer
+    client: httpx.AsyncClient, token_issuer: TestTokenIssuer, database_url: str
 ) -> None:
-    channel = unique("ch-")
+    channel = await known_channel(database_url)
     responses = await asyncio.gather(
         *(
             client.put(

@@ -17,7 +17,7 @@ from inventory_support import (
     sku,
     stock,
 )
-from product_support import eventually, unique
+from product_support import eventually, known_channel, unique
 
 from product_service.inventory.orders import on_order_placed
 from product_service.inventory.repository import reservations_of_order
@@ -71,9 +71,9 @@ async def test_reservation_beyond_all_locations_together_gets_409_saying_so(runn
     assert (await stock(running, sku_))["reserved"] == 0
 
 
-async def test_split_keeps_the_channel_buffer_at_each_location(running: Running) -> None:
+async def test_split_keeps_the_channel_buffer_at_each_location(running: Running, database_url: str) -> None:
     sku_, _, _ = await _two_locations(running, 2, 3)
-    channel = unique("ch-")
+    channel = await known_channel(database_url)
     put = await running.client.put(
         f"/v1/inventory/channels/{channel}/buffer", json={"safety_buffer": 1}, headers=running.writer()
     )

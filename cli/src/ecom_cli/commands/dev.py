@@ -24,10 +24,13 @@ from ecom_cli.stack import (
     DEFAULT_PORTS,
     DEFAULT_VAR_DIR,
     GATEWAY,
+    REFERENCE_CHANNEL,
     STACK,
     base_url,
     broker_data_dir,
     broker_log_path,
+    reference_channel_command,
+    reference_channel_env,
     service_env,
     uvicorn_command,
 )
@@ -45,6 +48,7 @@ _PORT_OF = {
     "product": "product-service",
     "sync": "sync-service",
     "analytics": "analytics-service",
+    REFERENCE_CHANNEL: "the reference sales channel (the seeded push channels point at it)",
 }
 
 
@@ -86,6 +90,8 @@ def urls_table(host: str, ports: Mapping[str, int], bootstrap_servers: str, var_
     for service in STACK:
         url = base_url(host, ports[service.name])
         table.add_row(Text(service.name, style=service.colour), url, f"{url}/docs")
+    reference = base_url(host, ports[REFERENCE_CHANNEL])
+    table.add_row(Text(REFERENCE_CHANNEL, style="white"), reference, f"{reference}/docs")
     table.add_row(Text(BROKER, style="red"), bootstrap_servers, str(broker_log_path(var_dir)))
     return table
 
@@ -180,7 +186,11 @@ def run_dev(
             return 0
         if not report_migrations(console, results):
             return 1
-        if seed_if_empty and not seed_empty_databases(var_dir, env_for(GATEWAY), supervisor):
+        reference_env = reference_channel_env(var_dir, host, ports[REFERENCE_CHANNEL])
+        seed_env = env_for(GATEWAY) | {
+            k: v for k, v in reference_env.items() if k.endswith(("_URL", "_FILE"))
+        }
+        if seed_if_empty and not seed_empty_databases(var_dir, seed_env, supervisor):
             return 1
         if supervisor.stop_requested:
             return 0
@@ -196,6 +206,16 @@ def run_dev(
             )
             for service in STACK
         ]
+        specs.append(
+            ChildSpec(
+                name=REFERENCE_CHANNEL,
+                argv=reference_channel_command(host=host, port=ports[REFERENCE_CHANNEL]),
+                env=reference_env,
+                ready_url=f"{base_url(host, ports[REFERENCE_CHANNEL])}/healthz",
+                colour="white",
+                layer=1,
+            )
+        )
         exit_code: int = supervisor.run(
             specs,
             ready_timeout=ready_timeout,
@@ -212,6 +232,9 @@ def dev(
     sync_port: Annotated[int, _port_option("sync")] = DEFAULT_PORTS["sync"],
     analytics_port: Annotated[int, _port_option("analytics")] = DEFAULT_PORTS["analytics"],
     broker_port: Annotated[int, _port_option(BROKER)] = DEFAULT_PORTS[BROKER],
+    reference_channel_port: Annotated[int, _port_option(REFERENCE_CHANNEL)] = DEFAULT_PORTS[
+        REFERENCE_CHANNEL
+    ],
     var_dir: VarDirOption = DEFAULT_VAR_DIR,
     timeout: Annotated[
         float, typer.Option("--timeout", min=1, help="Seconds to wait for every /readyz to answer 200.")
@@ -232,7 +255,8 @@ def dev(
         ),
     ] = BrokerStorage.disk,
 ) -> None:
-    """Run the broker, the gateway and the four services with migrated databases, logs in one stream.
+    """Run the broker, the gateway, the four services and the reference sales channel with migrated
+    databases, logs in one stream.
 
     Ctrl-C (or SIGTERM) stops everything; if any process dies, the rest are stopped and the exit code is 1.
     """
@@ -243,6 +267,7 @@ def dev(
         "product": product_port,
         "sync": sync_port,
         "analytics": analytics_port,
+        REFERENCE_CHANNEL: reference_channel_port,
     }
     code = run_dev(
         host=host,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from pydantic import Field, SecretStr
 from pydantic_settings import SettingsConfigDict
 
 from servicekit.settings import ServiceSettings
@@ -12,9 +13,34 @@ SERVICE_ROOT = Path(__file__).resolve().parents[2]
 ALEMBIC_INI = SERVICE_ROOT / "alembic.ini"
 DEFAULT_PORT = 8003
 
+# Development default: it carries the "dev-only" marker, so a production start refuses it.
+DEV_SECRETS_KEY = "dev-only-sync-channel-secrets-key-change-me"
+
 
 class Settings(ServiceSettings):
     model_config = SettingsConfigDict(env_prefix="SYNC_")
 
     service_name: str = "sync-service"
     database_url: str = "sqlite+aiosqlite:///./var/sync.db"
+    secrets_key: SecretStr = Field(
+        default=SecretStr(DEV_SECRETS_KEY),
+        description="Key (any long random string) that encrypts the channels' signing secrets at rest",
+    )
+    push_enabled: bool = Field(default=True, description="Run the push pipeline in this process")
+    push_timeout_seconds: float = Field(default=5.0, gt=0, le=120, description="Timeout of one push")
+    push_max_attempts: int = Field(default=4, ge=1, le=20, description="Tries of a push before it fails")
+    push_backoff_seconds: float = Field(
+        default=0.2, gt=0, le=60, description="First retry delay; doubled per retry, with ±50 % jitter"
+    )
+    push_backoff_max_seconds: float = Field(default=10.0, gt=0, le=600)
+    push_concurrency: int = Field(default=4, ge=1, le=64, description="Pushes in flight per channel")
+    push_batch_size: int = Field(default=50, ge=1, le=1000, description="Listings per push")
+    push_sweep_seconds: float = Field(
+        default=5.0, gt=0, le=3600, description="How often pending listings not yet queued are picked up"
+    )
+    circuit_failure_threshold: int = Field(
+        default=5, ge=1, le=1000, description="Consecutive failed pushes that open a channel's circuit"
+    )
+    circuit_open_seconds: float = Field(
+        default=10.0, gt=0, le=3600, description="How long an open circuit waits before one trial push"
+    )

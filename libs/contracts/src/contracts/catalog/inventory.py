@@ -17,6 +17,9 @@ class LocationStock(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     location_id: str
+    location_code: str | None = Field(
+        default=None, description="The location's code (added in 2026-11; absent from older events)"
+    )
     on_hand: int
     reserved: int
     available: int = Field(description="on_hand - reserved, never below zero")

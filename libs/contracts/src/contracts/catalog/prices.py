@@ -57,6 +57,12 @@ class _PromotionWindow(EventData):
     channels: list[str] = Field(description="Channels it runs on; empty means every channel")
     starts_at: datetime
     ends_at: datetime
+    percent: Decimal | None = Field(
+        default=None,
+        description="A percentage promotion's discount, e.g. 15 (absent before 2026-11)",
+    )
+    amount: Decimal | None = Field(default=None, description="An amount promotion's discount per unit")
+    currency: str | None = Field(default=None, description="The currency of `amount`")
 
 
 @register(

@@ -31,6 +31,7 @@ from product_service.catalog.schemas import (
     VariantCreate,
 )
 from product_service.catalog.search import SearchFilters
+from product_service.channels.service import require_known
 from product_service.common import ReadCaller, SettingsDep, WriteCaller, cursor_id
 from servicekit.bounds import MAX_AMOUNT, CurrencyCode
 from servicekit.dependencies import SessionDep
@@ -50,6 +51,7 @@ router = APIRouter(prefix="/v1", tags=["catalog"])
 )
 async def create_family(body: FamilyCreate, session: SessionDep, _: WriteCaller) -> AttributeFamily:
     """Define an attribute family: typed attributes, each required or optional per channel."""
+    await require_known(session, (c for a in body.attributes for c in a.required_channels))
     return await service.create_family(session, body=body)
 
 
@@ -78,6 +80,7 @@ async def update_family(
     _: WriteCaller,
 ) -> FamilyUpdateResult:
     """Change a family (title; attributes: the whole new list); 409 if products' values would not fit."""
+    await require_known(session, (c for a in body.attributes or () for c in a.required_channels))
     family, impact = await service.update_family(
         session, family_id=family_id, changes=body, if_match=if_match, settings=settings
     )
@@ -122,6 +125,7 @@ async def create_product(
     body: ProductCreate, session: SessionDep, settings: SettingsDep, response: Response, _: WriteCaller
 ) -> ProductRead:
     """Create a product with its variants; attribute values are checked against the family."""
+    await require_known(session, body.channels)
     product = await service.create_product(session, body=body, settings=settings)
     set_etag(response, product.version)
     response.headers["Location"] = f"/v1/products/{product.id}"
@@ -178,6 +182,7 @@ async def update_product(
     _: WriteCaller,
 ) -> ProductRead:
     """Change a product's fields; send the ETag as If-Match (428 without, 412 when stale)."""
+    await require_known(session, body.channels or ())
     product = await service.get_product(session, product_id=product_id)
     read = await service.update_product(
         session, product=product, changes=body, if_match=if_match, settings=settings
@@ -228,6 +233,7 @@ async def completeness_report(
 ) -> CompletenessReport:
     """Completeness of every non-archived product on a channel (share of its required attributes filled)."""
     after = cursor_id(cursor, str)
+    await require_known(session, [channel])
     entries, last_id = await service.completeness_report(
         session, channel=channel, only_below=below_threshold, limit=limit, after_id=after, settings=settings
     )

@@ -12,7 +12,13 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from contracts import build_event
-from contracts.catalog.products import ProductArchived, ProductCreated, ProductUpdated
+from contracts.catalog.products import (
+    ProductArchived,
+    ProductCreated,
+    ProductDetails,
+    ProductUpdated,
+    VariantFacts,
+)
 from product_service.catalog import repository, search
 from product_service.catalog.attributes import attribute_errors, completeness, definitions_of
 from product_service.catalog.models import AttributeFamily, Category, Product, Variant
@@ -289,6 +295,38 @@ def _check_publishable(
         )
 
 
+async def _category_path(session: AsyncSession, category_id: str | None) -> list[str]:
+    """The category and its ancestors, nearest first."""
+    path: list[str] = []
+    current = category_id
+    while current is not None and len(path) < MAX_CATEGORY_DEPTH:
+        category = await repository.get_category(session, current)
+        if category is None:
+            break
+        path.append(category.id)
+        current = category.parent_id
+    return path
+
+
+async def _details(
+    session: AsyncSession, product: Product, variants: Sequence[Variant | VariantCreate]
+) -> ProductDetails:
+    """The product as channels show it, carried by its events (sync-service builds listings from it)."""
+    family = await repository.cached_family(session, product.family_id) if product.family_id else None
+    ratios = completeness(product.attributes, _read_definitions(family))
+    return ProductDetails(
+        title=product.title,
+        brand=product.brand,
+        description=product.description,
+        attributes=product.attributes,
+        media_urls=product.media_urls,
+        channels=product.channels,
+        category_path=await _category_path(session, product.category_id),
+        completeness={c.channel: c.ratio for c in ratios},
+        variants=[VariantFacts(sku=v.sku, gtin=v.gtin, attributes=v.attributes) for v in variants],
+    )
+
+
 async def _check_new_variants(session: AsyncSession, variants: Sequence[VariantCreate]) -> None:
     skus = [v.sku for v in variants]
     gtins = [v.gtin for v in variants if v.gtin]
@@ -358,6 +396,7 @@ async def create_product(session: AsyncSession, *, body: ProductCreate, settings
                 category_id=product.category_id,
                 skus=[v.sku for v in body.variants],
                 version=1,
+                details=await _details(session, product, body.variants),
             ),
             subject=product.id,
             sequence=1,
@@ -442,7 +481,12 @@ async def _emit_product_change(
     if product.status == "archived" and "status" in changed:
         event = build_event(
             "ecom.product.archived.v1",
-            ProductArchived(product_id=product.id, version=product.version, skus=skus),
+            ProductArchived(
+                product_id=product.id,
+                version=product.version,
+                skus=skus,
+                details=await _details(session, product, variants),
+            ),
             subject=product.id,
             sequence=product.version,
         )
@@ -456,6 +500,7 @@ async def _emit_product_change(
                 changed_fields=changed,
                 skus=skus,
                 category_id=product.category_id,
+                details=await _details(session, product, variants),
             ),
             subject=product.id,
             sequence=product.version,

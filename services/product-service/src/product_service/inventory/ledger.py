@@ -68,6 +68,7 @@ async def emit_stock_changed(
         locations=[
             EventLocationStock(
                 location_id=row.location_id,
+                location_code=await repository.location_code(session, row.location_id),
                 on_hand=row.on_hand,
                 reserved=row.reserved,
                 available=row.on_hand - row.reserved,

@@ -296,3 +296,17 @@ async def total_available(session: AsyncSession, sku: str) -> int:
         )
     )
     return int(value or 0)
+
+
+_location_codes: dict[str, str] = {}
+
+
+async def location_code(session: AsyncSession, location_id: str) -> str | None:
+    """A location's code (locations never change their code, so it is remembered per process)."""
+    code = _location_codes.get(location_id)
+    if code is None:
+        location = await session.get(Location, location_id)
+        if location is None:
+            return None
+        code = _location_codes[location_id] = location.code
+    return code

@@ -7,6 +7,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Path, Query, status
 
 from product_service.catalog.schemas import CHANNEL_PATTERN
+from product_service.channels.service import require_known
 from product_service.common import InventoryCaller, ReadCaller, cursor_id
 from product_service.inventory import backorders, repository, reservations, service
 from product_service.inventory.models import ChannelBuffer, Location
@@ -210,12 +211,14 @@ async def set_buffer(
     _: InventoryCaller,
 ) -> ChannelBuffer:
     """Set the units of every SKU held back from a channel."""
+    await require_known(session, [channel])
     return await service.set_buffer(session, channel=channel, safety_buffer=body.safety_buffer)
 
 
-@router.get("/inventory/{sku}", response_model=StockRead, responses=problem_responses(401, 403, 404))
+@router.get("/inventory/{sku}", response_model=StockRead, responses=problem_responses(401, 403, 404, 422))
 async def stock_of(sku: str, session: SessionDep, _: ReadCaller, channel: ChannelQuery = None) -> StockRead:
     """On-hand, reserved and available stock of a SKU per location and in total."""
+    await require_known(session, [channel])
     return await service.stock_of(session, sku=sku, channel=channel)
 
 

@@ -342,6 +342,11 @@ async def announce_due(session: AsyncSession) -> int:
                 channels=promotion.channels,
                 starts_at=as_utc(promotion.starts_at),
                 ends_at=as_utc(promotion.ends_at),
+                percent=Decimal(promotion.percent_bp) / 100 if promotion.percent_bp is not None else None,
+                amount=price_service.to_amount(promotion.amount_minor)
+                if promotion.amount_minor is not None
+                else None,
+                currency=promotion.currency,
             )
             await outbox.add(session, build_event(event_type, data, subject=promotion.id))
             announced += 1

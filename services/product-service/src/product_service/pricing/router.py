@@ -7,6 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Response, status
 
 from product_service.catalog.schemas import CHANNEL_PATTERN
+from product_service.channels.service import require_known
 from product_service.common import ReadCaller, WriteCaller
 from product_service.pricing import promotions, service
 from product_service.pricing.schemas import (
@@ -43,6 +44,7 @@ AtQuery = Annotated[
 )
 async def set_price(sku: str, body: PriceSet, session: SessionDep, caller: WriteCaller) -> PriceRead:
     """Append a price and cost for a SKU (per currency, optionally per channel), now or scheduled."""
+    await require_known(session, [body.channel])
     record = await service.set_price(session, sku=sku, body=body, actor=caller.subject)
     return service.to_read(record)
 
@@ -57,6 +59,7 @@ async def price_at(
     at: AtQuery = None,
 ) -> PriceRead:
     """The price in effect at a moment (default now); channels without own prices get the general one."""
+    await require_known(session, [channel])
     record = await service.price_at(session, sku=sku, currency=currency, channel=channel, at=at)
     return service.to_read(record)
 
@@ -72,6 +75,7 @@ async def history(
 ) -> Page[PriceRead]:
     """Every price ever set for the SKU (who, when, why, source), scheduled ones included, oldest
     first; cursor pagination."""
+    await require_known(session, [channel])
     return await service.history(session, sku=sku, currency=currency, channel=channel, page=page)
 
 
@@ -87,6 +91,7 @@ async def lowest_30d(
     at: AtQuery = None,
 ) -> LowestPriceRead:
     """The lowest price in effect during the 30 days before a moment: the EU Omnibus reference price."""
+    await require_known(session, [channel])
     return await service.lowest_in_window(session, sku=sku, currency=currency, channel=channel, at=at)
 
 
@@ -103,6 +108,7 @@ async def create_promotion(
     body: PromotionCreate, session: SessionDep, caller: WriteCaller, response: Response
 ) -> PromotionRead:
     """Define a promotion once (percentage or amount; SKUs or categories; channels; start and end)."""
+    await require_known(session, body.channels)
     promotion = await promotions.create_promotion(session, body=body, actor=caller.subject)
     set_etag(response, promotion.version)
     return promotions.to_read(promotion)
@@ -145,6 +151,7 @@ async def update_promotion(
     response: Response,
 ) -> PromotionRead:
     """Change a promotion (If-Match: its ETag); once running, only its title and end can change."""
+    await require_known(session, body.channels or ())
     promotion = await promotions.get_promotion(session, promotion_id=promotion_id)
     promotion = await promotions.update_promotion(
         session, promotion=promotion, changes=body, if_match=if_match
@@ -180,4 +187,5 @@ async def effective_price(
     at: AtQuery = None,
 ) -> EffectivePriceRead:
     """The price a channel shows at a moment: the base price with the best running promotion applied."""
+    await require_known(session, [channel])
     return await promotions.effective_price(session, sku=sku, currency=currency, channel=channel, at=at)

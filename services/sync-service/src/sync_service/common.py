@@ -1,0 +1,39 @@
+"""Small helpers every domain of sync-service uses: ids, time, scopes, settings."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated
+
+from fastapi import Depends, Request, Security
+
+from contracts import uuid7
+from servicekit.auth import Caller, require
+from sync_service.config import Settings
+
+CHANNEL_CODE_PATTERN = r"^[a-z][a-z0-9_\-]{0,49}$"
+"""The channel code product-service accepts too."""
+
+
+def new_id() -> str:
+    """A time-ordered id (UUIDv7), so ordering by id is ordering by creation."""
+    return str(uuid7())
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def as_utc(value: datetime) -> datetime:
+    """SQLite hands back naive datetimes; every stored time is UTC."""
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+async def get_settings(request: Request) -> Settings:
+    settings: Settings = request.app.state.runtime.settings
+    return settings
+
+
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+ReadCaller = Annotated[Caller, Security(require, scopes=["sync:read"])]
+AdminCaller = Annotated[Caller, Security(require, scopes=["sync:admin"])]

@@ -1,0 +1,139 @@
+"""The desired state of a SKU on a channel, computed from the facts (pure functions, no I/O).
+
+Price: the channel's own price series if it has one, else the general one, in the channel's currency;
+the best running promotion for that channel applies (promotions do not stack, as in product-service);
+then the channel's price adjustment. Stock: the available units at the channel's locations (all when it
+names none) minus its safety buffer, never below zero. Publishable: the product is active, sold on the
+channel (its `channels` empty or naming it), in one of the channel's categories, complete enough for the
+channel's threshold, and has a price there.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from decimal import ROUND_HALF_UP, Decimal
+from typing import Any
+
+from sync_service.channels.models import Channel
+from sync_service.listings.models import (
+    CatalogPrice,
+    CatalogProduct,
+    CatalogPromotion,
+    CatalogStock,
+    CatalogVariant,
+)
+
+ALL_CHANNELS = ""
+
+
+@dataclass(frozen=True)
+class SkuFacts:
+    variant: CatalogVariant
+    product: CatalogProduct
+    prices: Sequence[CatalogPrice]
+    stock: Sequence[CatalogStock]
+
+
+def _round(value: Decimal) -> int:
+    return int(value.quantize(Decimal(1), rounding=ROUND_HALF_UP))
+
+
+def discounted(base_minor: int, promotion: CatalogPromotion) -> int:
+    if promotion.kind == "percentage":
+        return max(0, base_minor - _round(Decimal(base_minor) * Decimal(promotion.percent_bp or 0) / 10_000))
+    return max(0, base_minor - (promotion.amount_minor or 0))
+
+
+def adjusted(amount_minor: int, adjustment_bp: int) -> int:
+    return max(0, _round(Decimal(amount_minor) * (10_000 + adjustment_bp) / 10_000))
+
+
+def promotion_applies(
+    promotion: CatalogPromotion, *, channel: Channel, sku: str, path: Sequence[str]
+) -> bool:
+    if promotion.channels and channel.code not in promotion.channels:
+        return False
+    if promotion.kind == "amount" and promotion.currency != channel.currency:
+        return False
+    return sku in promotion.skus or bool(set(promotion.category_ids).intersection(path))
+
+
+def _money(minor: int) -> str:
+    return str(Decimal(minor) / 100)
+
+
+def desired_state(
+    channel: Channel, facts: SkuFacts, promotions: Iterable[CatalogPromotion]
+) -> tuple[dict[str, Any], bool]:
+    """The listing's desired state (JSON-ready) and whether it is publishable."""
+    product, variant = facts.product, facts.variant
+    reasons: list[str] = []
+    own = [p for p in facts.prices if p.currency == channel.currency and p.channel == channel.code]
+    general = [p for p in facts.prices if p.currency == channel.currency and p.channel == ALL_CHANNELS]
+    base = own[0] if own else general[0] if general else None
+    price: str | None = None
+    sale: dict[str, Any] | None = None
+    if base is None:
+        reasons.append(f"no {channel.currency} price")
+    else:
+        best: tuple[int, CatalogPromotion] | None = None
+        for promotion in promotions:
+            if promotion_applies(promotion, channel=channel, sku=variant.sku, path=product.category_path):
+                amount = discounted(base.amount_minor, promotion)
+                if (
+                    best is None
+                    or amount < best[0]
+                    or (amount == best[0] and promotion.promotion_id < best[1].promotion_id)
+                ):
+                    best = (amount, promotion)
+        price = _money(adjusted(base.amount_minor, channel.price_adjustment_bp))
+        if best is not None and best[0] < base.amount_minor:
+            sale = {
+                "price": _money(adjusted(best[0], channel.price_adjustment_bp)),
+                "promotion_id": best[1].promotion_id,
+                "starts_at": best[1].starts_at.isoformat(),
+                "ends_at": best[1].ends_at.isoformat(),
+            }
+    locations = set(channel.location_codes)
+    available = sum(s.available for s in facts.stock if not locations or s.location_code in locations)
+    quantity = max(0, available - channel.safety_buffer)
+    if product.status != "active":
+        reasons.append(f"product is {product.status}")
+    if product.channels and channel.code not in product.channels:
+        reasons.append("product is not published to this channel")
+    if channel.category_ids and not set(channel.category_ids).intersection(product.category_path):
+        reasons.append("category not sold on this channel")
+    ratio = product.completeness.get(channel.code, 1.0)
+    if ratio < channel.completeness_threshold:
+        reasons.append(f"completeness {ratio:.0%} below the channel's {channel.completeness_threshold:.0%}")
+    publishable = not reasons
+    state = {
+        "sku": variant.sku,
+        "product_id": product.product_id,
+        "title": product.title,
+        "brand": product.brand,
+        "description": product.description,
+        "gtin": variant.gtin,
+        "attributes": {**product.attributes, **variant.attributes},
+        "variant_attributes": variant.attributes,
+        "media_urls": product.media_urls,
+        "currency": channel.currency,
+        "locale": channel.locale,
+        "price": price,
+        "sale": sale,
+        "quantity": quantity,
+        "published": publishable,
+        "unpublished_because": reasons,
+    }
+    return state, publishable
+
+
+def state_hash(state: dict[str, Any] | None) -> str | None:
+    """A stable digest of a listing state: equal states, equal hashes, whatever the key order."""
+    if state is None:
+        return None
+    raw = json.dumps(state, sort_keys=True, separators=(",", ":"), default=str).encode()
+    return hashlib.sha256(raw).hexdigest()

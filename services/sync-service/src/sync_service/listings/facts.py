@@ -1,0 +1,212 @@
+"""Handlers of product-service's events: they keep the facts listings are computed from, and name the
+SKUs whose listings must be recomputed. Batch handlers (`handle_many`) fold a fetched run of events
+into one recomputation, so a burst of changes to one SKU is computed once (latest state wins)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from decimal import Decimal
+
+from sqlalchemy import delete, select
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
+
+from contracts import CloudEvent, parse_data
+from contracts.catalog.inventory import StockChanged
+from contracts.catalog.prices import PriceChanged, PromotionEnded, PromotionStarted
+from contracts.catalog.products import ProductArchived, ProductCreated, ProductDetails, ProductUpdated
+from servicekit.events import handle_many
+from sync_service.common import as_utc
+from sync_service.listings import service
+from sync_service.listings.compute import ALL_CHANNELS
+from sync_service.listings.models import (
+    CatalogPrice,
+    CatalogProduct,
+    CatalogPromotion,
+    CatalogStock,
+    CatalogVariant,
+)
+
+
+def _latest_time(events: Sequence[CloudEvent]) -> datetime:
+    return max(as_utc(event.time) for event in events)
+
+
+def _minor(amount: Decimal) -> int:
+    return int((amount * 100).to_integral_value())
+
+
+async def _apply_product(
+    session: AsyncSession, product_id: str, status: str, version: int, details: ProductDetails | None
+) -> list[str]:
+    row = await session.get(CatalogProduct, product_id)
+    if row is not None and row.version > version:
+        return []
+    if details is None:
+        if row is None:
+            return []
+        row.status = status
+        row.version = version
+        skus = (
+            (
+                await session.execute(
+                    select(col(CatalogVariant.sku)).where(col(CatalogVariant.product_id) == product_id)
+                )
+            )
+            .scalars()
+            .all()
+        )
+        return list(skus)
+    if row is None:
+        row = CatalogProduct(
+            product_id=product_id,
+            status=status,
+            title=details.title,
+            attributes={},
+            media_urls=[],
+            channels=[],
+            category_path=[],
+            completeness={},
+            version=version,
+        )
+        session.add(row)
+    row.status = status
+    row.version = version
+    row.title = details.title[:500]
+    row.brand = details.brand[:500] if details.brand else None
+    row.description = details.description
+    row.attributes = details.attributes
+    row.media_urls = details.media_urls
+    row.channels = details.channels
+    row.category_path = details.category_path
+    row.completeness = details.completeness
+    for variant in details.variants:
+        existing = await session.get(CatalogVariant, variant.sku)
+        if existing is None:
+            session.add(
+                CatalogVariant(
+                    sku=variant.sku, product_id=product_id, gtin=variant.gtin, attributes=variant.attributes
+                )
+            )
+        else:
+            existing.product_id = product_id
+            existing.gtin = variant.gtin
+            existing.attributes = variant.attributes
+    await session.flush()
+    return [variant.sku for variant in details.variants]
+
+
+@handle_many
+async def on_products(session: AsyncSession, events: Sequence[CloudEvent]) -> None:
+    """ecom.product.created/updated/archived.v1: the product's facts, then its SKUs' listings."""
+    skus: set[str] = set()
+    for event in events:
+        data = parse_data(event)
+        if isinstance(data, ProductCreated | ProductUpdated):
+            skus.update(
+                await _apply_product(session, data.product_id, data.status, data.version, data.details)
+            )
+        elif isinstance(data, ProductArchived):
+            skus.update(
+                await _apply_product(session, data.product_id, "archived", data.version, data.details)
+            )
+    await service.recompute(session, skus=skus, at=_latest_time(events))
+
+
+@handle_many
+async def on_price_changes(session: AsyncSession, events: Sequence[CloudEvent]) -> None:
+    """ecom.price.changed.v1: the price in effect per SKU, currency and channel (latest wins)."""
+    changes = [data for data in map(parse_data, events) if isinstance(data, PriceChanged)]
+    skus = {data.sku for data in changes}
+    known = {
+        (row.sku, row.currency, row.channel): row
+        for row in (
+            await session.execute(select(CatalogPrice).where(col(CatalogPrice.sku).in_(sorted(skus))))
+        ).scalars()
+    }
+    for data in changes:
+        key = (data.sku, data.currency, data.channel or ALL_CHANNELS)
+        row = known.get(key)
+        effective = as_utc(data.effective_from)
+        if row is None:
+            row = known[key] = CatalogPrice(
+                sku=key[0],
+                currency=key[1],
+                channel=key[2],
+                amount_minor=_minor(data.amount),
+                effective_from=effective,
+            )
+            session.add(row)
+        elif as_utc(row.effective_from) <= effective:
+            row.amount_minor = _minor(data.amount)
+            row.effective_from = effective
+    await session.flush()
+    await service.recompute(session, skus=skus, at=_latest_time(events))
+
+
+@handle_many
+async def on_promotions(session: AsyncSession, events: Sequence[CloudEvent]) -> None:
+    """ecom.promotion.started/ended.v1: running promotions; every SKU they reach is recomputed."""
+    skus: set[str] = set()
+    categories: set[str] = set()
+    for event in events:
+        data = parse_data(event)
+        assert isinstance(data, PromotionStarted | PromotionEnded)
+        await session.execute(
+            delete(CatalogPromotion).where(col(CatalogPromotion.promotion_id) == data.promotion_id)
+        )
+        if isinstance(data, PromotionStarted):
+            session.add(
+                CatalogPromotion(
+                    promotion_id=data.promotion_id,
+                    kind=data.kind,
+                    percent_bp=_minor(data.percent) if data.percent is not None else None,
+                    amount_minor=_minor(data.amount) if data.amount is not None else None,
+                    currency=data.currency,
+                    skus=data.skus,
+                    category_ids=data.category_ids,
+                    channels=data.channels,
+                    starts_at=as_utc(data.starts_at),
+                    ends_at=as_utc(data.ends_at),
+                )
+            )
+        skus.update(data.skus)
+        categories.update(data.category_ids)
+    await session.flush()
+    if categories:
+        skus.update(await service.skus_in_categories(session, categories))
+    await service.recompute(session, skus=skus, at=_latest_time(events))
+
+
+@handle_many
+async def on_stock_changes(session: AsyncSession, events: Sequence[CloudEvent]) -> None:
+    """ecom.stock.changed.v1: available units per SKU and location."""
+    skus: set[str] = set()
+    for event in events:
+        data = parse_data(event)
+        assert isinstance(data, StockChanged)
+        for location in data.locations:
+            row = await session.get(CatalogStock, (data.sku, location.location_id))
+            if row is None:
+                session.add(
+                    CatalogStock(
+                        sku=data.sku,
+                        location_id=location.location_id,
+                        location_code=location.location_code,
+                        available=location.available,
+                    )
+                )
+            else:
+                row.available = location.available
+                row.location_code = location.location_code or row.location_code
+        skus.add(data.sku)
+    await session.flush()
+    await service.recompute(session, skus=skus, at=_latest_time(events))
+
+
+@handle_many
+async def on_channels(session: AsyncSession, events: Sequence[CloudEvent]) -> None:
+    """ecom.channel.registered/updated/retired.v1 (sync-service's own): the channel's every listing."""
+    channel_ids = {str(event.data["channel_id"]) for event in events}
+    await service.recompute_channels(session, channel_ids=channel_ids, at=_latest_time(events))

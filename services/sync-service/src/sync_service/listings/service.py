@@ -1,0 +1,296 @@
+"""Listings: recompute the desired state of (channel, SKU) pairs from the facts, and read them.
+
+A recomputation writes only the listings whose desired state changed; each write bumps the listing's
+`desired_seq` with a compare-and-set on the sequence it read. The pairs a push channel must receive are
+handed to the push pipeline once the transaction commits (`changes`)."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Callable, Collection, Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import bindparam, select, update
+from sqlalchemy import event as sa_event
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
+
+from servicekit.errors import Conflict
+from servicekit.http.pagination import Page, PageParams, after_key, cursor_key, make_page
+from sync_service.channels.models import Channel
+from sync_service.channels.schemas import PUSHED_KINDS
+from sync_service.common import utc_now
+from sync_service.listings.compute import SkuFacts, desired_state, state_hash
+from sync_service.listings.models import (
+    CatalogPrice,
+    CatalogProduct,
+    CatalogPromotion,
+    CatalogStock,
+    CatalogVariant,
+    Listing,
+)
+
+CHUNK = 500
+
+Changed = list[tuple[str, str]]
+_listeners: dict[str, list[Callable[[Changed], object]]] = defaultdict(list)
+
+
+def _database_key(session: AsyncSession) -> str:
+    return session.get_bind().engine.url.render_as_string(hide_password=False)
+
+
+def listen(database_url_key: str, callback: Callable[[Changed], object]) -> Callable[[], None]:
+    """Call `callback` with the (channel id, SKU) pairs to push after each commit that changed them, for
+    the database whose URL renders as `database_url_key`; returns the function that stops it."""
+    _listeners[database_url_key].append(callback)
+    return lambda: _listeners[database_url_key].remove(callback)
+
+
+def _announce_after_commit(session: AsyncSession, changed: Changed) -> None:
+    if not changed:
+        return
+    callbacks = list(_listeners.get(_database_key(session), ()))
+    if not callbacks:
+        return
+
+    def after_commit(_: Any) -> None:
+        for callback in callbacks:
+            callback(changed)
+
+    sa_event.listen(session.sync_session, "after_commit", after_commit, once=True)
+
+
+def status_for(listing: Listing, channel: Channel) -> str:
+    if channel.kind not in PUSHED_KINDS:
+        return "in_sync" if listing.publishable else "unpublished"
+    if listing.desired_hash == listing.acked_hash:
+        return "in_sync" if listing.publishable else "unpublished"
+    if not listing.publishable and listing.acked is None:
+        return "unpublished"
+    return "pending"
+
+
+async def _chunks(session: AsyncSession, model: Any, column: Any, keys: Sequence[str]) -> list[Any]:
+    rows: list[Any] = []
+    for start in range(0, len(keys), CHUNK):
+        chunk = keys[start : start + CHUNK]
+        rows += (await session.execute(select(model).where(column.in_(chunk)))).scalars().all()
+    return rows
+
+
+async def running_promotions(session: AsyncSession, at: datetime) -> Sequence[CatalogPromotion]:
+    query = select(CatalogPromotion).where(
+        col(CatalogPromotion.starts_at) <= at, col(CatalogPromotion.ends_at) > at
+    )
+    return (await session.execute(query)).scalars().all()
+
+
+async def recompute(
+    session: AsyncSession, *, skus: Collection[str], at: datetime, channels: Sequence[Channel] | None = None
+) -> Changed:
+    """Recompute the listings of `skus` on `channels` (default: every channel not retired); returns the
+    (channel id, SKU) pairs now waiting for a push."""
+    if not skus:
+        return []
+    if channels is None:
+        channels = (
+            (await session.execute(select(Channel).where(col(Channel.status) != "retired"))).scalars().all()
+        )
+    if not channels:
+        return []
+    keys = sorted(skus)
+    variants = await _chunks(session, CatalogVariant, col(CatalogVariant.sku), keys)
+    if not variants:
+        return []
+    products = {
+        p.product_id: p
+        for p in await _chunks(
+            session, CatalogProduct, col(CatalogProduct.product_id), sorted({v.product_id for v in variants})
+        )
+    }
+    prices: dict[str, list[CatalogPrice]] = defaultdict(list)
+    for price in await _chunks(session, CatalogPrice, col(CatalogPrice.sku), keys):
+        prices[price.sku].append(price)
+    stock: dict[str, list[CatalogStock]] = defaultdict(list)
+    for row in await _chunks(session, CatalogStock, col(CatalogStock.sku), keys):
+        stock[row.sku].append(row)
+    promotions = await running_promotions(session, utc_now())
+    channel_ids = [c.id for c in channels]
+    existing: dict[tuple[str, str], Listing] = {}
+    for start in range(0, len(keys), CHUNK):
+        query = select(Listing).where(
+            col(Listing.sku).in_(keys[start : start + CHUNK]), col(Listing.channel_id).in_(channel_ids)
+        )
+        for listing in (await session.execute(query)).scalars().all():
+            existing[(listing.channel_id, listing.sku)] = listing
+    now = utc_now()
+    changed: Changed = []
+    updates: dict[bool, list[dict[str, Any]]] = {False: [], True: []}
+    for variant in variants:
+        product = products.get(variant.product_id)
+        if product is None:
+            continue
+        facts = SkuFacts(
+            variant=variant, product=product, prices=prices[variant.sku], stock=stock[variant.sku]
+        )
+        for channel in channels:
+            state, publishable = desired_state(channel, facts, promotions)
+            digest = state_hash(state)
+            assert digest is not None
+            current = existing.get((channel.id, variant.sku))
+            if current is None:
+                listing = Listing(
+                    channel_id=channel.id,
+                    sku=variant.sku,
+                    product_id=product.product_id,
+                    desired=state,
+                    desired_hash=digest,
+                    desired_seq=1,
+                    desired_at=at,
+                    publishable=publishable,
+                    status="pending",
+                    created_at=now,
+                    updated_at=now,
+                )
+                if channel.kind not in PUSHED_KINDS:
+                    listing.acked, listing.acked_hash, listing.acked_seq, listing.acked_at = (
+                        state,
+                        digest,
+                        1,
+                        now,
+                    )
+                listing.status = status_for(listing, channel)
+                session.add(listing)
+            elif current.desired_hash != digest:
+                seq = current.desired_seq
+                values: dict[str, Any] = {
+                    "product_id": product.product_id,
+                    "desired": state,
+                    "desired_hash": digest,
+                    "desired_seq": seq + 1,
+                    "desired_at": at,
+                    "publishable": publishable,
+                    "updated_at": now,
+                }
+                if channel.kind not in PUSHED_KINDS:
+                    values.update(acked=state, acked_hash=digest, acked_seq=seq + 1, acked_at=now)
+                probe = Listing(**{**_columns(current), **values})
+                values["status"] = status_for(probe, channel)
+                values.update(b_channel=channel.id, b_sku=variant.sku, b_seq=seq)
+                updates["acked" in values].append(values)
+                listing = probe
+            else:
+                continue
+            if channel.kind in PUSHED_KINDS and listing.status == "pending":
+                changed.append((channel.id, variant.sku))
+    await session.flush()
+    for with_ack, rows in updates.items():
+        await _update_desired(session, rows, with_ack=with_ack)
+    _announce_after_commit(session, changed)
+    return changed
+
+
+_DESIRED = (
+    "product_id",
+    "desired",
+    "desired_hash",
+    "desired_seq",
+    "desired_at",
+    "publishable",
+    "updated_at",
+    "status",
+)
+_ACKED = ("acked", "acked_hash", "acked_seq", "acked_at")
+
+
+async def _update_desired(session: AsyncSession, rows: list[dict[str, Any]], *, with_ack: bool) -> None:
+    """The new desired states in one statement (executemany), each a compare-and-set on the sequence it
+    was computed from: 409 (the consumer retries the batch) when another writer moved one first."""
+    if not rows:
+        return
+    table: Any = Listing.__table__  # type: ignore[attr-defined]
+    names = _DESIRED + (_ACKED if with_ack else ())
+    statement = (
+        update(table)
+        .where(
+            table.c.channel_id == bindparam("b_channel"),
+            table.c.sku == bindparam("b_sku"),
+            table.c.desired_seq == bindparam("b_seq"),
+        )
+        .values({name: bindparam(f"v_{name}", type_=table.c[name].type) for name in names})
+    )
+    params = [
+        {"b_channel": r["b_channel"], "b_sku": r["b_sku"], "b_seq": r["b_seq"]}
+        | {f"v_{n}": r[n] for n in names}
+        for r in rows
+    ]
+    result: Any = await (await session.connection()).execute(statement, params)
+    if result.rowcount is not None and 0 <= result.rowcount != len(rows):
+        raise Conflict("a listing changed concurrently; retried")
+
+
+def _columns(listing: Listing) -> dict[str, Any]:
+    return {name: getattr(listing, name) for name in Listing.model_fields}
+
+
+async def recompute_channels(session: AsyncSession, *, channel_ids: Collection[str], at: datetime) -> Changed:
+    """Recompute every listing of these channels (after the channel changed), in chunks of SKUs."""
+    channels = (
+        (await session.execute(select(Channel).where(col(Channel.id).in_(sorted(channel_ids)))))
+        .scalars()
+        .all()
+    )
+    live = [c for c in channels if c.status != "retired"]
+    if not live:
+        return []
+    skus = (
+        (await session.execute(select(col(CatalogVariant.sku)).order_by(col(CatalogVariant.sku))))
+        .scalars()
+        .all()
+    )
+    changed: Changed = []
+    for start in range(0, len(skus), CHUNK):
+        changed += await recompute(session, skus=skus[start : start + CHUNK], at=at, channels=live)
+    return changed
+
+
+async def skus_in_categories(session: AsyncSession, categories: Collection[str]) -> set[str]:
+    """SKUs of the products whose category path meets `categories`."""
+    wanted = set(categories)
+    rows = (
+        await session.execute(select(col(CatalogProduct.product_id), col(CatalogProduct.category_path)))
+    ).all()
+    product_ids = [product_id for product_id, path in rows if wanted.intersection(path or ())]
+    skus: set[str] = set()
+    for start in range(0, len(product_ids), CHUNK):
+        query = select(col(CatalogVariant.sku)).where(
+            col(CatalogVariant.product_id).in_(product_ids[start : start + CHUNK])
+        )
+        skus.update((await session.execute(query)).scalars().all())
+    return skus
+
+
+async def list_listings(
+    session: AsyncSession,
+    *,
+    channel_id: str,
+    status: str | None,
+    sku: str | None,
+    product_id: str | None,
+    page: PageParams,
+) -> Page[Listing]:
+    """A channel's listings by SKU, optionally of one status, SKU or product; cursor pagination."""
+    key = cursor_key(page.cursor, ("sku", str))
+    query = select(Listing).where(col(Listing.channel_id) == channel_id)
+    if status is not None:
+        query = query.where(col(Listing.status) == status)
+    if sku is not None:
+        query = query.where(col(Listing.sku) == sku)
+    if product_id is not None:
+        query = query.where(col(Listing.product_id) == product_id)
+    if key is not None:
+        query = query.where(after_key([col(Listing.sku)], key))
+    rows = (await session.execute(query.order_by(col(Listing.sku)).limit(page.limit + 1))).scalars().all()
+    return make_page(list(rows), page.limit, lambda listing: {"sku": listing.sku})

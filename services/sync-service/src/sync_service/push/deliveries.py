@@ -1,0 +1,260 @@
+"""The database side of pushes: the listings a push carries, the acknowledgements and failures it
+records (each a compare-and-set on the listing's desired_seq, so an answer about an older state never
+overwrites a newer one), the deliveries list and replays."""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import bindparam, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
+
+from servicekit.errors import Conflict, NotFound
+from servicekit.http.pagination import Page, PageParams, cursor_key, make_page
+from servicekit.transitions import compare_and_set
+from sync_service.common import new_id, utc_now
+from sync_service.listings.compute import state_hash
+from sync_service.listings.models import Listing
+from sync_service.push.models import Delivery
+
+MAX_ERROR = 1000
+
+
+@dataclass(frozen=True)
+class Sent:
+    """A listing as a push carried it."""
+
+    sku: str
+    seq: int
+    digest: str
+    publishable: bool
+    desired_at: datetime
+
+
+async def pending_listings(
+    session: AsyncSession, *, channel_id: str, skus: Collection[str]
+) -> Sequence[Listing]:
+    query = select(Listing).where(
+        col(Listing.channel_id) == channel_id,
+        col(Listing.sku).in_(sorted(skus)),
+        col(Listing.status) == "pending",
+    )
+    return (await session.execute(query.order_by(col(Listing.sku)))).scalars().all()
+
+
+async def acknowledge(
+    session: AsyncSession,
+    *,
+    channel_id: str,
+    answers: Sequence[tuple[Sent, dict[str, Any] | None]],
+    now: datetime,
+) -> None:
+    """Record what the channel says it holds after a push, for many listings in two statements. A listing
+    still at the pushed sequence takes the answer as its acknowledged state and becomes in_sync (or
+    unpublished) when the answer is what was pushed, drifted when not: a compare-and-set on desired_seq.
+    A listing whose desired state moved on meanwhile keeps its status (pending) and only records the
+    answer, unless it holds a newer answer already."""
+    if not answers:
+        return
+    rows = []
+    for sent, held in answers:
+        digest = state_hash(held)
+        matches = digest == sent.digest
+        rows.append(
+            {
+                "b_channel": channel_id,
+                "b_sku": sent.sku,
+                "b_seq": sent.seq,
+                "b_acked": held,
+                "b_hash": digest,
+                "b_status": ("in_sync" if sent.publishable else "unpublished") if matches else "drifted",
+                "b_error": None if matches else "the channel acknowledged a state other than the one pushed",
+            }
+        )
+    acked = {
+        "acked": bindparam("b_acked", type_=Listing.__table__.c.acked.type),  # type: ignore[attr-defined]
+        "acked_hash": bindparam("b_hash"),
+        "acked_seq": bindparam("b_seq"),
+        "acked_at": now,
+        "updated_at": now,
+    }
+    same = (col(Listing.channel_id) == bindparam("b_channel"), col(Listing.sku) == bindparam("b_sku"))
+    connection = await session.connection()
+    await connection.execute(
+        update(Listing)
+        .where(
+            *same,
+            col(Listing.desired_seq) == bindparam("b_seq"),
+            col(Listing.acked_seq) <= bindparam("b_seq"),
+        )
+        .values(**acked, status=bindparam("b_status"), last_error=bindparam("b_error")),
+        rows,
+    )
+    await connection.execute(
+        update(Listing)
+        .where(
+            *same, col(Listing.desired_seq) > bindparam("b_seq"), col(Listing.acked_seq) < bindparam("b_seq")
+        )
+        .values(**acked),
+        rows,
+    )
+
+
+async def fail(session: AsyncSession, *, channel_id: str, sent: Sent, error: str, now: datetime) -> bool:
+    """Mark a listing failed if it is still pending at the sequence that was pushed."""
+    return await compare_and_set(
+        session,
+        update(Listing)
+        .where(
+            col(Listing.channel_id) == channel_id,
+            col(Listing.sku) == sent.sku,
+            col(Listing.desired_seq) == sent.seq,
+            col(Listing.status) == "pending",
+        )
+        .values(status="failed", last_error=error[:MAX_ERROR], updated_at=now),
+    )
+
+
+async def record(
+    session: AsyncSession,
+    *,
+    channel_id: str,
+    sent: Sequence[Sent],
+    outcome: str,
+    attempts: int,
+    status_code: int | None,
+    error: str | None,
+    latency_ms: float | None,
+    started_at: datetime,
+) -> Delivery:
+    delivery = Delivery(
+        id=new_id(),
+        channel_id=channel_id,
+        seqs={s.sku: s.seq for s in sent},
+        outcome=outcome,
+        attempts=attempts,
+        status_code=status_code,
+        error=error[:MAX_ERROR] if error else None,
+        latency_ms=latency_ms,
+        started_at=started_at,
+        finished_at=utc_now(),
+    )
+    session.add(delivery)
+    await session.flush()
+    return delivery
+
+
+async def list_deliveries(
+    session: AsyncSession, *, channel_id: str, outcome: str | None, page: PageParams
+) -> Page[Delivery]:
+    """A channel's deliveries, newest first; cursor pagination."""
+    key = cursor_key(page.cursor, ("id", str))
+    query = select(Delivery).where(col(Delivery.channel_id) == channel_id)
+    if outcome is not None:
+        query = query.where(col(Delivery.outcome) == outcome)
+    if key is not None:
+        query = query.where(col(Delivery.id) < key[0])
+    rows = (
+        (await session.execute(query.order_by(col(Delivery.id).desc()).limit(page.limit + 1))).scalars().all()
+    )
+    return make_page(list(rows), page.limit, lambda delivery: {"id": delivery.id})
+
+
+async def replay(session: AsyncSession, *, channel_id: str, delivery_id: str) -> list[str]:
+    """Send a failed delivery's listings again: they go back to pending (those still failed) and the
+    delivery is marked replayed; 409 when it did not fail or was replayed already (a compare-and-set:
+    two concurrent replays, one wins). Returns the SKUs to push."""
+    delivery = await session.get(Delivery, delivery_id)
+    if delivery is None or delivery.channel_id != channel_id:
+        raise NotFound(f"No delivery {delivery_id} of this channel.")
+    won = await compare_and_set(
+        session,
+        update(Delivery)
+        .where(
+            col(Delivery.id) == delivery_id,
+            col(Delivery.outcome) == "failed",
+            col(Delivery.replayed_at).is_(None),
+        )
+        .values(replayed_at=utc_now()),
+    )
+    if not won:
+        raise Conflict("Only a failed delivery that was not replayed yet can be replayed.")
+    return await _back_to_pending(session, channel_id=channel_id, skus=list(delivery.seqs))
+
+
+async def replay_failed(session: AsyncSession, *, channel_id: str) -> list[str]:
+    """Every failed listing of the channel back to pending; every failed delivery marked replayed."""
+    now = utc_now()
+    await session.execute(
+        update(Delivery)
+        .where(
+            col(Delivery.channel_id) == channel_id,
+            col(Delivery.outcome) == "failed",
+            col(Delivery.replayed_at).is_(None),
+        )
+        .values(replayed_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    skus = (
+        (
+            await session.execute(
+                select(col(Listing.sku)).where(
+                    col(Listing.channel_id) == channel_id, col(Listing.status) == "failed"
+                )
+            )
+        )
+        .scalars()
+        .all()
+    )
+    return await _back_to_pending(session, channel_id=channel_id, skus=list(skus))
+
+
+async def _back_to_pending(session: AsyncSession, *, channel_id: str, skus: list[str]) -> list[str]:
+    moved: list[str] = []
+    for sku in skus:
+        if await compare_and_set(
+            session,
+            update(Listing)
+            .where(
+                col(Listing.channel_id) == channel_id,
+                col(Listing.sku) == sku,
+                col(Listing.status) == "failed",
+            )
+            .values(status="pending", last_error=None, updated_at=utc_now()),
+        ):
+            moved.append(sku)
+    return moved
+
+
+async def latency_percentiles(
+    session: AsyncSession, *, channel_id: str, window: int = 1000
+) -> Mapping[str, float | None]:
+    """p50 and p99 of the latest `window` successful deliveries' latency (ms), or None without any."""
+    rows = (
+        (
+            await session.execute(
+                select(col(Delivery.latency_ms))
+                .where(
+                    col(Delivery.channel_id) == channel_id,
+                    col(Delivery.outcome) == "succeeded",
+                    col(Delivery.latency_ms).is_not(None),
+                )
+                .order_by(col(Delivery.id).desc())
+                .limit(window)
+            )
+        )
+        .scalars()
+        .all()
+    )
+    values = sorted(float(v) for v in rows if v is not None)
+    if not values:
+        return {"p50": None, "p99": None}
+
+    def pick(q: float) -> float:
+        return values[min(len(values) - 1, int(q * len(values)))]
+
+    return {"p50": pick(0.5), "p99": pick(0.99)}

@@ -1,0 +1,411 @@
+"""The push pipeline: per channel a worker with its own queue, HTTP client, concurrency limit and circuit
+breaker, so a slow or dead channel never delays the others.
+
+Listings that became pending are queued by SKU (a set: a SKU changed again before its push left is pushed
+once, with its latest state, read when the push is built). A push is a POST of up to `push_batch_size`
+listings signed with Standard Webhooks (`webhook-id`, `webhook-timestamp`, `webhook-signature`), retried
+on a timeout, a 5xx, a 408/429 or an answer that is not a push answer, with exponential backoff and
+±50 % jitter, up to `push_max_attempts`. The channel's answer (the state it now holds per SKU) becomes
+the acknowledged state. After `circuit_failure_threshold` consecutive failed attempts the channel's
+circuit opens for `circuit_open_seconds`; then one trial push decides whether it closes again. Pending
+listings that are not queued (a restart, another replica's change, a paused channel enabled again) are
+picked up by a sweep every `push_sweep_seconds`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+import time
+from collections.abc import Callable, Iterable
+from datetime import datetime
+from typing import Any
+
+import httpx
+from pydantic import ValidationError
+from sqlalchemy import select
+from sqlmodel import col
+from standardwebhooks import Webhook
+
+from servicekit.db import Database
+from sync_service import metrics
+from sync_service.channels.models import Channel
+from sync_service.channels.schemas import PUSHED_KINDS
+from sync_service.channels.service import signing_secret
+from sync_service.common import as_utc, new_id, utc_now
+from sync_service.config import Settings
+from sync_service.listings import service as listings
+from sync_service.listings.compute import state_hash
+from sync_service.listings.models import Listing
+from sync_service.push import deliveries
+from sync_service.push.deliveries import Sent
+from sync_service.reference_channel import PushAnswer, PushBody
+
+log = logging.getLogger(__name__)
+
+MAX_ANSWER_BYTES = 20 * 1024 * 1024
+RETRYABLE_STATUSES = {408, 425, 429}
+
+
+class CircuitBreaker:
+    """closed -> (threshold consecutive failures) -> open -> (after open_seconds) half_open: one trial
+    push; its success closes the circuit, its failure opens it again."""
+
+    def __init__(self, threshold: int, open_seconds: float) -> None:
+        self.threshold = threshold
+        self.open_seconds = open_seconds
+        self.failures = 0
+        self.opened_at: float | None = None
+        self.trial_running = False
+
+    @property
+    def state(self) -> str:
+        if self.opened_at is None:
+            return "closed"
+        return "half_open" if time.monotonic() - self.opened_at >= self.open_seconds else "open"
+
+    def wait_time(self) -> float:
+        """Seconds before a push may start (0: now)."""
+        if self.opened_at is None:
+            return 0.0
+        remaining = self.open_seconds - (time.monotonic() - self.opened_at)
+        if remaining > 0:
+            return remaining
+        return 0.05 if self.trial_running else 0.0
+
+    def begin(self) -> None:
+        if self.opened_at is not None:
+            self.trial_running = True
+
+    def success(self) -> None:
+        self.failures = 0
+        self.opened_at = None
+        self.trial_running = False
+
+    def failure(self) -> None:
+        self.failures += 1
+        if self.opened_at is not None or self.failures >= self.threshold:
+            self.opened_at = time.monotonic()
+        self.trial_running = False
+
+
+class ChannelWorker:
+    """Pushes one channel's pending listings."""
+
+    def __init__(self, pipeline: PushPipeline, channel_id: str) -> None:
+        settings = pipeline.settings
+        self.pipeline = pipeline
+        self.channel_id = channel_id
+        self.code = channel_id
+        self.queued: set[str] = set()
+        self.in_flight: set[str] = set()
+        self.wake = asyncio.Event()
+        self.circuit = CircuitBreaker(settings.circuit_failure_threshold, settings.circuit_open_seconds)
+        self.slots = asyncio.Semaphore(settings.push_concurrency)
+        self.client = httpx.AsyncClient(
+            timeout=settings.push_timeout_seconds,
+            limits=httpx.Limits(max_connections=settings.push_concurrency),
+            follow_redirects=False,
+        )
+        self.tasks: set[asyncio.Task[None]] = set()
+        self.task = asyncio.create_task(self.run(), name=f"push-{channel_id}")
+
+    def add(self, skus: Iterable[str]) -> None:
+        self.queued.update(skus)
+        self.wake.set()
+
+    async def run(self) -> None:
+        stop = self.pipeline.stop_event
+        while not stop.is_set():
+            await _wait_either(self.wake, stop)
+            self.wake.clear()
+            while self.queued and not stop.is_set():
+                delay = self.circuit.wait_time()
+                if delay > 0:
+                    await _sleep(min(delay, 1.0), stop)
+                    continue
+                await self.slots.acquire()
+                batch = sorted(self.queued - self.in_flight)[: self.pipeline.settings.push_batch_size]
+                if not batch:
+                    self.slots.release()
+                    break
+                self.queued.difference_update(batch)
+                self.in_flight.update(batch)
+                self.circuit.begin()
+                task = asyncio.create_task(self._push(batch))
+                self.tasks.add(task)
+                task.add_done_callback(self.tasks.discard)
+
+    async def _push(self, batch: list[str]) -> None:
+        try:
+            await self.deliver(batch)
+        except Exception:
+            log.exception("push to channel %s failed unexpectedly", self.code)
+            self.circuit.failure()
+            self.queued.update(batch)
+        finally:
+            self.in_flight.difference_update(batch)
+            self.slots.release()
+            if self.queued:
+                self.wake.set()
+
+    async def deliver(self, batch: list[str]) -> None:
+        pipeline = self.pipeline
+        settings = pipeline.settings
+        async with pipeline.database.session() as session:
+            channel = await session.get(Channel, self.channel_id)
+            if (
+                channel is None
+                or channel.status != "enabled"
+                or channel.kind not in PUSHED_KINDS
+                or not channel.endpoint
+            ):
+                self.circuit.trial_running = False
+                return
+            self.code = channel.code
+            rows = await deliveries.pending_listings(session, channel_id=self.channel_id, skus=batch)
+            secret = signing_secret(channel, secrets_key=settings.secrets_key.get_secret_value())
+            endpoint = channel.endpoint
+        if not rows:
+            if self.circuit.trial_running:
+                self.circuit.trial_running = False
+            return
+        sent = [
+            Sent(
+                sku=r.sku,
+                seq=r.desired_seq,
+                digest=r.desired_hash,
+                publishable=r.publishable,
+                desired_at=as_utc(r.desired_at),
+            )
+            for r in rows
+        ]
+        body = PushBody(channel=self.code, listings=[r.desired for r in rows]).model_dump_json()
+        started = utc_now()
+        attempts, status_code, error, answer = 0, None, None, None
+        signer = Webhook(secret)
+        while attempts < settings.push_max_attempts and not pipeline.stop_event.is_set():
+            attempts += 1
+            if attempts > 1 and self.circuit.state == "open":
+                error = f"{error}; circuit open"
+                break
+            status_code, error, answer, retryable = await self._attempt(signer, endpoint, body)
+            if answer is not None:
+                break
+            self.circuit.failure()
+            metrics.CIRCUIT_OPEN.labels(self.code).set(1 if self.circuit.state != "closed" else 0)
+            if not retryable or attempts >= settings.push_max_attempts:
+                break
+            metrics.DELIVERIES.labels(self.code, "retried").inc()
+            backoff = min(
+                settings.push_backoff_max_seconds, settings.push_backoff_seconds * 2 ** (attempts - 1)
+            )
+            await _sleep(backoff * random.uniform(0.5, 1.5), pipeline.stop_event)
+        if answer is None and pipeline.stop_event.is_set() and error is None:
+            self.queued.update(batch)
+            return
+        now = utc_now()
+        if answer is not None:
+            self.circuit.success()
+            metrics.CIRCUIT_OPEN.labels(self.code).set(0)
+            await self._acknowledge(sent, answer, now, started, attempts, status_code)
+        else:
+            await self._fail(sent, error or "push failed", now, started, attempts, status_code)
+
+    async def _attempt(
+        self, signer: Webhook, endpoint: str, body: str
+    ) -> tuple[int | None, str | None, PushAnswer | None, bool]:
+        """One signed POST: (status, error, answer, retryable)."""
+        message_id = new_id()
+        moment = datetime.now().astimezone()
+        headers = {
+            "content-type": "application/json",
+            "webhook-id": message_id,
+            "webhook-timestamp": str(int(moment.timestamp())),
+            "webhook-signature": signer.sign(message_id, moment, body),
+        }
+        try:
+            async with asyncio.timeout(self.pipeline.settings.push_timeout_seconds):
+                async with self.client.stream(
+                    "POST", endpoint, content=body.encode(), headers=headers
+                ) as response:
+                    content = bytearray()
+                    async for chunk in response.aiter_bytes():
+                        content += chunk
+                        if len(content) > MAX_ANSWER_BYTES:
+                            return response.status_code, "answer too large", None, False
+        except TimeoutError:
+            return None, "timed out", None, True
+        except httpx.HTTPError as exc:
+            return None, f"{type(exc).__name__}: {exc}"[:300], None, True
+        status = response.status_code
+        if not 200 <= status < 300:
+            return status, f"HTTP {status}", None, status >= 500 or status in RETRYABLE_STATUSES
+        try:
+            return status, None, PushAnswer.model_validate_json(bytes(content)), False
+        except ValidationError:
+            return status, "the answer is not a push answer (JSON with listings)", None, True
+
+    async def _acknowledge(
+        self,
+        sent: list[Sent],
+        answer: PushAnswer,
+        now: datetime,
+        started: datetime,
+        attempts: int,
+        status_code: int | None,
+    ) -> None:
+        held = {item.sku: item.state for item in answer.listings}
+        latencies: list[float] = []
+        answered: list[tuple[Sent, dict[str, Any] | None]] = []
+        unanswered: list[Sent] = []
+        for item in sent:
+            if item.sku not in held:
+                unanswered.append(item)
+                continue
+            answered.append((item, held[item.sku]))
+            if state_hash(held[item.sku]) != item.digest:
+                metrics.DRIFT_DETECTED.labels(self.code).inc()
+            seconds = max(0.0, (now - item.desired_at).total_seconds())
+            latencies.append(seconds)
+            metrics.DELIVERY_LATENCY.labels(self.code).observe(seconds)
+        async with self.pipeline.database.session() as session:
+            await deliveries.acknowledge(session, channel_id=self.channel_id, answers=answered, now=now)
+            for item in unanswered:
+                await deliveries.fail(
+                    session,
+                    channel_id=self.channel_id,
+                    sent=item,
+                    error="the channel did not answer for this SKU",
+                    now=now,
+                )
+            await deliveries.record(
+                session,
+                channel_id=self.channel_id,
+                sent=sent,
+                outcome="succeeded",
+                attempts=attempts,
+                status_code=status_code,
+                error=None,
+                latency_ms=max(latencies) * 1000 if latencies else None,
+                started_at=started,
+            )
+        metrics.DELIVERIES.labels(self.code, "succeeded").inc()
+
+    async def _fail(
+        self,
+        sent: list[Sent],
+        error: str,
+        now: datetime,
+        started: datetime,
+        attempts: int,
+        status_code: int | None,
+    ) -> None:
+        async with self.pipeline.database.session() as session:
+            for item in sent:
+                await deliveries.fail(session, channel_id=self.channel_id, sent=item, error=error, now=now)
+            await deliveries.record(
+                session,
+                channel_id=self.channel_id,
+                sent=sent,
+                outcome="failed",
+                attempts=attempts,
+                status_code=status_code,
+                error=error,
+                latency_ms=None,
+                started_at=started,
+            )
+        metrics.DELIVERIES.labels(self.code, "failed").inc()
+
+    async def close(self) -> None:
+        self.task.cancel()
+        for task in list(self.tasks):
+            task.cancel()
+        await asyncio.gather(self.task, *self.tasks, return_exceptions=True)
+        await self.client.aclose()
+
+
+class PushPipeline:
+    def __init__(self, database: Database, settings: Settings) -> None:
+        self.database = database
+        self.settings = settings
+        self.workers: dict[str, ChannelWorker] = {}
+        self.stop_event = asyncio.Event()
+        self._unlisten: list[Callable[[], None]] = []
+        self._sweeper: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        key = self.database.engine.url.render_as_string(hide_password=False)
+        loop = asyncio.get_running_loop()
+        stop_listening = listings.listen(key, lambda pairs: loop.call_soon(self.enqueue, pairs))
+        self._unlisten.append(stop_listening)
+        self._sweeper = asyncio.create_task(self._sweep_forever(), name="push-sweep")
+
+    def enqueue(self, pairs: Iterable[tuple[str, str]]) -> None:
+        if self.stop_event.is_set():
+            return
+        by_channel: dict[str, list[str]] = {}
+        for channel_id, sku in pairs:
+            by_channel.setdefault(channel_id, []).append(sku)
+        for channel_id, skus in by_channel.items():
+            self.worker(channel_id).add(skus)
+
+    def worker(self, channel_id: str) -> ChannelWorker:
+        worker = self.workers.get(channel_id)
+        if worker is None:
+            worker = self.workers[channel_id] = ChannelWorker(self, channel_id)
+        return worker
+
+    def circuit_state(self, channel_id: str) -> str:
+        worker = self.workers.get(channel_id)
+        return worker.circuit.state if worker is not None else "closed"
+
+    async def sweep(self) -> None:
+        """Queue every pending listing of the enabled push channels."""
+        async with self.database.session() as session:
+            rows = (
+                await session.execute(
+                    select(col(Listing.channel_id), col(Listing.sku))
+                    .join(Channel, col(Channel.id) == col(Listing.channel_id))
+                    .where(
+                        col(Listing.status) == "pending",
+                        col(Channel.status) == "enabled",
+                        col(Channel.kind).in_(PUSHED_KINDS),
+                    )
+                )
+            ).all()
+        self.enqueue((channel_id, sku) for channel_id, sku in rows)
+
+    async def _sweep_forever(self) -> None:
+        while not self.stop_event.is_set():
+            try:
+                await self.sweep()
+            except Exception:
+                log.warning("push sweep failed", exc_info=True)
+            await _sleep(self.settings.push_sweep_seconds, self.stop_event)
+
+    async def stop(self) -> None:
+        self.stop_event.set()
+        for stop_listening in self._unlisten:
+            stop_listening()
+        if self._sweeper is not None:
+            self._sweeper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._sweeper
+        await asyncio.gather(*(worker.close() for worker in self.workers.values()), return_exceptions=True)
+
+
+async def _wait_either(event: asyncio.Event, stop: asyncio.Event) -> None:
+    waiters = [asyncio.create_task(event.wait()), asyncio.create_task(stop.wait())]
+    try:
+        await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for waiter in waiters:
+            waiter.cancel()
+
+
+async def _sleep(seconds: float, stop: asyncio.Event) -> None:
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(stop.wait(), seconds)

@@ -1,0 +1,312 @@
+"""The push pipeline against the reference channel server (a real HTTP server) through the real broker:
+signed pushes, acknowledged state, retries, a failing or hanging channel that delays no other, failed
+deliveries listed and replayed, and the compare-and-set transitions raced."""
+
+import asyncio
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+import pytest_asyncio
+from sqlalchemy import select, update
+from sync_support import (
+    Running,
+    listing_where,
+    price_event,
+    produce,
+    product_event,
+    reference_server,
+    register,
+    running_service,
+    stock_event,
+    unique,
+)
+
+from contracts import topics
+from servicekit.testing import TestTokenIssuer
+from sync_service.common import utc_now
+from sync_service.listings.models import Listing
+from sync_service.push import deliveries
+from sync_service.push.deliveries import Sent
+from sync_service.reference_channel import Behaviour, ReferenceChannel
+
+pytestmark = pytest.mark.asyncio(loop_scope="module")
+
+FAST_PUSH = {
+    "push_backoff_seconds": 0.05,
+    "push_backoff_max_seconds": 0.2,
+    "push_timeout_seconds": 0.5,
+    "push_max_attempts": 3,
+    "push_sweep_seconds": 0.5,
+    "circuit_failure_threshold": 100,
+}
+
+
+class Stack:
+    def __init__(self, sync: Running, url: str, reference: ReferenceChannel) -> None:
+        self.sync = sync
+        self.url = url
+        self.reference = reference
+
+    async def channel(self, kind: str = "webhook", **fields: Any) -> dict[str, Any]:
+        code = unique(f"{kind}-")
+        fields.setdefault("endpoint", f"{self.url}/channels/{code}/listings")
+        created = await register(self.sync, code=code, kind=kind, **fields)
+        self.reference.secrets[code] = created["signing_secret"]
+        return created
+
+    async def pause(self, channel: dict[str, Any]) -> None:
+        """Stop pushing to a misbehaving channel, so the module's later tests do not push to it too."""
+        current = await self.sync.client.get(f"/v1/channels/{channel['id']}", headers=self.sync.reader)
+        paused = await self.sync.client.patch(
+            f"/v1/channels/{channel['id']}",
+            json={"status": "paused"},
+            headers={**self.sync.admin, "If-Match": current.headers["ETag"]},
+        )
+        assert paused.status_code == 200, paused.text
+
+    def behave(self, channel: dict[str, Any], **behaviour: Any) -> None:
+        self.reference.channel(channel["code"]).behaviour = Behaviour(**behaviour)
+
+    def held(self, channel: dict[str, Any], sku: str) -> dict[str, Any] | None:
+        return self.reference.channel(channel["code"]).listings.get(sku)
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def stack(
+    database_url: str, kafka_bootstrap: str, token_issuer: TestTokenIssuer
+) -> AsyncIterator[Stack]:
+    async with (
+        reference_server() as (url, reference),
+        running_service(database_url, kafka_bootstrap, token_issuer, consumers=True, **FAST_PUSH) as sync,
+    ):
+        yield Stack(sync, url, reference)
+
+
+async def publish_product(kafka_bootstrap: str, sku: str, price: str = "10.00") -> None:
+    await produce(kafka_bootstrap, topics.PRODUCTS, [product_event(sku)])
+    await produce(kafka_bootstrap, topics.INVENTORY, [stock_event(sku, {"wh": 4})])
+    await produce(kafka_bootstrap, topics.PRICES, [price_event(sku, price)])
+
+
+def in_sync_at(price: str) -> Any:
+    return lambda item: item["status"] == "in_sync" and item["desired"]["price"] == price
+
+
+async def test_a_price_change_reaches_every_channel_with_a_valid_signature(
+    stack: Stack, kafka_bootstrap: str
+) -> None:
+    channels = [await stack.channel(), await stack.channel(), await stack.channel("pos")]
+    sku = unique("SKU-")
+    await publish_product(kafka_bootstrap, sku, "10.00")
+    for channel in channels:
+        await listing_where(stack.sync, channel["id"], sku, in_sync_at("10"))
+    await produce(kafka_bootstrap, topics.PRICES, [price_event(sku, "12.50")])
+    for channel in channels:
+        listing = await listing_where(stack.sync, channel["id"], sku, in_sync_at("12.5"))
+        assert listing["acknowledged"] == listing["desired"]
+        held = stack.held(channel, sku)
+        assert held is not None
+        assert held["price"] == "12.5"
+        stats = stack.reference.channel(channel["code"])
+        assert stats.received >= 1
+        assert stats.rejected == 0
+
+
+async def test_a_failing_channel_is_retried_and_recovers_without_delaying_the_others(
+    stack: Stack, kafka_bootstrap: str
+) -> None:
+    failing, slow, healthy = await stack.channel(), await stack.channel(), await stack.channel()
+    stack.behave(failing, fail_next=2)
+    stack.behave(slow, delay_seconds=2)
+    sku = unique("SKU-")
+    await publish_product(kafka_bootstrap, sku)
+
+    await listing_where(stack.sync, healthy["id"], sku, in_sync_at("10"))
+    assert stack.held(slow, sku) is None
+    recovered = await listing_where(stack.sync, failing["id"], sku, in_sync_at("10"))
+    assert recovered["last_error"] is None
+    pushes = await stack.sync.client.get(
+        f"/v1/channels/{failing['id']}/deliveries", headers=stack.sync.reader
+    )
+    assert any(d["attempts"] == 3 and d["outcome"] == "succeeded" for d in pushes.json()["items"])
+    assert stack.reference.channel(failing["code"]).failed == 2
+    await stack.pause(slow)
+
+
+async def test_a_dead_channel_lists_its_failed_deliveries_and_a_replay_recovers_them(
+    stack: Stack, kafka_bootstrap: str
+) -> None:
+    dead = await stack.channel()
+    stack.behave(dead, fail=True)
+    sku = unique("SKU-")
+    await publish_product(kafka_bootstrap, sku)
+    failed = await listing_where(stack.sync, dead["id"], sku, lambda item: item["status"] == "failed")
+    assert failed["last_error"] == "HTTP 500"
+    response = await stack.sync.client.get(
+        f"/v1/channels/{dead['id']}/deliveries", params={"outcome": "failed"}, headers=stack.sync.reader
+    )
+    [delivery] = [d for d in response.json()["items"] if sku in d["skus"]]
+    assert delivery["attempts"] == 3
+    assert delivery["status_code"] == 500
+
+    stack.behave(dead)
+    url = f"/v1/channels/{dead['id']}/deliveries/{delivery['id']}/replay"
+    first, second = await asyncio.gather(
+        stack.sync.client.post(url, headers=stack.sync.admin),
+        stack.sync.client.post(url, headers=stack.sync.admin),
+    )
+    assert sorted([first.status_code, second.status_code]) == [200, 409]
+    await listing_where(stack.sync, dead["id"], sku, in_sync_at("10"))
+    refused = await stack.sync.client.post(url, headers=stack.sync.reader)
+    assert refused.status_code == 403
+
+
+@pytest.mark.parametrize(
+    ("behaviour", "error"),
+    [
+        ({"garbage": True}, "the answer is not a push answer (JSON with listings)"),
+        ({"delay_seconds": 1.5}, "timed out"),
+    ],
+)
+async def test_an_endpoint_answering_garbage_or_hanging_fails_its_pushes_and_blocks_no_one(
+    stack: Stack, kafka_bootstrap: str, behaviour: dict[str, Any], error: str
+) -> None:
+    broken, healthy = await stack.channel(), await stack.channel()
+    stack.behave(broken, **behaviour)
+    sku = unique("SKU-")
+    await publish_product(kafka_bootstrap, sku)
+    await listing_where(stack.sync, healthy["id"], sku, in_sync_at("10"))
+    failed = await listing_where(stack.sync, broken["id"], sku, lambda item: item["status"] == "failed")
+    assert failed["last_error"] == error
+    await stack.pause(broken)
+
+
+async def test_a_channel_that_refuses_the_signature_fails_at_once(stack: Stack, kafka_bootstrap: str) -> None:
+    channel = await stack.channel()
+    stack.reference.secrets[channel["code"]] = "whsec_" + "QUJD" * 8
+    sku = unique("SKU-")
+    await publish_product(kafka_bootstrap, sku)
+    failed = await listing_where(stack.sync, channel["id"], sku, lambda item: item["status"] == "failed")
+    assert failed["last_error"] == "HTTP 401"
+    response = await stack.sync.client.get(
+        f"/v1/channels/{channel['id']}/deliveries", params={"outcome": "failed"}, headers=stack.sync.reader
+    )
+    attempts = [d["attempts"] for d in response.json()["items"]]
+    assert attempts
+    assert set(attempts) == {1}
+    await stack.pause(channel)
+
+
+async def test_a_channel_that_loses_an_update_is_acknowledged_but_holds_nothing(
+    stack: Stack, kafka_bootstrap: str
+) -> None:
+    channel = await stack.channel()
+    stack.behave(channel, lose=True)
+    sku = unique("SKU-")
+    await publish_product(kafka_bootstrap, sku)
+    await listing_where(stack.sync, channel["id"], sku, in_sync_at("10"))
+    assert stack.held(channel, sku) is None
+    assert stack.reference.channel(channel["code"]).lost >= 1
+
+
+async def test_status_reports_shares_latency_and_the_circuit(stack: Stack, kafka_bootstrap: str) -> None:
+    channel = await stack.channel()
+    sku = unique("SKU-")
+    await publish_product(kafka_bootstrap, sku)
+    await listing_where(stack.sync, channel["id"], sku, in_sync_at("10"))
+    response = await stack.sync.client.get(f"/v1/channels/{channel['id']}/status", headers=stack.sync.reader)
+    assert response.status_code == 200
+    status = response.json()
+    assert status["in_sync"] >= 1
+    counted = ("in_sync", "pending", "failed", "drifted", "unpublished")
+    assert status["listings"] == sum(status[name] for name in counted)
+    live = status["listings"] - status["unpublished"]
+    assert status["in_sync_share"] == pytest.approx(status["in_sync"] / live)
+    assert status["latency_p50_ms"] is not None
+    assert status["latency_p99_ms"] >= status["latency_p50_ms"]
+    assert status["circuit"] == "closed"
+    metrics = (await stack.sync.client.get("/metrics")).text
+    assert f'sync_deliveries_total{{channel="{channel["code"]}",outcome="succeeded"}}' in metrics
+    assert "sync_delivery_latency_seconds_bucket" in metrics
+    assert f'sync_listings{{channel="{channel["code"]}",status="in_sync"}}' in metrics
+
+
+async def _listing_row(stack: Stack, channel_id: str, sku: str) -> Listing:
+    async with stack.sync.database.session() as session:
+        row = (
+            await session.execute(select(Listing).where(Listing.channel_id == channel_id, Listing.sku == sku))
+        ).scalar_one()
+        session.expunge(row)
+        return row
+
+
+async def _pending_again(stack: Stack, channel_id: str, sku: str, **values: Any) -> tuple[Listing, Sent]:
+    """Put a listing back to pending (as if its push were in flight) and the push it was sent with."""
+    async with stack.sync.database.session() as session:
+        await session.execute(
+            update(Listing)
+            .where(Listing.channel_id == channel_id, Listing.sku == sku)
+            .values(status="pending", **values)
+        )
+    row = await _listing_row(stack, channel_id, sku)
+    sent = Sent(
+        sku=sku, seq=row.desired_seq, digest=row.desired_hash, publishable=True, desired_at=row.desired_at
+    )
+    return row, sent
+
+
+async def _ack(stack: Stack, channel_id: str, sent: Sent, held: dict[str, Any]) -> None:
+    async with stack.sync.database.session() as session:
+        await deliveries.acknowledge(session, channel_id=channel_id, answers=[(sent, held)], now=utc_now())
+
+
+async def _fail(stack: Stack, channel_id: str, sent: Sent) -> None:
+    async with stack.sync.database.session() as session:
+        await deliveries.fail(session, channel_id=channel_id, sent=sent, error="HTTP 500", now=utc_now())
+
+
+async def _newer_state(stack: Stack, channel_id: str, sent: Sent) -> None:
+    """What a recomputation does: the next desired state, a compare-and-set on the sequence."""
+    async with stack.sync.database.session() as session:
+        await session.execute(
+            update(Listing)
+            .where(Listing.channel_id == channel_id, Listing.sku == sent.sku, Listing.desired_seq == sent.seq)
+            .values(desired_seq=sent.seq + 1, desired_hash=f"newer-{sent.seq}", status="pending")
+        )
+
+
+async def test_an_acknowledgement_racing_a_newer_desired_state_never_marks_it_in_sync(
+    stack: Stack, kafka_bootstrap: str
+) -> None:
+    channel = await stack.channel("feed", endpoint=None)
+    sku = unique("SKU-")
+    await publish_product(kafka_bootstrap, sku)
+    await listing_where(stack.sync, channel["id"], sku, in_sync_at("10"))
+    for _ in range(10):
+        row, sent = await _pending_again(stack, channel["id"], sku, acked_seq=Listing.desired_seq - 1)
+        await asyncio.gather(
+            _ack(stack, channel["id"], sent, row.desired), _newer_state(stack, channel["id"], sent)
+        )
+        final = await _listing_row(stack, channel["id"], sku)
+        assert final.desired_seq == sent.seq + 1
+        assert final.acked_seq == sent.seq
+        assert final.status == "pending"
+
+
+async def test_a_failure_racing_an_acknowledgement_of_the_same_push_leaves_one_outcome(
+    stack: Stack, kafka_bootstrap: str
+) -> None:
+    channel = await stack.channel("feed", endpoint=None)
+    sku = unique("SKU-")
+    await publish_product(kafka_bootstrap, sku)
+    await listing_where(stack.sync, channel["id"], sku, in_sync_at("10"))
+    for _ in range(10):
+        row, sent = await _pending_again(
+            stack, channel["id"], sku, acked_seq=0, acked_hash=None, last_error=None
+        )
+        await asyncio.gather(_ack(stack, channel["id"], sent, row.desired), _fail(stack, channel["id"], sent))
+        final = await _listing_row(stack, channel["id"], sku)
+        assert final.status in ("in_sync", "failed")
+        assert (final.status == "failed") == (final.last_error == "HTTP 500")
+        assert (final.status == "in_sync") == (final.acked_seq == sent.seq)
