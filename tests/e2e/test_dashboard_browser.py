@@ -35,6 +35,7 @@ from customer_service.config import ALEMBIC_INI as CUSTOMER_ALEMBIC_INI
 from customer_service.config import Settings as CustomerSettings
 from customer_service.main import create_app as create_customer_app
 from ecom_cli.seeders import analytics as analytics_seeder
+from ecom_cli.seeders import channels as channels_seeder
 from ecom_cli.seeders import customers as customers_seeder
 from ecom_cli.seeders import products as products_seeder
 from ecom_cli.seeders import shop_history
@@ -50,12 +51,25 @@ from product_service.main import create_app as create_product_app
 from servicekit.migrations import upgrade
 from servicekit.testing import fresh_database
 from servicekit.testing.plugin import TEST_SESSION_TIMEOUT_MS
+from sync_service.config import ALEMBIC_INI as SYNC_ALEMBIC_INI
+from sync_service.config import Settings as SyncSettings
+from sync_service.main import create_app as create_sync_app
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
 CHROMIUM = "/usr/bin/chromium"
 SCALE = 0.4
-PANELS = ("trend", "funnel", "top", "cohorts", "segments", "forecast", "customer-quality", "product-quality")
+PANELS = (
+    "trend",
+    "funnel",
+    "top",
+    "cohorts",
+    "segments",
+    "forecast",
+    "sync",
+    "customer-quality",
+    "product-quality",
+)
 REPO = Path(__file__).resolve().parents[2]
 SCREENSHOT = Path(os.environ.get("DASHBOARD_SCREENSHOT", REPO / "bench" / "results" / "dashboard.png"))
 ANALYST = "analyst@e2e.local"
@@ -66,6 +80,7 @@ class Databases:
     gateway: str
     customer: str
     product: str
+    sync: str
     analytics: str
     history: shop_history.ShopHistory
     """The history the seeders wrote (with the catalog's prices, as they planned it)."""
@@ -79,25 +94,28 @@ def databases(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Databases]:
         fresh_database(root, "dash_gateway") as gateway,
         fresh_database(root, "dash_customer") as customer,
         fresh_database(root, "dash_product") as product,
+        fresh_database(root, "dash_sync") as sync,
         fresh_database(root, "dash_analytics") as analytics,
     ):
         for ini, url in (
             (GATEWAY_ALEMBIC_INI, gateway),
             (CUSTOMER_ALEMBIC_INI, customer),
             (PRODUCT_ALEMBIC_INI, product),
+            (SYNC_ALEMBIC_INI, sync),
             (ANALYTICS_ALEMBIC_INI, analytics),
         ):
             upgrade(ini, url)
         shared: dict[str, Any] = {}
-        asyncio.run(_seed(shared, product=product, customer=customer, analytics=analytics))
+        asyncio.run(_seed(shared, sync=sync, product=product, customer=customer, analytics=analytics))
         history = shop_history.plan(SCALE, prices=shared["prices"])
-        yield Databases(gateway, customer, product, analytics, history)
+        yield Databases(gateway, customer, product, sync, analytics, history)
 
 
-async def _seed(shared: dict[str, Any], *, product: str, customer: str, analytics: str) -> None:
+async def _seed(shared: dict[str, Any], *, sync: str, product: str, customer: str, analytics: str) -> None:
     console = Console(file=io.StringIO())
     with Progress(console=console) as progress:
         for seeder, url in (
+            (channels_seeder.SEEDER, sync),
             (products_seeder.SEEDER, product),
             (customers_seeder.SEEDER, customer),
             (analytics_seeder.SEEDER, analytics),
@@ -114,7 +132,7 @@ class RunningStack:
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
 async def stack(databases: Databases, kafka_bootstrap: str) -> AsyncIterator[RunningStack]:
-    ports = {name: free_port() for name in ("gateway", "customer", "product", "analytics")}
+    ports = {name: free_port() for name in ("gateway", "customer", "product", "sync", "analytics")}
     urls = {name: f"http://127.0.0.1:{port}" for name, port in ports.items()}
     gateway_url = urls["gateway"]
     common: dict[str, Any] = {
@@ -134,10 +152,12 @@ async def stack(databases: Databases, kafka_bootstrap: str) -> AsyncIterator[Run
             environment="development",  # cookies without Secure over http://127.0.0.1
             customer_url=urls["customer"],
             product_url=urls["product"],
+            sync_url=urls["sync"],
             analytics_url=urls["analytics"],
         )
     )
-    # The customer and product services publish what the seeders staged; only analytics consumes.
+    # The services publish what the seeders staged; analytics and sync (listings) consume, sync pushes
+    # nothing (its channels' endpoints are not running here).
     apps = [
         (gateway_app, ports["gateway"]),
         (
@@ -153,6 +173,10 @@ async def stack(databases: Databases, kafka_bootstrap: str) -> AsyncIterator[Run
             ports["product"],
         ),
         (
+            create_sync_app(SyncSettings(database_url=databases.sync, push_enabled=False, **common)),
+            ports["sync"],
+        ),
+        (
             create_analytics_app(
                 AnalyticsSettings(database_url=databases.analytics, model_refit_interval_s=0, **common)
             ),
@@ -164,6 +188,7 @@ async def stack(databases: Databases, kafka_bootstrap: str) -> AsyncIterator[Run
         serving(apps[1][0], port=apps[1][1]),
         serving(apps[2][0], port=apps[2][1]),
         serving(apps[3][0], port=apps[3][1]),
+        serving(apps[4][0], port=apps[4][1]),
         httpx.AsyncClient(base_url=gateway_url, timeout=30) as http,
     ):
         gateway = gateway_app.state.gateway
@@ -178,6 +203,7 @@ async def stack(databases: Databases, kafka_bootstrap: str) -> AsyncIterator[Run
         admin = {"Authorization": f"Bearer {token.json()['access_token']}"}
         running = RunningStack(gateway_url, admin, http)
         await _wait_for_the_history(running, databases.history)
+        await _wait_for_listings(running)
         await _refit_models(running)
         yield running
 
@@ -197,6 +223,23 @@ async def _wait_for_the_history(stack: RunningStack, history: shop_history.ShopH
             return
         await asyncio.sleep(0.5)
     raise AssertionError(f"analytics holds {seen} sessions/orders, the seed {len(history.visits)}/{counted}")
+
+
+async def _wait_for_listings(stack: RunningStack) -> None:
+    """Until sync-service has computed the web store's listings from product-service's events."""
+    channels = await stack.http.get("/api/sync/v1/channels", params={"limit": 50}, headers=stack.admin)
+    assert channels.status_code == 200, channels.text
+    web = next(c for c in channels.json()["items"] if c["code"] == "web")
+    deadline = time.monotonic() + 60
+    listings = 0
+    while time.monotonic() < deadline:
+        status = await stack.http.get(f"/api/sync/v1/channels/{web['id']}/status", headers=stack.admin)
+        assert status.status_code == 200, status.text
+        listings = status.json()["listings"]
+        if listings:
+            return
+        await asyncio.sleep(0.5)
+    raise AssertionError("sync-service computed no listing of the web store")
 
 
 async def _refit_models(stack: RunningStack) -> None:

@@ -8,6 +8,7 @@
     analytics: "/api/analytics/v1",
     customers: "/api/customers/v1",
     products: "/api/products/v1",
+    sync: "/api/sync/v1",
   };
   const COLORS = ["#3559e0", "#12a594", "#f08c00", "#7b5cf0", "#d6336c", "#4c6ef5", "#2f9e44", "#868e96"];
   const CURRENCY = document.body.dataset.currency || "EUR";
@@ -333,6 +334,34 @@
     ], { yaxis: { rangemode: "tozero", title: { text: "Units per day" }, gridcolor: "#eef1f6" } });
   }
 
+  async function loadSync(gen) {
+    const channels = (await getJSON(API.sync + "/channels?" + query({ status: "enabled", limit: 50 }))).items;
+    const statuses = await Promise.all(channels.map((c) => getJSON(API.sync + "/channels/" + encodeURIComponent(c.id) + "/status")));
+    if (gen !== state.generation) return;
+    if (!channels.length) {
+      message("chart-sync", "No enabled sales channels.");
+      return;
+    }
+    const rows = channels.map((c, i) => ({ channel: c, status: statuses[i] })).reverse();
+    const names = rows.map((r) => r.channel.name + " (" + (r.status.in_sync_share * 100).toFixed(0) + "%" + (r.status.circuit === "closed" ? "" : ", circuit " + r.status.circuit.replace("_", " ")) + ")");
+    const parts = [
+      ["in_sync", "In sync", "#12a594"],
+      ["pending", "Pending", "#f08c00"],
+      ["failed", "Failed", "#d6336c"],
+      ["drifted", "Drifted", "#7b5cf0"],
+      ["unpublished", "Not published", "#adb5bd"],
+    ];
+    const troubled = rows.filter((r) => r.status.failed || r.status.drifted || r.status.circuit !== "closed").length;
+    const latencies = rows.map((r) => r.status.latency_p99_ms).filter((v) => v !== null);
+    $("sync-sub").textContent = rows.length + " channels · " + (troubled ? troubled + " need attention" : "all healthy") +
+      (latencies.length ? " · push p99 up to " + count.format(Math.max(...latencies)) + " ms" : "");
+    draw("chart-sync", parts.map(([key, label, color]) => ({
+      type: "bar", orientation: "h", name: label, y: names, x: rows.map((r) => r.status[key]),
+      marker: { color }, hovertemplate: "%{y}: %{x:,} listings " + label.toLowerCase() + "<extra></extra>",
+    })), { barmode: "stack", margin: { l: 220, r: 24, t: 8, b: 32 }, yaxis: { automargin: true, gridcolor: "rgba(0,0,0,0)" },
+      xaxis: { rangemode: "tozero", tickformat: ",d", title: { text: "Listings" }, gridcolor: "#eef1f6" } });
+  }
+
   async function loadCustomerQuality(gen) {
     const summary = await getJSON(API.customers + "/quality/summary");
     if (gen !== state.generation) return;
@@ -382,6 +411,7 @@
     ["chart-cohorts", loadCohorts],
     ["chart-segments", loadSegments],
     ["chart-forecast", loadForecast],
+    ["chart-sync", loadSync],
     ["chart-customer-quality", loadCustomerQuality],
     ["chart-product-quality", loadProductQuality],
   ];
