@@ -58,7 +58,7 @@ from sync_service.main import create_app as create_sync_app
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
 CHROMIUM = "/usr/bin/chromium"
-SCALE = 0.4
+SCALE = 0.25
 PANELS = (
     "trend",
     "funnel",
