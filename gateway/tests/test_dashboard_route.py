@@ -3,23 +3,8 @@ session is sent to the sign-in page."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
-from typing import Any
-
 import pytest
 from gateway_harness import ADMIN_PASSWORD, RunningGateway
-from upstream_app import create_upstream
-
-from gateway.testing import serving
-
-
-@pytest.fixture
-async def routed(start_gateway: Callable[..., Any]) -> AsyncIterator[RunningGateway]:
-    async with (
-        serving(create_upstream()) as url,
-        start_gateway(analytics_url=url, environment="development") as gw,
-    ):
-        yield gw
 
 
 async def _sign_in(gw: RunningGateway, role: str) -> None:
