@@ -39,7 +39,7 @@ async def test_password_grant_issues_scopes_of_the_roles_and_a_refresh_token(gw:
 
     claims = jwt.get_unverified_claims(body["access_token"])
     assert claims["sub"].startswith("usr_")
-    assert claims["scope"] == "analytics:read customers:read products:read sync:read"
+    assert claims["scope"] == "analytics:read analytics:write customers:read products:read sync:read"
     assert body["refresh_token"]
 
 

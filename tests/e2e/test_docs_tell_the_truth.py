@@ -31,7 +31,7 @@ _PATH = re.compile(
     r"(/(?:api/[a-z<>-]+|v1|oauth|admin|\.well-known|docs)(?:/[A-Za-z0-9_{}.\-…<>]*)*)"
 )
 SERVICES = {"customers": customer_app, "products": product_app, "sync": sync_app, "analytics": analytics_app}
-DOCUMENT_SERVICE = {"customers.md": "customers", "products.md": "products"}
+DOCUMENT_SERVICE = {"customers.md": "customers", "products.md": "products", "analytics.md": "analytics"}
 
 
 def _templates(app: FastAPI) -> list[re.Pattern[str]]:

@@ -14,8 +14,9 @@ SCOPES: dict[str, str] = {
     "inventory:write": "Change stock levels",
     "sync:read": "Reserved for sync-service (no API yet)",
     "sync:admin": "Reserved for sync-service (no API yet)",
-    "analytics:read": "Reserved for analytics-service (no API yet)",
-    "events:write": "Reserved for storefront behaviour events (no API yet)",
+    "analytics:read": "Read KPIs, funnels, cohorts, segments and their exports",
+    "analytics:write": "Record marketing spend and expenses, define segments",
+    "events:write": "Send storefront behaviour events (POST /api/analytics/v1/track)",
     "privacy:admin": "Read the audit log of unmasked PII reads",
     "admin": "Everything, including the gateway's users, clients and keys",
 }
@@ -47,7 +48,7 @@ ROLE_SCOPES: dict[Role, tuple[str, ...]] = {
         "sync:admin",
         "privacy:admin",
     ),
-    Role.analyst: ("customers:read", "products:read", "sync:read", "analytics:read"),
+    Role.analyst: ("customers:read", "products:read", "sync:read", "analytics:read", "analytics:write"),
     Role.support: ("customers:read", "customers:write", "customers:pii", "products:read", "sync:read"),
     Role.storefront: (
         "customers:read",

@@ -179,25 +179,23 @@ class Deliverer:
                             await handler(session, event)
 
 
-async def channel_rollup(database: Database) -> dict[tuple[Any, ...], dict[str, int]]:
+async def _rollup(
+    database: Database, model: Any, keys: tuple[str, str, str]
+) -> dict[tuple[Any, ...], dict[str, int]]:
+    """A rollup table as {key: {column: value}}, zero columns and all-zero rows left out."""
     async with database.session() as session:
-        rows = (await session.scalars(select(DailyChannelRollup))).all()
-    return {
-        (r.day, r.channel, r.campaign): {
-            k: v for k, v in r.model_dump().items() if k not in ("day", "channel", "campaign") and v
-        }
-        for r in rows
-        if any(v for k, v in r.model_dump().items() if k not in ("day", "channel", "campaign"))
-    }
+        rows = (await session.scalars(select(model))).all()
+    result = {}
+    for row in rows:
+        counts = {k: v for k, v in row.model_dump().items() if k not in keys and v}
+        if counts:
+            result[tuple(getattr(row, k) for k in keys)] = counts
+    return result
+
+
+async def channel_rollup(database: Database) -> dict[tuple[Any, ...], dict[str, int]]:
+    return await _rollup(database, DailyChannelRollup, ("day", "channel", "campaign"))
 
 
 async def product_rollup(database: Database) -> dict[tuple[Any, ...], dict[str, int]]:
-    async with database.session() as session:
-        rows = (await session.scalars(select(DailyProductRollup))).all()
-    return {
-        (r.day, r.sku, r.location_id): {
-            k: v for k, v in r.model_dump().items() if k not in ("day", "sku", "location_id") and v
-        }
-        for r in rows
-        if any(v for k, v in r.model_dump().items() if k not in ("day", "sku", "location_id"))
-    }
+    return await _rollup(database, DailyProductRollup, ("day", "sku", "location_id"))

@@ -13,10 +13,14 @@ import pytest
 import pytest_asyncio
 from analytics_support import Deliverer, consent, merged, placed, product, tracked, unique
 from models_support import NOW, SupplierServer, ago, offer, stock
+from sqlalchemy import select
+from sqlmodel import col
 
+from analytics_service.clv.models import PredictedClv
 from analytics_service.config import Settings
 from analytics_service.fitting import service as fitting
 from analytics_service.main import create_app
+from analytics_service.warehouse.models import CustomerProfile
 from servicekit.db import Database
 from servicekit.errors import Conflict
 from servicekit.testing import TestTokenIssuer, running_app
@@ -325,3 +329,37 @@ async def test_refit_while_one_runs_is_409(
         )
     finally:
         await database.dispose()
+
+
+async def test_predicted_clv_kpi_is_the_mean_prediction_of_known_unmerged_customers(
+    app_client: httpx.AsyncClient, database_url: str
+) -> None:
+    today = NOW.date()
+    response = await app_client.get(
+        "/v1/kpis", params={"start": (today - timedelta(days=30)).isoformat(), "end": today.isoformat()}
+    )
+    assert response.status_code == 200, response.text
+    database = Database(database_url)
+    try:
+        async with database.session() as session:
+            rows = (
+                (
+                    await session.execute(
+                        select(col(PredictedClv.predicted_spend_minor))
+                        .join(
+                            CustomerProfile, col(CustomerProfile.customer_id) == col(PredictedClv.customer_id)
+                        )
+                        .where(
+                            col(CustomerProfile.merged_into).is_(None),
+                            col(CustomerProfile.first_order_at).is_not(None),
+                        )
+                    )
+                )
+                .scalars()
+                .all()
+            )
+    finally:
+        await database.dispose()
+    assert rows
+    expected = round(sum(rows) / len(rows) / 100, 2)
+    assert response.json()["kpis"]["predicted_clv"]["value"] == pytest.approx(expected, abs=0.01)

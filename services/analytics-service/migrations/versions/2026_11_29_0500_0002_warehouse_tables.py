@@ -224,26 +224,28 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("day", "sku", "location_id", name=op.f("pk_rollup_daily_product")),
     )
     op.create_table(
-        "stock_levels",
+        "stock_by_location",
         sa.Column("sku", sa.String(length=100), nullable=False),
         sa.Column("location_id", sa.String(length=64), nullable=False),
         sa.Column("on_hand", sa.Integer(), nullable=False),
         sa.Column("reserved", sa.Integer(), nullable=False),
         sa.Column("available", sa.Integer(), nullable=False),
         sa.Column("as_of", sa.DateTime(timezone=True), nullable=False),
-        sa.PrimaryKeyConstraint("sku", "location_id", name=op.f("pk_stock_levels")),
+        sa.PrimaryKeyConstraint("sku", "location_id", name=op.f("pk_stock_by_location")),
     )
-    with op.batch_alter_table("outbox", schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f("ix_outbox_key"))
-        batch_op.drop_index(batch_op.f("ix_outbox_unpublished"))
+    op.create_table(
+        "segment_definitions",
+        sa.Column("name", sa.String(length=50), nullable=False),
+        sa.Column("description", sa.String(length=500), nullable=True),
+        sa.Column("rules", sa.JSON(), nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("name", name=op.f("pk_segment_definitions")),
+    )
 
 
 def downgrade() -> None:
-    with op.batch_alter_table("outbox", schema=None) as batch_op:
-        batch_op.create_index(batch_op.f("ix_outbox_unpublished"), ["published_at", "id"], unique=False)
-        batch_op.create_index(batch_op.f("ix_outbox_key"), ["key", "id"], unique=False)
-
-    op.drop_table("stock_levels")
+    op.drop_table("segment_definitions")
+    op.drop_table("stock_by_location")
     op.drop_table("rollup_daily_product")
     op.drop_table("rollup_daily_channel")
     with op.batch_alter_table("product_facts", schema=None) as batch_op:

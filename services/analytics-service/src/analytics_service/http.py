@@ -11,3 +11,4 @@ from servicekit.auth import Caller, require
 TrackCaller = Annotated[Caller, Security(require, scopes=["events:write"])]
 ReadCaller = Annotated[Caller, Security(require, scopes=["analytics:read"])]
 AdminCaller = Annotated[Caller, Security(require, scopes=["admin"])]
+WriteCaller = Annotated[Caller, Security(require, scopes=["analytics:write"])]

@@ -15,7 +15,7 @@ from analytics_service.warehouse.models import (
     OrderFact,
     OrderLineFact,
     ProductFact,
-    StockLevel,
+    SkuStock,
 )
 
 NOT_COUNTED = ("cancelled", "refunded")
@@ -104,9 +104,9 @@ async def customer_history(
 
 async def available_stock(session: AsyncSession, skus: set[str] | None = None) -> dict[tuple[str, str], int]:
     """Available units per (SKU, location)."""
-    statement = select(col(StockLevel.sku), col(StockLevel.location_id), col(StockLevel.available))
+    statement = select(col(SkuStock.sku), col(SkuStock.location_id), col(SkuStock.available))
     if skus is not None:
-        statement = statement.where(col(StockLevel.sku).in_(sorted(skus)))
+        statement = statement.where(col(SkuStock.sku).in_(sorted(skus)))
     rows = await session.execute(statement)
     return {(sku, location): int(available) for sku, location, available in rows.all()}
 
@@ -129,9 +129,9 @@ async def unavailable(session: AsyncSession, skus: set[str]) -> set[str]:
         .all()
     )
     stock = await session.execute(
-        select(col(StockLevel.sku), func.sum(col(StockLevel.available)))
-        .where(col(StockLevel.sku).in_(ordered))
-        .group_by(col(StockLevel.sku))
+        select(col(SkuStock.sku), func.sum(col(SkuStock.available)))
+        .where(col(SkuStock.sku).in_(ordered))
+        .group_by(col(SkuStock.sku))
     )
     sold_out = {sku for sku, total in stock.all() if (total or 0) <= 0}
     return (skus - published) | sold_out

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from prometheus_client import Counter
 from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -15,10 +16,14 @@ from contracts import build_event
 from contracts.catalog.activity import ACTIVITY_NAMES, ActivityTracked
 from servicekit.bounds import JSONLimitError, check_json
 from servicekit.events import outbox
+from servicekit.metrics import increment_on_commit
 
 PRODUCT_EVENTS = frozenset({"Product Viewed", "Product Added", "Product Removed"})
 PROPERTIES_DEPTH = 4
 DEFAULT_CHANNEL = "direct"
+
+EVENTS_ACCEPTED = Counter("analytics_events_accepted_total", "Events accepted by POST /v1/track")
+EVENTS_REJECTED = Counter("analytics_events_rejected_total", "Events rejected by POST /v1/track (bad input)")
 
 
 @dataclass(frozen=True)
@@ -115,4 +120,6 @@ async def track(session: AsyncSession, *, batch: list[Any], limits: TrackLimits)
         assert key is not None
         staged.append(build_event("ecom.activity.tracked.v1", tracked, subject=key))
     await outbox.add_many(session, staged)
+    increment_on_commit(session, EVENTS_ACCEPTED, len(staged))
+    EVENTS_REJECTED.inc(len(rejected))
     return TrackResult(accepted=len(staged), rejected=rejected)

@@ -15,21 +15,28 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from prometheus_client import Counter, Gauge
-from sqlalchemy import Table, select, update
+from sqlalchemy import Table, bindparam, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from analytics_service.warehouse import customers, orders, rollups
-from analytics_service.warehouse.models import NO_LOCATION, ActivityEvent, IdentityLink, SessionFact
+from analytics_service.warehouse.models import (
+    NO_LOCATION,
+    ActivityEvent,
+    IdentityLink,
+    OrderFact,
+    SessionFact,
+)
 from contracts import CloudEvent
 from contracts.catalog.activity import ActivityTracked
+from servicekit.metrics import increment_on_commit
 
 EVENTS_INGESTED = Counter("analytics_events_ingested_total", "Tracked events stored", ["event"])
 EVENTS_SKIPPED = Counter(
@@ -48,6 +55,29 @@ PRODUCT_COUNTS = {"Product Viewed": "views", "Product Added": "adds", "Product R
 INSERT_CHUNK = 400
 ACTIVITY_TABLE: Table = ActivityEvent.__table__  # type: ignore[attr-defined]
 LINK_TABLE: Table = IdentityLink.__table__  # type: ignore[attr-defined]
+ORDER_TABLE: Table = OrderFact.__table__  # type: ignore[attr-defined]
+SESSION_TABLE: Table = SessionFact.__table__  # type: ignore[attr-defined]
+SESSION_COLUMNS = tuple(column.name for column in SESSION_TABLE.columns)
+
+
+@dataclass
+class SessionState:
+    """A row of `activity_sessions` while a batch folds into it (plain attributes: cheap to change)."""
+
+    session_id: str
+    day: date
+    started_at: datetime
+    channel: str
+    campaign: str
+    customer_id: str | None = None
+    anonymous_id: str | None = None
+    events: int = 0
+    page_views: int = 0
+    product_views: int = 0
+    viewed: bool = False
+    added: bool = False
+    checkout: bool = False
+    purchased: bool = False
 
 
 @dataclass(frozen=True)
@@ -97,7 +127,7 @@ async def fold(session: AsyncSession, events: Sequence[CloudEvent], rules: Inges
             ).all()
         )
     fresh = [t for mid, t in tracked.items() if mid not in known]
-    EVENTS_SKIPPED.labels("duplicate").inc(len(tracked) - len(fresh) + len(events) - len(tracked))
+    increment_on_commit(session, EVENTS_SKIPPED.labels("duplicate"), len(events) - len(fresh))
     if not fresh:
         return
     fresh.sort(key=lambda t: (t.timestamp, t.message_id))
@@ -117,7 +147,7 @@ async def fold(session: AsyncSession, events: Sequence[CloudEvent], rules: Inges
         anonymous = t.anonymous_id
         if stated_id is not None and (stated_id in blocked or owner in blocked):
             if rules.consent_mode == "drop":
-                EVENTS_SKIPPED.labels("consent").inc()
+                increment_on_commit(session, EVENTS_SKIPPED.labels("consent"))
                 continue
             stated_id = owner = anonymous = None
         props = t.properties
@@ -145,9 +175,10 @@ async def fold(session: AsyncSession, events: Sequence[CloudEvent], rules: Inges
     if not rows:
         return
     connection = await session.connection()
-    for start in range(0, len(rows), INSERT_CHUNK):
-        statement = _insert(session)(ACTIVITY_TABLE).values(rows[start : start + INSERT_CHUNK])
-        await connection.execute(statement.on_conflict_do_nothing(index_elements=["message_id"]))
+    # executemany of one statement (compiled once), not a multi-row VALUES compiled per batch
+    await connection.execute(
+        _insert(session)(ACTIVITY_TABLE).on_conflict_do_nothing(index_elements=["message_id"]), rows
+    )
     await customers.ensure_profiles(session, first_seen)
 
     delta, moved, attribution = await _fold_sessions(session, rows)
@@ -158,23 +189,53 @@ async def fold(session: AsyncSession, events: Sequence[CloudEvent], rules: Inges
     await rollups.apply(session, delta)
 
     await orders.reattribute_sessions(session, moved, reporting_currency=rules.reporting_currency)
+    completed: dict[str, tuple[str | None, str, str]] = {}
     for row in rows:
-        if row["event"] == "Order Completed" and row["order_id"]:
+        if row["event"] == "Order Completed" and row["order_id"] and row["order_id"] not in completed:
             sid = row["session_id"]
             channel, campaign = attribution.get(sid, (row["channel"], row["campaign"]))
-            await orders.attribute(
-                session,
-                row["order_id"],
-                session_id=sid,
-                channel=channel,
-                campaign=campaign,
-                reporting_currency=rules.reporting_currency,
-            )
+            completed[row["order_id"]] = (sid, channel, campaign)
+    await _attribute_orders(session, completed, rules)
     for row in rows:
-        EVENTS_INGESTED.labels(row["event"]).inc()
+        increment_on_commit(session, EVENTS_INGESTED.labels(row["event"]))
     newest = max(row["received_at"] for row in rows)
     ROLLUP_LAG.set(max(0.0, (now - newest).total_seconds()))
     LAST_FOLD.set(time.time())
+
+
+async def _attribute_orders(
+    session: AsyncSession, completed: dict[str, tuple[str | None, str, str]], rules: IngestRules
+) -> None:
+    """Orders named by Order Completed events take their session's channel and campaign. An order not
+    known yet (its ecom.order.placed.v1 comes later) is started as a row that counts nowhere, in one
+    INSERT; a known order moves its rollup contribution (`orders.attribute`)."""
+    if not completed:
+        return
+    known = set(
+        (
+            await session.scalars(
+                select(col(OrderFact.order_id)).where(col(OrderFact.order_id).in_(list(completed)))
+            )
+        ).all()
+    )
+    fresh = [
+        {"order_id": order_id, "channel": channel, "campaign": campaign, "session_id": sid}
+        for order_id, (sid, channel, campaign) in completed.items()
+        if order_id not in known
+    ]
+    if fresh:
+        statement = _insert(session)(ORDER_TABLE).on_conflict_do_nothing(index_elements=["order_id"])
+        await (await session.connection()).execute(statement, fresh)
+    for order_id in sorted(known):
+        sid, channel, campaign = completed[order_id]
+        await orders.attribute(
+            session,
+            order_id,
+            session_id=sid,
+            channel=channel,
+            campaign=campaign,
+            reporting_currency=rules.reporting_currency,
+        )
 
 
 async def _links(session: AsyncSession, fresh: list[ActivityTracked]) -> dict[str, str]:
@@ -199,7 +260,8 @@ async def _links(session: AsyncSession, fresh: list[ActivityTracked]) -> dict[st
         new = {a: v for a, v in new.items() if v[0] not in blocked}
     if new:
         owners = await customers.survivors(session, {cid for cid, _ in new.values()})
-        statement = _insert(session)(LINK_TABLE).values(
+        await (await session.connection()).execute(
+            _insert(session)(LINK_TABLE).on_conflict_do_nothing(index_elements=["anonymous_id"]),
             [
                 {
                     "anonymous_id": anonymous,
@@ -208,10 +270,7 @@ async def _links(session: AsyncSession, fresh: list[ActivityTracked]) -> dict[st
                     "linked_at": at,
                 }
                 for anonymous, (cid, at) in new.items()
-            ]
-        )
-        await (await session.connection()).execute(
-            statement.on_conflict_do_nothing(index_elements=["anonymous_id"])
+            ],
         )
         for anonymous, (cid, _) in new.items():
             await session.execute(
@@ -224,7 +283,6 @@ async def _links(session: AsyncSession, fresh: list[ActivityTracked]) -> dict[st
                 .where(col(SessionFact.anonymous_id) == anonymous, col(SessionFact.customer_id).is_(None))
                 .values(customer_id=owners[cid])
             )
-            held[anonymous] = cid
     return held
 
 
@@ -242,13 +300,16 @@ async def _fold_sessions(
     attribution: dict[str, tuple[str, str]] = {}
     if not by_session:
         return delta, moved, attribution
-    held: dict[str, SessionFact] = {}
+    held: dict[str, SessionState] = {}
     ids = list(by_session)
     for start in range(0, len(ids), INSERT_CHUNK):
-        for fact in await session.scalars(
-            select(SessionFact).where(col(SessionFact.session_id).in_(ids[start : start + INSERT_CHUNK]))
-        ):
-            held[fact.session_id] = fact
+        found = await session.execute(
+            select(SESSION_TABLE).where(SESSION_TABLE.c.session_id.in_(ids[start : start + INSERT_CHUNK]))
+        )
+        for mapping in found.mappings():
+            held[mapping["session_id"]] = SessionState(**mapping)
+    inserted: list[dict[str, Any]] = []
+    changed: list[dict[str, Any]] = []
     for session_id, session_rows in by_session.items():
         held_fact = held.get(session_id)
         before = None
@@ -258,14 +319,13 @@ async def _fold_sessions(
             delta.add(rollups.session_contribution(fact), -1)
         else:
             first = session_rows[0]
-            fact = SessionFact(
+            fact = SessionState(
                 session_id=session_id,
                 day=first["day"],
                 started_at=first["occurred_at"],
                 channel=first["channel"],
                 campaign=first["campaign"],
             )
-            session.add(fact)
         for row in session_rows:
             if row["occurred_at"] < fact.started_at:
                 fact.started_at, fact.day = row["occurred_at"], row["day"]
@@ -274,17 +334,21 @@ async def _fold_sessions(
                 fact.customer_id = row["customer_id"]
             if fact.anonymous_id is None and row["anonymous_id"]:
                 fact.anonymous_id = row["anonymous_id"]
-            fact.events += 1
-            name = row["event"]
-            fact.page_views += int(name == "Page Viewed")
-            fact.product_views += int(name == "Product Viewed")
-            fact.viewed = fact.viewed or name == "Product Viewed"
-            fact.added = fact.added or name == "Product Added"
-            fact.checkout = fact.checkout or name == "Checkout Started"
-            fact.purchased = fact.purchased or name == "Order Completed"
+            rollups.count_event(fact, row["event"])
         rollups.session_contribution(fact, delta)
         attribution[session_id] = (fact.channel, fact.campaign)
         if before is not None and before != attribution[session_id]:
             moved[session_id] = attribution[session_id]
-    await session.flush()
+        values = {name: getattr(fact, name) for name in SESSION_COLUMNS}
+        (changed if held_fact is not None else inserted).append(values)
+    connection = await session.connection()
+    if inserted:
+        await connection.execute(SESSION_TABLE.insert(), inserted)
+    if changed:
+        await connection.execute(
+            SESSION_TABLE.update()
+            .where(SESSION_TABLE.c.session_id == bindparam("key"))
+            .values({name: bindparam(name) for name in SESSION_COLUMNS if name != "session_id"}),
+            [{**values, "key": values["session_id"]} for values in changed],
+        )
     return delta, moved, attribution

@@ -6,7 +6,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
-from analytics_service.warehouse.models import ProductFact, StockLevel
+from analytics_service.warehouse.models import ProductFact, SkuStock
 from analytics_service.warehouse.orders import to_minor
 from contracts import CloudEvent, parse_data
 from contracts.catalog.inventory import StockChanged
@@ -67,13 +67,13 @@ async def on_stock_changed(session: AsyncSession, event: CloudEvent) -> None:
     held = {
         s.location_id: s
         for s in await session.scalars(
-            select(StockLevel).where(col(StockLevel.sku) == change.sku, col(StockLevel.location_id).in_(ids))
+            select(SkuStock).where(col(SkuStock.sku) == change.sku, col(SkuStock.location_id).in_(ids))
         )
     }
     for loc in change.locations:
         level = held.get(loc.location_id)
         if level is None:
-            level = StockLevel(
+            level = SkuStock(
                 sku=change.sku,
                 location_id=loc.location_id,
                 on_hand=0,

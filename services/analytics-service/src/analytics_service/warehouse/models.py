@@ -225,11 +225,11 @@ class ProductFact(SQLModel, table=True):
         return self.status == "active"
 
 
-class StockLevel(SQLModel, table=True):
+class SkuStock(SQLModel, table=True):
     """Stock of a SKU at a location from ecom.stock.changed.v1; `as_of` is the event time, an older event
     delivered late does not overwrite a newer level."""
 
-    __tablename__ = "stock_levels"
+    __tablename__ = "stock_by_location"
 
     sku: str = Field(primary_key=True, max_length=100)
     location_id: str = Field(primary_key=True, max_length=64)
@@ -316,3 +316,19 @@ class DailyProductRollup(SQLModel, table=True):
     units: int = 0
     revenue_minor: int = Field(default=0, sa_type=sa.BigInteger)
     cogs_minor: int = Field(default=0, sa_type=sa.BigInteger)
+
+
+# --- segments ----------------------------------------------------------------------------------------------
+
+
+class SegmentDefinition(SQLModel, table=True):
+    """A custom segment: a name and rules over customer metrics (recency, frequency, monetary, CLV,
+    acquisition channel, category bought, consent), evaluated when read. The RFM segments (champions,
+    loyal, at_risk, hibernating, new, need_attention) are built in and need no row."""
+
+    __tablename__ = "segment_definitions"
+
+    name: str = Field(primary_key=True, max_length=50)
+    description: str | None = Field(default=None, max_length=500)
+    rules: dict[str, Any] = Field(sa_column=sa.Column(sa.JSON(), nullable=False))
+    created_at: datetime = Field(sa_column=sa.Column(UTCDateTime(), nullable=False))

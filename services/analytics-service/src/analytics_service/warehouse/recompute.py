@@ -56,13 +56,7 @@ async def sessions_from_raw(
             fact = facts[session_id] = SessionFact(
                 session_id=session_id, day=day, started_at=occurred_at, channel=channel, campaign=campaign
             )
-        fact.events += 1
-        fact.page_views += int(name == "Page Viewed")
-        fact.product_views += int(name == "Product Viewed")
-        fact.viewed = fact.viewed or name == "Product Viewed"
-        fact.added = fact.added or name == "Product Added"
-        fact.checkout = fact.checkout or name == "Checkout Started"
-        fact.purchased = fact.purchased or name == "Order Completed"
+        rollups.count_event(fact, name)
     return facts
 
 

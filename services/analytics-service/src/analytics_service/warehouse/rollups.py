@@ -12,7 +12,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import Table
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -26,7 +26,6 @@ from analytics_service.warehouse.models import (
     DailyProductRollup,
     OrderFact,
     OrderLineFact,
-    SessionFact,
 )
 
 ChannelKey = tuple[date, str, str]
@@ -34,7 +33,6 @@ ProductKey = tuple[date, str, str]
 Counts = dict[str, int]
 
 NOT_COUNTED_STATUSES = frozenset({"cancelled", "refunded"})
-UPSERT_CHUNK = 400
 
 CHANNEL_TABLE: Table = DailyChannelRollup.__table__  # type: ignore[attr-defined]
 PRODUCT_TABLE: Table = DailyProductRollup.__table__  # type: ignore[attr-defined]
@@ -56,7 +54,31 @@ class Contribution:
                 self.product[pkey][name] += sign * value
 
 
-def session_contribution(fact: SessionFact | None, into: Contribution | None = None) -> Contribution:
+class SessionLike(Protocol):
+    day: date
+    channel: str
+    campaign: str
+    viewed: bool
+    added: bool
+    checkout: bool
+    purchased: bool
+    page_views: int
+    product_views: int
+    events: int
+
+
+def count_event(fact: SessionLike, name: str) -> None:
+    """Fold one event (by its spec name) into its session: counts and funnel steps reached."""
+    fact.events += 1
+    fact.page_views += int(name == "Page Viewed")
+    fact.product_views += int(name == "Product Viewed")
+    fact.viewed = fact.viewed or name == "Product Viewed"
+    fact.added = fact.added or name == "Product Added"
+    fact.checkout = fact.checkout or name == "Checkout Started"
+    fact.purchased = fact.purchased or name == "Order Completed"
+
+
+def session_contribution(fact: SessionLike | None, into: Contribution | None = None) -> Contribution:
     """One session: one visit on its day, channel and campaign, and the funnel steps it reached."""
     out = into or Contribution()
     if fact is None:
@@ -127,24 +149,36 @@ async def apply(session: AsyncSession, delta: Contribution) -> None:
     await _upsert(session, PRODUCT_TABLE, ("day", "sku", "location_id"), _nonzero(delta.product))
 
 
+CHANNEL_COUNTS = tuple(c.name for c in CHANNEL_TABLE.columns if c.name not in ("day", "channel", "campaign"))
+PRODUCT_COUNTS = tuple(c.name for c in PRODUCT_TABLE.columns if c.name not in ("day", "sku", "location_id"))
+_UPSERTS: dict[tuple[str, str], Any] = {}
+
+
+def _upsert_statement(dialect: str, table: Table, key_names: tuple[str, ...], counts: tuple[str, ...]) -> Any:
+    """One cached statement per table: every count column added (0 for those a row does not change), so
+    a batch is one executemany of a statement compiled once."""
+    cached = _UPSERTS.get((dialect, table.name))
+    if cached is None:
+        insert = pg_insert if dialect == "postgresql" else sqlite_insert
+        statement = insert(table)
+        cached = statement.on_conflict_do_update(
+            index_elements=list(key_names),
+            set_={name: table.c[name] + statement.excluded[name] for name in counts},
+        )
+        _UPSERTS[(dialect, table.name)] = cached
+    return cached
+
+
 async def _upsert(
     session: AsyncSession, table: Table, key_names: tuple[str, ...], rows: dict[Any, Counts]
 ) -> None:
     if not rows:
         return
-    dialect = session.get_bind().dialect.name
-    insert = pg_insert if dialect == "postgresql" else sqlite_insert
-    # Group rows by the set of columns they change, so each statement updates the same columns.
-    by_columns: dict[tuple[str, ...], list[dict[str, Any]]] = defaultdict(list)
-    for key, counts in rows.items():
-        columns = tuple(sorted(counts))
-        by_columns[columns].append({**dict(zip(key_names, key, strict=True)), **counts})
-    connection = await session.connection()
-    for columns, values in by_columns.items():
-        for start in range(0, len(values), UPSERT_CHUNK):
-            statement = insert(table).values(values[start : start + UPSERT_CHUNK])
-            statement = statement.on_conflict_do_update(
-                index_elements=list(key_names),
-                set_={name: table.c[name] + statement.excluded[name] for name in columns},
-            )
-            await connection.execute(statement)
+    counts = CHANNEL_COUNTS if table is CHANNEL_TABLE else PRODUCT_COUNTS
+    statement = _upsert_statement(session.get_bind().dialect.name, table, key_names, counts)
+    # Sorted keys: concurrent writers (PostgreSQL) lock the rows in one order, so they cannot deadlock.
+    values = [
+        {**dict(zip(key_names, key, strict=True)), **{name: changed.get(name, 0) for name in counts}}
+        for key, changed in sorted(rows.items())
+    ]
+    await (await session.connection()).execute(statement, values)

@@ -1,0 +1,253 @@
+"""KPIs over a date range from the rollups (and order facts for customer-level figures), by period, with
+the change against the previous period of the same length. Never reads raw events."""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections import Counter
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+
+from sqlalchemy import case, func, select
+from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlmodel import col
+
+from analytics_service.kpis.definitions import DEFINITIONS_VERSION, KPI_NAMES
+from analytics_service.kpis.hooks import predicted_clv_provider
+from analytics_service.kpis.schemas import KpiPeriod, KpiReport, KpiValue
+from analytics_service.periods import DateRange, Granularity, period_end, period_start, periods
+from analytics_service.warehouse.models import (
+    DailyChannelRollup,
+    Expense,
+    MarketingSpend,
+    OrderFact,
+)
+from analytics_service.warehouse.rollups import NOT_COUNTED_STATUSES
+
+ROLLUP_SUMS = (
+    "sessions",
+    "sessions_added",
+    "sessions_purchased",
+    "orders",
+    "new_customer_orders",
+    "revenue_minor",
+    "cogs_minor",
+)
+WHOLE_RANGE_ONLY = ("repeat_purchase_rate", "historical_clv")
+
+
+@dataclass(frozen=True)
+class Filters:
+    channel: str | None = None
+    campaign: str | None = None
+    currency: str = "EUR"
+
+
+def _ratio(numerator: float, denominator: float) -> float | None:
+    return round(numerator / denominator, 6) if denominator else None
+
+
+def _money(minor: float) -> float:
+    return round(minor / 100, 2)
+
+
+def derive(sums: Counter[str]) -> dict[str, int | float | None]:
+    """The KPIs of one period from its summed counts (money in minor units)."""
+    revenue = sums["revenue_minor"]
+    net = revenue - sums["cogs_minor"] - sums["spend_minor"] - sums["expenses_minor"]
+    added = sums["sessions_added"]
+    abandonment = None if not added else round(max(0.0, 1 - sums["sessions_purchased"] / added), 6)
+    return {
+        "sessions": sums["sessions"],
+        "conversion_rate": _ratio(sums["sessions_purchased"], sums["sessions"]),
+        "cart_abandonment_rate": abandonment,
+        "orders": sums["orders"],
+        "revenue": _money(revenue),
+        "average_order_value": _money(revenue / sums["orders"]) if sums["orders"] else None,
+        "new_customers": sums["new_customer_orders"],
+        "returning_customer_orders": sums["orders"] - sums["new_customer_orders"],
+        "marketing_spend": _money(sums["spend_minor"]),
+        "customer_acquisition_cost": (
+            _money(sums["spend_minor"] / sums["new_customer_orders"]) if sums["new_customer_orders"] else None
+        ),
+        "cost_of_goods": _money(sums["cogs_minor"]),
+        "expenses": _money(sums["expenses_minor"]),
+        "net_profit": _money(net),
+        "net_profit_margin": _ratio(net, revenue),
+    }
+
+
+async def daily_sums(
+    connection: AsyncConnection, span: DateRange, filters: Filters
+) -> dict[date, Counter[str]]:
+    """Per day: the rollup sums, spend and expenses (one grouped query each)."""
+    table = DailyChannelRollup
+    statement = (
+        select(col(table.day), *[func.sum(getattr(table, name)) for name in ROLLUP_SUMS])
+        .where(col(table.day) >= span.start, col(table.day) <= span.end)
+        .group_by(col(table.day))
+    )
+    spend = (
+        select(col(MarketingSpend.day), func.sum(col(MarketingSpend.amount_minor)))
+        .where(
+            col(MarketingSpend.day) >= span.start,
+            col(MarketingSpend.day) <= span.end,
+            col(MarketingSpend.currency) == filters.currency,
+        )
+        .group_by(col(MarketingSpend.day))
+    )
+    if filters.channel is not None:
+        statement = statement.where(col(table.channel) == filters.channel)
+        spend = spend.where(col(MarketingSpend.channel) == filters.channel)
+    if filters.campaign is not None:
+        statement = statement.where(col(table.campaign) == filters.campaign)
+        spend = spend.where(col(MarketingSpend.campaign) == filters.campaign)
+    days: dict[date, Counter[str]] = {}
+    for row in (await connection.execute(statement)).all():
+        days[row[0]] = Counter(
+            {name: int(value or 0) for name, value in zip(ROLLUP_SUMS, row[1:], strict=True)}
+        )
+    for day, amount in (await connection.execute(spend)).all():
+        days.setdefault(day, Counter())["spend_minor"] += int(amount or 0)
+    if filters.channel is None and filters.campaign is None:
+        expenses = (
+            select(col(Expense.day), func.sum(col(Expense.amount_minor)))
+            .where(
+                col(Expense.day) >= span.start,
+                col(Expense.day) <= span.end,
+                col(Expense.currency) == filters.currency,
+            )
+            .group_by(col(Expense.day))
+        )
+        for day, amount in (await connection.execute(expenses)).all():
+            days.setdefault(day, Counter())["expenses_minor"] += int(amount or 0)
+    return days
+
+
+def _counted_orders(filters: Filters) -> list[Any]:
+    conditions = [
+        col(OrderFact.placed).is_(True),
+        col(OrderFact.status).notin_(list(NOT_COUNTED_STATUSES)),
+        col(OrderFact.currency) == filters.currency,
+        col(OrderFact.customer_id).isnot(None),
+    ]
+    return conditions
+
+
+async def repeat_purchase_rate(
+    connection: AsyncConnection, span: DateRange, filters: Filters
+) -> float | None:
+    per_customer = select(col(OrderFact.customer_id), func.count().label("n")).where(
+        *_counted_orders(filters), col(OrderFact.day) >= span.start, col(OrderFact.day) <= span.end
+    )
+    if filters.channel is not None:
+        per_customer = per_customer.where(
+            func.coalesce(col(OrderFact.channel), col(OrderFact.sales_channel)) == filters.channel
+        )
+    if filters.campaign is not None:
+        per_customer = per_customer.where(func.coalesce(col(OrderFact.campaign), "") == filters.campaign)
+    grouped = per_customer.group_by(col(OrderFact.customer_id)).subquery()
+    row = (
+        await connection.execute(
+            select(func.count(), func.sum(case((grouped.c.n >= 2, 1), else_=0)))  # customers, repeaters
+        )
+    ).one()
+    return _ratio(float(row[1] or 0), float(row[0] or 0))
+
+
+async def historical_clv(connection: AsyncConnection, span: DateRange, filters: Filters) -> float | None:
+    """Net revenue to date / customers acquired to date, at the range's end: prefix sums of the channel
+    rollup (every counted order's revenue, and one new customer per first order)."""
+    table = DailyChannelRollup
+    statement = select(func.sum(col(table.revenue_minor)), func.sum(col(table.new_customer_orders))).where(
+        col(table.day) <= span.end
+    )
+    if filters.channel is not None:
+        statement = statement.where(col(table.channel) == filters.channel)
+    if filters.campaign is not None:
+        statement = statement.where(col(table.campaign) == filters.campaign)
+    revenue, customers = (await connection.execute(statement)).one()
+    return _money(revenue / customers) if customers else None
+
+
+def _change(value: int | float | None, previous: int | float | None) -> KpiValue:
+    change = None if value is None or previous is None else round(value - previous, 6)
+    ratio = None if change is None or not previous else round(change / abs(previous), 6)
+    return KpiValue(value=value, previous=previous, change=change, change_ratio=ratio)
+
+
+async def report(
+    connection: AsyncConnection, span: DateRange, *, granularity: Granularity, filters: Filters
+) -> KpiReport:
+    before = span.previous()
+    days = await daily_sums(connection, DateRange(before.start, span.end), filters)
+    current, previous = Counter[str](), Counter[str]()
+    buckets: dict[date, Counter[str]] = {start: Counter() for start in periods(span, granularity)}
+    for day, sums in days.items():
+        if day >= span.start:
+            current.update(sums)
+            buckets[period_start(day, granularity)].update(sums)
+        else:
+            previous.update(sums)
+    now_values, before_values = derive(current), derive(previous)
+    now_values["repeat_purchase_rate"] = await repeat_purchase_rate(connection, span, filters)
+    before_values["repeat_purchase_rate"] = await repeat_purchase_rate(connection, before, filters)
+    now_values["historical_clv"] = await historical_clv(connection, span, filters)
+    before_values["historical_clv"] = await historical_clv(connection, before, filters)
+    names = list(KPI_NAMES)
+    provider = predicted_clv_provider()
+    if provider is not None:
+        names.append("predicted_clv")
+        for values, at in ((now_values, span.end), (before_values, before.end)):
+            values["predicted_clv"] = await provider.average_predicted_clv(
+                connection, as_of=at, channel=filters.channel, campaign=filters.campaign
+            )
+    series = []
+    for start, sums in buckets.items():
+        values = derive(sums)
+        series.append(
+            KpiPeriod(
+                start=max(start, span.start),
+                end=min(period_end(start, granularity), span.end),
+                values={name: values.get(name) for name in names if name not in WHOLE_RANGE_ONLY},
+            )
+        )
+    return KpiReport(
+        start=span.start,
+        end=span.end,
+        previous_start=before.start,
+        previous_end=before.end,
+        granularity=granularity,
+        channel=filters.channel,
+        campaign=filters.campaign,
+        currency=filters.currency,
+        definitions_version=DEFINITIONS_VERSION,
+        kpis={name: _change(now_values.get(name), before_values.get(name)) for name in names},
+        series=series,
+    )
+
+
+def to_csv(result: KpiReport) -> str:
+    """One row per period, then the whole range and the previous period."""
+    names = list(result.kpis)
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(["period", "start", "end", *names])
+    for entry in result.series:
+        writer.writerow(["period", entry.start, entry.end, *[_cell(entry.values.get(n)) for n in names]])
+    writer.writerow(["total", result.start, result.end, *[_cell(result.kpis[n].value) for n in names]])
+    writer.writerow(
+        [
+            "previous",
+            result.previous_start,
+            result.previous_end,
+            *[_cell(result.kpis[n].previous) for n in names],
+        ]
+    )
+    return out.getvalue()
+
+
+def _cell(value: int | float | None) -> str:
+    return "" if value is None else str(value)

@@ -1,0 +1,77 @@
+"""Segment models."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+ConsentPurpose = Literal["email_marketing", "sms", "personalisation", "analytics", "third_party_sharing"]
+Money = float
+
+
+class SegmentRules(BaseModel):
+    """Every rule given must hold (AND). Money in the reporting currency, major units."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    recency_days_min: int | None = Field(default=None, ge=0, le=36500)
+    recency_days_max: int | None = Field(default=None, ge=0, le=36500)
+    frequency_min: int | None = Field(default=None, ge=0, le=1_000_000)
+    frequency_max: int | None = Field(default=None, ge=0, le=1_000_000)
+    monetary_min: Money | None = Field(default=None, ge=0, le=1e10)
+    monetary_max: Money | None = Field(default=None, ge=0, le=1e10)
+    clv_min: Money | None = Field(
+        default=None, ge=0, le=1e10, description="Historical CLV (net revenue to date)"
+    )
+    clv_max: Money | None = Field(default=None, ge=0, le=1e10)
+    channels: list[str] | None = Field(
+        default=None, max_length=50, description="Acquisition channel in these"
+    )
+    categories: list[str] | None = Field(default=None, max_length=100, description="Bought in any of these")
+    rfm_segments: list[str] | None = Field(default=None, max_length=6)
+    consent: list[ConsentPurpose] | None = Field(
+        default=None, max_length=5, description="Granted all of these"
+    )
+
+
+class SegmentCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(min_length=1, max_length=50, pattern=r"^[a-z0-9][a-z0-9_-]*$")
+    description: str | None = Field(default=None, max_length=500)
+    rules: SegmentRules
+
+
+class SegmentRead(BaseModel):
+    name: str
+    kind: Literal["rfm", "custom"]
+    description: str | None
+    rules: SegmentRules | None = None
+    members: int = Field(description="Members today")
+    created_at: datetime | None = None
+
+
+class SegmentMember(BaseModel):
+    customer_id: str
+    recency_days: int
+    frequency: int
+    monetary: float
+    r: int
+    f: int
+    m: int
+    rfm_segment: str
+
+
+class SegmentMembers(BaseModel):
+    segment: str
+    as_of: date
+    purpose: str | None
+    items: list[SegmentMember]
+    next_cursor: str | None
+
+
+class SegmentCount(BaseModel):
+    as_of: date
+    members: int

@@ -1,0 +1,93 @@
+"""Marketing spend by JSON and CSV, and expenses: recorded, replaced per key, bad input refused whole."""
+
+from __future__ import annotations
+
+import httpx
+from analytics_support import unique
+
+from servicekit.testing import TestTokenIssuer
+
+
+async def test_spend_is_recorded_and_a_later_entry_for_the_same_key_replaces_it(
+    client: httpx.AsyncClient, token_issuer: TestTokenIssuer
+) -> None:
+    writer, reader = token_issuer.auth_header("analytics:write"), token_issuer.auth_header("analytics:read")
+    channel = unique("paid")
+    entries = [
+        {"day": "2026-05-01", "channel": channel, "campaign": "may", "amount": "100.00", "currency": "EUR"},
+        {"day": "2026-05-02", "channel": channel, "amount": "20.50", "currency": "EUR"},
+    ]
+    assert (await client.post("/v1/spend", json={"entries": entries}, headers=writer)).json() == {
+        "recorded": 2
+    }
+    again = [
+        {"day": "2026-05-01", "channel": channel, "campaign": "may", "amount": "80.00", "currency": "EUR"}
+    ]
+    assert (await client.post("/v1/spend", json={"entries": again}, headers=writer)).status_code == 200
+    listed = await client.get(
+        "/v1/spend", params={"start": "2026-05-01", "end": "2026-05-31", "channel": channel}, headers=reader
+    )
+    assert [(s["day"], s["campaign"], s["amount"]) for s in listed.json()] == [
+        ("2026-05-01", "may", 80.0),
+        ("2026-05-02", "", 20.5),
+    ]
+
+
+async def test_spend_from_a_csv_and_a_broken_csv_refused_whole_with_its_line(
+    client: httpx.AsyncClient, token_issuer: TestTokenIssuer
+) -> None:
+    writer, reader = token_issuer.auth_header("analytics:write"), token_issuer.auth_header("analytics:read")
+    channel = unique("csv")
+    header = "day,channel,campaign,amount,currency\n"
+    good = f"{header}2026-06-01,{channel},june,12.00,EUR\n2026-06-02,{channel},,3.00,EUR\n"
+    response = await client.post(
+        "/v1/spend/upload", content=good.encode(), headers={**writer, "Content-Type": "text/csv"}
+    )
+    assert response.json() == {"recorded": 2}
+    bad = f"{header}2026-06-03,{channel},,1.00,EUR\n2026-13-01,{channel},,2.00,EUR\n"
+    response = await client.post(
+        "/v1/spend/upload", content=bad.encode(), headers={**writer, "Content-Type": "text/csv"}
+    )
+    assert response.status_code == 422
+    assert "Line 3" in response.json()["detail"]
+    listed = await client.get(
+        "/v1/spend", params={"start": "2026-06-01", "end": "2026-06-30", "channel": channel}, headers=reader
+    )
+    assert [s["day"] for s in listed.json()] == ["2026-06-01", "2026-06-02"]
+
+
+async def test_spend_in_another_currency_or_without_the_scope_is_refused(
+    client: httpx.AsyncClient, token_issuer: TestTokenIssuer
+) -> None:
+    entry = {"day": "2026-05-01", "channel": "x", "amount": "1.00", "currency": "USD"}
+    response = await client.post(
+        "/v1/spend", json={"entries": [entry]}, headers=token_issuer.auth_header("analytics:write")
+    )
+    assert response.status_code == 422
+    assert "reporting currency EUR" in response.json()["detail"]
+    response = await client.post(
+        "/v1/spend", json={"entries": [entry]}, headers=token_issuer.auth_header("analytics:read")
+    )
+    assert response.status_code == 403
+
+
+async def test_expenses_are_recorded_and_listed(
+    client: httpx.AsyncClient, token_issuer: TestTokenIssuer
+) -> None:
+    body = {
+        "day": "2026-07-01",
+        "category": "rent",
+        "amount": "1500.00",
+        "currency": "EUR",
+        "description": "July",
+    }
+    created = await client.post(
+        "/v1/expenses", json=body, headers=token_issuer.auth_header("analytics:write")
+    )
+    assert created.status_code == 201
+    listed = await client.get(
+        "/v1/expenses",
+        params={"start": "2026-07-01", "end": "2026-07-01"},
+        headers=token_issuer.auth_header("analytics:read"),
+    )
+    assert [(e["category"], e["amount"]) for e in listed.json()] == [("rent", 1500.0)]

@@ -1,0 +1,201 @@
+"""POST /v1/track: each event checked on its own, bad ones reported by index, good ones published on
+ecom.activity.v1 and folded into the store by the service's consumer."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import httpx
+import pytest
+from analytics_support import placed, unique
+from conftest import settings_for
+from sqlalchemy import func, select
+
+from analytics_service.main import create_app
+from analytics_service.warehouse.models import ActivityEvent, DailyChannelRollup, OrderFact, SessionFact
+from servicekit.db import Database
+from servicekit.events import outbox
+from servicekit.events.models import OutboxMessage
+from servicekit.testing import TestTokenIssuer, running_app
+
+
+def event(name: str = "Page Viewed", **fields: Any) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "message_id": unique("msg-"),
+        "event": name,
+        "timestamp": datetime.now(UTC).isoformat(),
+        "session_id": "sess-1",
+        "anonymous_id": "anon-1",
+        "channel": "Google",
+        "campaign": "spring",
+    }
+    body.update(fields)
+    return {k: v for k, v in body.items() if v is not None}
+
+
+async def _track(client: httpx.AsyncClient, tokens: TestTokenIssuer, batch: Any) -> httpx.Response:
+    return await client.post("/v1/track", json={"batch": batch}, headers=tokens.auth_header("events:write"))
+
+
+async def test_bad_events_are_reported_by_index_and_the_others_accepted(
+    client: httpx.AsyncClient, token_issuer: TestTokenIssuer, database: Database
+) -> None:
+    now = datetime.now(UTC)
+    good = [event(), event("Product Viewed", properties={"sku": "SKU-1", "price": 9.9})]
+    repeated = event()
+    batch = [
+        good[0],
+        event("Teleported"),
+        event(anonymous_id=None),
+        event(session_id=None),
+        event(timestamp=(now + timedelta(days=2)).isoformat()),
+        event(timestamp=(now - timedelta(days=900)).isoformat()),
+        event(properties={"blob": "x" * 9000}),
+        event("Product Added", properties={}),
+        event("Order Completed", properties={"revenue": 10}),
+        "not an object",
+        event(unexpected=1),
+        good[1],
+        repeated,
+        repeated,
+        event(properties={"a": {"b": {"c": {"d": {"e": 1}}}}}),
+    ]
+    response = await _track(client, token_issuer, batch)
+    assert response.status_code == 202, response.text
+    body = response.json()
+    assert body["accepted"] == 3
+    reasons = {r["index"]: " ".join(r["errors"]) for r in body["rejected"]}
+    assert sorted(reasons) == [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 13, 14]
+    assert "unknown event name" in reasons[1]
+    assert "anonymous_id or customer_id" in reasons[2]
+    assert "session_id" in reasons[3]
+    assert "future" in reasons[4]
+    assert "older than" in reasons[5]
+    assert "bytes" in reasons[6]
+    assert "sku" in reasons[7]
+    assert "order_id" in reasons[8]
+    assert "not a JSON object" in reasons[9]
+    assert "unexpected" in reasons[10]
+    assert "repeats the message id of event 12" in reasons[13]
+    assert "deeper" in reasons[14]
+    async with database.session() as session:
+        staged = await session.scalar(
+            select(func.count())
+            .select_from(OutboxMessage)
+            .where(OutboxMessage.event_type == "ecom.activity.tracked.v1")
+        )
+    assert staged == 3
+
+
+@pytest.mark.parametrize(
+    ("body", "status_code"),
+    [
+        ({"batch": [{}] * 501}, 422),
+        ({"events": []}, 422),
+        ([1, 2], 422),
+    ],
+)
+async def test_a_batch_that_is_not_a_batch_is_refused_whole(
+    client: httpx.AsyncClient, token_issuer: TestTokenIssuer, body: Any, status_code: int
+) -> None:
+    response = await client.post("/v1/track", json=body, headers=token_issuer.auth_header("events:write"))
+    assert response.status_code == status_code
+    assert response.headers["content-type"] == "application/problem+json"
+
+
+async def test_a_body_that_is_not_json_is_a_problem(
+    client: httpx.AsyncClient, token_issuer: TestTokenIssuer
+) -> None:
+    response = await client.post(
+        "/v1/track",
+        content=b"{not json",
+        headers={**token_issuer.auth_header("events:write"), "Content-Type": "application/json"},
+    )
+    assert 400 <= response.status_code < 500
+    assert response.headers["content-type"] == "application/problem+json"
+
+
+async def test_tracking_needs_the_events_write_scope(
+    client: httpx.AsyncClient, token_issuer: TestTokenIssuer
+) -> None:
+    response = await client.post(
+        "/v1/track", json={"batch": [event()]}, headers=token_issuer.auth_header("analytics:read")
+    )
+    assert response.status_code == 403
+
+
+@pytest.fixture
+async def consuming(
+    database_url: str, kafka_bootstrap: str, token_issuer: TestTokenIssuer
+) -> AsyncIterator[httpx.AsyncClient]:
+    app = create_app(settings_for(database_url, kafka_bootstrap, consumers=True))
+    async with running_app(app, token_issuer) as http:
+        yield http
+
+
+async def test_tracked_events_reach_the_rollups_through_the_broker_once(
+    consuming: httpx.AsyncClient, token_issuer: TestTokenIssuer, database: Database
+) -> None:
+    session_id, channel = unique("sess-"), unique("chan")
+    when = datetime(2026, 11, 20, 9, tzinfo=UTC)
+    batch = [
+        event("Page Viewed", session_id=session_id, channel=channel, timestamp=when.isoformat()),
+        event(
+            "Product Viewed",
+            session_id=session_id,
+            channel=channel,
+            properties={"sku": "S"},
+            timestamp=(when + timedelta(minutes=1)).isoformat(),
+        ),
+        event(
+            "Product Added",
+            session_id=session_id,
+            channel=channel,
+            properties={"sku": "S"},
+            timestamp=(when + timedelta(minutes=2)).isoformat(),
+        ),
+    ]
+    assert (await _track(consuming, token_issuer, batch)).json()["accepted"] == 3
+    # The client retries the same batch: the message ids make it count once.
+    assert (await _track(consuming, token_issuer, batch)).json()["accepted"] == 3
+
+    async def folded() -> int:
+        async with database.session() as session:
+            return int(
+                await session.scalar(
+                    select(func.count())
+                    .select_from(ActivityEvent)
+                    .where(ActivityEvent.session_id == session_id)
+                )
+                or 0
+            )
+
+    for _ in range(200):
+        if await folded() == 3:
+            break
+        await asyncio.sleep(0.05)
+    await asyncio.sleep(0.3)  # the retried copies arrive meanwhile
+    assert await folded() == 3
+    async with database.session() as session:
+        fact = await session.get(SessionFact, session_id)
+        rollup = await session.get(DailyChannelRollup, (when.date(), channel.lower(), "spring"))
+    assert fact is not None
+    assert (fact.events, fact.viewed, fact.added) == (3, True, True)
+    assert rollup is not None
+    assert (rollup.sessions, rollup.sessions_added, rollup.events) == (1, 1, 3)
+
+    # Other services' events reach the facts consumer the same way (here staged in this service's outbox).
+    order_id = unique("order-")
+    async with database.session() as session:
+        await outbox.add(session, placed(order_id, unique("cust-"), when, [("S", 2, "15.00")]))
+    for _ in range(200):
+        async with database.session() as session:
+            order = await session.get(OrderFact, order_id)
+        if order is not None:
+            break
+        await asyncio.sleep(0.05)
+    assert order is not None
+    assert (order.placed, order.total_minor) == (True, 3000)
