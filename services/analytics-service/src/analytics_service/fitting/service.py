@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 from fastapi import FastAPI
 from sqlalchemy import delete, insert, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from analytics_service.clv.model import (
@@ -306,12 +307,17 @@ async def _store(database: Database, fitted: Fitted, *, run_id: str) -> None:
                 await session.execute(insert(table), rows[start : start + INSERT_CHUNK])
 
 
+async def latest_run_in(session: AsyncSession, *, status: str | None = None) -> ModelRun | None:
+    """The latest run (of that status); the latest succeeded one is the fit being served."""
+    statement = select(ModelRun).order_by(col(ModelRun.started_at).desc()).limit(1)
+    if status is not None:
+        statement = statement.where(col(ModelRun.status) == status)
+    return (await session.scalars(statement)).first()
+
+
 async def latest_run(database: Database, *, status: str | None = None) -> ModelRun | None:
     async with database.session() as session:
-        statement = select(ModelRun).order_by(col(ModelRun.started_at).desc()).limit(1)
-        if status is not None:
-            statement = statement.where(col(ModelRun.status) == status)
-        return (await session.scalars(statement)).first()
+        return await latest_run_in(session, status=status)
 
 
 EMPTY_FIT_RETRY_S = 900
