@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 from analytics_service.clv.router import router as clv_router
+from analytics_service.clv.service import StoredPredictedClv
 from analytics_service.config import Settings
 from analytics_service.dashboard.router import router as dashboard_router
 from analytics_service.events import consumers
@@ -12,12 +13,12 @@ from analytics_service.fitting.router import router as models_router
 from analytics_service.fitting.service import refit_on_schedule, stop_schedule
 from analytics_service.forecasting.router import router as forecasting_router
 from analytics_service.insights.router import router as insights_router
+from analytics_service.kpis.hooks import register_predicted_clv
 from analytics_service.kpis.router import router as kpis_router
 from analytics_service.metrics import ANALYTICS_METRICS
 from analytics_service.recommendations.router import router as recommendations_router
 from analytics_service.segments.router import router as segments_router
 from analytics_service.spend.router import router as spend_router
-from analytics_service.topsellers.router import router as topsellers_router
 from analytics_service.tracking.router import router as tracking_router
 from servicekit.app import create_service_app
 from servicekit.routes import whoami_router
@@ -25,6 +26,7 @@ from servicekit.routes import whoami_router
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
+    register_predicted_clv(StoredPredictedClv())
     app = create_service_app(
         settings,
         title="Analytics service",
@@ -46,7 +48,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             recommendations_router,
             clv_router,
             models_router,
-            topsellers_router,
             dashboard_router,
         ],
         consumers=consumers(settings),

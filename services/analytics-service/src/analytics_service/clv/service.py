@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from datetime import UTC, date, datetime, time, timedelta
 
-from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from sqlmodel import col
 
 from analytics_service.clv.models import PredictedClv
@@ -44,3 +45,32 @@ async def customer_value(session: AsyncSession, *, customer_id: str) -> Customer
         horizon_days=predicted.horizon_days if predicted else None,
         fitted_at=predicted.fitted_at if predicted else None,
     )
+
+
+class StoredPredictedClv:
+    """The KPI hook (`kpis.hooks.register_predicted_clv`): the mean predicted spend over the CLV horizon
+    of the customers whose first order was on or before `as_of` and who are not merged away, optionally
+    those acquired on a channel/campaign, from the latest fit (a past `as_of` selects the customers then
+    known, valued by today's model); None before the first fit."""
+
+    version = 1
+
+    async def average_predicted_clv(
+        self, connection: AsyncConnection, *, as_of: date, channel: str | None, campaign: str | None
+    ) -> float | None:
+        end = datetime.combine(as_of + timedelta(days=1), time.min, tzinfo=UTC)
+        statement = (
+            select(func.avg(col(PredictedClv.predicted_spend_minor)))
+            .join(CustomerProfile, col(CustomerProfile.customer_id) == col(PredictedClv.customer_id))
+            .where(
+                col(CustomerProfile.merged_into).is_(None),
+                col(CustomerProfile.first_order_at).is_not(None),
+                col(CustomerProfile.first_order_at) < end,
+            )
+        )
+        if channel is not None:
+            statement = statement.where(col(CustomerProfile.acquisition_channel) == channel)
+        if campaign is not None:
+            statement = statement.where(col(CustomerProfile.acquisition_campaign) == campaign)
+        average = (await connection.execute(statement)).scalar()
+        return round(float(average) / 100, 2) if average is not None else None

@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 from fastapi import FastAPI
 from sqlalchemy import delete, insert, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from analytics_service.clv.model import (
@@ -306,16 +307,36 @@ async def _store(database: Database, fitted: Fitted, *, run_id: str) -> None:
                 await session.execute(insert(table), rows[start : start + INSERT_CHUNK])
 
 
+async def latest_run_in(session: AsyncSession, *, status: str | None = None) -> ModelRun | None:
+    """The latest run (of that status); the latest succeeded one is the fit being served."""
+    statement = select(ModelRun).order_by(col(ModelRun.started_at).desc()).limit(1)
+    if status is not None:
+        statement = statement.where(col(ModelRun.status) == status)
+    return (await session.scalars(statement)).first()
+
+
 async def latest_run(database: Database, *, status: str | None = None) -> ModelRun | None:
     async with database.session() as session:
-        statement = select(ModelRun).order_by(col(ModelRun.started_at).desc()).limit(1)
-        if status is not None:
-            statement = statement.where(col(ModelRun.status) == status)
-        return (await session.scalars(statement)).first()
+        return await latest_run_in(session, status=status)
+
+
+EMPTY_FIT_RETRY_S = 900
+
+
+def _next_refit_after(run: ModelRun, settings: Settings) -> int:
+    """Seconds from a fit to the next scheduled one: the interval, or at most 15 minutes when the fit
+    found no sales and no customers (a fresh start before the consumers caught up)."""
+    found = run.summary.get("forecasts", {}).get("series", 0) or run.summary.get("clv", {}).get(
+        "customers", 0
+    )
+    return (
+        settings.model_refit_interval_s if found else min(settings.model_refit_interval_s, EMPTY_FIT_RETRY_S)
+    )
 
 
 async def refit_on_schedule(app: FastAPI) -> None:
-    """Start-up hook: refit every `model_refit_interval_s` (and now if the last fit is older)."""
+    """Start-up hook: refit every `model_refit_interval_s` (now if the last fit is older; after 15
+    minutes when the last fit found nothing to fit)."""
     settings: Settings = app.state.runtime.settings
     if settings.model_refit_interval_s <= 0:
         return
@@ -325,7 +346,7 @@ async def refit_on_schedule(app: FastAPI) -> None:
         while True:
             last = await latest_run(database, status="succeeded")
             due = (
-                as_utc(last.started_at) + timedelta(seconds=settings.model_refit_interval_s)
+                as_utc(last.started_at) + timedelta(seconds=_next_refit_after(last, settings))
                 if last
                 else utc_now()
             )

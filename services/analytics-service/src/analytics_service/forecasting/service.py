@@ -12,6 +12,7 @@ from sqlmodel import col
 from analytics_service.config import Settings
 from analytics_service.fitting import data
 from analytics_service.fitting.models import ModelRun
+from analytics_service.fitting.service import latest_run_in
 from analytics_service.forecasting.demand import DemandOutlook, days_of_cover
 from analytics_service.forecasting.models import ALL_LOCATIONS, DemandForecast
 from analytics_service.forecasting.reorder import SupplyTerms, suggest_reorder
@@ -38,14 +39,7 @@ def demand_of(row: DemandForecast) -> DemandOutlook:
 
 
 async def _fitted_run(session: AsyncSession) -> ModelRun:
-    run = (
-        await session.scalars(
-            select(ModelRun)
-            .where(col(ModelRun.status) == "succeeded")
-            .order_by(col(ModelRun.started_at).desc())
-            .limit(1)
-        )
-    ).first()
+    run = await latest_run_in(session, status="succeeded")
     if run is None:
         raise ServiceUnavailable(
             "No model has been fitted yet (POST /v1/models/refit, or wait for the schedule)."

@@ -10,8 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from analytics_service.fitting import data
-from analytics_service.fitting.models import ModelRun
-from analytics_service.fitting.service import as_utc, utc_now
+from analytics_service.fitting.service import as_utc, latest_run_in, utc_now
 from analytics_service.recommendations.cooccurrence import (
     Interaction,
     Neighbour,
@@ -27,17 +26,6 @@ from servicekit.errors import NotFound
 PERSONALISATION = "personalisation"
 VIEWS_WINDOW_DAYS = 180
 MAX_MERGE_HOPS = 10
-
-
-async def _fitted_at(session: AsyncSession) -> ModelRun | None:
-    return (
-        await session.scalars(
-            select(ModelRun)
-            .where(col(ModelRun.status) == "succeeded")
-            .order_by(col(ModelRun.started_at).desc())
-            .limit(1)
-        )
-    ).first()
 
 
 async def _neighbours(session: AsyncSession, skus: set[str]) -> dict[str, list[Neighbour]]:
@@ -81,7 +69,7 @@ async def for_product(session: AsyncSession, *, sku: str, limit: int) -> Recomme
         raise NotFound(f"No SKU {sku} in the catalog or the sales.")
     candidates = {n.sku for n in neighbours.get(sku, [])}
     blocked = await data.unavailable(session, candidates)
-    run = await _fitted_at(session)
+    run = await latest_run_in(session, status="succeeded")
     items = bought_together(neighbours, sku, limit=limit, exclude=blocked)
     return RecommendationList(
         items=_read(items), personalised=False, fitted_at=run.finished_at if run else None
@@ -104,7 +92,7 @@ async def for_customer(session: AsyncSession, *, customer_id: str, limit: int) -
     """Personal recommendations (see cooccurrence.recommend_for_customer), or bestsellers only when the
     customer withdrew personalisation consent; never a SKU they bought, unpublished or out of stock."""
     profile = await _resolve_customer(session, customer_id)
-    run = await _fitted_at(session)
+    run = await latest_run_in(session, status="succeeded")
     fitted_at = run.finished_at if run else None
     popular = await _popular(session)
     consent = await session.get(CustomerConsent, (profile.customer_id, PERSONALISATION))

@@ -227,21 +227,21 @@
   }
 
   async function loadTopProducts(gen) {
-    const top = await getJSON(API.analytics + "/top-products?" + query({ start: state.start, end: state.end, limit: 10 }));
+    const items = await getJSON(API.analytics + "/products/top?" + query({ start: state.start, end: state.end, limit: 10 }));
     if (gen !== state.generation) return;
-    if (!top.items.length) {
+    if (!items.length) {
       message("chart-top", "Nothing sold in this range.");
       return;
     }
-    const share = top.revenue_total ? top.items.reduce((a, i) => a + i.revenue, 0) / top.revenue_total : 0;
-    $("top-sub").textContent = "By revenue, every channel · top 10 = " + percent.format(share) + " of " + count.format(top.skus_sold) + " SKUs sold";
-    const items = top.items.slice().reverse();
+    const units = items.reduce((a, i) => a + i.units, 0);
+    $("top-sub").textContent = "By revenue, every channel · " + count.format(units) + " units";
+    const rows = items.slice().reverse();
     draw("chart-top", [{
       type: "bar", orientation: "h",
-      y: items.map((i) => i.sku), x: items.map((i) => i.revenue),
-      customdata: items.map((i) => [i.units, i.orders, i.views]),
+      y: rows.map((i) => i.sku), x: rows.map((i) => i.revenue),
+      customdata: rows.map((i) => [i.units, i.orders, i.views, i.view_to_purchase === null ? "–" : percent.format(i.view_to_purchase)]),
       marker: { color: "#12a594" },
-      hovertemplate: "%{y}<br>%{x:,.0f} " + CURRENCY + " · %{customdata[0]} units · %{customdata[1]} orders · %{customdata[2]} views<extra></extra>",
+      hovertemplate: "%{y}<br>%{x:,.0f} " + CURRENCY + " · %{customdata[0]} units · %{customdata[1]} orders · %{customdata[2]} views (%{customdata[3]} bought)<extra></extra>",
     }], { margin: { l: 110, r: 24, t: 8, b: 32 }, yaxis: { automargin: true, gridcolor: "rgba(0,0,0,0)" } });
   }
 
@@ -297,9 +297,9 @@
   async function loadForecast(gen) {
     const select = $("forecast-sku");
     if (!select.options.length) {
-      const top = await getJSON(API.analytics + "/top-products?" + query({ start: addDays(today(), -89), end: today(), by: "units", limit: 25 }));
+      const top = await getJSON(API.analytics + "/products/top?" + query({ start: addDays(today(), -89), end: today(), limit: 25 }));
       if (gen !== state.generation) return;
-      for (const item of top.items) {
+      for (const item of top) {
         const option = document.createElement("option");
         option.value = item.sku;
         option.textContent = item.sku;
@@ -314,17 +314,23 @@
   }
 
   async function drawForecast(gen, sku) {
-    const f = await getJSON(API.analytics + "/forecasts/" + encodeURIComponent(sku) + "?days=28");
+    const path = encodeURIComponent(sku);
+    const [f, past] = await Promise.all([
+      getJSON(API.analytics + "/forecasts/" + path + "?days=28"),
+      getJSON(API.analytics + "/products/" + path + "/daily?" + query({ start: addDays(today(), -41), end: today() })),
+    ]);
     if (gen !== state.generation) return;
     const cover = f.days_of_cover === null ? "no sales to run down stock" : f.days_of_cover.toFixed(0) + " days of cover";
     const stock = f.available === null ? "no stock record" : count.format(f.available) + " available";
-    $("forecast-sub").textContent = "Next 28 days, " + percent.format(f.interval_level) + " interval · " + f.method.replace("_", " ") + " · " + stock + " · " + cover;
+    $("forecast-sub").textContent = "Six weeks sold, next 28 days forecast, " + percent.format(f.interval_level) + " interval · " + f.method.replace("_", " ") + " · " + stock + " · " + cover;
     if (!f.days.length) {
       message("chart-forecast", "No forecast stored for " + sku + ".");
       return;
     }
     const x = f.days.map((d) => d.day);
     draw("chart-forecast", [
+      { type: "bar", name: "Units sold", x: past.days.map((d) => d.day), y: past.days.map((d) => d.units),
+        marker: { color: "#a5b4fc" }, hovertemplate: "%{x}: %{y} sold<extra></extra>" },
       { type: "scatter", mode: "lines", x, y: f.days.map((d) => d.upper), line: { width: 0 }, hoverinfo: "skip", showlegend: false },
       { type: "scatter", mode: "lines", x, y: f.days.map((d) => d.lower), fill: "tonexty", fillcolor: "rgba(53,89,224,0.15)",
         line: { width: 0 }, name: percent.format(f.interval_level) + " interval", hoverinfo: "skip" },
