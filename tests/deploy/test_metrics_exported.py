@@ -71,6 +71,8 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServices]:
         str(var_dir),
         "--broker-port",
         str(free_port()),
+        "--reference-channel-port",
+        str(free_port()),
     ]
     command += [arg for job, port in ports.items() for arg in (f"--{job}-port", str(port))]
     env = {k: v for k, v in os.environ.items() if not k.endswith("_DATABASE_URL")}
@@ -138,7 +140,7 @@ def test_check_fails_on_a_route_the_service_does_not_have(live: LiveServices, tm
 def test_check_fails_on_a_dashboard_metric_of_another_service(live: LiveServices, tmp_path: Path) -> None:
     dashboard = tmp_path / "broken.json"
     dashboard.write_text(
-        DASHBOARDS[0].read_text().replace("process_resident_memory_bytes", "sync_circuit_open", 1)
+        DASHBOARDS[0].read_text().replace("process_resident_memory_bytes", "sync_resync_jobs", 1)
     )
     problems = missing_metric_problems(used_selectors([], [dashboard]), live.metrics, live.routes)
-    assert "broken.json:Resident memory: sync_circuit_open is exported by no running service" in problems
+    assert "broken.json:Resident memory: sync_resync_jobs is exported by no running service" in problems
