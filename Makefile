@@ -39,7 +39,8 @@ test: sync
 		echo "=== $$pkg"; \
 		$(RUN) pytest $$pkg/tests -q -m "not postgres"; \
 	done
-	@echo "=== tests/e2e (gateway and a service on real ports)"
+	@scripts/install-browser.sh
+	@echo "=== tests/e2e (gateway and services on real ports; the dashboard in Debian's Chromium)"
 	@$(RUN) pytest tests/e2e -q -m "not postgres"
 
 test-pg: sync
@@ -48,6 +49,7 @@ test-pg: sync
 		echo "=== $$pkg (PostgreSQL)"; \
 		TEST_DATABASE_URL="$(PG_TEST_URL)" TEST_REDIS_URL="$(REDIS_TEST_URL)" $(RUN) pytest $$pkg/tests -q; \
 	done
+	@scripts/install-browser.sh
 	@echo "=== tests/e2e (PostgreSQL)"
 	@TEST_DATABASE_URL="$(PG_TEST_URL)" $(RUN) pytest tests/e2e -q
 

@@ -62,6 +62,13 @@ def test_service_env_wires_a_service_to_the_stack(tmp_path: Path) -> None:
     }
 
 
+def test_analytics_is_told_where_product_service_listens(tmp_path: Path) -> None:
+    env = service_env(
+        service_named("analytics"), var_dir=tmp_path, base_env={}, ports={"product": 8142, "analytics": 8144}
+    )
+    assert env["ANALYTICS_PRODUCT_SERVICE_URL"] == "http://127.0.0.1:8142"
+
+
 def test_database_url_and_environment_from_the_caller_win(tmp_path: Path) -> None:
     base = {"PRODUCT_DATABASE_URL": "postgresql+asyncpg://db/product", "ENVIRONMENT": "test"}
     env = service_env(service_named("product"), var_dir=tmp_path, base_env=base)

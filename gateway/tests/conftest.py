@@ -8,9 +8,11 @@ from typing import Any
 import httpx
 import pytest
 from gateway_harness import RunningGateway
+from upstream_app import create_upstream
 
 from gateway.config import ALEMBIC_INI, Settings
 from gateway.main import create_app
+from gateway.testing import serving
 from servicekit.testing import ServiceUnderTest
 
 
@@ -57,3 +59,14 @@ def start_gateway(gateway_settings: Callable[..., Settings]) -> Callable[..., An
 async def gw(start_gateway: Callable[..., Any]) -> AsyncIterator[RunningGateway]:
     async with start_gateway() as running:
         yield running
+
+
+@pytest.fixture
+async def routed(start_gateway: Callable[..., Any]) -> AsyncIterator[RunningGateway]:
+    """A gateway routing customers and analytics to an echoing upstream, in development (cookies
+    without Secure, so the http:// test client sends them back)."""
+    async with (
+        serving(create_upstream()) as url,
+        start_gateway(customer_url=url, analytics_url=url, environment="development") as gw,
+    ):
+        yield gw

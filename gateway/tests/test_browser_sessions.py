@@ -2,24 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from typing import Any
 
-import pytest
 from gateway_harness import ADMIN_PASSWORD, RunningGateway
-from upstream_app import create_upstream
-
-from gateway.testing import serving
-
-
-@pytest.fixture
-async def routed(start_gateway: Callable[..., Any]) -> AsyncIterator[RunningGateway]:
-    # development: cookies without Secure, so the http:// test client sends them back
-    async with (
-        serving(create_upstream()) as url,
-        start_gateway(customer_url=url, environment="development") as gw,
-    ):
-        yield gw
 
 
 async def _login(gw: RunningGateway, role: str = "data_steward") -> str:

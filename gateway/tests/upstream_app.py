@@ -50,6 +50,8 @@ def create_upstream() -> ASGIApp:
             Route("/v1/shipments/webhook", echo, methods=["POST"]),
             Route("/v1/slow", slow),
             Route("/v1/big", big),
+            Route("/dashboard", echo),
+            Route("/dashboard/{path:path}", echo),
         ]
     )
 

@@ -10,7 +10,8 @@ from __future__ import annotations
 import importlib
 import pkgutil
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 from rich.console import Console
 from rich.progress import Progress
@@ -26,6 +27,9 @@ class SeedContext:
     """1.0 is the default size (small enough for `make run`); 10 makes ten times as much."""
     console: Console
     progress: Progress
+    shared: dict[str, Any] = field(default_factory=dict)
+    """What seeders of one run hand to the later ones (the catalog's prices, the orders' ids): the same
+    dict for every seeder of a run."""
 
 
 @dataclass(frozen=True)

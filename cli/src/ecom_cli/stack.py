@@ -124,6 +124,10 @@ def service_env(
         for name, variable in GATEWAY_ROUTES.items():
             port = (ports or {}).get(name, service_named(name).port)
             env[variable] = base_url(host, port)
+    if service.name == "analytics":
+        # Supplier lead times and minimum order quantities come from product-service's API.
+        product_port = (ports or {}).get("product", service_named("product").port)
+        env.setdefault("ANALYTICS_PRODUCT_SERVICE_URL", base_url(host, product_port))
     if bootstrap_servers is not None:
         env["KAFKA_BOOTSTRAP_SERVERS"] = bootstrap_servers
         # The embedded broker holds a consumer-group join for about half the session timeout.

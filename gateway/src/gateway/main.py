@@ -6,6 +6,7 @@ from fastapi import FastAPI
 
 from gateway.auth import gate_authenticate, is_public
 from gateway.config import Settings
+from gateway.dashboard import dashboard_routes
 from gateway.eventdocs import event_docs_routes
 from gateway.events import CONSUMERS
 from gateway.openapi import docs_routes
@@ -50,6 +51,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.router.routes = [r for r in app.router.routes if getattr(r, "path", None) not in replaced]
     app.router.routes.extend(docs)
     app.router.routes.extend(event_docs_routes())
+    app.router.routes.extend(dashboard_routes())
     # First: most traffic is proxied, and Starlette tries routes in order.
     app.router.routes.insert(0, PROXY_ROUTE)
     app.add_middleware(ProxyFastPath)

@@ -22,7 +22,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from gateway.auth import authenticate_request
 from gateway.limits import client_ip, limit_caller
 from gateway.runtime import Gateway
-from gateway.upstream import Headers, UpstreamError, UpstreamResponse, UpstreamTimeout
+from gateway.upstream import Headers, Upstream, UpstreamError, UpstreamResponse, UpstreamTimeout
 from servicekit.errors import ServiceError, problem_response
 from servicekit.http.limits import raise_body_limit
 from servicekit.logging import request_id_var
@@ -84,8 +84,10 @@ def traceparent_for(incoming: str | None) -> str:
     return f"00-{match.group(1)}-{secrets.token_hex(8)}-{match.group(3)}"
 
 
-def upstream_headers(request: Request, token: str | None, service: str) -> tuple[Headers, bool, bool]:
-    """The headers to send upstream; whether there is a body; whether it goes chunked (no length)."""
+def upstream_headers(request: Request, token: str | None, prefix: bytes) -> tuple[Headers, bool, bool]:
+    """The headers to send upstream; whether there is a body; whether it goes chunked (no length).
+    `token` is None for a signed webhook (the service checks the signature); `prefix` is the path the
+    gateway strips (X-Forwarded-Prefix), e.g. b"/api/customers"."""
     raw: Headers = request.scope["headers"]  # ASGI: names lowercased
     drop = _DROP_REQUEST
     if any(key == b"connection" for key, _ in raw):
@@ -107,7 +109,7 @@ def upstream_headers(request: Request, token: str | None, service: str) -> tuple
         (b"x-forwarded-for", previous + b", " + ip if previous else ip),
         (b"x-forwarded-proto", found.get(b"x-forwarded-proto") or request.scope["scheme"].encode("latin-1")),
         (b"x-forwarded-host", found.get(b"x-forwarded-host") or found.get(b"host", b"")),
-        (b"x-forwarded-prefix", b"/api/" + service.encode("latin-1")),
+        *([(b"x-forwarded-prefix", prefix)] if prefix else []),
         (
             b"traceparent",
             traceparent_for(incoming_trace.decode("latin-1") if incoming_trace else None).encode(),
@@ -215,7 +217,23 @@ async def forward(request: Request) -> Response:
     target = _target(request, service) if upstream_url is not None else None
     if upstream_url is None or target is None:
         return problem_response(request, 404, "Not Found", f"No service is routed at /api/{service}.")
-    headers, has_body, chunked = upstream_headers(request, token, service)
+    prefix = b"/api/" + service.encode("latin-1")
+    return await relay(request, service, upstream_url, target, token, prefix, decision.raw_headers())
+
+
+async def relay(
+    request: Request,
+    service: str,
+    upstream_url: Upstream,
+    target: bytes,
+    token: str | None,
+    prefix: bytes,
+    extra_headers: Headers,
+) -> Response:
+    """Send the request to `target` (raw path and query) on the service with the caller's token, and
+    answer with the service's response."""
+    gateway: Gateway = request.app.state.gateway
+    headers, has_body, chunked = upstream_headers(request, token, prefix)
     method = request.scope["method"]
     read_timeout = gateway.upstream.timeouts.read
     try:
@@ -236,7 +254,7 @@ async def forward(request: Request) -> Response:
         log.warning("upstream %s unreachable: %s", service, exc)
         return problem_response(request, 502, "Bad Gateway", f"The {service} service is not reachable.")
     try:
-        return await _answer(request, service, upstream, decision.raw_headers(), read_timeout)
+        return await _answer(request, service, upstream, extra_headers, read_timeout)
     except BaseException:
         await upstream.aclose()  # whatever happens, the pooled connection's slot is given back
         raise

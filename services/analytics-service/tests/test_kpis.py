@@ -126,6 +126,7 @@ async def test_every_kpi_of_the_week_and_its_previous_week(
         "expenses": (10.0, 0.0),
         "net_profit": (5.0, 5.0),
         "net_profit_margin": (0.033333, 0.1),
+        "predicted_clv": (None, None),  # registered by the CLV model, not fitted in this module
     }
     assert body["kpis"]["sessions"]["change"] == 4
     assert body["kpis"]["sessions"]["change_ratio"] == 4.0

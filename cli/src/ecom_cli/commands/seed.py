@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -26,6 +26,7 @@ async def run_seeders(
 ) -> int:
     """Run the seeders in order; returns how many ran."""
     ran = 0
+    shared: dict[str, Any] = {}
     with Progress(
         TextColumn("{task.description}"),
         BarColumn(),
@@ -40,7 +41,7 @@ async def run_seeders(
                 console.print(f"seed {seeder.name}: already has data, skipped")
                 continue
             try:
-                summary = await seeder.seed(SeedContext(url, scale, console, progress))
+                summary = await seeder.seed(SeedContext(url, scale, console, progress, shared))
             except Exception as exc:
                 hint = "" if if_empty else " (is it seeded already? --if-empty skips databases holding data)"
                 raise CommandError(f"seed {seeder.name}: {message_for(exc)}{hint}") from exc

@@ -9,22 +9,23 @@ from __future__ import annotations
 
 import random
 from datetime import date, timedelta
-from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
+from ecom_cli.seeders import shop_history
+from ecom_cli.seeders.shop_history import CURRENCY
 from ecom_cli.seeding import SeedContext, Seeder
 
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncSession
 
     from customer_service.context import CustomerContext
+    from servicekit.db import Database
 
 FAKER_SEED = 4321
 CUSTOMERS_AT_SCALE_1 = 150
 DUPLICATE_SHARE = 0.12
 BATCH = 50
 LOCALES = {"fr_FR": "FR", "de_DE": "DE", "en_GB": "GB", "es_ES": "ES", "it_IT": "IT", "nl_NL": "NL"}
-SKUS = [f"SKU-{n:04d}" for n in range(1, 41)]
 PURPOSES = ["email_marketing", "sms", "personalisation", "analytics", "third_party_sharing"]
 
 
@@ -134,44 +135,49 @@ async def _create(session: AsyncSession, context: CustomerContext, data: dict[st
     return customer.id if customer.status == "active" else customer.merged_into_id
 
 
-async def _orders(
-    session: AsyncSession, context: CustomerContext, rng: random.Random, customer_id: str, n: int
+async def _place_history(
+    context: SeedContext, database: Database, domain: CustomerContext, customer_ids: list[str]
 ) -> int:
+    """The orders of the shop's planned history (seasonal, long-tailed), each by one of the customers;
+    their ids go to the analytics seeder, whose tracked purchases name them."""
     from customer_service.orders import service as orders
     from customer_service.orders.schemas import OrderCreate, OrderLineIn, StatusChange
 
-    placed = 0
-    for _ in range(n):
-        lines = [
-            OrderLineIn(
-                sku=rng.choice(SKUS),
-                quantity=rng.randint(1, 3),
-                unit_price=Decimal(rng.randrange(500, 9000)) / 100,
-                currency="EUR",
-            )
-            for _ in range(rng.randint(1, 3))
-        ]
-        body = OrderCreate(
-            order_number=f"SEED-{rng.randrange(10**10):010d}",
-            customer_id=customer_id,
-            channel=rng.choice(["web", "web", "pos", "marketplace"]),
-            location_id=None,
-            currency="EUR",
-            lines=lines,
-        )
-        order, _ = await orders.place(session, context, body=body)
-        for status in ("paid", "shipped", "delivered")[: rng.randrange(4)]:
-            await orders.change_status(
-                session,
-                order=order,
-                change=StatusChange(
-                    status=status,
-                    carrier="DHL" if status == "shipped" else None,
-                    tracking_number=f"JD{rng.randrange(10**9):09d}" if status == "shipped" else None,
-                ),
-            )
-        placed += 1
-    return placed
+    history = shop_history.plan(context.scale, prices=context.shared.get("prices"))
+    placed: dict[str, tuple[str, str]] = {}
+    task = context.progress.add_task("orders", total=len(history.orders))
+    for start in range(0, len(history.orders), BATCH):
+        async with database.session() as session:
+            for planned in history.orders[start : start + BATCH]:
+                customer_id = customer_ids[planned.customer % len(customer_ids)]
+                body = OrderCreate(
+                    order_number=planned.number,
+                    customer_id=customer_id,
+                    channel=planned.channel,
+                    location_id=None,
+                    currency=CURRENCY,
+                    lines=[
+                        OrderLineIn(sku=sku, quantity=n, unit_price=history.prices[sku], currency=CURRENCY)
+                        for sku, n in planned.lines
+                    ],
+                    placed_at=planned.placed_at,
+                )
+                order, _ = await orders.place(session, domain, body=body)
+                for status in planned.statuses:
+                    shipped = status == "shipped"
+                    await orders.change_status(
+                        session,
+                        order=order,
+                        change=StatusChange(
+                            status=status,
+                            carrier="DHL" if shipped else None,
+                            tracking_number=f"JD{len(placed):09d}" if shipped else None,
+                        ),
+                    )
+                placed[planned.number] = (order.id, customer_id)
+                context.progress.advance(task)
+    context.shared["orders"] = placed
+    return len(placed)
 
 
 async def seed(context: SeedContext) -> str:
@@ -194,6 +200,7 @@ async def seed(context: SeedContext) -> str:
     database = Database(context.database_url)
     created: list[dict[str, Any]] = []
     counts = {"customers": 0, "near_duplicates": 0, "orders": 0}
+    customer_ids: list[str] = []
     try:
         done = 0
         while done < total:
@@ -212,9 +219,8 @@ async def seed(context: SeedContext) -> str:
                     if customer_id is None:
                         continue
                     counts["customers"] += 1
-                    counts["orders"] += await _orders(
-                        session, domain, rng, customer_id, rng.choice([0, 1, 1, 2, 3])
-                    )
+                    if customer_id not in customer_ids:
+                        customer_ids.append(customer_id)
                     if rng.random() < 0.5:
                         customer = await customers.get(session, customer_id=customer_id)
                         await consent.record(
@@ -227,6 +233,8 @@ async def seed(context: SeedContext) -> str:
                                 source="seed",
                             ),
                         )
+        if customer_ids:
+            counts["orders"] = await _place_history(context, database, domain, customer_ids)
     finally:
         await database.dispose()
     return (

@@ -197,6 +197,7 @@ async def seed(context: SeedContext) -> str:
                 )
                 for variant in variants:
                     base = Decimal(rng.randrange(990, 12_990)) / 100
+                    context.shared.setdefault("prices", {})[variant.sku] = base
                     cost = (base * Decimal(rng.uniform(0.35, 0.7))).quantize(Decimal("0.01"))
                     history = [
                         (now - timedelta(days=60), base * Decimal("1.1")),

@@ -56,6 +56,12 @@ def _page(*, error: str | None = None, next_url: str = "/docs", status: int = 20
     )
 
 
+@router.get("/favicon.ico", include_in_schema=False)
+async def favicon() -> Response:
+    """No icon (204), so a browser opening the sign-in page or the dashboard logs no failed request."""
+    return Response(status_code=204, headers={"Cache-Control": "public, max-age=86400"})
+
+
 @router.get("/login", response_class=HTMLResponse)
 async def login_page(next: str | None = None) -> HTMLResponse:
     """The browser sign-in page (then back to `next`, the API docs by default)."""

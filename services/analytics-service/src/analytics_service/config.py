@@ -46,3 +46,31 @@ class Settings(ServiceSettings):
     kpi_max_range_days: int = Field(
         default=731, ge=1, description="Longest date range a KPI, funnel or cohort query may cover"
     )
+
+    model_refit_interval_s: int = Field(
+        default=86_400,
+        ge=0,
+        description="Seconds between scheduled refits of forecasts, recommendations and CLV (0: only "
+        "POST /v1/models/refit); the first runs at start-up when no fit is younger than this",
+    )
+    model_refit_stale_s: int = Field(
+        default=1800, ge=60, description="A refit without a heartbeat for this long is taken as dead"
+    )
+    forecast_history_days: int = Field(default=365, ge=28, le=1100, description="Days of sales a fit uses")
+    forecast_horizon_days: int = Field(default=63, ge=7, le=366, description="Days forecast and stored")
+    forecast_interval_level: float = Field(
+        default=0.8, gt=0.0, lt=1.0, description="Coverage of the daily prediction interval"
+    )
+    reorder_service_level: float = Field(
+        default=0.95, gt=0.5, lt=1.0, description="Probability of not running out before a reorder arrives"
+    )
+    reorder_review_days: int = Field(default=7, ge=1, le=90, description="Days between reorder reviews")
+    default_lead_time_days: int = Field(
+        default=14, ge=0, le=3650, description="Lead time of a SKU without a supplier offer"
+    )
+    product_service_url: str = Field(
+        default="http://127.0.0.1:8002",
+        description="product-service, asked for supplier offers (lead times, MOQs) with the caller's token",
+    )
+    recommendation_neighbours: int = Field(default=50, ge=1, le=500, description="Neighbours kept per SKU")
+    clv_horizon_days: int = Field(default=365, ge=7, le=3650, description="Horizon of predicted CLV")

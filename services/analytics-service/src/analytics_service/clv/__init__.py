@@ -1,0 +1,1 @@
+"""Predicted customer lifetime value: BG/NBD + Gamma-Gamma."""

@@ -1,0 +1,25 @@
+"""Predicted customer lifetime value per customer, replaced by each refit."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import sqlalchemy as sa
+from sqlmodel import Field, SQLModel
+
+from servicekit.db import UTCDateTime
+
+
+class PredictedClv(SQLModel, table=True):
+    """What the BG/NBD + Gamma-Gamma model expects of a customer over the `horizon_days` after
+    `fitted_at`: purchases, probability of still being a customer, net spend (minor units)."""
+
+    __tablename__ = "predicted_clv"
+
+    customer_id: str = Field(primary_key=True, max_length=64)
+    run_id: str = Field(max_length=36)
+    horizon_days: int
+    expected_purchases: float
+    probability_alive: float
+    predicted_spend_minor: int = Field(sa_type=sa.BigInteger)
+    fitted_at: datetime = Field(sa_column=sa.Column(UTCDateTime(), nullable=False))

@@ -1,0 +1,87 @@
+"""The dashboard page and its assets (its script, its style and the plotly.js bundled in the installed
+`plotly` package, read from the package at runtime: no CDN, no copied JS). Reached through the gateway's
+/dashboard with the browser session; the page's script reads the services' APIs through the gateway."""
+
+from __future__ import annotations
+
+import hashlib
+import html
+from functools import cache
+from importlib import resources
+from pathlib import Path
+
+from fastapi import APIRouter, Request
+from fastapi.responses import FileResponse, HTMLResponse
+
+from analytics_service.config import Settings
+from analytics_service.http import ReadCaller
+from servicekit.errors import NotFound, problem_responses
+
+router = APIRouter(prefix="/dashboard", tags=["dashboard"], include_in_schema=False)
+
+STATIC = Path(__file__).with_name("static")
+
+
+def plotly_js() -> Path:
+    """The minified plotly.js inside the installed plotly package."""
+    return Path(str(resources.files("plotly") / "package_data" / "plotly.min.js"))
+
+
+ASSETS: dict[str, tuple[Path, str]] = {
+    "dashboard.js": (STATIC / "dashboard.js", "text/javascript"),
+    "dashboard.css": (STATIC / "dashboard.css", "text/css"),
+    "plotly.min.js": (plotly_js(), "text/javascript"),
+}
+# The page's own script and style only, plotly's injected style rules, data: icons of its toolbar.
+CSP = (
+    "default-src 'none'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
+    "connect-src 'self'; font-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+)
+
+
+@cache
+def asset_version(name: str) -> str:
+    """A short hash of the asset's bytes: its URL changes when it does, so browsers may keep it."""
+    return hashlib.sha256(ASSETS[name][0].read_bytes()).hexdigest()[:12]
+
+
+@cache
+def _page_template() -> str:
+    return (STATIC / "dashboard.html").read_text(encoding="utf-8")
+
+
+@router.get("", response_class=HTMLResponse, responses=problem_responses(401, 403))
+async def dashboard_page(request: Request, _: ReadCaller) -> HTMLResponse:
+    """The dashboard (open it through the gateway: /dashboard)."""
+    settings: Settings = request.app.state.settings
+    page = _page_template()
+    for name in ASSETS:
+        page = page.replace(f"{{{name}}}", f"/dashboard/assets/{name}?v={asset_version(name)}")
+    page = page.replace("{currency}", html.escape(settings.reporting_currency, quote=True))
+    return HTMLResponse(
+        page,
+        headers={
+            "Cache-Control": "no-store",
+            "Content-Security-Policy": CSP,
+            "X-Frame-Options": "DENY",
+            "X-Content-Type-Options": "nosniff",
+            "Referrer-Policy": "same-origin",
+        },
+    )
+
+
+@router.get("/assets/{name}", responses=problem_responses(401, 403, 404))
+async def dashboard_asset(name: str, _: ReadCaller) -> FileResponse:
+    """A script or style of the dashboard."""
+    if name not in ASSETS:
+        raise NotFound(f"The dashboard has no asset named {name!r}.")
+    path, media_type = ASSETS[name]
+    return FileResponse(
+        path,
+        media_type=media_type,
+        headers={
+            # Versioned URLs (?v=<hash>): a browser keeps them; private, as they are served to a caller.
+            "Cache-Control": "private, max-age=86400",
+            "X-Content-Type-Options": "nosniff",
+        },
+    )

@@ -1,0 +1,497 @@
+// The analytics dashboard: reads the services' APIs through the gateway with the browser session
+// (GET only; the session is the caller, so every service applies the signed-in person's own scopes)
+// and draws the charts with the plotly.js served beside this script.
+"use strict";
+
+(function () {
+  const API = {
+    analytics: "/api/analytics/v1",
+    customers: "/api/customers/v1",
+    products: "/api/products/v1",
+    sync: "/api/sync/v1",
+  };
+  const COLORS = ["#3559e0", "#12a594", "#f08c00", "#7b5cf0", "#d6336c", "#4c6ef5", "#2f9e44", "#868e96"];
+  const CURRENCY = document.body.dataset.currency || "EUR";
+  const TILES = [
+    // name, label, format, whether a rise is good
+    ["revenue", "Revenue", "money", true],
+    ["orders", "Orders", "count", true],
+    ["average_order_value", "Avg. order value", "money", true],
+    ["conversion_rate", "Conversion rate", "ratio", true],
+    ["cart_abandonment_rate", "Cart abandonment", "ratio", false],
+    ["sessions", "Sessions", "count", true],
+    ["new_customers", "New customers", "count", true],
+    ["repeat_purchase_rate", "Repeat purchase rate", "ratio", true],
+    ["customer_acquisition_cost", "Acquisition cost", "money", false],
+    ["historical_clv", "Customer lifetime value", "money", true],
+    ["net_profit_margin", "Net profit margin", "ratio", true],
+    ["marketing_spend", "Marketing spend", "money", null],
+  ];
+  const money = new Intl.NumberFormat(undefined, { style: "currency", currency: CURRENCY, maximumFractionDigits: 0 });
+  const money2 = new Intl.NumberFormat(undefined, { style: "currency", currency: CURRENCY, maximumFractionDigits: 2 });
+  const count = new Intl.NumberFormat(undefined, { maximumFractionDigits: 0 });
+  const percent = new Intl.NumberFormat(undefined, { style: "percent", maximumFractionDigits: 1 });
+
+  const $ = (id) => document.getElementById(id);
+  const state = { start: null, end: null, channel: "", generation: 0 };
+
+  // --- dates ---------------------------------------------------------------------------------------
+  const iso = (d) => d.toISOString().slice(0, 10);
+  const parseDay = (s) => new Date(s + "T00:00:00Z");
+  const addDays = (s, n) => { const d = parseDay(s); d.setUTCDate(d.getUTCDate() + n); return iso(d); };
+  const daysBetween = (a, b) => Math.round((parseDay(b) - parseDay(a)) / 86400000) + 1;
+  const today = () => iso(new Date());
+  function granularityFor(days) { return days <= 92 ? "day" : days <= 400 ? "week" : "month"; }
+
+  // --- formatting ----------------------------------------------------------------------------------
+  function format(value, kind) {
+    if (value === null || value === undefined) return "–";
+    if (kind === "money") return Math.abs(value) < 100 ? money2.format(value) : money.format(value);
+    if (kind === "ratio") return percent.format(value);
+    return count.format(value);
+  }
+
+  // --- fetching ------------------------------------------------------------------------------------
+  class ApiError extends Error {
+    constructor(status, detail) { super(detail); this.status = status; }
+  }
+
+  async function getJSON(url) {
+    const response = await fetch(url, { headers: { Accept: "application/json" }, credentials: "same-origin" });
+    if (response.status === 401) {
+      window.location.assign("/login?next=" + encodeURIComponent(location.pathname + location.search));
+      throw new ApiError(401, "The session has ended.");
+    }
+    if (!response.ok) {
+      let detail = response.statusText;
+      try { const problem = await response.json(); detail = problem.detail || problem.title || detail; } catch (_) { /* not JSON */ }
+      throw new ApiError(response.status, detail);
+    }
+    return response.json();
+  }
+
+  function query(params) {
+    const q = new URLSearchParams();
+    for (const [k, v] of Object.entries(params)) if (v !== null && v !== undefined && v !== "") q.set(k, v);
+    return q.toString();
+  }
+
+  // --- panels --------------------------------------------------------------------------------------
+  function panelOf(chartId) { return $(chartId).closest(".panel"); }
+
+  function setState(chartId, value) { const panel = panelOf(chartId); if (panel) panel.dataset.state = value; }
+
+  function message(chartId, text, isError) {
+    const el = $(chartId);
+    if (window.Plotly && el.classList.contains("js-plotly-plot")) window.Plotly.purge(el);
+    el.replaceChildren();
+    const box = document.createElement("div");
+    box.className = "message" + (isError ? " error" : "");
+    box.textContent = text;
+    el.appendChild(box);
+    setState(chartId, isError ? "error" : "empty");
+  }
+
+  function failure(chartId, error) {
+    const text = error instanceof ApiError && error.status === 403
+      ? "Your account may not read this (" + error.message + ")"
+      : "Could not load: " + error.message;
+    message(chartId, text, true);
+  }
+
+  const baseLayout = () => ({
+    margin: { l: 56, r: 24, t: 12, b: 40 },
+    paper_bgcolor: "rgba(0,0,0,0)",
+    plot_bgcolor: "rgba(0,0,0,0)",
+    font: { family: getComputedStyle(document.documentElement).fontFamily, size: 12, color: "#1d2433" },
+    colorway: COLORS,
+    hoverlabel: { bgcolor: "#1d2433", bordercolor: "#1d2433", font: { color: "#fff" } },
+    xaxis: { gridcolor: "#eef1f6", zeroline: false },
+    yaxis: { gridcolor: "#eef1f6", zeroline: false },
+    legend: { orientation: "h", y: 1.12, x: 0 },
+  });
+  const CONFIG = { displaylogo: false, responsive: true, displayModeBar: false };
+
+  function draw(chartId, traces, layout) {
+    const el = $(chartId);
+    if (!el.classList.contains("js-plotly-plot")) el.replaceChildren();
+    window.Plotly.react(el, traces, Object.assign(baseLayout(), layout || {}), CONFIG);
+    setState(chartId, "ready");
+  }
+
+  // KPI tiles and the revenue / conversion trend share one request.
+  async function loadKpis(gen) {
+    const days = daysBetween(state.start, state.end);
+    const granularity = granularityFor(days);
+    const report = await getJSON(API.analytics + "/kpis?" + query({
+      start: state.start, end: state.end, granularity, channel: state.channel,
+    }));
+    if (gen !== state.generation) return;
+    renderTiles(report);
+    $("trend-sub").textContent = "Per " + granularity + (state.channel ? " · " + state.channel : " · all channels");
+    const x = report.series.map((p) => p.start);
+    const revenue = report.series.map((p) => p.values.revenue ?? 0);
+    const conversion = report.series.map((p) => p.values.conversion_rate);
+    const hasSessions = conversion.some((v) => v !== null && v !== undefined);
+    if (!revenue.some((v) => v) && !conversion.some((v) => v)) {
+      message("chart-trend", "No orders or sessions in this range.");
+      return;
+    }
+    const traces = [
+      { type: "bar", name: "Revenue", x, y: revenue, marker: { color: "#3559e0" },
+        hovertemplate: "%{x}<br>%{y:,.0f} " + CURRENCY + "<extra></extra>" },
+    ];
+    if (hasSessions) traces.push(
+      { type: "scatter", mode: "lines+markers", name: "Conversion rate", x, y: conversion, yaxis: "y2",
+        line: { color: "#f08c00", width: 2 }, marker: { size: 4 }, connectgaps: false,
+        hovertemplate: "%{x}<br>%{y:.2%}<extra></extra>" });
+    draw("chart-trend", traces, {
+      yaxis: { title: { text: "Revenue (" + CURRENCY + ")" }, gridcolor: "#eef1f6", rangemode: "tozero" },
+      yaxis2: { title: { text: "Conversion" }, overlaying: "y", side: "right", tickformat: ".1%",
+        rangemode: "tozero", showgrid: false },
+      margin: { l: 64, r: 64, t: 12, b: 40 },
+      bargap: 0.25,
+    });
+  }
+
+  function renderTiles(report) {
+    const tiles = $("tiles");
+    tiles.replaceChildren();
+    const previous = report.previous_start + " – " + report.previous_end;
+    for (const [name, label, kind, riseIsGood] of TILES) {
+      const kpi = report.kpis[name];
+      if (!kpi) continue;
+      const tile = document.createElement("article");
+      tile.className = "tile";
+      tile.dataset.kpi = name;
+      const title = document.createElement("div");
+      title.className = "label";
+      title.textContent = label;
+      const value = document.createElement("div");
+      value.className = "value";
+      value.textContent = format(kpi.value, kind);
+      const change = document.createElement("div");
+      change.className = "change";
+      change.title = "Previous period " + previous + ": " + format(kpi.previous, kind);
+      if (kpi.change === null || kpi.change === undefined) {
+        change.textContent = "no previous figure";
+      } else {
+        const arrow = kpi.change > 0 ? "▲ " : kpi.change < 0 ? "▼ " : "";
+        const amount = kind === "ratio"
+          ? (kpi.change * 100).toFixed(1) + " pt"
+          : kpi.change_ratio !== null ? percent.format(Math.abs(kpi.change_ratio)) : format(Math.abs(kpi.change), kind);
+        change.textContent = arrow + amount + " vs previous";
+        if (riseIsGood !== null && kpi.change !== 0) {
+          change.classList.add((kpi.change > 0) === riseIsGood ? "good" : "bad");
+        }
+      }
+      tile.append(title, value, change);
+      tiles.appendChild(tile);
+    }
+    tiles.dataset.state = "ready";
+  }
+
+  async function loadFunnel(gen) {
+    const funnel = await getJSON(API.analytics + "/funnel?" + query({ start: state.start, end: state.end }));
+    if (gen !== state.generation) return;
+    updateChannels(funnel.channels.map((c) => c.channel));
+    const chosen = state.channel ? funnel.channels.find((c) => c.channel === state.channel) : null;
+    const steps = state.channel ? (chosen ? chosen.steps : []) : funnel.total;
+    if (!steps.length || !steps[0].sessions) {
+      message("chart-funnel", "No sessions in this range.");
+      return;
+    }
+    const names = { sessions: "Sessions", viewed: "Viewed a product", added: "Added to cart", checkout: "Checkout", purchased: "Purchased" };
+    draw("chart-funnel", [{
+      type: "funnel",
+      y: steps.map((s) => names[s.step] || s.step),
+      x: steps.map((s) => s.sessions),
+      textinfo: "value+percent previous",
+      marker: { color: ["#3559e0", "#4c6ef5", "#7b5cf0", "#ae3ec9", "#12a594"] },
+      connector: { fillcolor: "#eef1f6", line: { color: "#e3e7ef" } },
+      hovertemplate: "%{y}: %{x:,} sessions<extra></extra>",
+    }], { margin: { l: 120, r: 24, t: 8, b: 24 }, yaxis: { gridcolor: "rgba(0,0,0,0)" } });
+  }
+
+  function updateChannels(channels) {
+    const select = $("channel");
+    const known = new Set(Array.from(select.options).map((o) => o.value));
+    for (const name of channels) {
+      if (known.has(name)) continue;
+      const option = document.createElement("option");
+      option.value = name;
+      option.textContent = name;
+      select.appendChild(option);
+    }
+    select.value = state.channel;
+  }
+
+  async function loadTopProducts(gen) {
+    const items = await getJSON(API.analytics + "/products/top?" + query({ start: state.start, end: state.end, limit: 10 }));
+    if (gen !== state.generation) return;
+    if (!items.length) {
+      message("chart-top", "Nothing sold in this range.");
+      return;
+    }
+    const units = items.reduce((a, i) => a + i.units, 0);
+    $("top-sub").textContent = "By revenue, every channel · " + count.format(units) + " units";
+    const rows = items.slice().reverse();
+    draw("chart-top", [{
+      type: "bar", orientation: "h",
+      y: rows.map((i) => i.sku), x: rows.map((i) => i.revenue),
+      customdata: rows.map((i) => [i.units, i.orders, i.views, i.view_to_purchase === null ? "–" : percent.format(i.view_to_purchase)]),
+      marker: { color: "#12a594" },
+      hovertemplate: "%{y}<br>%{x:,.0f} " + CURRENCY + " · %{customdata[0]} units · %{customdata[1]} orders · %{customdata[2]} views (%{customdata[3]} bought)<extra></extra>",
+    }], { margin: { l: 110, r: 24, t: 8, b: 32 }, yaxis: { automargin: true, gridcolor: "rgba(0,0,0,0)" } });
+  }
+
+  async function loadCohorts(gen) {
+    // At least the six months up to the range's end, so a short range still shows retention.
+    const end = parseDay(state.end);
+    const sixMonths = iso(new Date(Date.UTC(end.getUTCFullYear(), end.getUTCMonth() - 5, 1)));
+    const start = state.start < sixMonths ? state.start : sixMonths;
+    const data = await getJSON(API.analytics + "/cohorts?" + query({ start, end: state.end }));
+    if (gen !== state.generation) return;
+    $("cohorts-sub").textContent = "Customers by month of first order, " + start + " – " + state.end + " · share ordering again";
+    if (!data.cohorts.length) {
+      message("chart-cohorts", "No first orders in this range.");
+      return;
+    }
+    const width = Math.max(...data.cohorts.map((c) => c.retention.length));
+    const months = Array.from({ length: width }, (_, i) => "M" + i);
+    const rows = data.cohorts.slice().reverse();
+    const z = rows.map((c) => months.map((_, i) => (i < c.retention.length ? c.retention[i] : null)));
+    draw("chart-cohorts", [{
+      type: "heatmap", x: months, y: rows.map((c) => c.cohort + " (" + c.customers + ")"), z,
+      zmin: 0, zmax: 0.5,
+      colorscale: [[0, "#f4f6fa"], [0.3, "#a5b4fc"], [1, "#3559e0"]],
+      text: z.map((r) => r.map((v) => (v === null ? "" : percent.format(v)))),
+      texttemplate: "%{text}", hovertemplate: "%{y}, %{x}: %{z:.1%}<extra></extra>",
+      xgap: 2, ygap: 2, showscale: false,
+    }], { margin: { l: 120, r: 16, t: 28, b: 8 }, xaxis: { side: "top", gridcolor: "rgba(0,0,0,0)" }, yaxis: { gridcolor: "rgba(0,0,0,0)" } });
+  }
+
+  async function loadSegments(gen) {
+    const segments = await getJSON(API.analytics + "/segments");
+    if (gen !== state.generation) return;
+    const rfm = segments.filter((s) => s.kind === "rfm");
+    const custom = segments.filter((s) => s.kind === "custom");
+    const shown = rfm.concat(custom);
+    const members = shown.reduce((a, s) => a + (s.kind === "rfm" ? s.members : 0), 0);
+    $("segments-sub").textContent = count.format(members) + " customers in RFM segments" + (custom.length ? " · " + custom.length + " custom" : "");
+    if (!members && !custom.some((s) => s.members)) {
+      message("chart-segments", "No customers with orders yet.");
+      return;
+    }
+    const rows = shown.slice().reverse();
+    draw("chart-segments", [{
+      type: "bar", orientation: "h",
+      y: rows.map((s) => s.name.replaceAll("_", " ")), x: rows.map((s) => s.members),
+      text: rows.map((s) => count.format(s.members)), textposition: "auto",
+      hovertext: rows.map((s) => s.description || ""),
+      marker: { color: rows.map((s) => (s.kind === "rfm" ? "#4c6ef5" : "#f08c00")) },
+      hovertemplate: "%{y}: %{x:,} customers<br>%{hovertext}<extra></extra>",
+    }], { margin: { l: 110, r: 24, t: 8, b: 32 }, yaxis: { automargin: true, gridcolor: "rgba(0,0,0,0)" }, xaxis: { rangemode: "tozero", tickformat: ",d", gridcolor: "#eef1f6" } });
+  }
+
+  async function loadForecast(gen) {
+    const select = $("forecast-sku");
+    if (!select.options.length) {
+      const top = await getJSON(API.analytics + "/products/top?" + query({ start: addDays(today(), -89), end: today(), limit: 25 }));
+      if (gen !== state.generation) return;
+      for (const item of top) {
+        const option = document.createElement("option");
+        option.value = item.sku;
+        option.textContent = item.sku;
+        select.appendChild(option);
+      }
+      if (!select.options.length) {
+        message("chart-forecast", "Nothing sold in the last 90 days to forecast.");
+        return;
+      }
+    }
+    await drawForecast(gen, select.value);
+  }
+
+  async function drawForecast(gen, sku) {
+    const path = encodeURIComponent(sku);
+    const [f, past] = await Promise.all([
+      getJSON(API.analytics + "/forecasts/" + path + "?days=28"),
+      getJSON(API.analytics + "/products/" + path + "/daily?" + query({ start: addDays(today(), -41), end: today() })),
+    ]);
+    if (gen !== state.generation) return;
+    const cover = f.days_of_cover === null ? "no sales to run down stock" : f.days_of_cover.toFixed(0) + " days of cover";
+    const stock = f.available === null ? "no stock record" : count.format(f.available) + " available";
+    $("forecast-sub").textContent = "Six weeks sold, next 28 days forecast, " + percent.format(f.interval_level) + " interval · " + f.method.replace("_", " ") + " · " + stock + " · " + cover;
+    if (!f.days.length) {
+      message("chart-forecast", "No forecast stored for " + sku + ".");
+      return;
+    }
+    const x = f.days.map((d) => d.day);
+    draw("chart-forecast", [
+      { type: "bar", name: "Units sold", x: past.days.map((d) => d.day), y: past.days.map((d) => d.units),
+        marker: { color: "#a5b4fc" }, hovertemplate: "%{x}: %{y} sold<extra></extra>" },
+      { type: "scatter", mode: "lines", x, y: f.days.map((d) => d.upper), line: { width: 0 }, hoverinfo: "skip", showlegend: false },
+      { type: "scatter", mode: "lines", x, y: f.days.map((d) => d.lower), fill: "tonexty", fillcolor: "rgba(53,89,224,0.15)",
+        line: { width: 0 }, name: percent.format(f.interval_level) + " interval", hoverinfo: "skip" },
+      { type: "scatter", mode: "lines", x, y: f.days.map((d) => d.mean), name: "Expected units", line: { color: "#3559e0", width: 2 },
+        customdata: f.days.map((d) => [d.lower, d.upper]),
+        hovertemplate: "%{x}: %{y:.2f} units (%{customdata[0]:.1f} – %{customdata[1]:.1f})<extra></extra>" },
+    ], { yaxis: { rangemode: "tozero", title: { text: "Units per day" }, gridcolor: "#eef1f6" } });
+  }
+
+  async function loadSync(gen) {
+    const channels = (await getJSON(API.sync + "/channels?" + query({ status: "enabled", limit: 50 }))).items;
+    const statuses = await Promise.all(channels.map((c) => getJSON(API.sync + "/channels/" + encodeURIComponent(c.id) + "/status")));
+    if (gen !== state.generation) return;
+    if (!channels.length) {
+      message("chart-sync", "No enabled sales channels.");
+      return;
+    }
+    const rows = channels.map((c, i) => ({ channel: c, status: statuses[i] })).reverse();
+    const names = rows.map((r) => r.channel.name + " (" + (r.status.in_sync_share * 100).toFixed(0) + "%" + (r.status.circuit === "closed" ? "" : ", circuit " + r.status.circuit.replace("_", " ")) + ")");
+    const parts = [
+      ["in_sync", "In sync", "#12a594"],
+      ["pending", "Pending", "#f08c00"],
+      ["failed", "Failed", "#d6336c"],
+      ["drifted", "Drifted", "#7b5cf0"],
+      ["unpublished", "Not published", "#adb5bd"],
+    ];
+    const troubled = rows.filter((r) => r.status.failed || r.status.drifted || r.status.circuit !== "closed").length;
+    const latencies = rows.map((r) => r.status.latency_p99_ms).filter((v) => v !== null);
+    $("sync-sub").textContent = rows.length + " channels · " + (troubled ? troubled + " need attention" : "all healthy") +
+      (latencies.length ? " · push p99 up to " + count.format(Math.max(...latencies)) + " ms" : "");
+    draw("chart-sync", parts.map(([key, label, color]) => ({
+      type: "bar", orientation: "h", name: label, y: names, x: rows.map((r) => r.status[key]),
+      marker: { color }, hovertemplate: "%{y}: %{x:,} listings " + label.toLowerCase() + "<extra></extra>",
+    })), { barmode: "stack", margin: { l: 220, r: 24, t: 8, b: 32 }, yaxis: { automargin: true, gridcolor: "rgba(0,0,0,0)" },
+      xaxis: { rangemode: "tozero", tickformat: ",d", title: { text: "Listings" }, gridcolor: "#eef1f6" } });
+  }
+
+  async function loadCustomerQuality(gen) {
+    const summary = await getJSON(API.customers + "/quality/summary");
+    if (gen !== state.generation) return;
+    $("customer-quality-sub").textContent = count.format(summary.customers) + " active customers · average score " + summary.average_score.toFixed(2);
+    if (!summary.customers) {
+      message("chart-customer-quality", "No customers yet.");
+      return;
+    }
+    const criteria = Object.entries(summary.criteria).sort((a, b) => a[1] - b[1]);
+    draw("chart-customer-quality", [{
+      type: "bar", orientation: "h",
+      y: criteria.map(([name]) => name.replaceAll("_", " ")),
+      x: criteria.map(([, n]) => n / summary.customers),
+      customdata: criteria.map(([, n]) => n),
+      marker: { color: "#7b5cf0" },
+      hovertemplate: "%{y}: %{customdata:,} customers (%{x:.0%})<extra></extra>",
+    }], { margin: { l: 130, r: 24, t: 8, b: 32 }, xaxis: { tickformat: ".0%", range: [0, 1], gridcolor: "#eef1f6" }, yaxis: { automargin: true, gridcolor: "rgba(0,0,0,0)" } });
+  }
+
+  async function loadProductQuality(gen) {
+    const report = await getJSON(API.products + "/reports/data-quality?limit=1");
+    if (gen !== state.generation) return;
+    const labels = {
+      missing_required_attributes: "Missing required attributes",
+      invalid_gtins: "Invalid GTINs",
+      duplicate_gtins: "Duplicate GTINs",
+      near_identical_names: "Near-identical names",
+      price_below_cost: "Price below cost",
+      active_without_stock: "Active without stock",
+    };
+    const sections = Object.entries(report).filter(([, s]) => s && typeof s.count === "number");
+    const issues = sections.reduce((a, [, s]) => a + s.count, 0);
+    $("product-quality-sub").textContent = count.format(issues) + (issues === 1 ? " issue" : " issues") + " found in the catalog";
+    const most = Math.max(0, ...sections.map(([, s]) => s.count));
+    draw("chart-product-quality", [{
+      type: "bar", orientation: "h",
+      y: sections.map(([k]) => labels[k] || k), x: sections.map(([, s]) => s.count),
+      marker: { color: sections.map(([, s]) => (s.count ? "#d6336c" : "#12a594")) },
+      hovertemplate: "%{y}: %{x:,}<extra></extra>",
+    }], { margin: { l: 180, r: 24, t: 8, b: 32 }, yaxis: { automargin: true, gridcolor: "rgba(0,0,0,0)" }, xaxis: { rangemode: "tozero", gridcolor: "#eef1f6", tickformat: ",d", dtick: most < 8 ? 1 : undefined } });
+  }
+
+  const LOADERS = [
+    ["chart-trend", loadKpis],
+    ["chart-funnel", loadFunnel],
+    ["chart-top", loadTopProducts],
+    ["chart-cohorts", loadCohorts],
+    ["chart-segments", loadSegments],
+    ["chart-forecast", loadForecast],
+    ["chart-sync", loadSync],
+    ["chart-customer-quality", loadCustomerQuality],
+    ["chart-product-quality", loadProductQuality],
+  ];
+
+  async function refresh() {
+    const gen = ++state.generation;
+    document.body.dataset.loading = "true";
+    $("tiles").dataset.state = "loading";
+    for (const [chartId] of LOADERS) setState(chartId, "loading");
+    const params = query({ start: state.start, end: state.end, channel: state.channel });
+    history.replaceState(null, "", location.pathname + "?" + params);
+    await Promise.all(LOADERS.map(async ([chartId, load]) => {
+      try { await load(gen); } catch (error) {
+        if (gen !== state.generation) return;
+        failure(chartId, error);
+        if (chartId === "chart-trend") { $("tiles").replaceChildren(); $("tiles").dataset.state = "error"; }
+      }
+    }));
+    if (gen === state.generation) {
+      $("asof").textContent = new Date().toLocaleString();
+      delete document.body.dataset.loading;
+    }
+  }
+
+  // --- controls ------------------------------------------------------------------------------------
+  function markPreset() {
+    const days = daysBetween(state.start, state.end);
+    for (const b of document.querySelectorAll(".presets button")) {
+      b.classList.toggle("active", state.end === today() && Number(b.dataset.days) === days);
+    }
+  }
+
+  function applyRange(start, end) {
+    if (!start || !end) return;
+    const notice = $("notice");
+    if (end < start) {
+      notice.textContent = "The end date is before the start date.";
+      notice.hidden = false;
+      return;
+    }
+    notice.hidden = true;
+    state.start = start;
+    state.end = end;
+    $("start").value = start;
+    $("end").value = end;
+    markPreset();
+    refresh();
+  }
+
+  function init() {
+    const params = new URLSearchParams(location.search);
+    const end = params.get("end") || today();
+    const start = params.get("start") || addDays(end, -29);
+    state.channel = params.get("channel") || "";
+    $("currency").textContent = CURRENCY;
+    for (const b of document.querySelectorAll(".presets button")) {
+      b.addEventListener("click", () => { const e = today(); applyRange(addDays(e, -(Number(b.dataset.days) - 1)), e); });
+    }
+    $("start").addEventListener("change", () => applyRange($("start").value, $("end").value));
+    $("end").addEventListener("change", () => applyRange($("start").value, $("end").value));
+    $("channel").addEventListener("change", () => { state.channel = $("channel").value; refresh(); });
+    $("filters").addEventListener("submit", (e) => e.preventDefault());
+    $("forecast-sku").addEventListener("change", async () => {
+      setState("chart-forecast", "loading");
+      try { await drawForecast(state.generation, $("forecast-sku").value); } catch (error) { failure("chart-forecast", error); }
+    });
+    $("signout").addEventListener("click", async () => {
+      const csrf = document.cookie.split("; ").find((c) => c.startsWith("ecom_csrf="));
+      await fetch("/logout", { method: "POST", credentials: "same-origin", headers: { "X-CSRF-Token": csrf ? csrf.slice(10) : "" } });
+      window.location.assign("/login?next=%2Fdashboard");
+    });
+    if (state.channel) updateChannels([state.channel]);
+    applyRange(start, end);
+  }
+
+  if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", init); else init();
+})();

@@ -1,0 +1,1 @@
+"""Model (re)fits: one job fits forecasts, recommendations and CLV from the analytics store."""

@@ -1,0 +1,1 @@
+"""Demand forecasts, days of cover and reorder suggestions."""

@@ -1,0 +1,1 @@
+"""Bought-together and personal product recommendations."""

@@ -1,0 +1,80 @@
+"""The dashboard page and its assets: analytics:read only, plotly.js from the installed package."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import AsyncIterator
+from importlib import resources
+
+import httpx
+import pytest
+import pytest_asyncio
+
+from analytics_service.config import Settings
+from analytics_service.main import create_app
+from servicekit.testing import TestTokenIssuer, running_app
+
+pytestmark = pytest.mark.asyncio(loop_scope="module")
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def http(database_url: str, token_issuer: TestTokenIssuer) -> AsyncIterator[httpx.AsyncClient]:
+    app = create_app(Settings(database_url=database_url, kafka_enabled=False, log_json=False))
+    async with running_app(app, token_issuer) as client:
+        yield client
+
+
+async def test_the_page_links_its_versioned_assets(
+    http: httpx.AsyncClient, token_issuer: TestTokenIssuer
+) -> None:
+    response = await http.get("/dashboard", headers=token_issuer.auth_header("analytics:read"))
+
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/html")
+    assert "script-src 'self'" in response.headers["content-security-policy"]
+    assert response.headers["cache-control"] == "no-store"
+    scripts = re.findall(r'<script src="([^"]+)"', response.text)
+    assert [s.split("?")[0] for s in scripts] == [
+        "/dashboard/assets/plotly.min.js",
+        "/dashboard/assets/dashboard.js",
+    ]
+    assert all(re.search(r"\?v=[0-9a-f]{12}$", s) for s in scripts)
+    assert 'data-currency="EUR"' in response.text
+
+
+async def test_plotly_js_is_the_one_inside_the_installed_package(
+    http: httpx.AsyncClient, token_issuer: TestTokenIssuer
+) -> None:
+    response = await http.get(
+        "/dashboard/assets/plotly.min.js", headers=token_issuer.auth_header("analytics:read")
+    )
+
+    bundled = resources.files("plotly").joinpath("package_data", "plotly.min.js").read_bytes()
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/javascript")
+    assert response.content == bundled
+
+
+async def test_an_unknown_asset_is_404(http: httpx.AsyncClient, token_issuer: TestTokenIssuer) -> None:
+    response = await http.get(
+        "/dashboard/assets/..%2Fconfig.py", headers=token_issuer.auth_header("analytics:read")
+    )
+
+    assert response.status_code == 404
+    assert response.headers["content-type"] == "application/problem+json"
+
+
+@pytest.mark.parametrize("path", ["/dashboard", "/dashboard/assets/dashboard.js"])
+async def test_without_a_token_the_dashboard_is_401(http: httpx.AsyncClient, path: str) -> None:
+    response = await http.get(path)
+
+    assert response.status_code == 401
+
+
+@pytest.mark.parametrize("path", ["/dashboard", "/dashboard/assets/plotly.min.js"])
+async def test_without_analytics_read_the_dashboard_is_403(
+    http: httpx.AsyncClient, token_issuer: TestTokenIssuer, path: str
+) -> None:
+    response = await http.get(path, headers=token_issuer.auth_header("customers:read"))
+
+    assert response.status_code == 403
