@@ -222,3 +222,25 @@ async def test_monthly_retention_cohorts(seeded: httpx.AsyncClient, token_issuer
         {"cohort": "2026-02", "customers": 1, "retention": [1.0, 0.0]},
         {"cohort": "2026-03", "customers": 2, "retention": [1.0]},
     ]
+
+
+async def test_top_products_and_a_products_daily_series(
+    seeded: httpx.AsyncClient, token_issuer: TestTokenIssuer
+) -> None:
+    reader = token_issuer.auth_header("analytics:read")
+    week = {"start": "2026-03-02", "end": "2026-03-08"}
+    top = (await seeded.get("/v1/products/top", params={**week, "limit": 2}, headers=reader)).json()
+    assert [(p["sku"], p["units"], p["revenue"], p["views"]) for p in top] == [
+        ("A", 2, 100.0, 2),
+        ("B", 2, 60.0, 1),
+    ]
+    series = (await seeded.get("/v1/products/A/daily", params=week, headers=reader)).json()
+    assert series["category_id"] == "shoes"
+    assert [(d["day"], d["views"], d["adds"], d["units"]) for d in series["days"][:2]] == [
+        ("2026-03-02", 1, 1, 2),
+        ("2026-03-03", 1, 1, 0),
+    ]
+    assert len(series["days"]) == 7
+    unknown = await seeded.get("/v1/products/NOPE/daily", params=week, headers=reader)
+    assert unknown.status_code == 404
+    assert unknown.headers["content-type"] == "application/problem+json"

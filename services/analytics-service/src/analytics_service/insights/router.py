@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Query
 
 from analytics_service.http import ReadCaller
 from analytics_service.insights import service
-from analytics_service.insights.schemas import Cohorts, Funnel
+from analytics_service.insights.schemas import Cohorts, Funnel, ProductSeries, TopProduct
 from analytics_service.kpis.router import ChannelQuery, DatabaseDep, RangeDep
 from servicekit.errors import problem_responses
 
@@ -28,3 +30,27 @@ async def cohorts(span: RangeDep, database: DatabaseDep, _: ReadCaller) -> Cohor
     """Monthly retention cohorts of the customers whose first order falls in `start`..`end`."""
     async with database.read() as connection:
         return await service.cohorts(connection, span)
+
+
+@router.get("/products/top", response_model=list[TopProduct], responses=problem_responses(401, 403, 422))
+async def top_products(
+    span: RangeDep, database: DatabaseDep, _: ReadCaller, limit: Annotated[int, Query(ge=1, le=100)] = 10
+) -> list[TopProduct]:
+    """The SKUs with the most revenue over `start`..`end`, with views, cart adds, orders and units."""
+    async with database.read() as connection:
+        return await service.top_products(connection, span, limit=limit)
+
+
+@router.get(
+    "/products/{sku}/daily", response_model=ProductSeries, responses=problem_responses(401, 403, 404, 422)
+)
+async def product_daily(
+    sku: Annotated[str, Path(min_length=1, max_length=100)],
+    span: RangeDep,
+    database: DatabaseDep,
+    _: ReadCaller,
+) -> ProductSeries:
+    """A SKU's views, cart adds, removals, orders, units, revenue and cost per day of `start`..`end`;
+    404 for a SKU neither the catalog nor any event knows."""
+    async with database.read() as connection:
+        return await service.product_series(connection, sku, span)

@@ -38,3 +38,33 @@ class Cohorts(BaseModel):
     start: date
     end: date
     cohorts: list[Cohort]
+
+
+class ProductDay(BaseModel):
+    day: date
+    views: int
+    adds: int
+    removes: int
+    orders: int
+    units: int
+    revenue: float
+    cost_of_goods: float
+
+
+class ProductSeries(BaseModel):
+    sku: str
+    category_id: str | None
+    status: str | None
+    start: date
+    end: date
+    days: list[ProductDay] = Field(description="Every day of the range (zeros included), all locations")
+
+
+class TopProduct(BaseModel):
+    sku: str
+    views: int
+    adds: int
+    orders: int
+    units: int
+    revenue: float
+    view_to_purchase: float | None = Field(description="orders / views")

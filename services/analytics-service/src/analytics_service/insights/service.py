@@ -3,15 +3,26 @@
 from __future__ import annotations
 
 from collections import defaultdict
+from datetime import timedelta
 
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlmodel import col
 
-from analytics_service.insights.schemas import Cohort, Cohorts, Funnel, FunnelChannel, FunnelStep
+from analytics_service.insights.schemas import (
+    Cohort,
+    Cohorts,
+    Funnel,
+    FunnelChannel,
+    FunnelStep,
+    ProductDay,
+    ProductSeries,
+    TopProduct,
+)
 from analytics_service.periods import DateRange, month_index
-from analytics_service.warehouse.models import DailyChannelRollup, OrderFact
+from analytics_service.warehouse.models import DailyChannelRollup, DailyProductRollup, OrderFact, ProductFact
 from analytics_service.warehouse.rollups import NOT_COUNTED_STATUSES
+from servicekit.errors import NotFound
 
 STEPS = (
     ("sessions", "sessions"),
@@ -96,3 +107,90 @@ async def cohorts(connection: AsyncConnection, span: DateRange) -> Cohorts:
         ]
         result.append(Cohort(cohort=_month_label(start_month), customers=size, retention=retention))
     return Cohorts(start=span.start, end=span.end, cohorts=result)
+
+
+PRODUCT_SUMS = ("views", "adds", "removes", "orders", "units", "revenue_minor", "cogs_minor")
+
+
+async def product_series(connection: AsyncConnection, sku: str, span: DateRange) -> ProductSeries:
+    """A SKU's daily views, cart adds and sales (every location); NotFound when the SKU is neither in
+    the catalog nor in any event."""
+    fact = (
+        await connection.execute(
+            select(col(ProductFact.category_id), col(ProductFact.status)).where(col(ProductFact.sku) == sku)
+        )
+    ).first()
+    table = DailyProductRollup
+    if fact is None:
+        seen = await connection.scalar(select(func.count()).select_from(table).where(col(table.sku) == sku))
+        if not seen:
+            raise NotFound(f"There is no SKU {sku!r} in the catalog or the events.")
+    rows = await connection.execute(
+        select(col(table.day), *[func.sum(getattr(table, name)) for name in PRODUCT_SUMS])
+        .where(col(table.sku) == sku, col(table.day) >= span.start, col(table.day) <= span.end)
+        .group_by(col(table.day))
+    )
+    by_day = {row[0]: [int(v or 0) for v in row[1:]] for row in rows.all()}
+    days = []
+    for offset in range(span.days):
+        day = span.start + timedelta(days=offset)
+        views, adds, removes, orders, units, revenue, cogs = by_day.get(day, [0] * len(PRODUCT_SUMS))
+        days.append(
+            ProductDay(
+                day=day,
+                views=views,
+                adds=adds,
+                removes=removes,
+                orders=orders,
+                units=units,
+                revenue=revenue / 100,
+                cost_of_goods=cogs / 100,
+            )
+        )
+    return ProductSeries(
+        sku=sku,
+        category_id=fact[0] if fact else None,
+        status=fact[1] if fact else None,
+        start=span.start,
+        end=span.end,
+        days=days,
+    )
+
+
+async def top_products(connection: AsyncConnection, span: DateRange, *, limit: int) -> list[TopProduct]:
+    """SKUs by revenue over the range (then units, views)."""
+    table = DailyProductRollup
+    revenue = func.sum(col(table.revenue_minor))
+    statement = (
+        select(
+            col(table.sku),
+            func.sum(col(table.views)),
+            func.sum(col(table.adds)),
+            func.sum(col(table.orders)),
+            func.sum(col(table.units)),
+            revenue,
+        )
+        .where(col(table.day) >= span.start, col(table.day) <= span.end)
+        .group_by(col(table.sku))
+        .order_by(
+            revenue.desc(),
+            func.sum(col(table.units)).desc(),
+            func.sum(col(table.views)).desc(),
+            col(table.sku),
+        )
+        .limit(limit)
+    )
+    result = []
+    for sku, views, adds, orders, units, total in (await connection.execute(statement)).all():
+        result.append(
+            TopProduct(
+                sku=sku,
+                views=int(views or 0),
+                adds=int(adds or 0),
+                orders=int(orders or 0),
+                units=int(units or 0),
+                revenue=int(total or 0) / 100,
+                view_to_purchase=round(int(orders or 0) / int(views), 6) if views else None,
+            )
+        )
+    return result

@@ -136,12 +136,17 @@ def _counted_orders(filters: Filters) -> list[Any]:
     return conditions
 
 
-async def repeat_purchase_rate(
-    connection: AsyncConnection, span: DateRange, filters: Filters
-) -> float | None:
-    per_customer = select(col(OrderFact.customer_id), func.count().label("n")).where(
-        *_counted_orders(filters), col(OrderFact.day) >= span.start, col(OrderFact.day) <= span.end
-    )
+async def repeat_purchase_rates(
+    connection: AsyncConnection, span: DateRange, before: DateRange, filters: Filters
+) -> tuple[float | None, float | None]:
+    """Customers with 2+ counted orders / customers with 1+, in the range and in the previous period
+    (one statement over both)."""
+    day = col(OrderFact.day)
+    per_customer = select(
+        col(OrderFact.customer_id),
+        func.sum(case((day >= span.start, 1), else_=0)).label("now"),
+        func.sum(case((day <= before.end, 1), else_=0)).label("before"),
+    ).where(*_counted_orders(filters), day >= before.start, day <= span.end)
     if filters.channel is not None:
         per_customer = per_customer.where(
             func.coalesce(col(OrderFact.channel), col(OrderFact.sales_channel)) == filters.channel
@@ -149,27 +154,45 @@ async def repeat_purchase_rate(
     if filters.campaign is not None:
         per_customer = per_customer.where(func.coalesce(col(OrderFact.campaign), "") == filters.campaign)
     grouped = per_customer.group_by(col(OrderFact.customer_id)).subquery()
+
+    def at_least(column: Any, n: int) -> Any:
+        return func.sum(case((column >= n, 1), else_=0))
+
     row = (
         await connection.execute(
-            select(func.count(), func.sum(case((grouped.c.n >= 2, 1), else_=0)))  # customers, repeaters
+            select(
+                at_least(grouped.c.now, 1),
+                at_least(grouped.c.now, 2),
+                at_least(grouped.c.before, 1),
+                at_least(grouped.c.before, 2),
+            )
         )
     ).one()
-    return _ratio(float(row[1] or 0), float(row[0] or 0))
+    return _ratio(float(row[1] or 0), float(row[0] or 0)), _ratio(float(row[3] or 0), float(row[2] or 0))
 
 
-async def historical_clv(connection: AsyncConnection, span: DateRange, filters: Filters) -> float | None:
-    """Net revenue to date / customers acquired to date, at the range's end: prefix sums of the channel
-    rollup (every counted order's revenue, and one new customer per first order)."""
+async def historical_clvs(
+    connection: AsyncConnection, span: DateRange, before: DateRange, filters: Filters
+) -> tuple[float | None, float | None]:
+    """Revenue to date / customers acquired to date, at the range's end and at the previous period's end:
+    prefix sums of the channel rollup (every counted order's revenue, one new customer per first order)."""
     table = DailyChannelRollup
-    statement = select(func.sum(col(table.revenue_minor)), func.sum(col(table.new_customer_orders))).where(
-        col(table.day) <= span.end
-    )
+    earlier = col(table.day) <= before.end
+    statement = select(
+        func.sum(col(table.revenue_minor)),
+        func.sum(col(table.new_customer_orders)),
+        func.sum(case((earlier, col(table.revenue_minor)), else_=0)),
+        func.sum(case((earlier, col(table.new_customer_orders)), else_=0)),
+    ).where(col(table.day) <= span.end)
     if filters.channel is not None:
         statement = statement.where(col(table.channel) == filters.channel)
     if filters.campaign is not None:
         statement = statement.where(col(table.campaign) == filters.campaign)
-    revenue, customers = (await connection.execute(statement)).one()
-    return _money(revenue / customers) if customers else None
+    revenue, customers, revenue_before, customers_before = (await connection.execute(statement)).one()
+    return (
+        _money(revenue / customers) if customers else None,
+        _money(revenue_before / customers_before) if customers_before else None,
+    )
 
 
 def _change(value: int | float | None, previous: int | float | None) -> KpiValue:
@@ -192,10 +215,10 @@ async def report(
         else:
             previous.update(sums)
     now_values, before_values = derive(current), derive(previous)
-    now_values["repeat_purchase_rate"] = await repeat_purchase_rate(connection, span, filters)
-    before_values["repeat_purchase_rate"] = await repeat_purchase_rate(connection, before, filters)
-    now_values["historical_clv"] = await historical_clv(connection, span, filters)
-    before_values["historical_clv"] = await historical_clv(connection, before, filters)
+    repeat = await repeat_purchase_rates(connection, span, before, filters)
+    now_values["repeat_purchase_rate"], before_values["repeat_purchase_rate"] = repeat
+    clv = await historical_clvs(connection, span, before, filters)
+    now_values["historical_clv"], before_values["historical_clv"] = clv
     names = list(KPI_NAMES)
     provider = predicted_clv_provider()
     if provider is not None:
