@@ -20,7 +20,7 @@ def settings_for(database_url: str, interval: int) -> Settings:
     return Settings(database_url=database_url, kafka_enabled=False, model_refit_interval_s=interval)
 
 
-async def test_known_sku_before_any_fit_is_503_then_the_schedule_fits(
+async def test_known_sku_before_any_fit_is_409_then_the_schedule_fits(
     database_url: str, token_issuer: TestTokenIssuer
 ) -> None:
     database = Database(database_url)
@@ -31,9 +31,9 @@ async def test_known_sku_before_any_fit_is_503_then_the_schedule_fits(
     app = create_app(settings_for(database_url, 0))
     async with running_app(app, token_issuer, wait_for_kafka=False, signed_in=("analytics:read",)) as http:
         response = await http.get("/v1/forecasts/BOOT")
-        assert response.status_code == 503
+        assert response.status_code == 409
         assert response.headers["content-type"] == "application/problem+json"
-        assert (await http.get("/v1/reorder-suggestions")).status_code == 503
+        assert (await http.get("/v1/reorder-suggestions")).status_code == 409
         assert (await http.get("/v1/models")).json()["fitted"] is None
     app = create_app(settings_for(database_url, 3600))
     async with running_app(app, token_issuer, wait_for_kafka=False, signed_in=("analytics:read",)) as http:

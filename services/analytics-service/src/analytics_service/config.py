@@ -48,10 +48,10 @@ class Settings(ServiceSettings):
     )
 
     model_refit_interval_s: int = Field(
-        default=86_400,
+        default=0,
         ge=0,
-        description="Seconds between scheduled refits of forecasts, recommendations and CLV (0: only "
-        "POST /v1/models/refit); the first runs at start-up when no fit is younger than this",
+        description="Seconds between scheduled refits of forecasts, recommendations and CLV (0, the "
+        "default: only POST /v1/models/refit); the first runs at start-up when no fit is younger than this",
     )
     model_refit_stale_s: int = Field(
         default=1800, ge=60, description="A refit without a heartbeat for this long is taken as dead"

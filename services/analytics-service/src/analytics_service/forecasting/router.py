@@ -23,7 +23,7 @@ LocationQuery = Annotated[
 
 
 @router.get(
-    "/forecasts/{sku}", response_model=ForecastRead, responses=problem_responses(401, 403, 404, 422, 503)
+    "/forecasts/{sku}", response_model=ForecastRead, responses=problem_responses(401, 403, 404, 409, 422)
 )
 async def get_forecast(
     sku: SkuPath,
@@ -41,7 +41,7 @@ async def get_forecast(
 @router.get(
     "/reorder-suggestions",
     response_model=ReorderSuggestionList,
-    responses=problem_responses(401, 403, 422, 503),
+    responses=problem_responses(401, 403, 409, 422),
 )
 async def reorder_suggestions(
     request: Request,

@@ -23,7 +23,7 @@ from analytics_service.forecasting.schemas import (
     ReorderSuggestionRead,
 )
 from analytics_service.forecasting.supply import SupplyLookup
-from servicekit.errors import NotFound, ServiceUnavailable
+from servicekit.errors import Conflict, NotFound
 
 
 def demand_of(row: DemandForecast) -> DemandOutlook:
@@ -41,9 +41,7 @@ def demand_of(row: DemandForecast) -> DemandOutlook:
 async def _fitted_run(session: AsyncSession) -> ModelRun:
     run = await latest_run_in(session, status="succeeded")
     if run is None:
-        raise ServiceUnavailable(
-            "No model has been fitted yet (POST /v1/models/refit, or wait for the schedule)."
-        )
+        raise Conflict("No model has been fitted yet (POST /v1/models/refit, or wait for the schedule).")
     return run
 
 
