@@ -62,6 +62,21 @@ def test_service_env_wires_a_service_to_the_stack(tmp_path: Path) -> None:
     }
 
 
+def test_service_env_gives_consumers_the_fetch_wait_of_the_broker(tmp_path: Path) -> None:
+    customer = service_named("customer")
+    durable = service_env(
+        customer, var_dir=tmp_path, bootstrap_servers="b:1", fetch_max_wait_ms=1000, base_env={}
+    )
+    assert durable["KAFKA_FETCH_MAX_WAIT_MS"] == "1000"
+    mine = {"KAFKA_FETCH_MAX_WAIT_MS": "250"}  # the caller's own setting wins
+    assert (
+        service_env(
+            customer, var_dir=tmp_path, bootstrap_servers="b:1", fetch_max_wait_ms=1000, base_env=mine
+        )["KAFKA_FETCH_MAX_WAIT_MS"]
+        == "250"
+    )
+
+
 def test_database_url_and_environment_from_the_caller_win(tmp_path: Path) -> None:
     base = {"PRODUCT_DATABASE_URL": "postgresql+asyncpg://db/product", "ENVIRONMENT": "test"}
     env = service_env(service_named("product"), var_dir=tmp_path, base_env=base)
