@@ -69,6 +69,21 @@ def test_analytics_is_told_where_product_service_listens(tmp_path: Path) -> None
     assert env["ANALYTICS_PRODUCT_SERVICE_URL"] == "http://127.0.0.1:8142"
 
 
+def test_service_env_gives_consumers_the_fetch_wait_of_the_broker(tmp_path: Path) -> None:
+    customer = service_named("customer")
+    durable = service_env(
+        customer, var_dir=tmp_path, bootstrap_servers="b:1", fetch_max_wait_ms=1000, base_env={}
+    )
+    assert durable["KAFKA_FETCH_MAX_WAIT_MS"] == "1000"
+    mine = {"KAFKA_FETCH_MAX_WAIT_MS": "250"}  # the caller's own setting wins
+    assert (
+        service_env(
+            customer, var_dir=tmp_path, bootstrap_servers="b:1", fetch_max_wait_ms=1000, base_env=mine
+        )["KAFKA_FETCH_MAX_WAIT_MS"]
+        == "250"
+    )
+
+
 def test_database_url_and_environment_from_the_caller_win(tmp_path: Path) -> None:
     base = {"PRODUCT_DATABASE_URL": "postgresql+asyncpg://db/product", "ENVIRONMENT": "test"}
     env = service_env(service_named("product"), var_dir=tmp_path, base_env=base)

@@ -107,11 +107,13 @@ def service_env(
     bootstrap_servers: str | None = None,
     base_env: Mapping[str, str] | None = None,
     ports: Mapping[str, int] | None = None,
+    fetch_max_wait_ms: int | None = None,
 ) -> dict[str, str]:
     """The environment of a service's process: the caller's, plus the wiring of the dev stack.
 
     A database URL or ENVIRONMENT already set by the caller wins, so `ecom dev` can run against
     PostgreSQL too. `ports` (by stack service name) tells the gateway where it routes each service.
+    `fetch_max_wait_ms` is the consumers' fetch wait the broker needs (`EmbeddedBroker.fetch_max_wait_ms`).
     """
     env = dict(os.environ if base_env is None else base_env)
     env.setdefault(service.database_url_var, sqlite_url(var_dir, service.name))
@@ -132,6 +134,8 @@ def service_env(
         env["KAFKA_BOOTSTRAP_SERVERS"] = bootstrap_servers
         # The embedded broker holds a consumer-group join for about half the session timeout.
         env.setdefault("KAFKA_SESSION_TIMEOUT_MS", "3000")
+        if fetch_max_wait_ms is not None:
+            env.setdefault("KAFKA_FETCH_MAX_WAIT_MS", str(fetch_max_wait_ms))
     env["PYTHONUNBUFFERED"] = "1"
     return env
 

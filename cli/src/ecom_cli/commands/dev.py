@@ -180,6 +180,7 @@ def run_dev(
             gateway_port=ports[GATEWAY.name],
             bootstrap_servers=broker.bootstrap_servers,
             ports=ports,
+            fetch_max_wait_ms=broker.fetch_max_wait_ms,
         )
         results = run_migrations(STACK, env_for, should_stop=lambda: supervisor.stop_requested)
         if supervisor.stop_requested:

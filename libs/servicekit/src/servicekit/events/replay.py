@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from contracts.topics import DLQ_SUFFIX
+from servicekit.broker import MEMORY_FETCH_MAX_WAIT_MS
 
 REPLAY_GROUP_PREFIX = "ecom-dlq-replay"
 REPLAYED_HEADER = "replayed_from"
@@ -30,6 +31,7 @@ async def replay_dead_letters(
     *,
     limit: int | None = None,
     timeout: float = 60.0,
+    fetch_max_wait_ms: int = MEMORY_FETCH_MAX_WAIT_MS,
 ) -> ReplayReport:
     """Publish every not-yet-replayed record of `dlq_topic` to its `original_topic` header (or the
     topic name without `.dlq`), same key and value, then commit, so a second run replays nothing twice.
@@ -42,7 +44,7 @@ async def replay_dead_letters(
         group_id=f"{REPLAY_GROUP_PREFIX}.{dlq_topic}",
         enable_auto_commit=False,
         auto_offset_reset="earliest",
-        fetch_max_wait_ms=20,
+        fetch_max_wait_ms=fetch_max_wait_ms,  # the durable dev broker needs more: see servicekit.broker
     )
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap_servers, acks="all")
     await consumer.start()
