@@ -26,7 +26,7 @@ from servicekit.testing.events import eventually, produce, wait_for_events
 from servicekit.testing.plugin import TEST_SESSION_TIMEOUT_MS
 from sync_service.config import Settings
 from sync_service.main import create_app
-from sync_service.reference_channel import ReferenceChannel, create_reference_channel
+from sync_service.reference_channel import Behaviour, ReferenceChannel, create_reference_channel
 
 __all__ = ["eventually", "produce", "wait_for_events"]
 
@@ -237,3 +237,35 @@ async def listing_where(
 
     result: dict[str, Any] = await eventually(ready)
     return result
+
+
+class ChannelStack:
+    """sync-service and the reference channel server its test channels push to."""
+
+    def __init__(self, sync: Running, url: str, reference: ReferenceChannel) -> None:
+        self.sync = sync
+        self.url = url
+        self.reference = reference
+
+    async def channel(self, kind: str = "webhook", **fields: Any) -> dict[str, Any]:
+        code = unique(f"{kind}-")
+        fields.setdefault("endpoint", f"{self.url}/channels/{code}/listings")
+        created = await register(self.sync, code=code, kind=kind, **fields)
+        self.reference.secrets[code] = created["signing_secret"]
+        return created
+
+    async def pause(self, channel: dict[str, Any]) -> None:
+        """Stop pushing to a misbehaving channel, so the module's later tests do not push to it too."""
+        current = await self.sync.client.get(f"/v1/channels/{channel['id']}", headers=self.sync.reader)
+        paused = await self.sync.client.patch(
+            f"/v1/channels/{channel['id']}",
+            json={"status": "paused"},
+            headers={**self.sync.admin, "If-Match": current.headers["ETag"]},
+        )
+        assert paused.status_code == 200, paused.text
+
+    def behave(self, channel: dict[str, Any], **behaviour: Any) -> None:
+        self.reference.channel(channel["code"]).behaviour = Behaviour(**behaviour)
+
+    def held(self, channel: dict[str, Any], sku: str) -> dict[str, Any] | None:
+        return self.reference.channel(channel["code"]).listings.get(sku)

@@ -14,7 +14,7 @@ from prometheus_client import REGISTRY
 from sqlalchemy import update
 from sqlmodel import col
 from sync_support import (
-    Running,
+    ChannelStack,
     eventually,
     listing_where,
     price_event,
@@ -33,7 +33,7 @@ from servicekit.testing import TestTokenIssuer
 from sync_service.common import utc_now
 from sync_service.drift import service
 from sync_service.drift.models import SyncJob
-from sync_service.reference_channel import Behaviour, ReferenceChannel
+from sync_service.reference_channel import Behaviour
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
@@ -47,19 +47,8 @@ FAST = {
 }
 
 
-class Stack:
-    def __init__(self, sync: Running, url: str, reference: ReferenceChannel) -> None:
-        self.sync, self.url, self.reference = sync, url, reference
-
-    async def channel(self, **fields: Any) -> dict[str, Any]:
-        code = unique("drift-")
-        fields.setdefault("endpoint", f"{self.url}/channels/{code}/listings")
-        created = await register(self.sync, code=code, kind="webhook", **fields)
-        self.reference.secrets[code] = created["signing_secret"]
-        return created
-
-    def held(self, channel: dict[str, Any], sku: str) -> dict[str, Any] | None:
-        return self.reference.channel(channel["code"]).listings.get(sku)
+class Stack(ChannelStack):
+    """The push stack, with the reconcile/resync jobs and the drift they find."""
 
     async def job_done(self, job_id: str) -> dict[str, Any]:
         async def ended() -> dict[str, Any] | None:

@@ -9,14 +9,13 @@ from typing import Any
 import pytest
 import pytest_asyncio
 from sqlalchemy import select, update
+from sync_support import ChannelStack as Stack
 from sync_support import (
-    Running,
     listing_where,
     price_event,
     produce,
     product_event,
     reference_server,
-    register,
     running_service,
     stock_event,
     unique,
@@ -28,7 +27,6 @@ from sync_service.common import utc_now
 from sync_service.listings.models import Listing
 from sync_service.push import deliveries
 from sync_service.push.deliveries import Sent
-from sync_service.reference_channel import Behaviour, ReferenceChannel
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
@@ -40,36 +38,6 @@ FAST_PUSH = {
     "push_sweep_seconds": 0.5,
     "circuit_failure_threshold": 100,
 }
-
-
-class Stack:
-    def __init__(self, sync: Running, url: str, reference: ReferenceChannel) -> None:
-        self.sync = sync
-        self.url = url
-        self.reference = reference
-
-    async def channel(self, kind: str = "webhook", **fields: Any) -> dict[str, Any]:
-        code = unique(f"{kind}-")
-        fields.setdefault("endpoint", f"{self.url}/channels/{code}/listings")
-        created = await register(self.sync, code=code, kind=kind, **fields)
-        self.reference.secrets[code] = created["signing_secret"]
-        return created
-
-    async def pause(self, channel: dict[str, Any]) -> None:
-        """Stop pushing to a misbehaving channel, so the module's later tests do not push to it too."""
-        current = await self.sync.client.get(f"/v1/channels/{channel['id']}", headers=self.sync.reader)
-        paused = await self.sync.client.patch(
-            f"/v1/channels/{channel['id']}",
-            json={"status": "paused"},
-            headers={**self.sync.admin, "If-Match": current.headers["ETag"]},
-        )
-        assert paused.status_code == 200, paused.text
-
-    def behave(self, channel: dict[str, Any], **behaviour: Any) -> None:
-        self.reference.channel(channel["code"]).behaviour = Behaviour(**behaviour)
-
-    def held(self, channel: dict[str, Any], sku: str) -> dict[str, Any] | None:
-        return self.reference.channel(channel["code"]).listings.get(sku)
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
