@@ -91,8 +91,8 @@ def filled_env_file(directory: Path) -> Path:
 
 
 def compose_problems(compose_file: Path, env_file: Path) -> list[str]:
-    """`docker-compose config` must accept the file; every app has a health check and waits for its
-    dependencies' health (or completion)."""
+    """`docker-compose config` must accept the file (with the demo profile's services); every app has a
+    health check and waits for its dependencies' health (or completion)."""
     result = _run(
         [
             compose_binary(),
@@ -100,6 +100,9 @@ def compose_problems(compose_file: Path, env_file: Path) -> list[str]:
             str(compose_file),
             "--env-file",
             str(env_file),
+            # Every profile's services are checked too (the reference channel runs only in `demo`).
+            "--profile",
+            "demo",
             "config",
             "--format",
             "json",

@@ -11,6 +11,7 @@ from deploychecks import (
     COMPOSE_FILE,
     DEPLOY,
     ROOT,
+    compose_binary,
     compose_problems,
     filled_env_file,
     topic_script_topics,
@@ -91,3 +92,27 @@ def test_make_up_refuses_an_env_file_with_empty_secrets(tmp_path: Path) -> None:
     )
     assert result.returncode != 0
     assert "POSTGRES_PASSWORD is empty" in result.stderr
+
+
+def test_the_reference_channel_runs_only_with_the_demo_profile(env_file: Path) -> None:
+    def services(*profile: str) -> set[str]:
+        result = subprocess.run(
+            [
+                compose_binary(),
+                "-f",
+                str(COMPOSE_FILE),
+                "--env-file",
+                str(env_file),
+                *profile,
+                "config",
+                "--services",
+            ],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        return set(result.stdout.split())
+
+    assert "reference-channel" not in services()
+    assert "reference-channel" in services("--profile", "demo")
