@@ -49,6 +49,16 @@ PRE_PING_BYPASS_SECONDS = 0.5
 _LAST_CHECKIN = "servicekit_last_checkin"
 
 
+def utc_now() -> datetime:
+    """The current moment, timezone-aware UTC."""
+    return datetime.now(UTC)
+
+
+def as_utc(value: datetime) -> datetime:
+    """`value` as an aware UTC datetime; a naive one (as SQLite hands back) is taken as UTC."""
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
 class UTCDateTime(TypeDecorator[datetime]):
     """A timezone-aware UTC timestamp on every database: `DateTime(timezone=True)` in the schema, values
     stored as UTC, and always read back aware. SQLite keeps no offset and hands back naive datetimes,
@@ -60,14 +70,10 @@ class UTCDateTime(TypeDecorator[datetime]):
     cache_ok = True
 
     def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
-        if value is None:
-            return None
-        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+        return None if value is None else as_utc(value)
 
     def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
-        if value is None:
-            return None
-        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+        return None if value is None else as_utc(value)
 
 
 def is_sqlite(url: str) -> bool:

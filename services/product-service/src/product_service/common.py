@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Annotated, TypeVar
 
 from fastapi import Depends, Request, Security
@@ -10,6 +9,8 @@ from fastapi import Depends, Request, Security
 from contracts import uuid7
 from product_service.config import Settings
 from servicekit.auth import Caller, require
+from servicekit.db import as_utc as as_utc
+from servicekit.db import utc_now as utc_now
 from servicekit.errors import BadRequest
 from servicekit.http.pagination import decode_cursor
 
@@ -19,15 +20,6 @@ T = TypeVar("T")
 def new_id() -> str:
     """A time-ordered id (UUIDv7), so ordering by id is ordering by creation."""
     return str(uuid7())
-
-
-def utc_now() -> datetime:
-    return datetime.now(UTC)
-
-
-def as_utc(value: datetime) -> datetime:
-    """SQLite hands back naive datetimes; every stored time is UTC."""
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
 def cursor_id(cursor: str | None, kind: type[T]) -> T | None:

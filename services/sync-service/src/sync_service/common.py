@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Annotated
 
 from fastapi import Depends, Request, Security
 
 from contracts import uuid7
 from servicekit.auth import Caller, require
+from servicekit.db import as_utc as as_utc
+from servicekit.db import utc_now as utc_now
 from sync_service.config import Settings
 
 CHANNEL_CODE_PATTERN = r"^[a-z][a-z0-9_\-]{0,49}$"
@@ -18,15 +19,6 @@ CHANNEL_CODE_PATTERN = r"^[a-z][a-z0-9_\-]{0,49}$"
 def new_id() -> str:
     """A time-ordered id (UUIDv7), so ordering by id is ordering by creation."""
     return str(uuid7())
-
-
-def utc_now() -> datetime:
-    return datetime.now(UTC)
-
-
-def as_utc(value: datetime) -> datetime:
-    """SQLite hands back naive datetimes; every stored time is UTC."""
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
 async def get_settings(request: Request) -> Settings:

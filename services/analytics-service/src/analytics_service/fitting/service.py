@@ -9,7 +9,7 @@ import contextlib
 import logging
 from collections import defaultdict
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 import numpy as np
@@ -34,7 +34,7 @@ from analytics_service.forecasting.models import ALL_LOCATIONS, DemandForecast
 from analytics_service.recommendations.cooccurrence import item_neighbours, popular_items
 from analytics_service.recommendations.models import PopularProduct, ProductNeighbour
 from contracts import uuid7
-from servicekit.db import Database
+from servicekit.db import Database, as_utc, utc_now
 from servicekit.errors import Conflict
 from servicekit.transitions import compare_and_set
 
@@ -43,14 +43,6 @@ log = logging.getLogger(__name__)
 POPULAR_WINDOW_DAYS = 30
 POPULAR_KEPT = 200
 INSERT_CHUNK = 1000
-
-
-def utc_now() -> datetime:
-    return datetime.now(UTC)
-
-
-def as_utc(value: datetime) -> datetime:
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
 async def start_run(

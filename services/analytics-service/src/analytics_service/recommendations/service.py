@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from analytics_service.fitting import data
-from analytics_service.fitting.service import as_utc, latest_run_in, utc_now
+from analytics_service.fitting.service import latest_run_in
 from analytics_service.recommendations.cooccurrence import (
     Interaction,
     Neighbour,
@@ -21,6 +21,7 @@ from analytics_service.recommendations.cooccurrence import (
 from analytics_service.recommendations.models import PopularProduct, ProductNeighbour
 from analytics_service.recommendations.schemas import RecommendationList, RecommendationRead
 from analytics_service.warehouse.models import CustomerConsent, CustomerProfile
+from servicekit.db import as_utc, utc_now
 from servicekit.errors import NotFound
 
 PERSONALISATION = "personalisation"

@@ -90,6 +90,19 @@ async def _transition(database: Database, job_id: str, expected: str, **values: 
         return bool(result.rowcount == 1)  # type: ignore[attr-defined]
 
 
+async def _fail(database: Database, job_id: str, exc: Exception) -> None:
+    """A running job ends failed with the error (logged with its traceback)."""
+    log.exception("duplicate job %s failed", job_id)
+    await _transition(
+        database,
+        job_id,
+        "running",
+        status="failed",
+        error=f"{type(exc).__name__}: {exc}"[:1000],
+        finished_at=customers.now(),
+    )
+
+
 async def _progress(database: Database, job_id: str, *, progress: str, processed: int, total: int) -> None:
     await _transition(database, job_id, "running", progress=progress[:200], processed=processed, total=total)
 
@@ -189,15 +202,7 @@ async def run_training(database: Database, context: CustomerContext, *, job_id: 
             finished_at=customers.now(),
         )
     except Exception as exc:
-        log.exception("duplicate job %s failed", job_id)
-        await _transition(
-            database,
-            job_id,
-            "running",
-            status="failed",
-            error=f"{type(exc).__name__}: {exc}"[:1000],
-            finished_at=customers.now(),
-        )
+        await _fail(database, job_id, exc)
 
 
 def _scan(
@@ -246,15 +251,7 @@ async def run_rescan(database: Database, context: CustomerContext, *, job_id: st
             finished_at=customers.now(),
         )
     except Exception as exc:
-        log.exception("duplicate job %s failed", job_id)
-        await _transition(
-            database,
-            job_id,
-            "running",
-            status="failed",
-            error=f"{type(exc).__name__}: {exc}"[:1000],
-            finished_at=customers.now(),
-        )
+        await _fail(database, job_id, exc)
 
 
 async def _known(session: AsyncSession, a_id: str, b_id: str) -> bool:
