@@ -7,7 +7,9 @@ from datetime import UTC, datetime, timedelta
 import httpx
 import pytest
 from analytics_support import Deliverer, consent, placed, product
+from sqlalchemy import delete
 
+from analytics_service.clv.models import PredictedClv
 from analytics_service.warehouse.models import OrderFact
 from servicekit.db import Database
 from servicekit.testing import TestTokenIssuer
@@ -125,6 +127,44 @@ async def test_custom_segment_by_rules(seeded: httpx.AsyncClient, token_issuer: 
     assert again.status_code == 409
     listed = await seeded.get("/v1/segments", headers=token_issuer.auth_header("analytics:read"))
     assert {s["name"] for s in listed.json()} >= {*EXPECTED, "sock-regulars"}
+
+
+async def test_custom_segment_on_predicted_clv_takes_the_latest_fit(
+    seeded: httpx.AsyncClient, token_issuer: TestTokenIssuer, database: Database
+) -> None:
+    predicted = {"c_champ": 900_00, "c_loyal": 250_00, "c_f1": 40_00, "c_private": 5000_00}
+    async with database.session() as session:
+        await session.execute(delete(PredictedClv))
+        for customer_id, spend in predicted.items():
+            session.add(
+                PredictedClv(
+                    customer_id=customer_id,
+                    run_id="test-run",
+                    horizon_days=365,
+                    expected_purchases=1.0,
+                    probability_alive=0.9,
+                    predicted_spend_minor=spend,
+                    fitted_at=AS_OF,
+                    monetary=0.0,
+                    r=1,
+                    f=1,
+                    m=1,
+                    rfm_segment="loyal",
+                )
+            )
+    writer = token_issuer.auth_header("analytics:write")
+    response = await seeded.post(
+        "/v1/segments",
+        json={"name": "predicted-valuable", "rules": {"predicted_clv_min": 100, "predicted_clv_max": 1000}},
+        headers=writer,
+    )
+    assert response.status_code in (201, 409), response.text
+    # c_private is above the range and withdrew analytics consent; customers without a prediction never match.
+    assert await _members(seeded, token_issuer, "predicted-valuable") == ["c_champ", "c_loyal"]
+    refused = await seeded.post(
+        "/v1/segments", json={"name": "bad-clv", "rules": {"predicted_clv_min": -1}}, headers=writer
+    )
+    assert refused.status_code == 422
 
 
 async def test_segment_counts_over_time(seeded: httpx.AsyncClient, token_issuer: TestTokenIssuer) -> None:

@@ -26,6 +26,14 @@ class SegmentRules(BaseModel):
         default=None, ge=0, le=1e10, description="Historical CLV (net revenue to date)"
     )
     clv_max: Money | None = Field(default=None, ge=0, le=1e10)
+    predicted_clv_min: Money | None = Field(
+        default=None,
+        ge=0,
+        le=1e10,
+        description="Predicted CLV: net spend the latest model fit expects over its horizon (GET /v1/clv); "
+        "a customer without a prediction does not match",
+    )
+    predicted_clv_max: Money | None = Field(default=None, ge=0, le=1e10)
     channels: list[str] | None = Field(
         default=None, max_length=50, description="Acquisition channel in these"
     )

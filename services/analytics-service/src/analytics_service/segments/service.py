@@ -19,6 +19,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from sqlmodel import col
 
+from analytics_service.clv.models import PredictedClv
 from analytics_service.periods import DateRange, Granularity, period_end, periods
 from analytics_service.segments.schemas import SegmentCreate, SegmentRules
 from analytics_service.warehouse.models import (
@@ -54,6 +55,7 @@ class CustomerMetrics:
     m: int = 0
     channel: str | None = None
     categories: set[str] = field(default_factory=set)
+    predicted_clv_minor: int | None = None  # loaded only for rules on predicted CLV
 
 
 def rfm_segment(m: CustomerMetrics) -> str:
@@ -181,6 +183,22 @@ async def _details(connection: AsyncConnection, customers: list[CustomerMetrics]
             by_id[buyer].categories.add(category)
 
 
+def _on_predicted_clv(rules: SegmentRules) -> bool:
+    return rules.predicted_clv_min is not None or rules.predicted_clv_max is not None
+
+
+async def _predicted_clv(connection: AsyncConnection, customers: list[CustomerMetrics]) -> None:
+    """Each customer's predicted CLV from the latest fit (whatever the segment's date: a fit predicts from
+    the day it ran), in minor units; None for a customer the fit did not cover."""
+    by_id = {m.customer_id: m for m in customers}
+    rows = await connection.execute(
+        select(col(PredictedClv.customer_id), col(PredictedClv.predicted_spend_minor))
+    )
+    for customer_id, spend in rows.all():
+        if customer_id in by_id:
+            by_id[customer_id].predicted_clv_minor = int(spend)
+
+
 def matches(m: CustomerMetrics, rules: SegmentRules, consenting: dict[str, set[str]]) -> bool:
     def within(value: float, low: float | None, high: float | None) -> bool:
         return (low is None or value >= low) and (high is None or value <= high)
@@ -191,6 +209,11 @@ def matches(m: CustomerMetrics, rules: SegmentRules, consenting: dict[str, set[s
         and within(m.frequency, rules.frequency_min, rules.frequency_max)
         and within(money, rules.monetary_min, rules.monetary_max)
         and within(money, rules.clv_min, rules.clv_max)
+    ):
+        return False
+    if _on_predicted_clv(rules) and (
+        m.predicted_clv_minor is None
+        or not within(m.predicted_clv_minor / 100, rules.predicted_clv_min, rules.predicted_clv_max)
     ):
         return False
     if rules.channels is not None and m.channel not in rules.channels:
@@ -229,6 +252,8 @@ async def members(
     consenting: dict[str, set[str]] = defaultdict(set)
     for needed in {*(rules.consent or [] if rules else []), *([purpose] if purpose else [])}:
         consenting[needed] = await granted(connection, needed)
+    if rules is not None and _on_predicted_clv(rules):
+        await _predicted_clv(connection, everyone)
     chosen = [
         m
         for m in everyone
