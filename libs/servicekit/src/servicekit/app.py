@@ -20,7 +20,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from contracts.topics import ALL_TOPICS
 from servicekit.auth import JWKSClient, RevocationList, TokenVerifier
 from servicekit.authgate import AuthenticationGate, Authenticator, default_is_public, verify_bearer
-from servicekit.db import Database
+from servicekit.db import Database, WalCheckpointer
 from servicekit.docs import docs_routes
 from servicekit.errors import Problem, install_error_handlers, problem_response
 from servicekit.events.consumer import ConsumerSpec, EventConsumer, RetryPolicy
@@ -102,6 +102,9 @@ def create_service_app(
             runtime.tasks.append(
                 asyncio.create_task(_run_kafka(runtime, consumers, topics, run_relay), name="kafka")
             )
+        checkpointer = WalCheckpointer.for_url(settings.database_url)
+        if checkpointer is not None:
+            runtime.tasks.append(asyncio.create_task(checkpointer.run(runtime.stop), name="wal-checkpoint"))
         for hook in on_startup:
             await hook(app)
         log.info("%s started", settings.service_name)
