@@ -400,6 +400,7 @@ async def run(quick: bool) -> dict[str, Any]:
                     baseline_ms = await measure_baseline(database, context, emails[:half])
                     baseline_ms += await measure_baseline(database, context, emails[half:])
                     service_ms += await measure_identify(client, headers, emails[half:])
+                    await measure_creating(client, headers, people, 20)  # warm-up of the create path
                     creating_ms = await measure_creating(client, headers, people, samples // 4)
                 figures["sizes"][str(size)] = {
                     **load,
