@@ -177,3 +177,35 @@ def test_a_replaced_given_name_and_a_changed_place_still_share_a_blocking_value(
     after = person("Malakai", "Warndke", born="1914-04-10", postcode="3900", city="Dal by")
 
     assert blocking_values(before) & blocking_values(after)
+
+
+def test_score_at_least_settles_a_pair_exactly_as_score_does() -> None:
+    # Pairs drawn from few names, places and dates, so households, twins, swaps and shared external
+    # ids all occur: whenever the shortcut says "cannot reach the threshold", score agrees, and
+    # otherwise it returns score's own result.
+    rng = random.Random(5)
+    firsts, lasts = ["Anna", "Anne", "Marc", "Luc", "Moreau", ""], ["Moreau", "Moreaux", "Petit", "Anna"]
+    dates = ["1970-01-02", "1970-02-01", "1971-01-02", "1988-07-30", None]
+
+    def draw() -> Side:
+        external = [("crm", rng.choice("12"))] if rng.random() < 0.3 else []
+        place = {"line1": f"{rng.choice('12')} Rue Nationale", "postcode": rng.choice(["75013", "75031"])}
+        return side_of(
+            rng.choice(firsts),
+            rng.choice(lasts),
+            {"birthday": rng.choice(dates), "addresses": [{"kind": "shipping", **place}]},
+            external,
+        )
+
+    shortcuts = 0
+    for _ in range(3000):
+        a, b = draw(), draw()
+        for threshold in (0.5, 0.8, 0.995):
+            full = linkage.score(a, b)
+            quick = linkage.score_at_least(a, b, threshold)
+            if quick is None:
+                shortcuts += 1
+                assert full[0] < threshold
+            else:
+                assert quick == full
+    assert shortcuts > 0

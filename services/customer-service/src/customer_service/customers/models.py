@@ -64,7 +64,8 @@ class BlockingKey(SQLModel, table=True):
     __table_args__ = (sa.Index("ix_customer_blocking_keys_key_customer", "key", "customer_id"),)
 
     customer_id: str = Field(foreign_key="customers.id", max_length=36, primary_key=True)
-    key: str = Field(max_length=80, primary_key=True, index=True)
+    # Read through (key, customer_id) only; an index on key alone would be a second copy to write.
+    key: str = Field(max_length=80, primary_key=True)
 
 
 class CustomerTag(SQLModel, table=True):

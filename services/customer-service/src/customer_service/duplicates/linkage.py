@@ -31,8 +31,11 @@ from customer_service.duplicates.matching import (
     TF_FIELDS,
     Comparison,
     Side,
+    birthday_level,
     blocking_values,
     compare,
+    external_level,
+    names,
     tf_values,
 )
 
@@ -178,6 +181,27 @@ def _household(levels: tuple[int, ...], swapped: bool) -> bool:
 def score(a: Side, b: Side, model: Model = DEFAULT_MODEL) -> tuple[float, dict[str, float]]:
     """Match probability of two profiles (rounded) and each field's weight in bits (see `evidence`)."""
     probability, weights = model.probability(compare(a, b))
+    return round(probability, 4), weights
+
+
+def score_at_least(
+    a: Side, b: Side, threshold: float, model: Model = DEFAULT_MODEL
+) -> tuple[float, dict[str, float]] | None:
+    """`score(a, b, model)` when it can reach `threshold`; None when it cannot because the household
+    guard caps the pair below it. The guard reads only names, birth dates and external ids, so most
+    pairs a broad blocking key brings (other people of one street, one surname in one town) are
+    settled without comparing the other fields. Same result as `score` for every pair it scores."""
+    named = names(a, b)
+    if external_level(a, b) != 1:
+        first, last, swapped = named
+        levels = [NULL] * len(FIELDS)
+        levels[FIRST_NAME], levels[LAST_NAME] = first, last
+        levels[BIRTHDAY] = birthday_level(a.birthday, b.birthday)
+        if _household(tuple(levels), swapped):
+            cap = SAME_BIRTH_DATE_CAP if levels[BIRTHDAY] >= 2 else HOUSEHOLD_CAP
+            if cap < threshold:
+                return None
+    probability, weights = model.probability(compare(a, b, named))
     return round(probability, 4), weights
 
 

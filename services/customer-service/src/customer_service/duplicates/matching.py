@@ -237,6 +237,8 @@ def phone_level(a: Side, b: Side) -> int:
 
 
 def external_level(a: Side, b: Side) -> int:
+    if not a.external_ids or not b.external_ids:
+        return NULL
     sources = {s for s, _ in a.external_ids} & {s for s, _ in b.external_ids}
     if not sources:
         return NULL
@@ -253,8 +255,9 @@ class Comparison:
     names_swapped: bool
 
 
-def compare(a: Side, b: Side) -> Comparison:
-    first, last, swapped = names(a, b)
+def compare(a: Side, b: Side, named: tuple[int, int, bool] | None = None) -> Comparison:
+    """The comparison vector of `a` and `b` (`named`: their `names(a, b)`, when already known)."""
+    first, last, swapped = named or names(a, b)
     locality, postcode = locality_level(a, b)
     agreed: dict[str, str] = {}
     if first == 3:

@@ -21,7 +21,7 @@ from customer_service.customers import service as customers
 from customer_service.customers.models import Customer
 from customer_service.customers.schemas import ExternalIdentity
 from customer_service.duplicates.linkage import evidence as linkage_evidence
-from customer_service.duplicates.linkage import score
+from customer_service.duplicates.linkage import score_at_least
 from customer_service.duplicates.matching import side_of
 from customer_service.duplicates.model_store import current_model
 from customer_service.duplicates.models import DuplicateCandidate, Merge
@@ -64,22 +64,33 @@ async def detect_for(
     keys = customers.blocking_keys(context, customer, contact)
     if not keys:
         return []
-    blocks = await sharing_by_key(session, sorted(keys))
-    other_ids = candidates_from(
-        {key: [cid for cid, _ in members] for key, members in blocks.items()}, exclude={customer.id}
-    )
+    other_ids = candidates_from(await holders_by_key(session, sorted(keys)), exclude={customer.id})
     if not other_ids:
         return []
     mine = side_of(customer.first_name, customer.last_name, contact.to_document())
     model = await current_model(session, context)
     found: list[DuplicateCandidate] = []
     best: tuple[float, Customer] | None = None
-    others = (await session.execute(select(Customer).where(col(Customer.id).in_(other_ids)))).scalars().all()
+    others = (
+        (
+            await session.execute(
+                select(Customer).where(col(Customer.id).in_(other_ids), col(Customer.status) == "active")
+            )
+        )
+        .scalars()
+        .all()
+    )
     for other in others:
         theirs = customers.open_contact(context, other)
-        total, evidence = score(mine, side_of(other.first_name, other.last_name, theirs.to_document()), model)
-        if total < context.duplicate_threshold:
+        scored = score_at_least(
+            mine,
+            side_of(other.first_name, other.last_name, theirs.to_document()),
+            context.duplicate_threshold,
+            model,
+        )
+        if scored is None or scored[0] < context.duplicate_threshold:
             continue
+        total, evidence = scored
         candidate = await _record_candidate(session, customer.id, other.id, total, evidence)
         if candidate.status != OPEN:
             continue  # a steward dismissed this pair (or undid its merge): never propose it again
@@ -147,15 +158,7 @@ async def sharing_by_key(session: AsyncSession, keys: Sequence[str]) -> dict[str
     through the (key, customer_id) index with its own LIMIT, so the cost does not grow with the size
     of a block (a common name in a big city); many keys go in one UNION ALL query."""
     result: dict[str, list[tuple[str, int]]] = {}
-    holders: dict[str, list[str]] = {}
-    ordered = sorted(set(keys))
-    for start in range(0, len(ordered), KEYS_PER_QUERY):
-        part = ordered[start : start + KEYS_PER_QUERY]
-        params: dict[str, Any] = {}
-        for i, key in enumerate(part):
-            params[f"k{i}"], params[f"l{i}"] = key, limit_of(key)
-        for key, customer_id in (await session.execute(_blocks_query(len(part)), params)).all():
-            holders.setdefault(str(key), []).append(str(customer_id))
+    holders = await holders_by_key(session, keys)
     ids = sorted({cid for members in holders.values() for cid in members})
     # Merged customers hold no blocking keys (a merge clears them); the status check is a safeguard.
     versions: dict[str, int] = {}
@@ -171,6 +174,21 @@ async def sharing_by_key(session: AsyncSession, keys: Sequence[str]) -> dict[str
     return result
 
 
+async def holders_by_key(session: AsyncSession, keys: Sequence[str]) -> dict[str, list[str]]:
+    """`sharing_by_key` without the versions: the ids holding each key, most recent first (a merged
+    customer holds no keys; a caller loading the candidates checks their status itself)."""
+    holders: dict[str, list[str]] = {}
+    ordered = sorted(set(keys))
+    for start in range(0, len(ordered), KEYS_PER_QUERY):
+        part = ordered[start : start + KEYS_PER_QUERY]
+        params: dict[str, Any] = {}
+        for i, key in enumerate(part):
+            params[f"k{i}"], params[f"l{i}"] = key, limit_of(key)
+        for key, customer_id in (await session.execute(_blocks_query(len(part)), params)).all():
+            holders.setdefault(str(key), []).append(str(customer_id))
+    return holders
+
+
 def candidates_from(blocks: dict[str, list[str]], exclude: set[str]) -> list[str]:
     """The profiles to compare with one holding the blocks' keys: the most recent MAX_BLOCK_CANDIDATES
     of those sharing a specific key, then the most recent MAX_PHONETIC_CANDIDATES sharing a broad one."""
@@ -178,6 +196,11 @@ def candidates_from(blocks: dict[str, list[str]], exclude: set[str]) -> list[str
     broad: set[str] = set()
     for key, members in blocks.items():
         (broad if is_broad(key) else strong).update(members)
+    return pick_candidates(strong, broad, exclude)
+
+
+def pick_candidates(strong: set[str], broad: set[str], exclude: set[str]) -> list[str]:
+    """`candidates_from` once the holders of specific and of broad keys are gathered."""
     chosen = sorted(strong - exclude, reverse=True)[:MAX_BLOCK_CANDIDATES]
     picked = set(chosen)
     chosen += [
