@@ -2,17 +2,17 @@
 (key, customer_id), which also serves a lookup by key, so the single-column index was a second copy
 of the same key written with every blocking key (about a dozen per profile) and never read.
 
-Revision ID: 0008_blocking_key_index
-Revises: 0007_shipments
-Create Date: 2026-11-29 09:00:00
+Revision ID: 0009_blocking_key_index
+Revises: 0008_outbox_pending
+Create Date: 2026-11-29 09:10:00
 """
 
 from collections.abc import Sequence
 
 from alembic import op
 
-revision: str = "0008_blocking_key_index"
-down_revision: str | None = "0007_shipments"
+revision: str = "0009_blocking_key_index"
+down_revision: str | None = "0008_outbox_pending"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
