@@ -1,5 +1,9 @@
 """KPIs over a date range from the rollups (and order facts for customer-level figures), by period, with
-the change against the previous period of the same length. Never reads raw events."""
+the change against the previous period of the same length. Never reads raw events.
+
+Without a channel or campaign filter the report reads `rollup_daily` (one row a day) and counts the repeat
+purchase rate from the prior-order days of the order facts (an index range, no grouping by customer);
+with a filter it reads `rollup_daily_channel` and groups the filtered orders by customer."""
 
 from __future__ import annotations
 
@@ -7,10 +11,10 @@ import csv
 import io
 from collections import Counter
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 from typing import Any
 
-from sqlalchemy import case, func, select
+from sqlalchemy import case, func, or_, select, true
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlmodel import col
 
@@ -20,6 +24,7 @@ from analytics_service.kpis.schemas import KpiPeriod, KpiReport, KpiValue
 from analytics_service.periods import DateRange, Granularity, period_end, period_start, periods
 from analytics_service.warehouse.models import (
     DailyChannelRollup,
+    DailyRollup,
     Expense,
     MarketingSpend,
     OrderFact,
@@ -32,6 +37,7 @@ ROLLUP_SUMS = (
     "sessions_purchased",
     "orders",
     "new_customer_orders",
+    "customer_orders",
     "revenue_minor",
     "cogs_minor",
 )
@@ -43,6 +49,15 @@ class Filters:
     channel: str | None = None
     campaign: str | None = None
     currency: str = "EUR"
+
+    @property
+    def unfiltered(self) -> bool:
+        return self.channel is None and self.campaign is None
+
+
+def _rollup(filters: Filters) -> type[DailyRollup] | type[DailyChannelRollup]:
+    """The per-day totals when no channel or campaign is asked for, else the per-channel rows."""
+    return DailyRollup if filters.unfiltered else DailyChannelRollup
 
 
 def _ratio(numerator: float, denominator: float) -> float | None:
@@ -83,7 +98,7 @@ async def daily_sums(
     connection: AsyncConnection, span: DateRange, filters: Filters
 ) -> dict[date, Counter[str]]:
     """Per day: the rollup sums, spend and expenses (one grouped query each)."""
-    table = DailyChannelRollup
+    table = _rollup(filters)
     statement = (
         select(col(table.day), *[func.sum(getattr(table, name)) for name in ROLLUP_SUMS])
         .where(col(table.day) >= span.start, col(table.day) <= span.end)
@@ -99,10 +114,10 @@ async def daily_sums(
         .group_by(col(MarketingSpend.day))
     )
     if filters.channel is not None:
-        statement = statement.where(col(table.channel) == filters.channel)
+        statement = statement.where(col(DailyChannelRollup.channel) == filters.channel)
         spend = spend.where(col(MarketingSpend.channel) == filters.channel)
     if filters.campaign is not None:
-        statement = statement.where(col(table.campaign) == filters.campaign)
+        statement = statement.where(col(DailyChannelRollup.campaign) == filters.campaign)
         spend = spend.where(col(MarketingSpend.campaign) == filters.campaign)
     days: dict[date, Counter[str]] = {}
     for row in (await connection.execute(statement)).all():
@@ -111,7 +126,7 @@ async def daily_sums(
         )
     for day, amount in (await connection.execute(spend)).all():
         days.setdefault(day, Counter())["spend_minor"] += int(amount or 0)
-    if filters.channel is None and filters.campaign is None:
+    if filters.unfiltered:
         expenses = (
             select(col(Expense.day), func.sum(col(Expense.amount_minor)))
             .where(
@@ -137,10 +152,31 @@ def _counted_orders(filters: Filters) -> list[Any]:
 
 
 async def repeat_purchase_rates(
+    connection: AsyncConnection,
+    span: DateRange,
+    before: DateRange,
+    filters: Filters,
+    *,
+    customer_orders: tuple[int, int],
+) -> tuple[float | None, float | None]:
+    """Customers with 2+ counted orders / customers with 1+, in the range and in the previous period.
+
+    Unfiltered, from the prior-order days: of a customer's counted orders in a range, exactly one has
+    its prior order before the range (or none), and exactly one has its prior order in the range and the
+    one before that outside (when it has 2+ there). So customers with 1+ = orders with a customer
+    (`customer_orders`, from the rollup) - orders whose prior order is in the range, and customers with
+    2+ = orders whose prior order is in the range and whose second prior is not: one index range scan
+    over both periods. With a channel or campaign filter the prior orders differ (a customer's previous
+    order in that channel), so the filtered orders are grouped by customer instead."""
+    if filters.unfiltered:
+        return await repeat_rates_from_prior_orders(connection, span, before, customer_orders)
+    return await repeat_rates_by_customer(connection, span, before, filters)
+
+
+async def repeat_rates_by_customer(
     connection: AsyncConnection, span: DateRange, before: DateRange, filters: Filters
 ) -> tuple[float | None, float | None]:
-    """Customers with 2+ counted orders / customers with 1+, in the range and in the previous period
-    (one statement over both)."""
+    """The repeat purchase rates of both periods from the counted orders grouped by customer."""
     day = col(OrderFact.day)
     per_customer = select(
         col(OrderFact.customer_id),
@@ -171,12 +207,51 @@ async def repeat_purchase_rates(
     return _ratio(float(row[1] or 0), float(row[0] or 0)), _ratio(float(row[3] or 0), float(row[2] or 0))
 
 
+async def repeat_rates_from_prior_orders(
+    connection: AsyncConnection, span: DateRange, before: DateRange, customer_orders: tuple[int, int]
+) -> tuple[float | None, float | None]:
+    """The unfiltered repeat purchase rates of both periods from the prior-order days, given each period's
+    counted orders with a customer id."""
+    prior, day = col(OrderFact.prior_order_day), col(OrderFact.day)
+    second = col(OrderFact.second_prior_order_day)
+
+    def in_period(period: DateRange) -> Any:
+        # Orders whose prior order is in the period and which are in it themselves (prior <= day). The
+        # prior days are listed (not a range) so the index (prior_order_day, day) is searched once per day
+        # for `day <= end`, reading only such orders, not every later order of the period's customers.
+        days = [period.start + timedelta(days=n) for n in range(period.days)]
+        return (
+            select(
+                func.count().label("continued"),
+                func.sum(case((or_(second.is_(None), second < period.start), 1), else_=0)).label("twice"),
+            )
+            .where(prior.in_(days), day <= period.end)
+            .subquery()
+        )
+
+    now, earlier = in_period(span), in_period(before)
+    row = (
+        await connection.execute(
+            select(now.c.continued, now.c.twice, earlier.c.continued, earlier.c.twice).select_from(
+                now.join(earlier, true())
+            )
+        )
+    ).one()
+    rates = []
+    for orders, continued, twice in (
+        (customer_orders[0], row[0], row[1]),
+        (customer_orders[1], row[2], row[3]),
+    ):
+        rates.append(_ratio(float(twice or 0), float(orders - int(continued or 0))))
+    return rates[0], rates[1]
+
+
 async def historical_clvs(
     connection: AsyncConnection, span: DateRange, before: DateRange, filters: Filters
 ) -> tuple[float | None, float | None]:
     """Revenue to date / customers acquired to date, at the range's end and at the previous period's end:
-    prefix sums of the channel rollup (every counted order's revenue, one new customer per first order)."""
-    table = DailyChannelRollup
+    prefix sums of the rollup (every counted order's revenue, one new customer per first order)."""
+    table = _rollup(filters)
     earlier = col(table.day) <= before.end
     statement = select(
         func.sum(col(table.revenue_minor)),
@@ -185,9 +260,9 @@ async def historical_clvs(
         func.sum(case((earlier, col(table.new_customer_orders)), else_=0)),
     ).where(col(table.day) <= span.end)
     if filters.channel is not None:
-        statement = statement.where(col(table.channel) == filters.channel)
+        statement = statement.where(col(DailyChannelRollup.channel) == filters.channel)
     if filters.campaign is not None:
-        statement = statement.where(col(table.campaign) == filters.campaign)
+        statement = statement.where(col(DailyChannelRollup.campaign) == filters.campaign)
     revenue, customers, revenue_before, customers_before = (await connection.execute(statement)).one()
     return (
         _money(revenue / customers) if customers else None,
@@ -215,7 +290,13 @@ async def report(
         else:
             previous.update(sums)
     now_values, before_values = derive(current), derive(previous)
-    repeat = await repeat_purchase_rates(connection, span, before, filters)
+    repeat = await repeat_purchase_rates(
+        connection,
+        span,
+        before,
+        filters,
+        customer_orders=(current["customer_orders"], previous["customer_orders"]),
+    )
     now_values["repeat_purchase_rate"], before_values["repeat_purchase_rate"] = repeat
     clv = await historical_clvs(connection, span, before, filters)
     now_values["historical_clv"], before_values["historical_clv"] = clv
