@@ -32,6 +32,11 @@ except ImportError:  # servicekit before batch handlers: lets the same scenario 
     handle_many = None  # type: ignore[assignment]
 from servicekit.events.kafka import ensure_topics, make_producer, with_dead_letters
 from servicekit.migrations import create_platform_tables
+
+try:
+    from servicekit.migrations import create_pending_outbox_indexes
+except ImportError:  # servicekit before the partial indexes (before/after runs)
+    create_pending_outbox_indexes = None  # type: ignore[assignment]
 from servicekit.settings import ServiceSettings
 
 EVENT_TYPE = "ecom.bench.happened.v1"
@@ -262,6 +267,8 @@ def _create_tables(connection: Connection) -> None:
     # The platform tables exactly as every service's first migration creates them, plus a handler table.
     with Operations.context(MigrationContext.configure(connection)):
         create_platform_tables()
+        if create_pending_outbox_indexes is not None:
+            create_pending_outbox_indexes()
     EFFECTS.create(connection)
 
 

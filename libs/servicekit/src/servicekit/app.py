@@ -8,6 +8,7 @@ import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any
 
 from aiokafka import AIOKafkaProducer
@@ -204,6 +205,7 @@ async def _run_kafka(
                 producer,
                 batch_size=settings.outbox_batch_size,
                 poll_interval=settings.outbox_poll_interval_ms / 1000,
+                retention=timedelta(hours=settings.outbox_retention_hours) or None,
                 name=settings.service_name,
             )
             workers.append(runtime.relay.run(stop))

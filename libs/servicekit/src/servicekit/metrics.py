@@ -30,6 +30,7 @@ HTTP_DURATION = Histogram(
 )
 OUTBOX_BACKLOG = Gauge("outbox_backlog", "Outbox rows not yet published")
 OUTBOX_PUBLISHED = Counter("outbox_published_total", "Outbox rows published", ["topic"])
+OUTBOX_PRUNED = Counter("outbox_pruned_total", "Published outbox rows deleted after the retention period")
 OUTBOX_PUBLISH_FAILURES = Counter("outbox_publish_failures_total", "Failed outbox publish attempts")
 OUTBOX_PUBLISH_LATENCY = Histogram(
     "outbox_publish_latency_seconds",

@@ -114,6 +114,29 @@ def create_platform_tables() -> None:
     )
 
 
+_PENDING = sa.text("published_at IS NULL")
+
+
+def create_pending_outbox_indexes() -> None:
+    """Index only the outbox rows still to publish, in place of the first migration's full indexes.
+
+    The outbox keeps its published rows, so full indexes on `(published_at, id)` and `(key, id)` grew with
+    every event ever written, and the relay's claim walked the published rows to find the unpublished ones
+    (23 ms a claim at 60,000 rows, growing with the table, until a relay fell behind a steady 1,000
+    events/s). A partial index on `id` holds only the unpublished rows, a few batches at most, so the
+    claim, its check for rows held by another relay and the backlog count cost the same at any table
+    size. Call from a service's migration."""
+    op.create_index("ix_outbox_pending", "outbox", ["id"], postgresql_where=_PENDING, sqlite_where=_PENDING)
+    op.drop_index("ix_outbox_unpublished", table_name="outbox")
+    op.drop_index("ix_outbox_key", table_name="outbox")
+
+
+def drop_pending_outbox_indexes() -> None:
+    op.create_index("ix_outbox_unpublished", "outbox", ["published_at", "id"])
+    op.create_index("ix_outbox_key", "outbox", ["key", "id"])
+    op.drop_index("ix_outbox_pending", table_name="outbox")
+
+
 def drop_platform_tables() -> None:
     op.drop_table("idempotency_keys")
     op.drop_table("inbox")

@@ -57,6 +57,8 @@ class ServiceSettings(BaseSettings):
     # Business gauges computed from the database are recomputed at a scrape at most this often.
     metrics_refresh_seconds: float = 15.0
     outbox_poll_interval_ms: int = 50
+    # Published outbox rows are deleted this long after publication (0 keeps them forever).
+    outbox_retention_hours: float = Field(default=168.0, ge=0)
     consumer_max_retries: int = 3
     consumer_retry_backoff_ms: int = 100
     consumer_retry_backoff_max_ms: int = 5000

@@ -8,12 +8,12 @@ import logging
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
 import sqlalchemy as sa
 from aiokafka import AIOKafkaProducer
-from sqlalchemy import Select, func, select, update
+from sqlalchemy import Select, delete, func, select, update
 from sqlalchemy import event as sa_event
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session, aliased
 from sqlmodel import col
 
 from servicekit import metrics
-from servicekit.db import Database, asyncpg_dsn
+from servicekit.db import Database, as_utc, asyncpg_dsn
 from servicekit.events.models import OutboxMessage
 from servicekit.events.outbox import NOTIFY_CHANNEL, OUTBOX_FLAG, relay_started, relay_stopped
 
@@ -30,6 +30,8 @@ log = logging.getLogger(__name__)
 _local_wakers: set[Callable[[], None]] = set()
 
 LISTENING_POLL_INTERVAL = 1.0  # seconds between looks while LISTEN/NOTIFY wakes the relay
+PRUNE_CHUNK = 1000  # outbox rows read (and at most deleted) per pruning statement
+PRUNE_CHUNKS_PER_ROUND = 20  # so one round stays short; the next round goes on where this one stopped
 
 CLAIMED_COLUMNS = (
     col(OutboxMessage.id),
@@ -92,27 +94,35 @@ def _forget_rolled_back(session: Session) -> None:
 def _claim_on_postgresql(query: Select[*tuple[Any, ...]]) -> Select[*tuple[Any, ...]]:
     """The claim as one statement (one round trip): lock up to a batch of unpublished rows, skipping rows
     another relay holds, and give each claimed row `held_from`, the oldest unpublished row of its key that
-    is not in the batch (so locked by another relay: SKIP LOCKED claims interleave, batches need not be
-    contiguous), or NULL. The statement also turns off the wait for the WAL flush at this transaction's
-    commit (`set_config(..., is_local => true)`, evaluated with the claimed rows): a relay's mark lost in
-    a crash of the database server only publishes its rows again, which the consumers' inbox absorbs,
-    and a relay batch need not wait for a disk flush before the next one."""
+    is not in the batch and older than the batch's newest row (so locked by another relay: SKIP LOCKED
+    claims interleave, batches need not be contiguous), or NULL. Only unpublished rows below the batch's
+    newest id can hold a claimed row back, so `held` reads that one range of the pending index once, for
+    the whole batch (a lookup per claimed row cost 13 ms a batch with 1,000 rows pending). The statement
+    also turns off the wait for the WAL flush at this transaction's commit (`set_config(..., is_local =>
+    true)`, evaluated with the claimed rows): a relay's mark lost in a crash of the database server only
+    publishes its rows again, which the consumers' inbox absorbs, and a relay batch need not wait for a
+    disk flush before the next one."""
     claimed = query.with_for_update(skip_locked=True).cte("claimed")
     other = aliased(OutboxMessage)
-    held_from = (
-        select(func.min(col(other.id)))
+    held = (
+        select(col(other.key).label("key"), func.min(col(other.id)).label("held_from"))
         .where(
             col(other.published_at).is_(None),
-            col(other.key) == claimed.c.key,
+            col(other.id) < select(func.max(claimed.c.id)).scalar_subquery(),
             col(other.id).not_in(select(claimed.c.id)),
         )
-        .scalar_subquery()
+        .group_by(col(other.key))
+        .cte("held")
     )
-    return select(
-        claimed,
-        held_from.label("held_from"),
-        func.set_config("synchronous_commit", "off", sa.true()).label("async_commit"),
-    ).order_by(claimed.c.id)
+    return (
+        select(
+            claimed,
+            held.c.held_from,
+            func.set_config("synchronous_commit", "off", sa.true()).label("async_commit"),
+        )
+        .select_from(claimed.outerjoin(held, held.c.key == claimed.c.key))
+        .order_by(claimed.c.id)
+    )
 
 
 def _without_keys_held_elsewhere(rows: Sequence[Any]) -> list[ClaimedRow]:
@@ -134,6 +144,8 @@ class OutboxRelay:
         batch_size: int = 200,
         poll_interval: float = 0.05,
         backlog_interval: float = 5.0,
+        retention: timedelta | None = None,
+        prune_interval: float = 60.0,
         name: str = "relay",
     ) -> None:
         self.database = database
@@ -141,6 +153,8 @@ class OutboxRelay:
         self.batch_size = batch_size
         self.poll_interval = poll_interval
         self.backlog_interval = backlog_interval
+        self.retention = retention
+        self.prune_interval = prune_interval
         self.name = name
         self._wake = asyncio.Event()
         self._failures = 0
@@ -155,7 +169,7 @@ class OutboxRelay:
         _local_wakers.add(self.wake)
         relay_started(self.database.engine.url)
         await self._listen()
-        last_backlog = 0.0
+        last_backlog = last_prune = 0.0
         try:
             while not stop.is_set():
                 # Cleared before publishing: a commit during the batch sets it again and is not lost.
@@ -171,6 +185,12 @@ class OutboxRelay:
                     last_backlog = now
                     with contextlib.suppress(Exception):
                         metrics.OUTBOX_BACKLOG.set(await self.backlog())
+                if self.retention is not None and now - last_prune >= self.prune_interval:
+                    last_prune = now
+                    try:
+                        await self.prune()
+                    except Exception:
+                        log.warning("outbox relay %s: pruning failed", self.name, exc_info=True)
                 if published >= self.batch_size and not self._failures:
                     continue
                 delay = self._idle_delay()
@@ -202,6 +222,48 @@ class OutboxRelay:
                 .where(col(OutboxMessage.published_at).is_(None))
             )
         return int(count or 0)
+
+    async def prune(self, now: datetime | None = None) -> int:
+        """Delete published rows older than the retention, oldest first; returns how many went.
+
+        Reads the outbox in id order from its oldest row (primary key: no index on `published_at`, which
+        the partial pending index made unnecessary) and deletes the rows published before the cutoff. Rows
+        still unpublished are kept and stepped over; the first row published after the cutoff ends the
+        round, since everything after it was written later. Bounded per round; relays sharing an outbox
+        may prune at once (deleting a deleted row does nothing)."""
+        if self.retention is None:
+            return 0
+        cutoff = (now or datetime.now(UTC)) - self.retention
+        deleted = 0
+        after = 0
+        for _ in range(PRUNE_CHUNKS_PER_ROUND):
+            async with self.database.sessionmaker() as session, session.begin():
+                rows: Sequence[Any] = (
+                    await session.execute(
+                        select(col(OutboxMessage.id), col(OutboxMessage.published_at))
+                        .where(col(OutboxMessage.id) > after)
+                        .order_by(col(OutboxMessage.id))
+                        .limit(PRUNE_CHUNK)
+                    )
+                ).all()
+                old: list[int] = []
+                reached_recent = False
+                for row_id, published_at in rows:
+                    if published_at is None:
+                        continue
+                    if as_utc(published_at) >= cutoff:
+                        reached_recent = True
+                        break
+                    old.append(int(row_id))
+                if old:
+                    await session.execute(delete(OutboxMessage).where(self._ids_in(old)))
+            deleted += len(old)
+            if reached_recent or len(rows) < PRUNE_CHUNK:
+                break
+            after = int(rows[-1][0])
+        if deleted:
+            metrics.OUTBOX_PRUNED.inc(deleted)
+        return deleted
 
     async def publish_batch(self) -> int:
         """Claim, publish and mark one batch; returns how many rows were published.
