@@ -53,7 +53,6 @@ class ActivityEvent(SQLModel, table=True):
         sa.Index("ix_activity_events_customer", "customer_id"),
         sa.Index("ix_activity_events_anonymous", "anonymous_id"),
         sa.Index("ix_activity_events_session", "session_id"),
-        sa.Index("ix_activity_events_day_event", "day", "event"),
     )
 
     message_id: str = Field(primary_key=True, max_length=100)
@@ -67,7 +66,7 @@ class ActivityEvent(SQLModel, table=True):
     original_customer_id: str | None = Field(default=None, max_length=64)
     channel: str = Field(max_length=50)
     campaign: str = Field(default=NO_CAMPAIGN, max_length=100)
-    sku: str | None = Field(default=None, max_length=100, index=True)
+    sku: str | None = Field(default=None, max_length=100)
     order_id: str | None = Field(default=None, max_length=64)
     revenue_minor: int | None = Field(default=None, sa_type=sa.BigInteger)
     properties: dict[str, Any] = Field(default_factory=dict, sa_column=sa.Column(sa.JSON(), nullable=False))

@@ -5,9 +5,9 @@ orders by customer (see kpis/service.py). Existing rows are filled in: the per-d
 rollup, the prior-order days with window functions over each customer's counted orders in the reporting
 currency (ANALYTICS_REPORTING_CURRENCY, as the service reads it), `customer_orders` from the order facts.
 
-Revision ID: 0004
-Revises: 0003m
-Create Date: 2026-11-29 09:00:00
+Revision ID: 0005
+Revises: 0004_outbox_pending
+Create Date: 2026-11-29 09:30:00
 """
 
 import os
@@ -16,8 +16,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0004"
-down_revision: str | None = "0003m"
+revision: str = "0005"
+down_revision: str | None = "0004_outbox_pending"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
