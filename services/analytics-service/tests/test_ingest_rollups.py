@@ -223,8 +223,8 @@ async def _both_repeat_rates(database: Database, span: DateRange) -> tuple[Any, 
     async with database.read() as connection:
         days = await kpis.daily_sums(connection, DateRange(before.start, span.end), unfiltered)
         orders = (
-            sum(c["customer_orders"] for d, c in days.items() if d >= span.start),
-            sum(c["customer_orders"] for d, c in days.items() if d < span.start),
+            sum(c["customer_orders"] for d, c in days.items() if d is not None and d >= span.start),
+            sum(c["customer_orders"] for d, c in days.items() if d is not None and d < span.start),
         )
         fast = await kpis.repeat_rates_from_prior_orders(connection, span, before, orders)
         grouped = await kpis.repeat_rates_by_customer(connection, span, before, unfiltered)

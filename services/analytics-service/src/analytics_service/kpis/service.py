@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any
 
-from sqlalchemy import case, func, or_, select, true
+from sqlalchemy import Date, case, cast, func, literal, null, or_, select, true, union_all
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlmodel import col
 
@@ -94,18 +94,26 @@ def derive(sums: Counter[str]) -> dict[str, int | float | None]:
     }
 
 
+EARLIER = None  # the key of `daily_sums`' row for all days before the range (`with_earlier`)
+
+
 async def daily_sums(
-    connection: AsyncConnection, span: DateRange, filters: Filters
-) -> dict[date, Counter[str]]:
-    """Per day: the rollup sums, spend and expenses (one grouped query each)."""
+    connection: AsyncConnection, span: DateRange, filters: Filters, *, with_earlier: bool = False
+) -> dict[date | None, Counter[str]]:
+    """Per day: the rollup sums, spend and expenses; with `with_earlier`, also the rollup sums of every day
+    before the range under the key None (historical CLV needs revenue and new customers to date). One
+    statement: the grouped queries joined by UNION ALL, each row tagged with the part it comes from."""
     table = _rollup(filters)
-    statement = (
-        select(col(table.day), *[func.sum(getattr(table, name)) for name in ROLLUP_SUMS])
+    sums = [func.sum(getattr(table, name)) for name in ROLLUP_SUMS]
+    zeros = [literal(0)] * (len(ROLLUP_SUMS) - 1)
+    rollup = (
+        select(literal("rollup"), col(table.day), *sums)
         .where(col(table.day) >= span.start, col(table.day) <= span.end)
         .group_by(col(table.day))
     )
+    earlier = select(literal("rollup"), cast(null(), Date), *sums).where(col(table.day) < span.start)
     spend = (
-        select(col(MarketingSpend.day), func.sum(col(MarketingSpend.amount_minor)))
+        select(literal("spend"), col(MarketingSpend.day), func.sum(col(MarketingSpend.amount_minor)), *zeros)
         .where(
             col(MarketingSpend.day) >= span.start,
             col(MarketingSpend.day) <= span.end,
@@ -114,21 +122,19 @@ async def daily_sums(
         .group_by(col(MarketingSpend.day))
     )
     if filters.channel is not None:
-        statement = statement.where(col(DailyChannelRollup.channel) == filters.channel)
+        rollup = rollup.where(col(DailyChannelRollup.channel) == filters.channel)
+        earlier = earlier.where(col(DailyChannelRollup.channel) == filters.channel)
         spend = spend.where(col(MarketingSpend.channel) == filters.channel)
     if filters.campaign is not None:
-        statement = statement.where(col(DailyChannelRollup.campaign) == filters.campaign)
+        rollup = rollup.where(col(DailyChannelRollup.campaign) == filters.campaign)
+        earlier = earlier.where(col(DailyChannelRollup.campaign) == filters.campaign)
         spend = spend.where(col(MarketingSpend.campaign) == filters.campaign)
-    days: dict[date, Counter[str]] = {}
-    for row in (await connection.execute(statement)).all():
-        days[row[0]] = Counter(
-            {name: int(value or 0) for name, value in zip(ROLLUP_SUMS, row[1:], strict=True)}
-        )
-    for day, amount in (await connection.execute(spend)).all():
-        days.setdefault(day, Counter())["spend_minor"] += int(amount or 0)
+    parts = [rollup, spend]
+    if with_earlier:
+        parts.append(earlier)
     if filters.unfiltered:
-        expenses = (
-            select(col(Expense.day), func.sum(col(Expense.amount_minor)))
+        parts.append(
+            select(literal("expenses"), col(Expense.day), func.sum(col(Expense.amount_minor)), *zeros)
             .where(
                 col(Expense.day) >= span.start,
                 col(Expense.day) <= span.end,
@@ -136,8 +142,13 @@ async def daily_sums(
             )
             .group_by(col(Expense.day))
         )
-        for day, amount in (await connection.execute(expenses)).all():
-            days.setdefault(day, Counter())["expenses_minor"] += int(amount or 0)
+    days: dict[date | None, Counter[str]] = {}
+    for part, day, *values in (await connection.execute(union_all(*parts))).all():
+        counts = days.setdefault(day, Counter())
+        if part == "rollup":
+            counts.update({name: int(value or 0) for name, value in zip(ROLLUP_SUMS, values, strict=True)})
+        else:
+            counts[f"{part}_minor"] += int(values[0] or 0)
     return days
 
 
@@ -246,27 +257,17 @@ async def repeat_rates_from_prior_orders(
     return rates[0], rates[1]
 
 
-async def historical_clvs(
-    connection: AsyncConnection, span: DateRange, before: DateRange, filters: Filters
+def historical_clvs(
+    earlier: Counter[str], previous: Counter[str], current: Counter[str]
 ) -> tuple[float | None, float | None]:
-    """Revenue to date / customers acquired to date, at the range's end and at the previous period's end:
-    prefix sums of the rollup (every counted order's revenue, one new customer per first order)."""
-    table = _rollup(filters)
-    earlier = col(table.day) <= before.end
-    statement = select(
-        func.sum(col(table.revenue_minor)),
-        func.sum(col(table.new_customer_orders)),
-        func.sum(case((earlier, col(table.revenue_minor)), else_=0)),
-        func.sum(case((earlier, col(table.new_customer_orders)), else_=0)),
-    ).where(col(table.day) <= span.end)
-    if filters.channel is not None:
-        statement = statement.where(col(DailyChannelRollup.channel) == filters.channel)
-    if filters.campaign is not None:
-        statement = statement.where(col(DailyChannelRollup.campaign) == filters.campaign)
-    revenue, customers, revenue_before, customers_before = (await connection.execute(statement)).one()
-    return (
-        _money(revenue / customers) if customers else None,
-        _money(revenue_before / customers_before) if customers_before else None,
+    """Revenue to date / customers acquired to date, at the range's end and at the previous period's end,
+    from the rollup sums of the days before the previous period, of the previous period and of the range
+    (every counted order's revenue, one new customer per first order)."""
+    before = earlier + previous
+    to_date = before + current
+    return tuple(  # type: ignore[return-value]
+        _money(sums["revenue_minor"] / sums["new_customer_orders"]) if sums["new_customer_orders"] else None
+        for sums in (to_date, before)
     )
 
 
@@ -280,10 +281,12 @@ async def report(
     connection: AsyncConnection, span: DateRange, *, granularity: Granularity, filters: Filters
 ) -> KpiReport:
     before = span.previous()
-    days = await daily_sums(connection, DateRange(before.start, span.end), filters)
+    days = await daily_sums(connection, DateRange(before.start, span.end), filters, with_earlier=True)
+    earlier = days.pop(EARLIER, Counter())
     current, previous = Counter[str](), Counter[str]()
     buckets: dict[date, Counter[str]] = {start: Counter() for start in periods(span, granularity)}
     for day, sums in days.items():
+        assert day is not None
         if day >= span.start:
             current.update(sums)
             buckets[period_start(day, granularity)].update(sums)
@@ -298,7 +301,7 @@ async def report(
         customer_orders=(current["customer_orders"], previous["customer_orders"]),
     )
     now_values["repeat_purchase_rate"], before_values["repeat_purchase_rate"] = repeat
-    clv = await historical_clvs(connection, span, before, filters)
+    clv = historical_clvs(earlier, previous, current)
     now_values["historical_clv"], before_values["historical_clv"] = clv
     names = list(KPI_NAMES)
     provider = predicted_clv_provider()
