@@ -401,8 +401,8 @@ def _bulk_load(path: Path, events: int, seed: int) -> dict[str, Any]:
         "INSERT INTO order_facts (order_id, order_number, placed, customer_id, sales_channel, channel, "
         "campaign, session_id, currency, subtotal_minor, discount_minor, total_minor, cogs_minor, "
         "cogs_complete, status, status_at, placed_at, day, is_first, prior_order_day, "
-        "second_prior_order_day) "
-        "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+        "second_prior_order_day, prior_channel_order_day, second_prior_channel_order_day) "
+        "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
         _order_facts(orders, channel_rollup),
     )
     columns = [c.name for c in DailyRollup.__table__.columns if c.name != "day"]  # type: ignore[attr-defined]
@@ -440,13 +440,14 @@ def _order_facts(
     """The order facts as the facts consumer would hold them (first orders and prior-order days from each
     customer's counted orders by time), their counts added to the channel rollup."""
     chains: dict[str, list[str]] = defaultdict(list)
+    channel_chains: dict[tuple[str, str], list[str]] = defaultdict(list)
     facts = []
     for order_id, customer, channel, campaign, session_id, total, status, when in sorted(
         orders, key=lambda o: (o[7], o[0])
     ):
         day = when.date().isoformat()
         counts = channel_rollup[(day, channel, campaign)]
-        prior = second = None
+        prior = second = channel_prior = channel_second = None
         first = False
         if status == "cancelled":
             counts["cancelled_orders"] += 1
@@ -456,6 +457,10 @@ def _order_facts(
             second = chain[-2] if len(chain) > 1 else None
             first = not chain
             chain.append(day)
+            same_channel = channel_chains[(customer, channel)]
+            channel_prior = same_channel[-1] if same_channel else None
+            channel_second = same_channel[-2] if len(same_channel) > 1 else None
+            same_channel.append(day)
             counts["orders"] += 1
             counts["customer_orders"] += 1
             counts["new_customer_orders"] += first
@@ -464,7 +469,8 @@ def _order_facts(
             counts["units"] += 1
         at = when.isoformat(" ")
         head = (order_id, f"N{order_id}", 1, customer, "web", channel, campaign, session_id, "EUR")
-        facts.append((*head, total, 0, total, total // 3, 1, status, at, at, day, first, prior, second))
+        priors = (prior, second, channel_prior, channel_second)
+        facts.append((*head, total, 0, total, total // 3, 1, status, at, at, day, first, *priors))
     return facts
 
 
@@ -629,16 +635,20 @@ async def kpi_queries(quick: bool, tmp: Path, keep: Path | None = None) -> dict[
                 report = await kpis.report(connection, span, granularity="day", filters=filters)
             rollup_ms.append((time.perf_counter() - started) * 1000)
         channel_ms = []
+        channel_repeat_equal = True
         for index in range(repeats // 3):
+            channel_filters = kpis.Filters(channel=CHANNELS[index % 3], currency="EUR")
             started = time.perf_counter()
             async with database.read() as connection:
-                await kpis.report(
-                    connection,
-                    span,
-                    granularity="week",
-                    filters=kpis.Filters(channel=CHANNELS[index % 3], currency="EUR"),
-                )
+                by_channel = await kpis.report(connection, span, granularity="week", filters=channel_filters)
             channel_ms.append((time.perf_counter() - started) * 1000)
+            if index < 3:  # the channel's repeat purchase rates against grouping its orders by customer
+                async with database.read() as connection:
+                    grouped = await kpis.repeat_rates_by_customer(
+                        connection, span, span.previous(), channel_filters
+                    )
+                rates = by_channel.kpis["repeat_purchase_rate"]
+                channel_repeat_equal &= (rates.value, rates.previous) == grouped
         parts = await _report_parts(database, span, filters, repeats // 3)
         raw_ms = []
         raw_values: dict[str, Any] = {}
@@ -657,6 +667,7 @@ async def kpi_queries(quick: bool, tmp: Path, keep: Path | None = None) -> dict[
         "range_days": span.days,
         "rollup_report_ms": rollup_summary,
         "rollup_report_channel_filter_ms": summarize(channel_ms),
+        "channel_repeat_purchase_rates_equal_grouping": channel_repeat_equal,
         "raw_kpis_ms": raw_summary,
         "rollup_values": rollup_values,
         "raw_values": raw_values,

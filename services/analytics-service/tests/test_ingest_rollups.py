@@ -215,25 +215,28 @@ def _by_day(channel: dict[tuple[Any, ...], dict[str, int]]) -> dict[tuple[Any, .
     return {(day,): {n: v for n, v in c.items() if v} for day, c in summed.items() if any(c.values())}
 
 
-async def _both_repeat_rates(database: Database, span: DateRange) -> tuple[Any, Any]:
-    """The unfiltered repeat purchase rates of `span` and its previous period, from the prior-order days
-    (what GET /v1/kpis reads) and from the orders grouped by customer."""
+async def _both_repeat_rates(
+    database: Database, span: DateRange, channel: str | None = None
+) -> tuple[Any, Any]:
+    """The repeat purchase rates of `span` and its previous period (of one channel's orders), from the
+    prior-order days (what GET /v1/kpis reads) and from the orders grouped by customer."""
     before = span.previous()
-    unfiltered = kpis.Filters(currency=Settings().reporting_currency)
+    filters = kpis.Filters(channel=channel, currency=Settings().reporting_currency)
     async with database.read() as connection:
-        days = await kpis.daily_sums(connection, DateRange(before.start, span.end), unfiltered)
+        days = await kpis.daily_sums(connection, DateRange(before.start, span.end), filters)
         orders = (
             sum(c["customer_orders"] for d, c in days.items() if d is not None and d >= span.start),
             sum(c["customer_orders"] for d, c in days.items() if d is not None and d < span.start),
         )
-        fast = await kpis.repeat_rates_from_prior_orders(connection, span, before, orders)
-        grouped = await kpis.repeat_rates_by_customer(connection, span, before, unfiltered)
+        fast = await kpis.repeat_rates_from_prior_orders(connection, span, before, orders, channel=channel)
+        grouped = await kpis.repeat_rates_by_customer(connection, span, before, filters)
     return fast, grouped
 
 
 async def test_repeat_purchase_rates_from_prior_orders_equal_grouping_by_customer(database: Database) -> None:
     rng = random.Random(5)
     customers = [unique("c") for _ in range(8)]
+    channels = [unique("web"), unique("pos")]  # sales channels: no session attributes these orders
     sku = unique("SKU")
     events = [product(sku, "cat"), price(sku, "10.00", "4.00", at(-60))]
     orders: list[tuple[str, str]] = []
@@ -241,7 +244,10 @@ async def test_repeat_purchase_rates_from_prior_orders_equal_grouping_by_custome
         order_id, customer = unique("o"), rng.choice(customers)
         when = at(rng.randrange(-20, 20), rng.random() * 23)
         currency = "USD" if rng.random() < 0.1 else "EUR"
-        events.append(placed(order_id, customer, when, [(sku, 1, "10.00")], currency=currency))
+        sales_channel = rng.choice(channels)
+        events.append(
+            placed(order_id, customer, when, [(sku, 1, "10.00")], currency=currency, channel=sales_channel)
+        )
         if rng.random() < 0.15:
             events.append(status(order_id, customer, "cancelled", when + timedelta(hours=1)))
         orders.append((order_id, customer))
@@ -254,18 +260,21 @@ async def test_repeat_purchase_rates_from_prior_orders_equal_grouping_by_custome
     ]
     rates = []
     for span in ranges:
-        fast, grouped = await _both_repeat_rates(database, span)
-        assert fast == grouped
-        rates += [rate for rate in fast if rate]
+        for channel in (None, *channels):
+            fast, grouped = await _both_repeat_rates(database, span, channel)
+            assert fast == grouped
+            rates += [rate for rate in fast if rate]
     assert rates  # some customer ordered twice in a range
 
     # a merge moves one customer's orders into another's chain; the unmerge splits them again
     await deliver([merged(customers[0], [customers[1]], "m-1", at(21))])
     for span in ranges:
-        fast, grouped = await _both_repeat_rates(database, span)
-        assert fast == grouped
+        for channel in (None, *channels):
+            fast, grouped = await _both_repeat_rates(database, span, channel)
+            assert fast == grouped
     await deliver([unmerged(customers[0], [customers[1]], "m-1", at(22))])
     await deliver([status(orders[0][0], orders[0][1], "refunded", at(23), "placed")])
     for span in ranges:
-        fast, grouped = await _both_repeat_rates(database, span)
-        assert fast == grouped
+        for channel in (None, *channels):
+            fast, grouped = await _both_repeat_rates(database, span, channel)
+            assert fast == grouped

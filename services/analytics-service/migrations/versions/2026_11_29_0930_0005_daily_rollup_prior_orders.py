@@ -1,9 +1,10 @@
 """KPI reads without scans: `rollup_daily` (the channel rollup summed per day), `customer_orders` on the
-channel rollups (counted orders with a customer id), and `prior_order_day` / `second_prior_order_day` on
-order facts with an index, so the repeat purchase rate of a range counts index entries instead of grouping
-orders by customer (see kpis/service.py). Existing rows are filled in: the per-day totals from the channel
-rollup, the prior-order days with window functions over each customer's counted orders in the reporting
-currency (ANALYTICS_REPORTING_CURRENCY, as the service reads it), `customer_orders` from the order facts.
+channel rollups (counted orders with a customer id), and the prior-order days on order facts (among all
+of a customer's counted orders, and among those of the order's channel) with indexes, so the repeat
+purchase rate of a range counts index entries instead of grouping orders by customer (see
+kpis/service.py). Existing rows are filled in: the per-day totals from the channel rollup, the
+prior-order days with window functions over each customer's counted orders in the reporting currency
+(ANALYTICS_REPORTING_CURRENCY, as the service reads it), `customer_orders` from the order facts.
 
 Revision ID: 0005
 Revises: 0004_outbox_pending
@@ -48,8 +49,21 @@ def upgrade() -> None:
     with op.batch_alter_table("order_facts", schema=None) as batch_op:
         batch_op.add_column(sa.Column("prior_order_day", sa.Date(), nullable=True))
         batch_op.add_column(sa.Column("second_prior_order_day", sa.Date(), nullable=True))
+        batch_op.add_column(sa.Column("prior_channel_order_day", sa.Date(), nullable=True))
+        batch_op.add_column(sa.Column("second_prior_channel_order_day", sa.Date(), nullable=True))
         batch_op.create_index(
             "ix_order_facts_prior_day", ["prior_order_day", "day", "second_prior_order_day"], unique=False
+        )
+        batch_op.create_index(
+            "ix_order_facts_prior_channel_day",
+            [
+                "prior_channel_order_day",
+                "day",
+                "second_prior_channel_order_day",
+                "channel",
+                "sales_channel",
+            ],
+            unique=False,
         )
     op.create_table(
         "rollup_daily",
@@ -86,10 +100,15 @@ def upgrade() -> None:
     )
     op.get_bind().execute(
         sa.text(
-            "UPDATE order_facts SET prior_order_day = c.prior, second_prior_order_day = c.second FROM ("
-            "SELECT order_id, "
+            "UPDATE order_facts SET prior_order_day = c.prior, second_prior_order_day = c.second, "
+            "prior_channel_order_day = c.channel_prior, second_prior_channel_order_day = c.channel_second "
+            "FROM (SELECT order_id, "
             "LAG(day, 1) OVER (PARTITION BY customer_id ORDER BY placed_at, order_id) AS prior, "
-            "LAG(day, 2) OVER (PARTITION BY customer_id ORDER BY placed_at, order_id) AS second "
+            "LAG(day, 2) OVER (PARTITION BY customer_id ORDER BY placed_at, order_id) AS second, "
+            "LAG(day, 1) OVER (PARTITION BY customer_id, COALESCE(channel, sales_channel, 'unknown') "
+            "ORDER BY placed_at, order_id) AS channel_prior, "
+            "LAG(day, 2) OVER (PARTITION BY customer_id, COALESCE(channel, sales_channel, 'unknown') "
+            "ORDER BY placed_at, order_id) AS channel_second "
             f"FROM order_facts f WHERE {counted('f')}"
             ") AS c WHERE order_facts.order_id = c.order_id"
         ),
@@ -100,7 +119,10 @@ def upgrade() -> None:
 def downgrade() -> None:
     op.drop_table("rollup_daily")
     with op.batch_alter_table("order_facts", schema=None) as batch_op:
+        batch_op.drop_index("ix_order_facts_prior_channel_day")
         batch_op.drop_index("ix_order_facts_prior_day")
+        batch_op.drop_column("second_prior_channel_order_day")
+        batch_op.drop_column("prior_channel_order_day")
         batch_op.drop_column("second_prior_order_day")
         batch_op.drop_column("prior_order_day")
     with op.batch_alter_table("rollup_daily_channel", schema=None) as batch_op:

@@ -1,9 +1,10 @@
 """KPIs over a date range from the rollups (and order facts for customer-level figures), by period, with
 the change against the previous period of the same length. Never reads raw events.
 
-Without a channel or campaign filter the report reads `rollup_daily` (one row a day) and counts the repeat
-purchase rate from the prior-order days of the order facts (an index range, no grouping by customer);
-with a filter it reads `rollup_daily_channel` and groups the filtered orders by customer."""
+Without a channel or campaign filter the report reads `rollup_daily` (one row a day), with a filter
+`rollup_daily_channel`; the repeat purchase rate is counted from the prior-order days of the order facts
+(index searches, no grouping by customer), except with a campaign filter, where the campaign's orders
+are grouped by customer."""
 
 from __future__ import annotations
 
@@ -176,11 +177,14 @@ async def repeat_purchase_rates(
     its prior order before the range (or none), and exactly one has its prior order in the range and the
     one before that outside (when it has 2+ there). So customers with 1+ = orders with a customer
     (`customer_orders`, from the rollup) - orders whose prior order is in the range, and customers with
-    2+ = orders whose prior order is in the range and whose second prior is not: one index range scan
-    over both periods. With a channel or campaign filter the prior orders differ (a customer's previous
-    order in that channel), so the filtered orders are grouped by customer instead."""
-    if filters.unfiltered:
-        return await repeat_rates_from_prior_orders(connection, span, before, customer_orders)
+    2+ = orders whose prior order is in the range and whose second prior is not: an index search per day
+    of both periods. With a channel filter the same from the prior-order days among the customer's
+    orders of that channel (and the channel's customer orders); with a campaign filter the filtered orders
+    are grouped by customer instead (prior orders per campaign are not stored)."""
+    if filters.campaign is None:
+        return await repeat_rates_from_prior_orders(
+            connection, span, before, customer_orders, channel=filters.channel
+        )
     return await repeat_rates_by_customer(connection, span, before, filters)
 
 
@@ -219,12 +223,23 @@ async def repeat_rates_by_customer(
 
 
 async def repeat_rates_from_prior_orders(
-    connection: AsyncConnection, span: DateRange, before: DateRange, customer_orders: tuple[int, int]
+    connection: AsyncConnection,
+    span: DateRange,
+    before: DateRange,
+    customer_orders: tuple[int, int],
+    *,
+    channel: str | None = None,
 ) -> tuple[float | None, float | None]:
-    """The unfiltered repeat purchase rates of both periods from the prior-order days, given each period's
-    counted orders with a customer id."""
-    prior, day = col(OrderFact.prior_order_day), col(OrderFact.day)
-    second = col(OrderFact.second_prior_order_day)
+    """The repeat purchase rates of both periods from the prior-order days (of one channel's orders, with
+    `channel`), given each period's counted orders with a customer id (of that channel)."""
+    day = col(OrderFact.day)
+    prior, second = col(OrderFact.prior_order_day), col(OrderFact.second_prior_order_day)
+    conditions: list[Any] = []
+    if channel is not None:
+        prior, second = col(OrderFact.prior_channel_order_day), col(OrderFact.second_prior_channel_order_day)
+        conditions.append(
+            func.coalesce(col(OrderFact.channel), col(OrderFact.sales_channel), "unknown") == channel
+        )
 
     def in_period(period: DateRange) -> Any:
         # Orders whose prior order is in the period and which are in it themselves (prior <= day). The
@@ -236,7 +251,7 @@ async def repeat_rates_from_prior_orders(
                 func.count().label("continued"),
                 func.sum(case((or_(second.is_(None), second < period.start), 1), else_=0)).label("twice"),
             )
-            .where(prior.in_(days), day <= period.end)
+            .where(prior.in_(days), day <= period.end, *conditions)
             .subquery()
         )
 

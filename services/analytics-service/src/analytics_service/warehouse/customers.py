@@ -121,24 +121,35 @@ async def order_lines(session: AsyncSession, order_ids: Iterable[str]) -> dict[s
 
 
 def set_prior_order_days(orders: list[OrderFact], *, reporting_currency: str) -> None:
-    """`prior_order_day` and `second_prior_order_day` of one customer's placed orders (sorted by
-    `placed_at`, then order id): the days of the two counted orders in the reporting currency before each
-    such order; None on every other order."""
+    """The prior-order days of one customer's placed orders (sorted by `placed_at`, then order id): the days
+    of the two counted orders in the reporting currency before each such order, among all of them and
+    among those of its channel; None on every other order."""
     chain: list[date] = []
+    by_channel: dict[str, list[date]] = {}
     for order in orders:
-        prior = second = None
+        prior = second = channel_prior = channel_second = None
         if (
             order.status not in rollups.NOT_COUNTED_STATUSES
             and order.currency == reporting_currency
             and order.day is not None
         ):
-            prior = chain[-1] if chain else None
-            second = chain[-2] if len(chain) > 1 else None
+            prior, second = _last_two(chain)
             chain.append(order.day)
-        if order.prior_order_day != prior:
-            order.prior_order_day = prior
-        if order.second_prior_order_day != second:
-            order.second_prior_order_day = second
+            same_channel = by_channel.setdefault(rollups.order_channel_key(order)[1], [])
+            channel_prior, channel_second = _last_two(same_channel)
+            same_channel.append(order.day)
+        for name, value in (
+            ("prior_order_day", prior),
+            ("second_prior_order_day", second),
+            ("prior_channel_order_day", channel_prior),
+            ("second_prior_channel_order_day", channel_second),
+        ):
+            if getattr(order, name) != value:
+                setattr(order, name, value)
+
+
+def _last_two(days: list[date]) -> tuple[date | None, date | None]:
+    return (days[-1] if days else None, days[-2] if len(days) > 1 else None)
 
 
 async def refresh(session: AsyncSession, customer_ids: Iterable[str], *, reporting_currency: str) -> None:

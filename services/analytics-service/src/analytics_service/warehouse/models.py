@@ -158,7 +158,9 @@ class OrderFact(SQLModel, table=True):
     customer's first counted order (by `placed_at`), the one that makes them a new customer.
     `prior_order_day` and `second_prior_order_day` link a counted order in the reporting currency to the
     days of the same customer's two counted orders before it (by `placed_at`, then order id), so the repeat
-    purchase rate of a range is two counts over an index, with no grouping by customer (kpis/service.py).
+    purchase rate of a range is two counts over an index, with no grouping by customer (kpis/service.py);
+    `prior_channel_order_day` and `second_prior_channel_order_day` do the same among the customer's orders
+    of the order's channel (its rollup channel: attributed, else sales channel, else "unknown").
     `cogs_minor` is the sum of line quantity x the SKU's cost when the order was placed (0 for a SKU
     whose cost is unknown; `cogs_complete` says whether every line had one)."""
 
@@ -166,6 +168,14 @@ class OrderFact(SQLModel, table=True):
     __table_args__ = (
         sa.Index("ix_order_facts_customer", "customer_id", "placed_at"),
         sa.Index("ix_order_facts_prior_day", "prior_order_day", "day", "second_prior_order_day"),
+        sa.Index(
+            "ix_order_facts_prior_channel_day",
+            "prior_channel_order_day",
+            "day",
+            "second_prior_channel_order_day",
+            "channel",
+            "sales_channel",
+        ),
     )
 
     order_id: str = Field(primary_key=True, max_length=64)
@@ -195,6 +205,10 @@ class OrderFact(SQLModel, table=True):
         default=None, description="Day of the customer's previous counted order (reporting currency)"
     )
     second_prior_order_day: date | None = Field(default=None, description="Day of the one before that")
+    prior_channel_order_day: date | None = Field(
+        default=None, description="The same among the customer's orders of this order's channel"
+    )
+    second_prior_channel_order_day: date | None = None
 
 
 class OrderLineFact(SQLModel, table=True):
