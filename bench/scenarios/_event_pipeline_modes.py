@@ -390,6 +390,13 @@ class PipelineMode:
             )
         self.recorder.write_committed_ns[segment][index] = time.perf_counter_ns()
 
+    async def write_state_only(self, index: int) -> None:
+        """The writer's transaction without its event: one row in a session that commits, as a service's
+        state change alone. What the database and SQLAlchemy allow before the outbox adds anything."""
+        assert self._database is not None
+        async with self._database.session() as session:
+            await session.execute(insert(EFFECTS).values(event_id=f"state-{index}", key="state", seq=index))
+
     def assigned_partitions(self) -> int:
         return len(self._consumer.assigned_partitions) if self._consumer is not None else 0
 

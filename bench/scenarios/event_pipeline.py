@@ -28,6 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _event_pipeline_modes import (
     DATABASE_URL_ENV,
+    SEND_TIMEOUT_S,
     Mode,
     Parameters,
     PipelineMode,
@@ -100,6 +101,28 @@ async def fixed_rate(
     )
 
 
+async def transaction_ceiling(mode: PipelineMode, params: Parameters) -> Segment:
+    """How many state-change transactions alone (no event, nothing to relay or consume) N writers commit
+    per second: the ceiling of a pipeline that writes one transaction per event on this database, to read
+    its throughput ratio against. N = the middle writer count of the throughput phase (8)."""
+    writers = params.writers[len(params.writers) // 2]
+    count = params.throughput_events
+    segment = Segment(mode.name, "transaction_ceiling", 0, "ceiling", count, None, writers=writers)
+    indexes = iter(range(count))
+
+    async def writer() -> None:
+        for index in indexes:
+            await asyncio.wait_for(mode.write_state_only(index), SEND_TIMEOUT_S)
+            segment.written += 1
+
+    await asyncio.sleep(params.settle_s)
+    started, cpu_started = time.perf_counter(), time.process_time()
+    await asyncio.gather(*(writer() for _ in range(writers)))
+    segment.send_duration_s = time.perf_counter() - started
+    segment.cpu_s = time.process_time() - cpu_started
+    return segment
+
+
 async def measure(modes: list[Mode], recorder: Recorder, params: Parameters) -> list[Segment]:
     """Start every mode, warm each up, run the three phases; stop them all."""
     started: list[Mode] = []
@@ -135,6 +158,9 @@ async def measure(modes: list[Mode], recorder: Recorder, params: Parameters) -> 
                             writers=writers,
                         )
                     )
+        for mode in modes:
+            if isinstance(mode, PipelineMode):
+                segments.append(await transaction_ceiling(mode, params))
         saturated: set[str] = set()
         for rate in params.rates_eps:
             for mode in modes:
@@ -255,6 +281,14 @@ def build_figures(modes: list[Mode], segments: list[Segment], params: Parameters
                 stage: summarize([v for st in stages for v in st[stage]])
                 for stage in ("write", "deliver", "consume")
             }
+    for segment in segments:
+        if segment.phase == "transaction_ceiling":
+            figures.setdefault("transaction_ceiling", {})[segment.mode] = {
+                "writers": segment.writers,
+                "transactions": segment.written,
+                "transactions_per_s": segment.written / segment.send_duration_s,
+                "cpu_ms_per_transaction": 1000 * segment.cpu_s / segment.written,
+            }
     raw = figures["throughput"]["raw"]
     for mode in modes[1:]:
         figures["throughput_ratio"][f"{mode.name}/raw"] = {
@@ -287,6 +321,11 @@ def headline_for(figures: dict[str, Any], params: Parameters) -> dict[str, Any]:
         label = labels.get(mode, "raw")
         if "200" in rates and rates["200"]["latency_ms"]:
             headline[f"p99 ms at 200 events/s ({label})"] = rates["200"]["latency_ms"]["p99"]
+    for mode, ceiling in figures.get("transaction_ceiling", {}).items():
+        raw_eps = figures["throughput"]["raw"][str(ceiling["writers"])]["throughput_eps"]
+        headline[f"ceiling: state-only transactions/raw, N={ceiling['writers']} ({labels[mode]})"] = ratio(
+            ceiling["transactions_per_s"], raw_eps
+        )
     for mode, result in figures.get("sustained", {}).items():
         rate = f"{params.sustained_rate_eps:g}/s for {params.sustained_seconds:g}s"
         headline[f"lag bounded at {rate} ({labels[mode]})"] = result["lag_bounded"]
@@ -309,6 +348,21 @@ def table_for(modes: list[Mode], figures: dict[str, Any], params: Parameters) ->
             cells += [
                 figures["throughput"][mode.name][n]["throughput_eps"],
                 figures["throughput_ratio"][f"{mode.name}/raw"][n],
+            ]
+        rows.append(cells)
+    ceilings = figures.get("transaction_ceiling", {})
+    if ceilings:
+        n = str(next(iter(ceilings.values()))["writers"])
+        cells = [
+            f"ceiling: state-only transactions, {n} writer(s) (/s)",
+            figures["throughput"]["raw"][n]["throughput_eps"],
+        ]
+        for mode in pipelines:
+            ceiling = ceilings.get(mode.name)
+            value = ceiling["transactions_per_s"] if ceiling else None
+            cells += [
+                value,
+                ratio(value, figures["throughput"]["raw"][n]["throughput_eps"]) if value else None,
             ]
         rows.append(cells)
     for rate in params.rates_eps:

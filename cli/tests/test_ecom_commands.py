@@ -69,6 +69,18 @@ def test_analytics_is_told_where_product_service_listens(tmp_path: Path) -> None
     assert env["ANALYTICS_PRODUCT_SERVICE_URL"] == "http://127.0.0.1:8142"
 
 
+def test_the_dev_stack_refits_analytics_models_on_a_schedule_unless_told_otherwise(tmp_path: Path) -> None:
+    analytics = service_named("analytics")
+    env = service_env(analytics, var_dir=tmp_path, base_env={})
+    assert env["ANALYTICS_MODEL_REFIT_INTERVAL_S"] == "600"
+    assert env["ANALYTICS_MODEL_REFIT_EMPTY_RETRY_S"] == "60"
+    off = service_env(analytics, var_dir=tmp_path, base_env={"ANALYTICS_MODEL_REFIT_INTERVAL_S": "0"})
+    assert off["ANALYTICS_MODEL_REFIT_INTERVAL_S"] == "0"
+    assert "ANALYTICS_MODEL_REFIT_INTERVAL_S" not in service_env(
+        service_named("product"), var_dir=tmp_path, base_env={}
+    )
+
+
 def test_service_env_gives_consumers_the_fetch_wait_of_the_broker(tmp_path: Path) -> None:
     customer = service_named("customer")
     durable = service_env(

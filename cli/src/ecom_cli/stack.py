@@ -130,6 +130,10 @@ def service_env(
         # Supplier lead times and minimum order quantities come from product-service's API.
         product_port = (ports or {}).get("product", service_named("product").port)
         env.setdefault("ANALYTICS_PRODUCT_SERVICE_URL", base_url(host, product_port))
+        # Forecasts, recommendations and CLV are fitted at start and every 10 minutes; a fit that found no
+        # sales yet (the seeded history still on its way through the broker) is tried again a minute later.
+        env.setdefault("ANALYTICS_MODEL_REFIT_INTERVAL_S", "600")
+        env.setdefault("ANALYTICS_MODEL_REFIT_EMPTY_RETRY_S", "60")
     if bootstrap_servers is not None:
         env["KAFKA_BOOTSTRAP_SERVERS"] = bootstrap_servers
         # The embedded broker holds a consumer-group join for about half the session timeout.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import re
 from collections.abc import AsyncIterator
 from importlib import resources
@@ -11,6 +12,7 @@ import pytest
 import pytest_asyncio
 
 from analytics_service.config import Settings
+from analytics_service.dashboard.router import STATIC
 from analytics_service.main import create_app
 from servicekit.testing import TestTokenIssuer, running_app
 
@@ -53,6 +55,34 @@ async def test_plotly_js_is_the_one_inside_the_installed_package(
     assert response.status_code == 200
     assert response.headers["content-type"].startswith("text/javascript")
     assert response.content == bundled
+
+
+async def test_plotly_js_goes_gzip_compressed_to_a_browser_that_takes_it(
+    http: httpx.AsyncClient, token_issuer: TestTokenIssuer
+) -> None:
+    bundled = resources.files("plotly").joinpath("package_data", "plotly.min.js").read_bytes()
+    headers = token_issuer.auth_header("analytics:read") | {"Accept-Encoding": "br, gzip;q=0.8"}
+    async with http.stream("GET", "/dashboard/assets/plotly.min.js", headers=headers) as response:
+        raw = b"".join([chunk async for chunk in response.aiter_raw()])
+
+    assert response.status_code == 200
+    assert response.headers["content-encoding"] == "gzip"
+    assert response.headers["vary"] == "Accept-Encoding"
+    assert len(raw) < len(bundled) / 2
+    assert gzip.decompress(raw) == bundled
+
+
+@pytest.mark.parametrize("accept_encoding", ["identity", "gzip;q=0", "deflate"])
+async def test_an_asset_goes_uncompressed_when_gzip_is_not_taken(
+    http: httpx.AsyncClient, token_issuer: TestTokenIssuer, accept_encoding: str
+) -> None:
+    headers = token_issuer.auth_header("analytics:read") | {"Accept-Encoding": accept_encoding}
+    async with http.stream("GET", "/dashboard/assets/dashboard.js", headers=headers) as response:
+        raw = b"".join([chunk async for chunk in response.aiter_raw()])
+
+    assert response.status_code == 200
+    assert "content-encoding" not in response.headers
+    assert raw == (STATIC / "dashboard.js").read_bytes()
 
 
 async def test_an_unknown_asset_is_404(http: httpx.AsyncClient, token_issuer: TestTokenIssuer) -> None:

@@ -12,9 +12,11 @@ from product_support import create_category, create_family, create_product, even
 from sqlalchemy import select, update
 from sqlmodel import col
 
+from contracts import CloudEvent
 from product_service.catalog import repository
 from product_service.catalog.models import AttributeFamily
 from servicekit.db import Database
+from servicekit.events.models import OutboxMessage
 from servicekit.testing import TestTokenIssuer, using_postgres
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
@@ -133,6 +135,53 @@ async def test_making_an_attribute_required_lowers_completeness(
         )
     ).json()
     assert product["id"] in [entry["product_id"] for entry in report["items"]]
+
+
+async def _product_events(database_url: str, product_id: str) -> list[CloudEvent]:
+    database = Database(database_url)
+    try:
+        async with database.session() as session:
+            rows = await session.execute(
+                select(OutboxMessage.payload)  # type: ignore[call-overload]
+                .where(col(OutboxMessage.key) == product_id)
+                .order_by(col(OutboxMessage.id))
+            )
+            return [CloudEvent.from_json_bytes(payload) for payload in rows.scalars()]
+    finally:
+        await database.dispose()
+
+
+async def test_a_family_change_announces_the_products_whose_completeness_it_moves(
+    client: httpx.AsyncClient, token_issuer: TestTokenIssuer, database_url: str
+) -> None:
+    required_material = {**MATERIAL, "required_channels": ["web"]}
+    family, (moved, unmoved, archived) = await _family_with_products(
+        client,
+        token_issuer,
+        [COLOR, required_material],
+        [{"material": "oak"}, {"color": "red", "material": "oak"}, {"material": "pine"}],
+        channels=["web"],
+    )
+    archive = await client.patch(
+        f"/v1/products/{archived['id']}",
+        json={"status": "archived"},
+        headers=token_issuer.auth_header("products:write") | {"If-Match": f'"{archived["version"]}"'},
+    )
+    assert archive.status_code == 200, archive.text
+    before = {p["id"]: len(await _product_events(database_url, p["id"])) for p in (moved, unmoved, archived)}
+
+    required = [{**COLOR, "required_channels": ["web"]}, required_material]
+    response = await _patch(client, token_issuer, family["id"], {"attributes": required})
+    assert response.status_code == 200, response.text
+
+    events = (await _product_events(database_url, moved["id"]))[before[moved["id"]] :]
+    assert [(e.type, e.data["changed_fields"], e.data["version"]) for e in events] == [
+        ("ecom.product.updated.v1", ["completeness"], moved["version"])
+    ]
+    assert events[0].data["details"]["completeness"] == {"web": 0.5}
+    # Its completeness did not move (both are set), or it is archived: nothing to announce.
+    assert len(await _product_events(database_url, unmoved["id"])) == before[unmoved["id"]]
+    assert len(await _product_events(database_url, archived["id"])) == before[archived["id"]]
 
 
 async def test_required_attribute_made_optional_raises_completeness(

@@ -53,6 +53,12 @@ class Settings(ServiceSettings):
         description="Seconds between scheduled refits of forecasts, recommendations and CLV (0, the "
         "default: only POST /v1/models/refit); the first runs at start-up when no fit is younger than this",
     )
+    model_refit_empty_retry_s: int = Field(
+        default=900,
+        ge=10,
+        description="With the schedule on, how soon a fit that found no sales and no customers (a fresh "
+        "start before the consumers caught up) is tried again",
+    )
     model_refit_stale_s: int = Field(
         default=1800, ge=60, description="A refit without a heartbeat for this long is taken as dead"
     )

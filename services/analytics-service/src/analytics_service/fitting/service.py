@@ -312,23 +312,22 @@ async def latest_run(database: Database, *, status: str | None = None) -> ModelR
         return await latest_run_in(session, status=status)
 
 
-EMPTY_FIT_RETRY_S = 900
-
-
 def _next_refit_after(run: ModelRun, settings: Settings) -> int:
-    """Seconds from a fit to the next scheduled one: the interval, or at most 15 minutes when the fit
-    found no sales and no customers (a fresh start before the consumers caught up)."""
+    """Seconds from a fit to the next scheduled one: the interval, or at most `model_refit_empty_retry_s`
+    when the fit found no sales and no customers (a fresh start before the consumers caught up)."""
     found = run.summary.get("forecasts", {}).get("series", 0) or run.summary.get("clv", {}).get(
         "customers", 0
     )
     return (
-        settings.model_refit_interval_s if found else min(settings.model_refit_interval_s, EMPTY_FIT_RETRY_S)
+        settings.model_refit_interval_s
+        if found
+        else min(settings.model_refit_interval_s, settings.model_refit_empty_retry_s)
     )
 
 
 async def refit_on_schedule(app: FastAPI) -> None:
-    """Start-up hook: refit every `model_refit_interval_s` (now if the last fit is older; after 15
-    minutes when the last fit found nothing to fit)."""
+    """Start-up hook: refit every `model_refit_interval_s` (now if the last fit is older; sooner when the
+    last fit found nothing to fit)."""
     settings: Settings = app.state.runtime.settings
     if settings.model_refit_interval_s <= 0:
         return

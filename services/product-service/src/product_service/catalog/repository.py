@@ -146,6 +146,14 @@ async def family_products(
     return (await session.execute(query)).all()
 
 
+async def products_by_ids(session: AsyncSession, product_ids: Sequence[str]) -> Sequence[Product]:
+    """The products with these ids, in id order (missing ids are left out)."""
+    if not product_ids:
+        return []
+    query = select(Product).where(col(Product.id).in_(list(product_ids))).order_by(col(Product.id))
+    return (await session.execute(query)).scalars().all()
+
+
 async def count_family_products(session: AsyncSession, family_id: str) -> int:
     result = await session.execute(
         select(func.count()).select_from(Product).where(col(Product.family_id) == family_id)

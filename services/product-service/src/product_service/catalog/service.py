@@ -104,8 +104,11 @@ async def update_family(
         if attributes != family.attributes:
             values["attributes"] = attributes
             new_definitions = list(changes.attributes)
+    moved: list[str] = []  # products (not archived) whose completeness the change moves
     if "attributes" in values:
-        impact = await _family_change_impact(session, family.id, old_definitions, new_definitions, settings)
+        impact, moved = await _family_change_impact(
+            session, family.id, old_definitions, new_definitions, settings
+        )
     else:
         products = await repository.count_family_products(session, family.id)
         impact = FamilyChangeImpact(products=products, completeness_changed=0, now_below_threshold={})
@@ -122,6 +125,12 @@ async def update_family(
     sa_event.listen(
         session.sync_session, "after_commit", lambda _: repository.forget_family(family_id), once=True
     )
+    # Completeness is part of the product's event: channels (sync-service's listings) publish or withdraw
+    # a product by it, so each product it moved is announced with its new completeness. The product's own
+    # version does not change (its fields did not): consumers apply an event of the version they hold.
+    for start in range(0, len(moved), REPORT_BATCH):
+        for product in await repository.products_by_ids(session, moved[start : start + REPORT_BATCH]):
+            await _emit_product_change(session, product, ["completeness"])
     return family, impact
 
 
@@ -131,13 +140,15 @@ async def _family_change_impact(
     old: list[AttributeDefinition],
     new: list[AttributeDefinition],
     settings: Settings,
-) -> FamilyChangeImpact:
-    """What the new definitions do to the family's products; 409 if any product's values would not fit."""
+) -> tuple[FamilyChangeImpact, list[str]]:
+    """What the new definitions do to the family's products, and the ids of those (not archived) whose
+    completeness they change; 409 if any product's values would not fit."""
     products = 0
     changed = 0
     below: dict[str, int] = {}
     invalid = 0
     examples: list[str] = []
+    moved: list[str] = []
     after: str | None = None
     while True:
         rows = await repository.family_products(session, family_id, after_id=after, limit=REPORT_BATCH)
@@ -155,6 +166,8 @@ async def _family_change_impact(
                 changed += 1
             if row.status == "archived":
                 continue
+            if before_ratios != after_ratios:
+                moved.append(row.id)
             for channel in row.channels:
                 threshold = settings.threshold_for(channel)
                 if before_ratios.get(channel, 1.0) >= threshold > after_ratios.get(channel, 1.0):
@@ -168,7 +181,10 @@ async def _family_change_impact(
             "change or clear those values first. For example: " + " | ".join(examples),
             extra={"products_affected": invalid, "examples": examples},
         )
-    return FamilyChangeImpact(products=products, completeness_changed=changed, now_below_threshold=below)
+    return (
+        FamilyChangeImpact(products=products, completeness_changed=changed, now_below_threshold=below),
+        moved,
+    )
 
 
 async def create_category(session: AsyncSession, *, body: CategoryCreate) -> Category:

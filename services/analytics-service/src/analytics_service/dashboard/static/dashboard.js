@@ -112,7 +112,17 @@
   });
   const CONFIG = { displaylogo: false, responsive: true, displayModeBar: false };
 
-  function draw(chartId, traces, layout) {
+  // plotly.js (4.8 MB) loads and runs beside this script (`async` in the page), so the API requests go
+  // out at once instead of after it: a chart waits for it only when it is about to be drawn.
+  const plotlyReady = new Promise((resolve, reject) => {
+    if (window.Plotly) { resolve(); return; }
+    const tag = $("plotly-js");
+    tag.addEventListener("load", () => resolve());
+    tag.addEventListener("error", () => reject(new Error("the charting library did not load")));
+  });
+
+  async function draw(chartId, traces, layout) {
+    await plotlyReady;
     const el = $(chartId);
     if (!el.classList.contains("js-plotly-plot")) el.replaceChildren();
     window.Plotly.react(el, traces, Object.assign(baseLayout(), layout || {}), CONFIG);
@@ -145,7 +155,7 @@
       { type: "scatter", mode: "lines+markers", name: "Conversion rate", x, y: conversion, yaxis: "y2",
         line: { color: "#f08c00", width: 2 }, marker: { size: 4 }, connectgaps: false,
         hovertemplate: "%{x}<br>%{y:.2%}<extra></extra>" });
-    draw("chart-trend", traces, {
+    await draw("chart-trend", traces, {
       yaxis: { title: { text: "Revenue (" + CURRENCY + ")" }, gridcolor: "#eef1f6", rangemode: "tozero" },
       yaxis2: { title: { text: "Conversion" }, overlaying: "y", side: "right", tickformat: ".1%",
         rangemode: "tozero", showgrid: false },
@@ -202,7 +212,7 @@
       return;
     }
     const names = { sessions: "Sessions", viewed: "Viewed a product", added: "Added to cart", checkout: "Checkout", purchased: "Purchased" };
-    draw("chart-funnel", [{
+    await draw("chart-funnel", [{
       type: "funnel",
       y: steps.map((s) => names[s.step] || s.step),
       x: steps.map((s) => s.sessions),
@@ -236,7 +246,7 @@
     const units = items.reduce((a, i) => a + i.units, 0);
     $("top-sub").textContent = "By revenue, every channel · " + count.format(units) + " units";
     const rows = items.slice().reverse();
-    draw("chart-top", [{
+    await draw("chart-top", [{
       type: "bar", orientation: "h",
       y: rows.map((i) => i.sku), x: rows.map((i) => i.revenue),
       customdata: rows.map((i) => [i.units, i.orders, i.views, i.view_to_purchase === null ? "–" : percent.format(i.view_to_purchase)]),
@@ -261,7 +271,7 @@
     const months = Array.from({ length: width }, (_, i) => "M" + i);
     const rows = data.cohorts.slice().reverse();
     const z = rows.map((c) => months.map((_, i) => (i < c.retention.length ? c.retention[i] : null)));
-    draw("chart-cohorts", [{
+    await draw("chart-cohorts", [{
       type: "heatmap", x: months, y: rows.map((c) => c.cohort + " (" + c.customers + ")"), z,
       zmin: 0, zmax: 0.5,
       colorscale: [[0, "#f4f6fa"], [0.3, "#a5b4fc"], [1, "#3559e0"]],
@@ -284,7 +294,7 @@
       return;
     }
     const rows = shown.slice().reverse();
-    draw("chart-segments", [{
+    await draw("chart-segments", [{
       type: "bar", orientation: "h",
       y: rows.map((s) => s.name.replaceAll("_", " ")), x: rows.map((s) => s.members),
       text: rows.map((s) => count.format(s.members)), textposition: "auto",
@@ -328,7 +338,7 @@
       return;
     }
     const x = f.days.map((d) => d.day);
-    draw("chart-forecast", [
+    await draw("chart-forecast", [
       { type: "bar", name: "Units sold", x: past.days.map((d) => d.day), y: past.days.map((d) => d.units),
         marker: { color: "#a5b4fc" }, hovertemplate: "%{x}: %{y} sold<extra></extra>" },
       { type: "scatter", mode: "lines", x, y: f.days.map((d) => d.upper), line: { width: 0 }, hoverinfo: "skip", showlegend: false },
@@ -361,7 +371,7 @@
     const latencies = rows.map((r) => r.status.latency_p99_ms).filter((v) => v !== null);
     $("sync-sub").textContent = rows.length + " channels · " + (troubled ? troubled + " need attention" : "all healthy") +
       (latencies.length ? " · push p99 up to " + count.format(Math.max(...latencies)) + " ms" : "");
-    draw("chart-sync", parts.map(([key, label, color]) => ({
+    await draw("chart-sync", parts.map(([key, label, color]) => ({
       type: "bar", orientation: "h", name: label, y: names, x: rows.map((r) => r.status[key]),
       marker: { color }, hovertemplate: "%{y}: %{x:,} listings " + label.toLowerCase() + "<extra></extra>",
     })), { barmode: "stack", margin: { l: 220, r: 24, t: 8, b: 32 }, yaxis: { automargin: true, gridcolor: "rgba(0,0,0,0)" },
@@ -377,7 +387,7 @@
       return;
     }
     const criteria = Object.entries(summary.criteria).sort((a, b) => a[1] - b[1]);
-    draw("chart-customer-quality", [{
+    await draw("chart-customer-quality", [{
       type: "bar", orientation: "h",
       y: criteria.map(([name]) => name.replaceAll("_", " ")),
       x: criteria.map(([, n]) => n / summary.customers),
@@ -402,7 +412,7 @@
     const issues = sections.reduce((a, [, s]) => a + s.count, 0);
     $("product-quality-sub").textContent = count.format(issues) + (issues === 1 ? " issue" : " issues") + " found in the catalog";
     const most = Math.max(0, ...sections.map(([, s]) => s.count));
-    draw("chart-product-quality", [{
+    await draw("chart-product-quality", [{
       type: "bar", orientation: "h",
       y: sections.map(([k]) => labels[k] || k), x: sections.map(([, s]) => s.count),
       marker: { color: sections.map(([, s]) => (s.count ? "#d6336c" : "#12a594")) },
