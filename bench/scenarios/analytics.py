@@ -18,6 +18,7 @@ rollups at 10 million events against the same KPIs computed from the raw events.
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import contextlib
 import json
@@ -32,7 +33,7 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # benchlib, also when run as a script
 
 from aiokafka import AIOKafkaConsumer
 from benchlib import migrated_database, ratio, summarize
@@ -42,8 +43,9 @@ from analytics_service.config import ALEMBIC_INI, Settings
 from analytics_service.events import ACTIVITY_CONSUMER, consumers
 from analytics_service.kpis import service as kpis
 from analytics_service.periods import DateRange
-from analytics_service.warehouse.models import DailyChannelRollup, DailyProductRollup
+from analytics_service.warehouse.models import DailyChannelRollup, DailyProductRollup, DailyRollup
 from analytics_service.warehouse.recompute import rollups_from_scratch
+from analytics_service.warehouse.rollups import by_day
 from contracts import CloudEvent, build_event
 from contracts.catalog.activity import ActivityTracked
 from servicekit.broker import EmbeddedBroker
@@ -164,7 +166,8 @@ async def _produce(bootstrap: str, topic: str, envelopes: list[CloudEvent]) -> N
         await producer.stop()
 
 
-async def _raw_consume(bootstrap: str, topic: str, total: int) -> float:
+async def _raw_consume(bootstrap: str, topic: str, total: int) -> tuple[float, float]:
+    """Wall and process CPU seconds from the first fetched batch to the last parsed record."""
     consumer = AIOKafkaConsumer(
         topic,
         bootstrap_servers=bootstrap,
@@ -179,23 +182,27 @@ async def _raw_consume(bootstrap: str, topic: str, total: int) -> float:
     await consumer.start()
     seen = 0
     started: float | None = None
+    cpu = 0.0
     try:
         while seen < total:
             batches = await consumer.getmany(timeout_ms=200)
             for tp, records in batches.items():
                 if started is None:
-                    started = time.perf_counter()
+                    started, cpu = time.perf_counter(), time.process_time()
                 for record in records:
                     CloudEvent.from_json_bytes(record.value or b"")
                     seen += 1
                 await consumer.commit({tp: records[-1].offset + 1})
         assert started is not None
-        return time.perf_counter() - started
+        return time.perf_counter() - started, time.process_time() - cpu
     finally:
         await consumer.stop()
 
 
-async def _pipeline_consume(bootstrap: str, topic: str, url: str, total: int) -> tuple[float, Database]:
+async def _pipeline_consume(
+    bootstrap: str, topic: str, url: str, total: int
+) -> tuple[float, float, Database]:
+    """Wall and process CPU seconds from the first handled batch to the last inbox row."""
     settings = Settings(database_url=url, kafka_bootstrap_servers=bootstrap)
     handlers = next(spec for spec in consumers(settings) if spec.name == ACTIVITY_CONSUMER).handlers
     spec = ConsumerSpec(name=f"{ACTIVITY_CONSUMER}.bench", handlers=handlers, topics=[topic])
@@ -213,6 +220,7 @@ async def _pipeline_consume(bootstrap: str, topic: str, url: str, total: int) ->
     stop = asyncio.Event()
     task = asyncio.create_task(consumer.run(stop))
     started: float | None = None
+    cpu = 0.0
     try:
         await asyncio.wait_for(consumer.assigned.wait(), 60)
         while True:
@@ -221,12 +229,12 @@ async def _pipeline_consume(bootstrap: str, topic: str, url: str, total: int) ->
                     select(func.count()).select_from(InboxEntry).where(InboxEntry.consumer == spec.name)
                 )
             if handled and started is None:
-                started = time.perf_counter()
+                started, cpu = time.perf_counter(), time.process_time()
             if (handled or 0) >= total:
                 break
             await asyncio.sleep(0.05)
         assert started is not None
-        return time.perf_counter() - started, database
+        return time.perf_counter() - started, time.process_time() - cpu, database
     finally:
         stop.set()
         with contextlib.suppress(Exception):
@@ -239,6 +247,7 @@ async def _rollups_equal_recomputation(database: Database, currency: str) -> boo
         expected = await rollups_from_scratch(connection, reporting_currency=currency)
         channel_rows = (await connection.execute(select(DailyChannelRollup.__table__))).mappings().all()  # type: ignore[attr-defined]
         product_rows = (await connection.execute(select(DailyProductRollup.__table__))).mappings().all()  # type: ignore[attr-defined]
+        daily_rows = (await connection.execute(select(DailyRollup.__table__))).mappings().all()  # type: ignore[attr-defined]
     keys = ("day", "channel", "campaign", "sku", "location_id")
 
     def cleaned(rows: Any, key_names: tuple[str, ...]) -> dict[Any, dict[str, int]]:
@@ -255,9 +264,15 @@ async def _rollups_equal_recomputation(database: Database, currency: str) -> boo
     want_product = {
         k: {n: v for n, v in c.items() if v} for k, c in expected.product.items() if any(c.values())
     }
+    want_daily = {
+        (day,): {n: v for n, v in c.items() if v}
+        for day, c in by_day(expected.channel).items()
+        if any(c.values())
+    }
     return (
         cleaned(channel_rows, ("day", "channel", "campaign")) == want_channel
         and cleaned(product_rows, ("day", "sku", "location_id")) == want_product
+        and cleaned(daily_rows, ("day",)) == want_daily
     )
 
 
@@ -270,9 +285,9 @@ async def ingestion(quick: bool, tmp: Path) -> dict[str, Any]:
         topic = f"bench.activity.{uuid.uuid4().hex[:8]}"
         await ensure_topics(bootstrap, [topic, f"{topic}.dlq"], partitions=3)
         await _produce(bootstrap, topic, envelopes)
-        raw_s = await _raw_consume(bootstrap, topic, total)
+        raw_s, raw_cpu = await _raw_consume(bootstrap, topic, total)
         async with migrated_database("sqlite", tmp, "ingest", ALEMBIC_INI, "") as url:
-            pipeline_s, database = await _pipeline_consume(bootstrap, topic, url, total)
+            pipeline_s, pipeline_cpu, database = await _pipeline_consume(bootstrap, topic, url, total)
             equal = await _rollups_equal_recomputation(database, Settings().reporting_currency)
             async with database.read() as connection:
                 stored = await connection.scalar(text("SELECT count(*) FROM activity_events"))
@@ -284,6 +299,8 @@ async def ingestion(quick: bool, tmp: Path) -> dict[str, Any]:
         "raw_aiokafka_eps": round(raw_eps, 1),
         "rollups_sqlite_eps": round(pipeline_eps, 1),
         "ratio_rollups_over_raw": ratio(pipeline_eps, raw_eps),
+        "raw_cpu_us_per_event": round(raw_cpu / total * 1e6, 1),
+        "rollups_cpu_us_per_event": round(pipeline_cpu / total * 1e6, 1),
         "rollups_equal_recomputation": equal,
     }
 
@@ -309,6 +326,7 @@ def _bulk_load(path: Path, events: int, seed: int) -> dict[str, Any]:
     rows: list[tuple[Any, ...]] = []
     orders: list[tuple[Any, ...]] = []
     written = sessions = 0
+    customers = max(1000, events // 100)  # about 2 orders a customer over the year: repeat buyers
     insert = (
         "INSERT INTO activity_events (message_id, event, occurred_at, received_at, day, session_id, "
         "anonymous_id, customer_id, channel, campaign, sku, order_id, revenue_minor, properties) "
@@ -337,39 +355,19 @@ def _bulk_load(path: Path, events: int, seed: int) -> dict[str, Any]:
         if purchased:
             order_id = f"o{sessions:08d}"
             total = rng.choice([1990, 2500, 4990, 7900, 12000, 35000])
-            when = seq[-1][1]
             status = "cancelled" if rng.random() < 0.05 else "paid"
             orders.append(
                 (
                     order_id,
-                    f"N{order_id}",
-                    1,
-                    f"c{rng.randrange(400_000)}",
-                    "web",
+                    f"c{rng.randrange(customers)}",
                     channel,
                     campaign,
                     session_id,
-                    "EUR",
                     total,
-                    0,
-                    total,
-                    total // 3,
-                    1,
                     status,
-                    when.isoformat(" "),
-                    when.isoformat(" "),
-                    when.date().isoformat(),
-                    0,
+                    seq[-1][1],
                 )
             )
-            if status == "cancelled":
-                channel_rollup[(when.date().isoformat(), channel, campaign)]["cancelled_orders"] += 1
-            else:
-                o = channel_rollup[(when.date().isoformat(), channel, campaign)]
-                o["orders"] += 1
-                o["revenue_minor"] += total
-                o["cogs_minor"] += total // 3
-                o["units"] += 1
         # out of order: the session's events are written in a shuffled order
         shuffled = list(seq)
         rng.shuffle(shuffled)
@@ -390,7 +388,7 @@ def _bulk_load(path: Path, events: int, seed: int) -> dict[str, Any]:
                     sku,
                     order_id if name == "Order Completed" else None,
                     None,
-                    json.dumps({"sku": sku}) if sku else "{}",
+                    f'{{"sku": "{sku}"}}' if sku else "{}",
                 )
             )
         if len(rows) >= 200_000:
@@ -402,30 +400,23 @@ def _bulk_load(path: Path, events: int, seed: int) -> dict[str, Any]:
     db.executemany(
         "INSERT INTO order_facts (order_id, order_number, placed, customer_id, sales_channel, channel, "
         "campaign, session_id, currency, subtotal_minor, discount_minor, total_minor, cogs_minor, "
-        "cogs_complete, status, "
-        "status_at, placed_at, day, is_first) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-        orders,
+        "cogs_complete, status, status_at, placed_at, day, is_first, prior_order_day, "
+        "second_prior_order_day, prior_channel_order_day, second_prior_channel_order_day) "
+        "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+        _order_facts(orders, channel_rollup),
     )
-    columns = [
-        "sessions",
-        "sessions_viewed",
-        "sessions_added",
-        "sessions_checkout",
-        "sessions_purchased",
-        "page_views",
-        "product_views",
-        "events",
-        "orders",
-        "new_customer_orders",
-        "revenue_minor",
-        "cogs_minor",
-        "units",
-        "cancelled_orders",
-    ]
+    columns = [c.name for c in DailyRollup.__table__.columns if c.name != "day"]  # type: ignore[attr-defined]
     db.executemany(
         f"INSERT INTO rollup_daily_channel (day, channel, campaign, {', '.join(columns)}) "
         f"VALUES (?,?,?,{','.join('?' * len(columns))})",
         [(*key, *[int(c[name]) for name in columns]) for key, c in channel_rollup.items()],
+    )
+    daily: dict[str, Counter[str]] = defaultdict(Counter)
+    for (day, _, _), counts in channel_rollup.items():
+        daily[day].update(counts)
+    db.executemany(
+        f"INSERT INTO rollup_daily (day, {', '.join(columns)}) VALUES (?,{','.join('?' * len(columns))})",
+        [(day, *[int(c[name]) for name in columns]) for day, c in daily.items()],
     )
     db.commit()
     for _, sql in indexes:
@@ -440,6 +431,47 @@ def _bulk_load(path: Path, events: int, seed: int) -> dict[str, Any]:
         "orders": len(orders),
         "rollup_rows": len(channel_rollup),
     }
+
+
+def _order_facts(
+    orders: list[tuple[str, str, str, str, str, int, str, datetime]],
+    channel_rollup: dict[tuple[str, str, str], Counter[str]],
+) -> list[tuple[Any, ...]]:
+    """The order facts as the facts consumer would hold them (first orders and prior-order days from each
+    customer's counted orders by time), their counts added to the channel rollup."""
+    chains: dict[str, list[str]] = defaultdict(list)
+    channel_chains: dict[tuple[str, str], list[str]] = defaultdict(list)
+    facts = []
+    for order_id, customer, channel, campaign, session_id, total, status, when in sorted(
+        orders, key=lambda o: (o[7], o[0])
+    ):
+        day = when.date().isoformat()
+        counts = channel_rollup[(day, channel, campaign)]
+        prior = second = channel_prior = channel_second = None
+        first = False
+        if status == "cancelled":
+            counts["cancelled_orders"] += 1
+        else:
+            chain = chains[customer]
+            prior = chain[-1] if chain else None
+            second = chain[-2] if len(chain) > 1 else None
+            first = not chain
+            chain.append(day)
+            same_channel = channel_chains[(customer, channel)]
+            channel_prior = same_channel[-1] if same_channel else None
+            channel_second = same_channel[-2] if len(same_channel) > 1 else None
+            same_channel.append(day)
+            counts["orders"] += 1
+            counts["customer_orders"] += 1
+            counts["new_customer_orders"] += first
+            counts["revenue_minor"] += total
+            counts["cogs_minor"] += total // 3
+            counts["units"] += 1
+        at = when.isoformat(" ")
+        head = (order_id, f"N{order_id}", 1, customer, "web", channel, campaign, session_id, "EUR")
+        priors = (prior, second, channel_prior, channel_second)
+        facts.append((*head, total, 0, total, total // 3, 1, status, at, at, day, first, *priors))
+    return facts
 
 
 RAW_KPIS_SQL = """
@@ -458,15 +490,27 @@ FROM s WHERE first_day BETWEEN :start AND :end
 """
 
 
+REPEAT_SQL = """
+SELECT COALESCE(SUM(n >= 1), 0), COALESCE(SUM(n >= 2), 0) FROM (
+    SELECT customer_id, COUNT(*) AS n FROM order_facts
+    WHERE placed = 1 AND status NOT IN ('cancelled', 'refunded') AND currency = 'EUR'
+      AND customer_id IS NOT NULL AND day BETWEEN :start AND :end
+    GROUP BY customer_id
+)
+"""
+TO_DATE_SQL = """
+SELECT COALESCE(SUM(total_minor), 0), COUNT(DISTINCT customer_id) FROM order_facts
+WHERE placed = 1 AND status NOT IN ('cancelled', 'refunded') AND currency = 'EUR' AND day <= :end
+"""
+
+
 async def raw_kpis(database: Database, span: DateRange) -> dict[str, Any]:
-    """Sessions, conversion and cart abandonment grouped from the raw events; orders and revenue from the
-    order facts (the orders' raw data)."""
+    """Sessions, conversion and cart abandonment grouped from the raw events; orders, revenue, the repeat
+    purchase rate (orders grouped by customer) and historical CLV (revenue and distinct customers to
+    date) from the order facts (the orders' raw data)."""
+    bounds = {"start": span.start.isoformat(), "end": span.end.isoformat()}
     async with database.read() as connection:
-        sessions, purchased, added = (
-            await connection.execute(
-                text(RAW_KPIS_SQL), {"start": span.start.isoformat(), "end": span.end.isoformat()}
-            )
-        ).one()
+        sessions, purchased, added = (await connection.execute(text(RAW_KPIS_SQL), bounds)).one()
         orders, revenue = (
             await connection.execute(
                 text(
@@ -474,9 +518,11 @@ async def raw_kpis(database: Database, span: DateRange) -> dict[str, Any]:
                     "AND status NOT IN ('cancelled', 'refunded') AND currency = 'EUR' "
                     "AND day BETWEEN :start AND :end"
                 ),
-                {"start": span.start.isoformat(), "end": span.end.isoformat()},
+                bounds,
             )
         ).one()
+        once, twice = (await connection.execute(text(REPEAT_SQL), bounds)).one()
+        revenue_to_date, customers_to_date = (await connection.execute(text(TO_DATE_SQL), bounds)).one()
     sums = Counter(
         {
             "sessions": sessions,
@@ -487,6 +533,10 @@ async def raw_kpis(database: Database, span: DateRange) -> dict[str, Any]:
         }
     )
     values = kpis.derive(sums)
+    values["repeat_purchase_rate"] = round(twice / once, 6) if once else None
+    values["historical_clv"] = (
+        round(revenue_to_date / customers_to_date / 100, 2) if customers_to_date else None
+    )
     return {name: values[name] for name in COMPARED}
 
 
@@ -497,17 +547,83 @@ COMPARED = (
     "orders",
     "revenue",
     "average_order_value",
+    "repeat_purchase_rate",
+    "historical_clv",
 )
 
 
-async def kpi_queries(quick: bool, tmp: Path) -> dict[str, Any]:
+async def _build_kpi_database(path: Path, events: int, seed: int) -> dict[str, Any]:
+    """The 10M-event database, generated by this file in a child process at `nice -n 5` (the machine is
+    shared; the generator is pure Python)."""
+    process = await asyncio.create_subprocess_exec(
+        "nice",
+        "-n",
+        "5",
+        sys.executable,
+        __file__,
+        "--build",
+        str(path),
+        str(events),
+        str(seed),
+        stdout=asyncio.subprocess.PIPE,
+    )
+    out, _ = await process.communicate()
+    if process.returncode != 0:
+        raise RuntimeError(f"building the KPI database failed (exit {process.returncode})")
+    loaded: dict[str, Any] = json.loads(out)
+    return loaded
+
+
+async def _report_parts(
+    database: Database, span: DateRange, filters: kpis.Filters, repeats: int
+) -> dict[str, Any]:
+    """p50/p99 of each statement group of the report (where its time goes)."""
+    before = span.previous()
+    both = DateRange(before.start, span.end)
+    customer_orders = (0, 0)
+    parts: dict[str, Any] = {}
+    for name in ("daily_sums", "repeat_purchase_rates"):
+        ms = []
+        for _ in range(repeats):
+            started = time.perf_counter()
+            async with database.read() as connection:
+                if name == "daily_sums":  # rollup sums by day and before the range, spend, expenses
+                    days = await kpis.daily_sums(connection, both, filters, with_earlier=True)
+                    customer_orders = (
+                        sum(c["customer_orders"] for d, c in days.items() if d and d >= span.start),
+                        sum(c["customer_orders"] for d, c in days.items() if d and d < span.start),
+                    )
+                else:
+                    await kpis.repeat_purchase_rates(
+                        connection, span, before, filters, customer_orders=customer_orders
+                    )
+            ms.append((time.perf_counter() - started) * 1000)
+        summary = summarize(ms)
+        parts[name] = {"p50": summary["p50"], "p99": summary["p99"]}
+    return parts
+
+
+async def kpi_queries(quick: bool, tmp: Path, keep: Path | None = None) -> dict[str, Any]:
+    """The KPI report timed on a database of 10M events (200,000 with `quick`); with `keep`, the database
+    is built there once and reused by later runs (for iterating on the queries; `bench/run.py` always
+    builds a fresh one)."""
     events = 200_000 if quick else 10_000_000
     repeats, raw_repeats = (50, 2) if quick else (300, 3)
-    async with migrated_database("sqlite", tmp, "kpis", ALEMBIC_INI, "") as url:
-        path = Path(url.split("///", 1)[1])
-        load_started = time.perf_counter()
-        loaded = await asyncio.to_thread(_bulk_load, path, events, 11)
-        load_s = time.perf_counter() - load_started
+    async with contextlib.AsyncExitStack() as stack:
+        load_s: float | None = None
+        if keep is not None and await asyncio.to_thread(keep.exists):
+            url = f"sqlite+aiosqlite:///{keep}"
+            loaded = json.loads(keep.with_suffix(".json").read_text())
+        else:
+            label = "kpis" if keep is None else keep.stem
+            url = await stack.enter_async_context(
+                migrated_database("sqlite", tmp if keep is None else keep.parent, label, ALEMBIC_INI, "")
+            )
+            load_started = time.perf_counter()
+            loaded = await _build_kpi_database(Path(url.split("///", 1)[1]), events, 11)
+            load_s = round(time.perf_counter() - load_started, 1)
+            if keep is not None:
+                keep.with_suffix(".json").write_text(json.dumps(loaded))
         database = Database(url)
         span = DateRange(START_DAY + timedelta(days=200), START_DAY + timedelta(days=229))
         filters = kpis.Filters(currency="EUR")
@@ -519,16 +635,21 @@ async def kpi_queries(quick: bool, tmp: Path) -> dict[str, Any]:
                 report = await kpis.report(connection, span, granularity="day", filters=filters)
             rollup_ms.append((time.perf_counter() - started) * 1000)
         channel_ms = []
+        channel_repeat_equal = True
         for index in range(repeats // 3):
+            channel_filters = kpis.Filters(channel=CHANNELS[index % 3], currency="EUR")
             started = time.perf_counter()
             async with database.read() as connection:
-                await kpis.report(
-                    connection,
-                    span,
-                    granularity="week",
-                    filters=kpis.Filters(channel=CHANNELS[index % 3], currency="EUR"),
-                )
+                by_channel = await kpis.report(connection, span, granularity="week", filters=channel_filters)
             channel_ms.append((time.perf_counter() - started) * 1000)
+            if index < 3:  # the channel's repeat purchase rates against grouping its orders by customer
+                async with database.read() as connection:
+                    grouped = await kpis.repeat_rates_by_customer(
+                        connection, span, span.previous(), channel_filters
+                    )
+                rates = by_channel.kpis["repeat_purchase_rate"]
+                channel_repeat_equal &= (rates.value, rates.previous) == grouped
+        parts = await _report_parts(database, span, filters, repeats // 3)
         raw_ms = []
         raw_values: dict[str, Any] = {}
         for _ in range(raw_repeats):
@@ -541,10 +662,12 @@ async def kpi_queries(quick: bool, tmp: Path) -> dict[str, Any]:
     rollup_summary, raw_summary = summarize(rollup_ms), summarize(raw_ms)
     return {
         "loaded": loaded,
-        "bulk_load_s": round(load_s, 1),
+        "bulk_load_s": load_s,
+        "report_parts_ms": parts,
         "range_days": span.days,
         "rollup_report_ms": rollup_summary,
         "rollup_report_channel_filter_ms": summarize(channel_ms),
+        "channel_repeat_purchase_rates_equal_grouping": channel_repeat_equal,
         "raw_kpis_ms": raw_summary,
         "rollup_values": rollup_values,
         "raw_values": raw_values,
@@ -558,6 +681,10 @@ async def run(quick: bool) -> dict[str, Any]:
         tmp = Path(directory)
         ingest = await ingestion(quick, tmp)
         queries = await kpi_queries(quick, tmp)
+    return _result(quick, ingest, queries)
+
+
+def _result(quick: bool, ingest: dict[str, Any], queries: dict[str, Any]) -> dict[str, Any]:
     headline = {
         "ingestion rollups/raw (goal >= 0.5)": ingest["ratio_rollups_over_raw"],
         "ingestion rollups events/s (SQLite)": ingest["rollups_sqlite_eps"],
@@ -584,3 +711,33 @@ async def run(quick: bool) -> dict[str, Any]:
             "the raw events by session in SQL",
         ],
     }
+
+
+async def _one_part(part: str, quick: bool, keep: Path | None) -> dict[str, Any]:
+    with tempfile.TemporaryDirectory(prefix="bench-analytics-") as directory:
+        if part == "ingestion":
+            return await ingestion(quick, Path(directory))
+        return await kpi_queries(quick, Path(directory), keep)
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(
+        description=f"{DESCRIPTION}. One part alone, printed as JSON (no result file written); "
+        "`bench/run.py analytics` runs both and records them."
+    )
+    parser.add_argument("--part", choices=("ingestion", "kpis"), help="the part to run")
+    parser.add_argument("--quick", action="store_true")
+    parser.add_argument(
+        "--keep-db", type=Path, help="kpis: build the database at this path (*.db) once and reuse it"
+    )
+    parser.add_argument("--build", nargs=3, metavar=("PATH", "EVENTS", "SEED"), help=argparse.SUPPRESS)
+    arguments = parser.parse_args()
+    if arguments.build:
+        path, count, seed_text = arguments.build
+        print(json.dumps(_bulk_load(Path(path), int(count), int(seed_text))))
+    elif arguments.part:
+        print(
+            json.dumps(asyncio.run(_one_part(arguments.part, arguments.quick, arguments.keep_db)), indent=2)
+        )
+    else:
+        parser.error("--part is required")

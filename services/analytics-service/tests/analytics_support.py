@@ -13,7 +13,7 @@ from sqlalchemy import select
 
 from analytics_service.config import Settings
 from analytics_service.events import consumers
-from analytics_service.warehouse.models import DailyChannelRollup, DailyProductRollup
+from analytics_service.warehouse.models import DailyChannelRollup, DailyProductRollup, DailyRollup
 from contracts import CloudEvent, build_event
 from contracts.catalog.activity import ActivityTracked
 from contracts.catalog.customers import CustomerConsentChanged, CustomerMerged, CustomerUnmerged
@@ -180,7 +180,7 @@ class Deliverer:
 
 
 async def _rollup(
-    database: Database, model: Any, keys: tuple[str, str, str]
+    database: Database, model: Any, keys: tuple[str, ...]
 ) -> dict[tuple[Any, ...], dict[str, int]]:
     """A rollup table as {key: {column: value}}, zero columns and all-zero rows left out."""
     async with database.session() as session:
@@ -199,3 +199,7 @@ async def channel_rollup(database: Database) -> dict[tuple[Any, ...], dict[str, 
 
 async def product_rollup(database: Database) -> dict[tuple[Any, ...], dict[str, int]]:
     return await _rollup(database, DailyProductRollup, ("day", "sku", "location_id"))
+
+
+async def daily_rollup(database: Database) -> dict[tuple[Any, ...], dict[str, int]]:
+    return await _rollup(database, DailyRollup, ("day",))

@@ -61,6 +61,26 @@ async def test_anonymous_events_before_and_after_identify_belong_to_the_customer
     assert fact.customer_id == customer
 
 
+async def test_anonymous_events_in_the_batch_that_identifies_belong_to_the_customer(
+    database: Database,
+) -> None:
+    deliver = Deliverer(database)
+    anonymous, customer, s1, s2 = unique("a"), unique("c"), unique("s"), unique("s")
+    await deliver(
+        [
+            tracked("Product Viewed", session=s1, when=at(0), anonymous=anonymous, sku="X"),
+            tracked("Identify", session=None, when=at(0, 1), anonymous=anonymous, customer=customer),
+            tracked("Page Viewed", session=s2, when=at(0, 2), anonymous=anonymous),
+        ]
+    )
+    assert [e.customer_id for e in await _events(database, s1)] == [customer]
+    assert [e.customer_id for e in await _events(database, s2)] == [customer]
+    async with database.session() as session:
+        fact = await session.get(SessionFact, s2)
+    assert fact is not None
+    assert fact.customer_id == customer
+
+
 async def test_a_second_customer_on_the_same_device_does_not_steal_the_link(database: Database) -> None:
     deliver = Deliverer(database)
     anonymous, first, second = unique("a"), unique("c"), unique("c")

@@ -5,11 +5,14 @@ from __future__ import annotations
 
 import random
 from datetime import timedelta
+from typing import Any
 
 from analytics_support import (
     Deliverer,
     at,
     channel_rollup,
+    daily_rollup,
+    merged,
     placed,
     price,
     product,
@@ -17,9 +20,13 @@ from analytics_support import (
     status,
     tracked,
     unique,
+    unmerged,
 )
 
 from analytics_service.config import Settings
+from analytics_service.kpis import service as kpis
+from analytics_service.periods import DateRange
+from analytics_service.warehouse import rollups
 from analytics_service.warehouse.recompute import rollups_from_scratch
 from servicekit.db import Database
 
@@ -69,6 +76,7 @@ async def test_a_visit_and_its_order_count_in_the_channel_and_product_rollups(da
             "events": 5,
             "orders": 1,
             "new_customer_orders": 1,
+            "customer_orders": 1,
             "revenue_minor": 9000,
             "cogs_minor": 4000,
             "units": 2,
@@ -197,5 +205,76 @@ async def test_rollups_equal_a_recomputation_after_duplicated_and_out_of_order_d
     got_products = {k: v for k, v in (await product_rollup(database)).items() if k[1] in skus}
     assert got_channels == want_channels
     assert got_products == want_products
+    assert await daily_rollup(database) == _by_day(await channel_rollup(database))
     assert sum(c.get("orders", 0) for c in got_channels.values()) >= 3
     assert sum(c.get("cancelled_orders", 0) for c in got_channels.values()) > 0
+
+
+def _by_day(channel: dict[tuple[Any, ...], dict[str, int]]) -> dict[tuple[Any, ...], dict[str, int]]:
+    summed = rollups.by_day(channel)  # type: ignore[arg-type]
+    return {(day,): {n: v for n, v in c.items() if v} for day, c in summed.items() if any(c.values())}
+
+
+async def _both_repeat_rates(
+    database: Database, span: DateRange, channel: str | None = None
+) -> tuple[Any, Any]:
+    """The repeat purchase rates of `span` and its previous period (of one channel's orders), from the
+    prior-order days (what GET /v1/kpis reads) and from the orders grouped by customer."""
+    before = span.previous()
+    filters = kpis.Filters(channel=channel, currency=Settings().reporting_currency)
+    async with database.read() as connection:
+        days = await kpis.daily_sums(connection, DateRange(before.start, span.end), filters)
+        orders = (
+            sum(c["customer_orders"] for d, c in days.items() if d is not None and d >= span.start),
+            sum(c["customer_orders"] for d, c in days.items() if d is not None and d < span.start),
+        )
+        fast = await kpis.repeat_rates_from_prior_orders(connection, span, before, orders, channel=channel)
+        grouped = await kpis.repeat_rates_by_customer(connection, span, before, filters)
+    return fast, grouped
+
+
+async def test_repeat_purchase_rates_from_prior_orders_equal_grouping_by_customer(database: Database) -> None:
+    rng = random.Random(5)
+    customers = [unique("c") for _ in range(8)]
+    channels = [unique("web"), unique("pos")]  # sales channels: no session attributes these orders
+    sku = unique("SKU")
+    events = [product(sku, "cat"), price(sku, "10.00", "4.00", at(-60))]
+    orders: list[tuple[str, str]] = []
+    for _ in range(60):
+        order_id, customer = unique("o"), rng.choice(customers)
+        when = at(rng.randrange(-20, 20), rng.random() * 23)
+        currency = "USD" if rng.random() < 0.1 else "EUR"
+        sales_channel = rng.choice(channels)
+        events.append(
+            placed(order_id, customer, when, [(sku, 1, "10.00")], currency=currency, channel=sales_channel)
+        )
+        if rng.random() < 0.15:
+            events.append(status(order_id, customer, "cancelled", when + timedelta(hours=1)))
+        orders.append((order_id, customer))
+    rng.shuffle(events)  # out of order: a customer's orders arrive in any order
+    deliver = Deliverer(database)
+    await deliver(events, batch=7)
+    ranges = [
+        DateRange(at(start).date(), at(start + length - 1).date())
+        for start, length in ((0, 7), (-5, 10), (3, 1))
+    ]
+    rates = []
+    for span in ranges:
+        for channel in (None, *channels):
+            fast, grouped = await _both_repeat_rates(database, span, channel)
+            assert fast == grouped
+            rates += [rate for rate in fast if rate]
+    assert rates  # some customer ordered twice in a range
+
+    # a merge moves one customer's orders into another's chain; the unmerge splits them again
+    await deliver([merged(customers[0], [customers[1]], "m-1", at(21))])
+    for span in ranges:
+        for channel in (None, *channels):
+            fast, grouped = await _both_repeat_rates(database, span, channel)
+            assert fast == grouped
+    await deliver([unmerged(customers[0], [customers[1]], "m-1", at(22))])
+    await deliver([status(orders[0][0], orders[0][1], "refunded", at(23), "placed")])
+    for span in ranges:
+        for channel in (None, *channels):
+            fast, grouped = await _both_repeat_rates(database, span, channel)
+            assert fast == grouped

@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import random
 from collections.abc import AsyncIterator, Iterator
-from datetime import timedelta
+from datetime import UTC, datetime, time, timedelta
 
 import httpx
 import pytest
@@ -363,3 +363,34 @@ async def test_predicted_clv_kpi_is_the_mean_prediction_of_known_unmerged_custom
     assert rows
     expected = round(sum(rows) / len(rows) / 100, 2)
     assert response.json()["kpis"]["predicted_clv"]["value"] == pytest.approx(expected, abs=0.01)
+
+
+async def test_predicted_clv_kpi_of_a_past_period_and_a_channel_counts_the_customers_then_acquired(
+    app_client: httpx.AsyncClient, database_url: str
+) -> None:
+    database = Database(database_url)
+    try:
+        for end in (ago(30).date(), NOW.date()):
+            for channel in (None, "web", "pos"):
+                params = {"start": (end - timedelta(days=6)).isoformat(), "end": end.isoformat()}
+                response = await app_client.get(
+                    "/v1/kpis", params={**params, **({"channel": channel} if channel else {})}
+                )
+                assert response.status_code == 200, response.text
+                until = datetime.combine(end + timedelta(days=1), time.min, tzinfo=UTC)
+                statement = (
+                    select(col(PredictedClv.predicted_spend_minor))
+                    .join(CustomerProfile, col(CustomerProfile.customer_id) == col(PredictedClv.customer_id))
+                    .where(
+                        col(CustomerProfile.merged_into).is_(None),
+                        col(CustomerProfile.first_order_at) < until,
+                    )
+                )
+                if channel is not None:
+                    statement = statement.where(col(CustomerProfile.acquisition_channel) == channel)
+                async with database.session() as session:
+                    rows = (await session.execute(statement)).scalars().all()
+                expected = round(sum(rows) / len(rows) / 100, 2) if rows else None
+                assert response.json()["kpis"]["predicted_clv"]["value"] == pytest.approx(expected, abs=0.01)
+    finally:
+        await database.dispose()

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 
 import sqlalchemy as sa
 from sqlmodel import Field, SQLModel
@@ -23,3 +23,18 @@ class PredictedClv(SQLModel, table=True):
     probability_alive: float
     predicted_spend_minor: int = Field(sa_type=sa.BigInteger)
     fitted_at: datetime = Field(sa_column=sa.Column(UTCDateTime(), nullable=False))
+
+
+class PredictedClvCohort(SQLModel, table=True):
+    """The predictions of one refit summed per acquisition cohort: customers (not merged away, with a first
+    counted order) by first-order day (UTC), acquisition channel and campaign ("" when none), their count
+    and predicted net spend. The `predicted_clv` KPI is a prefix sum over these rows instead of an average
+    over every customer; written with `predicted_clv` in the refit's transaction."""
+
+    __tablename__ = "predicted_clv_cohorts"
+
+    first_order_day: date = Field(primary_key=True)
+    acquisition_channel: str = Field(primary_key=True, max_length=50)
+    acquisition_campaign: str = Field(primary_key=True, max_length=100)
+    customers: int
+    predicted_spend_minor: int = Field(sa_type=sa.BigInteger)

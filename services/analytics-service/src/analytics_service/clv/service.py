@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+from collections import defaultdict
 from collections.abc import Iterable
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import date
 
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, insert, select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from sqlmodel import col
 
-from analytics_service.clv.models import PredictedClv
+from analytics_service.clv.models import PredictedClv, PredictedClvCohort
 from analytics_service.clv.schemas import CustomerValueRead
 from analytics_service.warehouse.models import CustomerProfile
+from servicekit.db import as_utc
 from servicekit.errors import NotFound
 
 
@@ -47,30 +49,61 @@ async def customer_value(session: AsyncSession, *, customer_id: str) -> Customer
     )
 
 
+async def store_cohorts(session: AsyncSession) -> None:
+    """Replace `predicted_clv_cohorts` with the stored predictions summed per acquisition cohort (call in
+    the refit's transaction, after `predicted_clv` is written)."""
+    rows = await session.execute(
+        select(
+            col(CustomerProfile.first_order_at),
+            col(CustomerProfile.acquisition_channel),
+            col(CustomerProfile.acquisition_campaign),
+            col(PredictedClv.predicted_spend_minor),
+        )
+        .join(CustomerProfile, col(CustomerProfile.customer_id) == col(PredictedClv.customer_id))
+        .where(col(CustomerProfile.merged_into).is_(None), col(CustomerProfile.first_order_at).is_not(None))
+    )
+    cohorts: dict[tuple[date, str, str], list[int]] = defaultdict(lambda: [0, 0])
+    for first_order_at, channel, campaign, predicted in rows.all():
+        if first_order_at is None:
+            continue
+        cohort = cohorts[(as_utc(first_order_at).date(), channel or "", campaign or "")]
+        cohort[0] += 1
+        cohort[1] += int(predicted)
+    await session.execute(delete(PredictedClvCohort))
+    if cohorts:
+        await session.execute(
+            insert(PredictedClvCohort),
+            [
+                {
+                    "first_order_day": day,
+                    "acquisition_channel": channel,
+                    "acquisition_campaign": campaign,
+                    "customers": customers,
+                    "predicted_spend_minor": predicted,
+                }
+                for (day, channel, campaign), (customers, predicted) in sorted(cohorts.items())
+            ],
+        )
+
+
 class StoredPredictedClv:
     """The KPI hook (`kpis.hooks.register_predicted_clv`): the mean predicted spend over the CLV horizon
-    of the customers whose first order was on or before `as_of` and who are not merged away, optionally
-    those acquired on a channel/campaign, from the latest fit (a past `as_of` selects the customers then
-    known, valued by today's model); None before the first fit."""
+    of the customers whose first order was on or before `as_of` and who were not merged away at the latest
+    fit, optionally those acquired on a channel/campaign, from the latest fit's cohort sums (a past `as_of`
+    selects the customers then known, valued by today's model); None before the first fit."""
 
     version = 1
 
     async def average_predicted_clv(
         self, connection: AsyncConnection, *, as_of: date, channel: str | None, campaign: str | None
     ) -> float | None:
-        end = datetime.combine(as_of + timedelta(days=1), time.min, tzinfo=UTC)
-        statement = (
-            select(func.avg(col(PredictedClv.predicted_spend_minor)))
-            .join(CustomerProfile, col(CustomerProfile.customer_id) == col(PredictedClv.customer_id))
-            .where(
-                col(CustomerProfile.merged_into).is_(None),
-                col(CustomerProfile.first_order_at).is_not(None),
-                col(CustomerProfile.first_order_at) < end,
-            )
-        )
+        statement = select(
+            func.sum(col(PredictedClvCohort.predicted_spend_minor)),
+            func.sum(col(PredictedClvCohort.customers)),
+        ).where(col(PredictedClvCohort.first_order_day) <= as_of)
         if channel is not None:
-            statement = statement.where(col(CustomerProfile.acquisition_channel) == channel)
+            statement = statement.where(col(PredictedClvCohort.acquisition_channel) == channel)
         if campaign is not None:
-            statement = statement.where(col(CustomerProfile.acquisition_campaign) == campaign)
-        average = (await connection.execute(statement)).scalar()
-        return round(float(average) / 100, 2) if average is not None else None
+            statement = statement.where(col(PredictedClvCohort.acquisition_campaign) == campaign)
+        predicted, customers = (await connection.execute(statement)).one()
+        return round(float(predicted) / float(customers) / 100, 2) if customers else None

@@ -18,6 +18,7 @@ from sqlalchemy import delete, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
+from analytics_service.clv import service as clv_service
 from analytics_service.clv.model import (
     expected_purchases,
     fit_clv,
@@ -297,6 +298,7 @@ async def _store(database: Database, fitted: Fitted, *, run_id: str) -> None:
             await session.execute(delete(table))
             for start in range(0, len(rows), INSERT_CHUNK):
                 await session.execute(insert(table), rows[start : start + INSERT_CHUNK])
+        await clv_service.store_cohorts(session)
 
 
 async def latest_run_in(session: AsyncSession, *, status: str | None = None) -> ModelRun | None:

@@ -1,5 +1,10 @@
 """KPIs over a date range from the rollups (and order facts for customer-level figures), by period, with
-the change against the previous period of the same length. Never reads raw events."""
+the change against the previous period of the same length. Never reads raw events.
+
+Without a channel or campaign filter the report reads `rollup_daily` (one row a day), with a filter
+`rollup_daily_channel`; the repeat purchase rate is counted from the prior-order days of the order facts
+(index searches, no grouping by customer), except with a campaign filter, where the campaign's orders
+are grouped by customer."""
 
 from __future__ import annotations
 
@@ -7,10 +12,10 @@ import csv
 import io
 from collections import Counter
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 from typing import Any
 
-from sqlalchemy import case, func, select
+from sqlalchemy import Date, case, cast, func, literal, null, or_, select, true, union_all
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlmodel import col
 
@@ -20,6 +25,7 @@ from analytics_service.kpis.schemas import KpiPeriod, KpiReport, KpiValue
 from analytics_service.periods import DateRange, Granularity, period_end, period_start, periods
 from analytics_service.warehouse.models import (
     DailyChannelRollup,
+    DailyRollup,
     Expense,
     MarketingSpend,
     OrderFact,
@@ -32,6 +38,7 @@ ROLLUP_SUMS = (
     "sessions_purchased",
     "orders",
     "new_customer_orders",
+    "customer_orders",
     "revenue_minor",
     "cogs_minor",
 )
@@ -43,6 +50,15 @@ class Filters:
     channel: str | None = None
     campaign: str | None = None
     currency: str = "EUR"
+
+    @property
+    def unfiltered(self) -> bool:
+        return self.channel is None and self.campaign is None
+
+
+def _rollup(filters: Filters) -> type[DailyRollup] | type[DailyChannelRollup]:
+    """The per-day totals when no channel or campaign is asked for, else the per-channel rows."""
+    return DailyRollup if filters.unfiltered else DailyChannelRollup
 
 
 def _ratio(numerator: float, denominator: float) -> float | None:
@@ -79,18 +95,26 @@ def derive(sums: Counter[str]) -> dict[str, int | float | None]:
     }
 
 
+EARLIER = None  # the key of `daily_sums`' row for all days before the range (`with_earlier`)
+
+
 async def daily_sums(
-    connection: AsyncConnection, span: DateRange, filters: Filters
-) -> dict[date, Counter[str]]:
-    """Per day: the rollup sums, spend and expenses (one grouped query each)."""
-    table = DailyChannelRollup
-    statement = (
-        select(col(table.day), *[func.sum(getattr(table, name)) for name in ROLLUP_SUMS])
+    connection: AsyncConnection, span: DateRange, filters: Filters, *, with_earlier: bool = False
+) -> dict[date | None, Counter[str]]:
+    """Per day: the rollup sums, spend and expenses; with `with_earlier`, also the rollup sums of every day
+    before the range under the key None (historical CLV needs revenue and new customers to date). One
+    statement: the grouped queries joined by UNION ALL, each row tagged with the part it comes from."""
+    table = _rollup(filters)
+    sums = [func.sum(getattr(table, name)) for name in ROLLUP_SUMS]
+    zeros = [literal(0)] * (len(ROLLUP_SUMS) - 1)
+    rollup = (
+        select(literal("rollup"), col(table.day), *sums)
         .where(col(table.day) >= span.start, col(table.day) <= span.end)
         .group_by(col(table.day))
     )
+    earlier = select(literal("rollup"), cast(null(), Date), *sums).where(col(table.day) < span.start)
     spend = (
-        select(col(MarketingSpend.day), func.sum(col(MarketingSpend.amount_minor)))
+        select(literal("spend"), col(MarketingSpend.day), func.sum(col(MarketingSpend.amount_minor)), *zeros)
         .where(
             col(MarketingSpend.day) >= span.start,
             col(MarketingSpend.day) <= span.end,
@@ -99,21 +123,19 @@ async def daily_sums(
         .group_by(col(MarketingSpend.day))
     )
     if filters.channel is not None:
-        statement = statement.where(col(table.channel) == filters.channel)
+        rollup = rollup.where(col(DailyChannelRollup.channel) == filters.channel)
+        earlier = earlier.where(col(DailyChannelRollup.channel) == filters.channel)
         spend = spend.where(col(MarketingSpend.channel) == filters.channel)
     if filters.campaign is not None:
-        statement = statement.where(col(table.campaign) == filters.campaign)
+        rollup = rollup.where(col(DailyChannelRollup.campaign) == filters.campaign)
+        earlier = earlier.where(col(DailyChannelRollup.campaign) == filters.campaign)
         spend = spend.where(col(MarketingSpend.campaign) == filters.campaign)
-    days: dict[date, Counter[str]] = {}
-    for row in (await connection.execute(statement)).all():
-        days[row[0]] = Counter(
-            {name: int(value or 0) for name, value in zip(ROLLUP_SUMS, row[1:], strict=True)}
-        )
-    for day, amount in (await connection.execute(spend)).all():
-        days.setdefault(day, Counter())["spend_minor"] += int(amount or 0)
-    if filters.channel is None and filters.campaign is None:
-        expenses = (
-            select(col(Expense.day), func.sum(col(Expense.amount_minor)))
+    parts = [rollup, spend]
+    if with_earlier:
+        parts.append(earlier)
+    if filters.unfiltered:
+        parts.append(
+            select(literal("expenses"), col(Expense.day), func.sum(col(Expense.amount_minor)), *zeros)
             .where(
                 col(Expense.day) >= span.start,
                 col(Expense.day) <= span.end,
@@ -121,8 +143,13 @@ async def daily_sums(
             )
             .group_by(col(Expense.day))
         )
-        for day, amount in (await connection.execute(expenses)).all():
-            days.setdefault(day, Counter())["expenses_minor"] += int(amount or 0)
+    days: dict[date | None, Counter[str]] = {}
+    for part, day, *values in (await connection.execute(union_all(*parts))).all():
+        counts = days.setdefault(day, Counter())
+        if part == "rollup":
+            counts.update({name: int(value or 0) for name, value in zip(ROLLUP_SUMS, values, strict=True)})
+        else:
+            counts[f"{part}_minor"] += int(values[0] or 0)
     return days
 
 
@@ -137,10 +164,34 @@ def _counted_orders(filters: Filters) -> list[Any]:
 
 
 async def repeat_purchase_rates(
+    connection: AsyncConnection,
+    span: DateRange,
+    before: DateRange,
+    filters: Filters,
+    *,
+    customer_orders: tuple[int, int],
+) -> tuple[float | None, float | None]:
+    """Customers with 2+ counted orders / customers with 1+, in the range and in the previous period.
+
+    Unfiltered, from the prior-order days: of a customer's counted orders in a range, exactly one has
+    its prior order before the range (or none), and exactly one has its prior order in the range and the
+    one before that outside (when it has 2+ there). So customers with 1+ = orders with a customer
+    (`customer_orders`, from the rollup) - orders whose prior order is in the range, and customers with
+    2+ = orders whose prior order is in the range and whose second prior is not: an index search per day
+    of both periods. With a channel filter the same from the prior-order days among the customer's
+    orders of that channel (and the channel's customer orders); with a campaign filter the filtered orders
+    are grouped by customer instead (prior orders per campaign are not stored)."""
+    if filters.campaign is None:
+        return await repeat_rates_from_prior_orders(
+            connection, span, before, customer_orders, channel=filters.channel
+        )
+    return await repeat_rates_by_customer(connection, span, before, filters)
+
+
+async def repeat_rates_by_customer(
     connection: AsyncConnection, span: DateRange, before: DateRange, filters: Filters
 ) -> tuple[float | None, float | None]:
-    """Customers with 2+ counted orders / customers with 1+, in the range and in the previous period
-    (one statement over both)."""
+    """The repeat purchase rates of both periods from the counted orders grouped by customer."""
     day = col(OrderFact.day)
     per_customer = select(
         col(OrderFact.customer_id),
@@ -171,27 +222,67 @@ async def repeat_purchase_rates(
     return _ratio(float(row[1] or 0), float(row[0] or 0)), _ratio(float(row[3] or 0), float(row[2] or 0))
 
 
-async def historical_clvs(
-    connection: AsyncConnection, span: DateRange, before: DateRange, filters: Filters
+async def repeat_rates_from_prior_orders(
+    connection: AsyncConnection,
+    span: DateRange,
+    before: DateRange,
+    customer_orders: tuple[int, int],
+    *,
+    channel: str | None = None,
 ) -> tuple[float | None, float | None]:
-    """Revenue to date / customers acquired to date, at the range's end and at the previous period's end:
-    prefix sums of the channel rollup (every counted order's revenue, one new customer per first order)."""
-    table = DailyChannelRollup
-    earlier = col(table.day) <= before.end
-    statement = select(
-        func.sum(col(table.revenue_minor)),
-        func.sum(col(table.new_customer_orders)),
-        func.sum(case((earlier, col(table.revenue_minor)), else_=0)),
-        func.sum(case((earlier, col(table.new_customer_orders)), else_=0)),
-    ).where(col(table.day) <= span.end)
-    if filters.channel is not None:
-        statement = statement.where(col(table.channel) == filters.channel)
-    if filters.campaign is not None:
-        statement = statement.where(col(table.campaign) == filters.campaign)
-    revenue, customers, revenue_before, customers_before = (await connection.execute(statement)).one()
-    return (
-        _money(revenue / customers) if customers else None,
-        _money(revenue_before / customers_before) if customers_before else None,
+    """The repeat purchase rates of both periods from the prior-order days (of one channel's orders, with
+    `channel`), given each period's counted orders with a customer id (of that channel)."""
+    day = col(OrderFact.day)
+    prior, second = col(OrderFact.prior_order_day), col(OrderFact.second_prior_order_day)
+    conditions: list[Any] = []
+    if channel is not None:
+        prior, second = col(OrderFact.prior_channel_order_day), col(OrderFact.second_prior_channel_order_day)
+        conditions.append(
+            func.coalesce(col(OrderFact.channel), col(OrderFact.sales_channel), "unknown") == channel
+        )
+
+    def in_period(period: DateRange) -> Any:
+        # Orders whose prior order is in the period and which are in it themselves (prior <= day). The
+        # prior days are listed (not a range) so the index (prior_order_day, day) is searched once per day
+        # for `day <= end`, reading only such orders, not every later order of the period's customers.
+        days = [period.start + timedelta(days=n) for n in range(period.days)]
+        return (
+            select(
+                func.count().label("continued"),
+                func.sum(case((or_(second.is_(None), second < period.start), 1), else_=0)).label("twice"),
+            )
+            .where(prior.in_(days), day <= period.end, *conditions)
+            .subquery()
+        )
+
+    now, earlier = in_period(span), in_period(before)
+    row = (
+        await connection.execute(
+            select(now.c.continued, now.c.twice, earlier.c.continued, earlier.c.twice).select_from(
+                now.join(earlier, true())
+            )
+        )
+    ).one()
+    rates = []
+    for orders, continued, twice in (
+        (customer_orders[0], row[0], row[1]),
+        (customer_orders[1], row[2], row[3]),
+    ):
+        rates.append(_ratio(float(twice or 0), float(orders - int(continued or 0))))
+    return rates[0], rates[1]
+
+
+def historical_clvs(
+    earlier: Counter[str], previous: Counter[str], current: Counter[str]
+) -> tuple[float | None, float | None]:
+    """Revenue to date / customers acquired to date, at the range's end and at the previous period's end,
+    from the rollup sums of the days before the previous period, of the previous period and of the range
+    (every counted order's revenue, one new customer per first order)."""
+    before = earlier + previous
+    to_date = before + current
+    return tuple(  # type: ignore[return-value]
+        _money(sums["revenue_minor"] / sums["new_customer_orders"]) if sums["new_customer_orders"] else None
+        for sums in (to_date, before)
     )
 
 
@@ -205,19 +296,27 @@ async def report(
     connection: AsyncConnection, span: DateRange, *, granularity: Granularity, filters: Filters
 ) -> KpiReport:
     before = span.previous()
-    days = await daily_sums(connection, DateRange(before.start, span.end), filters)
+    days = await daily_sums(connection, DateRange(before.start, span.end), filters, with_earlier=True)
+    earlier = days.pop(EARLIER, Counter())
     current, previous = Counter[str](), Counter[str]()
     buckets: dict[date, Counter[str]] = {start: Counter() for start in periods(span, granularity)}
     for day, sums in days.items():
+        assert day is not None
         if day >= span.start:
             current.update(sums)
             buckets[period_start(day, granularity)].update(sums)
         else:
             previous.update(sums)
     now_values, before_values = derive(current), derive(previous)
-    repeat = await repeat_purchase_rates(connection, span, before, filters)
+    repeat = await repeat_purchase_rates(
+        connection,
+        span,
+        before,
+        filters,
+        customer_orders=(current["customer_orders"], previous["customer_orders"]),
+    )
     now_values["repeat_purchase_rate"], before_values["repeat_purchase_rate"] = repeat
-    clv = await historical_clvs(connection, span, before, filters)
+    clv = historical_clvs(earlier, previous, current)
     now_values["historical_clv"], before_values["historical_clv"] = clv
     names = list(KPI_NAMES)
     provider = predicted_clv_provider()

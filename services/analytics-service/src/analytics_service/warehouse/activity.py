@@ -52,7 +52,7 @@ ROLLUP_LAG = Gauge(
 LAST_FOLD = Gauge("analytics_rollup_last_fold_timestamp_seconds", "When the rollups last folded a batch")
 
 PRODUCT_COUNTS = {"Product Viewed": "views", "Product Added": "adds", "Product Removed": "removes"}
-INSERT_CHUNK = 400
+LOOKUP_CHUNK = 1000  # ids per IN (...): a consumer batch (at most 500 events) in one statement
 ACTIVITY_TABLE: Table = ActivityEvent.__table__  # type: ignore[attr-defined]
 LINK_TABLE: Table = IdentityLink.__table__  # type: ignore[attr-defined]
 ORDER_TABLE: Table = OrderFact.__table__  # type: ignore[attr-defined]
@@ -116,12 +116,12 @@ async def fold(session: AsyncSession, events: Sequence[CloudEvent], rules: Inges
         return
     known: set[str] = set()
     ids = list(tracked)
-    for start in range(0, len(ids), INSERT_CHUNK):
+    for start in range(0, len(ids), LOOKUP_CHUNK):
         known.update(
             (
                 await session.scalars(
                     select(col(ActivityEvent.message_id)).where(
-                        col(ActivityEvent.message_id).in_(ids[start : start + INSERT_CHUNK])
+                        col(ActivityEvent.message_id).in_(ids[start : start + LOOKUP_CHUNK])
                     )
                 )
             ).all()
@@ -132,11 +132,8 @@ async def fold(session: AsyncSession, events: Sequence[CloudEvent], rules: Inges
         return
     fresh.sort(key=lambda t: (t.timestamp, t.message_id))
 
-    # Identity: the links these events make or use; then who owns each event now.
-    links = await _links(session, fresh)
-    stated = {t.customer_id for t in fresh if t.customer_id} | set(links.values())
-    owner_of = await customers.survivors(session, stated)
-    blocked = await customers.withdrawn(session, set(owner_of) | set(owner_of.values()))
+    # Identity: the links these events make or use, and who owns each event now.
+    links, owner_of, blocked = await _identities(session, fresh)
 
     rows: list[dict[str, Any]] = []
     now = datetime.now(tz=fresh[0].received_at.tzinfo)
@@ -179,7 +176,7 @@ async def fold(session: AsyncSession, events: Sequence[CloudEvent], rules: Inges
     await connection.execute(
         _insert(session)(ACTIVITY_TABLE).on_conflict_do_nothing(index_elements=["message_id"]), rows
     )
-    await customers.ensure_profiles(session, first_seen)
+    await customers.note_first_seen(session, first_seen)
 
     delta, moved, attribution = await _fold_sessions(session, rows)
     for row in rows:
@@ -238,52 +235,70 @@ async def _attribute_orders(
         )
 
 
-async def _links(session: AsyncSession, fresh: list[ActivityTracked]) -> dict[str, str]:
-    """Anonymous id -> customer id for every anonymous id in the batch: links held, plus the ones this
-    batch makes (earliest event first; the first link of an anonymous id wins). Events stored before a new
-    link that have only its anonymous id are given the customer."""
+async def _identities(
+    session: AsyncSession, fresh: list[ActivityTracked]
+) -> tuple[dict[str, str], dict[str, str], set[str]]:
+    """Anonymous id -> stated customer id for every anonymous id in the batch (links held, plus the ones
+    this batch makes: earliest event first, the first link of an anonymous id wins); each stated customer
+    id -> the customer owning its data now; the customers among them who withdrew analytics consent.
+    Events stored before a new link that have only its anonymous id are given the customer."""
     anonymous_ids = list({t.anonymous_id for t in fresh if t.anonymous_id})
-    if not anonymous_ids:
-        return {}
-    held = {
-        link.anonymous_id: link.customer_id
-        for link in await session.scalars(
-            select(IdentityLink).where(col(IdentityLink.anonymous_id).in_(anonymous_ids))
+    links: dict[str, str] = {}
+    if anonymous_ids:
+        found = await session.execute(
+            select(LINK_TABLE.c.anonymous_id, LINK_TABLE.c.customer_id).where(
+                LINK_TABLE.c.anonymous_id.in_(anonymous_ids)
+            )
         )
-    }
+        links = {str(anonymous): str(customer) for anonymous, customer in found.all()}
+    stated = {t.customer_id for t in fresh if t.customer_id} | set(links.values())
+    owner_of = await customers.survivors(session, stated)
+    blocked = await customers.withdrawn(session, set(owner_of) | set(owner_of.values()))
     new: dict[str, tuple[str, datetime]] = {}
     for t in fresh:
-        if t.anonymous_id and t.customer_id and t.anonymous_id not in held and t.anonymous_id not in new:
+        if t.anonymous_id and t.customer_id and t.anonymous_id not in links and t.anonymous_id not in new:
             new[t.anonymous_id] = (t.customer_id, t.timestamp)
+    new = {anonymous: made for anonymous, made in new.items() if made[0] not in blocked}
     if new:
-        blocked = await customers.withdrawn(session, {cid for cid, _ in new.values()})
-        new = {a: v for a, v in new.items() if v[0] not in blocked}
-    if new:
-        owners = await customers.survivors(session, {cid for cid, _ in new.values()})
-        await (await session.connection()).execute(
+        connection = await session.connection()
+        await connection.execute(
             _insert(session)(LINK_TABLE).on_conflict_do_nothing(index_elements=["anonymous_id"]),
             [
                 {
                     "anonymous_id": anonymous,
-                    "customer_id": owners[cid],
-                    "original_customer_id": cid if owners[cid] != cid else None,
+                    "customer_id": owner_of[cid],
+                    "original_customer_id": cid if owner_of[cid] != cid else None,
                     "linked_at": at,
                 }
                 for anonymous, (cid, at) in new.items()
             ],
         )
-        for anonymous, (cid, _) in new.items():
-            await session.execute(
-                update(ActivityEvent)
-                .where(col(ActivityEvent.anonymous_id) == anonymous, col(ActivityEvent.customer_id).is_(None))
-                .values(customer_id=owners[cid], original_customer_id=cid if owners[cid] != cid else None)
-            )
-            await session.execute(
-                update(SessionFact)
-                .where(col(SessionFact.anonymous_id) == anonymous, col(SessionFact.customer_id).is_(None))
-                .values(customer_id=owners[cid])
-            )
-    return held
+        stitched = [
+            {
+                "link_anonymous": anonymous,
+                "link_owner": owner_of[cid],
+                "link_original": cid if owner_of[cid] != cid else None,
+            }
+            for anonymous, (cid, _) in new.items()
+        ]
+        await connection.execute(_STITCH_EVENTS, stitched)
+        await connection.execute(_STITCH_SESSIONS, stitched)
+        links.update({anonymous: cid for anonymous, (cid, _) in new.items()})
+    return links, owner_of, blocked
+
+
+_STITCH_EVENTS = (
+    update(ACTIVITY_TABLE)
+    .where(
+        ACTIVITY_TABLE.c.anonymous_id == bindparam("link_anonymous"), ACTIVITY_TABLE.c.customer_id.is_(None)
+    )
+    .values(customer_id=bindparam("link_owner"), original_customer_id=bindparam("link_original"))
+)
+_STITCH_SESSIONS = (
+    update(SESSION_TABLE)
+    .where(SESSION_TABLE.c.anonymous_id == bindparam("link_anonymous"), SESSION_TABLE.c.customer_id.is_(None))
+    .values(customer_id=bindparam("link_owner"))
+)
 
 
 async def _fold_sessions(
@@ -302,9 +317,9 @@ async def _fold_sessions(
         return delta, moved, attribution
     held: dict[str, SessionState] = {}
     ids = list(by_session)
-    for start in range(0, len(ids), INSERT_CHUNK):
+    for start in range(0, len(ids), LOOKUP_CHUNK):
         found = await session.execute(
-            select(SESSION_TABLE).where(SESSION_TABLE.c.session_id.in_(ids[start : start + INSERT_CHUNK]))
+            select(SESSION_TABLE).where(SESSION_TABLE.c.session_id.in_(ids[start : start + LOOKUP_CHUNK]))
         )
         for mapping in found.mappings():
             held[mapping["session_id"]] = SessionState(**mapping)

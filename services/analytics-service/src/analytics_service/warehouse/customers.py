@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import datetime
+from datetime import date, datetime
 
-from sqlalchemy import select
+from sqlalchemy import Table, case, or_, select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
@@ -43,6 +45,27 @@ async def ensure_profiles(
             profile.first_seen_at = seen
     await session.flush()
     return found
+
+
+PROFILE_TABLE: Table = CustomerProfile.__table__  # type: ignore[attr-defined]
+
+
+async def note_first_seen(session: AsyncSession, first_seen: dict[str, datetime]) -> None:
+    """`ensure_profiles` in one upsert (for the activity fold, which needs no profile objects back)."""
+    if not first_seen:
+        return
+    dialect = session.get_bind().dialect.name
+    statement = (pg_insert if dialect == "postgresql" else sqlite_insert)(PROFILE_TABLE)
+    held, seen = PROFILE_TABLE.c.first_seen_at, statement.excluded.first_seen_at
+    statement = statement.on_conflict_do_update(
+        index_elements=["customer_id"],
+        set_={"first_seen_at": case((or_(held.is_(None), seen < held), seen), else_=held)},
+    )
+    rows = [
+        {"customer_id": customer_id, "first_seen_at": at, "orders_count": 0, "revenue_minor": 0}
+        for customer_id, at in sorted(first_seen.items())
+    ]
+    await (await session.connection()).execute(statement, rows)
 
 
 async def survivors(session: AsyncSession, customer_ids: Iterable[str]) -> dict[str, str]:
@@ -97,9 +120,42 @@ async def order_lines(session: AsyncSession, order_ids: Iterable[str]) -> dict[s
     return lines
 
 
+def set_prior_order_days(orders: list[OrderFact], *, reporting_currency: str) -> None:
+    """The prior-order days of one customer's placed orders (sorted by `placed_at`, then order id): the days
+    of the two counted orders in the reporting currency before each such order, among all of them and
+    among those of its channel; None on every other order."""
+    chain: list[date] = []
+    by_channel: dict[str, list[date]] = {}
+    for order in orders:
+        prior = second = channel_prior = channel_second = None
+        if (
+            order.status not in rollups.NOT_COUNTED_STATUSES
+            and order.currency == reporting_currency
+            and order.day is not None
+        ):
+            prior, second = _last_two(chain)
+            chain.append(order.day)
+            same_channel = by_channel.setdefault(rollups.order_channel_key(order)[1], [])
+            channel_prior, channel_second = _last_two(same_channel)
+            same_channel.append(order.day)
+        for name, value in (
+            ("prior_order_day", prior),
+            ("second_prior_order_day", second),
+            ("prior_channel_order_day", channel_prior),
+            ("second_prior_channel_order_day", channel_second),
+        ):
+            if getattr(order, name) != value:
+                setattr(order, name, value)
+
+
+def _last_two(days: list[date]) -> tuple[date | None, date | None]:
+    return (days[-1] if days else None, days[-2] if len(days) > 1 else None)
+
+
 async def refresh(session: AsyncSession, customer_ids: Iterable[str], *, reporting_currency: str) -> None:
     """Recompute each customer's first order (`is_first` on its orders, moving new-customer counts in the
-    rollups when it changes) and its profile metrics from its placed orders."""
+    rollups when it changes), the prior-order days of its counted orders in the reporting currency, and
+    its profile metrics from its placed orders."""
     ids = sorted(set(customer_ids))
     if not ids:
         return
@@ -131,6 +187,7 @@ async def refresh(session: AsyncSession, customer_ids: Iterable[str], *, reporti
                 if order.status not in rollups.NOT_COUNTED_STATUSES:
                     delta.channel[key]["new_customer_orders"] += 1 if should else -1
             order.is_first = should
+        set_prior_order_days(by_customer[customer_id], reporting_currency=reporting_currency)
         profile = profiles.get(customer_id)
         if profile is None:
             profile = CustomerProfile(customer_id=customer_id)

@@ -5,7 +5,8 @@ Three layers:
 - **facts** kept as they arrive: raw storefront events (`activity_events`), sessions, orders and their
   lines, products, stock, customers with their consent and merges, identity links, marketing spend and
   expenses;
-- **rollups** maintained incrementally from the facts (`rollup_daily_channel`, `rollup_daily_product`):
+- **rollups** maintained incrementally from the facts (`rollup_daily_channel`, its per-day total
+  `rollup_daily`, `rollup_daily_product`):
   a fact's contribution to a rollup row is a pure function of the fact, so when a fact changes (a late
   event, a status change, a merge) the old contribution is subtracted and the new one added. That keeps
   them idempotent under redelivery (the facts de-duplicate) and correct under out-of-order delivery;
@@ -52,7 +53,6 @@ class ActivityEvent(SQLModel, table=True):
         sa.Index("ix_activity_events_customer", "customer_id"),
         sa.Index("ix_activity_events_anonymous", "anonymous_id"),
         sa.Index("ix_activity_events_session", "session_id"),
-        sa.Index("ix_activity_events_day_event", "day", "event"),
     )
 
     message_id: str = Field(primary_key=True, max_length=100)
@@ -66,7 +66,7 @@ class ActivityEvent(SQLModel, table=True):
     original_customer_id: str | None = Field(default=None, max_length=64)
     channel: str = Field(max_length=50)
     campaign: str = Field(default=NO_CAMPAIGN, max_length=100)
-    sku: str | None = Field(default=None, max_length=100, index=True)
+    sku: str | None = Field(default=None, max_length=100)
     order_id: str | None = Field(default=None, max_length=64)
     revenue_minor: int | None = Field(default=None, sa_type=sa.BigInteger)
     properties: dict[str, Any] = Field(default_factory=dict, sa_column=sa.Column(sa.JSON(), nullable=False))
@@ -156,11 +156,27 @@ class OrderFact(SQLModel, table=True):
     the order itself; such a row counts nowhere until ecom.order.placed.v1 arrives. `status_at` is the
     time of the status held: an older status change delivered late is ignored. `is_first` marks the
     customer's first counted order (by `placed_at`), the one that makes them a new customer.
+    `prior_order_day` and `second_prior_order_day` link a counted order in the reporting currency to the
+    days of the same customer's two counted orders before it (by `placed_at`, then order id), so the repeat
+    purchase rate of a range is two counts over an index, with no grouping by customer (kpis/service.py);
+    `prior_channel_order_day` and `second_prior_channel_order_day` do the same among the customer's orders
+    of the order's channel (its rollup channel: attributed, else sales channel, else "unknown").
     `cogs_minor` is the sum of line quantity x the SKU's cost when the order was placed (0 for a SKU
     whose cost is unknown; `cogs_complete` says whether every line had one)."""
 
     __tablename__ = "order_facts"
-    __table_args__ = (sa.Index("ix_order_facts_customer", "customer_id", "placed_at"),)
+    __table_args__ = (
+        sa.Index("ix_order_facts_customer", "customer_id", "placed_at"),
+        sa.Index("ix_order_facts_prior_day", "prior_order_day", "day", "second_prior_order_day"),
+        sa.Index(
+            "ix_order_facts_prior_channel_day",
+            "prior_channel_order_day",
+            "day",
+            "second_prior_channel_order_day",
+            "channel",
+            "sales_channel",
+        ),
+    )
 
     order_id: str = Field(primary_key=True, max_length=64)
     order_number: str | None = Field(default=None, max_length=100)
@@ -185,6 +201,14 @@ class OrderFact(SQLModel, table=True):
     placed_at: datetime | None = _moment(nullable=True, index=True)
     day: date | None = Field(default=None, index=True)
     is_first: bool = False
+    prior_order_day: date | None = Field(
+        default=None, description="Day of the customer's previous counted order (reporting currency)"
+    )
+    second_prior_order_day: date | None = Field(default=None, description="Day of the one before that")
+    prior_channel_order_day: date | None = Field(
+        default=None, description="The same among the customer's orders of this order's channel"
+    )
+    second_prior_channel_order_day: date | None = None
 
 
 class OrderLineFact(SQLModel, table=True):
@@ -273,16 +297,11 @@ class Expense(SQLModel, table=True):
 # --- rollups -----------------------------------------------------------------------------------------------
 
 
-class DailyChannelRollup(SQLModel, table=True):
-    """Per UTC day x marketing channel x campaign: sessions and the funnel steps they reached (by session
-    start), and the orders attributed there (by placing day; cancelled or refunded orders count in
-    `cancelled_orders` only). Maintained from `activity_sessions` and `order_facts`."""
+class ChannelCounts(SQLModel):
+    """The counts of the channel rollups (`rollup_daily_channel`, and `rollup_daily` summed over channels
+    and campaigns): sessions and the funnel steps they reached (by session start), and the orders
+    attributed there (by placing day; cancelled or refunded orders count in `cancelled_orders` only)."""
 
-    __tablename__ = "rollup_daily_channel"
-
-    day: date = Field(primary_key=True)
-    channel: str = Field(primary_key=True, max_length=50)
-    campaign: str = Field(primary_key=True, max_length=100, default=NO_CAMPAIGN)
     sessions: int = 0
     sessions_viewed: int = 0
     sessions_added: int = 0
@@ -297,6 +316,28 @@ class DailyChannelRollup(SQLModel, table=True):
     cogs_minor: int = Field(default=0, sa_type=sa.BigInteger)
     units: int = 0
     cancelled_orders: int = 0
+    customer_orders: int = Field(default=0, description="Counted orders with a customer id")
+
+
+class DailyChannelRollup(ChannelCounts, table=True):
+    """Per UTC day x marketing channel x campaign: the channel counts. Maintained from
+    `activity_sessions` and `order_facts`."""
+
+    __tablename__ = "rollup_daily_channel"
+
+    day: date = Field(primary_key=True)
+    channel: str = Field(primary_key=True, max_length=50)
+    campaign: str = Field(primary_key=True, max_length=100, default=NO_CAMPAIGN)
+
+
+class DailyRollup(ChannelCounts, table=True):
+    """Per UTC day: the channel counts of all channels and campaigns (what an unfiltered KPI report reads:
+    one row a day instead of one per channel and campaign). Moved by the same differences as
+    `rollup_daily_channel`, in the same transaction."""
+
+    __tablename__ = "rollup_daily"
+
+    day: date = Field(primary_key=True)
 
 
 class DailyProductRollup(SQLModel, table=True):

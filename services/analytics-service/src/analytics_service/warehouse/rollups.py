@@ -24,6 +24,7 @@ from analytics_service.warehouse.models import (
     NO_LOCATION,
     DailyChannelRollup,
     DailyProductRollup,
+    DailyRollup,
     OrderFact,
     OrderLineFact,
 )
@@ -35,6 +36,7 @@ Counts = dict[str, int]
 NOT_COUNTED_STATUSES = frozenset({"cancelled", "refunded"})
 
 CHANNEL_TABLE: Table = DailyChannelRollup.__table__  # type: ignore[attr-defined]
+DAILY_TABLE: Table = DailyRollup.__table__  # type: ignore[attr-defined]
 PRODUCT_TABLE: Table = DailyProductRollup.__table__  # type: ignore[attr-defined]
 
 
@@ -119,6 +121,7 @@ def order_contribution(
         return out
     lines = list(lines)
     counts["orders"] += 1
+    counts["customer_orders"] += int(fact.customer_id is not None)
     counts["new_customer_orders"] += int(fact.is_first)
     counts["revenue_minor"] += fact.total_minor
     counts["cogs_minor"] += fact.cogs_minor
@@ -143,10 +146,31 @@ def _nonzero(rows: Mapping[Any, Counts]) -> dict[Any, Counts]:
     return kept
 
 
+def by_day(channel: Mapping[ChannelKey, Counts]) -> dict[date, Counts]:
+    """Channel rollup rows summed per day (what `rollup_daily` holds)."""
+    days: dict[date, Counts] = defaultdict(lambda: defaultdict(int))
+    for (day, _, _), counts in channel.items():
+        total = days[day]
+        for name, value in counts.items():
+            total[name] += value
+    return days
+
+
 async def apply(session: AsyncSession, delta: Contribution) -> None:
-    """Add `delta` to the rollup rows (creating missing rows), one upsert per touched row."""
-    await _upsert(session, CHANNEL_TABLE, ("day", "channel", "campaign"), _nonzero(delta.channel))
-    await _upsert(session, PRODUCT_TABLE, ("day", "sku", "location_id"), _nonzero(delta.product))
+    """Add `delta` to the rollup rows (creating missing rows), one upsert per touched row; the per-day
+    totals move by the channel rows' differences summed per day."""
+    channel = _nonzero(delta.channel)
+    await _upsert(session, CHANNEL_TABLE, ("day", "channel", "campaign"), channel, CHANNEL_COUNTS)
+    await _upsert(
+        session,
+        DAILY_TABLE,
+        ("day",),
+        _nonzero({(d,): c for d, c in by_day(channel).items()}),
+        CHANNEL_COUNTS,
+    )
+    await _upsert(
+        session, PRODUCT_TABLE, ("day", "sku", "location_id"), _nonzero(delta.product), PRODUCT_COUNTS
+    )
 
 
 CHANNEL_COUNTS = tuple(c.name for c in CHANNEL_TABLE.columns if c.name not in ("day", "channel", "campaign"))
@@ -170,11 +194,14 @@ def _upsert_statement(dialect: str, table: Table, key_names: tuple[str, ...], co
 
 
 async def _upsert(
-    session: AsyncSession, table: Table, key_names: tuple[str, ...], rows: dict[Any, Counts]
+    session: AsyncSession,
+    table: Table,
+    key_names: tuple[str, ...],
+    rows: dict[Any, Counts],
+    counts: tuple[str, ...],
 ) -> None:
     if not rows:
         return
-    counts = CHANNEL_COUNTS if table is CHANNEL_TABLE else PRODUCT_COUNTS
     statement = _upsert_statement(session.get_bind().dialect.name, table, key_names, counts)
     # Sorted keys: concurrent writers (PostgreSQL) lock the rows in one order, so they cannot deadlock.
     values = [
