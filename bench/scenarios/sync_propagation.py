@@ -24,11 +24,11 @@ from __future__ import annotations
 import asyncio
 import os
 import random
-import socket
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -36,7 +36,7 @@ from typing import Any
 
 import httpx
 from aiokafka import AIOKafkaProducer
-from benchlib import migrated_database, summarize
+from benchlib import bench_port, migrated_database, summarize
 
 from contracts import build_event, topics
 from contracts.catalog.inventory import LocationStock, StockChanged
@@ -57,6 +57,15 @@ CHANNELS = 3
 HOT_SKUS = 5
 HOT_SHARE = 0.2
 
+# Called with (phase, True) when a measured phase starts and (phase, False) when it ends
+# (bench/profile_sync_propagation.py profiles only those).
+OBSERVERS: list[Callable[[str, bool], None]] = []
+
+
+def _observe(phase: str, started: bool) -> None:
+    for observer in OBSERVERS:
+        observer(phase, started)
+
 
 def parameters_for(quick: bool) -> dict[str, Any]:
     return {
@@ -65,12 +74,6 @@ def parameters_for(quick: bool) -> dict[str, Any]:
         "skus": 200 if quick else 1000,
         "channels": CHANNELS,
     }
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def _price_change(sku: str, amount: Decimal) -> bytes:
@@ -113,10 +116,12 @@ async def _wait_in_sync(
     for channel_id in channel_ids:
         while True:
             status = (await client.get(f"/v1/channels/{channel_id}/status", headers=headers)).json()
-            if status["in_sync"] >= count:
+            if status.get("in_sync", -1) >= count:
                 break
             if time.monotonic() > deadline:
                 raise TimeoutError(f"channel {channel_id}: {status}")
+            if os.environ.get("SY11_DEBUG"):
+                print("DEBUG", channel_id, status, file=sys.stderr)
             await asyncio.sleep(0.25)
 
 
@@ -130,9 +135,9 @@ async def run(quick: bool) -> dict[str, Any]:
     with (
         tempfile.TemporaryDirectory(prefix="bench-sync-") as tmp,
         (Path(tmp) / "broker.log").open("wb") as log,
-        EmbeddedBroker(log=log) as broker,
+        EmbeddedBroker(bench_port(), log=log) as broker,
     ):
-        port = _free_port()
+        port = bench_port()
         reference = subprocess.Popen(  # noqa: ASYNC220 (started once, before anything is measured)
             [
                 sys.executable,
@@ -213,6 +218,7 @@ async def run(quick: bool) -> dict[str, Any]:
                         counter: dict[str, int] = {}
                         total = params["rate_per_s"] * params["duration_s"]
                         interval = 1.0 / params["rate_per_s"]
+                        _observe("propagation", True)
                         started = time.perf_counter()
                         for index in range(total):
                             target = started + index * interval
@@ -249,6 +255,7 @@ async def run(quick: bool) -> dict[str, Any]:
                             if done or time.monotonic() > deadline:
                                 break
                             await asyncio.sleep(0.5)
+                        _observe("propagation", False)
                     finally:
                         await producer.stop()
         finally:

@@ -63,11 +63,23 @@ def _announce_after_commit(session: AsyncSession, changed: Changed) -> None:
 
 
 def status_for(listing: Listing, channel: Channel) -> str:
-    if channel.kind not in PUSHED_KINDS:
-        return "in_sync" if listing.publishable else "unpublished"
-    if listing.desired_hash == listing.acked_hash:
-        return "in_sync" if listing.publishable else "unpublished"
-    if not listing.publishable and listing.acked is None:
+    return _status(
+        channel.kind,
+        desired_hash=listing.desired_hash,
+        acked_hash=listing.acked_hash,
+        publishable=listing.publishable,
+        acked_none=listing.acked is None,
+    )
+
+
+def _status(
+    kind: str, *, desired_hash: str, acked_hash: str | None, publishable: bool, acked_none: bool
+) -> str:
+    if kind not in PUSHED_KINDS:
+        return "in_sync" if publishable else "unpublished"
+    if desired_hash == acked_hash:
+        return "in_sync" if publishable else "unpublished"
+    if not publishable and acked_none:
         return "unpublished"
     return "pending"
 
@@ -161,7 +173,7 @@ async def recompute(
                         1,
                         now,
                     )
-                listing.status = status_for(listing, channel)
+                status = listing.status = status_for(listing, channel)
                 session.add(listing)
             elif current.desired_hash != digest:
                 seq = current.desired_seq
@@ -176,14 +188,18 @@ async def recompute(
                 }
                 if channel.kind not in PUSHED_KINDS:
                     values.update(acked=state, acked_hash=digest, acked_seq=seq + 1, acked_at=now)
-                probe = Listing(**{**_columns(current), **values})
-                values["status"] = status_for(probe, channel)
+                status = values["status"] = _status(
+                    channel.kind,
+                    desired_hash=digest,
+                    acked_hash=values.get("acked_hash", current.acked_hash),
+                    publishable=publishable,
+                    acked_none=values.get("acked", current.acked) is None,
+                )
                 values.update(b_channel=channel.id, b_sku=variant.sku, b_seq=seq)
                 updates["acked" in values].append(values)
-                listing = probe
             else:
                 continue
-            if channel.kind in PUSHED_KINDS and listing.status == "pending":
+            if channel.kind in PUSHED_KINDS and status == "pending":
                 changed.append((channel.id, variant.sku))
     await session.flush()
     for with_ack, rows in updates.items():
@@ -229,10 +245,6 @@ async def _update_desired(session: AsyncSession, rows: list[dict[str, Any]], *, 
     result: Any = await (await session.connection()).execute(statement, params)
     if result.rowcount is not None and 0 <= result.rowcount != len(rows):
         raise Conflict("a listing changed concurrently; retried")
-
-
-def _columns(listing: Listing) -> dict[str, Any]:
-    return {name: getattr(listing, name) for name in Listing.model_fields}
 
 
 async def recompute_channels(session: AsyncSession, *, channel_ids: Collection[str], at: datetime) -> Changed:

@@ -53,15 +53,23 @@ async def acknowledge(
     answers: Sequence[tuple[Sent, dict[str, Any] | None]],
     now: datetime,
 ) -> None:
-    """Record what the channel says it holds after a push, for many listings in two statements. A listing
-    still at the pushed sequence takes the answer as its acknowledged state and becomes in_sync (or
-    unpublished) when the answer is what was pushed, drifted when not: a compare-and-set on desired_seq.
-    A listing whose desired state moved on meanwhile keeps its status (pending) and only records the
-    answer, unless it holds a newer answer already."""
+    """Record what a channel says it holds after a push (see `acknowledge_many`)."""
+    await acknowledge_many(session, answers=[(channel_id, sent, held, now) for sent, held in answers])
+
+
+async def acknowledge_many(
+    session: AsyncSession, *, answers: Sequence[tuple[str, Sent, dict[str, Any] | None, datetime]]
+) -> None:
+    """Record what channels say they hold after pushes (channel id, listing as pushed, state held, time
+    of the answer), for many listings of any channels in two statements. A listing still at the pushed
+    sequence takes the answer as its acknowledged state and becomes in_sync (or unpublished) when the
+    answer is what was pushed, drifted when not: a compare-and-set on desired_seq. A listing whose desired
+    state moved on meanwhile keeps its status (pending) and only records the answer, unless it holds a
+    newer answer already."""
     if not answers:
         return
     rows = []
-    for sent, held in answers:
+    for channel_id, sent, held, now in answers:
         digest = state_hash(held)
         matches = digest == sent.digest
         rows.append(
@@ -71,16 +79,18 @@ async def acknowledge(
                 "b_seq": sent.seq,
                 "b_acked": held,
                 "b_hash": digest,
+                "b_now": now,
                 "b_status": ("in_sync" if sent.publishable else "unpublished") if matches else "drifted",
                 "b_error": None if matches else "the channel acknowledged a state other than the one pushed",
             }
         )
+    table: Any = Listing.__table__  # type: ignore[attr-defined]
     acked = {
-        "acked": bindparam("b_acked", type_=Listing.__table__.c.acked.type),  # type: ignore[attr-defined]
+        "acked": bindparam("b_acked", type_=table.c.acked.type),
         "acked_hash": bindparam("b_hash"),
         "acked_seq": bindparam("b_seq"),
-        "acked_at": now,
-        "updated_at": now,
+        "acked_at": bindparam("b_now", type_=table.c.acked_at.type),
+        "updated_at": bindparam("b_now", type_=table.c.updated_at.type),
     }
     same = (col(Listing.channel_id) == bindparam("b_channel"), col(Listing.sku) == bindparam("b_sku"))
     connection = await session.connection()
@@ -119,8 +129,39 @@ async def fail(session: AsyncSession, *, channel_id: str, sent: Sent, error: str
     )
 
 
-async def record(
-    session: AsyncSession,
+async def fail_many(session: AsyncSession, *, failures: Sequence[tuple[str, Sent, str, datetime]]) -> None:
+    """`fail` for many listings of any channels (channel id, listing as pushed, error, time), in one
+    statement: each a compare-and-set on the pushed sequence and status pending."""
+    if not failures:
+        return
+    statement = (
+        update(Listing)
+        .where(
+            col(Listing.channel_id) == bindparam("b_channel"),
+            col(Listing.sku) == bindparam("b_sku"),
+            col(Listing.desired_seq) == bindparam("b_seq"),
+            col(Listing.status) == "pending",
+        )
+        .values(
+            status="failed",
+            last_error=bindparam("b_error"),
+            updated_at=bindparam("b_now", type_=Listing.__table__.c.updated_at.type),  # type: ignore[attr-defined]
+        )
+    )
+    rows = [
+        {
+            "b_channel": channel_id,
+            "b_sku": sent.sku,
+            "b_seq": sent.seq,
+            "b_error": error[:MAX_ERROR],
+            "b_now": now,
+        }
+        for channel_id, sent, error, now in failures
+    ]
+    await (await session.connection()).execute(statement, rows)
+
+
+def delivery_row(
     *,
     channel_id: str,
     sent: Sequence[Sent],
@@ -131,7 +172,8 @@ async def record(
     latency_ms: float | None,
     started_at: datetime,
 ) -> Delivery:
-    delivery = Delivery(
+    """A push's delivery row."""
+    return Delivery(
         id=new_id(),
         channel_id=channel_id,
         seqs={s.sku: s.seq for s in sent},
@@ -143,9 +185,6 @@ async def record(
         started_at=started_at,
         finished_at=utc_now(),
     )
-    session.add(delivery)
-    await session.flush()
-    return delivery
 
 
 async def list_deliveries(

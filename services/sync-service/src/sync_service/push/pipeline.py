@@ -41,6 +41,7 @@ from sync_service.listings.compute import state_hash
 from sync_service.listings.models import Listing
 from sync_service.push import deliveries
 from sync_service.push.deliveries import Sent
+from sync_service.push.outcomes import Outcome, OutcomeWriter
 from sync_service.reference_channel import PushAnswer, PushBody
 
 log = logging.getLogger(__name__)
@@ -139,19 +140,32 @@ class ChannelWorker:
                 task.add_done_callback(self.tasks.discard)
 
     async def _push(self, batch: list[str]) -> None:
+        outcome: Outcome | None = None
         try:
-            await self.deliver(batch)
+            outcome = await self.deliver(batch)
         except Exception:
             log.exception("push to channel %s failed unexpectedly", self.code)
             self.circuit.failure()
             self.queued.update(batch)
         finally:
+            # The channel has answered (or the push ended): its slot and SKUs are free for the next push
+            # while the outcome is recorded; a later push's answer of the same SKU is a newer sequence,
+            # which the outcomes' compare-and-set keep whatever order they commit in.
             self.in_flight.difference_update(batch)
             self.slots.release()
             if self.queued:
                 self.wake.set()
+        if outcome is None:
+            return
+        try:
+            await self.pipeline.outcomes.record(outcome)
+        except Exception as exc:
+            # Not recorded: the listings are still pending, so they are pushed again.
+            log.warning("recording a push to channel %s failed, pushing again: %s", self.code, exc)
+            self.add(batch)
 
-    async def deliver(self, batch: list[str]) -> None:
+    async def deliver(self, batch: list[str]) -> Outcome | None:
+        """Push the listings of `batch` still pending; the outcome to record (None: nothing was pushed)."""
         pipeline = self.pipeline
         settings = pipeline.settings
         async with pipeline.database.session() as session:
@@ -163,7 +177,7 @@ class ChannelWorker:
                 or not channel.endpoint
             ):
                 self.circuit.trial_running = False
-                return
+                return None
             self.code = channel.code
             rows = await deliveries.pending_listings(session, channel_id=self.channel_id, skus=batch)
             secret = signing_secret(channel, secrets_key=settings.secrets_key.get_secret_value())
@@ -171,7 +185,7 @@ class ChannelWorker:
         if not rows:
             if self.circuit.trial_running:
                 self.circuit.trial_running = False
-            return
+            return None
         sent = [
             Sent(
                 sku=r.sku,
@@ -205,14 +219,13 @@ class ChannelWorker:
             await _sleep(backoff * random.uniform(0.5, 1.5), pipeline.stop_event)
         if answer is None and pipeline.stop_event.is_set() and error is None:
             self.queued.update(batch)
-            return
+            return None
         now = utc_now()
         if answer is not None:
             self.circuit.success()
             metrics.CIRCUIT_OPEN.labels(self.code).set(0)
-            await self._acknowledge(sent, answer, now, started, attempts, status_code)
-        else:
-            await self._fail(sent, error or "push failed", now, started, attempts, status_code)
+            return self._acknowledged(sent, answer, now, started, attempts, status_code)
+        return self._failed(sent, error or "push failed", now, started, attempts, status_code)
 
     async def _attempt(
         self, signer: Webhook, endpoint: str, body: str
@@ -248,7 +261,7 @@ class ChannelWorker:
         except ValidationError:
             return status, "the answer is not a push answer (JSON with listings)", None, True
 
-    async def _acknowledge(
+    def _acknowledged(
         self,
         sent: list[Sent],
         answer: PushAnswer,
@@ -256,14 +269,14 @@ class ChannelWorker:
         started: datetime,
         attempts: int,
         status_code: int | None,
-    ) -> None:
+    ) -> Outcome:
         held = {item.sku: item.state for item in answer.listings}
         latencies: list[float] = []
         answered: list[tuple[Sent, dict[str, Any] | None]] = []
-        unanswered: list[Sent] = []
+        unanswered: list[tuple[Sent, str]] = []
         for item in sent:
             if item.sku not in held:
-                unanswered.append(item)
+                unanswered.append((item, "the channel did not answer for this SKU"))
                 continue
             answered.append((item, held[item.sku]))
             if state_hash(held[item.sku]) != item.digest:
@@ -271,30 +284,22 @@ class ChannelWorker:
             seconds = max(0.0, (now - item.desired_at).total_seconds())
             latencies.append(seconds)
             metrics.DELIVERY_LATENCY.labels(self.code).observe(seconds)
-        async with self.pipeline.database.session() as session:
-            await deliveries.acknowledge(session, channel_id=self.channel_id, answers=answered, now=now)
-            for item in unanswered:
-                await deliveries.fail(
-                    session,
-                    channel_id=self.channel_id,
-                    sent=item,
-                    error="the channel did not answer for this SKU",
-                    now=now,
-                )
-            await deliveries.record(
-                session,
-                channel_id=self.channel_id,
-                sent=sent,
-                outcome="succeeded",
-                attempts=attempts,
-                status_code=status_code,
-                error=None,
-                latency_ms=max(latencies) * 1000 if latencies else None,
-                started_at=started,
-            )
+        delivery = deliveries.delivery_row(
+            channel_id=self.channel_id,
+            sent=sent,
+            outcome="succeeded",
+            attempts=attempts,
+            status_code=status_code,
+            error=None,
+            latency_ms=max(latencies) * 1000 if latencies else None,
+            started_at=started,
+        )
         metrics.DELIVERIES.labels(self.code, "succeeded").inc()
+        return Outcome(
+            channel_id=self.channel_id, now=now, answered=answered, failed=unanswered, delivery=delivery
+        )
 
-    async def _fail(
+    def _failed(
         self,
         sent: list[Sent],
         error: str,
@@ -302,22 +307,25 @@ class ChannelWorker:
         started: datetime,
         attempts: int,
         status_code: int | None,
-    ) -> None:
-        async with self.pipeline.database.session() as session:
-            for item in sent:
-                await deliveries.fail(session, channel_id=self.channel_id, sent=item, error=error, now=now)
-            await deliveries.record(
-                session,
-                channel_id=self.channel_id,
-                sent=sent,
-                outcome="failed",
-                attempts=attempts,
-                status_code=status_code,
-                error=error,
-                latency_ms=None,
-                started_at=started,
-            )
+    ) -> Outcome:
+        delivery = deliveries.delivery_row(
+            channel_id=self.channel_id,
+            sent=sent,
+            outcome="failed",
+            attempts=attempts,
+            status_code=status_code,
+            error=error,
+            latency_ms=None,
+            started_at=started,
+        )
         metrics.DELIVERIES.labels(self.code, "failed").inc()
+        return Outcome(
+            channel_id=self.channel_id,
+            now=now,
+            answered=[],
+            failed=[(item, error) for item in sent],
+            delivery=delivery,
+        )
 
     async def close(self) -> None:
         self.task.cancel()
@@ -335,6 +343,7 @@ class PushPipeline:
         self.stop_event = asyncio.Event()
         self._unlisten: list[Callable[[], None]] = []
         self._sweeper: asyncio.Task[None] | None = None
+        self.outcomes = OutcomeWriter(database)
 
     async def start(self) -> None:
         key = self.database.engine.url.render_as_string(hide_password=False)
@@ -395,6 +404,7 @@ class PushPipeline:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._sweeper
         await asyncio.gather(*(worker.close() for worker in self.workers.values()), return_exceptions=True)
+        await self.outcomes.close()
 
 
 async def _wait_either(event: asyncio.Event, stop: asyncio.Event) -> None:
