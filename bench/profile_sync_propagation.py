@@ -1,6 +1,7 @@
 """Where a price change's time goes in sync-service: `python bench/profile_sync_propagation.py [--quick]`.
 
-Runs the `sync_propagation` scenario and, during its measured phases only, (1) times the steps of the
+Runs the `sync_propagation` scenario and, during its measured phases only (the propagation at a sustained
+rate, the full resync), (1) times the steps of the
 pipeline by wrapping the functions that do them — the consumer's batch transaction (inbox + handlers +
 commit), the listings' recomputation, a push (read the listings, POST, acknowledge), its HTTP attempt and
 its acknowledgement — with calls, total and mean, and the batch sizes; (2) splits each acknowledged
@@ -103,7 +104,7 @@ def instrument() -> None:
         await record(self, outcome)
         done = time.time()
         if ACTIVE["on"]:
-            for item, _ in outcome.answered:
+            for item, *_ in outcome.answered:
                 SPLIT["event -> acknowledged (commit)"].append((done - item.desired_at.timestamp()) * 1000)
 
     OutcomeWriter.record = record_split  # type: ignore[method-assign]
@@ -128,20 +129,21 @@ def instrument() -> None:
 
 def main(args: argparse.Namespace) -> None:
     instrument()
-    profiler = None if args.no_profile else Profiler(async_mode="disabled")
+    profilers: dict[str, Profiler] = {}
     marks: dict[str, tuple[float, float]] = {}
 
     def observe(phase: str, started: bool) -> None:
-        ACTIVE["on"] = started
+        ACTIVE["on"] = started and (args.phase in ("all", phase))
         if started:
             marks[phase] = (time.perf_counter(), time.process_time())
-            if profiler is not None:
-                profiler.start()
+            if not args.no_profile:
+                profilers[phase] = Profiler(async_mode="disabled")
+                profilers[phase].start()
         else:
             wall0, cpu0 = marks[phase]
             marks[phase] = (time.perf_counter() - wall0, time.process_time() - cpu0)
-            if profiler is not None:
-                profiler.stop()
+            if phase in profilers:
+                profilers[phase].stop()
 
     scenario.OBSERVERS.append(observe)
     import uvloop
@@ -152,6 +154,7 @@ def main(args: argparse.Namespace) -> None:
     for phase, (wall, cpu) in marks.items():
         print(f"{phase}: wall {wall:.1f}s, this process's CPU {cpu:.1f}s")
     print("headline:", result["headline"])
+    print("resync:", result["figures"]["resync"])
     print(f"{'stage':50} {'calls':>7} {'total s':>8} {'mean ms':>8} {'mean size':>9}")
     for stage, values in sorted(STAGES.items(), key=lambda kv: -sum(kv[1])):
         total = sum(values)
@@ -162,17 +165,22 @@ def main(args: argparse.Namespace) -> None:
     for part, values in SPLIT.items():
         figures = summarize(values)
         print(f"  {part:45} n={figures['count']} p50={figures['p50']:.0f} p99={figures['p99']:.0f}")
-    if profiler is None:
-        return
-    if args.html:
-        Path(args.html).write_text(profiler.output_html())
-    else:
-        print(profiler.output_text(unicode=False, color=False, show_all=False))
+    for phase, profiler in profilers.items():
+        if args.html:
+            Path(f"{args.html}.{phase}.html").write_text(profiler.output_html())
+        else:
+            print(f"=== profile of phase {phase}")
+            print(profiler.output_text(unicode=False, color=False, show_all=False))
 
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--no-profile", action="store_true", help="stage timings only")
-    parser.add_argument("--html", help="write the pyinstrument profile as HTML to this file")
+    parser.add_argument(
+        "--phase", choices=("all", "propagation", "resync"), default="all", help="stage timings of this phase"
+    )
+    parser.add_argument(
+        "--html", help="write each phase's pyinstrument profile as HTML to <this>.<phase>.html"
+    )
     main(parser.parse_args())

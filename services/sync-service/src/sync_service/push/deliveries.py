@@ -9,14 +9,14 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, select, update
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy import Text, bindparam, select, type_coerce, update
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from sqlmodel import col
 
 from servicekit.errors import Conflict, NotFound
 from servicekit.http.pagination import Page, PageParams, cursor_key, make_page
 from servicekit.transitions import compare_and_set
-from sync_service.common import new_id, utc_now
+from sync_service.common import as_utc, new_id, utc_now
 from sync_service.listings.compute import state_hash
 from sync_service.listings.models import Listing
 from sync_service.push.models import Delivery
@@ -35,15 +35,41 @@ class Sent:
     desired_at: datetime
 
 
+@dataclass(frozen=True)
+class Pending:
+    """A pending listing as a push carries it: what the acknowledgement compares with, and its desired
+    state as the database holds it (JSON text, put in the push's body as it is, never decoded)."""
+
+    sent: Sent
+    desired_json: str
+
+
 async def pending_listings(
-    session: AsyncSession, *, channel_id: str, skus: Collection[str]
-) -> Sequence[Listing]:
-    query = select(Listing).where(
-        col(Listing.channel_id) == channel_id,
-        col(Listing.sku).in_(sorted(skus)),
-        col(Listing.status) == "pending",
+    session: AsyncSession | AsyncConnection, *, channel_id: str, skus: Collection[str]
+) -> list[Pending]:
+    """The listings of `skus` on the channel that are pending, by SKU."""
+    table: Any = Listing.__table__  # type: ignore[attr-defined]
+    query = (
+        select(
+            table.c.sku,
+            table.c.desired_seq,
+            table.c.desired_hash,
+            table.c.publishable,
+            table.c.desired_at,
+            type_coerce(table.c.desired, Text),
+        )
+        .where(table.c.channel_id == channel_id, table.c.sku.in_(sorted(skus)), table.c.status == "pending")
+        .order_by(table.c.sku)
     )
-    return (await session.execute(query.order_by(col(Listing.sku)))).scalars().all()
+    return [
+        Pending(
+            sent=Sent(
+                sku=sku, seq=seq, digest=digest, publishable=publishable, desired_at=as_utc(desired_at)
+            ),
+            desired_json=desired,
+        )
+        for sku, seq, digest, publishable, desired_at, desired in (await session.execute(query)).all()
+    ]
 
 
 async def acknowledge(
@@ -54,23 +80,24 @@ async def acknowledge(
     now: datetime,
 ) -> None:
     """Record what a channel says it holds after a push (see `acknowledge_many`)."""
-    await acknowledge_many(session, answers=[(channel_id, sent, held, now) for sent, held in answers])
+    await acknowledge_many(
+        session, answers=[(channel_id, sent, held, state_hash(held), now) for sent, held in answers]
+    )
 
 
 async def acknowledge_many(
-    session: AsyncSession, *, answers: Sequence[tuple[str, Sent, dict[str, Any] | None, datetime]]
+    session: AsyncSession, *, answers: Sequence[tuple[str, Sent, dict[str, Any] | None, str | None, datetime]]
 ) -> None:
-    """Record what channels say they hold after pushes (channel id, listing as pushed, state held, time
-    of the answer), for many listings of any channels in two statements. A listing still at the pushed
-    sequence takes the answer as its acknowledged state and becomes in_sync (or unpublished) when the
-    answer is what was pushed, drifted when not: a compare-and-set on desired_seq. A listing whose desired
-    state moved on meanwhile keeps its status (pending) and only records the answer, unless it holds a
-    newer answer already."""
+    """Record what channels say they hold after pushes (channel id, listing as pushed, state held, its
+    `state_hash`, time of the answer), for many listings of any channels in two statements. A listing
+    still at the pushed sequence takes the answer as its acknowledged state and becomes in_sync (or
+    unpublished) when the answer is what was pushed, drifted when not: a compare-and-set on desired_seq.
+    A listing whose desired state moved on meanwhile keeps its status (pending) and only records the
+    answer, unless it holds a newer answer already."""
     if not answers:
         return
     rows = []
-    for channel_id, sent, held, now in answers:
-        digest = state_hash(held)
+    for channel_id, sent, held, digest, now in answers:
         matches = digest == sent.digest
         rows.append(
             {

@@ -34,7 +34,8 @@ class Outcome:
 
     channel_id: str
     now: datetime
-    answered: list[tuple[Sent, dict[str, Any] | None]]
+    answered: list[tuple[Sent, dict[str, Any] | None, str | None]]
+    """(listing as pushed, the state the channel holds, its state_hash)"""
     failed: list[tuple[Sent, str]]
     delivery: Delivery
     done: asyncio.Future[None] = field(default_factory=lambda: asyncio.get_running_loop().create_future())
@@ -82,7 +83,11 @@ class OutcomeWriter:
         async with self.database.session() as session:
             await deliveries.acknowledge_many(
                 session,
-                answers=[(o.channel_id, sent, held, o.now) for o in round_ for sent, held in o.answered],
+                answers=[
+                    (o.channel_id, sent, held, digest, o.now)
+                    for o in round_
+                    for sent, held, digest in o.answered
+                ],
             )
             await deliveries.fail_many(
                 session,
