@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Text, bindparam, select, type_coerce, update
+from sqlalchemy import Text, bindparam, cast, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from sqlmodel import col
 
@@ -56,7 +56,7 @@ async def pending_listings(
             table.c.desired_hash,
             table.c.publishable,
             table.c.desired_at,
-            type_coerce(table.c.desired, Text),
+            cast(table.c.desired, Text),  # the JSON as stored (asyncpg would decode a json column)
         )
         .where(table.c.channel_id == channel_id, table.c.sku.in_(sorted(skus)), table.c.status == "pending")
         .order_by(table.c.sku)

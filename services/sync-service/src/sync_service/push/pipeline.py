@@ -147,29 +147,32 @@ class ChannelWorker:
     async def _push(self, batch: list[str]) -> None:
         outcome: Outcome | None = None
         try:
-            outcome = await self.deliver(batch)
-        except Exception:
-            log.exception("push to channel %s failed unexpectedly", self.code)
-            self.circuit.failure()
-            self.queued.update(batch)
+            try:
+                outcome = await self.deliver(batch)
+            except Exception:
+                log.exception("push to channel %s failed unexpectedly", self.code)
+                self.circuit.failure()
+                self.queued.update(batch)
+            finally:
+                # The channel has answered (or the push ended): the next push may start while this one's
+                # outcome is recorded. Its SKUs stay in flight until then, so none is pushed again before
+                # its listing says whether the channel took it.
+                self.ahead.release()
+                if self.queued:
+                    self.wake.set()
+            if outcome is not None:
+                try:
+                    await self.pipeline.outcomes.record(outcome)
+                except Exception as exc:
+                    # Not recorded: the listings are still pending, so they are pushed again (after a pause
+                    # when this keeps happening: it counts towards the circuit, as any unexpected failure).
+                    log.warning("recording a push to channel %s failed, pushing again: %s", self.code, exc)
+                    self.circuit.failure()
+                    self.queued.update(batch)
         finally:
-            # The channel has answered (or the push ended): its slot and SKUs are free for the next push
-            # while the outcome is recorded; a later push's answer of the same SKU is a newer sequence,
-            # which the outcomes' compare-and-set keep whatever order they commit in.
             self.in_flight.difference_update(batch)
-            self.ahead.release()
             if self.queued:
                 self.wake.set()
-        if outcome is None:
-            return
-        try:
-            await self.pipeline.outcomes.record(outcome)
-        except Exception as exc:
-            # Not recorded: the listings are still pending, so they are pushed again (after a pause when
-            # this keeps happening: the failure counts towards the circuit, as any unexpected one does).
-            log.warning("recording a push to channel %s failed, pushing again: %s", self.code, exc)
-            self.circuit.failure()
-            self.add(batch)
 
     async def deliver(self, batch: list[str]) -> Outcome | None:
         """Push the listings of `batch` still pending; the outcome to record (None: nothing was pushed)."""
