@@ -511,8 +511,8 @@ async def run(quick: bool) -> dict[str, Any]:
             "event time is taken when the change is handed to the producer (a product-service commit would be"
             " followed by its relay's publish, which event_pipeline measures)",
             "resync: service time = POST /resync -> the last listing's acknowledgement (the channel's"
-            " answer); the bare client POSTs the very bodies the service sent (captured), signed beforehand, with the"
-            " service's push concurrency, to the same reference channel, right after",
+            " answer); the bare client POSTs the very bodies the service sent (captured), signed"
+            " beforehand, with the service's push concurrency, to the same reference channel, right after",
         ],
         "table": {
             "columns": ["figure", "value"],
