@@ -198,20 +198,21 @@ def delivery_row(
     error: str | None,
     latency_ms: float | None,
     started_at: datetime,
-) -> Delivery:
-    """A push's delivery row."""
-    return Delivery(
-        id=new_id(),
-        channel_id=channel_id,
-        seqs={s.sku: s.seq for s in sent},
-        outcome=outcome,
-        attempts=attempts,
-        status_code=status_code,
-        error=error[:MAX_ERROR] if error else None,
-        latency_ms=latency_ms,
-        started_at=started_at,
-        finished_at=utc_now(),
-    )
+) -> dict[str, Any]:
+    """A push's delivery row, as the values of an INSERT into `deliveries` (no ORM object: they are many)."""
+    return {
+        "id": new_id(),
+        "channel_id": channel_id,
+        "seqs": {s.sku: s.seq for s in sent},
+        "outcome": outcome,
+        "attempts": attempts,
+        "status_code": status_code,
+        "error": error[:MAX_ERROR] if error else None,
+        "latency_ms": latency_ms,
+        "started_at": started_at,
+        "finished_at": utc_now(),
+        "replayed_at": None,
+    }
 
 
 async def list_deliveries(

@@ -20,12 +20,16 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy import insert
+
 from servicekit.db import Database
 from sync_service.push import deliveries
 from sync_service.push.deliveries import Sent
 from sync_service.push.models import Delivery
 
 log = logging.getLogger(__name__)
+
+DELIVERIES = Delivery.__table__  # type: ignore[attr-defined]
 
 
 @dataclass
@@ -37,7 +41,8 @@ class Outcome:
     answered: list[tuple[Sent, dict[str, Any] | None, str | None]]
     """(listing as pushed, the state the channel holds, its state_hash)"""
     failed: list[tuple[Sent, str]]
-    delivery: Delivery
+    delivery: dict[str, Any]
+    """The delivery row's values (`deliveries.delivery_row`)"""
     done: asyncio.Future[None] = field(default_factory=lambda: asyncio.get_running_loop().create_future())
 
 
@@ -93,8 +98,7 @@ class OutcomeWriter:
                 session,
                 failures=[(o.channel_id, sent, error, o.now) for o in round_ for sent, error in o.failed],
             )
-            session.add_all([o.delivery for o in round_])
-            await session.flush()
+            await session.execute(insert(DELIVERIES), [o.delivery for o in round_])
 
     async def close(self) -> None:
         """Write what was handed in (the round under way ends as it would), then stop."""
