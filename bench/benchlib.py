@@ -10,6 +10,7 @@ import contextlib
 import math
 import os
 import platform
+import socket
 import statistics
 import sys
 from collections.abc import AsyncIterator, Sequence
@@ -44,6 +45,33 @@ def summarize(values: Sequence[float]) -> dict[str, float | int]:
         "max": float(max(values)),
         "mean": float(statistics.fmean(values)),
     }
+
+
+PORTS_ENV = "BENCH_PORTS"
+_ports_taken: set[int] = set()
+
+
+def bench_port(host: str = "127.0.0.1") -> int:
+    """A free TCP port for a server a scenario starts: from the range `BENCH_PORTS` names ("18200-18299")
+    when set (several people benchmarking on one machine each keep to their own block), else one the OS
+    picks."""
+    spec = os.environ.get(PORTS_ENV, "").strip()
+    candidates: range | list[int] = [0]
+    if spec:
+        low, _, high = spec.partition("-")
+        candidates = range(int(low), int(high or low) + 1)
+    for port in candidates:
+        if port and port in _ports_taken:
+            continue
+        with socket.socket() as probe:
+            try:
+                probe.bind((host, port))
+            except OSError:
+                continue
+            chosen = int(probe.getsockname()[1])
+        _ports_taken.add(chosen)
+        return chosen
+    raise RuntimeError(f"no free port in {PORTS_ENV}={spec}")
 
 
 def ratio(numerator: float, denominator: float) -> float | None:

@@ -230,7 +230,3 @@ async def rotate_secret(
     channel.version = expected + 1
     channel.updated_at = now
     return channel, secret
-
-
-def signing_secret(channel: Channel, *, secrets_key: str) -> str:
-    return secrets.unseal(channel.secret_ciphertext, key=secrets_key, channel_id=channel.id)

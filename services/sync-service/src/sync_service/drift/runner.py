@@ -7,8 +7,9 @@ difference by field, mark the listings drifted and, when the channel's drift pol
 back to pending so the push pipeline sends them again. A channel that answers garbage, an error or
 nothing fails the job with that error; nothing else changes.
 
-Resync: recompute the channel's every listing from the facts sync-service holds (its projection of
-product-service's events), then push every one of them again, page by page. (There is no service-to-
+Resync: page by page of SKUs, recompute the channel's listings from the facts sync-service holds (its
+projection of product-service's events) and push every one of them again; a page's pushes start while
+the next page is computed. (There is no service-to-
 service credential to page through product-service's API; the projection is what its events said.)
 """
 
@@ -24,6 +25,7 @@ import httpx
 from fastapi import FastAPI
 from pydantic import BaseModel, ValidationError
 from sqlalchemy import func, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import col
 
 from servicekit.db import Database
@@ -34,12 +36,13 @@ from sync_service.channels.schemas import PUSHED_KINDS
 from sync_service.common import utc_now
 from sync_service.drift import service
 from sync_service.listings import service as listings
-from sync_service.listings.models import Listing
+from sync_service.listings.models import CatalogVariant, Listing
 from sync_service.push.pipeline import PushPipeline
 
 log = logging.getLogger(__name__)
 
 PAGE = 500
+PAGE_ATTEMPTS = 3
 MAX_STATE_BYTES = 50 * 1024 * 1024
 STATE_TIMEOUT_SECONDS = 30.0
 
@@ -195,45 +198,70 @@ class JobRunner:
                 await session.commit()
 
     async def resync(self, job_id: str, channel_id: str) -> None:
+        """Page by page of SKUs: recompute the page's listings on the channel, put them back to pending and
+        hand them to the push pipeline, so the first pages are on their way while the next are computed."""
         async with self.database.session() as session:
-            await listings.recompute_channels(session, channel_ids=[channel_id], at=utc_now())
             channel = await session.get(Channel, channel_id)
-            pushed = channel is not None and channel.kind in PUSHED_KINDS
-            total = await session.scalar(
-                select(func.count()).select_from(Listing).where(col(Listing.channel_id) == channel_id)
-            )
+            if channel is None:
+                raise StateUnreadable("the channel no longer exists")
+            pushed = channel.kind in PUSHED_KINDS
+            total = await session.scalar(select(func.count()).select_from(CatalogVariant))
             await service.progress(session, job_id=job_id, total=int(total or 0))
             await session.commit()
         after: str | None = None
         while True:
-            async with self.database.session() as session:
-                query = select(col(Listing.sku)).where(col(Listing.channel_id) == channel_id)
-                if after is not None:
-                    query = query.where(col(Listing.sku) > after)
-                skus = list((await session.execute(query.order_by(col(Listing.sku)).limit(PAGE))).scalars())
-                if not skus:
+            for attempt in range(1, PAGE_ATTEMPTS + 1):
+                try:
+                    skus = await self._resync_page(job_id, channel_id, after, pushed)
                     break
-                if pushed:
-                    await session.execute(
-                        update(Listing)
-                        .where(
-                            col(Listing.channel_id) == channel_id,
-                            col(Listing.sku).in_(skus),
-                            col(Listing.status).in_(("in_sync", "drifted", "failed", "unpublished")),
-                            (col(Listing.publishable).is_(True)) | (col(Listing.acked).is_not(None)),
-                        )
-                        .values(status="pending", last_error=None, updated_at=utc_now())
-                        .execution_options(synchronize_session=False)
-                    )
-                if not await service.progress(session, job_id=job_id, processed=len(skus)):
-                    await session.rollback()
-                    return
-                await session.commit()
+                except (Conflict, IntegrityError):
+                    # The consumer recomputed some of these listings at the same moment (a compare-and-set
+                    # lost, or both created one): the page is done again from what is committed now.
+                    if attempt == PAGE_ATTEMPTS:
+                        raise
+            if skus is None:
+                return
             if pushed:
                 self._push(channel_id, skus)
-            after = skus[-1]
             if len(skus) < PAGE:
                 break
+            after = skus[-1]
+
+    async def _resync_page(
+        self, job_id: str, channel_id: str, after: str | None, pushed: bool
+    ) -> list[str] | None:
+        """One page of a resync in one transaction; its SKUs (None: the job no longer runs)."""
+        async with self.database.session() as session:
+            channel = await session.get(Channel, channel_id)
+            if channel is None:
+                raise StateUnreadable("the channel no longer exists")
+            query = select(col(CatalogVariant.sku))
+            if after is not None:
+                query = query.where(col(CatalogVariant.sku) > after)
+            skus = list(
+                (await session.execute(query.order_by(col(CatalogVariant.sku)).limit(PAGE))).scalars()
+            )
+            if not skus:
+                return []
+            if channel.status != "retired":
+                await listings.recompute(session, skus=skus, at=utc_now(), channels=[channel])
+            if pushed:
+                await session.execute(
+                    update(Listing)
+                    .where(
+                        col(Listing.channel_id) == channel_id,
+                        col(Listing.sku).in_(skus),
+                        col(Listing.status).in_(("in_sync", "drifted", "failed", "unpublished")),
+                        (col(Listing.publishable).is_(True)) | (col(Listing.acked).is_not(None)),
+                    )
+                    .values(status="pending", last_error=None, updated_at=utc_now())
+                    .execution_options(synchronize_session=False)
+                )
+            if not await service.progress(session, job_id=job_id, processed=len(skus)):
+                await session.rollback()
+                return None
+            await session.commit()
+        return skus
 
     async def start_scheduled(self) -> None:
         """Start a reconcile of every enabled push channel that has none running."""

@@ -6,6 +6,7 @@ handed to the push pipeline once the transaction commits (`changes`)."""
 
 from __future__ import annotations
 
+import asyncio
 from collections import defaultdict
 from collections.abc import Callable, Collection, Sequence
 from datetime import datetime
@@ -32,6 +33,7 @@ from sync_service.listings.models import (
 )
 
 CHUNK = 500
+YIELD_EVERY = 50
 
 Changed = list[tuple[str, str]]
 _listeners: dict[str, list[Callable[[Changed], object]]] = defaultdict(list)
@@ -63,20 +65,34 @@ def _announce_after_commit(session: AsyncSession, changed: Changed) -> None:
 
 
 def status_for(listing: Listing, channel: Channel) -> str:
-    if channel.kind not in PUSHED_KINDS:
-        return "in_sync" if listing.publishable else "unpublished"
-    if listing.desired_hash == listing.acked_hash:
-        return "in_sync" if listing.publishable else "unpublished"
-    if not listing.publishable and listing.acked is None:
+    return _status(
+        channel.kind,
+        desired_hash=listing.desired_hash,
+        acked_hash=listing.acked_hash,
+        publishable=listing.publishable,
+        acked_none=listing.acked is None,
+    )
+
+
+def _status(
+    kind: str, *, desired_hash: str, acked_hash: str | None, publishable: bool, acked_none: bool
+) -> str:
+    if kind not in PUSHED_KINDS:
+        return "in_sync" if publishable else "unpublished"
+    if desired_hash == acked_hash:
+        return "in_sync" if publishable else "unpublished"
+    if not publishable and acked_none:
         return "unpublished"
     return "pending"
 
 
 async def _chunks(session: AsyncSession, model: Any, column: Any, keys: Sequence[str]) -> list[Any]:
+    """The rows of `model`'s table whose `column` is one of `keys`, as plain rows (attribute access like
+    the model's, without the ORM's per-object bookkeeping: recompute only reads them)."""
     rows: list[Any] = []
     for start in range(0, len(keys), CHUNK):
         chunk = keys[start : start + CHUNK]
-        rows += (await session.execute(select(model).where(column.in_(chunk)))).scalars().all()
+        rows += (await session.execute(select(model.__table__).where(column.in_(chunk)))).all()
     return rows
 
 
@@ -118,17 +134,20 @@ async def recompute(
         stock[row.sku].append(row)
     promotions = await running_promotions(session, utc_now())
     channel_ids = [c.id for c in channels]
-    existing: dict[tuple[str, str], Listing] = {}
+    existing: dict[tuple[str, str], Any] = {}
+    table: Any = Listing.__table__  # type: ignore[attr-defined]
     for start in range(0, len(keys), CHUNK):
-        query = select(Listing).where(
-            col(Listing.sku).in_(keys[start : start + CHUNK]), col(Listing.channel_id).in_(channel_ids)
-        )
-        for listing in (await session.execute(query)).scalars().all():
-            existing[(listing.channel_id, listing.sku)] = listing
+        query = select(
+            table.c.channel_id, table.c.sku, table.c.desired_hash, table.c.desired_seq, table.c.acked_hash
+        ).where(table.c.sku.in_(keys[start : start + CHUNK]), table.c.channel_id.in_(channel_ids))
+        for row in (await session.execute(query)).all():
+            existing[(row.channel_id, row.sku)] = row
     now = utc_now()
     changed: Changed = []
     updates: dict[bool, list[dict[str, Any]]] = {False: [], True: []}
-    for variant in variants:
+    for index, variant in enumerate(variants):
+        if index and index % YIELD_EVERY == 0:
+            await asyncio.sleep(0)  # a long recomputation lets the pushes' answers in meanwhile
         product = products.get(variant.product_id)
         if product is None:
             continue
@@ -161,7 +180,7 @@ async def recompute(
                         1,
                         now,
                     )
-                listing.status = status_for(listing, channel)
+                status = listing.status = status_for(listing, channel)
                 session.add(listing)
             elif current.desired_hash != digest:
                 seq = current.desired_seq
@@ -176,14 +195,19 @@ async def recompute(
                 }
                 if channel.kind not in PUSHED_KINDS:
                     values.update(acked=state, acked_hash=digest, acked_seq=seq + 1, acked_at=now)
-                probe = Listing(**{**_columns(current), **values})
-                values["status"] = status_for(probe, channel)
+                status = values["status"] = _status(
+                    channel.kind,
+                    desired_hash=digest,
+                    acked_hash=values.get("acked_hash", current.acked_hash),
+                    publishable=publishable,
+                    # acked_hash is None exactly when acked is (the hash of no state is None)
+                    acked_none=values["acked"] is None if "acked" in values else current.acked_hash is None,
+                )
                 values.update(b_channel=channel.id, b_sku=variant.sku, b_seq=seq)
                 updates["acked" in values].append(values)
-                listing = probe
             else:
                 continue
-            if channel.kind in PUSHED_KINDS and listing.status == "pending":
+            if channel.kind in PUSHED_KINDS and status == "pending":
                 changed.append((channel.id, variant.sku))
     await session.flush()
     for with_ack, rows in updates.items():
@@ -229,10 +253,6 @@ async def _update_desired(session: AsyncSession, rows: list[dict[str, Any]], *, 
     result: Any = await (await session.connection()).execute(statement, params)
     if result.rowcount is not None and 0 <= result.rowcount != len(rows):
         raise Conflict("a listing changed concurrently; retried")
-
-
-def _columns(listing: Listing) -> dict[str, Any]:
-    return {name: getattr(listing, name) for name in Listing.model_fields}
 
 
 async def recompute_channels(session: AsyncSession, *, channel_ids: Collection[str], at: datetime) -> Changed:

@@ -9,14 +9,14 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, select, update
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy import Text, bindparam, cast, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from sqlmodel import col
 
 from servicekit.errors import Conflict, NotFound
 from servicekit.http.pagination import Page, PageParams, cursor_key, make_page
 from servicekit.transitions import compare_and_set
-from sync_service.common import new_id, utc_now
+from sync_service.common import as_utc, new_id, utc_now
 from sync_service.listings.compute import state_hash
 from sync_service.listings.models import Listing
 from sync_service.push.models import Delivery
@@ -35,15 +35,41 @@ class Sent:
     desired_at: datetime
 
 
+@dataclass(frozen=True)
+class Pending:
+    """A pending listing as a push carries it: what the acknowledgement compares with, and its desired
+    state as the database holds it (JSON text, put in the push's body as it is, never decoded)."""
+
+    sent: Sent
+    desired_json: str
+
+
 async def pending_listings(
-    session: AsyncSession, *, channel_id: str, skus: Collection[str]
-) -> Sequence[Listing]:
-    query = select(Listing).where(
-        col(Listing.channel_id) == channel_id,
-        col(Listing.sku).in_(sorted(skus)),
-        col(Listing.status) == "pending",
+    session: AsyncSession | AsyncConnection, *, channel_id: str, skus: Collection[str]
+) -> list[Pending]:
+    """The listings of `skus` on the channel that are pending, by SKU."""
+    table: Any = Listing.__table__  # type: ignore[attr-defined]
+    query = (
+        select(
+            table.c.sku,
+            table.c.desired_seq,
+            table.c.desired_hash,
+            table.c.publishable,
+            table.c.desired_at,
+            cast(table.c.desired, Text),  # the JSON as stored (asyncpg would decode a json column)
+        )
+        .where(table.c.channel_id == channel_id, table.c.sku.in_(sorted(skus)), table.c.status == "pending")
+        .order_by(table.c.sku)
     )
-    return (await session.execute(query.order_by(col(Listing.sku)))).scalars().all()
+    return [
+        Pending(
+            sent=Sent(
+                sku=sku, seq=seq, digest=digest, publishable=publishable, desired_at=as_utc(desired_at)
+            ),
+            desired_json=desired,
+        )
+        for sku, seq, digest, publishable, desired_at, desired in (await session.execute(query)).all()
+    ]
 
 
 async def acknowledge(
@@ -53,7 +79,17 @@ async def acknowledge(
     answers: Sequence[tuple[Sent, dict[str, Any] | None]],
     now: datetime,
 ) -> None:
-    """Record what the channel says it holds after a push, for many listings in two statements. A listing
+    """Record what a channel says it holds after a push (see `acknowledge_many`)."""
+    await acknowledge_many(
+        session, answers=[(channel_id, sent, held, state_hash(held), now) for sent, held in answers]
+    )
+
+
+async def acknowledge_many(
+    session: AsyncSession, *, answers: Sequence[tuple[str, Sent, dict[str, Any] | None, str | None, datetime]]
+) -> None:
+    """Record what channels say they hold after pushes (channel id, listing as pushed, state held, its
+    `state_hash`, time of the answer), for many listings of any channels in two statements. A listing
     still at the pushed sequence takes the answer as its acknowledged state and becomes in_sync (or
     unpublished) when the answer is what was pushed, drifted when not: a compare-and-set on desired_seq.
     A listing whose desired state moved on meanwhile keeps its status (pending) and only records the
@@ -61,8 +97,7 @@ async def acknowledge(
     if not answers:
         return
     rows = []
-    for sent, held in answers:
-        digest = state_hash(held)
+    for channel_id, sent, held, digest, now in answers:
         matches = digest == sent.digest
         rows.append(
             {
@@ -71,16 +106,18 @@ async def acknowledge(
                 "b_seq": sent.seq,
                 "b_acked": held,
                 "b_hash": digest,
+                "b_now": now,
                 "b_status": ("in_sync" if sent.publishable else "unpublished") if matches else "drifted",
                 "b_error": None if matches else "the channel acknowledged a state other than the one pushed",
             }
         )
+    table: Any = Listing.__table__  # type: ignore[attr-defined]
     acked = {
-        "acked": bindparam("b_acked", type_=Listing.__table__.c.acked.type),  # type: ignore[attr-defined]
+        "acked": bindparam("b_acked", type_=table.c.acked.type),
         "acked_hash": bindparam("b_hash"),
         "acked_seq": bindparam("b_seq"),
-        "acked_at": now,
-        "updated_at": now,
+        "acked_at": bindparam("b_now", type_=table.c.acked_at.type),
+        "updated_at": bindparam("b_now", type_=table.c.updated_at.type),
     }
     same = (col(Listing.channel_id) == bindparam("b_channel"), col(Listing.sku) == bindparam("b_sku"))
     connection = await session.connection()
@@ -119,8 +156,39 @@ async def fail(session: AsyncSession, *, channel_id: str, sent: Sent, error: str
     )
 
 
-async def record(
-    session: AsyncSession,
+async def fail_many(session: AsyncSession, *, failures: Sequence[tuple[str, Sent, str, datetime]]) -> None:
+    """`fail` for many listings of any channels (channel id, listing as pushed, error, time), in one
+    statement: each a compare-and-set on the pushed sequence and status pending."""
+    if not failures:
+        return
+    statement = (
+        update(Listing)
+        .where(
+            col(Listing.channel_id) == bindparam("b_channel"),
+            col(Listing.sku) == bindparam("b_sku"),
+            col(Listing.desired_seq) == bindparam("b_seq"),
+            col(Listing.status) == "pending",
+        )
+        .values(
+            status="failed",
+            last_error=bindparam("b_error"),
+            updated_at=bindparam("b_now", type_=Listing.__table__.c.updated_at.type),  # type: ignore[attr-defined]
+        )
+    )
+    rows = [
+        {
+            "b_channel": channel_id,
+            "b_sku": sent.sku,
+            "b_seq": sent.seq,
+            "b_error": error[:MAX_ERROR],
+            "b_now": now,
+        }
+        for channel_id, sent, error, now in failures
+    ]
+    await (await session.connection()).execute(statement, rows)
+
+
+def delivery_row(
     *,
     channel_id: str,
     sent: Sequence[Sent],
@@ -130,22 +198,21 @@ async def record(
     error: str | None,
     latency_ms: float | None,
     started_at: datetime,
-) -> Delivery:
-    delivery = Delivery(
-        id=new_id(),
-        channel_id=channel_id,
-        seqs={s.sku: s.seq for s in sent},
-        outcome=outcome,
-        attempts=attempts,
-        status_code=status_code,
-        error=error[:MAX_ERROR] if error else None,
-        latency_ms=latency_ms,
-        started_at=started_at,
-        finished_at=utc_now(),
-    )
-    session.add(delivery)
-    await session.flush()
-    return delivery
+) -> dict[str, Any]:
+    """A push's delivery row, as the values of an INSERT into `deliveries` (no ORM object: they are many)."""
+    return {
+        "id": new_id(),
+        "channel_id": channel_id,
+        "seqs": {s.sku: s.seq for s in sent},
+        "outcome": outcome,
+        "attempts": attempts,
+        "status_code": status_code,
+        "error": error[:MAX_ERROR] if error else None,
+        "latency_ms": latency_ms,
+        "started_at": started_at,
+        "finished_at": utc_now(),
+        "replayed_at": None,
+    }
 
 
 async def list_deliveries(

@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
+import json
 import logging
 import random
 import time
@@ -31,17 +33,18 @@ from standardwebhooks import Webhook
 
 from servicekit.db import Database
 from sync_service import metrics
+from sync_service.channels import secrets
 from sync_service.channels.models import Channel
 from sync_service.channels.schemas import PUSHED_KINDS
-from sync_service.channels.service import signing_secret
-from sync_service.common import as_utc, new_id, utc_now
+from sync_service.common import new_id, utc_now
 from sync_service.config import Settings
 from sync_service.listings import service as listings
 from sync_service.listings.compute import state_hash
 from sync_service.listings.models import Listing
 from sync_service.push import deliveries
 from sync_service.push.deliveries import Sent
-from sync_service.reference_channel import PushAnswer, PushBody
+from sync_service.push.outcomes import Outcome, OutcomeWriter
+from sync_service.reference_channel import PushAnswer
 
 log = logging.getLogger(__name__)
 
@@ -103,7 +106,10 @@ class ChannelWorker:
         self.in_flight: set[str] = set()
         self.wake = asyncio.Event()
         self.circuit = CircuitBreaker(settings.circuit_failure_threshold, settings.circuit_open_seconds)
+        # `slots`: POSTs in flight (the channel's concurrency limit); `ahead`: pushes read and waiting for a
+        # slot or in flight, so the next push's listings are read while the channel answers the current ones.
         self.slots = asyncio.Semaphore(settings.push_concurrency)
+        self.ahead = asyncio.Semaphore(2 * settings.push_concurrency)
         self.client = httpx.AsyncClient(
             timeout=settings.push_timeout_seconds,
             limits=httpx.Limits(max_connections=settings.push_concurrency),
@@ -126,10 +132,10 @@ class ChannelWorker:
                 if delay > 0:
                     await _sleep(min(delay, 1.0), stop)
                     continue
-                await self.slots.acquire()
+                await self.ahead.acquire()
                 batch = sorted(self.queued - self.in_flight)[: self.pipeline.settings.push_batch_size]
                 if not batch:
-                    self.slots.release()
+                    self.ahead.release()
                     break
                 self.queued.difference_update(batch)
                 self.in_flight.update(batch)
@@ -139,23 +145,52 @@ class ChannelWorker:
                 task.add_done_callback(self.tasks.discard)
 
     async def _push(self, batch: list[str]) -> None:
+        outcome: Outcome | None = None
         try:
-            await self.deliver(batch)
-        except Exception:
-            log.exception("push to channel %s failed unexpectedly", self.code)
-            self.circuit.failure()
-            self.queued.update(batch)
+            try:
+                outcome = await self.deliver(batch)
+            except Exception:
+                log.exception("push to channel %s failed unexpectedly", self.code)
+                self.circuit.failure()
+                self.queued.update(batch)
+            finally:
+                # The channel has answered (or the push ended): the next push may start while this one's
+                # outcome is recorded. Its SKUs stay in flight until then, so none is pushed again before
+                # its listing says whether the channel took it.
+                self.ahead.release()
+                if self.queued:
+                    self.wake.set()
+            if outcome is not None:
+                try:
+                    await self.pipeline.outcomes.record(outcome)
+                except Exception as exc:
+                    # Not recorded: the listings are still pending, so they are pushed again (after a pause
+                    # when this keeps happening: it counts towards the circuit, as any unexpected failure).
+                    log.warning("recording a push to channel %s failed, pushing again: %s", self.code, exc)
+                    self.circuit.failure()
+                    self.queued.update(batch)
         finally:
             self.in_flight.difference_update(batch)
-            self.slots.release()
             if self.queued:
                 self.wake.set()
 
-    async def deliver(self, batch: list[str]) -> None:
+    async def deliver(self, batch: list[str]) -> Outcome | None:
+        """Push the listings of `batch` still pending; the outcome to record (None: nothing was pushed)."""
         pipeline = self.pipeline
         settings = pipeline.settings
-        async with pipeline.database.session() as session:
-            channel = await session.get(Channel, self.channel_id)
+        table: Any = Channel.__table__  # type: ignore[attr-defined]
+        async with pipeline.database.read() as connection:
+            channel = (
+                await connection.execute(
+                    select(
+                        table.c.code,
+                        table.c.kind,
+                        table.c.endpoint,
+                        table.c.status,
+                        table.c.secret_ciphertext,
+                    ).where(table.c.id == self.channel_id)
+                )
+            ).first()
             if (
                 channel is None
                 or channel.status != "enabled"
@@ -163,29 +198,43 @@ class ChannelWorker:
                 or not channel.endpoint
             ):
                 self.circuit.trial_running = False
-                return
+                return None
             self.code = channel.code
-            rows = await deliveries.pending_listings(session, channel_id=self.channel_id, skus=batch)
-            secret = signing_secret(channel, secrets_key=settings.secrets_key.get_secret_value())
-            endpoint = channel.endpoint
+            rows = await deliveries.pending_listings(connection, channel_id=self.channel_id, skus=batch)
+        endpoint = channel.endpoint
+        secret = _signing_secret(
+            channel.secret_ciphertext, settings.secrets_key.get_secret_value(), self.channel_id
+        )
         if not rows:
             if self.circuit.trial_running:
                 self.circuit.trial_running = False
-            return
-        sent = [
-            Sent(
-                sku=r.sku,
-                seq=r.desired_seq,
-                digest=r.desired_hash,
-                publishable=r.publishable,
-                desired_at=as_utc(r.desired_at),
-            )
-            for r in rows
-        ]
-        body = PushBody(channel=self.code, listings=[r.desired for r in rows]).model_dump_json()
-        started = utc_now()
-        attempts, status_code, error, answer = 0, None, None, None
+            return None
+        sent = [row.sent for row in rows]
+        body = _push_body(self.code, [row.desired_json for row in rows])
         signer = Webhook(secret)
+        async with self.slots:
+            if self.circuit.state == "open":  # it opened while this push waited: not now
+                self.queued.update(batch)
+                return None
+            started = utc_now()
+            attempts, status_code, error, answer = await self._attempts(signer, endpoint, body)
+        if answer is None and pipeline.stop_event.is_set() and error is None:
+            self.queued.update(batch)
+            return None
+        now = utc_now()
+        if answer is not None:
+            self.circuit.success()
+            metrics.CIRCUIT_OPEN.labels(self.code).set(0)
+            return self._acknowledged(sent, answer, now, started, attempts, status_code)
+        return self._failed(sent, error or "push failed", now, started, attempts, status_code)
+
+    async def _attempts(
+        self, signer: Webhook, endpoint: str, body: str
+    ) -> tuple[int, int | None, str | None, PushAnswer | None]:
+        """POST until the channel answers, with backoff between retries: (attempts, status, error, answer)."""
+        pipeline = self.pipeline
+        settings = pipeline.settings
+        attempts, status_code, error, answer = 0, None, None, None
         while attempts < settings.push_max_attempts and not pipeline.stop_event.is_set():
             attempts += 1
             if attempts > 1 and self.circuit.state == "open":
@@ -203,16 +252,7 @@ class ChannelWorker:
                 settings.push_backoff_max_seconds, settings.push_backoff_seconds * 2 ** (attempts - 1)
             )
             await _sleep(backoff * random.uniform(0.5, 1.5), pipeline.stop_event)
-        if answer is None and pipeline.stop_event.is_set() and error is None:
-            self.queued.update(batch)
-            return
-        now = utc_now()
-        if answer is not None:
-            self.circuit.success()
-            metrics.CIRCUIT_OPEN.labels(self.code).set(0)
-            await self._acknowledge(sent, answer, now, started, attempts, status_code)
-        else:
-            await self._fail(sent, error or "push failed", now, started, attempts, status_code)
+        return attempts, status_code, error, answer
 
     async def _attempt(
         self, signer: Webhook, endpoint: str, body: str
@@ -248,7 +288,7 @@ class ChannelWorker:
         except ValidationError:
             return status, "the answer is not a push answer (JSON with listings)", None, True
 
-    async def _acknowledge(
+    def _acknowledged(
         self,
         sent: list[Sent],
         answer: PushAnswer,
@@ -256,45 +296,38 @@ class ChannelWorker:
         started: datetime,
         attempts: int,
         status_code: int | None,
-    ) -> None:
+    ) -> Outcome:
         held = {item.sku: item.state for item in answer.listings}
         latencies: list[float] = []
-        answered: list[tuple[Sent, dict[str, Any] | None]] = []
-        unanswered: list[Sent] = []
+        answered: list[tuple[Sent, dict[str, Any] | None, str | None]] = []
+        unanswered: list[tuple[Sent, str]] = []
         for item in sent:
             if item.sku not in held:
-                unanswered.append(item)
+                unanswered.append((item, "the channel did not answer for this SKU"))
                 continue
-            answered.append((item, held[item.sku]))
-            if state_hash(held[item.sku]) != item.digest:
+            digest = state_hash(held[item.sku])
+            answered.append((item, held[item.sku], digest))
+            if digest != item.digest:
                 metrics.DRIFT_DETECTED.labels(self.code).inc()
             seconds = max(0.0, (now - item.desired_at).total_seconds())
             latencies.append(seconds)
             metrics.DELIVERY_LATENCY.labels(self.code).observe(seconds)
-        async with self.pipeline.database.session() as session:
-            await deliveries.acknowledge(session, channel_id=self.channel_id, answers=answered, now=now)
-            for item in unanswered:
-                await deliveries.fail(
-                    session,
-                    channel_id=self.channel_id,
-                    sent=item,
-                    error="the channel did not answer for this SKU",
-                    now=now,
-                )
-            await deliveries.record(
-                session,
-                channel_id=self.channel_id,
-                sent=sent,
-                outcome="succeeded",
-                attempts=attempts,
-                status_code=status_code,
-                error=None,
-                latency_ms=max(latencies) * 1000 if latencies else None,
-                started_at=started,
-            )
+        delivery = deliveries.delivery_row(
+            channel_id=self.channel_id,
+            sent=sent,
+            outcome="succeeded",
+            attempts=attempts,
+            status_code=status_code,
+            error=None,
+            latency_ms=max(latencies) * 1000 if latencies else None,
+            started_at=started,
+        )
         metrics.DELIVERIES.labels(self.code, "succeeded").inc()
+        return Outcome(
+            channel_id=self.channel_id, now=now, answered=answered, failed=unanswered, delivery=delivery
+        )
 
-    async def _fail(
+    def _failed(
         self,
         sent: list[Sent],
         error: str,
@@ -302,22 +335,25 @@ class ChannelWorker:
         started: datetime,
         attempts: int,
         status_code: int | None,
-    ) -> None:
-        async with self.pipeline.database.session() as session:
-            for item in sent:
-                await deliveries.fail(session, channel_id=self.channel_id, sent=item, error=error, now=now)
-            await deliveries.record(
-                session,
-                channel_id=self.channel_id,
-                sent=sent,
-                outcome="failed",
-                attempts=attempts,
-                status_code=status_code,
-                error=error,
-                latency_ms=None,
-                started_at=started,
-            )
+    ) -> Outcome:
+        delivery = deliveries.delivery_row(
+            channel_id=self.channel_id,
+            sent=sent,
+            outcome="failed",
+            attempts=attempts,
+            status_code=status_code,
+            error=error,
+            latency_ms=None,
+            started_at=started,
+        )
         metrics.DELIVERIES.labels(self.code, "failed").inc()
+        return Outcome(
+            channel_id=self.channel_id,
+            now=now,
+            answered=[],
+            failed=[(item, error) for item in sent],
+            delivery=delivery,
+        )
 
     async def close(self) -> None:
         self.task.cancel()
@@ -335,6 +371,7 @@ class PushPipeline:
         self.stop_event = asyncio.Event()
         self._unlisten: list[Callable[[], None]] = []
         self._sweeper: asyncio.Task[None] | None = None
+        self.outcomes = OutcomeWriter(database)
 
     async def start(self) -> None:
         key = self.database.engine.url.render_as_string(hide_password=False)
@@ -395,6 +432,19 @@ class PushPipeline:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._sweeper
         await asyncio.gather(*(worker.close() for worker in self.workers.values()), return_exceptions=True)
+        await self.outcomes.close()
+
+
+@functools.lru_cache(maxsize=1024)
+def _signing_secret(ciphertext: str, secrets_key: str, channel_id: str) -> str:
+    """A channel's signing secret, unsealed once per sealed value (a rotation seals a new one)."""
+    return secrets.unseal(ciphertext, key=secrets_key, channel_id=channel_id)
+
+
+def _push_body(code: str, desired_json: list[str]) -> str:
+    """A `PushBody` as JSON, from the listings' desired states as the database holds them (JSON text):
+    spliced, not decoded and encoded again."""
+    return f'{{"channel":{json.dumps(code)},"listings":[{",".join(desired_json)}]}}'
 
 
 async def _wait_either(event: asyncio.Event, stop: asyncio.Event) -> None:
