@@ -17,7 +17,8 @@ from sync_service.channels import service as channels
 from sync_service.channels.schemas import ChannelCreate
 from sync_service.config import ALEMBIC_INI
 from sync_service.listings.models import Listing
-from sync_service.push.deliveries import Sent, record
+from sync_service.push.deliveries import Sent, delivery_row
+from sync_service.push.models import Delivery
 
 runner = CliRunner()
 
@@ -48,8 +49,7 @@ async def _failed_listing(url: str) -> None:
                 )
             )
             sent = [Sent(sku="SKU-1", seq=1, digest="h", publishable=True, desired_at=now)]
-            await record(
-                session,
+            row = delivery_row(
                 channel_id=channel.id,
                 sent=sent,
                 outcome="failed",
@@ -59,6 +59,7 @@ async def _failed_listing(url: str) -> None:
                 latency_ms=None,
                 started_at=now,
             )
+            session.add(Delivery(**row))
     finally:
         await database.dispose()
 
