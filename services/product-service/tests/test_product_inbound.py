@@ -52,9 +52,9 @@ async def backorder_of(running: Running, order_id: str) -> Reservation:
 async def events_of(running: Running, event_type: str, sku_: str) -> list[dict[str, object]]:
     async with running.database.session() as session:
         rows = await session.execute(
-            select(OutboxMessage).where(
-                col(OutboxMessage.event_type) == event_type, col(OutboxMessage.key) == sku_
-            )
+            select(OutboxMessage)
+            .where(col(OutboxMessage.event_type) == event_type, col(OutboxMessage.key) == sku_)
+            .order_by(col(OutboxMessage.id))
         )
         return [CloudEvent.from_json_bytes(row.payload).data for row in rows.scalars()]
 

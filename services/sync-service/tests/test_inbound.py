@@ -35,7 +35,9 @@ def writer(live: Running) -> dict[str, str]:
 async def _events(live: Running, inbound_id: str) -> list[str]:
     async with live.database.session() as session:
         rows = await session.execute(
-            select(col(OutboxMessage.event_type)).where(col(OutboxMessage.key) == inbound_id)
+            select(col(OutboxMessage.event_type))
+            .where(col(OutboxMessage.key) == inbound_id)
+            .order_by(col(OutboxMessage.id))
         )
         return list(rows.scalars())
 
