@@ -24,6 +24,7 @@ from sync_support import (
 from contracts import topics
 from servicekit.testing import TestTokenIssuer
 from sync_service.common import utc_now
+from sync_service.listings.compute import state_hash
 from sync_service.listings.models import Listing
 from sync_service.push import deliveries
 from sync_service.push.deliveries import Sent
@@ -244,12 +245,14 @@ async def _pending_again(stack: Stack, channel_id: str, sku: str, **values: Any)
 
 async def _ack(stack: Stack, channel_id: str, sent: Sent, held: dict[str, Any]) -> None:
     async with stack.sync.database.session() as session:
-        await deliveries.acknowledge(session, channel_id=channel_id, answers=[(sent, held)], now=utc_now())
+        await deliveries.acknowledge_many(
+            session, answers=[(channel_id, sent, held, state_hash(held), utc_now())]
+        )
 
 
 async def _fail(stack: Stack, channel_id: str, sent: Sent) -> None:
     async with stack.sync.database.session() as session:
-        await deliveries.fail(session, channel_id=channel_id, sent=sent, error="HTTP 500", now=utc_now())
+        await deliveries.fail_many(session, failures=[(channel_id, sent, "HTTP 500", utc_now())])
 
 
 async def _newer_state(stack: Stack, channel_id: str, sent: Sent) -> None:

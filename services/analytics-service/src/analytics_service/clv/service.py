@@ -17,7 +17,9 @@ from servicekit.db import as_utc
 from servicekit.errors import NotFound
 
 
-async def predicted_clv_minor(session: AsyncSession, customer_ids: Iterable[str]) -> dict[str, int]:
+async def predicted_clv_minor(
+    session: AsyncSession | AsyncConnection, customer_ids: Iterable[str]
+) -> dict[str, int]:
     """Predicted net spend over the CLV horizon (minor units) of each customer that has one."""
     ids = sorted(set(customer_ids))
     found: dict[str, int] = {}

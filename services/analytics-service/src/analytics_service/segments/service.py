@@ -19,7 +19,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from sqlmodel import col
 
-from analytics_service.clv.models import PredictedClv
+from analytics_service.clv.service import predicted_clv_minor
 from analytics_service.periods import DateRange, Granularity, period_end, periods
 from analytics_service.segments.schemas import SegmentCreate, SegmentRules
 from analytics_service.warehouse.models import (
@@ -190,13 +190,9 @@ def _on_predicted_clv(rules: SegmentRules) -> bool:
 async def _predicted_clv(connection: AsyncConnection, customers: list[CustomerMetrics]) -> None:
     """Each customer's predicted CLV from the latest fit (whatever the segment's date: a fit predicts from
     the day it ran), in minor units; None for a customer the fit did not cover."""
-    by_id = {m.customer_id: m for m in customers}
-    rows = await connection.execute(
-        select(col(PredictedClv.customer_id), col(PredictedClv.predicted_spend_minor))
-    )
-    for customer_id, spend in rows.all():
-        if customer_id in by_id:
-            by_id[customer_id].predicted_clv_minor = int(spend)
+    predicted = await predicted_clv_minor(connection, [m.customer_id for m in customers])
+    for m in customers:
+        m.predicted_clv_minor = predicted.get(m.customer_id)
 
 
 def matches(m: CustomerMetrics, rules: SegmentRules, consenting: dict[str, set[str]]) -> bool:

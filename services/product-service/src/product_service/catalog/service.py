@@ -130,7 +130,8 @@ async def update_family(
     # version does not change (its fields did not): consumers apply an event of the version they hold.
     for start in range(0, len(moved), REPORT_BATCH):
         for product in await repository.products_by_ids(session, moved[start : start + REPORT_BATCH]):
-            await _emit_product_change(session, product, ["completeness"])
+            # Completeness is not in the search document: nothing to reindex.
+            await _emit_product_change(session, product, ["completeness"], reindex=False)
     return family, impact
 
 
@@ -488,12 +489,14 @@ async def _reindex(session: AsyncSession, product: Product, skus: list[str]) -> 
 
 
 async def _emit_product_change(
-    session: AsyncSession, product: Product, changed: list[str]
+    session: AsyncSession, product: Product, changed: list[str], *, reindex: bool = True
 ) -> Sequence[Variant]:
-    """Reindex the product and emit its updated (or archived) event; returns its variants."""
+    """Reindex the product (unless only derived data changed: `reindex=False`) and emit its updated (or
+    archived) event; returns its variants."""
     variants = await repository.variants_of(session, product.id)
     skus = [v.sku for v in variants]
-    await _reindex(session, product, skus)
+    if reindex:
+        await _reindex(session, product, skus)
     if product.status == "archived" and "status" in changed:
         event = build_event(
             "ecom.product.archived.v1",

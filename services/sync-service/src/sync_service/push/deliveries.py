@@ -17,7 +17,6 @@ from servicekit.errors import Conflict, NotFound
 from servicekit.http.pagination import Page, PageParams, cursor_key, make_page
 from servicekit.transitions import compare_and_set
 from sync_service.common import as_utc, new_id, utc_now
-from sync_service.listings.compute import state_hash
 from sync_service.listings.models import Listing
 from sync_service.push.models import Delivery
 
@@ -70,19 +69,6 @@ async def pending_listings(
         )
         for sku, seq, digest, publishable, desired_at, desired in (await session.execute(query)).all()
     ]
-
-
-async def acknowledge(
-    session: AsyncSession,
-    *,
-    channel_id: str,
-    answers: Sequence[tuple[Sent, dict[str, Any] | None]],
-    now: datetime,
-) -> None:
-    """Record what a channel says it holds after a push (see `acknowledge_many`)."""
-    await acknowledge_many(
-        session, answers=[(channel_id, sent, held, state_hash(held), now) for sent, held in answers]
-    )
 
 
 async def acknowledge_many(
@@ -141,24 +127,9 @@ async def acknowledge_many(
     )
 
 
-async def fail(session: AsyncSession, *, channel_id: str, sent: Sent, error: str, now: datetime) -> bool:
-    """Mark a listing failed if it is still pending at the sequence that was pushed."""
-    return await compare_and_set(
-        session,
-        update(Listing)
-        .where(
-            col(Listing.channel_id) == channel_id,
-            col(Listing.sku) == sent.sku,
-            col(Listing.desired_seq) == sent.seq,
-            col(Listing.status) == "pending",
-        )
-        .values(status="failed", last_error=error[:MAX_ERROR], updated_at=now),
-    )
-
-
 async def fail_many(session: AsyncSession, *, failures: Sequence[tuple[str, Sent, str, datetime]]) -> None:
-    """`fail` for many listings of any channels (channel id, listing as pushed, error, time), in one
-    statement: each a compare-and-set on the pushed sequence and status pending."""
+    """Mark listings failed (channel id, listing as pushed, error, time) that are still pending at the
+    pushed sequence, in one statement: each a compare-and-set on that sequence and status pending."""
     if not failures:
         return
     statement = (
