@@ -6,9 +6,11 @@ from servicekit.events import ConsumerSpec
 from sync_service.listings import facts
 from sync_service.orders.projection import on_order_placed, on_order_status_changed
 
+LISTINGS_CONSUMER = "sync-service.listings"  # its events change listings
+
 CONSUMERS: list[ConsumerSpec] = [
     ConsumerSpec(
-        name="sync-service.listings",
+        name=LISTINGS_CONSUMER,
         handlers={
             "ecom.product.created.v1": facts.on_products,
             "ecom.product.updated.v1": facts.on_products,

@@ -25,6 +25,12 @@ DELIVERY_LATENCY = Histogram(
     buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60),
 )
 CIRCUIT_OPEN = Gauge("sync_circuit_open", "1 while the channel's circuit breaker is open", ["channel"])
+BURST_HOLDS = Counter(
+    "sync_burst_holds_total",
+    "SKUs held back because they changed again within SYNC_PUSH_COALESCE_WINDOW_SECONDS of their last push, "
+    "then pushed once with their latest state",
+    ["channel"],
+)
 DRIFT_DETECTED = Counter(
     "sync_drift_detected_total",
     "Listings a channel acknowledged differently from what was pushed",

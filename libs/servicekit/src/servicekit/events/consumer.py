@@ -192,6 +192,15 @@ class EventConsumer:
         self.started = asyncio.Event()  # connected to the broker (the group join may still be running)
         self.assigned = asyncio.Event()  # holds at least one partition: events will be processed
         self.assigned_partitions: set[TopicPartition] = set()
+        self._behind: dict[TopicPartition, int] = {}
+
+    @property
+    def backlog(self) -> int:
+        """Events known to be waiting in the broker after the batch being handled (from each partition's
+        high watermark at its last fetch): 0 when this member has read everything it knew of. A handler
+        reads it to tell whether newer events are already on their way."""
+        assigned = self.assigned_partitions
+        return sum(n for tp, n in self._behind.items() if tp in assigned)
 
     async def run(self, stop: asyncio.Event) -> None:
         """Consume until `stop` is set, then commit what was processed and leave the group."""
@@ -291,15 +300,20 @@ class EventConsumer:
                 continue
             position = self._positions.get(tp)
             if position is not None:
-                metrics.CONSUMER_LAG.labels(self.spec.name, tp.topic, str(tp.partition)).set(
-                    max(0, highwater - position)
-                )
+                self._behind[tp] = max(0, highwater - position)
+                metrics.CONSUMER_LAG.labels(self.spec.name, tp.topic, str(tp.partition)).set(self._behind[tp])
 
     async def _process(
         self, batches: Mapping[TopicPartition, Sequence[ConsumerRecord[bytes, bytes]]]
     ) -> None:
         """Handle a fetched batch in one transaction; if that fails, handle its events one per transaction,
         so a failing event is isolated and follows the retry and dead-letter path alone."""
+        consumer = self._consumer
+        if consumer is not None:
+            for tp, records in batches.items():
+                highwater = consumer.highwater(tp)
+                if records and highwater is not None:
+                    self._behind[tp] = max(0, highwater - (records[-1].offset + 1))
         try:
             await self._handle_batch(batches)
         except _Stopping:

@@ -56,13 +56,20 @@ async def wait_for_events(
     return found
 
 
-async def produce(bootstrap: str, topic: str, events: list[CloudEvent]) -> None:
-    """Publish events raw, keyed by subject, as another service would."""
+async def produce(bootstrap: str, topic: str, events: list[CloudEvent], *, at_once: bool = False) -> None:
+    """Publish events raw, keyed by subject, as another service would: one after the other, each
+    acknowledged before the next is sent; or, `at_once`, all handed to the producer together (a burst:
+    it goes out in as few requests as the producer batches it into, still in order per key) and then
+    every acknowledgement awaited."""
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all")
     await producer.start()
     try:
-        for event in events:
-            await producer.send_and_wait(topic, event.to_json_bytes(), key=event.subject.encode())
+        if at_once:
+            sent = [await producer.send(topic, e.to_json_bytes(), key=e.subject.encode()) for e in events]
+            await asyncio.gather(*sent)
+        else:
+            for event in events:
+                await producer.send_and_wait(topic, event.to_json_bytes(), key=event.subject.encode())
     finally:
         await producer.stop()
 

@@ -42,6 +42,7 @@ from sync_service.listings import service as listings
 from sync_service.listings.compute import state_hash
 from sync_service.listings.models import Listing
 from sync_service.push import deliveries
+from sync_service.push.coalesce import BurstHold
 from sync_service.push.deliveries import Sent
 from sync_service.push.outcomes import Outcome, OutcomeWriter
 from sync_service.reference_channel import PushAnswer
@@ -104,6 +105,11 @@ class ChannelWorker:
         self.code = channel_id
         self.queued: set[str] = set()
         self.in_flight: set[str] = set()
+        self.hold = BurstHold(
+            settings.push_coalesce_window_seconds,
+            settings.push_coalesce_quiet_seconds,
+            settings.push_coalesce_max_hold_seconds,
+        )
         self.wake = asyncio.Event()
         self.circuit = CircuitBreaker(settings.circuit_failure_threshold, settings.circuit_open_seconds)
         # `slots`: POSTs in flight (the channel's concurrency limit); `ahead`: pushes read and waiting for a
@@ -119,14 +125,25 @@ class ChannelWorker:
         self.task = asyncio.create_task(self.run(), name=f"push-{channel_id}")
 
     def add(self, skus: Iterable[str]) -> None:
-        self.queued.update(skus)
-        self.wake.set()
+        """Queue changed SKUs; one changing in a burst is held back for a moment (`BurstHold`)."""
+        ready = self.hold.changed(skus, self.in_flight)
+        if ready:
+            self.queued.update(ready)
+            self.wake.set()
+        elif self.hold.held:
+            self.wake.set()  # the run loop recomputes when the next held SKU is due
 
     async def run(self) -> None:
         stop = self.pipeline.stop_event
         while not stop.is_set():
-            await _wait_either(self.wake, stop)
-            self.wake.clear()
+            released, next_in = self.hold.due(self.pipeline.behind())
+            if not released:
+                await _wait_either(self.wake, stop, timeout=next_in)
+                self.wake.clear()
+                released, _ = self.hold.due(self.pipeline.behind())
+            if released:
+                metrics.BURST_HOLDS.labels(self.code).inc(len(released))
+                self.queued.update(released)
             while self.queued and not stop.is_set():
                 delay = self.circuit.wait_time()
                 if delay > 0:
@@ -139,6 +156,7 @@ class ChannelWorker:
                     break
                 self.queued.difference_update(batch)
                 self.in_flight.update(batch)
+                self.hold.taken(batch)
                 self.circuit.begin()
                 task = asyncio.create_task(self._push(batch))
                 self.tasks.add(task)
@@ -364,9 +382,13 @@ class ChannelWorker:
 
 
 class PushPipeline:
-    def __init__(self, database: Database, settings: Settings) -> None:
+    def __init__(
+        self, database: Database, settings: Settings, behind: Callable[[], bool] = lambda: False
+    ) -> None:
         self.database = database
         self.settings = settings
+        # Whether events that change listings are known to be waiting to be read (a burst still arriving).
+        self.behind = behind
         self.workers: dict[str, ChannelWorker] = {}
         self.stop_event = asyncio.Event()
         self._unlisten: list[Callable[[], None]] = []
@@ -447,10 +469,10 @@ def _push_body(code: str, desired_json: list[str]) -> str:
     return f'{{"channel":{json.dumps(code)},"listings":[{",".join(desired_json)}]}}'
 
 
-async def _wait_either(event: asyncio.Event, stop: asyncio.Event) -> None:
+async def _wait_either(event: asyncio.Event, stop: asyncio.Event, timeout: float | None = None) -> None:
     waiters = [asyncio.create_task(event.wait()), asyncio.create_task(stop.wait())]
     try:
-        await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
+        await asyncio.wait(waiters, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
     finally:
         for waiter in waiters:
             waiter.cancel()

@@ -13,6 +13,7 @@ from servicekit.errors import problem_responses
 from servicekit.http.pagination import Page, PageDep
 from sync_service.channels import service as channels
 from sync_service.common import AdminCaller, ReadCaller, as_utc
+from sync_service.events import LISTINGS_CONSUMER
 from sync_service.listings.models import Listing
 from sync_service.push import deliveries
 from sync_service.push.models import Delivery
@@ -133,7 +134,12 @@ async def start_pipeline(app: FastAPI) -> None:
     runtime = app.state.runtime
     if not runtime.settings.push_enabled:
         return
-    pipeline = PushPipeline(runtime.database, runtime.settings)
+    consumers = runtime.consumers  # filled when the consumers start, after this hook
+
+    def behind() -> bool:
+        return any(c.backlog > 0 for c in consumers if c.spec.name == LISTINGS_CONSUMER)
+
+    pipeline = PushPipeline(runtime.database, runtime.settings, behind)
     app.state.pipeline = pipeline
     await pipeline.start()
 
