@@ -77,14 +77,24 @@ def instrument() -> None:
 
     enqueue = PushPipeline.enqueue
 
-    def enqueue_timed(self: PushPipeline, pairs: Any) -> None:
+    def enqueue_timed(self: PushPipeline, pairs: Any, **kwargs: Any) -> None:
         pairs = list(pairs)
         now = time.time()
         for pair in pairs:
             ENQUEUED.setdefault(pair, now)
-        enqueue(self, pairs)
+        enqueue(self, pairs, **kwargs)
 
     PushPipeline.enqueue = enqueue_timed  # type: ignore[method-assign]
+
+    enqueue_prepared = PushPipeline.enqueue_prepared
+
+    def enqueue_prepared_timed(self: PushPipeline, channel_id: str, rows: Any) -> None:
+        now = time.time()
+        for row in rows:
+            ENQUEUED.setdefault((channel_id, row.sent.sku), now)
+        enqueue_prepared(self, channel_id, rows)
+
+    PushPipeline.enqueue_prepared = enqueue_prepared_timed  # type: ignore[method-assign]
 
     deliver = ChannelWorker.deliver
 

@@ -11,6 +11,7 @@ import pytest_asyncio
 from sqlalchemy import select, update
 from sync_support import ChannelStack as Stack
 from sync_support import (
+    eventually,
     listing_where,
     price_event,
     produce,
@@ -301,3 +302,96 @@ async def test_a_failure_racing_an_acknowledgement_of_the_same_push_leaves_one_o
         assert final.status in ("in_sync", "failed")
         assert (final.status == "failed") == (final.last_error == "HTTP 500")
         assert (final.status == "in_sync") == (final.acked_seq == sent.seq)
+
+
+async def test_acknowledgements_record_the_pushed_state_when_it_came_back_and_the_held_one_when_not(
+    stack: Stack, kafka_bootstrap: str
+) -> None:
+    channel = await stack.channel("feed", endpoint=None)
+    skus = [unique("SKU-K") for _ in range(3)]
+    for sku in skus:
+        await publish_product(kafka_bootstrap, sku)
+    for sku in skus:
+        await listing_where(stack.sync, channel["id"], sku, in_sync_at("10"))
+    pushed = [
+        await _pending_again(
+            stack, channel["id"], sku, acked={"old": True}, acked_hash="old", acked_seq=0, last_error="x"
+        )
+        for sku in skus
+    ]
+    other = {**pushed[2][0].desired, "price": "9"}
+    now = utc_now()
+    answers = [(channel["id"], sent, row.desired, state_hash(row.desired), now) for row, sent in pushed[:2]]
+    answers.append((channel["id"], pushed[2][1], other, state_hash(other), now))
+    async with stack.sync.database.session() as session:
+        await deliveries.acknowledge_many(session, answers=answers)
+    for row, sent in pushed[:2]:
+        final = await _listing_row(stack, channel["id"], sent.sku)
+        assert (final.status, final.last_error) == ("in_sync", None)
+        assert (final.acked, final.acked_hash, final.acked_seq) == (row.desired, row.desired_hash, sent.seq)
+        assert final.acked_at == now
+    drifted = await _listing_row(stack, channel["id"], skus[2])
+    assert drifted.status == "drifted"
+    assert (drifted.acked, drifted.acked_hash) == (other, state_hash(other))
+    assert drifted.last_error == "the channel acknowledged a state other than the one pushed"
+
+
+async def _read_as_a_resync_does(stack: Stack, channel_id: str, sku: str) -> list[deliveries.Pending]:
+    """Put the listing back to pending and read what its push carries, in one statement, as a resync."""
+    table: Any = Listing.__table__  # type: ignore[attr-defined]
+    async with stack.sync.database.session() as session:
+        moved = await (await session.connection()).execute(
+            update(table)
+            .where(table.c.channel_id == channel_id, table.c.sku == sku)
+            .values(status="pending")
+            .returning(*deliveries.PENDING_COLUMNS)
+        )
+        return deliveries.pending_rows(moved.all())
+
+
+@pytest.mark.parametrize("superseded_by", ["a change announced after it", "its age"])
+async def test_a_listing_handed_in_already_read_is_read_again_once_it_may_be_stale(
+    stack: Stack, kafka_bootstrap: str, superseded_by: str
+) -> None:
+    channel = await stack.channel()
+    sku = unique("SKU-P")
+    await publish_product(kafka_bootstrap, sku)
+    await listing_where(stack.sync, channel["id"], sku, in_sync_at("10"))
+    stale = await _read_as_a_resync_does(stack, channel["id"], sku)
+    assert [row.sent.sku for row in stale] == [sku]
+    await produce(kafka_bootstrap, topics.PRICES, [price_event(sku, "11.00")])
+    await listing_where(stack.sync, channel["id"], sku, in_sync_at("11"))
+    assert (stack.held(channel, sku) or {})["price"] == "11"
+
+    pipeline = stack.sync.app.state.pipeline
+    worker = pipeline.worker(channel["id"])
+
+    async def idle() -> bool:
+        return not worker.queued and not worker.in_flight
+
+    await eventually(idle)  # nothing of the SKU queued or in flight (the sweep may have queued it)
+    worker.add_prepared(stale)  # no await from here: the worker has not run yet
+    assert sku in worker.prepared
+    if superseded_by == "its age":
+        worker.prepared[sku] = (0.0, stale[0])
+    else:
+        pipeline.enqueue([(channel["id"], sku)])
+        assert sku not in worker.prepared
+
+    await eventually(idle)
+    assert sku not in worker.prepared
+    assert (stack.held(channel, sku) or {})["price"] == "11"
+    await listing_where(stack.sync, channel["id"], sku, in_sync_at("11"))
+
+
+async def test_a_listing_handed_in_already_read_is_pushed_as_read(stack: Stack, kafka_bootstrap: str) -> None:
+    channel = await stack.channel()
+    sku = unique("SKU-Q")
+    await publish_product(kafka_bootstrap, sku)
+    await listing_where(stack.sync, channel["id"], sku, in_sync_at("10"))
+    stack.reference.channel(channel["code"]).listings.clear()
+    worker = stack.sync.app.state.pipeline.worker(channel["id"])
+    worker.add_prepared(await _read_as_a_resync_does(stack, channel["id"], sku))
+    await listing_where(stack.sync, channel["id"], sku, in_sync_at("10"))
+    assert (stack.held(channel, sku) or {})["price"] == "10"
+    assert sku not in worker.prepared

@@ -24,8 +24,10 @@ from typing import Any
 import httpx
 from fastapi import FastAPI
 from pydantic import BaseModel, ValidationError
+from sqlalchemy import event as sa_event
 from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from servicekit.db import Database
@@ -37,6 +39,8 @@ from sync_service.common import utc_now
 from sync_service.drift import service
 from sync_service.listings import service as listings
 from sync_service.listings.models import CatalogVariant, Listing
+from sync_service.push import deliveries
+from sync_service.push.deliveries import Pending
 from sync_service.push.pipeline import PushPipeline
 
 log = logging.getLogger(__name__)
@@ -221,11 +225,13 @@ class JobRunner:
                         raise
             if skus is None:
                 return
-            if pushed:
-                self._push(channel_id, skus)
             if len(skus) < PAGE:
                 break
             after = skus[-1]
+            if pushed and self.pipeline is not None:
+                # Keep pace with the pushes: the next page is computed while this one is pushed, not
+                # the whole catalogue ahead of them (its listings would wait long after being read).
+                await self.pipeline.worker(channel_id).wait_queue_below(PAGE)
 
     async def _resync_page(
         self, job_id: str, channel_id: str, after: str | None, pushed: bool
@@ -246,22 +252,46 @@ class JobRunner:
             if channel.status != "retired":
                 await listings.recompute(session, skus=skus, at=utc_now(), channels=[channel])
             if pushed:
-                await session.execute(
-                    update(Listing)
+                # Back to pending, reading in the same statement what the push will carry: the pipeline
+                # gets the listings as committed and does not read them again.
+                table: Any = Listing.__table__  # type: ignore[attr-defined]
+                moved = await (await session.connection()).execute(
+                    update(table)
                     .where(
-                        col(Listing.channel_id) == channel_id,
-                        col(Listing.sku).in_(skus),
-                        col(Listing.status).in_(("in_sync", "drifted", "failed", "unpublished")),
-                        (col(Listing.publishable).is_(True)) | (col(Listing.acked).is_not(None)),
+                        table.c.channel_id == channel_id,
+                        table.c.sku.in_(skus),
+                        table.c.status.in_(("in_sync", "drifted", "failed", "unpublished")),
+                        table.c.publishable.is_(True) | table.c.acked.is_not(None),
                     )
                     .values(status="pending", last_error=None, updated_at=utc_now())
-                    .execution_options(synchronize_session=False)
+                    .returning(*deliveries.PENDING_COLUMNS)
                 )
+                rows = deliveries.pending_rows(moved.all())
+                self._hand_over_after_commit(session, channel_id, skus, rows)
             if not await service.progress(session, job_id=job_id, processed=len(skus)):
                 await session.rollback()
                 return None
             await session.commit()
         return skus
+
+    def _hand_over_after_commit(
+        self, session: AsyncSession, channel_id: str, skus: list[str], rows: list[Pending]
+    ) -> None:
+        """When the page commits (not before: a rolled back page pushes nothing), hand its pending
+        listings to the pipeline as read, and the page's other SKUs by name (those already pending, whose
+        push may be queued elsewhere or not at all, e.g. after a restart)."""
+        pipeline = self.pipeline
+        if pipeline is None:
+            return
+        read = {row.sent.sku for row in rows}
+        others = [sku for sku in skus if sku not in read]
+
+        def hand_over(_: Any) -> None:
+            pipeline.enqueue_prepared(channel_id, rows)
+            if others:
+                pipeline.enqueue(((channel_id, sku) for sku in others), changed=False)
+
+        sa_event.listen(session.sync_session, "after_commit", hand_over, once=True)
 
     async def start_scheduled(self) -> None:
         """Start a reconcile of every enabled push channel that has none running."""

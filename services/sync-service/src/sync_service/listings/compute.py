@@ -48,6 +48,8 @@ def discounted(base_minor: int, promotion: CatalogPromotion) -> int:
 
 
 def adjusted(amount_minor: int, adjustment_bp: int) -> int:
+    if not adjustment_bp:  # the common case, exact without Decimal
+        return max(0, amount_minor)
     return max(0, _round(Decimal(amount_minor) * (10_000 + adjustment_bp) / 10_000))
 
 
@@ -62,7 +64,14 @@ def promotion_applies(
 
 
 def _money(minor: int) -> str:
-    return str(Decimal(minor) / 100)
+    """`str(Decimal(minor) / 100)` for the amounts a listing carries (0 or more), in integer arithmetic:
+    "19.99", "19.9", "20"."""
+    if minor < 0:
+        return str(Decimal(minor) / 100)
+    whole, cents = divmod(minor, 100)
+    if not cents:
+        return str(whole)
+    return f"{whole}.{cents // 10}" if cents % 10 == 0 else f"{whole}.{cents:02d}"
 
 
 def desired_state(

@@ -90,9 +90,10 @@ async def _chunks(session: AsyncSession, model: Any, column: Any, keys: Sequence
     """The rows of `model`'s table whose `column` is one of `keys`, as plain rows (attribute access like
     the model's, without the ORM's per-object bookkeeping: recompute only reads them)."""
     rows: list[Any] = []
+    connection = await session.connection()  # Core, not the ORM's execute: no ORM compile or loading
     for start in range(0, len(keys), CHUNK):
         chunk = keys[start : start + CHUNK]
-        rows += (await session.execute(select(model.__table__).where(column.in_(chunk)))).all()
+        rows += (await connection.execute(select(model.__table__).where(column.in_(chunk)))).all()
     return rows
 
 
@@ -117,6 +118,7 @@ async def recompute(
     if not channels:
         return []
     keys = sorted(skus)
+    await session.flush()  # the facts are read through the connection below, which does not autoflush
     variants = await _chunks(session, CatalogVariant, col(CatalogVariant.sku), keys)
     if not variants:
         return []
@@ -136,11 +138,12 @@ async def recompute(
     channel_ids = [c.id for c in channels]
     existing: dict[tuple[str, str], Any] = {}
     table: Any = Listing.__table__  # type: ignore[attr-defined]
+    connection = await session.connection()
     for start in range(0, len(keys), CHUNK):
         query = select(
             table.c.channel_id, table.c.sku, table.c.desired_hash, table.c.desired_seq, table.c.acked_hash
         ).where(table.c.sku.in_(keys[start : start + CHUNK]), table.c.channel_id.in_(channel_ids))
-        for row in (await session.execute(query)).all():
+        for row in (await connection.execute(query)).all():
             existing[(row.channel_id, row.sku)] = row
     now = utc_now()
     changed: Changed = []

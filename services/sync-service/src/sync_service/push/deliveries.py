@@ -4,12 +4,12 @@ overwrites a newer one), the deliveries list and replays."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Collection, Mapping, Sequence
-from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
-from sqlalchemy import Text, bindparam, cast, select, update
+from sqlalchemy import Text, bindparam, cast, select, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from sqlmodel import col
 
@@ -23,9 +23,9 @@ from sync_service.push.models import Delivery
 MAX_ERROR = 1000
 
 
-@dataclass(frozen=True)
-class Sent:
-    """A listing as a push carried it."""
+class Sent(NamedTuple):
+    """A listing as a push carried it (a named tuple: a push builds thousands, cheaper than a frozen
+    dataclass's)."""
 
     sku: str
     seq: int
@@ -34,8 +34,7 @@ class Sent:
     desired_at: datetime
 
 
-@dataclass(frozen=True)
-class Pending:
+class Pending(NamedTuple):
     """A pending listing as a push carries it: what the acknowledgement compares with, and its desired
     state as the database holds it (JSON text, put in the push's body as it is, never decoded)."""
 
@@ -43,45 +42,129 @@ class Pending:
     desired_json: str
 
 
+_LISTINGS: Any = Listing.__table__  # type: ignore[attr-defined]
+PENDING_COLUMNS = (
+    _LISTINGS.c.sku,
+    _LISTINGS.c.desired_seq,
+    _LISTINGS.c.desired_hash,
+    _LISTINGS.c.publishable,
+    _LISTINGS.c.desired_at,
+    cast(_LISTINGS.c.desired, Text),  # the JSON as stored (asyncpg would decode a json column)
+)
+"""What a push carries of a listing, as `pending_rows` takes it (a SELECT or an UPDATE's RETURNING)."""
+
+
+def pending_rows(rows: Sequence[Any]) -> list[Pending]:
+    """`Pending` listings from rows of `PENDING_COLUMNS`, by SKU."""
+    return sorted(
+        (
+            Pending(
+                sent=Sent(
+                    sku=sku, seq=seq, digest=digest, publishable=publishable, desired_at=as_utc(desired_at)
+                ),
+                desired_json=desired,
+            )
+            for sku, seq, digest, publishable, desired_at, desired in rows
+        ),
+        key=lambda row: row.sent.sku,
+    )
+
+
 async def pending_listings(
     session: AsyncSession | AsyncConnection, *, channel_id: str, skus: Collection[str]
 ) -> list[Pending]:
     """The listings of `skus` on the channel that are pending, by SKU."""
-    table: Any = Listing.__table__  # type: ignore[attr-defined]
-    query = (
-        select(
-            table.c.sku,
-            table.c.desired_seq,
-            table.c.desired_hash,
-            table.c.publishable,
-            table.c.desired_at,
-            cast(table.c.desired, Text),  # the JSON as stored (asyncpg would decode a json column)
-        )
-        .where(table.c.channel_id == channel_id, table.c.sku.in_(sorted(skus)), table.c.status == "pending")
-        .order_by(table.c.sku)
+    table = _LISTINGS
+    query = select(*PENDING_COLUMNS).where(
+        table.c.channel_id == channel_id, table.c.sku.in_(sorted(skus)), table.c.status == "pending"
     )
-    return [
-        Pending(
-            sent=Sent(
-                sku=sku, seq=seq, digest=digest, publishable=publishable, desired_at=as_utc(desired_at)
-            ),
-            desired_json=desired,
-        )
-        for sku, seq, digest, publishable, desired_at, desired in (await session.execute(query)).all()
-    ]
+    return pending_rows((await session.execute(query)).all())
+
+
+# A push's acknowledgements that match what it carried, in one statement whatever their number: the
+# rows travel as one JSON array parameter ([[channel id, SKU, seq, status], ...]) unpacked by the database
+# (SQLite's json_each, PostgreSQL's jsonb_array_elements), and the acknowledged state is the listing's own
+# desired state, copied column to column, since the channel answered exactly what was pushed at that
+# sequence. Each row is the same compare-and-set as before: desired_seq still the pushed one, no newer
+# answer recorded. RETURNING names the listings it moved; the others go the general way.
+_ACK_MATCHES = {
+    "sqlite": """
+        UPDATE listings SET acked = listings.desired, acked_hash = listings.desired_hash,
+            acked_seq = v.seq, acked_at = :now, updated_at = :now, status = v.status, last_error = NULL
+        FROM (SELECT json_extract(value, '$[0]') AS channel_id, json_extract(value, '$[1]') AS sku,
+                     json_extract(value, '$[2]') AS seq, json_extract(value, '$[3]') AS status
+              FROM json_each(:rows)) AS v
+        WHERE listings.channel_id = v.channel_id AND listings.sku = v.sku
+          AND listings.desired_seq = v.seq AND listings.acked_seq <= v.seq
+        RETURNING listings.channel_id, listings.sku""",
+    "postgresql": """
+        UPDATE listings SET acked = listings.desired, acked_hash = listings.desired_hash,
+            acked_seq = v.seq, acked_at = :now, updated_at = :now, status = v.status, last_error = NULL
+        FROM (SELECT e->>0 AS channel_id, e->>1 AS sku, CAST(e->>2 AS integer) AS seq, e->>3 AS status
+              FROM jsonb_array_elements(CAST(:rows AS jsonb)) AS e) AS v
+        WHERE listings.channel_id = v.channel_id AND listings.sku = v.sku
+          AND listings.desired_seq = v.seq AND listings.acked_seq <= v.seq
+        RETURNING listings.channel_id, listings.sku""",
+}
 
 
 async def acknowledge_many(
     session: AsyncSession, *, answers: Sequence[tuple[str, Sent, dict[str, Any] | None, str | None, datetime]]
 ) -> None:
     """Record what channels say they hold after pushes (channel id, listing as pushed, state held, its
-    `state_hash`, time of the answer), for many listings of any channels in two statements. A listing
-    still at the pushed sequence takes the answer as its acknowledged state and becomes in_sync (or
-    unpublished) when the answer is what was pushed, drifted when not: a compare-and-set on desired_seq.
-    A listing whose desired state moved on meanwhile keeps its status (pending) and only records the
-    answer, unless it holds a newer answer already."""
+    `state_hash`, time of the answer), for many listings of any channels. A listing still at the pushed
+    sequence takes the answer as its acknowledged state and becomes in_sync (or unpublished) when the
+    answer is what was pushed, drifted when not: a compare-and-set on desired_seq. A listing whose
+    desired state moved on meanwhile keeps its status (pending) and only records the answer, unless it
+    holds a newer answer already.
+
+    The common case, an answer equal to what was pushed, is one set-based statement per answer time
+    (`_ACK_MATCHES`: no per-row parameters, the held state not encoded again); the rest (drifted answers,
+    listings whose desired state moved on) is two executemany statements over those rows only."""
     if not answers:
         return
+    connection = await session.connection()
+    table: Any = Listing.__table__  # type: ignore[attr-defined]
+    matches: dict[datetime, list[tuple[str, Sent, dict[str, Any] | None, str | None]]] = {}
+    rest: list[tuple[str, Sent, dict[str, Any] | None, str | None, datetime]] = []
+    for channel_id, sent, held, digest, now in answers:
+        if digest == sent.digest and digest is not None:
+            matches.setdefault(now, []).append((channel_id, sent, held, digest))
+        else:
+            rest.append((channel_id, sent, held, digest, now))
+    statement = _ACK_MATCHES.get(connection.dialect.name)
+    for now, group in matches.items():
+        if statement is None:
+            rest += [(channel_id, sent, held, digest, now) for channel_id, sent, held, digest in group]
+            continue
+        rows = json.dumps(
+            [
+                [channel_id, sent.sku, sent.seq, "in_sync" if sent.publishable else "unpublished"]
+                for channel_id, sent, _, _ in group
+            ],
+            separators=(",", ":"),
+        )
+        moved = await connection.execute(
+            text(statement).bindparams(
+                bindparam("rows", rows), bindparam("now", now, type_=table.c.acked_at.type)
+            )
+        )
+        done = {(row[0], row[1]) for row in moved.all()}
+        if len(done) < len(group):  # some moved on meanwhile (or hold a newer answer): the general way
+            rest += [
+                (channel_id, sent, held, digest, now)
+                for channel_id, sent, held, digest in group
+                if (channel_id, sent.sku) not in done
+            ]
+    if rest:
+        await _acknowledge_rows(connection, rest)
+
+
+async def _acknowledge_rows(
+    connection: AsyncConnection,
+    answers: Sequence[tuple[str, Sent, dict[str, Any] | None, str | None, datetime]],
+) -> None:
+    """`acknowledge_many` for any answers, the held state bound per row: two executemany statements."""
     rows = []
     for channel_id, sent, held, digest, now in answers:
         matches = digest == sent.digest
@@ -106,7 +189,6 @@ async def acknowledge_many(
         "updated_at": bindparam("b_now", type_=table.c.updated_at.type),
     }
     same = (col(Listing.channel_id) == bindparam("b_channel"), col(Listing.sku) == bindparam("b_sku"))
-    connection = await session.connection()
     await connection.execute(
         update(Listing)
         .where(

@@ -43,13 +43,16 @@ from sync_service.listings.compute import state_hash
 from sync_service.listings.models import Listing
 from sync_service.push import deliveries
 from sync_service.push.coalesce import BurstHold
-from sync_service.push.deliveries import Sent
+from sync_service.push.deliveries import Pending, Sent
 from sync_service.push.outcomes import Outcome, OutcomeWriter
 from sync_service.reference_channel import PushAnswer
 
 log = logging.getLogger(__name__)
 
 MAX_ANSWER_BYTES = 20 * 1024 * 1024
+PREPARED_TTL_SECONDS = 1.0
+"""How long a pending listing handed in already read (`ChannelWorker.add_prepared`) may be pushed as it was
+read; older, it is read again (another replica may have changed it meanwhile without telling this one)."""
 RETRYABLE_STATUSES = {408, 425, 429}
 
 
@@ -110,7 +113,11 @@ class ChannelWorker:
             settings.push_coalesce_quiet_seconds,
             settings.push_coalesce_max_hold_seconds,
         )
+        # Queued listings handed in already read (a resync reads them as it puts them back to pending), with
+        # the monotonic time they were read: pushed as they are, without reading them again.
+        self.prepared: dict[str, tuple[float, Pending]] = {}
         self.wake = asyncio.Event()
+        self.taken = asyncio.Event()
         self.circuit = CircuitBreaker(settings.circuit_failure_threshold, settings.circuit_open_seconds)
         # `slots`: POSTs in flight (the channel's concurrency limit); `ahead`: pushes read and waiting for a
         # slot or in flight, so the next push's listings are read while the channel answers the current ones.
@@ -124,14 +131,45 @@ class ChannelWorker:
         self.tasks: set[asyncio.Task[None]] = set()
         self.task = asyncio.create_task(self.run(), name=f"push-{channel_id}")
 
-    def add(self, skus: Iterable[str]) -> None:
-        """Queue changed SKUs; one changing in a burst is held back for a moment (`BurstHold`)."""
-        ready = self.hold.changed(skus, self.in_flight)
+    def add(self, skus: Iterable[str], *, changed: bool = True) -> None:
+        """Queue SKUs. `changed`: their listings may have changed, so a listing handed in already read is
+        read again, and a SKU changing in a burst is held back for a moment (`BurstHold`). A sweep, which
+        only finds what is pending, passes False: what it finds is queued unless the hold has it."""
+        skus = list(skus)
+        if changed:
+            if self.prepared:
+                for sku in skus:
+                    self.prepared.pop(sku, None)
+            ready = self.hold.changed(skus, self.in_flight)
+        else:
+            ready = [sku for sku in skus if sku not in self.hold.held]
         if ready:
             self.queued.update(ready)
             self.wake.set()
         elif self.hold.held:
             self.wake.set()  # the run loop recomputes when the next held SKU is due
+
+    def add_prepared(self, rows: Iterable[Pending]) -> None:
+        """Queue pending listings read in the transaction that committed them (as `pending_listings` reads
+        them): they are pushed without being read again. One queued or in flight already is queued by SKU
+        only (read again when its push is built), since which of the two states is newer is not known."""
+        read_at = time.monotonic()
+        for row in rows:
+            sku = row.sent.sku
+            if sku not in self.queued and sku not in self.in_flight:
+                self.prepared[sku] = (read_at, row)
+            self.queued.add(sku)
+        self.wake.set()
+
+    async def wait_queue_below(self, size: int) -> None:
+        """Return when fewer than `size` SKUs are queued: a producer of many listings (a resync) keeps
+        pace with the pushes this way. Returns at once while the circuit is not closed (the queue would
+        only drain at the pace of trial pushes) or the pipeline stops."""
+        stop = self.pipeline.stop_event
+        while len(self.queued) >= size and self.circuit.state == "closed" and not stop.is_set():
+            self.taken.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(_wait_either(self.taken, stop), 1.0)
 
     async def run(self) -> None:
         stop = self.pipeline.stop_event
@@ -157,6 +195,7 @@ class ChannelWorker:
                 self.queued.difference_update(batch)
                 self.in_flight.update(batch)
                 self.hold.taken(batch)
+                self.taken.set()
                 self.circuit.begin()
                 task = asyncio.create_task(self._push(batch))
                 self.tasks.add(task)
@@ -197,6 +236,7 @@ class ChannelWorker:
         pipeline = self.pipeline
         settings = pipeline.settings
         table: Any = Channel.__table__  # type: ignore[attr-defined]
+        rows, unread = self._take_prepared(batch)
         async with pipeline.database.read() as connection:
             channel = (
                 await connection.execute(
@@ -218,7 +258,9 @@ class ChannelWorker:
                 self.circuit.trial_running = False
                 return None
             self.code = channel.code
-            rows = await deliveries.pending_listings(connection, channel_id=self.channel_id, skus=batch)
+            if unread:
+                rows += await deliveries.pending_listings(connection, channel_id=self.channel_id, skus=unread)
+                rows.sort(key=lambda row: row.sent.sku)
         endpoint = channel.endpoint
         secret = _signing_secret(
             channel.secret_ciphertext, settings.secrets_key.get_secret_value(), self.channel_id
@@ -245,6 +287,21 @@ class ChannelWorker:
             metrics.CIRCUIT_OPEN.labels(self.code).set(0)
             return self._acknowledged(sent, answer, now, started, attempts, status_code)
         return self._failed(sent, error or "push failed", now, started, attempts, status_code)
+
+    def _take_prepared(self, batch: list[str]) -> tuple[list[Pending], list[str]]:
+        """The listings of `batch` handed in already read and still fresh, and the SKUs to read."""
+        if not self.prepared:
+            return [], batch
+        rows: list[Pending] = []
+        unread: list[str] = []
+        oldest = time.monotonic() - PREPARED_TTL_SECONDS
+        for sku in batch:
+            prepared = self.prepared.pop(sku, None)
+            if prepared is not None and prepared[0] >= oldest:
+                rows.append(prepared[1])
+            else:
+                unread.append(sku)
+        return rows, unread
 
     async def _attempts(
         self, signer: Webhook, endpoint: str, body: str
@@ -316,6 +373,8 @@ class ChannelWorker:
         status_code: int | None,
     ) -> Outcome:
         held = {item.sku: item.state for item in answer.listings}
+        latency_histogram = metrics.DELIVERY_LATENCY.labels(self.code)  # looked up once, not per listing
+        drift_counter = metrics.DRIFT_DETECTED.labels(self.code)
         latencies: list[float] = []
         answered: list[tuple[Sent, dict[str, Any] | None, str | None]] = []
         unanswered: list[tuple[Sent, str]] = []
@@ -326,10 +385,10 @@ class ChannelWorker:
             digest = state_hash(held[item.sku])
             answered.append((item, held[item.sku], digest))
             if digest != item.digest:
-                metrics.DRIFT_DETECTED.labels(self.code).inc()
+                drift_counter.inc()
             seconds = max(0.0, (now - item.desired_at).total_seconds())
             latencies.append(seconds)
-            metrics.DELIVERY_LATENCY.labels(self.code).observe(seconds)
+            latency_histogram.observe(seconds)
         delivery = deliveries.delivery_row(
             channel_id=self.channel_id,
             sent=sent,
@@ -402,14 +461,19 @@ class PushPipeline:
         self._unlisten.append(stop_listening)
         self._sweeper = asyncio.create_task(self._sweep_forever(), name="push-sweep")
 
-    def enqueue(self, pairs: Iterable[tuple[str, str]]) -> None:
+    def enqueue(self, pairs: Iterable[tuple[str, str]], *, changed: bool = True) -> None:
         if self.stop_event.is_set():
             return
         by_channel: dict[str, list[str]] = {}
         for channel_id, sku in pairs:
             by_channel.setdefault(channel_id, []).append(sku)
         for channel_id, skus in by_channel.items():
-            self.worker(channel_id).add(skus)
+            self.worker(channel_id).add(skus, changed=changed)
+
+    def enqueue_prepared(self, channel_id: str, rows: list[Pending]) -> None:
+        """Queue a channel's pending listings read in the transaction that just committed them."""
+        if rows and not self.stop_event.is_set():
+            self.worker(channel_id).add_prepared(rows)
 
     def worker(self, channel_id: str) -> ChannelWorker:
         worker = self.workers.get(channel_id)
@@ -435,7 +499,7 @@ class PushPipeline:
                     )
                 )
             ).all()
-        self.enqueue((channel_id, sku) for channel_id, sku in rows)
+        self.enqueue(((channel_id, sku) for channel_id, sku in rows), changed=False)
 
     async def _sweep_forever(self) -> None:
         while not self.stop_event.is_set():
