@@ -248,26 +248,33 @@ async def _store_raw(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
         )
         return
     moment, dumps = bulk.sqlite_moment, json.dumps
-    values = [
-        (
-            row["message_id"],
-            row["event"],
-            moment(row["occurred_at"]),
-            moment(row["received_at"]),
-            row["day"].isoformat(),
-            row["session_id"],
-            row["anonymous_id"],
-            row["customer_id"],
-            row["original_customer_id"],
-            row["channel"],
-            row["campaign"],
-            row["sku"],
-            row["order_id"],
-            row["revenue_minor"],
-            dumps(row["properties"]),
+    received: dict[datetime, str] = {}  # the track API stamps a request's events with one moment
+    values = []
+    for row in rows:
+        at = row["received_at"]
+        received_text = received.get(at)
+        if received_text is None:
+            received_text = received[at] = moment(at)
+        props = row["properties"]
+        values.append(
+            (
+                row["message_id"],
+                row["event"],
+                moment(row["occurred_at"]),
+                received_text,
+                row["day"].isoformat(),
+                row["session_id"],
+                row["anonymous_id"],
+                row["customer_id"],
+                row["original_customer_id"],
+                row["channel"],
+                row["campaign"],
+                row["sku"],
+                row["order_id"],
+                row["revenue_minor"],
+                dumps(props) if props else "{}",
+            )
         )
-        for row in rows
-    ]
     await bulk.executemany(session, _INSERT_RAW["sqlite"], _RAW_COLUMNS, values, converted=True)
 
 
