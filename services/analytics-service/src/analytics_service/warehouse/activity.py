@@ -12,21 +12,23 @@ rollups, a consumer batch at a time.
 
 from __future__ import annotations
 
+import json
+import re
 import time
+from collections import Counter as Tally
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
-from typing import Any
+from typing import Any, NamedTuple
 
 from prometheus_client import Counter, Gauge
 from sqlalchemy import Table, bindparam, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlmodel import col
 
-from analytics_service.warehouse import customers, orders, rollups
+from analytics_service.warehouse import bulk, customers, orders, rollups
 from analytics_service.warehouse.models import (
     NO_LOCATION,
     ActivityEvent,
@@ -35,7 +37,7 @@ from analytics_service.warehouse.models import (
     SessionFact,
 )
 from contracts import CloudEvent
-from contracts.catalog.activity import ActivityTracked
+from contracts.catalog.activity import ACTIVITY_NAMES, ActivityTracked
 from servicekit.metrics import increment_on_commit
 
 EVENTS_INGESTED = Counter("analytics_events_ingested_total", "Tracked events stored", ["event"])
@@ -58,9 +60,25 @@ LINK_TABLE: Table = IdentityLink.__table__  # type: ignore[attr-defined]
 ORDER_TABLE: Table = OrderFact.__table__  # type: ignore[attr-defined]
 SESSION_TABLE: Table = SessionFact.__table__  # type: ignore[attr-defined]
 SESSION_COLUMNS = tuple(column.name for column in SESSION_TABLE.columns)
+assert SESSION_COLUMNS == (  # the order `_fold_sessions` writes them in
+    "session_id",
+    "day",
+    "started_at",
+    "channel",
+    "campaign",
+    "customer_id",
+    "anonymous_id",
+    "events",
+    "page_views",
+    "product_views",
+    "viewed",
+    "added",
+    "checkout",
+    "purchased",
+), SESSION_COLUMNS
 
 
-@dataclass
+@dataclass(slots=True)
 class SessionState:
     """A row of `activity_sessions` while a batch folds into it (plain attributes: cheap to change)."""
 
@@ -78,6 +96,96 @@ class SessionState:
     added: bool = False
     checkout: bool = False
     purchased: bool = False
+
+
+class Tracked(NamedTuple):
+    """An ecom.activity.tracked.v1 payload as the fold reads it (the fields of `ActivityTracked`)."""
+
+    message_id: str
+    event: str
+    timestamp: datetime
+    received_at: datetime
+    session_id: str | None
+    anonymous_id: str | None
+    customer_id: str | None
+    channel: str
+    campaign: str
+    properties: dict[str, Any]
+
+
+_FIELDS = frozenset(ActivityTracked.model_fields)
+_NAMES = frozenset(ACTIVITY_NAMES)
+# RFC 3339 with an offset, as the track API's envelopes carry it: read the same by pydantic and by
+# datetime.fromisoformat (anything else goes through the model)
+_MOMENT = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d{1,6})?(?:Z|[+-]\d\d:\d\d)\Z")
+
+
+def _moment(value: Any) -> datetime | None:
+    if type(value) is not str or _MOMENT.match(value) is None:
+        return None
+    try:
+        return datetime.fromisoformat(value)
+    except ValueError:
+        return None
+
+
+def _short(value: Any, limit: int) -> bool:
+    return value is None or (type(value) is str and len(value) <= limit)
+
+
+def parse_tracked(data: Any) -> Tracked:
+    """The payload of an ecom.activity.tracked.v1 event; raises pydantic's ValidationError when it is not
+    a valid `ActivityTracked`. Payloads in the shape the track API publishes are checked field by field
+    here (the model's rules: names, types, lengths, no unknown fields), which costs a fraction of a model
+    validation; anything else (another datetime form, a field of the wrong type) is left to the model,
+    which accepts or rejects it with its own rules and message."""
+    if type(data) is dict and data.keys() <= _FIELDS:
+        get = data.get
+        message_id, event, channel = get("message_id"), get("event"), get("channel")
+        campaign, properties = get("campaign", ""), get("properties", {})
+        session_id, anonymous_id, customer_id = get("session_id"), get("anonymous_id"), get("customer_id")
+        timestamp, received_at = _moment(get("timestamp")), _moment(get("received_at"))
+        if (
+            type(message_id) is str
+            and 0 < len(message_id) <= 100
+            and type(event) is str
+            and event in _NAMES
+            and timestamp is not None
+            and received_at is not None
+            and type(channel) is str
+            and len(channel) <= 50
+            and type(campaign) is str
+            and len(campaign) <= 100
+            and type(properties) is dict
+            and _short(session_id, 100)
+            and _short(anonymous_id, 100)
+            and _short(customer_id, 64)
+        ):
+            return Tracked(
+                message_id,
+                event,
+                timestamp,
+                received_at,
+                session_id,
+                anonymous_id,
+                customer_id,
+                channel,
+                campaign,
+                properties,
+            )
+    model = ActivityTracked.model_validate(data)
+    return Tracked(
+        model.message_id,
+        model.event,
+        model.timestamp,
+        model.received_at,
+        model.session_id,
+        model.anonymous_id,
+        model.customer_id,
+        model.channel,
+        model.campaign,
+        model.properties,
+    )
 
 
 @dataclass(frozen=True)
@@ -106,50 +214,113 @@ def _insert(session: AsyncSession) -> Any:
     return pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
 
 
+_RAW_COLUMNS = (
+    "message_id",
+    "event",
+    "occurred_at",
+    "received_at",
+    "day",
+    "session_id",
+    "anonymous_id",
+    "customer_id",
+    "original_customer_id",
+    "channel",
+    "campaign",
+    "sku",
+    "order_id",
+    "revenue_minor",
+    "properties",
+)
+_INSERT_RAW: dict[str, Any] = {
+    "sqlite": sqlite_insert(ACTIVITY_TABLE).on_conflict_do_nothing(index_elements=["message_id"]),
+    "postgresql": pg_insert(ACTIVITY_TABLE).on_conflict_do_nothing(index_elements=["message_id"]),
+}
+
+
+async def _store_raw(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
+    """The raw events, one executemany (values in SQLite's stored forms there, see `bulk`)."""
+    if not bulk.is_sqlite(session):
+        await bulk.executemany(
+            session,
+            _INSERT_RAW["postgresql"],
+            _RAW_COLUMNS,
+            [tuple(row[c] for c in _RAW_COLUMNS) for row in rows],
+        )
+        return
+    moment, dumps = bulk.sqlite_moment, json.dumps
+    received: dict[datetime, str] = {}  # the track API stamps a request's events with one moment
+    values = []
+    for row in rows:
+        at = row["received_at"]
+        received_text = received.get(at)
+        if received_text is None:
+            received_text = received[at] = moment(at)
+        props = row["properties"]
+        values.append(
+            (
+                row["message_id"],
+                row["event"],
+                moment(row["occurred_at"]),
+                received_text,
+                row["day"].isoformat(),
+                row["session_id"],
+                row["anonymous_id"],
+                row["customer_id"],
+                row["original_customer_id"],
+                row["channel"],
+                row["campaign"],
+                row["sku"],
+                row["order_id"],
+                row["revenue_minor"],
+                dumps(props) if props else "{}",
+            )
+        )
+    await bulk.executemany(session, _INSERT_RAW["sqlite"], _RAW_COLUMNS, values, converted=True)
+
+
 async def fold(session: AsyncSession, events: Sequence[CloudEvent], rules: IngestRules) -> None:
     """Store a batch of ecom.activity.tracked.v1 events and move the rollups by what they change."""
-    tracked: dict[str, ActivityTracked] = {}
+    tracked: dict[str, Tracked] = {}
     for event in events:
-        data = ActivityTracked.model_validate(event.data)
+        data = parse_tracked(event.data)
         tracked.setdefault(data.message_id, data)
     if not tracked:
         return
-    known: set[str] = set()
-    ids = list(tracked)
-    for start in range(0, len(ids), LOOKUP_CHUNK):
-        known.update(
-            (
-                await session.scalars(
-                    select(col(ActivityEvent.message_id)).where(
-                        col(ActivityEvent.message_id).in_(ids[start : start + LOOKUP_CHUNK])
-                    )
-                )
-            ).all()
-        )
+    known = {
+        row[0] for row in await bulk.select_in(session, ACTIVITY_TABLE, ["message_id"], "message_id", tracked)
+    }
     fresh = [t for mid, t in tracked.items() if mid not in known]
     increment_on_commit(session, EVENTS_SKIPPED.labels("duplicate"), len(events) - len(fresh))
     if not fresh:
         return
     fresh.sort(key=lambda t: (t.timestamp, t.message_id))
-
     # Identity: the links these events make or use, and who owns each event now.
     links, owner_of, blocked = await _identities(session, fresh)
 
     rows: list[dict[str, Any]] = []
     now = datetime.now(tz=fresh[0].received_at.tzinfo)
     first_seen: dict[str, datetime] = {}
+    dropped = 0
+    drop = rules.consent_mode == "drop"
     for t in fresh:
-        stated_id = t.customer_id or (links.get(t.anonymous_id) if t.anonymous_id else None)
-        owner = owner_of.get(stated_id) if stated_id else None
         anonymous = t.anonymous_id
-        if stated_id is not None and (stated_id in blocked or owner in blocked):
-            if rules.consent_mode == "drop":
-                increment_on_commit(session, EVENTS_SKIPPED.labels("consent"))
-                continue
-            stated_id = owner = anonymous = None
+        stated_id = t.customer_id or (links.get(anonymous) if anonymous else None)
+        owner = None
+        if stated_id is not None:
+            owner = owner_of.get(stated_id)
+            if blocked and (stated_id in blocked or owner in blocked):
+                if drop:
+                    dropped += 1
+                    continue
+                stated_id = owner = anonymous = None
+            elif owner is not None:
+                seen = first_seen.get(owner)
+                if seen is None or t.timestamp < seen:
+                    first_seen[owner] = t.timestamp
         props = t.properties
-        if owner is not None:
-            first_seen[owner] = min(first_seen.get(owner, t.timestamp), t.timestamp)
+        sku = props.get("sku")
+        order_id = props.get("order_id")
+        revenue = props.get("revenue", props.get("total"))
         rows.append(
             {
                 "message_id": t.message_id,
@@ -163,19 +334,17 @@ async def fold(session: AsyncSession, events: Sequence[CloudEvent], rules: Inges
                 "original_customer_id": stated_id if owner != stated_id else None,
                 "channel": t.channel,
                 "campaign": t.campaign,
-                "sku": _text(props.get("sku"), 100),
-                "order_id": _text(props.get("order_id"), 64),
-                "revenue_minor": _minor(props.get("revenue", props.get("total"))),
+                "sku": _text(sku, 100) if sku is not None else None,
+                "order_id": _text(order_id, 64) if order_id is not None else None,
+                "revenue_minor": _minor(revenue) if revenue is not None else None,
                 "properties": props,
             }
         )
+    if dropped:
+        increment_on_commit(session, EVENTS_SKIPPED.labels("consent"), dropped)
     if not rows:
         return
-    connection = await session.connection()
-    # executemany of one statement (compiled once), not a multi-row VALUES compiled per batch
-    await connection.execute(
-        _insert(session)(ACTIVITY_TABLE).on_conflict_do_nothing(index_elements=["message_id"]), rows
-    )
+    await _store_raw(session, rows)
     await customers.note_first_seen(session, first_seen)
 
     delta, moved, attribution = await _fold_sessions(session, rows)
@@ -193,8 +362,8 @@ async def fold(session: AsyncSession, events: Sequence[CloudEvent], rules: Inges
             channel, campaign = attribution.get(sid, (row["channel"], row["campaign"]))
             completed[row["order_id"]] = (sid, channel, campaign)
     await _attribute_orders(session, completed, rules)
-    for row in rows:
-        increment_on_commit(session, EVENTS_INGESTED.labels(row["event"]))
+    for name, count in Tally(row["event"] for row in rows).items():
+        increment_on_commit(session, EVENTS_INGESTED.labels(name), count)
     newest = max(row["received_at"] for row in rows)
     ROLLUP_LAG.set(max(0.0, (now - newest).total_seconds()))
     LAST_FOLD.set(time.time())
@@ -208,13 +377,9 @@ async def _attribute_orders(
     INSERT; a known order moves its rollup contribution (`orders.attribute`)."""
     if not completed:
         return
-    known = set(
-        (
-            await session.scalars(
-                select(col(OrderFact.order_id)).where(col(OrderFact.order_id).in_(list(completed)))
-            )
-        ).all()
-    )
+    known = {
+        row[0] for row in await bulk.select_in(session, ORDER_TABLE, ["order_id"], "order_id", completed)
+    }
     fresh = [
         {"order_id": order_id, "channel": channel, "campaign": campaign, "session_id": sid}
         for order_id, (sid, channel, campaign) in completed.items()
@@ -236,21 +401,17 @@ async def _attribute_orders(
 
 
 async def _identities(
-    session: AsyncSession, fresh: list[ActivityTracked]
+    session: AsyncSession, fresh: list[Tracked]
 ) -> tuple[dict[str, str], dict[str, str], set[str]]:
     """Anonymous id -> stated customer id for every anonymous id in the batch (links held, plus the ones
     this batch makes: earliest event first, the first link of an anonymous id wins); each stated customer
     id -> the customer owning its data now; the customers among them who withdrew analytics consent.
     Events stored before a new link that have only its anonymous id are given the customer."""
     anonymous_ids = list({t.anonymous_id for t in fresh if t.anonymous_id})
-    links: dict[str, str] = {}
-    if anonymous_ids:
-        found = await session.execute(
-            select(LINK_TABLE.c.anonymous_id, LINK_TABLE.c.customer_id).where(
-                LINK_TABLE.c.anonymous_id.in_(anonymous_ids)
-            )
-        )
-        links = {str(anonymous): str(customer) for anonymous, customer in found.all()}
+    found = await bulk.select_in(
+        session, LINK_TABLE, ["anonymous_id", "customer_id"], "anonymous_id", anonymous_ids
+    )
+    links: dict[str, str] = {str(anonymous): str(customer) for anonymous, customer in found}
     stated = {t.customer_id for t in fresh if t.customer_id} | set(links.values())
     owner_of = await customers.survivors(session, stated)
     blocked = await customers.withdrawn(session, set(owner_of) | set(owner_of.values()))
@@ -301,6 +462,38 @@ _STITCH_SESSIONS = (
 )
 
 
+_SESSION_INSERT = SESSION_TABLE.insert()
+_SESSION_UPDATE = (
+    SESSION_TABLE.update()
+    .where(SESSION_TABLE.c.session_id == bindparam("key"))
+    .values({name: bindparam(name) for name in SESSION_COLUMNS if name != "session_id"})
+)
+_SESSION_UPDATE_COLUMNS = (*(name for name in SESSION_COLUMNS if name != "session_id"), "key")
+_SESSION_FLAGS = ("viewed", "added", "checkout", "purchased")
+
+
+async def _held_sessions(session: AsyncSession, ids: list[str]) -> dict[str, SessionState]:
+    """The `activity_sessions` rows of these ids. On SQLite read at the driver and turned into Python
+    values as the model's types would (day, UTC moment, flags)."""
+    held: dict[str, SessionState] = {}
+    if not bulk.is_sqlite(session):
+        for start in range(0, len(ids), LOOKUP_CHUNK):
+            found = await session.execute(
+                select(SESSION_TABLE).where(SESSION_TABLE.c.session_id.in_(ids[start : start + LOOKUP_CHUNK]))
+            )
+            for mapping in found.mappings():
+                held[mapping["session_id"]] = SessionState(**mapping)
+        return held
+    for values in await bulk.select_in(session, SESSION_TABLE, SESSION_COLUMNS, "session_id", ids):
+        fact = SessionState(**dict(zip(SESSION_COLUMNS, values, strict=True)))
+        fact.day = date.fromisoformat(values[1])
+        fact.started_at = bulk.sqlite_read_moment(values[2])
+        for flag in _SESSION_FLAGS:
+            setattr(fact, flag, bool(getattr(fact, flag)))
+        held[fact.session_id] = fact
+    return held
+
+
 async def _fold_sessions(
     session: AsyncSession, rows: list[dict[str, Any]]
 ) -> tuple[rollups.Contribution, dict[str, tuple[str, str]], dict[str, tuple[str, str]]]:
@@ -315,16 +508,11 @@ async def _fold_sessions(
     attribution: dict[str, tuple[str, str]] = {}
     if not by_session:
         return delta, moved, attribution
-    held: dict[str, SessionState] = {}
-    ids = list(by_session)
-    for start in range(0, len(ids), LOOKUP_CHUNK):
-        found = await session.execute(
-            select(SESSION_TABLE).where(SESSION_TABLE.c.session_id.in_(ids[start : start + LOOKUP_CHUNK]))
-        )
-        for mapping in found.mappings():
-            held[mapping["session_id"]] = SessionState(**mapping)
-    inserted: list[dict[str, Any]] = []
-    changed: list[dict[str, Any]] = []
+    held = await _held_sessions(session, list(by_session))
+    inserted: list[tuple[Any, ...]] = []
+    changed: list[tuple[Any, ...]] = []
+    sqlite = bulk.is_sqlite(session)
+    count_event = rollups.count_event
     for session_id, session_rows in by_session.items():
         held_fact = held.get(session_id)
         before = None
@@ -349,21 +537,30 @@ async def _fold_sessions(
                 fact.customer_id = row["customer_id"]
             if fact.anonymous_id is None and row["anonymous_id"]:
                 fact.anonymous_id = row["anonymous_id"]
-            rollups.count_event(fact, row["event"])
+            count_event(fact, row["event"])
         rollups.session_contribution(fact, delta)
         attribution[session_id] = (fact.channel, fact.campaign)
         if before is not None and before != attribution[session_id]:
             moved[session_id] = attribution[session_id]
-        values = {name: getattr(fact, name) for name in SESSION_COLUMNS}
-        (changed if held_fact is not None else inserted).append(values)
-    connection = await session.connection()
-    if inserted:
-        await connection.execute(SESSION_TABLE.insert(), inserted)
-    if changed:
-        await connection.execute(
-            SESSION_TABLE.update()
-            .where(SESSION_TABLE.c.session_id == bindparam("key"))
-            .values({name: bindparam(name) for name in SESSION_COLUMNS if name != "session_id"}),
-            [{**values, "key": values["session_id"]} for values in changed],
+        values = (
+            fact.day.isoformat() if sqlite else fact.day,
+            bulk.sqlite_moment(fact.started_at) if sqlite else fact.started_at,
+            fact.channel,
+            fact.campaign,
+            fact.customer_id,
+            fact.anonymous_id,
+            fact.events,
+            fact.page_views,
+            fact.product_views,
+            int(fact.viewed) if sqlite else fact.viewed,
+            int(fact.added) if sqlite else fact.added,
+            int(fact.checkout) if sqlite else fact.checkout,
+            int(fact.purchased) if sqlite else fact.purchased,
         )
+        if held_fact is not None:
+            changed.append((*values, session_id))
+        else:
+            inserted.append((session_id, *values))
+    await bulk.executemany(session, _SESSION_INSERT, SESSION_COLUMNS, inserted, converted=sqlite)
+    await bulk.executemany(session, _SESSION_UPDATE, _SESSION_UPDATE_COLUMNS, changed, converted=sqlite)
     return delta, moved, attribution

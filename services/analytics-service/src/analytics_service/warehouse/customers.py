@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import date, datetime
+from typing import Any
 
 from sqlalchemy import Table, case, or_, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -11,7 +12,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
-from analytics_service.warehouse import rollups
+from analytics_service.warehouse import bulk, rollups
 from analytics_service.warehouse.models import (
     CustomerConsent,
     CustomerProfile,
@@ -48,24 +49,33 @@ async def ensure_profiles(
 
 
 PROFILE_TABLE: Table = CustomerProfile.__table__  # type: ignore[attr-defined]
+CONSENT_TABLE: Table = CustomerConsent.__table__  # type: ignore[attr-defined]
+
+
+def _first_seen_statement(dialect: str) -> Any:
+    statement = (pg_insert if dialect == "postgresql" else sqlite_insert)(PROFILE_TABLE)
+    held, seen = PROFILE_TABLE.c.first_seen_at, statement.excluded.first_seen_at
+    return statement.on_conflict_do_update(
+        index_elements=["customer_id"],
+        set_={"first_seen_at": case((or_(held.is_(None), seen < held), seen), else_=held)},
+    )
+
+
+_FIRST_SEEN = {dialect: _first_seen_statement(dialect) for dialect in ("sqlite", "postgresql")}
+_FIRST_SEEN_COLUMNS = ("customer_id", "first_seen_at", "orders_count", "revenue_minor")
 
 
 async def note_first_seen(session: AsyncSession, first_seen: dict[str, datetime]) -> None:
     """`ensure_profiles` in one upsert (for the activity fold, which needs no profile objects back)."""
     if not first_seen:
         return
-    dialect = session.get_bind().dialect.name
-    statement = (pg_insert if dialect == "postgresql" else sqlite_insert)(PROFILE_TABLE)
-    held, seen = PROFILE_TABLE.c.first_seen_at, statement.excluded.first_seen_at
-    statement = statement.on_conflict_do_update(
-        index_elements=["customer_id"],
-        set_={"first_seen_at": case((or_(held.is_(None), seen < held), seen), else_=held)},
-    )
+    sqlite = bulk.is_sqlite(session)
     rows = [
-        {"customer_id": customer_id, "first_seen_at": at, "orders_count": 0, "revenue_minor": 0}
+        (customer_id, bulk.sqlite_moment(at) if sqlite else at, 0, 0)
         for customer_id, at in sorted(first_seen.items())
     ]
-    await (await session.connection()).execute(statement, rows)
+    statement = _FIRST_SEEN["sqlite" if sqlite else "postgresql"]
+    await bulk.executemany(session, statement, _FIRST_SEEN_COLUMNS, rows, converted=sqlite)
 
 
 async def survivors(session: AsyncSession, customer_ids: Iterable[str]) -> dict[str, str]:
@@ -76,13 +86,10 @@ async def survivors(session: AsyncSession, customer_ids: Iterable[str]) -> dict[
     for _ in range(MAX_MERGE_DEPTH):
         if not pending:
             break
-        rows = await session.execute(
-            select(col(CustomerProfile.customer_id), col(CustomerProfile.merged_into)).where(
-                col(CustomerProfile.customer_id).in_(list(pending)),
-                col(CustomerProfile.merged_into).isnot(None),
-            )
+        rows = await bulk.select_in(
+            session, PROFILE_TABLE, ["customer_id", "merged_into"], "customer_id", pending
         )
-        moved = {cid: target for cid, target in rows.all() if target is not None}
+        moved = {cid: target for cid, target in rows if target is not None}
         if not moved:
             break
         for start, now in list(result.items()):
@@ -94,17 +101,15 @@ async def survivors(session: AsyncSession, customer_ids: Iterable[str]) -> dict[
 
 async def withdrawn(session: AsyncSession, customer_ids: Iterable[str], purpose: str = ANALYTICS) -> set[str]:
     """The customers among these who withdrew consent for `purpose`."""
-    ids = list(set(customer_ids))
-    if not ids:
-        return set()
-    rows = await session.scalars(
-        select(col(CustomerConsent.customer_id)).where(
-            col(CustomerConsent.customer_id).in_(ids),
-            col(CustomerConsent.purpose) == purpose,
-            col(CustomerConsent.status) == "withdrawn",
-        )
+    rows = await bulk.select_in(
+        session,
+        CONSENT_TABLE,
+        ["customer_id"],
+        "customer_id",
+        set(customer_ids),
+        where={"purpose": purpose, "status": "withdrawn"},
     )
-    return set(rows.all())
+    return {row[0] for row in rows}
 
 
 async def order_lines(session: AsyncSession, order_ids: Iterable[str]) -> dict[str, list[OrderLineFact]]:

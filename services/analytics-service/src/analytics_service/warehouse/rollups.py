@@ -19,6 +19,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from analytics_service.warehouse import bulk
 from analytics_service.warehouse.models import (
     NO_CAMPAIGN,
     NO_LOCATION,
@@ -72,12 +73,17 @@ class SessionLike(Protocol):
 def count_event(fact: SessionLike, name: str) -> None:
     """Fold one event (by its spec name) into its session: counts and funnel steps reached."""
     fact.events += 1
-    fact.page_views += int(name == "Page Viewed")
-    fact.product_views += int(name == "Product Viewed")
-    fact.viewed = fact.viewed or name == "Product Viewed"
-    fact.added = fact.added or name == "Product Added"
-    fact.checkout = fact.checkout or name == "Checkout Started"
-    fact.purchased = fact.purchased or name == "Order Completed"
+    if name == "Page Viewed":
+        fact.page_views += 1
+    elif name == "Product Viewed":
+        fact.product_views += 1
+        fact.viewed = True
+    elif name == "Product Added":
+        fact.added = True
+    elif name == "Checkout Started":
+        fact.checkout = True
+    elif name == "Order Completed":
+        fact.purchased = True
 
 
 def session_contribution(fact: SessionLike | None, into: Contribution | None = None) -> Contribution:
@@ -202,10 +208,16 @@ async def _upsert(
 ) -> None:
     if not rows:
         return
-    statement = _upsert_statement(session.get_bind().dialect.name, table, key_names, counts)
+    sqlite = bulk.is_sqlite(session)
+    statement = _upsert_statement("sqlite" if sqlite else "postgresql", table, key_names, counts)
     # Sorted keys: concurrent writers (PostgreSQL) lock the rows in one order, so they cannot deadlock.
     values = [
-        {**dict(zip(key_names, key, strict=True)), **{name: changed.get(name, 0) for name in counts}}
+        (*(_sqlite_key(key) if sqlite else key), *[changed.get(name, 0) for name in counts])
         for key, changed in sorted(rows.items())
     ]
-    await (await session.connection()).execute(statement, values)
+    await bulk.executemany(session, statement, (*key_names, *counts), values, converted=sqlite)
+
+
+def _sqlite_key(key: tuple[Any, ...]) -> tuple[Any, ...]:
+    """A rollup key (a day, then names) as SQLite stores it."""
+    return (key[0].isoformat(), *key[1:])
