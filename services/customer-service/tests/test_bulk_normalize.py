@@ -95,7 +95,9 @@ def _phone_level_by_sets(a: Side, b: Side) -> int:
     return 0
 
 
-_PHONES = st.lists(st.sampled_from(["+33612345678", "+33712345678", "+33612345679", "+4912345678"]), max_size=3)
+_PHONES = st.lists(
+    st.sampled_from(["+33612345678", "+33712345678", "+33612345679", "+4912345678"]), max_size=3
+)
 _EMAILS = st.lists(st.sampled_from(["ab.cd@x.fr", "ab.ce@x.fr", "zz@x.fr", "ab.cd@y.fr"]), max_size=3)
 
 
