@@ -8,9 +8,12 @@ import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+import email_validator
 import phonenumbers
 import pycountry
 from email_validator import EmailNotValidError, validate_email
+from email_validator.rfc_constants import DOT_ATOM_TEXT
+from email_validator.syntax import validate_email_domain_name
 
 from servicekit.errors import FieldError, UnprocessableEntity
 
@@ -157,6 +160,53 @@ class Normalizer:
         if country and re.fullmatch(r"[A-Z0-9]{1,3}", code) and is_subdivision(country, code):
             return code
         return self.text(cleaned, path, title=True)
+
+
+# An address `split_email` reads as a plain local part, one @-sign and a domain name (no quotes,
+# display name, brackets, spaces or non-ASCII characters).
+_PLAIN_DOMAIN = re.compile(r"[A-Za-z0-9.-]+")
+MAX_ADDRESS_BYTES = 254
+
+
+@functools.lru_cache(maxsize=4_096)
+def _domain_forms(domain: str) -> tuple[str, str] | None:
+    """`validate_email_domain_name`'s (domain, ascii_domain) of a domain, or None when it refuses it
+    (then the full validation runs again, for its message)."""
+    try:
+        info = validate_email_domain_name(
+            domain,
+            test_environment=email_validator.TEST_ENVIRONMENT,
+            globally_deliverable=email_validator.GLOBALLY_DELIVERABLE,
+        )
+    except EmailNotValidError:
+        return None
+    return str(info["domain"]), str(info["ascii_domain"])
+
+
+def plain_email(value: str) -> str | None:
+    """`validate_email(value)` normalised and lower-cased, for the plain addresses that are almost all
+    of an import (an ASCII dot-atom local part and a domain name), with each domain's check done once;
+    None when the address is not of that form or not valid (the caller then runs `validate_email`).
+    The same steps as `validate_email` without deliverability checks: the local part is accepted as is
+    when it matches the library's own dot-atom pattern, the domain is normalised by the library, then
+    the library's length limits."""
+    local, at, domain = value.rpartition("@")
+    if not at or not DOT_ATOM_TEXT.match(local) or not _PLAIN_DOMAIN.fullmatch(domain):
+        return None
+    forms = _domain_forms(domain)
+    if forms is None:
+        return None
+    normalized, ascii_domain = f"{local}@{forms[0]}", f"{local}@{forms[1]}"
+    if max(len(value), len(normalized.encode()), len(ascii_domain)) > MAX_ADDRESS_BYTES:
+        return None
+    return normalized.lower()
+
+
+class BulkNormalizer(Normalizer):
+    """`Normalizer` for bulk imports: the same results, plain email addresses checked faster."""
+
+    def email(self, value: str, path: str) -> str | None:
+        return plain_email(value.strip()) or super().email(value, path)
 
 
 def _is_code(value: str) -> bool:

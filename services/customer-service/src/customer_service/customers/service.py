@@ -204,8 +204,10 @@ def _normalize_fields(norm: Normalizer, data: dict[str, Any]) -> dict[str, Any]:
     return fields
 
 
-def normalize_create(context: CustomerContext, data: CustomerCreate) -> NormalizedProfile:
-    norm = Normalizer(context.default_region)
+def normalize_create(
+    context: CustomerContext, data: CustomerCreate, *, normalizer: type[Normalizer] = Normalizer
+) -> NormalizedProfile:
+    norm = normalizer(context.default_region)
     stamp = now().isoformat()
     contact = Contact(
         emails=_normalize_emails(norm, data.emails, stamp),

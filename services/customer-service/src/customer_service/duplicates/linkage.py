@@ -12,6 +12,7 @@ shop's own profiles (unsupervised), term-frequency adjustment, and a match proba
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import math
 import random
@@ -79,8 +80,10 @@ DEFAULT_U: dict[str, list[float]] = {
 DEFAULT_PRIOR = 1e-4
 
 
+@functools.lru_cache(maxsize=16_384)
 def term_key(value: str) -> str:
-    """Frequencies are stored under a short hash of the value, not the value."""
+    """Frequencies are stored under a short hash of the value, not the value (cached: scoring looks
+    up the same names and postcodes over and over)."""
     return hashlib.blake2b(value.encode(), digest_size=8).hexdigest()
 
 
@@ -194,11 +197,11 @@ def score_at_least(
     named = names(a, b)
     if external_level(a, b) != 1:
         first, last, swapped = named
-        levels = [NULL] * len(FIELDS)
-        levels[FIRST_NAME], levels[LAST_NAME] = first, last
-        levels[BIRTHDAY] = birthday_level(a.birthday, b.birthday)
-        if _household(tuple(levels), swapped):
-            cap = SAME_BIRTH_DATE_CAP if levels[BIRTHDAY] >= 2 else HOUSEHOLD_CAP
+        birthday = birthday_level(a.birthday, b.birthday)
+        # `_household` on these three levels (the only ones it reads besides the external id's).
+        given = (first, last) if swapped else (first,)
+        if 0 in given or (max(given) == NULL and birthday == 0):
+            cap = SAME_BIRTH_DATE_CAP if birthday >= 2 else HOUSEHOLD_CAP
             if cap < threshold:
                 return None
     probability, weights = model.probability(compare(a, b, named))

@@ -82,8 +82,11 @@ def street_key(line1: str | None) -> str:
     return " ".join(_STREET_WORDS.get(w, w) for w in words)
 
 
+_POSTCODE_GAPS = re.compile(r"[\s-]+")
+
+
 def postcode_key(postcode: str | None) -> str:
-    return re.sub(r"[\s-]+", "", postcode or "").upper()
+    return _POSTCODE_GAPS.sub("", postcode or "").upper()
 
 
 def side_of(
@@ -214,7 +217,7 @@ def email_level(a: Side, b: Side) -> int:
     """Exact (canonical) address; or the same domain with the local part one typo away."""
     if not a.emails or not b.emails:
         return NULL
-    if set(a.emails) & set(b.emails):
+    if any(x in b.emails for x in a.emails):
         return 2
     for x in a.emails:
         local_x, _, domain_x = x.partition("@")
@@ -229,9 +232,9 @@ def email_level(a: Side, b: Side) -> int:
 def phone_level(a: Side, b: Side) -> int:
     if not a.phones or not b.phones:
         return NULL
-    if set(a.phones) & set(b.phones):
+    if any(x in b.phones for x in a.phones):
         return 2
-    if {p[-8:] for p in a.phones} & {p[-8:] for p in b.phones}:
+    if any(x[-8:] == y[-8:] for x in a.phones for y in b.phones):
         return 1
     return 0
 

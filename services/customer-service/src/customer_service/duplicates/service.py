@@ -427,8 +427,10 @@ async def merge(
             )
     stamp = customers.now()
     # Compare-and-set: each profile must still be active at the version read, else another merge (or a
-    # write) got there first and this one is refused whole (the transaction rolls back).
-    for customer in (survivor, *others):
+    # write) got there first and this one is refused whole (the transaction rolls back). Claimed in id
+    # order: two merges of the same profiles named the other way round (a into b, b into a) would
+    # otherwise lock them in opposite orders and deadlock on PostgreSQL (a 500, not the loser's 409).
+    for customer in sorted((survivor, *others), key=lambda c: c.id):
         claimed = await session.execute(
             update(Customer)
             .where(

@@ -219,8 +219,7 @@ class BulkImporter:
         and the auto-merges to carry out (survivor, merged, score)."""
         context = self.context
         model = await current_model(session, context)
-        blocks = await duplicates.sharing_by_key(session, sorted({k for row in new for k in row.keys}))
-        versions = {cid: version for members in blocks.values() for cid, version in members}
+        holders, versions = await _holders_and_versions(session, sorted({k for row in new for k in row.keys}))
         await self._load_sides(session, versions)
         by_id = {row.id: row for row in new}
         chunk_blocks: dict[str, list[str]] = {}
@@ -228,7 +227,6 @@ class BulkImporter:
         candidates: list[dict[str, Any]] = []
         open_existing: set[str] = set()
         merges: list[tuple[str, str, float]] = []
-        holders = {key: [cid for cid, _ in members] for key, members in blocks.items()}
         broad_keys = {key for row in new for key in row.keys if duplicates.is_broad(key)}
         for row in new:
             strong: set[str] = set()
@@ -372,7 +370,7 @@ class BulkImporter:
             identifier_rows += customers.identifier_values(
                 context, row.id, contact, profile.external_ids or [], stamp=stamp
             )
-            key_rows += ((row.id, key) for key in sorted(row.keys))
+            key_rows += ((row.id, key) for key in row.keys)
             tag_rows += ({"customer_id": row.id, "tag": tag} for tag in tags)
             events.append(
                 build_event(
@@ -399,6 +397,9 @@ class BulkImporter:
                 )
         await _insert(session, Customer, customer_rows)
         await _insert(session, CustomerIdentifier, identifier_rows)
+        # In key order: the (key, customer_id) index's pages are then filled one after the other, each
+        # read and written once per chunk, instead of at random (the keys are hashes).
+        key_rows.sort(key=lambda pair: pair[1])
         await _insert_blocking_keys(session, key_rows)
         await _insert(session, CustomerTag, tag_rows)
         await _insert(session, RiskFlag, flags)
@@ -486,6 +487,26 @@ async def _existing_unique_keys(session: AsyncSession, keys: list[str]) -> dict[
         )
         found.update({str(key): str(owner) for key, owner in rows.all()})
     return found
+
+
+async def _holders_and_versions(
+    session: AsyncSession, keys: list[str]
+) -> tuple[dict[str, list[str]], dict[str, int]]:
+    """`duplicates.sharing_by_key` as the importer uses it: the holders of each key (active customers,
+    most recent first, up to each key's limit) and the version of every holder."""
+    holders = await duplicates.holders_by_key(session, keys)
+    ids = sorted({cid for members in holders.values() for cid in members})
+    versions: dict[str, int] = {}
+    for part in duplicates.in_list_parts(ids):
+        rows = await session.execute(
+            select(col(Customer.id), col(Customer.version)).where(
+                col(Customer.id).in_(part), col(Customer.status) == "active"
+            )
+        )
+        versions.update({str(cid): int(version) for cid, version in rows.all()})
+    if len(versions) < len(ids):  # merged customers hold no keys; this is a safeguard
+        holders = {key: [cid for cid in members if cid in versions] for key, members in holders.items()}
+    return holders, versions
 
 
 async def _customers_per_phone(session: AsyncSession, indexes: list[str]) -> dict[str, int]:

@@ -13,6 +13,7 @@ from pydantic import ValidationError
 
 from customer_service.context import CustomerContext
 from customer_service.customers import service as customers
+from customer_service.customers.normalize import BulkNormalizer
 from customer_service.customers.schemas import CustomerCreate
 from servicekit.errors import ServiceError
 
@@ -93,7 +94,7 @@ def _problems(context: CustomerContext, data: dict[str, Any]) -> tuple[Any, list
     """The normalised profile, or the (model path, reason) of every problem."""
     try:
         model = CustomerCreate.model_validate(data)
-        return customers.normalize_create(context, model), []
+        return customers.normalize_create(context, model, normalizer=BulkNormalizer), []
     except ValidationError as exc:
         return None, [(".".join(str(p) for p in err["loc"]), str(err["msg"])) for err in exc.errors()]
     except ServiceError as exc:
