@@ -36,7 +36,7 @@ class Settings(ServiceSettings):
     push_concurrency: int = Field(default=4, ge=1, le=64, description="Pushes in flight per channel")
     push_batch_size: int = Field(default=50, ge=1, le=1000, description="Listings per push")
     push_coalesce_window_seconds: float = Field(
-        default=1.0,
+        default=0.5,
         ge=0,
         le=60,
         description="A SKU changed again within this many seconds of its last push is held and pushed once "
@@ -46,14 +46,8 @@ class Settings(ServiceSettings):
         default=0.05,
         ge=0,
         le=60,
-        description="A held SKU goes once it has not changed for this long (or at the end of the window) "
-        "and no newer event is waiting to be read",
-    )
-    push_coalesce_max_hold_seconds: float = Field(
-        default=5.0,
-        ge=0,
-        le=600,
-        description="A held SKU goes after this long even while newer events are still waiting to be read",
+        description="A held SKU goes once it has not changed for this long and no newer event is waiting "
+        "to be read (at the latest at the end of the window)",
     )
     push_sweep_seconds: float = Field(
         default=5.0, gt=0, le=3600, description="How often pending listings not yet queued are picked up"

@@ -4,10 +4,10 @@ The worker's queue already folds changes that come before a SKU's push leaves. A
 than a push (a SKU repriced 100 times in a second) would still be pushed every time a push returned — a
 dozen times a second. Here the first change of a SKU goes at once (a lone change pays no delay); a change
 that comes while the SKU is in flight or within `window` seconds of its last push is held. A held SKU goes,
-with its latest state, once no newer event is known to be waiting (the consumer has read all it knows of)
-and either it has not changed for `quiet` seconds or it has been held for `window` seconds; and in any case
-after `max_hold` seconds, so a consumer that stays behind does not hold it for ever. A burst is then
-delivered about once per `window` while it lasts, and its last state always goes.
+with its latest state, once it has not changed for `quiet` seconds and no newer event is known to be
+waiting (the consumer has read all it knows of), and in any case once it has been held for `window`
+seconds. A burst is then delivered about once per `window` while it lasts, its last state always goes,
+and no change waits longer than `window` for its push to start.
 """
 
 from __future__ import annotations
@@ -19,12 +19,9 @@ from collections.abc import Callable, Iterable
 class BurstHold:
     """Which changed SKUs a channel worker may queue now, and which it holds for a while."""
 
-    def __init__(
-        self, window: float, quiet: float, max_hold: float, clock: Callable[[], float] = time.monotonic
-    ) -> None:
+    def __init__(self, window: float, quiet: float, clock: Callable[[], float] = time.monotonic) -> None:
         self.window = window
         self.quiet = quiet
-        self.max_hold = max(max_hold, window)
         self.clock = clock
         self.sent_at: dict[str, float] = {}  # SKU -> when its last push took it
         self.held: dict[str, tuple[float, float]] = {}  # SKU -> (first held, last change)
@@ -66,7 +63,7 @@ class BurstHold:
         released: list[str] = []
         next_in: float | None = None
         for sku, (first, last) in self.held.items():
-            at = first + self.max_hold if behind else min(last + self.quiet, first + self.window)
+            at = first + self.window if behind else min(last + self.quiet, first + self.window)
             if at <= now:
                 released.append(sku)
             elif next_in is None or at - now < next_in:

@@ -108,11 +108,7 @@ class ChannelWorker:
         self.code = channel_id
         self.queued: set[str] = set()
         self.in_flight: set[str] = set()
-        self.hold = BurstHold(
-            settings.push_coalesce_window_seconds,
-            settings.push_coalesce_quiet_seconds,
-            settings.push_coalesce_max_hold_seconds,
-        )
+        self.hold = BurstHold(settings.push_coalesce_window_seconds, settings.push_coalesce_quiet_seconds)
         # Queued listings handed in already read (a resync reads them as it puts them back to pending), with
         # the monotonic time they were read: pushed as they are, without reading them again.
         self.prepared: dict[str, tuple[float, Pending]] = {}
