@@ -10,6 +10,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from servicekit.events import consumer as consumer_module
 from servicekit.events.consumer import _no_cyclic_gc
 
 
@@ -58,3 +59,28 @@ def test_left_off_when_it_was_off() -> None:
     with _no_cyclic_gc():
         assert not gc.isenabled()
     assert not gc.isenabled()
+
+
+async def test_batches_that_keep_overlapping_still_collect_the_young_generations(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    gc.enable()
+    monkeypatch.setattr(consumer_module, "GC_MAX_PAUSE_S", 0.0)
+    collected: list[int] = []
+    monkeypatch.setattr(consumer_module.gc, "collect", lambda generation=2: collected.append(generation) or 0)
+    first_in, second_done = asyncio.Event(), asyncio.Event()
+
+    async def first() -> None:
+        with _no_cyclic_gc():
+            first_in.set()
+            await second_done.wait()
+
+    async def second() -> None:
+        await first_in.wait()
+        with _no_cyclic_gc():
+            pass
+        second_done.set()
+
+    await asyncio.gather(first(), second())
+    assert collected == [1]  # the second batch ended while the first still held the pause
+    assert gc.isenabled()

@@ -7,6 +7,7 @@ import contextlib
 import gc
 import json
 import logging
+import time
 import traceback
 from collections import Counter
 from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
@@ -91,6 +92,8 @@ _SQLITE_ADD_TO_INBOX = _sqlite_add_to_inbox()
 
 
 _GC_PAUSES = 0  # batches (of all consumers of the process) running with the cyclic collector paused
+_GC_PAUSED_SINCE = 0.0  # when the collector was last paused (or the young generations last collected)
+GC_MAX_PAUSE_S = 1.0  # overlapping batches never keep the young generations uncollected longer than this
 
 
 @contextlib.contextmanager
@@ -105,10 +108,12 @@ def _no_cyclic_gc() -> Iterator[None]:
     the collector resumes as it was when the last paused batch of the process ends. Other tasks of the
     process run meanwhile with the collector paused too, for the length of a batch (well under a second):
     cycles they make are collected after."""
-    global _GC_PAUSES
+    global _GC_PAUSES, _GC_PAUSED_SINCE
     if not gc.isenabled() and _GC_PAUSES == 0:
         yield  # paused by someone else: leave it to them
         return
+    if _GC_PAUSES == 0:
+        _GC_PAUSED_SINCE = time.monotonic()
     _GC_PAUSES += 1
     gc.disable()
     try:
@@ -117,6 +122,11 @@ def _no_cyclic_gc() -> Iterator[None]:
         _GC_PAUSES -= 1
         if _GC_PAUSES == 0:
             gc.enable()
+        elif time.monotonic() - _GC_PAUSED_SINCE >= GC_MAX_PAUSE_S:
+            # Batches of several consumers kept overlapping: collect the young generations now, so cycles
+            # made by the process's other tasks meanwhile do not pile up while the collector stays paused.
+            gc.collect(1)
+            _GC_PAUSED_SINCE = time.monotonic()
 
 
 @dataclass(frozen=True)
