@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import pytest
 
@@ -34,15 +34,16 @@ def test_paused_during_a_batch_and_resumed_after_even_when_it_fails() -> None:
     assert gc.isenabled()
 
 
-async def test_overlapping_batches_resume_it_when_the_last_one_ends() -> None:
-    gc.enable()
+async def overlapping_batches(while_first_still_runs: Callable[[], None] = lambda: None) -> None:
+    """A batch that starts and ends while another one runs; `while_first_still_runs` is called inside the
+    first batch after the second ended."""
     first_in, second_done = asyncio.Event(), asyncio.Event()
 
     async def first() -> None:
         with _no_cyclic_gc():
             first_in.set()
             await second_done.wait()
-            assert not gc.isenabled()  # the second batch ended: still paused for this one
+            while_first_still_runs()
 
     async def second() -> None:
         await first_in.wait()
@@ -51,6 +52,13 @@ async def test_overlapping_batches_resume_it_when_the_last_one_ends() -> None:
         second_done.set()
 
     await asyncio.gather(first(), second())
+
+
+async def test_overlapping_batches_resume_it_when_the_last_one_ends() -> None:
+    gc.enable()
+    paused: list[bool] = []
+    await overlapping_batches(lambda: paused.append(not gc.isenabled()))
+    assert paused == [True]  # the second batch ended: still paused for the first
     assert gc.isenabled()
 
 
@@ -68,19 +76,6 @@ async def test_batches_that_keep_overlapping_still_collect_the_young_generations
     monkeypatch.setattr(consumer_module, "GC_MAX_PAUSE_S", 0.0)
     collected: list[int] = []
     monkeypatch.setattr(consumer_module.gc, "collect", lambda generation=2: collected.append(generation) or 0)
-    first_in, second_done = asyncio.Event(), asyncio.Event()
-
-    async def first() -> None:
-        with _no_cyclic_gc():
-            first_in.set()
-            await second_done.wait()
-
-    async def second() -> None:
-        await first_in.wait()
-        with _no_cyclic_gc():
-            pass
-        second_done.set()
-
-    await asyncio.gather(first(), second())
+    await overlapping_batches()
     assert collected == [1]  # the second batch ended while the first still held the pause
     assert gc.isenabled()

@@ -70,7 +70,7 @@ class BurstHold:
                 next_in = at - now
         for sku in released:
             del self.held[sku]
-        if behind and self.held:
+        if behind and next_in is not None:  # some SKU is still held
             # Look again soon: the consumer may catch up before the next SKU's hold ends.
-            next_in = min(next_in if next_in is not None else self.quiet, max(self.quiet, 0.01))
+            next_in = min(next_in, max(self.quiet, 0.01))
         return released, next_in
