@@ -120,7 +120,7 @@ async def stop_gateway(app: FastAPI) -> None:
         await gateway.limiter.close()
 
 
-def get_gateway(request: Request) -> Gateway:
+async def get_gateway(request: Request) -> Gateway:
     gateway: Gateway = request.app.state.gateway
     return gateway
 

@@ -16,6 +16,12 @@ def get_database(request: Request) -> Database:
     return database
 
 
+async def database_dependency(request: Request) -> Database:
+    """`get_database` as a dependency. Dependencies are `async def` on purpose: FastAPI runs a plain
+    `def` dependency in its thread pool, a thread hop per request for an attribute read."""
+    return get_database(request)
+
+
 async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
     """The request's session: commits when the route succeeds, rolls back when it raises."""
     async with get_database(request).session() as session:
@@ -25,3 +31,4 @@ async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
 # scope="function": commit before the response is sent, so a client never reads an uncommitted write
 # and a failed commit becomes an error response.
 SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]
+DatabaseDep = Annotated[Database, Depends(database_dependency)]

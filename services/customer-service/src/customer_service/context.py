@@ -52,7 +52,7 @@ class CustomerContext:
         )
 
 
-def get_context(request: Request) -> CustomerContext:
+async def get_context(request: Request) -> CustomerContext:
     context: CustomerContext = request.app.state.customer_context
     return context
 

@@ -61,11 +61,18 @@ def _cursor_value(value: Any) -> bool:
     return value is None or isinstance(value, float | bool) or (isinstance(value, str) and len(value) <= 200)
 
 
-def page_params(
+def page_params_of(limit: int, cursor: str | None) -> PageParams:
+    """The page parameters of a `limit` and an encoded `cursor` (400 when the cursor is not valid)."""
+    return PageParams(limit=limit, cursor=decode_cursor(cursor) if cursor else None)
+
+
+async def page_params(
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT, description="Items per page")] = 50,
     cursor: Annotated[str | None, Query(description="The next_cursor of the previous page")] = None,
 ) -> PageParams:
-    return PageParams(limit=limit, cursor=decode_cursor(cursor) if cursor else None)
+    """The `limit` and `cursor` query parameters as a dependency (`async def`: FastAPI runs a plain
+    `def` dependency in its thread pool)."""
+    return page_params_of(limit, cursor)
 
 
 PageDep = Annotated[PageParams, Depends(page_params)]

@@ -14,8 +14,7 @@ from analytics_service.kpis.definitions import DEFINITIONS
 from analytics_service.kpis.schemas import KpiDefinitionRead, KpiReport
 from analytics_service.periods import DateRange, Granularity, checked_range
 from servicekit.bounds import SaneDate
-from servicekit.db import Database
-from servicekit.dependencies import get_database
+from servicekit.dependencies import DatabaseDep
 from servicekit.errors import problem_responses
 
 router = APIRouter(prefix="/v1", tags=["kpis"])
@@ -24,16 +23,15 @@ ChannelQuery = Annotated[str | None, Query(min_length=1, max_length=50, descript
 CampaignQuery = Annotated[str | None, Query(max_length=100, description="UTM campaign ('' = none)")]
 
 
-def settings_of(request: Request) -> Settings:
+async def settings_of(request: Request) -> Settings:
     settings: Settings = request.app.state.settings
     return settings
 
 
 SettingsDep = Annotated[Settings, Depends(settings_of)]
-DatabaseDep = Annotated[Database, Depends(get_database)]
 
 
-def date_range(start: SaneDate, end: SaneDate, settings: SettingsDep) -> DateRange:
+async def date_range(start: SaneDate, end: SaneDate, settings: SettingsDep) -> DateRange:
     """The `start`..`end` query range (inclusive), 422 when inverted or too long."""
     return checked_range(start, end, max_days=settings.kpi_max_range_days)
 

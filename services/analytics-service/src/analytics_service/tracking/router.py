@@ -17,7 +17,7 @@ from servicekit.errors import UnprocessableEntity, problem_responses
 router = APIRouter(prefix="/v1", tags=["tracking"])
 
 
-def track_limits(request: Request) -> service.TrackLimits:
+async def track_limits(request: Request) -> service.TrackLimits:
     settings: Settings = request.app.state.settings
     return service.TrackLimits(
         max_future=timedelta(seconds=settings.track_max_future_seconds),

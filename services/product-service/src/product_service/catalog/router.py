@@ -37,7 +37,7 @@ from servicekit.bounds import MAX_AMOUNT, CurrencyCode
 from servicekit.dependencies import SessionDep
 from servicekit.errors import UnprocessableEntity, problem_responses
 from servicekit.http.concurrency import IfMatchDep, etag_for, set_etag
-from servicekit.http.pagination import encode_cursor, page_params
+from servicekit.http.pagination import encode_cursor, page_params_of
 from servicekit.http.responses import model_response
 
 router = APIRouter(prefix="/v1", tags=["catalog"])
@@ -142,7 +142,7 @@ async def list_products(
     cursor: str | None = None,
 ) -> ProductPage:
     """Products in creation order, filtered by status and category, with cursor pagination."""
-    params = page_params(limit=limit, cursor=cursor)
+    params = page_params_of(limit, cursor)
     after = params.cursor.get("id") if params.cursor else None
     rows = await service.list_products(
         session,
