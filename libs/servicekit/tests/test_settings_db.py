@@ -96,8 +96,14 @@ async def test_sqlite_enforces_foreign_keys(sqlite_database: Database) -> None:
     assert await pragma(sqlite_database, "foreign_keys") == 1
 
 
-async def test_sqlite_waits_for_a_busy_database_instead_of_failing(sqlite_database: Database) -> None:
-    assert await pragma(sqlite_database, "busy_timeout") == SQLITE_BUSY_TIMEOUT_MS
+async def test_sqlite_waits_for_a_busy_database_instead_of_failing(tmp_path: Path) -> None:
+    # A connection whose statements run in aiosqlite's thread waits there; an inline one (the default)
+    # has no busy timeout and waits in the thread instead (test_sqlite_inline.py).
+    database = Database(f"sqlite+aiosqlite:///{tmp_path / 'threaded.db'}", sqlite_inline=False)
+    try:
+        assert await pragma(database, "busy_timeout") == SQLITE_BUSY_TIMEOUT_MS
+    finally:
+        await database.dispose()
 
 
 async def test_sqlite_database_folder_is_created(tmp_path: Path) -> None:

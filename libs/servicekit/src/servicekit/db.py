@@ -12,9 +12,11 @@ from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 from typing import Any
 
+from greenlet import getcurrent
 from sqlalchemy import DateTime, MetaData, event, text
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
@@ -136,26 +138,23 @@ class _OneHopCursor(AsyncAdapt_aiosqlite_cursor):
 
     def _run(self, many: bool, operation: Any, parameters: Any) -> None:
         connection = self._connection
-
-        def in_thread() -> tuple[Any, list[Any], int, Any]:
-            cursor = connection._conn.cursor()
+        outcome = None
+        if not many and type(self._adapt_connection) is _InlineConnection:
             try:
-                if many:
-                    cursor.executemany(operation, parameters)
-                elif parameters is None:
-                    cursor.execute(operation)
-                else:
-                    cursor.execute(operation, parameters)
-                description = cursor.description
-                rows = cursor.fetchall() if description else []
-                return description, rows, cursor.rowcount, cursor.lastrowid
-            finally:
-                cursor.close()
+                outcome = _run_inline(connection._conn, operation, parameters)
+            except Exception as error:
+                self._adapt_connection._handle_exception(error)
+        if outcome is None:
+            busy_wait = type(self._adapt_connection) is _InlineConnection
 
-        try:
-            description, rows, rowcount, lastrowid = await_(connection._execute(in_thread))
-        except Exception as error:
-            self._adapt_connection._handle_exception(error)
+            def in_thread() -> tuple[Any, list[Any], int, Any]:
+                return _execute_waiting(connection._conn, many, operation, parameters, busy_wait=busy_wait)
+
+            try:
+                outcome = await_(connection._execute(in_thread))
+            except Exception as error:
+                self._adapt_connection._handle_exception(error)
+        description, rows, rowcount, lastrowid = outcome
         self._one_hop_description = description
         self._rows = collections.deque(rows)
         self._one_hop_rowcount = rowcount
@@ -179,16 +178,174 @@ class _OneHopConnection(AsyncAdapt_aiosqlite_connection):
     _cursor_cls = _OneHopCursor
 
 
-def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+# --- SQLite statements on the event loop's thread ---------------------------------------------------
+#
+# A trip to aiosqlite's thread wakes that thread and then the event loop: ~15 µs of CPU on a quiet
+# machine, and on a busy one a wait for the thread to be scheduled, while a writer holds SQLite's write
+# lock (and the engine's write turn) across its trips. A statement of a service is mostly a few tens of
+# microseconds of SQLite's own work, so `_InlineConnection` runs it in the calling thread instead, with
+# three guards that keep the event loop from being held for long:
+#   - a SELECT gets a progress handler that interrupts it after SQLITE_INLINE_BUDGET_S; it then runs again
+#     in aiosqlite's thread (an interrupted SELECT changes nothing and leaves the transaction as it was);
+#   - any statement that took longer than the budget (a SELECT interrupted, or an INSERT/UPDATE/DELETE,
+#     which is never interrupted: SQLite would roll back the whole transaction) is remembered by its text
+#     and from then on runs in the thread;
+#   - the connection's busy timeout is 0: a statement or commit that meets another connection's write lock
+#     fails at once with SQLITE_BUSY, changes nothing, and runs again in the thread with the usual busy
+#     timeout (waiting there leaves the loop free for the connection that holds the lock).
+# executemany (bulk writes) always goes to the thread, as a batch that fails half-way cannot be rerun.
+SQLITE_INLINE_BUDGET_S = 0.002
+_INLINE_PROGRESS_STEPS = 1_000  # VM instructions between looks at the clock
+_SLOW_STATEMENTS_MAX = 10_000
+_slow_statements: set[str] = set()
+_BUSY_CODES = (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
+
+
+def _sqlite_code(error: BaseException) -> int | None:
+    code = getattr(error, "sqlite_errorcode", None)
+    return None if code is None else int(code) & 0xFF
+
+
+def _remember_slow(operation: str) -> None:
+    if len(_slow_statements) < _SLOW_STATEMENTS_MAX:
+        _slow_statements.add(operation)
+
+
+async def _nothing() -> None:
+    return None
+
+
+def _count_as_awaited() -> None:
+    """SQLAlchemy's AsyncConnection.execute insists that its driver awaited something (AwaitRequired
+    otherwise): hand its greenlet one finished coroutine, once per greenlet (no trip through the loop)."""
+    current = getcurrent()
+    if getattr(current, "__sqlalchemy_greenlet_provider__", False) and not getattr(
+        current, "_servicekit_awaited", False
+    ):
+        current._servicekit_awaited = True
+        await_(_nothing())
+
+
+def _run_inline(
+    conn: sqlite3.Connection, operation: str, parameters: Any
+) -> tuple[Any, list[Any], int, Any] | None:
+    """Run one statement in this thread; None when it must run in aiosqlite's thread instead (known to
+    be slow, interrupted for taking too long, or waiting for a lock)."""
+    if operation in _slow_statements:
+        return None
+    _count_as_awaited()
+    guarded = operation.lstrip()[:6].upper() == "SELECT"
+    started = time.perf_counter()
+    if guarded:
+        deadline = started + SQLITE_INLINE_BUDGET_S
+        perf_counter = time.perf_counter
+        conn.set_progress_handler(lambda: perf_counter() > deadline, _INLINE_PROGRESS_STEPS)
+    try:
+        cursor = conn.cursor()
+        try:
+            if parameters is None:
+                cursor.execute(operation)
+            else:
+                cursor.execute(operation, parameters)
+            description = cursor.description
+            rows = cursor.fetchall() if description else []
+            outcome = description, rows, cursor.rowcount, cursor.lastrowid
+        finally:
+            cursor.close()
+    except sqlite3.OperationalError as error:
+        code = _sqlite_code(error)
+        if code in _BUSY_CODES:
+            return None
+        if code == sqlite3.SQLITE_INTERRUPT and guarded:
+            _remember_slow(operation)
+            return None
+        raise
+    finally:
+        if guarded:
+            conn.set_progress_handler(None, 0)
+    if time.perf_counter() - started > SQLITE_INLINE_BUDGET_S:
+        _remember_slow(operation)
+    return outcome
+
+
+def _execute_waiting(
+    conn: sqlite3.Connection, many: bool, operation: Any, parameters: Any, *, busy_wait: bool
+) -> tuple[Any, list[Any], int, Any]:
+    """One statement with its rows, in aiosqlite's thread; with `busy_wait` (an inline connection, whose
+    busy timeout is 0) under the usual busy timeout for this statement."""
+    if busy_wait:
+        conn.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+    cursor = conn.cursor()
+    try:
+        if many:
+            cursor.executemany(operation, parameters)
+        elif parameters is None:
+            cursor.execute(operation)
+        else:
+            cursor.execute(operation, parameters)
+        description = cursor.description
+        rows = cursor.fetchall() if description else []
+        return description, rows, cursor.rowcount, cursor.lastrowid
+    finally:
+        cursor.close()
+        if busy_wait:
+            conn.execute("PRAGMA busy_timeout=0")
+
+
+def _end_waiting(conn: sqlite3.Connection, commit: bool) -> None:
+    conn.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+    try:
+        conn.commit() if commit else conn.rollback()
+    finally:
+        conn.execute("PRAGMA busy_timeout=0")
+
+
+class _InlineConnection(_OneHopConnection):
+    """A `_OneHopConnection` whose statements, commits and rollbacks run in the event loop's thread
+    (see above); bulk statements and anything slow or waiting for a lock still go to aiosqlite's."""
+
+    __slots__ = ()
+
+    def _end(self, commit: bool) -> None:
+        connection = self._connection
+        if not connection._connection:
+            return
+        conn = connection._conn
+        try:
+            try:
+                conn.commit() if commit else conn.rollback()
+                return
+            except sqlite3.OperationalError as error:
+                if _sqlite_code(error) not in _BUSY_CODES:
+                    raise
+            await_(connection._execute(partial(_end_waiting, conn, commit)))
+        except Exception as error:
+            self._handle_exception(error)
+
+    def commit(self) -> None:
+        self._end(True)
+
+    def rollback(self) -> None:
+        self._end(False)
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any, *, inline: bool = False) -> None:
     if type(dbapi_connection) is AsyncAdapt_aiosqlite_connection:
-        dbapi_connection.__class__ = _OneHopConnection  # same layout (no slots added): statements in one trip
+        # Same layout (no slots added): statements in one trip, or (inline) in the event loop's thread.
+        dbapi_connection.__class__ = _InlineConnection if inline else _OneHopConnection
+    inline = type(dbapi_connection) is _InlineConnection
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA foreign_keys=ON")
-    cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+    # An inline connection never waits for a lock in the event loop's thread (see _run_inline).
+    cursor.execute(f"PRAGMA busy_timeout={0 if inline else SQLITE_BUSY_TIMEOUT_MS}")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute(f"PRAGMA wal_autocheckpoint={SQLITE_AUTOCHECKPOINT_PAGES}")
     cursor.close()
+
+
+def _sqlite_pragmas_inline(dbapi_connection: Any, record: Any) -> None:
+    _sqlite_pragmas(dbapi_connection, record, inline=True)
 
 
 def _in_transaction(dbapi_connection: Any) -> bool:
@@ -378,16 +535,26 @@ def create_engine(
     echo: bool = False,
     pre_ping_bypass_seconds: float = PRE_PING_BYPASS_SECONDS,
     sqlite_write_turn: bool = True,
+    sqlite_inline: bool = True,
 ) -> AsyncEngine:
     """An async engine; SQLite gets WAL, foreign keys and a busy timeout (once per connection), its
-    folder is created, and its writers take turns (`SQLiteWriteTurn`, unless `sqlite_write_turn=False`);
+    folder is created, its writers take turns (`SQLiteWriteTurn`, unless `sqlite_write_turn=False`) and
+    its statements run in the event loop's thread (`_InlineConnection`, unless `sqlite_inline=False`);
     PostgreSQL connections idle for longer than `pre_ping_bypass_seconds` are pinged before use."""
     if is_sqlite(url):
         database = make_url(url).database
         if database and database != ":memory:":
             Path(database).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_async_engine(url, echo=echo, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000})
-        event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
+        engine = create_async_engine(
+            url,
+            echo=echo,
+            # check_same_thread=False: aiosqlite opens the connection in its thread, an inline connection
+            # also uses it from the event loop's (never both at once: each call is awaited before the next).
+            connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000, "check_same_thread": not sqlite_inline},
+        )
+        event.listen(
+            engine.sync_engine, "connect", _sqlite_pragmas_inline if sqlite_inline else _sqlite_pragmas
+        )
         turn = SQLiteWriteTurn()
         if sqlite_write_turn:
             turn.install(engine)
@@ -410,6 +577,7 @@ class Database:
         echo: bool = False,
         pre_ping_bypass_seconds: float = PRE_PING_BYPASS_SECONDS,
         sqlite_write_turn: bool = True,
+        sqlite_inline: bool = True,
     ) -> None:
         self.url = url
         self.engine = create_engine(
@@ -418,6 +586,7 @@ class Database:
             echo=echo,
             pre_ping_bypass_seconds=pre_ping_bypass_seconds,
             sqlite_write_turn=sqlite_write_turn,
+            sqlite_inline=sqlite_inline,
         )
         self.sessionmaker = async_sessionmaker(self.engine, expire_on_commit=False, autoflush=False)
         # SQLite (pysqlite) opens no transaction for a SELECT anyway, and switching aiosqlite's
