@@ -12,10 +12,14 @@ in one INSERT, changed ones in one compare-and-set UPDATE on the sequence they w
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import gc
+import json
+from collections.abc import Iterator, Sequence
 from datetime import datetime
 from typing import Any, NamedTuple
 
-from sqlalchemy import and_, insert, select
+from sqlalchemy import Text, and_, cast, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from sync_service.channels.schemas import PUSHED_KINDS
@@ -82,6 +86,28 @@ def _range(column: Any, after: str | None, last: str) -> Any:
     return column <= last if after is None else and_(column > after, column <= last)
 
 
+_PAGE_COLUMNS = (
+    _VARIANTS.c.sku,
+    _VARIANTS.c.gtin,
+    cast(_VARIANTS.c.attributes, Text),  # JSON as text, decoded in the loop (json.loads, nothing around it)
+    _PRODUCTS.c.product_id,
+    _PRODUCTS.c.status,
+    _PRODUCTS.c.title,
+    _PRODUCTS.c.brand,
+    _PRODUCTS.c.description,
+    cast(_PRODUCTS.c.attributes, Text),
+    cast(_PRODUCTS.c.media_urls, Text),
+    cast(_PRODUCTS.c.channels, Text),
+    cast(_PRODUCTS.c.category_path, Text),
+    cast(_PRODUCTS.c.completeness, Text),
+    _LISTINGS.c.desired_hash,
+    _LISTINGS.c.desired_seq,
+    _LISTINGS.c.desired_at,
+    _LISTINGS.c.acked_hash,
+    _LISTINGS.c.status,
+)
+
+
 async def recompute_page(
     session: AsyncSession, *, channel: Any, after: str | None, limit: int, at: datetime
 ) -> Page:
@@ -89,26 +115,7 @@ async def recompute_page(
     SKUs after `after`; `at` is the time a changed desired state is stamped with."""
     connection = await session.connection()
     query = (
-        select(
-            _VARIANTS.c.sku,
-            _VARIANTS.c.gtin,
-            _VARIANTS.c.attributes,
-            _PRODUCTS.c.product_id,
-            _PRODUCTS.c.status,
-            _PRODUCTS.c.title,
-            _PRODUCTS.c.brand,
-            _PRODUCTS.c.description,
-            _PRODUCTS.c.attributes,
-            _PRODUCTS.c.media_urls,
-            _PRODUCTS.c.channels,
-            _PRODUCTS.c.category_path,
-            _PRODUCTS.c.completeness,
-            _LISTINGS.c.desired_hash,
-            _LISTINGS.c.desired_seq,
-            _LISTINGS.c.desired_at,
-            _LISTINGS.c.acked_hash,
-            _LISTINGS.c.status,
-        )
+        select(*_PAGE_COLUMNS)
         .select_from(
             _VARIANTS.outerjoin(_PRODUCTS, _PRODUCTS.c.product_id == _VARIANTS.c.product_id).outerjoin(
                 _LISTINGS, and_(_LISTINGS.c.channel_id == channel.id, _LISTINGS.c.sku == _VARIANTS.c.sku)
@@ -141,32 +148,99 @@ async def recompute_page(
         stock.setdefault(level[0], []).append(level)
     promotions = list(await running_promotions(session, utc_now()))
 
-    kind = channel.kind
-    pushed = kind in PUSHED_KINDS
-    now = utc_now()
-    products: dict[str, _Product] = {}
-    computed: dict[str, Computed] = {}
-    inserts: list[dict[str, Any]] = []
-    updates: list[dict[str, Any]] = []
-    none: tuple[Any, ...] = ()
-    for index, row in enumerate(rows):
-        if index and index % YIELD_EVERY == 0:
+    computer = _PageComputer(channel, prices, stock, promotions, at)
+    for start in range(0, len(rows), YIELD_EVERY):
+        if start:
             await asyncio.sleep(0)  # a long page lets the pushes' answers in meanwhile
-        product_id = row[3]
-        if product_id is None:
-            continue
-        product = products.get(product_id)
-        if product is None:
-            product = products[product_id] = _Product._make(row[3:13])
-        sku = row[0]
-        facts = SkuFacts(_Variant(sku, row[1], row[2]), product, prices.get(sku, none), stock.get(sku, none))
-        state, publishable = desired_state(channel, facts, promotions)
-        text = state_json(state)
-        digest = digest_of(text)
-        desired_hash, seq, desired_at, acked_hash, status = row[13:18]
-        if desired_hash == digest:
-            computed[sku] = Computed(sku, seq, digest, publishable, desired_at, text, status, False)
-            continue
+        with _cyclic_gc_paused():
+            computer.compute(rows[start : start + YIELD_EVERY])
+    if computer.inserts:
+        await connection.execute(insert(_LISTINGS), computer.inserts)
+    if computer.updates:
+        updates = computer.updates
+        await update_desired(session, [u for u in updates if "acked" not in u], with_ack=False)
+        await update_desired(session, [u for u in updates if "acked" in u], with_ack=True)
+    return Page([row[0] for row in rows], computer.computed)
+
+
+@contextlib.contextmanager
+def _cyclic_gc_paused() -> Iterator[None]:
+    """No cyclic garbage collection while a chunk of states is computed (no await inside, so only this
+    code runs meanwhile): its short-lived objects (each state, its text) are freed by reference counting
+    before a young collection has to walk them, and fewer survive into older generations."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
+class _PageComputer:
+    """The desired states of a page's rows, and the writes they need."""
+
+    def __init__(
+        self,
+        channel: Any,
+        prices: dict[str, list[Any]],
+        stock: dict[str, list[Any]],
+        promotions: list[Any],
+        at: datetime,
+    ) -> None:
+        self.channel = channel
+        self.prices = prices
+        self.stock = stock
+        self.promotions = promotions
+        self.at = at
+        self.now = utc_now()
+        self.pushed = channel.kind in PUSHED_KINDS
+        self.products: dict[str, _Product] = {}
+        self.computed: dict[str, Computed] = {}
+        self.inserts: list[dict[str, Any]] = []
+        self.updates: list[dict[str, Any]] = []
+
+    def compute(self, rows: Sequence[Any]) -> None:
+        channel, products, computed = self.channel, self.products, self.computed
+        prices, stock, promotions = self.prices, self.stock, self.promotions
+        none: tuple[Any, ...] = ()
+        loads = json.loads
+        for row in rows:
+            product_id = row[3]
+            if product_id is None:
+                continue
+            product = products.get(product_id)
+            if product is None:
+                product = products[product_id] = _Product(
+                    product_id,
+                    row[4],
+                    row[5],
+                    row[6],
+                    row[7],
+                    loads(row[8]),
+                    loads(row[9]),
+                    loads(row[10]),
+                    loads(row[11]),
+                    loads(row[12]),
+                )
+            sku = row[0]
+            facts = SkuFacts(
+                _Variant(sku, row[1], loads(row[2])), product, prices.get(sku, none), stock.get(sku, none)
+            )
+            state, publishable = desired_state(channel, facts, promotions)
+            text = state_json(state)
+            digest = digest_of(text)
+            desired_hash, seq, desired_at, _, status = row[13:18]
+            if desired_hash == digest:
+                computed[sku] = Computed(sku, seq, digest, publishable, desired_at, text, status, False)
+                continue
+            self._write(state, text, digest, publishable, row)
+
+    def _write(self, state: dict[str, Any], text: str, digest: str, publishable: bool, row: Any) -> None:
+        """The INSERT or compare-and-set UPDATE of a listing whose desired state changed."""
+        channel, at, now, pushed = self.channel, self.at, self.now, self.pushed
+        sku, product_id = row[0], row[3]
+        desired_hash, seq, _, acked_hash, _ = row[13:18]
         values: dict[str, Any] = {
             "product_id": product_id,
             "desired": state,
@@ -194,17 +268,11 @@ async def recompute_page(
             if not pushed:
                 values["acked_seq"] = seq
         status = values["status"] = status_of(
-            kind,
+            channel.kind,
             desired_hash=digest,
             acked_hash=values.get("acked_hash", acked_hash),
             publishable=publishable,
             acked_none=values.get("acked_hash", acked_hash) is None,
         )
-        (inserts if desired_hash is None else updates).append(values)
-        computed[sku] = Computed(sku, seq, digest, publishable, at, text, status, True)
-    if inserts:
-        await connection.execute(insert(_LISTINGS), inserts)
-    if updates:
-        await update_desired(session, [u for u in updates if "acked" not in u], with_ack=False)
-        await update_desired(session, [u for u in updates if "acked" in u], with_ack=True)
-    return Page([row[0] for row in rows], computed)
+        (self.inserts if desired_hash is None else self.updates).append(values)
+        self.computed[sku] = Computed(sku, seq, digest, publishable, at, text, status, True)
