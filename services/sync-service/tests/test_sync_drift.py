@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 import pytest_asyncio
 from prometheus_client import REGISTRY
-from sqlalchemy import update
+from sqlalchemy import delete, update
 from sqlmodel import col
 from sync_support import (
     ChannelStack,
@@ -33,6 +33,7 @@ from servicekit.testing import TestTokenIssuer
 from sync_service.common import utc_now
 from sync_service.drift import service
 from sync_service.drift.models import SyncJob
+from sync_service.listings.models import Listing
 from sync_service.reference_channel import Behaviour
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
@@ -278,6 +279,29 @@ async def test_a_full_resync_pushes_every_listing_of_a_channel_again(
     assert state.received > received
     for sku in skus:
         await listing_where(stack.sync, channel["id"], sku, in_sync_at("7"))
+
+
+async def test_a_resync_creates_the_listings_a_channel_lacks_and_pushes_them(
+    stack: Stack, kafka_bootstrap: str
+) -> None:
+    """A SKU in the projection without a listing on the channel (its facts came in another way than the
+    events that create listings) gets one from the resync's page, pushed and acknowledged; a feed's is
+    acknowledged as computed."""
+    channel = await stack.channel()
+    feed = await stack.channel("feed", endpoint=None)
+    sku = unique("SKU-N")
+    await publish(kafka_bootstrap, sku, "8.00")
+    for target in (channel, feed):
+        await listing_where(stack.sync, target["id"], sku, in_sync_at("8"))
+    async with stack.sync.database.session() as session:
+        await session.execute(delete(Listing).where(col(Listing.sku) == sku))
+    stack.reference.channel(channel["code"]).listings.pop(sku, None)
+
+    for target in (channel, feed):
+        job = await stack.start(target, "resync")
+        assert job["status"] == "succeeded", job
+        await listing_where(stack.sync, target["id"], sku, in_sync_at("8"))
+    assert (stack.held(channel, sku) or {})["price"] == "8"
 
 
 async def test_a_job_whose_process_died_is_abandoned_and_frees_its_channel(stack: Stack) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import gc
+
 from fastapi import FastAPI
 
 from servicekit.app import create_service_app
@@ -22,6 +24,20 @@ from sync_service.sales.router import router as sales_router
 from sync_service.shipments.router import router as shipments_router
 from sync_service.shipments.sweep import start_late_sweep
 from sync_service.webhooks import RejectionCounter, authenticate
+
+
+async def freeze_startup_heap(_: FastAPI) -> None:
+    """Move every object alive once the service has started (modules, the app, its metadata and schemas:
+    most of the heap, and never garbage) out of the cyclic collector's reach, so its full collections walk
+    only what was made since. A resync of 10,000 listings set off three of them, ~150 ms each, walking
+    that heap (0.45 s of its 2.5 s CPU)."""
+    gc.freeze()
+
+
+async def unfreeze_heap(_: FastAPI) -> None:
+    """Give the frozen objects back to the collector (an app stopped in a longer-lived process, as in
+    tests, leaves its cycles collectable)."""
+    gc.unfreeze()
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -50,8 +66,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             sales_router,
         ],
         consumers=CONSUMERS,
-        on_startup=[start_pipeline, start_jobs, start_late_sweep],
-        on_shutdown=[stop_jobs, stop_pipeline],
+        on_startup=[start_pipeline, start_jobs, start_late_sweep, freeze_startup_heap],
+        on_shutdown=[stop_jobs, stop_pipeline, unfreeze_heap],
         business_metrics=SYNC_METRICS,
         authenticate=authenticate,
     )

@@ -24,8 +24,8 @@ from typing import Any
 import httpx
 from fastapi import FastAPI
 from pydantic import BaseModel, ValidationError
+from sqlalchemy import and_, func, select, update
 from sqlalchemy import event as sa_event
-from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
@@ -37,10 +37,9 @@ from sync_service.channels.models import Channel
 from sync_service.channels.schemas import PUSHED_KINDS
 from sync_service.common import utc_now
 from sync_service.drift import service
-from sync_service.listings import service as listings
+from sync_service.listings import pages
 from sync_service.listings.models import CatalogVariant, Listing
-from sync_service.push import deliveries
-from sync_service.push.deliveries import Pending
+from sync_service.push.deliveries import Pending, Sent
 from sync_service.push.pipeline import PushPipeline
 
 log = logging.getLogger(__name__)
@@ -49,6 +48,14 @@ PAGE = 500
 PAGE_ATTEMPTS = 3
 MAX_STATE_BYTES = 50 * 1024 * 1024
 STATE_TIMEOUT_SECONDS = 30.0
+
+
+_CHANNELS: Any = Channel.__table__  # type: ignore[attr-defined]
+
+
+def _pending(listing: pages.Computed) -> Pending:
+    sent = Sent(listing.sku, listing.seq, listing.digest, listing.publishable, listing.desired_at)
+    return Pending(sent, listing.desired_json)
 
 
 class ChannelState(BaseModel):
@@ -238,36 +245,58 @@ class JobRunner:
     ) -> list[str] | None:
         """One page of a resync in one transaction; its SKUs (None: the job no longer runs)."""
         async with self.database.session() as session:
-            channel = await session.get(Channel, channel_id)
+            connection = await session.connection()
+            channel = (
+                await connection.execute(select(_CHANNELS).where(_CHANNELS.c.id == channel_id))
+            ).first()
             if channel is None:
                 raise StateUnreadable("the channel no longer exists")
-            query = select(col(CatalogVariant.sku))
-            if after is not None:
-                query = query.where(col(CatalogVariant.sku) > after)
-            skus = list(
-                (await session.execute(query.order_by(col(CatalogVariant.sku)).limit(PAGE))).scalars()
-            )
+            computed: dict[str, pages.Computed] = {}
+            if channel.status != "retired":
+                page = await pages.recompute_page(
+                    session, channel=channel, after=after, limit=PAGE, at=utc_now()
+                )
+                skus, computed = page.skus, page.computed
+            else:
+                query = select(col(CatalogVariant.sku))
+                if after is not None:
+                    query = query.where(col(CatalogVariant.sku) > after)
+                skus = list(
+                    (await session.execute(query.order_by(col(CatalogVariant.sku)).limit(PAGE))).scalars()
+                )
             if not skus:
                 return []
-            if channel.status != "retired":
-                await listings.recompute(session, skus=skus, at=utc_now(), channels=[channel])
             if pushed:
-                # Back to pending, reading in the same statement what the push will carry: the pipeline
-                # gets the listings as committed and does not read them again.
+                # Back to pending in one statement over the page's range of SKUs; what the pushes carry is
+                # what the page computed (the same desired state: its sequence did not move meanwhile).
                 table: Any = Listing.__table__  # type: ignore[attr-defined]
-                moved = await (await session.connection()).execute(
+                in_page = table.c.sku <= skus[-1]
+                if after is not None:
+                    in_page = and_(table.c.sku > after, in_page)
+                moved = await connection.execute(
                     update(table)
                     .where(
                         table.c.channel_id == channel_id,
-                        table.c.sku.in_(skus),
+                        in_page,
                         table.c.status.in_(("in_sync", "drifted", "failed", "unpublished")),
                         table.c.publishable.is_(True) | table.c.acked.is_not(None),
                     )
                     .values(status="pending", last_error=None, updated_at=utc_now())
-                    .returning(*deliveries.PENDING_COLUMNS)
+                    .returning(table.c.sku, table.c.desired_seq)
                 )
-                rows = deliveries.pending_rows(moved.all())
-                self._hand_over_after_commit(session, channel_id, skus, rows)
+                rows: list[Pending] = []
+                handed: set[str] = set()
+                for sku, seq in moved.all():
+                    listing = computed.get(sku)
+                    if listing is not None and listing.seq == seq:
+                        rows.append(_pending(listing))
+                        handed.add(sku)
+                for listing in computed.values():
+                    if listing.changed and listing.status == "pending":  # written pending by the page
+                        rows.append(_pending(listing))
+                        handed.add(listing.sku)
+                others = [sku for sku in skus if sku not in handed]
+                self._hand_over_after_commit(session, channel, rows, others)
             if not await service.progress(session, job_id=job_id, processed=len(skus)):
                 await session.rollback()
                 return None
@@ -275,19 +304,19 @@ class JobRunner:
         return skus
 
     def _hand_over_after_commit(
-        self, session: AsyncSession, channel_id: str, skus: list[str], rows: list[Pending]
+        self, session: AsyncSession, channel: Any, rows: list[Pending], others: list[str]
     ) -> None:
         """When the page commits (not before: a rolled back page pushes nothing), hand its pending
-        listings to the pipeline as read, and the page's other SKUs by name (those already pending, whose
-        push may be queued elsewhere or not at all, e.g. after a restart)."""
+        listings to the pipeline as computed, with the channel's row as read, and the page's other SKUs
+        by name (those already pending, whose push may be queued elsewhere or not at all, e.g. after a
+        restart)."""
         pipeline = self.pipeline
         if pipeline is None:
             return
-        read = {row.sent.sku for row in rows}
-        others = [sku for sku in skus if sku not in read]
+        channel_id = channel.id
 
         def hand_over(_: Any) -> None:
-            pipeline.enqueue_prepared(channel_id, rows)
+            pipeline.enqueue_prepared(channel_id, rows, channel=channel)
             if others:
                 pipeline.enqueue(((channel_id, sku) for sku in others), changed=False)
 

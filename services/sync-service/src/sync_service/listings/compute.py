@@ -13,26 +13,25 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
-from typing import Any
+from typing import Any, NamedTuple
 
 from sync_service.channels.models import Channel
 from sync_service.listings.models import (
     CatalogPrice,
-    CatalogProduct,
     CatalogPromotion,
     CatalogStock,
-    CatalogVariant,
 )
 
 ALL_CHANNELS = ""
 
 
-@dataclass(frozen=True)
-class SkuFacts:
-    variant: CatalogVariant
-    product: CatalogProduct
+class SkuFacts(NamedTuple):
+    """A SKU's facts: the models, or plain rows with their attributes (the consumer and a resync read
+    rows, not ORM objects)."""
+
+    variant: Any  # CatalogVariant
+    product: Any  # CatalogProduct
     prices: Sequence[CatalogPrice]
     stock: Sequence[CatalogStock]
 
@@ -77,16 +76,27 @@ def _money(minor: int) -> str:
 def desired_state(
     channel: Channel, facts: SkuFacts, promotions: Iterable[CatalogPromotion]
 ) -> tuple[dict[str, Any], bool]:
-    """The listing's desired state (JSON-ready) and whether it is publishable."""
+    """The listing's desired state (JSON-ready) and whether it is publishable. `channel`, the facts and
+    the promotions may be plain rows with the models' attributes (a resync computes thousands of states:
+    one pass over the prices, the promotions only when there are any)."""
     product, variant = facts.product, facts.variant
+    code, currency = channel.code, channel.currency
     reasons: list[str] = []
-    own = [p for p in facts.prices if p.currency == channel.currency and p.channel == channel.code]
-    general = [p for p in facts.prices if p.currency == channel.currency and p.channel == ALL_CHANNELS]
-    base = own[0] if own else general[0] if general else None
+    own: CatalogPrice | None = None
+    general: CatalogPrice | None = None
+    for candidate in facts.prices:
+        if candidate.currency != currency:
+            continue
+        if candidate.channel == code:
+            if own is None:
+                own = candidate
+        elif candidate.channel == ALL_CHANNELS and general is None:
+            general = candidate
+    base = own if own is not None else general
     price: str | None = None
     sale: dict[str, Any] | None = None
     if base is None:
-        reasons.append(f"no {channel.currency} price")
+        reasons.append(f"no {currency} price")
     else:
         best: tuple[int, CatalogPromotion] | None = None
         for promotion in promotions:
@@ -106,16 +116,19 @@ def desired_state(
                 "starts_at": best[1].starts_at.isoformat(),
                 "ends_at": best[1].ends_at.isoformat(),
             }
-    locations = set(channel.location_codes)
-    available = sum(s.available for s in facts.stock if not locations or s.location_code in locations)
+    locations = channel.location_codes
+    if locations:
+        available = sum(s.available for s in facts.stock if s.location_code in locations)
+    else:
+        available = sum(s.available for s in facts.stock)
     quantity = max(0, available - channel.safety_buffer)
     if product.status != "active":
         reasons.append(f"product is {product.status}")
-    if product.channels and channel.code not in product.channels:
+    if product.channels and code not in product.channels:
         reasons.append("product is not published to this channel")
     if channel.category_ids and not set(channel.category_ids).intersection(product.category_path):
         reasons.append("category not sold on this channel")
-    ratio = product.completeness.get(channel.code, 1.0)
+    ratio = product.completeness.get(code, 1.0) if product.completeness else 1.0
     if ratio < channel.completeness_threshold:
         reasons.append(f"completeness {ratio:.0%} below the channel's {channel.completeness_threshold:.0%}")
     publishable = not reasons
@@ -129,7 +142,7 @@ def desired_state(
         "attributes": {**product.attributes, **variant.attributes},
         "variant_attributes": variant.attributes,
         "media_urls": product.media_urls,
-        "currency": channel.currency,
+        "currency": currency,
         "locale": channel.locale,
         "price": price,
         "sale": sale,
@@ -140,9 +153,22 @@ def desired_state(
     return state, publishable
 
 
+_CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"), default=str)
+
+
+def state_json(state: dict[str, Any]) -> str:
+    """A listing state as canonical JSON (keys sorted, no spaces): what `state_hash` digests, and a body
+    a push may carry as it is."""
+    return _CANONICAL.encode(state)
+
+
+def digest_of(canonical: str) -> str:
+    """`state_hash` of the state whose `state_json` is `canonical`."""
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
 def state_hash(state: dict[str, Any] | None) -> str | None:
     """A stable digest of a listing state: equal states, equal hashes, whatever the key order."""
     if state is None:
         return None
-    raw = json.dumps(state, sort_keys=True, separators=(",", ":"), default=str).encode()
-    return hashlib.sha256(raw).hexdigest()
+    return digest_of(_CANONICAL.encode(state))

@@ -65,7 +65,7 @@ def _announce_after_commit(session: AsyncSession, changed: Changed) -> None:
 
 
 def status_for(listing: Listing, channel: Channel) -> str:
-    return _status(
+    return status_of(
         channel.kind,
         desired_hash=listing.desired_hash,
         acked_hash=listing.acked_hash,
@@ -74,7 +74,7 @@ def status_for(listing: Listing, channel: Channel) -> str:
     )
 
 
-def _status(
+def status_of(
     kind: str, *, desired_hash: str, acked_hash: str | None, publishable: bool, acked_none: bool
 ) -> str:
     if kind not in PUSHED_KINDS:
@@ -198,7 +198,7 @@ async def recompute(
                 }
                 if channel.kind not in PUSHED_KINDS:
                     values.update(acked=state, acked_hash=digest, acked_seq=seq + 1, acked_at=now)
-                status = values["status"] = _status(
+                status = values["status"] = status_of(
                     channel.kind,
                     desired_hash=digest,
                     acked_hash=values.get("acked_hash", current.acked_hash),
@@ -214,7 +214,7 @@ async def recompute(
                 changed.append((channel.id, variant.sku))
     await session.flush()
     for with_ack, rows in updates.items():
-        await _update_desired(session, rows, with_ack=with_ack)
+        await update_desired(session, rows, with_ack=with_ack)
     _announce_after_commit(session, changed)
     return changed
 
@@ -232,7 +232,7 @@ _DESIRED = (
 _ACKED = ("acked", "acked_hash", "acked_seq", "acked_at")
 
 
-async def _update_desired(session: AsyncSession, rows: list[dict[str, Any]], *, with_ack: bool) -> None:
+async def update_desired(session: AsyncSession, rows: list[dict[str, Any]], *, with_ack: bool) -> None:
     """The new desired states in one statement (executemany), each a compare-and-set on the sequence it
     was computed from: 409 (the consumer retries the batch) when another writer moved one first."""
     if not rows:

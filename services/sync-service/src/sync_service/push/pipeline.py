@@ -112,6 +112,9 @@ class ChannelWorker:
         # Queued listings handed in already read (a resync reads them as it puts them back to pending), with
         # the monotonic time they were read: pushed as they are, without reading them again.
         self.prepared: dict[str, tuple[float, Pending]] = {}
+        # The channel's row read with the latest of them (monotonic time, row): a push of prepared listings
+        # only takes it while they are fresh, instead of reading it again.
+        self.prepared_channel: tuple[float, Any] | None = None
         self.wake = asyncio.Event()
         self.taken = asyncio.Event()
         self.circuit = CircuitBreaker(settings.circuit_failure_threshold, settings.circuit_open_seconds)
@@ -145,11 +148,15 @@ class ChannelWorker:
         elif self.hold.held:
             self.wake.set()  # the run loop recomputes when the next held SKU is due
 
-    def add_prepared(self, rows: Iterable[Pending]) -> None:
+    def add_prepared(self, rows: Iterable[Pending], channel: Any = None) -> None:
         """Queue pending listings read in the transaction that committed them (as `pending_listings` reads
-        them): they are pushed without being read again. One queued or in flight already is queued by SKU
-        only (read again when its push is built), since which of the two states is newer is not known."""
+        them): they are pushed without being read again, and with `channel` (the channel's row read in
+        that transaction, if given) without reading the channel either. One queued or in flight already is
+        queued by SKU only (read again when its push is built), since which of the two states is newer is
+        not known."""
         read_at = time.monotonic()
+        if channel is not None:
+            self.prepared_channel = (read_at, channel)
         for row in rows:
             sku = row.sent.sku
             if sku not in self.queued and sku not in self.in_flight:
@@ -233,30 +240,41 @@ class ChannelWorker:
         settings = pipeline.settings
         table: Any = Channel.__table__  # type: ignore[attr-defined]
         rows, unread = self._take_prepared(batch)
-        async with pipeline.database.read() as connection:
-            channel = (
-                await connection.execute(
-                    select(
-                        table.c.code,
-                        table.c.kind,
-                        table.c.endpoint,
-                        table.c.status,
-                        table.c.secret_ciphertext,
-                    ).where(table.c.id == self.channel_id)
-                )
-            ).first()
-            if (
-                channel is None
-                or channel.status != "enabled"
-                or channel.kind not in PUSHED_KINDS
-                or not channel.endpoint
-            ):
-                self.circuit.trial_running = False
-                return None
-            self.code = channel.code
-            if unread:
-                rows += await deliveries.pending_listings(connection, channel_id=self.channel_id, skus=unread)
-                rows.sort(key=lambda row: row.sent.sku)
+        prepared = self.prepared_channel
+        if (
+            rows
+            and not unread
+            and prepared is not None
+            and prepared[0] >= time.monotonic() - PREPARED_TTL_SECONDS
+        ):
+            channel = prepared[1]  # read with these listings, as fresh as they are
+        else:
+            async with pipeline.database.read() as connection:
+                channel = (
+                    await connection.execute(
+                        select(
+                            table.c.code,
+                            table.c.kind,
+                            table.c.endpoint,
+                            table.c.status,
+                            table.c.secret_ciphertext,
+                        ).where(table.c.id == self.channel_id)
+                    )
+                ).first()
+                if channel is not None and unread:
+                    rows += await deliveries.pending_listings(
+                        connection, channel_id=self.channel_id, skus=unread
+                    )
+                    rows.sort(key=lambda row: row.sent.sku)
+        if (
+            channel is None
+            or channel.status != "enabled"
+            or channel.kind not in PUSHED_KINDS
+            or not channel.endpoint
+        ):
+            self.circuit.trial_running = False
+            return None
+        self.code = channel.code
         endpoint = channel.endpoint
         secret = _signing_secret(
             channel.secret_ciphertext, settings.secrets_key.get_secret_value(), self.channel_id
@@ -466,10 +484,11 @@ class PushPipeline:
         for channel_id, skus in by_channel.items():
             self.worker(channel_id).add(skus, changed=changed)
 
-    def enqueue_prepared(self, channel_id: str, rows: list[Pending]) -> None:
-        """Queue a channel's pending listings read in the transaction that just committed them."""
+    def enqueue_prepared(self, channel_id: str, rows: list[Pending], channel: Any = None) -> None:
+        """Queue a channel's pending listings read in the transaction that just committed them (and the
+        channel's row read in it, if given)."""
         if rows and not self.stop_event.is_set():
-            self.worker(channel_id).add_prepared(rows)
+            self.worker(channel_id).add_prepared(rows, channel)
 
     def worker(self, channel_id: str) -> ChannelWorker:
         worker = self.workers.get(channel_id)
