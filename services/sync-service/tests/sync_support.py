@@ -256,13 +256,16 @@ class ChannelStack:
 
     async def pause(self, channel: dict[str, Any]) -> None:
         """Stop pushing to a misbehaving channel, so the module's later tests do not push to it too."""
+        await self.set_status(channel, "paused")
+
+    async def set_status(self, channel: dict[str, Any], status: str) -> None:
         current = await self.sync.client.get(f"/v1/channels/{channel['id']}", headers=self.sync.reader)
-        paused = await self.sync.client.patch(
+        changed = await self.sync.client.patch(
             f"/v1/channels/{channel['id']}",
-            json={"status": "paused"},
+            json={"status": status},
             headers={**self.sync.admin, "If-Match": current.headers["ETag"]},
         )
-        assert paused.status_code == 200, paused.text
+        assert changed.status_code == 200, changed.text
 
     def behave(self, channel: dict[str, Any], **behaviour: Any) -> None:
         self.reference.channel(channel["code"]).behaviour = Behaviour(**behaviour)

@@ -108,14 +108,20 @@ async def test_a_burst_of_changes_to_one_sku_is_folded_into_a_few_pushes_ending_
 async def test_a_failing_channel_is_retried_and_recovers_without_delaying_the_others(
     stack: Stack, kafka_bootstrap: str
 ) -> None:
-    failing, slow, healthy = await stack.channel(), await stack.channel(), await stack.channel()
-    stack.behave(failing, fail_next=2)
+    # The failing channel starts paused and is enabled once the product's three facts (product, stock,
+    # price: three events) are all in, so it gets one push of the final state and the two failures hit
+    # that push: a push of an earlier state that failed would be superseded by the next state, not retried.
+    failing = await stack.channel(status="paused")
+    slow, healthy = await stack.channel(), await stack.channel()
     stack.behave(slow, delay_seconds=2)
     sku = unique("SKU-")
     await publish_product(kafka_bootstrap, sku)
 
     await listing_where(stack.sync, healthy["id"], sku, in_sync_at("10"))
     assert stack.held(slow, sku) is None
+    await listing_where(stack.sync, failing["id"], sku, lambda item: item["desired"]["price"] == "10")
+    stack.behave(failing, fail_next=2)
+    await stack.set_status(failing, "enabled")
     recovered = await listing_where(stack.sync, failing["id"], sku, in_sync_at("10"))
     assert recovered["last_error"] is None
     pushes = await stack.sync.client.get(

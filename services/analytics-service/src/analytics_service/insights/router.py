@@ -9,7 +9,8 @@ from fastapi import APIRouter, Path, Query
 from analytics_service.http import ReadCaller
 from analytics_service.insights import service
 from analytics_service.insights.schemas import Cohorts, Funnel, ProductSeries, TopProduct
-from analytics_service.kpis.router import ChannelQuery, DatabaseDep, RangeDep
+from analytics_service.kpis.router import ChannelQuery, RangeDep
+from servicekit.dependencies import DatabaseDep
 from servicekit.errors import problem_responses
 
 router = APIRouter(prefix="/v1", tags=["insights"])

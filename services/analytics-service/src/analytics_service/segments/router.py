@@ -10,7 +10,7 @@ from fastapi.responses import Response
 from sqlalchemy import select
 
 from analytics_service.http import ReadCaller, WriteCaller
-from analytics_service.kpis.router import DatabaseDep, RangeDep, SettingsDep
+from analytics_service.kpis.router import RangeDep, SettingsDep
 from analytics_service.periods import Granularity
 from analytics_service.segments import service
 from analytics_service.segments.schemas import (
@@ -24,7 +24,7 @@ from analytics_service.segments.schemas import (
 )
 from analytics_service.warehouse.models import SegmentDefinition
 from servicekit.bounds import SaneDate
-from servicekit.dependencies import SessionDep
+from servicekit.dependencies import DatabaseDep, SessionDep
 from servicekit.errors import UnprocessableEntity, problem_responses
 from servicekit.http.pagination import decode_cursor, encode_cursor
 
