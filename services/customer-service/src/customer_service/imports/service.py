@@ -21,6 +21,7 @@ import gc
 import io
 import json
 import logging
+import threading
 import time
 from collections.abc import Iterator
 from datetime import datetime, timedelta
@@ -87,12 +88,13 @@ def parse(content: IO[bytes] | bytes, fmt: str) -> list[ParsedRow]:
     structurally broken: bad UTF-8 or NUL bytes, an unterminated quote, a wrong cell count, a cell, line
     or nesting depth over the limits, an NDJSON line that is not a JSON object."""
     source = io.BytesIO(content) if isinstance(content, bytes) else content
-    if fmt == "ndjson":
-        return [
-            ParsedRow(line.number, line.value, raw=line.value)
-            for line in read_ndjson(source, IMPORT_FILE_LIMITS)
-        ]
-    return _parse_csv(source)
+    with cyclic_gc_paused():  # a big file's rows all live until the job ends (see cyclic_gc_paused)
+        if fmt == "ndjson":
+            return [
+                ParsedRow(line.number, line.value, raw=line.value)
+                for line in read_ndjson(source, IMPORT_FILE_LIMITS)
+            ]
+        return _parse_csv(source)
 
 
 def _parse_csv(source: IO[bytes]) -> list[ParsedRow]:
@@ -291,7 +293,8 @@ class JobAbandoned(RuntimeError):
     pass
 
 
-_GC_PAUSES = 0  # import jobs of this process running with the cyclic collector paused
+_GC_PAUSES = 0  # import jobs (and file parses) of this process running with the cyclic collector paused
+_GC_LOCK = threading.Lock()  # files are parsed in worker threads
 _GC_YOUNG_COLLECTED_AT = 0.0
 GC_YOUNG_EVERY_S = 1.0
 
@@ -310,19 +313,23 @@ def cyclic_gc_paused() -> Iterator[None]:
     those wait for the end of the job. The collector is paused for the whole process; it resumes when
     the last running job ends, and is left alone when something else had paused it."""
     global _GC_PAUSES, _GC_YOUNG_COLLECTED_AT
-    if _GC_PAUSES == 0 and not gc.isenabled():
-        yield  # paused by someone else: leave it to them
-        return
-    if _GC_PAUSES == 0:
-        _GC_YOUNG_COLLECTED_AT = time.monotonic()
-    _GC_PAUSES += 1
-    gc.disable()
+    with _GC_LOCK:
+        if _GC_PAUSES == 0 and not gc.isenabled():
+            mine = False  # paused by someone else: leave it to them
+        else:
+            mine = True
+            if _GC_PAUSES == 0:
+                _GC_YOUNG_COLLECTED_AT = time.monotonic()
+            _GC_PAUSES += 1
+            gc.disable()
     try:
         yield
     finally:
-        _GC_PAUSES -= 1
-        if _GC_PAUSES == 0:
-            gc.enable()
+        if mine:
+            with _GC_LOCK:
+                _GC_PAUSES -= 1
+                if _GC_PAUSES == 0:
+                    gc.enable()
 
 
 def collect_young() -> None:
