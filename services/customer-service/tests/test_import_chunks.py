@@ -343,3 +343,21 @@ async def test_a_stale_job_read_while_its_runner_writes_progress_ends_in_one_sta
                 assert job["finished_at"] is not None
                 assert "service stopped" in job["errors"][0]["reason"]
     await database.dispose()
+
+
+async def test_the_sqlite_chunk_cache_is_set_back_when_the_chunk_ends_or_fails(tmp_path: Any) -> None:
+    database = Database(f"sqlite+aiosqlite:///{tmp_path / 'cache.db'}")
+    try:
+        async with database.session() as session:
+            before = (await session.execute(text("PRAGMA cache_size"))).scalar()
+            async with import_service._sqlite_chunk_cache(session, True):
+                during = (await session.execute(text("PRAGMA cache_size"))).scalar()
+            after = (await session.execute(text("PRAGMA cache_size"))).scalar()
+            with pytest.raises(RuntimeError):
+                async with import_service._sqlite_chunk_cache(session, True):
+                    raise RuntimeError("chunk failed")
+            after_failure = (await session.execute(text("PRAGMA cache_size"))).scalar()
+    finally:
+        await database.dispose()
+    assert during == -import_service.SQLITE_CHUNK_CACHE_KIB != before
+    assert after == after_failure == before
