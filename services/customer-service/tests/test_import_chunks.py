@@ -1,9 +1,11 @@
 """Bulk import in chunks: dedupe across chunks and against the base, a failure midway, abandoned jobs."""
 
 import asyncio
+import gc
 import json
 import random
 import string
+import weakref
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
@@ -185,6 +187,44 @@ async def test_failure_midway_keeps_committed_chunks_and_names_the_first_row_not
     assert job["errors"][0]["row"] == 3
     assert "The first 2 rows (up to row 2) were imported" in job["errors"][0]["reason"]
     assert imported == ["Ana", "Ben"]
+    assert gc.isenabled()  # the job paused the cyclic collector, and its failure resumed it
+
+
+class _Node:
+    def __init__(self) -> None:
+        self.other: _Node | None = None
+
+
+def test_cyclic_gc_pause_nests_resumes_on_errors_and_leaves_a_pause_it_did_not_make() -> None:
+    assert gc.isenabled()
+    with import_service.cyclic_gc_paused():
+        assert not gc.isenabled()
+        with import_service.cyclic_gc_paused():
+            assert not gc.isenabled()
+        assert not gc.isenabled()  # the outer job still runs
+    assert gc.isenabled()
+    with pytest.raises(RuntimeError), import_service.cyclic_gc_paused():
+        raise RuntimeError("chunk failed")
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        with import_service.cyclic_gc_paused():
+            assert not gc.isenabled()
+        assert not gc.isenabled()  # paused by someone else: still theirs
+    finally:
+        gc.enable()
+
+
+def test_collect_young_frees_cycles_while_the_collector_is_paused(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(import_service, "GC_YOUNG_EVERY_S", 0.0)
+    with import_service.cyclic_gc_paused():
+        a, b = _Node(), _Node()
+        a.other, b.other = b, a
+        alive = weakref.ref(a)
+        del a, b
+        assert alive() is not None  # a cycle: reference counting alone does not free it
+        import_service.collect_young()
+        assert alive() is None
 
 
 async def _insert_job(database_url: str, *, status: str, heartbeat: datetime, processed: int) -> str:
@@ -303,3 +343,21 @@ async def test_a_stale_job_read_while_its_runner_writes_progress_ends_in_one_sta
                 assert job["finished_at"] is not None
                 assert "service stopped" in job["errors"][0]["reason"]
     await database.dispose()
+
+
+async def test_the_sqlite_chunk_cache_is_set_back_when_the_chunk_ends_or_fails(tmp_path: Any) -> None:
+    database = Database(f"sqlite+aiosqlite:///{tmp_path / 'cache.db'}")
+    try:
+        async with database.session() as session:
+            before = (await session.execute(text("PRAGMA cache_size"))).scalar()
+            async with import_service._sqlite_chunk_cache(session, True):
+                during = (await session.execute(text("PRAGMA cache_size"))).scalar()
+            after = (await session.execute(text("PRAGMA cache_size"))).scalar()
+            with pytest.raises(RuntimeError):
+                async with import_service._sqlite_chunk_cache(session, True):
+                    raise RuntimeError("chunk failed")
+            after_failure = (await session.execute(text("PRAGMA cache_size"))).scalar()
+    finally:
+        await database.dispose()
+    assert during == -import_service.SQLITE_CHUNK_CACHE_KIB != before
+    assert after == after_failure == before

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import uuid
+import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
@@ -154,7 +154,7 @@ def _normalize_addresses(norm: Normalizer, addresses: Sequence[Any]) -> list[dic
         country = norm.country(item.country, f"{path}.country")
         result.append(
             {
-                "id": uuid.uuid4().hex[:12],
+                "id": secrets.token_hex(6),
                 "kind": item.kind,
                 "line1": norm.text(item.line1, f"{path}.line1", title=True) or "",
                 "line2": norm.text(item.line2, f"{path}.line2", title=True),

@@ -498,12 +498,16 @@ async def _holders_and_versions(
     ids = sorted({cid for members in holders.values() for cid in members})
     versions: dict[str, int] = {}
     for part in duplicates.in_list_parts(ids):
+        # The status is checked here, not in SQL: with `status = 'active'` in the WHERE clause, SQLite
+        # without statistics (no ANALYZE yet, as in a fresh or fast-growing base) reads the rows
+        # through the status index, i.e. every active customer, instead of the ids through the
+        # primary key; that made each chunk's query grow with the table (2.5 s of a 30,000-row import).
         rows = await session.execute(
-            select(col(Customer.id), col(Customer.version)).where(
-                col(Customer.id).in_(part), col(Customer.status) == "active"
+            select(col(Customer.id), col(Customer.version), col(Customer.status)).where(
+                col(Customer.id).in_(part)
             )
         )
-        versions.update({str(cid): int(version) for cid, version in rows.all()})
+        versions.update({str(cid): int(version) for cid, version, status in rows.all() if status == "active"})
     if len(versions) < len(ids):  # merged customers hold no keys; this is a safeguard
         holders = {key: [cid for cid in members if cid in versions] for key, members in holders.items()}
     return holders, versions

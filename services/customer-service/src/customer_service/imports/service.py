@@ -17,9 +17,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import csv
+import gc
 import io
 import json
 import logging
+import threading
+import time
+from collections.abc import AsyncIterator, Iterator
 from datetime import datetime, timedelta
 from typing import IO, Any
 
@@ -60,6 +64,7 @@ CSV_COLUMNS = (
     "external_id",
 )
 MAX_ERRORS = 1000
+SQLITE_CHUNK_CACHE_KIB = 64 * 1024
 # A chunk that hits a concurrent writer's identifier (or a busy database) is retried this often.
 CHUNK_ATTEMPTS = 3
 # Rows validated per worker-thread call (a heartbeat is written between blocks).
@@ -84,12 +89,13 @@ def parse(content: IO[bytes] | bytes, fmt: str) -> list[ParsedRow]:
     structurally broken: bad UTF-8 or NUL bytes, an unterminated quote, a wrong cell count, a cell, line
     or nesting depth over the limits, an NDJSON line that is not a JSON object."""
     source = io.BytesIO(content) if isinstance(content, bytes) else content
-    if fmt == "ndjson":
-        return [
-            ParsedRow(line.number, line.value, raw=line.value)
-            for line in read_ndjson(source, IMPORT_FILE_LIMITS)
-        ]
-    return _parse_csv(source)
+    with cyclic_gc_paused():  # a big file's rows all live until the job ends (see cyclic_gc_paused)
+        if fmt == "ndjson":
+            return [
+                ParsedRow(line.number, line.value, raw=line.value)
+                for line in read_ndjson(source, IMPORT_FILE_LIMITS)
+            ]
+        return _parse_csv(source)
 
 
 def _parse_csv(source: IO[bytes]) -> list[ParsedRow]:
@@ -165,7 +171,21 @@ async def run(
     """Validate all rows (normalising what can be). In `refuse` mode a bad row fails the job with the
     report and nothing is written; in `skip_row` mode bad rows are reported and left out; in
     `drop_field` mode a row keeps its valid fields. The rows kept are imported in chunks of
-    `context.import_chunk_rows`, each chunk committed with the job's progress and its rows' results."""
+    `context.import_chunk_rows`, each chunk committed with the job's progress and its rows' results.
+    Runs with the cyclic garbage collector paused (`cyclic_gc_paused`)."""
+    with cyclic_gc_paused():
+        await _run(database, context, job_id=job_id, rows=rows, fmt=fmt, on_error=on_error)
+
+
+async def _run(
+    database: Database,
+    context: CustomerContext,
+    *,
+    job_id: str,
+    rows: list[ParsedRow],
+    fmt: str,
+    on_error: str,
+) -> None:
     PROGRESS[job_id] = 0
     committed = created = matched = 0
     kept: list[CheckedRow] = []
@@ -187,6 +207,7 @@ async def run(
         for start in range(0, len(kept), size):
             chunk = kept[start : start + size]
             result = await _import_chunk(database, importer, job_id, chunk, done=start + len(rejected))
+            collect_young()
             committed += len(chunk)
             created += result.created
             matched += result.matched
@@ -264,12 +285,61 @@ async def _validate_all(
     for start in range(0, len(rows), VALIDATION_BLOCK_ROWS):
         block = rows[start : start + VALIDATION_BLOCK_ROWS]
         checked += await asyncio.to_thread(check_rows, context, block, fmt, on_error)
+        collect_young()
         await _update(database, job_id, status="running")
     return checked
 
 
 class JobAbandoned(RuntimeError):
     pass
+
+
+_GC_PAUSES = 0  # import jobs (and file parses) of this process running with the cyclic collector paused
+_GC_LOCK = threading.Lock()  # files are parsed in worker threads
+_GC_YOUNG_COLLECTED_AT = 0.0
+GC_YOUNG_EVERY_S = 1.0
+
+
+@contextlib.contextmanager
+def cyclic_gc_paused() -> Iterator[None]:
+    """No automatic cyclic garbage collection while an import job runs.
+
+    A job keeps its parsed and checked rows and the sides it scored in memory, and each chunk makes tens
+    of thousands of objects that live until it commits (profiles, sides, events, the session's state);
+    with the collector running they outlive young collections, get promoted, and set off full
+    collections that walk the whole heap, more of it as the file grows (measured: 14% of the import's
+    CPU at 30,000 rows; collecting after each chunk instead still cost 6%). Paused, objects are freed
+    by reference counting as they would be anyway; `collect_young` collects the young generations
+    between chunks (cycles made by the process's other tasks meanwhile), so only cycles that outlive
+    those wait for the end of the job. The collector is paused for the whole process; it resumes when
+    the last running job ends, and is left alone when something else had paused it."""
+    global _GC_PAUSES, _GC_YOUNG_COLLECTED_AT
+    with _GC_LOCK:
+        if _GC_PAUSES == 0 and not gc.isenabled():
+            mine = False  # paused by someone else: leave it to them
+        else:
+            mine = True
+            if _GC_PAUSES == 0:
+                _GC_YOUNG_COLLECTED_AT = time.monotonic()
+            _GC_PAUSES += 1
+            gc.disable()
+    try:
+        yield
+    finally:
+        if mine:
+            with _GC_LOCK:
+                _GC_PAUSES -= 1
+                if _GC_PAUSES == 0:
+                    gc.enable()
+
+
+def collect_young() -> None:
+    """Between chunks of a job run under `cyclic_gc_paused`: collect generations 0 and 1 when they were
+    last collected at least GC_YOUNG_EVERY_S ago (cheap: the old generation is not walked)."""
+    global _GC_YOUNG_COLLECTED_AT
+    if _GC_PAUSES and time.monotonic() - _GC_YOUNG_COLLECTED_AT >= GC_YOUNG_EVERY_S:
+        gc.collect(1)
+        _GC_YOUNG_COLLECTED_AT = time.monotonic()
 
 
 ACTIVE_STATUSES = ("pending", "running")
@@ -288,36 +358,69 @@ async def _import_chunk(
     profiles = [row.profile for row in chunk if row.profile is not None]
     for attempt in range(1, CHUNK_ATTEMPTS + 1):
         try:
-            async with database.session() as session:
-                result = await importer.import_chunk(session, profiles)
-                progressed = await compare_and_set(
-                    session,
-                    update(ImportJob)
-                    .where(col(ImportJob.id) == job_id, col(ImportJob.status) == "running")
-                    .values(
-                        processed_rows=done + len(chunk),
-                        created_count=col(ImportJob.created_count) + result.created,
-                        matched_count=col(ImportJob.matched_count) + result.matched,
-                        heartbeat_at=customers.now(),
-                    ),
-                )
-                if not progressed:
-                    # Another process found no progress for too long and failed the job: stop here
-                    # (this chunk rolls back) rather than import behind its back.
-                    raise JobAbandoned("The job was marked failed as abandoned while it was running.")
-                await session.execute(
-                    insert(ImportRow.__table__),  # type: ignore[attr-defined]
-                    [
-                        {"job_id": job_id, **_row_result(row, outcome, customer_id)}
-                        for row, (outcome, customer_id) in zip(chunk, result.outcomes, strict=True)
-                    ],
-                )
-            return result
+            return await _write_chunk(database, importer, job_id, chunk, profiles, done=done)
         except (IntegrityError, OperationalError):
             if attempt == CHUNK_ATTEMPTS:
                 raise
             log.warning("import job %s: chunk at row %d conflicted, retrying", job_id, done + 1)
     raise AssertionError("unreachable")
+
+
+async def _write_chunk(
+    database: Database,
+    importer: BulkImporter,
+    job_id: str,
+    chunk: list[CheckedRow],
+    profiles: list[Any],
+    *,
+    done: int,
+) -> ChunkResult:
+    async with database.session() as session, _sqlite_chunk_cache(session, database.is_sqlite):
+        result = await importer.import_chunk(session, profiles)
+        progressed = await compare_and_set(
+            session,
+            update(ImportJob)
+            .where(col(ImportJob.id) == job_id, col(ImportJob.status) == "running")
+            .values(
+                processed_rows=done + len(chunk),
+                created_count=col(ImportJob.created_count) + result.created,
+                matched_count=col(ImportJob.matched_count) + result.matched,
+                heartbeat_at=customers.now(),
+            ),
+        )
+        if not progressed:
+            # Another process found no progress for too long and failed the job: stop here
+            # (this chunk rolls back) rather than import behind its back.
+            raise JobAbandoned("The job was marked failed as abandoned while it was running.")
+        await session.execute(
+            insert(ImportRow.__table__),  # type: ignore[attr-defined]
+            [
+                {"job_id": job_id, **_row_result(row, outcome, customer_id)}
+                for row, (outcome, customer_id) in zip(chunk, result.outcomes, strict=True)
+            ],
+        )
+    return result
+
+
+@contextlib.asynccontextmanager
+async def _sqlite_chunk_cache(session: AsyncSession, is_sqlite: bool) -> AsyncIterator[None]:
+    """On SQLite, a page cache of SQLITE_CHUNK_CACHE_KIB for the chunk's connection (the default is
+    2 MiB), set back to what it was when the chunk ends, failed or not. A chunk reads and writes about
+    ten blocking keys and two identifiers per row at random places of indexes that outgrow the default
+    cache; measured at 30,000 rows: 6% less CPU per imported row. Set on the driver's connection, so
+    that the reset runs even when the session has failed."""
+    if not is_sqlite:
+        yield
+        return
+    connection = await session.connection()
+    driver: Any = (await connection.get_raw_connection()).driver_connection
+    async with driver.execute("PRAGMA cache_size") as cursor:
+        (previous,) = await cursor.fetchone()
+    await (await driver.execute(f"PRAGMA cache_size = -{SQLITE_CHUNK_CACHE_KIB}")).close()
+    try:
+        yield
+    finally:
+        await (await driver.execute(f"PRAGMA cache_size = {int(previous)}")).close()
 
 
 async def _refresh_statistics(database: Database) -> None:
