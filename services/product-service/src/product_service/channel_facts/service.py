@@ -91,7 +91,7 @@ async def facts_page(
         items.append(
             ProductFacts(
                 product_id=product.id,
-                status=product.status,  # type: ignore[arg-type]
+                status=product.status,
                 version=product.version,
                 details=await channel_details(session, product, own),
                 prices=[price for variant in own for price in prices.get(variant.sku, [])],

@@ -1,10 +1,15 @@
 """Handlers of product-service's events: they keep the facts listings are computed from, and name the
 SKUs whose listings must be recomputed. Batch handlers (`handle_many`) fold a fetched run of events
-into one recomputation, so a burst of changes to one SKU is computed once (latest state wins)."""
+into one recomputation, so a burst of changes to one SKU is computed once (latest state wins).
+
+`apply_product`, `apply_prices` and `apply_stock` are the one way facts enter the projection: the event
+handlers and the full resync's pull from product-service's API (`listings.source`) both use them, and
+each keeps the newer fact (product version, price effective time, stock time)."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 
@@ -37,9 +42,21 @@ def _minor(amount: Decimal) -> int:
     return int((amount * 100).to_integral_value())
 
 
-async def _apply_product(
+@dataclass(frozen=True)
+class PriceFact:
+    """The price in effect of a SKU in a currency, for a channel (None: every channel), from a moment."""
+
+    sku: str
+    currency: str
+    channel: str | None
+    amount: Decimal
+    effective_from: datetime
+
+
+async def apply_product(
     session: AsyncSession, product_id: str, status: str, version: int, details: ProductDetails | None
 ) -> list[str]:
+    """The product's facts unless the projection holds a newer version; the SKUs to recompute."""
     row = await session.get(CatalogProduct, product_id)
     if row is not None and row.version > version:
         return []
@@ -105,43 +122,60 @@ async def on_products(session: AsyncSession, events: Sequence[CloudEvent]) -> No
         data = parse_data(event)
         if isinstance(data, ProductCreated | ProductUpdated):
             skus.update(
-                await _apply_product(session, data.product_id, data.status, data.version, data.details)
+                await apply_product(session, data.product_id, data.status, data.version, data.details)
             )
         elif isinstance(data, ProductArchived):
-            skus.update(
-                await _apply_product(session, data.product_id, "archived", data.version, data.details)
-            )
+            skus.update(await apply_product(session, data.product_id, "archived", data.version, data.details))
     await service.recompute(session, skus=skus, at=_latest_time(events))
 
 
-@handle_many
-async def on_price_changes(session: AsyncSession, events: Sequence[CloudEvent]) -> None:
-    """ecom.price.changed.v1: the price in effect per SKU, currency and channel (latest wins)."""
-    changes = [data for data in map(parse_data, events) if isinstance(data, PriceChanged)]
-    skus = {data.sku for data in changes}
+async def apply_prices(session: AsyncSession, prices: Iterable[PriceFact]) -> set[str]:
+    """The prices in effect, each unless the projection holds one effective later; the SKUs whose price
+    changed."""
+    changes = list(prices)
+    skus = {price.sku for price in changes}
+    changed: set[str] = set()
     known = {
         (row.sku, row.currency, row.channel): row
         for row in (
             await session.execute(select(CatalogPrice).where(col(CatalogPrice.sku).in_(sorted(skus))))
         ).scalars()
     }
-    for data in changes:
-        key = (data.sku, data.currency, data.channel or ALL_CHANNELS)
+    for price in changes:
+        key = (price.sku, price.currency, price.channel or ALL_CHANNELS)
         row = known.get(key)
-        effective = as_utc(data.effective_from)
+        effective = as_utc(price.effective_from)
         if row is None:
             row = known[key] = CatalogPrice(
                 sku=key[0],
                 currency=key[1],
                 channel=key[2],
-                amount_minor=_minor(data.amount),
+                amount_minor=_minor(price.amount),
                 effective_from=effective,
             )
             session.add(row)
+            changed.add(price.sku)
         elif as_utc(row.effective_from) <= effective:
-            row.amount_minor = _minor(data.amount)
+            if (row.amount_minor, as_utc(row.effective_from)) != (_minor(price.amount), effective):
+                changed.add(price.sku)
+            row.amount_minor = _minor(price.amount)
             row.effective_from = effective
     await session.flush()
+    return changed
+
+
+@handle_many
+async def on_price_changes(session: AsyncSession, events: Sequence[CloudEvent]) -> None:
+    """ecom.price.changed.v1: the price in effect per SKU, currency and channel (latest wins)."""
+    changes = [data for data in map(parse_data, events) if isinstance(data, PriceChanged)]
+    await apply_prices(
+        session,
+        (
+            PriceFact(data.sku, data.currency, data.channel, data.amount, data.effective_from)
+            for data in changes
+        ),
+    )
+    skus = {data.sku for data in changes}
     await service.recompute(session, skus=skus, at=_latest_time(events))
 
 
@@ -179,6 +213,39 @@ async def on_promotions(session: AsyncSession, events: Sequence[CloudEvent]) -> 
     await service.recompute(session, skus=skus, at=_latest_time(events))
 
 
+async def apply_stock(
+    session: AsyncSession,
+    sku: str,
+    *,
+    location_id: str,
+    location_code: str | None,
+    available: int,
+    as_of: datetime,
+) -> bool:
+    """A SKU's available stock at a location as of a moment, unless the projection holds a later state of
+    it; whether the available quantity changed."""
+    as_of = as_utc(as_of)
+    row = await session.get(CatalogStock, (sku, location_id))
+    if row is None:
+        session.add(
+            CatalogStock(
+                sku=sku,
+                location_id=location_id,
+                location_code=location_code,
+                available=available,
+                as_of=as_of,
+            )
+        )
+        return True
+    if row.as_of is not None and as_utc(row.as_of) > as_of:
+        return False
+    changed = row.available != available
+    row.available = available
+    row.location_code = location_code or row.location_code
+    row.as_of = as_of
+    return changed
+
+
 @handle_many
 async def on_stock_changes(session: AsyncSession, events: Sequence[CloudEvent]) -> None:
     """ecom.stock.changed.v1: available units per SKU and location."""
@@ -187,19 +254,14 @@ async def on_stock_changes(session: AsyncSession, events: Sequence[CloudEvent]) 
         data = parse_data(event)
         assert isinstance(data, StockChanged)
         for location in data.locations:
-            row = await session.get(CatalogStock, (data.sku, location.location_id))
-            if row is None:
-                session.add(
-                    CatalogStock(
-                        sku=data.sku,
-                        location_id=location.location_id,
-                        location_code=location.location_code,
-                        available=location.available,
-                    )
-                )
-            else:
-                row.available = location.available
-                row.location_code = location.location_code or row.location_code
+            await apply_stock(
+                session,
+                data.sku,
+                location_id=location.location_id,
+                location_code=location.location_code,
+                available=location.available,
+                as_of=event.time,
+            )
         skus.add(data.sku)
     await session.flush()
     await service.recompute(session, skus=skus, at=_latest_time(events))
