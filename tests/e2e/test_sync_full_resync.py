@@ -254,10 +254,8 @@ async def test_an_older_read_never_overwrites_a_newer_event_fed_fact(resync_stac
         try:
             async with database.session() as session:  # what newer events told the consumer
                 details = ProductDetails(title="Lamp as a newer event said", variants=[VariantFacts(sku=sku)])
-                await facts.apply_product(session, product_id, "active", 99, details)
-                await facts.apply_stock(
-                    session, sku, location_id="newer-location", location_code=None, available=1, as_of=newer
-                )
+                await facts.apply_products(session, [facts.ProductFact(product_id, "active", 99, details)])
+                await facts.apply_stock(session, [facts.StockFact(sku, "newer-location", None, 1, newer)])
                 await session.commit()
         finally:
             await database.dispose()

@@ -229,13 +229,10 @@ class CatalogSource:
         """One checked page in one transaction: the facts the projection holds no newer version of, then
         the listings of the SKUs whose facts changed, on every channel (as an event would)."""
         async with self.database.session() as session:
-            changed: set[str] = set()
-            for product in page.items:
-                changed.update(
-                    await facts.apply_product(
-                        session, product.product_id, product.status, product.version, product.details
-                    )
-                )
+            changed = await facts.apply_products(
+                session,
+                [facts.ProductFact(p.product_id, p.status, p.version, p.details) for p in page.items],
+            )
             changed |= await facts.apply_prices(
                 session,
                 (
@@ -244,17 +241,14 @@ class CatalogSource:
                     for p in product.prices
                 ),
             )
-            for product in page.items:
-                for level in product.stock:
-                    if await facts.apply_stock(
-                        session,
-                        level.sku,
-                        location_id=level.location_id,
-                        location_code=level.location_code,
-                        available=level.available,
-                        as_of=level.updated_at,
-                    ):
-                        changed.add(level.sku)
+            changed |= await facts.apply_stock(
+                session,
+                [
+                    facts.StockFact(s.sku, s.location_id, s.location_code, s.available, s.updated_at)
+                    for product in page.items
+                    for s in product.stock
+                ],
+            )
             await listings.recompute(session, skus=changed, at=utc_now())
             await session.commit()
 
