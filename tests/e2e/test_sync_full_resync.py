@@ -378,6 +378,35 @@ async def test_a_garbage_page_fails_the_job_and_keeps_the_pages_before_it(resync
         await database.dispose()
 
 
+async def test_a_token_endpoint_or_product_service_that_hangs_fails_the_job_in_bounded_time(
+    resync_stack: ResyncStack,
+) -> None:
+    rs = resync_stack
+    hanging = FastAPI()
+
+    @hanging.post("/oauth/token")
+    async def slow_token() -> Response:
+        await asyncio.sleep(5)
+        return JSONResponse({"access_token": "x", "token_type": "Bearer", "expires_in": 60})
+
+    @hanging.get("/v1/channel-facts")
+    async def slow_page() -> Response:
+        await asyncio.sleep(5)
+        return JSONResponse({"items": [], "next_cursor": None})
+
+    async with serving(hanging) as hanging_url:
+        for overrides, reason in (
+            ({"token_url": f"{hanging_url}/oauth/token"}, "getting sync-service's token"),
+            ({"product_service_url": hanging_url}, f"reading {hanging_url}/v1/channel-facts"),
+        ):
+            async with rs.sync_service(product_service_timeout_seconds=1, **overrides) as sync_url:
+                channel = await rs.channel(sync_url)
+                job = await rs.resync(sync_url, channel)
+            assert job["status"] == "failed", job
+            assert reason in job["error"], job
+            assert "timed out after 1 s" in job["error"], job
+
+
 async def test_two_resyncs_of_one_channel_at_once_run_one(resync_stack: ResyncStack) -> None:
     rs = resync_stack
     async with rs.product_service(), rs.sync_service() as sync_url:

@@ -123,6 +123,7 @@ class ServiceToken:
         self.token_url = settings.token_url
         self.client_id = settings.client_id
         self.client_secret = settings.client_secret.get_secret_value()
+        self.timeout = settings.product_service_timeout_seconds
         self._token: str | None = None
         self._renew_at = 0.0
         self._lock = asyncio.Lock()
@@ -144,15 +145,20 @@ class ServiceToken:
     async def _fetch(self, http: httpx.AsyncClient) -> None:
         self._token = None
         try:
-            status, body = await _bounded_get(
-                http,
-                "POST",
-                self.token_url,
-                MAX_TOKEN_BYTES,
-                data={"grant_type": "client_credentials", "scope": "products:read"},
-                auth=(self.client_id, self.client_secret),
-                headers={"accept": "application/json"},
-            )
+            async with asyncio.timeout(self.timeout):
+                status, body = await _bounded_get(
+                    http,
+                    "POST",
+                    self.token_url,
+                    MAX_TOKEN_BYTES,
+                    data={"grant_type": "client_credentials", "scope": "products:read"},
+                    auth=(self.client_id, self.client_secret),
+                    headers={"accept": "application/json"},
+                )
+        except TimeoutError:
+            raise CatalogUnreadable(
+                f"getting sync-service's token at {self.token_url} timed out after {self.timeout:g} s"
+            ) from None
         except httpx.HTTPError as exc:
             raise _failure(f"getting sync-service's token at {self.token_url}", exc) from None
         if status != 200:
