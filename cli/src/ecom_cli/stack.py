@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 from collections.abc import Mapping
@@ -89,6 +90,27 @@ def sqlite_url(var_dir: Path, name: str) -> str:
     return f"sqlite+aiosqlite:///{var_dir.resolve() / f'{name}.db'}"
 
 
+SYNC_CLIENT_FILE_VAR = "ECOM_SYNC_CLIENT_FILE"
+"""Where `ecom seed` leaves sync-service's own gateway client (id and secret) for `ecom dev` to pass on."""
+
+
+def sync_client_path(var_dir: Path) -> Path:
+    return var_dir / "sync-client.json"
+
+
+def read_sync_client(var_dir: Path) -> dict[str, str] | None:
+    """sync-service's client id and secret as `ecom seed` left them, if it did."""
+    try:
+        loaded = json.loads(sync_client_path(var_dir).read_text())
+    except (OSError, ValueError):
+        return None
+    if not isinstance(loaded, dict) or not all(
+        isinstance(loaded.get(key), str) for key in ("client_id", "client_secret")
+    ):
+        return None
+    return {"client_id": loaded["client_id"], "client_secret": loaded["client_secret"]}
+
+
 def broker_log_path(var_dir: Path) -> Path:
     return var_dir / "broker.log"
 
@@ -134,6 +156,15 @@ def service_env(
         # sales yet (the seeded history still on its way through the broker) is tried again a minute later.
         env.setdefault("ANALYTICS_MODEL_REFIT_INTERVAL_S", "600")
         env.setdefault("ANALYTICS_MODEL_REFIT_EMPTY_RETRY_S", "60")
+    if service.name == "sync":
+        # A full resync reads the catalogue from product-service's API with sync-service's own client.
+        product_port = (ports or {}).get("product", service_named("product").port)
+        env.setdefault("SYNC_PRODUCT_SERVICE_URL", base_url(host, product_port))
+        env.setdefault("SYNC_TOKEN_URL", f"{gateway_url}/oauth/token")
+        client = read_sync_client(var_dir)
+        if client is not None:
+            env.setdefault("SYNC_CLIENT_ID", client["client_id"])
+            env.setdefault("SYNC_CLIENT_SECRET", client["client_secret"])
     if bootstrap_servers is not None:
         env["KAFKA_BOOTSTRAP_SERVERS"] = bootstrap_servers
         # The embedded broker holds a consumer-group join for about half the session timeout.

@@ -1,4 +1,4 @@
-"""Machine clients (storefront, POS, logistics): a client id and a secret shown once, stored hashed."""
+"""Machine clients (storefront, POS, logistics, sync-service): an id and a secret shown once, kept hashed."""
 
 from __future__ import annotations
 

@@ -41,7 +41,7 @@ def security_schemes() -> dict[str, Any]:
     return {
         "OAuth2ClientCredentials": {
             "type": "oauth2",
-            "description": "Machine clients (storefront, pos, logistics): client id and secret.",
+            "description": "Machine clients (storefront, pos, logistics, sync): client id and secret.",
             "flows": {"clientCredentials": {"tokenUrl": "/oauth/token", "scopes": scopes}},
         },
         "OAuth2Password": {

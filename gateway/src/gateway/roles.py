@@ -33,10 +33,11 @@ class Role(StrEnum):
     storefront = "storefront"
     pos = "pos"
     logistics = "logistics"
+    sync = "sync"
 
 
 PERSON_ROLES = frozenset({Role.admin, Role.data_steward, Role.analyst, Role.support})
-CLIENT_ROLES = frozenset({Role.storefront, Role.pos, Role.logistics})
+CLIENT_ROLES = frozenset({Role.storefront, Role.pos, Role.logistics, Role.sync})
 
 ROLE_SCOPES: dict[Role, tuple[str, ...]] = {
     Role.admin: ("admin",),
@@ -63,6 +64,8 @@ ROLE_SCOPES: dict[Role, tuple[str, ...]] = {
     ),
     Role.pos: ("customers:read", "orders:write", "products:read", "inventory:write"),
     Role.logistics: ("products:read", "inventory:write", "sync:read", "shipments:write"),
+    # sync-service's own client: a full resync reads the catalogue, prices and stock, nothing else.
+    Role.sync: ("products:read",),
 }
 
 

@@ -269,7 +269,13 @@ async def test_a_full_resync_pushes_every_listing_of_a_channel_again(
     received = state.received
 
     job = await stack.start(channel, "resync")
-    assert (job["status"], job["kind"], job["source"]) == ("succeeded", "resync", "listings")
+    assert (job["status"], job["kind"], job["source"], job["phase"]) == (
+        "succeeded",
+        "resync",
+        "projection",
+        "push",
+    )
+    assert job["pulled"] == 0
     assert job["processed"] == job["total"] >= 3
 
     async def all_back() -> bool:
@@ -304,11 +310,24 @@ async def test_a_resync_creates_the_listings_a_channel_lacks_and_pushes_them(
     assert (stack.held(channel, sku) or {})["price"] == "8"
 
 
+async def test_a_resync_from_product_service_without_its_credential_is_refused(stack: Stack) -> None:
+    channel = await stack.channel(status="paused")
+    url = f"/v1/channels/{channel['id']}/resync"
+    refused = await stack.sync.client.post(url, json={"source": "product-service"}, headers=stack.sync.admin)
+    assert refused.status_code == 409
+    assert "SYNC_CLIENT_ID" in refused.json()["detail"]
+    for body in ({"source": "elsewhere"}, {"source": "projection", "extra": 1}):
+        invalid = await stack.sync.client.post(url, json=body, headers=stack.sync.admin)
+        assert invalid.status_code == 422
+        assert invalid.headers["content-type"] == "application/problem+json"
+    assert (await stack.start(channel, "resync"))["source"] == "projection"
+
+
 async def test_a_job_whose_process_died_is_abandoned_and_frees_its_channel(stack: Stack) -> None:
     channel = await stack.channel(status="paused")
     async with stack.sync.database.session() as session:
         job = await service.start_job(
-            session, channel_id=channel["id"], kind="resync", source="listings", actor="test"
+            session, channel_id=channel["id"], kind="resync", source="projection", actor="test"
         )
         await session.execute(
             update(SyncJob)

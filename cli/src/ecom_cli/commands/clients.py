@@ -1,4 +1,4 @@
-"""`ecom clients`: machine clients of the gateway (storefront, pos, logistics)."""
+"""`ecom clients`: machine clients of the gateway (storefront, pos, logistics, sync)."""
 
 from __future__ import annotations
 
@@ -22,7 +22,9 @@ ClientIdArgument = Annotated[str, typer.Argument(help="The client id, e.g. store
 @app.command()
 def create(
     name: Annotated[str, typer.Argument(help="What the client is, e.g. 'EU storefront'.")],
-    role: Annotated[str, typer.Option("--role", help="storefront, pos or logistics.")],
+    role: Annotated[
+        str, typer.Option("--role", help="storefront, pos, logistics or sync (sync-service's own).")
+    ],
     var_dir: VarDirOption = DEFAULT_VAR_DIR,
 ) -> None:
     """Create a client; prints its id and secret (the secret is shown only this once)."""

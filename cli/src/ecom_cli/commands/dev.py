@@ -26,12 +26,14 @@ from ecom_cli.stack import (
     GATEWAY,
     REFERENCE_CHANNEL,
     STACK,
+    SYNC_CLIENT_FILE_VAR,
     base_url,
     broker_data_dir,
     broker_log_path,
     reference_channel_command,
     reference_channel_env,
     service_env,
+    sync_client_path,
     uvicorn_command,
 )
 from ecom_cli.supervisor import ChildSpec, Supervisor, describe_exit
@@ -191,6 +193,7 @@ def run_dev(
         seed_env = env_for(GATEWAY) | {
             k: v for k, v in reference_env.items() if k.endswith(("_URL", "_FILE"))
         }
+        seed_env[SYNC_CLIENT_FILE_VAR] = str(sync_client_path(var_dir))
         if seed_if_empty and not seed_empty_databases(var_dir, seed_env, supervisor):
             return 1
         if supervisor.stop_requested:

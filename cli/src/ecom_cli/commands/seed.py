@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -13,7 +14,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from ecom_cli.errors import CommandError, message_for
 from ecom_cli.options import VarDirOption
 from ecom_cli.seeding import SeedContext, Seeder, discover_seeders
-from ecom_cli.stack import DEFAULT_VAR_DIR, service_env, service_named
+from ecom_cli.stack import DEFAULT_VAR_DIR, SYNC_CLIENT_FILE_VAR, service_env, service_named, sync_client_path
 
 
 def database_url_for(seeder: Seeder, var_dir: Path) -> str:
@@ -63,6 +64,8 @@ def seed(
     Databases are SQLite files under --var-dir unless <PREFIX>DATABASE_URL is set. Run `ecom migrate` first.
     """
     console = Console(highlight=False)
+    # sync-service's seeded client leaves its secret next to the databases, where `ecom dev` looks for it.
+    os.environ.setdefault(SYNC_CLIENT_FILE_VAR, str(sync_client_path(var_dir.resolve())))
     seeders = discover_seeders()
     if only:
         unknown = sorted(set(only) - {s.name for s in seeders})

@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 from product_service.catalog.router import router as catalog_router
+from product_service.channel_facts.router import router as channel_facts_router
 from product_service.config import Settings
 from product_service.events import CONSUMERS
 from product_service.inventory.reservations import start_expiry_sweeper
@@ -32,6 +33,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         routers=[
             whoami_router(),
             catalog_router,
+            channel_facts_router,
             inventory_router,
             pricing_router,
             promotions_router,

@@ -70,3 +70,30 @@ class Settings(ServiceSettings):
         le=86400,
         description="How often every enabled push channel's state is read and compared (0: only on demand)",
     )
+    product_service_url: str | None = Field(
+        default=None,
+        max_length=500,
+        description="product-service's base URL (e.g. http://product:8000): a full resync reads the "
+        "catalogue from its API (GET /v1/channel-facts)",
+    )
+    token_url: str | None = Field(
+        default=None,
+        max_length=500,
+        description="The gateway's OAuth2 token endpoint (e.g. http://gateway:8000/oauth/token) where "
+        "sync-service gets its own access token (client_credentials grant)",
+    )
+    client_id: str | None = Field(
+        default=None, max_length=200, description="sync-service's client at the gateway (role `sync`)"
+    )
+    client_secret: SecretStr | None = Field(default=None, description="That client's secret")
+    product_service_timeout_seconds: float = Field(
+        default=10.0, gt=0, le=300, description="Timeout of one call to the gateway or product-service"
+    )
+    resync_pull_page_size: int = Field(
+        default=100, ge=1, le=200, description="Products per page read from product-service in a full resync"
+    )
+
+    @property
+    def product_service_configured(self) -> bool:
+        """Whether a full resync can read the catalogue from product-service (URL and credential set)."""
+        return bool(self.product_service_url and self.token_url and self.client_id and self.client_secret)

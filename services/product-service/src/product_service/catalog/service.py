@@ -325,7 +325,7 @@ async def _category_path(session: AsyncSession, category_id: str | None) -> list
     return path
 
 
-async def _details(
+async def channel_details(
     session: AsyncSession, product: Product, variants: Sequence[Variant | VariantCreate]
 ) -> ProductDetails:
     """The product as channels show it, carried by its events (sync-service builds listings from it)."""
@@ -413,7 +413,7 @@ async def create_product(session: AsyncSession, *, body: ProductCreate, settings
                 category_id=product.category_id,
                 skus=[v.sku for v in body.variants],
                 version=1,
-                details=await _details(session, product, body.variants),
+                details=await channel_details(session, product, body.variants),
             ),
             subject=product.id,
             sequence=1,
@@ -504,7 +504,7 @@ async def _emit_product_change(
                 product_id=product.id,
                 version=product.version,
                 skus=skus,
-                details=await _details(session, product, variants),
+                details=await channel_details(session, product, variants),
             ),
             subject=product.id,
             sequence=product.version,
@@ -519,7 +519,7 @@ async def _emit_product_change(
                 changed_fields=changed,
                 skus=skus,
                 category_id=product.category_id,
-                details=await _details(session, product, variants),
+                details=await channel_details(session, product, variants),
             ),
             subject=product.id,
             sequence=product.version,

@@ -24,8 +24,12 @@ class SyncJob(SQLModel, table=True):
     id: str = Field(primary_key=True, max_length=36)
     channel_id: str = Field(max_length=36)
     kind: str = Field(max_length=10)
-    source: str = Field(max_length=20, description="state_endpoint, snapshot or listings")
+    source: str = Field(max_length=20, description="state_endpoint, snapshot, product-service or projection")
     status: str = Field(max_length=10)
+    phase: str | None = Field(
+        default=None, max_length=10, description="A resync from product-service: pull, then push"
+    )
+    pulled: int = Field(default=0, description="Products read from product-service's API (a resync's pull)")
     active_channel: str | None = Field(default=None, max_length=36, unique=True)
     total: int = 0
     processed: int = 0

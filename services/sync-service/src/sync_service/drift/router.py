@@ -17,7 +17,7 @@ from sync_service.common import AdminCaller, ReadCaller, as_utc
 from sync_service.drift import service
 from sync_service.drift.models import SyncJob
 from sync_service.drift.runner import JobRunner
-from sync_service.drift.schemas import FindingRead, JobRead, SnapshotBody
+from sync_service.drift.schemas import FindingRead, JobRead, ResyncBody, SnapshotBody
 
 router = APIRouter(prefix="/v1", tags=["drift"])
 
@@ -29,6 +29,8 @@ def to_read(job: SyncJob) -> JobRead:
         kind=job.kind,
         source=job.source,
         status=job.status,
+        phase=job.phase,
+        pulled=job.pulled,
         total=job.total,
         processed=job.processed,
         drifted=job.drifted,
@@ -111,17 +113,34 @@ async def snapshot(
     "/channels/{channel_id}/resync",
     response_model=JobRead,
     status_code=status.HTTP_202_ACCEPTED,
-    responses=problem_responses(401, 403, 404, 409),
+    responses=problem_responses(401, 403, 404, 409, 422),
 )
 async def resync(
-    channel_id: str, session: SessionDep, caller: AdminCaller, request: Request, response: Response
+    channel_id: str,
+    session: SessionDep,
+    caller: AdminCaller,
+    request: Request,
+    response: Response,
+    body: ResyncBody | None = None,
 ) -> JobRead:
-    """Start a full resync: every listing of the channel recomputed from the facts sync-service holds and
-    pushed again (a feed channel: recomputed). 409 while a reconcile or resync of the channel runs."""
+    """Start a full resync: with source product-service (the default when sync-service has its
+    credential) the catalogue is first read from product-service's API into sync-service's projection;
+    then every listing of the channel is recomputed from the projection and pushed again (a feed channel:
+    recomputed). 409 while a reconcile or resync of the channel runs, or for source product-service
+    without the credential."""
     channel = await channels.get_channel(session, channel_id=channel_id)
     _usable(channel)
+    configured = request.app.state.runtime.settings.product_service_configured
+    source = (body.source if body is not None else None) or (
+        "product-service" if configured else "projection"
+    )
+    if source == "product-service" and not configured:
+        raise Conflict(
+            "sync-service has no credential to read product-service's API (SYNC_PRODUCT_SERVICE_URL, "
+            "SYNC_TOKEN_URL, SYNC_CLIENT_ID, SYNC_CLIENT_SECRET); resync from the projection instead."
+        )
     job = await service.start_job(
-        session, channel_id=channel.id, kind="resync", source="listings", actor=caller.subject
+        session, channel_id=channel.id, kind="resync", source=source, actor=caller.subject
     )
     _runner(request).spawn(job.id, "resync", channel.id)
     return _accepted(response, job)

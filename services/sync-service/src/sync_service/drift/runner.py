@@ -7,10 +7,11 @@ difference by field, mark the listings drifted and, when the channel's drift pol
 back to pending so the push pipeline sends them again. A channel that answers garbage, an error or
 nothing fails the job with that error; nothing else changes.
 
-Resync: page by page of SKUs, recompute the channel's listings from the facts sync-service holds (its
-projection of product-service's events) and push every one of them again; a page's pushes start while
-the next page is computed. (There is no service-to-
-service credential to page through product-service's API; the projection is what its events said.)
+Resync: with source `product-service`, first pull the catalogue from product-service's API into the
+projection (`listings.source`: phase `pull`, `pulled` counts the products read); then (phase `push`), page
+by page of SKUs, recompute the channel's listings from the facts sync-service holds (its projection of
+product-service's events, and of the pull) and push every one of them again; a page's pushes start while
+the next page is computed.
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ from sync_service.common import utc_now
 from sync_service.drift import service
 from sync_service.listings import pages
 from sync_service.listings.models import CatalogVariant, Listing
+from sync_service.listings.source import CatalogSource, CatalogUnreadable, ServiceToken
 from sync_service.push.deliveries import Pending, Sent
 from sync_service.push.pipeline import PushPipeline
 
@@ -103,6 +105,7 @@ class JobRunner:
         self.settings = app.state.runtime.settings
         self.tasks: set[asyncio.Task[None]] = set()
         self.schedule: asyncio.Task[None] | None = None
+        self.token: ServiceToken | None = None
 
     @property
     def pipeline(self) -> PushPipeline | None:
@@ -132,7 +135,7 @@ class JobRunner:
         except asyncio.CancelledError:
             await self._end(job_id, "failed", error="stopped: the service shut down")
             raise
-        except StateUnreadable as exc:
+        except (StateUnreadable, CatalogUnreadable) as exc:
             await self._end(job_id, "failed", error=str(exc))
         except Exception as exc:
             log.exception("sync job %s failed", job_id)
@@ -210,7 +213,10 @@ class JobRunner:
 
     async def resync(self, job_id: str, channel_id: str) -> None:
         """Page by page of SKUs: recompute the page's listings on the channel, put them back to pending and
-        hand them to the push pipeline, so the first pages are on their way while the next are computed."""
+        hand them to the push pipeline, so the first pages are on their way while the next are computed.
+        With source `product-service`, the catalogue is pulled from its API first."""
+        if not await self._pull(job_id):
+            return
         async with self.database.session() as session:
             channel = await session.get(Channel, channel_id)
             if channel is None:
@@ -239,6 +245,33 @@ class JobRunner:
                 # Keep pace with the pushes: the next page is computed while this one is pushed, not
                 # the whole catalogue ahead of them (its listings would wait long after being read).
                 await self.pipeline.worker(channel_id).wait_queue_below(PAGE)
+
+    async def _pull(self, job_id: str) -> bool:
+        """A resync's pull phase when its source is product-service, then its push phase; False when the
+        job no longer runs."""
+        async with self.database.session() as session:
+            job = await service.get_job(session, job_id)
+            pulling = job.source == "product-service"
+            moved = await service.enter_phase(session, job_id=job_id, phase="pull" if pulling else "push")
+            await session.commit()
+        if not moved:
+            return False
+        if pulling:
+            if self.token is None:
+                self.token = ServiceToken(self.settings)
+            source = CatalogSource(self.settings, self.database, self.token)
+
+            async def pulled(products: int) -> bool:
+                async with self.database.session() as session:
+                    running = await service.progress(session, job_id=job_id, pulled=products)
+                    await session.commit()
+                return running
+
+            await source.pull(pulled)
+            async with self.database.session() as session:
+                moved = await service.enter_phase(session, job_id=job_id, phase="push")
+                await session.commit()
+        return moved
 
     async def _resync_page(
         self, job_id: str, channel_id: str, after: str | None, pushed: bool

@@ -20,13 +20,37 @@ class SnapshotBody(BaseModel):
     listings: list[HeldState] = Field(max_length=MAX_SNAPSHOT_LISTINGS)
 
 
+ResyncSource = Literal["product-service", "projection"]
+
+
+class ResyncBody(BaseModel):
+    """How a full resync reads the catalogue."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    source: ResyncSource | None = Field(
+        default=None,
+        description="product-service: pull the catalogue from product-service's API into the projection, "
+        "then push; projection: push from what sync-service holds. Default: product-service when "
+        "sync-service has its credential (SYNC_PRODUCT_SERVICE_URL, SYNC_TOKEN_URL, SYNC_CLIENT_ID, "
+        "SYNC_CLIENT_SECRET), else projection",
+    )
+
+
 class JobRead(BaseModel):
     id: str
     channel_id: str
     kind: Literal["reconcile", "resync"]
-    source: str = Field(description="state_endpoint, snapshot or listings")
+    source: str = Field(
+        description="reconcile: state_endpoint or snapshot; resync: product-service (the catalogue pulled "
+        "from its API first) or projection (listings of older resyncs: projection)"
+    )
     status: Literal["queued", "running", "succeeded", "failed"]
-    total: int = Field(description="Listings of the channel when the job started")
+    phase: Literal["pull", "push"] | None = Field(
+        description="A resync's phase: pull (reading product-service's catalogue), then push"
+    )
+    pulled: int = Field(description="Products read from product-service's API (resync from product-service)")
+    total: int = Field(description="Listings of the channel when the job started (a resync: its push phase)")
     processed: int
     drifted: int = Field(description="Listings found drifted (reconcile)")
     healed: int = Field(description="Drifted listings put back to pending to be pushed again (policy heal)")

@@ -145,6 +145,16 @@ async def progress(session: AsyncSession, *, job_id: str, **counts: int) -> bool
     )
 
 
+async def enter_phase(session: AsyncSession, *, job_id: str, phase: str) -> bool:
+    """A running resync's phase (pull, push); False when it no longer runs."""
+    return await compare_and_set(
+        session,
+        update(SyncJob)
+        .where(col(SyncJob.id) == job_id, col(SyncJob.status) == "running")
+        .values(phase=phase, heartbeat_at=utc_now()),
+    )
+
+
 async def get_job(session: AsyncSession, job_id: str) -> SyncJob:
     job = await session.get(SyncJob, job_id)
     if job is None:

@@ -1,12 +1,19 @@
 """Handlers of product-service's events: they keep the facts listings are computed from, and name the
 SKUs whose listings must be recomputed. Batch handlers (`handle_many`) fold a fetched run of events
-into one recomputation, so a burst of changes to one SKU is computed once (latest state wins)."""
+into one recomputation, so a burst of changes to one SKU is computed once (latest state wins).
+
+`apply_products`, `apply_prices` and `apply_stock` are the one way facts enter the projection: the event
+handlers and the full resync's pull from product-service's API (`listings.source`) both use them; each
+takes a batch (the rows it touches read in a few queries) and keeps the newer fact (product version,
+price effective time, stock time)."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Iterable, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
+from typing import Any
 
 from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -37,42 +44,106 @@ def _minor(amount: Decimal) -> int:
     return int((amount * 100).to_integral_value())
 
 
+CHUNK = 500
+"""Keys per IN (...) when rows are read for a batch of facts."""
+
+
+async def _rows_by(session: AsyncSession, model: Any, column: Any, keys: Collection[str]) -> list[Any]:
+    """The rows of `model` whose `column` is one of `keys`, read a chunk of keys per query."""
+    ordered = sorted(keys)
+    rows: list[Any] = []
+    for start in range(0, len(ordered), CHUNK):
+        found = await session.execute(select(model).where(column.in_(ordered[start : start + CHUNK])))
+        rows.extend(found.scalars().all())
+    return rows
+
+
+@dataclass(frozen=True)
+class ProductFact:
+    """A product as an event (or product-service's API) describes it at a version."""
+
+    product_id: str
+    status: str
+    version: int
+    details: ProductDetails | None
+
+
+@dataclass(frozen=True)
+class PriceFact:
+    """The price in effect of a SKU in a currency, for a channel (None: every channel), from a moment."""
+
+    sku: str
+    currency: str
+    channel: str | None
+    amount: Decimal
+    effective_from: datetime
+
+
+@dataclass(frozen=True)
+class StockFact:
+    """A SKU's available units at a location as of a moment (product-service's row at that time)."""
+
+    sku: str
+    location_id: str
+    location_code: str | None
+    available: int
+    as_of: datetime
+
+
+async def apply_products(session: AsyncSession, products: Sequence[ProductFact]) -> set[str]:
+    """Each product's facts (in order) unless the projection holds a newer version; the SKUs to
+    recompute. The rows they touch are read in a few queries, not one per product or variant."""
+    ids = {fact.product_id for fact in products}
+    known = {
+        row.product_id: row
+        for row in await _rows_by(session, CatalogProduct, col(CatalogProduct.product_id), ids)
+    }
+    variant_skus = {v.sku for fact in products if fact.details is not None for v in fact.details.variants}
+    variants = {
+        row.sku: row for row in await _rows_by(session, CatalogVariant, col(CatalogVariant.sku), variant_skus)
+    }
+    skus: set[str] = set()
+    for fact in products:
+        skus.update(await _apply_product(session, fact, known, variants))
+    await session.flush()
+    return skus
+
+
 async def _apply_product(
-    session: AsyncSession, product_id: str, status: str, version: int, details: ProductDetails | None
+    session: AsyncSession,
+    fact: ProductFact,
+    known: dict[str, CatalogProduct],
+    variants: dict[str, CatalogVariant],
 ) -> list[str]:
-    row = await session.get(CatalogProduct, product_id)
-    if row is not None and row.version > version:
+    row = known.get(fact.product_id)
+    if row is not None and row.version > fact.version:
         return []
+    details = fact.details
     if details is None:
         if row is None:
             return []
-        row.status = status
-        row.version = version
-        skus = (
-            (
-                await session.execute(
-                    select(col(CatalogVariant.sku)).where(col(CatalogVariant.product_id) == product_id)
-                )
-            )
-            .scalars()
-            .all()
+        row.status = fact.status
+        row.version = fact.version
+        await session.flush()
+        owned = await session.execute(
+            select(col(CatalogVariant.sku)).where(col(CatalogVariant.product_id) == fact.product_id)
         )
-        return list(skus)
+        return list(owned.scalars().all())
     if row is None:
-        row = CatalogProduct(
-            product_id=product_id,
-            status=status,
+        row = known[fact.product_id] = CatalogProduct(
+            product_id=fact.product_id,
+            status=fact.status,
             title=details.title,
             attributes={},
             media_urls=[],
             channels=[],
             category_path=[],
             completeness={},
-            version=version,
+            version=fact.version,
         )
         session.add(row)
-    row.status = status
-    row.version = version
+    row.status = fact.status
+    row.version = fact.version
     row.title = details.title[:500]
     row.brand = details.brand[:500] if details.brand else None
     row.description = details.description
@@ -82,66 +153,80 @@ async def _apply_product(
     row.category_path = details.category_path
     row.completeness = details.completeness
     for variant in details.variants:
-        existing = await session.get(CatalogVariant, variant.sku)
+        existing = variants.get(variant.sku)
         if existing is None:
-            session.add(
-                CatalogVariant(
-                    sku=variant.sku, product_id=product_id, gtin=variant.gtin, attributes=variant.attributes
-                )
+            variants[variant.sku] = CatalogVariant(
+                sku=variant.sku, product_id=fact.product_id, gtin=variant.gtin, attributes=variant.attributes
             )
+            session.add(variants[variant.sku])
         else:
-            existing.product_id = product_id
+            existing.product_id = fact.product_id
             existing.gtin = variant.gtin
             existing.attributes = variant.attributes
-    await session.flush()
     return [variant.sku for variant in details.variants]
 
 
 @handle_many
 async def on_products(session: AsyncSession, events: Sequence[CloudEvent]) -> None:
     """ecom.product.created/updated/archived.v1: the product's facts, then its SKUs' listings."""
-    skus: set[str] = set()
+    products: list[ProductFact] = []
     for event in events:
         data = parse_data(event)
         if isinstance(data, ProductCreated | ProductUpdated):
-            skus.update(
-                await _apply_product(session, data.product_id, data.status, data.version, data.details)
-            )
+            products.append(ProductFact(data.product_id, data.status, data.version, data.details))
         elif isinstance(data, ProductArchived):
-            skus.update(
-                await _apply_product(session, data.product_id, "archived", data.version, data.details)
-            )
+            products.append(ProductFact(data.product_id, "archived", data.version, data.details))
+    skus = await apply_products(session, products)
     await service.recompute(session, skus=skus, at=_latest_time(events))
 
 
-@handle_many
-async def on_price_changes(session: AsyncSession, events: Sequence[CloudEvent]) -> None:
-    """ecom.price.changed.v1: the price in effect per SKU, currency and channel (latest wins)."""
-    changes = [data for data in map(parse_data, events) if isinstance(data, PriceChanged)]
-    skus = {data.sku for data in changes}
+async def apply_prices(session: AsyncSession, prices: Iterable[PriceFact]) -> set[str]:
+    """The prices in effect, each unless the projection holds one effective later; the SKUs whose price
+    changed."""
+    changes = list(prices)
+    skus = {price.sku for price in changes}
+    changed: set[str] = set()
     known = {
         (row.sku, row.currency, row.channel): row
         for row in (
             await session.execute(select(CatalogPrice).where(col(CatalogPrice.sku).in_(sorted(skus))))
         ).scalars()
     }
-    for data in changes:
-        key = (data.sku, data.currency, data.channel or ALL_CHANNELS)
+    for price in changes:
+        key = (price.sku, price.currency, price.channel or ALL_CHANNELS)
         row = known.get(key)
-        effective = as_utc(data.effective_from)
+        effective = as_utc(price.effective_from)
         if row is None:
             row = known[key] = CatalogPrice(
                 sku=key[0],
                 currency=key[1],
                 channel=key[2],
-                amount_minor=_minor(data.amount),
+                amount_minor=_minor(price.amount),
                 effective_from=effective,
             )
             session.add(row)
+            changed.add(price.sku)
         elif as_utc(row.effective_from) <= effective:
-            row.amount_minor = _minor(data.amount)
+            if (row.amount_minor, as_utc(row.effective_from)) != (_minor(price.amount), effective):
+                changed.add(price.sku)
+            row.amount_minor = _minor(price.amount)
             row.effective_from = effective
     await session.flush()
+    return changed
+
+
+@handle_many
+async def on_price_changes(session: AsyncSession, events: Sequence[CloudEvent]) -> None:
+    """ecom.price.changed.v1: the price in effect per SKU, currency and channel (latest wins)."""
+    changes = [data for data in map(parse_data, events) if isinstance(data, PriceChanged)]
+    await apply_prices(
+        session,
+        (
+            PriceFact(data.sku, data.currency, data.channel, data.amount, data.effective_from)
+            for data in changes
+        ),
+    )
+    skus = {data.sku for data in changes}
     await service.recompute(session, skus=skus, at=_latest_time(events))
 
 
@@ -179,29 +264,55 @@ async def on_promotions(session: AsyncSession, events: Sequence[CloudEvent]) -> 
     await service.recompute(session, skus=skus, at=_latest_time(events))
 
 
+async def apply_stock(session: AsyncSession, levels: Sequence[StockFact]) -> set[str]:
+    """Each SKU's available units at a location (in order), unless the projection holds a later state of
+    that row; the SKUs whose available units changed."""
+    known = {
+        (row.sku, row.location_id): row
+        for row in await _rows_by(
+            session, CatalogStock, col(CatalogStock.sku), {level.sku for level in levels}
+        )
+    }
+    changed: set[str] = set()
+    for level in levels:
+        as_of = as_utc(level.as_of)
+        row = known.get((level.sku, level.location_id))
+        if row is None:
+            known[(level.sku, level.location_id)] = CatalogStock(
+                sku=level.sku,
+                location_id=level.location_id,
+                location_code=level.location_code,
+                available=level.available,
+                as_of=as_of,
+            )
+            session.add(known[(level.sku, level.location_id)])
+            changed.add(level.sku)
+            continue
+        if row.as_of is not None and as_utc(row.as_of) > as_of:
+            continue
+        if row.available != level.available:
+            changed.add(level.sku)
+        row.available = level.available
+        row.location_code = level.location_code or row.location_code
+        row.as_of = as_of
+    await session.flush()
+    return changed
+
+
 @handle_many
 async def on_stock_changes(session: AsyncSession, events: Sequence[CloudEvent]) -> None:
     """ecom.stock.changed.v1: available units per SKU and location."""
+    levels: list[StockFact] = []
     skus: set[str] = set()
     for event in events:
         data = parse_data(event)
         assert isinstance(data, StockChanged)
-        for location in data.locations:
-            row = await session.get(CatalogStock, (data.sku, location.location_id))
-            if row is None:
-                session.add(
-                    CatalogStock(
-                        sku=data.sku,
-                        location_id=location.location_id,
-                        location_code=location.location_code,
-                        available=location.available,
-                    )
-                )
-            else:
-                row.available = location.available
-                row.location_code = location.location_code or row.location_code
+        levels.extend(
+            StockFact(data.sku, location.location_id, location.location_code, location.available, event.time)
+            for location in data.locations
+        )
         skus.add(data.sku)
-    await session.flush()
+    await apply_stock(session, levels)
     await service.recompute(session, skus=skus, at=_latest_time(events))
 
 

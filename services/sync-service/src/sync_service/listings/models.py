@@ -75,6 +75,12 @@ class CatalogStock(SQLModel, table=True):
     location_id: str = Field(primary_key=True, max_length=36)
     location_code: str | None = Field(default=None, max_length=50)
     available: int
+    as_of: datetime | None = Field(
+        default=None,
+        sa_column=sa.Column(UTCDateTime(), nullable=True),
+        description="When product-service's stock row was in this state (the event's time, or the row's "
+        "last change read from its API); an older fact never overwrites it. Null: before it was kept",
+    )
 
 
 LISTING_STATUSES = ("in_sync", "pending", "failed", "drifted", "unpublished")
