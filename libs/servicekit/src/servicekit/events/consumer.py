@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import gc
 import json
 import logging
-import time
 import traceback
 from collections import Counter
 from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
@@ -31,6 +29,7 @@ from servicekit import metrics
 from servicekit.db import Database, UTCDateTime
 from servicekit.events.kafka import start_with_retry
 from servicekit.events.models import InboxEntry
+from servicekit.gcpause import collect_young, cyclic_gc_paused
 from servicekit.logging import correlation_id_var
 
 log = logging.getLogger(__name__)
@@ -91,42 +90,16 @@ _PG_ADD_TO_INBOX = _pg_add_to_inbox()
 _SQLITE_ADD_TO_INBOX = _sqlite_add_to_inbox()
 
 
-_GC_PAUSES = 0  # batches (of all consumers of the process) running with the cyclic collector paused
-_GC_PAUSED_SINCE = 0.0  # when the collector was last paused (or the young generations last collected)
-GC_MAX_PAUSE_S = 1.0  # overlapping batches never keep the young generations uncollected longer than this
-
-
 @contextlib.contextmanager
 def _no_cyclic_gc() -> Iterator[None]:
-    """Pause Python's cyclic garbage collector while a fetched batch is decoded and handled.
-
-    A batch's objects (its envelopes, their payloads, the handler's rows) live until the batch commits;
-    with the collector running they outlive many young-generation collections, get promoted, and set off
-    full collections that walk the whole process heap (every imported module's objects): on the activity
-    consumer that was a third of its CPU time per event. Paused, the batch's objects are freed by
-    reference counting when it ends, as they would be anyway (the consumer makes no reference cycles);
-    the collector resumes as it was when the last paused batch of the process ends. Other tasks of the
-    process run meanwhile with the collector paused too, for the length of a batch (well under a second):
-    cycles they make are collected after."""
-    global _GC_PAUSES, _GC_PAUSED_SINCE
-    if not gc.isenabled() and _GC_PAUSES == 0:
-        yield  # paused by someone else: leave it to them
-        return
-    if _GC_PAUSES == 0:
-        _GC_PAUSED_SINCE = time.monotonic()
-    _GC_PAUSES += 1
-    gc.disable()
+    """The cyclic garbage collector paused while a fetched batch is decoded and handled
+    (`servicekit.gcpause`); a batch that ends while others of the process keep the pause collects the
+    young generations when they are due, so overlapping batches never keep them uncollected for long."""
     try:
-        yield
+        with cyclic_gc_paused():
+            yield
     finally:
-        _GC_PAUSES -= 1
-        if _GC_PAUSES == 0:
-            gc.enable()
-        elif time.monotonic() - _GC_PAUSED_SINCE >= GC_MAX_PAUSE_S:
-            # Batches of several consumers kept overlapping: collect the young generations now, so cycles
-            # made by the process's other tasks meanwhile do not pile up while the collector stays paused.
-            gc.collect(1)
-            _GC_PAUSED_SINCE = time.monotonic()
+        collect_young()
 
 
 @dataclass(frozen=True)

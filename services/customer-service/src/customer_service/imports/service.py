@@ -17,13 +17,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import csv
-import gc
 import io
 import json
 import logging
-import threading
-import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from datetime import datetime, timedelta
 from typing import IO, Any
 
@@ -41,6 +38,7 @@ from customer_service.imports.models import ImportJob, ImportRow
 from servicekit.db import Database
 from servicekit.errors import ServiceError
 from servicekit.files import CsvReader, FileFormatError, FileLimits, read_ndjson
+from servicekit.gcpause import collect_young, cyclic_gc_paused
 from servicekit.transitions import compare_and_set
 
 log = logging.getLogger(__name__)
@@ -292,54 +290,6 @@ async def _validate_all(
 
 class JobAbandoned(RuntimeError):
     pass
-
-
-_GC_PAUSES = 0  # import jobs (and file parses) of this process running with the cyclic collector paused
-_GC_LOCK = threading.Lock()  # files are parsed in worker threads
-_GC_YOUNG_COLLECTED_AT = 0.0
-GC_YOUNG_EVERY_S = 1.0
-
-
-@contextlib.contextmanager
-def cyclic_gc_paused() -> Iterator[None]:
-    """No automatic cyclic garbage collection while an import job runs.
-
-    A job keeps its parsed and checked rows and the sides it scored in memory, and each chunk makes tens
-    of thousands of objects that live until it commits (profiles, sides, events, the session's state);
-    with the collector running they outlive young collections, get promoted, and set off full
-    collections that walk the whole heap, more of it as the file grows (measured: 14% of the import's
-    CPU at 30,000 rows; collecting after each chunk instead still cost 6%). Paused, objects are freed
-    by reference counting as they would be anyway; `collect_young` collects the young generations
-    between chunks (cycles made by the process's other tasks meanwhile), so only cycles that outlive
-    those wait for the end of the job. The collector is paused for the whole process; it resumes when
-    the last running job ends, and is left alone when something else had paused it."""
-    global _GC_PAUSES, _GC_YOUNG_COLLECTED_AT
-    with _GC_LOCK:
-        if _GC_PAUSES == 0 and not gc.isenabled():
-            mine = False  # paused by someone else: leave it to them
-        else:
-            mine = True
-            if _GC_PAUSES == 0:
-                _GC_YOUNG_COLLECTED_AT = time.monotonic()
-            _GC_PAUSES += 1
-            gc.disable()
-    try:
-        yield
-    finally:
-        if mine:
-            with _GC_LOCK:
-                _GC_PAUSES -= 1
-                if _GC_PAUSES == 0:
-                    gc.enable()
-
-
-def collect_young() -> None:
-    """Between chunks of a job run under `cyclic_gc_paused`: collect generations 0 and 1 when they were
-    last collected at least GC_YOUNG_EVERY_S ago (cheap: the old generation is not walked)."""
-    global _GC_YOUNG_COLLECTED_AT
-    if _GC_PAUSES and time.monotonic() - _GC_YOUNG_COLLECTED_AT >= GC_YOUNG_EVERY_S:
-        gc.collect(1)
-        _GC_YOUNG_COLLECTED_AT = time.monotonic()
 
 
 ACTIVE_STATUSES = ("pending", "running")

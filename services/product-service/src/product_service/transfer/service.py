@@ -10,9 +10,7 @@ batch (a concurrent writer took a SKU or GTIN), the batch is replayed one row pe
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import csv
-import gc
 import io
 import json
 import logging
@@ -46,6 +44,7 @@ from servicekit.errors import NotFound, ServiceError
 from servicekit.events import outbox
 from servicekit.events.models import OutboxMessage
 from servicekit.files import CsvReader, FileFormatError, FileLimits, check_file, read_ndjson
+from servicekit.gcpause import cyclic_gc_paused
 
 log = logging.getLogger(__name__)
 
@@ -635,7 +634,7 @@ async def process_batch(
     database: Database, job_id: str, batch: list[tuple[int, RawRow]], context: JobContext
 ) -> None:
     """Validate, write and count one batch in one transaction (one row per transaction if it clashes)."""
-    with _cyclic_gc_paused():
+    with cyclic_gc_paused():
         parse_errors, rows = _validate_batch(batch)
         try:
             async with database.session() as session:
@@ -647,21 +646,6 @@ async def process_batch(
         except IntegrityError:
             pass
     await _replay(database, job_id, len(batch), parse_errors, rows, context)
-
-
-@contextlib.contextmanager
-def _cyclic_gc_paused() -> Iterator[None]:
-    """No cyclic garbage collection while a batch is built and written. A batch's tens of thousands of
-    short-lived objects otherwise survive enough young collections to be promoted, and the promotions
-    trigger full collections that walk the whole heap (measured: over half of the import's CPU time).
-    Reference counting still frees them; the collector resumes when the batch is done."""
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()
 
 
 async def run_import(database: Database, job_id: str, upload: Path | IO[bytes], fmt: str) -> None:

@@ -12,16 +12,15 @@ in one INSERT, changed ones in one compare-and-set UPDATE on the sequence they w
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import gc
 import json
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, NamedTuple
 
 from sqlalchemy import Text, and_, cast, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from servicekit.gcpause import cyclic_gc_paused
 from sync_service.channels.schemas import PUSHED_KINDS
 from sync_service.common import utc_now
 from sync_service.listings.compute import ALL_CHANNELS, SkuFacts, desired_state, digest_of, state_json
@@ -152,7 +151,7 @@ async def recompute_page(
     for start in range(0, len(rows), YIELD_EVERY):
         if start:
             await asyncio.sleep(0)  # a long page lets the pushes' answers in meanwhile
-        with _cyclic_gc_paused():
+        with cyclic_gc_paused():
             computer.compute(rows[start : start + YIELD_EVERY])
     if computer.inserts:
         await connection.execute(insert(_LISTINGS), computer.inserts)
@@ -161,20 +160,6 @@ async def recompute_page(
         await update_desired(session, [u for u in updates if "acked" not in u], with_ack=False)
         await update_desired(session, [u for u in updates if "acked" in u], with_ack=True)
     return Page([row[0] for row in rows], computer.computed)
-
-
-@contextlib.contextmanager
-def _cyclic_gc_paused() -> Iterator[None]:
-    """No cyclic garbage collection while a chunk of states is computed (no await inside, so only this
-    code runs meanwhile): its short-lived objects (each state, its text) are freed by reference counting
-    before a young collection has to walk them, and fewer survive into older generations."""
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()
 
 
 class _PageComputer:
