@@ -71,15 +71,11 @@ async def detect_for(
     model = await current_model(session, context)
     found: list[DuplicateCandidate] = []
     best: tuple[float, Customer] | None = None
-    others = (
-        (
-            await session.execute(
-                select(Customer).where(col(Customer.id).in_(other_ids), col(Customer.status) == "active")
-            )
-        )
-        .scalars()
-        .all()
-    )
+    # By id only, the status checked here: with `status = 'active'` in the WHERE, SQLite without
+    # statistics (a database never ANALYZEd, as a service's is) reads the candidates through the status
+    # index, i.e. every active customer (6.5 ms at 25,000 customers, growing with the base).
+    loaded = (await session.execute(select(Customer).where(col(Customer.id).in_(other_ids)))).scalars()
+    others = [other for other in loaded if other.status == "active"]
     for other in others:
         theirs = customers.open_contact(context, other)
         scored = score_at_least(
@@ -163,12 +159,12 @@ async def sharing_by_key(session: AsyncSession, keys: Sequence[str]) -> dict[str
     # Merged customers hold no blocking keys (a merge clears them); the status check is a safeguard.
     versions: dict[str, int] = {}
     for part in in_list_parts(ids):
-        rows = await session.execute(
-            select(col(Customer.id), col(Customer.version)).where(
-                col(Customer.id).in_(part), col(Customer.status) == "active"
+        rows = await session.execute(  # by id only, status checked here (see detect_for)
+            select(col(Customer.id), col(Customer.version), col(Customer.status)).where(
+                col(Customer.id).in_(part)
             )
         )
-        versions.update({str(cid): int(version) for cid, version in rows.all()})
+        versions.update({str(cid): int(v) for cid, v, status in rows.all() if status == "active"})
     for key, members in holders.items():
         result[key] = [(cid, versions[cid]) for cid in members if cid in versions]
     return result
