@@ -183,3 +183,16 @@ async def wait_ready(url: str, process: subprocess.Popen[bytes], log: Path, time
                     return
             await asyncio.sleep(0.1)
     raise RuntimeError(f"{url} did not start in {timeout_s} s")
+
+
+async def gateway_database(url: str, *, name: str, role: str) -> tuple[str, str]:
+    """A gateway database at `url`, migrated, with one client of `role`: (client id, secret)."""
+    from gateway.clients import create_client
+    from gateway.config import ALEMBIC_INI
+    from gateway.operations import gateway_session
+    from servicekit.migrations import upgrade
+
+    await asyncio.to_thread(upgrade, ALEMBIC_INI, url)
+    async with gateway_session(url) as (session, _ops):
+        client, secret = await create_client(session, name=name, role=role)
+    return client.client_id, secret

@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from benchlib import child_process, percentile, ratio, summarize, wait_ready
+from benchlib import child_process, gateway_database, percentile, ratio, summarize, wait_ready
 
 NAME = "gateway_hop"
 DESCRIPTION = (
@@ -105,25 +105,13 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-async def _prepare_gateway_db(url: str) -> tuple[str, str]:
-    from gateway.clients import create_client
-    from gateway.config import ALEMBIC_INI
-    from gateway.operations import gateway_session
-    from servicekit.migrations import upgrade
-
-    await asyncio.to_thread(upgrade, ALEMBIC_INI, url)
-    async with gateway_session(url) as (session, _ops):
-        client, secret = await create_client(session, name="bench storefront", role="storefront")
-    return client.client_id, secret
-
-
 @contextlib.asynccontextmanager
 async def running_stack(tmp: Path) -> AsyncIterator[Stack]:
     gateway_port, service_port = _free_port(), _free_port()
     gateway_url = f"http://127.0.0.1:{gateway_port}"
     service_url = f"http://127.0.0.1:{service_port}"
     gateway_db = f"sqlite+aiosqlite:///{tmp / 'gateway.db'}"
-    client_id, secret = await _prepare_gateway_db(gateway_db)
+    client_id, secret = await gateway_database(gateway_db, name="bench storefront", role="storefront")
     env = dict(os.environ)
     env.update(
         {

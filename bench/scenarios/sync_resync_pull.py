@@ -34,7 +34,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from benchlib import bench_port, child_process, ratio, summarize, wait_ready
+from benchlib import bench_port, child_process, gateway_database, ratio, summarize, wait_ready
 
 NAME = "sync_resync_pull"
 DESCRIPTION = (
@@ -50,18 +50,6 @@ LOCATIONS = 3
 def _params(quick: bool) -> tuple[int, int]:
     """(SKUs, rounds)."""
     return (1000, 1) if quick else (10_000, 3)
-
-
-async def _gateway_db(url: str) -> tuple[str, str]:
-    from gateway.clients import create_client
-    from gateway.config import ALEMBIC_INI
-    from gateway.operations import gateway_session
-    from servicekit.migrations import upgrade
-
-    await asyncio.to_thread(upgrade, ALEMBIC_INI, url)
-    async with gateway_session(url) as (session, _ops):
-        client, secret = await create_client(session, name="bench sync-service", role="sync")
-    return client.client_id, secret
 
 
 async def _product_db(url: str, skus: int) -> None:
@@ -137,7 +125,7 @@ async def _stack(tmp: Path, skus: int) -> AsyncIterator[tuple[str, str, str, str
     product_url = f"http://127.0.0.1:{product_port}"
     gateway_db = f"sqlite+aiosqlite:///{tmp / 'gateway.db'}"
     product_db = f"sqlite+aiosqlite:///{tmp / 'product.db'}"
-    client_id, secret = await _gateway_db(gateway_db)
+    client_id, secret = await gateway_database(gateway_db, name="bench sync-service", role="sync")
     await _product_db(product_db, skus)
     env = dict(os.environ)
     env.update(

@@ -138,17 +138,17 @@ class _OneHopCursor(AsyncAdapt_aiosqlite_cursor):
 
     def _run(self, many: bool, operation: Any, parameters: Any) -> None:
         connection = self._connection
+        inline = type(self._adapt_connection) is _InlineConnection
         outcome = None
-        if not many and type(self._adapt_connection) is _InlineConnection:
+        if inline and not many:
             try:
                 outcome = _run_inline(connection._conn, operation, parameters)
             except Exception as error:
                 self._adapt_connection._handle_exception(error)
         if outcome is None:
-            busy_wait = type(self._adapt_connection) is _InlineConnection
 
             def in_thread() -> tuple[Any, list[Any], int, Any]:
-                return _execute_waiting(connection._conn, many, operation, parameters, busy_wait=busy_wait)
+                return _execute_waiting(connection._conn, many, operation, parameters, busy_wait=inline)
 
             try:
                 outcome = await_(connection._execute(in_thread))
@@ -336,7 +336,8 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any, *, inline: bool = False
     if type(dbapi_connection) is AsyncAdapt_aiosqlite_connection:
         # Same layout (no slots added): statements in one trip, or (inline) in the event loop's thread.
         dbapi_connection.__class__ = _InlineConnection if inline else _OneHopConnection
-    inline = type(dbapi_connection) is _InlineConnection
+    else:
+        inline = False  # another driver's connection (a synchronous engine): its usual busy timeout
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA foreign_keys=ON")

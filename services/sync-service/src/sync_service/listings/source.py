@@ -96,21 +96,23 @@ class _TokenAnswer(_Strict):
     expires_in: int = Field(ge=1, le=7 * 86400)
 
 
-async def _bounded_get(
-    http: httpx.AsyncClient, method: str, url: str, limit: int, **kwargs: object
+async def _call(
+    http: httpx.AsyncClient, what: str, method: str, url: str, limit: int, timeout: float, **kwargs: object
 ) -> tuple[int, bytes]:
-    """Status and body of one call, the body cut off (an error) past `limit` bytes."""
-    async with http.stream(method, url, **kwargs) as response:  # type: ignore[arg-type]
-        body = bytearray()
-        async for chunk in response.aiter_bytes():
-            body += chunk
-            if len(body) > limit:
-                raise CatalogUnreadable(f"{url} answered more than {limit} bytes")
-        return response.status_code, bytes(body)
-
-
-def _failure(what: str, exc: Exception) -> CatalogUnreadable:
-    return CatalogUnreadable(f"{what} failed: {type(exc).__name__}: {exc}"[:1000])
+    """Status and body of one call, within `timeout` seconds as a whole, the body cut off (an error)
+    past `limit` bytes; a timeout or a transport error is CatalogUnreadable naming `what`."""
+    try:
+        async with asyncio.timeout(timeout), http.stream(method, url, **kwargs) as response:  # type: ignore[arg-type]
+            body = bytearray()
+            async for chunk in response.aiter_bytes():
+                body += chunk
+                if len(body) > limit:
+                    raise CatalogUnreadable(f"{url} answered more than {limit} bytes")
+            return response.status_code, bytes(body)
+    except TimeoutError:
+        raise CatalogUnreadable(f"{what} timed out after {timeout:g} s") from None
+    except httpx.HTTPError as exc:
+        raise CatalogUnreadable(f"{what} failed: {type(exc).__name__}: {exc}"[:1000]) from None
 
 
 class ServiceToken:
@@ -144,23 +146,17 @@ class ServiceToken:
 
     async def _fetch(self, http: httpx.AsyncClient) -> None:
         self._token = None
-        try:
-            async with asyncio.timeout(self.timeout):
-                status, body = await _bounded_get(
-                    http,
-                    "POST",
-                    self.token_url,
-                    MAX_TOKEN_BYTES,
-                    data={"grant_type": "client_credentials", "scope": "products:read"},
-                    auth=(self.client_id, self.client_secret),
-                    headers={"accept": "application/json"},
-                )
-        except TimeoutError:
-            raise CatalogUnreadable(
-                f"getting sync-service's token at {self.token_url} timed out after {self.timeout:g} s"
-            ) from None
-        except httpx.HTTPError as exc:
-            raise _failure(f"getting sync-service's token at {self.token_url}", exc) from None
+        status, body = await _call(
+            http,
+            f"getting sync-service's token at {self.token_url}",
+            "POST",
+            self.token_url,
+            MAX_TOKEN_BYTES,
+            self.timeout,
+            data={"grant_type": "client_credentials", "scope": "products:read"},
+            auth=(self.client_id, self.client_secret),
+            headers={"accept": "application/json"},
+        )
         if status != 200:
             raise CatalogUnreadable(
                 f"the gateway refused sync-service's client credentials (HTTP {status}: "
@@ -194,20 +190,16 @@ class CatalogSource:
         params = {"limit": str(self.page_size), **({"cursor": cursor} if cursor else {})}
         token = await self.token.get(http)
         for attempt in (1, 2):
-            try:
-                async with asyncio.timeout(self.timeout):
-                    status, body = await _bounded_get(
-                        http,
-                        "GET",
-                        self.url,
-                        MAX_PAGE_BYTES,
-                        params=params,
-                        headers={"authorization": f"Bearer {token}", "accept": "application/json"},
-                    )
-            except TimeoutError:
-                raise CatalogUnreadable(f"reading {self.url} timed out after {self.timeout:g} s") from None
-            except httpx.HTTPError as exc:
-                raise _failure(f"reading {self.url}", exc) from None
+            status, body = await _call(
+                http,
+                f"reading {self.url}",
+                "GET",
+                self.url,
+                MAX_PAGE_BYTES,
+                self.timeout,
+                params=params,
+                headers={"authorization": f"Bearer {token}", "accept": "application/json"},
+            )
             if status == 401 and attempt == 1:
                 token = await self.token.renew(http, token)
                 continue
