@@ -3,6 +3,7 @@ layer configures SQLite safely and commits or rolls back a session as a unit."""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -11,9 +12,10 @@ import pytest
 from pydantic import SecretStr, ValidationError
 from pydantic_settings import SettingsConfigDict
 from sqlalchemy import func, select, text
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import col
 
-from servicekit.db import SQLITE_BUSY_TIMEOUT_MS, Database
+from servicekit.db import SQLITE_BUSY_TIMEOUT_MS, Database, SQLiteWriteTurn
 from servicekit.settings import ServiceSettings
 from servicekit.testing import using_postgres
 
@@ -134,6 +136,54 @@ async def test_session_rolls_back_when_the_block_raises(database: Database) -> N
     with pytest.raises(RuntimeError, match="boom"):
         await write_then_fail()
     assert await count_named(database, name) == 0
+
+
+def checked_out(database: Database) -> int:
+    return int(database.engine.sync_engine.pool.checkedout())  # type: ignore[attr-defined]
+
+
+async def test_a_commit_that_fails_rolls_back_and_gives_the_connection_back(database: Database) -> None:
+    # The session commits and closes in one call: when the commit raises (here its flush meets a taken
+    # primary key), the session must still roll back, return its connection and, on SQLite, its write turn.
+    name = f"taken-{uuid.uuid4().hex[:8]}"
+    async with database.session() as session:
+        item = Item(name=name, version=1)
+        session.add(item)
+    with pytest.raises(IntegrityError):
+        async with database.session() as session:
+            session.add(Item(id=item.id, name=f"{name}-again", version=2))
+    assert checked_out(database) == 0
+    turn = SQLiteWriteTurn.of(database.engine)
+    assert turn is None or not turn.held
+    async with database.session() as session:  # the next writer is not held up by the failed one
+        session.add(Item(name=f"{name}-next", version=3))
+    assert await count_named(database, f"{name}-again") == 0
+    assert await count_named(database, f"{name}-next") == 1
+
+
+async def test_a_session_cancelled_inside_its_block_rolls_back_and_gives_the_connection_back(
+    database: Database,
+) -> None:
+    name = f"cancelled-{uuid.uuid4().hex[:8]}"
+    flushed = asyncio.Event()
+
+    async def write_then_wait() -> None:
+        async with database.session() as session:
+            session.add(Item(name=name, version=1))
+            await session.flush()
+            flushed.set()
+            await asyncio.sleep(30)
+
+    task = asyncio.create_task(write_then_wait())
+    await asyncio.wait_for(flushed.wait(), 10)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert checked_out(database) == 0
+    assert await count_named(database, name) == 0
+    async with database.session() as session:  # the write turn was given back
+        session.add(Item(name=name, version=2))
+    assert await count_named(database, name) == 1
 
 
 async def test_read_connection_sees_committed_rows(database: Database) -> None:

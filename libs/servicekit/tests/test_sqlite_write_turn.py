@@ -6,7 +6,7 @@ import asyncio
 
 from sqlalchemy import func, select
 
-from servicekit.db import Database, SQLiteWriteTurn
+from servicekit.db import Database, SQLiteWriteTurn, _acquired_at_once
 
 from .support import Item, new_scope
 
@@ -36,3 +36,19 @@ async def test_concurrent_writers_all_commit_and_rollbacks_give_the_turn_back(da
         assert not turn.held
     else:
         assert turn is None  # PostgreSQL has row locks, no single writer lock
+
+
+async def test_a_free_turn_is_taken_at_once_and_a_queue_is_never_jumped() -> None:
+    lock = asyncio.Lock()
+    assert _acquired_at_once(lock)  # free: taken without waiting
+    assert lock.locked()
+    assert not _acquired_at_once(lock)  # held: the caller must wait its turn
+    waiter = asyncio.create_task(lock.acquire())
+    await asyncio.sleep(0)  # the waiter is queued
+    lock.release()  # free again, but the queued waiter is first
+    assert not lock.locked()
+    assert not _acquired_at_once(lock)
+    assert await asyncio.wait_for(waiter, 5)  # the closed attempt left the queue as it was
+    assert lock.locked()
+    lock.release()
+    assert _acquired_at_once(lock)
