@@ -40,6 +40,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # benchlib, also w
 from aiokafka import AIOKafkaConsumer
 from benchlib import migrated_database, ratio, summarize
 from sqlalchemy import func, select, text
+from sqlalchemy.engine import make_url
 
 from analytics_service.config import ALEMBIC_INI, Settings
 from analytics_service.events import ACTIVITY_BATCH, ACTIVITY_CONSUMER, consumers
@@ -302,6 +303,7 @@ async def ingestion(quick: bool, tmp: Path) -> dict[str, Any]:
             async with database.read() as connection:
                 stored = await connection.scalar(text("SELECT count(*) FROM activity_events"))
             await database.dispose()
+            floor = await _storage_floor(tmp, url, total, raw_s, raw_cpu)
     raw_eps, pipeline_eps = total / raw_s, timed / pipeline_s
     return {
         "envelopes": total,
@@ -314,6 +316,55 @@ async def ingestion(quick: bool, tmp: Path) -> dict[str, Any]:
         "rollups_timed_envelopes": timed,
         "fetch_batch": ACTIVITY_BATCH,
         "rollups_equal_recomputation": equal,
+        "storage_floor": floor,
+    }
+
+
+FLOOR_TABLES = ("inbox", "activity_events")
+
+
+async def _storage_floor(
+    tmp: Path, folded_url: str, total: int, raw_s: float, raw_cpu: float
+) -> dict[str, Any]:
+    """What storing alone costs: the rows every envelope leaves whatever the fold does (its inbox row; its
+    raw event, once per message), read back as the fold stored them and inserted again into a fresh
+    database migrated by the service's migrations (its indexes), with sqlite3's `executemany` in
+    transactions of the consumer's batch size: no SQLAlchemy, no decoding, no sessions or rollups. Its
+    rate against the raw consumer's bounds what any fold that keeps every raw event can reach here."""
+    source = sqlite3.connect(make_url(folded_url).database or "")
+    try:
+        tables = {
+            name: (
+                [row[1] for row in source.execute(f"PRAGMA table_info({name})")],
+                source.execute(f"SELECT * FROM {name}").fetchall(),
+            )
+            for name in FLOOR_TABLES
+        }
+    finally:
+        source.close()
+    async with migrated_database("sqlite", tmp, "floor", ALEMBIC_INI, "") as url:
+        target = sqlite3.connect(make_url(url).database or "")
+        target.execute("PRAGMA journal_mode=WAL")
+        target.execute("PRAGMA synchronous=NORMAL")  # as servicekit's connections
+        statements = {
+            name: f"INSERT INTO {name} ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})"
+            for name, (columns, _rows) in tables.items()
+        }
+        batches = -(-total // ACTIVITY_BATCH)
+        started, cpu = time.perf_counter(), time.process_time()
+        for index in range(batches):
+            with target:
+                for name, (_columns, rows) in tables.items():
+                    share = rows[index * len(rows) // batches : (index + 1) * len(rows) // batches]
+                    target.executemany(statements[name], share)
+        floor_s, floor_cpu = time.perf_counter() - started, time.process_time() - cpu
+        target.close()
+    return {
+        "rows": {name: len(rows) for name, (_columns, rows) in tables.items()},
+        "eps": round(total / floor_s, 1),
+        "cpu_us_per_event": round(floor_cpu / total * 1e6, 1),
+        "ratio_floor_over_raw": ratio(total / floor_s, total / raw_s),
+        "cpu_ratio_floor_over_raw": ratio(floor_cpu, raw_cpu),
     }
 
 
@@ -701,6 +752,9 @@ def _result(quick: bool, ingest: dict[str, Any], queries: dict[str, Any]) -> dic
         "ingestion rollups/raw (goal >= 0.5)": ingest["ratio_rollups_over_raw"],
         "ingestion rollups events/s (SQLite)": ingest["rollups_sqlite_eps"],
         "rollups equal recomputation": ingest["rollups_equal_recomputation"],
+        "ingestion storage floor/raw (raw events + inbox rows, sqlite3 alone)": ingest["storage_floor"][
+            "ratio_floor_over_raw"
+        ],
         "KPI report p50 ms (rollups)": queries["rollup_report_ms"]["p50"],
         "KPI report p99 ms (rollups, goal < 50)": queries["rollup_report_ms"]["p99"],
         "same KPIs from raw events p50 ms": queries["raw_kpis_ms"]["p50"],
