@@ -96,6 +96,7 @@ async def test_unknown_csv_column_gets_422(client: httpx.AsyncClient, token_issu
 
     assert response.status_code == 422
     assert "shoe_size" in response.json()["errors"][0]["message"]
+    assert response.json()["detail"].endswith("external_id.")  # one full stop, not two
 
 
 async def test_file_of_unknown_format_gets_422(

@@ -108,7 +108,7 @@ async def start_import(
         rows = await asyncio.to_thread(service.parse, upload.file, fmt)
     except service.FileError as exc:
         raise UnprocessableEntity(
-            f"The file cannot be read, nothing was imported: {exc}.",
+            f"The file cannot be read, nothing was imported: {str(exc).rstrip('.')}.",
             extra={
                 "errors": [FieldError(field="body.file", message=str(exc), type="file_invalid").model_dump()]
             },
