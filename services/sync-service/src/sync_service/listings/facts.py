@@ -15,7 +15,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
@@ -56,6 +56,19 @@ async def _rows_by(session: AsyncSession, model: Any, column: Any, keys: Collect
         found = await session.execute(select(model).where(column.in_(ordered[start : start + CHUNK])))
         rows.extend(found.scalars().all())
     return rows
+
+
+async def bump_facts(session: AsyncSession, skus: Collection[str]) -> None:
+    """A new facts version for each of `skus` (`CatalogVariant.facts_version`), in the transaction that
+    changed their facts: a listing stamped with an older version is recomputed by the next resync."""
+    ordered = sorted(skus)
+    table: Any = CatalogVariant.__table__  # type: ignore[attr-defined]
+    for start in range(0, len(ordered), CHUNK):
+        await session.execute(
+            update(table)
+            .where(table.c.sku.in_(ordered[start : start + CHUNK]))
+            .values(facts_version=table.c.facts_version + 1)
+        )
 
 
 @dataclass(frozen=True)
@@ -106,6 +119,7 @@ async def apply_products(session: AsyncSession, products: Sequence[ProductFact])
     for fact in products:
         skus.update(await _apply_product(session, fact, known, variants))
     await session.flush()
+    await bump_facts(session, skus)
     return skus
 
 
@@ -212,6 +226,7 @@ async def apply_prices(session: AsyncSession, prices: Iterable[PriceFact]) -> se
             row.amount_minor = _minor(price.amount)
             row.effective_from = effective
     await session.flush()
+    await bump_facts(session, changed)
     return changed
 
 
@@ -266,7 +281,7 @@ async def on_promotions(session: AsyncSession, events: Sequence[CloudEvent]) -> 
 
 async def apply_stock(session: AsyncSession, levels: Sequence[StockFact]) -> set[str]:
     """Each SKU's available units at a location (in order), unless the projection holds a later state of
-    that row; the SKUs whose available units changed."""
+    that row; the SKUs whose available units (or a location's code) changed."""
     known = {
         (row.sku, row.location_id): row
         for row in await _rows_by(
@@ -290,12 +305,14 @@ async def apply_stock(session: AsyncSession, levels: Sequence[StockFact]) -> set
             continue
         if row.as_of is not None and as_utc(row.as_of) > as_of:
             continue
-        if row.available != level.available:
-            changed.add(level.sku)
+        location_code = level.location_code or row.location_code
+        if row.available != level.available or row.location_code != location_code:
+            changed.add(level.sku)  # a channel selling from some locations only counts by code
         row.available = level.available
-        row.location_code = level.location_code or row.location_code
+        row.location_code = location_code
         row.as_of = as_of
     await session.flush()
+    await bump_facts(session, changed)
     return changed
 
 

@@ -34,6 +34,17 @@ class Sent(NamedTuple):
     desired_at: datetime
 
 
+class HeldText(str):
+    """A state a channel holds, as JSON text: the channel answered exactly the text pushed (decoded only
+    when it has to be stored as an answer other than the listing's desired state)."""
+
+    __slots__ = ()
+
+
+Held = dict[str, Any] | HeldText | None
+"""A state a channel holds: decoded, as the text pushed, or none."""
+
+
 class Pending(NamedTuple):
     """A pending listing as a push carries it: what the acknowledgement compares with, and its desired
     state as the database holds it (JSON text, put in the push's body as it is, never decoded)."""
@@ -109,7 +120,7 @@ _ACK_MATCHES = {
 
 
 async def acknowledge_many(
-    session: AsyncSession, *, answers: Sequence[tuple[str, Sent, dict[str, Any] | None, str | None, datetime]]
+    session: AsyncSession, *, answers: Sequence[tuple[str, Sent, Held, str | None, datetime]]
 ) -> None:
     """Record what channels say they hold after pushes (channel id, listing as pushed, state held, its
     `state_hash`, time of the answer), for many listings of any channels. A listing still at the pushed
@@ -125,8 +136,8 @@ async def acknowledge_many(
         return
     connection = await session.connection()
     table: Any = Listing.__table__  # type: ignore[attr-defined]
-    matches: dict[datetime, list[tuple[str, Sent, dict[str, Any] | None, str | None]]] = {}
-    rest: list[tuple[str, Sent, dict[str, Any] | None, str | None, datetime]] = []
+    matches: dict[datetime, list[tuple[str, Sent, Held, str | None]]] = {}
+    rest: list[tuple[str, Sent, Held, str | None, datetime]] = []
     for channel_id, sent, held, digest, now in answers:
         if digest == sent.digest and digest is not None:
             matches.setdefault(now, []).append((channel_id, sent, held, digest))
@@ -162,7 +173,7 @@ async def acknowledge_many(
 
 async def _acknowledge_rows(
     connection: AsyncConnection,
-    answers: Sequence[tuple[str, Sent, dict[str, Any] | None, str | None, datetime]],
+    answers: Sequence[tuple[str, Sent, Held, str | None, datetime]],
 ) -> None:
     """`acknowledge_many` for any answers, the held state bound per row: two executemany statements."""
     rows = []
@@ -173,7 +184,7 @@ async def _acknowledge_rows(
                 "b_channel": channel_id,
                 "b_sku": sent.sku,
                 "b_seq": sent.seq,
-                "b_acked": held,
+                "b_acked": json.loads(held) if isinstance(held, HeldText) else held,
                 "b_hash": digest,
                 "b_now": now,
                 "b_status": ("in_sync" if sent.publishable else "unpublished") if matches else "drifted",
