@@ -163,23 +163,18 @@ async def acknowledge_many(
         if batch is None:
             batches.append(batch := {})
         batch[key] = answer
-    if batches:
-        moment = _moments(connection)
+    moments: dict[datetime, Any] = {}  # the answers of one push share their time: converted once
+    convert = _moments(connection)
     for batch in batches:
         assert statement is not None
-        rows = json.dumps(
-            [
-                [
-                    channel_id,
-                    sent.sku,
-                    sent.seq,
-                    "in_sync" if sent.publishable else "unpublished",
-                    moment(now),
-                ]
-                for channel_id, sent, _, _, now in batch.values()
-            ],
-            separators=(",", ":"),
-        )
+        values = []
+        for channel_id, sent, _, _, now in batch.values():
+            moment = moments.get(now)
+            if moment is None:
+                moment = moments[now] = convert(now)
+            status = "in_sync" if sent.publishable else "unpublished"
+            values.append([channel_id, sent.sku, sent.seq, status, moment])
+        rows = json.dumps(values, separators=(",", ":"))
         moved = await connection.execute(text(statement).bindparams(bindparam("rows", rows)))
         done = {(row[0], row[1]) for row in moved.all()}
         if len(done) < len(batch):  # some moved on meanwhile (or hold a newer answer): the general way
