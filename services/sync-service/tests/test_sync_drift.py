@@ -29,6 +29,7 @@ from sync_support import (
 )
 
 from contracts import topics
+from contracts.catalog.products import ProductDetails
 from servicekit.errors import Conflict
 from servicekit.testing import TestTokenIssuer
 from sync_service.common import utc_now
@@ -360,6 +361,19 @@ async def test_a_resync_recomputes_only_what_changed_since_its_stamp_and_pushes_
     restamped = await _stamps(stack, channel["id"], skus)
     assert restamped[skus[0]] != stamped[skus[0]]
     assert {sku: restamped[sku] for sku in skus[1:]} == {sku: stamped[sku] for sku in skus[1:]}
+
+    # A product's new details that no longer list its variant: the variant still shows the product.
+    async with stack.sync.database.session() as session:
+        product_id = (await session.get(Listing, (channel["id"], skus[2]))).product_id  # type: ignore[union-attr]
+        details = ProductDetails(title="Wool shirt", variants=[])
+        await facts.apply_products(session, [facts.ProductFact(product_id, "active", 2, details)])
+    assert (await stack.start(channel, "resync"))["status"] == "succeeded"
+
+    async def retitled() -> bool:
+        return (stack.held(channel, skus[2]) or {}).get("title") == "Wool shirt"
+
+    await eventually(retitled)
+    restamped = await _stamps(stack, channel["id"], skus)
 
     starts = utc_now() + timedelta(seconds=1)
     async with stack.sync.database.session() as session:  # known before it starts, as its event leaves it

@@ -58,17 +58,18 @@ async def _rows_by(session: AsyncSession, model: Any, column: Any, keys: Collect
     return rows
 
 
-async def bump_facts(session: AsyncSession, skus: Collection[str]) -> None:
-    """A new facts version for each of `skus` (`CatalogVariant.facts_version`), in the transaction that
-    changed their facts: a listing stamped with an older version is recomputed by the next resync."""
-    ordered = sorted(skus)
+async def bump_facts(session: AsyncSession, skus: Collection[str], product_ids: Collection[str] = ()) -> None:
+    """A new facts version for each of `skus` and each variant of `product_ids`
+    (`CatalogVariant.facts_version`), in the transaction that changed their facts: a listing stamped with
+    an older version is recomputed by the next resync."""
     table: Any = CatalogVariant.__table__  # type: ignore[attr-defined]
-    for start in range(0, len(ordered), CHUNK):
-        await session.execute(
-            update(table)
-            .where(table.c.sku.in_(ordered[start : start + CHUNK]))
-            .values(facts_version=table.c.facts_version + 1)
-        )
+    for column, keys in ((table.c.sku, sorted(skus)), (table.c.product_id, sorted(product_ids))):
+        for start in range(0, len(keys), CHUNK):
+            await session.execute(
+                update(table)
+                .where(column.in_(keys[start : start + CHUNK]))
+                .values(facts_version=table.c.facts_version + 1)
+            )
 
 
 @dataclass(frozen=True)
@@ -116,10 +117,18 @@ async def apply_products(session: AsyncSession, products: Sequence[ProductFact])
         row.sku: row for row in await _rows_by(session, CatalogVariant, col(CatalogVariant.sku), variant_skus)
     }
     skus: set[str] = set()
+    applied: set[str] = set()
     for fact in products:
+        current = known.get(fact.product_id)
+        if (current is None or current.version <= fact.version) and (
+            current is not None or fact.details is not None
+        ):
+            applied.add(fact.product_id)  # `_apply_product` takes it (else it keeps the newer or nothing)
         skus.update(await _apply_product(session, fact, known, variants))
     await session.flush()
-    await bump_facts(session, skus)
+    # Every variant of a product that changed (each SKU above points at it now), also one its latest
+    # details no longer list: it still points at the product, whose facts its listing is computed from.
+    await bump_facts(session, (), applied)
     return skus
 
 
