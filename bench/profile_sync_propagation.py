@@ -88,11 +88,11 @@ def instrument() -> None:
 
     enqueue_prepared = PushPipeline.enqueue_prepared
 
-    def enqueue_prepared_timed(self: PushPipeline, channel_id: str, rows: Any) -> None:
+    def enqueue_prepared_timed(self: PushPipeline, channel_id: str, rows: Any, channel: Any = None) -> None:
         now = time.time()
         for row in rows:
             ENQUEUED.setdefault((channel_id, row.sent.sku), now)
-        enqueue_prepared(self, channel_id, rows)
+        enqueue_prepared(self, channel_id, rows, channel)
 
     PushPipeline.enqueue_prepared = enqueue_prepared_timed  # type: ignore[method-assign]
 

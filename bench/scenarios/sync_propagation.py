@@ -305,11 +305,13 @@ async def _resync(
             settings = app.state.runtime.settings
             worker = app.state.pipeline.workers[channel["id"]]
             bodies: list[bytes] = []
+            attempt = worker._attempt
 
-            async def capture(request: httpx.Request) -> None:
-                bodies.append(request.content)
+            async def capture(signer: Any, endpoint: str, body: str, echo: bytes) -> Any:
+                bodies.append(body.encode())  # what the worker POSTs (its HTTP client's content)
+                return await attempt(signer, endpoint, body, echo)
 
-            worker.client.event_hooks["request"].append(capture)
+            worker._attempt = capture
             load = os.getloadavg()
             _observe("resync", True)
             cpu_started = time.process_time()
@@ -321,7 +323,7 @@ async def _resync(
             polled_s = time.perf_counter() - started
             cpu_s = time.process_time() - cpu_started
             _observe("resync", False)
-            worker.client.event_hooks["request"].remove(capture)
+            del worker._attempt
             async with database.read() as connection:
                 last_ack = (
                     await connection.execute(

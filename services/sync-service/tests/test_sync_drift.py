@@ -6,12 +6,13 @@ job transitions raced."""
 import asyncio
 from collections.abc import AsyncIterator
 from datetime import timedelta
+from decimal import Decimal
 from typing import Any
 
 import pytest
 import pytest_asyncio
 from prometheus_client import REGISTRY
-from sqlalchemy import delete, update
+from sqlalchemy import delete, select, update
 from sqlmodel import col
 from sync_support import (
     ChannelStack,
@@ -28,12 +29,14 @@ from sync_support import (
 )
 
 from contracts import topics
+from contracts.catalog.products import ProductDetails
 from servicekit.errors import Conflict
 from servicekit.testing import TestTokenIssuer
 from sync_service.common import utc_now
 from sync_service.drift import service
 from sync_service.drift.models import SyncJob
-from sync_service.listings.models import Listing
+from sync_service.listings import facts
+from sync_service.listings.models import CatalogPromotion, Listing
 from sync_service.reference_channel import Behaviour
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
@@ -308,6 +311,95 @@ async def test_a_resync_creates_the_listings_a_channel_lacks_and_pushes_them(
         assert job["status"] == "succeeded", job
         await listing_where(stack.sync, target["id"], sku, in_sync_at("8"))
     assert (stack.held(channel, sku) or {})["price"] == "8"
+
+
+async def _stamps(stack: Stack, channel_id: str, skus: list[str]) -> dict[str, tuple[str | None, int]]:
+    async with stack.sync.database.read() as connection:
+        rows = (
+            await connection.execute(
+                select(col(Listing.sku), col(Listing.facts_stamp), col(Listing.desired_seq)).where(
+                    col(Listing.channel_id) == channel_id, col(Listing.sku).in_(skus)
+                )
+            )
+        ).all()
+    return {sku: (stamp, seq) for sku, stamp, seq in rows}
+
+
+async def test_a_resync_recomputes_only_what_changed_since_its_stamp_and_pushes_every_listing(
+    stack: Stack, kafka_bootstrap: str
+) -> None:
+    """A resync takes a listing stamped with the facts it was computed from as it is, and still pushes
+    it; facts that changed without a recomputation (as a pull writes them), or a promotion that started
+    by the clock since, make the next resync compute it again."""
+    channel = await stack.channel()
+    skus = sorted(unique("SKU-S") for _ in range(3))
+    for sku in skus:
+        await publish(kafka_bootstrap, sku, "7.00")
+    for sku in skus:
+        await listing_where(stack.sync, channel["id"], sku, in_sync_at("7"))
+    assert {stamp for stamp, _ in (await _stamps(stack, channel["id"], skus)).values()} == {None}
+
+    assert (await stack.start(channel, "resync"))["status"] == "succeeded"
+    stamped = await _stamps(stack, channel["id"], skus)
+    assert all(stamp is not None for stamp, _ in stamped.values())
+    state = stack.reference.channel(channel["code"])
+    state.listings.clear()
+    assert (await stack.start(channel, "resync"))["status"] == "succeeded"
+    for sku in skus:  # every listing pushed again, none computed again
+        await listing_where(stack.sync, channel["id"], sku, in_sync_at("7"))
+        assert (stack.held(channel, sku) or {})["price"] == "7"
+    assert await _stamps(stack, channel["id"], skus) == stamped
+
+    async with stack.sync.database.session() as session:  # facts in, no recomputation (as a pull does)
+        changed = await facts.apply_prices(
+            session, [facts.PriceFact(skus[0], "EUR", None, Decimal("9.00"), utc_now())]
+        )
+        assert changed == {skus[0]}
+    assert (await stack.start(channel, "resync"))["status"] == "succeeded"
+    await listing_where(stack.sync, channel["id"], skus[0], in_sync_at("9"))
+    assert (stack.held(channel, skus[0]) or {})["price"] == "9"
+    restamped = await _stamps(stack, channel["id"], skus)
+    assert restamped[skus[0]] != stamped[skus[0]]
+    assert {sku: restamped[sku] for sku in skus[1:]} == {sku: stamped[sku] for sku in skus[1:]}
+
+    # A product's new details that no longer list its variant: the variant still shows the product.
+    async with stack.sync.database.session() as session:
+        product_id = (await session.get(Listing, (channel["id"], skus[2]))).product_id  # type: ignore[union-attr]
+        details = ProductDetails(title="Wool shirt", variants=[])
+        await facts.apply_products(session, [facts.ProductFact(product_id, "active", 2, details)])
+    assert (await stack.start(channel, "resync"))["status"] == "succeeded"
+
+    async def retitled() -> bool:
+        return (stack.held(channel, skus[2]) or {}).get("title") == "Wool shirt"
+
+    await eventually(retitled)
+    restamped = await _stamps(stack, channel["id"], skus)
+
+    starts = utc_now() + timedelta(seconds=1)
+    async with stack.sync.database.session() as session:  # known before it starts, as its event leaves it
+        session.add(
+            CatalogPromotion(
+                promotion_id=unique("promo-"),
+                kind="percentage",
+                percent_bp=5000,
+                skus=[skus[1]],
+                category_ids=[],
+                channels=[],
+                starts_at=starts,
+                ends_at=starts + timedelta(hours=1),
+            )
+        )
+    assert (await stack.start(channel, "resync"))["status"] == "succeeded"
+    assert (stack.held(channel, skus[1]) or {})["sale"] is None
+    await asyncio.sleep(max(0.0, (starts - utc_now()).total_seconds()) + 0.1)
+    assert (await stack.start(channel, "resync"))["status"] == "succeeded"
+
+    async def on_sale() -> bool:
+        return ((stack.held(channel, skus[1]) or {}).get("sale") or {}).get("price") == "3.5"
+
+    await eventually(on_sale)
+    for sku in (skus[0], skus[2]):  # computed again (the promotions running changed), the same states
+        assert (await _stamps(stack, channel["id"], [sku]))[sku][1] == restamped[sku][1]
 
 
 async def test_a_resync_from_product_service_without_its_credential_is_refused(stack: Stack) -> None:

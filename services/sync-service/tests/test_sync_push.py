@@ -405,75 +405,89 @@ async def test_a_listing_handed_in_already_read_is_pushed_as_read(stack: Stack, 
     assert sku not in worker.prepared
 
 
+@pytest.mark.parametrize("stamped", [False, True], ids=["computed again", "taken as stamped"])
 @pytest.mark.parametrize(
     "moment", ["before the page", "after its reads, before its writes", "after its commit"]
 )
 async def test_a_resync_page_racing_a_newer_desired_state_never_acknowledges_it_with_the_older_one(
-    stack: Stack, kafka_bootstrap: str, monkeypatch: pytest.MonkeyPatch, moment: str
+    stack: Stack, kafka_bootstrap: str, monkeypatch: pytest.MonkeyPatch, moment: str, stamped: bool
 ) -> None:
-    """A resync page computes a listing's state, puts it back to pending and hands the pipeline what it
-    computed, while a recomputation moves the listing to a newer desired state (a made-up hash no state
-    has, so no honest acknowledgement can match it). Before the page's writes, the newer state is one the
-    channel had acknowledged already (in sync, which the page puts back to pending too: the hardest case);
-    after its commit, an ordinary pending one. Whenever it lands, a listing ends in sync only at a desired
-    state the channel holds, never with the page's older state acknowledged as the newer one."""
+    """A resync page computes a listing's state (or, `stamped` by an earlier page with the facts it
+    holds, takes it as stored), puts it back to pending and hands the pipeline that state, while a
+    recomputation moves the listing to a newer desired state (another price: a state the page's push
+    cannot carry, so an acknowledgement of the page's push can only match it if the page handed its
+    older state over as the newer one). Before the page's writes, the newer state is one the channel
+    had acknowledged already (in sync, which the page puts back to pending too: the hardest case);
+    after its commit, an ordinary pending one. Whenever it lands, a listing ends in sync only at a
+    desired state the channel holds, never with the page's older state acknowledged as the newer one."""
     channel = await stack.channel()
     sku = unique("SKU-W")
     await publish_product(kafka_bootstrap, sku)
     await listing_where(stack.sync, channel["id"], sku, in_sync_at("10"))
     runner = stack.sync.app.state.jobs
     worker = stack.sync.app.state.pipeline.worker(channel["id"])
-    row = await _listing_row(stack, channel["id"], sku)
-    sent = Sent(
-        sku=sku, seq=row.desired_seq, digest=row.desired_hash, publishable=True, desired_at=row.desired_at
-    )
-    recompute_page = pages.recompute_page
-
-    async def newer_state() -> None:
-        async with stack.sync.database.session() as session:
-            await session.execute(
-                update(Listing)
-                .where(
-                    Listing.channel_id == channel["id"], Listing.sku == sku, Listing.desired_seq == sent.seq
-                )
-                .values(
-                    desired_seq=sent.seq + 1,
-                    desired_hash=f"newer-{sent.seq}",
-                    acked_hash=f"newer-{sent.seq}",
-                    status="in_sync",
-                )
-            )
-
-    async def with_a_newer_state_meanwhile(session: Any, **kwargs: Any) -> pages.Page:
-        page = await recompute_page(session, **kwargs)
-        await newer_state()  # its own transaction, committed now
-        return page
-
-    if moment == "after its reads, before its writes":
-        monkeypatch.setattr(pages, "recompute_page", with_a_newer_state_meanwhile)
-    async with stack.sync.database.session() as session:
-        job = await drift_service.start_job(
-            session, channel_id=channel["id"], kind="resync", source="listings", actor="test"
-        )
-        assert await drift_service.move_job(session, job_id=job.id, expected="queued", to="running")
-    if moment == "before the page":
-        await newer_state()
-    assert await runner._resync_page(job.id, channel["id"], sku[:-1], True)  # the page starts at this SKU
-    if moment == "after its commit":
-        await _newer_state(stack, channel["id"], sent)
 
     async def settled() -> Listing | None:
         final = await _listing_row(stack, channel["id"], sku)
         busy = sku in worker.queued or sku in worker.in_flight or final.status == "pending"
         return None if busy else final
 
+    async def run_page(job_id: str) -> None:
+        assert await runner._resync_page(job_id, channel["id"], sku[:-1], True)  # the page starts at this SKU
+
+    async with stack.sync.database.session() as session:
+        job = await drift_service.start_job(
+            session, channel_id=channel["id"], kind="resync", source="listings", actor="test"
+        )
+        assert await drift_service.move_job(session, job_id=job.id, expected="queued", to="running")
+    if stamped:
+        await run_page(job.id)
+        await eventually(settled)
+    row = await _listing_row(stack, channel["id"], sku)
+    assert (row.facts_stamp is not None) == stamped
+    sent = Sent(
+        sku=sku, seq=row.desired_seq, digest=row.desired_hash, publishable=True, desired_at=row.desired_at
+    )
+    newer = {**row.desired, "price": "99"}
+    recompute_page = pages.recompute_page
+
+    async def newer_state(status: str) -> None:
+        """What a recomputation writes (its own transaction, committed now), its stamp cleared as a
+        recomputation does; `in_sync`: as if the channel had acknowledged it already."""
+        values: dict[str, Any] = {"desired": newer, "desired_hash": state_hash(newer)}
+        if status == "in_sync":
+            values.update(acked=newer, acked_hash=state_hash(newer))
+        async with stack.sync.database.session() as session:
+            await session.execute(
+                update(Listing)
+                .where(
+                    Listing.channel_id == channel["id"], Listing.sku == sku, Listing.desired_seq == sent.seq
+                )
+                .values(desired_seq=sent.seq + 1, status=status, facts_stamp=None, **values)
+            )
+
+    async def with_a_newer_state_meanwhile(session: Any, **kwargs: Any) -> pages.Page:
+        page = await recompute_page(session, **kwargs)
+        assert not page.computed[sku].changed
+        assert (sku in {stamp["b_sku"] for stamp in page.stamps}) == (not stamped)  # else taken as stamped
+        await newer_state("in_sync")
+        return page
+
+    if moment == "after its reads, before its writes":
+        monkeypatch.setattr(pages, "recompute_page", with_a_newer_state_meanwhile)
+    if moment == "before the page":
+        await newer_state("in_sync")
+    await run_page(job.id)
+    if moment == "after its commit":
+        await newer_state("pending")
+
     final = await eventually(settled)
     held = stack.held(channel, sku)
     assert final.acked_hash == state_hash(held)
-    if final.status == "in_sync":
-        assert final.desired_hash == final.acked_hash
-    else:  # the newer state was pushed as the listing holds it, and what came back differs from its hash
-        assert (final.status, final.desired_seq) == ("drifted", sent.seq + 1)
-        assert final.desired_hash == f"newer-{sent.seq}"
+    assert final.status == "in_sync"
+    assert final.desired_hash == final.acked_hash
+    if moment != "before the page":  # the newer state was pushed, as the listing holds it
+        assert final.desired_seq == sent.seq + 1
+        assert (held or {}).get("price") == "99"
     async with stack.sync.database.session() as session:
         await drift_service.move_job(session, job_id=job.id, expected="running", to="succeeded")

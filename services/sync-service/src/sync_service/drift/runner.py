@@ -289,6 +289,7 @@ class JobRunner:
                 page = await pages.recompute_page(
                     session, channel=channel, after=after, limit=PAGE, at=utc_now()
                 )
+                await pages.write_stamps(session, page)
                 skus, computed = page.skus, page.computed
             else:
                 query = select(col(CatalogVariant.sku))

@@ -156,10 +156,66 @@ def desired_state(
 _CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"), default=str)
 
 
-def state_json(state: dict[str, Any]) -> str:
-    """A listing state as canonical JSON (keys sorted, no spaces): what `state_hash` digests, and a body
-    a push may carry as it is."""
-    return _CANONICAL.encode(state)
+class CanonicalText(str):
+    """A state's canonical JSON (`state_json`), marked as such: stored as it is (`models.CanonicalJSON`)."""
+
+    __slots__ = ()
+
+
+def state_json(state: dict[str, Any]) -> CanonicalText:
+    """A listing state as canonical JSON (keys sorted, no spaces): what `state_hash` digests, what the
+    listings' `desired` column holds, and a body a push may carry as it is."""
+    return CanonicalText(_CANONICAL.encode(state))
+
+
+COMPUTATION_VERSION = 1
+"""Bump when `desired_state` computes something else from the same facts: every listing's `facts_stamp`
+then differs, so the next resync recomputes them all instead of skipping those whose facts did not change."""
+
+_CHANNEL_FIELDS = (
+    "code",
+    "kind",
+    "currency",
+    "locale",
+    "price_adjustment_bp",
+    "location_codes",
+    "safety_buffer",
+    "category_ids",
+    "completeness_threshold",
+)
+_PROMOTION_FIELDS = (
+    "promotion_id",
+    "kind",
+    "percent_bp",
+    "amount_minor",
+    "currency",
+    "skus",
+    "category_ids",
+    "channels",
+    "starts_at",
+    "ends_at",
+)
+
+
+def context_digest(channel: Any, promotions: Iterable[Any]) -> str:
+    """What a channel's desired states depend on besides a SKU's own facts: the channel's fields that
+    `desired_state` reads, the promotions running for it (all of each one's fields: one that starts,
+    ends, or changes by the clock or by an event changes the digest) and `COMPUTATION_VERSION`. A
+    listing's `facts_stamp` is its SKU's facts version and this digest."""
+    running = sorted(
+        (
+            [str(getattr(p, name)) for name in _PROMOTION_FIELDS]
+            for p in promotions
+            if not p.channels or channel.code in p.channels
+        ),
+        key=lambda fields: fields[0],
+    )
+    described = [COMPUTATION_VERSION, [str(getattr(channel, name)) for name in _CHANNEL_FIELDS], running]
+    return hashlib.sha256(_CANONICAL.encode(described).encode()).hexdigest()[:32]
+
+
+def facts_stamp(facts_version: int, context: str) -> str:
+    return f"{facts_version}:{context}"
 
 
 def digest_of(canonical: str) -> str:

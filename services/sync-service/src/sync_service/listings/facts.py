@@ -15,7 +15,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
@@ -56,6 +56,20 @@ async def _rows_by(session: AsyncSession, model: Any, column: Any, keys: Collect
         found = await session.execute(select(model).where(column.in_(ordered[start : start + CHUNK])))
         rows.extend(found.scalars().all())
     return rows
+
+
+async def bump_facts(session: AsyncSession, skus: Collection[str], product_ids: Collection[str] = ()) -> None:
+    """A new facts version for each of `skus` and each variant of `product_ids`
+    (`CatalogVariant.facts_version`), in the transaction that changed their facts: a listing stamped with
+    an older version is recomputed by the next resync."""
+    table: Any = CatalogVariant.__table__  # type: ignore[attr-defined]
+    for column, keys in ((table.c.sku, sorted(skus)), (table.c.product_id, sorted(product_ids))):
+        for start in range(0, len(keys), CHUNK):
+            await session.execute(
+                update(table)
+                .where(column.in_(keys[start : start + CHUNK]))
+                .values(facts_version=table.c.facts_version + 1)
+            )
 
 
 @dataclass(frozen=True)
@@ -103,9 +117,18 @@ async def apply_products(session: AsyncSession, products: Sequence[ProductFact])
         row.sku: row for row in await _rows_by(session, CatalogVariant, col(CatalogVariant.sku), variant_skus)
     }
     skus: set[str] = set()
+    applied: set[str] = set()
     for fact in products:
+        current = known.get(fact.product_id)
+        if (current is None or current.version <= fact.version) and (
+            current is not None or fact.details is not None
+        ):
+            applied.add(fact.product_id)  # `_apply_product` takes it (else it keeps the newer or nothing)
         skus.update(await _apply_product(session, fact, known, variants))
     await session.flush()
+    # Every variant of a product that changed (each SKU above points at it now), also one its latest
+    # details no longer list: it still points at the product, whose facts its listing is computed from.
+    await bump_facts(session, (), applied)
     return skus
 
 
@@ -212,6 +235,7 @@ async def apply_prices(session: AsyncSession, prices: Iterable[PriceFact]) -> se
             row.amount_minor = _minor(price.amount)
             row.effective_from = effective
     await session.flush()
+    await bump_facts(session, changed)
     return changed
 
 
@@ -266,7 +290,7 @@ async def on_promotions(session: AsyncSession, events: Sequence[CloudEvent]) -> 
 
 async def apply_stock(session: AsyncSession, levels: Sequence[StockFact]) -> set[str]:
     """Each SKU's available units at a location (in order), unless the projection holds a later state of
-    that row; the SKUs whose available units changed."""
+    that row; the SKUs whose available units (or a location's code) changed."""
     known = {
         (row.sku, row.location_id): row
         for row in await _rows_by(
@@ -290,12 +314,14 @@ async def apply_stock(session: AsyncSession, levels: Sequence[StockFact]) -> set
             continue
         if row.as_of is not None and as_utc(row.as_of) > as_of:
             continue
-        if row.available != level.available:
-            changed.add(level.sku)
+        location_code = level.location_code or row.location_code
+        if row.available != level.available or row.location_code != location_code:
+            changed.add(level.sku)  # a channel selling from some locations only counts by code
         row.available = level.available
-        row.location_code = level.location_code or row.location_code
+        row.location_code = location_code
         row.as_of = as_of
     await session.flush()
+    await bump_facts(session, changed)
     return changed
 
 

@@ -12,6 +12,25 @@ from sqlmodel import Field, SQLModel
 from servicekit.db import UTCDateTime
 
 
+class CanonicalJSON(sa.TypeDecorator[Any]):
+    """JSON stored as canonical text (keys sorted, no spaces: `compute.state_json`), so the column read as
+    text is what a push carries and what `state_hash` digests. A `CanonicalText` value is that text already
+    (a resync page serializes each state once) and is stored as it is."""
+
+    impl = sa.JSON
+    cache_ok = True
+
+    def bind_processor(self, dialect: sa.Dialect) -> Any:
+        from sync_service.listings.compute import CanonicalText, state_json
+
+        def process(value: Any) -> str | None:
+            if value is None:
+                return None
+            return value if isinstance(value, CanonicalText) else state_json(value)
+
+        return process
+
+
 class CatalogProduct(SQLModel, table=True):
     """A product as its latest event described it."""
 
@@ -37,6 +56,12 @@ class CatalogVariant(SQLModel, table=True):
     product_id: str = Field(max_length=36, index=True)
     gtin: str | None = Field(default=None, max_length=20)
     attributes: dict[str, Any] = Field(sa_column=sa.Column(sa.JSON(), nullable=False))
+    facts_version: int = Field(
+        default=0,
+        sa_column=sa.Column(sa.Integer(), nullable=False, server_default="0"),
+        description="Bumped whenever a fact of this SKU changes (its product, variant, prices or stock: "
+        "`listings.facts.bump_facts`); a listing's `facts_stamp` names the version it was computed from",
+    )
 
 
 class CatalogPrice(SQLModel, table=True):
@@ -98,7 +123,7 @@ class Listing(SQLModel, table=True):
     channel_id: str = Field(primary_key=True, max_length=36)
     sku: str = Field(primary_key=True, max_length=100)
     product_id: str = Field(max_length=36)
-    desired: dict[str, Any] = Field(sa_column=sa.Column(sa.JSON(), nullable=False))
+    desired: dict[str, Any] = Field(sa_column=sa.Column(CanonicalJSON(), nullable=False))
     desired_hash: str = Field(max_length=64)
     desired_seq: int = 1
     desired_at: datetime = Field(
@@ -114,3 +139,10 @@ class Listing(SQLModel, table=True):
     last_error: str | None = Field(default=None, max_length=1000)
     created_at: datetime = Field(sa_column=sa.Column(UTCDateTime(), nullable=False))
     updated_at: datetime = Field(sa_column=sa.Column(UTCDateTime(), nullable=False))
+    facts_stamp: str | None = Field(
+        default=None,
+        max_length=100,
+        description="The facts the desired state was computed from by a resync page (`listings.pages`): "
+        "the SKU's `facts_version` and a digest of the channel, the running promotions and the computation; "
+        "null when not known (any other writer of the desired state clears it)",
+    )

@@ -1,12 +1,17 @@
 """One page of a channel's listings recomputed set-based: what a resync does for each page of SKUs.
 
-A page is the next `limit` SKUs (by SKU) after a cursor. Its facts are read in three statements bounded by
-the page's SKU range instead of lists of keys: the variants with their product and their listing on the
-channel (one row each), the prices in the channel's currency, the stock. The desired states are then
-computed in one loop; each is serialized once, as canonical JSON (`state_json`), and that one text gives
-both its hash and what a push carries. Only the listings whose desired state changed are written: new ones
-in one INSERT, changed ones in one compare-and-set UPDATE on the sequence they were computed from (409,
-`Conflict`, when another writer moved one first; the caller does the page again).
+A page is the next `limit` SKUs (by SKU) after a cursor. First one statement reads each SKU's facts version
+and its listing on the channel (its `facts_stamp` and its desired state as stored, canonical JSON text):
+a listing stamped with the SKU's current facts version and the page's context (`compute.context_digest`:
+the channel, the promotions running for it, the computation's version) is taken as it is, not computed
+again. The other SKUs' facts are read in three statements bounded by the page's SKU range instead of
+lists of keys: the variants with their product and their listing on the channel (one row each), the
+prices in the channel's currency, the stock. Their desired states are then computed in one loop; each is
+serialized once, as canonical JSON (`state_json`), and that one text gives both its hash and what a push
+carries. Only the listings whose desired state changed are written: new ones in one INSERT, changed ones
+in one compare-and-set UPDATE on the sequence they were computed from (409, `Conflict`, when another
+writer moved one first; the caller does the page again); an unchanged one computed again gets its stamp
+(a compare-and-set too; losing it only means computing it again next time).
 """
 
 from __future__ import annotations
@@ -17,13 +22,22 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, NamedTuple
 
-from sqlalchemy import Text, and_, cast, insert, select
+from sqlalchemy import Text, and_, bindparam, cast, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from servicekit.gcpause import cyclic_gc_paused
 from sync_service.channels.schemas import PUSHED_KINDS
-from sync_service.common import utc_now
-from sync_service.listings.compute import ALL_CHANNELS, SkuFacts, desired_state, digest_of, state_json
+from sync_service.common import as_utc, utc_now
+from sync_service.listings.compute import (
+    ALL_CHANNELS,
+    CanonicalText,
+    SkuFacts,
+    context_digest,
+    desired_state,
+    digest_of,
+    facts_stamp,
+    state_json,
+)
 from sync_service.listings.models import (
     CatalogPrice,
     CatalogProduct,
@@ -79,6 +93,8 @@ class Page(NamedTuple):
     """The page's SKUs, in order (empty: no SKU after the cursor)"""
     computed: dict[str, Computed]
     """By SKU, the listings computed (a SKU whose product is unknown has none)"""
+    stamps: list[dict[str, Any]]
+    """The stamps of the listings computed again to the state they hold (`write_stamps` writes them)"""
 
 
 def _range(column: Any, after: str | None, last: str) -> Any:
@@ -107,83 +123,142 @@ _PAGE_COLUMNS = (
 )
 
 
+_STAMPED_COLUMNS = (
+    _VARIANTS.c.sku,
+    _VARIANTS.c.facts_version,
+    _LISTINGS.c.facts_stamp,
+    _LISTINGS.c.desired_seq,
+    _LISTINGS.c.desired_hash,
+    _LISTINGS.c.publishable,
+    _LISTINGS.c.desired_at,
+    cast(_LISTINGS.c.desired, Text),
+    _LISTINGS.c.status,
+)
+
+
 async def recompute_page(
     session: AsyncSession, *, channel: Any, after: str | None, limit: int, at: datetime
 ) -> Page:
     """Recompute the listings on `channel` (its row: the `Channel` model's attributes) of the next `limit`
-    SKUs after `after`; `at` is the time a changed desired state is stamped with."""
+    SKUs after `after` whose facts changed since their desired state was computed (or that have none
+    stamped); `at` is the time a changed desired state is stamped with."""
     connection = await session.connection()
-    query = (
-        select(*_PAGE_COLUMNS)
-        .select_from(
-            _VARIANTS.outerjoin(_PRODUCTS, _PRODUCTS.c.product_id == _VARIANTS.c.product_id).outerjoin(
-                _LISTINGS, and_(_LISTINGS.c.channel_id == channel.id, _LISTINGS.c.sku == _VARIANTS.c.sku)
-            )
+    promotions = list(await running_promotions(session, utc_now()))
+    context = context_digest(channel, promotions)
+    stamped = select(*_STAMPED_COLUMNS).select_from(
+        _VARIANTS.outerjoin(
+            _LISTINGS, and_(_LISTINGS.c.channel_id == channel.id, _LISTINGS.c.sku == _VARIANTS.c.sku)
         )
-        .order_by(_VARIANTS.c.sku)
-        .limit(limit)
     )
     if after is not None:
-        query = query.where(_VARIANTS.c.sku > after)
-    rows = (await connection.execute(query)).all()
+        stamped = stamped.where(_VARIANTS.c.sku > after)
+    rows = (await connection.execute(stamped.order_by(_VARIANTS.c.sku).limit(limit))).all()
     if not rows:
-        return Page([], {})
+        return Page([], {}, [])
     last = rows[-1][0]
-    prices: dict[str, list[Any]] = {}
-    price_query = select(_PRICES.c.sku, _PRICES.c.currency, _PRICES.c.channel, _PRICES.c.amount_minor).where(
-        _range(_PRICES.c.sku, after, last),
-        _PRICES.c.currency == channel.currency,
-        _PRICES.c.channel.in_((ALL_CHANNELS, channel.code)),
-    )
-    for price in (await connection.execute(price_query)).all():
-        prices.setdefault(price[0], []).append(price)
-    stock: dict[str, list[Any]] = {}
-    stock_query = select(_STOCK.c.sku, _STOCK.c.location_code, _STOCK.c.available).where(
-        _range(_STOCK.c.sku, after, last)
-    )
-    if channel.location_codes:
-        stock_query = stock_query.where(_STOCK.c.location_code.in_(list(channel.location_codes)))
-    for level in (await connection.execute(stock_query)).all():
-        stock.setdefault(level[0], []).append(level)
-    promotions = list(await running_promotions(session, utc_now()))
+    computed: dict[str, Computed] = {}
+    stale: dict[str, str] = {}  # SKU -> the stamp its recomputation carries (the version read here)
+    for sku, version, stamp, seq, digest, publishable, desired_at, text, status in rows:
+        current = facts_stamp(version, context)
+        if stamp == current:
+            computed[sku] = Computed(sku, seq, digest, publishable, as_utc(desired_at), text, status, False)
+        else:
+            stale[sku] = current
+    stamps: list[dict[str, Any]] = []
+    if stale:
+        computer = _PageComputer(channel, promotions, at, stale, computed)
+        await computer.read_and_compute(connection, after, last)
+        await computer.write(session, connection)
+        stamps = computer.stamps
+    return Page([row[0] for row in rows], computed, stamps)
 
-    computer = _PageComputer(channel, prices, stock, promotions, at)
-    for start in range(0, len(rows), YIELD_EVERY):
-        if start:
-            await asyncio.sleep(0)  # a long page lets the pushes' answers in meanwhile
-        with cyclic_gc_paused():
-            computer.compute(rows[start : start + YIELD_EVERY])
-    if computer.inserts:
-        await connection.execute(insert(_LISTINGS), computer.inserts)
-    if computer.updates:
-        updates = computer.updates
-        await update_desired(session, [u for u in updates if "acked" not in u], with_ack=False)
-        await update_desired(session, [u for u in updates if "acked" in u], with_ack=True)
-    return Page([row[0] for row in rows], computer.computed)
+
+async def write_stamps(session: AsyncSession, page: Page) -> None:
+    """The stamps of a page's listings computed again to the state they hold, each a compare-and-set on
+    the sequence computed (one that moved meanwhile keeps its stamp, or none: it is computed again next
+    time). Written with the page's other writes (`recompute_page` reads, and writes only new states)."""
+    if page.stamps:
+        await (await session.connection()).execute(
+            update(_LISTINGS)
+            .where(
+                _LISTINGS.c.channel_id == bindparam("b_channel"),
+                _LISTINGS.c.sku == bindparam("b_sku"),
+                _LISTINGS.c.desired_seq == bindparam("b_seq"),
+            )
+            .values(facts_stamp=bindparam("v_stamp")),
+            page.stamps,
+        )
 
 
 class _PageComputer:
-    """The desired states of a page's rows, and the writes they need."""
+    """The desired states of a page's stale SKUs, and the writes they need."""
 
     def __init__(
         self,
         channel: Any,
-        prices: dict[str, list[Any]],
-        stock: dict[str, list[Any]],
         promotions: list[Any],
         at: datetime,
+        stale: dict[str, str],
+        computed: dict[str, Computed],
     ) -> None:
         self.channel = channel
-        self.prices = prices
-        self.stock = stock
         self.promotions = promotions
         self.at = at
+        self.stale = stale
+        self.computed = computed
+        self.prices: dict[str, list[Any]] = {}
+        self.stock: dict[str, list[Any]] = {}
         self.now = utc_now()
         self.pushed = channel.kind in PUSHED_KINDS
         self.products: dict[str, _Product] = {}
-        self.computed: dict[str, Computed] = {}
         self.inserts: list[dict[str, Any]] = []
         self.updates: list[dict[str, Any]] = []
+        self.stamps: list[dict[str, Any]] = []
+
+    async def read_and_compute(self, connection: Any, after: str | None, last: str) -> None:
+        """Read the facts of the page's range (`after` < SKU <= `last`) and compute its stale SKUs."""
+        channel = self.channel
+        query = (
+            select(*_PAGE_COLUMNS)
+            .select_from(
+                _VARIANTS.outerjoin(_PRODUCTS, _PRODUCTS.c.product_id == _VARIANTS.c.product_id).outerjoin(
+                    _LISTINGS, and_(_LISTINGS.c.channel_id == channel.id, _LISTINGS.c.sku == _VARIANTS.c.sku)
+                )
+            )
+            .where(_range(_VARIANTS.c.sku, after, last))
+            .order_by(_VARIANTS.c.sku)
+        )
+        stale = self.stale
+        rows = [row for row in (await connection.execute(query)).all() if row[0] in stale]
+        price_query = select(
+            _PRICES.c.sku, _PRICES.c.currency, _PRICES.c.channel, _PRICES.c.amount_minor
+        ).where(
+            _range(_PRICES.c.sku, after, last),
+            _PRICES.c.currency == channel.currency,
+            _PRICES.c.channel.in_((ALL_CHANNELS, channel.code)),
+        )
+        for price in (await connection.execute(price_query)).all():
+            self.prices.setdefault(price[0], []).append(price)
+        stock_query = select(_STOCK.c.sku, _STOCK.c.location_code, _STOCK.c.available).where(
+            _range(_STOCK.c.sku, after, last)
+        )
+        if channel.location_codes:
+            stock_query = stock_query.where(_STOCK.c.location_code.in_(list(channel.location_codes)))
+        for level in (await connection.execute(stock_query)).all():
+            self.stock.setdefault(level[0], []).append(level)
+        for start in range(0, len(rows), YIELD_EVERY):
+            if start:
+                await asyncio.sleep(0)  # a long page lets the pushes' answers in meanwhile
+            with cyclic_gc_paused():
+                self.compute(rows[start : start + YIELD_EVERY])
+
+    async def write(self, session: AsyncSession, connection: Any) -> None:
+        if self.inserts:
+            await connection.execute(insert(_LISTINGS), self.inserts)
+        if self.updates:
+            updates = self.updates
+            await update_desired(session, [u for u in updates if "acked" not in u], with_ack=False)
+            await update_desired(session, [u for u in updates if "acked" in u], with_ack=True)
 
     def compute(self, rows: Sequence[Any]) -> None:
         channel, products, computed = self.channel, self.products, self.computed
@@ -218,21 +293,27 @@ class _PageComputer:
             desired_hash, seq, desired_at, _, status = row[13:18]
             if desired_hash == digest:
                 computed[sku] = Computed(sku, seq, digest, publishable, desired_at, text, status, False)
+                self.stamps.append(
+                    {"b_channel": channel.id, "b_sku": sku, "b_seq": seq, "v_stamp": self.stale[sku]}
+                )
                 continue
             self._write(state, text, digest, publishable, row)
 
-    def _write(self, state: dict[str, Any], text: str, digest: str, publishable: bool, row: Any) -> None:
+    def _write(
+        self, state: dict[str, Any], text: CanonicalText, digest: str, publishable: bool, row: Any
+    ) -> None:
         """The INSERT or compare-and-set UPDATE of a listing whose desired state changed."""
         channel, at, now, pushed = self.channel, self.at, self.now, self.pushed
         sku, product_id = row[0], row[3]
         desired_hash, seq, _, acked_hash, _ = row[13:18]
         values: dict[str, Any] = {
             "product_id": product_id,
-            "desired": state,
+            "desired": text,  # stored as it is (`models.CanonicalJSON`)
             "desired_hash": digest,
             "desired_at": at,
             "publishable": publishable,
             "updated_at": now,
+            "facts_stamp": self.stale[sku],
         }
         if not pushed:  # a feed holds what it is given: acknowledged as computed
             values.update(acked=state, acked_hash=digest, acked_at=now)

@@ -195,6 +195,7 @@ async def recompute(
                     "desired_at": at,
                     "publishable": publishable,
                     "updated_at": now,
+                    "facts_stamp": None,  # not known here: the next resync recomputes it
                 }
                 if channel.kind not in PUSHED_KINDS:
                     values.update(acked=state, acked_hash=digest, acked_seq=seq + 1, acked_at=now)
@@ -228,6 +229,7 @@ _DESIRED = (
     "publishable",
     "updated_at",
     "status",
+    "facts_stamp",
 )
 _ACKED = ("acked", "acked_hash", "acked_seq", "acked_at")
 

@@ -34,6 +34,17 @@ class Sent(NamedTuple):
     desired_at: datetime
 
 
+class HeldText(str):
+    """A state a channel holds, as JSON text: the channel answered exactly the text pushed (decoded only
+    when it has to be stored as an answer other than the listing's desired state)."""
+
+    __slots__ = ()
+
+
+Held = dict[str, Any] | HeldText | None
+"""A state a channel holds: decoded, as the text pushed, or none."""
+
+
 class Pending(NamedTuple):
     """A pending listing as a push carries it: what the acknowledgement compares with, and its desired
     state as the database holds it (JSON text, put in the push's body as it is, never decoded)."""
@@ -81,26 +92,29 @@ async def pending_listings(
     return pending_rows((await session.execute(query)).all())
 
 
-# A push's acknowledgements that match what it carried, in one statement whatever their number: the
-# rows travel as one JSON array parameter ([[channel id, SKU, seq, status], ...]) unpacked by the database
-# (SQLite's json_each, PostgreSQL's jsonb_array_elements), and the acknowledged state is the listing's own
-# desired state, copied column to column, since the channel answered exactly what was pushed at that
-# sequence. Each row is the same compare-and-set as before: desired_seq still the pushed one, no newer
-# answer recorded. RETURNING names the listings it moved; the others go the general way.
+# The acknowledgements that match what was pushed, of every push of an outcome round, in one statement
+# whatever their number: the rows travel as one JSON array parameter ([[channel id, SKU, seq, status,
+# time of the answer], ...]) unpacked by the database (SQLite's json_each, PostgreSQL's
+# jsonb_array_elements), and the acknowledged state is the listing's own desired state, copied column to
+# column, since the channel answered exactly what was pushed at that sequence. Each row is the same
+# compare-and-set as before: desired_seq still the pushed one, no newer answer recorded. RETURNING names
+# the listings it moved; the others go the general way.
 _ACK_MATCHES = {
     "sqlite": """
         UPDATE listings SET acked = listings.desired, acked_hash = listings.desired_hash,
-            acked_seq = v.seq, acked_at = :now, updated_at = :now, status = v.status, last_error = NULL
+            acked_seq = v.seq, acked_at = v.at, updated_at = v.at, status = v.status, last_error = NULL
         FROM (SELECT json_extract(value, '$[0]') AS channel_id, json_extract(value, '$[1]') AS sku,
-                     json_extract(value, '$[2]') AS seq, json_extract(value, '$[3]') AS status
+                     json_extract(value, '$[2]') AS seq, json_extract(value, '$[3]') AS status,
+                     json_extract(value, '$[4]') AS at
               FROM json_each(:rows)) AS v
         WHERE listings.channel_id = v.channel_id AND listings.sku = v.sku
           AND listings.desired_seq = v.seq AND listings.acked_seq <= v.seq
         RETURNING listings.channel_id, listings.sku""",
     "postgresql": """
         UPDATE listings SET acked = listings.desired, acked_hash = listings.desired_hash,
-            acked_seq = v.seq, acked_at = :now, updated_at = :now, status = v.status, last_error = NULL
-        FROM (SELECT e->>0 AS channel_id, e->>1 AS sku, CAST(e->>2 AS integer) AS seq, e->>3 AS status
+            acked_seq = v.seq, acked_at = v.at, updated_at = v.at, status = v.status, last_error = NULL
+        FROM (SELECT e->>0 AS channel_id, e->>1 AS sku, CAST(e->>2 AS integer) AS seq, e->>3 AS status,
+                     CAST(e->>4 AS timestamptz) AS at
               FROM jsonb_array_elements(CAST(:rows AS jsonb)) AS e) AS v
         WHERE listings.channel_id = v.channel_id AND listings.sku = v.sku
           AND listings.desired_seq = v.seq AND listings.acked_seq <= v.seq
@@ -108,8 +122,19 @@ _ACK_MATCHES = {
 }
 
 
+def _moments(connection: AsyncConnection) -> Any:
+    """A function giving a moment as a `_ACK_MATCHES` row carries it: on SQLite the text the column
+    stores (its type's own bind processing), on PostgreSQL ISO 8601 with the offset."""
+    dialect = connection.dialect
+    if dialect.name != "sqlite":
+        return datetime.isoformat
+    column_type: Any = Listing.__table__.c.acked_at.type  # type: ignore[attr-defined]
+    process = column_type.dialect_impl(dialect).bind_processor(dialect)
+    return process if process is not None else str
+
+
 async def acknowledge_many(
-    session: AsyncSession, *, answers: Sequence[tuple[str, Sent, dict[str, Any] | None, str | None, datetime]]
+    session: AsyncSession, *, answers: Sequence[tuple[str, Sent, Held, str | None, datetime]]
 ) -> None:
     """Record what channels say they hold after pushes (channel id, listing as pushed, state held, its
     `state_hash`, time of the answer), for many listings of any channels. A listing still at the pushed
@@ -118,51 +143,49 @@ async def acknowledge_many(
     desired state moved on meanwhile keeps its status (pending) and only records the answer, unless it
     holds a newer answer already.
 
-    The common case, an answer equal to what was pushed, is one set-based statement per answer time
-    (`_ACK_MATCHES`: no per-row parameters, the held state not encoded again); the rest (drifted answers,
-    listings whose desired state moved on) is two executemany statements over those rows only."""
+    The common case, an answer equal to what was pushed, is one set-based statement for all of them
+    (`_ACK_MATCHES`: no per-row parameters, the held state not encoded again; a listing answered twice
+    takes a second statement); the rest (drifted answers, listings whose desired state moved on) is two
+    executemany statements over those rows only."""
     if not answers:
         return
     connection = await session.connection()
-    table: Any = Listing.__table__  # type: ignore[attr-defined]
-    matches: dict[datetime, list[tuple[str, Sent, dict[str, Any] | None, str | None]]] = {}
-    rest: list[tuple[str, Sent, dict[str, Any] | None, str | None, datetime]] = []
-    for channel_id, sent, held, digest, now in answers:
-        if digest == sent.digest and digest is not None:
-            matches.setdefault(now, []).append((channel_id, sent, held, digest))
-        else:
-            rest.append((channel_id, sent, held, digest, now))
     statement = _ACK_MATCHES.get(connection.dialect.name)
-    for now, group in matches.items():
-        if statement is None:
-            rest += [(channel_id, sent, held, digest, now) for channel_id, sent, held, digest in group]
+    batches: list[dict[tuple[str, str], tuple[str, Sent, Held, str | None, datetime]]] = []
+    rest: list[tuple[str, Sent, Held, str | None, datetime]] = []
+    for answer in answers:
+        channel_id, sent, _, digest, _ = answer
+        if statement is None or digest != sent.digest or digest is None:
+            rest.append(answer)
             continue
-        rows = json.dumps(
-            [
-                [channel_id, sent.sku, sent.seq, "in_sync" if sent.publishable else "unpublished"]
-                for channel_id, sent, _, _ in group
-            ],
-            separators=(",", ":"),
-        )
-        moved = await connection.execute(
-            text(statement).bindparams(
-                bindparam("rows", rows), bindparam("now", now, type_=table.c.acked_at.type)
-            )
-        )
+        key = (channel_id, sent.sku)
+        batch = next((batch for batch in batches if key not in batch), None)
+        if batch is None:
+            batches.append(batch := {})
+        batch[key] = answer
+    moments: dict[datetime, Any] = {}  # the answers of one push share their time: converted once
+    convert = _moments(connection)
+    for batch in batches:
+        assert statement is not None
+        values = []
+        for channel_id, sent, _, _, now in batch.values():
+            moment = moments.get(now)
+            if moment is None:
+                moment = moments[now] = convert(now)
+            status = "in_sync" if sent.publishable else "unpublished"
+            values.append([channel_id, sent.sku, sent.seq, status, moment])
+        rows = json.dumps(values, separators=(",", ":"))
+        moved = await connection.execute(text(statement).bindparams(bindparam("rows", rows)))
         done = {(row[0], row[1]) for row in moved.all()}
-        if len(done) < len(group):  # some moved on meanwhile (or hold a newer answer): the general way
-            rest += [
-                (channel_id, sent, held, digest, now)
-                for channel_id, sent, held, digest in group
-                if (channel_id, sent.sku) not in done
-            ]
+        if len(done) < len(batch):  # some moved on meanwhile (or hold a newer answer): the general way
+            rest += [answer for key, answer in batch.items() if key not in done]
     if rest:
         await _acknowledge_rows(connection, rest)
 
 
 async def _acknowledge_rows(
     connection: AsyncConnection,
-    answers: Sequence[tuple[str, Sent, dict[str, Any] | None, str | None, datetime]],
+    answers: Sequence[tuple[str, Sent, Held, str | None, datetime]],
 ) -> None:
     """`acknowledge_many` for any answers, the held state bound per row: two executemany statements."""
     rows = []
@@ -173,7 +196,7 @@ async def _acknowledge_rows(
                 "b_channel": channel_id,
                 "b_sku": sent.sku,
                 "b_seq": sent.seq,
-                "b_acked": held,
+                "b_acked": json.loads(held) if isinstance(held, HeldText) else held,
                 "b_hash": digest,
                 "b_now": now,
                 "b_status": ("in_sync" if sent.publishable else "unpublished") if matches else "drifted",

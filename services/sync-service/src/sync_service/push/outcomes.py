@@ -24,7 +24,7 @@ from sqlalchemy import insert
 
 from servicekit.db import Database
 from sync_service.push import deliveries
-from sync_service.push.deliveries import Sent
+from sync_service.push.deliveries import Held, Sent
 from sync_service.push.models import Delivery
 
 log = logging.getLogger(__name__)
@@ -38,7 +38,7 @@ class Outcome:
 
     channel_id: str
     now: datetime
-    answered: list[tuple[Sent, dict[str, Any] | None, str | None]]
+    answered: list[tuple[Sent, Held, str | None]]
     """(listing as pushed, the state the channel holds, its state_hash)"""
     failed: list[tuple[Sent, str]]
     delivery: dict[str, Any]
