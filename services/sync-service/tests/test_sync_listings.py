@@ -43,12 +43,23 @@ async def test_listings_carry_price_promotion_adjustment_and_stock_per_channel(
         [promotion_event(True, skus=[sku], percent="25", channels=[market["code"]])],
     )
 
-    on_web = await listing_where(live, web["id"], sku, lambda item: item["desired"]["quantity"] == 5)
+    # prices and stock arrive on different topics: wait for the state that holds both
+    on_web = await listing_where(
+        live,
+        web["id"],
+        sku,
+        lambda item: item["desired"]["quantity"] == 5 and item["desired"]["price"] == "30",
+    )
     assert on_web["desired"]["price"] == "30"
     assert on_web["desired"]["sale"] is None
     assert on_web["status"] == "pending"
     assert on_web["publishable"] is True
-    on_market = await listing_where(live, market["id"], sku, lambda item: item["desired"]["sale"] is not None)
+    on_market = await listing_where(
+        live,
+        market["id"],
+        sku,
+        lambda item: item["desired"]["sale"] is not None and item["desired"]["quantity"] == 3,
+    )
     assert on_market["desired"]["price"] == "22"
     assert on_market["desired"]["sale"]["price"] == "16.5"
     assert on_market["desired"]["quantity"] == 3
