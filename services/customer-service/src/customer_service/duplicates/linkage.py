@@ -108,6 +108,8 @@ class Model:
         self._table = [
             (name, self._weights[name], self.tf.get(name) if name in TF_FIELDS else None) for name in FIELDS
         ]
+        # The most a street comparison can add (0: not compared); the street has no term frequencies.
+        self._street_max_bits = max(0.0, *self._weights["street"])
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -149,11 +151,19 @@ class Model:
             result[name] = weight
         return result
 
+    def cannot_reach(self, without_street: Comparison, threshold: float) -> bool:
+        """Whether a pair compared on every field but the street (`compare(..., with_street=False)`)
+        scores below `threshold` whatever its street level: its weights plus the street's largest give
+        an upper bound of its bits (the caps only lower a probability; the margin covers the order
+        in which the full sum adds the same weights)."""
+        bits = self._prior_bits + sum(self.weights(without_street).values()) + self._street_max_bits + 1e-9
+        return round(_probability_of_bits(bits), 4) < threshold
+
     def probability(self, comparison: Comparison) -> tuple[float, dict[str, float]]:
         """Match probability of a pair and the weight of each field compared."""
         weights = self.weights(comparison)
         bits = self._prior_bits + sum(weights.values())
-        probability = 1.0 / (1.0 + 2.0 ** max(-bits, -60.0)) if bits > -60 else 0.0
+        probability = _probability_of_bits(bits)
         levels = comparison.levels
         if levels[EXTERNAL_ID] != 1:
             if _household(levels, comparison.names_swapped):
@@ -162,6 +172,10 @@ class Model:
             if len(weights) < MIN_FIELDS or not weights.keys() - NAME_FIELDS:
                 probability = min(probability, THIN_EVIDENCE_CAP)
         return probability, weights
+
+
+def _probability_of_bits(bits: float) -> float:
+    return 1.0 / (1.0 + 2.0 ** max(-bits, -60.0)) if bits > -60 else 0.0
 
 
 DEFAULT_MODEL = Model()
@@ -190,22 +204,38 @@ def score(a: Side, b: Side, model: Model = DEFAULT_MODEL) -> tuple[float, dict[s
 def score_at_least(
     a: Side, b: Side, threshold: float, model: Model = DEFAULT_MODEL
 ) -> tuple[float, dict[str, float]] | None:
-    """`score(a, b, model)` when it can reach `threshold`; None when it cannot because the household
-    guard caps the pair below it. The guard reads only names, birth dates and external ids, so most
-    pairs a broad blocking key brings (other people of one street, one surname in one town) are
-    settled without comparing the other fields. Same result as `score` for every pair it scores."""
+    """`score(a, b, model)` when it can reach `threshold`; None when it cannot: because the household
+    guard caps the pair below it (the guard reads only names, birth dates and external ids, so most
+    pairs a broad blocking key brings, other people of one street or one surname in one town, are
+    settled without comparing the other fields), or because its other fields' weights with the
+    street's largest stay below it. Same result as `score` for every pair it scores."""
     named = names(a, b)
-    if external_level(a, b) != 1:
-        first, last, swapped = named
-        birthday = birthday_level(a.birthday, b.birthday)
-        # `_household` on these three levels (the only ones it reads besides the external id's).
-        given = (first, last) if swapped else (first,)
-        if 0 in given or (max(given) == NULL and birthday == 0):
-            cap = SAME_BIRTH_DATE_CAP if birthday >= 2 else HOUSEHOLD_CAP
-            if cap < threshold:
-                return None
+    if _household_capped(a, b, named, threshold):
+        return None
+    # Then the pairs that stay below the threshold whatever their street (most of the rest: one
+    # name shared, the other fields disagreeing) are settled without comparing the streets.
+    if model.cannot_reach(compare(a, b, named, with_street=False), threshold):
+        return None
     probability, weights = model.probability(compare(a, b, named))
     return round(probability, 4), weights
+
+
+def household_capped(a: Side, b: Side, threshold: float) -> bool:
+    """Whether the household guard alone keeps the pair below `threshold` (see `score_at_least`)."""
+    return _household_capped(a, b, names(a, b), threshold)
+
+
+def _household_capped(a: Side, b: Side, named: tuple[int, int, bool], threshold: float) -> bool:
+    if external_level(a, b) == 1:
+        return False
+    first, last, swapped = named
+    birthday = birthday_level(a.birthday, b.birthday)
+    # `_household` on these three levels (the only ones it reads besides the external id's).
+    given = (first, last) if swapped else (first,)
+    if 0 in given or (max(given) == NULL and birthday == 0):
+        cap = SAME_BIRTH_DATE_CAP if birthday >= 2 else HOUSEHOLD_CAP
+        return cap < threshold
+    return False
 
 
 def evidence(weights: dict[str, float]) -> dict[str, float]:

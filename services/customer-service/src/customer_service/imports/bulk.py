@@ -49,6 +49,8 @@ from servicekit.events import outbox
 
 # Scored profiles kept in memory between chunks (clear values of the job's rows and their candidates).
 MAX_CACHED_SIDES = 300_000
+# Blocking values whose keys (keyed hashes) are kept between chunks: a file repeats most of them.
+MAX_CACHED_BLOCKING_KEYS = 1_000_000
 
 
 @dataclass
@@ -79,6 +81,9 @@ class BulkImporter:
 
     context: CustomerContext
     _sides: dict[tuple[str, int], Side] = field(default_factory=dict)
+    # Blocking value -> its key under the blind-index key `_blocking_kid` (see blocking_keys_of_side).
+    _blocking_keys: dict[str, str] = field(default_factory=dict)
+    _blocking_kid: str | None = None
 
     async def import_chunk(
         self, session: AsyncSession, profiles: Sequence[customers.NormalizedProfile]
@@ -87,6 +92,10 @@ class BulkImporter:
         (or an earlier row) is folded into it (survivorship, as a merge does)."""
         result = ChunkResult()
         stamp = customers.now()
+        kid = self.context.keyring.blind_kid
+        if len(self._blocking_keys) > MAX_CACHED_BLOCKING_KEYS or kid != self._blocking_kid:
+            self._blocking_keys.clear()
+            self._blocking_kid = kid
         new, owners, absorbed = await self._dedupe_on_ingest(session, profiles, result)
         merges: list[tuple[str, str, float]] = []
         if new:
@@ -122,7 +131,7 @@ class BulkImporter:
             profile=profile,
             first_name=first,
             last_name=last,
-            keys=customers.blocking_keys_of_side(self.context, side),
+            keys=customers.blocking_keys_of_side(self.context, side, self._blocking_keys),
             side=side,
             phones=[self.context.keyring.blind_index(customers.PHONE, p["number"]) for p in contact.phones],
         )
