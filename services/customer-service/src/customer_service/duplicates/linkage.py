@@ -35,8 +35,11 @@ from customer_service.duplicates.matching import (
     birthday_level,
     blocking_values,
     compare,
+    email_level,
     external_level,
+    locality_level,
     names,
+    phone_level,
     tf_values,
 )
 
@@ -144,19 +147,42 @@ class Model:
                 continue
             weight = by_level[level]
             if tf is not None and name in agreed:
-                frequency = tf.get(term_key(agreed[name]), self.tf_floor.get(name))
-                if frequency:
-                    exact_u = self.u[name][-1]
-                    weight += min(max(math.log2(exact_u / frequency), TF_MIN_BITS), TF_MAX_BITS)
+                weight += self._tf_bits(name, tf, agreed[name])
             result[name] = weight
         return result
 
-    def cannot_reach(self, without_street: Comparison, threshold: float) -> bool:
-        """Whether a pair compared on every field but the street (`compare(..., with_street=False)`)
-        scores below `threshold` whatever its street level: its weights plus the street's largest give
-        an upper bound of its bits (the caps only lower a probability; the margin covers the order
-        in which the full sum adds the same weights)."""
-        bits = self._prior_bits + sum(self.weights(without_street).values()) + self._street_max_bits + 1e-9
+    def _tf_bits(self, name: str, tf: dict[str, float], value: str) -> float:
+        """The term-frequency adjustment of an exact agreement on `value` (0 when it has none)."""
+        frequency = tf.get(term_key(value), self.tf_floor.get(name))
+        if not frequency:
+            return 0.0
+        return min(max(math.log2(self.u[name][-1] / frequency), TF_MIN_BITS), TF_MAX_BITS)
+
+    def cannot_reach(self, a: Side, b: Side, named: tuple[int, int, bool], threshold: float) -> bool:
+        """Whether the pair (`named`: its `names(a, b)`) scores below `threshold` whatever its street
+        level: every other field's weight as `weights` gives it, plus the street's largest, bound its
+        bits (the caps only lower a probability; the margin covers the order in which the full sum
+        adds the same weights). The levels are `compare`'s, without building the comparison."""
+        first, last, swapped = named
+        locality, postcode = locality_level(a, b)
+        agreed = (
+            (b.last_name if swapped else b.first_name) if first == 3 else None,
+            (b.first_name if swapped else b.last_name) if last == 3 else None,
+            None,
+            postcode,
+        )
+        levels = (first, last, birthday_level(a.birthday, b.birthday), locality)
+        bits = self._prior_bits + self._street_max_bits + 1e-9
+        for (name, by_level, tf), level, value in zip(self._table, levels, agreed, strict=False):
+            if level != NULL:
+                bits += by_level[level]
+                if tf is not None and value is not None:
+                    bits += self._tf_bits(name, tf, value)
+        for (_, by_level, _), level in zip(
+            self._table[EMAIL:], (email_level(a, b), phone_level(a, b), external_level(a, b)), strict=True
+        ):
+            if level != NULL:
+                bits += by_level[level]
         return round(_probability_of_bits(bits), 4) < threshold
 
     def probability(self, comparison: Comparison) -> tuple[float, dict[str, float]]:
@@ -184,6 +210,11 @@ DEFAULT_MODEL = Model()
 FIRST_NAME, LAST_NAME, BIRTHDAY, EXTERNAL_ID = (
     FIELDS.index(f) for f in ("first_name", "last_name", "birthday", "external_id")
 )
+# `Model.cannot_reach` reads the fields in this order: names, birthday, locality, (street), then
+# email, phone and external id.
+EMAIL = FIELDS.index("email")
+assert FIELDS[:4] == ("first_name", "last_name", "birthday", "locality")
+assert FIELDS[4:] == ("street", "email", "phone", "external_id")
 
 
 def _household(levels: tuple[int, ...], swapped: bool) -> bool:
@@ -214,7 +245,7 @@ def score_at_least(
         return None
     # Then the pairs that stay below the threshold whatever their street (most of the rest: one
     # name shared, the other fields disagreeing) are settled without comparing the streets.
-    if model.cannot_reach(compare(a, b, named, with_street=False), threshold):
+    if model.cannot_reach(a, b, named, threshold):
         return None
     probability, weights = model.probability(compare(a, b, named))
     return round(probability, 4), weights

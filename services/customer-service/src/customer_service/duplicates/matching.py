@@ -258,11 +258,8 @@ class Comparison:
     names_swapped: bool
 
 
-def compare(
-    a: Side, b: Side, named: tuple[int, int, bool] | None = None, *, with_street: bool = True
-) -> Comparison:
-    """The comparison vector of `a` and `b` (`named`: their `names(a, b)`, when already known;
-    `with_street=False`: the street left out, as NULL, for a bound on the pair's weight)."""
+def compare(a: Side, b: Side, named: tuple[int, int, bool] | None = None) -> Comparison:
+    """The comparison vector of `a` and `b` (`named`: their `names(a, b)`, when already known)."""
     first, last, swapped = named or names(a, b)
     locality, postcode = locality_level(a, b)
     agreed: dict[str, str] = {}
@@ -272,7 +269,7 @@ def compare(
         agreed["last_name"] = b.first_name if swapped else b.last_name
     if postcode is not None:
         agreed["locality"] = postcode
-    street = street_level(a, b) if with_street else NULL
+    street = street_level(a, b)
     if locality == 0 and street == 0:
         # A move changes the street and the place together: one disagreement, counted once.
         street = NULL
