@@ -2,14 +2,18 @@
 normalised address for every address it accepts, and the same error (from the library's full check)
 for every address it refuses; and the faster name/phone/email comparisons give the same levels."""
 
+import random
 import string
 
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from rapidfuzz.distance import Levenshtein
 
+from customer_service.config import Settings
+from customer_service.context import CustomerContext
 from customer_service.customers.normalize import BulkNormalizer, Normalizer, plain_email
-from customer_service.duplicates.matching import Side, email_level, phone_level
+from customer_service.customers.service import blocking_keys_of_side
+from customer_service.duplicates.matching import Side, email_level, phone_level, side_of
 
 # Characters that make addresses interesting for the checker: dot-atom text, dots, the @-sign,
 # quotes, brackets, spaces, hyphens, digits and a few non-ASCII letters.
@@ -113,3 +117,28 @@ def test_phone_level_is_the_set_definition(a: list[str], b: list[str]) -> None:
 def test_email_level_is_the_set_definition(a: list[str], b: list[str]) -> None:
     left, right = _side(emails=tuple(a)), _side(emails=tuple(b))
     assert email_level(left, right) == _email_level_by_sets(left, right)
+
+
+def _context() -> CustomerContext:
+    return CustomerContext.from_settings(Settings(database_url="sqlite+aiosqlite://", kafka_enabled=False))
+
+
+def test_blocking_keys_from_the_importers_cache_are_the_keys_computed_afresh() -> None:
+    # The importer keeps each blocking value's key between rows: profiles that share values (a
+    # surname, a postcode, a street) get from it the keys they would get computed one by one.
+    context, known = _context(), {}
+    rng = random.Random(3)
+    for _ in range(300):
+        side = side_of(
+            rng.choice(["Anna", "Luc", "Zoé", ""]),
+            rng.choice(["Moreau", "Petit", "Lefèvre"]),
+            {
+                "birthday": rng.choice(["1970-01-02", "1970-02-01", None]),
+                "emails": [{"address": f"{rng.randrange(50)}@example.org"}],
+                "addresses": [
+                    {"line1": f"{rng.randrange(5)} Rue Nationale", "postcode": "75013", "city": "Paris"}
+                ],
+            },
+        )
+        assert blocking_keys_of_side(context, side, known) == blocking_keys_of_side(context, side)
+    assert 0 < len(known) < 300 * 8

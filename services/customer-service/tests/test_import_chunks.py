@@ -13,11 +13,14 @@ from typing import Any
 import httpx
 import pytest
 from customer_helpers import create_customer, duplicate_candidates, new_email, new_phone, run_import, unique
-from sqlalchemy import text
+from sqlalchemy import insert, text
 
 from contracts import uuid7
 from customer_service.config import Settings
+from customer_service.customers.models import Customer, CustomerIdentifier
+from customer_service.imports import bulk
 from customer_service.imports import service as import_service
+from customer_service.imports.models import ImportRow
 from customer_service.main import create_app
 from servicekit.db import Database
 from servicekit.testing import TestTokenIssuer, running_app
@@ -323,3 +326,95 @@ async def test_the_sqlite_chunk_cache_is_set_back_when_the_chunk_ends_or_fails(t
         await database.dispose()
     assert during == -import_service.SQLITE_CHUNK_CACHE_KIB != before
     assert after == after_failure == before
+
+
+async def test_rows_inserted_through_the_driver_are_stored_as_sqlalchemy_stores_them(
+    database_url: str,
+) -> None:
+    # The importer's inserts hand tuples to the driver (each value through its column type's bind
+    # processor); every stored value, with its SQLite storage class, is the one SQLAlchemy's own
+    # executemany stores: JSON, bytes, timestamps, NULL and JSON null, non-ASCII text.
+    stamp = datetime(2026, 11, 29, 17, 5, 1, 123456, tzinfo=UTC)
+
+    def customer(cid: str) -> dict[str, Any]:
+        return {
+            "id": cid,
+            "version": 1,
+            "status": "active",
+            "merged_into_id": None,
+            "first_name": "Zoé",
+            "last_name": None,
+            "locale": "fr-FR",
+            "country": "FR",
+            "attributes": {"b": [1, 2.5, None], "a": "é"},
+            "tags": ["vip"],
+            "consents": {},
+            "quality_score": 0.4,
+            "quality": {"valid_email": True, "no_open_duplicate": False},
+            "key_id": "k1",
+            "wrapped_key": b"\x00\xffkey",
+            "pii": b"sealed\x00",
+            "index_key_id": "bk1",
+            "created_at": stamp,
+            "updated_at": stamp,
+        }
+
+    def identifier(cid: str) -> dict[str, Any]:
+        return {
+            "customer_id": cid,
+            "kind": "email",
+            "blind_index": f"idx-{cid}",
+            "unique_key": f"email:idx-{cid}",
+            "value": None,
+            "created_at": stamp,
+        }
+
+    def import_row(job: str, raw: dict[str, Any] | None) -> dict[str, Any]:
+        return {
+            "job_id": job,
+            "row": 1,
+            "outcome": "skipped",
+            "customer_id": None,
+            "errors": [{"field": "email", "reason": "ça"}],
+            "raw": raw,
+        }
+
+    database = Database(database_url)
+    try:
+        async with database.session() as session:
+            await bulk.insert_rows(session, Customer, [customer("driver")])
+            await session.execute(insert(Customer.__table__), [customer("sqlalchemy")])  # type: ignore[attr-defined]
+            await bulk.insert_rows(session, CustomerIdentifier, [identifier("driver")])
+            await session.execute(insert(CustomerIdentifier.__table__), [identifier("sqlalchemy")])  # type: ignore[attr-defined]
+            rows = [import_row("driver", {"email": "x"}), import_row("driver-none", None)]
+            await bulk.insert_rows(session, ImportRow, rows)
+            await session.execute(
+                insert(ImportRow.__table__),  # type: ignore[attr-defined]
+                [import_row("sqlalchemy", {"email": "x"}), import_row("sqlalchemy-none", None)],
+            )
+
+        async def stored(model: Any, where: str) -> list[Any]:
+            # Every value with its storage class (SQLite) or type (PostgreSQL, where both go through
+            # SQLAlchemy), leaving out the columns that differ on purpose.
+            typeof = "typeof({})" if database.is_sqlite else "CAST(pg_typeof({}) AS TEXT)"
+            columns = [
+                f'"{c.name}"'
+                for c in model.__table__.c
+                if c.name not in ("id", "customer_id", "job_id", "blind_index", "unique_key")
+            ]
+            listed = ", ".join(f"{typeof.format(c)}, {c}" for c in columns)
+            async with database.session() as session:
+                query = text(f"SELECT {listed} FROM {model.__table__.name} WHERE {where}")
+                return [tuple(r) for r in (await session.execute(query)).all()]
+
+        assert await stored(Customer, "id = 'driver'") == await stored(Customer, "id = 'sqlalchemy'")
+        assert await stored(CustomerIdentifier, "customer_id = 'driver'") == await stored(
+            CustomerIdentifier, "customer_id = 'sqlalchemy'"
+        )
+        for suffix in ("", "-none"):
+            assert await stored(ImportRow, f"job_id = 'driver{suffix}'") == await stored(
+                ImportRow, f"job_id = 'sqlalchemy{suffix}'"
+            )
+        assert (await stored(ImportRow, "job_id = 'driver-none'"))[0][-1] is None
+    finally:
+        await database.dispose()

@@ -209,3 +209,50 @@ def test_score_at_least_settles_a_pair_exactly_as_score_does() -> None:
             else:
                 assert quick == full
     assert shortcuts > 0
+
+
+def test_score_at_least_with_a_trained_model_settles_pairs_exactly_as_score_does() -> None:
+    # Past the household guard, a pair is settled when its other fields' weights with the street's
+    # largest cannot reach the threshold. Pairs from few values of every field (emails and phones one
+    # typo apart, postcodes one digit apart, towns, streets), scored with a model trained on them (term
+    # frequencies, EM weights) and with the default one, at thresholds around the scores they get.
+    rng = random.Random(11)
+    firsts, lasts = ["Anna", "Anne", "Ana", "Marc", ""], ["Moreau", "Moreaux", "Petit", "Anna"]
+    emails = ["anna.m@example.org", "anna.n@example.org", "marc@example.org", None]
+    phones = ["+33612345678", "+33612345679", "+33712345678", None]
+    streets = ["12 Rue Nationale", "12 Rue Nationale Bat B", "21 Rue Nationale", "3 Avenue Foch", ""]
+    places = [("75013", "Paris"), ("75031", "Paris"), ("69003", "Lyon"), ("", "Lyon"), ("75013", "")]
+
+    def draw() -> Side:
+        postcode, city = rng.choice(places)
+        email, phone = rng.choice(emails), rng.choice(phones)
+        return side_of(
+            rng.choice(firsts),
+            rng.choice(lasts),
+            {
+                "birthday": rng.choice(["1970-01-02", "1970-02-01", "1988-07-30", None]),
+                "emails": [{"address": email}] if email else [],
+                "phones": [{"number": phone}] if phone else [],
+                "addresses": [{"line1": rng.choice(streets), "postcode": postcode, "city": city}],
+            },
+            [("crm", rng.choice("12"))] if rng.random() < 0.2 else [],
+        )
+
+    sides = [draw() for _ in range(400)]
+    trained = linkage.train(sides, random_pairs=5_000)
+    assert trained.tf["first_name"]
+    assert trained.tf["locality"]
+    settled_past_the_guard = 0
+    for _ in range(4000):
+        a, b = rng.choice(sides), rng.choice(sides)
+        for model in (trained, linkage.DEFAULT_MODEL):
+            full = linkage.score(a, b, model)
+            for threshold in (0.3, 0.8, 0.95, 0.999, full[0], round(full[0] + 0.0001, 4)):
+                quick = linkage.score_at_least(a, b, threshold, model)
+                if quick is None:
+                    assert full[0] < threshold
+                    if not linkage.household_capped(a, b, threshold):
+                        settled_past_the_guard += 1
+                else:
+                    assert quick == full
+    assert settled_past_the_guard > 1000

@@ -317,14 +317,26 @@ def blocking_keys_for(
     return blocking_keys_of_side(context, side)
 
 
-def blocking_keys_of_side(context: CustomerContext, side: Side) -> set[str]:
-    """`blocking_keys` of a profile already read as a matching `Side`."""
-    bi = context.keyring.blind_index
+def blocking_keys_of_side(
+    context: CustomerContext, side: Side, known: dict[str, str] | None = None
+) -> set[str]:
+    """`blocking_keys` of a profile already read as a matching `Side`. `known` (a bulk writer's,
+    value -> key, for one blind-index key) keeps the keys of values seen before: most values of a file
+    repeat (a surname's code with a postcode or town, a street with its postcode)."""
+    if known is None:
+        return {_blocking_key(context, value) for value in blocking_values(side)}
     keys: set[str] = set()
     for value in blocking_values(side):
-        rule, _, clear = value.partition(":")
-        keys.add(f"{rule}:" + bi(f"block_{rule}", clear)[:40])
+        key = known.get(value)
+        if key is None:
+            key = known[value] = _blocking_key(context, value)
+        keys.add(key)
     return keys
+
+
+def _blocking_key(context: CustomerContext, value: str) -> str:
+    rule, _, clear = value.partition(":")
+    return f"{rule}:" + context.keyring.blind_index(f"block_{rule}", clear)[:40]
 
 
 def compute_quality(customer: Customer, contact: Contact, *, open_duplicate: bool) -> None:

@@ -35,8 +35,11 @@ from customer_service.duplicates.matching import (
     birthday_level,
     blocking_values,
     compare,
+    email_level,
     external_level,
+    locality_level,
     names,
+    phone_level,
     tf_values,
 )
 
@@ -108,6 +111,8 @@ class Model:
         self._table = [
             (name, self._weights[name], self.tf.get(name) if name in TF_FIELDS else None) for name in FIELDS
         ]
+        # The most a street comparison can add (0: not compared); the street has no term frequencies.
+        self._street_max_bits = max(0.0, *self._weights["street"])
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -142,18 +147,49 @@ class Model:
                 continue
             weight = by_level[level]
             if tf is not None and name in agreed:
-                frequency = tf.get(term_key(agreed[name]), self.tf_floor.get(name))
-                if frequency:
-                    exact_u = self.u[name][-1]
-                    weight += min(max(math.log2(exact_u / frequency), TF_MIN_BITS), TF_MAX_BITS)
+                weight += self._tf_bits(name, tf, agreed[name])
             result[name] = weight
         return result
+
+    def _tf_bits(self, name: str, tf: dict[str, float], value: str) -> float:
+        """The term-frequency adjustment of an exact agreement on `value` (0 when it has none)."""
+        frequency = tf.get(term_key(value), self.tf_floor.get(name))
+        if not frequency:
+            return 0.0
+        return min(max(math.log2(self.u[name][-1] / frequency), TF_MIN_BITS), TF_MAX_BITS)
+
+    def cannot_reach(self, a: Side, b: Side, named: tuple[int, int, bool], threshold: float) -> bool:
+        """Whether the pair (`named`: its `names(a, b)`) scores below `threshold` whatever its street
+        level: every other field's weight as `weights` gives it, plus the street's largest, bound its
+        bits (the caps only lower a probability; the margin covers the order in which the full sum
+        adds the same weights). The levels are `compare`'s, without building the comparison."""
+        first, last, swapped = named
+        locality, postcode = locality_level(a, b)
+        agreed = (
+            (b.last_name if swapped else b.first_name) if first == 3 else None,
+            (b.first_name if swapped else b.last_name) if last == 3 else None,
+            None,
+            postcode,
+        )
+        levels = (first, last, birthday_level(a.birthday, b.birthday), locality)
+        bits = self._prior_bits + self._street_max_bits + 1e-9
+        for (name, by_level, tf), level, value in zip(self._table, levels, agreed, strict=False):
+            if level != NULL:
+                bits += by_level[level]
+                if tf is not None and value is not None:
+                    bits += self._tf_bits(name, tf, value)
+        for (_, by_level, _), level in zip(
+            self._table[EMAIL:], (email_level(a, b), phone_level(a, b), external_level(a, b)), strict=True
+        ):
+            if level != NULL:
+                bits += by_level[level]
+        return round(_probability_of_bits(bits), 4) < threshold
 
     def probability(self, comparison: Comparison) -> tuple[float, dict[str, float]]:
         """Match probability of a pair and the weight of each field compared."""
         weights = self.weights(comparison)
         bits = self._prior_bits + sum(weights.values())
-        probability = 1.0 / (1.0 + 2.0 ** max(-bits, -60.0)) if bits > -60 else 0.0
+        probability = _probability_of_bits(bits)
         levels = comparison.levels
         if levels[EXTERNAL_ID] != 1:
             if _household(levels, comparison.names_swapped):
@@ -164,12 +200,21 @@ class Model:
         return probability, weights
 
 
+def _probability_of_bits(bits: float) -> float:
+    return 1.0 / (1.0 + 2.0 ** max(-bits, -60.0)) if bits > -60 else 0.0
+
+
 DEFAULT_MODEL = Model()
 
 
 FIRST_NAME, LAST_NAME, BIRTHDAY, EXTERNAL_ID = (
     FIELDS.index(f) for f in ("first_name", "last_name", "birthday", "external_id")
 )
+# `Model.cannot_reach` reads the fields in this order: names, birthday, locality, (street), then
+# email, phone and external id.
+EMAIL = FIELDS.index("email")
+assert FIELDS[:4] == ("first_name", "last_name", "birthday", "locality")
+assert FIELDS[4:] == ("street", "email", "phone", "external_id")
 
 
 def _household(levels: tuple[int, ...], swapped: bool) -> bool:
@@ -190,22 +235,38 @@ def score(a: Side, b: Side, model: Model = DEFAULT_MODEL) -> tuple[float, dict[s
 def score_at_least(
     a: Side, b: Side, threshold: float, model: Model = DEFAULT_MODEL
 ) -> tuple[float, dict[str, float]] | None:
-    """`score(a, b, model)` when it can reach `threshold`; None when it cannot because the household
-    guard caps the pair below it. The guard reads only names, birth dates and external ids, so most
-    pairs a broad blocking key brings (other people of one street, one surname in one town) are
-    settled without comparing the other fields. Same result as `score` for every pair it scores."""
+    """`score(a, b, model)` when it can reach `threshold`; None when it cannot: because the household
+    guard caps the pair below it (the guard reads only names, birth dates and external ids, so most
+    pairs a broad blocking key brings, other people of one street or one surname in one town, are
+    settled without comparing the other fields), or because its other fields' weights with the
+    street's largest stay below it. Same result as `score` for every pair it scores."""
     named = names(a, b)
-    if external_level(a, b) != 1:
-        first, last, swapped = named
-        birthday = birthday_level(a.birthday, b.birthday)
-        # `_household` on these three levels (the only ones it reads besides the external id's).
-        given = (first, last) if swapped else (first,)
-        if 0 in given or (max(given) == NULL and birthday == 0):
-            cap = SAME_BIRTH_DATE_CAP if birthday >= 2 else HOUSEHOLD_CAP
-            if cap < threshold:
-                return None
+    if _household_capped(a, b, named, threshold):
+        return None
+    # Then the pairs that stay below the threshold whatever their street (most of the rest: one
+    # name shared, the other fields disagreeing) are settled without comparing the streets.
+    if model.cannot_reach(a, b, named, threshold):
+        return None
     probability, weights = model.probability(compare(a, b, named))
     return round(probability, 4), weights
+
+
+def household_capped(a: Side, b: Side, threshold: float) -> bool:
+    """Whether the household guard alone keeps the pair below `threshold` (see `score_at_least`)."""
+    return _household_capped(a, b, names(a, b), threshold)
+
+
+def _household_capped(a: Side, b: Side, named: tuple[int, int, bool], threshold: float) -> bool:
+    if external_level(a, b) == 1:
+        return False
+    first, last, swapped = named
+    birthday = birthday_level(a.birthday, b.birthday)
+    # `_household` on these three levels (the only ones it reads besides the external id's).
+    given = (first, last) if swapped else (first,)
+    if 0 in given or (max(given) == NULL and birthday == 0):
+        cap = SAME_BIRTH_DATE_CAP if birthday >= 2 else HOUSEHOLD_CAP
+        return cap < threshold
+    return False
 
 
 def evidence(weights: dict[str, float]) -> dict[str, float]:

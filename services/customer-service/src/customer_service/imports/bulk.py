@@ -49,6 +49,8 @@ from servicekit.events import outbox
 
 # Scored profiles kept in memory between chunks (clear values of the job's rows and their candidates).
 MAX_CACHED_SIDES = 300_000
+# Blocking values whose keys (keyed hashes) are kept between chunks: a file repeats most of them.
+MAX_CACHED_BLOCKING_KEYS = 1_000_000
 
 
 @dataclass
@@ -79,6 +81,9 @@ class BulkImporter:
 
     context: CustomerContext
     _sides: dict[tuple[str, int], Side] = field(default_factory=dict)
+    # Blocking value -> its key under the blind-index key `_blocking_kid` (see blocking_keys_of_side).
+    _blocking_keys: dict[str, str] = field(default_factory=dict)
+    _blocking_kid: str | None = None
 
     async def import_chunk(
         self, session: AsyncSession, profiles: Sequence[customers.NormalizedProfile]
@@ -87,6 +92,10 @@ class BulkImporter:
         (or an earlier row) is folded into it (survivorship, as a merge does)."""
         result = ChunkResult()
         stamp = customers.now()
+        kid = self.context.keyring.blind_kid
+        if len(self._blocking_keys) > MAX_CACHED_BLOCKING_KEYS or kid != self._blocking_kid:
+            self._blocking_keys.clear()
+            self._blocking_kid = kid
         new, owners, absorbed = await self._dedupe_on_ingest(session, profiles, result)
         merges: list[tuple[str, str, float]] = []
         if new:
@@ -122,7 +131,7 @@ class BulkImporter:
             profile=profile,
             first_name=first,
             last_name=last,
-            keys=customers.blocking_keys_of_side(self.context, side),
+            keys=customers.blocking_keys_of_side(self.context, side, self._blocking_keys),
             side=side,
             phones=[self.context.keyring.blind_index(customers.PHONE, p["number"]) for p in contact.phones],
         )
@@ -395,15 +404,15 @@ class BulkImporter:
                         subject=row.id,
                     )
                 )
-        await _insert(session, Customer, customer_rows)
-        await _insert(session, CustomerIdentifier, identifier_rows)
+        await insert_rows(session, Customer, customer_rows)
+        await insert_rows(session, CustomerIdentifier, identifier_rows)
         # In key order: the (key, customer_id) index's pages are then filled one after the other, each
         # read and written once per chunk, instead of at random (the keys are hashes).
         key_rows.sort(key=lambda pair: pair[1])
         await _insert_blocking_keys(session, key_rows)
-        await _insert(session, CustomerTag, tag_rows)
-        await _insert(session, RiskFlag, flags)
-        await _insert(session, DuplicateCandidate, candidates)
+        await insert_rows(session, CustomerTag, tag_rows)
+        await insert_rows(session, RiskFlag, flags)
+        await insert_rows(session, DuplicateCandidate, candidates)
         await outbox.add_many(session, events)
 
     async def _mark_open_duplicates(self, session: AsyncSession, customer_ids: set[str]) -> None:
@@ -530,9 +539,34 @@ async def _customers_per_phone(session: AsyncSession, indexes: list[str]) -> dic
     return counts
 
 
-async def _insert(session: AsyncSession, model: Any, rows: list[dict[str, Any]]) -> None:
-    if rows:
-        await session.execute(insert(model.__table__), rows)
+async def insert_rows(session: AsyncSession, model: Any, rows: list[dict[str, Any]]) -> None:
+    """`INSERT` of `rows` (dicts with the same keys) into `model`'s table. On SQLite the values go to
+    the driver as tuples, each through its column type's own bind processor (what SQLAlchemy's
+    executemany applies: the same stored values), without SQLAlchemy's per-row parameter handling;
+    elsewhere, or when a column left out has a Python-side default, through SQLAlchemy."""
+    if not rows:
+        return
+    table = model.__table__
+    names = list(rows[0])
+    connection = await session.connection()
+    dialect = connection.dialect
+    if dialect.name != "sqlite" or any(c.default is not None for c in table.c if c.name not in names):
+        await session.execute(insert(table), rows)
+        return
+    processors = [table.c[name].type._cached_bind_processor(dialect) for name in names]
+    quote = dialect.identifier_preparer.quote
+    statement = (
+        f"INSERT INTO {quote(table.name)} ({', '.join(quote(name) for name in names)}) "
+        f"VALUES ({', '.join('?' for _ in names)})"
+    )
+    values = [
+        tuple(
+            process(row[name]) if process is not None else row[name]
+            for name, process in zip(names, processors, strict=True)
+        )
+        for row in rows
+    ]
+    await connection.exec_driver_sql(statement, values)
 
 
 # Placeholders of two bind parameters in each driver's own style.

@@ -32,7 +32,7 @@ from sqlmodel import col
 from contracts import uuid7
 from customer_service.context import CustomerContext
 from customer_service.customers import service as customers
-from customer_service.imports.bulk import BulkImporter, ChunkResult
+from customer_service.imports.bulk import BulkImporter, ChunkResult, insert_rows
 from customer_service.imports.cleansing import CheckedRow, ParsedRow, check_rows
 from customer_service.imports.models import ImportJob, ImportRow
 from servicekit.db import Database
@@ -342,8 +342,9 @@ async def _write_chunk(
             # Another process found no progress for too long and failed the job: stop here
             # (this chunk rolls back) rather than import behind its back.
             raise JobAbandoned("The job was marked failed as abandoned while it was running.")
-        await session.execute(
-            insert(ImportRow.__table__),  # type: ignore[attr-defined]
+        await insert_rows(
+            session,
+            ImportRow,
             [
                 {"job_id": job_id, **_row_result(row, outcome, customer_id)}
                 for row, (outcome, customer_id) in zip(chunk, result.outcomes, strict=True)
