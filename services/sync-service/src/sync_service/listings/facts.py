@@ -119,12 +119,10 @@ async def apply_products(session: AsyncSession, products: Sequence[ProductFact])
     skus: set[str] = set()
     applied: set[str] = set()
     for fact in products:
-        current = known.get(fact.product_id)
-        if (current is None or current.version <= fact.version) and (
-            current is not None or fact.details is not None
-        ):
-            applied.add(fact.product_id)  # `_apply_product` takes it (else it keeps the newer or nothing)
-        skus.update(await _apply_product(session, fact, known, variants))
+        taken = await _apply_product(session, fact, known, variants)
+        if taken is not None:
+            applied.add(fact.product_id)
+            skus.update(taken)
     await session.flush()
     # Every variant of a product that changed (each SKU above points at it now), also one its latest
     # details no longer list: it still points at the product, whose facts its listing is computed from.
@@ -137,14 +135,16 @@ async def _apply_product(
     fact: ProductFact,
     known: dict[str, CatalogProduct],
     variants: dict[str, CatalogVariant],
-) -> list[str]:
+) -> list[str] | None:
+    """The SKUs of `fact`'s product to recompute; None when the fact is not taken (the projection holds a
+    newer version, or it is a status change of a product it does not know)."""
     row = known.get(fact.product_id)
     if row is not None and row.version > fact.version:
-        return []
+        return None
     details = fact.details
     if details is None:
         if row is None:
-            return []
+            return None
         row.status = fact.status
         row.version = fact.version
         await session.flush()

@@ -26,6 +26,7 @@ from datetime import datetime
 from typing import Any, NamedTuple
 
 import aiohttp
+from pydantic import ValidationError
 from sqlalchemy import select
 from sqlmodel import col
 from standardwebhooks import Webhook
@@ -44,6 +45,7 @@ from sync_service.push import deliveries
 from sync_service.push.coalesce import BurstHold
 from sync_service.push.deliveries import HeldText, Pending, Sent
 from sync_service.push.outcomes import Outcome, OutcomeWriter
+from sync_service.reference_channel import PushAnswer
 
 log = logging.getLogger(__name__)
 
@@ -574,28 +576,16 @@ def _echo(rows: list[Pending]) -> bytes:
 
 
 def parse_answer(content: bytes | bytearray, echo: bytes) -> Answer | None:
-    """A push's answer, or None when it is not a push answer (not UTF-8 JSON, not `{"listings": [...]}` of
-    objects with a string `sku` and an object or null `state`, as `PushAnswer` validates). An answer equal
+    """A push's answer, or None when it is not a push answer (`PushAnswer` refuses it). An answer equal
     to `echo` is taken without decoding (equal texts are equal states, types included); any other is
-    decoded once with the json module (no model per item)."""
+    validated by the model."""
     if content == echo:
         return Answer(True, {})
     try:
-        decoded = json.loads(bytes(content).decode())
-    except ValueError:  # UnicodeDecodeError and JSONDecodeError are ValueErrors
+        answer = PushAnswer.model_validate_json(bytes(content))
+    except ValidationError:
         return None
-    items = decoded.get("listings") if isinstance(decoded, dict) else None
-    if not isinstance(items, list):
-        return None
-    held: dict[str, dict[str, Any] | None] = {}
-    for item in items:
-        if not isinstance(item, dict) or "state" not in item:
-            return None
-        sku, state = item.get("sku"), item["state"]
-        if not isinstance(sku, str) or not (state is None or isinstance(state, dict)):
-            return None
-        held[sku] = state
-    return Answer(False, held)
+    return Answer(False, {item.sku: item.state for item in answer.listings})
 
 
 def _held_digest(state: dict[str, Any] | None, row: Pending) -> str | None:
