@@ -28,7 +28,7 @@ from sync_service.common import utc_now
 from sync_service.drift import service as drift_service
 from sync_service.listings import pages
 from sync_service.listings.compute import state_hash
-from sync_service.listings.models import Listing
+from sync_service.listings.models import Listing, acknowledged_state
 from sync_service.push import deliveries
 from sync_service.push.deliveries import Sent
 
@@ -336,13 +336,44 @@ async def test_acknowledgements_record_the_pushed_state_when_it_came_back_and_th
     for row, sent in pushed[:2]:
         final = await _listing_row(stack, channel["id"], sent.sku)
         assert (final.status, final.last_error) == ("in_sync", None)
-        assert (final.acked, final.acked_hash, final.acked_seq) == (row.desired, row.desired_hash, sent.seq)
+        # The state pushed came back: stored as "the desired state" (acked NULL), read as it.
+        assert final.acked is None
+        assert (acknowledged_state(final), final.acked_hash, final.acked_seq) == (
+            row.desired,
+            row.desired_hash,
+            sent.seq,
+        )
         assert final.acked_at == now
     drifted = await _listing_row(stack, channel["id"], skus[2])
     assert drifted.status == "drifted"
     assert (drifted.acked, drifted.acked_hash) == (other, state_hash(other))
     assert drifted.last_error == "the channel acknowledged a state other than the one pushed"
 
+
+
+async def test_the_acknowledged_state_stays_what_the_channel_holds_when_the_desired_state_moves_on(
+    stack: Stack, kafka_bootstrap: str
+) -> None:
+    channel = await stack.channel()
+    sku = unique("SKU-M")
+    await publish_product(kafka_bootstrap, sku, "10.00")
+    first = await listing_where(stack.sync, channel["id"], sku, in_sync_at("10"))
+    assert first["acknowledged"] == first["desired"]
+    stored = await _listing_row(stack, channel["id"], sku)
+    assert stored.acked is None and stored.acked_hash == stored.desired_hash  # not copied into the row
+    await stack.pause(channel)  # the next state is computed but not pushed
+    await produce(kafka_bootstrap, topics.PRICES, [price_event(sku, "11.00")])
+    moved = await listing_where(
+        stack.sync, channel["id"], sku, lambda item: item["desired"]["price"] == "11"
+    )
+    # The channel still holds the state at 10: the write of the new desired state kept it as acknowledged.
+    assert moved["acknowledged"] == first["desired"]
+    assert moved["acknowledged_seq"] == first["desired_seq"] < moved["desired_seq"]
+    assert moved["status"] == "pending"
+    await stack.set_status(channel, "enabled")
+    final = await listing_where(stack.sync, channel["id"], sku, in_sync_at("11"))
+    assert final["acknowledged"] == final["desired"] == stack.held(channel, sku)
+    await stack.pause(channel)
 
 async def _read_as_a_resync_does(stack: Stack, channel_id: str, sku: str) -> list[deliveries.Pending]:
     """Put the listing back to pending and read what its push carries, in one statement, as a resync."""
