@@ -28,7 +28,7 @@ from sync_service.common import utc_now
 from sync_service.drift import service as drift_service
 from sync_service.listings import pages
 from sync_service.listings.compute import state_hash
-from sync_service.listings.models import Listing, acknowledged_state
+from sync_service.listings.models import Listing
 from sync_service.push import deliveries
 from sync_service.push.deliveries import Sent
 
@@ -336,13 +336,7 @@ async def test_acknowledgements_record_the_pushed_state_when_it_came_back_and_th
     for row, sent in pushed[:2]:
         final = await _listing_row(stack, channel["id"], sent.sku)
         assert (final.status, final.last_error) == ("in_sync", None)
-        # The state pushed came back: stored as "the desired state" (acked NULL), read as it.
-        assert final.acked is None
-        assert (acknowledged_state(final), final.acked_hash, final.acked_seq) == (
-            row.desired,
-            row.desired_hash,
-            sent.seq,
-        )
+        assert (final.acked, final.acked_hash, final.acked_seq) == (row.desired, row.desired_hash, sent.seq)
         assert final.acked_at == now
     drifted = await _listing_row(stack, channel["id"], skus[2])
     assert drifted.status == "drifted"
@@ -359,8 +353,6 @@ async def test_the_acknowledged_state_stays_what_the_channel_holds_when_the_desi
     await publish_product(kafka_bootstrap, sku, "10.00")
     first = await listing_where(stack.sync, channel["id"], sku, in_sync_at("10"))
     assert first["acknowledged"] == first["desired"]
-    stored = await _listing_row(stack, channel["id"], sku)
-    assert stored.acked is None and stored.acked_hash == stored.desired_hash  # not copied into the row
     await stack.pause(channel)  # the next state is computed but not pushed
     await produce(kafka_bootstrap, topics.PRICES, [price_event(sku, "11.00")])
     moved = await listing_where(

@@ -313,7 +313,7 @@ class JobRunner:
                         table.c.channel_id == channel_id,
                         in_page,
                         table.c.status.in_(("in_sync", "drifted", "failed", "unpublished")),
-                        table.c.publishable.is_(True) | table.c.acked_hash.is_not(None),
+                        table.c.publishable.is_(True) | table.c.acked.is_not(None),
                     )
                     .values(status="pending", last_error=None, updated_at=utc_now())
                     .returning(table.c.sku, table.c.desired_seq)

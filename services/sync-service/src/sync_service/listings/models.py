@@ -132,11 +132,6 @@ class Listing(SQLModel, table=True):
     )
     publishable: bool
     acked: dict[str, Any] | None = Field(default=None, sa_column=sa.Column(sa.JSON(), nullable=True))
-    """The acknowledged state when it is not the desired state. An acknowledgement of exactly the desired
-    state stores NULL here (`acknowledged_state` reads it as the desired state): the common case then does
-    not copy the state into the row, which halves a listing's row and what each status transition
-    rewrites. A write of a new desired state first copies the old one here when it was the acknowledged one
-    (`service.update_desired`). No state held at all: `acked_hash` is NULL too."""
     acked_hash: str | None = Field(default=None, max_length=64)
     acked_seq: int = 0
     acked_at: datetime | None = Field(default=None, sa_column=sa.Column(UTCDateTime(), nullable=True))
@@ -151,10 +146,3 @@ class Listing(SQLModel, table=True):
         "the SKU's `facts_version` and a digest of the channel, the running promotions and the computation; "
         "null when not known (any other writer of the desired state clears it)",
     )
-
-
-def acknowledged_state(listing: Listing) -> dict[str, Any] | None:
-    """The state the channel last acknowledged (None: none, or it holds no state)."""
-    if listing.acked is not None:
-        return listing.acked
-    return listing.desired if listing.acked_hash is not None else None

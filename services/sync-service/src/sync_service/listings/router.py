@@ -12,7 +12,7 @@ from servicekit.http.pagination import Page, PageDep
 from sync_service.channels import service as channels
 from sync_service.common import ReadCaller, as_utc
 from sync_service.listings import service
-from sync_service.listings.models import Listing, acknowledged_state
+from sync_service.listings.models import Listing
 from sync_service.listings.schemas import ListingRead, ListingStatus
 
 router = APIRouter(prefix="/v1/channels", tags=["listings"])
@@ -28,7 +28,7 @@ def to_read(listing: Listing) -> ListingRead:
         desired=listing.desired,
         desired_seq=listing.desired_seq,
         desired_at=as_utc(listing.desired_at),
-        acknowledged=acknowledged_state(listing),
+        acknowledged=listing.acked,
         acknowledged_seq=listing.acked_seq,
         acknowledged_at=as_utc(listing.acked_at) if listing.acked_at else None,
         last_error=listing.last_error,

@@ -12,7 +12,7 @@ from collections.abc import Callable, Collection, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, bindparam, case, select, update
+from sqlalchemy import bindparam, select, update
 from sqlalchemy import event as sa_event
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
@@ -70,7 +70,7 @@ def status_for(listing: Listing, channel: Channel) -> str:
         desired_hash=listing.desired_hash,
         acked_hash=listing.acked_hash,
         publishable=listing.publishable,
-        acked_none=listing.acked_hash is None,  # acked is NULL too when it is the desired state
+        acked_none=listing.acked is None,
     )
 
 
@@ -236,21 +236,11 @@ _ACKED = ("acked", "acked_hash", "acked_seq", "acked_at")
 
 async def update_desired(session: AsyncSession, rows: list[dict[str, Any]], *, with_ack: bool) -> None:
     """The new desired states in one statement (executemany), each a compare-and-set on the sequence it
-    was computed from: 409 (the consumer retries the batch) when another writer moved one first.
-
-    Without `with_ack`, a listing whose acknowledged state is its desired state (`acked` NULL, `acked_hash`
-    not: see `Listing.acked`) keeps it: the old desired state is copied into `acked` by the same statement
-    (the right-hand sides read the row as it was)."""
+    was computed from: 409 (the consumer retries the batch) when another writer moved one first."""
     if not rows:
         return
     table: Any = Listing.__table__  # type: ignore[attr-defined]
     names = _DESIRED + (_ACKED if with_ack else ())
-    values: dict[str, Any] = {name: bindparam(f"v_{name}", type_=table.c[name].type) for name in names}
-    if not with_ack:
-        values["acked"] = case(
-            (and_(table.c.acked.is_(None), table.c.acked_hash.is_not(None)), table.c.desired),
-            else_=table.c.acked,
-        )
     statement = (
         update(table)
         .where(
@@ -258,7 +248,7 @@ async def update_desired(session: AsyncSession, rows: list[dict[str, Any]], *, w
             table.c.sku == bindparam("b_sku"),
             table.c.desired_seq == bindparam("b_seq"),
         )
-        .values(values)
+        .values({name: bindparam(f"v_{name}", type_=table.c[name].type) for name in names})
     )
     params = [
         {"b_channel": r["b_channel"], "b_sku": r["b_sku"], "b_seq": r["b_seq"]}

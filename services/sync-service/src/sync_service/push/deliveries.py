@@ -95,14 +95,13 @@ async def pending_listings(
 # The acknowledgements that match what was pushed, of every push of an outcome round, in one statement
 # whatever their number: the rows travel as one JSON array parameter ([[channel id, SKU, seq, status,
 # time of the answer], ...]) unpacked by the database (SQLite's json_each, PostgreSQL's
-# jsonb_array_elements), and the acknowledged state is the listing's own desired state, since the channel
-# answered exactly what was pushed at that sequence: `acked` is set to NULL, which with `acked_hash` set
-# means "the desired state" (`Listing.acked`), instead of copying the state into the row again. Each row
-# is the same compare-and-set as before: desired_seq still the pushed one, no newer answer recorded.
-# RETURNING names the listings it moved; the others go the general way.
+# jsonb_array_elements), and the acknowledged state is the listing's own desired state, copied column to
+# column, since the channel answered exactly what was pushed at that sequence. Each row is the same
+# compare-and-set as before: desired_seq still the pushed one, no newer answer recorded. RETURNING names
+# the listings it moved; the others go the general way.
 _ACK_MATCHES = {
     "sqlite": """
-        UPDATE listings SET acked = NULL, acked_hash = listings.desired_hash,
+        UPDATE listings SET acked = listings.desired, acked_hash = listings.desired_hash,
             acked_seq = v.seq, acked_at = v.at, updated_at = v.at, status = v.status, last_error = NULL
         FROM (SELECT json_extract(value, '$[0]') AS channel_id, json_extract(value, '$[1]') AS sku,
                      json_extract(value, '$[2]') AS seq, json_extract(value, '$[3]') AS status,
@@ -112,7 +111,7 @@ _ACK_MATCHES = {
           AND listings.desired_seq = v.seq AND listings.acked_seq <= v.seq
         RETURNING listings.channel_id, listings.sku""",
     "postgresql": """
-        UPDATE listings SET acked = NULL, acked_hash = listings.desired_hash,
+        UPDATE listings SET acked = listings.desired, acked_hash = listings.desired_hash,
             acked_seq = v.seq, acked_at = v.at, updated_at = v.at, status = v.status, last_error = NULL
         FROM (SELECT e->>0 AS channel_id, e->>1 AS sku, CAST(e->>2 AS integer) AS seq, e->>3 AS status,
                      CAST(e->>4 AS timestamptz) AS at
