@@ -344,7 +344,6 @@ async def test_acknowledgements_record_the_pushed_state_when_it_came_back_and_th
     assert drifted.last_error == "the channel acknowledged a state other than the one pushed"
 
 
-
 async def test_the_acknowledged_state_stays_what_the_channel_holds_when_the_desired_state_moves_on(
     stack: Stack, kafka_bootstrap: str
 ) -> None:
@@ -355,9 +354,7 @@ async def test_the_acknowledged_state_stays_what_the_channel_holds_when_the_desi
     assert first["acknowledged"] == first["desired"]
     await stack.pause(channel)  # the next state is computed but not pushed
     await produce(kafka_bootstrap, topics.PRICES, [price_event(sku, "11.00")])
-    moved = await listing_where(
-        stack.sync, channel["id"], sku, lambda item: item["desired"]["price"] == "11"
-    )
+    moved = await listing_where(stack.sync, channel["id"], sku, lambda item: item["desired"]["price"] == "11")
     # The channel still holds the state at 10: the write of the new desired state kept it as acknowledged.
     assert moved["acknowledged"] == first["desired"]
     assert moved["acknowledged_seq"] == first["desired_seq"] < moved["desired_seq"]
@@ -366,6 +363,7 @@ async def test_the_acknowledged_state_stays_what_the_channel_holds_when_the_desi
     final = await listing_where(stack.sync, channel["id"], sku, in_sync_at("11"))
     assert final["acknowledged"] == final["desired"] == stack.held(channel, sku)
     await stack.pause(channel)
+
 
 async def _read_as_a_resync_does(stack: Stack, channel_id: str, sku: str) -> list[deliveries.Pending]:
     """Put the listing back to pending and read what its push carries, in one statement, as a resync."""
