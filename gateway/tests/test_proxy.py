@@ -110,6 +110,24 @@ async def test_a_large_response_is_streamed_back(routed: RunningGateway) -> None
     assert response.content == CHUNK * BIG_CHUNKS
 
 
+async def test_a_services_redirect_points_at_the_gateway_never_behind_it(
+    routed: RunningGateway, upstream_url: str
+) -> None:
+    headers = await routed.machine_headers()
+    # Starlette's trailing-slash redirect: the service builds an absolute URL of its own address.
+    slash = await routed.http.get("/api/customers/v1/echo/?q=1", headers=headers)
+    assert slash.status_code == 307
+    assert slash.headers["location"] == "/api/customers/v1/echo?q=1"
+    moved = await routed.http.get("/api/customers/v1/moved", headers=headers)
+    assert (moved.status_code, moved.headers["location"]) == (308, "/api/customers/v1/echo?from=moved")
+    followed = await routed.http.get(moved.headers["location"], headers=headers)
+    assert followed.json()["query"] == "from=moved"
+    away = await routed.http.get("/api/customers/v1/away", headers=headers)
+    assert (away.status_code, away.headers["location"]) == (302, "https://example.com/elsewhere")
+    for response in (slash, moved, away):
+        assert upstream_url.split("//")[1] not in response.headers["location"]
+
+
 async def test_a_service_that_is_down_answers_502_problem(start_gateway: Callable[..., Any]) -> None:
     async with start_gateway(product_url=f"http://127.0.0.1:{free_port()}") as gw:
         response = await gw.http.get("/api/products/v1/whoami", headers=await gw.machine_headers())

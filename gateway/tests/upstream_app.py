@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator
 
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response, StreamingResponse
+from starlette.responses import JSONResponse, RedirectResponse, Response, StreamingResponse
 from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
@@ -42,6 +42,16 @@ async def big(request: Request) -> Response:
     return StreamingResponse(chunks(), media_type="application/octet-stream")
 
 
+async def moved(request: Request) -> Response:
+    """A redirect to a path on this service's root."""
+    return RedirectResponse("/v1/echo?from=moved", status_code=308)
+
+
+async def away(request: Request) -> Response:
+    """A redirect somewhere else entirely."""
+    return RedirectResponse("https://example.com/elsewhere", status_code=302)
+
+
 def create_upstream() -> ASGIApp:
     """The routes above, and /v1/raw/... answering the raw path it received (whatever its bytes)."""
     app = Starlette(
@@ -50,6 +60,8 @@ def create_upstream() -> ASGIApp:
             Route("/v1/shipments/webhook", echo, methods=["POST"]),
             Route("/v1/slow", slow),
             Route("/v1/big", big),
+            Route("/v1/moved", moved),
+            Route("/v1/away", away),
             Route("/dashboard", echo),
             Route("/dashboard/{path:path}", echo),
         ]

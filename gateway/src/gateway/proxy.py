@@ -152,8 +152,36 @@ def _target(request: Request, service: str) -> bytes | None:
     return target + b"?" + query if query else target
 
 
-def _response_headers(upstream: UpstreamResponse, extra: Headers) -> tuple[Headers, int | None]:
-    """The upstream's headers to pass on (names lowercase) and its Content-Length."""
+def public_location(location: bytes, upstream_url: Upstream, prefix: bytes) -> bytes:
+    """A redirect's target as the caller can follow it: a location on the service itself (its own
+    address, as it builds one from the Host the gateway sent, or a path on its root) becomes the same
+    path under the gateway's `/api/<service>`; any other location is left as it is. Without this, a
+    service's redirect (a trailing slash, say) sent callers to an address behind the gateway, which
+    they cannot reach and should not learn."""
+    origin = upstream_url.scheme.encode("ascii") + b"://" + upstream_url.host_header
+    if location[: len(origin)].lower() == origin.lower() and location[len(origin) : len(origin) + 1] in (
+        b"",
+        b"/",
+        b"?",
+    ):
+        path = location[len(origin) :]
+    elif location.startswith(b"/") and not location.startswith(b"//"):
+        path = location
+    else:
+        return location
+    if upstream_url.prefix and (
+        path == upstream_url.prefix
+        or path.startswith((upstream_url.prefix + b"/", upstream_url.prefix + b"?"))
+    ):
+        path = path[len(upstream_url.prefix) :]
+    return prefix + (path if path.startswith(b"/") else b"/" + path)
+
+
+def _response_headers(
+    upstream: UpstreamResponse, extra: Headers, upstream_url: Upstream, prefix: bytes
+) -> tuple[Headers, int | None]:
+    """The upstream's headers to pass on (names lowercase, a redirect's location as the caller reaches
+    it) and its Content-Length."""
     drop = _DROP_RESPONSE
     length: int | None = None
     for key, value in upstream.headers:
@@ -161,7 +189,11 @@ def _response_headers(upstream: UpstreamResponse, extra: Headers) -> tuple[Heade
             drop = drop | _connection_tokens(upstream.headers)
         elif key == b"content-length":
             length = int(value) if value.isdigit() else None
-    headers = [(key, value) for key, value in upstream.headers if key not in drop]
+    headers = [
+        (key, public_location(value, upstream_url, prefix) if key == b"location" else value)
+        for key, value in upstream.headers
+        if key not in drop
+    ]
     headers += extra
     return headers, length
 
@@ -254,17 +286,22 @@ async def relay(
         log.warning("upstream %s unreachable: %s", service, exc)
         return problem_response(request, 502, "Bad Gateway", f"The {service} service is not reachable.")
     try:
-        return await _answer(request, service, upstream, extra_headers, read_timeout)
+        response_headers, length = _response_headers(upstream, extra_headers, upstream_url, prefix)
+        return await _answer(request, service, upstream, response_headers, length, read_timeout)
     except BaseException:
         await upstream.aclose()  # whatever happens, the pooled connection's slot is given back
         raise
 
 
 async def _answer(
-    request: Request, service: str, upstream: UpstreamResponse, extra_headers: Headers, read_timeout: float
+    request: Request,
+    service: str,
+    upstream: UpstreamResponse,
+    response_headers: Headers,
+    length: int | None,
+    read_timeout: float,
 ) -> Response:
     """The client's response to the service's answer: read whole when small, streamed otherwise."""
-    response_headers, length = _response_headers(upstream, extra_headers)
     if request.scope["method"] == "HEAD":
         await upstream.aclose()
         if length is not None:
