@@ -65,6 +65,17 @@ def in_sync_at(price: str) -> Any:
     return lambda item: item["status"] == "in_sync" and item["desired"]["price"] == price
 
 
+async def listed_in_sync(
+    stack: Stack, kafka_bootstrap: str, prefix: str = "SKU-"
+) -> tuple[dict[str, Any], str, dict[str, Any]]:
+    """A new webhook channel and a new product on it at 10.00, pushed and acknowledged: (channel, SKU,
+    its listing)."""
+    channel = await stack.channel()
+    sku = unique(prefix)
+    await publish_product(kafka_bootstrap, sku, "10.00")
+    return channel, sku, await listing_where(stack.sync, channel["id"], sku, in_sync_at("10"))
+
+
 async def test_a_price_change_reaches_every_channel_with_a_valid_signature(
     stack: Stack, kafka_bootstrap: str
 ) -> None:
@@ -88,10 +99,7 @@ async def test_a_price_change_reaches_every_channel_with_a_valid_signature(
 async def test_a_burst_of_changes_to_one_sku_is_folded_into_a_few_pushes_ending_on_the_last_price(
     stack: Stack, kafka_bootstrap: str
 ) -> None:
-    channel = await stack.channel()
-    sku = unique("SKU-")
-    await publish_product(kafka_bootstrap, sku, "10.00")
-    await listing_where(stack.sync, channel["id"], sku, in_sync_at("10"))
+    channel, sku, _ = await listed_in_sync(stack, kafka_bootstrap)
     log = stack.reference.channel(channel["code"]).log
     before = sum(1 for _, logged, _ in log if logged == sku)
     # 100 changes in well under a second, as product-service's relay would publish a burst.
@@ -209,10 +217,7 @@ async def test_a_channel_that_loses_an_update_is_acknowledged_but_holds_nothing(
 
 
 async def test_status_reports_shares_latency_and_the_circuit(stack: Stack, kafka_bootstrap: str) -> None:
-    channel = await stack.channel()
-    sku = unique("SKU-")
-    await publish_product(kafka_bootstrap, sku)
-    await listing_where(stack.sync, channel["id"], sku, in_sync_at("10"))
+    channel, _, _ = await listed_in_sync(stack, kafka_bootstrap)
     response = await stack.sync.client.get(f"/v1/channels/{channel['id']}/status", headers=stack.sync.reader)
     assert response.status_code == 200
     status = response.json()
@@ -347,10 +352,7 @@ async def test_acknowledgements_record_the_pushed_state_when_it_came_back_and_th
 async def test_the_acknowledged_state_stays_what_the_channel_holds_when_the_desired_state_moves_on(
     stack: Stack, kafka_bootstrap: str
 ) -> None:
-    channel = await stack.channel()
-    sku = unique("SKU-M")
-    await publish_product(kafka_bootstrap, sku, "10.00")
-    first = await listing_where(stack.sync, channel["id"], sku, in_sync_at("10"))
+    channel, sku, first = await listed_in_sync(stack, kafka_bootstrap, "SKU-M")
     assert first["acknowledged"] == first["desired"]
     await stack.pause(channel)  # the next state is computed but not pushed
     await produce(kafka_bootstrap, topics.PRICES, [price_event(sku, "11.00")])
@@ -382,10 +384,7 @@ async def _read_as_a_resync_does(stack: Stack, channel_id: str, sku: str) -> lis
 async def test_a_listing_handed_in_already_read_is_read_again_once_it_may_be_stale(
     stack: Stack, kafka_bootstrap: str, superseded_by: str
 ) -> None:
-    channel = await stack.channel()
-    sku = unique("SKU-P")
-    await publish_product(kafka_bootstrap, sku)
-    await listing_where(stack.sync, channel["id"], sku, in_sync_at("10"))
+    channel, sku, _ = await listed_in_sync(stack, kafka_bootstrap, "SKU-P")
     stale = await _read_as_a_resync_does(stack, channel["id"], sku)
     assert [row.sent.sku for row in stale] == [sku]
     await produce(kafka_bootstrap, topics.PRICES, [price_event(sku, "11.00")])
