@@ -17,9 +17,13 @@ from sqlalchemy import insert, text
 
 from contracts import uuid7
 from customer_service.config import Settings
+from customer_service.context import CustomerContext
 from customer_service.customers.models import Customer, CustomerIdentifier
+from customer_service.customers.schemas import CustomerCreate
+from customer_service.customers.service import NormalizedProfile, normalize_create
 from customer_service.imports import bulk
 from customer_service.imports import service as import_service
+from customer_service.imports.cleansing import CheckedRow
 from customer_service.imports.models import ImportRow
 from customer_service.main import create_app
 from servicekit.db import Database
@@ -417,4 +421,69 @@ async def test_rows_inserted_through_the_driver_are_stored_as_sqlalchemy_stores_
             )
         assert (await stored(ImportRow, "job_id = 'driver-none'"))[0][-1] is None
     finally:
+        await database.dispose()
+
+
+def _profile(context: CustomerContext, email: str) -> NormalizedProfile:
+    return normalize_create(
+        context,
+        CustomerCreate.model_validate(
+            {
+                "first_name": "Jonathan",
+                "last_name": "Smithson",
+                "emails": [{"address": email}],
+                "addresses": [
+                    {
+                        "kind": "shipping",
+                        "line1": "4 Rue Sala",
+                        "city": "Lyon",
+                        "postcode": "69002",
+                        "country": "FR",
+                    }
+                ],
+            }
+        ),
+    )
+
+
+async def _pairs(database: Database) -> set[tuple[str, str]]:
+    async with database.session() as session:
+        rows = await session.execute(text("SELECT customer_a_id, customer_b_id FROM duplicate_candidates"))
+        return {(str(a), str(b)) for a, b in rows.all()}
+
+
+@pytest.mark.parametrize("writer", ["same pool", "another connection"])
+async def test_a_job_sees_the_customers_another_writer_created_between_its_chunks(
+    database_url: str, writer: str
+) -> None:
+    # The importer keeps the holders of blocking keys between chunks (SQLite); a customer created by
+    # anyone else between two chunks (through a connection of the same pool or another one) must still
+    # be a candidate of the next chunk's rows.
+    context = CustomerContext.from_settings(
+        Settings(database_url=database_url, kafka_enabled=False, auto_merge_enabled=False)
+    )
+    database = Database(database_url)
+    other = database if writer == "same pool" else Database(database_url)
+    try:
+        job = await import_service.create_job(database, fmt="ndjson", actor="test", total_rows=2)
+        await import_service._update(database, job.id, status="running")
+        importer = bulk.BulkImporter(context)
+
+        async def chunk(email: str, done: int) -> str:
+            row = CheckedRow(done + 1, _profile(context, email))
+            result = await import_service._import_chunk(database, importer, job.id, [row], done=done)
+            return result.outcomes[0][1]
+
+        first = await chunk(new_email(), 0)
+        async with other.session() as session:  # another job (or any other writer) creates the same person
+            between = await bulk.BulkImporter(context).import_chunk(session, [_profile(context, new_email())])
+        second = await chunk(new_email(), 1)
+        assert between.created == 1
+        (created_between,) = (cid for outcome, cid in between.outcomes if outcome == "created")
+        pairs = await _pairs(database)
+        assert tuple(sorted((second, created_between))) in pairs
+        assert tuple(sorted((second, first))) in pairs
+    finally:
+        if other is not database:
+            await other.dispose()
         await database.dispose()

@@ -51,6 +51,8 @@ from servicekit.events import outbox
 MAX_CACHED_SIDES = 300_000
 # Blocking values whose keys (keyed hashes) are kept between chunks: a file repeats most of them.
 MAX_CACHED_BLOCKING_KEYS = 1_000_000
+# Blocking keys whose holders are kept between chunks (see BulkImporter._known_holders).
+MAX_CACHED_HOLDER_KEYS = 1_000_000
 
 
 @dataclass
@@ -84,6 +86,19 @@ class BulkImporter:
     # Blocking value -> its key under the blind-index key `_blocking_kid` (see blocking_keys_of_side).
     _blocking_keys: dict[str, str] = field(default_factory=dict)
     _blocking_kid: str | None = None
+    # What this job knows of the database between its chunks (SQLite only): the holders of blocking
+    # keys it read or wrote (`holders_by_key`'s answer: most recent first, up to the key's limit) and
+    # the version of customers it read or created (None: not active). Valid only while nothing but
+    # the job has written since its last chunk: `_database_state` is the driver connection the last
+    # chunk ran on, its `PRAGMA data_version` at the chunk's start (it changes when another connection
+    # commits) and its count of changed rows at the chunk's end (it changes when another session
+    # writes through the same pooled connection).
+    _known_holders: dict[str, list[str]] = field(default_factory=dict)
+    _known_versions: dict[str, int | None] = field(default_factory=dict)
+    _database_state: tuple[Any, int, int | None] | None = None
+    # The chunk's additions to them, kept once the chunk has committed (`chunk_committed`).
+    _staged_holders: dict[str, list[str]] = field(default_factory=dict)
+    _staged_versions: dict[str, int | None] = field(default_factory=dict)
 
     async def import_chunk(
         self, session: AsyncSession, profiles: Sequence[customers.NormalizedProfile]
@@ -96,6 +111,7 @@ class BulkImporter:
         if len(self._blocking_keys) > MAX_CACHED_BLOCKING_KEYS or kid != self._blocking_kid:
             self._blocking_keys.clear()
             self._blocking_kid = kid
+        await self._check_known(session)
         new, owners, absorbed = await self._dedupe_on_ingest(session, profiles, result)
         merges: list[tuple[str, str, float]] = []
         if new:
@@ -111,6 +127,11 @@ class BulkImporter:
             if await self._auto_merge(session, survivor_id, merged_id, total):
                 merged_into[merged_id] = survivor_id
         result.merges = len(merged_into)
+        if absorbed or merges:
+            # Survivorship rewrote some customers' blocking keys and versions: read them again.
+            self.forget()
+        else:
+            self._stage(new)
         for owner, was_new in owners:
             if not was_new:
                 result.outcomes.append(("matched", merged_into.get(owner, owner)))
@@ -119,6 +140,98 @@ class BulkImporter:
             else:
                 result.outcomes.append(("created", owner))
         return result
+
+    # --- what the job knows of the database between chunks -----------------------------------------
+
+    async def _check_known(self, session: AsyncSession) -> None:
+        """At a chunk's start: keep what the job knows of the database only if the chunk runs on the
+        same connection as the last one, no other connection has committed since (`PRAGMA data_version`
+        unchanged) and no other session has written through this one (its count of changed rows as the
+        last chunk left it); otherwise (and always on PostgreSQL) it reads everything again."""
+        state = await _data_version(session)
+        previous, self._database_state = self._database_state, None
+        if state is None:
+            self.forget()
+            return
+        driver, version = state
+        if (
+            previous is None
+            or previous[0] is not driver
+            or previous[1] != version
+            or previous[2] != driver.total_changes
+        ):
+            self.forget()
+        self._database_state = (driver, version, None)
+        self._staged_holders, self._staged_versions = {}, {}
+
+    def chunk_written(self) -> None:
+        """The chunk's last write is done (called in its transaction, before the commit): its count of
+        changed rows is what the next chunk expects to find on the connection."""
+        if self._database_state is not None:
+            driver, version, _ = self._database_state
+            self._database_state = (driver, version, driver.total_changes)
+
+    def _stage(self, new: list[_NewRow]) -> None:
+        """The chunk's new customers as holders of their keys (kept once the chunk commits)."""
+        added: dict[str, list[str]] = {}
+        for row in new:
+            self._staged_versions[row.id] = 1
+            for key in row.keys:
+                added.setdefault(key, []).append(row.id)
+        known = self._known_holders
+        for key, ids in added.items():
+            members = known.get(key)
+            if members is None:  # every key of a new row was read in this chunk; a safeguard
+                continue
+            self._staged_holders[key] = sorted([*members, *ids], reverse=True)[: duplicates.limit_of(key)]
+
+    def chunk_committed(self) -> None:
+        """The chunk's transaction committed: what it wrote is now what the job knows."""
+        if len(self._known_holders) > MAX_CACHED_HOLDER_KEYS:
+            self.forget()
+            return
+        self._known_holders.update(self._staged_holders)
+        self._known_versions.update(self._staged_versions)
+        self._staged_holders, self._staged_versions = {}, {}
+
+    def forget(self) -> None:
+        """Read every holder and version from the database again from the next chunk on."""
+        self._known_holders.clear()
+        self._known_versions.clear()
+        self._staged_holders, self._staged_versions = {}, {}
+        self._database_state = None
+
+    async def _holders_and_versions(
+        self, session: AsyncSession, keys: list[str]
+    ) -> tuple[dict[str, list[str]], dict[str, int]]:
+        """`duplicates.sharing_by_key` as the importer uses it: the holders of each key (active
+        customers, most recent first, up to each key's limit) and the version of every holder; read from
+        the database only for the keys and customers the job does not know yet."""
+        known, known_versions = self._known_holders, self._known_versions
+        missing = [key for key in keys if key not in known]
+        if missing:
+            found = await duplicates.holders_by_key(session, missing)
+            for key in missing:
+                known[key] = found.get(key, [])
+        holders = {key: members for key in keys if (members := known[key])}
+        ids = {cid for members in holders.values() for cid in members}
+        unknown = sorted(ids.difference(known_versions))
+        for part in duplicates.in_list_parts(unknown):
+            # The status is checked here, not in SQL: with `status = 'active'` in the WHERE clause,
+            # SQLite without statistics (no ANALYZE yet, as in a fresh or fast-growing base) reads the
+            # rows through the status index, i.e. every active customer, instead of the ids through the
+            # primary key; that made each chunk's query grow with the table (2.5 s of a 30,000-row import).
+            rows = await session.execute(
+                select(col(Customer.id), col(Customer.version), col(Customer.status)).where(
+                    col(Customer.id).in_(part)
+                )
+            )
+            active = {str(cid): int(v) if status == "active" else None for cid, v, status in rows.all()}
+            known_versions.update({cid: active.get(cid) for cid in part})
+        versions = {cid: version for cid in ids if (version := known_versions[cid]) is not None}
+        if len(versions) < len(ids):  # merged customers hold no keys; this is a safeguard
+            holders = {key: [cid for cid in members if cid in versions] for key, members in holders.items()}
+        return holders, versions
 
     # --- dedupe on ingest --------------------------------------------------------------------------
 
@@ -228,7 +341,9 @@ class BulkImporter:
         and the auto-merges to carry out (survivor, merged, score)."""
         context = self.context
         model = await current_model(session, context)
-        holders, versions = await _holders_and_versions(session, sorted({k for row in new for k in row.keys}))
+        holders, versions = await self._holders_and_versions(
+            session, sorted({k for row in new for k in row.keys})
+        )
         await self._load_sides(session, versions)
         by_id = {row.id: row for row in new}
         chunk_blocks: dict[str, list[str]] = {}
@@ -498,28 +613,15 @@ async def _existing_unique_keys(session: AsyncSession, keys: list[str]) -> dict[
     return found
 
 
-async def _holders_and_versions(
-    session: AsyncSession, keys: list[str]
-) -> tuple[dict[str, list[str]], dict[str, int]]:
-    """`duplicates.sharing_by_key` as the importer uses it: the holders of each key (active customers,
-    most recent first, up to each key's limit) and the version of every holder."""
-    holders = await duplicates.holders_by_key(session, keys)
-    ids = sorted({cid for members in holders.values() for cid in members})
-    versions: dict[str, int] = {}
-    for part in duplicates.in_list_parts(ids):
-        # The status is checked here, not in SQL: with `status = 'active'` in the WHERE clause, SQLite
-        # without statistics (no ANALYZE yet, as in a fresh or fast-growing base) reads the rows
-        # through the status index, i.e. every active customer, instead of the ids through the
-        # primary key; that made each chunk's query grow with the table (2.5 s of a 30,000-row import).
-        rows = await session.execute(
-            select(col(Customer.id), col(Customer.version), col(Customer.status)).where(
-                col(Customer.id).in_(part)
-            )
-        )
-        versions.update({str(cid): int(version) for cid, version, status in rows.all() if status == "active"})
-    if len(versions) < len(ids):  # merged customers hold no keys; this is a safeguard
-        holders = {key: [cid for cid in members if cid in versions] for key, members in holders.items()}
-    return holders, versions
+async def _data_version(session: AsyncSession) -> tuple[Any, int] | None:
+    """On SQLite, the session's driver connection and its `PRAGMA data_version` (a number that changes
+    when another connection commits to the database); None elsewhere."""
+    connection = await session.connection()
+    if connection.dialect.name != "sqlite":
+        return None
+    driver = (await connection.get_raw_connection()).driver_connection
+    version = (await connection.exec_driver_sql("PRAGMA data_version")).scalar_one()
+    return driver, int(version)
 
 
 async def _customers_per_phone(session: AsyncSession, indexes: list[str]) -> dict[str, int]:

@@ -308,11 +308,15 @@ async def _import_chunk(
     profiles = [row.profile for row in chunk if row.profile is not None]
     for attempt in range(1, CHUNK_ATTEMPTS + 1):
         try:
-            return await _write_chunk(database, importer, job_id, chunk, profiles, done=done)
+            result = await _write_chunk(database, importer, job_id, chunk, profiles, done=done)
         except (IntegrityError, OperationalError):
+            importer.forget()
             if attempt == CHUNK_ATTEMPTS:
                 raise
             log.warning("import job %s: chunk at row %d conflicted, retrying", job_id, done + 1)
+        else:
+            importer.chunk_committed()
+            return result
     raise AssertionError("unreachable")
 
 
@@ -350,6 +354,7 @@ async def _write_chunk(
                 for row, (outcome, customer_id) in zip(chunk, result.outcomes, strict=True)
             ],
         )
+        importer.chunk_written()
     return result
 
 
