@@ -487,3 +487,60 @@ async def test_a_job_sees_the_customers_another_writer_created_between_its_chunk
         if other is not database:
             await other.dispose()
         await database.dispose()
+
+
+async def test_repeated_and_empty_values_inserted_through_the_driver_are_stored_each_as_its_own(
+    database_url: str,
+) -> None:
+    # insert_rows processes a value once per run of the same object and once per kind of empty
+    # container: each row still stores its own value (a shared timestamp, {} and [], JSON null).
+    shared = datetime(2026, 11, 29, 20, 30, tzinfo=UTC)
+    values = [({}, []), ({}, []), ({"a": 1}, ["vip"]), ({}, ["x"]), ({}, [])]
+    customers = [
+        {
+            "id": f"memo-{n}",
+            "version": 1,
+            "status": "active",
+            "first_name": None,
+            "attributes": attributes,
+            "tags": tags,
+            "consents": {},
+            "quality_score": 0.0,
+            "quality": {},
+            "created_at": shared if n != 3 else datetime(2026, 1, 1, tzinfo=UTC),
+            "updated_at": shared,
+        }
+        for n, (attributes, tags) in enumerate(values)
+    ]
+    raws: list[Any] = [{}, {}, None, {"a": 1}, None, []]
+    rows = [
+        {"job_id": "memo", "row": n, "outcome": "skipped", "customer_id": None, "errors": [], "raw": raw}
+        for n, raw in enumerate(raws)
+    ]
+    database = Database(database_url)
+    try:
+        async with database.session() as session:
+            await bulk.insert_rows(session, Customer, customers)
+            await bulk.insert_rows(session, ImportRow, rows)
+        async with database.session() as session:
+            stored = (
+                await session.execute(
+                    text(
+                        "SELECT attributes, tags, created_at, updated_at FROM customers "
+                        "WHERE id LIKE 'memo-%' ORDER BY id"
+                    )
+                )
+            ).all()
+            stored_raws = (
+                await session.execute(text("SELECT raw FROM import_rows WHERE job_id = 'memo' ORDER BY row"))
+            ).all()
+    finally:
+        await database.dispose()
+
+    def loaded(value: Any) -> Any:
+        return json.loads(value) if isinstance(value, str) else value
+
+    assert [(loaded(a), loaded(t)) for a, t, _, _ in stored] == values
+    created = [str(c) for _, _, c, _ in stored]
+    assert created[3] != created[0] == created[1] == created[2] == created[4] == str(stored[0][3])
+    assert [loaded(r) for (r,) in stored_raws] == raws

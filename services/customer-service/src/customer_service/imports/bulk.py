@@ -661,14 +661,32 @@ async def insert_rows(session: AsyncSession, model: Any, rows: list[dict[str, An
         f"INSERT INTO {quote(table.name)} ({', '.join(quote(name) for name in names)}) "
         f"VALUES ({', '.join('?' for _ in names)})"
     )
-    values = [
-        tuple(
-            process(row[name]) if process is not None else row[name]
-            for name, process in zip(names, processors, strict=True)
-        )
-        for row in rows
+    columns = [
+        [row[name] for row in rows] if process is None else _processed([row[name] for row in rows], process)
+        for name, process in zip(names, processors, strict=True)
     ]
-    await connection.exec_driver_sql(statement, values)
+    await connection.exec_driver_sql(statement, list(zip(*columns, strict=True)))
+
+
+def _processed(values: list[Any], process: Any) -> list[Any]:
+    """`process` (a bind processor: JSON, timestamps) of each value, once per run of one value (a
+    chunk's rows share their timestamp) and once per kind of empty container (`{}`, `[]`)."""
+    out: list[Any] = []
+    last: Any = out  # no value is this list
+    last_out: Any = None
+    empty: dict[type, Any] = {}
+    for value in values:
+        if value is not last:
+            kind = value.__class__
+            if (kind is dict or kind is list) and not value:
+                if kind not in empty:
+                    empty[kind] = process(value)
+                last_out = empty[kind]
+            else:
+                last_out = process(value)
+            last = value
+        out.append(last_out)
+    return out
 
 
 # Placeholders of two bind parameters in each driver's own style.
