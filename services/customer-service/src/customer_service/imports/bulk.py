@@ -22,6 +22,7 @@ profile is never proposed again). Clear PII lives only in memory, for the durati
 
 from __future__ import annotations
 
+import bisect
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -355,10 +356,24 @@ class BulkImporter:
         for row in new:
             strong: set[str] = set()
             broad: set[str] = set()
+            # The chunk's own holders of a key, in id order: only the most recent `limit` of them that
+            # are not excluded can be picked (`pick_candidates` keeps the most recent of the union, and
+            # a member of the union's top `limit` is in its own key's top `limit + excluded`), so a
+            # common key (a surname in a big town) is not read whole for every row that shares it.
+            extra = len(merged_away) + 1
             for key in row.keys:
-                into = broad if key in broad_keys else strong
-                into.update(holders.get(key, ()))
-                into.update(chunk_blocks.get(key, ()))
+                members = holders.get(key)
+                block = chunk_blocks.get(key)
+                if key in broad_keys:
+                    if members:
+                        broad.update(members)
+                    if block:
+                        broad.update(block[-(duplicates.MAX_PHONETIC_CANDIDATES + extra) :])
+                else:
+                    if members:
+                        strong.update(members)
+                    if block:
+                        strong.update(block[-(duplicates.MAX_BLOCK_CANDIDATES + extra) :])
             other_ids = duplicates.pick_candidates(strong, broad, exclude=merged_away | {row.id})
             best: tuple[float, str] | None = None
             for other_id in other_ids:
@@ -395,7 +410,13 @@ class BulkImporter:
                 merges.append((survivor, merged, best[0]))
                 merged_away.add(merged)
             for key in row.keys:
-                chunk_blocks.setdefault(key, []).append(row.id)
+                block = chunk_blocks.get(key)
+                if block is None:
+                    chunk_blocks[key] = [row.id]
+                elif row.id > block[-1]:
+                    block.append(row.id)
+                else:  # ids made in one millisecond are not in order (uuid7)
+                    bisect.insort(block, row.id)
         if len(self._sides) > MAX_CACHED_SIDES:
             self._sides.clear()
         for row in new:
