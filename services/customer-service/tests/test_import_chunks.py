@@ -26,7 +26,7 @@ from customer_service.imports import service as import_service
 from customer_service.imports.cleansing import CheckedRow
 from customer_service.imports.models import ImportRow
 from customer_service.main import create_app
-from servicekit.db import Database
+from servicekit.db import Database, WalCheckpointer
 from servicekit.testing import TestTokenIssuer, running_app
 
 PII = ("customers:read", "customers:write", "customers:pii")
@@ -330,6 +330,56 @@ async def test_the_sqlite_chunk_cache_is_set_back_when_the_chunk_ends_or_fails(t
         await database.dispose()
     assert during == -import_service.SQLITE_CHUNK_CACHE_KIB != before
     assert after == after_failure == before
+
+
+async def test_a_chunk_that_checkpoints_elsewhere_commits_without_auto_checkpoint_and_sets_it_back(
+    tmp_path: Any,
+) -> None:
+    database = Database(f"sqlite+aiosqlite:///{tmp_path / 'checkpoint.db'}")
+    pragma = text("PRAGMA wal_autocheckpoint")
+    try:
+        async with database.session() as session:
+            before = (await session.execute(pragma)).scalar()
+            async with import_service._sqlite_chunk_cache(session, True, checkpoints_elsewhere=True):
+                during = (await session.execute(pragma)).scalar()
+            after = (await session.execute(pragma)).scalar()
+            with pytest.raises(RuntimeError):
+                async with import_service._sqlite_chunk_cache(session, True, checkpoints_elsewhere=True):
+                    raise RuntimeError("chunk failed")
+            after_failure = (await session.execute(pragma)).scalar()
+            async with import_service._sqlite_chunk_cache(session, True):
+                without = (await session.execute(pragma)).scalar()
+    finally:
+        await database.dispose()
+    assert during == 0 != before
+    assert after == after_failure == without == before
+
+
+async def test_an_import_on_a_sqlite_file_checkpoints_after_each_chunk(
+    database_url: str, token_issuer: TestTokenIssuer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The chunks' commits leave the write-ahead log alone; the job checkpoints it itself, in a worker
+    # thread, after each chunk (and on PostgreSQL there is nothing to checkpoint).
+    calls: list[str] = []
+
+    class Counted(WalCheckpointer):
+        def checkpoint(self) -> tuple[int, int, int]:
+            calls.append(self.path)
+            return super().checkpoint()
+
+    monkeypatch.setattr(import_service, "WalCheckpointer", Counted)  # not the service's own, every second
+    tag = f"ckpt-{unique()}"
+    lines = [_person(f"Name{n}", _surname(), new_email(), new_phone(), tag) for n in range(5)]
+    async with _app(database_url, token_issuer, import_chunk_rows=2) as client:
+        job = await run_import(client, token_issuer, _ndjson(lines), "people.ndjson")
+        assert job["status"] == "succeeded"
+        assert job["created_count"] == 5
+        assert len(await _tagged(client, token_issuer, tag)) == 5
+    if database_url.startswith("sqlite"):
+        assert len(calls) == 3
+        assert all(path.endswith(".db") for path in calls)
+    else:
+        assert calls == []
 
 
 async def test_rows_inserted_through_the_driver_are_stored_as_sqlalchemy_stores_them(
