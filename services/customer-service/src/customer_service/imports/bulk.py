@@ -22,6 +22,7 @@ profile is never proposed again). Clear PII lives only in memory, for the durati
 
 from __future__ import annotations
 
+import asyncio
 import bisect
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -56,6 +57,12 @@ MAX_CACHED_BLOCKING_KEYS = 1_000_000
 MAX_CACHED_HOLDER_KEYS = 1_000_000
 
 
+# Profiles `BulkImporter.prepare` works out between two looks at the event loop.
+PREPARE_SLICE = 64
+
+_Prepared = tuple[customers.NormalizedProfile, str, dict[str, str], Side, set[str], list[str]]
+
+
 @dataclass
 class ChunkResult:
     created: int = 0
@@ -87,6 +94,9 @@ class BulkImporter:
     # Blocking value -> its key under the blind-index key `_blocking_kid` (see blocking_keys_of_side).
     _blocking_keys: dict[str, str] = field(default_factory=dict)
     _blocking_kid: str | None = None
+    # `prepare`'s work, by profile (the profile, the blind-index key it was made under, then its unique
+    # keys, side, blocking keys and phone indexes).
+    _prepared: dict[int, _Prepared] = field(default_factory=dict)
     # What this job knows of the database between its chunks (SQLite only): the holders of blocking
     # keys it read or wrote (`holders_by_key`'s answer: most recent first, up to the key's limit) and
     # the version of customers it read or created (None: not active). Valid only while nothing but
@@ -236,18 +246,56 @@ class BulkImporter:
 
     # --- dedupe on ingest --------------------------------------------------------------------------
 
-    def _new_row(self, row_id: str, profile: customers.NormalizedProfile) -> _NewRow:
+    async def prepare(self, profiles: Sequence[customers.NormalizedProfile]) -> None:
+        """Work out ahead what a chunk derives from each profile alone (its unique keys, matching side,
+        blocking keys and phone indexes), for a later chunk: run as a task while the current chunk
+        waits on the database (its bulk inserts run in the driver's thread, without the GIL), yielding
+        every PREPARE_SLICE profiles. A profile changed after this (a later row folded into it) is
+        worked out again; anything that fails here is left to the chunk."""
+        kid = self.context.keyring.blind_kid
+        for n, profile in enumerate(profiles):
+            if n % PREPARE_SLICE == PREPARE_SLICE - 1:
+                await asyncio.sleep(0)
+            if id(profile) in self._prepared:
+                continue
+            try:
+                derived = (self._unique_keys(profile), *self._derive(profile))
+            except Exception:  # the chunk meets it again and reports it
+                continue
+            self._prepared[id(profile)] = (profile, kid, *derived)
+
+    def _taken_prepared(self, profile: customers.NormalizedProfile) -> _Prepared | None:
+        entry = self._prepared.pop(id(profile), None)
+        if entry is None or entry[0] is not profile or entry[1] != self.context.keyring.blind_kid:
+            return None
+        return entry
+
+    def _unique_keys(self, profile: customers.NormalizedProfile) -> dict[str, str]:
+        return customers.unique_keys(self.context, profile.contact, profile.external_ids or [])
+
+    def _derive(self, profile: customers.NormalizedProfile) -> tuple[Side, set[str], list[str]]:
         first, last = profile.fields.get("first_name"), profile.fields.get("last_name")
         contact, external = profile.contact, profile.external_ids or []
         side = side_of(first, last, contact.to_document(), [(e.source, e.id) for e in external])
+        keys = customers.blocking_keys_of_side(self.context, side, self._blocking_keys)
+        phones = [self.context.keyring.blind_index(customers.PHONE, p["number"]) for p in contact.phones]
+        return side, keys, phones
+
+    def _new_row(
+        self,
+        row_id: str,
+        profile: customers.NormalizedProfile,
+        derived: tuple[Side, set[str], list[str]] | None = None,
+    ) -> _NewRow:
+        side, keys, phones = derived or self._derive(profile)
         return _NewRow(
             id=row_id,
             profile=profile,
-            first_name=first,
-            last_name=last,
-            keys=customers.blocking_keys_of_side(self.context, side, self._blocking_keys),
+            first_name=profile.fields.get("first_name"),
+            last_name=profile.fields.get("last_name"),
+            keys=keys,
             side=side,
-            phones=[self.context.keyring.blind_index(customers.PHONE, p["number"]) for p in contact.phones],
+            phones=phones,
         )
 
     async def _dedupe_on_ingest(
@@ -257,20 +305,21 @@ class BulkImporter:
         the file) matches that customer and is folded into it; the others become new rows. Returns the
         new rows, the customer of each profile in order (and whether the profile created it), and the
         rows to fold into existing customers."""
+        prepared = [self._taken_prepared(profile) for profile in profiles]
         wanted = [
-            customers.unique_keys(self.context, profile.contact, profile.external_ids or [])
-            for profile in profiles
+            entry[2] if entry is not None else self._unique_keys(profile)
+            for profile, entry in zip(profiles, prepared, strict=True)
         ]
         owner_of = await _existing_unique_keys(session, [k for keys in wanted for k in keys])
         new: list[_NewRow] = []
         by_id: dict[str, _NewRow] = {}
         owners: list[tuple[str, bool]] = []
         absorbed: dict[str, list[customers.NormalizedProfile]] = {}
-        for profile, keys in zip(profiles, wanted, strict=True):
+        for profile, keys, entry in zip(profiles, wanted, prepared, strict=True):
             owner = next((owner_of[k] for k in keys if k in owner_of), None)
             created = owner is None
             if owner is None:
-                row = self._new_row(str(uuid7()), profile)
+                row = self._new_row(str(uuid7()), profile, None if entry is None else entry[3:])
                 new.append(row)
                 by_id[row.id] = row
                 owner = row.id

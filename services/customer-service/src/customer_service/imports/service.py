@@ -206,14 +206,27 @@ async def _run(
         try:
             for start in range(0, len(kept), size):
                 chunk = kept[start : start + size]
-                result = await _import_chunk(
-                    database,
-                    importer,
-                    job_id,
-                    chunk,
-                    done=start + len(rejected),
-                    checkpoints_elsewhere=checkpoints.enabled,
+                # The next chunk's per-profile work, done while this one waits on the database.
+                ahead = asyncio.ensure_future(
+                    importer.prepare(
+                        [
+                            row.profile
+                            for row in kept[start + size : start + 2 * size]
+                            if row.profile is not None
+                        ]
+                    )
                 )
+                try:
+                    result = await _import_chunk(
+                        database,
+                        importer,
+                        job_id,
+                        chunk,
+                        done=start + len(rejected),
+                        checkpoints_elsewhere=checkpoints.enabled,
+                    )
+                finally:
+                    await ahead
                 await checkpoints.after_chunk()
                 collect_young()
                 committed += len(chunk)
