@@ -223,13 +223,15 @@ def _close_places(a: tuple[str, ...], b: tuple[str, ...]) -> bool:
 def locality_level(a: Side, b: Side) -> tuple[int, str | None]:
     """Postcode and city as one comparison (they say the same thing; counting both would count one
     agreement twice). Also returns the shared postcode (for its term-frequency adjustment)."""
-    if not (a.postcodes and b.postcodes) and not (a.cities and b.cities):
+    a_postcodes, b_postcodes, a_cities, b_cities = a.postcodes, b.postcodes, a.cities, b.cities
+    if not (a_postcodes and b_postcodes) and not (a_cities and b_cities):
         return NULL, None
-    shared = set(a.postcodes) & set(b.postcodes)
+    shared = [p for p in a_postcodes if p in b_postcodes]
     if shared:
         return 3, min(shared)
-    if set(a.cities) & set(b.cities):
-        return 2, None
+    for city in a_cities:
+        if city in b_cities:
+            return 2, None
     # One mistyped or two transposed characters of a postcode, or a mistyped city.
     for x in a.postcodes:
         for y in b.postcodes:
@@ -271,13 +273,15 @@ def _extends(x: str, y: str) -> bool:
 
 def email_level(a: Side, b: Side) -> int:
     """Exact (canonical) address; or the same domain with the local part one typo away."""
-    if not a.emails or not b.emails:
+    a_emails, b_emails = a.emails, b.emails
+    if not a_emails or not b_emails:
         return NULL
-    if any(x in b.emails for x in a.emails):
-        return 2
-    for x in a.emails:
+    for x in a_emails:
+        if x in b_emails:
+            return 2
+    for x in a_emails:
         local_x, _, domain_x = x.partition("@")
-        for y in b.emails:
+        for y in b_emails:
             local_y, _, domain_y = y.partition("@")
             close = domain_x == domain_y and min(len(local_x), len(local_y)) >= 4
             if close and Levenshtein.distance(local_x, local_y) <= 1:
@@ -286,12 +290,17 @@ def email_level(a: Side, b: Side) -> int:
 
 
 def phone_level(a: Side, b: Side) -> int:
-    if not a.phones or not b.phones:
+    a_phones, b_phones = a.phones, b.phones
+    if not a_phones or not b_phones:
         return NULL
-    if any(x in b.phones for x in a.phones):
-        return 2
-    if any(x[-8:] == y[-8:] for x in a.phones for y in b.phones):
-        return 1
+    for x in a_phones:
+        if x in b_phones:
+            return 2
+    for x in a_phones:
+        subscriber = x[-8:]
+        for y in b_phones:
+            if y[-8:] == subscriber:
+                return 1
     return 0
 
 
