@@ -9,7 +9,8 @@ queries and bulk inserts per chunk instead of a dozen round trips per row:
   the identifiers created earlier in the chunk;
 - one query for the duplicate candidates of every blocking key of the chunk (at most the number of
   candidates per key that a single write would score), plus an in-memory index of the chunk's own keys,
-  so a row is also scored against the rows before it in the file;
+  so a row is also scored against the rows before it in the file; on SQLite, keys and candidates the
+  job already knows from its earlier chunks are not read again while nothing else has written;
 - one query counting the customers per phone number (the shared-identifier risk rule), continued in
   memory through the chunk;
 - bulk inserts of customers, identifiers, blocking keys, tags, candidate pairs, flags and outbox rows.
