@@ -17,12 +17,16 @@ from sqlalchemy import insert, text
 
 from contracts import uuid7
 from customer_service.config import Settings
+from customer_service.context import CustomerContext
 from customer_service.customers.models import Customer, CustomerIdentifier
+from customer_service.customers.schemas import CustomerCreate
+from customer_service.customers.service import NormalizedProfile, normalize_create
 from customer_service.imports import bulk
 from customer_service.imports import service as import_service
+from customer_service.imports.cleansing import CheckedRow
 from customer_service.imports.models import ImportRow
 from customer_service.main import create_app
-from servicekit.db import Database
+from servicekit.db import Database, WalCheckpointer
 from servicekit.testing import TestTokenIssuer, running_app
 
 PII = ("customers:read", "customers:write", "customers:pii")
@@ -328,6 +332,56 @@ async def test_the_sqlite_chunk_cache_is_set_back_when_the_chunk_ends_or_fails(t
     assert after == after_failure == before
 
 
+async def test_a_chunk_that_checkpoints_elsewhere_commits_without_auto_checkpoint_and_sets_it_back(
+    tmp_path: Any,
+) -> None:
+    database = Database(f"sqlite+aiosqlite:///{tmp_path / 'checkpoint.db'}")
+    pragma = text("PRAGMA wal_autocheckpoint")
+    try:
+        async with database.session() as session:
+            before = (await session.execute(pragma)).scalar()
+            async with import_service._sqlite_chunk_cache(session, True, checkpoints_elsewhere=True):
+                during = (await session.execute(pragma)).scalar()
+            after = (await session.execute(pragma)).scalar()
+            with pytest.raises(RuntimeError):
+                async with import_service._sqlite_chunk_cache(session, True, checkpoints_elsewhere=True):
+                    raise RuntimeError("chunk failed")
+            after_failure = (await session.execute(pragma)).scalar()
+            async with import_service._sqlite_chunk_cache(session, True):
+                without = (await session.execute(pragma)).scalar()
+    finally:
+        await database.dispose()
+    assert during == 0 != before
+    assert after == after_failure == without == before
+
+
+async def test_an_import_on_a_sqlite_file_checkpoints_after_each_chunk(
+    database_url: str, token_issuer: TestTokenIssuer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The chunks' commits leave the write-ahead log alone; the job checkpoints it itself, in a worker
+    # thread, after each chunk (and on PostgreSQL there is nothing to checkpoint).
+    calls: list[str] = []
+
+    class Counted(WalCheckpointer):
+        def checkpoint(self) -> tuple[int, int, int]:
+            calls.append(self.path)
+            return super().checkpoint()
+
+    monkeypatch.setattr(import_service, "WalCheckpointer", Counted)  # not the service's own, every second
+    tag = f"ckpt-{unique()}"
+    lines = [_person(f"Name{n}", _surname(), new_email(), new_phone(), tag) for n in range(5)]
+    async with _app(database_url, token_issuer, import_chunk_rows=2) as client:
+        job = await run_import(client, token_issuer, _ndjson(lines), "people.ndjson")
+        assert job["status"] == "succeeded"
+        assert job["created_count"] == 5
+        assert len(await _tagged(client, token_issuer, tag)) == 5
+    if database_url.startswith("sqlite"):
+        assert len(calls) == 3
+        assert all(path.endswith(".db") for path in calls)
+    else:
+        assert calls == []
+
+
 async def test_rows_inserted_through_the_driver_are_stored_as_sqlalchemy_stores_them(
     database_url: str,
 ) -> None:
@@ -418,3 +472,125 @@ async def test_rows_inserted_through_the_driver_are_stored_as_sqlalchemy_stores_
         assert (await stored(ImportRow, "job_id = 'driver-none'"))[0][-1] is None
     finally:
         await database.dispose()
+
+
+def _profile(context: CustomerContext, email: str) -> NormalizedProfile:
+    return normalize_create(
+        context,
+        CustomerCreate.model_validate(
+            {
+                "first_name": "Jonathan",
+                "last_name": "Smithson",
+                "emails": [{"address": email}],
+                "addresses": [
+                    {
+                        "kind": "shipping",
+                        "line1": "4 Rue Sala",
+                        "city": "Lyon",
+                        "postcode": "69002",
+                        "country": "FR",
+                    }
+                ],
+            }
+        ),
+    )
+
+
+async def _pairs(database: Database) -> set[tuple[str, str]]:
+    async with database.session() as session:
+        rows = await session.execute(text("SELECT customer_a_id, customer_b_id FROM duplicate_candidates"))
+        return {(str(a), str(b)) for a, b in rows.all()}
+
+
+@pytest.mark.parametrize("writer", ["same pool", "another connection"])
+async def test_a_job_sees_the_customers_another_writer_created_between_its_chunks(
+    database_url: str, writer: str
+) -> None:
+    # The importer keeps the holders of blocking keys between chunks (SQLite); a customer created by
+    # anyone else between two chunks (through a connection of the same pool or another one) must still
+    # be a candidate of the next chunk's rows.
+    context = CustomerContext.from_settings(
+        Settings(database_url=database_url, kafka_enabled=False, auto_merge_enabled=False)
+    )
+    database = Database(database_url)
+    other = database if writer == "same pool" else Database(database_url)
+    try:
+        job = await import_service.create_job(database, fmt="ndjson", actor="test", total_rows=2)
+        await import_service._update(database, job.id, status="running")
+        importer = bulk.BulkImporter(context)
+
+        async def chunk(email: str, done: int) -> str:
+            row = CheckedRow(done + 1, _profile(context, email))
+            result = await import_service._import_chunk(database, importer, job.id, [row], done=done)
+            return result.outcomes[0][1]
+
+        first = await chunk(new_email(), 0)
+        async with other.session() as session:  # another job (or any other writer) creates the same person
+            between = await bulk.BulkImporter(context).import_chunk(session, [_profile(context, new_email())])
+        second = await chunk(new_email(), 1)
+        assert between.created == 1
+        (created_between,) = (cid for outcome, cid in between.outcomes if outcome == "created")
+        pairs = await _pairs(database)
+        assert tuple(sorted((second, created_between))) in pairs
+        assert tuple(sorted((second, first))) in pairs
+    finally:
+        if other is not database:
+            await other.dispose()
+        await database.dispose()
+
+
+async def test_repeated_and_empty_values_inserted_through_the_driver_are_stored_each_as_its_own(
+    database_url: str,
+) -> None:
+    # insert_rows processes a value once per run of the same object and once per kind of empty
+    # container: each row still stores its own value (a shared timestamp, {} and [], JSON null).
+    shared = datetime(2026, 11, 29, 20, 30, tzinfo=UTC)
+    values = [({}, []), ({}, []), ({"a": 1}, ["vip"]), ({}, ["x"]), ({}, [])]
+    customers = [
+        {
+            "id": f"memo-{n}",
+            "version": 1,
+            "status": "active",
+            "first_name": None,
+            "attributes": attributes,
+            "tags": tags,
+            "consents": {},
+            "quality_score": 0.0,
+            "quality": {},
+            "created_at": shared if n != 3 else datetime(2026, 1, 1, tzinfo=UTC),
+            "updated_at": shared,
+        }
+        for n, (attributes, tags) in enumerate(values)
+    ]
+    raws: list[Any] = [{}, {}, None, {"a": 1}, None, []]
+    rows = [
+        {"job_id": "memo", "row": n, "outcome": "skipped", "customer_id": None, "errors": [], "raw": raw}
+        for n, raw in enumerate(raws)
+    ]
+    database = Database(database_url)
+    try:
+        async with database.session() as session:
+            await bulk.insert_rows(session, Customer, customers)
+            await bulk.insert_rows(session, ImportRow, rows)
+        async with database.session() as session:
+            stored = (
+                await session.execute(
+                    text(
+                        "SELECT attributes, tags, created_at, updated_at FROM customers "
+                        "WHERE id LIKE 'memo-%' ORDER BY id"
+                    )
+                )
+            ).all()
+            stored_raws = (
+                await session.execute(text("SELECT raw FROM import_rows WHERE job_id = 'memo' ORDER BY row"))
+            ).all()
+    finally:
+        await database.dispose()
+
+    def loaded(value: Any) -> Any:
+        return json.loads(value) if isinstance(value, str) else value
+
+    assert [(loaded(a), loaded(t)) for a, t, _, _ in stored] == values
+    created = [str(c) for _, _, c, _ in stored]
+    assert created[3] != created[0] == created[1] == created[2] == created[4] == str(stored[0][3])
+    assert [loaded(r) for (r,) in stored_raws] == raws

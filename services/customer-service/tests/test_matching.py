@@ -256,3 +256,28 @@ def test_score_at_least_with_a_trained_model_settles_pairs_exactly_as_score_does
                 else:
                     assert quick == full
     assert settled_past_the_guard > 1000
+
+
+def test_name_levels_from_the_cache_are_computed_ones_also_when_it_fills_up(monkeypatch: Any) -> None:
+    # `names` reads the cache of `name_level` inline; with a tiny cache it is emptied many times on
+    # the way, and every answer is still the level computed afresh.
+    from customer_service.duplicates import matching
+
+    monkeypatch.setattr(matching, "NAME_LEVELS_MAX", 7)
+    monkeypatch.setattr(matching, "_name_levels", {})
+    monkeypatch.setattr(matching, "_name_levels_held", 0)
+    rng = random.Random(3)
+    pool = ["jean", "jeanne", "jon", "john", "j", "smith", "smyth", "", "nguyen", "nguyn", "sarah", "sara"]
+    for _ in range(2_000):
+        a = Side(rng.choice(pool), rng.choice(pool), (), (), (), (), (), None)
+        b = Side(rng.choice(pool), rng.choice(pool), (), (), (), (), (), None)
+        direct = [
+            matching._name_level(x, y) for x, y in ((a.first_name, b.first_name), (a.last_name, b.last_name))
+        ]
+        crossed = [
+            matching._name_level(x, y) for x, y in ((a.first_name, b.last_name), (a.last_name, b.first_name))
+        ]
+        swapped = sum(max(v, 0) for v in crossed) > sum(max(v, 0) for v in direct) + 1
+        assert matching.names(a, b) == ((*crossed, True) if swapped else (*direct, False))
+        assert matching.name_level(a.first_name, b.last_name) == crossed[0]
+    assert matching._name_levels_held <= 7

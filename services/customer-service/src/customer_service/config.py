@@ -59,7 +59,10 @@ class Settings(ServiceSettings):
         "cannot show EM enough duplicates; the model in use stays)",
     )
     import_chunk_rows: int = Field(
-        default=1000, ge=1, description="Rows an import job commits per transaction"
+        default=5000,
+        ge=1,
+        description="Rows an import job commits per transaction (each commit writes every index page the "
+        "chunk touched; fewer, larger commits write far fewer pages, but hold SQLite's write lock longer)",
     )
     import_stale_after_seconds: int = Field(
         default=120,

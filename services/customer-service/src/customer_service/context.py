@@ -29,7 +29,7 @@ class CustomerContext:
     duplicate_threshold: float
     auto_merge_threshold: float
     auto_merge_enabled: bool
-    import_chunk_rows: int = 1000
+    import_chunk_rows: int = 5000
     import_stale_after: timedelta = timedelta(seconds=120)
     linkage_min_training_profiles: int = 1000
     linkage: LinkageModel = field(default_factory=LinkageModel)

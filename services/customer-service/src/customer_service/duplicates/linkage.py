@@ -257,10 +257,10 @@ def household_capped(a: Side, b: Side, threshold: float) -> bool:
 
 
 def _household_capped(a: Side, b: Side, named: tuple[int, int, bool], threshold: float) -> bool:
-    if external_level(a, b) == 1:
+    if a.external_ids and b.external_ids and external_level(a, b) == 1:
         return False
     first, last, swapped = named
-    birthday = birthday_level(a.birthday, b.birthday)
+    birthday = birthday_level(a.birthday, b.birthday) if a.birthday and b.birthday else NULL
     # `_household` on these three levels (the only ones it reads besides the external id's).
     given = (first, last) if swapped else (first,)
     if 0 in given or (max(given) == NULL and birthday == 0):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import functools
+import heapq
 import re
 import uuid
 from collections.abc import Iterator, Sequence
@@ -197,11 +198,12 @@ def candidates_from(blocks: dict[str, list[str]], exclude: set[str]) -> list[str
 
 def pick_candidates(strong: set[str], broad: set[str], exclude: set[str]) -> list[str]:
     """`candidates_from` once the holders of specific and of broad keys are gathered."""
-    chosen = sorted(strong - exclude, reverse=True)[:MAX_BLOCK_CANDIDATES]
+    # heapq.nlargest: the same ids in the same order as sorting all of them (ids are distinct).
+    chosen = heapq.nlargest(MAX_BLOCK_CANDIDATES, strong - exclude) if strong else []
+    if not broad:
+        return chosen
     picked = set(chosen)
-    chosen += [
-        cid for cid in sorted(broad - exclude, reverse=True)[:MAX_PHONETIC_CANDIDATES] if cid not in picked
-    ]
+    chosen += [cid for cid in heapq.nlargest(MAX_PHONETIC_CANDIDATES, broad - exclude) if cid not in picked]
     return chosen
 
 

@@ -9,7 +9,8 @@ queries and bulk inserts per chunk instead of a dozen round trips per row:
   the identifiers created earlier in the chunk;
 - one query for the duplicate candidates of every blocking key of the chunk (at most the number of
   candidates per key that a single write would score), plus an in-memory index of the chunk's own keys,
-  so a row is also scored against the rows before it in the file;
+  so a row is also scored against the rows before it in the file; on SQLite, keys and candidates the
+  job already knows from its earlier chunks are not read again while nothing else has written;
 - one query counting the customers per phone number (the shared-identifier risk rule), continued in
   memory through the chunk;
 - bulk inserts of customers, identifiers, blocking keys, tags, candidate pairs, flags and outbox rows.
@@ -22,6 +23,8 @@ profile is never proposed again). Clear PII lives only in memory, for the durati
 
 from __future__ import annotations
 
+import asyncio
+import bisect
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -51,6 +54,14 @@ from servicekit.events import outbox
 MAX_CACHED_SIDES = 300_000
 # Blocking values whose keys (keyed hashes) are kept between chunks: a file repeats most of them.
 MAX_CACHED_BLOCKING_KEYS = 1_000_000
+# Blocking keys whose holders are kept between chunks (see BulkImporter._known_holders).
+MAX_CACHED_HOLDER_KEYS = 1_000_000
+
+
+# Profiles `BulkImporter.prepare` works out between two looks at the event loop.
+PREPARE_SLICE = 64
+
+_Prepared = tuple[customers.NormalizedProfile, str, dict[str, str], Side, set[str], list[str]]
 
 
 @dataclass
@@ -84,6 +95,22 @@ class BulkImporter:
     # Blocking value -> its key under the blind-index key `_blocking_kid` (see blocking_keys_of_side).
     _blocking_keys: dict[str, str] = field(default_factory=dict)
     _blocking_kid: str | None = None
+    # `prepare`'s work, by profile (the profile, the blind-index key it was made under, then its unique
+    # keys, side, blocking keys and phone indexes).
+    _prepared: dict[int, _Prepared] = field(default_factory=dict)
+    # What this job knows of the database between its chunks (SQLite only): the holders of blocking
+    # keys it read or wrote (`holders_by_key`'s answer: most recent first, up to the key's limit) and
+    # the version of customers it read or created (None: not active). Valid only while nothing but
+    # the job has written since its last chunk: `_database_state` is the driver connection the last
+    # chunk ran on, its `PRAGMA data_version` at the chunk's start (it changes when another connection
+    # commits) and its count of changed rows at the chunk's end (it changes when another session
+    # writes through the same pooled connection).
+    _known_holders: dict[str, list[str]] = field(default_factory=dict)
+    _known_versions: dict[str, int | None] = field(default_factory=dict)
+    _database_state: tuple[Any, int, int | None] | None = None
+    # The chunk's additions to them, kept once the chunk has committed (`chunk_committed`).
+    _staged_holders: dict[str, list[str]] = field(default_factory=dict)
+    _staged_versions: dict[str, int | None] = field(default_factory=dict)
 
     async def import_chunk(
         self, session: AsyncSession, profiles: Sequence[customers.NormalizedProfile]
@@ -96,6 +123,7 @@ class BulkImporter:
         if len(self._blocking_keys) > MAX_CACHED_BLOCKING_KEYS or kid != self._blocking_kid:
             self._blocking_keys.clear()
             self._blocking_kid = kid
+        await self._check_known(session)
         new, owners, absorbed = await self._dedupe_on_ingest(session, profiles, result)
         merges: list[tuple[str, str, float]] = []
         if new:
@@ -111,6 +139,11 @@ class BulkImporter:
             if await self._auto_merge(session, survivor_id, merged_id, total):
                 merged_into[merged_id] = survivor_id
         result.merges = len(merged_into)
+        if absorbed or merges:
+            # Survivorship rewrote some customers' blocking keys and versions: read them again.
+            self.forget()
+        else:
+            self._stage(new)
         for owner, was_new in owners:
             if not was_new:
                 result.outcomes.append(("matched", merged_into.get(owner, owner)))
@@ -120,20 +153,150 @@ class BulkImporter:
                 result.outcomes.append(("created", owner))
         return result
 
+    # --- what the job knows of the database between chunks -----------------------------------------
+
+    async def _check_known(self, session: AsyncSession) -> None:
+        """At a chunk's start: keep what the job knows of the database only if the chunk runs on the
+        same connection as the last one, no other connection has committed since (`PRAGMA data_version`
+        unchanged) and no other session has written through this one (its count of changed rows as the
+        last chunk left it); otherwise (and always on PostgreSQL) it reads everything again."""
+        state = await _data_version(session)
+        previous, self._database_state = self._database_state, None
+        if state is None:
+            self.forget()
+            return
+        driver, version = state
+        if (
+            previous is None
+            or previous[0] is not driver
+            or previous[1] != version
+            or previous[2] != driver.total_changes
+        ):
+            self.forget()
+        self._database_state = (driver, version, None)
+        self._staged_holders, self._staged_versions = {}, {}
+
+    def chunk_written(self) -> None:
+        """The chunk's last write is done (called in its transaction, before the commit): its count of
+        changed rows is what the next chunk expects to find on the connection."""
+        if self._database_state is not None:
+            driver, version, _ = self._database_state
+            self._database_state = (driver, version, driver.total_changes)
+
+    def _stage(self, new: list[_NewRow]) -> None:
+        """The chunk's new customers as holders of their keys (kept once the chunk commits)."""
+        added: dict[str, list[str]] = {}
+        for row in new:
+            self._staged_versions[row.id] = 1
+            for key in row.keys:
+                added.setdefault(key, []).append(row.id)
+        known = self._known_holders
+        for key, ids in added.items():
+            members = known.get(key)
+            if members is None:  # every key of a new row was read in this chunk; a safeguard
+                continue
+            self._staged_holders[key] = sorted([*members, *ids], reverse=True)[: duplicates.limit_of(key)]
+
+    def chunk_committed(self) -> None:
+        """The chunk's transaction committed: what it wrote is now what the job knows."""
+        if len(self._known_holders) > MAX_CACHED_HOLDER_KEYS:
+            self.forget()
+            return
+        self._known_holders.update(self._staged_holders)
+        self._known_versions.update(self._staged_versions)
+        self._staged_holders, self._staged_versions = {}, {}
+
+    def forget(self) -> None:
+        """Read every holder and version from the database again from the next chunk on."""
+        self._known_holders.clear()
+        self._known_versions.clear()
+        self._staged_holders, self._staged_versions = {}, {}
+        self._database_state = None
+
+    async def _holders_and_versions(
+        self, session: AsyncSession, keys: list[str]
+    ) -> tuple[dict[str, list[str]], dict[str, int]]:
+        """`duplicates.sharing_by_key` as the importer uses it: the holders of each key (active
+        customers, most recent first, up to each key's limit) and the version of every holder; read from
+        the database only for the keys and customers the job does not know yet."""
+        known, known_versions = self._known_holders, self._known_versions
+        missing = [key for key in keys if key not in known]
+        if missing:
+            found = await duplicates.holders_by_key(session, missing)
+            for key in missing:
+                known[key] = found.get(key, [])
+        holders = {key: members for key in keys if (members := known[key])}
+        ids = {cid for members in holders.values() for cid in members}
+        unknown = sorted(ids.difference(known_versions))
+        for part in duplicates.in_list_parts(unknown):
+            # The status is checked here, not in SQL: with `status = 'active'` in the WHERE clause,
+            # SQLite without statistics (no ANALYZE yet, as in a fresh or fast-growing base) reads the
+            # rows through the status index, i.e. every active customer, instead of the ids through the
+            # primary key; that made each chunk's query grow with the table (2.5 s of a 30,000-row import).
+            rows = await session.execute(
+                select(col(Customer.id), col(Customer.version), col(Customer.status)).where(
+                    col(Customer.id).in_(part)
+                )
+            )
+            active = {str(cid): int(v) if status == "active" else None for cid, v, status in rows.all()}
+            known_versions.update({cid: active.get(cid) for cid in part})
+        versions = {cid: version for cid in ids if (version := known_versions[cid]) is not None}
+        if len(versions) < len(ids):  # merged customers hold no keys; this is a safeguard
+            holders = {key: [cid for cid in members if cid in versions] for key, members in holders.items()}
+        return holders, versions
+
     # --- dedupe on ingest --------------------------------------------------------------------------
 
-    def _new_row(self, row_id: str, profile: customers.NormalizedProfile) -> _NewRow:
+    async def prepare(self, profiles: Sequence[customers.NormalizedProfile]) -> None:
+        """Work out ahead what a chunk derives from each profile alone (its unique keys, matching side,
+        blocking keys and phone indexes), for a later chunk: run as a task while the current chunk
+        waits on the database (its bulk inserts run in the driver's thread, without the GIL), yielding
+        every PREPARE_SLICE profiles. A profile changed after this (a later row folded into it) is
+        worked out again; anything that fails here is left to the chunk."""
+        kid = self.context.keyring.blind_kid
+        for n, profile in enumerate(profiles):
+            if n % PREPARE_SLICE == PREPARE_SLICE - 1:
+                await asyncio.sleep(0)
+            if id(profile) in self._prepared:
+                continue
+            try:
+                derived = (self._unique_keys(profile), *self._derive(profile))
+            except Exception:  # the chunk meets it again and reports it
+                continue
+            self._prepared[id(profile)] = (profile, kid, *derived)
+
+    def _taken_prepared(self, profile: customers.NormalizedProfile) -> _Prepared | None:
+        entry = self._prepared.pop(id(profile), None)
+        if entry is None or entry[0] is not profile or entry[1] != self.context.keyring.blind_kid:
+            return None
+        return entry
+
+    def _unique_keys(self, profile: customers.NormalizedProfile) -> dict[str, str]:
+        return customers.unique_keys(self.context, profile.contact, profile.external_ids or [])
+
+    def _derive(self, profile: customers.NormalizedProfile) -> tuple[Side, set[str], list[str]]:
         first, last = profile.fields.get("first_name"), profile.fields.get("last_name")
         contact, external = profile.contact, profile.external_ids or []
         side = side_of(first, last, contact.to_document(), [(e.source, e.id) for e in external])
+        keys = customers.blocking_keys_of_side(self.context, side, self._blocking_keys)
+        phones = [self.context.keyring.blind_index(customers.PHONE, p["number"]) for p in contact.phones]
+        return side, keys, phones
+
+    def _new_row(
+        self,
+        row_id: str,
+        profile: customers.NormalizedProfile,
+        derived: tuple[Side, set[str], list[str]] | None = None,
+    ) -> _NewRow:
+        side, keys, phones = derived or self._derive(profile)
         return _NewRow(
             id=row_id,
             profile=profile,
-            first_name=first,
-            last_name=last,
-            keys=customers.blocking_keys_of_side(self.context, side, self._blocking_keys),
+            first_name=profile.fields.get("first_name"),
+            last_name=profile.fields.get("last_name"),
+            keys=keys,
             side=side,
-            phones=[self.context.keyring.blind_index(customers.PHONE, p["number"]) for p in contact.phones],
+            phones=phones,
         )
 
     async def _dedupe_on_ingest(
@@ -143,20 +306,21 @@ class BulkImporter:
         the file) matches that customer and is folded into it; the others become new rows. Returns the
         new rows, the customer of each profile in order (and whether the profile created it), and the
         rows to fold into existing customers."""
+        prepared = [self._taken_prepared(profile) for profile in profiles]
         wanted = [
-            customers.unique_keys(self.context, profile.contact, profile.external_ids or [])
-            for profile in profiles
+            entry[2] if entry is not None else self._unique_keys(profile)
+            for profile, entry in zip(profiles, prepared, strict=True)
         ]
         owner_of = await _existing_unique_keys(session, [k for keys in wanted for k in keys])
         new: list[_NewRow] = []
         by_id: dict[str, _NewRow] = {}
         owners: list[tuple[str, bool]] = []
         absorbed: dict[str, list[customers.NormalizedProfile]] = {}
-        for profile, keys in zip(profiles, wanted, strict=True):
+        for profile, keys, entry in zip(profiles, wanted, prepared, strict=True):
             owner = next((owner_of[k] for k in keys if k in owner_of), None)
             created = owner is None
             if owner is None:
-                row = self._new_row(str(uuid7()), profile)
+                row = self._new_row(str(uuid7()), profile, None if entry is None else entry[3:])
                 new.append(row)
                 by_id[row.id] = row
                 owner = row.id
@@ -228,7 +392,9 @@ class BulkImporter:
         and the auto-merges to carry out (survivor, merged, score)."""
         context = self.context
         model = await current_model(session, context)
-        holders, versions = await _holders_and_versions(session, sorted({k for row in new for k in row.keys}))
+        holders, versions = await self._holders_and_versions(
+            session, sorted({k for row in new for k in row.keys})
+        )
         await self._load_sides(session, versions)
         by_id = {row.id: row for row in new}
         chunk_blocks: dict[str, list[str]] = {}
@@ -240,10 +406,24 @@ class BulkImporter:
         for row in new:
             strong: set[str] = set()
             broad: set[str] = set()
+            # The chunk's own holders of a key, in id order: only the most recent `limit` of them that
+            # are not excluded can be picked (`pick_candidates` keeps the most recent of the union, and
+            # a member of the union's top `limit` is in its own key's top `limit + excluded`), so a
+            # common key (a surname in a big town) is not read whole for every row that shares it.
+            extra = len(merged_away) + 1
             for key in row.keys:
-                into = broad if key in broad_keys else strong
-                into.update(holders.get(key, ()))
-                into.update(chunk_blocks.get(key, ()))
+                members = holders.get(key)
+                block = chunk_blocks.get(key)
+                if key in broad_keys:
+                    if members:
+                        broad.update(members)
+                    if block:
+                        broad.update(block[-(duplicates.MAX_PHONETIC_CANDIDATES + extra) :])
+                else:
+                    if members:
+                        strong.update(members)
+                    if block:
+                        strong.update(block[-(duplicates.MAX_BLOCK_CANDIDATES + extra) :])
             other_ids = duplicates.pick_candidates(strong, broad, exclude=merged_away | {row.id})
             best: tuple[float, str] | None = None
             for other_id in other_ids:
@@ -280,7 +460,13 @@ class BulkImporter:
                 merges.append((survivor, merged, best[0]))
                 merged_away.add(merged)
             for key in row.keys:
-                chunk_blocks.setdefault(key, []).append(row.id)
+                block = chunk_blocks.get(key)
+                if block is None:
+                    chunk_blocks[key] = [row.id]
+                elif row.id > block[-1]:
+                    block.append(row.id)
+                else:  # ids made in one millisecond are not in order (uuid7)
+                    bisect.insort(block, row.id)
         if len(self._sides) > MAX_CACHED_SIDES:
             self._sides.clear()
         for row in new:
@@ -498,28 +684,15 @@ async def _existing_unique_keys(session: AsyncSession, keys: list[str]) -> dict[
     return found
 
 
-async def _holders_and_versions(
-    session: AsyncSession, keys: list[str]
-) -> tuple[dict[str, list[str]], dict[str, int]]:
-    """`duplicates.sharing_by_key` as the importer uses it: the holders of each key (active customers,
-    most recent first, up to each key's limit) and the version of every holder."""
-    holders = await duplicates.holders_by_key(session, keys)
-    ids = sorted({cid for members in holders.values() for cid in members})
-    versions: dict[str, int] = {}
-    for part in duplicates.in_list_parts(ids):
-        # The status is checked here, not in SQL: with `status = 'active'` in the WHERE clause, SQLite
-        # without statistics (no ANALYZE yet, as in a fresh or fast-growing base) reads the rows
-        # through the status index, i.e. every active customer, instead of the ids through the
-        # primary key; that made each chunk's query grow with the table (2.5 s of a 30,000-row import).
-        rows = await session.execute(
-            select(col(Customer.id), col(Customer.version), col(Customer.status)).where(
-                col(Customer.id).in_(part)
-            )
-        )
-        versions.update({str(cid): int(version) for cid, version, status in rows.all() if status == "active"})
-    if len(versions) < len(ids):  # merged customers hold no keys; this is a safeguard
-        holders = {key: [cid for cid in members if cid in versions] for key, members in holders.items()}
-    return holders, versions
+async def _data_version(session: AsyncSession) -> tuple[Any, int] | None:
+    """On SQLite, the session's driver connection and its `PRAGMA data_version` (a number that changes
+    when another connection commits to the database); None elsewhere."""
+    connection = await session.connection()
+    if connection.dialect.name != "sqlite":
+        return None
+    driver = (await connection.get_raw_connection()).driver_connection
+    version = (await connection.exec_driver_sql("PRAGMA data_version")).scalar_one()
+    return driver, int(version)
 
 
 async def _customers_per_phone(session: AsyncSession, indexes: list[str]) -> dict[str, int]:
@@ -559,14 +732,32 @@ async def insert_rows(session: AsyncSession, model: Any, rows: list[dict[str, An
         f"INSERT INTO {quote(table.name)} ({', '.join(quote(name) for name in names)}) "
         f"VALUES ({', '.join('?' for _ in names)})"
     )
-    values = [
-        tuple(
-            process(row[name]) if process is not None else row[name]
-            for name, process in zip(names, processors, strict=True)
-        )
-        for row in rows
+    columns = [
+        [row[name] for row in rows] if process is None else _processed([row[name] for row in rows], process)
+        for name, process in zip(names, processors, strict=True)
     ]
-    await connection.exec_driver_sql(statement, values)
+    await connection.exec_driver_sql(statement, list(zip(*columns, strict=True)))
+
+
+def _processed(values: list[Any], process: Any) -> list[Any]:
+    """`process` (a bind processor: JSON, timestamps) of each value, once per run of one value (a
+    chunk's rows share their timestamp) and once per kind of empty container (`{}`, `[]`)."""
+    out: list[Any] = []
+    last: Any = out  # no value is this list
+    last_out: Any = None
+    empty: dict[type, Any] = {}
+    for value in values:
+        if value is not last:
+            kind = value.__class__
+            if (kind is dict or kind is list) and not value:
+                if kind not in empty:
+                    empty[kind] = process(value)
+                last_out = empty[kind]
+            else:
+                last_out = process(value)
+            last = value
+        out.append(last_out)
+    return out
 
 
 # Placeholders of two bind parameters in each driver's own style.
