@@ -129,7 +129,7 @@ async def main(args: argparse.Namespace) -> None:
             spec = ConsumerSpec(f"{ACTIVITY_CONSUMER}.profile", handlers, topics=[topic])
             if hasattr(spec, "max_batch"):  # (code before the batch size was a spec field)
                 spec = dataclasses.replace(spec, max_batch=args.batch)
-            database = Database(url)
+            database = Database(url, sqlite_cache_kib=getattr(settings, "database_sqlite_cache_kib", None))
             consumer = EventConsumer(spec, database, bootstrap_servers="unused", dlq_producer=None)  # type: ignore[arg-type]
             await consumer._process(fetches[0])  # warm-up (statements compiled), as the scenario's clock
             fetches = fetches[1:]  # starts after the first handled batch

@@ -211,7 +211,7 @@ async def _pipeline_consume(
     service_spec = next(spec for spec in consumers(settings) if spec.name == ACTIVITY_CONSUMER)
     # the service's spec (handlers, batch size) on the bench's topic, under a group of its own
     spec = dataclasses.replace(service_spec, name=f"{ACTIVITY_CONSUMER}.bench", topics=[topic])
-    database = Database(url)
+    database = Database(url, sqlite_cache_kib=settings.database_sqlite_cache_kib)  # as the service's
     dlq = make_producer(settings, client_id="bench-analytics-dlq")
     await dlq.start()
     consumer = EventConsumer(
@@ -346,6 +346,9 @@ async def _storage_floor(
         target = sqlite3.connect(make_url(url).database or "")
         target.execute("PRAGMA journal_mode=WAL")
         target.execute("PRAGMA synchronous=NORMAL")  # as servicekit's connections
+        cache_kib = Settings().database_sqlite_cache_kib
+        if cache_kib is not None:  # the service's page cache (a floor of the fold as it runs)
+            target.execute(f"PRAGMA cache_size=-{cache_kib}")
         statements = {
             name: f"INSERT INTO {name} ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})"
             for name, (columns, _rows) in tables.items()

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import httpx
 import pytest
 from fastapi import APIRouter
+from sqlalchemy import text
 
 from servicekit.app import create_service_app
 from servicekit.broker import free_port
@@ -65,6 +67,15 @@ async def client_without_kafka(database_url: str) -> AsyncIterator[httpx.AsyncCl
     settings = settings_for(database_url, "127.0.0.1:9", kafka_enabled=False)
     async with running_app(create_service_app(settings, title="app test", routers=[router])) as client:
         yield client
+
+
+async def test_the_app_s_sqlite_connections_take_the_page_cache_setting(tmp_path: Path) -> None:
+    settings = settings_for(
+        f"sqlite+aiosqlite:///{tmp_path / 'app.db'}", "127.0.0.1:9", kafka_enabled=False
+    ).model_copy(update={"database_sqlite_cache_kib": 12345})
+    app = create_service_app(settings, title="app test", routers=[router])
+    async with running_app(app), app.state.database.engine.connect() as connection:
+        assert (await connection.execute(text("PRAGMA cache_size"))).scalar() == -12345
 
 
 async def test_healthz_answers_200(client: httpx.AsyncClient) -> None:

@@ -108,6 +108,23 @@ async def test_sqlite_waits_for_a_busy_database_instead_of_failing(tmp_path: Pat
         await database.dispose()
 
 
+async def test_sqlite_page_cache_is_sqlite_s_default_unless_set(tmp_path: Path) -> None:
+    default = Database(f"sqlite+aiosqlite:///{tmp_path / 'default.db'}")
+    sized = Database(f"sqlite+aiosqlite:///{tmp_path / 'sized.db'}", sqlite_cache_kib=32768)
+    threaded = Database(
+        f"sqlite+aiosqlite:///{tmp_path / 'threaded.db'}", sqlite_cache_kib=4096, sqlite_inline=False
+    )
+    try:
+        assert await pragma(default, "cache_size") == -2000
+        assert await pragma(sized, "cache_size") == -32768
+        assert await pragma(threaded, "cache_size") == -4096
+        assert await pragma(threaded, "busy_timeout") == SQLITE_BUSY_TIMEOUT_MS  # still a threaded one
+        assert await pragma(sized, "journal_mode") == "wal"
+    finally:
+        for database in (default, sized, threaded):
+            await database.dispose()
+
+
 async def test_sqlite_database_folder_is_created(tmp_path: Path) -> None:
     database = Database(f"sqlite+aiosqlite:///{tmp_path / 'var' / 'nested' / 'service.db'}")
     try:

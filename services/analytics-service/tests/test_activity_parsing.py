@@ -14,6 +14,7 @@ from pydantic import ValidationError
 from sqlalchemy import func, select
 
 from analytics_service.warehouse.activity import Tracked, parse_tracked
+from analytics_service.warehouse.bulk import sqlite_moment
 from analytics_service.warehouse.models import ActivityEvent
 from contracts import CloudEvent
 from contracts.catalog.activity import ActivityTracked
@@ -29,7 +30,9 @@ def _by_model(data: Any) -> Tracked | None:
         model = ActivityTracked.model_validate(data)
     except ValidationError:
         return None
-    return Tracked(*(getattr(model, name) for name in Tracked._fields))
+    return Tracked(
+        *(getattr(model, name) for name in Tracked._fields if name in ActivityTracked.model_fields)
+    )
 
 
 def _by_parser(data: Any) -> Tracked | None:
@@ -41,10 +44,12 @@ def _by_parser(data: Any) -> Tracked | None:
 
 def _same(data: Any) -> None:
     by_model, by_parser = _by_model(data), _by_parser(data)
-    assert by_parser == by_model
+    assert (by_parser and by_parser._replace(stored_timestamp=None)) == by_model
     if by_model is not None and by_parser is not None:
         for moment in ("timestamp", "received_at"):  # same instant, same offset (the day depends on it)
             assert getattr(by_parser, moment).utcoffset() == getattr(by_model, moment).utcoffset()
+        # the stored form cut from the text, when there is one, is the one formatted from the moment
+        assert by_parser.stored_timestamp in (None, sqlite_moment(by_model.timestamp))
 
 
 ODD_VALUES = [
@@ -143,3 +148,50 @@ def test_a_moment_keeps_its_offset() -> None:
     parsed = parse_tracked(data)
     assert parsed.timestamp == datetime(2026, 10, 6, 1, 30, tzinfo=UTC)
     assert parsed.timestamp.date().isoformat() == "2026-10-05"
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "2026-10-05T10:00:00Z",
+        "2026-10-05T10:00:00+00:00",
+        "2026-10-05T10:00:00-00:00",
+        "2026-10-05T10:00:00.5Z",
+        "2026-10-05T10:00:00.05Z",
+        "2026-10-05T10:00:00.123+00:00",
+        "2026-10-05T10:00:00.12345Z",
+        "2026-10-05T23:59:59.999999Z",
+        "2026-10-05T10:00:00.123456+05:30",
+        "2026-10-05T01:00:00-02:00",
+    ],
+)
+def test_the_stored_form_cut_from_the_text_is_the_formatted_one(text: str) -> None:
+    parsed = parse_tracked({**_valid(), "timestamp": text})
+    utc = text.endswith(("Z", "+00:00", "-00:00"))
+    assert parsed.stored_timestamp == (sqlite_moment(parsed.timestamp) if utc else None)
+
+
+def test_received_moments_read_once_per_text_are_the_same_moments() -> None:
+    received: dict[str, datetime] = {}
+    payloads = [
+        {**_valid(), "received_at": text}
+        for text in ("2026-10-05T10:00:00Z", "2026-10-05T12:00:00.25+02:00", "2026-10-05T10:00:00Z")
+    ]
+    for data in payloads:
+        parsed = parse_tracked(data, received)
+        assert parsed == parse_tracked(data)
+        assert parsed.received_at.utcoffset() == parse_tracked(data).received_at.utcoffset()
+    assert len(received) == 2
+    for odd in ("2026-10-05T10:00:00", "2026-10-05", 5):  # not the plain form: judged by the model
+        assert _same_with(received, {**_valid(), "received_at": odd})
+    assert len(received) == 2
+
+
+def _same_with(received: dict[str, datetime], data: dict[str, Any]) -> bool:
+    try:
+        expected = parse_tracked(data)
+    except ValidationError:
+        with pytest.raises(ValidationError):
+            parse_tracked(data, received)
+        return True
+    return parse_tracked(data, received) == expected

@@ -82,7 +82,10 @@ def create_service_app(
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         configure_logging(settings.service_name, settings.log_level, json_format=settings.log_json)
         database = Database(
-            settings.database_url, pool_size=settings.database_pool_size, echo=settings.database_echo
+            settings.database_url,
+            pool_size=settings.database_pool_size,
+            echo=settings.database_echo,
+            sqlite_cache_kib=settings.database_sqlite_cache_kib,
         )
         runtime = ServiceRuntime(settings=settings, database=database)
         app.state.database = database

@@ -334,7 +334,9 @@ class _InlineConnection(_OneHopConnection):
         self._end(False)
 
 
-def _sqlite_pragmas(dbapi_connection: Any, _record: Any, *, inline: bool = False) -> None:
+def _sqlite_pragmas(
+    dbapi_connection: Any, _record: Any, *, inline: bool = False, cache_kib: int | None = None
+) -> None:
     if type(dbapi_connection) is AsyncAdapt_aiosqlite_connection:
         # Same layout (no slots added): statements in one trip, or (inline) in the event loop's thread.
         dbapi_connection.__class__ = _InlineConnection if inline else _OneHopConnection
@@ -347,11 +349,9 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any, *, inline: bool = False
     cursor.execute(f"PRAGMA busy_timeout={0 if inline else SQLITE_BUSY_TIMEOUT_MS}")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute(f"PRAGMA wal_autocheckpoint={SQLITE_AUTOCHECKPOINT_PAGES}")
+    if cache_kib is not None:  # negative: a size in KiB (SQLite allocates the pages as they are read)
+        cursor.execute(f"PRAGMA cache_size=-{int(cache_kib)}")
     cursor.close()
-
-
-def _sqlite_pragmas_inline(dbapi_connection: Any, record: Any) -> None:
-    _sqlite_pragmas(dbapi_connection, record, inline=True)
 
 
 def _in_transaction(dbapi_connection: Any) -> bool:
@@ -560,11 +560,14 @@ def create_engine(
     pre_ping_bypass_seconds: float = PRE_PING_BYPASS_SECONDS,
     sqlite_write_turn: bool = True,
     sqlite_inline: bool = True,
+    sqlite_cache_kib: int | None = None,
 ) -> AsyncEngine:
     """An async engine; SQLite gets WAL, foreign keys and a busy timeout (once per connection), its
     folder is created, its writers take turns (`SQLiteWriteTurn`, unless `sqlite_write_turn=False`) and
     its statements run in the event loop's thread (`_InlineConnection`, unless `sqlite_inline=False`);
-    PostgreSQL connections idle for longer than `pre_ping_bypass_seconds` are pinged before use."""
+    `sqlite_cache_kib` sets each SQLite connection's page cache (`PRAGMA cache_size`; None keeps SQLite's
+    default of 2,000 KiB). PostgreSQL connections idle for longer than `pre_ping_bypass_seconds` are
+    pinged before use."""
     if is_sqlite(url):
         database = make_url(url).database
         if database and database != ":memory:":
@@ -576,9 +579,11 @@ def create_engine(
             # also uses it from the event loop's (never both at once: each call is awaited before the next).
             connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000, "check_same_thread": not sqlite_inline},
         )
-        event.listen(
-            engine.sync_engine, "connect", _sqlite_pragmas_inline if sqlite_inline else _sqlite_pragmas
-        )
+
+        def pragmas(dbapi_connection: Any, record: Any) -> None:
+            _sqlite_pragmas(dbapi_connection, record, inline=sqlite_inline, cache_kib=sqlite_cache_kib)
+
+        event.listen(engine.sync_engine, "connect", pragmas)
         turn = SQLiteWriteTurn()
         if sqlite_write_turn:
             turn.install(engine)
@@ -607,6 +612,7 @@ class Database:
         pre_ping_bypass_seconds: float = PRE_PING_BYPASS_SECONDS,
         sqlite_write_turn: bool = True,
         sqlite_inline: bool = True,
+        sqlite_cache_kib: int | None = None,
     ) -> None:
         self.url = url
         self.engine = create_engine(
@@ -616,6 +622,7 @@ class Database:
             pre_ping_bypass_seconds=pre_ping_bypass_seconds,
             sqlite_write_turn=sqlite_write_turn,
             sqlite_inline=sqlite_inline,
+            sqlite_cache_kib=sqlite_cache_kib,
         )
         self.sessionmaker = async_sessionmaker(self.engine, expire_on_commit=False, autoflush=False)
         # SQLite (pysqlite) opens no transaction for a SELECT anyway, and switching aiosqlite's

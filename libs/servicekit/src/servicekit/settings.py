@@ -26,6 +26,9 @@ class ServiceSettings(BaseSettings):
     database_url: str = "sqlite+aiosqlite:///./var/service.db"
     database_pool_size: int = 10
     database_echo: bool = False
+    database_sqlite_cache_kib: int | None = Field(default=None, ge=1)
+    """Each SQLite connection's page cache in KiB (`PRAGMA cache_size`); None keeps SQLite's default
+    (2,000 KiB). A service writing into large random-keyed indexes reads fewer pages back with more."""
     max_body_bytes: int = Field(default=1024 * 1024, ge=1)
     """Largest request body (413 past it); file uploads have their own, larger limits."""
     log_level: str = "INFO"

@@ -20,6 +20,14 @@ class Settings(ServiceSettings):
 
     service_name: str = "analytics-service"
     database_url: str = "sqlite+aiosqlite:///./var/analytics.db"
+    database_sqlite_cache_kib: int | None = Field(
+        default=32768,
+        ge=1,
+        description="Each SQLite connection's page cache, KiB (at most that much memory a connection, "
+        "allocated as pages are read). The activity fold inserts every event into four random-keyed "
+        "B-trees (message, session, anonymous ids, the inbox); with SQLite's default 2,000 KiB their pages "
+        "are read back from the file again and again (bench/analytics)",
+    )
 
     reporting_currency: str = Field(
         default="EUR",

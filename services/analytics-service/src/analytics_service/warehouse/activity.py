@@ -111,6 +111,9 @@ class Tracked(NamedTuple):
     channel: str
     campaign: str
     properties: dict[str, Any]
+    # `timestamp` as SQLite stores it (`bulk.sqlite_moment`), when the payload gave it as UTC text: cut
+    # from that text instead of formatting the datetime again (None otherwise: formatted when stored)
+    stored_timestamp: str | None = None
 
 
 _FIELDS = frozenset(ActivityTracked.model_fields)
@@ -129,22 +132,47 @@ def _moment(value: Any) -> datetime | None:
         return None
 
 
+def _stored_text(value: str) -> str | None:
+    """SQLite's stored form of a moment (`bulk.sqlite_moment`: UTC, `YYYY-MM-DD HH:MM:SS.ffffff`) cut from
+    its text, which `_MOMENT` matched and `datetime.fromisoformat` read; None unless its offset is UTC."""
+    if value[-1] == "Z":
+        body = value[:-1]
+    elif value[-6:] in ("+00:00", "-00:00"):
+        body = value[:-6]
+    else:
+        return None
+    if len(body) == 19:  # no fraction
+        return f"{body[:10]} {body[11:]}.000000"
+    return f"{body[:10]} {body[11:19]}.{body[20:]:0<6}"
+
+
 def _short(value: Any, limit: int) -> bool:
     return value is None or (type(value) is str and len(value) <= limit)
 
 
-def parse_tracked(data: Any) -> Tracked:
+def parse_tracked(data: Any, received: dict[str, datetime] | None = None) -> Tracked:
     """The payload of an ecom.activity.tracked.v1 event; raises pydantic's ValidationError when it is not
     a valid `ActivityTracked`. Payloads in the shape the track API publishes are checked field by field
     here (the model's rules: names, types, lengths, no unknown fields), which costs a fraction of a model
     validation; anything else (another datetime form, a field of the wrong type) is left to the model,
-    which accepts or rejects it with its own rules and message."""
+    which accepts or rejects it with its own rules and message. `received`: the `received_at` texts read
+    so far and their moments (the track API stamps all the events of a request with one), kept across
+    the calls of a batch so each text is read once."""
     if type(data) is dict and data.keys() <= _FIELDS:
         get = data.get
         message_id, event, channel = get("message_id"), get("event"), get("channel")
         campaign, properties = get("campaign", ""), get("properties", {})
         session_id, anonymous_id, customer_id = get("session_id"), get("anonymous_id"), get("customer_id")
-        timestamp, received_at = _moment(get("timestamp")), _moment(get("received_at"))
+        timestamp_text, received_text = get("timestamp"), get("received_at")
+        timestamp = _moment(timestamp_text)
+        if received is None or type(received_text) is not str:
+            received_at = _moment(received_text)
+        else:
+            received_at = received.get(received_text)
+            if received_at is None:
+                received_at = _moment(received_text)
+                if received_at is not None:
+                    received[received_text] = received_at
         if (
             type(message_id) is str
             and 0 < len(message_id) <= 100
@@ -172,6 +200,7 @@ def parse_tracked(data: Any) -> Tracked:
                 channel,
                 campaign,
                 properties,
+                _stored_text(timestamp_text),  # type: ignore[arg-type]  # a str: _moment read it
             )
     model = ActivityTracked.model_validate(data)
     return Tracked(
@@ -249,20 +278,25 @@ async def _store_raw(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
         return
     moment, dumps = bulk.sqlite_moment, json.dumps
     received: dict[datetime, str] = {}  # the track API stamps a request's events with one moment
+    days: dict[date, str] = {}
     values = []
     for row in rows:
         at = row["received_at"]
         received_text = received.get(at)
         if received_text is None:
             received_text = received[at] = moment(at)
+        day = row["day"]
+        day_text = days.get(day)
+        if day_text is None:
+            day_text = days[day] = day.isoformat()
         props = row["properties"]
         values.append(
             (
                 row["message_id"],
                 row["event"],
-                moment(row["occurred_at"]),
+                row["stored_occurred_at"] or moment(row["occurred_at"]),
                 received_text,
-                row["day"].isoformat(),
+                day_text,
                 row["session_id"],
                 row["anonymous_id"],
                 row["customer_id"],
@@ -281,8 +315,9 @@ async def _store_raw(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
 async def fold(session: AsyncSession, events: Sequence[CloudEvent], rules: IngestRules) -> None:
     """Store a batch of ecom.activity.tracked.v1 events and move the rollups by what they change."""
     tracked: dict[str, Tracked] = {}
+    received: dict[str, datetime] = {}
     for event in events:
-        data = parse_tracked(event.data)
+        data = parse_tracked(event.data, received)
         tracked.setdefault(data.message_id, data)
     if not tracked:
         return
@@ -326,6 +361,7 @@ async def fold(session: AsyncSession, events: Sequence[CloudEvent], rules: Inges
                 "message_id": t.message_id,
                 "event": t.event,
                 "occurred_at": t.timestamp,
+                "stored_occurred_at": t.stored_timestamp,
                 "received_at": t.received_at,
                 "day": t.timestamp.date(),
                 "session_id": t.session_id,
@@ -513,9 +549,11 @@ async def _fold_sessions(
     changed: list[tuple[Any, ...]] = []
     sqlite = bulk.is_sqlite(session)
     count_event = rollups.count_event
+    days: dict[date, str] = {}
     for session_id, session_rows in by_session.items():
         held_fact = held.get(session_id)
         before = None
+        started_text = None  # the start as SQLite stores it, when an event of this batch gave it as such
         if held_fact is not None:
             fact = held_fact
             before = (fact.channel, fact.campaign)
@@ -529,10 +567,12 @@ async def _fold_sessions(
                 channel=first["channel"],
                 campaign=first["campaign"],
             )
+            started_text = first["stored_occurred_at"]
         for row in session_rows:
             if row["occurred_at"] < fact.started_at:
                 fact.started_at, fact.day = row["occurred_at"], row["day"]
                 fact.channel, fact.campaign = row["channel"], row["campaign"]
+                started_text = row["stored_occurred_at"]
             if fact.customer_id is None and row["customer_id"]:
                 fact.customer_id = row["customer_id"]
             if fact.anonymous_id is None and row["anonymous_id"]:
@@ -542,9 +582,13 @@ async def _fold_sessions(
         attribution[session_id] = (fact.channel, fact.campaign)
         if before is not None and before != attribution[session_id]:
             moved[session_id] = attribution[session_id]
+        if sqlite:
+            day_text = days.get(fact.day)
+            if day_text is None:
+                day_text = days[fact.day] = fact.day.isoformat()
         values = (
-            fact.day.isoformat() if sqlite else fact.day,
-            bulk.sqlite_moment(fact.started_at) if sqlite else fact.started_at,
+            day_text if sqlite else fact.day,
+            (started_text or bulk.sqlite_moment(fact.started_at)) if sqlite else fact.started_at,
             fact.channel,
             fact.campaign,
             fact.customer_id,

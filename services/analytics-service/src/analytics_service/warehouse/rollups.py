@@ -12,6 +12,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date
+from itertools import repeat
 from typing import Any, Protocol
 
 from sqlalchemy import Table
@@ -211,13 +212,15 @@ async def _upsert(
     sqlite = bulk.is_sqlite(session)
     statement = _upsert_statement("sqlite" if sqlite else "postgresql", table, key_names, counts)
     # Sorted keys: concurrent writers (PostgreSQL) lock the rows in one order, so they cannot deadlock.
-    values = [
-        (*(_sqlite_key(key) if sqlite else key), *[changed.get(name, 0) for name in counts])
-        for key, changed in sorted(rows.items())
-    ]
+    zeros = repeat(0)
+    if not sqlite:
+        values = [(*key, *map(changed.get, counts, zeros)) for key, changed in sorted(rows.items())]
+    else:  # the key's day as SQLite stores it (ISO text), formatted once per day
+        days: dict[date, str] = {}
+        values = []
+        for key, changed in sorted(rows.items()):
+            day = days.get(key[0])
+            if day is None:
+                day = days[key[0]] = key[0].isoformat()
+            values.append((day, *key[1:], *map(changed.get, counts, zeros)))
     await bulk.executemany(session, statement, (*key_names, *counts), values, converted=sqlite)
-
-
-def _sqlite_key(key: tuple[Any, ...]) -> tuple[Any, ...]:
-    """A rollup key (a day, then names) as SQLite stores it."""
-    return (key[0].isoformat(), *key[1:])
