@@ -48,6 +48,7 @@ log = logging.getLogger(__name__)
 
 PAGE = 500
 PAGE_ATTEMPTS = 3
+PAGES_IN_FLIGHT = 3
 MAX_STATE_BYTES = 50 * 1024 * 1024
 STATE_TIMEOUT_SECONDS = 30.0
 
@@ -225,26 +226,69 @@ class JobRunner:
             total = await session.scalar(select(func.count()).select_from(CatalogVariant))
             await service.progress(session, job_id=job_id, total=int(total or 0))
             await session.commit()
+        # Pages run concurrently (up to PAGES_IN_FLIGHT, each its own transaction over its own range of
+        # SKUs): a page spends most of its time waiting (for the database's round trips, or on SQLite for
+        # the write turn), and the pushes drained the previous page before the next one was ready.
+        running: set[asyncio.Task[list[str] | None]] = set()
         after: str | None = None
-        while True:
-            for attempt in range(1, PAGE_ATTEMPTS + 1):
-                try:
-                    skus = await self._resync_page(job_id, channel_id, after, pushed)
+        try:
+            while True:
+                last = await self._page_end(after)
+                if last is None:
                     break
-                except (Conflict, IntegrityError):
-                    # The consumer recomputed some of these listings at the same moment (a compare-and-set
-                    # lost, or both created one): the page is done again from what is committed now.
-                    if attempt == PAGE_ATTEMPTS:
-                        raise
-            if skus is None:
-                return
-            if len(skus) < PAGE:
-                break
-            after = skus[-1]
-            if pushed and self.pipeline is not None:
-                # Keep pace with the pushes: the next page is computed while this one is pushed, not
-                # the whole catalogue ahead of them (its listings would wait long after being read).
-                await self.pipeline.worker(channel_id).wait_queue_below(PAGE)
+                running.add(asyncio.create_task(self._resync_range(job_id, channel_id, after, last, pushed)))
+                after = last
+                while len(running) >= PAGES_IN_FLIGHT:
+                    if not await self._page_done(running):
+                        return
+                if pushed and self.pipeline is not None:
+                    # Keep pace with the pushes: the next pages are computed while these are pushed, not
+                    # the whole catalogue ahead of them (its listings would wait long after being read).
+                    await self.pipeline.worker(channel_id).wait_queue_below(PAGE)
+            while running:
+                if not await self._page_done(running):
+                    return
+        finally:
+            for task in running:
+                task.cancel()
+            await asyncio.gather(*running, return_exceptions=True)
+
+    @staticmethod
+    async def _page_done(running: set[asyncio.Task[list[str] | None]]) -> bool:
+        """Wait for one of the running pages to end; False when the job no longer runs (a page failing
+        raises its error)."""
+        done, _ = await asyncio.wait(running, return_when=asyncio.FIRST_COMPLETED)
+        running.difference_update(done)
+        return all(task.result() is not None for task in done)
+
+    async def _page_end(self, after: str | None) -> str | None:
+        """The last SKU of the page after `after` (the PAGE-th SKU after it, or the catalogue's last);
+        None when no SKU follows."""
+        column = col(CatalogVariant.sku)
+        following = (
+            (lambda query: query.where(column > after)) if after is not None else (lambda query: query)
+        )
+        async with self.database.read() as connection:
+            end = (
+                await connection.execute(following(select(column)).order_by(column).offset(PAGE - 1).limit(1))
+            ).scalar()
+            if end is None:
+                end = (await connection.execute(following(select(func.max(column))))).scalar()
+        return end
+
+    async def _resync_range(
+        self, job_id: str, channel_id: str, after: str | None, last: str, pushed: bool
+    ) -> list[str] | None:
+        """One page of a resync (`after` < SKU <= `last`), done again when it raced the consumer."""
+        for attempt in range(1, PAGE_ATTEMPTS + 1):
+            try:
+                return await self._resync_page(job_id, channel_id, after, pushed, last=last)
+            except (Conflict, IntegrityError):
+                # The consumer recomputed some of these listings at the same moment (a compare-and-set
+                # lost, or both created one): the page is done again from what is committed now.
+                if attempt == PAGE_ATTEMPTS:
+                    raise
+        raise AssertionError("unreachable")
 
     async def _pull(self, job_id: str) -> bool:
         """A resync's pull phase when its source is product-service, then its push phase; False when the
@@ -274,9 +318,10 @@ class JobRunner:
         return moved
 
     async def _resync_page(
-        self, job_id: str, channel_id: str, after: str | None, pushed: bool
+        self, job_id: str, channel_id: str, after: str | None, pushed: bool, *, last: str | None = None
     ) -> list[str] | None:
-        """One page of a resync in one transaction; its SKUs (None: the job no longer runs)."""
+        """One page of a resync in one transaction: the SKUs after `after`, up to `last` when given (else
+        the next PAGE of them); its SKUs (None: the job no longer runs)."""
         async with self.database.session() as session:
             connection = await session.connection()
             channel = (
@@ -287,7 +332,7 @@ class JobRunner:
             computed: dict[str, pages.Computed] = {}
             if channel.status != "retired":
                 page = await pages.recompute_page(
-                    session, channel=channel, after=after, limit=PAGE, at=utc_now()
+                    session, channel=channel, after=after, limit=PAGE, at=utc_now(), last=last
                 )
                 await pages.write_stamps(session, page)
                 skus, computed = page.skus, page.computed
@@ -295,16 +340,18 @@ class JobRunner:
                 query = select(col(CatalogVariant.sku))
                 if after is not None:
                     query = query.where(col(CatalogVariant.sku) > after)
-                skus = list(
-                    (await session.execute(query.order_by(col(CatalogVariant.sku)).limit(PAGE))).scalars()
-                )
+                if last is not None:
+                    query = query.where(col(CatalogVariant.sku) <= last)
+                else:
+                    query = query.limit(PAGE)
+                skus = list((await session.execute(query.order_by(col(CatalogVariant.sku)))).scalars())
             if not skus:
                 return []
             if pushed:
                 # Back to pending in one statement over the page's range of SKUs; what the pushes carry is
                 # what the page computed (the same desired state: its sequence did not move meanwhile).
                 table: Any = Listing.__table__  # type: ignore[attr-defined]
-                in_page = table.c.sku <= skus[-1]
+                in_page = table.c.sku <= (last if last is not None else skus[-1])
                 if after is not None:
                     in_page = and_(table.c.sku > after, in_page)
                 moved = await connection.execute(

@@ -137,11 +137,18 @@ _STAMPED_COLUMNS = (
 
 
 async def recompute_page(
-    session: AsyncSession, *, channel: Any, after: str | None, limit: int, at: datetime
+    session: AsyncSession,
+    *,
+    channel: Any,
+    after: str | None,
+    limit: int,
+    at: datetime,
+    last: str | None = None,
 ) -> Page:
     """Recompute the listings on `channel` (its row: the `Channel` model's attributes) of the next `limit`
-    SKUs after `after` whose facts changed since their desired state was computed (or that have none
-    stamped); `at` is the time a changed desired state is stamped with."""
+    SKUs after `after` (or, with `last`, of every SKU after `after` up to `last`) whose facts changed since
+    their desired state was computed (or that have none stamped); `at` is the time a changed desired state
+    is stamped with."""
     connection = await session.connection()
     promotions = list(await running_promotions(session, utc_now()))
     context = context_digest(channel, promotions)
@@ -152,7 +159,9 @@ async def recompute_page(
     )
     if after is not None:
         stamped = stamped.where(_VARIANTS.c.sku > after)
-    rows = (await connection.execute(stamped.order_by(_VARIANTS.c.sku).limit(limit))).all()
+    # With `last`, the whole range, however many SKUs it now holds; else the next `limit` of them.
+    stamped = stamped.where(_VARIANTS.c.sku <= last) if last is not None else stamped.limit(limit)
+    rows = (await connection.execute(stamped.order_by(_VARIANTS.c.sku))).all()
     if not rows:
         return Page([], {}, [])
     last = rows[-1][0]
