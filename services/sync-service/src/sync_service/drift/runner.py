@@ -265,15 +265,14 @@ class JobRunner:
         """The last SKU of the page after `after` (the PAGE-th SKU after it, or the catalogue's last);
         None when no SKU follows."""
         column = col(CatalogVariant.sku)
-        following = (
-            (lambda query: query.where(column > after)) if after is not None else (lambda query: query)
-        )
+        nth = select(column).order_by(column).offset(PAGE - 1).limit(1)
+        last = select(func.max(column))
+        if after is not None:
+            nth, last = nth.where(column > after), last.where(column > after)
         async with self.database.read() as connection:
-            end = (
-                await connection.execute(following(select(column)).order_by(column).offset(PAGE - 1).limit(1))
-            ).scalar()
+            end: str | None = (await connection.execute(nth)).scalar()
             if end is None:
-                end = (await connection.execute(following(select(func.max(column))))).scalar()
+                end = (await connection.execute(last)).scalar()
         return end
 
     async def _resync_range(
