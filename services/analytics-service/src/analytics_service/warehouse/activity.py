@@ -278,17 +278,13 @@ async def _store_raw(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
         return
     moment, dumps = bulk.sqlite_moment, json.dumps
     received: dict[datetime, str] = {}  # the track API stamps a request's events with one moment
-    days: dict[date, str] = {}
+    days = bulk.DayTexts()
     values = []
     for row in rows:
         at = row["received_at"]
         received_text = received.get(at)
         if received_text is None:
             received_text = received[at] = moment(at)
-        day = row["day"]
-        day_text = days.get(day)
-        if day_text is None:
-            day_text = days[day] = day.isoformat()
         props = row["properties"]
         values.append(
             (
@@ -296,7 +292,7 @@ async def _store_raw(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
                 row["event"],
                 row["stored_occurred_at"] or moment(row["occurred_at"]),
                 received_text,
-                day_text,
+                days[row["day"]],
                 row["session_id"],
                 row["anonymous_id"],
                 row["customer_id"],
@@ -549,7 +545,7 @@ async def _fold_sessions(
     changed: list[tuple[Any, ...]] = []
     sqlite = bulk.is_sqlite(session)
     count_event = rollups.count_event
-    days: dict[date, str] = {}
+    days = bulk.DayTexts()
     for session_id, session_rows in by_session.items():
         held_fact = held.get(session_id)
         before = None
@@ -582,12 +578,8 @@ async def _fold_sessions(
         attribution[session_id] = (fact.channel, fact.campaign)
         if before is not None and before != attribution[session_id]:
             moved[session_id] = attribution[session_id]
-        if sqlite:
-            day_text = days.get(fact.day)
-            if day_text is None:
-                day_text = days[fact.day] = fact.day.isoformat()
         values = (
-            day_text if sqlite else fact.day,
+            days[fact.day] if sqlite else fact.day,
             (started_text or bulk.sqlite_moment(fact.started_at)) if sqlite else fact.started_at,
             fact.channel,
             fact.campaign,

@@ -35,6 +35,15 @@ def sqlite_moment(value: datetime) -> str:
     return value.isoformat(" ", "microseconds")
 
 
+class DayTexts(dict[date, str]):
+    """Days as SQLite stores them (ISO text), each formatted once: `texts[day]` (a batch's many rows
+    share a few days)."""
+
+    def __missing__(self, day: date) -> str:
+        text = self[day] = day.isoformat()
+        return text
+
+
 def sqlite_read_moment(value: str) -> datetime:
     """A `UTCDateTime` as stored on SQLite, read back (aware, UTC)."""
     return datetime.fromisoformat(value).replace(tzinfo=UTC)

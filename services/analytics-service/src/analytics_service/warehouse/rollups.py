@@ -216,11 +216,9 @@ async def _upsert(
     if not sqlite:
         values = [(*key, *map(changed.get, counts, zeros)) for key, changed in sorted(rows.items())]
     else:  # the key's day as SQLite stores it (ISO text), formatted once per day
-        days: dict[date, str] = {}
-        values = []
-        for key, changed in sorted(rows.items()):
-            day = days.get(key[0])
-            if day is None:
-                day = days[key[0]] = key[0].isoformat()
-            values.append((day, *key[1:], *map(changed.get, counts, zeros)))
+        days = bulk.DayTexts()
+        values = [
+            (days[key[0]], *key[1:], *map(changed.get, counts, zeros))
+            for key, changed in sorted(rows.items())
+        ]
     await bulk.executemany(session, statement, (*key_names, *counts), values, converted=sqlite)
