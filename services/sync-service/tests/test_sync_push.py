@@ -453,7 +453,8 @@ async def test_a_resync_page_racing_a_newer_desired_state_never_acknowledges_it_
         return None if busy else final
 
     async def run_page(job_id: str) -> None:
-        assert await runner._resync_page(job_id, channel["id"], sku[:-1], True)  # the page starts at this SKU
+        # A page that starts at this SKU and ends with it.
+        assert await runner._resync_page(job_id, channel["id"], sku[:-1], True, last=sku)
 
     async with stack.sync.database.session() as session:
         job = await drift_service.start_job(

@@ -317,10 +317,10 @@ class JobRunner:
         return moved
 
     async def _resync_page(
-        self, job_id: str, channel_id: str, after: str | None, pushed: bool, *, last: str | None = None
+        self, job_id: str, channel_id: str, after: str | None, pushed: bool, *, last: str
     ) -> list[str] | None:
-        """One page of a resync in one transaction: the SKUs after `after`, up to `last` when given (else
-        the next PAGE of them); its SKUs (None: the job no longer runs)."""
+        """One page of a resync in one transaction: the SKUs after `after` up to `last` (however many the
+        range now holds); its SKUs (None: the job no longer runs)."""
         async with self.database.session() as session:
             connection = await session.connection()
             channel = (
@@ -331,18 +331,14 @@ class JobRunner:
             computed: dict[str, pages.Computed] = {}
             if channel.status != "retired":
                 page = await pages.recompute_page(
-                    session, channel=channel, after=after, limit=PAGE, at=utc_now(), last=last
+                    session, channel=channel, after=after, last=last, at=utc_now()
                 )
                 await pages.write_stamps(session, page)
                 skus, computed = page.skus, page.computed
             else:
-                query = select(col(CatalogVariant.sku))
+                query = select(col(CatalogVariant.sku)).where(col(CatalogVariant.sku) <= last)
                 if after is not None:
                     query = query.where(col(CatalogVariant.sku) > after)
-                if last is not None:
-                    query = query.where(col(CatalogVariant.sku) <= last)
-                else:
-                    query = query.limit(PAGE)
                 skus = list((await session.execute(query.order_by(col(CatalogVariant.sku)))).scalars())
             if not skus:
                 return []
@@ -350,7 +346,7 @@ class JobRunner:
                 # Back to pending in one statement over the page's range of SKUs; what the pushes carry is
                 # what the page computed (the same desired state: its sequence did not move meanwhile).
                 table: Any = Listing.__table__  # type: ignore[attr-defined]
-                in_page = table.c.sku <= (last if last is not None else skus[-1])
+                in_page = table.c.sku <= last
                 if after is not None:
                     in_page = and_(table.c.sku > after, in_page)
                 moved = await connection.execute(

@@ -1,17 +1,17 @@
 """One page of a channel's listings recomputed set-based: what a resync does for each page of SKUs.
 
-A page is the next `limit` SKUs (by SKU) after a cursor. First one statement reads each SKU's facts version
-and its listing on the channel (its `facts_stamp` and its desired state as stored, canonical JSON text):
-a listing stamped with the SKU's current facts version and the page's context (`compute.context_digest`:
-the channel, the promotions running for it, the computation's version) is taken as it is, not computed
-again. The other SKUs' facts are read in three statements bounded by the page's SKU range instead of
-lists of keys: the variants with their product and their listing on the channel (one row each), the
-prices in the channel's currency, the stock. Their desired states are then computed in one loop; each is
-serialized once, as canonical JSON (`state_json`), and that one text gives both its hash and what a push
-carries. Only the listings whose desired state changed are written: new ones in one INSERT, changed ones
-in one compare-and-set UPDATE on the sequence they were computed from (409, `Conflict`, when another
-writer moved one first; the caller does the page again); an unchanged one computed again gets its stamp
-(a compare-and-set too; losing it only means computing it again next time).
+A page is a range of SKUs (after a cursor, up to its last SKU). First one statement reads each SKU's facts
+version and its listing on the channel (its `facts_stamp` and its desired state as stored, canonical JSON
+text): a listing stamped with the SKU's current facts version and the page's context
+(`compute.context_digest`: the channel, the promotions running for it, the computation's version) is taken
+as it is, not computed again. The other SKUs' facts are read in three statements bounded by the page's SKU
+range instead of lists of keys: the variants with their product and their listing on the channel (one row
+each), the prices in the channel's currency, the stock. Their desired states are then computed in one
+loop; each is serialized once, as canonical JSON (`state_json`), and that one text gives both its hash and
+what a push carries. Only the listings whose desired state changed are written: new ones in one INSERT,
+changed ones in one compare-and-set UPDATE on the sequence they were computed from (409, `Conflict`, when
+another writer moved one first; the caller does the page again); an unchanged one computed again gets its
+stamp (a compare-and-set too; losing it only means computing it again next time).
 """
 
 from __future__ import annotations
@@ -141,30 +141,28 @@ async def recompute_page(
     *,
     channel: Any,
     after: str | None,
-    limit: int,
+    last: str,
     at: datetime,
-    last: str | None = None,
 ) -> Page:
-    """Recompute the listings on `channel` (its row: the `Channel` model's attributes) of the next `limit`
-    SKUs after `after` (or, with `last`, of every SKU after `after` up to `last`) whose facts changed since
-    their desired state was computed (or that have none stamped); `at` is the time a changed desired state
-    is stamped with."""
+    """Recompute the listings on `channel` (its row: the `Channel` model's attributes) of the SKUs after
+    `after` up to `last` (however many the range now holds) whose facts changed since their desired state
+    was computed (or that have none stamped); `at` is the time a changed desired state is stamped with."""
     connection = await session.connection()
     promotions = list(await running_promotions(session, utc_now()))
     context = context_digest(channel, promotions)
-    stamped = select(*_STAMPED_COLUMNS).select_from(
-        _VARIANTS.outerjoin(
-            _LISTINGS, and_(_LISTINGS.c.channel_id == channel.id, _LISTINGS.c.sku == _VARIANTS.c.sku)
+    stamped = (
+        select(*_STAMPED_COLUMNS)
+        .select_from(
+            _VARIANTS.outerjoin(
+                _LISTINGS, and_(_LISTINGS.c.channel_id == channel.id, _LISTINGS.c.sku == _VARIANTS.c.sku)
+            )
         )
+        .where(_range(_VARIANTS.c.sku, after, last))
+        .order_by(_VARIANTS.c.sku)
     )
-    if after is not None:
-        stamped = stamped.where(_VARIANTS.c.sku > after)
-    # With `last`, the whole range, however many SKUs it now holds; else the next `limit` of them.
-    stamped = stamped.where(_VARIANTS.c.sku <= last) if last is not None else stamped.limit(limit)
-    rows = (await connection.execute(stamped.order_by(_VARIANTS.c.sku))).all()
+    rows = (await connection.execute(stamped)).all()
     if not rows:
         return Page([], {}, [])
-    last = rows[-1][0]
     computed: dict[str, Computed] = {}
     stale: dict[str, str] = {}  # SKU -> the stamp its recomputation carries (the version read here)
     for sku, version, stamp, seq, digest, publishable, desired_at, text, status in rows:
