@@ -92,24 +92,20 @@ async def pending_listings(
     return pending_rows((await session.execute(query)).all())
 
 
-# The acknowledgements that match what was pushed, of every push of an outcome round, in one statement
-# whatever their number: the rows travel as one JSON array parameter ([[channel id, SKU, seq, status,
-# time of the answer], ...]) unpacked by the database (SQLite's json_each, PostgreSQL's
-# jsonb_array_elements), and the acknowledged state is the listing's own desired state, copied column to
-# column, since the channel answered exactly what was pushed at that sequence. Each row is the same
-# compare-and-set as before: desired_seq still the pushed one, no newer answer recorded. RETURNING names
-# the listings it moved; the others go the general way.
+# The acknowledgements that match what was pushed, of every push of an outcome round, set-based: the
+# acknowledged state is the listing's own desired state, copied column to column, since the channel answered
+# exactly what was pushed at that sequence. Each row is the same compare-and-set as before: desired_seq
+# still the pushed one, no newer answer recorded. On PostgreSQL the rows travel as one JSON array parameter
+# ([[channel id, SKU, seq, status, time of the answer], ...]) unpacked by jsonb_array_elements, and RETURNING
+# names the listings it moved. On SQLite they are one executemany of `_ACK_MATCH_SQLITE` in the driver (its
+# statement prepared once, each row's few values bound: cheaper than json_each extracting every value from
+# the text, and no JSON to encode); the rows it moved are known by their count, and only when some did not
+# move are the pushed sequences read back. The others go the general way.
+_ACK_MATCH_SQLITE = """
+        UPDATE listings SET acked = desired, acked_hash = desired_hash,
+            acked_seq = ?1, acked_at = ?2, updated_at = ?2, status = ?3, last_error = NULL
+        WHERE channel_id = ?4 AND sku = ?5 AND desired_seq = ?1 AND acked_seq <= ?1"""
 _ACK_MATCHES = {
-    "sqlite": """
-        UPDATE listings SET acked = listings.desired, acked_hash = listings.desired_hash,
-            acked_seq = v.seq, acked_at = v.at, updated_at = v.at, status = v.status, last_error = NULL
-        FROM (SELECT json_extract(value, '$[0]') AS channel_id, json_extract(value, '$[1]') AS sku,
-                     json_extract(value, '$[2]') AS seq, json_extract(value, '$[3]') AS status,
-                     json_extract(value, '$[4]') AS at
-              FROM json_each(:rows)) AS v
-        WHERE listings.channel_id = v.channel_id AND listings.sku = v.sku
-          AND listings.desired_seq = v.seq AND listings.acked_seq <= v.seq
-        RETURNING listings.channel_id, listings.sku""",
     "postgresql": """
         UPDATE listings SET acked = listings.desired, acked_hash = listings.desired_hash,
             acked_seq = v.seq, acked_at = v.at, updated_at = v.at, status = v.status, last_error = NULL
@@ -143,19 +139,20 @@ async def acknowledge_many(
     desired state moved on meanwhile keeps its status (pending) and only records the answer, unless it
     holds a newer answer already.
 
-    The common case, an answer equal to what was pushed, is one set-based statement for all of them
-    (`_ACK_MATCHES`: no per-row parameters, the held state not encoded again; a listing answered twice
-    takes a second statement); the rest (drifted answers, listings whose desired state moved on) is two
-    executemany statements over those rows only."""
+    The common case, an answer equal to what was pushed, is set-based for all of them (`_ACK_MATCHES`,
+    `_ACK_MATCH_SQLITE`: the held state not encoded again; a listing answered twice takes a second
+    statement); the rest (drifted answers, listings whose desired state moved on) is two executemany
+    statements over those rows only."""
     if not answers:
         return
     connection = await session.connection()
+    sqlite = connection.dialect.name == "sqlite"
     statement = _ACK_MATCHES.get(connection.dialect.name)
     batches: list[dict[tuple[str, str], tuple[str, Sent, Held, str | None, datetime]]] = []
     rest: list[tuple[str, Sent, Held, str | None, datetime]] = []
     for answer in answers:
         channel_id, sent, _, digest, _ = answer
-        if statement is None or digest != sent.digest or digest is None:
+        if (statement is None and not sqlite) or digest != sent.digest or digest is None:
             rest.append(answer)
             continue
         key = (channel_id, sent.sku)
@@ -166,21 +163,47 @@ async def acknowledge_many(
     moments: dict[datetime, Any] = {}  # the answers of one push share their time: converted once
     convert = _moments(connection)
     for batch in batches:
-        assert statement is not None
         values = []
         for channel_id, sent, _, _, now in batch.values():
             moment = moments.get(now)
             if moment is None:
                 moment = moments[now] = convert(now)
             status = "in_sync" if sent.publishable else "unpublished"
-            values.append([channel_id, sent.sku, sent.seq, status, moment])
-        rows = json.dumps(values, separators=(",", ":"))
+            values.append((sent.seq, moment, status, channel_id, sent.sku))
+        if sqlite:
+            moved_count = (await connection.exec_driver_sql(_ACK_MATCH_SQLITE, values)).rowcount
+            if moved_count < len(batch):  # some moved on meanwhile (or hold a newer answer): the general way
+                rest += await _not_at_pushed_seq(connection, batch)
+            continue
+        assert statement is not None
+        rows = json.dumps([[c, k, q, st, m] for q, m, st, c, k in values], separators=(",", ":"))
         moved = await connection.execute(text(statement).bindparams(bindparam("rows", rows)))
         done = {(row[0], row[1]) for row in moved.all()}
         if len(done) < len(batch):  # some moved on meanwhile (or hold a newer answer): the general way
             rest += [answer for key, answer in batch.items() if key not in done]
     if rest:
         await _acknowledge_rows(connection, rest)
+
+
+async def _not_at_pushed_seq(
+    connection: AsyncConnection, batch: Mapping[tuple[str, str], tuple[str, Sent, Held, str | None, datetime]]
+) -> list[tuple[str, Sent, Held, str | None, datetime]]:
+    """The answers of `batch` that `_ACK_MATCH_SQLITE` did not take, in the same transaction right after it:
+    those whose listing is no longer at the pushed sequence (a listing it took is at it, acknowledged;
+    one whose desired state moved on, or that holds a newer answer, has a greater desired_seq)."""
+    table = _LISTINGS
+    by_channel: dict[str, list[str]] = {}
+    for channel_id, sku in batch:
+        by_channel.setdefault(channel_id, []).append(sku)
+    at: dict[tuple[str, str], int] = {}
+    for channel_id, skus in by_channel.items():
+        rows = await connection.execute(
+            select(table.c.sku, table.c.desired_seq).where(
+                table.c.channel_id == channel_id, table.c.sku.in_(skus)
+            )
+        )
+        at.update(((channel_id, sku), seq) for sku, seq in rows)
+    return [answer for key, answer in batch.items() if at.get(key) != answer[1].seq]
 
 
 async def _acknowledge_rows(
