@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 from datetime import datetime
 from decimal import Decimal
 from typing import Annotated, Literal
@@ -28,6 +29,18 @@ def _http_url(value: str) -> str:
         raise ValueError("not a URL") from None
     if url.scheme not in ("http", "https") or not url.host:
         raise ValueError("must be an http(s) URL with a host")
+    if url.userinfo:
+        # The endpoint is shown to every reader of the channel and in logs: a secret goes in the signing
+        # secret, never in the URL.
+        raise ValueError("must not carry a user name or password")
+    try:
+        address = ipaddress.ip_address(url.host)
+    except ValueError:
+        return value  # a host name
+    if address.is_link_local or address.is_multicast or address.is_unspecified or address.is_reserved:
+        # Link-local holds cloud instances' metadata services (169.254.169.254): never a sales channel.
+        # Loopback and private networks stay allowed (a store's POS on the LAN, the dev stack's channel).
+        raise ValueError(f"must not be a link-local, multicast, unspecified or reserved address ({address})")
     return value
 
 
