@@ -4,6 +4,7 @@ against the real broker, on SQLite (make test) and PostgreSQL (make test-pg)."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import signal
 import sys
 import textwrap
@@ -365,3 +366,36 @@ async def test_relay_wakes_on_notify_from_a_writer_in_another_process(
         assert writer.returncode == 0, stderr.decode()
         records = await read_topic(kafka_bootstrap, topic, until=lambda rs: len(rs) >= 1, timeout=20)
     assert CloudEvent.from_json_bytes(records[0].value or b"").id == staged.id
+
+
+async def test_a_consumers_own_decoding_is_used_and_what_it_rejects_is_dead_lettered_as_malformed(
+    database: Database, producer: AIOKafkaProducer, kafka_bootstrap: str
+) -> None:
+    """`ConsumerSpec.decode` replaces `CloudEvent.from_json_bytes` for every record (here a subclass, as
+    analytics-service decodes its tracked events in one pass); a record it rejects is dead-lettered as
+    malformed and its neighbours are handled."""
+    topic = await new_topic(kafka_bootstrap)
+    scope = new_scope()
+    events = [make_event("k", seq, scope=scope) for seq in range(1, 5)]
+
+    class Decoded(CloudEvent):
+        pass
+
+    handled_types: list[type] = []
+
+    async def handler(session: AsyncSession, event: CloudEvent) -> None:
+        handled_types.append(type(event))
+        await record_effect(session, event)
+
+    await produce_raw(
+        kafka_bootstrap, topic, [*keyed(events[:2]), (b"k", b"not an event"), *keyed(events[2:])]
+    )
+    consumer = consumer_for(database, kafka_bootstrap, producer, topic, handler)
+    consumer.spec = dataclasses.replace(consumer.spec, decode=Decoded.model_validate_json)
+    async with running(consumer.run):
+        await wait_until(lambda: _effect_count(database, scope, 4))
+        dead = await read_topic(kafka_bootstrap, dlq_topic(topic), until=lambda rs: len(rs) >= 1)
+    assert [e.seq for e in await effects(database, scope)] == [1, 2, 3, 4]
+    assert set(handled_types) == {Decoded}
+    assert [r.value for r in dead] == [b"not an event"]
+    assert dict(dead[0].headers)["event_type"] == b"malformed"

@@ -3,6 +3,7 @@ accepts, with equal values, and a bad event in a batch is rejected without stori
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
@@ -13,7 +14,13 @@ from hypothesis import strategies as st
 from pydantic import ValidationError
 from sqlalchemy import func, select
 
-from analytics_service.warehouse.activity import Tracked, parse_tracked
+from analytics_service.warehouse.activity import (
+    Tracked,
+    TrackedEnvelope,
+    _checked,
+    decode_record,
+    parse_tracked,
+)
 from analytics_service.warehouse.bulk import sqlite_moment
 from analytics_service.warehouse.models import ActivityEvent
 from contracts import CloudEvent
@@ -50,6 +57,55 @@ def _same(data: Any) -> None:
             assert getattr(by_parser, moment).utcoffset() == getattr(by_model, moment).utcoffset()
         # the stored form cut from the text, when there is one, is the one formatted from the moment
         assert by_parser.stored_timestamp in (None, sqlite_moment(by_model.timestamp))
+    _same_in_one_pass(data)
+
+
+def _same_in_one_pass(data: Any) -> None:
+    """The consumer's one-pass decoding (`decode_record`) of an envelope with this payload, read by the
+    fold (`_checked` when it gave a `TrackedEnvelope`, else `parse_tracked`), gives what `parse_tracked`
+    gives for the payload as JSON carries it: the same fields, moments with the same offsets and the
+    same stored text, or a rejection."""
+    try:
+        body = json.dumps(
+            {
+                "specversion": "1.0",
+                "id": "e1",
+                "source": "/analytics-service",
+                "type": "ecom.activity.tracked.v1",
+                "subject": "s1",
+                "time": "2026-10-05T10:00:00Z",
+                "data": data,
+            }
+        )
+    except (TypeError, ValueError):
+        return  # not JSON (bytes): no record carries it
+    expected = _by_parser(json.loads(body)["data"])
+    event = decode_record(body.encode())
+    if type(event) is TrackedEnvelope:
+        try:
+            got = _checked(event.data, {})
+        except ValidationError:  # a moment of the right form that is no date (February 30th)
+            assert expected is None
+            return
+        assert expected is not None
+        assert got == expected
+        assert got.stored_timestamp == expected.stored_timestamp
+        for moment in ("timestamp", "received_at"):
+            assert getattr(got, moment).utcoffset() == getattr(expected, moment).utcoffset()
+    else:
+        assert _by_parser(event.data) == expected
+
+
+def test_the_one_pass_decoding_takes_the_track_apis_shape() -> None:
+    event = decode_record(tracked("Product Viewed", session="s1", when=at(0), sku="SKU-1").to_json_bytes())
+    assert type(event) is TrackedEnvelope
+    assert _checked(event.data, {}) == parse_tracked(event.data)
+    other = decode_record(
+        CloudEvent(source="/x", type="ecom.other.v1", subject="s", data={"a": 1}).to_json_bytes()
+    )
+    assert type(other) is CloudEvent
+    with pytest.raises(ValidationError):
+        decode_record(b"not json")
 
 
 ODD_VALUES = [

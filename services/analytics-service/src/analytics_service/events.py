@@ -49,6 +49,7 @@ def consumers(settings: Settings) -> list[ConsumerSpec]:
             name=ACTIVITY_CONSUMER,
             handlers={"ecom.activity.tracked.v1": handle_many(fold_activity)},
             max_batch=ACTIVITY_BATCH,
+            decode=activity.decode_record,
         ),
         ConsumerSpec(
             name=FACTS_CONSUMER,

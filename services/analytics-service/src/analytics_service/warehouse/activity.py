@@ -20,13 +20,16 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
-from typing import Any, NamedTuple
+from typing import Annotated, Any, Literal, NamedTuple, NotRequired
 
 from prometheus_client import Counter, Gauge
+from pydantic import ConfigDict, StringConstraints, ValidationError, with_config
+from pydantic.types import Strict
 from sqlalchemy import Table, bindparam, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
+from typing_extensions import TypedDict
 
 from analytics_service.warehouse import bulk, customers, orders, rollups
 from analytics_service.warehouse.models import (
@@ -37,7 +40,7 @@ from analytics_service.warehouse.models import (
     SessionFact,
 )
 from contracts import CloudEvent
-from contracts.catalog.activity import ACTIVITY_NAMES, ActivityTracked
+from contracts.catalog.activity import ACTIVITY_NAMES, ActivityName, ActivityTracked
 from servicekit.metrics import increment_on_commit
 
 EVENTS_INGESTED = Counter("analytics_events_ingested_total", "Tracked events stored", ["event"])
@@ -217,6 +220,93 @@ def parse_tracked(data: Any, received: dict[str, datetime] | None = None) -> Tra
     )
 
 
+# --- one decoding pass for the consumer ---------------------------------------------------------------
+#
+# The consumer decodes every record's envelope (`CloudEvent`) and the fold then checked the payload field
+# by field (`parse_tracked`): two passes over each event. `decode_record` decodes an envelope of
+# ecom.activity.tracked.v1 whose payload has the track API's shape in one pydantic-core pass into a
+# `TrackedEnvelope`, a CloudEvent whose `data` already meets `parse_tracked`'s fast-path rules; the fold
+# then only reads the moments (`_checked`). Any other record (another type, a payload of another shape,
+# a malformed one) is decoded as `CloudEvent.from_json_bytes` decodes it and judged as before.
+
+_MOMENT_TEXT = (
+    r"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{1,6})?(Z|[+-][0-9]{2}:[0-9]{2})$"
+)
+
+
+_Text100 = Annotated[str, StringConstraints(strict=True, max_length=100)]
+_Text64 = Annotated[str, StringConstraints(strict=True, max_length=64)]
+_Text50 = Annotated[str, StringConstraints(strict=True, max_length=50)]
+_MessageId = Annotated[str, StringConstraints(strict=True, min_length=1, max_length=100)]
+_MomentText = Annotated[str, StringConstraints(strict=True, pattern=_MOMENT_TEXT)]
+
+
+@with_config(ConfigDict(extra="forbid"))
+class TrackedPayload(TypedDict):
+    """`ActivityTracked` as the track API publishes it (moments as RFC 3339 text with an offset)."""
+
+    message_id: _MessageId
+    event: ActivityName
+    timestamp: _MomentText
+    received_at: _MomentText
+    session_id: NotRequired[_Text100 | None]
+    anonymous_id: NotRequired[_Text100 | None]
+    customer_id: NotRequired[_Text64 | None]
+    channel: _Text50
+    campaign: NotRequired[_Text100]
+    properties: NotRequired[Annotated[dict[str, Any], Strict()]]
+
+
+class TrackedEnvelope(CloudEvent):
+    """An ecom.activity.tracked.v1 envelope whose payload was checked in the same pass (`decode_record`)."""
+
+    type: Literal["ecom.activity.tracked.v1"]
+    data: TrackedPayload  # type: ignore[assignment]
+
+
+_decode_tracked = TrackedEnvelope.model_validate_json
+
+
+def decode_record(raw: bytes) -> CloudEvent:
+    """The activity consumer's `ConsumerSpec.decode`: a `TrackedEnvelope` when the record is a tracked
+    event in the track API's shape, else the envelope as `CloudEvent.from_json_bytes` reads it (raising
+    its ValidationError for a record that is not a CloudEvent)."""
+    try:
+        return _decode_tracked(raw)
+    except ValidationError:
+        return CloudEvent.from_json_bytes(raw)
+
+
+def _checked(data: Any, received: dict[str, datetime]) -> Tracked:
+    """`parse_tracked` of a `TrackedEnvelope`'s payload, whose fields already meet its rules but for the
+    moments' values (read here; one that `datetime.fromisoformat` rejects goes to `parse_tracked`)."""
+    timestamp_text, received_text = data["timestamp"], data["received_at"]
+    received_at = received.get(received_text)
+    try:
+        timestamp = fromisoformat(timestamp_text)
+        if received_at is None:
+            received_at = received[received_text] = fromisoformat(received_text)
+    except ValueError:
+        return parse_tracked(data, received)
+    get = data.get
+    return Tracked(
+        data["message_id"],
+        data["event"],
+        timestamp,
+        received_at,
+        get("session_id"),
+        get("anonymous_id"),
+        get("customer_id"),
+        data["channel"],
+        get("campaign", ""),
+        get("properties", {}),
+        _stored_text(timestamp_text),
+    )
+
+
+fromisoformat = datetime.fromisoformat
+
+
 @dataclass(frozen=True)
 class IngestRules:
     reporting_currency: str
@@ -313,7 +403,10 @@ async def fold(session: AsyncSession, events: Sequence[CloudEvent], rules: Inges
     tracked: dict[str, Tracked] = {}
     received: dict[str, datetime] = {}
     for event in events:
-        data = parse_tracked(event.data, received)
+        if type(event) is TrackedEnvelope:  # decoded and checked in one pass by the consumer
+            data = _checked(event.data, received)
+        else:
+            data = parse_tracked(event.data, received)
         tracked.setdefault(data.message_id, data)
     if not tracked:
         return
