@@ -15,7 +15,8 @@ import pytest
 from customer_helpers import create_customer, duplicate_candidates, new_email, new_phone, run_import, unique
 from sqlalchemy import insert, text
 
-from contracts import uuid7
+from contracts import build_event, uuid7
+from contracts.catalog.customers import CustomerCreated
 from customer_service.config import Settings
 from customer_service.context import CustomerContext
 from customer_service.customers.models import Customer, CustomerIdentifier
@@ -28,6 +29,8 @@ from customer_service.imports.cleansing import CheckedRow
 from customer_service.imports.models import ImportRow
 from customer_service.main import create_app
 from servicekit.db import Database, WalCheckpointer
+from servicekit.events import outbox
+from servicekit.events.models import OutboxMessage
 from servicekit.testing import TestTokenIssuer, running_app
 
 PII = ("customers:read", "customers:write", "customers:pii")
@@ -471,6 +474,31 @@ async def test_rows_inserted_through_the_driver_are_stored_as_sqlalchemy_stores_
                 ImportRow, f"job_id = 'sqlalchemy{suffix}'"
             )
         assert (await stored(ImportRow, "job_id = 'driver-none'"))[0][-1] is None
+        # The outbox rows of the importer's events (`outbox.row_of`, through insert_rows) as add_many
+        # stores them.
+        events = [
+            build_event(
+                "ecom.customer.created.v1",
+                CustomerCreated(customer_id=cid, country="FR"),
+                subject=cid,
+                sequence=1,
+            )
+            for cid in ("driver", "sqlalchemy")
+        ]
+        async with database.session() as session:
+            await bulk.insert_rows(session, OutboxMessage, [outbox.row_of(events[0], now=stamp)])
+            connection = await session.connection()
+            await connection.execute(insert(OutboxMessage.__table__), [outbox.row_of(events[1], now=stamp)])  # type: ignore[attr-defined]
+        (driver_row,) = await stored(OutboxMessage, "key = 'driver'")
+        (sqlalchemy_row,) = await stored(OutboxMessage, "key = 'sqlalchemy'")
+        # (storage class, value) per column: the event ids, keys and payloads differ by their values
+        # (each event's own id, subject and time), not by their storage class.
+        differing = {1, 7, 9}  # event_id, key, payload
+        assert [v for n, v in enumerate(driver_row) if n not in differing] == [
+            v for n, v in enumerate(sqlalchemy_row) if n not in differing
+        ]
+        assert len(driver_row) == 18
+        assert driver_row[8] == sqlalchemy_row[8]  # the payload's storage class
     finally:
         await database.dispose()
 

@@ -27,7 +27,7 @@ import asyncio
 import bisect
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import func, insert, select
@@ -49,6 +49,7 @@ from customer_service.duplicates.models import DuplicateCandidate
 from customer_service.risk import service as risk
 from customer_service.risk.models import RiskFlag
 from servicekit.events import outbox
+from servicekit.events.models import OutboxMessage
 
 # Scored profiles kept in memory between chunks (clear values of the job's rows and their candidates).
 MAX_CACHED_SIDES = 300_000
@@ -627,7 +628,11 @@ class BulkImporter:
         await insert_rows(session, CustomerTag, tag_rows)
         await insert_rows(session, RiskFlag, flags)
         await insert_rows(session, DuplicateCandidate, candidates)
-        await outbox.add_many(session, events)
+        # `outbox.add_many`'s rows, through `insert_rows` (driver tuples on SQLite).
+        now = datetime.now(UTC)
+        await insert_rows(session, OutboxMessage, [outbox.row_of(event, now=now) for event in events])
+        if events:
+            await outbox.mark_staged(session)
 
     async def _mark_open_duplicates(self, session: AsyncSession, customer_ids: set[str]) -> None:
         """Existing customers that a new row duplicates lose their `no_open_duplicate` point."""
