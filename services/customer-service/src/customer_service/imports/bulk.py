@@ -10,9 +10,10 @@ queries and bulk inserts per chunk instead of a dozen round trips per row:
 - one query for the duplicate candidates of every blocking key of the chunk (at most the number of
   candidates per key that a single write would score), plus an in-memory index of the chunk's own keys,
   so a row is also scored against the rows before it in the file; on SQLite, keys and candidates the
-  job already knows from its earlier chunks are not read again while nothing else has written;
-- one query counting the customers per phone number (the shared-identifier risk rule), continued in
-  memory through the chunk;
+  job already knows from its earlier chunks are not read again while nothing else has written, and
+  the phone key of a phone that no customer has is never read (see `_unheld_phone_keys`);
+- one query counting the customers per phone number (the shared-identifier risk rule, and which
+  phones no customer has), read before scoring and continued in memory through the chunk;
 - bulk inserts of customers, identifiers, blocking keys, tags, candidate pairs, flags and outbox rows.
 
 Rows are processed in file order, so each row sees the rows before it, as one-at-a-time writes would.
