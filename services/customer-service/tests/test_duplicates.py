@@ -1,9 +1,11 @@
 """Duplicates and merge through the HTTP API: candidates with evidence, merge, undo, auto-merge, events."""
 
 import asyncio
+import random
 from typing import Any
 
 import httpx
+import pytest
 from customer_helpers import (
     address,
     create_customer,
@@ -14,7 +16,8 @@ from customer_helpers import (
     surname,
 )
 
-from contracts import topics
+from contracts import topics, uuid7
+from customer_service.duplicates import service as duplicates
 from servicekit.testing import TestTokenIssuer
 
 PII = ("customers:read", "customers:write", "customers:pii", "orders:write")
@@ -319,3 +322,22 @@ async def _merge_all(
     return await client.post(
         f"/v1/customers/{survivor}/merge", json={"customer_ids": others}, headers=tokens.auth_header(*PII)
     )
+
+
+@pytest.mark.parametrize("size", [0, 1, 9, 10, 11, 70, 499, 500, 501, 1_200])
+def test_picked_candidates_are_the_most_recent_of_each_kind_in_order(size: int) -> None:
+    # pick_candidates sorts small sets and uses heapq.nlargest on large ones (SORT_ALL_UP_TO): either
+    # way, the most recent MAX_BLOCK_CANDIDATES sharing a specific key, then the most recent
+    # MAX_PHONETIC_CANDIDATES sharing a broad one that are not picked already, largest id first.
+    rng = random.Random(size)
+    ids = [str(uuid7()) for _ in range(size * 2 + 5)]
+    strong = set(rng.sample(ids, size))
+    broad = set(rng.sample(ids, size))
+    exclude = set(rng.sample(ids, min(3, len(ids))))
+    expected = sorted(strong - exclude, reverse=True)[: duplicates.MAX_BLOCK_CANDIDATES]
+    expected += [
+        cid
+        for cid in sorted(broad - exclude, reverse=True)[: duplicates.MAX_PHONETIC_CANDIDATES]
+        if cid not in expected
+    ]
+    assert duplicates.pick_candidates(strong, broad, exclude) == expected

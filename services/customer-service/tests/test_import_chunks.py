@@ -15,18 +15,22 @@ import pytest
 from customer_helpers import create_customer, duplicate_candidates, new_email, new_phone, run_import, unique
 from sqlalchemy import insert, text
 
-from contracts import uuid7
+from contracts import build_event, uuid7
+from contracts.catalog.customers import CustomerCreated
 from customer_service.config import Settings
 from customer_service.context import CustomerContext
 from customer_service.customers.models import Customer, CustomerIdentifier
 from customer_service.customers.schemas import CustomerCreate
-from customer_service.customers.service import NormalizedProfile, normalize_create
+from customer_service.customers.service import NormalizedProfile, blocking_key_of_value, normalize_create
+from customer_service.duplicates import service as duplicates
 from customer_service.imports import bulk
 from customer_service.imports import service as import_service
 from customer_service.imports.cleansing import CheckedRow
 from customer_service.imports.models import ImportRow
 from customer_service.main import create_app
 from servicekit.db import Database, WalCheckpointer
+from servicekit.events import outbox
+from servicekit.events.models import OutboxMessage
 from servicekit.testing import TestTokenIssuer, running_app
 
 PII = ("customers:read", "customers:write", "customers:pii")
@@ -470,11 +474,36 @@ async def test_rows_inserted_through_the_driver_are_stored_as_sqlalchemy_stores_
                 ImportRow, f"job_id = 'sqlalchemy{suffix}'"
             )
         assert (await stored(ImportRow, "job_id = 'driver-none'"))[0][-1] is None
+        # The outbox rows of the importer's events (`outbox.row_of`, through insert_rows) as add_many
+        # stores them.
+        events = [
+            build_event(
+                "ecom.customer.created.v1",
+                CustomerCreated(customer_id=cid, country="FR"),
+                subject=cid,
+                sequence=1,
+            )
+            for cid in ("driver", "sqlalchemy")
+        ]
+        async with database.session() as session:
+            await bulk.insert_rows(session, OutboxMessage, [outbox.row_of(events[0], now=stamp)])
+            connection = await session.connection()
+            await connection.execute(insert(OutboxMessage.__table__), [outbox.row_of(events[1], now=stamp)])  # type: ignore[attr-defined]
+        (driver_row,) = await stored(OutboxMessage, "key = 'driver'")
+        (sqlalchemy_row,) = await stored(OutboxMessage, "key = 'sqlalchemy'")
+        # (storage class, value) per column: the event ids, keys and payloads differ by their values
+        # (each event's own id, subject and time), not by their storage class.
+        differing = {1, 7, 9}  # event_id, key, payload
+        assert [v for n, v in enumerate(driver_row) if n not in differing] == [
+            v for n, v in enumerate(sqlalchemy_row) if n not in differing
+        ]
+        assert len(driver_row) == 18
+        assert driver_row[8] == sqlalchemy_row[8]  # the payload's storage class
     finally:
         await database.dispose()
 
 
-def _profile(context: CustomerContext, email: str) -> NormalizedProfile:
+def _profile(context: CustomerContext, email: str, phone: str | None = None) -> NormalizedProfile:
     return normalize_create(
         context,
         CustomerCreate.model_validate(
@@ -482,6 +511,7 @@ def _profile(context: CustomerContext, email: str) -> NormalizedProfile:
                 "first_name": "Jonathan",
                 "last_name": "Smithson",
                 "emails": [{"address": email}],
+                "phones": [{"number": phone}] if phone else [],
                 "addresses": [
                     {
                         "kind": "shipping",
@@ -537,6 +567,43 @@ async def test_a_job_sees_the_customers_another_writer_created_between_its_chunk
         if other is not database:
             await other.dispose()
         await database.dispose()
+
+
+async def test_phone_keys_left_unread_have_no_holder_and_a_held_phone_is_still_read(
+    database_url: str,
+) -> None:
+    # The importer does not query the holders of a new row's phone key (`p:`) when no customer in the
+    # database has that phone (its identifiers and blocking keys are written together): such a key must
+    # have no holder indeed, and the key of a phone that someone holds must still be read.
+    context = CustomerContext.from_settings(
+        Settings(database_url=database_url, kafka_enabled=False, auto_merge_enabled=False)
+    )
+    database = Database(database_url)
+    shared, fresh = new_phone(), new_phone()
+    try:
+        async with database.session() as session:
+            first = await bulk.BulkImporter(context).import_chunk(
+                session, [_profile(context, new_email(), phone=shared)]
+            )
+        (holder,) = (cid for outcome, cid in first.outcomes if outcome == "created")
+        importer = bulk.BulkImporter(context)  # knows nothing of the database yet
+        async with database.session() as session:
+            profiles = [_profile(context, new_email(), phone=phone) for phone in (shared, fresh)]
+            new, _, _ = await importer._dedupe_on_ingest(session, profiles, bulk.ChunkResult())
+            per_phone = await bulk._customers_per_phone(
+                session, sorted({p for row in new for p in row.phones})
+            )
+            unheld = importer._unheld_phone_keys(new, per_phone)
+            key_of = {phone: blocking_key_of_value(context, f"p:{phone}") for phone in (shared, fresh)}
+            in_database = await duplicates.holders_by_key(session, sorted(key_of.values()))
+            keys = sorted({k for row in new for k in row.keys})
+            holders, _ = await importer._holders_and_versions(session, keys, unheld)
+    finally:
+        await database.dispose()
+    assert unheld == {key_of[fresh]}
+    assert in_database == {key_of[shared]: [holder]}
+    assert holders[key_of[shared]] == [holder]
+    assert key_of[fresh] not in holders
 
 
 async def test_repeated_and_empty_values_inserted_through_the_driver_are_stored_each_as_its_own(

@@ -334,6 +334,11 @@ def blocking_keys_of_side(
     return keys
 
 
+def blocking_key_of_value(context: CustomerContext, value: str) -> str:
+    """The stored blocking key of one clear blocking value (`rule:value`)."""
+    return _blocking_key(context, value)
+
+
 def _blocking_key(context: CustomerContext, value: str) -> str:
     rule, _, clear = value.partition(":")
     return f"{rule}:" + context.keyring.blind_index(f"block_{rule}", clear)[:40]

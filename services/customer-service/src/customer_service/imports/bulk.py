@@ -10,9 +10,10 @@ queries and bulk inserts per chunk instead of a dozen round trips per row:
 - one query for the duplicate candidates of every blocking key of the chunk (at most the number of
   candidates per key that a single write would score), plus an in-memory index of the chunk's own keys,
   so a row is also scored against the rows before it in the file; on SQLite, keys and candidates the
-  job already knows from its earlier chunks are not read again while nothing else has written;
-- one query counting the customers per phone number (the shared-identifier risk rule), continued in
-  memory through the chunk;
+  job already knows from its earlier chunks are not read again while nothing else has written, and
+  the phone key of a phone that no customer has is never read (see `_unheld_phone_keys`);
+- one query counting the customers per phone number (the shared-identifier risk rule, and which
+  phones no customer has), read before scoring and continued in memory through the chunk;
 - bulk inserts of customers, identifiers, blocking keys, tags, candidate pairs, flags and outbox rows.
 
 Rows are processed in file order, so each row sees the rows before it, as one-at-a-time writes would.
@@ -27,7 +28,7 @@ import asyncio
 import bisect
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import func, insert, select
@@ -49,6 +50,7 @@ from customer_service.duplicates.models import DuplicateCandidate
 from customer_service.risk import service as risk
 from customer_service.risk.models import RiskFlag
 from servicekit.events import outbox
+from servicekit.events.models import OutboxMessage
 
 # Scored profiles kept in memory between chunks (clear values of the job's rows and their candidates).
 MAX_CACHED_SIDES = 300_000
@@ -127,8 +129,9 @@ class BulkImporter:
         new, owners, absorbed = await self._dedupe_on_ingest(session, profiles, result)
         merges: list[tuple[str, str, float]] = []
         if new:
-            candidates, open_existing, merges = await self._score(session, new, stamp)
-            flags = await self._risk_flags(session, new, stamp)
+            per_phone = await _customers_per_phone(session, sorted({p for row in new for p in row.phones}))
+            candidates, open_existing, merges = await self._score(session, new, stamp, per_phone)
+            flags = self._risk_flags(new, stamp, per_phone)
             await self._write(session, new, candidates, flags, stamp)
             await self._mark_open_duplicates(session, open_existing)
             result.created, result.candidates = len(new), len(candidates)
@@ -213,14 +216,39 @@ class BulkImporter:
         self._staged_holders, self._staged_versions = {}, {}
         self._database_state = None
 
+    def _unheld_phone_keys(self, new: list[_NewRow], per_phone: dict[str, int]) -> set[str]:
+        """The phone blocking keys (`p:`) of the new rows whose phone no customer in the database has.
+        A customer's phone identifiers and its blocking keys are written together from the same
+        contact under the same blind-index key (create, update, merge, import, re-index), so a phone
+        without an identifier row has no holder of its key either: its holders need no query (most
+        phones of a file are new, and they made a good part of the blocking lookups)."""
+        unheld: set[str] = set()
+        known = self._blocking_keys
+        for row in new:
+            for number, index in zip(row.side.phones, row.phones, strict=True):
+                if per_phone.get(index, 0) == 0:
+                    value = f"p:{number}"
+                    key = known.get(value)
+                    unheld.add(
+                        key if key is not None else customers.blocking_key_of_value(self.context, value)
+                    )
+        return unheld
+
     async def _holders_and_versions(
-        self, session: AsyncSession, keys: list[str]
+        self, session: AsyncSession, keys: list[str], unheld: set[str] | None = None
     ) -> tuple[dict[str, list[str]], dict[str, int]]:
         """`duplicates.sharing_by_key` as the importer uses it: the holders of each key (active
         customers, most recent first, up to each key's limit) and the version of every holder; read from
-        the database only for the keys and customers the job does not know yet."""
+        the database only for the keys and customers the job does not know yet, and not at all for the
+        keys in `unheld` (known to have no holder in the database)."""
         known, known_versions = self._known_holders, self._known_versions
-        missing = [key for key in keys if key not in known]
+        missing = []
+        for key in keys:
+            if key not in known:
+                if unheld and key in unheld:
+                    known[key] = []
+                else:
+                    missing.append(key)
         if missing:
             found = await duplicates.holders_by_key(session, missing)
             for key in missing:
@@ -386,14 +414,15 @@ class BulkImporter:
     # --- duplicate scoring -------------------------------------------------------------------------
 
     async def _score(
-        self, session: AsyncSession, new: list[_NewRow], stamp: datetime
+        self, session: AsyncSession, new: list[_NewRow], stamp: datetime, per_phone: dict[str, int]
     ) -> tuple[list[dict[str, Any]], set[str], list[tuple[str, str, float]]]:
         """Candidate pairs above the threshold, existing customers that now have an open duplicate,
-        and the auto-merges to carry out (survivor, merged, score)."""
+        and the auto-merges to carry out (survivor, merged, score). `per_phone`: the customers in the
+        database holding each phone (blind index) of the new rows."""
         context = self.context
         model = await current_model(session, context)
         holders, versions = await self._holders_and_versions(
-            session, sorted({k for row in new for k in row.keys})
+            session, sorted({k for row in new for k in row.keys}), self._unheld_phone_keys(new, per_phone)
         )
         await self._load_sides(session, versions)
         by_id = {row.id: row for row in new}
@@ -498,11 +527,12 @@ class BulkImporter:
 
     # --- risk rules --------------------------------------------------------------------------------
 
-    async def _risk_flags(
-        self, session: AsyncSession, new: list[_NewRow], stamp: datetime
+    def _risk_flags(
+        self, new: list[_NewRow], stamp: datetime, per_phone: dict[str, int]
     ) -> list[dict[str, Any]]:
-        """The profile rules of `risk.evaluate_profile`, for every new row in file order."""
-        shared = await _customers_per_phone(session, sorted({p for row in new for p in row.phones}))
+        """The profile rules of `risk.evaluate_profile`, for every new row in file order (`per_phone`:
+        the customers in the database holding each of their phones)."""
+        shared = dict(per_phone)
         flags: list[dict[str, Any]] = []
         for row in new:
             for phone in row.phones:
@@ -599,7 +629,11 @@ class BulkImporter:
         await insert_rows(session, CustomerTag, tag_rows)
         await insert_rows(session, RiskFlag, flags)
         await insert_rows(session, DuplicateCandidate, candidates)
-        await outbox.add_many(session, events)
+        # `outbox.add_many`'s rows, through `insert_rows` (driver tuples on SQLite).
+        now = datetime.now(UTC)
+        await insert_rows(session, OutboxMessage, [outbox.row_of(event, now=now) for event in events])
+        if events:
+            await outbox.mark_staged(session)
 
     async def _mark_open_duplicates(self, session: AsyncSession, customer_ids: set[str]) -> None:
         """Existing customers that a new row duplicates lose their `no_open_duplicate` point."""
