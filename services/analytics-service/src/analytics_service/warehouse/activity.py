@@ -265,6 +265,7 @@ class TrackedEnvelope(CloudEvent):
 
 
 _decode_tracked = TrackedEnvelope.model_validate_json
+fromisoformat = datetime.fromisoformat
 
 
 def decode_record(raw: bytes) -> CloudEvent:
@@ -302,9 +303,6 @@ def _checked(data: Any, received: dict[str, datetime]) -> Tracked:
         get("properties", {}),
         _stored_text(timestamp_text),
     )
-
-
-fromisoformat = datetime.fromisoformat
 
 
 @dataclass(frozen=True)

@@ -466,10 +466,10 @@ async def _sqlite_chunk_cache(
     driver: Any = (await connection.get_raw_connection()).driver_connection
     async with driver.execute("PRAGMA cache_size") as cursor:
         (previous,) = await cursor.fetchone()
-    async with driver.execute("PRAGMA wal_autocheckpoint") as cursor:
-        (previous_checkpoint,) = await cursor.fetchone()
     await (await driver.execute(f"PRAGMA cache_size = -{SQLITE_CHUNK_CACHE_KIB}")).close()
     if checkpoints_elsewhere:
+        async with driver.execute("PRAGMA wal_autocheckpoint") as cursor:
+            (previous_checkpoint,) = await cursor.fetchone()
         await (await driver.execute("PRAGMA wal_autocheckpoint = 0")).close()
     try:
         yield

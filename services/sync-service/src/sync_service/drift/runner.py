@@ -25,8 +25,8 @@ from typing import Any
 import httpx
 from fastapi import FastAPI
 from pydantic import BaseModel, ValidationError
-from sqlalchemy import and_, func, select, update
 from sqlalchemy import event as sa_event
+from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
@@ -336,24 +336,20 @@ class JobRunner:
                 await pages.write_stamps(session, page)
                 skus, computed = page.skus, page.computed
             else:
-                query = select(col(CatalogVariant.sku)).where(col(CatalogVariant.sku) <= last)
-                if after is not None:
-                    query = query.where(col(CatalogVariant.sku) > after)
-                skus = list((await session.execute(query.order_by(col(CatalogVariant.sku)))).scalars())
+                column = col(CatalogVariant.sku)
+                query = select(column).where(pages.sku_range(column, after, last)).order_by(column)
+                skus = list((await session.execute(query)).scalars())
             if not skus:
                 return []
             if pushed:
                 # Back to pending in one statement over the page's range of SKUs; what the pushes carry is
                 # what the page computed (the same desired state: its sequence did not move meanwhile).
                 table: Any = Listing.__table__  # type: ignore[attr-defined]
-                in_page = table.c.sku <= last
-                if after is not None:
-                    in_page = and_(table.c.sku > after, in_page)
                 moved = await connection.execute(
                     update(table)
                     .where(
                         table.c.channel_id == channel_id,
-                        in_page,
+                        pages.sku_range(table.c.sku, after, last),
                         table.c.status.in_(("in_sync", "drifted", "failed", "unpublished")),
                         table.c.publishable.is_(True) | table.c.acked.is_not(None),
                     )

@@ -97,7 +97,8 @@ class Page(NamedTuple):
     """The stamps of the listings computed again to the state they hold (`write_stamps` writes them)"""
 
 
-def _range(column: Any, after: str | None, last: str) -> Any:
+def sku_range(column: Any, after: str | None, last: str) -> Any:
+    """`after` < column <= `last` (no lower bound when `after` is None): a page's range of SKUs."""
     return column <= last if after is None else and_(column > after, column <= last)
 
 
@@ -157,7 +158,7 @@ async def recompute_page(
                 _LISTINGS, and_(_LISTINGS.c.channel_id == channel.id, _LISTINGS.c.sku == _VARIANTS.c.sku)
             )
         )
-        .where(_range(_VARIANTS.c.sku, after, last))
+        .where(sku_range(_VARIANTS.c.sku, after, last))
         .order_by(_VARIANTS.c.sku)
     )
     rows = (await connection.execute(stamped)).all()
@@ -232,7 +233,7 @@ class _PageComputer:
                     _LISTINGS, and_(_LISTINGS.c.channel_id == channel.id, _LISTINGS.c.sku == _VARIANTS.c.sku)
                 )
             )
-            .where(_range(_VARIANTS.c.sku, after, last))
+            .where(sku_range(_VARIANTS.c.sku, after, last))
             .order_by(_VARIANTS.c.sku)
         )
         stale = self.stale
@@ -240,14 +241,14 @@ class _PageComputer:
         price_query = select(
             _PRICES.c.sku, _PRICES.c.currency, _PRICES.c.channel, _PRICES.c.amount_minor
         ).where(
-            _range(_PRICES.c.sku, after, last),
+            sku_range(_PRICES.c.sku, after, last),
             _PRICES.c.currency == channel.currency,
             _PRICES.c.channel.in_((ALL_CHANNELS, channel.code)),
         )
         for price in (await connection.execute(price_query)).all():
             self.prices.setdefault(price[0], []).append(price)
         stock_query = select(_STOCK.c.sku, _STOCK.c.location_code, _STOCK.c.available).where(
-            _range(_STOCK.c.sku, after, last)
+            sku_range(_STOCK.c.sku, after, last)
         )
         if channel.location_codes:
             stock_query = stock_query.where(_STOCK.c.location_code.in_(list(channel.location_codes)))

@@ -148,11 +148,12 @@ async def acknowledge_many(
     connection = await session.connection()
     sqlite = connection.dialect.name == "sqlite"
     statement = _ACK_MATCHES.get(connection.dialect.name)
+    set_based = sqlite or statement is not None
     batches: list[dict[tuple[str, str], tuple[str, Sent, Held, str | None, datetime]]] = []
     rest: list[tuple[str, Sent, Held, str | None, datetime]] = []
     for answer in answers:
         channel_id, sent, _, digest, _ = answer
-        if (statement is None and not sqlite) or digest != sent.digest or digest is None:
+        if not set_based or digest != sent.digest or digest is None:
             rest.append(answer)
             continue
         key = (channel_id, sent.sku)
