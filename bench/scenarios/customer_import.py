@@ -24,6 +24,7 @@ from customer_service.config import ALEMBIC_INI, Settings
 from customer_service.context import CustomerContext
 from customer_service.customers.models import Customer
 from customer_service.imports import service as imports
+from customer_service.imports import workers
 from customer_service.imports.models import ImportJob
 from servicekit.db import Database
 
@@ -67,6 +68,7 @@ def csv_content(count: int) -> bytes:
 
 async def import_job(database: Database, context: CustomerContext, content: bytes) -> tuple[float, ImportJob]:
     began = time.perf_counter()
+    workers.warm(context.import_validation_processes)  # as the upload endpoint does before reading the file
     rows = imports.parse(content, "csv")
     job = await imports.create_job(database, fmt="csv", actor="bench", total_rows=len(rows))
     await imports.run(database, context, job_id=job.id, rows=rows, fmt="csv")

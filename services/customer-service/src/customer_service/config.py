@@ -64,6 +64,14 @@ class Settings(ServiceSettings):
         description="Rows an import job commits per transaction (each commit writes every index page the "
         "chunk touched; fewer, larger commits write far fewer pages, but hold SQLite's write lock longer)",
     )
+    import_validation_processes: int = Field(
+        default=2,
+        ge=0,
+        le=16,
+        description="Worker processes that validate the rows of an import file of more than one block "
+        "(5,000 rows), started with the first import and kept (0: validate in a thread of the service "
+        "process)",
+    )
     import_stale_after_seconds: int = Field(
         default=120,
         ge=1,

@@ -31,6 +31,7 @@ class CustomerContext:
     auto_merge_enabled: bool
     import_chunk_rows: int = 5000
     import_stale_after: timedelta = timedelta(seconds=120)
+    import_validation_processes: int = 2
     linkage_min_training_profiles: int = 1000
     linkage: LinkageModel = field(default_factory=LinkageModel)
 
@@ -48,6 +49,7 @@ class CustomerContext:
             auto_merge_enabled=settings.auto_merge_enabled,
             import_chunk_rows=settings.import_chunk_rows,
             import_stale_after=timedelta(seconds=settings.import_stale_after_seconds),
+            import_validation_processes=settings.import_validation_processes,
             linkage_min_training_profiles=settings.linkage_min_training_profiles,
         )
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from fastapi import FastAPI
 
 from customer_service.config import Settings
@@ -11,6 +13,7 @@ from customer_service.customers.router import router as customers_router
 from customer_service.duplicates.router import router as duplicates_router
 from customer_service.events import consumers
 from customer_service.imports import service as imports
+from customer_service.imports import workers as import_workers
 from customer_service.imports.router import router as imports_router
 from customer_service.keys.router import router as keys_router
 from customer_service.metrics import CUSTOMER_METRICS
@@ -19,6 +22,10 @@ from customer_service.quality.router import router as quality_router
 from customer_service.risk.router import router as risk_router
 from servicekit.app import create_service_app
 from servicekit.routes import whoami_router
+
+
+async def _stop_import_workers(app: FastAPI) -> None:
+    await asyncio.to_thread(import_workers.shutdown)
 
 
 async def _fail_abandoned_imports(app: FastAPI) -> None:
@@ -50,6 +57,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         ],
         consumers=consumers(context),
         on_startup=[_fail_abandoned_imports],
+        on_shutdown=[_stop_import_workers],
         business_metrics=CUSTOMER_METRICS,
     )
     app.state.customer_context = context

@@ -207,7 +207,15 @@ def _normalize_fields(norm: Normalizer, data: dict[str, Any]) -> dict[str, Any]:
 def normalize_create(
     context: CustomerContext, data: CustomerCreate, *, normalizer: type[Normalizer] = Normalizer
 ) -> NormalizedProfile:
-    norm = normalizer(context.default_region)
+    return normalize_profile(context.default_region, data, normalizer=normalizer)
+
+
+def normalize_profile(
+    default_region: str, data: CustomerCreate, *, normalizer: type[Normalizer] = Normalizer
+) -> NormalizedProfile:
+    """`normalize_create` with only what it needs of the context (import validation runs it in a worker
+    process)."""
+    norm = normalizer(default_region)
     stamp = now().isoformat()
     contact = Contact(
         emails=_normalize_emails(norm, data.emails, stamp),

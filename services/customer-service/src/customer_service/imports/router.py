@@ -13,7 +13,7 @@ from customer_service.context import ContextDep
 from customer_service.customers import service as customers
 from customer_service.customers.router import PageDep
 from customer_service.http import WriteCaller
-from customer_service.imports import service
+from customer_service.imports import service, workers
 from customer_service.imports.models import ImportJob
 from servicekit.db import Database
 from servicekit.errors import BadRequest, FieldError, NotFound, UnprocessableEntity, problem_responses
@@ -104,6 +104,7 @@ async def start_import(
     """Start importing customers from a file (multipart `file` part or the raw body); all rows are
     validated first (see on_error for bad rows), and a file that cannot be read imports nothing."""
     fmt = _format_of(upload, format)
+    workers.warm(context.import_validation_processes)  # started while the file is read, if not running
     try:
         rows = await asyncio.to_thread(service.parse, upload.file, fmt)
     except service.FileError as exc:

@@ -21,6 +21,8 @@ import io
 import json
 import logging
 from collections.abc import AsyncIterator
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from datetime import datetime, timedelta
 from typing import IO, Any
 
@@ -32,8 +34,16 @@ from sqlmodel import col
 from contracts import uuid7
 from customer_service.context import CustomerContext
 from customer_service.customers import service as customers
+from customer_service.imports import workers
 from customer_service.imports.bulk import BulkImporter, ChunkResult, insert_rows
-from customer_service.imports.cleansing import CheckedRow, ParsedRow, check_rows
+from customer_service.imports.cleansing import (
+    CheckedRow,
+    ParsedRow,
+    check_packed,
+    check_rows,
+    pack_rows,
+    unpack_checked,
+)
 from customer_service.imports.models import ImportJob, ImportRow
 from servicekit.db import Database, WalCheckpointer
 from servicekit.errors import ServiceError
@@ -302,15 +312,61 @@ async def _write_rows(database: Database, job_id: str, results: list[dict[str, A
 async def _validate_all(
     database: Database, context: CustomerContext, job_id: str, rows: list[ParsedRow], fmt: str, on_error: str
 ) -> list[CheckedRow]:
-    """`check_rows` in blocks, each in a worker thread so the event loop keeps serving requests,
-    with a heartbeat between blocks (validating a big file takes a while)."""
-    checked: list[CheckedRow] = []
-    for start in range(0, len(rows), VALIDATION_BLOCK_ROWS):
-        block = rows[start : start + VALIDATION_BLOCK_ROWS]
-        checked += await asyncio.to_thread(check_rows, context, block, fmt, on_error)
-        collect_young()
-        await _update(database, job_id, status="running")
-    return checked
+    """`check_rows` in blocks, with a heartbeat after each block (validating a big file takes a while).
+    A file of more than one block is validated by the worker processes (`workers`), which take blocks
+    from its end; until they are up, this process validates blocks from its start, in a worker thread
+    (so the event loop keeps serving requests). Otherwise every block is validated that way. A block a
+    worker process did not return (it died) is validated here."""
+    blocks = [
+        rows[start : start + VALIDATION_BLOCK_ROWS] for start in range(0, len(rows), VALIDATION_BLOCK_ROWS)
+    ]
+    done: list[list[CheckedRow] | None] = [None] * len(blocks)
+    # Blocks [front, back) are not claimed yet: this process claims `front`, the workers `back - 1`.
+    front, back = 0, len(blocks)
+    idle: set[int] = set()  # the helpers (below) that hold no block
+    started: set[int] = set()  # the helpers whose worker process is up
+
+    async def from_the_end(pool: ProcessPoolExecutor, helper: int) -> None:
+        nonlocal back
+        idle.add(helper)
+        await asyncio.wrap_future(pool.submit(workers.ready))
+        started.add(helper)
+        while front < back:
+            back -= 1
+            n = back
+            idle.discard(helper)
+            packed = await workers.run(
+                pool, check_packed, context.default_region, pack_rows(blocks[n]), fmt, on_error
+            )
+            done[n] = unpack_checked(blocks[n], packed)
+            idle.add(helper)
+            await _update(database, job_id, status="running")
+
+    pool = workers.validation_pool(context.import_validation_processes) if len(blocks) > 1 else None
+    helpers = (
+        [asyncio.ensure_future(from_the_end(pool, n)) for n in range(workers.size(pool))] if pool else []
+    )
+    try:
+        # Until every worker process is up (they start while the file is read: see `workers.warm`).
+        # Not after: this process's thread would hold the GIL against the one that hands the workers'
+        # answers over, and they would come back late.
+        while front < back and (not helpers or len(started) < len(helpers)):
+            n, front = front, front + 1
+            done[n] = await asyncio.to_thread(check_rows, context, blocks[n], fmt, on_error)
+            collect_young()
+            await _update(database, job_id, status="running")
+    finally:
+        for n, helper in enumerate(helpers):
+            if n in idle and n not in started:  # its worker process never came up in time
+                helper.cancel()
+        results = await asyncio.gather(*helpers, return_exceptions=True)
+    if pool is not None and any(isinstance(r, BrokenProcessPool) for r in results):
+        log.warning("import job %s: a validation worker process died; its blocks are validated here", job_id)
+        workers.discard(pool)
+    for n, block in enumerate(blocks):
+        if done[n] is None:
+            done[n] = await asyncio.to_thread(check_rows, context, block, fmt, on_error)
+    return [row for block_rows in done if block_rows is not None for row in block_rows]
 
 
 class JobAbandoned(RuntimeError):
