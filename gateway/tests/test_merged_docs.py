@@ -86,6 +86,20 @@ async def test_a_service_that_is_down_is_listed_as_unavailable(start_gateway: Ca
     assert "product-service: **unavailable**" in response.json()["info"]["description"]
 
 
+async def test_a_service_that_comes_up_is_in_the_next_document(start_gateway: Callable[..., Any]) -> None:
+    port = free_port()
+    async with start_gateway(
+        customer_url=f"http://127.0.0.1:{port}", product_url=f"http://127.0.0.1:{port}"
+    ) as gw:
+        before = (await gw.http.get("/openapi.json")).json()
+        async with serving(_service_app(), port=port):
+            after = (await gw.http.get("/openapi.json")).json()
+
+    assert "customer-service: **unavailable**" in before["info"]["description"]
+    assert "customer-service: available" in after["info"]["description"]
+    assert "/api/customers/v1/things/{thing_id}" in after["paths"]
+
+
 async def test_the_authorize_dialog_offers_client_credentials_and_password(gw: Any) -> None:
     schemes = (await gw.http.get("/openapi.json")).json()["components"]["securitySchemes"]
 

@@ -169,7 +169,9 @@ async def merged_document(app: FastAPI, gateway: Gateway) -> dict[str, Any]:
         "Events the services publish: [AsyncAPI document](/docs/asyncapi.yaml) "
         "([JSON](/docs/asyncapi.json)) and [guide](/docs/events.md)."
     )
-    gateway.docs_cache = (time.monotonic(), own)
+    if all(isinstance(result, dict) for result in results):
+        # Kept only whole: a service that was down (still starting, say) is asked again next time.
+        gateway.docs_cache = (time.monotonic(), own)
     return own
 
 
