@@ -85,7 +85,9 @@ async def test_a_huge_integer_attribute_is_422(
     _problem(response, 422)
 
 
-@pytest.mark.parametrize("position", [{"id": 10**25}, {"id": "x" * 5000}, {"id": [1]}, {"id": 1.5e300}])
+@pytest.mark.parametrize(
+    "position", [{"id": 10**25}, {"id": "x" * 5000}, {"id": [1]}, {"id": 1.5e300}, {"x": "y"}, {"id": None}]
+)
 async def test_a_hand_made_cursor_is_400(
     client: httpx.AsyncClient, token_issuer: TestTokenIssuer, position: dict[str, Any]
 ) -> None:

@@ -116,7 +116,16 @@ async def test_attributes_nested_deeper_than_the_schema_allows_are_422(
 
 
 @pytest.mark.parametrize(
-    "position", [{"id": 10**25}, {"id": 2**40}, {"id": -1}, {"id": {"a": 1}}, {"id": "x" * 300}]
+    "position",
+    [
+        {"id": 10**25},
+        {"id": 2**40},
+        {"id": -1},
+        {"id": {"a": 1}},
+        {"id": "x" * 300},
+        {"x": "y"},
+        {"id": None},
+    ],
 )
 async def test_a_hand_made_cursor_is_400(
     client: httpx.AsyncClient, token_issuer: TestTokenIssuer, position: dict[str, Any]

@@ -24,8 +24,10 @@ def new_id() -> str:
 
 def cursor_id(cursor: str | None, kind: type[T]) -> T | None:
     """The `id` a page's `next_cursor` points past (None without a cursor); 400 when it is not a `kind`."""
-    value = decode_cursor(cursor).get("id") if cursor else None
-    if value is not None and not isinstance(value, kind):
+    if not cursor:
+        return None
+    value = decode_cursor(cursor).get("id")
+    if not isinstance(value, kind) or isinstance(value, bool):
         raise BadRequest("The cursor is not valid.")
     return value
 

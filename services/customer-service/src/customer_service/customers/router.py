@@ -31,11 +31,11 @@ from customer_service.http import (
 from servicekit.auth import Caller
 from servicekit.bounds import SaneDatetime
 from servicekit.dependencies import SessionDep
-from servicekit.errors import BadRequest, Conflict, problem_responses
+from servicekit.errors import Conflict, problem_responses
 from servicekit.http import idempotency
 from servicekit.http.concurrency import IfMatchDep, etag_for, set_etag
 from servicekit.http.idempotency import IdempotencyKeyDep
-from servicekit.http.pagination import Page, PageParams, make_page, page_params
+from servicekit.http.pagination import Page, PageParams, cursor_key, make_page, page_params
 
 router = APIRouter(prefix="/v1", tags=["customers"])
 
@@ -259,9 +259,8 @@ async def list_customers(
     phone: Annotated[str | None, Query(max_length=40, description="Exact match, any format")] = None,
 ) -> JSONResponse:
     """Search customers with filters, newest first, cursor-paginated; exact lookup by email or phone."""
-    after = page.cursor.get("id") if page.cursor else None
-    if after is not None and not isinstance(after, str):
-        raise BadRequest("The cursor is not valid.")
+    key = cursor_key(page.cursor, ("id", str))
+    after = key[0] if key else None
     filters = repository.CustomerFilters(
         tag=tag.lower() if tag else None,
         country=country.upper() if country else None,
@@ -340,9 +339,8 @@ async def list_pii_reads(
     customer_id: str | None = None,
 ) -> Page[PiiReadEntry]:
     """The audit log of unmasked PII reads (who read which customer, when, through which route)."""
-    after = page.cursor.get("id") if page.cursor else None
-    if after is not None and not isinstance(after, int):
-        raise BadRequest("The cursor is not valid.")
+    key = cursor_key(page.cursor, ("id", int))
+    after = key[0] if key else None
     rows = await service.list_pii_reads(session, customer_id=customer_id, after_id=after, limit=page.limit)
     entries = [
         PiiReadEntry.model_validate({**row.model_dump(), "read_at": service.aware(row.read_at)})

@@ -16,8 +16,8 @@ from customer_service.http import WriteCaller
 from customer_service.imports import service, workers
 from customer_service.imports.models import ImportJob
 from servicekit.db import Database
-from servicekit.errors import BadRequest, FieldError, NotFound, UnprocessableEntity, problem_responses
-from servicekit.http.pagination import Page, make_page
+from servicekit.errors import FieldError, NotFound, UnprocessableEntity, problem_responses
+from servicekit.http.pagination import Page, cursor_key, make_page
 from servicekit.http.uploads import Upload, upload_dependency, upload_openapi
 
 router = APIRouter(prefix="/v1/imports", tags=["imports"])
@@ -153,9 +153,8 @@ async def read_import_rows(
 ) -> Page[ImportRowRead]:
     """What became of each row: the customer it created, matched or was merged into, or why it was not."""
     await _job_or_404(request, context, job_id)
-    after = page.cursor.get("row") if page.cursor else None
-    if after is not None and not isinstance(after, int):
-        raise BadRequest("The cursor is not valid.")
+    key = cursor_key(page.cursor, ("row", int))
+    after = key[0] if key else None
     rows = await service.row_results(
         request.app.state.database, job_id, outcome=outcome, after_row=after, limit=page.limit
     )

@@ -13,8 +13,8 @@ from customer_service.customers.router import PageDep
 from customer_service.http import ReadCaller
 from customer_service.risk import service
 from servicekit.dependencies import SessionDep
-from servicekit.errors import BadRequest, problem_responses
-from servicekit.http.pagination import Page, make_page
+from servicekit.errors import problem_responses
+from servicekit.http.pagination import Page, cursor_key, make_page
 
 router = APIRouter(prefix="/v1/risk", tags=["risk"])
 
@@ -38,9 +38,8 @@ async def list_flags(
 ) -> Page[RiskFlagRead]:
     """Risk flags, newest first: order_velocity, country_mismatch, high_first_order,
     many_shipping_addresses, shared_identifier; each with its reason."""
-    after = page.cursor.get("id") if page.cursor else None
-    if after is not None and not isinstance(after, str):
-        raise BadRequest("The cursor is not valid.")
+    key = cursor_key(page.cursor, ("id", str))
+    after = key[0] if key else None
     rows = await service.list_flags(
         session, customer_id=customer_id, rule=rule, after_id=after, limit=page.limit
     )
