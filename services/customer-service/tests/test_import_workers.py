@@ -182,3 +182,26 @@ async def test_blocks_of_a_worker_process_that_died_are_validated_by_the_service
     assert [(e["row"], e["field"]) for e in job["errors"]] == errors
     assert sorted(await _outcomes(client, token_issuer, job["id"])) == outcomes
     assert workers.validation_pool(2) is not pool  # the broken pool was let go; a new one starts
+
+
+async def test_two_imports_validated_by_the_workers_at_once_each_get_their_own_rows(
+    client: httpx.AsyncClient, token_issuer: TestTokenIssuer, small_blocks: None
+) -> None:
+    first, second = f"wk-{unique()}", f"wk-{unique()}"
+
+    jobs = await asyncio.gather(
+        _import(client, token_issuer, _file(first), "skip_row"),
+        _import(client, token_issuer, _file(second), "drop_field"),
+    )
+
+    for job, mode in zip(jobs, ("skip_row", "drop_field"), strict=True):
+        errors, outcomes = _expected(mode)
+        assert job["status"] == "succeeded"
+        assert [(e["row"], e["field"]) for e in job["errors"]] == errors
+        assert sorted(await _outcomes(client, token_issuer, job["id"])) == outcomes
+    for tag, mode in ((first, "skip_row"), (second, "drop_field")):
+        kept = sum(outcome == "created" for _, outcome in _expected(mode)[1])
+        response = await client.get(
+            "/v1/customers", params={"tag": tag, "limit": 100}, headers=token_issuer.auth_header(*WRITE)
+        )
+        assert len(response.json()["items"]) == kept
