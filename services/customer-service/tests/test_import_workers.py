@@ -205,3 +205,26 @@ async def test_two_imports_validated_by_the_workers_at_once_each_get_their_own_r
             "/v1/customers", params={"tag": tag, "limit": 100}, headers=token_issuer.auth_header(*WRITE)
         )
         assert len(response.json()["items"]) == kept
+
+
+async def test_the_workers_stop_when_idle_and_the_next_import_starts_them_again(
+    client: httpx.AsyncClient,
+    token_issuer: TestTokenIssuer,
+    small_blocks: None,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(workers, "IDLE_SECONDS", 0.3)
+    used = workers.validation_pool(2)
+
+    first = await _import(client, token_issuer, _file(f"wk-{unique()}"), "skip_row")
+    for _ in range(100):
+        if workers._pool is None:
+            break
+        await asyncio.sleep(0.05)
+    stopped = workers._pool is None
+    second = await _import(client, token_issuer, _file(f"wk-{unique()}"), "skip_row")
+
+    assert stopped
+    assert (first["status"], second["status"]) == ("succeeded", "succeeded")
+    assert workers._pool is not None
+    assert workers._pool is not used  # started again by the second upload

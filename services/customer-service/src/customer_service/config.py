@@ -69,8 +69,8 @@ class Settings(ServiceSettings):
         ge=0,
         le=16,
         description="Worker processes that validate the rows of an import file of more than one block "
-        "(5,000 rows), started with the first import and kept (0: validate in a thread of the service "
-        "process)",
+        "(5,000 rows), started by an upload and stopped after 5 minutes without imports (0: validate in a "
+        "thread of the service process)",
     )
     import_stale_after_seconds: int = Field(
         default=120,

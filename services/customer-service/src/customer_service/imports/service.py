@@ -343,23 +343,24 @@ async def _validate_all(
             await _update(database, job_id, status="running")
 
     pool = workers.validation_pool(context.import_validation_processes) if len(blocks) > 1 else None
-    helpers = (
-        [asyncio.ensure_future(from_the_end(pool, n)) for n in range(workers.size(pool))] if pool else []
-    )
-    try:
-        # Until every worker process is up (they start while the file is read: see `workers.warm`).
-        # Not after: this process's thread would hold the GIL against the one that hands the workers'
-        # answers over, and they would come back late.
-        while front < back and (not helpers or len(started) < len(helpers)):
-            n, front = front, front + 1
-            done[n] = await asyncio.to_thread(check_rows, context, blocks[n], fmt, on_error)
-            collect_young()
-            await _update(database, job_id, status="running")
-    finally:
-        for n, helper in enumerate(helpers):
-            if n in idle and n not in started:  # its worker process never came up in time
-                helper.cancel()
-        results = await asyncio.gather(*helpers, return_exceptions=True)
+    with workers.in_use() if pool is not None else contextlib.nullcontext():
+        helpers = (
+            [asyncio.ensure_future(from_the_end(pool, n)) for n in range(workers.size(pool))] if pool else []
+        )
+        try:
+            # Until every worker process is up (they start while the file is read: see `workers.warm`).
+            # Not after: this process's thread would hold the GIL against the one that hands the
+            # workers' answers over, and they would come back late.
+            while front < back and (not helpers or len(started) < len(helpers)):
+                n, front = front, front + 1
+                done[n] = await asyncio.to_thread(check_rows, context, blocks[n], fmt, on_error)
+                collect_young()
+                await _update(database, job_id, status="running")
+        finally:
+            for n, helper in enumerate(helpers):
+                if n in idle and n not in started:  # its worker process never came up in time
+                    helper.cancel()
+            results = await asyncio.gather(*helpers, return_exceptions=True)
     if pool is not None and any(isinstance(r, BrokenProcessPool) for r in results):
         log.warning("import job %s: a validation worker process died; its blocks are validated here", job_id)
         workers.discard(pool)

@@ -3,19 +3,21 @@
 Validating and normalising a row (the pydantic model, email and phone number parsing, postcodes) is
 pure Python, about a fifth of an import's CPU. In a thread it holds the GIL against the requests the
 service is serving; in worker processes it runs on other cores (a 100,000-row file's validation: 6.7 s
-against 8.7 s in a thread, on two cores). One pool per service process, started by the first upload
-and kept for the next ones; its processes are forked from a fork server (a fresh interpreter that has
-imported the validation code once), never from the service process itself, whose threads (database
-drivers, Kafka clients) a fork would copy in an unknown state.
+against 8.7 s in a thread, on two cores). One pool per service process, started by an upload and kept
+for the next ones until it has been idle for IDLE_SECONDS; its processes are forked from a fork server
+(a fresh interpreter that has imported the validation code once), never from the service process
+itself, whose threads (database drivers, Kafka clients) a fork would copy in an unknown state.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import multiprocessing
 import threading
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from typing import Any, TypeVar
 
@@ -26,9 +28,15 @@ T = TypeVar("T")
 # What the fork server imports once, so each worker starts with the validation code loaded.
 _PRELOAD = ["customer_service.imports.cleansing"]
 
+# The workers stop when no import has used them for this long (they hold ~270 MB between them); the
+# next upload starts them again.
+IDLE_SECONDS = 300.0
+
 _lock = threading.Lock()
 _pool: ProcessPoolExecutor | None = None
 _pool_size = 0
+_users = 0  # validations running
+_last_used = 0.0
 
 
 def validation_pool(processes: int) -> ProcessPoolExecutor | None:
@@ -66,6 +74,36 @@ def warm(processes: int) -> None:
     if pool is not None:
         for _ in range(processes):
             pool.submit(ready)
+        _touch()
+
+
+@contextlib.contextmanager
+def in_use() -> Iterator[None]:
+    """Around a validation that uses the pool: the idle countdown starts again when it ends."""
+    global _users
+    _users += 1
+    try:
+        yield
+    finally:
+        _users -= 1
+        _touch()
+
+
+def _touch() -> None:
+    global _last_used
+    _last_used = time.monotonic()
+    asyncio.get_running_loop().call_later(IDLE_SECONDS, _stop_if_idle)
+
+
+def _stop_if_idle() -> None:
+    global _pool
+    if _users or time.monotonic() - _last_used < IDLE_SECONDS * 0.999:
+        return  # used since: a later countdown decides
+    with _lock:
+        pool, _pool = _pool, None
+    if pool is not None:
+        pool.shutdown(wait=False, cancel_futures=True)
+        log.info("import validation worker processes stopped (idle for %.0f s)", IDLE_SECONDS)
 
 
 async def run(pool: ProcessPoolExecutor, function: Callable[..., T], *args: Any) -> T:
