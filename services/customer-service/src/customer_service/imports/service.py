@@ -323,29 +323,27 @@ async def _validate_all(
     done: list[list[CheckedRow] | None] = [None] * len(blocks)
     # Blocks [front, back) are not claimed yet: this process claims `front`, the workers `back - 1`.
     front, back = 0, len(blocks)
-    idle: set[int] = set()  # the helpers (below) that hold no block
-    started: set[int] = set()  # the helpers whose worker process is up
+    started: set[int] = set()  # the helpers (below) whose worker process is up
 
     async def from_the_end(pool: ProcessPoolExecutor, helper: int) -> None:
         nonlocal back
-        idle.add(helper)
         await asyncio.wrap_future(pool.submit(workers.ready))
         started.add(helper)
         while front < back:
             back -= 1
             n = back
-            idle.discard(helper)
             packed = await workers.run(
                 pool, check_packed, context.default_region, pack_rows(blocks[n]), fmt, on_error
             )
             done[n] = unpack_checked(blocks[n], packed)
-            idle.add(helper)
             await _update(database, job_id, status="running")
 
     pool = workers.validation_pool(context.import_validation_processes) if len(blocks) > 1 else None
     with workers.in_use() if pool is not None else contextlib.nullcontext():
         helpers = (
-            [asyncio.ensure_future(from_the_end(pool, n)) for n in range(workers.size(pool))] if pool else []
+            [asyncio.ensure_future(from_the_end(pool, n)) for n in range(context.import_validation_processes)]
+            if pool
+            else []
         )
         try:
             # Until every worker process is up (they start while the file is read: see `workers.warm`).
@@ -358,7 +356,7 @@ async def _validate_all(
                 await _update(database, job_id, status="running")
         finally:
             for n, helper in enumerate(helpers):
-                if n in idle and n not in started:  # its worker process never came up in time
+                if n not in started:  # its worker process never came up in time: it holds no block
                     helper.cancel()
             results = await asyncio.gather(*helpers, return_exceptions=True)
     if pool is not None and any(isinstance(r, BrokenProcessPool) for r in results):

@@ -58,10 +58,6 @@ def validation_pool(processes: int) -> ProcessPoolExecutor | None:
         return _pool
 
 
-def size(pool: ProcessPoolExecutor) -> int:
-    return _pool_size if pool is _pool else 1
-
-
 def ready() -> bool:
     """A task that does nothing: its answer says a worker process is up."""
     return True
@@ -96,14 +92,22 @@ def _touch() -> None:
 
 
 def _stop_if_idle() -> None:
-    global _pool
     if _users or time.monotonic() - _last_used < IDLE_SECONDS * 0.999:
         return  # used since: a later countdown decides
+    if _taken() is not None:
+        log.info("import validation worker processes stopped (idle for %.0f s)", IDLE_SECONDS)
+
+
+def _taken(only: ProcessPoolExecutor | None = None) -> ProcessPoolExecutor | None:
+    """The pool (or `only`, if it is still the pool), no longer the pool, shut down without waiting."""
+    global _pool
     with _lock:
-        pool, _pool = _pool, None
+        pool = _pool if only is None or _pool is only else None
+        if pool is not None:
+            _pool = None
     if pool is not None:
         pool.shutdown(wait=False, cancel_futures=True)
-        log.info("import validation worker processes stopped (idle for %.0f s)", IDLE_SECONDS)
+    return pool
 
 
 async def run(pool: ProcessPoolExecutor, function: Callable[..., T], *args: Any) -> T:
@@ -114,17 +118,11 @@ async def run(pool: ProcessPoolExecutor, function: Callable[..., T], *args: Any)
 
 def discard(pool: ProcessPoolExecutor) -> None:
     """Drop a pool that broke (a worker died): the next import starts a new one."""
-    global _pool
-    with _lock:
-        if _pool is pool:
-            _pool = None
-    pool.shutdown(wait=False, cancel_futures=True)
+    _taken(pool)
 
 
 def shutdown() -> None:
-    """Stop the workers (service shutdown); a later import starts them again."""
-    global _pool
-    with _lock:
-        pool, _pool = _pool, None
+    """Stop the workers and wait for them (service shutdown); a later import starts them again."""
+    pool = _taken()
     if pool is not None:
-        pool.shutdown(wait=True, cancel_futures=True)
+        pool.shutdown(wait=True)
