@@ -62,7 +62,12 @@ async def publish_product(kafka_bootstrap: str, sku: str, price: str = "10.00") 
 
 
 def in_sync_at(price: str) -> Any:
-    return lambda item: item["status"] == "in_sync" and item["desired"]["price"] == price
+    """In sync at `price` with `publish_product`'s stock: the product, stock and price topics are
+    consumed independently, so the price alone may be in before the stock (whose recomputation would
+    then move the listing under a test that has started on it)."""
+    return lambda item: (
+        item["status"] == "in_sync" and item["desired"]["price"] == price and item["desired"]["quantity"] == 4
+    )
 
 
 async def listed_in_sync(
