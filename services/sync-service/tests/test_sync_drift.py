@@ -290,6 +290,53 @@ async def test_a_full_resync_pushes_every_listing_of_a_channel_again(
         await listing_where(stack.sync, channel["id"], sku, in_sync_at("7"))
 
 
+async def test_a_resync_does_not_time_its_pushes_of_states_the_channel_holds(
+    stack: Stack, kafka_bootstrap: str
+) -> None:
+    """Delivery latency is event time to acknowledgement. A resync pushes again states the channel holds
+    already: no change is delivered, and timing those pushes from their events would put the listings' age
+    (an hour here) in the channel's latency figures and histogram."""
+    channel = await stack.channel()
+    skus = [unique("SKU-L") for _ in range(2)]
+    for sku in skus:
+        await publish(kafka_bootstrap, sku, "7.00")
+    for sku in skus:
+        await listing_where(stack.sync, channel["id"], sku, in_sync_at("7"))
+    async with stack.sync.database.session() as session:
+        await session.execute(
+            update(Listing)
+            .where(col(Listing.channel_id) == channel["id"])
+            .values(desired_at=utc_now() - timedelta(hours=1))
+        )
+    url = f"/v1/channels/{channel['id']}/deliveries"
+    before = (await stack.sync.client.get(url, headers=stack.sync.reader)).json()["items"]
+    labels = {"channel": channel["code"]}
+    timed = REGISTRY.get_sample_value("sync_delivery_latency_seconds_count", labels)
+    state = stack.reference.channel(channel["code"])
+    state.listings.clear()
+
+    job = await stack.start(channel, "resync")
+    assert job["status"] == "succeeded"
+
+    async def pushed_again() -> list[dict[str, Any]] | None:
+        if not all(stack.held(channel, sku) is not None for sku in skus):
+            return None
+        response = await stack.sync.client.get(url, headers=stack.sync.reader)
+        items: list[dict[str, Any]] = response.json()["items"]
+        return items if len(items) > len(before) else None
+
+    after = await eventually(pushed_again)
+    resync = [item for item in after if item["id"] not in {b["id"] for b in before}]
+    assert resync
+    assert all(item["outcome"] == "succeeded" for item in resync)
+    assert [item["latency_ms"] for item in resync] == [None] * len(resync)
+    assert REGISTRY.get_sample_value("sync_delivery_latency_seconds_count", labels) == timed
+    response = await stack.sync.client.get(f"/v1/channels/{channel['id']}/status", headers=stack.sync.reader)
+    assert response.json()["latency_p99_ms"] < 60_000
+    for sku in skus:
+        await listing_where(stack.sync, channel["id"], sku, in_sync_at("7"))
+
+
 async def test_a_resync_creates_the_listings_a_channel_lacks_and_pushes_them(
     stack: Stack, kafka_bootstrap: str
 ) -> None:

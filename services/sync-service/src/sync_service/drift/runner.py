@@ -56,8 +56,14 @@ STATE_TIMEOUT_SECONDS = 30.0
 _CHANNELS: Any = Channel.__table__  # type: ignore[attr-defined]
 
 
+REPUSHED = frozenset(("in_sync", "unpublished", "drifted"))
+"""A listing's statuses before a resync in which the channel has its state already (or had it, drifted): its
+push again delivers no change, so it is not timed (`Sent.timed`)."""
+
+
 def _pending(listing: pages.Computed) -> Pending:
-    sent = Sent(listing.sku, listing.seq, listing.digest, listing.publishable, listing.desired_at)
+    timed = listing.changed or listing.status not in REPUSHED
+    sent = Sent(listing.sku, listing.seq, listing.digest, listing.publishable, listing.desired_at, timed)
     return Pending(sent, listing.desired_json)
 
 

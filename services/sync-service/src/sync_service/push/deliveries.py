@@ -32,6 +32,9 @@ class Sent(NamedTuple):
     digest: str
     publishable: bool
     desired_at: datetime
+    timed: bool = True
+    """Its acknowledgement counts in the delivery latency (from `desired_at`): False for a resync's push of a
+    state the channel held already (in sync, unpublished or drifted), which delivers no change"""
 
 
 class HeldText(str):

@@ -410,9 +410,10 @@ class ChannelWorker:
                 answered.append((item, state, digest))
                 if digest != item.digest:
                     drift_counter.inc()
-            seconds = max(0.0, (now - item.desired_at).total_seconds())
-            latencies.append(seconds)
-            latency_histogram.observe(seconds)
+            if item.timed:  # not a resync's push of a state the channel held already
+                seconds = max(0.0, (now - item.desired_at).total_seconds())
+                latencies.append(seconds)
+                latency_histogram.observe(seconds)
         delivery = deliveries.delivery_row(
             channel_id=self.channel_id,
             sent=sent,

@@ -18,7 +18,10 @@ class DeliveryRead(BaseModel):
     attempts: int
     status_code: int | None
     error: str | None
-    latency_ms: float | None = Field(description="Slowest listing of the push: event time to acknowledgement")
+    latency_ms: float | None = Field(
+        description="Slowest listing of the push: event time to acknowledgement; null when it failed or "
+        "delivered no change (a resync pushing states the channel held)"
+    )
     started_at: datetime
     finished_at: datetime
     replayed_at: datetime | None
