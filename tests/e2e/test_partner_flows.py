@@ -279,11 +279,22 @@ async def test_an_end_of_day_sales_file_lowers_stock_and_shows_in_purchase_histo
         f"T-0001,1,{sku},3,9.90,{store},2026-11-28T17:02:00Z,{loyalty}\n"
     ).encode()
 
-    upload = await services.sync.post(
-        f"/v1/channels/{channel.json()['id']}/sales",
-        content=content,
-        headers={**services.tokens.auth_header("orders:write"), "content-type": "text/csv"},
-    )
+    async def recorded() -> httpx.Response | None:
+        """The upload, once sync-service's catalogue holds the product and its stock at the store (it
+        follows product-service's events): until then the file is refused, its SKU or store unknown."""
+        response = await services.sync.post(
+            f"/v1/channels/{channel.json()['id']}/sales",
+            content=content,
+            headers={**services.tokens.auth_header("orders:write"), "content-type": "text/csv"},
+        )
+        if response.status_code == 422 and {e["field"] for e in response.json()["report"]["errors"]} <= {
+            "sku",
+            "store",
+        }:
+            return None
+        return response
+
+    upload = await eventually(recorded)
 
     assert upload.status_code == 200, upload.text
     assert upload.json()["recorded"] == 1

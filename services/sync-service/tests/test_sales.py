@@ -7,12 +7,14 @@ import asyncio
 import json
 
 import pytest
+import pytest_asyncio
 from partner_support import rejected
 from sqlalchemy import select
 from sqlmodel import col
 from sync_support import Running, register, unique
 
 from servicekit.events.models import OutboxMessage
+from sync_service.listings.models import CatalogStock, CatalogVariant
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
@@ -26,6 +28,20 @@ def sales_csv(*receipts: str, store: str = "store-1") -> bytes:
         rows.append(f"{receipt},1,MUG,2,9.90,{store},2026-11-28T17:02:00Z,LOY-1\n")
         rows.append(f"{receipt},2,TSHIRT-M,1,19.90,{store},2026-11-28T17:02:00Z,LOY-1\n")
     return (HEADER + "".join(rows)).encode()
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="module", autouse=True)
+async def catalogue(running: Running) -> None:
+    """The SKUs and stores these files sell, in sync-service's catalogue (as product-service's product and
+    stock events leave them): a sale is recorded only of a known SKU at a known store."""
+    async with running.database.session() as session:
+        for sku in ("MUG", "TSHIRT-M"):
+            await session.merge(CatalogVariant(sku=sku, product_id=f"p-{sku}", gtin=None, attributes={}))
+            for store in ("store-1", "store-2"):
+                await session.merge(
+                    CatalogStock(sku=sku, location_id=store, location_code=store, available=10)
+                )
+        await session.commit()
 
 
 def pos_writer(live: Running) -> dict[str, str]:
@@ -122,6 +138,40 @@ async def test_row_errors_refuse_the_file_or_skip_their_receipts(running: Runnin
     assert rejected("sales", "row_errors") == before + 1
     assert skipped.status_code == 200
     assert (skipped.json()["recorded"], skipped.json()["rejected"]) == (1, 1)
+    assert [e["receipt_id"] for e in await _sale_events(running, str(channel["id"]))] == [good]
+
+
+async def test_a_sale_of_an_unknown_sku_or_at_an_unknown_store_is_a_row_error(running: Running) -> None:
+    channel = await _pos_channel(running)
+    good, no_sku, no_store = unique("R"), unique("R"), unique("R")
+    content = (
+        HEADER
+        + f"{good},1,MUG,1,9.90,store-1,2026-11-28T17:02:00Z,\n"
+        + f"{no_sku},1,MUG,1,9.90,store-1,2026-11-28T17:03:00Z,\n"
+        + f"{no_sku},2,NO-SUCH-SKU,1,9.90,store-1,2026-11-28T17:03:00Z,\n"
+        + f"{no_store},1,MUG,1,9.90,no-such-store,2026-11-28T17:04:00Z,\n"
+    ).encode()
+    url = f"/v1/channels/{channel['id']}/sales"
+    before = rejected("sales", "row_errors")
+
+    refused = await running.client.post(url, content=content, headers=pos_writer(running))
+    nothing = await _sale_events(running, str(channel["id"]))
+    skipped = await running.client.post(
+        f"{url}?on_error=skip_receipt", content=content, headers=pos_writer(running)
+    )
+
+    assert refused.status_code == 422, refused.text
+    report = refused.json()["report"]
+    assert [(e["line"], e["receipt_id"], e["field"]) for e in report["errors"]] == [
+        (4, no_sku, "sku"),
+        (5, no_store, "store"),
+    ]
+    assert "unknown SKU" in report["errors"][0]["message"]
+    assert "unknown store" in report["errors"][1]["message"]
+    assert nothing == []
+    assert rejected("sales", "row_errors") == before + 1
+    assert skipped.status_code == 200, skipped.text
+    assert (skipped.json()["recorded"], skipped.json()["rejected"]) == (1, 2)
     assert [e["receipt_id"] for e in await _sale_events(running, str(channel["id"]))] == [good]
 
 

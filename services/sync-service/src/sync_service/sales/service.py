@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import IO, Any, Literal
 
 from pydantic import ValidationError
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from contracts import build_event
@@ -18,11 +19,13 @@ from servicekit.files import CsvReader, FileFormatError, FileLimits, read_ndjson
 from servicekit.http.idempotency import fingerprint
 from sync_service.channels.models import Channel
 from sync_service.common import utc_now
+from sync_service.listings.models import CatalogStock, CatalogVariant
 from sync_service.sales.models import PosReceipt
 from sync_service.sales.schemas import COLUMNS, RowError, SalesReport, SalesRow
 
 SALES_FILE_LIMITS = FileLimits(max_rows=200_000, max_columns=len(COLUMNS), max_cell_chars=1000, max_depth=4)
 MAX_LINES_PER_RECEIPT = 500
+_LOOKUP_CHUNK = 500
 
 OnError = Literal["refuse", "skip_receipt"]
 
@@ -147,6 +150,47 @@ def _event(channel: Channel, receipt: Receipt) -> SaleRecorded:
     )
 
 
+async def _check_catalogue(session: AsyncSession, rows: list[ParsedRow]) -> None:
+    """An error on each row whose SKU or store sync-service does not know: its catalogue is product-service's
+    events (a SKU of no product event; a store at which no stock of any SKU is known). A sale is recorded
+    only for what exists, so that stock and purchase history follow a real product at a real store."""
+    checked = [parsed for parsed in rows if parsed.row is not None]
+    skus = sorted({parsed.row.sku for parsed in checked if parsed.row is not None})
+    stores = sorted({parsed.row.store for parsed in checked if parsed.row is not None})
+    known_skus: set[str] = set()
+    for start in range(0, len(skus), _LOOKUP_CHUNK):
+        column = CatalogVariant.__table__.c.sku  # type: ignore[attr-defined]
+        query = select(column).where(column.in_(skus[start : start + _LOOKUP_CHUNK]))
+        known_skus.update((await session.execute(query)).scalars())
+    known_stores: set[str] = set()
+    for start in range(0, len(stores), _LOOKUP_CHUNK):
+        column = CatalogStock.__table__.c.location_id  # type: ignore[attr-defined]
+        query = select(column).where(column.in_(stores[start : start + _LOOKUP_CHUNK])).distinct()
+        known_stores.update((await session.execute(query)).scalars())
+    for parsed in checked:
+        row = parsed.row
+        assert row is not None
+        if row.sku not in known_skus:
+            parsed.errors.append(
+                RowError(
+                    line=parsed.line,
+                    receipt_id=parsed.receipt_id,
+                    field="sku",
+                    message="unknown SKU: no product of product-service has it (as its events tell "
+                    "sync-service; a SKU created moments ago may not have arrived yet)",
+                )
+            )
+        if row.store not in known_stores:
+            parsed.errors.append(
+                RowError(
+                    line=parsed.line,
+                    receipt_id=parsed.receipt_id,
+                    field="store",
+                    message="unknown store: no stock of any product is known at this location id",
+                )
+            )
+
+
 class SalesRefused(ValueError):
     def __init__(self, report: SalesReport) -> None:
         super().__init__("the file has errors")
@@ -161,6 +205,7 @@ async def record(
     content is a duplicate, with other content an error. With on_error=refuse, any error refuses the
     whole file (SalesRefused, nothing recorded); with skip_receipt, the receipts without errors are
     recorded and the others reported."""
+    await _check_catalogue(session, rows)
     receipts, errors = _group(rows)
     valid: list[Receipt] = []
     for receipt in receipts:
