@@ -197,17 +197,25 @@ async def test_an_inbound_delivery_gives_a_backordered_line_its_expected_date(se
 
     backordered = await eventually(lambda: _field(line(), "backorder_reason"))
     assert backordered["backorder_expected_date"] is None
-    notice = await services.sync.post(
-        "/v1/inbound",
-        json={
-            "supplier": "acme",
-            "supplier_reference": f"ASN-{uuid.uuid4().hex[:8]}",
-            "location_id": location_id,
-            "expected_date": "2026-12-05",
-            "lines": [{"sku": sku, "quantity": 10}],
-        },
-        headers=services.tokens.auth_header("inventory:write"),
-    )
+    body = {
+        "supplier": "acme",
+        "supplier_reference": f"ASN-{uuid.uuid4().hex[:8]}",
+        "location_id": location_id,
+        "expected_date": "2026-12-05",
+        "lines": [{"sku": sku, "quantity": 10}],
+    }
+
+    async def announced() -> httpx.Response | None:
+        """The notice, once sync-service's catalogue holds the new product (it follows product-service's
+        events): until then its SKU is unknown, 422."""
+        response = await services.sync.post(
+            "/v1/inbound", json=body, headers=services.tokens.auth_header("inventory:write")
+        )
+        if response.status_code == 422 and "Unknown SKU" in response.json()["detail"]:
+            return None
+        return response
+
+    notice = await eventually(announced)
     assert notice.status_code == 201, notice.text
 
     dated = await eventually(lambda: _field(line(), "backorder_expected_date"))

@@ -6,11 +6,13 @@ import asyncio
 from typing import Any
 
 import pytest
+import pytest_asyncio
 from sqlalchemy import select
 from sqlmodel import col
 from sync_support import Running, unique
 
 from servicekit.events.models import OutboxMessage
+from sync_service.listings.models import CatalogVariant
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
@@ -26,6 +28,15 @@ def notice(**fields: Any) -> dict[str, Any]:
         "lines": [{"sku": "MUG", "quantity": 40}, {"sku": "TSHIRT-M", "quantity": 12}],
         **fields,
     }
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="module", autouse=True)
+async def catalogue(live: Running) -> None:
+    """The SKUs these notices announce, in sync-service's catalogue (as product-service's events leave it)."""
+    async with live.database.session() as session:
+        for sku in ("MUG", "TSHIRT-M"):
+            await session.merge(CatalogVariant(sku=sku, product_id=f"p-{sku}", gtin=None, attributes={}))
+        await session.commit()
 
 
 def writer(live: Running) -> dict[str, str]:
@@ -87,6 +98,24 @@ async def test_a_delivery_is_received_once_even_when_receipts_race(live: Running
     assert read["status"] == "received"
     assert read["received_lines"] == [{"sku": "MUG", "quantity": 38}]
     assert await _events(live, created["id"]) == ["ecom.inbound.announced.v1", "ecom.inbound.received.v1"]
+
+
+async def test_a_line_of_an_unknown_sku_is_refused_422_at_announcement_and_receipt(live: Running) -> None:
+    lines = [{"sku": "MUG", "quantity": 1}, {"sku": "NO-SUCH-SKU", "quantity": 2}]
+    announced = await live.client.post("/v1/inbound", json=notice(lines=lines), headers=writer(live))
+    created = (await live.client.post("/v1/inbound", json=notice(), headers=writer(live))).json()
+    received = await live.client.post(
+        f"/v1/inbound/{created['id']}/receipt", json={"lines": lines}, headers=writer(live)
+    )
+
+    for refused in (announced, received):
+        assert refused.status_code == 422, refused.text
+        assert refused.headers["content-type"] == "application/problem+json"
+        assert "NO-SUCH-SKU" in refused.json()["detail"]
+        assert [error["field"] for error in refused.json()["errors"]] == ["body.lines.1.sku"]
+    read = (await live.client.get(f"/v1/inbound/{created['id']}", headers=writer(live))).json()
+    assert read["status"] == "announced"
+    assert await _events(live, created["id"]) == ["ecom.inbound.announced.v1"]
 
 
 @pytest.mark.parametrize(

@@ -9,13 +9,15 @@ from sqlmodel import col
 from contracts import build_event
 from contracts.catalog.inbound import InboundAnnounced, InboundLine, InboundReceived
 from servicekit.db import insert_if_absent
-from servicekit.errors import Conflict, NotFound
+from servicekit.errors import Conflict, NotFound, UnprocessableEntity
 from servicekit.events import outbox
 from servicekit.http.idempotency import fingerprint
 from servicekit.transitions import compare_and_set_or_conflict
 from sync_service.common import new_id, utc_now
 from sync_service.inbound.models import InboundDelivery
-from sync_service.inbound.schemas import InboundCreate, ReceiptCreate
+from sync_service.inbound.schemas import InboundCreate, InboundLineIn, ReceiptCreate
+from sync_service.listings import facts
+from sync_service.listings.models import CatalogVariant
 
 
 async def by_reference(session: AsyncSession, supplier: str, reference: str) -> InboundDelivery | None:
@@ -25,10 +27,31 @@ async def by_reference(session: AsyncSession, supplier: str, reference: str) -> 
     return (await session.execute(query.execution_options(populate_existing=True))).scalars().first()
 
 
+async def _refuse_unknown_skus(session: AsyncSession, lines: list[InboundLineIn]) -> None:
+    """422 naming each line whose SKU no product of product-service has (as its events tell sync-service):
+    stock can only arrive for a product that exists. The location is not checked: a new warehouse's first
+    delivery is a location sync-service has seen no stock at yet."""
+    known = await facts.known(session, col(CatalogVariant.sku), {line.sku for line in lines})
+    unknown = [(index, line.sku) for index, line in enumerate(lines) if line.sku not in known]
+    if unknown:
+        raise UnprocessableEntity(
+            f"Unknown SKU(s): {', '.join(sku for _, sku in unknown[:10])}. No product of product-service has "
+            "them (as its events tell sync-service; a product created moments ago may not have arrived yet).",
+            extra={
+                "errors": [
+                    {"field": f"body.lines.{index}.sku", "message": "unknown SKU", "type": "unknown_sku"}
+                    for index, _ in unknown
+                ]
+            },
+        )
+
+
 async def announce(session: AsyncSession, *, body: InboundCreate) -> tuple[InboundDelivery, bool]:
     """(delivery, created). The same supplier reference with the same content again returns the first
     delivery; with other content, 409. Of concurrent announcements of one reference exactly one
-    creates it (the unique key is the claim) and publishes ecom.inbound.announced.v1."""
+    creates it (the unique key is the claim) and publishes ecom.inbound.announced.v1. A line of an unknown
+    SKU is 422 (`_refuse_unknown_skus`)."""
+    await _refuse_unknown_skus(session, body.lines)
     request_fingerprint = fingerprint(body.model_dump(mode="json"))
     created = await insert_if_absent(
         session,
@@ -87,7 +110,9 @@ async def receive(
 ) -> InboundDelivery:
     """Record that the delivery arrived (the announced lines, or those given) and publish
     ecom.inbound.received.v1, from which product-service adds the stock. A compare-and-set from
-    announced: a delivery is received once; a second receipt is 409."""
+    announced: a delivery is received once; a second receipt is 409. Lines given of an unknown SKU: 422."""
+    if body.lines is not None:
+        await _refuse_unknown_skus(session, body.lines)
     lines = [line.model_dump() for line in body.lines] if body.lines is not None else list(delivery.lines)
     received_at = body.received_at or utc_now()
     await compare_and_set_or_conflict(

@@ -58,6 +58,18 @@ async def _rows_by(session: AsyncSession, model: Any, column: Any, keys: Collect
     return rows
 
 
+async def known(session: AsyncSession, column: Any, keys: Collection[str]) -> set[str]:
+    """Those of `keys` that `column` of the projection holds (a SKU of `CatalogVariant`, a location of
+    `CatalogStock`...), read a chunk of keys per query: what partners' files and notices are checked
+    against."""
+    ordered = sorted(keys)
+    found: set[str] = set()
+    for start in range(0, len(ordered), CHUNK):
+        query = select(column).where(column.in_(ordered[start : start + CHUNK])).distinct()
+        found.update((await session.execute(query)).scalars())
+    return found
+
+
 async def bump_facts(session: AsyncSession, skus: Collection[str], product_ids: Collection[str] = ()) -> None:
     """A new facts version for each of `skus` and each variant of `product_ids`
     (`CatalogVariant.facts_version`), in the transaction that changed their facts: a listing stamped with

@@ -8,8 +8,8 @@ from dataclasses import dataclass, field
 from typing import IO, Any, Literal
 
 from pydantic import ValidationError
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
 
 from contracts import build_event
 from contracts.catalog.sales import ReceiptLine, SaleRecorded
@@ -19,13 +19,13 @@ from servicekit.files import CsvReader, FileFormatError, FileLimits, read_ndjson
 from servicekit.http.idempotency import fingerprint
 from sync_service.channels.models import Channel
 from sync_service.common import utc_now
+from sync_service.listings import facts
 from sync_service.listings.models import CatalogStock, CatalogVariant
 from sync_service.sales.models import PosReceipt
 from sync_service.sales.schemas import COLUMNS, RowError, SalesReport, SalesRow
 
 SALES_FILE_LIMITS = FileLimits(max_rows=200_000, max_columns=len(COLUMNS), max_cell_chars=1000, max_depth=4)
 MAX_LINES_PER_RECEIPT = 500
-_LOOKUP_CHUNK = 500
 
 OnError = Literal["refuse", "skip_receipt"]
 
@@ -155,18 +155,14 @@ async def _check_catalogue(session: AsyncSession, rows: list[ParsedRow]) -> None
     events (a SKU of no product event; a store at which no stock of any SKU is known). A sale is recorded
     only for what exists, so that stock and purchase history follow a real product at a real store."""
     checked = [parsed for parsed in rows if parsed.row is not None]
-    skus = sorted({parsed.row.sku for parsed in checked if parsed.row is not None})
-    stores = sorted({parsed.row.store for parsed in checked if parsed.row is not None})
-    known_skus: set[str] = set()
-    for start in range(0, len(skus), _LOOKUP_CHUNK):
-        column = CatalogVariant.__table__.c.sku  # type: ignore[attr-defined]
-        query = select(column).where(column.in_(skus[start : start + _LOOKUP_CHUNK]))
-        known_skus.update((await session.execute(query)).scalars())
-    known_stores: set[str] = set()
-    for start in range(0, len(stores), _LOOKUP_CHUNK):
-        column = CatalogStock.__table__.c.location_id  # type: ignore[attr-defined]
-        query = select(column).where(column.in_(stores[start : start + _LOOKUP_CHUNK])).distinct()
-        known_stores.update((await session.execute(query)).scalars())
+    known_skus = await facts.known(
+        session, col(CatalogVariant.sku), {parsed.row.sku for parsed in checked if parsed.row is not None}
+    )
+    known_stores = await facts.known(
+        session,
+        col(CatalogStock.location_id),
+        {parsed.row.store for parsed in checked if parsed.row is not None},
+    )
     for parsed in checked:
         row = parsed.row
         assert row is not None
