@@ -175,6 +175,26 @@ async def test_an_unknown_order_is_refused_422_and_counted(live: Running) -> Non
     assert rejected("shipments", "unknown_order") == before + 1
 
 
+async def test_a_checkpoint_in_the_future_is_refused_422_and_changes_nothing(live: Running) -> None:
+    partner = await register_partner(live)
+    (order,) = await announce_orders(live)
+    before = rejected("shipments", "future_checkpoint")
+    ahead = (datetime.now(UTC) + timedelta(days=365)).isoformat()
+    soon = (datetime.now(UTC) + timedelta(minutes=5)).isoformat()  # a carrier's clock a little ahead
+
+    far, near = unique("JD"), unique("JD")
+
+    refused = await _post_signed(live, partner, update(order.order_id, far, "transit", ahead))
+    taken = await _post_signed(live, partner, update(order.order_id, near, "transit", soon))
+
+    assert refused.status_code == 422, refused.text
+    assert refused.json()["errors"][0]["field"] == "body.occurred_at"
+    assert rejected("shipments", "future_checkpoint") == before + 1
+    assert taken.status_code == 200, taken.text
+    tracking = (await live.client.get(f"/v1/orders/{order.order_id}/tracking", headers=live.reader)).json()
+    assert [shipment["tracking_number"] for shipment in tracking["shipments"]] == [near]
+
+
 async def test_an_order_can_be_named_by_its_number(live: Running) -> None:
     partner = await register_partner(live)
     (order,) = await announce_orders(live)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 from typing import Any
 
 from sqlalchemy import case, func, select, update
@@ -31,6 +31,8 @@ from sync_service.shipments.statuses import PROGRESS, code_key, normalise
 from sync_service.webhooks import Rejected
 
 CAS_ATTEMPTS = 5
+FUTURE_TOLERANCE = timedelta(minutes=15)
+"""How far ahead of this service's clock a checkpoint's `occurred_at` may be (a carrier's clock is off)."""
 CLOSED = ("delivered", "returned")
 
 
@@ -45,6 +47,14 @@ async def record_update(
     if order is None:
         field = "order_id" if body.order_id is not None else "order_number"
         raise Rejected("unknown_order", f"body.{field}", "No order of this shop has this reference.")
+    if body.occurred_at > utc_now() + FUTURE_TOLERANCE:
+        # It would stay the shipment's latest checkpoint whatever came after, and the order's shipment time.
+        raise Rejected(
+            "future_checkpoint",
+            "body.occurred_at",
+            f"occurred_at {body.occurred_at.isoformat()} is in the future (more than "
+            f"{int(FUTURE_TOLERANCE.total_seconds() // 60)} minutes ahead of this service's clock).",
+        )
     checkpoint_status = normalise(body.carrier, body.status, overrides)
     if checkpoint_status is None:
         raise Rejected(
