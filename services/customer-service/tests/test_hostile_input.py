@@ -175,6 +175,7 @@ def _order(**fields: Any) -> dict[str, Any]:
             "lines": [{"sku": "S", "quantity": 1, "unit_price": "1", "currency": "ABC"}],
         },
         {"placed_at": "0001-01-01T00:00:00Z"},
+        {"placed_at": "2150-01-01T00:00:00Z"},  # in the future: an order placed is a moment that happened
     ],
 )
 async def test_an_order_with_an_unknown_code_or_absurd_date_is_422(

@@ -118,6 +118,22 @@ async def test_a_line_of_an_unknown_sku_is_refused_422_at_announcement_and_recei
     assert await _events(live, created["id"]) == ["ecom.inbound.announced.v1"]
 
 
+async def test_a_receipt_dated_in_the_future_is_refused_422(live: Running) -> None:
+    created = (await live.client.post("/v1/inbound", json=notice(), headers=writer(live))).json()
+
+    refused = await live.client.post(
+        f"/v1/inbound/{created['id']}/receipt",
+        json={"received_at": "2150-01-01T00:00:00Z"},
+        headers=writer(live),
+    )
+
+    assert refused.status_code == 422, refused.text
+    assert [error["field"] for error in refused.json()["errors"]] == ["body.received_at"]
+    assert (await live.client.get(f"/v1/inbound/{created['id']}", headers=writer(live))).json()[
+        "status"
+    ] == "announced"
+
+
 @pytest.mark.parametrize(
     ("change", "field"),
     [

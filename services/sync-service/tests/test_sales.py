@@ -141,15 +141,16 @@ async def test_row_errors_refuse_the_file_or_skip_their_receipts(running: Runnin
     assert [e["receipt_id"] for e in await _sale_events(running, str(channel["id"]))] == [good]
 
 
-async def test_a_sale_of_an_unknown_sku_or_at_an_unknown_store_is_a_row_error(running: Running) -> None:
+async def test_a_sale_of_an_unknown_sku_at_an_unknown_store_or_in_the_future_is_a_row_error(running: Running) -> None:
     channel = await _pos_channel(running)
-    good, no_sku, no_store = unique("R"), unique("R"), unique("R")
+    good, no_sku, no_store, future = unique("R"), unique("R"), unique("R"), unique("R")
     content = (
         HEADER
         + f"{good},1,MUG,1,9.90,store-1,2026-11-28T17:02:00Z,\n"
         + f"{no_sku},1,MUG,1,9.90,store-1,2026-11-28T17:03:00Z,\n"
         + f"{no_sku},2,NO-SUCH-SKU,1,9.90,store-1,2026-11-28T17:03:00Z,\n"
         + f"{no_store},1,MUG,1,9.90,no-such-store,2026-11-28T17:04:00Z,\n"
+        + f"{future},1,MUG,1,9.90,store-1,2150-01-01T00:00:00Z,\n"
     ).encode()
     url = f"/v1/channels/{channel['id']}/sales"
     before = rejected("sales", "row_errors")
@@ -165,13 +166,14 @@ async def test_a_sale_of_an_unknown_sku_or_at_an_unknown_store_is_a_row_error(ru
     assert [(e["line"], e["receipt_id"], e["field"]) for e in report["errors"]] == [
         (4, no_sku, "sku"),
         (5, no_store, "store"),
+        (6, future, "time"),
     ]
     assert "unknown SKU" in report["errors"][0]["message"]
     assert "unknown store" in report["errors"][1]["message"]
     assert nothing == []
     assert rejected("sales", "row_errors") == before + 1
     assert skipped.status_code == 200, skipped.text
-    assert (skipped.json()["recorded"], skipped.json()["rejected"]) == (1, 2)
+    assert (skipped.json()["recorded"], skipped.json()["rejected"]) == (1, 3)
     assert [e["receipt_id"] for e in await _sale_events(running, str(channel["id"]))] == [good]
 
 

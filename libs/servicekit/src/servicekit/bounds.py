@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Iterable
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Annotated, Any
 
@@ -132,6 +132,24 @@ def _date_in_window(value: date) -> date:
 
 SaneDatetime = Annotated[datetime, AfterValidator(_in_window)]
 """A date-time between 1900 and 2200, so date arithmetic (a 30-day window, an expiry) cannot overflow."""
+
+CLOCK_SKEW = timedelta(minutes=5)
+"""How far ahead of this server's clock a moment that has already happened may be (the client's clock)."""
+
+
+def _not_future(value: datetime) -> datetime:
+    aware = value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+    if aware > datetime.now(UTC) + CLOCK_SKEW:
+        raise ValueError(
+            f"is in the future (more than {int(CLOCK_SKEW.total_seconds() // 60)} minutes ahead of this "
+            "server's clock); it names a moment that has happened"
+        )
+    return value
+
+
+PastDatetime = Annotated[datetime, AfterValidator(_in_window), AfterValidator(_not_future)]
+"""A `SaneDatetime` of something that has happened (a sale, an order placed, a delivery received): not
+more than `CLOCK_SKEW` ahead of now."""
 SaneDate = Annotated[date, AfterValidator(_date_in_window)]
 """A date between 1900 and 2200."""
 

@@ -11,7 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from contracts.catalog.inventory import BackorderReason
 from contracts.catalog.shipments import ShipmentStatus
 from customer_service.customers.schemas import IdentifyRequest
-from servicekit.bounds import CountryCode, CurrencyCode, SaneDatetime
+from servicekit.bounds import CountryCode, CurrencyCode, PastDatetime
 
 OrderStatus = Literal["placed", "paid", "shipped", "delivered", "cancelled", "refunded"]
 
@@ -52,7 +52,9 @@ class OrderCreate(BaseModel):
     )
     shipping_country: CountryCode | None = None
     billing_country: CountryCode | None = None
-    placed_at: SaneDatetime | None = None
+    placed_at: PastDatetime | None = Field(
+        default=None, description="When it was placed (not in the future); now if absent"
+    )
 
 
 class StatusChange(BaseModel):

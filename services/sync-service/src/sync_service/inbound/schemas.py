@@ -8,7 +8,7 @@ from typing import Annotated
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from contracts.catalog.inbound import InboundKind
-from servicekit.bounds import SaneDate, SaneDatetime
+from servicekit.bounds import PastDatetime, SaneDate
 
 
 class InboundLineIn(BaseModel):
@@ -51,7 +51,7 @@ class ReceiptCreate(BaseModel):
     lines: Annotated[
         list[InboundLineIn] | None, Field(min_length=1, max_length=500), AfterValidator(_distinct_skus)
     ] = None
-    received_at: SaneDatetime | None = None
+    received_at: PastDatetime | None = None
 
 
 class InboundLineRead(BaseModel):

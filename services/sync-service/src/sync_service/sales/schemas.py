@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from servicekit.bounds import Amount, SaneDatetime
+from servicekit.bounds import Amount, PastDatetime
 
 COLUMNS = ("receipt_id", "line", "sku", "quantity", "price", "store", "time", "loyalty_id")
 REQUIRED = ("receipt_id", "line", "sku", "quantity", "price", "store", "time")
@@ -21,7 +21,7 @@ class SalesRow(BaseModel):
     quantity: int = Field(gt=0, le=100_000)
     price: Amount
     store: str = Field(min_length=1, max_length=36, description="The store's location id")
-    time: SaneDatetime
+    time: PastDatetime
     loyalty_id: str | None = Field(default=None, min_length=1, max_length=200)
 
 
