@@ -141,7 +141,7 @@ async def test_row_errors_refuse_the_file_or_skip_their_receipts(running: Runnin
     assert [e["receipt_id"] for e in await _sale_events(running, str(channel["id"]))] == [good]
 
 
-async def test_a_sale_of_an_unknown_sku_at_an_unknown_store_or_in_the_future_is_a_row_error(running: Running) -> None:
+async def test_a_sale_of_an_unknown_sku_or_store_or_in_the_future_is_a_row_error(running: Running) -> None:
     channel = await _pos_channel(running)
     good, no_sku, no_store, future = unique("R"), unique("R"), unique("R"), unique("R")
     content = (
