@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 
+import httpx
 import pytest
 import pytest_asyncio
 from partner_support import rejected
@@ -64,6 +65,20 @@ async def _sale_events(live: Running, channel_id: str) -> list[dict[str, object]
         return [{"topic": row.topic, **json.loads(row.payload)["data"]} for row in rows.scalars()]
 
 
+async def _refused_then_skipped(
+    live: Running, channel: dict[str, object], content: bytes
+) -> tuple[httpx.Response, list[dict[str, object]], httpx.Response]:
+    """The file sent with on_error=refuse (the default), the sale events then, and the file sent again
+    with on_error=skip_receipt."""
+    url = f"/v1/channels/{channel['id']}/sales"
+    refused = await live.client.post(url, content=content, headers=pos_writer(live))
+    nothing = await _sale_events(live, str(channel["id"]))
+    skipped = await live.client.post(
+        f"{url}?on_error=skip_receipt", content=content, headers=pos_writer(live)
+    )
+    return refused, nothing, skipped
+
+
 async def test_each_receipt_is_recorded_once_and_published(running: Running) -> None:
     channel = await _pos_channel(running)
     receipts = [unique("R"), unique("R")]
@@ -118,14 +133,9 @@ async def test_row_errors_refuse_the_file_or_skip_their_receipts(running: Runnin
         + f"{bad},1,MUG,0,9.90,store-1,2026-11-28T17:03:00Z,\n"
         + f"{bad},2,MUG,1,abc,store-1,2026-11-28T17:03:00Z,\n"
     ).encode()
-    url = f"/v1/channels/{channel['id']}/sales"
     before = rejected("sales", "row_errors")
 
-    refused = await running.client.post(url, content=content, headers=pos_writer(running))
-    nothing = await _sale_events(running, str(channel["id"]))
-    skipped = await running.client.post(
-        f"{url}?on_error=skip_receipt", content=content, headers=pos_writer(running)
-    )
+    refused, nothing, skipped = await _refused_then_skipped(running, channel, content)
 
     assert refused.status_code == 422
     assert refused.headers["content-type"] == "application/problem+json"
@@ -152,14 +162,9 @@ async def test_a_sale_of_an_unknown_sku_or_store_or_in_the_future_is_a_row_error
         + f"{no_store},1,MUG,1,9.90,no-such-store,2026-11-28T17:04:00Z,\n"
         + f"{future},1,MUG,1,9.90,store-1,2150-01-01T00:00:00Z,\n"
     ).encode()
-    url = f"/v1/channels/{channel['id']}/sales"
     before = rejected("sales", "row_errors")
 
-    refused = await running.client.post(url, content=content, headers=pos_writer(running))
-    nothing = await _sale_events(running, str(channel["id"]))
-    skipped = await running.client.post(
-        f"{url}?on_error=skip_receipt", content=content, headers=pos_writer(running)
-    )
+    refused, nothing, skipped = await _refused_then_skipped(running, channel, content)
 
     assert refused.status_code == 422, refused.text
     report = refused.json()["report"]

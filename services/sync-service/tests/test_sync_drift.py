@@ -100,6 +100,18 @@ def in_sync_at(price: str) -> Any:
     return lambda item: item["status"] == "in_sync" and item["desired"]["price"] == price
 
 
+async def listed_at_7(
+    stack: Stack, kafka_bootstrap: str, channel: dict[str, Any], prefix: str, count: int
+) -> list[str]:
+    """`count` new SKUs published at 7.00, once the channel holds each of them in sync."""
+    skus = [unique(prefix) for _ in range(count)]
+    for sku in skus:
+        await publish(kafka_bootstrap, sku, "7.00")
+    for sku in skus:
+        await listing_where(stack.sync, channel["id"], sku, in_sync_at("7"))
+    return skus
+
+
 async def lose_an_update(stack: Stack, kafka_bootstrap: str, channel: dict[str, Any], sku: str) -> None:
     """The channel holds the SKU at 10, then acknowledges 12.5 without storing it."""
     await publish(kafka_bootstrap, sku, "10.00")
@@ -262,11 +274,7 @@ async def test_a_full_resync_pushes_every_listing_of_a_channel_again(
     stack: Stack, kafka_bootstrap: str
 ) -> None:
     channel = await stack.channel()
-    skus = [unique("SKU-Y") for _ in range(3)]
-    for sku in skus:
-        await publish(kafka_bootstrap, sku, "7.00")
-    for sku in skus:
-        await listing_where(stack.sync, channel["id"], sku, in_sync_at("7"))
+    skus = await listed_at_7(stack, kafka_bootstrap, channel, "SKU-Y", 3)
     state = stack.reference.channel(channel["code"])
     state.listings.clear()
     received = state.received
@@ -297,11 +305,7 @@ async def test_a_resync_does_not_time_its_pushes_of_states_the_channel_holds(
     already: no change is delivered, and timing those pushes from their events would put the listings' age
     (an hour here) in the channel's latency figures and histogram."""
     channel = await stack.channel()
-    skus = [unique("SKU-L") for _ in range(2)]
-    for sku in skus:
-        await publish(kafka_bootstrap, sku, "7.00")
-    for sku in skus:
-        await listing_where(stack.sync, channel["id"], sku, in_sync_at("7"))
+    skus = await listed_at_7(stack, kafka_bootstrap, channel, "SKU-L", 2)
     async with stack.sync.database.session() as session:
         await session.execute(
             update(Listing)

@@ -163,28 +163,21 @@ async def _check_catalogue(session: AsyncSession, rows: list[ParsedRow]) -> None
         col(CatalogStock.location_id),
         {parsed.row.store for parsed in checked if parsed.row is not None},
     )
+    checks = (
+        (
+            "sku",
+            known_skus,
+            "unknown SKU: no product of product-service has it (as its events tell "
+            "sync-service; a SKU created moments ago may not have arrived yet)",
+        ),
+        ("store", known_stores, "unknown store: no stock of any product is known at this location id"),
+    )
     for parsed in checked:
-        row = parsed.row
-        assert row is not None
-        if row.sku not in known_skus:
-            parsed.errors.append(
-                RowError(
-                    line=parsed.line,
-                    receipt_id=parsed.receipt_id,
-                    field="sku",
-                    message="unknown SKU: no product of product-service has it (as its events tell "
-                    "sync-service; a SKU created moments ago may not have arrived yet)",
+        for name, known, message in checks:
+            if getattr(parsed.row, name) not in known:
+                parsed.errors.append(
+                    RowError(line=parsed.line, receipt_id=parsed.receipt_id, field=name, message=message)
                 )
-            )
-        if row.store not in known_stores:
-            parsed.errors.append(
-                RowError(
-                    line=parsed.line,
-                    receipt_id=parsed.receipt_id,
-                    field="store",
-                    message="unknown store: no stock of any product is known at this location id",
-                )
-            )
 
 
 class SalesRefused(ValueError):
