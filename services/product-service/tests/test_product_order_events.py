@@ -132,6 +132,47 @@ async def test_in_store_sale_takes_stock_out_of_that_store(
     assert stock["locations"][0]["location_id"] == store
 
 
+async def test_an_in_store_sale_beyond_the_stores_record_empties_it_and_records_the_shortfall(
+    client: httpx.AsyncClient, token_issuer: TestTokenIssuer, kafka_bootstrap: str
+) -> None:
+    """The goods left the store: a sale of 6 where the record holds 4 takes the 4 (never a backorder,
+    whatever safety buffer the pos channel has) and writes the 2 it lacked to the ledger."""
+    sku, store = await _stocked_sku(client, token_issuer, 4, kind="store")
+    buffer = await client.put(
+        "/v1/inventory/channels/pos/buffer",
+        json={"safety_buffer": 2},
+        headers=token_issuer.auth_header("inventory:write"),
+    )
+    assert buffer.status_code == 200, buffer.text
+    order_id = unique("o-")
+
+    await produce(kafka_bootstrap, ORDERS, [placed(order_id, sku, 6, channel="pos", location_id=store)])
+
+    stock = await _wait_stock(client, token_issuer, sku, on_hand=0, reserved=0, available=0)
+    assert stock["locations"][0]["location_id"] == store
+    movements = (
+        await client.get(f"/v1/inventory/{sku}/movements", headers=token_issuer.auth_header("products:read"))
+    ).json()["items"]
+    shortfall = [m for m in movements if m["kind"] == "pos_shortfall"]
+    assert len(shortfall) == 1
+    assert shortfall[0]["reference"] == order_id
+    assert shortfall[0]["on_hand_delta"] == 0
+    assert "2 more" in shortfall[0]["reason"]
+    held = (
+        await client.get(
+            "/v1/inventory/reservations",
+            params={"order_id": order_id},
+            headers=token_issuer.auth_header("products:read"),
+        )
+    ).json()["items"]
+    assert [(r["quantity"], r["status"]) for r in held] == [(4, "committed")]
+    await client.put(  # the other tests' pos channel has no buffer
+        "/v1/inventory/channels/pos/buffer",
+        json={"safety_buffer": 0},
+        headers=token_issuer.auth_header("inventory:write"),
+    )
+
+
 async def test_each_stock_event_of_an_order_with_two_lines_of_one_sku_carries_current_figures(
     client: httpx.AsyncClient, token_issuer: TestTokenIssuer, kafka_bootstrap: str
 ) -> None:

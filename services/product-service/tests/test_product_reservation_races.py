@@ -14,8 +14,10 @@ import pytest
 from inventory_support import (
     Running,
     assert_ledger_adds_up,
+    ledger,
     location,
     move,
+    order_placed,
     order_status_changed,
     receive,
     reservation,
@@ -27,7 +29,7 @@ from product_support import unique
 
 from product_service.common import utc_now
 from product_service.inventory import reservations
-from product_service.inventory.orders import on_order_status_changed
+from product_service.inventory.orders import on_order_placed, on_order_status_changed
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
@@ -182,6 +184,39 @@ async def test_racing_reservations_sales_adjustments_and_receipts_keep_available
         len(reserved_ids),
         12 - won,
     )
+
+
+async def test_racing_in_store_sales_and_reservations_at_the_store_never_oversell(running: Running) -> None:
+    """Sales at the till (order events, each taking what the store's record holds, the rest a shortfall)
+    racing reservations at the same store: every unit on record is taken once, stock never goes below
+    zero, and each sale's units taken plus its shortfall are what it sold."""
+    sku_, store = await sku(running), await location(running, "store")
+    await receive(running, sku_, store, 6)
+    orders = [unique("o-") for _ in range(EACH)]
+
+    async def sold(order_id: str) -> None:
+        async with running.database.session() as session:
+            await on_order_placed(session, order_placed(order_id, sku_, 2, channel="pos", location_id=store))
+
+    results = await asyncio.gather(
+        *(sold(order_id) for order_id in orders),
+        *(reserve(running, sku=sku_, quantity=1, location_id=store) for _ in range(EACH)),
+    )
+    reserved = [r for r in results[EACH:] if isinstance(r, httpx.Response)]
+    assert all(r.status_code in (201, 409) for r in reserved), [r.text for r in reserved]
+    held_ids = [r.json()["id"] for r in reserved if r.status_code == 201]
+    current = await assert_ledger_adds_up(running, sku_, held_ids)
+    movements = await ledger(running, sku_)
+    committed = -sum(m["on_hand_delta"] for m in movements if m["kind"] == "sale")
+    short = {
+        m["reference"]: int(m["reason"].split(", ")[1].split(" ")[0])
+        for m in movements
+        if m["kind"] == "pos_shortfall"
+    }
+    assert committed + sum(short.values()) == 2 * EACH  # every unit sold is taken or a shortfall
+    assert committed + len(held_ids) == 6 - current["available"]
+    assert current["available"] >= 0
+    assert set(short) <= set(orders)
 
 
 async def test_racing_split_reservations_never_oversell(running: Running) -> None:

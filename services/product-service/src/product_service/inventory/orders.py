@@ -5,8 +5,10 @@
   (warehouses before stores). A line no location can cover is recorded as a backordered reservation
   and announced with ecom.stock.backordered.v1; nothing is reserved for it, stock never goes negative.
 - In-store sales (channel "pos" with a `location_id`) are committed at once when placed: the goods
-  have left the store, so the units go out of on-hand immediately. A later shipped event finds no
-  active reservation and changes nothing.
+  have left the store, so the units go out of on-hand immediately (no channel buffer applies: it keeps
+  units back from online channels, not from a till). A store that sold more than its record held has
+  its record emptied and the shortfall written to the ledger (kind `pos_shortfall`); an in-store sale
+  is never a backorder. A later shipped event finds no active reservation and changes nothing.
 - Cancelled releases the order's active reservations (backordered lines are marked cancelled);
   shipped commits them. Other statuses do not touch stock. Each of these is a compare-and-set, so a
   reservation released or committed through the API (or expired) meanwhile is not settled twice.
@@ -15,14 +17,19 @@ The consumer's inbox makes every event's effect happen once.
 
 from __future__ import annotations
 
+import logging
+
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from contracts import CloudEvent, parse_data
-from contracts.catalog.orders import OrderPlaced, OrderStatusChanged
-from product_service.inventory import repository, reservations
+from contracts.catalog.orders import OrderLine, OrderPlaced, OrderStatusChanged
+from product_service.inventory import ledger, repository, reservations
+
+log = logging.getLogger(__name__)
 
 POS_CHANNEL = "pos"
 ACTOR = "order-events"
+SOLD_ATTEMPTS = 3
 
 
 async def on_order_placed(session: AsyncSession, event: CloudEvent) -> None:
@@ -31,6 +38,9 @@ async def on_order_placed(session: AsyncSession, event: CloudEvent) -> None:
     order = parse_data(event)
     assert isinstance(order, OrderPlaced)
     for line in sorted(order.lines, key=lambda line: line.sku):
+        if order.channel == POS_CHANNEL and order.location_id is not None:
+            await _sold_in_store(session, order, line, order.location_id)
+            continue
         reservation = await reservations.reserve(
             session,
             sku=line.sku,
@@ -49,8 +59,51 @@ async def on_order_placed(session: AsyncSession, event: CloudEvent) -> None:
                 location_id=order.location_id,
                 channel=order.channel,
             )
-        elif order.channel == POS_CHANNEL and order.location_id is not None:
+
+
+async def _sold_in_store(session: AsyncSession, order: OrderPlaced, line: OrderLine, store: str) -> None:
+    """Take the line's units out of the store at once (reserved and committed). When the store's record
+    holds fewer available units than were sold, what it holds is taken (read again and retried if a
+    concurrent reservation took some meanwhile) and the rest is a `pos_shortfall` ledger row."""
+    taken = 0
+    for _ in range(SOLD_ATTEMPTS):
+        held = dict(await repository.available_by_location(session, line.sku)).get(store, 0)
+        want = min(line.quantity, held)
+        if want <= 0:
+            break
+        reservation = await reservations.reserve(
+            session,
+            sku=line.sku,
+            quantity=want,
+            location_id=store,
+            channel=order.channel,
+            order_id=order.order_id,
+            actor=ACTOR,
+            buffer=0,
+        )
+        if reservation is not None:
             await reservations.settle(session, reservation_id=reservation.id, to="committed", actor=ACTOR)
+            taken = want
+            break
+    shortfall = line.quantity - taken
+    if shortfall > 0:
+        log.warning(
+            "order %s sold %d of %s at store %s, %d more than its stock record held",
+            order.order_id,
+            line.quantity,
+            line.sku,
+            store,
+            shortfall,
+        )
+        ledger.record(
+            session,
+            sku=line.sku,
+            location_id=store,
+            kind="pos_shortfall",
+            reference=order.order_id,
+            reason=f"sold {line.quantity} in store, {shortfall} more than the stock record held",
+            actor=ACTOR,
+        )
 
 
 async def on_order_status_changed(session: AsyncSession, event: CloudEvent) -> None:

@@ -122,10 +122,12 @@ async def reserve(
     reference: str | None = None,
     actor: str | None = None,
     expires_at: datetime | None = None,
+    buffer: int | None = None,
 ) -> Reservation | None:
     """Reserve `quantity` (see `_allocate` for where); None when the locations do not have enough
-    available stock above the channel's safety buffer."""
-    buffer = await repository.buffer_of(session, channel)
+    available stock above the channel's safety buffer (or `buffer`, when given)."""
+    if buffer is None:
+        buffer = await repository.buffer_of(session, channel)
     plan = await _allocate(session, sku=sku, quantity=quantity, location_id=location_id, buffer=buffer)
     if plan is None:
         return None
