@@ -11,8 +11,7 @@ from product_service.config import Settings
 from servicekit.auth import Caller, require
 from servicekit.db import as_utc as as_utc
 from servicekit.db import utc_now as utc_now
-from servicekit.errors import BadRequest
-from servicekit.http.pagination import decode_cursor
+from servicekit.http.pagination import cursor_value, decode_cursor
 
 T = TypeVar("T")
 
@@ -24,11 +23,7 @@ def new_id() -> str:
 
 def cursor_id(cursor: str | None, kind: type[T]) -> T | None:
     """The `id` a page's `next_cursor` points past (None without a cursor); 400 when it is not a `kind`."""
-    if not cursor:
-        return None
-    value = decode_cursor(cursor).get("id")
-    if not isinstance(value, kind) or isinstance(value, bool):
-        raise BadRequest("The cursor is not valid.")
+    value: T | None = cursor_value(decode_cursor(cursor) if cursor else None, "id", kind)
     return value
 
 

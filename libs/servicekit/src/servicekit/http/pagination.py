@@ -118,6 +118,13 @@ def cursor_key(cursor: dict[str, Any] | None, *fields: tuple[str, type]) -> tupl
     return tuple(values)
 
 
+def cursor_value(cursor: dict[str, Any] | None, name: str, kind: type) -> Any:
+    """The one typed value of a single-field cursor (`cursor_key` of `(name, kind)`); None on the first
+    page; 400 when it is missing or not of its type."""
+    key = cursor_key(cursor, (name, kind))
+    return key[0] if key else None
+
+
 def after_key(columns: Sequence[Any], key: Sequence[Any]) -> ColumnElement[bool]:
     """The rows after `key` in ascending order of `columns` (keyset pagination):
     `a > x OR (a = x AND b > y) …`, which SQLite and PostgreSQL both answer from an index on the columns."""

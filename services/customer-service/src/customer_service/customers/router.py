@@ -35,7 +35,7 @@ from servicekit.errors import Conflict, problem_responses
 from servicekit.http import idempotency
 from servicekit.http.concurrency import IfMatchDep, etag_for, set_etag
 from servicekit.http.idempotency import IdempotencyKeyDep
-from servicekit.http.pagination import Page, PageParams, cursor_key, make_page, page_params
+from servicekit.http.pagination import Page, PageParams, cursor_value, make_page, page_params
 
 router = APIRouter(prefix="/v1", tags=["customers"])
 
@@ -259,8 +259,7 @@ async def list_customers(
     phone: Annotated[str | None, Query(max_length=40, description="Exact match, any format")] = None,
 ) -> JSONResponse:
     """Search customers with filters, newest first, cursor-paginated; exact lookup by email or phone."""
-    key = cursor_key(page.cursor, ("id", str))
-    after = key[0] if key else None
+    after = cursor_value(page.cursor, "id", str)
     filters = repository.CustomerFilters(
         tag=tag.lower() if tag else None,
         country=country.upper() if country else None,
@@ -339,8 +338,7 @@ async def list_pii_reads(
     customer_id: str | None = None,
 ) -> Page[PiiReadEntry]:
     """The audit log of unmasked PII reads (who read which customer, when, through which route)."""
-    key = cursor_key(page.cursor, ("id", int))
-    after = key[0] if key else None
+    after = cursor_value(page.cursor, "id", int)
     rows = await service.list_pii_reads(session, customer_id=customer_id, after_id=after, limit=page.limit)
     entries = [
         PiiReadEntry.model_validate({**row.model_dump(), "read_at": service.aware(row.read_at)})

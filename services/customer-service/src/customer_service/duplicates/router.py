@@ -29,7 +29,7 @@ from servicekit.auth import Caller
 from servicekit.db import Database
 from servicekit.dependencies import SessionDep
 from servicekit.errors import BadRequest, NotFound, problem_responses
-from servicekit.http.pagination import Page, cursor_key, make_page
+from servicekit.http.pagination import Page, cursor_value, make_page
 
 router = APIRouter(prefix="/v1", tags=["duplicates"])
 
@@ -134,12 +134,12 @@ async def list_merges(
     automatic: Annotated[bool | None, Query(description="Only automatic (or only manual) merges")] = None,
 ) -> Page[MergeRead]:
     """Merges, newest first, an automatic one included, so any can be read and undone; cursor pages."""
-    key = cursor_key(page.cursor, ("id", str))
+    before = cursor_value(page.cursor, "id", str)
     rows = await merge_log.list_merges(
         session,
         survivor_id=survivor_id,
         automatic=automatic,
-        before_id=key[0] if key else None,
+        before_id=before,
         limit=page.limit + 1,
     )
     result = make_page(list(rows), page.limit, lambda merge: {"id": merge.id})

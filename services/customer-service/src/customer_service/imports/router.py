@@ -17,7 +17,7 @@ from customer_service.imports import service, workers
 from customer_service.imports.models import ImportJob
 from servicekit.db import Database
 from servicekit.errors import FieldError, NotFound, UnprocessableEntity, problem_responses
-from servicekit.http.pagination import Page, cursor_key, make_page
+from servicekit.http.pagination import Page, cursor_value, make_page
 from servicekit.http.uploads import Upload, upload_dependency, upload_openapi
 
 router = APIRouter(prefix="/v1/imports", tags=["imports"])
@@ -153,8 +153,7 @@ async def read_import_rows(
 ) -> Page[ImportRowRead]:
     """What became of each row: the customer it created, matched or was merged into, or why it was not."""
     await _job_or_404(request, context, job_id)
-    key = cursor_key(page.cursor, ("row", int))
-    after = key[0] if key else None
+    after = cursor_value(page.cursor, "row", int)
     rows = await service.row_results(
         request.app.state.database, job_id, outcome=outcome, after_row=after, limit=page.limit
     )

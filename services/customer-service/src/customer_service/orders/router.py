@@ -16,7 +16,7 @@ from customer_service.orders.models import Order
 from customer_service.orders.schemas import OrderCreate, OrderRead, StatusChange
 from servicekit.dependencies import SessionDep
 from servicekit.errors import problem_responses
-from servicekit.http.pagination import Page, cursor_key, make_page
+from servicekit.http.pagination import Page, cursor_value, make_page
 
 router = APIRouter(prefix="/v1", tags=["orders"])
 
@@ -76,8 +76,7 @@ async def customer_orders(
 ) -> Page[OrderRead]:
     """A customer's purchase history (web and in-store), newest first."""
     await customers.get(session, customer_id=customer_id)
-    key = cursor_key(page.cursor, ("id", str))
-    after = key[0] if key else None
+    after = cursor_value(page.cursor, "id", str)
     rows = await service.for_customer(session, customer_id=customer_id, after_id=after, limit=page.limit)
     result = make_page(rows, page.limit, lambda o: {"id": o.id})
     return Page[OrderRead](

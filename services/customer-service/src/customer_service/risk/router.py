@@ -14,7 +14,7 @@ from customer_service.http import ReadCaller
 from customer_service.risk import service
 from servicekit.dependencies import SessionDep
 from servicekit.errors import problem_responses
-from servicekit.http.pagination import Page, cursor_key, make_page
+from servicekit.http.pagination import Page, cursor_value, make_page
 
 router = APIRouter(prefix="/v1/risk", tags=["risk"])
 
@@ -38,8 +38,7 @@ async def list_flags(
 ) -> Page[RiskFlagRead]:
     """Risk flags, newest first: order_velocity, country_mismatch, high_first_order,
     many_shipping_addresses, shared_identifier; each with its reason."""
-    key = cursor_key(page.cursor, ("id", str))
-    after = key[0] if key else None
+    after = cursor_value(page.cursor, "id", str)
     rows = await service.list_flags(
         session, customer_id=customer_id, rule=rule, after_id=after, limit=page.limit
     )

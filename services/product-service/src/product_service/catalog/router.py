@@ -37,7 +37,7 @@ from servicekit.bounds import MAX_AMOUNT, CurrencyCode
 from servicekit.dependencies import SessionDep
 from servicekit.errors import UnprocessableEntity, problem_responses
 from servicekit.http.concurrency import IfMatchDep, etag_for, set_etag
-from servicekit.http.pagination import cursor_key, encode_cursor, page_params_of
+from servicekit.http.pagination import cursor_value, encode_cursor, page_params_of
 from servicekit.http.responses import model_response
 
 router = APIRouter(prefix="/v1", tags=["catalog"])
@@ -143,11 +143,11 @@ async def list_products(
 ) -> ProductPage:
     """Products in creation order, filtered by status and category, with cursor pagination."""
     params = page_params_of(limit, cursor)
-    key = cursor_key(params.cursor, ("id", str))
+    after = cursor_value(params.cursor, "id", str)
     rows = await service.list_products(
         session,
         limit=limit,
-        after_id=key[0] if key else None,
+        after_id=after,
         status=status,
         category_id=category_id,
     )

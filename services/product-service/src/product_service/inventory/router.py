@@ -30,7 +30,7 @@ from servicekit.dependencies import SessionDep
 from servicekit.errors import problem_responses
 from servicekit.http import idempotency
 from servicekit.http.idempotency import IdempotencyKeyDep, fingerprint
-from servicekit.http.pagination import Page, PageDep, cursor_key, encode_cursor, make_page
+from servicekit.http.pagination import Page, PageDep, cursor_key, cursor_value, encode_cursor, make_page
 
 router = APIRouter(prefix="/v1", tags=["inventory"])
 
@@ -53,8 +53,8 @@ async def create_location(body: LocationCreate, session: SessionDep, _: Inventor
 @router.get("/locations", response_model=Page[LocationRead], responses=problem_responses(400, 401, 403))
 async def list_locations(session: SessionDep, _: ReadCaller, page: PageDep) -> Page[LocationRead]:
     """Stock locations by code; cursor pagination."""
-    key = cursor_key(page.cursor, ("code", str))
-    rows = await repository.locations(session, after_code=key[0] if key else None, limit=page.limit + 1)
+    after = cursor_value(page.cursor, "code", str)
+    rows = await repository.locations(session, after_code=after, limit=page.limit + 1)
     result = make_page(list(rows), page.limit, lambda location: {"code": location.code})
     items = [LocationRead.model_validate(row, from_attributes=True) for row in result.items]
     return Page[LocationRead](items=items, next_cursor=result.next_cursor)

@@ -13,7 +13,7 @@ from product_service.suppliers.models import Supplier
 from product_service.suppliers.schemas import FeedResult, OfferRead, OfferSet, SupplierCreate, SupplierRead
 from servicekit.dependencies import SessionDep
 from servicekit.errors import problem_responses
-from servicekit.http.pagination import Page, PageDep, cursor_key, make_page
+from servicekit.http.pagination import Page, PageDep, cursor_value, make_page
 from servicekit.http.uploads import Upload, upload_dependency, upload_openapi
 
 router = APIRouter(prefix="/v1/suppliers", tags=["suppliers"])
@@ -35,8 +35,8 @@ async def create_supplier(body: SupplierCreate, session: SessionDep, _: WriteCal
 @router.get("", response_model=Page[SupplierRead], responses=problem_responses(400, 401, 403))
 async def list_suppliers(session: SessionDep, _: ReadCaller, page: PageDep) -> Page[SupplierRead]:
     """Suppliers by code; cursor pagination."""
-    key = cursor_key(page.cursor, ("code", str))
-    rows = await service.list_suppliers(session, after_code=key[0] if key else None, limit=page.limit + 1)
+    after = cursor_value(page.cursor, "code", str)
+    rows = await service.list_suppliers(session, after_code=after, limit=page.limit + 1)
     result = make_page(list(rows), page.limit, lambda supplier: {"code": supplier.code})
     items = [SupplierRead.model_validate(row, from_attributes=True) for row in result.items]
     return Page[SupplierRead](items=items, next_cursor=result.next_cursor)

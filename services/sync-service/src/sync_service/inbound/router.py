@@ -9,7 +9,7 @@ from fastapi.responses import JSONResponse
 
 from servicekit.dependencies import SessionDep
 from servicekit.errors import problem_responses
-from servicekit.http.pagination import Page, PageDep, cursor_key, make_page
+from servicekit.http.pagination import Page, PageDep, cursor_value, make_page
 from sync_service.common import InboundCaller, ReadCaller
 from sync_service.inbound import service
 from sync_service.inbound.models import InboundDelivery
@@ -55,8 +55,8 @@ async def list_inbound(
     supplier: Annotated[str | None, Query(max_length=50)] = None,
 ) -> Page[InboundRead]:
     """Inbound deliveries, oldest first, optionally of one supplier."""
-    key = cursor_key(page.cursor, ("id", str))
-    rows = await service.page(session, after_id=key[0] if key else None, limit=page.limit, supplier=supplier)
+    after = cursor_value(page.cursor, "id", str)
+    rows = await service.page(session, after_id=after, limit=page.limit, supplier=supplier)
     result = make_page(rows, page.limit, lambda d: {"id": d.id})
     return Page[InboundRead](items=[_read(d) for d in result.items], next_cursor=result.next_cursor)
 

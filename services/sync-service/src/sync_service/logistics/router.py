@@ -10,7 +10,7 @@ from fastapi.responses import JSONResponse
 from servicekit.dependencies import SessionDep
 from servicekit.errors import problem_responses
 from servicekit.http.concurrency import IfMatchDep, set_etag
-from servicekit.http.pagination import Page, PageDep, cursor_key, make_page
+from servicekit.http.pagination import Page, PageDep, cursor_value, make_page
 from sync_service.common import AdminCaller, ReadCaller, SettingsDep
 from sync_service.logistics import service
 from sync_service.logistics.models import LogisticsPartner
@@ -56,8 +56,8 @@ async def register_partner(
 @router.get("", response_model=Page[PartnerRead], responses=problem_responses(400, 401, 403))
 async def list_partners(session: SessionDep, page: PageDep, _: ReadCaller) -> Page[PartnerRead]:
     """The logistics partners, by code."""
-    key = cursor_key(page.cursor, ("code", str))
-    rows = await service.page(session, after_code=key[0] if key else None, limit=page.limit)
+    after = cursor_value(page.cursor, "code", str)
+    rows = await service.page(session, after_code=after, limit=page.limit)
     result = make_page(rows, page.limit, lambda p: {"code": p.code})
     return Page[PartnerRead](items=[_read(p) for p in result.items], next_cursor=result.next_cursor)
 

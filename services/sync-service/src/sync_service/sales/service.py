@@ -154,14 +154,10 @@ async def _check_catalogue(session: AsyncSession, rows: list[ParsedRow]) -> None
     """An error on each row whose SKU or store sync-service does not know: its catalogue is product-service's
     events (a SKU of no product event; a store at which no stock of any SKU is known). A sale is recorded
     only for what exists, so that stock and purchase history follow a real product at a real store."""
-    checked = [parsed for parsed in rows if parsed.row is not None]
-    known_skus = await facts.known(
-        session, col(CatalogVariant.sku), {parsed.row.sku for parsed in checked if parsed.row is not None}
-    )
+    checked = [(parsed, parsed.row) for parsed in rows if parsed.row is not None]
+    known_skus = await facts.known(session, col(CatalogVariant.sku), {row.sku for _, row in checked})
     known_stores = await facts.known(
-        session,
-        col(CatalogStock.location_id),
-        {parsed.row.store for parsed in checked if parsed.row is not None},
+        session, col(CatalogStock.location_id), {row.store for _, row in checked}
     )
     checks = (
         (
@@ -172,9 +168,9 @@ async def _check_catalogue(session: AsyncSession, rows: list[ParsedRow]) -> None
         ),
         ("store", known_stores, "unknown store: no stock of any product is known at this location id"),
     )
-    for parsed in checked:
+    for parsed, row in checked:
         for name, known, message in checks:
-            if getattr(parsed.row, name) not in known:
+            if getattr(row, name) not in known:
                 parsed.errors.append(
                     RowError(line=parsed.line, receipt_id=parsed.receipt_id, field=name, message=message)
                 )
