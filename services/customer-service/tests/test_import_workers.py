@@ -222,6 +222,9 @@ async def test_the_workers_stop_when_idle_and_the_next_import_starts_them_again(
             break
         await asyncio.sleep(0.05)
     stopped = workers._pool is None
+    # Long enough now that the pool the second upload starts is still there when the test looks (on a
+    # slow host the job's polling may return more than 0.3 s after the import ended).
+    monkeypatch.setattr(workers, "IDLE_SECONDS", 60.0)
     second = await _import(client, token_issuer, _file(f"wk-{unique()}"), "skip_row")
 
     assert stopped
