@@ -25,6 +25,11 @@ class ImportJob(SQLModel, table=True):
     actor: str = Field(max_length=200)
     created_at: datetime = Field(sa_column=sa.Column(UTCDateTime(), nullable=False))
     finished_at: datetime | None = Field(default=None, sa_column=sa.Column(UTCDateTime()))
+    heartbeat_at: datetime | None = Field(
+        default=None,
+        sa_column=sa.Column(UTCDateTime()),
+        description="Last sign of life of the process running the job (start, each batch, every few seconds)",
+    )
 
 
 class ImportRowError(SQLModel, table=True):

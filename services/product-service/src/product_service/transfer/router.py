@@ -135,7 +135,8 @@ async def export_products(
 
 
 async def stop_imports(app: FastAPI) -> None:
-    """On shutdown, stop running import jobs (a stopped job stays `running`; import the file again)."""
+    """On shutdown, stop running import jobs: each is failed with the rows it got to (import the file
+    again: rows are upserts by SKU)."""
     jobs: set[asyncio.Task[None]] = app.state.__dict__.get("import_jobs", set())
     for task in list(jobs):
         task.cancel()

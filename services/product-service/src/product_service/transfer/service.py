@@ -16,13 +16,13 @@ import json
 import logging
 from collections.abc import AsyncIterator, Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from operator import itemgetter
 from pathlib import Path
 from typing import IO, Any
 
 from pydantic import ValidationError
-from sqlalchemy import JSON, String, bindparam, insert, select, text, update
+from sqlalchemy import JSON, String, bindparam, func, insert, select, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
@@ -45,6 +45,7 @@ from servicekit.events import outbox
 from servicekit.events.models import OutboxMessage
 from servicekit.files import CsvReader, FileFormatError, FileLimits, check_file, read_ndjson
 from servicekit.gcpause import cyclic_gc_paused
+from servicekit.transitions import compare_and_set
 
 log = logging.getLogger(__name__)
 
@@ -56,6 +57,17 @@ PRODUCT_JSON = frozenset({"attributes", "media_urls", "channels"})
 VARIANT_JSON = frozenset({"attributes"})
 
 RawRow = dict[str, Any] | str  # a parsed row, or why it could not be parsed
+
+ACTIVE_STATUSES = ("queued", "running")
+HEARTBEAT_SECONDS = 10.0
+"""How often a running job records a sign of life (besides each batch it commits)."""
+STALE_AFTER = timedelta(seconds=120)
+"""A queued or running job without a sign of life for this long was left by a process that stopped (the
+uploaded file was not kept, so it cannot be resumed): it is failed when jobs are read."""
+
+
+class JobAbandoned(RuntimeError):
+    """The job is no longer running (failed as abandoned meanwhile): stop without writing more."""
 
 
 # --- parsing ---------------------------------------------------------------------------------------
@@ -577,16 +589,22 @@ async def _record(session: AsyncSession, job_id: str, processed: int, result: Ba
                 for number, sku, message in sorted(result.errors, key=lambda error: error[0])
             ],
         )
-    await session.execute(
+    counted = await compare_and_set(
+        session,
         update(ImportJob)
-        .where(col(ImportJob.id) == job_id)
+        .where(col(ImportJob.id) == job_id, col(ImportJob.status) == "running")
         .values(
             rows_processed=col(ImportJob.rows_processed) + processed,
             rows_created=col(ImportJob.rows_created) + result.created,
             rows_updated=col(ImportJob.rows_updated) + result.updated,
             rows_failed=col(ImportJob.rows_failed) + len(result.errors),
-        )
+            heartbeat_at=utc_now(),
+        ),
     )
+    if not counted:
+        # Failed as abandoned meanwhile (no sign of life for STALE_AFTER): the batch rolls back, and the
+        # job stops.
+        raise JobAbandoned(f"import job {job_id} is no longer running")
 
 
 def _validate_batch(
@@ -652,14 +670,27 @@ async def run_import(database: Database, job_id: str, upload: Path | IO[bytes], 
     """Process a stored upload (a file path, or an open binary file) to the end, then delete or close it.
 
     The whole file is read once first: a structurally broken one fails the job with the line where it
-    broke and imports nothing. Then rows are imported in batches; the job records progress per batch."""
+    broke and imports nothing. Then rows are imported in batches; the job records progress per batch,
+    and a sign of life every HEARTBEAT_SECONDS (see STALE_AFTER). Stopped by a shutdown, the job is
+    failed with the rows it got to."""
     context = JobContext()
-    source = await asyncio.to_thread(upload.open, "rb") if isinstance(upload, Path) else upload
+    heartbeat: asyncio.Task[None] | None = None
+    try:
+        source = await asyncio.to_thread(upload.open, "rb") if isinstance(upload, Path) else upload
+    except OSError as exc:
+        await _finish(database, job_id, "failed", f"The upload could not be read: {exc}"[:2000])
+        return
     try:
         async with database.session() as session:
-            await session.execute(
-                update(ImportJob).where(col(ImportJob.id) == job_id).values(status="running")
+            started = await compare_and_set(
+                session,
+                update(ImportJob)
+                .where(col(ImportJob.id) == job_id, col(ImportJob.status) == "queued")
+                .values(status="running", heartbeat_at=utc_now()),
             )
+        if not started:
+            raise JobAbandoned(f"import job {job_id} is no longer queued")
+        heartbeat = asyncio.create_task(_beat(database, job_id), name=f"import-heartbeat-{job_id}")
         await asyncio.to_thread(check_file, source, fmt, IMPORT_FILE_LIMITS)
         batch: list[tuple[int, RawRow]] = []
         for item in parse_rows(source, fmt):
@@ -670,21 +701,111 @@ async def run_import(database: Database, job_id: str, upload: Path | IO[bytes], 
         if batch:
             await process_batch(database, job_id, batch, context)
         status, error = "succeeded", None
+    except JobAbandoned:
+        log.warning("import job %s was failed as abandoned while it ran; stopped", job_id)
+        return
     except FileFormatError as exc:
         status, error = "failed", f"The file cannot be read, nothing was imported: {exc}"[:2000]
+    except asyncio.CancelledError:
+        # The service is shutting down: record where the job stopped (shielded from the cancellation).
+        await asyncio.shield(
+            _finish(database, job_id, "failed", "The service shut down while this job ran.", stopped=True)
+        )
+        raise
     except Exception as exc:
         log.exception("import job %s failed", job_id)
         status, error = "failed", f"{type(exc).__name__}: {exc}"[:2000]
     finally:
+        if heartbeat is not None:
+            heartbeat.cancel()
         await asyncio.to_thread(source.close)
         if isinstance(upload, Path):
             await asyncio.to_thread(upload.unlink, missing_ok=True)
+    await _finish(database, job_id, status, error)
+
+
+async def _finish(
+    database: Database, job_id: str, status: str, error: str | None, *, stopped: bool = False
+) -> None:
+    """End the job (a compare-and-set: a job already failed as abandoned keeps that report). `stopped`:
+    the error is completed with the rows imported so far."""
     async with database.session() as session:
-        await session.execute(
+        if stopped:
+            processed = await session.scalar(
+                select(col(ImportJob.rows_processed)).where(col(ImportJob.id) == job_id)
+            )
+            error = f"{error} {_resume_hint(int(processed or 0))}"[:2000]
+        await compare_and_set(
+            session,
             update(ImportJob)
-            .where(col(ImportJob.id) == job_id)
-            .values(status=status, error=error, finished_at=utc_now())
+            .where(col(ImportJob.id) == job_id, col(ImportJob.status).in_(ACTIVE_STATUSES))
+            .values(status=status, error=error, finished_at=utc_now()),
         )
+
+
+def _resume_hint(processed: int) -> str:
+    if not processed:
+        return "Nothing was imported; upload the file again."
+    return (
+        f"The first {processed} rows were processed and stay imported; upload the file again to import "
+        "the rest (rows are upserts by SKU, so rows already imported are updated, not created twice)."
+    )
+
+
+async def _beat(database: Database, job_id: str) -> None:
+    """A running job's sign of life every HEARTBEAT_SECONDS (also while the file is being checked);
+    stops when the job no longer runs. A failed write is retried at the next beat."""
+    while True:
+        await asyncio.sleep(HEARTBEAT_SECONDS)
+        try:
+            async with database.session() as session:
+                alive = await compare_and_set(
+                    session,
+                    update(ImportJob)
+                    .where(col(ImportJob.id) == job_id, col(ImportJob.status) == "running")
+                    .values(heartbeat_at=utc_now()),
+                )
+        except Exception:
+            log.warning("import job %s: recording its heartbeat failed", job_id, exc_info=True)
+            continue
+        if not alive:
+            return
+
+
+async def fail_abandoned(session: AsyncSession, *, now: datetime | None = None) -> int:
+    """Fail the queued or running jobs without a sign of life for STALE_AFTER (left by a process that
+    stopped): each a compare-and-set on its status, progress and heartbeat, so a job that records
+    progress meanwhile keeps running and two readers fail it once. Returns how many it failed."""
+    cutoff = (now or utc_now()) - STALE_AFTER
+    last_sign = func.coalesce(col(ImportJob.heartbeat_at), col(ImportJob.created_at))
+    stale = (
+        await session.execute(
+            select(col(ImportJob.id), col(ImportJob.rows_processed)).where(
+                col(ImportJob.status).in_(ACTIVE_STATUSES), last_sign < cutoff
+            )
+        )
+    ).all()
+    failed = 0
+    for job_id, processed in stale:
+        error = (
+            f"The service stopped while this job ran (no sign of life for {STALE_AFTER.seconds} s); "
+            f"the uploaded file was not kept. {_resume_hint(processed)}"
+        )
+        failed += await compare_and_set(
+            session,
+            update(ImportJob)
+            .where(
+                col(ImportJob.id) == job_id,
+                col(ImportJob.status).in_(ACTIVE_STATUSES),
+                col(ImportJob.rows_processed) == processed,
+                last_sign < cutoff,
+            )
+            .values(status="failed", error=error[:2000], finished_at=utc_now()),
+        )
+    if failed:
+        await session.commit()
+        log.warning("marked %d abandoned import job(s) failed", failed)
+    return failed
 
 
 async def create_job(database: Database, *, fmt: str, size: int, actor: str) -> ImportJob:
@@ -698,6 +819,8 @@ async def create_job(database: Database, *, fmt: str, size: int, actor: str) -> 
 
 
 async def get_job(session: AsyncSession, *, job_id: str) -> ImportJob:
+    """The job; one left queued or running by a stopped process is failed on the way (`fail_abandoned`)."""
+    await fail_abandoned(session)
     job = await session.get(ImportJob, job_id)
     if job is None:
         raise NotFound(f"No import job {job_id}.")
@@ -707,7 +830,9 @@ async def get_job(session: AsyncSession, *, job_id: str) -> ImportJob:
 async def list_jobs(
     session: AsyncSession, *, status: str | None, before_id: str | None, limit: int
 ) -> Sequence[ImportJob]:
-    """Import jobs, newest first (ids are time-ordered), up to limit + 1 (one more says there is more)."""
+    """Import jobs, newest first (ids are time-ordered), up to limit + 1 (one more says there is more);
+    those left queued or running by a stopped process are failed first (`fail_abandoned`)."""
+    await fail_abandoned(session)
     query = select(ImportJob).order_by(col(ImportJob.id).desc()).limit(limit + 1)
     if status is not None:
         query = query.where(col(ImportJob.status) == status)
