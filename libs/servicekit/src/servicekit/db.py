@@ -441,6 +441,18 @@ class SQLiteWriteTurn:
         event.listen(
             engine.sync_engine, "checkin", lambda dbapi_connection, _record: self.release(dbapi_connection)
         )
+        # A connection interrupted in the middle of a statement (its task cancelled while the statement ran
+        # in aiosqlite's thread) is invalidated and closed, and then checked in as None: give its turn
+        # back when that happens, or the turn would stay held and every later writer would wait `timeout`.
+        event.listen(
+            engine.sync_engine,
+            "invalidate",
+            lambda dbapi_connection, _record, _exception: self.release(dbapi_connection),
+        )
+        for closing in ("close", "detach"):
+            event.listen(
+                engine.sync_engine, closing, lambda dbapi_connection, _record: self.release(dbapi_connection)
+            )
 
     def _lock(self) -> asyncio.Lock:
         loop = asyncio.get_running_loop()
