@@ -133,3 +133,45 @@ async def test_a_job_stopped_by_a_shutdown_is_failed_with_the_rows_it_got_to(run
     async with running.database.session() as session:
         imported = await session.scalar(select(func.count()).where(col(Variant.sku).startswith(prefix)))
     assert imported == processed  # every counted row is in, nothing past them
+
+
+async def test_a_batch_racing_the_abandonment_of_its_job_either_counts_or_writes_nothing(
+    running: Running,
+) -> None:
+    """A job whose heartbeat is late commits a batch while a reader fails it as abandoned: one of the two
+    compare-and-sets wins. Either the batch is in (its rows and the job's count, the job still running
+    with a fresh heartbeat) or the job is failed and the batch wrote nothing; never a failed job whose
+    rows went in after its report, nor a running job without a sign of life."""
+    outcomes: set[str] = set()
+    for _ in range(12):
+        job_id = await _job(running, status="running", last_sign_ago=service.STALE_AFTER * 2)
+        sku = unique("RC-")
+
+        async def batch(job_id: str = job_id, sku: str = sku) -> str:
+            try:
+                await service.process_batch(
+                    running.database, job_id, [(1, {"sku": sku, "title": "Racing"})], service.JobContext()
+                )
+            except service.JobAbandoned:
+                return "abandoned"
+            return "counted"
+
+        async def abandon() -> int:
+            async with running.database.session() as session:
+                return await service.fail_abandoned(session)
+
+        counted, _ = await asyncio.gather(batch(), abandon())
+        async with running.database.session() as session:
+            job = await session.get(ImportJob, job_id)
+            imported = await session.scalar(select(func.count()).where(col(Variant.sku) == sku))
+        assert job is not None
+        if counted == "counted":
+            assert (job.status, job.rows_processed, imported) == ("running", 1, 1)
+            assert job.heartbeat_at is not None
+            assert job.heartbeat_at > utc_now() - service.STALE_AFTER
+        else:
+            assert (job.status, job.rows_processed, imported) == ("failed", 0, 0)
+            assert job.error is not None
+            assert "Nothing was imported" in job.error
+        outcomes.add(counted)
+    assert outcomes  # at least one round ran; which side wins is the scheduler's choice
