@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
+import uuid
 
 from gateway_harness import RunningGateway
 
@@ -74,13 +76,30 @@ async def test_an_admin_creates_a_person_who_can_log_in(gw: RunningGateway) -> N
     assert login.status_code == 200
 
 
-async def test_a_taken_email_gets_422(gw: RunningGateway) -> None:
+async def test_a_taken_email_gets_409(gw: RunningGateway) -> None:
     email = await gw.add_user("analyst")
-    body = {"email": email, "password": "a long enough password", "roles": ["analyst"]}
+    body = {"email": email.upper(), "password": "a long enough password", "roles": ["analyst"]}
 
     response = await gw.http.post("/admin/users", json=body, headers=await gw.admin_headers())
 
-    assert response.status_code == 422
+    assert response.status_code == 409
+    assert response.json()["detail"] == f"a user with email {email} already exists"
+
+
+async def test_concurrent_creations_of_one_email_make_one_account(gw: RunningGateway) -> None:
+    """The check for a taken email and the insert race: the unique index decides, and the losers get
+    the same 409 as a later request (not a 500)."""
+    admin = await gw.admin_headers()
+    email = f"racing.{uuid.uuid4().hex[:8]}@example.test"
+    body = {"email": email, "password": "a long enough password", "roles": ["analyst"]}
+
+    responses = await asyncio.gather(
+        *(gw.http.post("/admin/users", json=body, headers=admin) for _ in range(8))
+    )
+
+    assert sorted(r.status_code for r in responses) == [201] + [409] * 7
+    people = (await gw.http.get("/admin/users", params={"limit": 500}, headers=admin)).json()["items"]
+    assert [p["email"] for p in people].count(email) == 1
 
 
 async def test_client_changes_and_token_issuance_are_audited(gw: RunningGateway) -> None:

@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 import pyotp
 import segno
 from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlmodel import col
@@ -27,6 +28,11 @@ MIN_PASSWORD_LENGTH = 12
 
 class UserError(ValueError):
     """A user could not be created or changed as asked."""
+
+
+class EmailTaken(UserError):
+    """Another account has this email (found before the insert, or by the unique index when a concurrent
+    request created it first)."""
 
 
 def normalize_email(email: str) -> str:
@@ -59,7 +65,7 @@ async def create_user(session: AsyncSession, *, email: str, password: str, roles
         raise UserError(f"the password needs at least {MIN_PASSWORD_LENGTH} characters")
     roles = validate_roles(roles)
     if await get_by_email(session, email) is not None:
-        raise UserError(f"a user with email {email} already exists")
+        raise EmailTaken(f"a user with email {email} already exists")
     user = User(
         id=f"usr_{uuid.uuid4().hex}",
         email=email,
@@ -69,7 +75,10 @@ async def create_user(session: AsyncSession, *, email: str, password: str, roles
         created_at=datetime.now(UTC),
     )
     session.add(user)
-    await session.flush()
+    try:
+        await session.flush()
+    except IntegrityError:  # a concurrent request created the same email between the check and the flush
+        raise EmailTaken(f"a user with email {email} already exists") from None
     return user
 
 

@@ -17,9 +17,9 @@ from gateway.listing import page_by_creation
 from gateway.models import ApiClient, AuditEvent, SigningKey, User
 from gateway.roles import ROLE_SCOPES, Role
 from gateway.runtime import GatewayDep
-from gateway.users import UserError, create_user, set_user_status
+from gateway.users import EmailTaken, UserError, create_user, set_user_status
 from servicekit.dependencies import SessionDep
-from servicekit.errors import NotFound, UnprocessableEntity, problem_responses
+from servicekit.errors import Conflict, NotFound, UnprocessableEntity, problem_responses
 from servicekit.http.pagination import MAX_LIMIT, Page, PageDep, cursor_key, decode_cursor, make_page
 
 router = APIRouter(prefix="/admin", tags=["admin"], responses=problem_responses(401, 403))
@@ -205,15 +205,18 @@ async def enable_api_client(
 # --- users -----------------------------------------------------------------------------------------
 
 
-@router.post("/users", status_code=201, response_model=UserRead, responses=problem_responses(422))
+@router.post("/users", status_code=201, response_model=UserRead, responses=problem_responses(409, 422))
 async def create_person(
     body: UserCreate, session: SessionDep, caller: AdminCaller, request: Request
 ) -> UserRead:
-    """Create a person's account with a password and one or more roles."""
+    """Create a person's account with a password and one or more roles; 409 when the email has an
+    account already (also when a concurrent request created it first)."""
     try:
         user = await create_user(
             session, email=body.email, password=body.password, roles=[r.value for r in body.roles]
         )
+    except EmailTaken as exc:
+        raise Conflict(str(exc)) from None
     except UserError as exc:
         raise UnprocessableEntity(str(exc)) from None
     await audit.record(
