@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import datetime
 
 from gateway_harness import RunningGateway
@@ -85,3 +86,54 @@ async def test_metrics_carry_the_active_keys_creation_time(gw: RunningGateway) -
     assert before > 0
     assert after >= before
     assert abs(after - datetime.fromisoformat(new["created_at"]).timestamp()) < 1
+
+
+async def test_concurrent_rotations_leave_one_active_key(gw: RunningGateway) -> None:
+    """Rotations racing each other: every one succeeds, one after the other, and exactly one key is active
+    afterwards (the partial unique index `ux_signing_keys_one_active`); the others are retired and stay
+    published until their tokens expire. Before, each racing rotation left its own key active."""
+    admin = await gw.admin_headers()
+    before = {key["kid"] for key in (await gw.http.get("/admin/keys", headers=admin)).json()["items"]}
+
+    responses = await asyncio.gather(*(gw.http.post("/admin/keys/rotate", headers=admin) for _ in range(6)))
+
+    assert [r.status_code for r in responses] == [201] * 6
+    made = {r.json()["kid"] for r in responses}
+    keys = (await gw.http.get("/admin/keys", params={"limit": 500}, headers=admin)).json()["items"]
+    active = [key["kid"] for key in keys if key["status"] == "active"]
+    assert len(active) == 1
+    assert active[0] in made
+    assert len(made) == 6
+    for key in keys:
+        if key["kid"] in (made | before) - set(active):
+            assert key["status"] == "retired"
+            assert key["published_until"] is not None
+    # New tokens are signed with the one active key.
+    assert jwt.get_unverified_header(await _token(gw))["kid"] == active[0]
+
+
+async def test_the_first_key_is_created_once_by_concurrent_starts(gw: RunningGateway) -> None:
+    """Two gateways starting on an empty key table at once: one creates the first key, the other finds
+    it (no second active key, no error)."""
+    from sqlalchemy import delete, func, select
+    from sqlmodel import col
+
+    from gateway.keys import ensure_signing_key
+    from gateway.models import SigningKey
+
+    database = gw.runtime.database
+    async with database.session() as session:
+        await session.execute(delete(SigningKey))
+
+    async def start() -> bool:
+        async with database.session() as session:
+            return await ensure_signing_key(session, gw.runtime.box) is not None
+
+    created = await asyncio.gather(*(start() for _ in range(4)))
+
+    assert created.count(True) == 1
+    async with database.session() as session:
+        active = await session.scalar(
+            select(func.count()).select_from(SigningKey).where(col(SigningKey.status) == "active")
+        )
+    assert active == 1

@@ -19,13 +19,13 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from jose import jwk
 from jose.backends.base import Key
 from prometheus_client import Gauge
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from gateway.models import SigningKey
 from gateway.security import SecretBox
-from servicekit.db import Database
+from servicekit.db import Database, insert_if_absent
 
 ALGORITHM = "RS256"
 KEY_SIZE = 2048
@@ -59,8 +59,15 @@ def public_jwk(kid: str, public_pem: str) -> dict[str, Any]:
     return public
 
 
-async def create_signing_key(session: AsyncSession, box: SecretBox) -> SigningKey:
-    """A new active RSA key (generated off the event loop), flushed to the session."""
+ROTATE_ATTEMPTS = 5
+
+
+class KeyRotationConflict(RuntimeError):
+    """Other rotations kept making the active key while this one tried to replace it."""
+
+
+async def new_signing_key(box: SecretBox) -> SigningKey:
+    """A new active RSA key (generated off the event loop), not added to any session yet."""
     private = await asyncio.to_thread(rsa.generate_private_key, public_exponent=65537, key_size=KEY_SIZE)
     private_pem = private.private_bytes(
         serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
@@ -71,16 +78,19 @@ async def create_signing_key(session: AsyncSession, box: SecretBox) -> SigningKe
         .decode()
     )
     kid = f"{datetime.now(UTC):%Y%m%d}-{uuid.uuid4().hex[:12]}"
-    key = SigningKey(
+    return SigningKey(
         kid=kid,
         public_pem=public_pem,
         private_pem_enc=box.seal(private_pem, context=_context(kid)),
         status="active",
         created_at=datetime.now(UTC),
     )
-    session.add(key)
-    await session.flush()
-    return key
+
+
+async def _insert_if_no_active(session: AsyncSession, key: SigningKey) -> bool:
+    """Insert `key` as the active key unless another key is active (the partial unique index
+    `ux_signing_keys_one_active` decides between concurrent writers): True when inserted."""
+    return await insert_if_absent(session, SigningKey.__table__, key.model_dump())  # type: ignore[attr-defined]
 
 
 async def list_keys(session: AsyncSession) -> list[SigningKey]:
@@ -88,23 +98,37 @@ async def list_keys(session: AsyncSession) -> list[SigningKey]:
 
 
 async def rotate_keys(session: AsyncSession, box: SecretBox, *, access_token_ttl: int) -> SigningKey:
-    """Retire the active key(s), keeping them published until their tokens expire; add a new one."""
-    now = datetime.now(UTC)
-    for key in await list_keys(session):
-        if key.status == "active":
-            key.status = "retired"
-            key.retired_at = now
-            key.published_until = int(now.timestamp()) + access_token_ttl + PUBLISH_MARGIN_SECONDS
-    await session.flush()
-    return await create_signing_key(session, box)
+    """Retire the active key, keeping it published until its tokens expire, and make a new one active.
+
+    The new key is generated before anything is written. Retiring and inserting race other rotations:
+    the index allows one active key, so an insert that finds another rotation's key active retires that
+    one too and tries again (each rotation ends with its own key active, one after the other)."""
+    key = await new_signing_key(box)
+    for _ in range(ROTATE_ATTEMPTS):
+        now = datetime.now(UTC)
+        await session.execute(
+            update(SigningKey)
+            .where(col(SigningKey.status) == "active")
+            .values(
+                status="retired",
+                retired_at=now,
+                published_until=int(now.timestamp()) + access_token_ttl + PUBLISH_MARGIN_SECONDS,
+            )
+            .execution_options(synchronize_session=False)
+        )
+        if await _insert_if_no_active(session, key):
+            return key
+    raise KeyRotationConflict("other key rotations kept replacing the active key; try again")
 
 
 async def ensure_signing_key(session: AsyncSession, box: SecretBox) -> SigningKey | None:
-    """Create the first key when there is none; returns it, or None when one existed."""
+    """Create the first key when there is none; returns it, or None when one existed (or another
+    process created it at the same moment)."""
     existing = await session.scalar(select(SigningKey).where(col(SigningKey.status) == "active").limit(1))
     if existing is not None:
         return None
-    return await create_signing_key(session, box)
+    key = await new_signing_key(box)
+    return key if await _insert_if_no_active(session, key) else None
 
 
 class KeyRing:

@@ -74,6 +74,16 @@ class ApiClient(SQLModel, table=True):
 
 class SigningKey(SQLModel, table=True):
     __tablename__ = "signing_keys"
+    # At most one active key: concurrent rotations (or gateways creating the first key) cannot leave two.
+    __table_args__ = (
+        sa.Index(
+            "ux_signing_keys_one_active",
+            "status",
+            unique=True,
+            sqlite_where=sa.text("status = 'active'"),
+            postgresql_where=sa.text("status = 'active'"),
+        ),
+    )
 
     kid: str = Field(primary_key=True, max_length=64)
     public_pem: str = Field(sa_column=sa.Column(sa.Text(), nullable=False))

@@ -11,7 +11,7 @@ from pydantic import BaseModel, Field
 from gateway import audit
 from gateway.auth import AdminCaller
 from gateway.clients import ClientError, create_client, rotate_secret, set_status
-from gateway.keys import rotate_keys
+from gateway.keys import KeyRotationConflict, rotate_keys
 from gateway.limits import client_ip
 from gateway.listing import page_by_creation
 from gateway.models import ApiClient, AuditEvent, SigningKey, User
@@ -288,12 +288,17 @@ async def list_signing_keys(session: SessionDep, _: AdminCaller, page: PageDep) 
     return Page[KeyRead](items=[KeyRead.of(k) for k in result.items], next_cursor=result.next_cursor)
 
 
-@router.post("/keys/rotate", status_code=201, response_model=KeyRead)
+@router.post("/keys/rotate", status_code=201, response_model=KeyRead, responses=problem_responses(409))
 async def rotate_signing_key(
     session: SessionDep, caller: AdminCaller, request: Request, gateway: GatewayDep
 ) -> KeyRead:
     """Add a new signing key; the old one keeps verifying until its tokens have expired."""
-    key = await rotate_keys(session, gateway.box, access_token_ttl=gateway.settings.access_token_ttl_seconds)
+    try:
+        key = await rotate_keys(
+            session, gateway.box, access_token_ttl=gateway.settings.access_token_ttl_seconds
+        )
+    except KeyRotationConflict as exc:
+        raise Conflict(str(exc)) from None
     await audit.record(session, "key.rotate", actor=caller.subject, target=key.kid, ip=client_ip(request))
     await session.commit()
     await gateway.keyring.load()
