@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
@@ -21,7 +21,19 @@ from servicekit.events import outbox
 async def record(
     session: AsyncSession, context: CustomerContext, *, customer: Customer, change: ConsentChange
 ) -> ConsentRecord:
-    """Append to the ledger and update the current state; emits consent_changed when the state changes."""
+    """Append to the ledger and update the current state; emits consent_changed when the state changes.
+
+    The profile is locked and read again first (a no-op UPDATE of its row: a row lock on PostgreSQL, the
+    write lock on SQLite), so a change recorded by a concurrent transaction that read the same profile is
+    kept in the current state instead of being overwritten with what this one read before."""
+    await session.flush()  # nothing of the profile pending is lost by reading it again
+    await session.execute(
+        update(Customer)
+        .where(col(Customer.id) == customer.id)
+        .values(version=col(Customer.version))
+        .execution_options(synchronize_session=False)
+    )
+    await session.refresh(customer)
     if customer.status != "active":
         raise Conflict(f"Customer {customer.id} was merged into {customer.merged_into_id}.")
     stamp = customers.aware(change.recorded_at) if change.recorded_at else customers.now()

@@ -9,6 +9,7 @@ from datetime import UTC, date, datetime
 from typing import Any
 
 from sqlalchemy import delete, select
+from sqlalchemy import update as sa_update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
@@ -42,7 +43,7 @@ from customer_service.customers.schemas import (
 )
 from customer_service.duplicates.matching import Side, blocking_values, side_of
 from servicekit.auth import Caller
-from servicekit.errors import Conflict, FieldError, NotFound, UnprocessableEntity
+from servicekit.errors import Conflict, FieldError, NotFound, PreconditionFailed, UnprocessableEntity
 from servicekit.events import outbox
 from servicekit.http.concurrency import check_if_match
 
@@ -571,6 +572,23 @@ async def update(
         changed.append("external_ids")
     if not changed:
         return customer
+    # Compare-and-set on the version read (If-Match was checked against it): a concurrent update that
+    # committed meanwhile moved it, and this one is refused (412) instead of overwriting that update.
+    claimed = await session.execute(
+        sa_update(Customer)
+        .where(
+            col(Customer.id) == customer.id,
+            col(Customer.status) == "active",
+            col(Customer.version) == customer.version,
+        )
+        .values(version=customer.version + 1)
+        .execution_options(synchronize_session=False)
+    )
+    if claimed.rowcount != 1:  # type: ignore[attr-defined]
+        raise PreconditionFailed(
+            f"Customer {customer.id} was changed by a concurrent request (it is no longer at version "
+            f"{customer.version}); read it again and retry."
+        )
     customer.version += 1
     customer.updated_at = now()
     seal_contact(context, customer, contact)
