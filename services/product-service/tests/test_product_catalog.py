@@ -235,6 +235,40 @@ async def test_added_variant_appears_on_the_product(
     assert response.headers["ETag"] == '"2"'
 
 
+async def test_variants_added_at_the_same_moment_without_if_match_are_all_added(
+    client: httpx.AsyncClient, token_issuer: TestTokenIssuer
+) -> None:
+    """Without If-Match there is no precondition to fail: concurrent additions are each applied to the
+    product as the last one left it (before, the losers of the version's compare-and-set got a 412 they
+    never asked for). With If-Match, only one of the racing calls holding the same ETag wins."""
+    product = await create_product(client, token_issuer)
+    writer = token_issuer.auth_header("products:write")
+    skus = [unique("VR-") for _ in range(6)]
+    added = await asyncio.gather(
+        *(
+            client.post(f"/v1/products/{product['id']}/variants", json={"sku": sku}, headers=writer)
+            for sku in skus
+        )
+    )
+    assert [r.status_code for r in added] == [201] * 6, [r.text for r in added if r.status_code != 201]
+    now = await client.get(f"/v1/products/{product['id']}", headers=token_issuer.auth_header("products:read"))
+    assert set(skus) <= {v["sku"] for v in now.json()["variants"]}
+    assert now.headers["ETag"] == f'"{1 + 6}"'
+    assert sorted(r.headers["ETag"] for r in added) == sorted(f'"{v}"' for v in range(2, 8))
+
+    conditional = await asyncio.gather(
+        *(
+            client.post(
+                f"/v1/products/{product['id']}/variants",
+                json={"sku": unique("VI-")},
+                headers={**writer, "If-Match": '"7"'},
+            )
+            for _ in range(4)
+        )
+    )
+    assert sorted(r.status_code for r in conditional) == [201, 412, 412, 412]
+
+
 async def test_category_tree_nests_children(client: httpx.AsyncClient, token_issuer: TestTokenIssuer) -> None:
     root = await create_category(client, token_issuer)
     child = await create_category(client, token_issuer, parent_id=root["id"])

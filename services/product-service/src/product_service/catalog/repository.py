@@ -56,6 +56,18 @@ async def update_product_if_version(
     return bool(getattr(result, "rowcount", 0) == 1)
 
 
+async def bump_product_version(session: AsyncSession, product_id: str, *, now: datetime) -> bool:
+    """The next version whatever the current one (a change made without If-Match); the UPDATE locks
+    the row until the transaction ends. False if the product is gone."""
+    result = await session.execute(
+        update(Product)
+        .where(col(Product.id) == product_id)
+        .values(version=col(Product.version) + 1, updated_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    return bool(getattr(result, "rowcount", 0) == 1)
+
+
 async def list_products(
     session: AsyncSession,
     *,

@@ -531,11 +531,19 @@ async def _emit_product_change(
 async def add_variant(
     session: AsyncSession, *, product: Product, body: VariantCreate, if_match: str | None, settings: Settings
 ) -> ProductRead:
-    """Add a variant; the product's version goes up. If-Match is checked when sent. Returns the
+    """Add a variant; the product's version goes up. If-Match is checked when sent (412 when another
+    change came first). Without it, the variant is added to the product as it is when the row is locked:
+    variants added at the same moment by several callers are all added, one version each. Returns the
     product's API view."""
     check_if_match(if_match, product.version, required=False)
     await _check_new_variants(session, [body])
-    now = await _bump_version(session, product, {})
+    if if_match is None:
+        now = utc_now()
+        if not await repository.bump_product_version(session, product.id, now=now):
+            raise NotFound(f"No product {product.id}.")
+        await session.refresh(product)  # read under the row's lock: what the event and the view carry
+    else:
+        now = await _bump_version(session, product, {})
     session.add(
         Variant(
             sku=body.sku, product_id=product.id, gtin=body.gtin, attributes=body.attributes, created_at=now
