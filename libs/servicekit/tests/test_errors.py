@@ -29,6 +29,12 @@ async def create_thing(body: ThingCreate) -> ThingCreate:
     return body
 
 
+@router.get("/things")
+async def list_things() -> list[ThingCreate]:
+    """The things (one, always)."""
+    return [ThingCreate(name="bolt", quantity=3)]
+
+
 @router.get("/missing", responses=problem_responses(404))
 async def missing() -> None:
     """Always 404."""
@@ -97,6 +103,27 @@ async def test_wrong_method_gets_405_problem(client: httpx.AsyncClient) -> None:
     response = await client.delete("/v1/things")
     problem = assert_problem(response, 405)
     assert problem["title"] == "Method Not Allowed"
+    # Every method of the path's routes (GET and POST are two routes), not only the first one's.
+    assert response.headers["allow"] == "GET, HEAD, POST"
+    assert problem["detail"] == "DELETE is not allowed on /v1/things; allowed: GET, HEAD, POST."
+
+
+async def test_head_is_answered_like_get_without_a_body(client: httpx.AsyncClient) -> None:
+    get = await client.get("/v1/things")
+    head = await client.head("/v1/things")
+    assert head.status_code == get.status_code == 200
+    assert head.content == b""
+    assert head.headers["content-type"] == get.headers["content-type"]
+    assert head.headers["content-length"] == get.headers["content-length"] == str(len(get.content))
+    # An error answers HEAD with its status and headers too.
+    missing = await client.head("/v1/missing")
+    assert (missing.status_code, missing.content) == (404, b"")
+    assert missing.headers["content-type"] == "application/problem+json"
+
+
+async def test_head_on_a_path_without_get_is_405(client: httpx.AsyncClient) -> None:
+    response = await client.head("/v1/conflicting")
+    assert response.status_code == 405
     assert response.headers["allow"] == "POST"
 
 

@@ -29,7 +29,7 @@ from servicekit.events.relay import OutboxRelay
 from servicekit.http.limits import BodyLimitMiddleware, JSONBodyMiddleware
 from servicekit.logging import configure_logging
 from servicekit.metrics import DatabaseMetrics
-from servicekit.middleware import MetricsMiddleware, RequestIdMiddleware
+from servicekit.middleware import HeadAsGet, MetricsMiddleware, RequestIdMiddleware
 from servicekit.openapi import install_openapi
 from servicekit.settings import ServiceSettings
 
@@ -150,6 +150,7 @@ def create_service_app(
     app.add_middleware(AuthenticationGate, is_public=is_public, authenticate=authenticate)
     app.add_middleware(MetricsMiddleware)
     app.add_middleware(RequestIdMiddleware)
+    app.add_middleware(HeadAsGet, router=app.router)  # outermost: everything inside sees a GET
     for router in (_probes(), *routers):
         _add_routes(app, router)
     app.router.routes.extend(docs_routes(title))

@@ -11,6 +11,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
 from servicekit.logging import request_id_var
 
@@ -173,12 +174,28 @@ async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     detail = exc.detail if isinstance(exc.detail, str) and exc.detail != title else None
     if exc.status_code == 404 and detail is None:
         detail = f"No route matches {request.method} {request.url.path}"
-    elif exc.status_code == 405 and detail is None:
-        allowed = (exc.headers or {}).get("Allow", "")
-        detail = f"{request.method} is not allowed on {request.url.path}; allowed: {allowed or 'none'}."
+    headers = dict(exc.headers or {})
+    if exc.status_code == 405:
+        # Starlette names the methods of the first route whose path matched; a path served by several
+        # routes (GET and POST of a collection) allows all of theirs.
+        headers["Allow"] = allowed = _allowed_methods(request) or headers.get("Allow", "")
+        if detail is None:
+            detail = f"{request.method} is not allowed on {request.url.path}; allowed: {allowed or 'none'}."
     elif detail is None:
         detail = f"{title}."
-    return problem_response(request, exc.status_code, title, detail, headers=dict(exc.headers or {}))
+    return problem_response(request, exc.status_code, title, detail, headers=headers)
+
+
+def _allowed_methods(request: Request) -> str:
+    """Every method some route of the app takes at this path (HEAD with GET, as `HeadAsGet` answers it)."""
+    methods: set[str] = set()
+    for route in request.app.router.routes:
+        route_methods = getattr(route, "methods", None)
+        if route_methods and route.matches(request.scope)[0] != Match.NONE:
+            methods.update(route_methods)
+    if "GET" in methods:
+        methods.add("HEAD")
+    return ", ".join(sorted(methods))
 
 
 async def unhandled_error_response(request: Request, exc: Exception) -> JSONResponse:

@@ -8,6 +8,7 @@ import time
 from typing import Any
 
 from starlette.requests import Request
+from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from servicekit import metrics
@@ -125,3 +126,31 @@ def _children(method: str, template: str, status: int) -> tuple[Any, Any]:
         if len(_CHILDREN) < _CHILDREN_LIMIT:
             _CHILDREN[key] = children
     return children
+
+
+class HeadAsGet:
+    """HEAD on a path that has a GET route (and no HEAD route of its own) is answered as that GET, with
+    the same status and headers and no body (RFC 9110 §9.3.2): FastAPI's routes take only the methods
+    they declare, so `curl -I` on any resource got 405. Everything inside sees a GET."""
+
+    def __init__(self, app: ASGIApp, router: Any) -> None:
+        self.app = app
+        self.router = router
+
+    def _has_get(self, scope: Scope) -> bool:
+        as_get = {**scope, "method": "GET"}
+        full = Match.FULL
+        head_routes = any(route.matches(scope)[0] == full for route in self.router.routes)
+        return not head_routes and any(route.matches(as_get)[0] == full for route in self.router.routes)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] != "HEAD" or not self._has_get(scope):
+            await self.app(scope, receive, send)
+            return
+
+        async def without_body(message: Message) -> None:
+            if message["type"] == "http.response.body":
+                message = {**message, "body": b""}
+            await send(message)
+
+        await self.app({**scope, "method": "GET"}, receive, without_body)

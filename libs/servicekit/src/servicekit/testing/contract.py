@@ -98,8 +98,10 @@ class ServiceContract:
         response = await client.delete("/v1/whoami", headers=headers)
         assert response.status_code == 405
         assert response.headers["content-type"] == "application/problem+json"
-        assert response.json()["detail"] == "DELETE is not allowed on /v1/whoami; allowed: GET."
-        assert response.headers["allow"] == "GET"
+        assert response.json()["detail"] == "DELETE is not allowed on /v1/whoami; allowed: GET, HEAD."
+        assert response.headers["allow"] == "GET, HEAD"
+        head = await client.head("/v1/whoami", headers=headers)  # answered as the GET, without a body
+        assert (head.status_code, head.content) == (200, b"")
 
     async def existing_ids(self, client: httpx.AsyncClient, token_issuer: TestTokenIssuer) -> dict[str, str]:
         """Path parameter name -> the id of a resource that exists; a service's subclass creates them so
