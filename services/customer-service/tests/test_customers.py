@@ -59,6 +59,29 @@ async def test_create_normalises_email_phone_and_address(
     assert billing["is_default"]
 
 
+async def test_text_is_stored_in_composed_unicode(
+    client: httpx.AsyncClient, token_issuer: TestTokenIssuer
+) -> None:
+    """A name or an address typed with combining accents (NFD, as some keyboards and macOS file names
+    send them) is stored composed (NFC), as the same text typed with precomposed letters."""
+    decomposed = "Jose\u0301"  # e + combining acute
+    customer = await create_customer(
+        client,
+        token_issuer,
+        first_name=decomposed,
+        last_name="Mu\u0308ller",
+        addresses=[
+            {"kind": "shipping", "line1": "Cafe\u0301 Street 1", "city": "Mu\u0308nchen", "country": "DE"}
+        ],
+    )
+    assert customer["first_name"] == "Jos\u00e9"
+    assert customer["last_name"] == "M\u00fcller"
+    assert (customer["addresses"][0]["line1"], customer["addresses"][0]["city"]) == (
+        "Caf\u00e9 Street 1",
+        "M\u00fcnchen",
+    )
+
+
 async def test_invalid_email_gets_422_naming_the_field(
     client: httpx.AsyncClient, token_issuer: TestTokenIssuer
 ) -> None:

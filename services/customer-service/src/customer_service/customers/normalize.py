@@ -139,11 +139,12 @@ class Normalizer:
         return formatter(compact)
 
     def text(self, value: str | None, path: str, *, title: bool = False) -> str | None:
-        """Spaces collapsed; all-lower or all-upper text title-cased if `title`, except a short
+        """Spaces collapsed and Unicode composed (NFC: "e" + U+0301 is stored as "é", the form other systems
+        and exact searches use); all-lower or all-upper text title-cased if `title`, except a short
         upper-case code (up to 3 letters, e.g. NSW, NY), which stays as written."""
         if value is None:
             return None
-        cleaned = collapse(value)
+        cleaned = collapse(value if value.isascii() else unicodedata.normalize("NFC", value))
         if not cleaned:
             return None
         if title and (cleaned.islower() or cleaned.isupper()) and not _is_code(cleaned):
