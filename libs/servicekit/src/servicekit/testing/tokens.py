@@ -34,6 +34,9 @@ class TestTokenIssuer:
             .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
             .decode()
         )
+        # Built once: handing jose the PEM makes it parse and check the RSA key again on every token
+        # (~50 ms each, thousands of tokens per suite); the signature is the same either way.
+        self._signing_key = jwk.construct(self.private_pem, algorithm="RS256")
 
     @property
     def jwks(self) -> dict[str, Any]:
@@ -64,7 +67,7 @@ class TestTokenIssuer:
         payload.update(claims)
         header = {"kid": self.kid, "typ": "at+jwt"}
         header.update(headers or {})
-        token: str = jwt.encode(payload, self.private_pem, algorithm="RS256", headers=header)
+        token: str = jwt.encode(payload, self._signing_key, algorithm="RS256", headers=header)
         return token
 
     def auth_header(self, *scopes: str, subject: str = "test-user") -> dict[str, str]:
