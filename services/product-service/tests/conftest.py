@@ -10,8 +10,8 @@ from product_support import TEST_CHANNELS, register_channels
 
 from product_service.config import ALEMBIC_INI, Settings
 from product_service.main import create_app
-from servicekit.migrations import upgrade
 from servicekit.testing import ServiceUnderTest, TestTokenIssuer, running_app
+from servicekit.testing.databases import MigratedTemplates
 from servicekit.testing.plugin import TEST_SESSION_TIMEOUT_MS
 
 
@@ -21,10 +21,10 @@ def service() -> ServiceUnderTest:
 
 
 @pytest.fixture(scope="module")
-def database_url(fresh_database_url: str, alembic_ini: Path) -> str:
+def database_url(fresh_database_url: str, alembic_ini: Path, migrated_templates: MigratedTemplates) -> str:
     """A migrated database whose channel projection already knows the channel codes the tests use
     (sync-service's registry fills it through ecom.channels.v1 in a running install)."""
-    upgrade(alembic_ini, fresh_database_url)
+    migrated_templates.migrate(alembic_ini, fresh_database_url)
     asyncio.run(register_channels(fresh_database_url, TEST_CHANNELS))
     return fresh_database_url
 

@@ -21,10 +21,9 @@ import pytest
 from fastapi import FastAPI
 
 from servicekit.broker import EmbeddedBroker
-from servicekit.migrations import upgrade
 from servicekit.settings import ServiceSettings
 from servicekit.testing.client import running_app
-from servicekit.testing.databases import fresh_database
+from servicekit.testing.databases import MigratedTemplates, fresh_database
 from servicekit.testing.tokens import TestTokenIssuer
 
 # The embedded broker holds a consumer-group join for about half the session timeout.
@@ -66,11 +65,22 @@ def fresh_database_url(
         yield url
 
 
+@pytest.fixture(scope="session")
+def migrated_templates(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MigratedTemplates]:
+    """One database per service migrated by its migrations in this session, copied for each module."""
+    templates = MigratedTemplates(tmp_path_factory.mktemp("templates"))
+    yield templates
+    templates.close()
+
+
 @pytest.fixture(scope="module")
-def database_url(fresh_database_url: str, request: pytest.FixtureRequest) -> str:
-    """A fresh database migrated by the service's own migrations (its conftest provides `alembic_ini`)."""
+def database_url(
+    fresh_database_url: str, request: pytest.FixtureRequest, migrated_templates: MigratedTemplates
+) -> str:
+    """A fresh database migrated by the service's own migrations (its conftest provides `alembic_ini`):
+    a copy of the session's database migrated by them."""
     alembic_ini: Path = request.getfixturevalue("alembic_ini")
-    upgrade(alembic_ini, fresh_database_url)
+    migrated_templates.migrate(alembic_ini, fresh_database_url)
     return fresh_database_url
 
 
