@@ -2,6 +2,7 @@
 (a compare-and-set on the version read, not a read-check-write that lets several overwrite each other)."""
 
 import asyncio
+from collections.abc import AsyncIterator
 
 import httpx
 import pytest
@@ -19,6 +20,16 @@ from servicekit.testing import TestTokenIssuer
 
 RACERS = 8
 PII = ("customers:read", "customers:pii")
+
+
+@pytest.fixture
+async def direct(database_url: str) -> AsyncIterator[tuple[CustomerContext, Database]]:
+    """The service's context and a database of its own on the client's database, to run two
+    transactions in a chosen interleaving."""
+    context = CustomerContext.from_settings(Settings(database_url=database_url, kafka_enabled=False))
+    database = Database(database_url)
+    yield context, database
+    await database.dispose()
 
 
 async def test_concurrent_patches_with_one_etag_apply_once(
@@ -75,60 +86,52 @@ async def test_patches_with_successive_etags_all_apply_in_turn(
 
 
 async def test_an_update_read_before_another_committed_is_refused(
-    client: httpx.AsyncClient, token_issuer: TestTokenIssuer, database_url: str
+    client: httpx.AsyncClient, token_issuer: TestTokenIssuer, direct: tuple[CustomerContext, Database]
 ) -> None:
     """The interleaving made certain: two transactions read the profile at version 1 and pass If-Match
     "1"; the first commits; the second's write is refused (412) and changes nothing."""
     customer = await create_customer(client, token_issuer)
-    context = CustomerContext.from_settings(Settings(database_url=database_url, kafka_enabled=False))
-    database = Database(database_url)
-    try:
-        async with database.sessionmaker() as first, database.sessionmaker() as second:
-            mine = await service.get(first, customer_id=customer["id"])
-            theirs = await service.get(second, customer_id=customer["id"])
+    context, database = direct
+    async with database.sessionmaker() as first, database.sessionmaker() as second:
+        mine = await service.get(first, customer_id=customer["id"])
+        theirs = await service.get(second, customer_id=customer["id"])
+        await service.update(
+            first, context, customer=mine, changes=CustomerUpdate(last_name="First"), expected='"1"'
+        )
+        await first.commit()
+        with pytest.raises(PreconditionFailed):
             await service.update(
-                first, context, customer=mine, changes=CustomerUpdate(last_name="First"), expected='"1"'
+                second,
+                context,
+                customer=theirs,
+                changes=CustomerUpdate(last_name="Second"),
+                expected='"1"',
             )
-            await first.commit()
-            with pytest.raises(PreconditionFailed):
-                await service.update(
-                    second,
-                    context,
-                    customer=theirs,
-                    changes=CustomerUpdate(last_name="Second"),
-                    expected='"1"',
-                )
-            await second.rollback()
-        async with database.sessionmaker() as session:
-            stored = await service.get(session, customer_id=customer["id"])
-            assert (stored.last_name, stored.version) == ("First", 2)
-    finally:
-        await database.dispose()
+        await second.rollback()
+    async with database.sessionmaker() as session:
+        stored = await service.get(session, customer_id=customer["id"])
+        assert (stored.last_name, stored.version) == ("First", 2)
 
 
 async def test_consents_recorded_by_transactions_that_read_the_same_profile_are_all_kept(
-    client: httpx.AsyncClient, token_issuer: TestTokenIssuer, database_url: str
+    client: httpx.AsyncClient, token_issuer: TestTokenIssuer, direct: tuple[CustomerContext, Database]
 ) -> None:
     """Two consent changes of different purposes whose transactions read the profile before either
     committed: the current state keeps both (the second re-reads the profile under its lock), and the
     version moves once per change of state."""
     customer = await create_customer(client, token_issuer)
-    context = CustomerContext.from_settings(Settings(database_url=database_url, kafka_enabled=False))
-    database = Database(database_url)
-    try:
-        async with database.sessionmaker() as first, database.sessionmaker() as second:
-            mine = await service.get(first, customer_id=customer["id"])
-            theirs = await service.get(second, customer_id=customer["id"])
-            grant = {"status": "granted", "source": "web", "lawful_basis": "consent"}
-            await consent.record(first, context, customer=mine, change=ConsentChange(purpose="sms", **grant))
-            await first.commit()
-            await consent.record(
-                second, context, customer=theirs, change=ConsentChange(purpose="email_marketing", **grant)
-            )
-            await second.commit()
-        async with database.sessionmaker() as session:
-            stored = await service.get(session, customer_id=customer["id"])
-            assert sorted(stored.consents) == ["email_marketing", "sms"]
-            assert stored.version == 3
-    finally:
-        await database.dispose()
+    context, database = direct
+    async with database.sessionmaker() as first, database.sessionmaker() as second:
+        mine = await service.get(first, customer_id=customer["id"])
+        theirs = await service.get(second, customer_id=customer["id"])
+        grant = {"status": "granted", "source": "web", "lawful_basis": "consent"}
+        await consent.record(first, context, customer=mine, change=ConsentChange(purpose="sms", **grant))
+        await first.commit()
+        await consent.record(
+            second, context, customer=theirs, change=ConsentChange(purpose="email_marketing", **grant)
+        )
+        await second.commit()
+    async with database.sessionmaker() as session:
+        stored = await service.get(session, customer_id=customer["id"])
+        assert sorted(stored.consents) == ["email_marketing", "sms"]
+        assert stored.version == 3

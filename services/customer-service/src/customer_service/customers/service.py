@@ -530,6 +530,23 @@ def first_country(contact: Contact) -> str | None:
     return None
 
 
+async def claim_version(session: AsyncSession, customer: Customer, *, stamp: datetime) -> bool:
+    """Move an active profile from the version it was read at to the next one (a compare-and-set that
+    locks its row): False when a concurrent writer changed or merged it first. `customer` itself is
+    left as read; the caller sets its new version."""
+    claimed = await session.execute(
+        sa_update(Customer)
+        .where(
+            col(Customer.id) == customer.id,
+            col(Customer.status) == "active",
+            col(Customer.version) == customer.version,
+        )
+        .values(version=customer.version + 1, updated_at=stamp)
+        .execution_options(synchronize_session=False)
+    )
+    return bool(claimed.rowcount == 1)  # type: ignore[attr-defined]
+
+
 async def update(
     session: AsyncSession,
     context: CustomerContext,
@@ -574,17 +591,7 @@ async def update(
         return customer
     # Compare-and-set on the version read (If-Match was checked against it): a concurrent update that
     # committed meanwhile moved it, and this one is refused (412) instead of overwriting that update.
-    claimed = await session.execute(
-        sa_update(Customer)
-        .where(
-            col(Customer.id) == customer.id,
-            col(Customer.status) == "active",
-            col(Customer.version) == customer.version,
-        )
-        .values(version=customer.version + 1)
-        .execution_options(synchronize_session=False)
-    )
-    if claimed.rowcount != 1:  # type: ignore[attr-defined]
+    if not await claim_version(session, customer, stamp=now()):
         raise PreconditionFailed(
             f"Customer {customer.id} was changed by a concurrent request (it is no longer at version "
             f"{customer.version}); read it again and retry."

@@ -441,17 +441,7 @@ async def merge(
     # order: two merges of the same profiles named the other way round (a into b, b into a) would
     # otherwise lock them in opposite orders and deadlock on PostgreSQL (a 500, not the loser's 409).
     for customer in sorted((survivor, *others), key=lambda c: c.id):
-        claimed = await session.execute(
-            update(Customer)
-            .where(
-                col(Customer.id) == customer.id,
-                col(Customer.status) == "active",
-                col(Customer.version) == customer.version,
-            )
-            .values(version=customer.version + 1, updated_at=stamp)
-            .execution_options(synchronize_session=False)
-        )
-        if claimed.rowcount != 1:  # type: ignore[attr-defined]
+        if not await customers.claim_version(session, customer, stamp=stamp):
             raise Conflict(
                 f"Customer {customer.id} changed or was merged meanwhile; read it again and retry."
             )
