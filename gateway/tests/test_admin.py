@@ -7,6 +7,7 @@ import base64
 import json
 import uuid
 
+import pytest
 from gateway_harness import RunningGateway
 
 
@@ -56,6 +57,43 @@ async def test_an_enabled_client_gets_tokens_again(gw: RunningGateway) -> None:
 
     await gw.http.post(f"/admin/clients/{client_id}/enable", headers=admin)
 
+    assert (await gw.client_token(client_id, secret)).status_code == 200
+
+
+async def test_racing_rotations_hand_out_only_a_secret_that_works(gw: RunningGateway) -> None:
+    """Rotations of one client's secret at the same moment: each succeeds or gets 409, and exactly one
+    of the secrets handed out works (the last rotation's)."""
+    client_id, _ = await gw.add_client()
+    admin = await gw.admin_headers()
+
+    responses = await asyncio.gather(
+        *(gw.http.post(f"/admin/clients/{client_id}/rotate", headers=admin) for _ in range(6))
+    )
+
+    assert {r.status_code for r in responses} <= {200, 409}
+    secrets = [r.json()["client_secret"] for r in responses if r.status_code == 200]
+    working = [(await gw.client_token(client_id, secret)).status_code == 200 for secret in secrets]
+    assert working.count(True) == 1
+
+
+async def test_a_rotation_that_read_the_secret_before_another_replaced_it_is_refused(
+    gw: RunningGateway,
+) -> None:
+    """The interleaving made certain: two transactions read the client; the first rotates and commits;
+    the second's rotation is refused (it would hand out a secret replacing one it never saw)."""
+    from gateway.clients import SecretRotatedMeanwhile, get_client, rotate_secret
+
+    client_id, _ = await gw.add_client()
+    database = gw.runtime.database
+    async with database.sessionmaker() as first, database.sessionmaker() as second:
+        # Held: the sessions' identity maps keep only weak references to what they loaded.
+        read = (await get_client(first, client_id), await get_client(second, client_id))
+        _, secret = await rotate_secret(first, client_id)
+        await first.commit()
+        with pytest.raises(SecretRotatedMeanwhile):
+            await rotate_secret(second, client_id)
+        await second.rollback()
+    del read  # held until both rotations ran
     assert (await gw.client_token(client_id, secret)).status_code == 200
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import secrets
 from datetime import UTC, datetime
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
@@ -51,13 +51,28 @@ async def list_clients(session: AsyncSession) -> list[ApiClient]:
     return list((await session.scalars(select(ApiClient).order_by(col(ApiClient.created_at)))).all())
 
 
+class SecretRotatedMeanwhile(ClientError):
+    """Another rotation of the client's secret committed between this one's read and its write."""
+
+
 async def rotate_secret(session: AsyncSession, client_id: str) -> tuple[ApiClient, str]:
-    """A new secret; the old one stops working at once."""
+    """A new secret; the old one stops working at once. A compare-and-set on the secret read: of
+    rotations racing each other exactly one succeeds (the others raise SecretRotatedMeanwhile), so no
+    caller is handed a secret that another rotation replaced at once."""
     client = await get_client(session, client_id)
     secret = new_secret()
-    client.secret_hash = hash_secret(secret)
-    client.secret_rotated_at = datetime.now(UTC)
-    await session.flush()
+    now = datetime.now(UTC)
+    replaced = await session.execute(
+        update(ApiClient)
+        .where(col(ApiClient.client_id) == client_id, col(ApiClient.secret_hash) == client.secret_hash)
+        .values(secret_hash=hash_secret(secret), secret_rotated_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    if replaced.rowcount != 1:  # type: ignore[attr-defined]
+        raise SecretRotatedMeanwhile(
+            f"the secret of {client_id} was rotated by a concurrent request; rotate again to get one"
+        )
+    await session.refresh(client)
     return client, secret
 
 

@@ -10,7 +10,7 @@ from pydantic import BaseModel, Field
 
 from gateway import audit
 from gateway.auth import AdminCaller
-from gateway.clients import ClientError, create_client, rotate_secret, set_status
+from gateway.clients import ClientError, SecretRotatedMeanwhile, create_client, rotate_secret, set_status
 from gateway.keys import KeyRotationConflict, rotate_keys
 from gateway.limits import client_ip
 from gateway.listing import page_by_creation
@@ -160,15 +160,20 @@ async def list_api_clients(session: SessionDep, _: AdminCaller, page: PageDep) -
 async def _change_client(session: Any, client_id: str, change: Any) -> Any:
     try:
         return await change(session, client_id)
+    except SecretRotatedMeanwhile as exc:
+        raise Conflict(str(exc)) from None
     except ClientError as exc:
         raise NotFound(str(exc)) from None
 
 
-@router.post("/clients/{client_id}/rotate", response_model=ClientWithSecret, responses=problem_responses(404))
+@router.post(
+    "/clients/{client_id}/rotate", response_model=ClientWithSecret, responses=problem_responses(404, 409)
+)
 async def rotate_api_client_secret(
     client_id: str, session: SessionDep, caller: AdminCaller, request: Request
 ) -> ClientWithSecret:
-    """Give the client a new secret (returned once); the old secret stops working at once."""
+    """Give the client a new secret (returned once); the old secret stops working at once. 409 when
+    another rotation of the same client won the race (its secret is the one in force)."""
     client, secret = await _change_client(session, client_id, rotate_secret)
     await audit.record(
         session, "client.rotate", actor=caller.subject, target=client_id, ip=client_ip(request)
