@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Callable
 from typing import Any
@@ -103,6 +104,51 @@ async def test_a_recovery_code_works_once(gw: RunningGateway) -> None:
     assert (first.status_code, second.status_code) == (200, 400)
 
 
+async def test_a_totp_code_sent_by_racing_logins_gets_one_of_them_in(gw: RunningGateway) -> None:
+    """A code replayed at the same moment as its first use (an eavesdropper racing the user): the step
+    is claimed by a compare-and-set, so exactly one login succeeds (before, all of them did)."""
+    email = await gw.add_user("admin")
+    secret = (await _enrol(gw, email))[0]
+    code = pyotp.TOTP(secret).at(time.time() + 30)
+
+    responses = await asyncio.gather(*(gw.password_grant(email, otp=code) for _ in range(6)))
+
+    assert sorted(r.status_code for r in responses) == [200] + [400] * 5
+
+
+async def test_a_recovery_code_sent_by_racing_logins_gets_one_of_them_in(gw: RunningGateway) -> None:
+    email = await gw.add_user("admin")
+    codes = (await _enrol(gw, email))[1]
+
+    responses = await asyncio.gather(*(gw.password_grant(email, otp=codes[1]) for _ in range(6)))
+
+    assert sorted(r.status_code for r in responses) == [200] + [400] * 5
+
+
+async def test_a_step_claimed_by_another_transaction_is_refused(gw: RunningGateway) -> None:
+    """The interleaving made certain: two transactions read the account before either used the code;
+    the first claims its step and commits; the second is refused."""
+    from sqlalchemy import select
+    from sqlmodel import col
+
+    from gateway.models import User
+    from gateway.users import check_totp
+
+    email = await gw.add_user("admin")
+    secret = (await _enrol(gw, email))[0]
+    code = pyotp.TOTP(secret).at(time.time() + 30)
+    database = gw.runtime.database
+    async with database.sessionmaker() as first, database.sessionmaker() as second:
+        mine = await first.scalar(select(User).where(col(User.email) == email))
+        theirs = await second.scalar(select(User).where(col(User.email) == email))
+        assert mine is not None
+        assert theirs is not None
+        assert await check_totp(first, mine, gw.runtime.box, code)
+        await first.commit()
+        assert not await check_totp(second, theirs, gw.runtime.box, code)
+        await second.rollback()
+
+
 async def test_lockout_engages_after_the_configured_failures(start_gateway: Callable[..., Any]) -> None:
     async with start_gateway(lockout_threshold=3, lockout_base_seconds=60) as gw:
         email = await gw.add_user("analyst")
@@ -113,6 +159,26 @@ async def test_lockout_engages_after_the_configured_failures(start_gateway: Call
 
     assert locked.status_code == 429
     assert 0 < int(locked.headers["retry-after"]) <= 60
+
+
+async def test_failures_sent_at_once_are_all_counted(start_gateway: Callable[..., Any]) -> None:
+    """Wrong passwords sent at the same moment for one account: every failure is counted (the count is
+    one atomic upsert), none is a 500 (the first failures of a key raced to create its row), and the
+    account ends locked. A read-then-write lost counts, letting a burst of guesses past the threshold."""
+    from gateway.models import LoginThrottle
+    from gateway.throttle import account_key
+
+    async with start_gateway(lockout_threshold=50, lockout_base_seconds=60) as gw:
+        email = await gw.add_user("analyst")
+        responses = await asyncio.gather(*(gw.password_grant(email, "wrong password!") for _ in range(8)))
+        assert [r.status_code for r in responses] == [400] * 8
+        async with gw.runtime.database.sessionmaker() as session:
+            row = await session.get(LoginThrottle, account_key(email))
+            assert row is not None
+            assert row.failures == 8
+        assert (await gw.password_grant(email, ADMIN_PASSWORD)).status_code == 200
+        async with gw.runtime.database.sessionmaker() as session:
+            assert await session.get(LoginThrottle, account_key(email)) is None  # reset by the success
 
 
 def test_lockout_grows_with_each_failure_past_the_threshold() -> None:

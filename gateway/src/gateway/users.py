@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 
 import pyotp
 import segno
-from sqlalchemy import select, update
+from sqlalchemy import or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.attributes import set_committed_value
@@ -123,15 +123,28 @@ def totp_step_matching(secret: str, code: str, *, at: float | None = None) -> in
     return None
 
 
-def check_totp(user: User, box: SecretBox, code: str) -> bool:
-    """True for a valid code of a step later than the last one used; the step is then remembered."""
+async def check_totp(session: AsyncSession, user: User, box: SecretBox, code: str) -> bool:
+    """True for a valid code of a step later than the last one used; the step is then remembered. The
+    step is claimed by a compare-and-set on the last step used (a row lock until the transaction ends),
+    so of logins racing with one code exactly one gets in: the code is not replayed concurrently."""
     if not user.totp_secret_enc:
         return False
     secret = box.open(user.totp_secret_enc, context=_totp_context(user.id))
     step = totp_step_matching(secret, code)
     if step is None or (user.totp_last_step is not None and step <= user.totp_last_step):
         return False
-    user.totp_last_step = step
+    claimed = await session.execute(
+        update(User)
+        .where(
+            col(User.id) == user.id,
+            or_(col(User.totp_last_step).is_(None), col(User.totp_last_step) < step),
+        )
+        .values(totp_last_step=step)
+        .execution_options(synchronize_session=False)
+    )
+    if claimed.rowcount != 1:  # type: ignore[attr-defined]
+        return False
+    set_committed_value(user, "totp_last_step", step)
     return True
 
 
@@ -163,15 +176,20 @@ async def use_recovery_code(session: AsyncSession, user: User, code: str) -> boo
     )
     if row is None or row.used_at is not None:
         return False
-    row.used_at = datetime.now(UTC)
-    await session.flush()
-    return True
+    # Spent by a compare-and-set: of logins racing with one recovery code exactly one gets in.
+    spent = await session.execute(
+        update(RecoveryCode)
+        .where(col(RecoveryCode.id) == row.id, col(RecoveryCode.used_at).is_(None))
+        .values(used_at=datetime.now(UTC))
+        .execution_options(synchronize_session=False)
+    )
+    return bool(spent.rowcount == 1)  # type: ignore[attr-defined]
 
 
 async def check_second_factor(session: AsyncSession, user: User, box: SecretBox, code: str) -> bool:
     """A TOTP code (6 digits) or a recovery code."""
     if code.strip().isdigit() and len(code.strip()) == 6:
-        return check_totp(user, box, code)
+        return await check_totp(session, user, box, code)
     return await use_recovery_code(session, user, code)
 
 

@@ -82,7 +82,7 @@ async def confirm_totp(
         raise Conflict("A second factor is already enrolled.")
     if not user.totp_secret_enc:
         raise Conflict("Start the enrolment first (POST /v1/me/totp).")
-    if not check_totp(user, gateway.box, body.code):
+    if not await check_totp(session, user, gateway.box, body.code):
         raise UnprocessableEntity("The code is not valid.")
     user.totp_enabled = True
     codes = await issue_recovery_codes(session, user)
