@@ -5,7 +5,11 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
+from sqlalchemy import delete, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
 
 from gateway.models import LoginThrottle
 from gateway.users import normalize_email
@@ -41,21 +45,35 @@ async def locked_for(session: AsyncSession, key: str) -> int:
 
 
 async def register_failure(session: AsyncSession, key: str, policy: LockoutPolicy) -> int:
-    """Count a failure; returns the lock duration it started (0 when it did not lock)."""
-    row = await session.get(LoginThrottle, key)
-    if row is None:
-        row = LoginThrottle(key=key, failures=0)
-        session.add(row)
-    row.failures += 1
-    seconds = policy.lock_seconds(row.failures)
+    """Count a failure; returns the lock duration it started (0 when it did not lock). The count is one
+    atomic upsert (INSERT … ON CONFLICT DO UPDATE SET failures = failures + 1 RETURNING failures), so
+    failures racing each other are all counted (a read-then-write lost some, letting guesses sent at
+    once past the threshold) and the first failures of a key do not clash on its row (a 500 on
+    PostgreSQL)."""
+    table = LoginThrottle.__table__  # type: ignore[attr-defined]
+    insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    statement = insert(table).values(key=key, failures=1)
+    counted = statement.on_conflict_do_update(
+        index_elements=[table.c.key], set_={"failures": table.c.failures + 1}
+    ).returning(table.c.failures)
+    failures = int((await session.execute(counted)).scalar_one())
+    seconds = policy.lock_seconds(failures)
     if seconds:
-        row.locked_until = int(time.time()) + seconds
-    await session.flush()
+        await session.execute(
+            update(table).where(table.c.key == key).values(locked_until=int(time.time()) + seconds)
+        )
+    _forget(session, key)
     return seconds
 
 
 async def register_success(session: AsyncSession, key: str) -> None:
-    row = await session.get(LoginThrottle, key)
-    if row is not None:
-        await session.delete(row)
-        await session.flush()
+    """Reset the key's count (one DELETE: a concurrent success that deleted it first is not an error)."""
+    await session.execute(delete(LoginThrottle).where(col(LoginThrottle.key) == key))
+    _forget(session, key)
+
+
+def _forget(session: AsyncSession, key: str) -> None:
+    """Expire the session's copy of the key's row, if it read one: it was changed in SQL."""
+    for item in list(session.identity_map.values()):
+        if isinstance(item, LoginThrottle) and item.key == key:
+            session.expire(item)
