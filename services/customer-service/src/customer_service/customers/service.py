@@ -530,18 +530,21 @@ def first_country(contact: Contact) -> str | None:
     return None
 
 
-async def claim_version(session: AsyncSession, customer: Customer, *, stamp: datetime) -> bool:
-    """Move an active profile from the version it was read at to the next one (a compare-and-set that
-    locks its row): False when a concurrent writer changed or merged it first. `customer` itself is
-    left as read; the caller sets its new version."""
+async def claim_version(
+    session: AsyncSession, customer: Customer, *, stamp: datetime, version: int | None = None
+) -> bool:
+    """Move an active profile from the version it was read at (or `version`) to the next one (a
+    compare-and-set that locks its row): False when a concurrent writer changed or merged it first.
+    `customer` itself is left as read; the caller sets its new version."""
+    expected = customer.version if version is None else version
     claimed = await session.execute(
         sa_update(Customer)
         .where(
             col(Customer.id) == customer.id,
             col(Customer.status) == "active",
-            col(Customer.version) == customer.version,
+            col(Customer.version) == expected,
         )
-        .values(version=customer.version + 1, updated_at=stamp)
+        .values(version=expected + 1, updated_at=stamp)
         .execution_options(synchronize_session=False)
     )
     return bool(claimed.rowcount == 1)  # type: ignore[attr-defined]

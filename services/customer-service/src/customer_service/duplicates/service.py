@@ -585,17 +585,8 @@ async def undo(session: AsyncSession, context: CustomerContext, *, record: Merge
         .values(undone_at=stamp)
         .execution_options(synchronize_session=False)
     )
-    claimed = await session.execute(
-        update(Customer)
-        .where(
-            col(Customer.id) == survivor.id,
-            col(Customer.status) == "active",
-            col(Customer.version) == record.survivor_version,
-        )
-        .values(version=record.survivor_version + 1, updated_at=stamp)
-        .execution_options(synchronize_session=False)
-    )
-    if undone.rowcount != 1 or claimed.rowcount != 1:  # type: ignore[attr-defined]
+    claimed = await customers.claim_version(session, survivor, stamp=stamp, version=record.survivor_version)
+    if undone.rowcount != 1 or not claimed:  # type: ignore[attr-defined]
         raise Conflict("This merge was undone, or its survivor changed, meanwhile.")
     before = record.snapshot["survivor"]
     for name in ("first_name", "last_name", "locale", "country", "attributes", "tags", "consents"):

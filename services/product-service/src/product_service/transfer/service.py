@@ -591,9 +591,7 @@ async def _record(session: AsyncSession, job_id: str, processed: int, result: Ba
         )
     counted = await compare_and_set(
         session,
-        update(ImportJob)
-        .where(col(ImportJob.id) == job_id, col(ImportJob.status) == "running")
-        .values(
+        _job_in(job_id, "running").values(
             rows_processed=col(ImportJob.rows_processed) + processed,
             rows_created=col(ImportJob.rows_created) + result.created,
             rows_updated=col(ImportJob.rows_updated) + result.updated,
@@ -683,10 +681,7 @@ async def run_import(database: Database, job_id: str, upload: Path | IO[bytes], 
     try:
         async with database.session() as session:
             started = await compare_and_set(
-                session,
-                update(ImportJob)
-                .where(col(ImportJob.id) == job_id, col(ImportJob.status) == "queued")
-                .values(status="running", heartbeat_at=utc_now()),
+                session, _job_in(job_id, "queued").values(status="running", heartbeat_at=utc_now())
             )
         if not started:
             raise JobAbandoned(f"import job {job_id} is no longer queued")
@@ -752,6 +747,11 @@ def _resume_hint(processed: int) -> str:
     )
 
 
+def _job_in(job_id: str, status: str) -> Any:
+    """An UPDATE of the job that applies only while it is in `status` (for compare_and_set)."""
+    return update(ImportJob).where(col(ImportJob.id) == job_id, col(ImportJob.status) == status)
+
+
 async def _beat(database: Database, job_id: str) -> None:
     """A running job's sign of life every HEARTBEAT_SECONDS (also while the file is being checked);
     stops when the job no longer runs. A failed write is retried at the next beat."""
@@ -759,12 +759,8 @@ async def _beat(database: Database, job_id: str) -> None:
         await asyncio.sleep(HEARTBEAT_SECONDS)
         try:
             async with database.session() as session:
-                alive = await compare_and_set(
-                    session,
-                    update(ImportJob)
-                    .where(col(ImportJob.id) == job_id, col(ImportJob.status) == "running")
-                    .values(heartbeat_at=utc_now()),
-                )
+                beat = _job_in(job_id, "running").values(heartbeat_at=utc_now())
+                alive = await compare_and_set(session, beat)
         except Exception:
             log.warning("import job %s: recording its heartbeat failed", job_id, exc_info=True)
             continue
