@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import httpx
@@ -58,6 +59,36 @@ async def test_offer_records_supplier_sku_cost_lead_time_and_moq(
     offer = offers[0]
     assert (offer["supplier_sku"], offer["cost"], offer["min_order_quantity"]) == ("S-1", "3.20", 12)
     assert offer["lead_time_days"] == 7
+
+
+async def test_concurrent_settings_of_one_offer_all_succeed_and_one_stays(
+    client: httpx.AsyncClient, token_issuer: TestTokenIssuer
+) -> None:
+    """PUTs of a new offer sent at once: each is a create-or-replace, so all succeed (the first creates,
+    the others replace) and the offer ends as one of them; PUTs giving two SKUs one supplier SKU at once
+    leave it with one of them and answer the other 409, never a 500."""
+    supplier = await _supplier(client, token_issuer)
+    sku = unique("SKU-")
+    await create_product(client, token_issuer, skus=[sku])
+    responses = await asyncio.gather(
+        *(_offer(client, token_issuer, supplier["id"], sku, supplier_sku=f"S-{n}") for n in range(6))
+    )
+    assert [r.status_code for r in responses] == [200] * 6, [r.text for r in responses]
+    offers = (
+        await client.get(
+            "/v1/suppliers/offers", params={"sku": sku}, headers=token_issuer.auth_header("products:read")
+        )
+    ).json()["items"]
+    assert len(offers) == 1
+    assert offers[0]["supplier_sku"] in {f"S-{n}" for n in range(6)}
+
+    others = [unique("SKU-") for _ in range(4)]
+    for other in others:
+        await create_product(client, token_issuer, skus=[other])
+    shared = await asyncio.gather(
+        *(_offer(client, token_issuer, supplier["id"], other, supplier_sku="SHARED") for other in others)
+    )
+    assert sorted(r.status_code for r in shared) == [200, 409, 409, 409], [r.text for r in shared]
 
 
 async def test_offer_for_unknown_sku_is_404(client: httpx.AsyncClient, token_issuer: TestTokenIssuer) -> None:

@@ -7,6 +7,9 @@ from decimal import Decimal, InvalidOperation
 from typing import IO
 
 from sqlalchemy import select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
@@ -84,20 +87,28 @@ async def set_offer(session: AsyncSession, *, supplier: Supplier, sku: str, body
     )
     if clash.scalars().first() is not None:
         raise Conflict(f"Supplier SKU {body.supplier_sku!r} already maps to another SKU.")
-    offer = await session.get(SupplierOffer, (supplier.id, sku))
-    if offer is None:
-        offer = SupplierOffer(
-            supplier_id=supplier.id, sku=sku, supplier_sku=body.supplier_sku, updated_at=utc_now()
+    fields = {
+        "supplier_sku": body.supplier_sku,
+        "cost_minor": to_minor(body.cost) if body.cost is not None else None,
+        "currency": body.currency,
+        "lead_time_days": body.lead_time_days,
+        "min_order_quantity": body.min_order_quantity,
+        "available_quantity": body.available_quantity,
+        "updated_at": utc_now(),
+    }
+    # One upsert: of concurrent settings of a new offer the first creates it and the others replace it
+    # (a read-then-insert made the later ones clash on the key: a 500).
+    table = SupplierOffer.__table__  # type: ignore[attr-defined]
+    insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    statement = insert(table).values(supplier_id=supplier.id, sku=sku, **fields)
+    try:
+        await session.execute(
+            statement.on_conflict_do_update(index_elements=[table.c.supplier_id, table.c.sku], set_=fields)
         )
-        session.add(offer)
-    offer.supplier_sku = body.supplier_sku
-    offer.cost_minor = to_minor(body.cost) if body.cost is not None else None
-    offer.currency = body.currency
-    offer.lead_time_days = body.lead_time_days
-    offer.min_order_quantity = body.min_order_quantity
-    offer.available_quantity = body.available_quantity
-    offer.updated_at = utc_now()
-    await session.flush()
+    except IntegrityError:  # another SKU took this supplier SKU at the same moment
+        raise Conflict(f"Supplier SKU {body.supplier_sku!r} already maps to another SKU.") from None
+    offer = await session.get(SupplierOffer, (supplier.id, sku), populate_existing=True)
+    assert offer is not None
     return offer
 
 
