@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from gateway_harness import RunningGateway
 from jose import jwt
 
@@ -74,6 +76,19 @@ async def test_revoking_an_access_token_makes_the_gateway_refuse_it(gw: RunningG
     response = await gw.http.get("/v1/me", headers={"Authorization": f"Bearer {access}"})
 
     assert response.status_code == 401
+
+
+async def test_revocations_of_one_access_token_sent_at_once_all_answer_200(gw: RunningGateway) -> None:
+    """RFC 7009: revoking a revoked token answers 200; revocations racing each other too (before, the
+    losers of the insert of the revoked token id got a 500)."""
+    access = (await _login(gw))["access_token"]
+
+    responses = await asyncio.gather(
+        *(gw.http.post("/oauth/revoke", data={"token": access}) for _ in range(6))
+    )
+
+    assert [r.status_code for r in responses] == [200] * 6
+    assert (await gw.http.get("/v1/me", headers={"Authorization": f"Bearer {access}"})).status_code == 401
 
 
 async def test_revoking_an_unknown_token_answers_200(gw: RunningGateway) -> None:
