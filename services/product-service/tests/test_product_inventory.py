@@ -265,6 +265,36 @@ async def test_retried_reservation_with_the_same_idempotency_key_reserves_once(
     assert (await _stock(client, token_issuer, sku))["reserved"] == 2
 
 
+async def test_retried_movement_with_the_same_idempotency_key_moves_stock_once(
+    client: httpx.AsyncClient, token_issuer: TestTokenIssuer
+) -> None:
+    """A warehouse system retrying a receipt (a timeout, then the same request with its Idempotency-Key)
+    gets the first answer again and the stock is received once; the key with another body is 422; the
+    key's retries racing each other receive once too."""
+    sku, location = await _sku(client, token_issuer), await _location(client, token_issuer)
+    headers = {**token_issuer.auth_header("inventory:write"), "Idempotency-Key": unique("key-")}
+    body = {"kind": "receipt", "sku": sku, "location_id": location, "quantity": 7, "reference": "ASN-1"}
+    first = await client.post("/v1/inventory/movements", json=body, headers=headers)
+    second = await client.post("/v1/inventory/movements", json=body, headers=headers)
+    assert (first.status_code, second.status_code) == (201, 201)
+    assert second.headers["Idempotent-Replayed"] == "true"
+    assert second.json() == first.json()
+    assert (await _stock(client, token_issuer, sku))["on_hand"] == 7
+    other = await client.post("/v1/inventory/movements", json={**body, "quantity": 8}, headers=headers)
+    assert other.status_code == 422
+
+    racing = {**token_issuer.auth_header("inventory:write"), "Idempotency-Key": unique("key-")}
+    responses = await asyncio.gather(
+        *(client.post("/v1/inventory/movements", json=body, headers=racing) for _ in range(5))
+    )
+    assert {r.status_code for r in responses} <= {201, 409}
+    assert (await _stock(client, token_issuer, sku))["on_hand"] == 14
+    ledger = await client.get(
+        f"/v1/inventory/{sku}/movements", headers=token_issuer.auth_header("products:read")
+    )
+    assert [m["kind"] for m in ledger.json()["items"]].count("receipt") == 2
+
+
 async def test_concurrent_buffer_settings_of_a_new_channel_all_succeed_and_one_stays(
     client: httpx.AsyncClient, token_issuer: TestTokenIssuer, database_url: str
 ) -> None:

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import Depends, Header
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -91,3 +93,35 @@ async def remember(
         await session.flush()
     except IntegrityError:
         raise Conflict("A request with this Idempotency-Key is in progress; retry shortly.") from None
+
+
+async def once(
+    session: AsyncSession,
+    *,
+    scope: str,
+    key: str | None,
+    request: Any,
+    status_code: int,
+    act: Callable[[], Awaitable[BaseModel]],
+) -> Any:
+    """Run a write at most once per Idempotency-Key: with a key already used for the same `request`
+    (a JSON-able payload), its first answer is returned (`Idempotent-Replayed: true`) and `act` does not
+    run; with a new key, `act`'s answer is stored with the write, in the same transaction. Without a key,
+    `act` just runs."""
+    if key is None:
+        return await act()
+    request_fingerprint = fingerprint(request)
+    stored = await lookup(session, scope=scope, key=key, request_fingerprint=request_fingerprint)
+    if stored is not None:
+        return stored.to_response()
+    answer = await act()
+    await remember(
+        session,
+        scope=scope,
+        key=key,
+        request_fingerprint=request_fingerprint,
+        status_code=status_code,
+        body=answer.model_dump_json().encode(),
+        headers={"content-type": "application/json"},
+    )
+    return answer

@@ -29,7 +29,7 @@ from product_service.inventory.schemas import (
 from servicekit.dependencies import SessionDep
 from servicekit.errors import problem_responses
 from servicekit.http import idempotency
-from servicekit.http.idempotency import IdempotencyKeyDep, fingerprint
+from servicekit.http.idempotency import IdempotencyKeyDep
 from servicekit.http.pagination import Page, PageDep, cursor_key, cursor_value, encode_cursor, make_page
 
 router = APIRouter(prefix="/v1", tags=["inventory"])
@@ -66,10 +66,25 @@ async def list_locations(session: SessionDep, _: ReadCaller, page: PageDep) -> P
     status_code=status.HTTP_201_CREATED,
     responses=problem_responses(401, 403, 404, 409, 422),
 )
-async def record_movement(body: MovementCreate, session: SessionDep, caller: InventoryCaller) -> StockRead:
-    """Record a receipt, sale, return, adjustment or transfer; 409 if available stock would go below zero."""
-    await service.record_movement(session, body=body, actor=caller.subject)
-    return await service.stock_of(session, sku=body.sku, channel=None)
+async def record_movement(
+    body: MovementCreate, session: SessionDep, caller: InventoryCaller, idempotency_key: IdempotencyKeyDep
+) -> Any:
+    """Record a receipt, sale, return, adjustment or transfer; 409 if available stock would go below zero.
+    Send an Idempotency-Key to make a retry (after a timeout, say) return the first answer instead of
+    moving the stock twice."""
+
+    async def move() -> StockRead:
+        await service.record_movement(session, body=body, actor=caller.subject)
+        return await service.stock_of(session, sku=body.sku, channel=None)
+
+    return await idempotency.once(
+        session,
+        scope=f"movements:{caller.subject}",
+        key=idempotency_key,
+        request=body.model_dump(mode="json"),
+        status_code=201,
+        act=move,
+    )
 
 
 @router.post(
@@ -83,28 +98,19 @@ async def reserve(
 ) -> Any:
     """Reserve stock; 409 when not enough is available (net of the channel's safety buffer). Send an
     Idempotency-Key to make a retry return the first answer instead of reserving twice."""
-    scope = f"reservations:{caller.subject}"
-    request_fingerprint = fingerprint(body.model_dump(mode="json"))
-    if idempotency_key is not None:
-        stored = await idempotency.lookup(
-            session, scope=scope, key=idempotency_key, request_fingerprint=request_fingerprint
-        )
-        if stored is not None:
-            return stored.to_response()
-    reservation = await reservations.reserve_from_api(session, body=body, actor=caller.subject)
-    view = await reservations.to_read(session, reservation)
-    if idempotency_key is not None:
-        answer = view.model_dump_json().encode()
-        await idempotency.remember(
-            session,
-            scope=scope,
-            key=idempotency_key,
-            request_fingerprint=request_fingerprint,
-            status_code=201,
-            body=answer,
-            headers={"content-type": "application/json"},
-        )
-    return view
+
+    async def hold() -> ReservationRead:
+        reservation = await reservations.reserve_from_api(session, body=body, actor=caller.subject)
+        return await reservations.to_read(session, reservation)
+
+    return await idempotency.once(
+        session,
+        scope=f"reservations:{caller.subject}",
+        key=idempotency_key,
+        request=body.model_dump(mode="json"),
+        status_code=201,
+        act=hold,
+    )
 
 
 @router.get(
