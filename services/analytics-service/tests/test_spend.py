@@ -91,3 +91,26 @@ async def test_expenses_are_recorded_and_listed(
         headers=token_issuer.auth_header("analytics:read"),
     )
     assert [(e["category"], e["amount"]) for e in listed.json()] == [("rent", 1500.0)]
+
+
+async def test_a_retried_expense_with_its_idempotency_key_is_recorded_once(
+    client: httpx.AsyncClient, token_issuer: TestTokenIssuer
+) -> None:
+    """A retry (after a timeout, say) with the same Idempotency-Key returns the first answer and records
+    nothing more, so the net profit margin does not subtract the expense twice; the key with another
+    body is 422."""
+    headers = {**token_issuer.auth_header("analytics:write"), "Idempotency-Key": unique("exp-")}
+    body = {"day": "2026-07-03", "category": unique("fees-"), "amount": "99.50", "currency": "EUR"}
+    first = await client.post("/v1/expenses", json=body, headers=headers)
+    again = await client.post("/v1/expenses", json=body, headers=headers)
+    assert (first.status_code, again.status_code) == (201, 201)
+    assert again.headers["Idempotent-Replayed"] == "true"
+    assert again.json() == first.json()
+    listed = await client.get(
+        "/v1/expenses",
+        params={"start": "2026-07-03", "end": "2026-07-03"},
+        headers=token_issuer.auth_header("analytics:read"),
+    )
+    assert [e["category"] for e in listed.json()].count(body["category"]) == 1
+    other = await client.post("/v1/expenses", json={**body, "amount": "99.51"}, headers=headers)
+    assert other.status_code == 422

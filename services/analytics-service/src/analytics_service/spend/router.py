@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends
 
@@ -13,6 +13,8 @@ from analytics_service.spend import service
 from analytics_service.spend.schemas import ExpenseCreate, ExpenseRead, SpendBatch, SpendRead, SpendResult
 from servicekit.dependencies import SessionDep
 from servicekit.errors import problem_responses
+from servicekit.http import idempotency
+from servicekit.http.idempotency import IdempotencyKeyDep
 from servicekit.http.uploads import Upload, upload_dependency, upload_openapi
 
 router = APIRouter(prefix="/v1", tags=["spend"])
@@ -65,10 +67,26 @@ async def list_spend(
     "/expenses", status_code=201, response_model=ExpenseRead, responses=problem_responses(401, 403, 422)
 )
 async def add_expense(
-    body: ExpenseCreate, session: SessionDep, settings: SettingsDep, _: WriteCaller
-) -> ExpenseRead:
-    """Record an operating expense of a day (subtracted in net profit margin)."""
-    return await service.add_expense(session, body=body, reporting_currency=settings.reporting_currency)
+    body: ExpenseCreate,
+    session: SessionDep,
+    settings: SettingsDep,
+    caller: WriteCaller,
+    idempotency_key: IdempotencyKeyDep,
+) -> Any:
+    """Record an operating expense of a day (subtracted in net profit margin). Send an Idempotency-Key to
+    make a retry return the first answer instead of recording the expense twice."""
+
+    async def add() -> ExpenseRead:
+        return await service.add_expense(session, body=body, reporting_currency=settings.reporting_currency)
+
+    return await idempotency.once(
+        session,
+        scope=f"expenses:{caller.subject}",
+        key=idempotency_key,
+        request=body.model_dump(mode="json"),
+        status_code=201,
+        act=add,
+    )
 
 
 @router.get("/expenses", response_model=list[ExpenseRead], responses=problem_responses(401, 403, 422))
