@@ -97,20 +97,20 @@ async def remember(
 
 async def once(
     session: AsyncSession,
-    *,
     scope: str,
     key: str | None,
-    request: Any,
-    status_code: int,
+    request: BaseModel,
     act: Callable[[], Awaitable[BaseModel]],
+    *,
+    status_code: int = 201,
 ) -> Any:
-    """Run a write at most once per Idempotency-Key: with a key already used for the same `request`
-    (a JSON-able payload), its first answer is returned (`Idempotent-Replayed: true`) and `act` does not
-    run; with a new key, `act`'s answer is stored with the write, in the same transaction. Without a key,
-    `act` just runs."""
+    """Run a write at most once per Idempotency-Key (within `scope`, e.g. the route and the caller): with
+    a key already used for the same `request` body, its first answer is returned (`Idempotent-Replayed:
+    true`) and `act` does not run; with a new key, `act`'s answer is stored with the write, in the same
+    transaction. Without a key, `act` just runs."""
     if key is None:
         return await act()
-    request_fingerprint = fingerprint(request)
+    request_fingerprint = fingerprint(request.model_dump(mode="json"))
     stored = await lookup(session, scope=scope, key=key, request_fingerprint=request_fingerprint)
     if stored is not None:
         return stored.to_response()

@@ -79,14 +79,7 @@ async def add_expense(
     async def add() -> ExpenseRead:
         return await service.add_expense(session, body=body, reporting_currency=settings.reporting_currency)
 
-    return await idempotency.once(
-        session,
-        scope=f"expenses:{caller.subject}",
-        key=idempotency_key,
-        request=body.model_dump(mode="json"),
-        status_code=201,
-        act=add,
-    )
+    return await idempotency.once(session, f"expenses:{caller.subject}", idempotency_key, body, add)
 
 
 @router.get("/expenses", response_model=list[ExpenseRead], responses=problem_responses(401, 403, 422))

@@ -77,14 +77,7 @@ async def record_movement(
         await service.record_movement(session, body=body, actor=caller.subject)
         return await service.stock_of(session, sku=body.sku, channel=None)
 
-    return await idempotency.once(
-        session,
-        scope=f"movements:{caller.subject}",
-        key=idempotency_key,
-        request=body.model_dump(mode="json"),
-        status_code=201,
-        act=move,
-    )
+    return await idempotency.once(session, f"movements:{caller.subject}", idempotency_key, body, move)
 
 
 @router.post(
@@ -103,14 +96,7 @@ async def reserve(
         reservation = await reservations.reserve_from_api(session, body=body, actor=caller.subject)
         return await reservations.to_read(session, reservation)
 
-    return await idempotency.once(
-        session,
-        scope=f"reservations:{caller.subject}",
-        key=idempotency_key,
-        request=body.model_dump(mode="json"),
-        status_code=201,
-        act=hold,
-    )
+    return await idempotency.once(session, f"reservations:{caller.subject}", idempotency_key, body, hold)
 
 
 @router.get(
