@@ -6,13 +6,12 @@ import time
 from dataclasses import dataclass
 
 from sqlalchemy import delete, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from gateway.models import LoginThrottle
 from gateway.users import normalize_email
+from servicekit.db import dialect_insert
 
 
 @dataclass(frozen=True)
@@ -51,8 +50,7 @@ async def register_failure(session: AsyncSession, key: str, policy: LockoutPolic
     once past the threshold) and the first failures of a key do not clash on its row (a 500 on
     PostgreSQL)."""
     table = LoginThrottle.__table__  # type: ignore[attr-defined]
-    insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
-    statement = insert(table).values(key=key, failures=1)
+    statement = dialect_insert(session)(table).values(key=key, failures=1)
     counted = statement.on_conflict_do_update(
         index_elements=[table.c.key], set_={"failures": table.c.failures + 1}
     ).returning(table.c.failures)

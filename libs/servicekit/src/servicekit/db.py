@@ -685,15 +685,26 @@ class Database:
         await self.engine.dispose()
 
 
+def dialect_insert(session: AsyncSession) -> Any:
+    """The INSERT construct of the session's database (PostgreSQL's or SQLite's), which has
+    `on_conflict_do_nothing` / `on_conflict_do_update`."""
+    return pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+
+
 async def insert_if_absent(session: AsyncSession, table: Any, values: dict[str, Any]) -> bool:
     """INSERT … ON CONFLICT DO NOTHING (SQLite and PostgreSQL): True when this call inserted the row.
 
     The row is the claim: of concurrent writers of the same unique key exactly one gets True, without
     an IntegrityError rolling back the transaction."""
-    statement: Any
-    if session.get_bind().dialect.name == "postgresql":
-        statement = pg_insert(table).values(**values).on_conflict_do_nothing()
-    else:
-        statement = sqlite_insert(table).values(**values).on_conflict_do_nothing()
+    statement = dialect_insert(session)(table).values(**values).on_conflict_do_nothing()
     result: Any = await session.execute(statement)
     return int(getattr(result, "rowcount", 0) or 0) == 1
+
+
+async def upsert(
+    session: AsyncSession, table: Any, *, values: dict[str, Any], key: list[str], set_: dict[str, Any]
+) -> None:
+    """INSERT … ON CONFLICT (key) DO UPDATE SET …: one statement, so concurrent writers of a new row
+    cannot both insert it (no read-then-write, no unique violation on `key`)."""
+    statement = dialect_insert(session)(table).values(**values)
+    await session.execute(statement.on_conflict_do_update(index_elements=key, set_=set_))

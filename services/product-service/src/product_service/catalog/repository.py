@@ -44,27 +44,24 @@ async def variant(session: AsyncSession, sku: str) -> Variant | None:
 
 
 async def update_product_if_version(
-    session: AsyncSession, product_id: str, *, expected_version: int, values: dict[str, Any], now: datetime
+    session: AsyncSession,
+    product_id: str,
+    *,
+    expected_version: int | None,
+    values: dict[str, Any],
+    now: datetime,
 ) -> bool:
-    """Write `values` only if the row still has `expected_version`; bumps the version. False if stale."""
-    result = await session.execute(
-        update(Product)
-        .where(col(Product.id) == product_id, col(Product.version) == expected_version)
-        .values(**values, version=expected_version + 1, updated_at=now)
-        .execution_options(synchronize_session=False)
-    )
-    return bool(getattr(result, "rowcount", 0) == 1)
-
-
-async def bump_product_version(session: AsyncSession, product_id: str, *, now: datetime) -> bool:
-    """The next version whatever the current one (a change made without If-Match); the UPDATE locks
-    the row until the transaction ends. False if the product is gone."""
-    result = await session.execute(
-        update(Product)
-        .where(col(Product.id) == product_id)
-        .values(version=col(Product.version) + 1, updated_at=now)
-        .execution_options(synchronize_session=False)
-    )
+    """Write `values` and bump the version, only if the row still has `expected_version` (None: whatever
+    it is now, for a change made without If-Match); the UPDATE locks the row until the transaction ends.
+    False if stale (or the product is gone)."""
+    statement = update(Product).where(col(Product.id) == product_id)
+    if expected_version is None:
+        statement = statement.values(**values, version=col(Product.version) + 1, updated_at=now)
+    else:
+        statement = statement.where(col(Product.version) == expected_version).values(
+            **values, version=expected_version + 1, updated_at=now
+        )
+    result = await session.execute(statement.execution_options(synchronize_session=False))
     return bool(getattr(result, "rowcount", 0) == 1)
 
 

@@ -539,7 +539,9 @@ async def add_variant(
     await _check_new_variants(session, [body])
     if if_match is None:
         now = utc_now()
-        if not await repository.bump_product_version(session, product.id, now=now):
+        if not await repository.update_product_if_version(
+            session, product.id, expected_version=None, values={}, now=now
+        ):
             raise NotFound(f"No product {product.id}.")
         await session.refresh(product)  # read under the row's lock: what the event and the view carry
     else:

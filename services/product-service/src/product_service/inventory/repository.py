@@ -8,8 +8,6 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import func, select, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
@@ -22,6 +20,7 @@ from product_service.inventory.models import (
     StockLevel,
     StockMovement,
 )
+from servicekit.db import upsert
 from servicekit.http.pagination import after_key
 from servicekit.transitions import compare_and_set
 
@@ -30,25 +29,12 @@ def _rowcount(result: object) -> int:
     return int(getattr(result, "rowcount", 0) or 0)
 
 
-async def _upsert(
-    session: AsyncSession, table: Any, *, values: dict[str, Any], key: list[str], set_: dict[str, Any]
-) -> None:
-    """INSERT … ON CONFLICT (key) DO UPDATE SET …: one statement, so concurrent writers of a new row
-    cannot both insert it (no read-then-write, no unique violation)."""
-    statement: Any
-    if session.get_bind().dialect.name == "postgresql":
-        statement = pg_insert(table).values(**values).on_conflict_do_update(index_elements=key, set_=set_)
-    else:
-        statement = sqlite_insert(table).values(**values).on_conflict_do_update(index_elements=key, set_=set_)
-    await session.execute(statement)
-
-
 async def add_on_hand(
     session: AsyncSession, *, sku: str, location_id: str, quantity: int, now: datetime
 ) -> None:
     """on_hand += quantity (quantity > 0), creating the stock row if needed (an upsert)."""
     table: Any = StockLevel.__table__  # type: ignore[attr-defined]
-    await _upsert(
+    await upsert(
         session,
         table,
         values={
@@ -67,7 +53,7 @@ async def add_on_hand(
 async def set_buffer(session: AsyncSession, *, channel: str, safety_buffer: int) -> None:
     """Set a channel's safety buffer, creating its row if needed (an upsert)."""
     table: Any = ChannelBuffer.__table__  # type: ignore[attr-defined]
-    await _upsert(
+    await upsert(
         session,
         table,
         values={"channel": channel, "safety_buffer": safety_buffer},

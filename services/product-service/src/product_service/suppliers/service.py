@@ -7,8 +7,6 @@ from decimal import Decimal, InvalidOperation
 from typing import IO
 
 from sqlalchemy import select
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
@@ -19,6 +17,7 @@ from product_service.pricing.service import to_amount, to_minor
 from product_service.suppliers.models import Supplier, SupplierOffer
 from product_service.suppliers.schemas import FeedResult, FeedRowError, OfferRead, OfferSet, SupplierCreate
 from servicekit.bounds import MAX_AMOUNT, is_currency
+from servicekit.db import upsert
 from servicekit.errors import Conflict, NotFound, UnprocessableEntity
 from servicekit.files import CsvReader, CsvRow, FileFormatError, FileLimits
 from servicekit.http.pagination import Page, PageParams, after_key, cursor_key, make_page
@@ -98,12 +97,13 @@ async def set_offer(session: AsyncSession, *, supplier: Supplier, sku: str, body
     }
     # One upsert: of concurrent settings of a new offer the first creates it and the others replace it
     # (a read-then-insert made the later ones clash on the key: a 500).
-    table = SupplierOffer.__table__  # type: ignore[attr-defined]
-    insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
-    statement = insert(table).values(supplier_id=supplier.id, sku=sku, **fields)
     try:
-        await session.execute(
-            statement.on_conflict_do_update(index_elements=[table.c.supplier_id, table.c.sku], set_=fields)
+        await upsert(
+            session,
+            SupplierOffer.__table__,  # type: ignore[attr-defined]
+            values={"supplier_id": supplier.id, "sku": sku, **fields},
+            key=["supplier_id", "sku"],
+            set_=fields,
         )
     except IntegrityError:  # another SKU took this supplier SKU at the same moment
         raise Conflict(f"Supplier SKU {body.supplier_sku!r} already maps to another SKU.") from None

@@ -732,9 +732,7 @@ async def _finish(
             error = f"{error} {_resume_hint(int(processed or 0))}"[:2000]
         await compare_and_set(
             session,
-            update(ImportJob)
-            .where(col(ImportJob.id) == job_id, col(ImportJob.status).in_(ACTIVE_STATUSES))
-            .values(status=status, error=error, finished_at=utc_now()),
+            _job_in(job_id, *ACTIVE_STATUSES).values(status=status, error=error, finished_at=utc_now()),
         )
 
 
@@ -747,9 +745,9 @@ def _resume_hint(processed: int) -> str:
     )
 
 
-def _job_in(job_id: str, status: str) -> Any:
-    """An UPDATE of the job that applies only while it is in `status` (for compare_and_set)."""
-    return update(ImportJob).where(col(ImportJob.id) == job_id, col(ImportJob.status) == status)
+def _job_in(job_id: str, *statuses: str) -> Any:
+    """An UPDATE of the job that applies only while it is in one of `statuses` (for compare_and_set)."""
+    return update(ImportJob).where(col(ImportJob.id) == job_id, col(ImportJob.status).in_(statuses))
 
 
 async def _beat(database: Database, job_id: str) -> None:
@@ -789,13 +787,8 @@ async def fail_abandoned(session: AsyncSession, *, now: datetime | None = None) 
         )
         failed += await compare_and_set(
             session,
-            update(ImportJob)
-            .where(
-                col(ImportJob.id) == job_id,
-                col(ImportJob.status).in_(ACTIVE_STATUSES),
-                col(ImportJob.rows_processed) == processed,
-                last_sign < cutoff,
-            )
+            _job_in(job_id, *ACTIVE_STATUSES)
+            .where(col(ImportJob.rows_processed) == processed, last_sign < cutoff)
             .values(status="failed", error=error[:2000], finished_at=utc_now()),
         )
     if failed:
