@@ -3,6 +3,7 @@ service process, in every error mode, and a worker that dies leaves its blocks t
 
 import asyncio
 import dataclasses
+import multiprocessing.forkserver
 import os
 import random
 import string
@@ -231,3 +232,27 @@ async def test_the_workers_stop_when_idle_and_the_next_import_starts_them_again(
     assert (first["status"], second["status"]) == ("succeeded", "succeeded")
     assert workers._pool is not None
     assert workers._pool is not used  # started again by the second upload
+
+
+async def test_starting_the_workers_does_not_hold_the_event_loop(monkeypatch: pytest.MonkeyPatch) -> None:
+    # A fresh fork server that takes 2 s to import what it preloads. An upload starts the workers while it
+    # reads the file; their spawning waits for the fork server, and it used to do so in the upload's
+    # request, holding the event loop (every request the service was serving) that long.
+    workers.shutdown()
+    multiprocessing.forkserver._forkserver._stop()  # type: ignore[attr-defined]
+    monkeypatch.setattr(workers, "_PRELOAD", [*workers._PRELOAD, "slow_fork_server_preload"])
+    try:
+        workers.warm(2)
+        pool = workers._pool
+        assert pool is not None
+        assert not pool._processes  # type: ignore[attr-defined]  # still spawning, in the background
+
+        ticks = 0
+        while not pool._processes:  # type: ignore[attr-defined]
+            await asyncio.sleep(0.01)  # the loop runs meanwhile
+            ticks += 1
+        assert ticks > 10
+        assert await workers.run(pool, workers.ready) is True
+    finally:
+        workers.shutdown()
+        multiprocessing.forkserver._forkserver._stop()  # type: ignore[attr-defined]

@@ -327,6 +327,7 @@ async def _validate_all(
 
     async def from_the_end(pool: ProcessPoolExecutor, helper: int) -> None:
         nonlocal back
+        await workers.spawned(pool)
         await asyncio.wrap_future(pool.submit(workers.ready))
         started.add(helper)
         while front < back:

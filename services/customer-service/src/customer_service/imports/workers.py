@@ -12,6 +12,7 @@ itself, whose threads (database drivers, Kafka clients) a fork would copy in an 
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextlib
 import logging
 import multiprocessing
@@ -35,6 +36,7 @@ IDLE_SECONDS = 300.0
 _lock = threading.Lock()
 _pool: ProcessPoolExecutor | None = None
 _pool_size = 0
+_pool_up: concurrent.futures.Future[None] | None = None  # the current pool's processes spawned
 _users = 0  # validations running
 _last_used = 0.0
 
@@ -42,7 +44,7 @@ _last_used = 0.0
 def validation_pool(processes: int) -> ProcessPoolExecutor | None:
     """The pool of `processes` validation workers (started on first use), or None when `processes` is 0
     (then rows are validated in a thread of the service process)."""
-    global _pool, _pool_size
+    global _pool, _pool_size, _pool_up
     if processes <= 0:
         return None
     with _lock:
@@ -54,8 +56,37 @@ def validation_pool(processes: int) -> ProcessPoolExecutor | None:
             context.set_forkserver_preload(_PRELOAD)
             _pool = ProcessPoolExecutor(max_workers=processes, mp_context=context)
             _pool_size = processes
-            log.info("started %d import validation worker process(es)", processes)
+            _pool_up = _spawn_in_thread(_pool, processes)
+            log.info("starting %d import validation worker process(es)", processes)
         return _pool
+
+
+def _spawn_in_thread(pool: ProcessPoolExecutor, processes: int) -> concurrent.futures.Future[None]:
+    """Spawn the pool's processes in a thread of their own. A submit spawns a process when none is idle,
+    and the first one waits for the fork server to import the validation code (seconds): done by the
+    caller, an upload, it held the event loop, and every request the service was serving, that long."""
+    up: concurrent.futures.Future[None] = concurrent.futures.Future()
+
+    def spawn() -> None:
+        try:
+            for _ in range(processes):
+                pool.submit(ready)
+        except BaseException as exc:  # shut down meanwhile, or the fork server failed
+            up.set_exception(exc)
+        else:
+            up.set_result(None)
+
+    threading.Thread(target=spawn, name="import-workers-spawn", daemon=True).start()
+    return up
+
+
+async def spawned(pool: ProcessPoolExecutor) -> None:
+    """Wait (without holding the event loop) until `pool`'s processes are spawned: only then does a
+    submit to it not block its caller. Raises what spawning them raised."""
+    with _lock:
+        up = _pool_up if _pool is pool else None
+    if up is not None:  # shielded: a waiter given up on (its task cancelled) does not cancel it for others
+        await asyncio.shield(asyncio.wrap_future(up))
 
 
 def ready() -> bool:
@@ -64,12 +95,9 @@ def ready() -> bool:
 
 
 def warm(processes: int) -> None:
-    """Start the workers now if they are not running (an upload is being read: the pool is up by the
-    time its rows are validated)."""
-    pool = validation_pool(processes)
-    if pool is not None:
-        for _ in range(processes):
-            pool.submit(ready)
+    """Start the workers now, in the background, if they are not running (an upload is being read: the
+    pool is up by the time its rows are validated)."""
+    if validation_pool(processes) is not None:
         _touch()
 
 
@@ -112,6 +140,7 @@ def _taken(only: ProcessPoolExecutor | None = None) -> ProcessPoolExecutor | Non
 
 async def run(pool: ProcessPoolExecutor, function: Callable[..., T], *args: Any) -> T:
     """`function(*args)` in a worker process of `pool` (`function` importable by name)."""
+    await spawned(pool)
     result: T = await asyncio.wrap_future(pool.submit(function, *args))
     return result
 
