@@ -16,6 +16,7 @@ from ecom_cli.main import app
 from ecom_cli.migrations import report_migrations, run_migrations
 from ecom_cli.stack import (
     DEFAULT_PORTS,
+    HTTP_PROTOCOL,
     SERVICE_KEEP_ALIVE_SECONDS,
     STACK,
     StackService,
@@ -115,6 +116,8 @@ def test_uvicorn_command_serves_the_package_app() -> None:
         "--port",
         "8103",
         "--no-access-log",
+        "--http",
+        HTTP_PROTOCOL,
         "--timeout-keep-alive",
         str(SERVICE_KEEP_ALIVE_SECONDS),
         "--no-proxy-headers",

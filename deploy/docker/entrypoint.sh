@@ -8,7 +8,8 @@ case "${1:-serve}" in
     serve)
         # Behind a proxy or ingress, set FORWARDED_ALLOW_IPS to its addresses so client IPs are kept.
         exec uvicorn "${SERVICE_MODULE}.main:app" --host 0.0.0.0 --port "${PORT:-8000}" \
-            --proxy-headers --forwarded-allow-ips "${FORWARDED_ALLOW_IPS:-127.0.0.1}" --no-access-log
+            --proxy-headers --forwarded-allow-ips "${FORWARDED_ALLOW_IPS:-127.0.0.1}" --no-access-log \
+            --http servicekit.http.server:ProblemHttpProtocol
         ;;
     migrate)
         # One-shot: run before the new version's pods start (compose `migrate-*`, the k8s Job).

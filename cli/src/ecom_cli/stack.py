@@ -175,6 +175,10 @@ def service_env(
     return env
 
 
+HTTP_PROTOCOL = "servicekit.http.server:ProblemHttpProtocol"
+"""uvicorn's HTTP protocol with its answer to an unreadable request (malformed, or a request line or header
+past 64 KiB) as problem+json instead of plain text."""
+
 SERVICE_KEEP_ALIVE_SECONDS = 5
 """How long each server keeps an idle connection (uvicorn's default, stated): the gateway's upstream
 pool drops its idle connections sooner (GATEWAY_UPSTREAM_IDLE_TIMEOUT_SECONDS, 4 s)."""
@@ -193,6 +197,8 @@ def uvicorn_command(service: StackService, *, host: str, port: int) -> list[str]
         "--port",
         str(port),
         "--no-access-log",
+        "--http",
+        HTTP_PROTOCOL,
         "--timeout-keep-alive",
         str(SERVICE_KEEP_ALIVE_SECONDS),
         "--no-proxy-headers",
@@ -226,4 +232,6 @@ def reference_channel_command(*, host: str, port: int) -> list[str]:
         "--port",
         str(port),
         "--no-access-log",
+        "--http",
+        HTTP_PROTOCOL,
     ]
