@@ -177,6 +177,19 @@ async def test_a_bad_audit_cursor_gets_4xx_problem(gw: RunningGateway) -> None:
     assert response.headers["content-type"] == "application/problem+json"
 
 
+async def test_an_empty_or_inverted_audit_range_gets_422(gw: RunningGateway) -> None:
+    admin = await gw.admin_headers()
+    for since, until in (("2026-06-01T00:00:00Z", "2026-01-01T00:00:00Z"), ("2026-01-01T00:00:00Z",) * 2):
+        response = await gw.http.get("/admin/audit", params={"since": since, "until": until}, headers=admin)
+
+        assert response.status_code == 422
+        assert response.headers["content-type"] == "application/problem+json"
+        assert "is not after since" in response.json()["detail"]
+    second = {"since": "2026-01-01T00:00:00Z", "until": "2026-01-01T00:00:01Z"}
+    fine = await gw.http.get("/admin/audit", params=second, headers=admin)
+    assert fine.status_code == 200
+
+
 async def test_people_clients_and_keys_are_listed_in_cursor_pages(gw: RunningGateway) -> None:
     admin = await gw.admin_headers()
     emails = [await gw.add_user("analyst") for _ in range(3)]

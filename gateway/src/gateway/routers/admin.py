@@ -327,7 +327,11 @@ async def audit_log(
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = 50,
     cursor: Annotated[str | None, Query(description="The next_cursor of the previous page")] = None,
 ) -> Page[AuditRead]:
-    """The audit log, newest first, filterable and paginated."""
+    """The audit log, newest first, filterable and paginated; 422 when `until` is not after `since`."""
+    if since is not None and until is not None and until <= since:
+        raise UnprocessableEntity(
+            f"The time range is empty: until {until.isoformat()} is not after since {since.isoformat()}."
+        )
     key = cursor_key(decode_cursor(cursor), ("id", int)) if cursor else None
     before_id: int | None = key[0] if key else None
     rows = await audit.search(
