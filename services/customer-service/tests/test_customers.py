@@ -373,6 +373,27 @@ async def test_exact_lookup_by_phone_in_any_format(
     assert [c["id"] for c in response.json()["items"]] == [created["id"]]
 
 
+async def test_phone_extension_is_kept_and_told_apart_from_the_line(
+    client: httpx.AsyncClient, token_issuer: TestTokenIssuer
+) -> None:
+    """An extension written in any usual way (`ext.`, `x`, `;ext=`) is stored after the E.164 number
+    as `;ext=`, found again in any of those forms, and not confused with the bare line."""
+    line = new_phone()
+    readable = f"{line[:3]} {line[3:4]} {line[4:6]} {line[6:8]} {line[8:10]} {line[10:]}"
+    office = await create_customer(client, token_issuer, phones=[{"number": f"{readable} ext. 12"}])
+    switchboard = await create_customer(client, token_issuer, phones=[{"number": line}])
+    headers = token_issuer.auth_header("customers:read")
+
+    assert office["phones"][0]["number"] == f"{line};ext=12"
+    for written in (f"{line} x12", f"{line};ext=12", f"0{line[3:]} ext 12"):
+        found = await client.get("/v1/customers", params={"phone": written}, headers=headers)
+        assert [c["id"] for c in found.json()["items"]] == [office["id"]], written
+    bare = await client.get("/v1/customers", params={"phone": line}, headers=headers)
+    assert [c["id"] for c in bare.json()["items"]] == [switchboard["id"]]
+    masked = await client.get(f"/v1/customers/{office['id']}", headers=headers)
+    assert masked.json()["phones"][0]["number"] == f"{line[:3]}*******{line[-2:]};ext=**"
+
+
 async def test_lookup_by_invalid_email_gets_422(
     client: httpx.AsyncClient, token_issuer: TestTokenIssuer
 ) -> None:

@@ -68,6 +68,14 @@ def _name_key(value: str) -> str:
     return collapse(re.sub(r"[^a-zA-Z ]+", " ", ascii_only)).lower()
 
 
+EXTENSION = ";ext="
+
+
+def phone_line(number: str) -> str:
+    """The E.164 line of a stored phone number, without its extension (`+33612345678;ext=12`)."""
+    return number.partition(EXTENSION)[0]
+
+
 def canonical_email(email: str) -> str:
     """Email for duplicate blocking: Gmail ignores dots and +tags, everyone ignores +tags."""
     local, _, domain = email.partition("@")
@@ -112,7 +120,11 @@ class Normalizer:
         if not phonenumbers.is_valid_number(parsed):
             self.fail(path, "The phone number is not a valid number.", "value_error.phone")
             return None
-        return str(phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164))
+        number = str(phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164))
+        if parsed.extension:
+            # Kept, in RFC 3966's notation: an office line's extension reaches another person.
+            return f"{number}{EXTENSION}{parsed.extension}"
+        return number
 
     def country(self, value: str | None, path: str) -> str | None:
         if value is None:
