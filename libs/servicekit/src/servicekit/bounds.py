@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections import Counter
 from collections.abc import Iterable
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
@@ -70,11 +71,24 @@ def check_json(value: Any, *, max_depth: int = MAX_JSON_DEPTH) -> None:
             raise JSONLimitError("integer out of the 64-bit range", _path(path))
 
 
-def loads_json(data: str | bytes, *, max_depth: int = MAX_JSON_DEPTH) -> Any:
+def loads_json(
+    data: str | bytes, *, max_depth: int = MAX_JSON_DEPTH, repeated: list[str] | None = None
+) -> Any:
     """`json.loads` that refuses what the platform cannot store: too deep, non-finite or huge numbers.
-    Any failure is a JSONLimitError (a ValueError) with a readable message, never a RecursionError."""
+    Any failure is a JSONLimitError (a ValueError) with a readable message, never a RecursionError.
+    `repeated`, when given, receives the path (`emails.0.address`) of every key that an object holds
+    more than once (`json.loads` silently keeps the last value), for the caller to refuse."""
+    holders: dict[int, list[str]] = {}
+
+    def keep_repeated(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+        value = dict(pairs)
+        if len(value) != len(pairs):
+            counts = Counter(key for key, _ in pairs)
+            holders[id(value)] = [key for key, count in counts.items() if count > 1]
+        return value
+
     try:
-        value = json.loads(data)
+        value = json.loads(data, object_pairs_hook=keep_repeated if repeated is not None else None)
     except json.JSONDecodeError as exc:
         raise JSONLimitError(f"not valid JSON ({exc.msg} at line {exc.lineno} column {exc.colno})") from None
     except RecursionError:
@@ -82,7 +96,23 @@ def loads_json(data: str | bytes, *, max_depth: int = MAX_JSON_DEPTH) -> Any:
     except (ValueError, UnicodeDecodeError) as exc:  # e.g. an integer of more than 4300 digits
         raise JSONLimitError(f"not valid JSON ({exc})") from None
     check_json(value, max_depth=max_depth)
+    if holders and repeated is not None:
+        repeated.extend(_repeated_paths(value, holders))
     return value
+
+
+def _repeated_paths(value: Any, holders: dict[int, list[str]]) -> list[str]:
+    """The paths of the repeated keys of the objects in `holders` (by id) found in `value`."""
+    paths: list[str] = []
+    stack: list[tuple[Any, tuple[str | int, ...]]] = [(value, ())]
+    while stack:
+        item, path = stack.pop()
+        if isinstance(item, dict):
+            paths.extend(_path((*path, key)) for key in holders.get(id(item), ()))
+            stack.extend((child, (*path, key)) for key, child in item.items())
+        elif isinstance(item, list):
+            stack.extend((child, (*path, index)) for index, child in enumerate(item))
+    return sorted(paths)
 
 
 # --- annotated types the schemas share ------------------------------------------------------------
