@@ -82,6 +82,52 @@ async def test_text_is_stored_in_composed_unicode(
     )
 
 
+@pytest.mark.parametrize(
+    ("field", "body"),
+    [
+        ("body.first_name", {"first_name": "Ev\u202eil", "last_name": "Doe"}),
+        ("body.last_name", {"first_name": "Bell", "last_name": "Ring\u0007\u001b[31m"}),
+        (
+            "body.addresses.0.city",
+            {"last_name": "Doe", "addresses": [{"kind": "shipping", "city": "Paris\u2066", "country": "FR"}]},
+        ),
+    ],
+)
+async def test_control_and_bidi_override_characters_get_422_naming_the_field(
+    client: httpx.AsyncClient, token_issuer: TestTokenIssuer, field: str, body: dict[str, object]
+) -> None:
+    response = await client.post(
+        "/v1/customers", json=body, headers=token_issuer.auth_header("customers:write")
+    )
+
+    assert response.status_code == 422
+    assert field in errors_of(response)
+
+
+async def test_names_of_only_invisible_characters_do_not_identify_a_customer(
+    client: httpx.AsyncClient, token_issuer: TestTokenIssuer
+) -> None:
+    response = await client.post(
+        "/v1/customers",
+        json={"first_name": "  ", "last_name": "\u200b\ufeff"},
+        headers=token_issuer.auth_header("customers:write"),
+    )
+
+    assert response.status_code == 422
+    assert "body" in errors_of(response)
+
+
+async def test_joiners_that_names_need_are_kept(
+    client: httpx.AsyncClient, token_issuer: TestTokenIssuer
+) -> None:
+    """Persian names use the zero-width non-joiner, emoji the zero-width joiner: they are text."""
+    customer = await create_customer(
+        client, token_issuer, first_name="\u0645\u0647\u0631\u200c\u0646\u0627\u0632"
+    )
+
+    assert customer["first_name"] == "\u0645\u0647\u0631\u200c\u0646\u0627\u0632"
+
+
 async def test_invalid_email_gets_422_naming_the_field(
     client: httpx.AsyncClient, token_issuer: TestTokenIssuer
 ) -> None:
