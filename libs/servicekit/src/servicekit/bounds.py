@@ -71,6 +71,39 @@ def check_json(value: Any, *, max_depth: int = MAX_JSON_DEPTH) -> None:
             raise JSONLimitError("integer out of the 64-bit range", _path(path))
 
 
+class RepeatedKeys:
+    """A `json.loads` object_pairs_hook that notes the objects giving a key more than once (`json.loads`
+    alone silently keeps the last value); `paths(value)` names those keys (`emails.0.address`)."""
+
+    def __init__(self) -> None:
+        self._holders: dict[int, list[str]] = {}
+
+    def __call__(self, pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+        value = dict(pairs)
+        if len(value) != len(pairs):
+            counts = Counter(key for key, _ in pairs)
+            self._holders[id(value)] = [key for key, count in counts.items() if count > 1]
+        return value
+
+    def paths(self, value: Any) -> list[str]:
+        """The paths of the repeated keys in `value`, the document this hook parsed."""
+        if not self._holders:
+            return []
+        paths: list[str] = []
+        stack: list[tuple[Any, tuple[str | int, ...]]] = [(value, ())]
+        while stack:
+            item, path = stack.pop()
+            if isinstance(item, dict):
+                paths.extend(_path((*path, key)) for key in self._holders.get(id(item), ()))
+                stack.extend((child, (*path, key)) for key, child in item.items())
+            elif isinstance(item, list):
+                stack.extend((child, (*path, index)) for index, child in enumerate(item))
+        return sorted(paths)
+
+
+REPEATED_KEY_MESSAGE = "the key is given more than once in its object; send it once"
+
+
 def loads_json(
     data: str | bytes, *, max_depth: int = MAX_JSON_DEPTH, repeated: list[str] | None = None
 ) -> Any:
@@ -78,17 +111,9 @@ def loads_json(
     Any failure is a JSONLimitError (a ValueError) with a readable message, never a RecursionError.
     `repeated`, when given, receives the path (`emails.0.address`) of every key that an object holds
     more than once (`json.loads` silently keeps the last value), for the caller to refuse."""
-    holders: dict[int, list[str]] = {}
-
-    def keep_repeated(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-        value = dict(pairs)
-        if len(value) != len(pairs):
-            counts = Counter(key for key, _ in pairs)
-            holders[id(value)] = [key for key, count in counts.items() if count > 1]
-        return value
-
+    hook = RepeatedKeys() if repeated is not None else None
     try:
-        value = json.loads(data, object_pairs_hook=keep_repeated if repeated is not None else None)
+        value = json.loads(data, object_pairs_hook=hook)
     except json.JSONDecodeError as exc:
         raise JSONLimitError(f"not valid JSON ({exc.msg} at line {exc.lineno} column {exc.colno})") from None
     except RecursionError:
@@ -96,23 +121,9 @@ def loads_json(
     except (ValueError, UnicodeDecodeError) as exc:  # e.g. an integer of more than 4300 digits
         raise JSONLimitError(f"not valid JSON ({exc})") from None
     check_json(value, max_depth=max_depth)
-    if holders and repeated is not None:
-        repeated.extend(_repeated_paths(value, holders))
+    if hook is not None and repeated is not None:
+        repeated.extend(hook.paths(value))
     return value
-
-
-def _repeated_paths(value: Any, holders: dict[int, list[str]]) -> list[str]:
-    """The paths of the repeated keys of the objects in `holders` (by id) found in `value`."""
-    paths: list[str] = []
-    stack: list[tuple[Any, tuple[str | int, ...]]] = [(value, ())]
-    while stack:
-        item, path = stack.pop()
-        if isinstance(item, dict):
-            paths.extend(_path((*path, key)) for key in holders.get(id(item), ()))
-            stack.extend((child, (*path, key)) for key, child in item.items())
-        elif isinstance(item, list):
-            stack.extend((child, (*path, index)) for index, child in enumerate(item))
-    return sorted(paths)
 
 
 # --- annotated types the schemas share ------------------------------------------------------------
