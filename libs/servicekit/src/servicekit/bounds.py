@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from collections import Counter
 from collections.abc import Iterable
 from datetime import UTC, date, datetime, timedelta
@@ -156,6 +157,43 @@ Amount = Annotated[Decimal, Field(allow_inf_nan=False, ge=0, le=MAX_AMOUNT, deci
 """A non-negative money amount with at most two decimals that fits the database."""
 AmountFilter = Annotated[Decimal, Field(allow_inf_nan=False, ge=0, le=MAX_AMOUNT)]
 """A price bound in a query (any precision, within the storable range)."""
+
+
+# Characters display text must not hold: C0/C1 controls (BEL, ESC of terminal codes, which XML 1.0
+# refuses too) and the bidi overrides and isolates that make text display in another order than it is
+# stored (U+202E turns "exe.gnp" into "png.exe"). Line text refuses line breaks and tabs as well.
+_HIDDEN_IN_TEXT = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+_HIDDEN_IN_LINE = re.compile("[\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+_HIDDEN_MESSAGE = (
+    "control characters (U+0000-U+001F, U+007F-U+009F{}) and bidirectional overrides or isolates "
+    "(U+202A-U+202E, U+2066-U+2069) are not allowed"
+)
+
+
+def _line_text(value: str) -> str:
+    if _HIDDEN_IN_LINE.search(value):
+        raise ValueError(_HIDDEN_MESSAGE.format(", line breaks and tabs included"))
+    return value
+
+
+def _multiline_text(value: str) -> str:
+    if _HIDDEN_IN_TEXT.search(value):
+        raise ValueError(_HIDDEN_MESSAGE.format(" other than tab and line breaks"))
+    return value
+
+
+def _not_blank(value: str) -> str:
+    if not value.strip():
+        raise ValueError("must not be blank")
+    return value
+
+
+LineText = Annotated[str, AfterValidator(_line_text)]
+"""One line of display text (a title, a brand): no control characters and no bidi overrides."""
+MultilineText = Annotated[str, AfterValidator(_multiline_text)]
+"""Display text of several lines (a description): tab and line breaks allowed, other controls not."""
+Title = Annotated[str, AfterValidator(_line_text), AfterValidator(_not_blank)]
+"""A `LineText` that is not only spaces."""
 
 
 def _in_window(value: datetime) -> datetime:
