@@ -76,6 +76,8 @@ async def test_a_body_over_the_limit_is_413_whether_declared_or_streamed(client:
         ('{"a": {"b": -1e400}}', "body.a.b"),
         ('{"a": 123456789012345678901234567890}', "body.a"),
         ('{"a": "x\\u0000y"}', "body.a"),
+        ('{"a": 1, "a": 2}', "body.a"),
+        ('{"a": [{"b": "kept?", "c": 1, "b": "or this?"}]}', "body.a.0.b"),
         (
             '{"a": ' + "[" * 40 + "]" * 40 + "}",
             "body.a.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0",

@@ -110,11 +110,18 @@ async def dump_all_tables(database_url: str) -> str:
 
 
 async def run_import(
-    client: httpx.AsyncClient, tokens: TestTokenIssuer, content: bytes, filename: str
+    client: httpx.AsyncClient,
+    tokens: TestTokenIssuer,
+    content: bytes,
+    filename: str,
+    on_error: str | None = None,
 ) -> dict[str, Any]:
     """Upload a customer import and poll its job until it has finished."""
     headers = tokens.auth_header("customers:write")
-    response = await client.post("/v1/imports", files={"file": (filename, content)}, headers=headers)
+    params = {"on_error": on_error} if on_error else {}
+    response = await client.post(
+        "/v1/imports", params=params, files={"file": (filename, content)}, headers=headers
+    )
     assert response.status_code == 202, response.text
     job: dict[str, Any] = response.json()
     for _ in range(200):

@@ -52,6 +52,40 @@ async def test_ledger_keeps_every_decision_and_profile_shows_the_latest(
     assert profile["consents"]["email_marketing"]["lawful_basis"] == "consent"
 
 
+async def test_a_backdated_record_joins_the_ledger_without_replacing_a_later_decision(
+    client: httpx.AsyncClient, token_issuer: TestTokenIssuer
+) -> None:
+    """A withdrawal recorded_at 1999, sent after a grant of today, became the current state: the
+    customer read as withdrawn since 1999. The later decision stays current; the ledger keeps both."""
+    customer = await create_customer(client, token_issuer)
+    await _consent(client, token_issuer, customer["id"], purpose="sms", status="granted")
+
+    late = await _consent(
+        client,
+        token_issuer,
+        customer["id"],
+        purpose="sms",
+        status="withdrawn",
+        recorded_at="1999-01-01T00:00:00Z",
+        source="paper-form",
+    )
+
+    assert late.status_code == 201
+    overview = (
+        await client.get(
+            f"/v1/customers/{customer['id']}/consents", headers=token_issuer.auth_header("customers:read")
+        )
+    ).json()
+    assert overview["current"]["sms"]["status"] == "granted"
+    assert [entry["status"] for entry in overview["ledger"]] == ["granted", "withdrawn"]
+    listed = await client.get(
+        "/v1/customers",
+        params={"consent": "sms:withdrawn", "limit": 500},
+        headers=token_issuer.auth_header("customers:read"),
+    )
+    assert customer["id"] not in [c["id"] for c in listed.json()["items"]]
+
+
 async def test_unknown_purpose_gets_422(client: httpx.AsyncClient, token_issuer: TestTokenIssuer) -> None:
     customer = await create_customer(client, token_issuer)
 

@@ -82,6 +82,52 @@ async def test_text_is_stored_in_composed_unicode(
     )
 
 
+@pytest.mark.parametrize(
+    ("field", "body"),
+    [
+        ("body.first_name", {"first_name": "Ev\u202eil", "last_name": "Doe"}),
+        ("body.last_name", {"first_name": "Bell", "last_name": "Ring\u0007\u001b[31m"}),
+        (
+            "body.addresses.0.city",
+            {"last_name": "Doe", "addresses": [{"kind": "shipping", "city": "Paris\u2066", "country": "FR"}]},
+        ),
+    ],
+)
+async def test_control_and_bidi_override_characters_get_422_naming_the_field(
+    client: httpx.AsyncClient, token_issuer: TestTokenIssuer, field: str, body: dict[str, object]
+) -> None:
+    response = await client.post(
+        "/v1/customers", json=body, headers=token_issuer.auth_header("customers:write")
+    )
+
+    assert response.status_code == 422
+    assert field in errors_of(response)
+
+
+async def test_names_of_only_invisible_characters_do_not_identify_a_customer(
+    client: httpx.AsyncClient, token_issuer: TestTokenIssuer
+) -> None:
+    response = await client.post(
+        "/v1/customers",
+        json={"first_name": "  ", "last_name": "\u200b\ufeff"},
+        headers=token_issuer.auth_header("customers:write"),
+    )
+
+    assert response.status_code == 422
+    assert "body" in errors_of(response)
+
+
+async def test_joiners_that_names_need_are_kept(
+    client: httpx.AsyncClient, token_issuer: TestTokenIssuer
+) -> None:
+    """Persian names use the zero-width non-joiner, emoji the zero-width joiner: they are text."""
+    customer = await create_customer(
+        client, token_issuer, first_name="\u0645\u0647\u0631\u200c\u0646\u0627\u0632"
+    )
+
+    assert customer["first_name"] == "\u0645\u0647\u0631\u200c\u0646\u0627\u0632"
+
+
 async def test_invalid_email_gets_422_naming_the_field(
     client: httpx.AsyncClient, token_issuer: TestTokenIssuer
 ) -> None:
@@ -371,6 +417,27 @@ async def test_exact_lookup_by_phone_in_any_format(
     )
 
     assert [c["id"] for c in response.json()["items"]] == [created["id"]]
+
+
+async def test_phone_extension_is_kept_and_told_apart_from_the_line(
+    client: httpx.AsyncClient, token_issuer: TestTokenIssuer
+) -> None:
+    """An extension written in any usual way (`ext.`, `x`, `;ext=`) is stored after the E.164 number
+    as `;ext=`, found again in any of those forms, and not confused with the bare line."""
+    line = new_phone()
+    readable = f"{line[:3]} {line[3:4]} {line[4:6]} {line[6:8]} {line[8:10]} {line[10:]}"
+    office = await create_customer(client, token_issuer, phones=[{"number": f"{readable} ext. 12"}])
+    switchboard = await create_customer(client, token_issuer, phones=[{"number": line}])
+    headers = token_issuer.auth_header("customers:read")
+
+    assert office["phones"][0]["number"] == f"{line};ext=12"
+    for written in (f"{line} x12", f"{line};ext=12", f"0{line[3:]} ext 12"):
+        found = await client.get("/v1/customers", params={"phone": written}, headers=headers)
+        assert [c["id"] for c in found.json()["items"]] == [office["id"]], written
+    bare = await client.get("/v1/customers", params={"phone": line}, headers=headers)
+    assert [c["id"] for c in bare.json()["items"]] == [switchboard["id"]]
+    masked = await client.get(f"/v1/customers/{office['id']}", headers=headers)
+    assert masked.json()["phones"][0]["number"] == f"{line[:3]}*******{line[-2:]};ext=**"
 
 
 async def test_lookup_by_invalid_email_gets_422(

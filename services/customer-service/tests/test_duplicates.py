@@ -249,6 +249,56 @@ async def test_dismissed_pair_is_not_listed_again(
     assert await duplicate_candidates(client, token_issuer, b["id"]) == []
 
 
+async def _pairs(
+    client: httpx.AsyncClient, tokens: TestTokenIssuer, customer_id: str, status: str
+) -> list[str]:
+    response = await client.get(
+        "/v1/duplicates",
+        params={"status": status, "customer_id": customer_id},
+        headers=tokens.auth_header("customers:read"),
+    )
+    return [pair["id"] for pair in response.json()["items"]]
+
+
+async def test_dismissing_a_merged_pair_gets_409_and_it_stays_merged(
+    client: httpx.AsyncClient, token_issuer: TestTokenIssuer
+) -> None:
+    a, b = await likely_pair(client, token_issuer)
+    (pair,) = await duplicate_candidates(client, token_issuer, b["id"])
+    assert (await _merge(client, token_issuer, a["id"], b["id"])).status_code == 201
+
+    response = await client.post(
+        f"/v1/duplicates/{pair['id']}/dismiss", headers=token_issuer.auth_header(*PII)
+    )
+
+    assert response.status_code == 409
+    assert response.headers["content-type"] == "application/problem+json"
+    assert await _pairs(client, token_issuer, b["id"], "merged") == [pair["id"]]
+    assert await _pairs(client, token_issuer, b["id"], "dismissed") == []
+
+
+async def test_dismisses_racing_a_merge_leave_the_pair_as_the_winner_left_it(
+    client: httpx.AsyncClient, token_issuer: TestTokenIssuer
+) -> None:
+    """Four dismisses and a merge of the pair at once: if the merge went first every dismiss is 409 and the
+    pair stays merged; otherwise the dismisses are 200 (a repeat is a no-op) and the merge, a person's
+    explicit decision, still merges. Never a merged pair marked dismissed after the fact."""
+    a, b = await likely_pair(client, token_issuer)
+    (pair,) = await duplicate_candidates(client, token_issuer, b["id"])
+    dismiss = f"/v1/duplicates/{pair['id']}/dismiss"
+
+    merge, *dismisses = await asyncio.gather(
+        _merge(client, token_issuer, a["id"], b["id"]),
+        *(client.post(dismiss, headers=token_issuer.auth_header(*PII)) for _ in range(4)),
+    )
+
+    assert merge.status_code == 201
+    codes = {r.status_code for r in dismisses}
+    status = "merged" if codes == {409} else "dismissed"
+    assert codes in ({409}, {200})
+    assert await _pairs(client, token_issuer, b["id"], status) == [pair["id"]]
+
+
 async def test_two_concurrent_merges_of_the_same_profiles_one_wins(
     client: httpx.AsyncClient, token_issuer: TestTokenIssuer
 ) -> None:

@@ -4,6 +4,7 @@ import json
 from typing import Any
 
 import httpx
+import pytest
 from customer_helpers import create_customer, new_email, run_import, unique
 
 from servicekit.testing import TestTokenIssuer
@@ -72,6 +73,41 @@ async def test_ndjson_import_dedupes_known_and_repeated_emails(
     )
 
     assert (job["status"], job["created_count"], job["matched_count"]) == ("succeeded", 1, 2)
+
+
+def _repeated_key_file(tag: str) -> bytes:
+    """Line 2 gives first_name twice, line 3 an email's address twice: json.loads would keep the last."""
+    last, one, other = f"Roe{unique()}", new_email(), new_email()
+    return "\n".join(
+        [
+            json.dumps({"first_name": "Kim", "last_name": last, "tags": [tag]}),
+            f'{{"first_name": "Kim", "first_name": "Kam", "last_name": "{last}x", "tags": ["{tag}"]}}',
+            f'{{"first_name": "Lee", "emails": [{{"address": "{one}", "address": "{other}"}}], '
+            f'"tags": ["{tag}"]}}',
+        ]
+    ).encode()
+
+
+@pytest.mark.parametrize(
+    ("mode", "status", "imported"),
+    [("refuse", "failed", 0), ("skip_row", "succeeded", 1), ("drop_field", "succeeded", 3)],
+)
+async def test_ndjson_key_given_twice_is_an_invalid_field_of_its_row(
+    client: httpx.AsyncClient, token_issuer: TestTokenIssuer, mode: str, status: str, imported: int
+) -> None:
+    tag = f"twice-{unique()}"
+
+    job = await run_import(client, token_issuer, _repeated_key_file(tag), "customers.ndjson", mode)
+
+    assert job["status"] == status
+    problems = [(e["row"], e["field"], e.get("dropped", False)) for e in job["errors"]]
+    dropped = mode == "drop_field"
+    assert problems == [(2, "first_name", dropped), (3, "emails.0.address", dropped)]
+    assert "line 2" in job["errors"][0]["reason"]
+    customers = await _by_tag(client, token_issuer, tag)
+    assert len(customers) == imported
+    assert not any(c["first_name"] == "Kam" for c in customers)
+    assert all(c["emails"] == [] for c in customers if c["first_name"] == "Lee")
 
 
 async def test_ndjson_line_that_is_not_json_fails_the_file_with_its_line(

@@ -5,7 +5,7 @@ import random
 from typing import Any
 
 from customer_service.duplicates import linkage
-from customer_service.duplicates.matching import Side, blocking_values, compare, side_of
+from customer_service.duplicates.matching import FIELDS, Side, blocking_values, compare, side_of
 
 
 def person(first: str, last: str, *, born: str | None = None, **address: Any) -> Side:
@@ -281,3 +281,18 @@ def test_name_levels_from_the_cache_are_computed_ones_also_when_it_fills_up(monk
         assert matching.names(a, b) == ((*crossed, True) if swapped else (*direct, False))
         assert matching.name_level(a.first_name, b.last_name) == crossed[0]
     assert matching._name_levels_held <= 7
+
+
+PHONE = FIELDS.index("phone")
+
+
+def test_phone_extensions_of_one_line_are_the_same_subscriber_not_the_same_phone() -> None:
+    def phoned(*numbers: str) -> Side:
+        return side_of("Lea", "Martin", {"phones": [{"number": n} for n in numbers]})
+
+    office = phoned("+33612345678;ext=12")
+
+    assert compare(office, phoned("+33612345678;ext=12")).levels[PHONE] == 2
+    assert compare(office, phoned("+33612345678;ext=13")).levels[PHONE] == 1
+    assert compare(office, phoned("+33612345678")).levels[PHONE] == 1
+    assert compare(office, phoned("+33698765432;ext=12")).levels[PHONE] == 0

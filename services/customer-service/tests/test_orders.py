@@ -96,6 +96,35 @@ async def test_line_in_another_currency_gets_422(
     assert "body.lines.0.currency" in errors_of(response)
 
 
+async def test_a_unit_price_with_more_than_two_decimals_gets_422_not_rounded(
+    client: httpx.AsyncClient, token_issuer: TestTokenIssuer
+) -> None:
+    """1.2345 was stored as 1.23 (and the totals computed from the rounded lines): refused instead."""
+    customer = await create_customer(client, token_issuer)
+    lines = [{"sku": "A", "quantity": 3, "unit_price": "1.2345", "currency": "EUR"}]
+
+    response = await place(client, token_issuer, customer_id=customer["id"], lines=lines)
+
+    assert "body.lines.0.unit_price" in errors_of(response)
+
+
+async def test_lines_adding_up_past_the_largest_amount_get_422(
+    client: httpx.AsyncClient, token_issuer: TestTokenIssuer
+) -> None:
+    """Each line within bounds, the order's total not: analytics-service (minor units in a 64-bit column)
+    could not store it and dead-lettered the order's event."""
+    customer = await create_customer(client, token_issuer)
+    line = {"sku": "A", "quantity": 100_000, "unit_price": "9999999999.99", "currency": "EUR"}
+
+    response = await place(client, token_issuer, customer_id=customer["id"], lines=[line] * 3)
+
+    assert "body.lines" in errors_of(response)
+    history = await client.get(
+        f"/v1/customers/{customer['id']}/orders", headers=token_issuer.auth_header(*WRITE)
+    )
+    assert history.json()["items"] == []
+
+
 async def test_unknown_customer_gets_404(client: httpx.AsyncClient, token_issuer: TestTokenIssuer) -> None:
     response = await place(client, token_issuer, customer_id="no-such-customer")
 

@@ -438,3 +438,51 @@ async def test_a_multipart_upload_without_a_file_part_is_422(
     )
 
     assert "no file part" in _problem(response, 422)["detail"]
+
+
+# --- display text --------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("title", "Invoice\u202egnp.exe"),
+        ("title", "Bell\u0007"),
+        ("title", "   "),
+        ("brand", "Acme\u001b[2J"),
+        ("description", "Fine\nlines\tand \u2066hidden\u2069"),
+    ],
+)
+async def test_control_and_bidi_override_characters_in_display_text_are_422(
+    client: httpx.AsyncClient, token_issuer: TestTokenIssuer, field: str, value: str
+) -> None:
+    """They reached channel listings and the Google feed (XML 1.0 has no BEL or ESC) as sent."""
+    sku = unique("TXT-")
+    body = {"title": "Plain", "variants": [{"sku": sku}], field: value}
+
+    response = await client.post(
+        "/v1/products", json=body, headers=token_issuer.auth_header("products:write")
+    )
+
+    assert [e["field"] for e in _problem(response, 422)["errors"]] == [f"body.{field}"]
+    assert not await _sku_exists(client, token_issuer, sku)
+
+
+async def test_a_description_keeps_its_line_breaks_and_tabs(
+    client: httpx.AsyncClient, token_issuer: TestTokenIssuer
+) -> None:
+    product = await create_product(client, token_issuer, description="Two\r\nlines\tand a tab")
+
+    assert product["description"] == "Two\r\nlines\tand a tab"
+
+
+async def test_a_title_with_a_control_character_is_a_row_error_of_an_import(
+    client: httpx.AsyncClient, token_issuer: TestTokenIssuer
+) -> None:
+    sku = unique("SKU-")
+    content = json.dumps({"sku": sku, "title": "Bell\u0007"}) + "\n"
+
+    job = await _import(client, token_issuer, content, "ndjson")
+
+    assert (job["rows_created"], job["rows_failed"]) == (0, 1), job
+    assert not await _sku_exists(client, token_issuer, sku)

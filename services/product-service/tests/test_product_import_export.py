@@ -125,6 +125,38 @@ async def test_bad_rows_are_reported_and_write_nothing(
     assert found.json()["items"] == []
 
 
+async def test_a_key_given_twice_refuses_its_row_with_the_line(
+    client: httpx.AsyncClient, token_issuer: TestTokenIssuer
+) -> None:
+    """`{"title": "A", "title": "B"}` would silently keep "B": the row is refused, naming the key and
+    its line, in NDJSON and in a CSV JSON cell alike; the other rows are imported."""
+    good, twice, cell = unique("OK-"), unique("TW-"), unique("TC-")
+    ndjson = "\n".join(
+        [
+            json.dumps({"sku": good, "title": "Fine"}),
+            f'{{"sku": "{twice}", "title": "First", "title": "Second"}}',
+        ]
+    )
+    csv_file = HEADER + f'{cell},,Cell,,,,,,"{{""colour"": ""red"", ""colour"": ""blue""}}",,\n'
+
+    jobs = [await _import(client, token_issuer, ndjson + "\n", "ndjson")]
+    jobs.append(await _import(client, token_issuer, csv_file, "csv"))
+
+    assert [(j["rows_created"], j["rows_failed"]) for j in jobs] == [(1, 1), (0, 1)]
+    headers = token_issuer.auth_header("products:read")
+    errors = [
+        (await client.get(f"/v1/imports/{job['id']}/errors", headers=headers)).json()["items"][0]
+        for job in jobs
+    ]
+    assert errors[0]["row_number"] == 2
+    assert "line 2" in errors[0]["message"]
+    assert "'title'" in errors[0]["message"]
+    assert "'attributes.colour'" in errors[1]["message"]
+    for sku in (twice, cell):
+        found = await client.get("/v1/search", params={"q": sku}, headers=headers)
+        assert found.json()["items"] == []
+
+
 async def test_duplicate_sku_within_a_file_is_refused_the_second_time(
     client: httpx.AsyncClient, token_issuer: TestTokenIssuer
 ) -> None:

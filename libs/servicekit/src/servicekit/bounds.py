@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import json
 import math
+import re
+from collections import Counter
 from collections.abc import Iterable
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
@@ -70,11 +72,49 @@ def check_json(value: Any, *, max_depth: int = MAX_JSON_DEPTH) -> None:
             raise JSONLimitError("integer out of the 64-bit range", _path(path))
 
 
-def loads_json(data: str | bytes, *, max_depth: int = MAX_JSON_DEPTH) -> Any:
+class RepeatedKeys:
+    """A `json.loads` object_pairs_hook that notes the objects giving a key more than once (`json.loads`
+    alone silently keeps the last value); `paths(value)` names those keys (`emails.0.address`)."""
+
+    def __init__(self) -> None:
+        self._holders: dict[int, list[str]] = {}
+
+    def __call__(self, pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+        value = dict(pairs)
+        if len(value) != len(pairs):
+            counts = Counter(key for key, _ in pairs)
+            self._holders[id(value)] = [key for key, count in counts.items() if count > 1]
+        return value
+
+    def paths(self, value: Any) -> list[str]:
+        """The paths of the repeated keys in `value`, the document this hook parsed."""
+        if not self._holders:
+            return []
+        paths: list[str] = []
+        stack: list[tuple[Any, tuple[str | int, ...]]] = [(value, ())]
+        while stack:
+            item, path = stack.pop()
+            if isinstance(item, dict):
+                paths.extend(_path((*path, key)) for key in self._holders.get(id(item), ()))
+                stack.extend((child, (*path, key)) for key, child in item.items())
+            elif isinstance(item, list):
+                stack.extend((child, (*path, index)) for index, child in enumerate(item))
+        return sorted(paths)
+
+
+REPEATED_KEY_MESSAGE = "the key is given more than once in its object; send it once"
+
+
+def loads_json(
+    data: str | bytes, *, max_depth: int = MAX_JSON_DEPTH, repeated: list[str] | None = None
+) -> Any:
     """`json.loads` that refuses what the platform cannot store: too deep, non-finite or huge numbers.
-    Any failure is a JSONLimitError (a ValueError) with a readable message, never a RecursionError."""
+    Any failure is a JSONLimitError (a ValueError) with a readable message, never a RecursionError.
+    `repeated`, when given, receives the path (`emails.0.address`) of every key that an object holds
+    more than once (`json.loads` silently keeps the last value), for the caller to refuse."""
+    hook = RepeatedKeys() if repeated is not None else None
     try:
-        value = json.loads(data)
+        value = json.loads(data, object_pairs_hook=hook)
     except json.JSONDecodeError as exc:
         raise JSONLimitError(f"not valid JSON ({exc.msg} at line {exc.lineno} column {exc.colno})") from None
     except RecursionError:
@@ -82,6 +122,8 @@ def loads_json(data: str | bytes, *, max_depth: int = MAX_JSON_DEPTH) -> Any:
     except (ValueError, UnicodeDecodeError) as exc:  # e.g. an integer of more than 4300 digits
         raise JSONLimitError(f"not valid JSON ({exc})") from None
     check_json(value, max_depth=max_depth)
+    if hook is not None and repeated is not None:
+        repeated.extend(hook.paths(value))
     return value
 
 
@@ -115,6 +157,43 @@ Amount = Annotated[Decimal, Field(allow_inf_nan=False, ge=0, le=MAX_AMOUNT, deci
 """A non-negative money amount with at most two decimals that fits the database."""
 AmountFilter = Annotated[Decimal, Field(allow_inf_nan=False, ge=0, le=MAX_AMOUNT)]
 """A price bound in a query (any precision, within the storable range)."""
+
+
+# Characters display text must not hold: C0/C1 controls (BEL, ESC of terminal codes, which XML 1.0
+# refuses too) and the bidi overrides and isolates that make text display in another order than it is
+# stored (U+202E turns "exe.gnp" into "png.exe"). Line text refuses line breaks and tabs as well.
+_HIDDEN_IN_TEXT = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+_HIDDEN_IN_LINE = re.compile("[\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+_HIDDEN_MESSAGE = (
+    "control characters (U+0000-U+001F, U+007F-U+009F{}) and bidirectional overrides or isolates "
+    "(U+202A-U+202E, U+2066-U+2069) are not allowed"
+)
+
+
+def _line_text(value: str) -> str:
+    if _HIDDEN_IN_LINE.search(value):
+        raise ValueError(_HIDDEN_MESSAGE.format(", line breaks and tabs included"))
+    return value
+
+
+def _multiline_text(value: str) -> str:
+    if _HIDDEN_IN_TEXT.search(value):
+        raise ValueError(_HIDDEN_MESSAGE.format(" other than tab and line breaks"))
+    return value
+
+
+def _not_blank(value: str) -> str:
+    if not value.strip():
+        raise ValueError("must not be blank")
+    return value
+
+
+LineText = Annotated[str, AfterValidator(_line_text)]
+"""One line of display text (a title, a brand): no control characters and no bidi overrides."""
+MultilineText = Annotated[str, AfterValidator(_multiline_text)]
+"""Display text of several lines (a description): tab and line breaks allowed, other controls not."""
+Title = Annotated[str, AfterValidator(_line_text), AfterValidator(_not_blank)]
+"""A `LineText` that is not only spaces."""
 
 
 def _in_window(value: datetime) -> datetime:

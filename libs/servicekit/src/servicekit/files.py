@@ -155,6 +155,9 @@ class JsonLine:
     line: int
     """1-based line of the file."""
     value: dict[str, Any]
+    repeated: tuple[str, ...] = ()
+    """Paths of the keys an object of the line holds more than once (`value` has the last one's value):
+    the row is ambiguous, for the importer to refuse in its error mode."""
 
 
 def read_ndjson(source: IO[bytes], limits: FileLimits | None = None) -> Iterator[JsonLine]:
@@ -168,13 +171,14 @@ def read_ndjson(source: IO[bytes], limits: FileLimits | None = None) -> Iterator
         number += 1
         if number > limits.max_rows:
             raise FileFormatError(f"the file has more than {limits.max_rows} rows", line=counter[0])
+        repeated: list[str] = []
         try:
-            value = loads_json(text, max_depth=limits.max_depth)
+            value = loads_json(text, max_depth=limits.max_depth, repeated=repeated)
         except JSONLimitError as exc:
             raise FileFormatError(str(exc), line=counter[0]) from None
         if not isinstance(value, dict):
             raise FileFormatError("each line must be a JSON object", line=counter[0])
-        yield JsonLine(number, counter[0], value)
+        yield JsonLine(number, counter[0], value, tuple(repeated))
 
 
 def check_file(source: IO[bytes], fmt: str, limits: FileLimits | None = None) -> int:

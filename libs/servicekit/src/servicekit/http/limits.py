@@ -20,7 +20,7 @@ from fastapi import HTTPException
 from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from servicekit.bounds import MAX_JSON_DEPTH, JSONLimitError, check_json
+from servicekit.bounds import MAX_JSON_DEPTH, REPEATED_KEY_MESSAGE, JSONLimitError, RepeatedKeys, check_json
 from servicekit.errors import FieldError, problem_response
 
 BODY_LIMIT_KEY = "servicekit.max_body_bytes"
@@ -182,12 +182,17 @@ def _json_problem(body: bytes) -> JSONLimitError | None:
     answers with its usual 422 json_invalid)."""
     if not body.strip():
         return None
+    repeated = RepeatedKeys()
     try:
-        check_json(json.loads(body))
+        value = json.loads(body, object_pairs_hook=repeated)
+        check_json(value)
     except (json.JSONDecodeError, UnicodeDecodeError):
         return None
     except JSONLimitError as exc:
         return exc
     except (RecursionError, ValueError) as exc:
         return _limit_error(exc)
+    paths = repeated.paths(value)
+    if paths:  # which of the values was meant is unknown: json.loads would keep the last
+        return JSONLimitError(REPEATED_KEY_MESSAGE, paths[0])
     return None

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
@@ -22,6 +24,7 @@ async def record(
     session: AsyncSession, context: CustomerContext, *, customer: Customer, change: ConsentChange
 ) -> ConsentRecord:
     """Append to the ledger and update the current state; emits consent_changed when the state changes.
+    A record older than the current state's (`recorded_at`) only joins the ledger.
 
     The profile is locked and read again first (a no-op UPDATE of its row: a row lock on PostgreSQL, the
     write lock on SQLite), so a change recorded by a concurrent transaction that read the same profile is
@@ -46,7 +49,13 @@ async def record(
         recorded_at=stamp,
     )
     session.add(entry)
-    previous = customer.consents.get(change.purpose, {}).get("status")
+    current = customer.consents.get(change.purpose)
+    if current is not None and datetime.fromisoformat(current["recorded_at"]) > stamp:
+        # A backdated record (a paper form, an older system's history) is history: the ledger keeps it,
+        # the state the person expressed later stays current.
+        await session.flush()
+        return entry
+    previous = current.get("status") if current is not None else None
     state = ConsentState(
         status=change.status, recorded_at=stamp, source=change.source, lawful_basis=change.lawful_basis
     )

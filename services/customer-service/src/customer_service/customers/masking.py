@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from customer_service.customers.normalize import EXTENSION
+
 MASK = "***"
 
 
@@ -13,7 +15,9 @@ def email(address: str) -> str:
 
 
 def phone(number: str) -> str:
-    return f"{number[:3]}{'*' * max(0, len(number) - 5)}{number[-2:]}"
+    line, extension, digits = number.partition(EXTENSION)
+    masked = f"{line[:3]}{'*' * max(0, len(line) - 5)}{line[-2:]}"
+    return f"{masked}{extension}{'*' * len(digits)}" if extension else masked
 
 
 def address(value: dict[str, Any]) -> dict[str, Any]:

@@ -18,6 +18,9 @@ from email_validator.syntax import validate_email_domain_name
 from servicekit.errors import FieldError, UnprocessableEntity
 
 _SPACES = re.compile(r"\s+")
+# Left after spaces are collapsed: C0/C1 controls (BEL, ESC...) and the bidi overrides and isolates that
+# make text display in another order than it is stored (e.g. U+202E, "Trojan Source").
+_HIDDEN_CONTROLS = re.compile("[\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
 
 # Postcode shapes per country: a pattern on the compacted (no space, upper case) code and a formatter.
 _POSTCODES: dict[str, tuple[re.Pattern[str], Callable[[str], str]]] = {
@@ -68,6 +71,14 @@ def _name_key(value: str) -> str:
     return collapse(re.sub(r"[^a-zA-Z ]+", " ", ascii_only)).lower()
 
 
+EXTENSION = ";ext="
+
+
+def phone_line(number: str) -> str:
+    """The E.164 line of a stored phone number, without its extension (`+33612345678;ext=12`)."""
+    return number.partition(EXTENSION)[0]
+
+
 def canonical_email(email: str) -> str:
     """Email for duplicate blocking: Gmail ignores dots and +tags, everyone ignores +tags."""
     local, _, domain = email.partition("@")
@@ -112,7 +123,11 @@ class Normalizer:
         if not phonenumbers.is_valid_number(parsed):
             self.fail(path, "The phone number is not a valid number.", "value_error.phone")
             return None
-        return str(phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164))
+        number = str(phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164))
+        if parsed.extension:
+            # Kept, in RFC 3966's notation: an office line's extension reaches another person.
+            return f"{number}{EXTENSION}{parsed.extension}"
+        return number
 
     def country(self, value: str | None, path: str) -> str | None:
         if value is None:
@@ -145,6 +160,17 @@ class Normalizer:
         if value is None:
             return None
         cleaned = collapse(value if value.isascii() else unicodedata.normalize("NFC", value))
+        if not cleaned.isprintable():  # rare: only then look at each character
+            if _HIDDEN_CONTROLS.search(cleaned):
+                self.fail(
+                    path,
+                    "Control characters (U+0000-U+001F, U+007F-U+009F) and bidirectional overrides or "
+                    "isolates (U+202A-U+202E, U+2066-U+2069) are not allowed in text.",
+                    "value_error.control_character",
+                )
+                return None
+            if all(unicodedata.category(ch) == "Cf" or ch == " " for ch in cleaned):
+                return None  # only invisible characters (zero-width spaces...): as blank as spaces
         if not cleaned:
             return None
         if title and (cleaned.islower() or cleaned.isupper()) and not _is_code(cleaned):

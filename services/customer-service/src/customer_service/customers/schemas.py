@@ -24,7 +24,11 @@ class EmailIn(_In):
 
 
 class PhoneIn(_In):
-    number: str = Field(min_length=1, max_length=40, description="Any format; stored as E.164")
+    number: str = Field(
+        min_length=1,
+        max_length=40,
+        description="Any format; stored as E.164, an extension after it as `;ext=12`",
+    )
     verified: bool = False
 
 

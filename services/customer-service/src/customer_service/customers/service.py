@@ -227,6 +227,10 @@ def normalize_profile(
     fields = _normalize_fields(
         norm, data.model_dump(include={"first_name", "last_name", "country", "locale", "attributes", "tags"})
     )
+    named = fields.get("first_name") or fields.get("last_name")
+    if not (norm.errors or named or contact.emails or contact.phones or data.external_ids):
+        # The schema saw a name; normalised, it was only invisible characters (a zero-width space).
+        norm.fail("body", "A customer needs at least one identifying field; the names are blank.", "missing")
     norm.raise_if_any()
     return NormalizedProfile(contact, fields, list(data.external_ids))
 

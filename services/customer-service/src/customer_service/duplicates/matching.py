@@ -13,7 +13,7 @@ import jellyfish
 from rapidfuzz import fuzz
 from rapidfuzz.distance import OSA, JaroWinkler, Levenshtein
 
-from customer_service.customers.normalize import canonical_email, name_key
+from customer_service.customers.normalize import canonical_email, name_key, phone_line
 
 NULL = -1  # the field is missing on one side or both: it counts neither for nor against
 
@@ -297,9 +297,9 @@ def phone_level(a: Side, b: Side) -> int:
         if x in b_phones:
             return 2
     for x in a_phones:
-        subscriber = x[-8:]
+        subscriber = phone_line(x)[-8:]
         for y in b_phones:
-            if y[-8:] == subscriber:
+            if phone_line(y)[-8:] == subscriber:
                 return 1
     return 0
 

@@ -97,10 +97,10 @@ async def read_cluster(customer: CustomerDep, session: SessionDep, _: ReadCaller
 @router.post(
     "/duplicates/{duplicate_id}/dismiss",
     response_model=DuplicateRead,
-    responses=problem_responses(401, 403, 404),
+    responses=problem_responses(401, 403, 404, 409),
 )
 async def dismiss_duplicate(duplicate_id: str, session: SessionDep, _: WriteCaller) -> DuplicateRead:
-    """Mark a pair as not the same person; it is never proposed or merged automatically again."""
+    """Mark a pair as not the same person; never proposed or auto-merged again (409 if already merged)."""
     row = await service.dismiss(session, duplicate_id=duplicate_id)
     return _duplicate(row)
 

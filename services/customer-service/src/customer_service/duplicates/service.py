@@ -340,12 +340,22 @@ async def cluster_of(
 
 
 async def dismiss(session: AsyncSession, *, duplicate_id: str) -> DuplicateCandidate:
-    row = await session.get(DuplicateCandidate, duplicate_id)
+    """Mark an open pair dismissed (compare-and-set on `open`). Dismissing it again is a no-op; a pair
+    merged or superseded (by a merge, maybe one racing this call) is 409: it keeps its status."""
+    dismissed = await session.execute(
+        update(DuplicateCandidate)
+        .where(col(DuplicateCandidate.id) == duplicate_id, col(DuplicateCandidate.status) == OPEN)
+        .values(status="dismissed", updated_at=customers.now())
+        .execution_options(synchronize_session=False)
+    )
+    row = await session.get(DuplicateCandidate, duplicate_id, populate_existing=True)
     if row is None:
         raise NotFound(f"No duplicate candidate {duplicate_id}.")
-    row.status = "dismissed"
-    row.updated_at = customers.now()
-    await session.flush()
+    if dismissed.rowcount != 1 and row.status != "dismissed":  # type: ignore[attr-defined]
+        raise Conflict(
+            f"This pair is {row.status}: a merge closed it. Undo the merge "
+            "(POST /v1/merges/{id}/undo) to separate the profiles."
+        )
     return row
 
 

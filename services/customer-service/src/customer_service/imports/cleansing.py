@@ -71,6 +71,9 @@ class ParsedRow:
     number: int
     data: dict[str, Any]
     raw: dict[str, Any] | None = None
+    repeated: tuple[str, ...] = ()
+    """Paths of the keys the row's NDJSON line gave more than once (see `check_repeated`)."""
+    line: int = 0
 
 
 @dataclass
@@ -153,6 +156,35 @@ def check_row(region: str, row: ParsedRow, fmt: str, mode: str) -> CheckedRow:
             return CheckedRow(row.number, profile, [{**e, "dropped": True} for e in errors], row.raw)
         errors += [{"row": row.number, "field": field_name(p, fmt), "reason": r} for p, r in problems]
     return CheckedRow(row.number, None, errors, row.raw)
+
+
+def check_repeated(region: str, row: ParsedRow, fmt: str, mode: str) -> CheckedRow:
+    """A row whose line gives a key twice (`{"first_name": "A", "first_name": "B"}`): which value was
+    meant is unknown, so each such key is an invalid field. `refuse` and `skip_row` refuse the row;
+    `drop_field` imports the row without those fields (an email, a phone or an external id whole),
+    checked as any other row."""
+    repeated = [
+        {
+            "row": row.number,
+            "field": field_name(path, fmt),
+            "reason": f"line {row.line}: the key {path!r} is given more than once; send it once",
+        }
+        for path in row.repeated
+    ]
+    if mode != "drop_field":
+        return CheckedRow(row.number, None, repeated, row.raw)
+    data = {
+        k: ([dict(i) if isinstance(i, dict) else i for i in v] if isinstance(v, list) else v)
+        for k, v in row.data.items()
+    }
+    if not all(_drop(data, path) for path in row.repeated):
+        return CheckedRow(row.number, None, repeated, row.raw)
+    rest = check_row(region, ParsedRow(row.number, data, row.raw), fmt, mode)
+    if rest.profile is None:
+        return CheckedRow(row.number, None, repeated + rest.errors, row.raw)
+    return CheckedRow(
+        row.number, rest.profile, [{**e, "dropped": True} for e in repeated] + rest.errors, row.raw
+    )
 
 
 def check_rows(context: CustomerContext, rows: list[ParsedRow], fmt: str, mode: str) -> list[CheckedRow]:

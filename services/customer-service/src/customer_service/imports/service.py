@@ -40,6 +40,7 @@ from customer_service.imports.cleansing import (
     CheckedRow,
     ParsedRow,
     check_packed,
+    check_repeated,
     check_rows,
     pack_rows,
     unpack_checked,
@@ -100,7 +101,7 @@ def parse(content: IO[bytes] | bytes, fmt: str) -> list[ParsedRow]:
     with cyclic_gc_paused():  # a big file's rows all live until the job ends (see cyclic_gc_paused)
         if fmt == "ndjson":
             return [
-                ParsedRow(line.number, line.value, raw=line.value)
+                ParsedRow(line.number, line.value, raw=line.value, repeated=line.repeated, line=line.line)
                 for line in read_ndjson(source, IMPORT_FILE_LIMITS)
             ]
         return _parse_csv(source)
@@ -200,6 +201,10 @@ async def _run(
     try:
         await _update(database, job_id, status="running")
         checked = await _validate_all(database, context, job_id, rows, fmt, on_error)
+        checked = [
+            check_repeated(context.default_region, row, fmt, on_error) if row.repeated else result
+            for row, result in zip(rows, checked, strict=True)
+        ]
         errors = [e for row in checked for e in row.errors][:MAX_ERRORS]
         rejected = [row for row in checked if row.profile is None]
         if rejected and on_error == "refuse":

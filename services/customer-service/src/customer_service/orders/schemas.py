@@ -11,7 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from contracts.catalog.inventory import BackorderReason
 from contracts.catalog.shipments import ShipmentStatus
 from customer_service.customers.schemas import IdentifyRequest
-from servicekit.bounds import CountryCode, CurrencyCode, PastDatetime
+from servicekit.bounds import Amount, CountryCode, CurrencyCode, PastDatetime
 
 OrderStatus = Literal["placed", "paid", "shipped", "delivered", "cancelled", "refunded"]
 
@@ -21,7 +21,7 @@ class OrderLineIn(BaseModel):
 
     sku: str = Field(min_length=1, max_length=100)
     quantity: int = Field(gt=0, le=100_000)
-    unit_price: Decimal = Field(ge=0, max_digits=14, decimal_places=4)
+    unit_price: Amount = Field(description="At most two decimals (a third would be rounded away)")
     currency: CurrencyCode
 
 

@@ -19,6 +19,7 @@ from customer_service.orders.metrics import ORDER_REVENUE, ORDERS
 from customer_service.orders.models import Order, OrderStatusChange
 from customer_service.orders.schemas import OrderCreate, OrderRead, StatusChange, TimelineEntry
 from customer_service.risk import service as risk
+from servicekit.bounds import MAX_AMOUNT
 from servicekit.errors import Conflict, NotFound
 from servicekit.events import outbox
 from servicekit.http.idempotency import fingerprint
@@ -56,6 +57,11 @@ def _totals(body: OrderCreate) -> tuple[Decimal, Decimal]:
                 f"body.lines.{i}.currency", f"The line's currency must be the order's ({body.currency})."
             )
     subtotal = sum((line.unit_price * line.quantity for line in body.lines), Decimal("0")).quantize(CENT)
+    if subtotal > MAX_AMOUNT:
+        # What every consumer stores as a money amount (analytics: minor units in a 64-bit column).
+        raise customers.unprocessable(
+            "body.lines", f"The lines add up to {subtotal}, more than an order can hold ({MAX_AMOUNT})."
+        )
     if body.subtotal is not None and body.subtotal.quantize(CENT) != subtotal:
         raise customers.unprocessable("body.subtotal", f"The lines add up to {subtotal}.")
     if body.discount_total > subtotal:

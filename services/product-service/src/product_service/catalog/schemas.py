@@ -9,7 +9,7 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from product_service.catalog.gtin import is_valid_gtin
-from servicekit.bounds import JSONObject, ShortStr, SmallJSONObject
+from servicekit.bounds import JSONObject, LineText, MultilineText, ShortStr, SmallJSONObject, Title
 
 AttributeValues = JSONObject
 """Attribute values: at most 200, nested at most 6 levels, numbers finite."""
@@ -162,9 +162,9 @@ class VariantRead(BaseModel):
 class ProductCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    title: str = Field(min_length=1, max_length=300)
-    brand: str | None = Field(default=None, max_length=200)
-    description: str | None = Field(default=None, max_length=20_000)
+    title: Title = Field(min_length=1, max_length=300)
+    brand: LineText | None = Field(default=None, max_length=200)
+    description: MultilineText | None = Field(default=None, max_length=20_000)
     category_id: str | None = Field(default=None, max_length=100)
     status: ProductStatus = "draft"
     attributes: AttributeValues = Field(default_factory=dict)
@@ -190,9 +190,9 @@ class ProductUpdate(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    title: str | None = Field(default=None, min_length=1, max_length=300)
-    brand: str | None = Field(default=None, max_length=200)
-    description: str | None = Field(default=None, max_length=20_000)
+    title: Title | None = Field(default=None, min_length=1, max_length=300)
+    brand: LineText | None = Field(default=None, max_length=200)
+    description: MultilineText | None = Field(default=None, max_length=20_000)
     category_id: str | None = Field(default=None, max_length=100)
     status: ProductStatus | None = None
     attributes: AttributeValues | None = Field(

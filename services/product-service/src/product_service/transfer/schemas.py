@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from product_service.catalog.gtin import is_valid_gtin
 from product_service.catalog.schemas import SKU_PATTERN, AttributeValues, VariantAxes
+from servicekit.bounds import LineText, MultilineText, Title
 
 TransferFormat = Literal["csv", "ndjson"]
 ImportStatus = Literal["queued", "running", "succeeded", "failed"]
@@ -36,9 +37,9 @@ class ImportRow(BaseModel):
 
     sku: str = Field(pattern=SKU_PATTERN)
     product_id: str | None = Field(default=None, max_length=100)
-    title: str | None = Field(default=None, min_length=1, max_length=300)
-    brand: str | None = Field(default=None, max_length=200)
-    description: str | None = Field(default=None, max_length=20_000)
+    title: Title | None = Field(default=None, min_length=1, max_length=300)
+    brand: LineText | None = Field(default=None, max_length=200)
+    description: MultilineText | None = Field(default=None, max_length=20_000)
     category_id: str | None = Field(default=None, max_length=100)
     status: Literal["draft", "active", "archived"] | None = None
     gtin: str | None = None

@@ -87,10 +87,14 @@ def _csv_rows(source: IO[bytes]) -> Iterator[tuple[int, RawRow]]:
             if value == "":
                 continue
             if key in JSON_COLUMNS:
+                repeated: list[str] = []
                 try:
-                    row[key] = loads_json(value, max_depth=IMPORT_FILE_LIMITS.max_depth)
+                    row[key] = loads_json(value, max_depth=IMPORT_FILE_LIMITS.max_depth, repeated=repeated)
                 except JSONLimitError as exc:
                     problem = f"{key}: {exc}"
+                else:
+                    if repeated:
+                        problem = _repeated_problem(record.line, [f"{key}.{path}" for path in repeated])
             elif key == "media_urls":
                 row[key] = [url for url in value.split("|") if url]
             else:
@@ -100,7 +104,14 @@ def _csv_rows(source: IO[bytes]) -> Iterator[tuple[int, RawRow]]:
 
 def _ndjson_rows(source: IO[bytes]) -> Iterator[tuple[int, RawRow]]:
     for line in read_ndjson(source, IMPORT_FILE_LIMITS):
-        yield line.number, line.value
+        yield line.number, _repeated_problem(line.line, line.repeated) if line.repeated else line.value
+
+
+def _repeated_problem(line: int, paths: Sequence[str]) -> str:
+    """Why a row that gives a key twice is refused: which of its values was meant is unknown (a JSON
+    parser silently keeps the last)."""
+    keys = ", ".join(repr(path) for path in paths)
+    return f"line {line}: {keys} given more than once; send each key once"
 
 
 def parse_rows(source: IO[bytes], fmt: str) -> Iterator[tuple[int, RawRow]]:
