@@ -114,3 +114,51 @@ async def test_a_retried_expense_with_its_idempotency_key_is_recorded_once(
     assert [e["category"] for e in listed.json()].count(body["category"]) == 1
     other = await client.post("/v1/expenses", json={**body, "amount": "99.51"}, headers=headers)
     assert other.status_code == 422
+
+
+async def test_a_request_naming_one_day_channel_and_campaign_twice_is_refused_and_records_nothing(
+    client: httpx.AsyncClient, token_issuer: TestTokenIssuer
+) -> None:
+    """Two entries for the same key (the channel compared lower-cased) used to keep the later amount
+    silently; which one was meant is unknown, so the request is 422 naming both and nothing is stored."""
+    writer, reader = token_issuer.auth_header("analytics:write"), token_issuer.auth_header("analytics:read")
+    channel = unique("dup")
+    entries = [
+        {"day": day, "channel": name, "campaign": "aug", "amount": amount, "currency": "EUR"}
+        for day, name, amount in [
+            ("2026-08-01", channel, "10.00"),
+            ("2026-08-02", channel, "5.00"),
+            ("2026-08-01", channel.upper(), "99.00"),
+        ]
+    ]
+    response = await client.post("/v1/spend", json={"entries": entries}, headers=writer)
+    assert response.status_code == 422
+    assert response.headers["content-type"] == "application/problem+json"
+    assert "entries[0] and entries[2]" in response.json()["detail"]
+    assert [e["field"] for e in response.json()["errors"]] == ["body.entries.2"]
+    listed = await client.get(
+        "/v1/spend", params={"start": "2026-08-01", "end": "2026-08-31", "channel": channel}, headers=reader
+    )
+    assert listed.json() == []
+
+
+async def test_a_csv_naming_one_day_channel_and_campaign_twice_is_refused_naming_both_lines(
+    client: httpx.AsyncClient, token_issuer: TestTokenIssuer
+) -> None:
+    writer, reader = token_issuer.auth_header("analytics:write"), token_issuer.auth_header("analytics:read")
+    channel = unique("dupcsv")
+    text = (
+        "day,channel,campaign,amount,currency\n"
+        f"2026-08-01,{channel},,1.00,EUR\n"
+        f"2026-08-02,{channel},,2.00,EUR\n"
+        f"2026-08-01,{channel}, ,3.00,EUR\n"
+    )
+    response = await client.post(
+        "/v1/spend/upload", content=text.encode(), headers={**writer, "Content-Type": "text/csv"}
+    )
+    assert response.status_code == 422
+    assert "line 2 and line 4 both set" in response.json()["detail"]
+    listed = await client.get(
+        "/v1/spend", params={"start": "2026-08-01", "end": "2026-08-31", "channel": channel}, headers=reader
+    )
+    assert listed.json() == []
