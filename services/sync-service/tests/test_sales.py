@@ -199,6 +199,30 @@ async def test_a_receipt_sent_again_with_other_content_is_an_error(running: Runn
     )
 
 
+async def test_a_receipt_id_too_long_for_its_pos_order_number_is_a_row_error(running: Running) -> None:
+    """customer-service places a receipt as the order POS-<channel code>-<receipt id> and cuts an order
+    number at 100 characters: two long receipt ids sharing their start used to be recorded both, and the
+    second became a repeat of the first order there (dead-lettered: its sale lost)."""
+    channel = await _pos_channel(running)
+    room = 100 - len(f"POS-{channel['code']}-")
+    fits = unique("R").ljust(room, "x")
+    start = unique("R").ljust(room, "x")
+    first, second = f"{start}A", f"{start}B"
+
+    refused, nothing, skipped = await _refused_then_skipped(running, channel, sales_csv(fits, first, second))
+
+    assert refused.status_code == 422, refused.text
+    errors = refused.json()["report"]["errors"]
+    assert [(e["line"], e["receipt_id"], e["field"]) for e in errors] == [
+        (4, first, "receipt_id"),
+        (6, second, "receipt_id"),
+    ]
+    assert f"at most {room} characters" in errors[0]["message"]
+    assert nothing == []
+    assert (skipped.json()["recorded"], skipped.json()["rejected"]) == (1, 2)
+    assert [e["receipt_id"] for e in await _sale_events(running, str(channel["id"]))] == [fits]
+
+
 @pytest.mark.parametrize(
     ("content", "line"),
     [
