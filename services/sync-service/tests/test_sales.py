@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from datetime import UTC, datetime
 
 import httpx
 import pytest
@@ -221,6 +222,23 @@ async def test_a_receipt_id_too_long_for_its_pos_order_number_is_a_row_error(run
     assert nothing == []
     assert (skipped.json()["recorded"], skipped.json()["rejected"]) == (1, 2)
     assert [e["receipt_id"] for e in await _sale_events(running, str(channel["id"]))] == [fits]
+
+
+async def test_a_sale_time_without_an_offset_is_published_as_utc(running: Running) -> None:
+    """The guide takes a time without an offset as UTC, but it used to leave in ecom.sale.recorded.v1
+    without one; customer-service placed the order with that naive time and analytics-service's consumer,
+    comparing it with aware times, dead-lettered the order (the sale missing from every KPI)."""
+    channel = await _pos_channel(running)
+    receipt = unique("R")
+    content = (HEADER + f"{receipt},1,MUG,1,9.90,store-1,2026-11-28T17:02:00,\n").encode()
+
+    response = await running.client.post(
+        f"/v1/channels/{channel['id']}/sales", content=content, headers=pos_writer(running)
+    )
+
+    assert response.status_code == 200, response.text
+    (event,) = await _sale_events(running, str(channel["id"]))
+    assert datetime.fromisoformat(str(event["sold_at"])) == datetime(2026, 11, 28, 17, 2, tzinfo=UTC)
 
 
 @pytest.mark.parametrize(

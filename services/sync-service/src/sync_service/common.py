@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Annotated
 
 from fastapi import Depends, Request, Security
@@ -14,6 +15,12 @@ from sync_service.config import Settings
 
 CHANNEL_CODE_PATTERN = r"^[a-z][a-z0-9_\-]{0,49}$"
 """The channel code product-service accepts too."""
+
+
+def utc_when_naive(value: datetime) -> datetime:
+    """A partner's moment given without an offset, taken as UTC (one with an offset is kept as sent): what
+    leaves in an event always carries its offset, which every consumer compares with aware times."""
+    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
 
 
 def new_id() -> str:
