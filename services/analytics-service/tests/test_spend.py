@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import date, timedelta
+
 import httpx
 from analytics_support import unique
 
@@ -162,3 +164,29 @@ async def test_a_csv_naming_one_day_channel_and_campaign_twice_is_refused_naming
         "/v1/spend", params={"start": "2026-08-01", "end": "2026-08-31", "channel": channel}, headers=reader
     )
     assert listed.json() == []
+
+
+async def test_a_spend_file_of_the_largest_size_is_recorded_whole(
+    client: httpx.AsyncClient, token_issuer: TestTokenIssuer
+) -> None:
+    """20,000 rows (the most a file may hold) went to the database as one INSERT of 120,000 values, past
+    PostgreSQL's 32,767 bind parameters: a 500 on PostgreSQL, where the guide promises the file."""
+    writer, reader = token_issuer.auth_header("analytics:write"), token_issuer.auth_header("analytics:read")
+    channel = unique("bulk")
+    rows = "".join(
+        f"{date(2026, 1, 1) + timedelta(days=n % 400)},{channel}{n // 400},c,1.00,EUR\n"
+        for n in range(20_000)
+    )
+    response = await client.post(
+        "/v1/spend/upload",
+        content=("day,channel,campaign,amount,currency\n" + rows).encode(),
+        headers={**writer, "Content-Type": "text/csv"},
+    )
+    assert response.status_code == 200, response.text
+    assert response.json() == {"recorded": 20_000}
+    listed = await client.get(
+        "/v1/spend",
+        params={"start": "2026-01-01", "end": "2027-02-04", "channel": f"{channel}49"},
+        headers=reader,
+    )
+    assert len(listed.json()) == 400

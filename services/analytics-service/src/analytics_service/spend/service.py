@@ -22,6 +22,8 @@ from servicekit.files import CsvReader, FileFormatError, FileLimits
 
 SPEND_TABLE: Table = MarketingSpend.__table__  # type: ignore[attr-defined]
 CSV_COLUMNS = ("day", "channel", "campaign", "amount", "currency")
+INSERT_CHUNK = 1000
+"""Spend rows per INSERT (6 values each)."""
 CSV_LIMITS = FileLimits(max_rows=MAX_ENTRIES * 20, max_columns=20, max_cell_chars=200)
 
 
@@ -93,12 +95,15 @@ async def record_spend(session: AsyncSession, *, entries: list[SpendEntry], repo
             }
         )
     insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
-    statement = insert(SPEND_TABLE).values(rows)
-    statement = statement.on_conflict_do_update(
-        index_elements=["day", "channel", "campaign"],
-        set_={name: statement.excluded[name] for name in ("amount_minor", "currency", "updated_at")},
-    )
-    await session.execute(statement)
+    # A statement per chunk: a file's 20,000 rows in one would bind 120,000 values, past PostgreSQL's
+    # 32,767 (and SQLite's own limit on some builds).
+    for start in range(0, len(rows), INSERT_CHUNK):
+        statement = insert(SPEND_TABLE).values(rows[start : start + INSERT_CHUNK])
+        statement = statement.on_conflict_do_update(
+            index_elements=["day", "channel", "campaign"],
+            set_={name: statement.excluded[name] for name in ("amount_minor", "currency", "updated_at")},
+        )
+        await session.execute(statement)
     return len(rows)
 
 
