@@ -241,6 +241,27 @@ async def test_a_sale_time_without_an_offset_is_published_as_utc(running: Runnin
     assert datetime.fromisoformat(str(event["sold_at"])) == datetime(2026, 11, 28, 17, 2, tzinfo=UTC)
 
 
+async def test_a_sale_time_that_is_not_a_date_time_is_a_row_error(running: Running) -> None:
+    """A till's 20261128 (YYYYMMDD) was read as Unix seconds and recorded as a sale on 1970-08-23; a
+    number or a bare date is not the RFC 3339 date-time the guide asks for."""
+    channel = await _pos_channel(running)
+    times = ["20261128", "1732900000", "2026-11-28"]
+    receipts = [unique("R") for _ in times]
+    content = (
+        HEADER + "".join(f"{r},1,MUG,1,9.90,store-1,{t},\n" for r, t in zip(receipts, times, strict=True))
+    ).encode()
+
+    response = await running.client.post(
+        f"/v1/channels/{channel['id']}/sales", content=content, headers=pos_writer(running)
+    )
+
+    assert response.status_code == 422, response.text
+    errors = response.json()["report"]["errors"]
+    assert [(e["line"], e["field"]) for e in errors] == [(2, "time"), (3, "time"), (4, "time")]
+    assert "RFC 3339" in errors[0]["message"]
+    assert await _sale_events(running, str(channel["id"])) == []
+
+
 @pytest.mark.parametrize(
     ("content", "line"),
     [
