@@ -2,24 +2,12 @@
 
 from __future__ import annotations
 
-import re
-from typing import Annotated, Any
+from typing import Annotated
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
 
 from servicekit.bounds import Amount, PastDatetime
-from sync_service.common import utc_when_naive
-
-DATE_TIME_TEXT = re.compile(r"\s*\d{4}-\d\d-\d\d[Tt ]\d\d:\d\d")
-
-
-def _date_time_text(value: Any) -> Any:
-    """Only an RFC 3339 date-time: pydantic alone also reads a number as Unix seconds, so a till's
-    20261128 (YYYYMMDD) was recorded as a sale on 1970-08-23, and a bare date as its midnight."""
-    if not isinstance(value, str) or DATE_TIME_TEXT.match(value) is None:
-        raise ValueError("must be an RFC 3339 date-time like 2026-11-28T17:02:00Z")
-    return value
-
+from sync_service.common import date_time_text, utc_when_naive
 
 COLUMNS = ("receipt_id", "line", "sku", "quantity", "price", "store", "time", "loyalty_id")
 REQUIRED = ("receipt_id", "line", "sku", "quantity", "price", "store", "time")
@@ -36,7 +24,7 @@ class SalesRow(BaseModel):
     quantity: int = Field(gt=0, le=100_000)
     price: Amount
     store: str = Field(min_length=1, max_length=36, description="The store's location id")
-    time: Annotated[PastDatetime, BeforeValidator(_date_time_text), AfterValidator(utc_when_naive)] = Field(
+    time: Annotated[PastDatetime, BeforeValidator(date_time_text), AfterValidator(utc_when_naive)] = Field(
         description="RFC 3339; without an offset, UTC (the event carries it with its offset)"
     )
     loyalty_id: str | None = Field(default=None, min_length=1, max_length=200)
