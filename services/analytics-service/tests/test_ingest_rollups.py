@@ -4,7 +4,7 @@ duplicated and out-of-order delivery."""
 from __future__ import annotations
 
 import random
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 from analytics_support import (
@@ -170,6 +170,31 @@ def _redelivered(rng: random.Random, events: list) -> list:  # type: ignore[type
         out.append(event if rng.random() < 0.5 else event.model_copy(update={"id": unique("retry")}))
     rng.shuffle(out)
     return out
+
+
+async def test_orders_placed_at_a_time_without_an_offset_or_with_one_count_on_their_utc_day(
+    database: Database,
+) -> None:
+    """An order.placed whose placed_at has no offset (sync-service's sales files and customer-service's
+    API let one through) failed the handler on comparing it with the customer's aware first-seen time, so
+    it was dead-lettered and missing from every KPI; one with an offset counted on its local day."""
+    deliver = Deliverer(database)
+    channel, customer, sku = unique("pos"), unique("c"), unique("SKU")
+    first, naive, offset = unique("o"), unique("o"), unique("o")
+    await deliver(
+        [placed(first, customer, datetime(2026, 11, 20, 10, tzinfo=UTC), [(sku, 1, "5.00")], channel=channel)]
+    )
+    await deliver([placed(naive, customer, datetime(2026, 11, 21, 10), [(sku, 1, "5.00")], channel=channel)])
+    late_evening = datetime(2026, 11, 22, 23, 30, tzinfo=timezone(timedelta(hours=-5)))
+    await deliver([placed(offset, customer, late_evening, [(sku, 1, "5.00")], channel=channel)])
+    await deliver([status(naive, customer, "cancelled", datetime(2026, 11, 21, 12))])
+
+    rollup = {
+        k[0]: v["orders"]
+        for k, v in (await channel_rollup(database)).items()
+        if k[1] == channel and "orders" in v
+    }
+    assert rollup == {datetime(2026, 11, 20).date(): 1, datetime(2026, 11, 23).date(): 1}
 
 
 async def test_rollups_equal_a_recomputation_after_duplicated_and_out_of_order_delivery(

@@ -167,6 +167,31 @@ async def test_custom_segment_on_predicted_clv_takes_the_latest_fit(
     assert refused.status_code == 422
 
 
+@pytest.mark.parametrize(
+    "rules",
+    [
+        {"recency_days_min": 30, "recency_days_max": 7},
+        {"frequency_min": 3, "monetary_min": 500, "monetary_max": 100},
+        {"predicted_clv_min": 1000, "predicted_clv_max": 100},
+    ],
+)
+async def test_a_segment_with_an_inverted_range_is_refused(
+    client: httpx.AsyncClient, token_issuer: TestTokenIssuer, rules: dict[str, float]
+) -> None:
+    """A min above its max used to be stored (201) as a segment no customer can ever be in."""
+    name = f"inverted-{len(rules)}-{next(iter(rules))[:6]}".replace("_", "-")
+    response = await client.post(
+        "/v1/segments",
+        json={"name": name, "rules": rules},
+        headers=token_issuer.auth_header("analytics:write"),
+    )
+    assert response.status_code == 422, response.text
+    assert response.headers["content-type"] == "application/problem+json"
+    assert "is above" in response.json()["errors"][0]["message"]
+    listed = await client.get("/v1/segments", headers=token_issuer.auth_header("analytics:read"))
+    assert name not in {s["name"] for s in listed.json()}
+
+
 async def test_segment_counts_over_time(seeded: httpx.AsyncClient, token_issuer: TestTokenIssuer) -> None:
     response = await seeded.get(
         "/v1/segments/hibernating/counts",

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import date, timedelta
+
 import httpx
 from analytics_support import unique
 
@@ -114,3 +116,77 @@ async def test_a_retried_expense_with_its_idempotency_key_is_recorded_once(
     assert [e["category"] for e in listed.json()].count(body["category"]) == 1
     other = await client.post("/v1/expenses", json={**body, "amount": "99.51"}, headers=headers)
     assert other.status_code == 422
+
+
+async def test_a_request_naming_one_day_channel_and_campaign_twice_is_refused_and_records_nothing(
+    client: httpx.AsyncClient, token_issuer: TestTokenIssuer
+) -> None:
+    """Two entries for the same key (the channel compared lower-cased) used to keep the later amount
+    silently; which one was meant is unknown, so the request is 422 naming both and nothing is stored."""
+    writer, reader = token_issuer.auth_header("analytics:write"), token_issuer.auth_header("analytics:read")
+    channel = unique("dup")
+    entries = [
+        {"day": day, "channel": name, "campaign": "aug", "amount": amount, "currency": "EUR"}
+        for day, name, amount in [
+            ("2026-08-01", channel, "10.00"),
+            ("2026-08-02", channel, "5.00"),
+            ("2026-08-01", channel.upper(), "99.00"),
+        ]
+    ]
+    response = await client.post("/v1/spend", json={"entries": entries}, headers=writer)
+    assert response.status_code == 422
+    assert response.headers["content-type"] == "application/problem+json"
+    assert "entries[0] and entries[2]" in response.json()["detail"]
+    assert [e["field"] for e in response.json()["errors"]] == ["body.entries.2"]
+    listed = await client.get(
+        "/v1/spend", params={"start": "2026-08-01", "end": "2026-08-31", "channel": channel}, headers=reader
+    )
+    assert listed.json() == []
+
+
+async def test_a_csv_naming_one_day_channel_and_campaign_twice_is_refused_naming_both_lines(
+    client: httpx.AsyncClient, token_issuer: TestTokenIssuer
+) -> None:
+    writer, reader = token_issuer.auth_header("analytics:write"), token_issuer.auth_header("analytics:read")
+    channel = unique("dupcsv")
+    text = (
+        "day,channel,campaign,amount,currency\n"
+        f"2026-08-01,{channel},,1.00,EUR\n"
+        f"2026-08-02,{channel},,2.00,EUR\n"
+        f"2026-08-01,{channel}, ,3.00,EUR\n"
+    )
+    response = await client.post(
+        "/v1/spend/upload", content=text.encode(), headers={**writer, "Content-Type": "text/csv"}
+    )
+    assert response.status_code == 422
+    assert "line 2 and line 4 both set" in response.json()["detail"]
+    listed = await client.get(
+        "/v1/spend", params={"start": "2026-08-01", "end": "2026-08-31", "channel": channel}, headers=reader
+    )
+    assert listed.json() == []
+
+
+async def test_a_spend_file_of_the_largest_size_is_recorded_whole(
+    client: httpx.AsyncClient, token_issuer: TestTokenIssuer
+) -> None:
+    """20,000 rows (the most a file may hold) went to the database as one INSERT of 120,000 values, past
+    PostgreSQL's 32,767 bind parameters: a 500 on PostgreSQL, where the guide promises the file."""
+    writer, reader = token_issuer.auth_header("analytics:write"), token_issuer.auth_header("analytics:read")
+    channel = unique("bulk")
+    rows = "".join(
+        f"{date(2026, 1, 1) + timedelta(days=n % 400)},{channel}{n // 400},c,1.00,EUR\n"
+        for n in range(20_000)
+    )
+    response = await client.post(
+        "/v1/spend/upload",
+        content=("day,channel,campaign,amount,currency\n" + rows).encode(),
+        headers={**writer, "Content-Type": "text/csv"},
+    )
+    assert response.status_code == 200, response.text
+    assert response.json() == {"recorded": 20_000}
+    listed = await client.get(
+        "/v1/spend",
+        params={"start": "2026-01-01", "end": "2027-02-04", "channel": f"{channel}49"},
+        headers=reader,
+    )
+    assert len(listed.json()) == 400

@@ -5,17 +5,18 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 import httpx
 import pytest
-from analytics_support import placed, unique
+from analytics_support import Deliverer, placed, unique
 from conftest import settings_for
 from sqlalchemy import func, select
 
 from analytics_service.main import create_app
 from analytics_service.warehouse.models import ActivityEvent, DailyChannelRollup, OrderFact, SessionFact
+from contracts import CloudEvent
 from servicekit.db import Database
 from servicekit.events import outbox
 from servicekit.events.models import OutboxMessage
@@ -88,6 +89,38 @@ async def test_bad_events_are_reported_by_index_and_the_others_accepted(
             .where(OutboxMessage.event_type == "ecom.activity.tracked.v1")
         )
     assert staged == 3
+
+
+async def test_an_event_sent_with_a_utc_offset_counts_on_its_utc_day(
+    client: httpx.AsyncClient, token_issuer: TestTokenIssuer, database: Database
+) -> None:
+    """A visit at 23:30 in New York (-05:00) is 04:30 UTC the next day. The event was published with its
+    offset and the consumer took the day from it, so the session counted on the local day while orders,
+    KPIs and the metrics' "today" are UTC days."""
+    session_id, channel = unique("sess-"), unique("tz")
+    when = (datetime.now(UTC) - timedelta(days=3)).replace(hour=4, minute=30, second=0, microsecond=0)
+    local = when.astimezone(timezone(timedelta(hours=-5)))
+    assert local.date() != when.date()
+    response = await _track(
+        client, token_issuer, [event(session_id=session_id, channel=channel, timestamp=local.isoformat())]
+    )
+    assert response.json()["accepted"] == 1, response.text
+
+    async with database.session() as session:
+        payload = await session.scalar(select(OutboxMessage.payload).where(OutboxMessage.key == session_id))
+    assert payload is not None
+    published = CloudEvent.from_json_bytes(payload)
+    stamp = datetime.fromisoformat(published.data["timestamp"])
+    assert (stamp, stamp.utcoffset()) == (when, timedelta(0))
+    await Deliverer(database)([published])
+
+    async with database.session() as session:
+        fact = await session.get(SessionFact, session_id)
+        days = (
+            await session.scalars(select(DailyChannelRollup.day).where(DailyChannelRollup.channel == channel))
+        ).all()
+    assert fact is not None
+    assert list(days) == [when.date()]
 
 
 @pytest.mark.parametrize(

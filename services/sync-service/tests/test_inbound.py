@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import json
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -116,6 +118,32 @@ async def test_a_line_of_an_unknown_sku_is_refused_422_at_announcement_and_recei
     read = (await live.client.get(f"/v1/inbound/{created['id']}", headers=writer(live))).json()
     assert read["status"] == "announced"
     assert await _events(live, created["id"]) == ["ecom.inbound.announced.v1"]
+
+
+async def test_a_receipt_time_without_an_offset_is_published_as_utc(live: Running) -> None:
+    """A received_at without an offset used to leave in ecom.inbound.received.v1 without one, and a
+    consumer comparing it with its own aware times fails on it (analytics-service dead-lettered such
+    orders); it is taken as UTC and published with its offset."""
+    created = (await live.client.post("/v1/inbound", json=notice(), headers=writer(live))).json()
+
+    received = await live.client.post(
+        f"/v1/inbound/{created['id']}/receipt",
+        json={"received_at": "2026-11-28T09:30:00"},
+        headers=writer(live),
+    )
+
+    assert received.status_code == 200, received.text
+    async with live.database.session() as session:
+        payload = (
+            await session.execute(
+                select(col(OutboxMessage.payload)).where(
+                    col(OutboxMessage.key) == created["id"],
+                    col(OutboxMessage.event_type) == "ecom.inbound.received.v1",
+                )
+            )
+        ).scalar_one()
+    published = datetime.fromisoformat(json.loads(payload)["data"]["received_at"])
+    assert published == datetime(2026, 11, 28, 9, 30, tzinfo=UTC)
 
 
 async def test_a_receipt_dated_in_the_future_is_refused_422(live: Running) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from datetime import UTC, datetime
 
 import httpx
 import pytest
@@ -197,6 +198,68 @@ async def test_a_receipt_sent_again_with_other_content_is_an_error(running: Runn
         changed.json()["report"]["errors"][0]["message"]
         == "this receipt was recorded before with other content"
     )
+
+
+async def test_a_receipt_id_too_long_for_its_pos_order_number_is_a_row_error(running: Running) -> None:
+    """customer-service places a receipt as the order POS-<channel code>-<receipt id> and cuts an order
+    number at 100 characters: two long receipt ids sharing their start used to be recorded both, and the
+    second became a repeat of the first order there (dead-lettered: its sale lost)."""
+    channel = await _pos_channel(running)
+    room = 100 - len(f"POS-{channel['code']}-")
+    fits = unique("R").ljust(room, "x")
+    start = unique("R").ljust(room, "x")
+    first, second = f"{start}A", f"{start}B"
+
+    refused, nothing, skipped = await _refused_then_skipped(running, channel, sales_csv(fits, first, second))
+
+    assert refused.status_code == 422, refused.text
+    errors = refused.json()["report"]["errors"]
+    assert [(e["line"], e["receipt_id"], e["field"]) for e in errors] == [
+        (4, first, "receipt_id"),
+        (6, second, "receipt_id"),
+    ]
+    assert f"at most {room} characters" in errors[0]["message"]
+    assert nothing == []
+    assert (skipped.json()["recorded"], skipped.json()["rejected"]) == (1, 2)
+    assert [e["receipt_id"] for e in await _sale_events(running, str(channel["id"]))] == [fits]
+
+
+async def test_a_sale_time_without_an_offset_is_published_as_utc(running: Running) -> None:
+    """The guide takes a time without an offset as UTC, but it used to leave in ecom.sale.recorded.v1
+    without one; customer-service placed the order with that naive time and analytics-service's consumer,
+    comparing it with aware times, dead-lettered the order (the sale missing from every KPI)."""
+    channel = await _pos_channel(running)
+    receipt = unique("R")
+    content = (HEADER + f"{receipt},1,MUG,1,9.90,store-1,2026-11-28T17:02:00,\n").encode()
+
+    response = await running.client.post(
+        f"/v1/channels/{channel['id']}/sales", content=content, headers=pos_writer(running)
+    )
+
+    assert response.status_code == 200, response.text
+    (event,) = await _sale_events(running, str(channel["id"]))
+    assert datetime.fromisoformat(str(event["sold_at"])) == datetime(2026, 11, 28, 17, 2, tzinfo=UTC)
+
+
+async def test_a_sale_time_that_is_not_a_date_time_is_a_row_error(running: Running) -> None:
+    """A till's 20261128 (YYYYMMDD) was read as Unix seconds and recorded as a sale on 1970-08-23; a
+    number or a bare date is not the RFC 3339 date-time the guide asks for."""
+    channel = await _pos_channel(running)
+    times = ["20261128", "1732900000", "2026-11-28"]
+    receipts = [unique("R") for _ in times]
+    content = (
+        HEADER + "".join(f"{r},1,MUG,1,9.90,store-1,{t},\n" for r, t in zip(receipts, times, strict=True))
+    ).encode()
+
+    response = await running.client.post(
+        f"/v1/channels/{channel['id']}/sales", content=content, headers=pos_writer(running)
+    )
+
+    assert response.status_code == 422, response.text
+    errors = response.json()["report"]["errors"]
+    assert [(e["line"], e["field"]) for e in errors] == [(2, "time"), (3, "time"), (4, "time")]
+    assert "RFC 3339" in errors[0]["message"]
+    assert await _sale_events(running, str(channel["id"])) == []
 
 
 @pytest.mark.parametrize(

@@ -233,6 +233,16 @@ async def test_an_order_can_be_named_by_its_number(live: Running) -> None:
             },
             "body.occurred_at",
         ),
+        (  # a carrier's 20261129 (YYYYMMDD) was read as Unix seconds: a checkpoint of 1970-08-23
+            {
+                "order_id": "x",
+                "carrier": "DHL",
+                "tracking_number": "T1",
+                "status": "transit",
+                "occurred_at": 20261129,
+            },
+            "body.occurred_at",
+        ),
         (
             {
                 "order_id": "x",

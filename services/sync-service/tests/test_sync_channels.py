@@ -63,6 +63,12 @@ async def test_a_taken_code_is_a_conflict(running: Running) -> None:
         {"endpoint": "http://" + "a" * 2100 + ".com"},
         {"endpoint": "http://169.254.169.254/latest/meta-data"},
         {"endpoint": "http://[fe80::1]/listings"},
+        # 169.254.169.254 as the resolver also reads it (inet_aton's legacy forms): these were accepted.
+        {"endpoint": "http://2852039166/latest/meta-data"},
+        {"endpoint": "http://0xa9fea9fe/latest/meta-data"},
+        {"endpoint": "http://169.254.43518/latest/meta-data"},
+        {"endpoint": "http://0xa9.0xfe.0xa9.0xfe/latest/meta-data"},
+        {"endpoint": "http://0/listings"},
         {"endpoint": "http://0.0.0.0:8000/listings"},
         {"endpoint": "http://224.0.0.1/listings"},
         {"endpoint": "https://user:password@shop.example.com/listings"},

@@ -211,6 +211,29 @@ async def test_a_posted_snapshot_is_compared_field_by_field(stack: Stack, kafka_
         assert refused.headers["content-type"] == "application/problem+json"
 
 
+async def test_a_snapshot_naming_a_sku_twice_or_a_sku_past_its_bound_is_refused_whole(stack: Stack) -> None:
+    """A snapshot holding one SKU twice with two states used to keep the later state silently (and start a
+    job on it); a SKU longer than a SKU can be, which no drift finding can store, was taken too. Both are
+    422 naming the entries, and no job starts."""
+    channel = await stack.channel(drift_policy="report")
+    sku = unique("SKU-D")
+    url = f"/v1/channels/{channel['id']}/snapshot"
+    twice = {"listings": [{"sku": sku, "state": {"price": "8.00"}}, {"sku": sku, "state": None}]}
+    too_long = {"listings": [{"sku": "S" * 101, "state": None}]}
+
+    refused = [
+        await stack.sync.client.post(url, json=body, headers=stack.sync.admin) for body in (twice, too_long)
+    ]
+
+    assert [r.status_code for r in refused] == [422, 422], [r.text for r in refused]
+    assert all(r.headers["content-type"] == "application/problem+json" for r in refused)
+    assert "listings[0] and listings[1] both name SKU" in refused[0].json()["errors"][0]["message"]
+    assert refused[1].json()["errors"][0]["field"] == "body.listings.0.sku"
+    accepted = await stack.sync.client.post(url, json={"listings": []}, headers=stack.sync.admin)
+    assert accepted.status_code == 202, accepted.text  # no job of the refused ones holds the channel
+    await stack.job_done(accepted.json()["id"])
+
+
 async def test_a_channel_answering_garbage_or_nothing_fails_the_job_and_changes_nothing(
     stack: Stack,
 ) -> None:

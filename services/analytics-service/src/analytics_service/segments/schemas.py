@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 ConsentPurpose = Literal["email_marketing", "sms", "personalisation", "analytics", "third_party_sharing"]
 Money = float
@@ -42,6 +42,19 @@ class SegmentRules(BaseModel):
     consent: list[ConsentPurpose] | None = Field(
         default=None, max_length=5, description="Granted all of these"
     )
+
+    @model_validator(mode="after")
+    def _ranges_not_inverted(self) -> SegmentRules:
+        inverted = [
+            f"{name}_min {low} is above {name}_max {high}"
+            for name in ("recency_days", "frequency", "monetary", "clv", "predicted_clv")
+            if (low := getattr(self, f"{name}_min")) is not None
+            and (high := getattr(self, f"{name}_max")) is not None
+            and low > high
+        ]
+        if inverted:
+            raise ValueError(f"{'; '.join(inverted)}: no customer could ever match")
+        return self
 
 
 class SegmentCreate(BaseModel):

@@ -27,7 +27,13 @@ async def record_spend(
     body: SpendBatch, session: SessionDep, settings: SettingsDep, _: WriteCaller
 ) -> SpendResult:
     """Record marketing spend per day, channel and campaign (an entry for a key already recorded replaces
-    its amount); amounts in the reporting currency."""
+    its amount; two entries for one key are 422); amounts in the reporting currency."""
+    count = len(body.entries)
+    service.refuse_repeated_keys(
+        body.entries,
+        places=[f"entries[{index}]" for index in range(count)],
+        fields=[f"body.entries.{index}" for index in range(count)],
+    )
     count = await service.record_spend(
         session, entries=body.entries, reporting_currency=settings.reporting_currency
     )
@@ -47,7 +53,7 @@ async def upload_spend(
     upload: Annotated[Upload, Depends(upload_dependency(MAX_SPEND_FILE_BYTES))],
 ) -> SpendResult:
     """Record marketing spend from a CSV (columns day, channel, campaign, amount, currency); a file with
-    one bad row is refused whole, naming the line."""
+    one bad row, or two rows for one day x channel x campaign, is refused whole, naming the line(s)."""
     entries = await asyncio.to_thread(service.read_spend_csv, upload.file)
     count = await service.record_spend(
         session, entries=entries, reporting_currency=settings.reporting_currency

@@ -22,6 +22,8 @@ from servicekit.files import CsvReader, FileFormatError, FileLimits
 
 SPEND_TABLE: Table = MarketingSpend.__table__  # type: ignore[attr-defined]
 CSV_COLUMNS = ("day", "channel", "campaign", "amount", "currency")
+INSERT_CHUNK = 1000
+"""Spend rows per INSERT (6 values each)."""
 CSV_LIMITS = FileLimits(max_rows=MAX_ENTRIES * 20, max_columns=20, max_cell_chars=200)
 
 
@@ -36,42 +38,87 @@ def check_currency(currency: str, reporting_currency: str) -> None:
         )
 
 
+def _spend_key(entry: SpendEntry) -> tuple[date, str, str]:
+    return entry.day, entry.channel.strip().lower(), entry.campaign.strip()
+
+
+def refuse_repeated_keys(entries: list[SpendEntry], *, places: list[str], fields: list[str]) -> None:
+    """422 naming both places when two entries set the same day x channel x campaign (after the channel
+    is lower-cased and both are trimmed): which amount was meant is the sender's to say, not ours."""
+    first_at: dict[tuple[date, str, str], int] = {}
+    repeats: list[tuple[int, int]] = []
+    for index, entry in enumerate(entries):
+        earlier = first_at.setdefault(_spend_key(entry), index)
+        if earlier != index:
+            repeats.append((earlier, index))
+    if not repeats:
+        return
+
+    def key_text(index: int) -> str:
+        day, channel, campaign = _spend_key(entries[index])
+        return f"{day} x {channel} x {campaign or '(no campaign)'}"
+
+    shown = "; ".join(f"{places[a]} and {places[b]} both set {key_text(b)}" for a, b in repeats[:10])
+    more = f" (and {len(repeats) - 10} more)" if len(repeats) > 10 else ""
+    raise UnprocessableEntity(
+        f"Each day x channel x campaign may appear once: {shown}{more}. Nothing was recorded.",
+        extra={
+            "errors": [
+                {
+                    "field": fields[b],
+                    "message": f"repeats {key_text(b)} of {places[a]}",
+                    "type": "duplicate_key",
+                }
+                for a, b in repeats[:100]
+            ]
+        },
+    )
+
+
 async def record_spend(session: AsyncSession, *, entries: list[SpendEntry], reporting_currency: str) -> int:
-    """Set the spend of each day x channel x campaign (a later entry for the same key replaces it)."""
+    """Set the spend of each day x channel x campaign (replacing what an earlier request recorded for
+    it); the caller has refused entries that repeat a key (`refuse_repeated_keys`)."""
     for entry in entries:
         check_currency(entry.currency, reporting_currency)
     now = datetime.now(UTC)
-    latest: dict[tuple[date, str, str], dict[str, Any]] = {}
+    rows: list[dict[str, Any]] = []
     for entry in entries:
-        channel = entry.channel.strip().lower()
-        latest[(entry.day, channel, entry.campaign.strip())] = {
-            "day": entry.day,
-            "channel": channel,
-            "campaign": entry.campaign.strip(),
-            "amount_minor": _minor(entry.amount),
-            "currency": entry.currency,
-            "updated_at": now,
-        }
+        day, channel, campaign = _spend_key(entry)
+        rows.append(
+            {
+                "day": day,
+                "channel": channel,
+                "campaign": campaign,
+                "amount_minor": _minor(entry.amount),
+                "currency": entry.currency,
+                "updated_at": now,
+            }
+        )
     insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
-    statement = insert(SPEND_TABLE).values(list(latest.values()))
-    statement = statement.on_conflict_do_update(
-        index_elements=["day", "channel", "campaign"],
-        set_={name: statement.excluded[name] for name in ("amount_minor", "currency", "updated_at")},
-    )
-    await session.execute(statement)
-    return len(latest)
+    # A statement per chunk: a file's 20,000 rows in one would bind 120,000 values, past PostgreSQL's
+    # 32,767 (and SQLite's own limit on some builds).
+    for start in range(0, len(rows), INSERT_CHUNK):
+        statement = insert(SPEND_TABLE).values(rows[start : start + INSERT_CHUNK])
+        statement = statement.on_conflict_do_update(
+            index_elements=["day", "channel", "campaign"],
+            set_={name: statement.excluded[name] for name in ("amount_minor", "currency", "updated_at")},
+        )
+        await session.execute(statement)
+    return len(rows)
 
 
 def read_spend_csv(source: IO[bytes]) -> list[SpendEntry]:
     """Spend entries from a CSV with columns day, channel, campaign, amount, currency; a file with a bad
-    row is refused whole with the line that broke it."""
+    row, or with two rows for one day x channel x campaign, is refused whole naming the line(s)."""
     try:
         reader = CsvReader(source, CSV_LIMITS)
         missing = [name for name in CSV_COLUMNS if name not in reader.header and name != "campaign"]
         if missing:
             raise UnprocessableEntity(f"The CSV lacks the column(s): {', '.join(missing)}.")
         entries: list[SpendEntry] = []
+        lines: list[str] = []
         for row in reader:
+            lines.append(f"line {row.line}")
             values = {name: row.cells.get(name, "") for name in CSV_COLUMNS}
             try:
                 values["amount"] = str(Decimal(values["amount"]))
@@ -89,6 +136,7 @@ def read_spend_csv(source: IO[bytes]) -> list[SpendEntry]:
         raise UnprocessableEntity("The CSV has no rows.")
     if len(entries) > MAX_ENTRIES * 20:
         raise UnprocessableEntity(f"At most {MAX_ENTRIES * 20} rows per file.")
+    refuse_repeated_keys(entries, places=lines, fields=lines)
     return entries
 
 

@@ -54,7 +54,11 @@ def check_event(raw: Any, *, now: datetime, limits: TrackLimits) -> tuple[TrackE
         errors.append("customer_id: Identify needs the customer id")
     if event.event != "Identify" and event.session_id is None:
         errors.append("session_id is required")
-    moment = event.timestamp if event.timestamp.tzinfo else event.timestamp.replace(tzinfo=UTC)
+    # In UTC from here on: the consumer takes an event's day from its timestamp as published, and every
+    # other day of the store (orders, KPIs, the metrics' "today") is a UTC day.
+    moment = (event.timestamp if event.timestamp.tzinfo else event.timestamp.replace(tzinfo=UTC)).astimezone(
+        UTC
+    )
     if moment > now + limits.max_future:
         errors.append(f"timestamp: more than {int(limits.max_future.total_seconds())} s in the future")
     if moment < now - limits.max_age:

@@ -13,6 +13,7 @@ from analytics_service.warehouse import customers, rollups
 from analytics_service.warehouse.models import OrderFact, OrderLineFact, ProductFact
 from contracts import CloudEvent, parse_data
 from contracts.catalog.orders import OrderPlaced, OrderStatusChanged
+from servicekit.db import as_utc
 
 
 def to_minor(amount: Decimal) -> int:
@@ -52,6 +53,9 @@ async def change_order(
 async def on_order_placed(session: AsyncSession, event: CloudEvent, *, reporting_currency: str) -> None:
     order = parse_data(event)
     assert isinstance(order, OrderPlaced)
+    # A time without an offset (a producer's naive input) is UTC, and one with an offset counts on its UTC
+    # day; compared with the aware times the tables hold, a naive one would fail the event for good.
+    order = order.model_copy(update={"placed_at": as_utc(order.placed_at)})
     owner = (await customers.survivors(session, [order.customer_id]))[order.customer_id]
     await customers.ensure_profiles(session, {order.customer_id: order.placed_at})
 
@@ -113,6 +117,7 @@ async def on_order_status_changed(
 ) -> None:
     change = parse_data(event)
     assert isinstance(change, OrderStatusChanged)
+    change = change.model_copy(update={"changed_at": as_utc(change.changed_at)})
 
     async def move(fact: OrderFact) -> bool:
         if fact.status_at is not None and change.changed_at < fact.status_at:

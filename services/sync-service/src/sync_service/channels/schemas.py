@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+import socket
 from datetime import datetime
 from decimal import Decimal
 from typing import Annotated, Literal
@@ -36,7 +37,12 @@ def _http_url(value: str) -> str:
     try:
         address = ipaddress.ip_address(url.host)
     except ValueError:
-        return value  # a host name
+        try:
+            # The resolver also reads the legacy IPv4 forms of inet_aton: 2852039166, 0xa9fea9fe and
+            # 169.254.43518 all reach 169.254.169.254.
+            address = ipaddress.IPv4Address(socket.inet_aton(url.host))
+        except OSError:
+            return value  # a host name
     if address.is_link_local or address.is_multicast or address.is_unspecified or address.is_reserved:
         # Link-local holds cloud instances' metadata services (169.254.169.254): never a sales channel.
         # Loopback and private networks stay allowed (a store's POS on the LAN, the dev stack's channel).

@@ -3,13 +3,33 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from sync_service.reference_channel import HeldState
 
 MAX_SNAPSHOT_LISTINGS = 10_000
+
+
+class SnapshotListing(HeldState):
+    """One SKU as the channel holds it."""
+
+    sku: str = Field(min_length=1, max_length=100)
+
+
+def _each_sku_once(listings: list[SnapshotListing]) -> list[SnapshotListing]:
+    """Refuse a snapshot naming a SKU twice: which of its states the channel holds is not ours to pick."""
+    first: dict[str, int] = {}
+    repeats = []
+    for index, item in enumerate(listings):
+        earlier = first.setdefault(item.sku, index)
+        if earlier != index:
+            repeats.append(f"listings[{earlier}] and listings[{index}] both name SKU {item.sku!r}")
+    if repeats:
+        more = f" (and {len(repeats) - 10} more)" if len(repeats) > 10 else ""
+        raise ValueError(f"each SKU may appear once: {'; '.join(repeats[:10])}{more}")
+    return listings
 
 
 class SnapshotBody(BaseModel):
@@ -17,7 +37,9 @@ class SnapshotBody(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    listings: list[HeldState] = Field(max_length=MAX_SNAPSHOT_LISTINGS)
+    listings: Annotated[
+        list[SnapshotListing], Field(max_length=MAX_SNAPSHOT_LISTINGS), AfterValidator(_each_sku_once)
+    ]
 
 
 ResyncSource = Literal["product-service", "projection"]

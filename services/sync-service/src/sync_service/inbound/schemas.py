@@ -9,6 +9,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from contracts.catalog.inbound import InboundKind
 from servicekit.bounds import PastDatetime, SaneDate
+from sync_service.common import utc_when_naive
 
 
 class InboundLineIn(BaseModel):
@@ -51,7 +52,9 @@ class ReceiptCreate(BaseModel):
     lines: Annotated[
         list[InboundLineIn] | None, Field(min_length=1, max_length=500), AfterValidator(_distinct_skus)
     ] = None
-    received_at: PastDatetime | None = None
+    received_at: Annotated[PastDatetime, AfterValidator(utc_when_naive)] | None = Field(
+        default=None, description="When it arrived (default now); without an offset, UTC"
+    )
 
 
 class InboundLineRead(BaseModel):

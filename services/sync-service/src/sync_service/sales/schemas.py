@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field
+from typing import Annotated
+
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
 
 from servicekit.bounds import Amount, PastDatetime
+from sync_service.common import date_time_text, utc_when_naive
 
 COLUMNS = ("receipt_id", "line", "sku", "quantity", "price", "store", "time", "loyalty_id")
 REQUIRED = ("receipt_id", "line", "sku", "quantity", "price", "store", "time")
@@ -21,7 +24,9 @@ class SalesRow(BaseModel):
     quantity: int = Field(gt=0, le=100_000)
     price: Amount
     store: str = Field(min_length=1, max_length=36, description="The store's location id")
-    time: PastDatetime
+    time: Annotated[PastDatetime, BeforeValidator(date_time_text), AfterValidator(utc_when_naive)] = Field(
+        description="RFC 3339; without an offset, UTC (the event carries it with its offset)"
+    )
     loyalty_id: str | None = Field(default=None, min_length=1, max_length=200)
 
 

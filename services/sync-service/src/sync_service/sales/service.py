@@ -26,6 +26,10 @@ from sync_service.sales.schemas import COLUMNS, RowError, SalesReport, SalesRow
 
 SALES_FILE_LIMITS = FileLimits(max_rows=200_000, max_columns=len(COLUMNS), max_cell_chars=1000, max_depth=4)
 MAX_LINES_PER_RECEIPT = 500
+ORDER_NUMBER_MAX = 100
+"""customer-service places a receipt as the order `POS-<channel code>-<receipt id>`, and an order number
+holds at most this many characters: a longer one is cut there, so two receipts whose ids share their
+first characters would become one order (the second dead-lettered, or taken for a repeat of the first)."""
 
 OnError = Literal["refuse", "skip_receipt"]
 
@@ -121,6 +125,22 @@ def _check_receipt(receipt: Receipt) -> list[RowError]:
     return problems
 
 
+def _order_number_problem(receipt: Receipt, channel_code: str) -> list[RowError]:
+    """The receipt id is too long for the order number customer-service will place it as."""
+    room = ORDER_NUMBER_MAX - len(f"POS-{channel_code}-")
+    if len(receipt.receipt_id) <= room:
+        return []
+    return [
+        RowError(
+            line=receipt.first_line,
+            receipt_id=receipt.receipt_id,
+            field="receipt_id",
+            message=f"at most {room} characters on channel {channel_code} (its POS order number "
+            f"POS-{channel_code}-<receipt id> holds {ORDER_NUMBER_MAX})",
+        )
+    ]
+
+
 def _group(rows: list[ParsedRow]) -> tuple[list[Receipt], list[RowError]]:
     by_id: dict[str, list[ParsedRow]] = defaultdict(list)
     orphans: list[RowError] = []
@@ -195,7 +215,7 @@ async def record(
     valid: list[Receipt] = []
     for receipt in receipts:
         receipt_errors = [error for parsed in receipt.rows for error in parsed.errors]
-        receipt_errors += _check_receipt(receipt)
+        receipt_errors += _check_receipt(receipt) + _order_number_problem(receipt, channel.code)
         if receipt_errors:
             errors.extend(receipt_errors)
         else:

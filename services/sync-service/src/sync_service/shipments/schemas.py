@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from datetime import date, datetime
+from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
 
 from contracts.catalog.shipments import ShipmentStatus
 from servicekit.bounds import SaneDate, SaneDatetime
+from sync_service.common import date_time_text
 
 
 class ShipmentUpdateIn(BaseModel):
@@ -21,7 +23,9 @@ class ShipmentUpdateIn(BaseModel):
     carrier: str = Field(min_length=1, max_length=100, pattern=r"^[\w .&-]+$")
     tracking_number: str = Field(min_length=1, max_length=100, pattern=r"^[\w.-]+$")
     status: str = Field(min_length=1, max_length=100, description="The carrier's status code")
-    occurred_at: SaneDatetime = Field(description="When it happened, with a time zone")
+    occurred_at: Annotated[SaneDatetime, BeforeValidator(date_time_text)] = Field(
+        description="When it happened: RFC 3339 with a time zone"
+    )
     location: str | None = Field(default=None, max_length=200)
     description: str | None = Field(default=None, max_length=500)
     estimated_delivery: SaneDate | None = None
