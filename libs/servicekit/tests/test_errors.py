@@ -149,6 +149,24 @@ def test_service_error_with_a_custom_status_takes_that_status_phrase_as_title() 
     assert (error.status, error.title, error.detail) == (429, "Too Many Requests", "Slow down.")
 
 
+@pytest.mark.parametrize(
+    ("status", "title"), [(422, "Unprocessable Content"), (413, "Content Too Large"), (409, "Conflict")]
+)
+def test_titles_are_rfc_9110_reason_phrases(status: int, title: str) -> None:
+    # Python 3.11's HTTPStatus still says "Unprocessable Entity" and "Request Entity Too Large": a
+    # shipment webhook's 422 said one and every other 422 the other.
+    assert ServiceError("x", status=status).title == title
+    assert problem_responses(status)[status]["description"] == title
+
+
+async def test_a_starlette_413_is_titled_as_rfc_9110_names_it(client: httpx.AsyncClient) -> None:
+    big = b"{" + b" " * (1_048_576 + 10) + b"}"
+    problem = assert_problem(
+        await client.post("/v1/things", content=big, headers={"Content-Type": "application/json"}), 413
+    )
+    assert problem["title"] == "Content Too Large"
+
+
 async def test_unhandled_exception_gets_500_problem_without_internals(client: httpx.AsyncClient) -> None:
     response = await client.get("/v1/bug")
     problem = assert_problem(response, 500)

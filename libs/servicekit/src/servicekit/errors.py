@@ -19,6 +19,14 @@ log = logging.getLogger(__name__)
 
 PROBLEM_JSON = "application/problem+json"
 
+# RFC 9110's names where this Python's `HTTPStatus` still has RFC 7231's (3.13 renamed them).
+_TITLES = {413: "Content Too Large", 422: "Unprocessable Content"}
+
+
+def status_title(status: int) -> str:
+    """The reason phrase of `status` as RFC 9110 names it (the problem's `title`)."""
+    return _TITLES.get(status) or HTTPStatus(status).phrase
+
 
 class FieldError(BaseModel):
     field: str = Field(description="Dotted path of the offending field, e.g. body.email")
@@ -57,7 +65,7 @@ class ServiceError(Exception):
         if status is not None:
             self.status = status
             if title is None:
-                self.title = HTTPStatus(status).phrase
+                self.title = status_title(status)
         if title is not None:
             self.title = title
         self.detail = detail
@@ -134,7 +142,7 @@ def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
     return {
         status: {
             "model": Problem,
-            "description": HTTPStatus(status).phrase,
+            "description": status_title(status),
             "content": {PROBLEM_JSON: {"schema": {"$ref": "#/components/schemas/Problem"}}},
         }
         for status in statuses
@@ -168,7 +176,7 @@ async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
 async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
     try:
-        title = HTTPStatus(exc.status_code).phrase
+        title = status_title(exc.status_code)
     except ValueError:
         title = "Error"
     detail = exc.detail if isinstance(exc.detail, str) and exc.detail != title else None
