@@ -183,6 +183,30 @@ async def test_a_sale_of_an_unknown_sku_or_store_or_in_the_future_is_a_row_error
     assert [e["receipt_id"] for e in await _sale_events(running, str(channel["id"]))] == [good]
 
 
+async def test_a_price_with_more_decimals_than_the_channels_currency_has_is_a_row_error(
+    running: Running,
+) -> None:
+    """A store selling in yen (no minor unit): 9.90 was recorded and placed as a POS order of 9.90 JPY."""
+    channel = await register(running, kind="pos", name="Store Tokyo", code=unique("store-"), currency="JPY")
+    good, bad = unique("R"), unique("R")
+    content = (
+        HEADER
+        + f"{good},1,MUG,1,990,store-1,2026-11-28T17:02:00Z,\n"
+        + f"{bad},1,MUG,1,9.90,store-1,2026-11-28T17:03:00Z,\n"
+    ).encode()
+
+    refused, nothing, skipped = await _refused_then_skipped(running, channel, content)
+
+    assert refused.status_code == 422, refused.text
+    errors = refused.json()["report"]["errors"]
+    assert [(e["line"], e["receipt_id"], e["field"]) for e in errors] == [(3, bad, "price")]
+    assert "JPY" in errors[0]["message"]
+    assert nothing == []
+    assert (skipped.json()["recorded"], skipped.json()["rejected"]) == (1, 1)
+    [event] = await _sale_events(running, str(channel["id"]))
+    assert (event["receipt_id"], event["currency"]) == (good, "JPY")
+
+
 async def test_a_receipt_sent_again_with_other_content_is_an_error(running: Running) -> None:
     channel = await _pos_channel(running)
     receipt = unique("R")

@@ -13,6 +13,7 @@ from sqlmodel import col
 
 from contracts import build_event
 from contracts.catalog.sales import ReceiptLine, SaleRecorded
+from servicekit.bounds import amount_problem
 from servicekit.db import insert_if_absent
 from servicekit.events import outbox
 from servicekit.files import CsvReader, FileFormatError, FileLimits, read_ndjson
@@ -196,6 +197,17 @@ async def _check_catalogue(session: AsyncSession, rows: list[ParsedRow]) -> None
                 )
 
 
+def _check_prices(rows: list[ParsedRow], currency: str) -> None:
+    """An error on each row whose price has more decimals than the channel's currency has (10.50 on a JPY
+    channel): the receipt would become an order no till could have rung up."""
+    for parsed in rows:
+        problem = amount_problem(parsed.row.price, currency) if parsed.row is not None else None
+        if problem is not None:
+            parsed.errors.append(
+                RowError(line=parsed.line, receipt_id=parsed.receipt_id, field="price", message=problem)
+            )
+
+
 class SalesRefused(ValueError):
     def __init__(self, report: SalesReport) -> None:
         super().__init__("the file has errors")
@@ -211,6 +223,7 @@ async def record(
     whole file (SalesRefused, nothing recorded); with skip_receipt, the receipts without errors are
     recorded and the others reported."""
     await _check_catalogue(session, rows)
+    _check_prices(rows, channel.currency)
     receipts, errors = _group(rows)
     valid: list[Receipt] = []
     for receipt in receipts:
