@@ -37,6 +37,32 @@ async def test_spend_is_recorded_and_a_later_entry_for_the_same_key_replaces_it(
     ]
 
 
+async def test_spend_is_found_by_its_channel_in_any_letter_case(
+    client: httpx.AsyncClient, token_issuer: TestTokenIssuer
+) -> None:
+    """Spend of `Google` is stored as `google`; `GET /v1/spend?channel=Google` compared the filter as typed
+    and found nothing."""
+    writer, reader = token_issuer.auth_header("analytics:write"), token_issuer.auth_header("analytics:read")
+    channel = unique("Paid")
+    entry = {"day": "2026-05-10", "channel": channel.upper(), "amount": "42.00", "currency": "EUR"}
+    assert (await client.post("/v1/spend", json={"entries": [entry]}, headers=writer)).status_code == 200
+
+    found = {
+        name: await client.get(
+            "/v1/spend", params={"start": "2026-05-10", "end": "2026-05-10", "channel": name}, headers=reader
+        )
+        for name in (channel, channel.upper(), f" {channel.lower()} ")
+    }
+    blank = await client.get(
+        "/v1/spend", params={"start": "2026-05-10", "end": "2026-05-10", "channel": "  "}, headers=reader
+    )
+
+    for name, response in found.items():
+        assert response.status_code == 200, response.text
+        assert [(s["channel"], s["amount"]) for s in response.json()] == [(channel.lower(), 42.0)], name
+    assert blank.status_code == 422, blank.text
+
+
 async def test_spend_from_a_csv_and_a_broken_csv_refused_whole_with_its_line(
     client: httpx.AsyncClient, token_issuer: TestTokenIssuer
 ) -> None:
