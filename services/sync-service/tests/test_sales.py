@@ -312,6 +312,39 @@ async def test_a_broken_file_is_refused_whole_with_its_line(
     assert await _sale_events(running, str(channel["id"])) == []
 
 
+@pytest.mark.parametrize(
+    ("content", "content_type", "line"),
+    [
+        (HEADER.encode(), "text/csv", 2),
+        (HEADER.encode() + b"\n\n", "text/csv", 2),
+        (b"", "application/x-ndjson", 1),
+        (b"\n\n", "application/x-ndjson", 1),
+    ],
+    ids=["csv-header-only", "csv-header-and-blank-lines", "ndjson-empty", "ndjson-blank-lines"],
+)
+async def test_a_file_without_a_sales_row_is_refused_whole_with_its_line(
+    running: Running, content: bytes, content_type: str, line: int
+) -> None:
+    """A header and nothing else answered 200 with 0 rows: a till's empty export, or the wrong file, went
+    unnoticed as a day without sales."""
+    channel = await _pos_channel(running)
+    before = rejected("sales", "malformed_file")
+
+    response = await running.client.post(
+        f"/v1/channels/{channel['id']}/sales",
+        content=content,
+        headers={**running.tokens.auth_header("orders:write"), "content-type": content_type},
+    )
+
+    assert response.status_code == 422, response.text
+    assert response.headers["content-type"] == "application/problem+json"
+    detail = response.json()["detail"]
+    assert f"line {line}" in detail, detail
+    assert "no sales row" in detail, detail
+    assert [e["field"] for e in response.json()["errors"]] == ["body.file"]
+    assert rejected("sales", "malformed_file") == before + 1
+
+
 async def test_ndjson_is_read_too(running: Running) -> None:
     channel = await _pos_channel(running)
     receipt = unique("R")

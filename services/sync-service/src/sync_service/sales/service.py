@@ -33,6 +33,7 @@ holds at most this many characters: a longer one is cut there, so two receipts w
 first characters would become one order (the second dead-lettered, or taken for a repeat of the first)."""
 
 OnError = Literal["refuse", "skip_receipt"]
+NO_ROWS = "the file holds no sales row (a sales file has at least one receipt line)"
 
 
 class SalesFileError(ValueError):
@@ -67,10 +68,14 @@ def _row(line: int, values: dict[str, Any]) -> ParsedRow:
 
 
 def parse(source: IO[bytes], fmt: Literal["csv", "ndjson"]) -> list[ParsedRow]:
-    """Every data row, validated; SalesFileError (with the line) when the file itself is broken."""
+    """Every data row, validated; SalesFileError (with the line) when the file itself is broken or holds
+    no row (a header alone: the till exported nothing, or the wrong file was sent)."""
     try:
         if fmt == "ndjson":
-            return [_row(item.line, item.value) for item in read_ndjson(source, SALES_FILE_LIMITS)]
+            rows = [_row(item.line, item.value) for item in read_ndjson(source, SALES_FILE_LIMITS)]
+            if not rows:
+                raise SalesFileError(f"line 1: {NO_ROWS}")
+            return rows
         reader = CsvReader(source, SALES_FILE_LIMITS)
         unknown = [name for name in reader.header if name not in COLUMNS]
         missing = [name for name in COLUMNS if name != "loyalty_id" and name not in reader.header]
@@ -86,7 +91,10 @@ def parse(source: IO[bytes], fmt: Literal["csv", "ndjson"]) -> list[ParsedRow]:
                     if part
                 )
             )
-        return [_row(row.line, row.cells) for row in reader]
+        rows = [_row(row.line, row.cells) for row in reader]
+        if not rows:
+            raise SalesFileError(f"line 2: {NO_ROWS}, only the header")
+        return rows
     except FileFormatError as exc:
         raise SalesFileError(str(exc)) from None
 
