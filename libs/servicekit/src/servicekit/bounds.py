@@ -209,6 +209,18 @@ def _date_in_window(value: date) -> date:
     return value
 
 
+_DATE_TIME_TEXT = re.compile(r"\s*\d{4}-\d\d-\d\d[Tt ]\d\d:\d\d")
+
+
+def date_time_text(value: Any) -> Any:
+    """A moment only as RFC 3339 date-time text, for a `BeforeValidator` of a datetime field a partner or a
+    storefront sends: pydantic alone also reads a number as Unix seconds (or milliseconds), so a till's
+    20261128 (YYYYMMDD) became 1970-08-23, and a bare date as its midnight."""
+    if not isinstance(value, str) or _DATE_TIME_TEXT.match(value) is None:
+        raise ValueError("must be an RFC 3339 date-time like 2026-11-28T17:02:00Z")
+    return value
+
+
 SaneDatetime = Annotated[datetime, AfterValidator(_in_window)]
 """A date-time between 1900 and 2200, so date arithmetic (a 30-day window, an expiry) cannot overflow."""
 
