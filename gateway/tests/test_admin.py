@@ -114,6 +114,70 @@ async def test_an_admin_creates_a_person_who_can_log_in(gw: RunningGateway) -> N
     assert login.status_code == 200
 
 
+async def _user_emails(gw: RunningGateway) -> set[str]:
+    admin = await gw.admin_headers()
+    people = (await gw.http.get("/admin/users", params={"limit": 500}, headers=admin)).json()["items"]
+    return {p["email"] for p in people}
+
+
+@pytest.mark.parametrize(
+    "email",
+    [
+        "no-at-sign.example.test",
+        "two@@example.test",
+        "with space@example.test",
+        "@example.test",
+        "nobody@",
+        "dotless@domain",
+        "double@example..test",
+        "hyphen@-example.test",
+        "reserved@example.invalid",
+    ],
+)
+async def test_an_email_that_is_no_address_gets_422_naming_it(gw: RunningGateway, email: str) -> None:
+    """Only an '@' was checked: 'two@@example.test' or 'with space@example.test' became accounts."""
+    body = {"email": email, "password": "a long enough password", "roles": ["support"]}
+
+    response = await gw.http.post("/admin/users", json=body, headers=await gw.admin_headers())
+
+    assert response.status_code == 422, response.text
+    assert response.headers["content-type"] == "application/problem+json"
+    assert [e["field"] for e in response.json()["errors"]] == ["body.email"], response.text
+    assert email.lower() not in await _user_emails(gw)
+
+
+@pytest.mark.parametrize("password", [" " * 12, " " * 40, "\t" * 12, "   abc       ", " 12345678901 "])
+async def test_a_password_of_white_space_or_padded_to_length_gets_422(
+    gw: RunningGateway, password: str
+) -> None:
+    """Twelve spaces met the minimum length and became a password."""
+    email = f"padded.{uuid.uuid4().hex[:8]}@example.test"
+    body = {"email": email, "password": password, "roles": ["support"]}
+
+    response = await gw.http.post("/admin/users", json=body, headers=await gw.admin_headers())
+
+    assert response.status_code == 422, response.text
+    assert response.headers["content-type"] == "application/problem+json"
+    assert [e["field"] for e in response.json()["errors"]] == ["body.password"], response.text
+    assert email not in await _user_emails(gw)
+
+
+async def test_an_intranet_address_and_a_password_with_inner_spaces_are_accepted(gw: RunningGateway) -> None:
+    """A staff sign-in may be on an intranet's .local domain (the demo admin is admin@ecom.local), and a
+    passphrase keeps its spaces, also at its ends: the password is checked, never altered."""
+    email = f"ops.{uuid.uuid4().hex[:8]}@shop.local"
+    password = " correct horse battery staple "
+    body = {"email": email, "password": password, "roles": ["support"]}
+
+    created = await gw.http.post("/admin/users", json=body, headers=await gw.admin_headers())
+    login = await gw.password_grant(email, password)
+    trimmed = await gw.password_grant(email, password.strip())
+
+    assert created.status_code == 201, created.text
+    assert login.status_code == 200, login.text
+    assert trimmed.status_code != 200
+
+
 async def test_a_taken_email_gets_409(gw: RunningGateway) -> None:
     email = await gw.add_user("analyst")
     body = {"email": email.upper(), "password": "a long enough password", "roles": ["analyst"]}

@@ -153,6 +153,18 @@ async def test_kpis_of_one_channel_leave_expenses_out(
     ]
 
 
+async def test_a_channel_filter_matches_whatever_its_letter_case(
+    seeded: httpx.AsyncClient, token_issuer: TestTokenIssuer
+) -> None:
+    """Channels are stored lower-cased (`utm_source=Google` is `google`), but the filter was compared as
+    given: `channel=Google` found no session, order or spend."""
+    as_stored = await _kpis(seeded, token_issuer, channel="google", granularity="week")
+    as_typed = await _kpis(seeded, token_issuer, channel=" Google ", granularity="week")
+
+    assert as_typed["kpis"] == as_stored["kpis"]
+    assert as_typed["kpis"]["sessions"]["value"] == 3
+
+
 async def test_kpis_export_as_csv(seeded: httpx.AsyncClient, token_issuer: TestTokenIssuer) -> None:
     response = await seeded.get(
         "/v1/kpis",

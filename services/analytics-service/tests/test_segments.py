@@ -129,6 +129,21 @@ async def test_custom_segment_by_rules(seeded: httpx.AsyncClient, token_issuer: 
     assert {s["name"] for s in listed.json()} >= {*EXPECTED, "sock-regulars"}
 
 
+async def test_a_channel_rule_matches_whatever_its_letter_case(
+    seeded: httpx.AsyncClient, token_issuer: TestTokenIssuer
+) -> None:
+    """Acquisition channels are stored lower-cased; a rule on `Web` matched no customer."""
+    response = await seeded.post(
+        "/v1/segments",
+        json={"name": "web-sock-buyers", "rules": {"channels": [" Web "], "categories": ["socks"]}},
+        headers=token_issuer.auth_header("analytics:write"),
+    )
+
+    assert response.status_code == 201, response.text
+    assert response.json()["rules"]["channels"] == ["web"]
+    assert await _members(seeded, token_issuer, "web-sock-buyers") == ["c_f1", "c_loyal"]
+
+
 async def test_custom_segment_on_predicted_clv_takes_the_latest_fit(
     seeded: httpx.AsyncClient, token_issuer: TestTokenIssuer, database: Database
 ) -> None:

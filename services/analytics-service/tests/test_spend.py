@@ -6,8 +6,10 @@ from datetime import date, timedelta
 
 import httpx
 from analytics_support import unique
+from conftest import settings_for
 
-from servicekit.testing import TestTokenIssuer
+from analytics_service.main import create_app
+from servicekit.testing import TestTokenIssuer, running_app
 
 
 async def test_spend_is_recorded_and_a_later_entry_for_the_same_key_replaces_it(
@@ -33,6 +35,32 @@ async def test_spend_is_recorded_and_a_later_entry_for_the_same_key_replaces_it(
         ("2026-05-01", "may", 80.0),
         ("2026-05-02", "", 20.5),
     ]
+
+
+async def test_spend_is_found_by_its_channel_in_any_letter_case(
+    client: httpx.AsyncClient, token_issuer: TestTokenIssuer
+) -> None:
+    """Spend of `Google` is stored as `google`; `GET /v1/spend?channel=Google` compared the filter as typed
+    and found nothing."""
+    writer, reader = token_issuer.auth_header("analytics:write"), token_issuer.auth_header("analytics:read")
+    channel = unique("Paid")
+    entry = {"day": "2026-05-10", "channel": channel.upper(), "amount": "42.00", "currency": "EUR"}
+    assert (await client.post("/v1/spend", json={"entries": [entry]}, headers=writer)).status_code == 200
+
+    found = {
+        name: await client.get(
+            "/v1/spend", params={"start": "2026-05-10", "end": "2026-05-10", "channel": name}, headers=reader
+        )
+        for name in (channel, channel.upper(), f" {channel.lower()} ")
+    }
+    blank = await client.get(
+        "/v1/spend", params={"start": "2026-05-10", "end": "2026-05-10", "channel": "  "}, headers=reader
+    )
+
+    for name, response in found.items():
+        assert response.status_code == 200, response.text
+        assert [(s["channel"], s["amount"]) for s in response.json()] == [(channel.lower(), 42.0)], name
+    assert blank.status_code == 422, blank.text
 
 
 async def test_spend_from_a_csv_and_a_broken_csv_refused_whole_with_its_line(
@@ -190,3 +218,46 @@ async def test_a_spend_file_of_the_largest_size_is_recorded_whole(
         headers=reader,
     )
     assert len(listed.json()) == 400
+
+
+async def test_a_yen_amount_with_decimals_is_refused_naming_the_field(
+    database_url: str, kafka_bootstrap: str, token_issuer: TestTokenIssuer
+) -> None:
+    """A shop reporting in yen (no minor unit): 1500.50 JPY of spend and 99.5 JPY of expense were recorded
+    (as 150050 and 9950 hundredths of a yen)."""
+    app = create_app(settings_for(database_url, kafka_bootstrap, consumers=False, reporting_currency="JPY"))
+    writer, reader = token_issuer.auth_header("analytics:write"), token_issuer.auth_header("analytics:read")
+    channel = unique("yen")
+    async with running_app(app, token_issuer) as client:
+        spend = await client.post(
+            "/v1/spend",
+            json={
+                "entries": [
+                    {"day": "2026-07-01", "channel": channel, "amount": "1500", "currency": "JPY"},
+                    {"day": "2026-07-02", "channel": channel, "amount": "1500.50", "currency": "JPY"},
+                ]
+            },
+            headers=writer,
+        )
+        expense = await client.post(
+            "/v1/expenses",
+            json={"day": "2026-07-01", "category": "rent", "amount": "99.5", "currency": "JPY"},
+            headers=writer,
+        )
+        csv = f"day,channel,campaign,amount,currency\n2026-07-03,{channel},,12.5,JPY\n"
+        upload = await client.post(
+            "/v1/spend/upload", content=csv.encode(), headers={**writer, "Content-Type": "text/csv"}
+        )
+        listed = await client.get(
+            "/v1/spend",
+            params={"start": "2026-07-01", "end": "2026-07-31", "channel": channel},
+            headers=reader,
+        )
+
+    assert spend.status_code == 422, spend.text
+    assert [e["field"] for e in spend.json()["errors"]] == ["body.entries.1.amount"], spend.text
+    assert expense.status_code == 422, expense.text
+    assert [e["field"] for e in expense.json()["errors"]] == ["body.amount"], expense.text
+    assert upload.status_code == 422, upload.text
+    assert "Line 2: amount" in upload.json()["detail"], upload.text
+    assert listed.json() == []

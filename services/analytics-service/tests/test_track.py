@@ -91,6 +91,41 @@ async def test_bad_events_are_reported_by_index_and_the_others_accepted(
     assert staged == 3
 
 
+async def test_a_timestamp_that_is_a_number_or_a_bare_date_is_rejected_and_the_rest_kept(
+    client: httpx.AsyncClient, token_issuer: TestTokenIssuer, database: Database
+) -> None:
+    """1700000000 was read as Unix seconds (and 1700000000000 as milliseconds) and the event accepted; a
+    storefront's 20261128 (YYYYMMDD) would be 1970-08-23. Like sync-service's partner times, the
+    timestamp is RFC 3339 date-time text; each such event is rejected on its own, the others accepted."""
+    recent = int(datetime.now(UTC).timestamp())
+    good = event(session_id=unique("sess-"))
+    batch = [
+        event(timestamp=recent),
+        good,
+        event(timestamp=recent * 1000),
+        event(timestamp=float(recent)),
+        event(timestamp=datetime.now(UTC).date().isoformat()),
+        event(timestamp=str(recent)),
+    ]
+
+    response = await _track(client, token_issuer, batch)
+
+    assert response.status_code == 202, response.text
+    body = response.json()
+    assert body["accepted"] == 1
+    reasons = {r["index"]: " ".join(r["errors"]) for r in body["rejected"]}
+    assert sorted(reasons) == [0, 2, 3, 4, 5]
+    assert all("timestamp" in reason and "RFC 3339" in reason for reason in reasons.values()), reasons
+    async with database.session() as session:
+        staged = await session.scalars(
+            select(OutboxMessage.payload).where(
+                OutboxMessage.event_type == "ecom.activity.tracked.v1",
+                OutboxMessage.key == good["session_id"],
+            )
+        )
+        assert len(staged.all()) == 1
+
+
 async def test_an_event_sent_with_a_utc_offset_counts_on_its_utc_day(
     client: httpx.AsyncClient, token_issuer: TestTokenIssuer, database: Database
 ) -> None:

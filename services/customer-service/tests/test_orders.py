@@ -5,6 +5,7 @@ import time
 from typing import Any
 
 import httpx
+import pytest
 from aiokafka import AIOKafkaProducer
 from customer_helpers import create_customer, errors_of, events_about, new_email, unique
 
@@ -106,6 +107,50 @@ async def test_a_unit_price_with_more_than_two_decimals_gets_422_not_rounded(
     response = await place(client, token_issuer, customer_id=customer["id"], lines=lines)
 
     assert "body.lines.0.unit_price" in errors_of(response)
+
+
+async def _place_in_yen(
+    client: httpx.AsyncClient, tokens: TestTokenIssuer, unit_price: str, **fields: Any
+) -> httpx.Response:
+    """An order of a new customer: two units at `unit_price` yen."""
+    customer = await create_customer(client, tokens)
+    lines = [{"sku": "A", "quantity": 2, "unit_price": unit_price, "currency": "JPY"}]
+    return await place(client, tokens, customer_id=customer["id"], currency="JPY", lines=lines, **fields)
+
+
+async def test_an_amount_with_more_decimals_than_its_currency_has_gets_422_naming_the_field(
+    client: httpx.AsyncClient, token_issuer: TestTokenIssuer
+) -> None:
+    """The yen has no minor unit: 10.50 JPY was placed as an order no shop can charge."""
+    response = await _place_in_yen(client, token_issuer, "10.50", discount_total="0.5")
+
+    assert response.status_code == 422
+    errors = errors_of(response)
+    assert "JPY" in errors["body.lines.0.unit_price"], errors
+    assert "body.discount_total" in errors, errors
+
+
+async def test_whole_yen_and_trailing_zeros_are_accepted(
+    client: httpx.AsyncClient, token_issuer: TestTokenIssuer
+) -> None:
+    response = await _place_in_yen(client, token_issuer, "1050", total="2095.00")
+
+    assert response.status_code == 201, response.text
+    assert (response.json()["subtotal"], response.json()["total"]) == ("2100.00", "2095.00")
+
+
+@pytest.mark.parametrize("code", ["XXX", "XTS", "XAU", "XAG", "XPT", "XPD"])
+async def test_an_order_in_a_code_that_is_no_currency_gets_422(
+    client: httpx.AsyncClient, token_issuer: TestTokenIssuer, code: str
+) -> None:
+    """ISO 4217 codes of metals, testing and 'no currency' are not money an order can be in."""
+    customer = await create_customer(client, token_issuer)
+    lines = [{"sku": "A", "quantity": 1, "unit_price": "1", "currency": code}]
+
+    response = await place(client, token_issuer, customer_id=customer["id"], currency=code, lines=lines)
+
+    assert response.status_code == 422
+    assert {"body.currency", "body.lines.0.currency"} <= set(errors_of(response))
 
 
 async def test_lines_adding_up_past_the_largest_amount_get_422(

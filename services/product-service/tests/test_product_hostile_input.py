@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import json
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from typing import Any
 
 import httpx
@@ -159,10 +160,12 @@ async def test_a_number_attribute_of_nan_from_an_import_is_a_row_error(
     assert not await _sku_exists(client, token_issuer, sku)
 
 
-@pytest.mark.parametrize("currency", ["XXY", "ABC"])
-async def test_a_price_in_an_unknown_currency_is_422(
+@pytest.mark.parametrize("currency", ["XXY", "ABC", "XXX", "XTS", "XAU", "XAG", "XPT", "XPD"])
+async def test_a_price_in_an_unknown_currency_or_a_code_of_no_money_is_422(
     client: httpx.AsyncClient, token_issuer: TestTokenIssuer, currency: str
 ) -> None:
+    """ISO 4217 also codes 'no currency' (XXX), testing (XTS) and precious metals (XAU, XAG, XPT, XPD):
+    none is money a product is sold in, and they were accepted like EUR."""
     sku = unique("SKU-")
     await create_product(client, token_issuer, skus=[sku])
 
@@ -172,7 +175,66 @@ async def test_a_price_in_an_unknown_currency_is_422(
         headers=token_issuer.auth_header("products:write"),
     )
 
-    _problem(response, 422)
+    problem = _problem(response, 422)
+    assert [error["field"] for error in problem["errors"]] == ["body.currency"], problem
+
+
+async def test_a_price_with_more_decimals_than_its_currency_has_is_422_naming_the_field(
+    client: httpx.AsyncClient, token_issuer: TestTokenIssuer
+) -> None:
+    """The yen has no minor unit: 10.50 JPY was recorded (and pushed to every channel) as a price no
+    shop can charge. Whole yen, or with trailing zeros only, are prices."""
+    sku = unique("SKU-")
+    await create_product(client, token_issuer, skus=[sku])
+    write = token_issuer.auth_header("products:write")
+
+    refused = await client.post(
+        f"/v1/prices/{sku}", json={"currency": "JPY", "amount": "10.50", "cost": "3.5"}, headers=write
+    )
+    accepted = await client.post(
+        f"/v1/prices/{sku}", json={"currency": "JPY", "amount": "1050.00", "cost": "300"}, headers=write
+    )
+
+    problem = _problem(refused, 422)
+    fields = {error["field"]: error["message"] for error in problem["errors"]}
+    assert set(fields) == {"body.amount", "body.cost"}, problem
+    assert "JPY" in fields["body.amount"], problem
+    assert accepted.status_code == 201, accepted.text
+    current = await client.get(
+        f"/v1/prices/{sku}", params={"currency": "JPY"}, headers=token_issuer.auth_header("products:read")
+    )
+    assert Decimal(current.json()["amount"]) == 1050, current.text
+
+
+async def test_an_amount_promotion_with_more_decimals_than_its_currency_has_is_422(
+    client: httpx.AsyncClient, token_issuer: TestTokenIssuer
+) -> None:
+    sku = unique("SKU-")
+    await create_product(client, token_issuer, skus=[sku])
+
+    response = await _promote(client, token_issuer, skus=[sku], kind="amount", value="0.5", currency="JPY")
+
+    problem = _problem(response, 422)
+    assert [error["field"] for error in problem["errors"]] == ["body.value"], problem
+
+
+async def test_a_supplier_cost_with_more_decimals_than_its_currency_has_is_refused(
+    client: httpx.AsyncClient, token_issuer: TestTokenIssuer
+) -> None:
+    supplier_id = await _supplier_with_offer(client, token_issuer)
+
+    feed = await _feed(client, token_issuer, supplier_id, "supplier_sku,cost,currency\nF-1,120.50,JPY\n")
+    offer = await _put_offer(
+        client, token_issuer, supplier_id, supplier_sku="F-2", cost="120.50", currency="JPY"
+    )
+
+    problem = _problem(offer, 422)
+    assert [error["field"] for error in problem["errors"]] == ["body.cost"], problem
+    assert feed.status_code == 200, feed.text
+    assert feed.json()["updated"] == 0, feed.text
+    [error] = feed.json()["errors"]
+    assert "cost" in error["message"], error
+    assert "JPY" in error["message"], error
 
 
 async def _promote(client: httpx.AsyncClient, tokens: TestTokenIssuer, **body: Any) -> httpx.Response:
@@ -214,6 +276,17 @@ async def test_a_promotion_far_in_the_past_is_422(
     _problem(response, 422)
 
 
+async def _put_offer(
+    client: httpx.AsyncClient, tokens: TestTokenIssuer, supplier_id: str, **body: Any
+) -> httpx.Response:
+    """Set the supplier's offer for a new product's SKU."""
+    sku = unique("SKU-")
+    await create_product(client, tokens, skus=[sku])
+    return await client.put(
+        f"/v1/suppliers/{supplier_id}/offers/{sku}", json=body, headers=tokens.auth_header("products:write")
+    )
+
+
 async def _supplier_with_offer(client: httpx.AsyncClient, tokens: TestTokenIssuer) -> str:
     response = await client.post(
         "/v1/suppliers",
@@ -221,13 +294,7 @@ async def _supplier_with_offer(client: httpx.AsyncClient, tokens: TestTokenIssue
         headers=tokens.auth_header("products:write"),
     )
     supplier_id: str = response.json()["id"]
-    sku = unique("SKU-")
-    await create_product(client, tokens, skus=[sku])
-    offer = await client.put(
-        f"/v1/suppliers/{supplier_id}/offers/{sku}",
-        json={"supplier_sku": "F-1", "cost": "1.00", "currency": "EUR"},
-        headers=tokens.auth_header("products:write"),
-    )
+    offer = await _put_offer(client, tokens, supplier_id, supplier_sku="F-1", cost="1.00", currency="EUR")
     assert offer.status_code == 200, offer.text
     return supplier_id
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -125,10 +125,11 @@ async def test_a_receipt_time_without_an_offset_is_published_as_utc(live: Runnin
     consumer comparing it with its own aware times fails on it (analytics-service dead-lettered such
     orders); it is taken as UTC and published with its offset."""
     created = (await live.client.post("/v1/inbound", json=notice(), headers=writer(live))).json()
+    arrived = datetime.now(UTC).replace(microsecond=0)
 
     received = await live.client.post(
         f"/v1/inbound/{created['id']}/receipt",
-        json={"received_at": "2026-11-28T09:30:00"},
+        json={"received_at": arrived.replace(tzinfo=None).isoformat()},
         headers=writer(live),
     )
 
@@ -143,7 +144,8 @@ async def test_a_receipt_time_without_an_offset_is_published_as_utc(live: Runnin
             )
         ).scalar_one()
     published = datetime.fromisoformat(json.loads(payload)["data"]["received_at"])
-    assert published == datetime(2026, 11, 28, 9, 30, tzinfo=UTC)
+    assert published == arrived
+    assert published.tzinfo is not None
 
 
 async def test_a_receipt_dated_in_the_future_is_refused_422(live: Running) -> None:
@@ -160,6 +162,30 @@ async def test_a_receipt_dated_in_the_future_is_refused_422(live: Running) -> No
     assert (await live.client.get(f"/v1/inbound/{created['id']}", headers=writer(live))).json()[
         "status"
     ] == "announced"
+
+
+async def test_a_receipt_dated_before_its_announcement_is_refused_422(live: Running) -> None:
+    """A delivery announced now was received with received_at a day earlier: the notice and its receipt
+    told opposite stories of what came first. A few minutes earlier is the sender's clock, and stays."""
+    created = (await live.client.post("/v1/inbound", json=notice(), headers=writer(live))).json()
+    announced = datetime.fromisoformat(created["created_at"])
+    url = f"/v1/inbound/{created['id']}/receipt"
+
+    refused = await live.client.post(
+        url, json={"received_at": (announced - timedelta(days=1)).isoformat()}, headers=writer(live)
+    )
+    state = (await live.client.get(f"/v1/inbound/{created['id']}", headers=writer(live))).json()["status"]
+    skewed = await live.client.post(
+        url, json={"received_at": (announced - timedelta(minutes=2)).isoformat()}, headers=writer(live)
+    )
+
+    assert refused.status_code == 422, refused.text
+    assert refused.headers["content-type"] == "application/problem+json"
+    assert [error["field"] for error in refused.json()["errors"]] == ["body.received_at"]
+    assert "before the delivery was announced" in refused.json()["detail"]
+    assert state == "announced"
+    assert skewed.status_code == 200, skewed.text
+    assert await _events(live, created["id"]) == ["ecom.inbound.announced.v1", "ecom.inbound.received.v1"]
 
 
 @pytest.mark.parametrize(

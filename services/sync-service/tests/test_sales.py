@@ -183,6 +183,30 @@ async def test_a_sale_of_an_unknown_sku_or_store_or_in_the_future_is_a_row_error
     assert [e["receipt_id"] for e in await _sale_events(running, str(channel["id"]))] == [good]
 
 
+async def test_a_price_with_more_decimals_than_the_channels_currency_has_is_a_row_error(
+    running: Running,
+) -> None:
+    """A store selling in yen (no minor unit): 9.90 was recorded and placed as a POS order of 9.90 JPY."""
+    channel = await register(running, kind="pos", name="Store Tokyo", code=unique("store-"), currency="JPY")
+    good, bad = unique("R"), unique("R")
+    content = (
+        HEADER
+        + f"{good},1,MUG,1,990,store-1,2026-11-28T17:02:00Z,\n"
+        + f"{bad},1,MUG,1,9.90,store-1,2026-11-28T17:03:00Z,\n"
+    ).encode()
+
+    refused, nothing, skipped = await _refused_then_skipped(running, channel, content)
+
+    assert refused.status_code == 422, refused.text
+    errors = refused.json()["report"]["errors"]
+    assert [(e["line"], e["receipt_id"], e["field"]) for e in errors] == [(3, bad, "price")]
+    assert "JPY" in errors[0]["message"]
+    assert nothing == []
+    assert (skipped.json()["recorded"], skipped.json()["rejected"]) == (1, 1)
+    [event] = await _sale_events(running, str(channel["id"]))
+    assert (event["receipt_id"], event["currency"]) == (good, "JPY")
+
+
 async def test_a_receipt_sent_again_with_other_content_is_an_error(running: Running) -> None:
     channel = await _pos_channel(running)
     receipt = unique("R")
@@ -286,6 +310,39 @@ async def test_a_broken_file_is_refused_whole_with_its_line(
     assert f"line {line}" in response.json()["detail"]
     assert rejected("sales", "malformed_file") == before + 1
     assert await _sale_events(running, str(channel["id"])) == []
+
+
+@pytest.mark.parametrize(
+    ("content", "content_type", "line"),
+    [
+        (HEADER.encode(), "text/csv", 2),
+        (HEADER.encode() + b"\n\n", "text/csv", 2),
+        (b"", "application/x-ndjson", 1),
+        (b"\n\n", "application/x-ndjson", 1),
+    ],
+    ids=["csv-header-only", "csv-header-and-blank-lines", "ndjson-empty", "ndjson-blank-lines"],
+)
+async def test_a_file_without_a_sales_row_is_refused_whole_with_its_line(
+    running: Running, content: bytes, content_type: str, line: int
+) -> None:
+    """A header and nothing else answered 200 with 0 rows: a till's empty export, or the wrong file, went
+    unnoticed as a day without sales."""
+    channel = await _pos_channel(running)
+    before = rejected("sales", "malformed_file")
+
+    response = await running.client.post(
+        f"/v1/channels/{channel['id']}/sales",
+        content=content,
+        headers={**running.tokens.auth_header("orders:write"), "content-type": content_type},
+    )
+
+    assert response.status_code == 422, response.text
+    assert response.headers["content-type"] == "application/problem+json"
+    detail = response.json()["detail"]
+    assert f"line {line}" in detail, detail
+    assert "no sales row" in detail, detail
+    assert [e["field"] for e in response.json()["errors"]] == ["body.file"]
+    assert rejected("sales", "malformed_file") == before + 1
 
 
 async def test_ndjson_is_read_too(running: Running) -> None:

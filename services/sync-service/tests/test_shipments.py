@@ -144,6 +144,37 @@ async def test_the_same_checkpoint_twice_changes_nothing(live: Running) -> None:
     assert len(await _shipment_events(live, order.order_id)) == 1
 
 
+async def test_the_same_checkpoint_in_another_letter_case_changes_nothing(live: Running) -> None:
+    """Status codes are compared case-insensitively (and spaces, dashes, dots as underscores), yet a
+    partner's retry of `delivered` as `DELIVERED`, or of `out for delivery` as `Out-For-Delivery`, made a
+    second checkpoint and a second ecom.shipment.updated.v1."""
+    partner = await register_partner(live)
+    (order,) = await announce_orders(live)
+    tracking_number = unique("JD")
+    sent = [
+        ("out for delivery", "2026-11-29T08:00:00Z"),
+        ("Out-For-Delivery", "2026-11-29T09:00:00+01:00"),
+        ("delivered", "2026-11-29T12:00:00Z"),
+        ("DELIVERED", "2026-11-29T12:00:00Z"),
+        (" Delivered ", "2026-11-29T12:00:00Z"),
+    ]
+
+    answers = [
+        await _post_signed(live, partner, update(order.order_id, tracking_number, status, at))
+        for status, at in sent
+    ]
+
+    assert [a.status_code for a in answers] == [200] * 5, [a.text for a in answers]
+    assert [a.json()["duplicate"] for a in answers] == [False, True, False, True, True]
+    tracking = (await live.client.get(f"/v1/orders/{order.order_id}/tracking", headers=live.reader)).json()
+    checkpoints = tracking["shipments"][0]["checkpoints"]
+    assert [(c["status"], c["carrier_status"]) for c in checkpoints] == [
+        ("out_for_delivery", "out for delivery"),
+        ("delivered", "delivered"),
+    ]
+    assert len(await _shipment_events(live, order.order_id)) == 2
+
+
 async def test_a_late_arriving_older_checkpoint_does_not_undo_delivery(live: Running) -> None:
     partner = await register_partner(live)
     (order,) = await announce_orders(live)

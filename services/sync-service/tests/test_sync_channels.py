@@ -75,6 +75,10 @@ async def test_a_taken_code_is_a_conflict(running: Running) -> None:
         {"code": "Has Spaces"},
         {"currency": "EURO"},
         {"currency": "XYZ"},
+        # ISO 4217 codes that are no currency: no currency (XXX), testing (XTS), gold (XAU).
+        {"currency": "XXX"},
+        {"currency": "XTS"},
+        {"currency": "XAU"},
         {"kind": "carrier-pigeon"},
         {"completeness_threshold": 1.5},
         {"price_adjustment_percent": "1e9"},

@@ -223,7 +223,8 @@ async def create_person(
     except EmailTaken as exc:
         raise Conflict(str(exc)) from None
     except UserError as exc:
-        raise UnprocessableEntity(str(exc)) from None
+        field = {"field": f"body.{exc.field}", "message": str(exc), "type": "value_error"}
+        raise UnprocessableEntity(str(exc), extra={"errors": [field]} if exc.field else None) from None
     await audit.record(
         session,
         "user.create",

@@ -1,7 +1,7 @@
 """Bounds on input values, checked once where they enter: JSON documents (depth, finite numbers, integer
 range), and annotated types the API schemas share (bounded strings and JSON objects, finite numbers,
 amounts that fit the database, date-times in a sane window, ISO 3166-1 country and ISO 4217 currency
-codes)."""
+codes, amounts with no more decimals than their currency's minor unit)."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from decimal import Decimal
 from typing import Annotated, Any
 
 import pycountry
-from pydantic import AfterValidator, Field, StringConstraints
+from pydantic import AfterValidator, Field, StringConstraints, ValidationInfo
 
 MAX_JSON_DEPTH = 32
 """Arrays and objects nested deeper than this are refused (bodies, NDJSON lines, JSON cells)."""
@@ -209,6 +209,18 @@ def _date_in_window(value: date) -> date:
     return value
 
 
+_DATE_TIME_TEXT = re.compile(r"\s*\d{4}-\d\d-\d\d[Tt ]\d\d:\d\d")
+
+
+def date_time_text(value: Any) -> Any:
+    """A moment only as RFC 3339 date-time text, for a `BeforeValidator` of a datetime field a partner or a
+    storefront sends: pydantic alone also reads a number as Unix seconds (or milliseconds), so a till's
+    20261128 (YYYYMMDD) became 1970-08-23, and a bare date as its midnight."""
+    if not isinstance(value, str) or _DATE_TIME_TEXT.match(value) is None:
+        raise ValueError("must be an RFC 3339 date-time like 2026-11-28T17:02:00Z")
+    return value
+
+
 SaneDatetime = Annotated[datetime, AfterValidator(_in_window)]
 """A date-time between 1900 and 2200, so date arithmetic (a 30-day window, an expiry) cannot overflow."""
 
@@ -240,9 +252,36 @@ def _country(value: str) -> str:
     return code
 
 
+# ISO 4217 codes that are no currency a price or an amount can be in: precious metals (gold, silver,
+# platinum, palladium), bond-market and IMF/ADB/Arab Monetary Fund units of account, the SUCRE, the code
+# reserved for testing and the one for "no currency" (their minor unit is "N.A." in the standard).
+NOT_MONEY: frozenset[str] = frozenset(
+    {"XAU", "XAG", "XPT", "XPD", "XBA", "XBB", "XBC", "XBD", "XDR", "XUA", "XAD", "XSU", "XTS", "XXX"}
+)
+# ISO 4217's minor unit of the currencies whose minor unit is not 2 decimals (list one, 2025).
+_MINOR_UNITS: dict[str, int] = {
+    **dict.fromkeys(
+        (
+            *("BIF", "CLP", "DJF", "GNF", "ISK", "JPY", "KMF", "KRW", "PYG", "RWF", "UGX", "UYI", "VND"),
+            *("VUV", "XAF", "XOF", "XPF"),
+        ),
+        0,
+    ),
+    **dict.fromkeys(("BHD", "IQD", "JOD", "KWD", "LYD", "OMR", "TND"), 3),
+    **dict.fromkeys(("CLF", "UYW"), 4),
+}
+MONEY_DECIMALS = 2
+"""Decimals the platform keeps of any amount: amounts are stored in hundredths (`amount_minor`)."""
+
+
 def _currency(value: str) -> str:
     if value != value.upper() or pycountry.currencies.get(alpha_3=value) is None:
         raise ValueError(f"{value!r} is not an ISO 4217 currency code (upper case, e.g. EUR)")
+    if value in NOT_MONEY:
+        raise ValueError(
+            f"{value!r} is an ISO 4217 code of a precious metal, a unit of account, testing or no currency, "
+            "not a currency amounts can be in"
+        )
     return value
 
 
@@ -252,8 +291,57 @@ def is_country(code: str) -> bool:
 
 
 def is_currency(code: str) -> bool:
-    """True for an ISO 4217 alphabetic code in upper case."""
-    return len(code) == 3 and code == code.upper() and pycountry.currencies.get(alpha_3=code) is not None
+    """True for an ISO 4217 alphabetic code in upper case of a currency amounts can be in (not NOT_MONEY)."""
+    return (
+        len(code) == 3
+        and code == code.upper()
+        and code not in NOT_MONEY
+        and pycountry.currencies.get(alpha_3=code) is not None
+    )
+
+
+def minor_units(currency: str) -> int:
+    """The decimals of an ISO 4217 currency's minor unit: JPY 0, EUR 2, BHD 3."""
+    return _MINOR_UNITS.get(currency, 2)
+
+
+def _decimals(amount: Decimal) -> int:
+    exponent = amount.normalize().as_tuple().exponent
+    return max(0, -exponent) if isinstance(exponent, int) else 0
+
+
+def amount_problem(amount: Decimal, currency: str) -> str | None:
+    """Why `amount` cannot be an amount in `currency`, else None: it has more decimals than the currency's
+    minor unit (10.50 JPY; trailing zeros do not count: 10.00 JPY is 10), or more than the platform keeps
+    (`MONEY_DECIMALS`; the third decimal of a BHD amount)."""
+    units = minor_units(currency)
+    allowed = min(units, MONEY_DECIMALS)
+    if _decimals(amount) <= allowed:
+        return None
+    if units == 0:
+        return f"{currency} has no minor unit: an amount in {currency} is a whole number (not {amount})"
+    if units > MONEY_DECIMALS:
+        return (
+            f"an amount in {currency} has at most {MONEY_DECIMALS} decimals here (amounts are kept in "
+            f"hundredths), not {amount}"
+        )
+    return f"an amount in {currency} has at most {units} decimals (its minor unit), not {amount}"
+
+
+def _in_currency(value: Decimal | None, info: ValidationInfo) -> Decimal | None:
+    currency = info.data.get("currency")
+    if value is not None and isinstance(currency, str):
+        problem = amount_problem(value, currency)
+        if problem is not None:
+            raise ValueError(problem)
+    return value
+
+
+InCurrency = AfterValidator(_in_currency)
+"""Annotate a Decimal amount field with it (`Annotated[Amount, InCurrency]`) to refuse, naming the field,
+more decimals than the model's `currency` field allows (`amount_problem`). Declare `currency` before the
+amount: a validator sees only the fields declared before its own (a currency refused itself is reported
+on its own field)."""
 
 
 CountryCode = Annotated[

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import re
 from datetime import UTC, datetime
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import Depends, Request, Security
 
@@ -16,18 +15,6 @@ from sync_service.config import Settings
 
 CHANNEL_CODE_PATTERN = r"^[a-z][a-z0-9_\-]{0,49}$"
 """The channel code product-service accepts too."""
-
-
-DATE_TIME_TEXT = re.compile(r"\s*\d{4}-\d\d-\d\d[Tt ]\d\d:\d\d")
-
-
-def date_time_text(value: Any) -> Any:
-    """A partner's moment only as RFC 3339 date-time text: pydantic alone also reads a number as Unix
-    seconds (or milliseconds), so a till's 20261128 (YYYYMMDD) became 1970-08-23, and a bare date as its
-    midnight."""
-    if not isinstance(value, str) or DATE_TIME_TEXT.match(value) is None:
-        raise ValueError("must be an RFC 3339 date-time like 2026-11-28T17:02:00Z")
-    return value
 
 
 def utc_when_naive(value: datetime) -> datetime:

@@ -7,6 +7,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import Response
 
+from analytics_service.channels import ChannelFilter
 from analytics_service.config import Settings
 from analytics_service.http import ReadCaller
 from analytics_service.kpis import service
@@ -19,7 +20,10 @@ from servicekit.errors import problem_responses
 
 router = APIRouter(prefix="/v1", tags=["kpis"])
 
-ChannelQuery = Annotated[str | None, Query(min_length=1, max_length=50, description="Marketing channel")]
+ChannelQuery = Annotated[
+    ChannelFilter,
+    Query(min_length=1, max_length=50, description="Marketing channel, any letter case (stored lower-case)"),
+]
 CampaignQuery = Annotated[str | None, Query(max_length=100, description="UTM campaign ('' = none)")]
 
 

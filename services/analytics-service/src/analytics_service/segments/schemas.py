@@ -7,6 +7,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from analytics_service.channels import ChannelName
+
 ConsentPurpose = Literal["email_marketing", "sms", "personalisation", "analytics", "third_party_sharing"]
 Money = float
 
@@ -34,8 +36,8 @@ class SegmentRules(BaseModel):
         "a customer without a prediction does not match",
     )
     predicted_clv_max: Money | None = Field(default=None, ge=0, le=1e10)
-    channels: list[str] | None = Field(
-        default=None, max_length=50, description="Acquisition channel in these"
+    channels: list[ChannelName] | None = Field(
+        default=None, max_length=50, description="Acquisition channel in these (any letter case)"
     )
     categories: list[str] | None = Field(default=None, max_length=100, description="Bought in any of these")
     rfm_segments: list[str] | None = Field(default=None, max_length=6)

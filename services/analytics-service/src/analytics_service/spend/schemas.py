@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from datetime import date, datetime
+from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from servicekit.bounds import Amount, CurrencyCode, SaneDate
+from servicekit.bounds import Amount, CurrencyCode, InCurrency, SaneDate
 
 MAX_ENTRIES = 1000
 
@@ -19,8 +20,8 @@ class SpendEntry(BaseModel):
         min_length=1, max_length=50, description="Marketing channel, as tracked (e.g. google)"
     )
     campaign: str = Field(default="", max_length=100, description="UTM campaign; empty for the whole channel")
-    amount: Amount
     currency: CurrencyCode
+    amount: Annotated[Amount, InCurrency]
 
 
 class SpendBatch(BaseModel):
@@ -47,8 +48,8 @@ class ExpenseCreate(BaseModel):
 
     day: SaneDate
     category: str = Field(min_length=1, max_length=50, description="e.g. rent, salaries, payment_fees")
-    amount: Amount
     currency: CurrencyCode
+    amount: Annotated[Amount, InCurrency]
     description: str | None = Field(default=None, max_length=500)
 
 

@@ -14,6 +14,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
+from analytics_service.channels import channel_key
 from analytics_service.periods import DateRange
 from analytics_service.spend.schemas import MAX_ENTRIES, ExpenseCreate, ExpenseRead, SpendEntry, SpendRead
 from analytics_service.warehouse.models import Expense, MarketingSpend
@@ -39,7 +40,7 @@ def check_currency(currency: str, reporting_currency: str) -> None:
 
 
 def _spend_key(entry: SpendEntry) -> tuple[date, str, str]:
-    return entry.day, entry.channel.strip().lower(), entry.campaign.strip()
+    return entry.day, channel_key(entry.channel), entry.campaign.strip()
 
 
 def refuse_repeated_keys(entries: list[SpendEntry], *, places: list[str], fields: list[str]) -> None:

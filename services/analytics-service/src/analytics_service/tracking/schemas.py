@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
-from servicekit.bounds import SaneDatetime
+from servicekit.bounds import SaneDatetime, date_time_text
 
 MAX_BATCH = 500
 
@@ -19,7 +19,9 @@ class TrackEvent(BaseModel):
 
     message_id: str = Field(min_length=1, max_length=100, description="Unique id of the event (idempotency)")
     event: str = Field(min_length=1, max_length=40, description="Page Viewed, Product Added, Identify...")
-    timestamp: SaneDatetime = Field(description="When it happened (RFC 3339 with offset)")
+    timestamp: Annotated[SaneDatetime, BeforeValidator(date_time_text)] = Field(
+        description="When it happened: RFC 3339 date-time text with offset (not a number, not a bare date)"
+    )
     session_id: str | None = Field(default=None, min_length=1, max_length=100)
     anonymous_id: str | None = Field(default=None, min_length=1, max_length=100)
     customer_id: str | None = Field(default=None, min_length=1, max_length=64)

@@ -11,6 +11,7 @@ from prometheus_client import Counter
 from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from analytics_service.channels import DEFAULT_CHANNEL, channel_key
 from analytics_service.tracking.schemas import RejectedEvent, TrackEvent, TrackResult
 from contracts import build_event
 from contracts.catalog.activity import ACTIVITY_NAMES, ActivityTracked
@@ -20,7 +21,6 @@ from servicekit.metrics import increment_on_commit
 
 PRODUCT_EVENTS = frozenset({"Product Viewed", "Product Added", "Product Removed"})
 PROPERTIES_DEPTH = 4
-DEFAULT_CHANNEL = "direct"
 
 EVENTS_ACCEPTED = Counter("analytics_events_accepted_total", "Events accepted by POST /v1/track")
 EVENTS_REJECTED = Counter("analytics_events_rejected_total", "Events rejected by POST /v1/track (bad input)")
@@ -93,7 +93,7 @@ def to_tracked(event: TrackEvent, *, received_at: datetime) -> ActivityTracked:
         session_id=event.session_id,
         anonymous_id=event.anonymous_id,
         customer_id=event.customer_id,
-        channel=(event.channel or "").strip().lower() or DEFAULT_CHANNEL,
+        channel=channel_key(event.channel or "") or DEFAULT_CHANNEL,
         campaign=(event.campaign or "").strip(),
         properties={k: v for k, v in event.properties.items() if k != "traits"},
     )

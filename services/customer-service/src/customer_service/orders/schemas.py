@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from contracts.catalog.inventory import BackorderReason
 from contracts.catalog.shipments import ShipmentStatus
 from customer_service.customers.schemas import IdentifyRequest
-from servicekit.bounds import Amount, CountryCode, CurrencyCode, PastDatetime
+from servicekit.bounds import Amount, CountryCode, CurrencyCode, InCurrency, PastDatetime
 
 OrderStatus = Literal["placed", "paid", "shipped", "delivered", "cancelled", "refunded"]
 
@@ -21,8 +21,10 @@ class OrderLineIn(BaseModel):
 
     sku: str = Field(min_length=1, max_length=100)
     quantity: int = Field(gt=0, le=100_000)
-    unit_price: Amount = Field(description="At most two decimals (a third would be rounded away)")
     currency: CurrencyCode
+    unit_price: Annotated[Amount, InCurrency] = Field(
+        description="At most two decimals, and no more than the currency's minor unit (none in JPY)"
+    )
 
 
 class OrderCreate(BaseModel):
@@ -39,11 +41,13 @@ class OrderCreate(BaseModel):
     location_id: str | None = Field(default=None, max_length=100)
     currency: CurrencyCode
     lines: list[OrderLineIn] = Field(min_length=1, max_length=500)
-    subtotal: Decimal | None = Field(
+    subtotal: Annotated[Decimal | None, InCurrency] = Field(
         default=None, ge=0, max_digits=14, decimal_places=4, description="Checked against the lines when sent"
     )
-    discount_total: Decimal = Field(default=Decimal("0"), ge=0, max_digits=14, decimal_places=4)
-    total: Decimal | None = Field(
+    discount_total: Annotated[Decimal, InCurrency] = Field(
+        default=Decimal("0"), ge=0, max_digits=14, decimal_places=4
+    )
+    total: Annotated[Decimal | None, InCurrency] = Field(
         default=None,
         ge=0,
         max_digits=14,

@@ -1,16 +1,17 @@
-"""API models of pricing. Amounts are decimals with at most two places, in the given currency."""
+"""API models of pricing. Amounts are decimals with at most two places, and no more than the currency's minor
+unit has (none in JPY), in the given currency."""
 
 from __future__ import annotations
 
 import re
 from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from product_service.catalog.schemas import CHANNEL_PATTERN
-from servicekit.bounds import CurrencyCode, SaneDatetime, ShortStr
+from servicekit.bounds import CurrencyCode, InCurrency, SaneDatetime, ShortStr
 
 CURRENCY_PATTERN = r"^[A-Z]{3}$"
 
@@ -24,8 +25,10 @@ class PriceSet(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     currency: CurrencyCode
-    amount: Decimal = Field(ge=0, le=Decimal("9999999999.99"), decimal_places=2)
-    cost: Decimal | None = Field(default=None, ge=0, le=Decimal("9999999999.99"), decimal_places=2)
+    amount: Annotated[Decimal, InCurrency] = Field(ge=0, le=Decimal("9999999999.99"), decimal_places=2)
+    cost: Annotated[Decimal | None, InCurrency] = Field(
+        default=None, ge=0, le=Decimal("9999999999.99"), decimal_places=2
+    )
     channel: str | None = Field(default=None, pattern=CHANNEL_PATTERN, description="Omit for every channel")
     effective_from: SaneDatetime | None = Field(
         default=None, description="When the price applies (default now); a future time schedules it"
@@ -62,10 +65,10 @@ class PromotionCreate(BaseModel):
 
     title: str = Field(min_length=1, max_length=200)
     kind: Literal["percentage", "amount"]
-    value: Decimal = Field(
+    currency: CurrencyCode | None = Field(default=None, description="Required for an amount")
+    value: Annotated[Decimal, InCurrency] = Field(
         gt=0, le=Decimal("9999999999.99"), decimal_places=2, description="Percent or amount off"
     )
-    currency: CurrencyCode | None = Field(default=None, description="Required for an amount")
     skus: list[ShortStr] = Field(default_factory=list, max_length=10_000)
     category_ids: list[ShortStr] = Field(default_factory=list, max_length=1000)
     channels: list[ShortStr] = Field(default_factory=list, max_length=50, description="Empty: every channel")

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from datetime import datetime
 from decimal import Decimal
+from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from product_service.catalog.schemas import CODE_PATTERN
-from servicekit.bounds import CurrencyCode
+from servicekit.bounds import CurrencyCode, InCurrency
 
 
 class SupplierCreate(BaseModel):
@@ -33,8 +34,10 @@ class OfferSet(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     supplier_sku: str = Field(min_length=1, max_length=100)
-    cost: Decimal | None = Field(default=None, ge=0, le=Decimal("9999999999.99"), decimal_places=2)
     currency: CurrencyCode | None = None
+    cost: Annotated[Decimal | None, InCurrency] = Field(
+        default=None, ge=0, le=Decimal("9999999999.99"), decimal_places=2
+    )
     lead_time_days: int | None = Field(default=None, ge=0, le=3650)
     min_order_quantity: int = Field(default=1, ge=1, le=10_000_000)
     available_quantity: int | None = Field(default=None, ge=0, le=1_000_000_000)

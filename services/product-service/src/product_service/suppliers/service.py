@@ -16,7 +16,7 @@ from product_service.common import as_utc, new_id, utc_now
 from product_service.pricing.service import to_amount, to_minor
 from product_service.suppliers.models import Supplier, SupplierOffer
 from product_service.suppliers.schemas import FeedResult, FeedRowError, OfferRead, OfferSet, SupplierCreate
-from servicekit.bounds import MAX_AMOUNT, is_currency
+from servicekit.bounds import MAX_AMOUNT, amount_problem, is_currency
 from servicekit.db import upsert
 from servicekit.errors import Conflict, NotFound, UnprocessableEntity
 from servicekit.files import CsvReader, CsvRow, FileFormatError, FileLimits
@@ -198,7 +198,9 @@ def _feed_changes(cells: dict[str, str], offer: SupplierOffer) -> dict[str, obje
     changes: dict[str, object] = {}
     cost, currency = cell("cost"), cell("currency")
     if currency is not None and not is_currency(currency):
-        raise FeedValueError("currency", currency, "not an ISO 4217 currency code (e.g. EUR)")
+        raise FeedValueError(
+            "currency", currency, "not an ISO 4217 code of a currency amounts can be in (e.g. EUR)"
+        )
     if cost is not None:
         try:
             amount = Decimal(cost)
@@ -216,6 +218,9 @@ def _feed_changes(cells: dict[str, str], offer: SupplierOffer) -> dict[str, obje
         code = currency or offer.currency
         if code is None:
             raise FeedValueError("cost", cost, "needs a currency column (the offer has none yet)")
+        problem = amount_problem(amount, code)
+        if problem is not None:
+            raise FeedValueError("cost", cost, problem)
         changes["cost_minor"], changes["currency"] = to_minor(amount), code
     elif currency is not None and currency != offer.currency and offer.cost_minor is not None:
         raise FeedValueError("currency", currency, "changing the currency needs a cost in the same row")

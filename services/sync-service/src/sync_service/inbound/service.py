@@ -8,6 +8,7 @@ from sqlmodel import col
 
 from contracts import build_event
 from contracts.catalog.inbound import InboundAnnounced, InboundLine, InboundReceived
+from servicekit.bounds import CLOCK_SKEW
 from servicekit.db import insert_if_absent
 from servicekit.errors import Conflict, NotFound, UnprocessableEntity
 from servicekit.events import outbox
@@ -110,7 +111,19 @@ async def receive(
 ) -> InboundDelivery:
     """Record that the delivery arrived (the announced lines, or those given) and publish
     ecom.inbound.received.v1, from which product-service adds the stock. A compare-and-set from
-    announced: a delivery is received once; a second receipt is 409. Lines given of an unknown SKU: 422."""
+    announced: a delivery is received once; a second receipt is 409. Lines given of an unknown SKU, or a
+    `received_at` before the delivery was announced (beyond `CLOCK_SKEW`, the sender's clock): 422."""
+    if body.received_at is not None and body.received_at < delivery.created_at - CLOCK_SKEW:
+        message = (
+            f"received_at {body.received_at.isoformat()} is before the delivery was announced "
+            f"({delivery.created_at.isoformat()}); a delivery is received after its announcement"
+        )
+        raise UnprocessableEntity(
+            f"{message}.",
+            extra={
+                "errors": [{"field": "body.received_at", "message": message, "type": "before_announcement"}]
+            },
+        )
     if body.lines is not None:
         await _refuse_unknown_skus(session, body.lines)
     lines = [line.model_dump() for line in body.lines] if body.lines is not None else list(delivery.lines)

@@ -6,8 +6,8 @@ from typing import Annotated
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
 
-from servicekit.bounds import Amount, PastDatetime
-from sync_service.common import date_time_text, utc_when_naive
+from servicekit.bounds import Amount, PastDatetime, date_time_text
+from sync_service.common import utc_when_naive
 
 COLUMNS = ("receipt_id", "line", "sku", "quantity", "price", "store", "time", "loyalty_id")
 REQUIRED = ("receipt_id", "line", "sku", "quantity", "price", "store", "time")

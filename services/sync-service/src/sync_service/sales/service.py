@@ -13,6 +13,7 @@ from sqlmodel import col
 
 from contracts import build_event
 from contracts.catalog.sales import ReceiptLine, SaleRecorded
+from servicekit.bounds import amount_problem
 from servicekit.db import insert_if_absent
 from servicekit.events import outbox
 from servicekit.files import CsvReader, FileFormatError, FileLimits, read_ndjson
@@ -32,6 +33,7 @@ holds at most this many characters: a longer one is cut there, so two receipts w
 first characters would become one order (the second dead-lettered, or taken for a repeat of the first)."""
 
 OnError = Literal["refuse", "skip_receipt"]
+NO_ROWS = "the file holds no sales row (a sales file has at least one receipt line)"
 
 
 class SalesFileError(ValueError):
@@ -66,10 +68,14 @@ def _row(line: int, values: dict[str, Any]) -> ParsedRow:
 
 
 def parse(source: IO[bytes], fmt: Literal["csv", "ndjson"]) -> list[ParsedRow]:
-    """Every data row, validated; SalesFileError (with the line) when the file itself is broken."""
+    """Every data row, validated; SalesFileError (with the line) when the file itself is broken or holds
+    no row (a header alone: the till exported nothing, or the wrong file was sent)."""
     try:
         if fmt == "ndjson":
-            return [_row(item.line, item.value) for item in read_ndjson(source, SALES_FILE_LIMITS)]
+            rows = [_row(item.line, item.value) for item in read_ndjson(source, SALES_FILE_LIMITS)]
+            if not rows:
+                raise SalesFileError(f"line 1: {NO_ROWS}")
+            return rows
         reader = CsvReader(source, SALES_FILE_LIMITS)
         unknown = [name for name in reader.header if name not in COLUMNS]
         missing = [name for name in COLUMNS if name != "loyalty_id" and name not in reader.header]
@@ -85,7 +91,10 @@ def parse(source: IO[bytes], fmt: Literal["csv", "ndjson"]) -> list[ParsedRow]:
                     if part
                 )
             )
-        return [_row(row.line, row.cells) for row in reader]
+        rows = [_row(row.line, row.cells) for row in reader]
+        if not rows:
+            raise SalesFileError(f"line 2: {NO_ROWS}, only the header")
+        return rows
     except FileFormatError as exc:
         raise SalesFileError(str(exc)) from None
 
@@ -196,6 +205,17 @@ async def _check_catalogue(session: AsyncSession, rows: list[ParsedRow]) -> None
                 )
 
 
+def _check_prices(rows: list[ParsedRow], currency: str) -> None:
+    """An error on each row whose price has more decimals than the channel's currency has (10.50 on a JPY
+    channel): the receipt would become an order no till could have rung up."""
+    for parsed in rows:
+        problem = amount_problem(parsed.row.price, currency) if parsed.row is not None else None
+        if problem is not None:
+            parsed.errors.append(
+                RowError(line=parsed.line, receipt_id=parsed.receipt_id, field="price", message=problem)
+            )
+
+
 class SalesRefused(ValueError):
     def __init__(self, report: SalesReport) -> None:
         super().__init__("the file has errors")
@@ -211,6 +231,7 @@ async def record(
     whole file (SalesRefused, nothing recorded); with skip_receipt, the receipts without errors are
     recorded and the others reported."""
     await _check_catalogue(session, rows)
+    _check_prices(rows, channel.currency)
     receipts, errors = _group(rows)
     valid: list[Receipt] = []
     for receipt in receipts:

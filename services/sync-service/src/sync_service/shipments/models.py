@@ -31,13 +31,18 @@ class Shipment(SQLModel, table=True):
 
 
 class ShipmentCheckpoint(SQLModel, table=True):
+    """One checkpoint of a shipment. A checkpoint is its shipment, the carrier's code and the moment: the
+    code as statuses.code_key reads it (`carrier_code`: `DELIVERED`, `Delivered` and `delivered` are one
+    code), while `carrier_status` keeps the code as first sent."""
+
     __tablename__ = "shipment_checkpoints"
-    __table_args__ = (sa.UniqueConstraint("shipment_id", "carrier_status", "occurred_at"),)
+    __table_args__ = (sa.UniqueConstraint("shipment_id", "carrier_code", "occurred_at"),)
 
     id: int | None = Field(default=None, primary_key=True)
     shipment_id: str = Field(foreign_key="shipments.id", max_length=36, index=True)
     status: str = Field(max_length=20)
     carrier_status: str = Field(max_length=100)
+    carrier_code: str = Field(max_length=100)
     occurred_at: datetime = Field(sa_column=sa.Column(UTCDateTime(), nullable=False))
     location: str | None = Field(default=None, max_length=200)
     description: str | None = Field(default=None, max_length=500)

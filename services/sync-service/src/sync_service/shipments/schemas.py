@@ -8,8 +8,7 @@ from typing import Annotated
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
 
 from contracts.catalog.shipments import ShipmentStatus
-from servicekit.bounds import SaneDate, SaneDatetime
-from sync_service.common import date_time_text
+from servicekit.bounds import SaneDate, SaneDatetime, date_time_text
 
 
 class ShipmentUpdateIn(BaseModel):

@@ -42,7 +42,8 @@ async def record_update(
     """Add the checkpoint to its shipment (created on first sight), recompute the shipment's status from
     its latest checkpoint, and publish ecom.shipment.updated.v1. A checkpoint received before (same
     shipment, carrier status and time) changes nothing. The status is a compare-and-set on the shipment's
-    version, so two updates of one shipment racing each count once and the last one sees both."""
+    version, so two updates of one shipment racing each count once and the last one sees both. Carrier
+    statuses are compared as the status tables compare them (`DELIVERED` is `delivered`)."""
     order = await projection.find(session, order_id=body.order_id, order_number=body.order_number)
     if order is None:
         field = "order_id" if body.order_id is not None else "order_number"
@@ -99,6 +100,7 @@ async def record_update(
             "shipment_id": shipment.id,
             "status": checkpoint_status,
             "carrier_status": body.status,
+            "carrier_code": code_key(body.status),
             "occurred_at": body.occurred_at,
             "location": body.location,
             "description": body.description,
