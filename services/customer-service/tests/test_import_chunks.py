@@ -661,3 +661,59 @@ async def test_repeated_and_empty_values_inserted_through_the_driver_are_stored_
     created = [str(c) for _, _, c, _ in stored]
     assert created[3] != created[0] == created[1] == created[2] == created[4] == str(stored[0][3])
     assert [loaded(r) for (r,) in stored_raws] == raws
+
+
+async def test_values_a_json_text_cannot_carry_exactly_are_bound_row_by_row_and_stored_whole(
+    database_url: str,
+) -> None:
+    # On SQLite most of a chunk's rows travel in one JSON text (`_insert_through_json`). A NUL character
+    # (SQLite's JSON would cut the text there), a blob that is not UTF-8 and a float go row by row
+    # instead; every value is stored as it was given, with the storage class a plain insert gives it,
+    # and rows keep their order.
+    stamp = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
+    database = Database(database_url)
+    values = {
+        "plain": ("é 😀 \\ \" '", b'{"a":"\xc3\xa9"}', 0),
+        "binary": ("x", b"\xff\xfe\x00", 2),
+        "control": ("tab\tnew\nline\x01", b"", 3),
+    }
+    if database.is_sqlite:  # PostgreSQL's text holds no NUL
+        values["nul"] = ("before\x00after", b"{}", 1)
+
+    def row(name: str, suffix: str) -> dict[str, Any]:
+        text_value, payload, attempts = values[name]
+        return {
+            "event_id": f"{name}-{suffix}",
+            "event_type": "t",
+            "topic": "t",
+            "key": name,
+            "payload": payload,
+            "created_at": stamp,
+            "published_at": None,
+            "attempts": attempts,
+            "last_error": text_value,
+        }
+
+    try:
+        for name in values:
+            async with database.session() as session:
+                await bulk.insert_rows(session, OutboxMessage, [row(name, "bulk"), row(name, "bulk2")])
+                connection = await session.connection()
+                await connection.execute(insert(OutboxMessage.__table__), [row(name, "plain")])  # type: ignore[attr-defined]
+        async with database.session() as session:
+            typeof = "typeof({0}), {0}" if database.is_sqlite else "CAST(pg_typeof({0}) AS TEXT), {0}"
+            listed = ", ".join(typeof.format(c) for c in ("payload", "attempts", "last_error", "created_at"))
+            stored = {
+                event_id: tuple(rest)
+                for event_id, *rest in (
+                    await session.execute(text(f"SELECT event_id, {listed} FROM outbox ORDER BY id"))
+                ).all()
+            }
+            order = list(stored)
+    finally:
+        await database.dispose()
+    for name, (text_value, payload, attempts) in values.items():
+        assert stored[f"{name}-bulk"] == stored[f"{name}-plain"] == stored[f"{name}-bulk2"]
+        _, stored_payload, _, stored_attempts, _, stored_text, _, _ = stored[f"{name}-bulk"]
+        assert (bytes(stored_payload), stored_attempts, stored_text) == (payload, attempts, text_value)
+        assert order.index(f"{name}-bulk") + 1 == order.index(f"{name}-bulk2")

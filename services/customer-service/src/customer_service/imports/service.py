@@ -221,27 +221,23 @@ async def _run(
         try:
             for start in range(0, len(kept), size):
                 chunk = kept[start : start + size]
-                # The next chunk's per-profile work, done while this one waits on the database.
-                ahead = asyncio.ensure_future(
-                    importer.prepare(
-                        [
-                            row.profile
-                            for row in kept[start + size : start + 2 * size]
-                            if row.profile is not None
-                        ]
-                    )
-                )
                 try:
                     result = await _import_chunk(
                         database,
                         importer,
                         job_id,
                         chunk,
+                        # The next chunk's per-profile work, done while this one is written.
+                        ahead=[
+                            row.profile
+                            for row in kept[start + size : start + 2 * size]
+                            if row.profile is not None
+                        ],
                         done=start + len(rejected),
                         checkpoints_elsewhere=checkpoints.enabled,
                     )
                 finally:
-                    await ahead
+                    await importer.ahead_done()
                 await checkpoints.after_chunk()
                 collect_young()
                 committed += len(chunk)
@@ -423,6 +419,7 @@ async def _import_chunk(
     job_id: str,
     chunk: list[CheckedRow],
     *,
+    ahead: list[Any] | None = None,
     done: int,
     checkpoints_elsewhere: bool = False,
 ) -> ChunkResult:
@@ -437,6 +434,7 @@ async def _import_chunk(
                 job_id,
                 chunk,
                 profiles,
+                ahead=ahead or [],
                 done=done,
                 checkpoints_elsewhere=checkpoints_elsewhere,
             )
@@ -458,6 +456,7 @@ async def _write_chunk(
     chunk: list[CheckedRow],
     profiles: list[Any],
     *,
+    ahead: list[Any],
     done: int,
     checkpoints_elsewhere: bool = False,
 ) -> ChunkResult:
@@ -465,7 +464,7 @@ async def _write_chunk(
         database.session() as session,
         _sqlite_chunk_cache(session, database.is_sqlite, checkpoints_elsewhere=checkpoints_elsewhere),
     ):
-        result = await importer.import_chunk(session, profiles)
+        result = await importer.import_chunk(session, profiles, ahead)
         progressed = await compare_and_set(
             session,
             update(ImportJob)
