@@ -253,3 +253,38 @@ async def test_state_codes_stay_codes(client: httpx.AsyncClient, token_issuer: T
         ("Melbourne", "Victoria"),
         ("Adelaide", "SA"),
     ]
+
+
+async def test_import_jobs_are_listed_newest_first_by_status_page_by_page(
+    client: httpx.AsyncClient, token_issuer: TestTokenIssuer
+) -> None:
+    tag = f"list-{unique()}"
+    good = HEADER + f"Ana,Lima,{new_email()},,,Lyon,69002,,FR,{tag}\n"
+    jobs = [
+        await _import(client, token_issuer, good),
+        await _import(client, token_issuer, _bad_file(tag)),
+        await _import(client, token_issuer, HEADER + f"Ana,Lima,{new_email()},,,Lyon,69002,,FR,{tag}\n"),
+    ]
+    headers = token_issuer.auth_header("customers:write")
+
+    listed = (await client.get("/v1/imports", params={"limit": 100}, headers=headers)).json()
+    failed = (await client.get("/v1/imports", params={"status": "failed"}, headers=headers)).json()
+    first = (await client.get("/v1/imports", params={"limit": 2}, headers=headers)).json()
+    second = (
+        await client.get("/v1/imports", params={"limit": 2, "cursor": first["next_cursor"]}, headers=headers)
+    ).json()
+
+    ids = [job["id"] for job in listed["items"]]
+    assert [i for i in ids if i in {job["id"] for job in jobs}] == [job["id"] for job in reversed(jobs)]
+    assert ids == sorted(ids, reverse=True)
+    assert listed["items"][ids.index(jobs[0]["id"])] == jobs[0]
+    assert jobs[1]["id"] in {job["id"] for job in failed["items"]}
+    assert {job["status"] for job in failed["items"]} == {"failed"}
+    assert [job["id"] for job in first["items"] + second["items"]] == ids[:4]
+    bad_status = await client.get("/v1/imports", params={"status": "done"}, headers=headers)
+    bad_cursor = await client.get("/v1/imports", params={"cursor": "not-a-cursor"}, headers=headers)
+    anonymous = await client.get("/v1/imports")
+    reader = await client.get("/v1/imports", headers=token_issuer.auth_header("customers:read"))
+    assert (bad_status.status_code, bad_cursor.status_code, anonymous.status_code) == (422, 400, 401)
+    assert reader.status_code == 403
+    assert bad_status.headers["content-type"].startswith("application/problem+json")

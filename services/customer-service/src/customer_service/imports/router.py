@@ -122,6 +122,30 @@ async def start_import(
     return _read(job)
 
 
+@router.get("", response_model=Page[ImportJobRead], responses=problem_responses(400, 401, 403, 422))
+async def list_imports(
+    request: Request,
+    context: ContextDep,
+    _: WriteCaller,
+    page: PageDep,
+    status: Annotated[
+        Literal["pending", "running", "succeeded", "failed"] | None,
+        Query(description="Only jobs in this state"),
+    ] = None,
+) -> Page[ImportJobRead]:
+    """Import jobs, newest first, with their status and progress; cursor pagination."""
+    before = cursor_value(page.cursor, "id", str)
+    jobs = await service.list_jobs(
+        request.app.state.database,
+        status=status,
+        before_id=before,
+        limit=page.limit,
+        stale_after=context.import_stale_after,
+    )
+    result = make_page(jobs, page.limit, lambda job: {"id": job.id})
+    return Page[ImportJobRead](items=[_read(job) for job in result.items], next_cursor=result.next_cursor)
+
+
 @router.get("/{job_id}", response_model=ImportJobRead, responses=problem_responses(401, 403, 404))
 async def read_import(job_id: str, request: Request, context: ContextDep, _: WriteCaller) -> ImportJobRead:
     """A job's status, progress (processed_rows of total_rows) and row-level error report."""

@@ -664,6 +664,31 @@ async def get(database: Database, job_id: str, *, stale_after: timedelta | None 
     return job
 
 
+async def list_jobs(
+    database: Database,
+    *,
+    status: str | None,
+    before_id: str | None,
+    limit: int,
+    stale_after: timedelta | None = None,
+) -> list[ImportJob]:
+    """Jobs, newest first (ids are time-ordered), up to limit + 1 (one more says there is more); each
+    active one as `get` shows it (live progress here, or failed when left running by a stopped process)."""
+    query = select(ImportJob).order_by(col(ImportJob.id).desc()).limit(limit + 1)
+    if status is not None:
+        query = query.where(col(ImportJob.status) == status)
+    if before_id is not None:
+        query = query.where(col(ImportJob.id) < before_id)
+    async with database.sessionmaker() as session:
+        jobs = list((await session.execute(query)).scalars())
+    return [
+        (await get(database, job.id, stale_after=stale_after) or job)
+        if job.status in ACTIVE_STATUSES
+        else job
+        for job in jobs
+    ]
+
+
 async def row_results(
     database: Database, job_id: str, *, outcome: str | None, after_row: int | None, limit: int
 ) -> list[ImportRow]:
