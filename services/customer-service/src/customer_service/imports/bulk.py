@@ -390,11 +390,8 @@ class BulkImporter:
         known = self._blocking_keys
         keys = customers.blocking_keys_of_side(self.context, side, known)
         phones = [self.context.keyring.blind_index(customers.PHONE, p["number"]) for p in contact.phones]
-        # `blocking_keys_of_side` has just put each phone's blocking value in `known`.
-        phone_keys = [
-            known.get(f"p:{number}") or customers.blocking_key_of_value(self.context, f"p:{number}")
-            for number in side.phones
-        ]
+        # `blocking_keys_of_side` has just put each phone's blocking value (`p:`) in `known`.
+        phone_keys = [known[f"p:{number}"] for number in side.phones]
         return side, keys, phones, phone_keys
 
     def _new_row(
@@ -644,7 +641,6 @@ class BulkImporter:
         stamp: datetime,
         ahead: Sequence[customers.NormalizedProfile] = (),
     ) -> None:
-        context = self.context
         customer_rows: list[dict[str, Any]] = []
         identifier_rows: list[dict[str, Any]] = []
         key_rows: list[tuple[str, str]] = []
@@ -657,8 +653,8 @@ class BulkImporter:
             profile, contact = row.profile, row.profile.contact
             country = profile.fields.get("country") or customers.first_country(contact)
             tags = profile.fields.get("tags", [])
-            sealed = row.sealed
-            if sealed is None or sealed.id != row.id or sealed.blind_kid != context.keyring.blind_kid:
+            sealed = row.sealed  # `_taken_sealed` checked it; a row folded into since has none
+            if sealed is None:
                 sealed = self._seal(profile, row.id)
             else:
                 for identifier in sealed.identifiers:
