@@ -68,7 +68,8 @@ def csv_content(count: int) -> bytes:
 
 async def import_job(database: Database, context: CustomerContext, content: bytes) -> tuple[float, ImportJob]:
     began = time.perf_counter()
-    workers.warm(context.import_validation_processes)  # as the upload endpoint does before reading the file
+    # As the upload endpoint does before reading the file.
+    workers.warm(context.import_validation_processes, scoring=context.import_scoring_process)
     rows = imports.parse(content, "csv")
     job = await imports.create_job(database, fmt="csv", actor="bench", total_rows=len(rows))
     await imports.run(database, context, job_id=job.id, rows=rows, fmt="csv")

@@ -22,8 +22,10 @@ from customer_service.context import CustomerContext
 from customer_service.customers.models import Customer, CustomerIdentifier
 from customer_service.customers.schemas import CustomerCreate
 from customer_service.customers.service import NormalizedProfile, blocking_key_of_value, normalize_create
+from customer_service.duplicates import linkage
 from customer_service.duplicates import service as duplicates
-from customer_service.imports import bulk
+from customer_service.duplicates.matching import side_of
+from customer_service.imports import bulk, scoring
 from customer_service.imports import service as import_service
 from customer_service.imports.cleansing import CheckedRow
 from customer_service.imports.models import ImportRow
@@ -132,6 +134,164 @@ async def test_near_identical_rows_of_one_file_are_merged_automatically(
     assert sorted(e["address"] for e in survivor["emails"]) == sorted(
         [f"maria.{last.lower()}@example.com", f"maria.{last.lower()}@exmaple.com"]
     )
+
+
+async def _scored_import(
+    database_url: str, tokens: TestTokenIssuer, monkeypatch: pytest.MonkeyPatch, *, scoring_process: bool
+) -> tuple[Any, ...]:
+    """A file of four chunks of three rows with a probable duplicate across chunks, an auto-merge
+    across chunks, one within a chunk and a row pairing with an existing customer; what the import
+    made of it, by first names (and how many chunks were scored in the scoring worker process). Random
+    birth dates: the runs share a database, and one run's Ottilie is not the other's."""
+    tag, last, other, third = f"sc-{unique()}", _surname(), _surname(), _surname()
+    phone = new_phone()
+    maria = {
+        **_person("Ottilie", last, f"ottilie.{last.lower()}@example.com", phone, tag),
+        "birthday": f"19{random.randrange(40, 99)}-0{random.randrange(1, 9)}-{random.randrange(10, 28)}",
+    }
+    nadia = {
+        **_person("Philomene", third, f"philomene.{third.lower()}@example.com", new_phone(), tag),
+        "birthday": f"19{random.randrange(40, 99)}-1{random.randrange(0, 2)}-{random.randrange(10, 28)}",
+    }
+    lines = [
+        _person("Leopoldine", last, new_email(), new_phone(), tag),
+        _person("Casimir", _surname(), new_email(), new_phone(), tag),
+        maria,
+        _person("Leopoldina", last, f"leo.{last.lower()}@mail.example.org", None, tag),
+        {**maria, "emails": [{"address": f"ottilie.{last.lower()}@exmaple.com"}]},
+        _person("Clothild", other, new_email(), None, tag),
+        _person("Evariste", _surname(), new_email(), new_phone(), tag),
+        nadia,
+        {**nadia, "emails": [{"address": f"philomene.{third.lower()}@exmaple.com"}]},
+        _person("Gaspard", _surname(), new_email(), new_phone(), tag),
+        _person("Honorine", _surname(), new_email(), new_phone(), tag),
+        _person("Isidore", _surname(), new_email(), new_phone(), tag),
+    ]
+    elsewhere = 0
+    score_elsewhere = bulk.BulkImporter._score_elsewhere
+
+    async def counted(self: bulk.BulkImporter, *args: Any) -> Any:
+        nonlocal elsewhere
+        elsewhere += 1
+        return await score_elsewhere(self, *args)
+
+    monkeypatch.setattr(bulk.BulkImporter, "_score_elsewhere", counted)
+    async with _app(
+        database_url, tokens, import_chunk_rows=3, import_scoring_process=scoring_process
+    ) as client:
+        existing = await create_customer(
+            client,
+            tokens,
+            **{
+                k: v
+                for k, v in _person("Clothilde", other, new_email(), new_phone(), tag).items()
+                if k != "tags"
+            },
+        )
+        job = await run_import(client, tokens, _ndjson(lines), "c.ndjson")
+        imported = await _tagged(client, tokens, tag)
+        first_name = {c["id"]: c["first_name"] for c in [*imported, existing]}
+        pairs = set()
+        for customer in imported:
+            for pair in await duplicate_candidates(client, tokens, customer["id"]):
+                pairs.add(
+                    (first_name[pair["customer_a_id"]], first_name[pair["customer_b_id"]], pair["status"])
+                )
+        response = await client.get(f"/v1/customers/{existing['id']}", headers=tokens.auth_header(*PII))
+        existing_open = not response.json()["quality"]["no_open_duplicate"]
+    made = sorted(
+        (c["first_name"], len(c["emails"]), not c["quality"]["no_open_duplicate"]) for c in imported
+    )
+    counts = (job["status"], job["created_count"], job["matched_count"])
+    return counts, made, {tuple(sorted(pair[:2])) + pair[2:] for pair in pairs}, existing_open, elsewhere
+
+
+async def test_chunks_scored_in_the_scoring_process_find_what_scoring_here_finds(
+    database_url: str, token_issuer: TestTokenIssuer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    there = await _scored_import(database_url, token_issuer, monkeypatch, scoring_process=True)
+    here = await _scored_import(database_url, token_issuer, monkeypatch, scoring_process=False)
+
+    assert there[-1] == 4  # every chunk scored in the worker process
+    assert here[-1] == 0
+    assert there[:-1] == here[:-1]
+    counts, made, pairs, existing_open, _ = there
+    assert counts == ("succeeded", 12, 0)
+    # Ottilie and Philomene each merged into one customer with both emails (across chunks, within a chunk).
+    assert [m for m in made if m[0] in ("Ottilie", "Philomene")] == [
+        ("Ottilie", 2, False),
+        ("Philomene", 2, False),
+    ]
+    assert ("Leopoldine", True) in {(m[0], m[2]) for m in made}
+    assert ("Clothild", True) in {(m[0], m[2]) for m in made}
+    assert existing_open
+    assert {p[:2] for p in pairs if p[2] == "open"} >= {
+        ("Leopoldina", "Leopoldine"),
+        ("Clothild", "Clothilde"),
+    }
+
+
+async def test_a_scoring_process_that_died_leaves_the_chunks_to_the_service(
+    database_url: str, token_issuer: TestTokenIssuer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    calls = 0
+    score_elsewhere = bulk.BulkImporter._score_elsewhere
+
+    async def dying(self: bulk.BulkImporter, pool: Any, *args: Any) -> Any:
+        nonlocal calls
+        calls += 1
+        if calls == 2:  # the worker process dies before the second chunk is scored
+            for process in list(pool._processes.values()):
+                process.kill()
+                process.join()
+        return await score_elsewhere(self, pool, *args)
+
+    here = await _scored_import(database_url, token_issuer, monkeypatch, scoring_process=False)
+    monkeypatch.setattr(bulk.BulkImporter, "_score_elsewhere", dying)
+    async with _app(database_url, token_issuer, import_chunk_rows=3) as client:
+        lines = [_person(f"Died{n}", _surname(), new_email(), new_phone(), f"d-{unique()}") for n in range(9)]
+        job = await run_import(client, token_issuer, _ndjson(lines), "c.ndjson")
+    scored_there = calls
+    # Then a job that starts the scoring process again scores as the service does.
+    there = await _scored_import(database_url, token_issuer, monkeypatch, scoring_process=True)
+
+    assert (job["status"], job["created_count"]) == ("succeeded", 9)
+    assert scored_there == 2  # the third chunk was scored in the service: the importer let the pool go
+    assert there[:-1] == here[:-1]
+
+
+def test_the_scoring_process_asks_for_the_sides_it_does_not_hold() -> None:
+    job = unique()
+    jonathan = side_of("Jonathan", "Smith", {"addresses": [{"postcode": "69002", "city": "Lyon"}]})
+    jonathon = side_of("Jonathon", "Smith", {"addresses": [{"postcode": "69002", "city": "Lyon"}]})
+    args = ({"k": ["a"]}, {"a": 1}, 0.05, None)
+
+    first = scoring.score_chunk(job, None, [], [("b", jonathon, {"k"})], *args)
+    second = scoring.score_chunk(job, linkage.DEFAULT_MODEL, [], [("b", jonathon, {"k"})], *args)
+    third = scoring.score_chunk(job, None, [(("a", 1), jonathan)], [("b", jonathon, {"k"})], *args)
+    # The next chunk: "b" is held since it was scored.
+    fourth = scoring.score_chunk(
+        job, None, [], [("c", jonathon, {"k"})], {"k": ["b", "a"]}, {"a": 1, "b": 1}, 0.05, None
+    )
+    scoring.forget_job(job)
+    fifth = scoring.score_chunk(job, None, [], [("c", jonathon, {"k"})], *args)
+
+    assert first == scoring.Missing([("a", 1)])  # neither the side nor the model
+    assert second == scoring.Missing([("a", 1)])
+    assert isinstance(third, scoring.Scored)
+    assert [(a, b) for a, b, _, _ in third.pairs] == [("a", "b")]
+    assert third == scoring.score_rows(
+        [("b", jonathon, {"k"})],
+        {"k": ["a"]},
+        {"a": 1},
+        {("a", 1): jonathan},
+        linkage.DEFAULT_MODEL,
+        0.05,
+        None,
+    )
+    assert isinstance(fourth, scoring.Scored)
+    assert {(a, b) for a, b, _, _ in fourth.pairs} == {("a", "c"), ("b", "c")}
+    assert fifth == scoring.Missing([("a", 1)])
 
 
 async def _install_failure_on(database_url: str, first_name: str) -> None:

@@ -219,10 +219,10 @@ async def test_the_workers_stop_when_idle_and_the_next_import_starts_them_again(
 
     first = await _import(client, token_issuer, _file(f"wk-{unique()}"), "skip_row")
     for _ in range(100):
-        if workers._pool is None:
+        if workers.VALIDATION._pool is None:
             break
         await asyncio.sleep(0.05)
-    stopped = workers._pool is None
+    stopped = workers.VALIDATION._pool is None
     # Long enough now that the pool the second upload starts is still there when the test looks (on a
     # slow host the job's polling may return more than 0.3 s after the import ended).
     monkeypatch.setattr(workers, "IDLE_SECONDS", 60.0)
@@ -230,8 +230,8 @@ async def test_the_workers_stop_when_idle_and_the_next_import_starts_them_again(
 
     assert stopped
     assert (first["status"], second["status"]) == ("succeeded", "succeeded")
-    assert workers._pool is not None
-    assert workers._pool is not used  # started again by the second upload
+    assert workers.VALIDATION._pool is not None
+    assert workers.VALIDATION._pool is not used  # started again by the second upload
 
 
 async def test_starting_the_workers_does_not_hold_the_event_loop(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -243,7 +243,7 @@ async def test_starting_the_workers_does_not_hold_the_event_loop(monkeypatch: py
     monkeypatch.setattr(workers, "_PRELOAD", [*workers._PRELOAD, "slow_fork_server_preload"])
     try:
         workers.warm(2)
-        pool = workers._pool
+        pool = workers.VALIDATION._pool
         assert pool is not None
         assert not pool._processes  # type: ignore[attr-defined]  # still spawning, in the background
 

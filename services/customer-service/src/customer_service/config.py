@@ -72,6 +72,12 @@ class Settings(ServiceSettings):
         "(5,000 rows), started by an upload and stopped after 5 minutes without imports (0: validate in a "
         "thread of the service process)",
     )
+    import_scoring_process: bool = Field(
+        default=True,
+        description="Score the duplicates of an import of more than one chunk in a worker process of its "
+        "own, while the service writes the chunk (started by an upload, stopped after 5 minutes without "
+        "imports; false: score in the service process)",
+    )
     import_stale_after_seconds: int = Field(
         default=120,
         ge=1,

@@ -32,6 +32,7 @@ class CustomerContext:
     import_chunk_rows: int = 5000
     import_stale_after: timedelta = timedelta(seconds=120)
     import_validation_processes: int = 2
+    import_scoring_process: bool = True
     linkage_min_training_profiles: int = 1000
     linkage: LinkageModel = field(default_factory=LinkageModel)
 
@@ -50,6 +51,7 @@ class CustomerContext:
             import_chunk_rows=settings.import_chunk_rows,
             import_stale_after=timedelta(seconds=settings.import_stale_after_seconds),
             import_validation_processes=settings.import_validation_processes,
+            import_scoring_process=settings.import_scoring_process,
             linkage_min_training_profiles=settings.linkage_min_training_profiles,
         )
 

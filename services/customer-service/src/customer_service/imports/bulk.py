@@ -19,6 +19,11 @@ queries and bulk inserts per chunk instead of a dozen round trips per row:
   without the GIL, so that while they run this process works out the next chunk's keys and sides
   (`prepare`) and seals its rows (`seal`: ids, data keys, encrypted contacts, identifier rows).
 
+The scoring itself (`scoring.score_rows`) runs, for a job of more than one chunk, in the scoring worker
+process (`workers.SCORING`) while the event loop writes the chunk's customers, identifiers, keys and
+events; the pairs, the open-duplicate marks (customers are written without one, then marked) and the
+auto-merges follow its answer in the same transaction.
+
 Rows are processed in file order, so each row sees the rows before it, as one-at-a-time writes would.
 One difference: an auto-merge decided in a chunk is carried out when the chunk is written, so later
 rows of the same chunk are scored against the surviving profile as it was before that merge (a merged
@@ -28,13 +33,18 @@ profile is never proposed again). Clear PII lives only in memory, for the durati
 from __future__ import annotations
 
 import asyncio
-import bisect
-import json
-from collections.abc import Sequence
+import contextlib
+import logging
+import operator
+import uuid
+from collections.abc import Collection, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+import orjson
 from sqlalchemy import func, insert, select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from sqlmodel import col
@@ -46,15 +56,17 @@ from customer_service.crypto import WrappedKey, decrypt_document, encrypt_docume
 from customer_service.customers import service as customers
 from customer_service.customers.models import BlockingKey, Customer, CustomerIdentifier, CustomerTag
 from customer_service.duplicates import service as duplicates
-from customer_service.duplicates.linkage import evidence as linkage_evidence
-from customer_service.duplicates.linkage import score_at_least
+from customer_service.duplicates.linkage import Model
 from customer_service.duplicates.matching import Side, side_of
 from customer_service.duplicates.model_store import current_model
 from customer_service.duplicates.models import DuplicateCandidate
+from customer_service.imports import scoring, workers
 from customer_service.risk import service as risk
 from customer_service.risk.models import RiskFlag
 from servicekit.events import outbox
 from servicekit.events.models import OutboxMessage
+
+log = logging.getLogger(__name__)
 
 # Scored profiles kept in memory between chunks (clear values of the job's rows and their candidates).
 MAX_CACHED_SIDES = 300_000
@@ -109,7 +121,6 @@ class _NewRow:
     # The blocking key of each of the side's phones (`p:`), in order.
     phone_keys: list[str]
     sealed: _Sealed | None = None
-    open_duplicate: bool = False
 
 
 @dataclass
@@ -118,6 +129,11 @@ class BulkImporter:
 
     context: CustomerContext
     _sides: dict[tuple[str, int], Side] = field(default_factory=dict)
+    # The worker process that scores the chunks (`scoring.score_chunk`), if any; None: scored here.
+    scoring_pool: ProcessPoolExecutor | None = None
+    # This importer's name in the worker process, and the model the worker process has of it.
+    _job: str = field(default_factory=lambda: uuid.uuid4().hex)
+    _model_sent: Model | None = None
     # Blocking value -> its key under the blind-index key `_blocking_kid` (see blocking_keys_of_side).
     _blocking_keys: dict[str, str] = field(default_factory=dict)
     _blocking_kid: str | None = None
@@ -162,10 +178,14 @@ class BulkImporter:
         merges: list[tuple[str, str, float]] = []
         if new:
             per_phone = await _customers_per_phone(session, sorted({p for row in new for p in row.phones}))
-            candidates, open_existing, merges = await self._score(session, new, stamp, per_phone)
+            scored = await self._start_scoring(session, new, per_phone)
             flags = self._risk_flags(new, stamp, per_phone)
-            await self._write(session, new, candidates, flags, stamp, ahead)
-            await self._mark_open_duplicates(session, open_existing)
+            await self._write(session, new, flags, stamp, ahead)
+            answer = await scored
+            candidates = _candidate_rows(answer, stamp)
+            await insert_rows(session, DuplicateCandidate, candidates)
+            await self._mark_open_duplicates(session, answer.open_new | answer.open_existing)
+            merges = answer.merges
             result.created, result.candidates = len(new), len(candidates)
         for customer_id, incoming in absorbed.items():
             await self._absorb(session, customer_id, incoming)
@@ -221,16 +241,25 @@ class BulkImporter:
     def _stage(self, new: list[_NewRow]) -> None:
         """The chunk's new customers as holders of their keys (kept once the chunk commits)."""
         added: dict[str, list[str]] = {}
+        versions = self._staged_versions
         for row in new:
-            self._staged_versions[row.id] = 1
+            row_id = row.id
+            versions[row_id] = 1
             for key in row.keys:
-                added.setdefault(key, []).append(row.id)
-        known = self._known_holders
+                ids = added.get(key)
+                if ids is None:
+                    added[key] = [row_id]
+                else:
+                    ids.append(row_id)
+        known, staged, limit_of = self._known_holders, self._staged_holders, duplicates.limit_of
         for key, ids in added.items():
             members = known.get(key)
             if members is None:  # every key of a new row was read in this chunk; a safeguard
                 continue
-            self._staged_holders[key] = sorted([*members, *ids], reverse=True)[: duplicates.limit_of(key)]
+            if members:
+                ids += members
+            ids.sort(reverse=True)
+            staged[key] = ids[: limit_of(key)]
 
     def chunk_committed(self) -> None:
         """The chunk's transaction committed: what it wrote is now what the job knows."""
@@ -262,7 +291,7 @@ class BulkImporter:
         return unheld
 
     async def _holders_and_versions(
-        self, session: AsyncSession, keys: list[str], unheld: set[str] | None = None
+        self, session: AsyncSession, keys: Collection[str], unheld: set[str] | None = None
     ) -> tuple[dict[str, list[str]], dict[str, int]]:
         """`duplicates.sharing_by_key` as the importer uses it: the holders of each key (active
         customers, most recent first, up to each key's limit) and the version of every holder; read from
@@ -277,6 +306,7 @@ class BulkImporter:
                 else:
                     missing.append(key)
         if missing:
+            missing.sort()  # read in index order
             found = await duplicates.holders_by_key(session, missing)
             for key in missing:
                 known[key] = found.get(key, [])
@@ -349,6 +379,13 @@ class BulkImporter:
         ):
             return None
         return sealed
+
+    async def close(self) -> None:
+        """The job is over: the scoring worker process forgets what it holds of it."""
+        pool, self.scoring_pool = self.scoring_pool, None
+        if pool is not None:
+            with contextlib.suppress(Exception):  # a worker gone has nothing to forget
+                await workers.SCORING.run(pool, scoring.forget_job, self._job)
 
     async def ahead_done(self) -> None:
         """Wait for the preparation `import_chunk` started (none started: nothing to wait for)."""
@@ -499,97 +536,93 @@ class BulkImporter:
 
     # --- duplicate scoring -------------------------------------------------------------------------
 
-    async def _score(
-        self, session: AsyncSession, new: list[_NewRow], stamp: datetime, per_phone: dict[str, int]
-    ) -> tuple[list[dict[str, Any]], set[str], list[tuple[str, str, float]]]:
-        """Candidate pairs above the threshold, existing customers that now have an open duplicate,
-        and the auto-merges to carry out (survivor, merged, score). `per_phone`: the customers in the
-        database holding each phone (blind index) of the new rows."""
+    async def _start_scoring(
+        self, session: AsyncSession, new: list[_NewRow], per_phone: dict[str, int]
+    ) -> asyncio.Future[scoring.Scored]:
+        """Read what scoring the new rows needs (the holders of their keys, and the sides of those not
+        decrypted yet), then score them (`scoring.score_rows`): in the scoring worker process when the
+        importer has one (the answer comes while the chunk is written), else here. `per_phone`: the
+        customers in the database holding each phone (blind index) of the new rows."""
         context = self.context
         model = await current_model(session, context)
         holders, versions = await self._holders_and_versions(
-            session, sorted({k for row in new for k in row.keys}), self._unheld_phone_keys(new, per_phone)
+            session, {k for row in new for k in row.keys}, self._unheld_phone_keys(new, per_phone)
         )
-        await self._load_sides(session, versions)
-        by_id = {row.id: row for row in new}
-        chunk_blocks: dict[str, list[str]] = {}
-        merged_away: set[str] = set()
-        candidates: list[dict[str, Any]] = []
-        open_existing: set[str] = set()
-        merges: list[tuple[str, str, float]] = []
-        broad_keys = {key for row in new for key in row.keys if duplicates.is_broad(key)}
+        loaded = await self._load_sides(session, versions)
+        rows: list[scoring.ScoredRow] = [(row.id, row.side, row.keys) for row in new]
+        auto = context.auto_merge_threshold if context.auto_merge_enabled else None
+        sides = self._sides
+        if self.scoring_pool is None:
+            answer: asyncio.Future[scoring.Scored] = asyncio.get_running_loop().create_future()
+            answer.set_result(
+                scoring.score_rows(rows, holders, versions, sides, model, context.duplicate_threshold, auto)
+            )
+        else:
+            answer = asyncio.ensure_future(
+                self._score_elsewhere(self.scoring_pool, model, loaded, rows, holders, versions, sides, auto)
+            )
+        if len(sides) > MAX_CACHED_SIDES:
+            self._sides = sides = {}  # a new dict: the one above stays whole for the worker's answer
         for row in new:
-            strong: set[str] = set()
-            broad: set[str] = set()
-            # The chunk's own holders of a key, in id order: only the most recent `limit` of them that
-            # are not excluded can be picked (`pick_candidates` keeps the most recent of the union, and
-            # a member of the union's top `limit` is in its own key's top `limit + excluded`), so a
-            # common key (a surname in a big town) is not read whole for every row that shares it.
-            extra = len(merged_away) + 1
-            for key in row.keys:
-                members = holders.get(key)
-                block = chunk_blocks.get(key)
-                if key in broad_keys:
-                    if members:
-                        broad.update(members)
-                    if block:
-                        broad.update(block[-(duplicates.MAX_PHONETIC_CANDIDATES + extra) :])
-                else:
-                    if members:
-                        strong.update(members)
-                    if block:
-                        strong.update(block[-(duplicates.MAX_BLOCK_CANDIDATES + extra) :])
-            other_ids = duplicates.pick_candidates(strong, broad, exclude=merged_away | {row.id})
-            best: tuple[float, str] | None = None
-            for other_id in other_ids:
-                other_new = by_id.get(other_id)
-                theirs = other_new.side if other_new else self._sides.get((other_id, versions[other_id]))
-                if theirs is None:
-                    continue
-                scored = score_at_least(row.side, theirs, context.duplicate_threshold, model)
-                if scored is None or scored[0] < context.duplicate_threshold:
-                    continue
-                total, evidence = scored
-                a, b = (row.id, other_id) if row.id < other_id else (other_id, row.id)
-                candidates.append(
-                    {
-                        "id": str(uuid7()),
-                        "customer_a_id": a,
-                        "customer_b_id": b,
-                        "score": total,
-                        "evidence": linkage_evidence(evidence),
-                        "status": duplicates.OPEN,
-                        "created_at": stamp,
-                        "updated_at": stamp,
-                    }
-                )
-                row.open_duplicate = True
-                if other_new is not None:
-                    other_new.open_duplicate = True
-                else:
-                    open_existing.add(other_id)
-                if best is None or total > best[0]:
-                    best = (total, other_id)
-            if best is not None and context.auto_merge_enabled and best[0] >= context.auto_merge_threshold:
-                survivor, merged = (best[1], row.id) if best[1] < row.id else (row.id, best[1])
-                merges.append((survivor, merged, best[0]))
-                merged_away.add(merged)
-            for key in row.keys:
-                block = chunk_blocks.get(key)
-                if block is None:
-                    chunk_blocks[key] = [row.id]
-                elif row.id > block[-1]:
-                    block.append(row.id)
-                else:  # ids made in one millisecond are not in order (uuid7)
-                    bisect.insort(block, row.id)
-        if len(self._sides) > MAX_CACHED_SIDES:
-            self._sides.clear()
-        for row in new:
-            self._sides[(row.id, 1)] = row.side
-        return candidates, open_existing, merges
+            sides[(row.id, 1)] = row.side
+        return answer
 
-    async def _load_sides(self, session: AsyncSession, versions: dict[str, int]) -> None:
-        """Decrypt the candidates not seen yet (or changed since) into what scoring compares."""
+    async def _score_elsewhere(
+        self,
+        pool: ProcessPoolExecutor,
+        model: Model,
+        loaded: list[tuple[tuple[str, int], Side]],
+        rows: list[scoring.ScoredRow],
+        holders: dict[str, list[str]],
+        versions: dict[str, int],
+        sides: dict[tuple[str, int], Side],
+        auto: float | None,
+    ) -> scoring.Scored:
+        """`scoring.score_chunk` in the scoring worker process; the sides it asks for are sent to it
+        (and the model, when it has not had this one); here when the worker process died."""
+        threshold = self.context.duplicate_threshold
+        try:
+            answer = await workers.SCORING.run(
+                pool,
+                scoring.score_chunk,
+                self._job,
+                model if model is not self._model_sent else None,
+                loaded,
+                rows,
+                holders,
+                versions,
+                threshold,
+                auto,
+            )
+            if isinstance(answer, scoring.Missing):
+                answer = await workers.SCORING.run(
+                    pool,
+                    scoring.score_chunk,
+                    self._job,
+                    model,
+                    [(key, sides[key]) for key in answer.keys],
+                    rows,
+                    holders,
+                    versions,
+                    threshold,
+                    auto,
+                )
+            self._model_sent = model
+        except BrokenProcessPool:
+            log.warning("the import scoring worker process died; scoring in the service process")
+            workers.SCORING.discard(pool)
+            self.scoring_pool = None
+            answer = None
+        if not isinstance(answer, scoring.Scored):
+            answer = scoring.score_rows(rows, holders, versions, sides, model, threshold, auto)
+        return answer
+
+    async def _load_sides(
+        self, session: AsyncSession, versions: dict[str, int]
+    ) -> list[tuple[tuple[str, int], Side]]:
+        """Decrypt the candidates not seen yet (or changed since) into what scoring compares; returns
+        them."""
+        loaded: list[tuple[tuple[str, int], Side]] = []
         missing = [cid for cid, version in versions.items() if (cid, version) not in self._sides]
         keyring = self.context.keyring
         for part in duplicates.in_list_parts(missing):
@@ -609,7 +642,9 @@ class BulkImporter:
                 if pii is not None and kid is not None and wrapped is not None:
                     data_key = keyring.unwrap(WrappedKey(kid, wrapped))
                     document = decrypt_document(data_key, pii, aad=cid)
-                self._sides[(cid, version)] = side_of(first, last, document)
+                side = self._sides[(cid, version)] = side_of(first, last, document)
+                loaded.append(((cid, version), side))
+        return loaded
 
     # --- risk rules --------------------------------------------------------------------------------
 
@@ -636,14 +671,12 @@ class BulkImporter:
         self,
         session: AsyncSession,
         new: list[_NewRow],
-        candidates: list[dict[str, Any]],
         flags: list[dict[str, Any]],
         stamp: datetime,
         ahead: Sequence[customers.NormalizedProfile] = (),
     ) -> None:
         customer_rows: list[dict[str, Any]] = []
         identifier_rows: list[dict[str, Any]] = []
-        key_rows: list[tuple[str, str]] = []
         tag_rows: list[dict[str, Any]] = []
         events: list[CloudEvent] = []
         flags_of: dict[str, list[dict[str, Any]]] = {}
@@ -659,7 +692,8 @@ class BulkImporter:
             else:
                 for identifier in sealed.identifiers:
                     identifier["created_at"] = stamp
-            quality, quality_score = customers.quality_of(contact, {}, open_duplicate=row.open_duplicate)
+            # An open duplicate is marked once the chunk is scored (`_mark_open_duplicates`).
+            quality, quality_score = customers.quality_of(contact, {}, open_duplicate=False)
             customer_rows.append(
                 {
                     "id": row.id,
@@ -684,7 +718,6 @@ class BulkImporter:
                 }
             )
             identifier_rows += sealed.identifiers
-            key_rows += ((row.id, key) for key in row.keys)
             tag_rows += ({"customer_id": row.id, "tag": tag} for tag in tags)
             events.append(
                 build_event(
@@ -714,13 +747,9 @@ class BulkImporter:
         await insert_rows(session, Customer, customer_rows)
         self._prepare_ahead(ahead)
         await insert_rows(session, CustomerIdentifier, identifier_rows)
-        # In key order: the (key, customer_id) index's pages are then filled one after the other, each
-        # read and written once per chunk, instead of at random (the keys are hashes).
-        key_rows.sort(key=lambda pair: pair[1])
-        await _insert_blocking_keys(session, key_rows)
+        await _insert_blocking_keys(session, [(row.id, row.keys) for row in new])
         await insert_rows(session, CustomerTag, tag_rows)
         await insert_rows(session, RiskFlag, flags)
-        await insert_rows(session, DuplicateCandidate, candidates)
         # `outbox.add_many`'s rows, through `insert_rows` (driver tuples on SQLite).
         now = datetime.now(UTC)
         await insert_rows(session, OutboxMessage, [outbox.row_of(event, now=now) for event in events])
@@ -756,6 +785,22 @@ class BulkImporter:
             score=total,
         )
         return True
+
+
+def _candidate_rows(scored: scoring.Scored, stamp: datetime) -> list[dict[str, Any]]:
+    return [
+        {
+            "id": str(uuid7()),
+            "customer_a_id": a,
+            "customer_b_id": b,
+            "score": total,
+            "evidence": evidence,
+            "status": duplicates.OPEN,
+            "created_at": stamp,
+            "updated_at": stamp,
+        }
+        for a, b, total, evidence in scored.pairs
+    ]
 
 
 def _drop_taken(profile: customers.NormalizedProfile, paths: set[str]) -> None:
@@ -891,19 +936,29 @@ def _processed(values: list[Any], process: Any) -> list[Any]:
 _TWO_PARAMS = {"qmark": "?, ?", "numeric_dollar": "$1, $2", "format": "%s, %s", "numeric": ":1, :2"}
 
 
-async def _insert_blocking_keys(session: AsyncSession, rows: list[tuple[str, str]]) -> None:
-    """(customer_id, key) rows, about a dozen per profile: handed to the driver as tuples, without
-    SQLAlchemy's per-row parameter processing (a tenth of an import's time went there)."""
-    if not rows:
+async def _insert_blocking_keys(session: AsyncSession, keys_of: list[tuple[str, Collection[str]]]) -> None:
+    """The blocking keys of each new customer (`keys_of`: its id and keys, about a dozen), inserted in
+    key order: the (key, customer_id) index's pages are then filled one after the other, each read and
+    written once per chunk, instead of at random (the keys are hashes).
+
+    On SQLite one statement over a JSON text of the ids with their keys, which SQLite spreads into rows
+    and sorts, without the GIL (see `_insert_through_json`); elsewhere sorted here and handed to the
+    driver as tuples, without SQLAlchemy's per-row parameter processing (a tenth of an import's time
+    went there)."""
+    if not keys_of:
         return
     connection = await session.connection()
-    if connection.dialect.name == "sqlite" and await _insert_through_json(
-        connection,
-        BlockingKey.__tablename__,
-        ["customer_id", "key"],
-        [list(c) for c in zip(*rows, strict=True)],
-    ):
+    if connection.dialect.name == "sqlite":
+        # Ids and keys are ASCII (uuids, keyed hashes): the JSON text carries them exactly.
+        document = orjson.dumps([(cid, list(keys)) for cid, keys in keys_of]).decode()
+        await connection.exec_driver_sql(
+            f"INSERT INTO {BlockingKey.__tablename__} (customer_id, key) "
+            "SELECT json_extract(row.value, '$[0]'), key.value "
+            "FROM json_each(?) AS row, json_each(row.value, '$[1]') AS key ORDER BY key.value",
+            (document,),
+        )
         return
+    rows = sorted(((cid, key) for cid, keys in keys_of for key in keys), key=operator.itemgetter(1))
     marks = _TWO_PARAMS[connection.dialect.paramstyle]
     await connection.exec_driver_sql(
         f"INSERT INTO {BlockingKey.__tablename__} (customer_id, key) VALUES ({marks})", rows
@@ -939,7 +994,13 @@ async def _insert_through_json(
             extract = f"CAST({extract} AS BLOB)"
         selected.append(extract)
         carried.append(values)
-    document = json.dumps(list(zip(*carried, strict=True)), ensure_ascii=False, separators=(",", ":"))
+    try:
+        # orjson: the rows' text made several times faster than by `json` (a chunk writes some 100,000
+        # rows this way). Integers beyond 53 bits and strings that are not valid Unicode (lone
+        # surrogates) are refused: they go row by row.
+        document = orjson.dumps(list(zip(*carried, strict=True)), option=orjson.OPT_STRICT_INTEGER).decode()
+    except orjson.JSONEncodeError:
+        return False
     if "\\u0000" in document:  # SQLite's JSON would read it back as the end of the text
         return False
     quote = connection.dialect.identifier_preparer.quote

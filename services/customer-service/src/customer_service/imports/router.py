@@ -104,7 +104,9 @@ async def start_import(
     """Start importing customers from a file (multipart `file` part or the raw body); all rows are
     validated first (see on_error for bad rows), and a file that cannot be read imports nothing."""
     fmt = _format_of(upload, format)
-    workers.warm(context.import_validation_processes)  # started while the file is read, if not running
+    workers.warm(  # started while the file is read, if not running
+        context.import_validation_processes, scoring=context.import_scoring_process
+    )
     try:
         rows = await asyncio.to_thread(service.parse, upload.file, fmt)
     except service.FileError as exc:

@@ -214,10 +214,17 @@ async def _run(
         await _write_rows(database, job_id, [_row_result(row, "skipped") for row in rejected])
         await _update(database, job_id, status="running", errors=errors, skipped=len(rejected))
         kept = [row for row in checked if row.profile is not None]
-        importer = BulkImporter(context)
         size = max(1, context.import_chunk_rows)
+        # A job of more than one chunk scores its duplicates in the scoring worker process.
+        scoring_pool = (
+            workers.SCORING.pool(1) if context.import_scoring_process and len(kept) > size else None
+        )
+        importer = BulkImporter(context, scoring_pool=scoring_pool)
         next_analyze = ANALYZE_FIRST_AT
         checkpoints = _Checkpoints(database)
+        using = contextlib.ExitStack()
+        if scoring_pool is not None:
+            using.enter_context(workers.SCORING.in_use())
         try:
             for start in range(0, len(kept), size):
                 chunk = kept[start : start + size]
@@ -249,6 +256,8 @@ async def _run(
                     next_analyze *= 2
         finally:
             await checkpoints.close()
+            await importer.close()
+            using.close()
         await _update(
             database,
             job_id,
