@@ -19,6 +19,7 @@ from contracts import build_event, uuid7
 from contracts.catalog.customers import CustomerCreated
 from customer_service.config import Settings
 from customer_service.context import CustomerContext
+from customer_service.customers import service as customer_service_customers
 from customer_service.customers.models import Customer, CustomerIdentifier
 from customer_service.customers.schemas import CustomerCreate
 from customer_service.customers.service import NormalizedProfile, blocking_key_of_value, normalize_create
@@ -292,6 +293,101 @@ def test_the_scoring_process_asks_for_the_sides_it_does_not_hold() -> None:
     assert isinstance(fourth, scoring.Scored)
     assert {(a, b) for a, b, _, _ in fourth.pairs} == {("a", "c"), ("b", "c")}
     assert fifth == scoring.Missing([("a", 1)])
+
+
+def _copies(tag: str, first: str) -> list[dict[str, Any]]:
+    """One person three times (typos in the email's domain, the same phone, address and birth date:
+    auto-merged), then a row with the second copy's email (matched on ingest to that copy)."""
+    last, phone = _surname(), new_phone()
+    birthday = f"19{random.randrange(40, 99)}-0{random.randrange(1, 9)}-{random.randrange(10, 28)}"
+    local = f"{first.lower()}.{last.lower()}"
+    copies = [
+        {**_person(first, last, f"{local}@{domain}", phone, tag), "birthday": birthday}
+        for domain in ("example.com", "exmaple.com", "exampel.com")
+    ]
+    return [*copies, {**copies[1], "phones": []}]
+
+
+async def _row_results(
+    client: httpx.AsyncClient, tokens: TestTokenIssuer, job_id: str
+) -> list[dict[str, Any]]:
+    response = await client.get(
+        f"/v1/imports/{job_id}/rows", params={"limit": 500}, headers=tokens.auth_header("customers:write")
+    )
+    items: list[dict[str, Any]] = response.json()["items"]
+    return items
+
+
+async def test_a_file_whose_rows_mostly_merge_merges_them_a_few_per_transaction(
+    client: httpx.AsyncClient, token_issuer: TestTokenIssuer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(import_service, "MERGES_PER_TRANSACTION", 2)
+    sessions: list[int] = []  # the transaction of each merge, numbered
+    auto_merge = bulk.BulkImporter.auto_merge
+
+    async def recorded(self: bulk.BulkImporter, session: Any, *args: Any) -> bool:
+        sessions.append(session.info.setdefault("number", len(set(sessions))))
+        return await auto_merge(self, session, *args)
+
+    monkeypatch.setattr(bulk.BulkImporter, "auto_merge", recorded)
+    tag = f"many-{unique()}"
+    lines = [line for _ in range(4) for line in _copies(tag, "Ludivine")]
+
+    job = await run_import(client, token_issuer, _ndjson(lines), "c.ndjson")
+    survivors = await _tagged(client, token_issuer, tag)
+    results = await _row_results(client, token_issuer, job["id"])
+
+    assert (job["status"], job["created_count"], job["matched_count"]) == ("succeeded", 12, 4)
+    assert len(survivors) == 4
+    assert all(len(c["emails"]) == 3 for c in survivors)
+    assert sessions == [0, 0, 1, 1, 2, 2, 3, 3]  # 8 merges, 2 per transaction
+    survivor_ids = {c["id"] for c in survivors}
+    for person in range(4):
+        outcomes = [(r["outcome"], r["customer_id"]) for r in results[person * 4 : person * 4 + 4]]
+        # The survivor is the copy with the smallest id (ids made in one millisecond are in any order).
+        assert sorted(o for o, _ in outcomes[:3]) == ["created", "merged", "merged"]
+        assert outcomes[3][0] == "matched"
+        assert len({cid for _, cid in outcomes}) == 1
+        assert outcomes[0][1] in survivor_ids
+
+
+async def test_an_auto_merge_that_lost_a_race_is_skipped_and_the_others_are_carried_out(
+    client: httpx.AsyncClient, token_issuer: TestTokenIssuer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Another writer changes the first customer the job's merges claim, each time: that merge is refused
+    # (409 inside), its transaction rolls back and is done again one merge at a time without it.
+    monkeypatch.setattr(import_service, "MERGES_PER_TRANSACTION", 4)
+    claim_version = customer_service_customers.claim_version
+    lost: list[str] = []
+
+    async def racing(session: Any, customer: Any, **kwargs: Any) -> bool:
+        if not lost:
+            lost.append(customer.id)
+        if customer.id == lost[0]:
+            return False
+        return await claim_version(session, customer, **kwargs)
+
+    monkeypatch.setattr(customer_service_customers, "claim_version", racing)
+    tag = f"race-{unique()}"
+    lines = [line for _ in range(2) for line in _copies(tag, "Anselme")[:2]]  # two people, twice each
+
+    job = await run_import(client, token_issuer, _ndjson(lines), "c.ndjson")
+    monkeypatch.setattr(customer_service_customers, "claim_version", claim_version)
+    customers_now = await _tagged(client, token_issuer, tag)
+    results = await _row_results(client, token_issuer, job["id"])
+
+    assert job["status"] == "succeeded"
+    assert len(customers_now) == 3  # one person merged, the other's merge lost the race
+    outcomes = [r["outcome"] for r in results]
+    assert sorted(outcomes) == ["created", "created", "created", "merged"]
+    ids = {c["id"] for c in customers_now}
+    pairs = [
+        p
+        for p in await duplicate_candidates(client, token_issuer, lost[0])
+        if {p["customer_a_id"], p["customer_b_id"]} <= ids
+    ]
+    assert lost[0] in ids
+    assert [p["status"] for p in pairs] == ["open"]
 
 
 async def _install_failure_on(database_url: str, first_name: str) -> None:

@@ -21,13 +21,15 @@ queries and bulk inserts per chunk instead of a dozen round trips per row:
 
 The scoring itself (`scoring.score_rows`) runs, for a job of more than one chunk, in the scoring worker
 process (`workers.SCORING`) while the event loop writes the chunk's customers, identifiers, keys and
-events; the pairs, the open-duplicate marks (customers are written without one, then marked) and the
-auto-merges follow its answer in the same transaction.
+events; the pairs and the open-duplicate marks (customers are written without one, then marked) follow
+its answer in the same transaction.
 
 Rows are processed in file order, so each row sees the rows before it, as one-at-a-time writes would.
-One difference: an auto-merge decided in a chunk is carried out when the chunk is written, so later
-rows of the same chunk are scored against the surviving profile as it was before that merge (a merged
-profile is never proposed again). Clear PII lives only in memory, for the duration of the job.
+One difference: an auto-merge decided in a chunk is carried out after the chunk commits, a few merges
+per transaction (`ChunkResult.merges`; a file where most rows merge would otherwise hold the database's
+write lock for minutes), so later rows of the same chunk are scored against the surviving profile as
+it was before that merge (a merged profile is never proposed again). Clear PII lives only in memory,
+for the duration of the job.
 """
 
 from __future__ import annotations
@@ -89,8 +91,10 @@ class ChunkResult:
     created: int = 0
     matched: int = 0
     candidates: int = 0
-    merges: int = 0
-    # Per profile of the chunk, in order: (created | matched | merged, the customer it is now part of).
+    # The auto-merges scoring decided (survivor, merged, score), carried out after the chunk commits
+    # (`BulkImporter.auto_merge`, a few per transaction).
+    merges: list[tuple[str, str, float]] = field(default_factory=list)
+    # Per profile of the chunk, in order: (created | matched, the customer it created or matched).
     outcomes: list[tuple[str, str]] = field(default_factory=list)
 
 
@@ -189,23 +193,14 @@ class BulkImporter:
             result.created, result.candidates = len(new), len(candidates)
         for customer_id, incoming in absorbed.items():
             await self._absorb(session, customer_id, incoming)
-        merged_into: dict[str, str] = {}
-        for survivor_id, merged_id, total in merges:
-            if await self._auto_merge(session, survivor_id, merged_id, total):
-                merged_into[merged_id] = survivor_id
-        result.merges = len(merged_into)
+        result.merges = merges
         if absorbed or merges:
-            # Survivorship rewrote some customers' blocking keys and versions: read them again.
+            # Survivorship rewrites (or, for the merges, will rewrite) some customers' blocking keys
+            # and versions: read them again.
             self.forget()
         else:
             self._stage(new)
-        for owner, was_new in owners:
-            if not was_new:
-                result.outcomes.append(("matched", merged_into.get(owner, owner)))
-            elif owner in merged_into:
-                result.outcomes.append(("merged", merged_into[owner]))
-            else:
-                result.outcomes.append(("created", owner))
+        result.outcomes = [("created" if was_new else "matched", owner) for owner, was_new in owners]
         return result
 
     # --- what the job knows of the database between chunks -----------------------------------------
@@ -768,9 +763,9 @@ class BulkImporter:
                 customer.quality, customer.quality_score = quality, customers.score_of_quality(quality)
         await session.flush()
 
-    async def _auto_merge(
-        self, session: AsyncSession, survivor_id: str, merged_id: str, total: float
-    ) -> bool:
+    async def auto_merge(self, session: AsyncSession, survivor_id: str, merged_id: str, total: float) -> bool:
+        """One auto-merge a chunk decided (`ChunkResult.merges`); False when either customer is no
+        longer active (merged meanwhile, by this job or anyone)."""
         survivor = await session.get(Customer, survivor_id)
         merged = await session.get(Customer, merged_id)
         if survivor is None or merged is None or survivor.status != "active" or merged.status != "active":

@@ -26,7 +26,7 @@ from concurrent.futures.process import BrokenProcessPool
 from datetime import datetime, timedelta
 from typing import IO, Any
 
-from sqlalchemy import and_, insert, or_, select, text, update
+from sqlalchemy import and_, case, insert, or_, select, text, update
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
@@ -47,7 +47,7 @@ from customer_service.imports.cleansing import (
 )
 from customer_service.imports.models import ImportJob, ImportRow
 from servicekit.db import Database, WalCheckpointer
-from servicekit.errors import ServiceError
+from servicekit.errors import Conflict, ServiceError
 from servicekit.files import CsvReader, FileFormatError, FileLimits, read_ndjson
 from servicekit.gcpause import collect_young, cyclic_gc_paused
 from servicekit.transitions import compare_and_set
@@ -76,6 +76,8 @@ MAX_ERRORS = 1000
 SQLITE_CHUNK_CACHE_KIB = 64 * 1024
 # A chunk that hits a concurrent writer's identifier (or a busy database) is retried this often.
 CHUNK_ATTEMPTS = 3
+# Auto-merges a job carries out per transaction (each a full merge: about 30 ms of SQLite's write lock).
+MERGES_PER_TRANSACTION = 20
 # Rows validated per worker-thread call (a heartbeat is written between blocks).
 VALIDATION_BLOCK_ROWS = 5_000
 # PostgreSQL: refresh the planner's statistics of the tables an import grows when it has created this
@@ -223,6 +225,8 @@ async def _run(
         next_analyze = ANALYZE_FIRST_AT
         checkpoints = _Checkpoints(database)
         using = contextlib.ExitStack()
+        # The rows of the job that created or matched each customer (their results follow a merge).
+        rows_of: dict[str, list[int]] = {}
         if scoring_pool is not None:
             using.enter_context(workers.SCORING.in_use())
         try:
@@ -245,6 +249,10 @@ async def _run(
                     )
                 finally:
                     await importer.ahead_done()
+                for row, (_, customer_id) in zip(chunk, result.outcomes, strict=True):
+                    rows_of.setdefault(customer_id, []).append(row.number)
+                if result.merges:
+                    await _carry_out_merges(database, importer, job_id, result.merges, rows_of)
                 await checkpoints.after_chunk()
                 collect_young()
                 committed += len(chunk)
@@ -501,6 +509,79 @@ async def _write_chunk(
         if checkpoints_elsewhere:
             await _commit_in_place(session)
     return result
+
+
+async def _carry_out_merges(
+    database: Database,
+    importer: BulkImporter,
+    job_id: str,
+    merges: list[tuple[str, str, float]],
+    rows_of: dict[str, list[int]],
+) -> int:
+    """The auto-merges a committed chunk decided, MERGES_PER_TRANSACTION per transaction (so that other
+    writers get the database between them), each transaction with the job's heartbeat. A row that
+    created the merged customer becomes `merged` into the survivor; one that matched it now names the
+    survivor. A merge that no longer applies (either customer merged or changed meanwhile) is skipped
+    and its pair stays open for review: a transaction that lost such a race is done again one merge
+    per transaction. Returns the merges carried out."""
+    done = 0
+    for start in range(0, len(merges), MERGES_PER_TRANSACTION):
+        batch = merges[start : start + MERGES_PER_TRANSACTION]
+        try:
+            done += await _merge_batch(database, importer, job_id, batch, rows_of)
+        except Conflict:
+            for merge in batch:
+                with contextlib.suppress(Conflict):
+                    done += await _merge_batch(database, importer, job_id, [merge], rows_of)
+    return done
+
+
+async def _merge_batch(
+    database: Database,
+    importer: BulkImporter,
+    job_id: str,
+    batch: list[tuple[str, str, float]],
+    rows_of: dict[str, list[int]],
+) -> int:
+    """`batch` in one transaction (see `_carry_out_merges`); `rows_of` follows once it commits."""
+    moved_rows: dict[str, list[int]] = {}  # what `rows_of` becomes for the customers this batch merged
+
+    def rows(customer_id: str) -> list[int]:
+        return moved_rows[customer_id] if customer_id in moved_rows else rows_of.get(customer_id, [])
+
+    done = 0
+    async with database.session() as session:
+        for survivor_id, merged_id, total in batch:
+            if not await importer.auto_merge(session, survivor_id, merged_id, total):
+                continue
+            done += 1
+            moved = rows(merged_id)
+            moved_rows[merged_id], moved_rows[survivor_id] = [], [*rows(survivor_id), *moved]
+            for part in range(0, len(moved), 500):
+                await session.execute(
+                    update(ImportRow)
+                    .where(col(ImportRow.job_id) == job_id, col(ImportRow.row).in_(moved[part : part + 500]))
+                    .values(
+                        customer_id=survivor_id,
+                        outcome=case(
+                            (col(ImportRow.outcome) == "created", "merged"), else_=col(ImportRow.outcome)
+                        ),
+                    )
+                )
+        alive = await compare_and_set(
+            session,
+            update(ImportJob)
+            .where(col(ImportJob.id) == job_id, col(ImportJob.status) == "running")
+            .values(heartbeat_at=customers.now()),
+        )
+        if not alive:
+            raise JobAbandoned("The job was marked failed as abandoned while it was running.")
+    for customer_id, numbers in moved_rows.items():
+        if numbers:
+            rows_of[customer_id] = numbers
+        else:
+            rows_of.pop(customer_id, None)
+    return done
 
 
 async def _commit_in_place(session: AsyncSession) -> None:
