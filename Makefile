@@ -34,24 +34,28 @@ sync:
 run: sync
 	$(RUN) ecom dev
 
+# Every package runs even when an earlier one failed; the failed ones are named at the end.
 test: sync
-	@set -e; for pkg in $(TEST_PACKAGES); do \
-		echo "=== $$pkg"; \
-		$(RUN) pytest $$pkg/tests -q -m "not postgres"; \
-	done
 	@scripts/install-browser.sh
-	@echo "=== tests/e2e (gateway and services on real ports; the dashboard in Debian's Chromium)"
-	@$(RUN) pytest tests/e2e -q -m "not postgres"
+	@failed=""; for pkg in $(TEST_PACKAGES); do \
+		echo "=== $$pkg"; \
+		$(RUN) pytest $$pkg/tests -q -m "not postgres" || failed="$$failed $$pkg"; \
+	done; \
+	echo "=== tests/e2e (gateway and services on real ports; the dashboard in Debian's Chromium)"; \
+	$(RUN) pytest tests/e2e -q -m "not postgres" || failed="$$failed tests/e2e"; \
+	if [ -n "$$failed" ]; then echo "=== FAILED:$$failed"; exit 1; fi
 
 test-pg: sync
 	@$(RUN) python scripts/check_postgres.py "$(PG_TEST_URL)"
-	@set -e; for pkg in $(DB_PACKAGES); do \
-		echo "=== $$pkg (PostgreSQL)"; \
-		TEST_DATABASE_URL="$(PG_TEST_URL)" TEST_REDIS_URL="$(REDIS_TEST_URL)" $(RUN) pytest $$pkg/tests -q; \
-	done
 	@scripts/install-browser.sh
-	@echo "=== tests/e2e (PostgreSQL)"
-	@TEST_DATABASE_URL="$(PG_TEST_URL)" $(RUN) pytest tests/e2e -q
+	@failed=""; for pkg in $(DB_PACKAGES); do \
+		echo "=== $$pkg (PostgreSQL)"; \
+		TEST_DATABASE_URL="$(PG_TEST_URL)" TEST_REDIS_URL="$(REDIS_TEST_URL)" $(RUN) pytest $$pkg/tests -q \
+			|| failed="$$failed $$pkg"; \
+	done; \
+	echo "=== tests/e2e (PostgreSQL)"; \
+	TEST_DATABASE_URL="$(PG_TEST_URL)" $(RUN) pytest tests/e2e -q || failed="$$failed tests/e2e"; \
+	if [ -n "$$failed" ]; then echo "=== FAILED:$$failed"; exit 1; fi
 
 lint: sync
 	$(RUN) ruff check .
