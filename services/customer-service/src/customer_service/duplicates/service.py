@@ -8,7 +8,7 @@ import heapq
 import re
 import uuid
 from collections.abc import Iterator, Sequence
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import TextClause, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -47,7 +47,10 @@ OPEN = "open"
 IN_LIST_MAX = 2_000
 
 
-def in_list_parts(values: Sequence[str]) -> Iterator[list[str]]:
+T = TypeVar("T")
+
+
+def in_list_parts(values: Sequence[T]) -> Iterator[list[T]]:
     """`values` in slices of at most IN_LIST_MAX, one query's IN (...) list each."""
     for start in range(0, len(values), IN_LIST_MAX):
         yield list(values[start : start + IN_LIST_MAX])

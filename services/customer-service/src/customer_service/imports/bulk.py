@@ -576,32 +576,26 @@ class BulkImporter:
         """`scoring.score_chunk` in the scoring worker process; the sides it asks for are sent to it
         (and the model, when it has not had this one); here when the worker process died."""
         threshold = self.context.duplicate_threshold
-        try:
-            answer = await workers.SCORING.run(
+
+        async def ask(model_sent: Model | None, sides_sent: list[tuple[tuple[str, int], Side]]) -> Any:
+            return await workers.SCORING.run(
                 pool,
                 scoring.score_chunk,
                 self._job,
-                model if model is not self._model_sent else None,
-                loaded,
+                model_sent,
+                sides_sent,
                 rows,
                 holders,
                 versions,
                 threshold,
                 auto,
             )
+
+        answer: scoring.Scored | scoring.Missing | None
+        try:
+            answer = await ask(model if model is not self._model_sent else None, loaded)
             if isinstance(answer, scoring.Missing):
-                answer = await workers.SCORING.run(
-                    pool,
-                    scoring.score_chunk,
-                    self._job,
-                    model,
-                    [(key, sides[key]) for key in answer.keys],
-                    rows,
-                    holders,
-                    versions,
-                    threshold,
-                    auto,
-                )
+                answer = await ask(model, [(key, sides[key]) for key in answer.keys])
             self._model_sent = model
         except BrokenProcessPool:
             log.warning("the import scoring worker process died; scoring in the service process")

@@ -120,8 +120,17 @@ def score_rows(
 
 # --- in a worker process -------------------------------------------------------------------------
 
-# Per job: its model (sent once) and the sides it holds.
-_jobs: dict[str, tuple[list[Model | None], dict[tuple[str, int], Side]]] = {}
+
+@dataclass
+class _Job:
+    """What a worker process holds of one job: its model (sent once) and the sides it was sent or
+    scored."""
+
+    model: Model | None = None
+    sides: dict[tuple[str, int], Side] = field(default_factory=dict)
+
+
+_jobs: dict[str, _Job] = {}
 
 
 def score_chunk(
@@ -136,29 +145,24 @@ def score_chunk(
 ) -> Scored | Missing:
     """`score_rows` in a worker process, with the sides held for `job` plus `sides` (`model`: the job's
     model when it changed, else None). Keeps the chunk's rows' sides for the next chunks."""
-    state = _jobs.get(job)
-    if state is None:
+    held = _jobs.get(job)
+    if held is None:
         while len(_jobs) >= MAX_JOBS:
             del _jobs[next(iter(_jobs))]
-        state = _jobs[job] = ([None], {})
-    held_model, held = state
+        held = _jobs[job] = _Job()
     if model is not None:
-        held_model[0] = model
-    held.update(sides)
-    missing = [key for cid, version in versions.items() if (key := (cid, version)) not in held]
-    if held_model[0] is None or missing:
+        held.model = model
+    held.sides.update(sides)
+    missing = [key for cid, version in versions.items() if (key := (cid, version)) not in held.sides]
+    if held.model is None or missing:
         return Missing(missing)
-    scored = score_rows(rows, holders, versions, held, held_model[0], threshold, auto_merge_threshold)
-    if len(held) > MAX_SIDES:
-        held.clear()
+    scored = score_rows(rows, holders, versions, held.sides, held.model, threshold, auto_merge_threshold)
+    if len(held.sides) > MAX_SIDES:
+        held.sides.clear()
     for row_id, side, _ in rows:
-        held[(row_id, 1)] = side
+        held.sides[(row_id, 1)] = side
     return scored
 
 
 def forget_job(job: str) -> None:
     _jobs.pop(job, None)
-
-
-def warm() -> bool:
-    return True

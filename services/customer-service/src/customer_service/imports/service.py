@@ -23,6 +23,7 @@ import logging
 from collections.abc import AsyncIterator
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import IO, Any
 
@@ -34,6 +35,7 @@ from sqlmodel import col
 from contracts import uuid7
 from customer_service.context import CustomerContext
 from customer_service.customers import service as customers
+from customer_service.duplicates import service as duplicates
 from customer_service.imports import workers
 from customer_service.imports.bulk import BulkImporter, ChunkResult, insert_rows
 from customer_service.imports.cleansing import (
@@ -224,9 +226,8 @@ async def _run(
         importer = BulkImporter(context, scoring_pool=scoring_pool)
         next_analyze = ANALYZE_FIRST_AT
         checkpoints = _Checkpoints(database)
+        merging = _Merges(database, importer, job_id)
         using = contextlib.ExitStack()
-        # The rows of the job that created or matched each customer (their results follow a merge).
-        rows_of: dict[str, list[int]] = {}
         if scoring_pool is not None:
             using.enter_context(workers.SCORING.in_use())
         try:
@@ -249,10 +250,8 @@ async def _run(
                     )
                 finally:
                     await importer.ahead_done()
-                for row, (_, customer_id) in zip(chunk, result.outcomes, strict=True):
-                    rows_of.setdefault(customer_id, []).append(row.number)
-                if result.merges:
-                    await _carry_out_merges(database, importer, job_id, result.merges, rows_of)
+                merging.record(chunk, result)
+                await merging.carry_out(result.merges)
                 await checkpoints.after_chunk()
                 collect_young()
                 committed += len(chunk)
@@ -482,21 +481,13 @@ async def _write_chunk(
         _sqlite_chunk_cache(session, database.is_sqlite, checkpoints_elsewhere=checkpoints_elsewhere),
     ):
         result = await importer.import_chunk(session, profiles, ahead)
-        progressed = await compare_and_set(
+        await _progress(
             session,
-            update(ImportJob)
-            .where(col(ImportJob.id) == job_id, col(ImportJob.status) == "running")
-            .values(
-                processed_rows=done + len(chunk),
-                created_count=col(ImportJob.created_count) + result.created,
-                matched_count=col(ImportJob.matched_count) + result.matched,
-                heartbeat_at=customers.now(),
-            ),
+            job_id,
+            processed_rows=done + len(chunk),
+            created_count=col(ImportJob.created_count) + result.created,
+            matched_count=col(ImportJob.matched_count) + result.matched,
         )
-        if not progressed:
-            # Another process found no progress for too long and failed the job: stop here
-            # (this chunk rolls back) rather than import behind its back.
-            raise JobAbandoned("The job was marked failed as abandoned while it was running.")
         await insert_rows(
             session,
             ImportRow,
@@ -511,77 +502,79 @@ async def _write_chunk(
     return result
 
 
-async def _carry_out_merges(
-    database: Database,
-    importer: BulkImporter,
-    job_id: str,
-    merges: list[tuple[str, str, float]],
-    rows_of: dict[str, list[int]],
-) -> int:
-    """The auto-merges a committed chunk decided, MERGES_PER_TRANSACTION per transaction (so that other
-    writers get the database between them), each transaction with the job's heartbeat. A row that
-    created the merged customer becomes `merged` into the survivor; one that matched it now names the
-    survivor. A merge that no longer applies (either customer merged or changed meanwhile) is skipped
-    and its pair stays open for review: a transaction that lost such a race is done again one merge
-    per transaction. Returns the merges carried out."""
-    done = 0
-    for start in range(0, len(merges), MERGES_PER_TRANSACTION):
-        batch = merges[start : start + MERGES_PER_TRANSACTION]
-        try:
-            done += await _merge_batch(database, importer, job_id, batch, rows_of)
-        except Conflict:
-            for merge in batch:
-                with contextlib.suppress(Conflict):
-                    done += await _merge_batch(database, importer, job_id, [merge], rows_of)
-    return done
+@dataclass
+class _Merges:
+    """The auto-merges a job's chunks decide, carried out after each chunk commits,
+    MERGES_PER_TRANSACTION per transaction (so that other writers get the database between them),
+    each transaction with the job's heartbeat. A row that created the merged customer becomes `merged`
+    into the survivor; one that matched it now names the survivor. A merge that no longer applies
+    (either customer merged or changed meanwhile) is skipped and its pair stays open for review: a
+    transaction that lost such a race is done again one merge per transaction."""
 
+    database: Database
+    importer: BulkImporter
+    job_id: str
+    # The rows of the job that created or matched each customer (their results follow a merge).
+    rows_of: dict[str, list[int]] = field(default_factory=dict)
 
-async def _merge_batch(
-    database: Database,
-    importer: BulkImporter,
-    job_id: str,
-    batch: list[tuple[str, str, float]],
-    rows_of: dict[str, list[int]],
-) -> int:
-    """`batch` in one transaction (see `_carry_out_merges`); `rows_of` follows once it commits."""
-    moved_rows: dict[str, list[int]] = {}  # what `rows_of` becomes for the customers this batch merged
+    def record(self, chunk: list[CheckedRow], result: ChunkResult) -> None:
+        for row, (_, customer_id) in zip(chunk, result.outcomes, strict=True):
+            self.rows_of.setdefault(customer_id, []).append(row.number)
 
-    def rows(customer_id: str) -> list[int]:
-        return moved_rows[customer_id] if customer_id in moved_rows else rows_of.get(customer_id, [])
+    async def carry_out(self, merges: list[tuple[str, str, float]]) -> None:
+        for start in range(0, len(merges), MERGES_PER_TRANSACTION):
+            batch = merges[start : start + MERGES_PER_TRANSACTION]
+            try:
+                await self._batch(batch)
+            except Conflict:
+                for merge in batch:
+                    with contextlib.suppress(Conflict):
+                        await self._batch([merge])
 
-    done = 0
-    async with database.session() as session:
-        for survivor_id, merged_id, total in batch:
-            if not await importer.auto_merge(session, survivor_id, merged_id, total):
-                continue
-            done += 1
-            moved = rows(merged_id)
-            moved_rows[merged_id], moved_rows[survivor_id] = [], [*rows(survivor_id), *moved]
-            for part in range(0, len(moved), 500):
-                await session.execute(
-                    update(ImportRow)
-                    .where(col(ImportRow.job_id) == job_id, col(ImportRow.row).in_(moved[part : part + 500]))
-                    .values(
-                        customer_id=survivor_id,
-                        outcome=case(
-                            (col(ImportRow.outcome) == "created", "merged"), else_=col(ImportRow.outcome)
-                        ),
+    async def _batch(self, batch: list[tuple[str, str, float]]) -> None:
+        """`batch` in one transaction; `rows_of` follows once it commits."""
+        moved_rows: dict[str, list[int]] = {}  # what `rows_of` becomes for the customers it merged
+
+        def rows(customer_id: str) -> list[int]:
+            return moved_rows[customer_id] if customer_id in moved_rows else self.rows_of.get(customer_id, [])
+
+        async with self.database.session() as session:
+            for survivor_id, merged_id, total in batch:
+                if not await self.importer.auto_merge(session, survivor_id, merged_id, total):
+                    continue
+                moved = rows(merged_id)
+                moved_rows[merged_id], moved_rows[survivor_id] = [], [*rows(survivor_id), *moved]
+                for part in duplicates.in_list_parts(moved):
+                    await session.execute(
+                        update(ImportRow)
+                        .where(col(ImportRow.job_id) == self.job_id, col(ImportRow.row).in_(part))
+                        .values(
+                            customer_id=survivor_id,
+                            outcome=case(
+                                (col(ImportRow.outcome) == "created", "merged"), else_=col(ImportRow.outcome)
+                            ),
+                        )
                     )
-                )
-        alive = await compare_and_set(
-            session,
-            update(ImportJob)
-            .where(col(ImportJob.id) == job_id, col(ImportJob.status) == "running")
-            .values(heartbeat_at=customers.now()),
-        )
-        if not alive:
-            raise JobAbandoned("The job was marked failed as abandoned while it was running.")
-    for customer_id, numbers in moved_rows.items():
-        if numbers:
-            rows_of[customer_id] = numbers
-        else:
-            rows_of.pop(customer_id, None)
-    return done
+            await _progress(session, self.job_id)
+        for customer_id, numbers in moved_rows.items():
+            if numbers:
+                self.rows_of[customer_id] = numbers
+            else:
+                self.rows_of.pop(customer_id, None)
+
+
+async def _progress(session: AsyncSession, job_id: str, **values: Any) -> None:
+    """The running job's heartbeat (and `values`), in `session`'s transaction: a compare-and-set on
+    `running`. When another process found no progress for too long and failed the job, this raises
+    JobAbandoned (the transaction rolls back) rather than work on behind its back."""
+    progressed = await compare_and_set(
+        session,
+        update(ImportJob)
+        .where(col(ImportJob.id) == job_id, col(ImportJob.status) == "running")
+        .values(heartbeat_at=customers.now(), **values),
+    )
+    if not progressed:
+        raise JobAbandoned("The job was marked failed as abandoned while it was running.")
 
 
 async def _commit_in_place(session: AsyncSession) -> None:
