@@ -40,6 +40,7 @@ from sync_service.common import utc_now
 from sync_service.drift import service
 from sync_service.listings import pages
 from sync_service.listings.models import CatalogVariant, Listing
+from sync_service.listings.service import REPUSHED
 from sync_service.listings.source import CatalogSource, CatalogUnreadable, ServiceToken
 from sync_service.push.deliveries import Pending, Sent
 from sync_service.push.pipeline import PushPipeline
@@ -54,11 +55,6 @@ STATE_TIMEOUT_SECONDS = 30.0
 
 
 _CHANNELS: Any = Channel.__table__  # type: ignore[attr-defined]
-
-
-REPUSHED = frozenset(("in_sync", "unpublished", "drifted"))
-"""A listing's statuses before a resync in which the channel has its state already (or had it, drifted): its
-push again delivers no change, so it is not timed (`Sent.timed`)."""
 
 
 def _pending(listing: pages.Computed) -> Pending:

@@ -22,12 +22,13 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, NamedTuple
 
-from sqlalchemy import Text, and_, bindparam, cast, insert, select, update
+from sqlalchemy import String, Text, and_, bindparam, cast, insert, select, type_coerce, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from servicekit.db import stored_moment
 from servicekit.gcpause import cyclic_gc_paused
 from sync_service.channels.schemas import PUSHED_KINDS
-from sync_service.common import as_utc, utc_now
+from sync_service.common import utc_now
 from sync_service.listings.compute import (
     ALL_CHANNELS,
     CanonicalText,
@@ -45,7 +46,7 @@ from sync_service.listings.models import (
     CatalogVariant,
     Listing,
 )
-from sync_service.listings.service import YIELD_EVERY, running_promotions, status_of, update_desired
+from sync_service.listings.service import REPUSHED, YIELD_EVERY, running_promotions, status_of, update_desired
 
 _VARIANTS: Any = CatalogVariant.__table__  # type: ignore[attr-defined]
 _PRODUCTS: Any = CatalogProduct.__table__  # type: ignore[attr-defined]
@@ -80,7 +81,9 @@ class Computed(NamedTuple):
     seq: int
     digest: str
     publishable: bool
-    desired_at: datetime
+    desired_at: datetime | None
+    """When the change that produced its desired state happened; None for a listing taken as stamped in a
+    status whose push again is not timed (`REPUSHED`): not converted, since nothing reads it"""
     desired_json: str
     """Its desired state as canonical JSON (`state_json`)"""
     status: str
@@ -97,8 +100,9 @@ class Page(NamedTuple):
     """The stamps of the listings computed again to the state they hold (`write_stamps` writes them)"""
 
 
-def sku_range(column: Any, after: str | None, last: str) -> Any:
-    """`after` < column <= `last` (no lower bound when `after` is None): a page's range of SKUs."""
+def sku_range(column: Any, after: Any, last: Any) -> Any:
+    """`after` < column <= `last` (no lower bound when `after` is None): a page's range of SKUs (values or
+    bind parameters)."""
     return column <= last if after is None else and_(column > after, column <= last)
 
 
@@ -131,10 +135,39 @@ _STAMPED_COLUMNS = (
     _LISTINGS.c.desired_seq,
     _LISTINGS.c.desired_hash,
     _LISTINGS.c.publishable,
-    _LISTINGS.c.desired_at,
+    # As the driver hands it (converted by `stored_moment` only when read): converting every listing's
+    # moment was a third of a resync page's Python.
+    type_coerce(_LISTINGS.c.desired_at, String()),
     cast(_LISTINGS.c.desired, Text),
     _LISTINGS.c.status,
 )
+
+
+def _stamped_query(bounded_below: bool) -> Any:
+    """Each SKU of a page's range with its facts version and its listing on the channel (parameters
+    `channel_id`, `after` when `bounded_below`, `last`). Built once: a statement built per page cost its
+    cache key's walk over every column and join at each execution."""
+    after: Any = bindparam("after") if bounded_below else None
+    return (
+        select(*_STAMPED_COLUMNS)
+        .select_from(
+            _VARIANTS.outerjoin(
+                _LISTINGS,
+                and_(_LISTINGS.c.channel_id == bindparam("channel_id"), _LISTINGS.c.sku == _VARIANTS.c.sku),
+            )
+        )
+        .where(sku_range(_VARIANTS.c.sku, after, bindparam("last")))
+        .order_by(_VARIANTS.c.sku)
+    )
+
+
+_STAMPED_QUERIES = {bounded: _stamped_query(bounded) for bounded in (False, True)}
+
+
+def range_parameters(after: str | None, last: str, **others: Any) -> dict[str, Any]:
+    """The parameters of a statement over a page's range built with `sku_range(…, bindparam("after") or
+    None, bindparam("last"))`."""
+    return {**others, "last": last} if after is None else {**others, "after": after, "last": last}
 
 
 async def recompute_page(
@@ -151,17 +184,8 @@ async def recompute_page(
     connection = await session.connection()
     promotions = list(await running_promotions(session, utc_now()))
     context = context_digest(channel, promotions)
-    stamped = (
-        select(*_STAMPED_COLUMNS)
-        .select_from(
-            _VARIANTS.outerjoin(
-                _LISTINGS, and_(_LISTINGS.c.channel_id == channel.id, _LISTINGS.c.sku == _VARIANTS.c.sku)
-            )
-        )
-        .where(sku_range(_VARIANTS.c.sku, after, last))
-        .order_by(_VARIANTS.c.sku)
-    )
-    rows = (await connection.execute(stamped)).all()
+    stamped = _STAMPED_QUERIES[after is not None]
+    rows = (await connection.execute(stamped, range_parameters(after, last, channel_id=channel.id))).all()
     if not rows:
         return Page([], {}, [])
     computed: dict[str, Computed] = {}
@@ -169,7 +193,8 @@ async def recompute_page(
     for sku, version, stamp, seq, digest, publishable, desired_at, text, status in rows:
         current = facts_stamp(version, context)
         if stamp == current:
-            computed[sku] = Computed(sku, seq, digest, publishable, as_utc(desired_at), text, status, False)
+            moment = None if status in REPUSHED else stored_moment(desired_at)
+            computed[sku] = Computed(sku, seq, digest, publishable, moment, text, status, False)
         else:
             stale[sku] = current
     stamps: list[dict[str, Any]] = []

@@ -31,7 +31,8 @@ class Sent(NamedTuple):
     seq: int
     digest: str
     publishable: bool
-    desired_at: datetime
+    desired_at: datetime | None
+    """When the change that produced its desired state happened (None when the push is not timed: not read)"""
     timed: bool = True
     """Its acknowledgement counts in the delivery latency (from `desired_at`): False for a resync's push of a
     state the channel held already (in sync, unpublished or drifted), which delivers no change"""
@@ -152,7 +153,8 @@ async def acknowledge_many(
     sqlite = connection.dialect.name == "sqlite"
     statement = _ACK_MATCHES.get(connection.dialect.name)
     set_based = sqlite or statement is not None
-    batches: list[dict[tuple[str, str], tuple[str, Sent, Held, str | None, datetime]]] = []
+    first: dict[tuple[str, str], tuple[str, Sent, Held, str | None, datetime]] = {}
+    batches = [first]  # a listing answered twice goes to a later batch (each batch names a listing once)
     rest: list[tuple[str, Sent, Held, str | None, datetime]] = []
     for answer in answers:
         channel_id, sent, _, digest, _ = answer
@@ -160,6 +162,9 @@ async def acknowledge_many(
             rest.append(answer)
             continue
         key = (channel_id, sent.sku)
+        if key not in first:
+            first[key] = answer
+            continue
         batch = next((batch for batch in batches if key not in batch), None)
         if batch is None:
             batches.append(batch := {})
@@ -167,6 +172,8 @@ async def acknowledge_many(
     moments: dict[datetime, Any] = {}  # the answers of one push share their time: converted once
     convert = _moments(connection)
     for batch in batches:
+        if not batch:
+            continue
         values = []
         for channel_id, sent, _, _, now in batch.values():
             moment = moments.get(now)

@@ -108,6 +108,10 @@ class ChannelWorker:
         self.code = channel_id
         self.queued: set[str] = set()
         self.in_flight: set[str] = set()
+        # The queued SKUs not in flight, sorted in descending order (the next batch is taken from its end),
+        # kept between batches instead of sorting the queue for each: None after anything joined the queue
+        # (`_queue`) or a queued SKU left the flight; SKUs that left the queue since are skipped.
+        self._order: list[str] | None = None
         self.hold = BurstHold(settings.push_coalesce_window_seconds, settings.push_coalesce_quiet_seconds)
         # Queued listings handed in already read (a resync reads them as it puts them back to pending), with
         # the monotonic time they were read: pushed as they are, without reading them again.
@@ -144,7 +148,7 @@ class ChannelWorker:
         else:
             ready = [sku for sku in skus if sku not in self.hold.held]
         if ready:
-            self.queued.update(ready)
+            self._queue(ready)
             self.wake.set()
         elif self.hold.held:
             self.wake.set()  # the run loop recomputes when the next held SKU is due
@@ -163,6 +167,7 @@ class ChannelWorker:
             if sku not in self.queued and sku not in self.in_flight:
                 self.prepared[sku] = (read_at, row)
             self.queued.add(sku)
+        self._order = None
         self.wake.set()
 
     async def wait_queue_below(self, size: int) -> None:
@@ -185,14 +190,14 @@ class ChannelWorker:
                 released, _ = self.hold.due(self.pipeline.behind())
             if released:
                 metrics.BURST_HOLDS.labels(self.code).inc(len(released))
-                self.queued.update(released)
+                self._queue(released)
             while self.queued and not stop.is_set():
                 delay = self.circuit.wait_time()
                 if delay > 0:
                     await _sleep(min(delay, 1.0), stop)
                     continue
                 await self.ahead.acquire()
-                batch = sorted(self.queued - self.in_flight)[: self.pipeline.settings.push_batch_size]
+                batch = self._next_batch(self.pipeline.settings.push_batch_size)
                 if not batch:
                     self.ahead.release()
                     break
@@ -205,6 +210,23 @@ class ChannelWorker:
                 self.tasks.add(task)
                 task.add_done_callback(self.tasks.discard)
 
+    def _queue(self, skus: Iterable[str]) -> None:
+        self.queued.update(skus)
+        self._order = None
+
+    def _next_batch(self, size: int) -> list[str]:
+        """The next `size` queued SKUs not in flight, in SKU order (taken from `_order`)."""
+        order = self._order
+        if order is None:
+            order = self._order = sorted(self.queued - self.in_flight, reverse=True)
+        queued, in_flight = self.queued, self.in_flight
+        batch: list[str] = []
+        while order and len(batch) < size:
+            sku = order.pop()
+            if sku in queued and sku not in in_flight:
+                batch.append(sku)
+        return batch
+
     async def _push(self, batch: list[str]) -> None:
         outcome: Outcome | None = None
         try:
@@ -213,7 +235,7 @@ class ChannelWorker:
             except Exception:
                 log.exception("push to channel %s failed unexpectedly", self.code)
                 self.circuit.failure()
-                self.queued.update(batch)
+                self._queue(batch)
             finally:
                 # The channel has answered (or the push ended): the next push may start while this one's
                 # outcome is recorded. Its SKUs stay in flight until then, so none is pushed again before
@@ -229,9 +251,11 @@ class ChannelWorker:
                     # when this keeps happening: it counts towards the circuit, as any unexpected failure).
                     log.warning("recording a push to channel %s failed, pushing again: %s", self.code, exc)
                     self.circuit.failure()
-                    self.queued.update(batch)
+                    self._queue(batch)
         finally:
             self.in_flight.difference_update(batch)
+            if self._order is not None and not self.queued.isdisjoint(batch):
+                self._order = None  # queued again while in flight: ready now
             if self.queued:
                 self.wake.set()
 
@@ -290,12 +314,12 @@ class ChannelWorker:
         signer = Webhook(secret)
         async with self.slots:
             if self.circuit.state == "open":  # it opened while this push waited: not now
-                self.queued.update(batch)
+                self._queue(batch)
                 return None
             started = utc_now()
             attempts, status_code, error, answer = await self._attempts(signer, endpoint, body, echo)
         if answer is None and pipeline.stop_event.is_set() and error is None:
-            self.queued.update(batch)
+            self._queue(batch)
             return None
         now = utc_now()
         if answer is not None:
@@ -410,7 +434,7 @@ class ChannelWorker:
                 answered.append((item, state, digest))
                 if digest != item.digest:
                     drift_counter.inc()
-            if item.timed:  # not a resync's push of a state the channel held already
+            if item.timed and item.desired_at is not None:  # not a resync's push of a state held already
                 seconds = max(0.0, (now - item.desired_at).total_seconds())
                 latencies.append(seconds)
                 latency_histogram.observe(seconds)
