@@ -2,20 +2,23 @@
 
 Price: the channel's own price series if it has one, else the general one, in the channel's currency;
 the best running promotion for that channel applies (promotions do not stack, as in product-service);
-then the channel's price adjustment. Stock: the available units at the channel's locations (all when it
-names none) minus its safety buffer, never below zero. Publishable: the product is active, sold on the
-channel (its `channels` empty or naming it), in one of the channel's categories, complete enough for the
-channel's threshold, and has a price there.
+then the channel's price adjustment. A computed amount (a percentage off, an adjustment) is rounded half
+up to the currency's minor unit: whole yen on a JPY channel, cents on a EUR one. Stock: the available
+units at the channel's locations (all when it names none) minus its safety buffer, never below zero.
+Publishable: the product is active, sold on the channel (its `channels` empty or naming it), in one of the
+channel's categories, complete enough for the channel's threshold, and has a price there.
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 from collections.abc import Iterable, Sequence
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any, NamedTuple
 
+from servicekit.bounds import MONEY_DECIMALS, minor_units
 from sync_service.channels.models import Channel
 from sync_service.listings.models import (
     CatalogPrice,
@@ -36,20 +39,33 @@ class SkuFacts(NamedTuple):
     stock: Sequence[CatalogStock]
 
 
-def _round(value: Decimal) -> int:
-    return int(value.quantize(Decimal(1), rounding=ROUND_HALF_UP))
+@functools.lru_cache(maxsize=256)
+def step_of(currency: str) -> int:
+    """The smallest amount of `currency` in the hundredths amounts are kept in (`MONEY_DECIMALS`): 100 for
+    JPY (no minor unit), 1 for EUR (and for a currency of three decimals, whose third is not kept)."""
+    return int(10 ** max(0, MONEY_DECIMALS - minor_units(currency)))
 
 
-def discounted(base_minor: int, promotion: CatalogPromotion) -> int:
+def _round(value: Decimal, step: int = 1) -> int:
+    """`value` (hundredths) rounded half up to a multiple of `step`."""
+    if step == 1:
+        return int(value.quantize(Decimal(1), rounding=ROUND_HALF_UP))
+    return int((value / step).quantize(Decimal(1), rounding=ROUND_HALF_UP)) * step
+
+
+def discounted(base_minor: int, promotion: CatalogPromotion, step: int = 1) -> int:
+    """The price after `promotion`, in whole `step`s (the currency's minor unit)."""
     if promotion.kind == "percentage":
-        return max(0, base_minor - _round(Decimal(base_minor) * Decimal(promotion.percent_bp or 0) / 10_000))
+        off = _round(Decimal(base_minor) * Decimal(promotion.percent_bp or 0) / 10_000, step)
+        return max(0, base_minor - off)
     return max(0, base_minor - (promotion.amount_minor or 0))
 
 
-def adjusted(amount_minor: int, adjustment_bp: int) -> int:
-    if not adjustment_bp:  # the common case, exact without Decimal
+def adjusted(amount_minor: int, adjustment_bp: int, step: int = 1) -> int:
+    """The price after the channel's adjustment, in whole `step`s (the currency's minor unit)."""
+    if not adjustment_bp and amount_minor % step == 0:  # the common case, exact without Decimal
         return max(0, amount_minor)
-    return max(0, _round(Decimal(amount_minor) * (10_000 + adjustment_bp) / 10_000))
+    return max(0, _round(Decimal(amount_minor) * (10_000 + adjustment_bp) / 10_000, step))
 
 
 def promotion_applies(
@@ -98,20 +114,21 @@ def desired_state(
     if base is None:
         reasons.append(f"no {currency} price")
     else:
+        step = step_of(currency)
         best: tuple[int, CatalogPromotion] | None = None
         for promotion in promotions:
             if promotion_applies(promotion, channel=channel, sku=variant.sku, path=product.category_path):
-                amount = discounted(base.amount_minor, promotion)
+                amount = discounted(base.amount_minor, promotion, step)
                 if (
                     best is None
                     or amount < best[0]
                     or (amount == best[0] and promotion.promotion_id < best[1].promotion_id)
                 ):
                     best = (amount, promotion)
-        price = _money(adjusted(base.amount_minor, channel.price_adjustment_bp))
+        price = _money(adjusted(base.amount_minor, channel.price_adjustment_bp, step))
         if best is not None and best[0] < base.amount_minor:
             sale = {
-                "price": _money(adjusted(best[0], channel.price_adjustment_bp)),
+                "price": _money(adjusted(best[0], channel.price_adjustment_bp, step)),
                 "promotion_id": best[1].promotion_id,
                 "starts_at": best[1].starts_at.isoformat(),
                 "ends_at": best[1].ends_at.isoformat(),
@@ -168,7 +185,7 @@ def state_json(state: dict[str, Any]) -> CanonicalText:
     return CanonicalText(_CANONICAL.encode(state))
 
 
-COMPUTATION_VERSION = 1
+COMPUTATION_VERSION = 2  # 2: computed amounts rounded to the currency's minor unit (whole yen)
 """Bump when `desired_state` computes something else from the same facts: every listing's `facts_stamp`
 then differs, so the next resync recomputes them all instead of skipping those whose facts did not change."""
 
