@@ -90,7 +90,7 @@ def test_a_packed_block_comes_back_as_the_rows_validated_here(mode: str) -> None
 def small_blocks(monkeypatch: pytest.MonkeyPatch) -> None:
     """Blocks of two rows, and the worker processes up before the import starts."""
     monkeypatch.setattr(import_service, "VALIDATION_BLOCK_ROWS", 2)
-    pool = workers.validation_pool(2)
+    pool = workers.VALIDATION.pool(2)
     assert pool is not None
     for future in [pool.submit(workers.ready) for _ in range(4)]:
         future.result(timeout=60)
@@ -147,13 +147,13 @@ async def test_a_file_validated_by_worker_processes_imports_as_the_mode_says(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     sent: list[int] = []
-    run = workers.run
+    run = workers.VALIDATION.run
 
     async def counted(pool: Any, function: Any, *args: Any) -> Any:
         sent.append(len(args[1]))
         return await run(pool, function, *args)
 
-    monkeypatch.setattr(workers, "run", counted)
+    monkeypatch.setattr(workers.VALIDATION, "run", counted)
     tag = f"wk-{unique()}"
 
     job = await _import(client, token_issuer, _file(tag), mode)
@@ -172,7 +172,7 @@ async def test_blocks_of_a_worker_process_that_died_are_validated_by_the_service
     small_blocks: None,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    pool = workers.validation_pool(2)
+    pool = workers.VALIDATION.pool(2)
     monkeypatch.setattr(import_service, "check_packed", _die)
     tag = f"wk-{unique()}"
 
@@ -182,7 +182,7 @@ async def test_blocks_of_a_worker_process_that_died_are_validated_by_the_service
     assert job["status"] == "succeeded"
     assert [(e["row"], e["field"]) for e in job["errors"]] == errors
     assert sorted(await _outcomes(client, token_issuer, job["id"])) == outcomes
-    assert workers.validation_pool(2) is not pool  # the broken pool was let go; a new one starts
+    assert workers.VALIDATION.pool(2) is not pool  # the broken pool was let go; a new one starts
 
 
 async def test_two_imports_validated_by_the_workers_at_once_each_get_their_own_rows(
@@ -215,7 +215,7 @@ async def test_the_workers_stop_when_idle_and_the_next_import_starts_them_again(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setattr(workers, "IDLE_SECONDS", 0.3)
-    used = workers.validation_pool(2)
+    used = workers.VALIDATION.pool(2)
 
     first = await _import(client, token_issuer, _file(f"wk-{unique()}"), "skip_row")
     for _ in range(100):
@@ -252,7 +252,7 @@ async def test_starting_the_workers_does_not_hold_the_event_loop(monkeypatch: py
             await asyncio.sleep(0.01)  # the loop runs meanwhile
             ticks += 1
         assert ticks > 10
-        assert await workers.run(pool, workers.ready) is True
+        assert await workers.VALIDATION.run(pool, workers.ready) is True
     finally:
         workers.shutdown()
         multiprocessing.forkserver._forkserver._stop()  # type: ignore[attr-defined]

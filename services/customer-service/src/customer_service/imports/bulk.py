@@ -70,8 +70,6 @@ from servicekit.events.models import OutboxMessage
 
 log = logging.getLogger(__name__)
 
-# Scored profiles kept in memory between chunks (clear values of the job's rows and their candidates).
-MAX_CACHED_SIDES = 300_000
 # Blocking values whose keys (keyed hashes) are kept between chunks: a file repeats most of them.
 MAX_CACHED_BLOCKING_KEYS = 1_000_000
 # Blocking keys whose holders are kept between chunks (see BulkImporter._known_holders).
@@ -556,7 +554,7 @@ class BulkImporter:
             answer = asyncio.ensure_future(
                 self._score_elsewhere(self.scoring_pool, model, loaded, rows, holders, versions, sides, auto)
             )
-        if len(sides) > MAX_CACHED_SIDES:
+        if len(sides) > scoring.MAX_SIDES:
             self._sides = sides = {}  # a new dict: the one above stays whole for the worker's answer
         for row in new:
             sides[(row.id, 1)] = row.side

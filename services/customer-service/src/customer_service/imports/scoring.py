@@ -21,7 +21,8 @@ from customer_service.duplicates.matching import Side
 
 # A new row as scoring sees it: its id, side and blocking keys.
 ScoredRow = tuple[str, Side, Collection[str]]
-# Scored profiles a worker keeps per job (as the importer does in the service process).
+# Scored profiles kept per job between chunks (clear values of the job's rows and their candidates), by
+# the importer in the service process and by the scoring worker process alike.
 MAX_SIDES = 300_000
 # Jobs whose sides a worker keeps (the oldest is dropped first).
 MAX_JOBS = 4

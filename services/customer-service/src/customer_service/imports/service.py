@@ -344,20 +344,20 @@ async def _validate_all(
 
     async def from_the_end(pool: ProcessPoolExecutor, helper: int) -> None:
         nonlocal back
-        await workers.spawned(pool)
+        await workers.VALIDATION.spawned(pool)
         await asyncio.wrap_future(pool.submit(workers.ready))
         started.add(helper)
         while front < back:
             back -= 1
             n = back
-            packed = await workers.run(
+            packed = await workers.VALIDATION.run(
                 pool, check_packed, context.default_region, pack_rows(blocks[n]), fmt, on_error
             )
             done[n] = unpack_checked(blocks[n], packed)
             await _update(database, job_id, status="running")
 
-    pool = workers.validation_pool(context.import_validation_processes) if len(blocks) > 1 else None
-    with workers.in_use() if pool is not None else contextlib.nullcontext():
+    pool = workers.VALIDATION.pool(context.import_validation_processes) if len(blocks) > 1 else None
+    with workers.VALIDATION.in_use() if pool is not None else contextlib.nullcontext():
         helpers = (
             [asyncio.ensure_future(from_the_end(pool, n)) for n in range(context.import_validation_processes)]
             if pool
@@ -379,7 +379,7 @@ async def _validate_all(
             results = await asyncio.gather(*helpers, return_exceptions=True)
     if pool is not None and any(isinstance(r, BrokenProcessPool) for r in results):
         log.warning("import job %s: a validation worker process died; its blocks are validated here", job_id)
-        workers.discard(pool)
+        workers.VALIDATION.discard(pool)
     for n, block in enumerate(blocks):
         if done[n] is None:
             done[n] = await asyncio.to_thread(check_rows, context, block, fmt, on_error)

@@ -69,9 +69,8 @@ class WorkerPool:
         submit to it not block its caller. Raises what spawning them raised."""
         with self._lock:
             up = self._up if self._pool is pool else None
-        if (
-            up is not None
-        ):  # shielded: a waiter given up on (its task cancelled) does not cancel it for others
+        if up is not None:
+            # Shielded: a waiter given up on (its task cancelled) does not cancel it for others.
             await asyncio.shield(asyncio.wrap_future(up))
 
     def warm(self, processes: int) -> None:
@@ -155,34 +154,12 @@ VALIDATION = WorkerPool("validation")
 SCORING = WorkerPool("scoring")
 
 
-def validation_pool(processes: int) -> ProcessPoolExecutor | None:
-    """The pool of `processes` validation workers (started on first use), or None when `processes` is 0
-    (then rows are validated in a thread of the service process)."""
-    return VALIDATION.pool(processes)
-
-
 def warm(processes: int, *, scoring: bool = True) -> None:
     """Start `processes` validation workers (and the scoring worker, with `scoring`) now, in the
     background, if they are not running (an upload is being read: they are up by the time its rows are
     validated)."""
     VALIDATION.warm(processes)
     SCORING.warm(1 if scoring else 0)
-
-
-async def spawned(pool: ProcessPoolExecutor) -> None:
-    await VALIDATION.spawned(pool)
-
-
-def in_use() -> contextlib.AbstractContextManager[None]:
-    return VALIDATION.in_use()
-
-
-async def run(pool: ProcessPoolExecutor, function: Callable[..., T], *args: Any) -> T:
-    return await VALIDATION.run(pool, function, *args)
-
-
-def discard(pool: ProcessPoolExecutor) -> None:
-    VALIDATION.discard(pool)
 
 
 def shutdown() -> None:

@@ -164,12 +164,6 @@ def _stamped_query(bounded_below: bool) -> Any:
 _STAMPED_QUERIES = {bounded: _stamped_query(bounded) for bounded in (False, True)}
 
 
-def range_parameters(after: str | None, last: str, **others: Any) -> dict[str, Any]:
-    """The parameters of a statement over a page's range built with `sku_range(…, bindparam("after") or
-    None, bindparam("last"))`."""
-    return {**others, "last": last} if after is None else {**others, "after": after, "last": last}
-
-
 async def recompute_page(
     session: AsyncSession,
     *,
@@ -184,8 +178,10 @@ async def recompute_page(
     connection = await session.connection()
     promotions = list(await running_promotions(session, utc_now()))
     context = context_digest(channel, promotions)
-    stamped = _STAMPED_QUERIES[after is not None]
-    rows = (await connection.execute(stamped, range_parameters(after, last, channel_id=channel.id))).all()
+    parameters = {"channel_id": channel.id, "last": last}
+    if after is not None:
+        parameters["after"] = after
+    rows = (await connection.execute(_STAMPED_QUERIES[after is not None], parameters)).all()
     if not rows:
         return Page([], {}, [])
     computed: dict[str, Computed] = {}
