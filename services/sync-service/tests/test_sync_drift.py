@@ -321,6 +321,96 @@ async def test_a_full_resync_pushes_every_listing_of_a_channel_again(
         await listing_where(stack.sync, channel["id"], sku, in_sync_at("7"))
 
 
+async def _rows(stack: Stack, channel: dict[str, Any], skus: list[str]) -> dict[str, Listing]:
+    async with stack.sync.database.session() as session:
+        rows = (
+            await session.execute(
+                select(Listing).where(col(Listing.channel_id) == channel["id"], col(Listing.sku).in_(skus))
+            )
+        ).scalars()
+        return {row.sku: row for row in rows}
+
+
+async def test_a_resync_pushes_the_listings_the_channel_holds_again_and_writes_nothing_for_them(
+    stack: Stack, kafka_bootstrap: str
+) -> None:
+    """A listing the channel holds by what was recorded (in sync, acknowledged at its desired state) is
+    pushed by a resync as it is, not put back to pending; the channel's echo of it changes nothing, so
+    nothing is written: the row is as it was, the pushes are in the deliveries. A listing that is not
+    held (failed here) goes back to pending and is acknowledged as any push."""
+    channel = await stack.channel()
+    skus = await listed_at_7(stack, kafka_bootstrap, channel, "SKU-HELD", 3)
+    failed = skus[0]
+    async with stack.sync.database.session() as session:
+        await session.execute(
+            update(Listing)
+            .where(col(Listing.channel_id) == channel["id"], col(Listing.sku) == failed)
+            .values(status="failed", last_error="HTTP 500")
+        )
+        await session.commit()
+    before = await _rows(stack, channel, skus)
+    state = stack.reference.channel(channel["code"])
+    state.listings.clear()  # the channel lost everything
+
+    job = await stack.start(channel, "resync")
+    assert job["status"] == "succeeded"
+
+    async def all_back() -> bool:
+        return all(stack.held(channel, sku) is not None for sku in skus)
+
+    await eventually(all_back)
+    recovered = await listing_where(stack.sync, channel["id"], failed, in_sync_at("7"))
+    assert recovered["last_error"] is None
+    after = await _rows(stack, channel, skus)
+    assert after[failed].acked_at is not None
+    assert after[failed].acked_at > before[failed].updated_at
+    for sku in skus[1:]:
+        was, now = before[sku], after[sku]
+        assert (now.status, now.updated_at, now.acked_at, now.acked_seq, now.desired_seq) == (
+            "in_sync",
+            was.updated_at,
+            was.acked_at,
+            was.acked_seq,
+            was.desired_seq,
+        )
+        assert stack.held(channel, sku) == now.desired == now.acked
+    response = await stack.sync.client.get(
+        f"/v1/channels/{channel['id']}/deliveries", headers=stack.sync.reader
+    )
+    pushed = {
+        sku for item in response.json()["items"] if item["outcome"] == "succeeded" for sku in item["skus"]
+    }
+    assert set(skus) <= pushed
+
+
+async def test_a_failed_resync_push_of_a_listing_the_channel_held_fails_it_and_a_replay_sends_it(
+    stack: Stack, kafka_bootstrap: str
+) -> None:
+    """The channel did not take a resync's push of a listing it held: whether it holds it is no longer
+    known, so the listing is failed (a compare-and-set: still held at the pushed sequence), listed with
+    its delivery, and a replay sends it again."""
+    channel = await stack.channel()
+    [sku] = await listed_at_7(stack, kafka_bootstrap, channel, "SKU-HFAIL", 1)
+    state = stack.reference.channel(channel["code"])
+    state.listings.clear()
+    stack.behave(channel, fail=True)
+    assert (await stack.start(channel, "resync"))["status"] == "succeeded"
+    failed = await listing_where(stack.sync, channel["id"], sku, lambda item: item["status"] == "failed")
+    assert failed["last_error"] == "HTTP 500"
+    assert stack.held(channel, sku) is None
+    response = await stack.sync.client.get(
+        f"/v1/channels/{channel['id']}/deliveries", params={"outcome": "failed"}, headers=stack.sync.reader
+    )
+    [delivery] = [d for d in response.json()["items"] if sku in d["skus"]]
+    stack.behave(channel)
+    replayed = await stack.sync.client.post(
+        f"/v1/channels/{channel['id']}/deliveries/{delivery['id']}/replay", headers=stack.sync.admin
+    )
+    assert replayed.status_code == 200, replayed.text
+    await listing_where(stack.sync, channel["id"], sku, in_sync_at("7"))
+    assert (stack.held(channel, sku) or {})["price"] == "7"
+
+
 async def test_a_resync_does_not_time_its_pushes_of_states_the_channel_holds(
     stack: Stack, kafka_bootstrap: str
 ) -> None:

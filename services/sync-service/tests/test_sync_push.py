@@ -430,6 +430,100 @@ async def test_a_listing_handed_in_already_read_is_pushed_as_read(stack: Stack, 
     assert sku not in worker.prepared
 
 
+async def _read_as_a_resync_holding_it(stack: Stack, channel_id: str, sku: str) -> list[deliveries.Pending]:
+    """Read the listing as a resync reads one the channel holds: to push as it is (`Sent.confirm`)."""
+    async with stack.sync.database.session() as session:
+        return await deliveries.held_listings(session, channel_id=channel_id, skus=[sku])
+
+
+@pytest.mark.parametrize("handed", ["fresh", "too old: read again"])
+async def test_a_listing_the_channel_holds_is_pushed_as_held_and_its_echo_writes_nothing(
+    stack: Stack, kafka_bootstrap: str, handed: str
+) -> None:
+    channel, sku, _ = await listed_in_sync(stack, kafka_bootstrap, "SKU-E")
+    before = await _listing_row(stack, channel["id"], sku)
+    [row] = await _read_as_a_resync_holding_it(stack, channel["id"], sku)
+    assert (row.sent.confirm, row.sent.timed, row.sent.seq) == (True, False, before.desired_seq)
+    stack.reference.channel(channel["code"]).listings.clear()
+    worker = stack.sync.app.state.pipeline.worker(channel["id"])
+    worker.add_prepared([row])
+    if handed != "fresh":
+        worker.prepared[sku] = (0.0, row)
+
+    async def back() -> bool:
+        return stack.held(channel, sku) is not None and not worker.queued and not worker.in_flight
+
+    await eventually(back)
+    after = await _listing_row(stack, channel["id"], sku)
+    assert (after.status, after.updated_at, after.acked_at) == ("in_sync", before.updated_at, before.acked_at)
+    assert stack.held(channel, sku) == after.desired == after.acked
+
+
+async def _confirm(stack: Stack, channel_id: str, row: deliveries.Pending) -> None:
+    """What the outcome writer does with a push of a held listing that the channel echoed."""
+    async with stack.sync.database.session() as session:
+        moved = await deliveries.confirm_many(
+            session, confirmed=[(channel_id, row.sent, row.desired_json, utc_now())]
+        )
+        await deliveries.acknowledge_many(session, answers=moved)
+
+
+async def _drift(stack: Stack, channel_id: str, sent: Sent, held: dict[str, Any]) -> None:
+    """What a reconcile records of a channel found holding `held` instead (same desired sequence)."""
+    async with stack.sync.database.session() as session:
+        await session.execute(
+            update(Listing)
+            .where(Listing.channel_id == channel_id, Listing.sku == sent.sku, Listing.desired_seq == sent.seq)
+            .values(acked=held, acked_hash=state_hash(held), status="drifted")
+        )
+
+
+async def test_an_echo_of_a_held_listing_racing_a_newer_state_or_a_drift_never_leaves_a_wrong_status(
+    stack: Stack, kafka_bootstrap: str
+) -> None:
+    """The echo of a resync's push of a held listing writes nothing while it is still held at the pushed
+    sequence, and is recorded as any acknowledgement once it is not: racing a newer desired state, the
+    listing stays pending at it; racing a reconcile that found the channel holding another state, it ends
+    in sync (the echo came after) or drifted (the reconcile's read came after), never in sync with a
+    state other than its desired one."""
+    channel, sku, _ = await listed_in_sync(stack, kafka_bootstrap, "SKU-R")
+    other = {"sku": sku, "price": "1"}
+    for round_ in range(10):
+        [row] = await _read_as_a_resync_holding_it(stack, channel["id"], sku)
+        if round_ % 2 == 0:
+            await asyncio.gather(
+                _confirm(stack, channel["id"], row), _newer_state(stack, channel["id"], row.sent)
+            )
+            final = await _listing_row(stack, channel["id"], row.sent.sku)
+            assert (final.status, final.desired_seq, final.acked_seq) == (
+                "pending",
+                row.sent.seq + 1,
+                row.sent.seq,
+            )
+        else:
+            await asyncio.gather(
+                _confirm(stack, channel["id"], row), _drift(stack, channel["id"], row.sent, other)
+            )
+            final = await _listing_row(stack, channel["id"], row.sent.sku)
+            assert final.status in ("in_sync", "drifted")
+            assert final.acked_hash == (row.sent.digest if final.status == "in_sync" else state_hash(other))
+        # Back to held at the listing's sequence for the next round (as an acknowledgement of it would).
+        async with stack.sync.database.session() as session:
+            await session.execute(
+                update(Listing)
+                .where(Listing.channel_id == channel["id"], Listing.sku == sku)
+                .values(
+                    desired=final.desired,
+                    acked=final.desired,
+                    desired_hash=state_hash(final.desired),
+                    acked_hash=state_hash(final.desired),
+                    acked_seq=Listing.desired_seq,
+                    status="in_sync",
+                )
+            )
+    await stack.pause(channel)
+
+
 @pytest.mark.parametrize("stamped", [False, True], ids=["computed again", "taken as stamped"])
 @pytest.mark.parametrize(
     "moment", ["before the page", "after its reads, before its writes", "after its commit"]
@@ -517,3 +611,68 @@ async def test_a_resync_page_racing_a_newer_desired_state_never_acknowledges_it_
         assert (held or {}).get("price") == "99"
     async with stack.sync.database.session() as session:
         await drift_service.move_job(session, job_id=job.id, expected="running", to="succeeded")
+
+
+async def test_a_resync_page_never_pushes_a_held_listing_older_than_one_acknowledged_meanwhile(
+    stack: Stack, kafka_bootstrap: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A page reads a listing the channel holds (taken as stamped), and before its writes the listing moves
+    to a newer state that the channel acknowledged (held again, at the next sequence): the page finds it
+    held at another sequence than the one it read, so it pushes nothing of it (its older state would
+    overwrite the newer one at the channel)."""
+    channel = await stack.channel()
+    sku = unique("SKU-V")
+    await publish_product(kafka_bootstrap, sku)
+    await listing_where(stack.sync, channel["id"], sku, in_sync_at("10"))
+    runner = stack.sync.app.state.jobs
+    worker = stack.sync.app.state.pipeline.worker(channel["id"])
+    async with stack.sync.database.session() as session:
+        job = await drift_service.start_job(
+            session, channel_id=channel["id"], kind="resync", source="listings", actor="test"
+        )
+        assert await drift_service.move_job(session, job_id=job.id, expected="queued", to="running")
+
+    async def settled() -> Listing | None:
+        final = await _listing_row(stack, channel["id"], sku)
+        busy = sku in worker.queued or sku in worker.in_flight or final.status == "pending"
+        return None if busy else final
+
+    assert await runner._resync_page(job.id, channel["id"], sku[:-1], True, last=sku)  # stamps it
+    row = await eventually(settled)
+    newer = {**row.desired, "price": "99"}
+    recompute_page = pages.recompute_page
+
+    async def with_a_newer_state_acknowledged_meanwhile(session: Any, **kwargs: Any) -> pages.Page:
+        page = await recompute_page(session, **kwargs)
+        assert not page.computed[sku].changed  # taken as stamped
+        async with stack.sync.database.session() as other:
+            await other.execute(
+                update(Listing)
+                .where(Listing.channel_id == channel["id"], Listing.sku == sku)
+                .values(
+                    desired=newer,
+                    acked=newer,
+                    desired_hash=state_hash(newer),
+                    acked_hash=state_hash(newer),
+                    desired_seq=row.desired_seq + 1,
+                    acked_seq=row.desired_seq + 1,
+                    status="in_sync",
+                    facts_stamp=None,
+                )
+            )
+        return page
+
+    monkeypatch.setattr(pages, "recompute_page", with_a_newer_state_acknowledged_meanwhile)
+    received = stack.reference.channel(channel["code"]).received
+    assert await runner._resync_page(job.id, channel["id"], sku[:-1], True, last=sku)
+    await asyncio.sleep(0.3)
+    final = await eventually(settled)
+    assert (final.status, final.desired_seq, final.acked_hash) == (
+        "in_sync",
+        row.desired_seq + 1,
+        state_hash(newer),
+    )
+    assert stack.reference.channel(channel["code"]).received == received
+    async with stack.sync.database.session() as session:
+        await drift_service.move_job(session, job_id=job.id, expected="running", to="succeeded")
+    await stack.pause(channel)

@@ -25,8 +25,8 @@ from typing import Any
 import httpx
 from fastapi import FastAPI
 from pydantic import BaseModel, ValidationError
+from sqlalchemy import bindparam, func, not_, select, update
 from sqlalchemy import event as sa_event
-from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
@@ -42,6 +42,7 @@ from sync_service.listings import pages
 from sync_service.listings.models import CatalogVariant, Listing
 from sync_service.listings.service import REPUSHED
 from sync_service.listings.source import CatalogSource, CatalogUnreadable, ServiceToken
+from sync_service.push import deliveries
 from sync_service.push.deliveries import Pending, Sent
 from sync_service.push.pipeline import PushPipeline
 
@@ -55,11 +56,32 @@ STATE_TIMEOUT_SECONDS = 30.0
 
 
 _CHANNELS: Any = Channel.__table__  # type: ignore[attr-defined]
+_LISTINGS: Any = Listing.__table__  # type: ignore[attr-defined]
 
 
-def _pending(listing: pages.Computed) -> Pending:
+def _held_query(bounded_below: bool) -> Any:
+    """The listings of a page's range the channel holds (`deliveries.held`), locked against writers (FOR
+    SHARE on PostgreSQL); parameters `channel_id`, `after` when `bounded_below`, `last`."""
+    after: Any = bindparam("after") if bounded_below else None
+    return (
+        select(_LISTINGS.c.sku, _LISTINGS.c.desired_seq)
+        .where(
+            _LISTINGS.c.channel_id == bindparam("channel_id"),
+            pages.sku_range(_LISTINGS.c.sku, after, bindparam("last")),
+            deliveries.held(_LISTINGS),
+        )
+        .with_for_update(read=True)
+    )
+
+
+_HELD_QUERIES = {bounded: _held_query(bounded) for bounded in (False, True)}
+
+
+def _pending(listing: pages.Computed, *, confirm: bool = False) -> Pending:
     timed = listing.changed or listing.status not in REPUSHED
-    sent = Sent(listing.sku, listing.seq, listing.digest, listing.publishable, listing.desired_at, timed)
+    sent = Sent(
+        listing.sku, listing.seq, listing.digest, listing.publishable, listing.desired_at, timed, confirm
+    )
     return Pending(sent, listing.desired_json)
 
 
@@ -344,7 +366,9 @@ class JobRunner:
             if not skus:
                 return []
             if pushed:
-                # Back to pending in one statement over the page's range of SKUs; what the pushes carry is
+                # Back to pending in one statement over the page's range of SKUs, except the listings the
+                # channel holds by what was recorded (`deliveries.held`: most of them, in a resync of a
+                # channel in sync), pushed as they are instead (`Sent.confirm`); what the pushes carry is
                 # what the page computed (the same desired state: its sequence did not move meanwhile).
                 table: Any = Listing.__table__  # type: ignore[attr-defined]
                 moved = await connection.execute(
@@ -354,6 +378,7 @@ class JobRunner:
                         pages.sku_range(table.c.sku, after, last),
                         table.c.status.in_(("in_sync", "drifted", "failed", "unpublished")),
                         table.c.publishable.is_(True) | table.c.acked.is_not(None),
+                        not_(deliveries.held(table)),
                     )
                     .values(status="pending", last_error=None, updated_at=utc_now())
                     .returning(table.c.sku, table.c.desired_seq)
@@ -369,6 +394,18 @@ class JobRunner:
                     if listing.changed and listing.status == "pending":  # written pending by the page
                         rows.append(_pending(listing))
                         handed.add(listing.sku)
+                # The held ones, locked until the page commits (on PostgreSQL; SQLite's page holds the write
+                # turn since its UPDATE), so a newer state written meanwhile is announced after the hand-over
+                # and pushed after them. One held at another sequence than the page computed holds a newer
+                # state the channel acknowledged since: nothing to push again.
+                parameters = {"channel_id": channel_id, "last": last}
+                if after is not None:
+                    parameters["after"] = after
+                for sku, seq in await connection.execute(_HELD_QUERIES[after is not None], parameters):
+                    listing = computed.get(sku)
+                    if listing is not None and listing.seq == seq and not listing.changed:
+                        rows.append(_pending(listing, confirm=True))
+                        handed.add(sku)
                 others = [sku for sku in skus if sku not in handed]
                 self._hand_over_after_commit(session, channel, rows, others)
             if not await service.progress(session, job_id=job_id, processed=len(skus)):

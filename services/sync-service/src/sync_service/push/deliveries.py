@@ -9,7 +9,7 @@ from collections.abc import Collection, Mapping, Sequence
 from datetime import datetime
 from typing import Any, NamedTuple
 
-from sqlalchemy import Text, bindparam, cast, select, text, update
+from sqlalchemy import Text, and_, bindparam, cast, not_, or_, select, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from sqlmodel import col
 
@@ -36,6 +36,10 @@ class Sent(NamedTuple):
     timed: bool = True
     """Its acknowledgement counts in the delivery latency (from `desired_at`): False for a resync's push of a
     state the channel held already (in sync, unpublished or drifted), which delivers no change"""
+    confirm: bool = False
+    """A resync's push of a listing the channel holds already by what was recorded (`held`: its acknowledged
+    state is this very state, at this sequence), left as it was instead of being put back to pending: an
+    answer that echoes it changes nothing, so nothing is written for it (`confirm_many`)"""
 
 
 class HeldText(str):
@@ -69,6 +73,17 @@ PENDING_COLUMNS = (
 """What a push carries of a listing, as `pending_rows` takes it (a SELECT or an UPDATE's RETURNING)."""
 
 
+def held(table: Any) -> Any:
+    """A listing the channel holds by what was recorded: in sync (or unpublished: it holds the listing's
+    unpublished state), its acknowledged state its desired state at the same sequence. A resync pushes such
+    a listing again without putting it back to pending (`Sent.confirm`)."""
+    return and_(
+        or_(table.c.status == "in_sync", table.c.status == "unpublished"),  # no IN: it goes in executemany
+        table.c.acked_hash == table.c.desired_hash,
+        table.c.acked_seq == table.c.desired_seq,
+    )
+
+
 def pending_rows(rows: Sequence[Any]) -> list[Pending]:
     """`Pending` listings from rows of `PENDING_COLUMNS`, by SKU."""
     return sorted(
@@ -94,6 +109,59 @@ async def pending_listings(
         table.c.channel_id == channel_id, table.c.sku.in_(sorted(skus)), table.c.status == "pending"
     )
     return pending_rows((await session.execute(query)).all())
+
+
+async def held_listings(
+    session: AsyncSession | AsyncConnection, *, channel_id: str, skus: Collection[str]
+) -> list[Pending]:
+    """The listings of `skus` on the channel that it holds by what was recorded (`held`), as a resync pushes
+    them (`Sent.confirm`, not timed), by SKU."""
+    table = _LISTINGS
+    query = select(*PENDING_COLUMNS).where(
+        table.c.channel_id == channel_id, table.c.sku.in_(sorted(skus)), held(table)
+    )
+    return [
+        Pending(row.sent._replace(desired_at=None, timed=False, confirm=True), row.desired_json)
+        for row in pending_rows((await session.execute(query)).all())
+    ]
+
+
+async def confirm_many(
+    session: AsyncSession, *, confirmed: Sequence[tuple[str, Sent, str, datetime]]
+) -> list[tuple[str, Sent, Held, str | None, datetime]]:
+    """The resync pushes of listings the channel held already (`Sent.confirm`) whose answer echoed them
+    (channel id, listing as pushed, its desired state as pushed, time of the answer): nothing to write for
+    those still held. Returns, as `acknowledge_many` takes them, the answers of those no longer held (a
+    newer desired state, a drift a reconcile recorded): they are recorded the general way, a compare-and-set
+    on the pushed sequence as any acknowledgement. One held at another sequence than the pushed one holds a
+    newer state the channel acknowledged since; the general way would write nothing for it either (its
+    desired sequence moved on, and its acknowledged one is newer than the answer's).
+
+    One statement per channel reads the listings not held in the range of SKUs the answers span (in a
+    resync, those it put back to pending: few), not each answered listing."""
+    if not confirmed:
+        return []
+    connection = await session.connection()
+    by_channel: dict[str, dict[str, tuple[str, Sent, str, datetime]]] = {}
+    for item in confirmed:
+        by_channel.setdefault(item[0], {})[item[1].sku] = item
+    moved: list[tuple[str, Sent, Held, str | None, datetime]] = []
+    for channel_id, items in by_channel.items():
+        parameters = {"channel_id": channel_id, "first": min(items), "last": max(items)}
+        for sku, _ in await connection.execute(_NOT_HELD_BETWEEN, parameters):
+            answer = items.get(sku)
+            if answer is not None:
+                _, sent, text, now = answer
+                moved.append((channel_id, sent, HeldText(text), sent.digest, now))
+    return moved
+
+
+_NOT_HELD_BETWEEN = select(_LISTINGS.c.sku, _LISTINGS.c.desired_seq).where(
+    _LISTINGS.c.channel_id == bindparam("channel_id"),
+    _LISTINGS.c.sku >= bindparam("first"),
+    _LISTINGS.c.sku <= bindparam("last"),
+    not_(held(_LISTINGS)),
+)
 
 
 # The acknowledgements that match what was pushed, of every push of an outcome round, set-based: the
@@ -268,16 +336,27 @@ async def _acknowledge_rows(
 
 async def fail_many(session: AsyncSession, *, failures: Sequence[tuple[str, Sent, str, datetime]]) -> None:
     """Mark listings failed (channel id, listing as pushed, error, time) that are still pending at the
-    pushed sequence, in one statement: each a compare-and-set on that sequence and status pending."""
+    pushed sequence (a resync's push of a listing the channel held, `Sent.confirm`: still held at it), in
+    one statement each: a compare-and-set on that sequence and status."""
     if not failures:
         return
+    pending = [failure for failure in failures if not failure[1].confirm]
+    confirmed = [failure for failure in failures if failure[1].confirm]
+    for rows, still in ((pending, col(Listing.status) == "pending"), (confirmed, held(_LISTINGS))):
+        if rows:
+            await _fail(session, rows, still)
+
+
+async def _fail(
+    session: AsyncSession, failures: Sequence[tuple[str, Sent, str, datetime]], still: Any
+) -> None:
     statement = (
         update(Listing)
         .where(
             col(Listing.channel_id) == bindparam("b_channel"),
             col(Listing.sku) == bindparam("b_sku"),
             col(Listing.desired_seq) == bindparam("b_seq"),
-            col(Listing.status) == "pending",
+            still,
         )
         .values(
             status="failed",

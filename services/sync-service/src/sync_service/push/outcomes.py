@@ -24,7 +24,7 @@ from sqlalchemy import insert
 
 from servicekit.db import Database
 from sync_service.push import deliveries
-from sync_service.push.deliveries import Held, Sent
+from sync_service.push.deliveries import Held, Pending, Sent
 from sync_service.push.models import Delivery
 
 log = logging.getLogger(__name__)
@@ -43,6 +43,9 @@ class Outcome:
     failed: list[tuple[Sent, str]]
     delivery: dict[str, Any]
     """The delivery row's values (`deliveries.delivery_row`)"""
+    confirmed: list[Pending] = field(default_factory=list)
+    """The listings (as pushed, with their desired state as pushed) the channel held already (`Sent.confirm`)
+    whose answer echoed them: written only for those that moved meanwhile (`deliveries.confirm_many`)"""
     done: asyncio.Future[None] = field(default_factory=lambda: asyncio.get_running_loop().create_future())
 
 
@@ -86,13 +89,18 @@ class OutcomeWriter:
 
     async def _write(self, round_: list[Outcome]) -> None:
         async with self.database.session() as session:
+            moved = await deliveries.confirm_many(
+                session,
+                confirmed=[(o.channel_id, sent, text, o.now) for o in round_ for sent, text in o.confirmed],
+            )
             await deliveries.acknowledge_many(
                 session,
                 answers=[
                     (o.channel_id, sent, held, digest, o.now)
                     for o in round_
                     for sent, held, digest in o.answered
-                ],
+                ]
+                + moved,
             )
             await deliveries.fail_many(
                 session,

@@ -264,7 +264,7 @@ class ChannelWorker:
         pipeline = self.pipeline
         settings = pipeline.settings
         table: Any = Channel.__table__  # type: ignore[attr-defined]
-        rows, unread = self._take_prepared(batch)
+        rows, unread, held = self._take_prepared(batch)
         prepared = self.prepared_channel
         if (
             rows
@@ -290,6 +290,10 @@ class ChannelWorker:
                     rows += await deliveries.pending_listings(
                         connection, channel_id=self.channel_id, skus=unread
                     )
+                    if held:  # a resync's push of a listing the channel held: still held, pushed as such
+                        rows += await deliveries.held_listings(
+                            connection, channel_id=self.channel_id, skus=held
+                        )
                     rows.sort(key=lambda row: row.sent.sku)
         if (
             channel is None
@@ -329,20 +333,24 @@ class ChannelWorker:
         sent = [row.sent for row in rows]
         return self._failed(sent, error or "push failed", now, started, attempts, status_code)
 
-    def _take_prepared(self, batch: list[str]) -> tuple[list[Pending], list[str]]:
-        """The listings of `batch` handed in already read and still fresh, and the SKUs to read."""
+    def _take_prepared(self, batch: list[str]) -> tuple[list[Pending], list[str], list[str]]:
+        """The listings of `batch` handed in already read and still fresh, the SKUs to read, and those of them
+        handed in as listings the channel held (`Sent.confirm`), read again as such if they still are."""
         if not self.prepared:
-            return [], batch
+            return [], batch, []
         rows: list[Pending] = []
         unread: list[str] = []
+        held: list[str] = []
         oldest = time.monotonic() - PREPARED_TTL_SECONDS
         for sku in batch:
             prepared = self.prepared.pop(sku, None)
             if prepared is not None and prepared[0] >= oldest:
                 rows.append(prepared[1])
-            else:
-                unread.append(sku)
-        return rows, unread
+                continue
+            unread.append(sku)
+            if prepared is not None and prepared[1].sent.confirm:
+                held.append(sku)
+        return rows, unread, held
 
     async def _attempts(
         self, signer: Webhook, endpoint: str, body: str, echo: bytes
@@ -419,11 +427,15 @@ class ChannelWorker:
         drift_counter = metrics.DRIFT_DETECTED.labels(self.code)
         latencies: list[float] = []
         answered: list[tuple[Sent, dict[str, Any] | HeldText | None, str | None]] = []
+        confirmed: list[Pending] = []
         unanswered: list[tuple[Sent, str]] = []
         sent = [row.sent for row in rows]
         for row in rows:
             item = row.sent
             if answer.echoed:  # the channel holds exactly the text pushed
+                if item.confirm:  # and held it already by what was recorded: nothing to write
+                    confirmed.append(row)
+                    continue
                 answered.append((item, HeldText(row.desired_json), item.digest))
             elif item.sku not in held:
                 unanswered.append((item, "the channel did not answer for this SKU"))
@@ -450,7 +462,12 @@ class ChannelWorker:
         )
         metrics.DELIVERIES.labels(self.code, "succeeded").inc()
         return Outcome(
-            channel_id=self.channel_id, now=now, answered=answered, failed=unanswered, delivery=delivery
+            channel_id=self.channel_id,
+            now=now,
+            answered=answered,
+            failed=unanswered,
+            delivery=delivery,
+            confirmed=confirmed,
         )
 
     def _failed(
