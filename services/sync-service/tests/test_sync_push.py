@@ -436,7 +436,7 @@ async def _read_as_a_resync_holding_it(stack: Stack, channel_id: str, sku: str) 
         return await deliveries.held_listings(session, channel_id=channel_id, skus=[sku])
 
 
-@pytest.mark.parametrize("handed", ["fresh", "too old: read again"])
+@pytest.mark.parametrize("handed", ["fresh", "too old: read again", "while its SKU is in flight"])
 async def test_a_listing_the_channel_holds_is_pushed_as_held_and_its_echo_writes_nothing(
     stack: Stack, kafka_bootstrap: str, handed: str
 ) -> None:
@@ -446,9 +446,21 @@ async def test_a_listing_the_channel_holds_is_pushed_as_held_and_its_echo_writes
     assert (row.sent.confirm, row.sent.timed, row.sent.seq) == (True, False, before.desired_seq)
     stack.reference.channel(channel["code"]).listings.clear()
     worker = stack.sync.app.state.pipeline.worker(channel["id"])
-    worker.add_prepared([row])
-    if handed != "fresh":
-        worker.prepared[sku] = (0.0, row)
+
+    async def idle() -> bool:
+        return not worker.queued and not worker.in_flight
+
+    await eventually(idle)
+    if handed == "while its SKU is in flight":  # e.g. its acknowledgement being recorded: read again after
+        worker.in_flight.add(sku)
+        worker.add_prepared([row])
+        assert worker.prepared[sku] == (0.0, row)
+        worker.in_flight.discard(sku)
+        worker.wake.set()
+    else:
+        worker.add_prepared([row])
+        if handed != "fresh":
+            worker.prepared[sku] = (0.0, row)
 
     async def back() -> bool:
         return stack.held(channel, sku) is not None and not worker.queued and not worker.in_flight

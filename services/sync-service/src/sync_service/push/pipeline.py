@@ -158,7 +158,8 @@ class ChannelWorker:
         them): they are pushed without being read again, and with `channel` (the channel's row read in
         that transaction, if given) without reading the channel either. One queued or in flight already is
         queued by SKU only (read again when its push is built), since which of the two states is newer is
-        not known."""
+        not known; one the channel held (`Sent.confirm`) is then read again as held if it still is, so a
+        resync pushes it even so."""
         read_at = time.monotonic()
         if channel is not None:
             self.prepared_channel = (read_at, channel)
@@ -166,6 +167,8 @@ class ChannelWorker:
             sku = row.sent.sku
             if sku not in self.queued and sku not in self.in_flight:
                 self.prepared[sku] = (read_at, row)
+            elif row.sent.confirm:
+                self.prepared[sku] = (0.0, row)  # too old to be pushed as read: read again, as held
             self.queued.add(sku)
         self._order = None
         self.wake.set()
