@@ -600,8 +600,9 @@ async def test_a_resync_page_racing_a_newer_desired_state_never_acknowledges_it_
 
     async def with_a_newer_state_meanwhile(session: Any, **kwargs: Any) -> pages.Page:
         page = await recompute_page(session, **kwargs)
-        assert not page.computed[sku].changed
-        assert (sku in {stamp["b_sku"] for stamp in page.stamps}) == (not stamped)  # else taken as stamped
+        assert (sku in page.computed) == (not stamped)  # else taken as stamped
+        assert sku not in page.computed or not page.computed[sku].changed
+        assert (sku in {stamp["b_sku"] for stamp in page.stamps}) == (not stamped)
         await newer_state("in_sync")
         return page
 
@@ -628,10 +629,10 @@ async def test_a_resync_page_racing_a_newer_desired_state_never_acknowledges_it_
 async def test_a_resync_page_never_pushes_a_held_listing_older_than_one_acknowledged_meanwhile(
     stack: Stack, kafka_bootstrap: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """A page reads a listing the channel holds (taken as stamped), and before its writes the listing moves
-    to a newer state that the channel acknowledged (held again, at the next sequence): the page finds it
-    held at another sequence than the one it read, so it pushes nothing of it (its older state would
-    overwrite the newer one at the channel)."""
+    """A page takes a listing the channel holds as stamped, and before its writes the listing moves to a
+    newer state that the channel acknowledged (held again, at the next sequence): the page pushes the
+    state it finds held while it holds the write turn, the newer one, never the older state it read first
+    (that would overwrite the newer one at the channel)."""
     channel = await stack.channel()
     sku = unique("SKU-V")
     await publish_product(kafka_bootstrap, sku)
@@ -656,7 +657,7 @@ async def test_a_resync_page_never_pushes_a_held_listing_older_than_one_acknowle
 
     async def with_a_newer_state_acknowledged_meanwhile(session: Any, **kwargs: Any) -> pages.Page:
         page = await recompute_page(session, **kwargs)
-        assert not page.computed[sku].changed  # taken as stamped
+        assert sku not in page.computed  # taken as stamped
         async with stack.sync.database.session() as other:
             await other.execute(
                 update(Listing)
@@ -675,16 +676,22 @@ async def test_a_resync_page_never_pushes_a_held_listing_older_than_one_acknowle
         return page
 
     monkeypatch.setattr(pages, "recompute_page", with_a_newer_state_acknowledged_meanwhile)
-    received = stack.reference.channel(channel["code"]).received
+    log = stack.reference.channel(channel["code"]).log
+    logged = len(log)
     assert await runner._resync_page(job.id, channel["id"], sku[:-1], True, last=sku)
-    await asyncio.sleep(0.3)
+
+    async def pushed_again() -> bool:
+        return any(logged_sku == sku for _, logged_sku, _ in list(log)[logged:])
+
+    await eventually(pushed_again)
     final = await eventually(settled)
     assert (final.status, final.desired_seq, final.acked_hash) == (
         "in_sync",
         row.desired_seq + 1,
         state_hash(newer),
     )
-    assert stack.reference.channel(channel["code"]).received == received
+    assert [price for _, logged_sku, price in list(log)[logged:] if logged_sku == sku] == ["99"]
+    assert (stack.held(channel, sku) or {})["price"] == "99"
     async with stack.sync.database.session() as session:
         await drift_service.move_job(session, job_id=job.id, expected="running", to="succeeded")
     await stack.pause(channel)

@@ -76,13 +76,6 @@ def as_utc(value: datetime) -> datetime:
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
-def stored_moment(value: datetime | str) -> datetime:
-    """A `UTCDateTime` column's value as the driver hands it when read without the type's processing
-    (`type_coerce(column, String())`: asyncpg's datetime, or SQLite's stored text), as `UTCDateTime` reads
-    it: for a column read by the thousand and converted only where used."""
-    return as_utc(value if isinstance(value, datetime) else datetime.fromisoformat(value))
-
-
 class UTCDateTime(TypeDecorator[datetime]):
     """A timezone-aware UTC timestamp on every database: `DateTime(timezone=True)` in the schema, values
     stored as UTC, and always read back aware. SQLite keeps no offset and hands back naive datetimes,

@@ -25,7 +25,7 @@ from typing import Any
 import httpx
 from fastapi import FastAPI
 from pydantic import BaseModel, ValidationError
-from sqlalchemy import bindparam, func, not_, select, update
+from sqlalchemy import Text, and_, bindparam, cast, func, not_, select, update
 from sqlalchemy import event as sa_event
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -40,10 +40,9 @@ from sync_service.common import utc_now
 from sync_service.drift import service
 from sync_service.listings import pages
 from sync_service.listings.models import CatalogVariant, Listing
-from sync_service.listings.service import REPUSHED
 from sync_service.listings.source import CatalogSource, CatalogUnreadable, ServiceToken
 from sync_service.push import deliveries
-from sync_service.push.deliveries import Pending, Sent
+from sync_service.push.deliveries import PENDING_COLUMNS, Pending, Sent, pending_rows
 from sync_service.push.pipeline import PushPipeline
 
 log = logging.getLogger(__name__)
@@ -63,46 +62,65 @@ _CHANNELS: Any = Channel.__table__  # type: ignore[attr-defined]
 _LISTINGS: Any = Listing.__table__  # type: ignore[attr-defined]
 
 
-def _held_query(bounded_below: bool) -> Any:
-    """The listings of a page's range the channel holds (`deliveries.held`), locked against writers (FOR
-    SHARE on PostgreSQL); the parameters of `_back_to_pending` but `now`."""
+def _bounds(channel_id: str, after: str | None, last: str) -> dict[str, Any]:
+    """The parameters of a resync page's statements over its range (`_HELD_QUERIES`, `_BACK_TO_PENDING`,
+    `_STILL_PENDING`; an UPDATE's parameters cannot be named as its columns)."""
+    bounds: dict[str, Any] = {"b_channel": channel_id, "b_last": last}
+    if after is not None:
+        bounds["b_after"] = after
+    return bounds
+
+
+def _in_page(bounded_below: bool) -> Any:
     after: Any = bindparam("b_after") if bounded_below else None
-    return (
-        select(_LISTINGS.c.sku, _LISTINGS.c.desired_seq)
-        .where(
-            _LISTINGS.c.channel_id == bindparam("b_channel"),
-            pages.sku_range(_LISTINGS.c.sku, after, bindparam("b_last")),
-            deliveries.held(_LISTINGS),
-        )
-        .with_for_update(read=True)
+    return and_(
+        _LISTINGS.c.channel_id == bindparam("b_channel"),
+        pages.sku_range(_LISTINGS.c.sku, after, bindparam("b_last")),
     )
 
 
-_HELD_QUERIES = {bounded: _held_query(bounded) for bounded in (False, True)}
+_HELD_COLUMNS = (
+    _LISTINGS.c.sku,
+    _LISTINGS.c.desired_seq,
+    _LISTINGS.c.desired_hash,
+    _LISTINGS.c.publishable,
+    cast(_LISTINGS.c.desired, Text),
+)
 
+_HELD_QUERIES = {
+    bounded: select(*_HELD_COLUMNS)
+    .where(_in_page(bounded), deliveries.held(_LISTINGS))
+    .with_for_update(read=True)
+    for bounded in (False, True)
+}
+"""The listings of a page's range the channel holds (`deliveries.held`), as their pushes carry them,
+locked against writers until the page commits (FOR SHARE on PostgreSQL). Built once, as every statement of
+a page: a statement built per page cost its cache key's walk at each execution."""
 
-def _back_to_pending(bounded_below: bool) -> Any:
-    """A resync page's listings back to pending, except those the channel holds (`deliveries.held`), naming
-    each one moved with its sequence; parameters `b_channel`, `b_after` when `bounded_below`, `b_last`, `now`
-    (an UPDATE's parameters cannot be named as its columns). Built once, as `_held_query`."""
-    after: Any = bindparam("b_after") if bounded_below else None
-    return (
-        update(_LISTINGS)
-        .where(
-            _LISTINGS.c.channel_id == bindparam("b_channel"),
-            pages.sku_range(_LISTINGS.c.sku, after, bindparam("b_last")),
-            _LISTINGS.c.status.in_(("in_sync", "drifted", "failed", "unpublished")),
-            _LISTINGS.c.publishable.is_(True) | _LISTINGS.c.acked.is_not(None),
-            not_(deliveries.held(_LISTINGS)),
-        )
-        .values(
-            status="pending", last_error=None, updated_at=bindparam("now", type_=_LISTINGS.c.updated_at.type)
-        )
-        .returning(_LISTINGS.c.sku, _LISTINGS.c.desired_seq)
+_BACK_TO_PENDING = {
+    (bounded, failed): update(_LISTINGS)
+    .where(
+        _in_page(bounded),
+        _LISTINGS.c.status == "failed"
+        if failed
+        else _LISTINGS.c.status.in_(("in_sync", "drifted", "unpublished")),
+        _LISTINGS.c.publishable.is_(True) | _LISTINGS.c.acked.is_not(None),
+        not_(deliveries.held(_LISTINGS)),
     )
+    .values(status="pending", last_error=None, updated_at=bindparam("now", type_=_LISTINGS.c.updated_at.type))
+    .returning(*PENDING_COLUMNS)
+    for bounded in (False, True)
+    for failed in (False, True)
+}
+"""A page's failed listings (`failed` True), or its other listings the channel has or should have but does
+not hold, back to pending, returned as their pushes carry them (`deliveries.PENDING_COLUMNS`)."""
 
-
-_BACK_TO_PENDING = {bounded: _back_to_pending(bounded) for bounded in (False, True)}
+_STILL_PENDING = {
+    bounded: select(_LISTINGS.c.sku).where(_in_page(bounded), _LISTINGS.c.status == "pending")
+    for bounded in (False, True)
+}
+"""A page's pending listings (those it handed over among them, and those pending already: their push may be
+queued elsewhere or not at all, e.g. after a restart)."""
 
 
 def _page_end_queries(bounded_below: bool) -> tuple[Any, Any]:
@@ -116,14 +134,6 @@ def _page_end_queries(bounded_below: bool) -> tuple[Any, Any]:
 
 
 _PAGE_ENDS = {bounded: _page_end_queries(bounded) for bounded in (False, True)}
-
-
-def _pending(listing: pages.Computed, *, confirm: bool = False) -> Pending:
-    timed = listing.changed or listing.status not in REPUSHED
-    sent = Sent(
-        listing.sku, listing.seq, listing.digest, listing.publishable, listing.desired_at, timed, confirm
-    )
-    return Pending(sent, listing.desired_json)
 
 
 class ChannelState(BaseModel):
@@ -294,7 +304,7 @@ class JobRunner:
         # Pages run concurrently (up to PAGES_IN_FLIGHT, each its own transaction over its own range of
         # SKUs): a page spends most of its time waiting (for the database's round trips, or on SQLite for
         # the write turn), and the pushes drained the previous page before the next one was ready.
-        running: set[asyncio.Task[list[str] | None]] = set()
+        running: set[asyncio.Task[int | None]] = set()
         after: str | None = None
         try:
             while True:
@@ -319,7 +329,7 @@ class JobRunner:
             await asyncio.gather(*running, return_exceptions=True)
 
     @staticmethod
-    async def _page_done(running: set[asyncio.Task[list[str] | None]]) -> bool:
+    async def _page_done(running: set[asyncio.Task[int | None]]) -> bool:
         """Wait for one of the running pages to end; False when the job no longer runs (a page failing
         raises its error)."""
         done, _ = await asyncio.wait(running, return_when=asyncio.FIRST_COMPLETED)
@@ -339,7 +349,7 @@ class JobRunner:
 
     async def _resync_range(
         self, job_id: str, channel_id: str, after: str | None, last: str, pushed: bool
-    ) -> list[str] | None:
+    ) -> int | None:
         """One page of a resync (`after` < SKU <= `last`), done again when it raced the consumer."""
         for attempt in range(1, PAGE_ATTEMPTS + 1):
             try:
@@ -380,9 +390,9 @@ class JobRunner:
 
     async def _resync_page(
         self, job_id: str, channel_id: str, after: str | None, pushed: bool, *, last: str
-    ) -> list[str] | None:
+    ) -> int | None:
         """One page of a resync in one transaction: the SKUs after `after` up to `last` (however many the
-        range now holds); its SKUs (None: the job no longer runs)."""
+        range now holds); how many SKUs it held (None: the job no longer runs)."""
         async with self.database.session() as session:
             connection = await session.connection()
             channel = (
@@ -396,51 +406,57 @@ class JobRunner:
                     session, channel=channel, after=after, last=last, at=utc_now()
                 )
                 await pages.write_stamps(session, page)
-                skus, computed = page.skus, page.computed
+                count, computed = page.size, page.computed
             else:
                 column = col(CatalogVariant.sku)
-                query = select(column).where(pages.sku_range(column, after, last)).order_by(column)
-                skus = list((await session.execute(query)).scalars())
-            if not skus:
-                return []
+                query = select(func.count()).where(pages.sku_range(column, after, last))
+                count = (await session.execute(query)).scalar_one()
+            if not count:
+                return 0
             if pushed:
-                # Back to pending in one statement over the page's range of SKUs, except the listings the
-                # channel holds by what was recorded (`deliveries.held`: most of them, in a resync of a
-                # channel in sync), pushed as they are instead (`Sent.confirm`); what the pushes carry is
-                # what the page computed (the same desired state: its sequence did not move meanwhile).
-                bounds = {"b_channel": channel_id, "b_last": last}
-                if after is not None:
-                    bounds["b_after"] = after
-                moved = await connection.execute(
-                    _BACK_TO_PENDING[after is not None], {**bounds, "now": utc_now()}
+                rows, handed = await self._page_pushes(connection, channel_id, after, last, computed)
+                pending = await connection.execute(
+                    _STILL_PENDING[after is not None], _bounds(channel_id, after, last)
                 )
-                rows: list[Pending] = []
-                handed: set[str] = set()
-                for sku, seq in moved.all():
-                    listing = computed.get(sku)
-                    if listing is not None and listing.seq == seq:
-                        rows.append(_pending(listing))
-                        handed.add(sku)
-                for listing in computed.values():
-                    if listing.changed and listing.status == "pending":  # written pending by the page
-                        rows.append(_pending(listing))
-                        handed.add(listing.sku)
-                # The held ones, locked until the page commits (on PostgreSQL; SQLite's page holds the write
-                # turn since its UPDATE), so a newer state written meanwhile is announced after the hand-over
-                # and pushed after them. One held at another sequence than the page computed holds a newer
-                # state the channel acknowledged since: nothing to push again.
-                for sku, seq in await connection.execute(_HELD_QUERIES[after is not None], bounds):
-                    listing = computed.get(sku)
-                    if listing is not None and listing.seq == seq and not listing.changed:
-                        rows.append(_pending(listing, confirm=True))
-                        handed.add(sku)
-                others = [sku for sku in skus if sku not in handed]
+                others = [sku for (sku,) in pending if sku not in handed]
                 self._hand_over_after_commit(session, channel, rows, others)
-            if not await service.progress(session, job_id=job_id, processed=len(skus)):
+            if not await service.progress(session, job_id=job_id, processed=count):
                 await session.rollback()
                 return None
             await session.commit()
-        return skus
+        return count
+
+    @staticmethod
+    async def _page_pushes(
+        connection: Any, channel_id: str, after: str | None, last: str, computed: dict[str, pages.Computed]
+    ) -> tuple[list[Pending], set[str]]:
+        """What a resync page hands the pipeline (and their SKUs), in its transaction after its writes: the
+        listings whose desired state it changed (pending, as computed); the others back to pending in one
+        statement each, except those the channel holds by what was recorded (`deliveries.held`: most of
+        them, in a resync of a channel in sync), pushed as they are (`Sent.confirm`). Both carry their
+        states as stored, read (`RETURNING`, `_HELD_QUERIES`) while the page holds the write turn (SQLite:
+        since its first write) or their row locks (PostgreSQL: the UPDATE's, FOR SHARE), so a newer state
+        written meanwhile is announced after the hand-over and pushed after them."""
+        rows: list[Pending] = []
+        for listing in computed.values():
+            if listing.changed and listing.status == "pending":  # written pending by the page
+                sent = Sent(listing.sku, listing.seq, listing.digest, listing.publishable, listing.desired_at)
+                rows.append(Pending(sent, listing.desired_json))
+        bounds = _bounds(channel_id, after, last)
+        now = utc_now()
+        bounded = after is not None
+        # A failed listing's push delivers the change that failed: timed. The others' states reached the
+        # channel already (or it holds another one, drifted): not timed.
+        rows += pending_rows(
+            (await connection.execute(_BACK_TO_PENDING[bounded, True], {**bounds, "now": now})).all()
+        )
+        for sku, seq, digest, publishable, _, text in await connection.execute(
+            _BACK_TO_PENDING[bounded, False], {**bounds, "now": now}
+        ):
+            rows.append(Pending(Sent(sku, seq, digest, publishable, None, False), text))
+        for sku, seq, digest, publishable, text in await connection.execute(_HELD_QUERIES[bounded], bounds):
+            rows.append(Pending(Sent(sku, seq, digest, publishable, None, False, True), text))
+        return rows, {row.sent.sku for row in rows}
 
     def _hand_over_after_commit(
         self, session: AsyncSession, channel: Any, rows: list[Pending], others: list[str]

@@ -231,8 +231,13 @@ def context_digest(channel: Any, promotions: Iterable[Any]) -> str:
     return hashlib.sha256(_CANONICAL.encode(described).encode()).hexdigest()[:32]
 
 
+STAMP_SEPARATOR = ":"
+
+
 def facts_stamp(facts_version: int, context: str) -> str:
-    return f"{facts_version}:{context}"
+    """A listing's stamp: the facts version of its SKU and the context digest its state was computed in
+    (compared in SQL too: the version as text, then `STAMP_SEPARATOR` and the context)."""
+    return f"{facts_version}{STAMP_SEPARATOR}{context}"
 
 
 def digest_of(canonical: str) -> str:

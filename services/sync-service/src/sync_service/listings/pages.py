@@ -22,15 +22,15 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, NamedTuple
 
-from sqlalchemy import String, Text, and_, bindparam, cast, insert, select, type_coerce, update
+from sqlalchemy import String, Text, and_, bindparam, cast, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from servicekit.db import stored_moment
 from servicekit.gcpause import cyclic_gc_paused
 from sync_service.channels.schemas import PUSHED_KINDS
 from sync_service.common import utc_now
 from sync_service.listings.compute import (
     ALL_CHANNELS,
+    STAMP_SEPARATOR,
     CanonicalText,
     SkuFacts,
     context_digest,
@@ -46,7 +46,7 @@ from sync_service.listings.models import (
     CatalogVariant,
     Listing,
 )
-from sync_service.listings.service import REPUSHED, YIELD_EVERY, running_promotions, status_of, update_desired
+from sync_service.listings.service import YIELD_EVERY, running_promotions, status_of, update_desired
 
 _VARIANTS: Any = CatalogVariant.__table__  # type: ignore[attr-defined]
 _PRODUCTS: Any = CatalogProduct.__table__  # type: ignore[attr-defined]
@@ -75,15 +75,14 @@ class _Product(NamedTuple):
 
 
 class Computed(NamedTuple):
-    """A listing of the page as it now stands (after the page's writes): what a push of it carries."""
+    """A listing of the page computed again, as it now stands (after the page's writes)."""
 
     sku: str
     seq: int
     digest: str
     publishable: bool
-    desired_at: datetime | None
-    """When the change that produced its desired state happened; None for a listing taken as stamped in a
-    status whose push again is not timed (`REPUSHED`): not converted, since nothing reads it"""
+    desired_at: datetime
+    """When the change that produced its desired state happened"""
     desired_json: str
     """Its desired state as canonical JSON (`state_json`)"""
     status: str
@@ -92,10 +91,11 @@ class Computed(NamedTuple):
 
 
 class Page(NamedTuple):
-    skus: list[str]
-    """The page's SKUs, in order (empty: no SKU after the cursor)"""
+    size: int
+    """How many SKUs the page's range holds (0: no SKU after the cursor)"""
     computed: dict[str, Computed]
-    """By SKU, the listings computed (a SKU whose product is unknown has none)"""
+    """By SKU, the listings computed again (a SKU whose product is unknown has none): those not stamped
+    with the facts and context they hold now; the others are taken as they are stored"""
     stamps: list[dict[str, Any]]
     """The stamps of the listings computed again to the state they hold (`write_stamps` writes them)"""
 
@@ -128,40 +128,31 @@ _PAGE_COLUMNS = (
 )
 
 
-_STAMPED_COLUMNS = (
-    _VARIANTS.c.sku,
-    _VARIANTS.c.facts_version,
-    _LISTINGS.c.facts_stamp,
-    _LISTINGS.c.desired_seq,
-    _LISTINGS.c.desired_hash,
-    _LISTINGS.c.publishable,
-    # As the driver hands it (converted by `stored_moment` only when read): converting every listing's
-    # moment was a third of a resync page's Python.
-    type_coerce(_LISTINGS.c.desired_at, String()),
-    cast(_LISTINGS.c.desired, Text),
-    _LISTINGS.c.status,
-)
-
-
-def _stamped_query(bounded_below: bool) -> Any:
-    """Each SKU of a page's range with its facts version and its listing on the channel (parameters
-    `channel_id`, `after` when `bounded_below`, `last`). Built once: a statement built per page cost its
-    cache key's walk over every column and join at each execution."""
+def _unstamped_query(bounded_below: bool) -> Any:
+    """The SKUs of a page's range whose listing on the channel is not stamped with the facts version they
+    hold now and the page's context (or that have none), with that version (parameters `channel_id`,
+    `context` (`facts_stamp`'s text after the version), `after` when `bounded_below`, `last`); and the
+    count of the range's SKUs. The stamp is compared in the database: in a resync of a channel whose
+    facts did not change, no row comes back. Built once: a statement built per page cost its cache key's
+    walk over every column and join at each execution."""
     after: Any = bindparam("after") if bounded_below else None
-    return (
-        select(*_STAMPED_COLUMNS)
+    in_range = sku_range(_VARIANTS.c.sku, after, bindparam("last"))
+    current = cast(_VARIANTS.c.facts_version, String()) + bindparam("context", type_=String())
+    unstamped = (
+        select(_VARIANTS.c.sku, _VARIANTS.c.facts_version)
         .select_from(
             _VARIANTS.outerjoin(
                 _LISTINGS,
                 and_(_LISTINGS.c.channel_id == bindparam("channel_id"), _LISTINGS.c.sku == _VARIANTS.c.sku),
             )
         )
-        .where(sku_range(_VARIANTS.c.sku, after, bindparam("last")))
+        .where(in_range, _LISTINGS.c.facts_stamp.is_distinct_from(current))
         .order_by(_VARIANTS.c.sku)
     )
+    return unstamped, select(func.count()).select_from(_VARIANTS).where(in_range)
 
 
-_STAMPED_QUERIES = {bounded: _stamped_query(bounded) for bounded in (False, True)}
+_UNSTAMPED_QUERIES = {bounded: _unstamped_query(bounded) for bounded in (False, True)}
 
 
 async def recompute_page(
@@ -178,28 +169,24 @@ async def recompute_page(
     connection = await session.connection()
     promotions = list(await running_promotions(session, utc_now()))
     context = context_digest(channel, promotions)
-    parameters = {"channel_id": channel.id, "last": last}
+    parameters = {"channel_id": channel.id, "last": last, "context": STAMP_SEPARATOR + context}
     if after is not None:
         parameters["after"] = after
-    rows = (await connection.execute(_STAMPED_QUERIES[after is not None], parameters)).all()
-    if not rows:
-        return Page([], {}, [])
+    unstamped, count = _UNSTAMPED_QUERIES[after is not None]
+    total = (await connection.execute(count, parameters)).scalar_one()
+    if not total:
+        return Page(0, {}, [])
+    stale = {
+        sku: facts_stamp(version, context) for sku, version in await connection.execute(unstamped, parameters)
+    }
     computed: dict[str, Computed] = {}
-    stale: dict[str, str] = {}  # SKU -> the stamp its recomputation carries (the version read here)
-    for sku, version, stamp, seq, digest, publishable, desired_at, text, status in rows:
-        current = facts_stamp(version, context)
-        if stamp == current:
-            moment = None if status in REPUSHED else stored_moment(desired_at)
-            computed[sku] = Computed(sku, seq, digest, publishable, moment, text, status, False)
-        else:
-            stale[sku] = current
     stamps: list[dict[str, Any]] = []
     if stale:
         computer = _PageComputer(channel, promotions, at, stale, computed)
         await computer.read_and_compute(connection, after, last)
         await computer.write(session, connection)
         stamps = computer.stamps
-    return Page([row[0] for row in rows], computed, stamps)
+    return Page(total, computed, stamps)
 
 
 async def write_stamps(session: AsyncSession, page: Page) -> None:

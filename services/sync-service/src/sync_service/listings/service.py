@@ -74,11 +74,6 @@ def status_for(listing: Listing, channel: Channel) -> str:
     )
 
 
-REPUSHED = frozenset(("in_sync", "unpublished", "drifted"))
-"""A listing's statuses before a resync in which the channel has its state already (or had it, drifted): its
-push again delivers no change, so it is not timed (`deliveries.Sent.timed` False)."""
-
-
 def status_of(
     kind: str, *, desired_hash: str, acked_hash: str | None, publishable: bool, acked_none: bool
 ) -> str:
