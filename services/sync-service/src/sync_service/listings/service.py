@@ -7,6 +7,7 @@ handed to the push pipeline once the transaction commits (`changes`)."""
 from __future__ import annotations
 
 import asyncio
+import functools
 from collections import defaultdict
 from collections.abc import Callable, Collection, Sequence
 from datetime import datetime
@@ -91,10 +92,17 @@ async def _chunks(session: AsyncSession, model: Any, column: Any, keys: Sequence
     the model's, without the ORM's per-object bookkeeping: recompute only reads them)."""
     rows: list[Any] = []
     connection = await session.connection()  # Core, not the ORM's execute: no ORM compile or loading
+    query = _rows_of(model, column)
     for start in range(0, len(keys), CHUNK):
-        chunk = keys[start : start + CHUNK]
-        rows += (await connection.execute(select(model.__table__).where(column.in_(chunk)))).all()
+        rows += (await connection.execute(query, {"keys": keys[start : start + CHUNK]})).all()
     return rows
+
+
+@functools.cache
+def _rows_of(model: Any, column: Any) -> Any:
+    """The statement `_chunks` runs (parameter `keys`), built once per table: a statement built per call
+    cost its construction and its cache key's walk each time (the consumer runs these per batch)."""
+    return select(model.__table__).where(column.in_(bindparam("keys", expanding=True)))
 
 
 async def running_promotions(session: AsyncSession, at: datetime) -> Sequence[CatalogPromotion]:
@@ -102,6 +110,20 @@ async def running_promotions(session: AsyncSession, at: datetime) -> Sequence[Ca
         col(CatalogPromotion.starts_at) <= at, col(CatalogPromotion.ends_at) > at
     )
     return (await session.execute(query)).scalars().all()
+
+
+_LISTINGS: Any = Listing.__table__  # type: ignore[attr-defined]
+_EXISTING = select(
+    _LISTINGS.c.channel_id,
+    _LISTINGS.c.sku,
+    _LISTINGS.c.desired_hash,
+    _LISTINGS.c.desired_seq,
+    _LISTINGS.c.acked_hash,
+).where(
+    _LISTINGS.c.sku.in_(bindparam("skus", expanding=True)),
+    _LISTINGS.c.channel_id.in_(bindparam("channel_ids", expanding=True)),
+)
+"""The listings of some SKUs on some channels, as `recompute` compares them (built once, as `_rows_of`)."""
 
 
 async def recompute(
@@ -137,13 +159,10 @@ async def recompute(
     promotions = await running_promotions(session, utc_now())
     channel_ids = [c.id for c in channels]
     existing: dict[tuple[str, str], Any] = {}
-    table: Any = Listing.__table__  # type: ignore[attr-defined]
     connection = await session.connection()
     for start in range(0, len(keys), CHUNK):
-        query = select(
-            table.c.channel_id, table.c.sku, table.c.desired_hash, table.c.desired_seq, table.c.acked_hash
-        ).where(table.c.sku.in_(keys[start : start + CHUNK]), table.c.channel_id.in_(channel_ids))
-        for row in (await connection.execute(query)).all():
+        parameters = {"skus": keys[start : start + CHUNK], "channel_ids": channel_ids}
+        for row in (await connection.execute(_EXISTING, parameters)).all():
             existing[(row.channel_id, row.sku)] = row
     now = utc_now()
     changed: Changed = []

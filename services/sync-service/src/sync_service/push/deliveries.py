@@ -104,11 +104,8 @@ async def pending_listings(
     session: AsyncSession | AsyncConnection, *, channel_id: str, skus: Collection[str]
 ) -> list[Pending]:
     """The listings of `skus` on the channel that are pending, by SKU."""
-    table = _LISTINGS
-    query = select(*PENDING_COLUMNS).where(
-        table.c.channel_id == channel_id, table.c.sku.in_(sorted(skus)), table.c.status == "pending"
-    )
-    return pending_rows((await session.execute(query)).all())
+    parameters = {"channel_id": channel_id, "skus": sorted(skus)}
+    return pending_rows((await session.execute(_PENDING_OF, parameters)).all())
 
 
 async def held_listings(
@@ -116,14 +113,20 @@ async def held_listings(
 ) -> list[Pending]:
     """The listings of `skus` on the channel that it holds by what was recorded (`held`), as a resync pushes
     them (`Sent.confirm`, not timed), by SKU."""
-    table = _LISTINGS
-    query = select(*PENDING_COLUMNS).where(
-        table.c.channel_id == channel_id, table.c.sku.in_(sorted(skus)), held(table)
-    )
+    parameters = {"channel_id": channel_id, "skus": sorted(skus)}
     return [
         Pending(row.sent._replace(desired_at=None, timed=False, confirm=True), row.desired_json)
-        for row in pending_rows((await session.execute(query)).all())
+        for row in pending_rows((await session.execute(_HELD_OF, parameters)).all())
     ]
+
+
+_OF_SKUS = and_(
+    _LISTINGS.c.channel_id == bindparam("channel_id"), _LISTINGS.c.sku.in_(bindparam("skus", expanding=True))
+)
+# Built once (a push reads its listings with one of these): a statement built per push cost its
+# construction and its cache key's walk each time.
+_PENDING_OF = select(*PENDING_COLUMNS).where(_OF_SKUS, _LISTINGS.c.status == "pending")
+_HELD_OF = select(*PENDING_COLUMNS).where(_OF_SKUS, held(_LISTINGS))
 
 
 async def confirm_many(
