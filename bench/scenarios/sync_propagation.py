@@ -30,6 +30,7 @@ server. Throughput ratio = bare time / service time (same SKUs, same bytes).
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import random
 import statistics
@@ -44,6 +45,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from _price_producer import price_change
 from aiokafka import AIOKafkaProducer
 from benchlib import bench_port, migrated_database, summarize
 from sqlalchemy import select
@@ -52,7 +54,6 @@ from standardwebhooks import Webhook
 
 from contracts import build_event, topics
 from contracts.catalog.inventory import LocationStock, StockChanged
-from contracts.catalog.prices import PriceChanged
 from contracts.catalog.products import ProductCreated, ProductDetails, VariantFacts
 from servicekit.broker import EmbeddedBroker
 from servicekit.db import Database, as_utc
@@ -69,6 +70,7 @@ DESCRIPTION = (
     "bare httpx client posting the same bodies"
 )
 TIMEOUT_S = 900.0
+PRODUCER = Path(__file__).resolve().parent / "_price_producer.py"
 CHANNELS = 3
 HOT_SKUS = 5
 HOT_SHARE = 0.2
@@ -94,11 +96,32 @@ def parameters_for(quick: bool) -> dict[str, Any]:
     }
 
 
-def _price_change(sku: str, amount: Decimal) -> bytes:
-    data = PriceChanged(
-        sku=sku, currency="EUR", amount=amount, effective_from=datetime.now(UTC), source="bench"
+async def _publish_from_child(
+    bootstrap: str, rate: float, schedule: list[tuple[str, Decimal]], tmp: Path
+) -> tuple[list[float], float]:
+    """Publish the price changes of `schedule` at `rate` from a process of their own (`_price_producer`);
+    the time each was handed to the producer, and the publishing's duration."""
+    source, out = tmp / "price-schedule.json", tmp / "price-sent.json"
+    source.write_text(json.dumps([[sku, str(amount)] for sku, amount in schedule]))
+    child = await asyncio.create_subprocess_exec(
+        sys.executable,
+        str(PRODUCER),
+        "--bootstrap",
+        bootstrap,
+        "--rate",
+        str(rate),
+        "--schedule",
+        str(source),
+        "--out",
+        str(out),
     )
-    return build_event("ecom.price.changed.v1", data, subject=sku).to_json_bytes()
+    if await child.wait() != 0:
+        raise RuntimeError(f"the price producer exited with {child.returncode}")
+    result = json.loads(out.read_text())
+    sent: list[float] = result["sent"]
+    if len(sent) != len(schedule):
+        raise RuntimeError(f"the price producer handed over {len(sent)} of {len(schedule)} changes")
+    return sent, float(result["publish_s"])
 
 
 async def _publish_catalog(producer: AIOKafkaProducer, skus: list[str]) -> None:
@@ -123,7 +146,7 @@ async def _publish_catalog(producer: AIOKafkaProducer, skus: list[str]) -> None:
             build_event("ecom.stock.changed.v1", stock, subject=sku).to_json_bytes(),
             key=sku.encode(),
         )
-        await producer.send(topics.PRICES, _price_change(sku, Decimal("10.00")), key=sku.encode())
+        await producer.send(topics.PRICES, price_change(sku, Decimal("10.00")), key=sku.encode())
     await producer.flush()
 
 
@@ -458,25 +481,19 @@ async def run(quick: bool) -> dict[str, Any]:
                             )
                             for c in channels
                         }
-                        changes: list[tuple[float, str, Decimal]] = []
                         counter: dict[str, int] = {}
-                        total = params["rate_per_s"] * params["duration_s"]
-                        interval = 1.0 / params["rate_per_s"]
-                        _observe("propagation", True)
-                        started = time.perf_counter()
-                        for index in range(total):
-                            target = started + index * interval
-                            delay = target - time.perf_counter()
-                            if delay > 0:
-                                await asyncio.sleep(delay)
+                        schedule: list[tuple[str, Decimal]] = []
+                        for _ in range(params["rate_per_s"] * params["duration_s"]):
                             sku = rng.choice(hot) if rng.random() < HOT_SHARE else rng.choice(skus)
                             counter[sku] = counter.get(sku, 0) + 1
-                            amount = Decimal("10.00") + Decimal(counter[sku]) / 100
-                            payload = _price_change(sku, amount)
-                            changes.append((time.time(), sku, amount))
-                            await producer.send(topics.PRICES, payload, key=sku.encode())
-                        publish_s = time.perf_counter() - started
-                        await producer.flush()
+                            schedule.append((sku, Decimal("10.00") + Decimal(counter[sku]) / 100))
+                        _observe("propagation", True)
+                        handed_at, publish_s = await _publish_from_child(
+                            broker.bootstrap_servers, params["rate_per_s"], schedule, Path(tmp)
+                        )
+                        changes = [
+                            (at, sku, amount) for at, (sku, amount) in zip(handed_at, schedule, strict=True)
+                        ]
                         final = {sku: Decimal("10.00") + Decimal(n) / 100 for sku, n in counter.items()}
                         deadline = time.monotonic() + 120
                         logs: dict[str, list[list[Any]]] = {}
