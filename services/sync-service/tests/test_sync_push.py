@@ -536,6 +536,45 @@ async def test_an_echo_of_a_held_listing_racing_a_newer_state_or_a_drift_never_l
     await stack.pause(channel)
 
 
+class _OnePage:
+    """A new SKU in sync at 10 on a new channel, and a running resync job whose pages (`run`) cover that SKU
+    alone."""
+
+    def __init__(self, stack: Stack, channel: dict[str, Any], sku: str, job_id: str) -> None:
+        self.stack, self.channel, self.sku, self.job_id = stack, channel, sku, job_id
+        self.worker = stack.sync.app.state.pipeline.worker(channel["id"])
+
+    @classmethod
+    async def start(cls, stack: Stack, kafka_bootstrap: str, prefix: str) -> "_OnePage":
+        channel = await stack.channel()
+        sku = unique(prefix)
+        await publish_product(kafka_bootstrap, sku)
+        await listing_where(stack.sync, channel["id"], sku, in_sync_at("10"))
+        async with stack.sync.database.session() as session:
+            job = await drift_service.start_job(
+                session, channel_id=channel["id"], kind="resync", source="listings", actor="test"
+            )
+            assert await drift_service.move_job(session, job_id=job.id, expected="queued", to="running")
+        return cls(stack, channel, sku, job.id)
+
+    async def run(self) -> None:
+        """A page that starts at this SKU and ends with it."""
+        runner = self.stack.sync.app.state.jobs
+        assert await runner._resync_page(self.job_id, self.channel["id"], self.sku[:-1], True, last=self.sku)
+
+    async def settled(self) -> Listing | None:
+        """The listing once nothing of it is pending, queued or in flight."""
+        final = await _listing_row(self.stack, self.channel["id"], self.sku)
+        busy = (
+            self.sku in self.worker.queued or self.sku in self.worker.in_flight or final.status == "pending"
+        )
+        return None if busy else final
+
+    async def end(self) -> None:
+        async with self.stack.sync.database.session() as session:
+            await drift_service.move_job(session, job_id=self.job_id, expected="running", to="succeeded")
+
+
 @pytest.mark.parametrize("stamped", [False, True], ids=["computed again", "taken as stamped"])
 @pytest.mark.parametrize(
     "moment", ["before the page", "after its reads, before its writes", "after its commit"]
@@ -551,30 +590,11 @@ async def test_a_resync_page_racing_a_newer_desired_state_never_acknowledges_it_
     had acknowledged already (in sync, which the page puts back to pending too: the hardest case);
     after its commit, an ordinary pending one. Whenever it lands, a listing ends in sync only at a
     desired state the channel holds, never with the page's older state acknowledged as the newer one."""
-    channel = await stack.channel()
-    sku = unique("SKU-W")
-    await publish_product(kafka_bootstrap, sku)
-    await listing_where(stack.sync, channel["id"], sku, in_sync_at("10"))
-    runner = stack.sync.app.state.jobs
-    worker = stack.sync.app.state.pipeline.worker(channel["id"])
-
-    async def settled() -> Listing | None:
-        final = await _listing_row(stack, channel["id"], sku)
-        busy = sku in worker.queued or sku in worker.in_flight or final.status == "pending"
-        return None if busy else final
-
-    async def run_page(job_id: str) -> None:
-        # A page that starts at this SKU and ends with it.
-        assert await runner._resync_page(job_id, channel["id"], sku[:-1], True, last=sku)
-
-    async with stack.sync.database.session() as session:
-        job = await drift_service.start_job(
-            session, channel_id=channel["id"], kind="resync", source="listings", actor="test"
-        )
-        assert await drift_service.move_job(session, job_id=job.id, expected="queued", to="running")
+    one = await _OnePage.start(stack, kafka_bootstrap, "SKU-W")
+    channel, sku = one.channel, one.sku
     if stamped:
-        await run_page(job.id)
-        await eventually(settled)
+        await one.run()
+        await eventually(one.settled)
     row = await _listing_row(stack, channel["id"], sku)
     assert (row.facts_stamp is not None) == stamped
     sent = Sent(
@@ -610,11 +630,11 @@ async def test_a_resync_page_racing_a_newer_desired_state_never_acknowledges_it_
         monkeypatch.setattr(pages, "recompute_page", with_a_newer_state_meanwhile)
     if moment == "before the page":
         await newer_state("in_sync")
-    await run_page(job.id)
+    await one.run()
     if moment == "after its commit":
         await newer_state("pending")
 
-    final = await eventually(settled)
+    final = await eventually(one.settled)
     held = stack.held(channel, sku)
     assert final.acked_hash == state_hash(held)
     assert final.status == "in_sync"
@@ -622,8 +642,7 @@ async def test_a_resync_page_racing_a_newer_desired_state_never_acknowledges_it_
     if moment != "before the page":  # the newer state was pushed, as the listing holds it
         assert final.desired_seq == sent.seq + 1
         assert (held or {}).get("price") == "99"
-    async with stack.sync.database.session() as session:
-        await drift_service.move_job(session, job_id=job.id, expected="running", to="succeeded")
+    await one.end()
 
 
 async def test_a_resync_page_never_pushes_a_held_listing_older_than_one_acknowledged_meanwhile(
@@ -633,25 +652,10 @@ async def test_a_resync_page_never_pushes_a_held_listing_older_than_one_acknowle
     newer state that the channel acknowledged (held again, at the next sequence): the page pushes the
     state it finds held while it holds the write turn, the newer one, never the older state it read first
     (that would overwrite the newer one at the channel)."""
-    channel = await stack.channel()
-    sku = unique("SKU-V")
-    await publish_product(kafka_bootstrap, sku)
-    await listing_where(stack.sync, channel["id"], sku, in_sync_at("10"))
-    runner = stack.sync.app.state.jobs
-    worker = stack.sync.app.state.pipeline.worker(channel["id"])
-    async with stack.sync.database.session() as session:
-        job = await drift_service.start_job(
-            session, channel_id=channel["id"], kind="resync", source="listings", actor="test"
-        )
-        assert await drift_service.move_job(session, job_id=job.id, expected="queued", to="running")
-
-    async def settled() -> Listing | None:
-        final = await _listing_row(stack, channel["id"], sku)
-        busy = sku in worker.queued or sku in worker.in_flight or final.status == "pending"
-        return None if busy else final
-
-    assert await runner._resync_page(job.id, channel["id"], sku[:-1], True, last=sku)  # stamps it
-    row = await eventually(settled)
+    one = await _OnePage.start(stack, kafka_bootstrap, "SKU-V")
+    channel, sku = one.channel, one.sku
+    await one.run()  # stamps it
+    row = await eventually(one.settled)
     newer = {**row.desired, "price": "99"}
     recompute_page = pages.recompute_page
 
@@ -678,13 +682,13 @@ async def test_a_resync_page_never_pushes_a_held_listing_older_than_one_acknowle
     monkeypatch.setattr(pages, "recompute_page", with_a_newer_state_acknowledged_meanwhile)
     log = stack.reference.channel(channel["code"]).log
     logged = len(log)
-    assert await runner._resync_page(job.id, channel["id"], sku[:-1], True, last=sku)
+    await one.run()
 
     async def pushed_again() -> bool:
         return any(logged_sku == sku for _, logged_sku, _ in list(log)[logged:])
 
     await eventually(pushed_again)
-    final = await eventually(settled)
+    final = await eventually(one.settled)
     assert (final.status, final.desired_seq, final.acked_hash) == (
         "in_sync",
         row.desired_seq + 1,
@@ -692,6 +696,5 @@ async def test_a_resync_page_never_pushes_a_held_listing_older_than_one_acknowle
     )
     assert [price for _, logged_sku, price in list(log)[logged:] if logged_sku == sku] == ["99"]
     assert (stack.held(channel, sku) or {})["price"] == "99"
-    async with stack.sync.database.session() as session:
-        await drift_service.move_job(session, job_id=job.id, expected="running", to="succeeded")
+    await one.end()
     await stack.pause(channel)
