@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 import uuid
 from dataclasses import dataclass
+from typing import Any
 
 from jose import jwt
 from sqlalchemy import select, update
@@ -14,6 +15,9 @@ from sqlmodel import col
 from gateway.keys import ALGORITHM, KeyRing
 from gateway.models import RefreshToken, RevokedToken
 from gateway.security import hash_secret, new_secret
+from servicekit.db import insert_if_absent
+
+_REVOKED: Any = RevokedToken.__table__  # type: ignore[attr-defined]
 
 
 @dataclass(frozen=True)
@@ -126,10 +130,15 @@ async def revoke_family(session: AsyncSession, family_id: str) -> None:
     access = {jti: expires for jti, expires in live.all() if jti and expires}
     if not access:
         return
-    known = await session.scalars(select(col(RevokedToken.jti)).where(col(RevokedToken.jti).in_(access)))
-    for jti in access.keys() - set(known.all()):
-        session.add(RevokedToken(jti=jti, expires_at=access[jti]))
-    await session.flush()
+    for jti, expires in access.items():
+        await revoke_access_token(session, jti, expires)
+
+
+async def revoke_access_token(session: AsyncSession, jti: str, expires_at: int) -> bool:
+    """Record an access token as revoked; False when it was already. One statement, not a read then an
+    insert: of revocations of one token racing each other, one inserts, the others find it revoked (the
+    losers' unique violation was a 500)."""
+    return await insert_if_absent(session, _REVOKED, {"jti": jti, "expires_at": expires_at})
 
 
 async def find_refresh_token(session: AsyncSession, token: str) -> RefreshToken | None:

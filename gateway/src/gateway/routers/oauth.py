@@ -17,7 +17,7 @@ from gateway import audit
 from gateway.clients import authenticate_client
 from gateway.limits import client_ip, limit_auth_ip
 from gateway.login import authenticate_person
-from gateway.models import RevokedToken, User
+from gateway.models import User
 from gateway.roles import ROLE_SCOPES, Role, narrow, scopes_for
 from gateway.runtime import PUBLIC_CLIENT_ID, Gateway, GatewayDep
 from gateway.tokens import (
@@ -25,6 +25,7 @@ from gateway.tokens import (
     issue_refresh_token,
     link_access_token,
     mint_access_token,
+    revoke_access_token,
     revoke_family,
     rotate_refresh_token,
 )
@@ -338,8 +339,7 @@ async def revoke(request: Request, gateway: GatewayDep) -> Response:
             )
         else:
             claims = await _access_token_claims(gateway, token_value)
-            if claims is not None and await session.get(RevokedToken, claims["jti"]) is None:
-                session.add(RevokedToken(jti=claims["jti"], expires_at=int(claims["exp"])))
+            if claims is not None and await revoke_access_token(session, claims["jti"], int(claims["exp"])):
                 await audit.record(
                     session,
                     "token.revoke",
