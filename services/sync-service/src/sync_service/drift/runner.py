@@ -25,7 +25,7 @@ from typing import Any
 import httpx
 from fastapi import FastAPI
 from pydantic import BaseModel, ValidationError
-from sqlalchemy import Text, and_, bindparam, cast, func, not_, select, update
+from sqlalchemy import and_, bindparam, func, not_, select, update
 from sqlalchemy import event as sa_event
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -42,7 +42,7 @@ from sync_service.listings import pages
 from sync_service.listings.models import CatalogVariant, Listing
 from sync_service.listings.source import CatalogSource, CatalogUnreadable, ServiceToken
 from sync_service.push import deliveries
-from sync_service.push.deliveries import PENDING_COLUMNS, Pending, Sent, pending_rows
+from sync_service.push.deliveries import HELD_COLUMNS, PENDING_COLUMNS, Pending, Sent, held_rows, pending_rows
 from sync_service.push.pipeline import PushPipeline
 
 log = logging.getLogger(__name__)
@@ -79,16 +79,8 @@ def _in_page(bounded_below: bool) -> Any:
     )
 
 
-_HELD_COLUMNS = (
-    _LISTINGS.c.sku,
-    _LISTINGS.c.desired_seq,
-    _LISTINGS.c.desired_hash,
-    _LISTINGS.c.publishable,
-    cast(_LISTINGS.c.desired, Text),
-)
-
 _HELD_QUERIES = {
-    bounded: select(*_HELD_COLUMNS)
+    bounded: select(*HELD_COLUMNS)
     .where(_in_page(bounded), deliveries.held(_LISTINGS))
     .with_for_update(read=True)
     for bounded in (False, True)
@@ -454,8 +446,7 @@ class JobRunner:
             _BACK_TO_PENDING[bounded, False], {**bounds, "now": now}
         ):
             rows.append(Pending(Sent(sku, seq, digest, publishable, None, False), text))
-        for sku, seq, digest, publishable, text in await connection.execute(_HELD_QUERIES[bounded], bounds):
-            rows.append(Pending(Sent(sku, seq, digest, publishable, None, False, True), text))
+        rows += held_rows(await connection.execute(_HELD_QUERIES[bounded], bounds))
         return rows, {row.sent.sku for row in rows}
 
     def _hand_over_after_commit(

@@ -5,7 +5,7 @@ overwrites a newer one), the deliveries list and replays."""
 from __future__ import annotations
 
 import json
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any, NamedTuple
 
@@ -84,6 +84,25 @@ def held(table: Any) -> Any:
     )
 
 
+HELD_COLUMNS = (
+    _LISTINGS.c.sku,
+    _LISTINGS.c.desired_seq,
+    _LISTINGS.c.desired_hash,
+    _LISTINGS.c.publishable,
+    cast(_LISTINGS.c.desired, Text),
+)
+"""What the push of a held listing carries (`held_rows`): `PENDING_COLUMNS` but its moment, which a push
+that is not timed does not read."""
+
+
+def held_rows(rows: Iterable[Any]) -> list[Pending]:
+    """`Pending` listings the channel holds (`Sent.confirm`, not timed) from rows of `HELD_COLUMNS`."""
+    return [
+        Pending(Sent(sku, seq, digest, publishable, None, False, True), desired)
+        for sku, seq, digest, publishable, desired in rows
+    ]
+
+
 def pending_rows(rows: Sequence[Any]) -> list[Pending]:
     """`Pending` listings from rows of `PENDING_COLUMNS`, by SKU."""
     return sorted(
@@ -114,10 +133,7 @@ async def held_listings(
     """The listings of `skus` on the channel that it holds by what was recorded (`held`), as a resync pushes
     them (`Sent.confirm`, not timed), by SKU."""
     parameters = {"channel_id": channel_id, "skus": sorted(skus)}
-    return [
-        Pending(row.sent._replace(desired_at=None, timed=False, confirm=True), row.desired_json)
-        for row in pending_rows((await session.execute(_HELD_OF, parameters)).all())
-    ]
+    return held_rows(await session.execute(_HELD_OF, parameters))
 
 
 _OF_SKUS = and_(
@@ -126,7 +142,7 @@ _OF_SKUS = and_(
 # Built once (a push reads its listings with one of these): a statement built per push cost its
 # construction and its cache key's walk each time.
 _PENDING_OF = select(*PENDING_COLUMNS).where(_OF_SKUS, _LISTINGS.c.status == "pending")
-_HELD_OF = select(*PENDING_COLUMNS).where(_OF_SKUS, held(_LISTINGS))
+_HELD_OF = select(*HELD_COLUMNS).where(_OF_SKUS, held(_LISTINGS)).order_by(_LISTINGS.c.sku)
 
 
 async def confirm_many(
@@ -151,7 +167,7 @@ async def confirm_many(
     moved: list[tuple[str, Sent, Held, str | None, datetime]] = []
     for channel_id, items in by_channel.items():
         parameters = {"channel_id": channel_id, "first": min(items), "last": max(items)}
-        for sku, _ in await connection.execute(_NOT_HELD_BETWEEN, parameters):
+        for (sku,) in await connection.execute(_NOT_HELD_BETWEEN, parameters):
             answer = items.get(sku)
             if answer is not None:
                 _, sent, text, now = answer
@@ -159,7 +175,7 @@ async def confirm_many(
     return moved
 
 
-_NOT_HELD_BETWEEN = select(_LISTINGS.c.sku, _LISTINGS.c.desired_seq).where(
+_NOT_HELD_BETWEEN = select(_LISTINGS.c.sku).where(
     _LISTINGS.c.channel_id == bindparam("channel_id"),
     _LISTINGS.c.sku >= bindparam("first"),
     _LISTINGS.c.sku <= bindparam("last"),
