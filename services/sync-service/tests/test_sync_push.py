@@ -27,6 +27,7 @@ from servicekit.testing import TestTokenIssuer
 from sync_service.common import utc_now
 from sync_service.drift import service as drift_service
 from sync_service.listings import pages
+from sync_service.listings import service as listings_service
 from sync_service.listings.compute import state_hash
 from sync_service.listings.models import Listing
 from sync_service.push import deliveries
@@ -428,6 +429,68 @@ async def test_a_listing_handed_in_already_read_is_pushed_as_read(stack: Stack, 
     await listing_where(stack.sync, channel["id"], sku, in_sync_at("10"))
     assert (stack.held(channel, sku) or {})["price"] == "10"
     assert sku not in worker.prepared
+
+
+async def test_a_change_the_consumer_committed_is_pushed_as_written_without_reading_it_again(
+    stack: Stack, kafka_bootstrap: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    channel, sku, _ = await listed_in_sync(stack, kafka_bootstrap, "SKU-W")
+    worker = stack.sync.app.state.pipeline.worker(channel["id"])
+    await asyncio.sleep(worker.hold.window)  # a change now is not a burst: queued at once, not held
+    handed: list[Any] = []
+    take_written = worker._take_written
+
+    def spy(ready: list[str], row: Any, rows: list[Any]) -> None:
+        handed.extend(written for written in rows if written.sku == sku)
+        take_written(ready, row, rows)
+
+    reads: list[str] = []
+    pending_listings = deliveries.pending_listings
+
+    async def reading(connection: Any, *, channel_id: str, skus: Any) -> Any:
+        reads.extend(skus)
+        return await pending_listings(connection, channel_id=channel_id, skus=skus)
+
+    monkeypatch.setattr(worker, "_take_written", spy)
+    monkeypatch.setattr(deliveries, "pending_listings", reading)
+    await produce(kafka_bootstrap, topics.PRICES, [price_event(sku, "11.00")])
+    await listing_where(stack.sync, channel["id"], sku, in_sync_at("11"))
+    assert (stack.held(channel, sku) or {})["price"] == "11"
+    assert sku not in reads  # pushed as the consumer's transaction wrote it
+    # What was handed over is what the database holds: the text the column stores, byte for byte.
+    async with stack.sync.database.session() as session:
+        [stored] = await deliveries.held_listings(session, channel_id=channel["id"], skus=[sku])
+    assert [(w.seq, w.digest, w.publishable, w.desired_json) for w in handed] == [
+        (stored.sent.seq, stored.sent.digest, stored.sent.publishable, stored.desired_json)
+    ]
+
+
+@pytest.mark.parametrize("busy", ["queued", "in flight"])
+async def test_a_written_listing_whose_sku_is_queued_or_in_flight_is_read_again(
+    stack: Stack, kafka_bootstrap: str, busy: str
+) -> None:
+    channel, sku, _ = await listed_in_sync(stack, kafka_bootstrap, "SKU-V")
+    worker = stack.sync.app.state.pipeline.worker(channel["id"])
+    await asyncio.sleep(worker.hold.window)
+    async with stack.sync.database.session() as session:
+        [row] = await deliveries.held_listings(session, channel_id=channel["id"], skus=[sku])
+    written = (
+        None,
+        [listings_service.Recomputed(sku, 99, row.sent.digest, True, utc_now(), row.desired_json)],
+    )
+    # No await from here: the worker does not run meanwhile.
+    (worker.queued if busy == "queued" else worker.in_flight).add(sku)
+    try:
+        worker.add([sku], written=written)
+        assert sku not in worker.prepared  # which state is newer is not known: read when pushed
+    finally:
+        worker.queued.discard(sku)
+        worker.in_flight.discard(sku)
+        worker.hold.held.pop(sku, None)  # a change while in flight is held (BurstHold) as well
+    worker.add([sku], written=written)
+    assert worker.prepared[sku][1].sent.seq == 99  # neither queued nor in flight: pushed as written
+    worker.prepared.pop(sku)
+    worker.queued.discard(sku)
 
 
 async def _read_as_a_resync_holding_it(stack: Stack, channel_id: str, sku: str) -> list[deliveries.Pending]:

@@ -15,7 +15,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import bindparam, delete, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
@@ -74,14 +74,25 @@ async def bump_facts(session: AsyncSession, skus: Collection[str], product_ids: 
     """A new facts version for each of `skus` and each variant of `product_ids`
     (`CatalogVariant.facts_version`), in the transaction that changed their facts: a listing stamped with
     an older version is recomputed by the next resync."""
-    table: Any = CatalogVariant.__table__  # type: ignore[attr-defined]
-    for column, keys in ((table.c.sku, sorted(skus)), (table.c.product_id, sorted(product_ids))):
+    connection = await session.connection()
+    for statement, keys in ((_BUMP_BY_SKU, sorted(skus)), (_BUMP_BY_PRODUCT, sorted(product_ids))):
         for start in range(0, len(keys), CHUNK):
-            await session.execute(
-                update(table)
-                .where(column.in_(keys[start : start + CHUNK]))
-                .values(facts_version=table.c.facts_version + 1)
-            )
+            await connection.execute(statement, {"keys": keys[start : start + CHUNK]})
+
+
+def _bump_by(column: Any) -> Any:
+    table = column.table
+    return (
+        update(table)
+        .where(column.in_(bindparam("keys", expanding=True)))
+        .values(facts_version=table.c.facts_version + 1)
+    )
+
+
+_VARIANTS: Any = CatalogVariant.__table__  # type: ignore[attr-defined]
+# Built once: every consumer batch that changes facts runs one.
+_BUMP_BY_SKU = _bump_by(_VARIANTS.c.sku)
+_BUMP_BY_PRODUCT = _bump_by(_VARIANTS.c.product_id)
 
 
 @dataclass(frozen=True)
@@ -217,38 +228,70 @@ async def on_products(session: AsyncSession, events: Sequence[CloudEvent]) -> No
 
 async def apply_prices(session: AsyncSession, prices: Iterable[PriceFact]) -> set[str]:
     """The prices in effect, each unless the projection holds one effective later; the SKUs whose price
-    changed."""
+    changed. Plain rows and prebuilt statements (one read, one INSERT and one UPDATE executemany), not ORM
+    objects: this runs in every consumer batch of price events, where the ORM's loading and flush were
+    most of its cost."""
     changes = list(prices)
-    skus = {price.sku for price in changes}
-    changed: set[str] = set()
-    known = {
-        (row.sku, row.currency, row.channel): row
-        for row in (
-            await session.execute(select(CatalogPrice).where(col(CatalogPrice.sku).in_(sorted(skus))))
-        ).scalars()
+    table: Any = CatalogPrice.__table__  # type: ignore[attr-defined]
+    known: dict[tuple[str, str, str], tuple[int, datetime]] = {
+        (row.sku, row.currency, row.channel): (row.amount_minor, as_utc(row.effective_from))
+        for row in await service.plain_rows(
+            session, CatalogPrice, col(CatalogPrice.sku), sorted({price.sku for price in changes})
+        )
     }
+    inserted: dict[tuple[str, str, str], tuple[int, datetime]] = {}
+    updated: dict[tuple[str, str, str], tuple[int, datetime]] = {}
+    changed: set[str] = set()
     for price in changes:
         key = (price.sku, price.currency, price.channel or ALL_CHANNELS)
+        value = (_minor(price.amount), as_utc(price.effective_from))
         row = known.get(key)
-        effective = as_utc(price.effective_from)
-        if row is None:
-            row = known[key] = CatalogPrice(
-                sku=key[0],
-                currency=key[1],
-                channel=key[2],
-                amount_minor=_minor(price.amount),
-                effective_from=effective,
-            )
-            session.add(row)
-            changed.add(price.sku)
-        elif as_utc(row.effective_from) <= effective:
-            if (row.amount_minor, as_utc(row.effective_from)) != (_minor(price.amount), effective):
-                changed.add(price.sku)
-            row.amount_minor = _minor(price.amount)
-            row.effective_from = effective
-    await session.flush()
+        if row is not None and (row[1] > value[1] or row == value):
+            continue  # the projection holds a later price, or this very one
+        changed.add(price.sku)
+        (inserted if row is None or key in inserted else updated)[key] = value
+        known[key] = value
+    connection = await session.connection()
+    if inserted:
+        await connection.execute(
+            insert(table),
+            [
+                {
+                    "sku": sku,
+                    "currency": currency,
+                    "channel": channel,
+                    "amount_minor": amount,
+                    "effective_from": at,
+                }
+                for (sku, currency, channel), (amount, at) in inserted.items()
+            ],
+        )
+    if updated:
+        await connection.execute(
+            _UPDATE_PRICE,
+            [
+                {"b_sku": sku, "b_currency": currency, "b_channel": channel, "v_amount": amount, "v_at": at}
+                for (sku, currency, channel), (amount, at) in updated.items()
+            ],
+        )
     await bump_facts(session, changed)
     return changed
+
+
+_PRICES: Any = CatalogPrice.__table__  # type: ignore[attr-defined]
+_UPDATE_PRICE = (
+    update(_PRICES)
+    .where(
+        _PRICES.c.sku == bindparam("b_sku"),
+        _PRICES.c.currency == bindparam("b_currency"),
+        _PRICES.c.channel == bindparam("b_channel"),
+    )
+    .values(
+        amount_minor=bindparam("v_amount"),
+        effective_from=bindparam("v_at", type_=_PRICES.c.effective_from.type),
+    )
+)
+"""A price row's new amount and effective time (executemany), built once."""
 
 
 @handle_many

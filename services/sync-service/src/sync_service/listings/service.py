@@ -11,7 +11,7 @@ import functools
 from collections import defaultdict
 from collections.abc import Callable, Collection, Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import bindparam, select, update
 from sqlalchemy import event as sa_event
@@ -23,7 +23,7 @@ from servicekit.http.pagination import Page, PageParams, after_key, cursor_key, 
 from sync_service.channels.models import Channel
 from sync_service.channels.schemas import PUSHED_KINDS
 from sync_service.common import utc_now
-from sync_service.listings.compute import SkuFacts, desired_state, state_hash
+from sync_service.listings.compute import SkuFacts, desired_state, digest_of, state_json
 from sync_service.listings.models import (
     CatalogPrice,
     CatalogProduct,
@@ -37,21 +37,46 @@ CHUNK = 500
 YIELD_EVERY = 50
 
 Changed = list[tuple[str, str]]
-_listeners: dict[str, list[Callable[[Changed], object]]] = defaultdict(list)
+
+
+class Recomputed(NamedTuple):
+    """A listing a recomputation left pending, as it wrote it (its desired state as the canonical JSON text
+    the column holds): handed to the push pipeline with the commit, so its push need not read it again."""
+
+    sku: str
+    seq: int
+    digest: str
+    publishable: bool
+    desired_at: datetime
+    desired_json: str
+
+
+Prepared = dict[str, tuple[Any, list[Recomputed]]]
+"""By channel id, the channel's row as the recomputation read it (None when it was handed one) and the
+listings it left pending there."""
+
+Listener = Callable[[Changed, Prepared], object]
+_listeners: dict[str, list[Listener]] = defaultdict(list)
 
 
 def _database_key(session: AsyncSession) -> str:
-    return session.get_bind().engine.url.render_as_string(hide_password=False)
+    return _url_key(session.get_bind().engine.url)
 
 
-def listen(database_url_key: str, callback: Callable[[Changed], object]) -> Callable[[], None]:
-    """Call `callback` with the (channel id, SKU) pairs to push after each commit that changed them, for
-    the database whose URL renders as `database_url_key`; returns the function that stops it."""
+@functools.lru_cache(maxsize=64)
+def _url_key(url: Any) -> str:
+    return str(url.render_as_string(hide_password=False))
+
+
+def listen(database_url_key: str, callback: Listener) -> Callable[[], None]:
+    """Call `callback` with the (channel id, SKU) pairs to push after each commit that changed them, and
+    those listings as they were written (`Prepared`), for the database whose URL renders as
+    `database_url_key`; returns the function that stops it."""
     _listeners[database_url_key].append(callback)
     return lambda: _listeners[database_url_key].remove(callback)
 
 
-def _announce_after_commit(session: AsyncSession, changed: Changed) -> None:
+def _announce_after_commit(session: AsyncSession, changed: Changed, prepared: Prepared) -> None:
     if not changed:
         return
     callbacks = list(_listeners.get(_database_key(session), ()))
@@ -60,7 +85,7 @@ def _announce_after_commit(session: AsyncSession, changed: Changed) -> None:
 
     def after_commit(_: Any) -> None:
         for callback in callbacks:
-            callback(changed)
+            callback(changed, prepared)
 
     sa_event.listen(session.sync_session, "after_commit", after_commit, once=True)
 
@@ -87,7 +112,7 @@ def status_of(
     return "pending"
 
 
-async def _chunks(session: AsyncSession, model: Any, column: Any, keys: Sequence[str]) -> list[Any]:
+async def plain_rows(session: AsyncSession, model: Any, column: Any, keys: Sequence[str]) -> list[Any]:
     """The rows of `model`'s table whose `column` is one of `keys`, as plain rows (attribute access like
     the model's, without the ORM's per-object bookkeeping: recompute only reads them)."""
     rows: list[Any] = []
@@ -100,16 +125,25 @@ async def _chunks(session: AsyncSession, model: Any, column: Any, keys: Sequence
 
 @functools.cache
 def _rows_of(model: Any, column: Any) -> Any:
-    """The statement `_chunks` runs (parameter `keys`), built once per table: a statement built per call
+    """The statement `plain_rows` runs (parameter `keys`), built once per table: a statement built per call
     cost its construction and its cache key's walk each time (the consumer runs these per batch)."""
     return select(model.__table__).where(column.in_(bindparam("keys", expanding=True)))
 
 
-async def running_promotions(session: AsyncSession, at: datetime) -> Sequence[CatalogPromotion]:
-    query = select(CatalogPromotion).where(
-        col(CatalogPromotion.starts_at) <= at, col(CatalogPromotion.ends_at) > at
-    )
-    return (await session.execute(query)).scalars().all()
+async def running_promotions(session: AsyncSession, at: datetime) -> Sequence[Any]:
+    """The promotions running at `at`, as plain rows (attribute access like `CatalogPromotion`'s)."""
+    return (await (await session.connection()).execute(_RUNNING, {"at": at})).all()
+
+
+_PROMOTIONS: Any = CatalogPromotion.__table__  # type: ignore[attr-defined]
+_RUNNING = select(_PROMOTIONS).where(
+    _PROMOTIONS.c.starts_at <= bindparam("at", type_=_PROMOTIONS.c.starts_at.type),
+    _PROMOTIONS.c.ends_at > bindparam("at", type_=_PROMOTIONS.c.ends_at.type),
+)
+_CHANNELS: Any = Channel.__table__  # type: ignore[attr-defined]
+_LIVE_CHANNELS = select(_CHANNELS).where(_CHANNELS.c.status != "retired")
+"""The channels a recomputation serves, as plain rows (attribute access like `Channel`'s); built once, as
+`_RUNNING`, since every consumer batch reads both."""
 
 
 _LISTINGS: Any = Listing.__table__  # type: ignore[attr-defined]
@@ -127,34 +161,34 @@ _EXISTING = select(
 
 
 async def recompute(
-    session: AsyncSession, *, skus: Collection[str], at: datetime, channels: Sequence[Channel] | None = None
+    session: AsyncSession, *, skus: Collection[str], at: datetime, channels: Sequence[Any] | None = None
 ) -> Changed:
     """Recompute the listings of `skus` on `channels` (default: every channel not retired); returns the
     (channel id, SKU) pairs now waiting for a push."""
     if not skus:
         return []
+    read_channels = channels is None
     if channels is None:
-        channels = (
-            (await session.execute(select(Channel).where(col(Channel.status) != "retired"))).scalars().all()
-        )
+        live: Sequence[Any] = (await (await session.connection()).execute(_LIVE_CHANNELS)).all()
+        channels = live
     if not channels:
         return []
     keys = sorted(skus)
     await session.flush()  # the facts are read through the connection below, which does not autoflush
-    variants = await _chunks(session, CatalogVariant, col(CatalogVariant.sku), keys)
+    variants = await plain_rows(session, CatalogVariant, col(CatalogVariant.sku), keys)
     if not variants:
         return []
     products = {
         p.product_id: p
-        for p in await _chunks(
+        for p in await plain_rows(
             session, CatalogProduct, col(CatalogProduct.product_id), sorted({v.product_id for v in variants})
         )
     }
     prices: dict[str, list[CatalogPrice]] = defaultdict(list)
-    for price in await _chunks(session, CatalogPrice, col(CatalogPrice.sku), keys):
+    for price in await plain_rows(session, CatalogPrice, col(CatalogPrice.sku), keys):
         prices[price.sku].append(price)
     stock: dict[str, list[CatalogStock]] = defaultdict(list)
-    for row in await _chunks(session, CatalogStock, col(CatalogStock.sku), keys):
+    for row in await plain_rows(session, CatalogStock, col(CatalogStock.sku), keys):
         stock[row.sku].append(row)
     promotions = await running_promotions(session, utc_now())
     channel_ids = [c.id for c in channels]
@@ -166,6 +200,7 @@ async def recompute(
             existing[(row.channel_id, row.sku)] = row
     now = utc_now()
     changed: Changed = []
+    prepared: Prepared = {}
     updates: dict[bool, list[dict[str, Any]]] = {False: [], True: []}
     for index, variant in enumerate(variants):
         if index and index % YIELD_EVERY == 0:
@@ -178,8 +213,8 @@ async def recompute(
         )
         for channel in channels:
             state, publishable = desired_state(channel, facts, promotions)
-            digest = state_hash(state)
-            assert digest is not None
+            text = state_json(state)  # stored as it is (`CanonicalJSON`), and what a push carries
+            digest = digest_of(text)
             current = existing.get((channel.id, variant.sku))
             if current is None:
                 listing = Listing(
@@ -208,7 +243,7 @@ async def recompute(
                 seq = current.desired_seq
                 values: dict[str, Any] = {
                     "product_id": product.product_id,
-                    "desired": state,
+                    "desired": text,
                     "desired_hash": digest,
                     "desired_seq": seq + 1,
                     "desired_at": at,
@@ -232,10 +267,13 @@ async def recompute(
                 continue
             if channel.kind in PUSHED_KINDS and status == "pending":
                 changed.append((channel.id, variant.sku))
+                seq = 1 if current is None else current.desired_seq + 1
+                written = Recomputed(variant.sku, seq, digest, publishable, at, text)
+                prepared.setdefault(channel.id, (channel if read_channels else None, []))[1].append(written)
     await session.flush()
     for with_ack, rows in updates.items():
         await update_desired(session, rows, with_ack=with_ack)
-    _announce_after_commit(session, changed)
+    _announce_after_commit(session, changed, prepared)
     return changed
 
 
@@ -258,25 +296,34 @@ async def update_desired(session: AsyncSession, rows: list[dict[str, Any]], *, w
     was computed from: 409 (the consumer retries the batch) when another writer moved one first."""
     if not rows:
         return
-    table: Any = Listing.__table__  # type: ignore[attr-defined]
     names = _DESIRED + (_ACKED if with_ack else ())
-    statement = (
-        update(table)
-        .where(
-            table.c.channel_id == bindparam("b_channel"),
-            table.c.sku == bindparam("b_sku"),
-            table.c.desired_seq == bindparam("b_seq"),
-        )
-        .values({name: bindparam(f"v_{name}", type_=table.c[name].type) for name in names})
-    )
     params = [
         {"b_channel": r["b_channel"], "b_sku": r["b_sku"], "b_seq": r["b_seq"]}
         | {f"v_{n}": r[n] for n in names}
         for r in rows
     ]
-    result: Any = await (await session.connection()).execute(statement, params)
+    result: Any = await (await session.connection()).execute(_UPDATE_DESIRED[with_ack], params)
     if result.rowcount is not None and 0 <= result.rowcount != len(rows):
         raise Conflict("a listing changed concurrently; retried")
+
+
+def _update_desired(names: tuple[str, ...]) -> Any:
+    return (
+        update(_LISTINGS)
+        .where(
+            _LISTINGS.c.channel_id == bindparam("b_channel"),
+            _LISTINGS.c.sku == bindparam("b_sku"),
+            _LISTINGS.c.desired_seq == bindparam("b_seq"),
+        )
+        .values({name: bindparam(f"v_{name}", type_=_LISTINGS.c[name].type) for name in names})
+    )
+
+
+_UPDATE_DESIRED = {
+    with_ack: _update_desired(_DESIRED + (_ACKED if with_ack else ())) for with_ack in (False, True)
+}
+"""`update_desired`'s statement without and with the acknowledged columns, built once (every consumer
+batch that changes a listing runs one)."""
 
 
 async def recompute_channels(session: AsyncSession, *, channel_ids: Collection[str], at: datetime) -> Changed:

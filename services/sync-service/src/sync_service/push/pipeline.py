@@ -27,7 +27,7 @@ from typing import Any, NamedTuple
 
 import aiohttp
 from pydantic import ValidationError
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlmodel import col
 from standardwebhooks import Webhook
 
@@ -135,16 +135,27 @@ class ChannelWorker:
         self.tasks: set[asyncio.Task[None]] = set()
         self.task = asyncio.create_task(self.run(), name=f"push-{channel_id}")
 
-    def add(self, skus: Iterable[str], *, changed: bool = True) -> None:
+    def add(
+        self,
+        skus: Iterable[str],
+        *,
+        changed: bool = True,
+        written: tuple[Any, list[listings.Recomputed]] | None = None,
+    ) -> None:
         """Queue SKUs. `changed`: their listings may have changed, so a listing handed in already read is
         read again, and a SKU changing in a burst is held back for a moment (`BurstHold`). A sweep, which
-        only finds what is pending, passes False: what it finds is queued unless the hold has it."""
+        only finds what is pending, passes False: what it finds is queued unless the hold has it.
+        `written`: the channel's row (or None) and these listings as the committed recomputation wrote
+        them; those queued now, neither queued nor in flight before, are pushed as written, without being
+        read again (as `add_prepared`'s)."""
         skus = list(skus)
         if changed:
             if self.prepared:
                 for sku in skus:
                     self.prepared.pop(sku, None)
             ready = self.hold.changed(skus, self.in_flight)
+            if written is not None and ready:
+                self._take_written(ready, *written)
         else:
             ready = [sku for sku in skus if sku not in self.hold.held]
         if ready:
@@ -152,6 +163,18 @@ class ChannelWorker:
             self.wake.set()
         elif self.hold.held:
             self.wake.set()  # the run loop recomputes when the next held SKU is due
+
+    def _take_written(self, ready: list[str], channel: Any, rows: list[listings.Recomputed]) -> None:
+        read_at = time.monotonic()
+        by_sku = {row.sku: row for row in rows}
+        queued, in_flight, prepared = self.queued, self.in_flight, self.prepared
+        for sku in ready:
+            row = by_sku.get(sku)
+            if row is not None and sku not in queued and sku not in in_flight:
+                sent = Sent(sku, row.seq, row.digest, row.publishable, row.desired_at)
+                prepared[sku] = (read_at, Pending(sent, row.desired_json))
+        if channel is not None:
+            self.prepared_channel = (read_at, channel)
 
     def add_prepared(self, rows: Iterable[Pending], channel: Any = None) -> None:
         """Queue pending listings read in the transaction that committed them (as `pending_listings` reads
@@ -266,7 +289,6 @@ class ChannelWorker:
         """Push the listings of `batch` still pending; the outcome to record (None: nothing was pushed)."""
         pipeline = self.pipeline
         settings = pipeline.settings
-        table: Any = Channel.__table__  # type: ignore[attr-defined]
         rows, unread, held = self._take_prepared(batch)
         prepared = self.prepared_channel
         if (
@@ -278,17 +300,7 @@ class ChannelWorker:
             channel = prepared[1]  # read with these listings, as fresh as they are
         else:
             async with pipeline.database.read() as connection:
-                channel = (
-                    await connection.execute(
-                        select(
-                            table.c.code,
-                            table.c.kind,
-                            table.c.endpoint,
-                            table.c.status,
-                            table.c.secret_ciphertext,
-                        ).where(table.c.id == self.channel_id)
-                    )
-                ).first()
+                channel = (await connection.execute(_CHANNEL_OF, {"channel_id": self.channel_id})).first()
                 if channel is not None and unread:
                     rows += await deliveries.pending_listings(
                         connection, channel_id=self.channel_id, skus=unread
@@ -509,6 +521,17 @@ class ChannelWorker:
         await self.client.close()
 
 
+_CHANNELS: Any = Channel.__table__  # type: ignore[attr-defined]
+_CHANNEL_OF = select(
+    _CHANNELS.c.code,
+    _CHANNELS.c.kind,
+    _CHANNELS.c.endpoint,
+    _CHANNELS.c.status,
+    _CHANNELS.c.secret_ciphertext,
+).where(_CHANNELS.c.id == bindparam("channel_id"))
+"""What a push reads of its channel (every push that reads its listings reads it), built once."""
+
+
 class PushPipeline:
     def __init__(
         self, database: Database, settings: Settings, behind: Callable[[], bool] = lambda: False
@@ -526,18 +549,30 @@ class PushPipeline:
     async def start(self) -> None:
         key = self.database.engine.url.render_as_string(hide_password=False)
         loop = asyncio.get_running_loop()
-        stop_listening = listings.listen(key, lambda pairs: loop.call_soon(self.enqueue, pairs))
+        stop_listening = listings.listen(
+            key,
+            lambda pairs, written: loop.call_soon(functools.partial(self.enqueue, pairs, written=written)),
+        )
         self._unlisten.append(stop_listening)
         self._sweeper = asyncio.create_task(self._sweep_forever(), name="push-sweep")
 
-    def enqueue(self, pairs: Iterable[tuple[str, str]], *, changed: bool = True) -> None:
+    def enqueue(
+        self,
+        pairs: Iterable[tuple[str, str]],
+        *,
+        changed: bool = True,
+        written: listings.Prepared | None = None,
+    ) -> None:
+        """Queue (channel id, SKU) pairs; `written`: those listings as a committed recomputation wrote
+        them (`listings.listen`), pushed without reading them again when they are queued at once."""
         if self.stop_event.is_set():
             return
         by_channel: dict[str, list[str]] = {}
         for channel_id, sku in pairs:
             by_channel.setdefault(channel_id, []).append(sku)
         for channel_id, skus in by_channel.items():
-            self.worker(channel_id).add(skus, changed=changed)
+            of_channel = written.get(channel_id) if written else None
+            self.worker(channel_id).add(skus, changed=changed, written=of_channel)
 
     def enqueue_prepared(self, channel_id: str, rows: list[Pending], channel: Any = None) -> None:
         """Queue a channel's pending listings read in the transaction that just committed them (and the
