@@ -68,6 +68,7 @@ class Parameters:
     max_poll_records: int = 500
     relay_batch_size: int = 200
     relay_poll_interval_s: float = 0.05
+    relay_linger_s: float = ServiceSettings().outbox_linger_ms / 1000  # the services' default
     segment_timeout_s: float = 60.0
     drain_timeout_s: float = 30.0  # after a fixed-rate run, how long its backlog may take to drain
     settle_s: float = SETTLE_S
@@ -348,6 +349,7 @@ class PipelineMode:
             self._producer,
             batch_size=self.params.relay_batch_size,
             poll_interval=self.params.relay_poll_interval_s,
+            linger=self.params.relay_linger_s,
             name=f"bench-{self.name}",
         )
         self._consumer = EventConsumer(

@@ -31,6 +31,7 @@ from servicekit.events import (
     handle_many,
     outbox,
 )
+from servicekit.events.relay import LINGER_AFTER
 from servicekit.testing import using_postgres
 
 from .support import (
@@ -399,3 +400,32 @@ async def test_a_consumers_own_decoding_is_used_and_what_it_rejects_is_dead_lett
     assert set(handled_types) == {Decoded}
     assert [r.value for r in dead] == [b"not an event"]
     assert dict(dead[0].headers)["event_type"] == b"malformed"
+
+
+async def test_under_load_the_relay_lets_the_next_batch_fill_before_publishing_it(
+    database: Database, producer: AIOKafkaProducer, kafka_bootstrap: str
+) -> None:
+    topic = await new_topic(kafka_bootstrap)
+    relay = OutboxRelay(database, producer, linger=0.5)
+    batches: list[int] = []
+    publish_batch = relay.publish_batch
+
+    async def counted() -> int:
+        published = await publish_batch()
+        if published:
+            batches.append(published)
+        return published
+
+    relay.publish_batch = counted  # type: ignore[method-assign]
+    events = [make_event("load", seq) for seq in range(1, LINGER_AFTER + 6)]
+    async with database.session() as session:  # as many rows at once as mean load
+        await outbox.add_many(session, events[:LINGER_AFTER], topic=topic)
+    async with running(relay.run):
+        await wait_until(lambda: batches)
+        for event in events[LINGER_AFTER:]:  # five commits while the relay lingers: each would wake it
+            async with database.session() as session:
+                await outbox.add(session, event, topic=topic)
+            await asyncio.sleep(0.02)  # time for a relay that does not linger to publish it alone
+        records = await read_topic(kafka_bootstrap, topic, until=lambda rs: len(rs) >= len(events))
+    assert batches == [LINGER_AFTER, 5]
+    assert [CloudEvent.from_json_bytes(r.value or b"").id for r in records] == [e.id for e in events]

@@ -212,6 +212,7 @@ async def _run_kafka(
                 producer,
                 batch_size=settings.outbox_batch_size,
                 poll_interval=settings.outbox_poll_interval_ms / 1000,
+                linger=settings.outbox_linger_ms / 1000,
                 retention=timedelta(hours=settings.outbox_retention_hours) or None,
                 name=settings.service_name,
             )
