@@ -417,15 +417,19 @@ async def test_under_load_the_relay_lets_the_next_batch_fill_before_publishing_i
         return published
 
     relay.publish_batch = counted  # type: ignore[method-assign]
-    events = [make_event("load", seq) for seq in range(1, LINGER_AFTER + 6)]
+    events = [make_event("load", seq) for seq in range(1, 2 * LINGER_AFTER + 6)]
     async with database.session() as session:  # as many rows at once as mean load
         await outbox.add_many(session, events[:LINGER_AFTER], topic=topic)
     async with running(relay.run):
         await wait_until(lambda: batches)
-        for event in events[LINGER_AFTER:]:  # five commits while the relay lingers: each would wake it
+        # One such round alone (a stall) does not make the relay linger: the next rows go at once.
+        async with database.session() as session:
+            await outbox.add_many(session, events[LINGER_AFTER : 2 * LINGER_AFTER], topic=topic)
+        await wait_until(lambda: len(batches) == 2)
+        for event in events[2 * LINGER_AFTER :]:  # five commits while it lingers: each would wake it
             async with database.session() as session:
                 await outbox.add(session, event, topic=topic)
             await asyncio.sleep(0.02)  # time for a relay that does not linger to publish it alone
         records = await read_topic(kafka_bootstrap, topic, until=lambda rs: len(rs) >= len(events))
-    assert batches == [LINGER_AFTER, 5]
+    assert batches == [LINGER_AFTER, LINGER_AFTER, 5]
     assert [CloudEvent.from_json_bytes(r.value or b"").id for r in records] == [e.id for e in events]

@@ -30,9 +30,9 @@ log = logging.getLogger(__name__)
 _local_wakers: set[Callable[[], None]] = set()
 
 LINGER_AFTER = 10
-"""A batch of at least this many rows means commits are coming faster than batches go: the relay lingers
-(`OutboxRelay.linger`) before the next one. Below it (a quiet service, a few hundred events a second),
-each commit is published at once."""
+"""Two rounds in a row of at least this many rows mean commits are coming faster than rounds go: the relay
+lingers (`OutboxRelay.linger`) before the next one. Otherwise (a quiet service, a few hundred events a
+second, or one round after a stall), each commit is published at once."""
 LISTENING_POLL_INTERVAL = 1.0  # seconds between looks while LISTEN/NOTIFY wakes the relay
 PRUNE_CHUNK = 1000  # outbox rows read (and at most deleted) per pruning statement
 PRUNE_CHUNKS_PER_ROUND = 20  # so one round stays short; the next round goes on where this one stopped
@@ -176,6 +176,7 @@ class OutboxRelay:
         relay_started(self.database.engine.url)
         await self._listen()
         last_backlog = last_prune = 0.0
+        loaded = False
         try:
             while not stop.is_set():
                 # Cleared before publishing: a commit during the batch sets it again and is not lost.
@@ -199,10 +200,12 @@ class OutboxRelay:
                         log.warning("outbox relay %s: pruning failed", self.name, exc_info=True)
                 if published >= self.batch_size and not self._failures:
                     continue
-                if self.linger > 0 and published >= LINGER_AFTER and not self._failures:
-                    # Under load: as many rows came during one batch as this, so the next batch is let
-                    # fill for `linger` instead of starting at the first commit (as a Kafka producer's
-                    # linger.ms): fewer, larger claims, sends, marks and consumer batches per event.
+                loaded, was_loaded = published >= LINGER_AFTER, loaded
+                if self.linger > 0 and loaded and was_loaded and not self._failures:
+                    # Under load: two rounds in a row found this many rows, so the next one is let fill
+                    # for `linger` instead of starting at the first commit (as a Kafka producer's
+                    # linger.ms): fewer, larger claims, sends, marks and consumer batches per event. One
+                    # such round alone (the rows of a moment's stall) does not make the next ones wait.
                     with contextlib.suppress(TimeoutError):
                         await asyncio.wait_for(stop.wait(), self.linger)
                     continue
