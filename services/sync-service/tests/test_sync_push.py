@@ -27,7 +27,6 @@ from servicekit.testing import TestTokenIssuer
 from sync_service.common import utc_now
 from sync_service.drift import service as drift_service
 from sync_service.listings import pages
-from sync_service.listings import service as listings_service
 from sync_service.listings.compute import state_hash
 from sync_service.listings.models import Listing
 from sync_service.push import deliveries
@@ -441,7 +440,7 @@ async def test_a_change_the_consumer_committed_is_pushed_as_written_without_read
     take_written = worker._take_written
 
     def spy(ready: list[str], row: Any, rows: list[Any]) -> None:
-        handed.extend(written for written in rows if written.sku == sku)
+        handed.extend(written for written in rows if written.sent.sku == sku)
         take_written(ready, row, rows)
 
     reads: list[str] = []
@@ -460,7 +459,7 @@ async def test_a_change_the_consumer_committed_is_pushed_as_written_without_read
     # What was handed over is what the database holds: the text the column stores, byte for byte.
     async with stack.sync.database.session() as session:
         [stored] = await deliveries.held_listings(session, channel_id=channel["id"], skus=[sku])
-    assert [(w.seq, w.digest, w.publishable, w.desired_json) for w in handed] == [
+    assert [(w.sent.seq, w.sent.digest, w.sent.publishable, w.desired_json) for w in handed] == [
         (stored.sent.seq, stored.sent.digest, stored.sent.publishable, stored.desired_json)
     ]
 
@@ -476,7 +475,7 @@ async def test_a_written_listing_whose_sku_is_queued_or_in_flight_is_read_again(
         [row] = await deliveries.held_listings(session, channel_id=channel["id"], skus=[sku])
     written = (
         None,
-        [listings_service.Recomputed(sku, 99, row.sent.digest, True, utc_now(), row.desired_json)],
+        [deliveries.Pending(Sent(sku, 99, row.sent.digest, True, utc_now()), row.desired_json)],
     )
     # No await from here: the worker does not run meanwhile.
     (worker.queued if busy == "queued" else worker.in_flight).add(sku)

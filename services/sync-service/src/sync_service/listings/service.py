@@ -11,7 +11,7 @@ import functools
 from collections import defaultdict
 from collections.abc import Callable, Collection, Sequence
 from datetime import datetime
-from typing import Any, NamedTuple
+from typing import Any
 
 from sqlalchemy import bindparam, select, update
 from sqlalchemy import event as sa_event
@@ -32,6 +32,7 @@ from sync_service.listings.models import (
     CatalogVariant,
     Listing,
 )
+from sync_service.push.deliveries import Pending, Sent
 
 CHUNK = 500
 YIELD_EVERY = 50
@@ -39,21 +40,10 @@ YIELD_EVERY = 50
 Changed = list[tuple[str, str]]
 
 
-class Recomputed(NamedTuple):
-    """A listing a recomputation left pending, as it wrote it (its desired state as the canonical JSON text
-    the column holds): handed to the push pipeline with the commit, so its push need not read it again."""
-
-    sku: str
-    seq: int
-    digest: str
-    publishable: bool
-    desired_at: datetime
-    desired_json: str
-
-
-Prepared = dict[str, tuple[Any, list[Recomputed]]]
-"""By channel id, the channel's row as the recomputation read it (None when it was handed one) and the
-listings it left pending there."""
+Prepared = dict[str, tuple[Any, list[Pending]]]
+"""By channel id, the channel's row as a recomputation read it (None when it was handed one) and the
+listings it left pending there, as it wrote them (`Pending`: its desired state as the canonical JSON text
+the column holds): handed to the push pipeline with the commit, so their pushes need not read them again."""
 
 Listener = Callable[[Changed, Prepared], object]
 _listeners: dict[str, list[Listener]] = defaultdict(list)
@@ -268,7 +258,7 @@ async def recompute(
             if channel.kind in PUSHED_KINDS and status == "pending":
                 changed.append((channel.id, variant.sku))
                 seq = 1 if current is None else current.desired_seq + 1
-                written = Recomputed(variant.sku, seq, digest, publishable, at, text)
+                written = Pending(Sent(variant.sku, seq, digest, publishable, at), text)
                 prepared.setdefault(channel.id, (channel if read_channels else None, []))[1].append(written)
     await session.flush()
     for with_ack, rows in updates.items():

@@ -140,7 +140,7 @@ class ChannelWorker:
         skus: Iterable[str],
         *,
         changed: bool = True,
-        written: tuple[Any, list[listings.Recomputed]] | None = None,
+        written: tuple[Any, list[Pending]] | None = None,
     ) -> None:
         """Queue SKUs. `changed`: their listings may have changed, so a listing handed in already read is
         read again, and a SKU changing in a burst is held back for a moment (`BurstHold`). A sweep, which
@@ -164,15 +164,14 @@ class ChannelWorker:
         elif self.hold.held:
             self.wake.set()  # the run loop recomputes when the next held SKU is due
 
-    def _take_written(self, ready: list[str], channel: Any, rows: list[listings.Recomputed]) -> None:
+    def _take_written(self, ready: list[str], channel: Any, rows: list[Pending]) -> None:
         read_at = time.monotonic()
-        by_sku = {row.sku: row for row in rows}
+        by_sku = {row.sent.sku: row for row in rows}
         queued, in_flight, prepared = self.queued, self.in_flight, self.prepared
         for sku in ready:
             row = by_sku.get(sku)
             if row is not None and sku not in queued and sku not in in_flight:
-                sent = Sent(sku, row.seq, row.digest, row.publishable, row.desired_at)
-                prepared[sku] = (read_at, Pending(sent, row.desired_json))
+                prepared[sku] = (read_at, row)
         if channel is not None:
             self.prepared_channel = (read_at, channel)
 
