@@ -437,11 +437,11 @@ async def test_a_change_the_consumer_committed_is_pushed_as_written_without_read
     worker = stack.sync.app.state.pipeline.worker(channel["id"])
     await asyncio.sleep(worker.hold.window)  # a change now is not a burst: queued at once, not held
     handed: list[Any] = []
-    take_written = worker._take_written
+    add_prepared = worker.add_prepared
 
-    def spy(ready: list[str], row: Any, rows: list[Any]) -> None:
+    def spy(rows: list[Any], channel: Any = None) -> None:
         handed.extend(written for written in rows if written.sent.sku == sku)
-        take_written(ready, row, rows)
+        add_prepared(rows, channel)
 
     reads: list[str] = []
     pending_listings = deliveries.pending_listings
@@ -453,7 +453,7 @@ async def test_a_change_the_consumer_committed_is_pushed_as_written_without_read
     async def no_sweep() -> None:  # the sweep would queue the SKU by name if it ran between commit and push
         return None
 
-    monkeypatch.setattr(worker, "_take_written", spy)
+    monkeypatch.setattr(worker, "add_prepared", spy)
     monkeypatch.setattr(deliveries, "pending_listings", reading)
     monkeypatch.setattr(stack.sync.app.state.pipeline, "sweep", no_sweep)
     await produce(kafka_bootstrap, topics.PRICES, [price_event(sku, "11.00")])

@@ -60,8 +60,8 @@ class ServiceSettings(BaseSettings):
     # Business gauges computed from the database are recomputed at a scrape at most this often.
     metrics_refresh_seconds: float = 15.0
     outbox_poll_interval_ms: int = 50
-    # Under load (a batch of at least relay.LINGER_AFTER rows) the relay lets the next batch fill this long
-    # before publishing it (0: never); a quieter service publishes each commit at once.
+    # Under load (two rounds in a row of at least relay.LINGER_AFTER rows) the relay lets the next round fill
+    # this long before publishing it (0: never); a quieter service publishes each commit at once.
     outbox_linger_ms: int = Field(default=20, ge=0, le=1000)
     # Published outbox rows are deleted this long after publication (0 keeps them forever).
     outbox_retention_hours: float = Field(default=168.0, ge=0)

@@ -232,7 +232,6 @@ async def apply_prices(session: AsyncSession, prices: Iterable[PriceFact]) -> se
     objects: this runs in every consumer batch of price events, where the ORM's loading and flush were
     most of its cost."""
     changes = list(prices)
-    table: Any = CatalogPrice.__table__  # type: ignore[attr-defined]
     known: dict[tuple[str, str, str], tuple[int, datetime]] = {
         (row.sku, row.currency, row.channel): (row.amount_minor, as_utc(row.effective_from))
         for row in await service.plain_rows(
@@ -254,7 +253,7 @@ async def apply_prices(session: AsyncSession, prices: Iterable[PriceFact]) -> se
     connection = await session.connection()
     if inserted:
         await connection.execute(
-            insert(table),
+            _INSERT_PRICE,
             [
                 {
                     "sku": sku,
@@ -279,6 +278,7 @@ async def apply_prices(session: AsyncSession, prices: Iterable[PriceFact]) -> se
 
 
 _PRICES: Any = CatalogPrice.__table__  # type: ignore[attr-defined]
+_INSERT_PRICE = insert(_PRICES)
 _UPDATE_PRICE = (
     update(_PRICES)
     .where(
@@ -291,7 +291,7 @@ _UPDATE_PRICE = (
         effective_from=bindparam("v_at", type_=_PRICES.c.effective_from.type),
     )
 )
-"""A price row's new amount and effective time (executemany), built once."""
+"""A price row's new amount and effective time (executemany); both statements built once."""
 
 
 @handle_many

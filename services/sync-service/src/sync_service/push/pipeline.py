@@ -155,7 +155,9 @@ class ChannelWorker:
                     self.prepared.pop(sku, None)
             ready = self.hold.changed(skus, self.in_flight)
             if written is not None and ready:
-                self._take_written(ready, *written)
+                channel, rows = written
+                wanted = set(ready)
+                self.add_prepared([row for row in rows if row.sent.sku in wanted], channel)
         else:
             ready = [sku for sku in skus if sku not in self.hold.held]
         if ready:
@@ -163,17 +165,6 @@ class ChannelWorker:
             self.wake.set()
         elif self.hold.held:
             self.wake.set()  # the run loop recomputes when the next held SKU is due
-
-    def _take_written(self, ready: list[str], channel: Any, rows: list[Pending]) -> None:
-        read_at = time.monotonic()
-        by_sku = {row.sent.sku: row for row in rows}
-        queued, in_flight, prepared = self.queued, self.in_flight, self.prepared
-        for sku in ready:
-            row = by_sku.get(sku)
-            if row is not None and sku not in queued and sku not in in_flight:
-                prepared[sku] = (read_at, row)
-        if channel is not None:
-            self.prepared_channel = (read_at, channel)
 
     def add_prepared(self, rows: Iterable[Pending], channel: Any = None) -> None:
         """Queue pending listings read in the transaction that committed them (as `pending_listings` reads
