@@ -195,9 +195,11 @@ async def _scored_import(
         pairs = set()
         for customer in imported:
             for pair in await duplicate_candidates(client, tokens, customer["id"]):
-                pairs.add(
-                    (first_name[pair["customer_a_id"]], first_name[pair["customer_b_id"]], pair["status"])
-                )
+                a, b = pair["customer_a_id"], pair["customer_b_id"]
+                # The runs share a database, first names and an address: a pair with another run's
+                # customer is not this file's.
+                if a in first_name and b in first_name:
+                    pairs.add((first_name[a], first_name[b], pair["status"]))
         response = await client.get(f"/v1/customers/{existing['id']}", headers=tokens.auth_header(*PII))
         existing_open = not response.json()["quality"]["no_open_duplicate"]
     made = sorted(
