@@ -52,7 +52,9 @@ def _surname() -> str:
     return "".join(random.choices(string.ascii_lowercase, k=12)).capitalize()
 
 
-def _person(first: str, last: str, email: str, phone: str | None, tag: str) -> dict[str, Any]:
+def _person(
+    first: str, last: str, email: str, phone: str | None, tag: str, postcode: str = "69002"
+) -> dict[str, Any]:
     """A row; without a phone it also has no street (a probable duplicate of a full row, not a sure one)."""
     street = {"line1": "12 Rue Victor Hugo"} if phone else {}
     return {
@@ -60,7 +62,7 @@ def _person(first: str, last: str, email: str, phone: str | None, tag: str) -> d
         "last_name": last,
         "emails": [{"address": email}],
         "phones": [{"number": phone}] if phone else [],
-        "addresses": [{"kind": "shipping", **street, "city": "Lyon", "postcode": "69002", "country": "FR"}],
+        "addresses": [{"kind": "shipping", **street, "city": "Lyon", "postcode": postcode, "country": "FR"}],
         "tags": [tag],
     }
 
@@ -143,30 +145,36 @@ async def _scored_import(
     """A file of four chunks of three rows with a probable duplicate across chunks, an auto-merge
     across chunks, one within a chunk and a row pairing with an existing customer; what the import
     made of it, by first names (and how many chunks were scored in the scoring worker process). Random
-    birth dates: the runs share a database, and one run's Ottilie is not the other's."""
+    birth dates and a postcode of its own: the runs share a database, and one run's Ottilie is not the
+    other's (with the same address, another run's Philomene was seen merged into this one's)."""
     tag, last, other, third = f"sc-{unique()}", _surname(), _surname(), _surname()
+    postcode = f"{random.randrange(10_000, 99_999)}"
+
+    def person(first: str, last: str, email: str, phone: str | None, tag: str) -> dict[str, Any]:
+        return _person(first, last, email, phone, tag, postcode)
+
     phone = new_phone()
     maria = {
-        **_person("Ottilie", last, f"ottilie.{last.lower()}@example.com", phone, tag),
+        **person("Ottilie", last, f"ottilie.{last.lower()}@example.com", phone, tag),
         "birthday": f"19{random.randrange(40, 99)}-0{random.randrange(1, 9)}-{random.randrange(10, 28)}",
     }
     nadia = {
-        **_person("Philomene", third, f"philomene.{third.lower()}@example.com", new_phone(), tag),
+        **person("Philomene", third, f"philomene.{third.lower()}@example.com", new_phone(), tag),
         "birthday": f"19{random.randrange(40, 99)}-1{random.randrange(0, 2)}-{random.randrange(10, 28)}",
     }
     lines = [
-        _person("Leopoldine", last, new_email(), new_phone(), tag),
-        _person("Casimir", _surname(), new_email(), new_phone(), tag),
+        person("Leopoldine", last, new_email(), new_phone(), tag),
+        person("Casimir", _surname(), new_email(), new_phone(), tag),
         maria,
-        _person("Leopoldina", last, f"leo.{last.lower()}@mail.example.org", None, tag),
+        person("Leopoldina", last, f"leo.{last.lower()}@mail.example.org", None, tag),
         {**maria, "emails": [{"address": f"ottilie.{last.lower()}@exmaple.com"}]},
-        _person("Clothild", other, new_email(), None, tag),
-        _person("Evariste", _surname(), new_email(), new_phone(), tag),
+        person("Clothild", other, new_email(), None, tag),
+        person("Evariste", _surname(), new_email(), new_phone(), tag),
         nadia,
         {**nadia, "emails": [{"address": f"philomene.{third.lower()}@exmaple.com"}]},
-        _person("Gaspard", _surname(), new_email(), new_phone(), tag),
-        _person("Honorine", _surname(), new_email(), new_phone(), tag),
-        _person("Isidore", _surname(), new_email(), new_phone(), tag),
+        person("Gaspard", _surname(), new_email(), new_phone(), tag),
+        person("Honorine", _surname(), new_email(), new_phone(), tag),
+        person("Isidore", _surname(), new_email(), new_phone(), tag),
     ]
     elsewhere = 0
     score_elsewhere = bulk.BulkImporter._score_elsewhere
@@ -185,7 +193,7 @@ async def _scored_import(
             tokens,
             **{
                 k: v
-                for k, v in _person("Clothilde", other, new_email(), new_phone(), tag).items()
+                for k, v in person("Clothilde", other, new_email(), new_phone(), tag).items()
                 if k != "tags"
             },
         )
