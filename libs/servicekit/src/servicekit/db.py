@@ -9,20 +9,21 @@ import functools
 import logging
 import sqlite3
 import time
+import weakref
 from collections.abc import AsyncIterator, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from greenlet import getcurrent
 from sqlalchemy import DateTime, MetaData, event, text
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.dialects.sqlite.aiosqlite import AsyncAdapt_aiosqlite_connection, AsyncAdapt_aiosqlite_cursor
-from sqlalchemy.engine import Dialect, make_url
+from sqlalchemy.engine import Dialect, Engine, make_url
 from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.ext.asyncio import (
     AsyncConnection,
@@ -35,6 +36,9 @@ from sqlalchemy.orm import Session
 from sqlalchemy.types import TypeDecorator
 from sqlalchemy.util import EMPTY_DICT, await_
 from sqlmodel import SQLModel
+
+if TYPE_CHECKING:
+    from servicekit.lean import Lease
 
 NAMING_CONVENTION: dict[str, str] = {
     "ix": "ix_%(column_0_label)s",
@@ -91,6 +95,19 @@ class UTCDateTime(TypeDecorator[datetime]):
 
     def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
         return None if value is None else as_utc(value)
+
+
+_engine_keys: weakref.WeakKeyDictionary[Engine, str] = weakref.WeakKeyDictionary()
+
+
+def engine_key(engine: Engine | AsyncEngine) -> str:
+    """The database an engine writes to, as a string to key by (its URL rendered once: hashing a URL
+    renders it each time, and the outbox and the relay look this up on every commit)."""
+    sync_engine = engine.sync_engine if isinstance(engine, AsyncEngine) else engine
+    key = _engine_keys.get(sync_engine)
+    if key is None:
+        key = _engine_keys[sync_engine] = sync_engine.url.render_as_string(hide_password=False)
+    return key
 
 
 def is_sqlite(url: str) -> bool:
@@ -667,6 +684,14 @@ class Database:
             finally:
                 await session.__aexit__(None, None, None)
             raise
+
+    def transaction(self) -> Lease:
+        """A lean transaction (`servicekit.lean`): `async with database.transaction() as tx:`, Core
+        statements on one pooled driver connection, no ORM session; for hot paths that write a few rows by
+        statement. Commits when the block succeeds, rolls back when it raises."""
+        from servicekit.lean import Lease
+
+        return Lease(self)
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncConnection]:

@@ -9,6 +9,7 @@ from fastapi import Depends, Request
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from servicekit.db import Database
+from servicekit.lean import Transaction
 
 
 def get_database(request: Request) -> Database:
@@ -32,3 +33,13 @@ async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
 # and a failed commit becomes an error response.
 SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]
 DatabaseDep = Annotated[Database, Depends(database_dependency)]
+
+
+async def get_transaction(request: Request) -> AsyncIterator[Transaction]:
+    """The request's lean transaction (`Database.transaction()`: Core statements, no ORM session), for
+    hot write paths: commits when the route succeeds, rolls back when it raises."""
+    async with get_database(request).transaction() as transaction:
+        yield transaction
+
+
+TransactionDep = Annotated[Transaction, Depends(get_transaction, scope="function")]

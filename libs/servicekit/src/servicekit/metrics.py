@@ -16,6 +16,8 @@ from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from sqlalchemy.orm import Session
 
+from servicekit import lean
+
 if TYPE_CHECKING:
     from servicekit.db import Database
 
@@ -123,11 +125,22 @@ class DatabaseMetrics(Collector):
 _PENDING_INCREMENTS = "servicekit_metrics_on_commit"
 
 
-def increment_on_commit(session: AsyncSession | Session, counter: Counter, amount: float = 1.0) -> None:
+def increment_on_commit(
+    session: AsyncSession | Session | lean.Transaction, counter: Counter, amount: float = 1.0
+) -> None:
     """Add `amount` to `counter` (a labelled child) when the session's transaction commits, and never if
-    it rolls back: a counter of orders counts the orders that exist."""
+    it rolls back: a counter of orders counts the orders that exist. A lean transaction likewise."""
+    if isinstance(session, lean.Transaction):
+        session.info.setdefault(_PENDING_INCREMENTS, []).append((counter, amount))
+        return
     sync_session = session.sync_session if isinstance(session, AsyncSession) else session
     sync_session.info.setdefault(_PENDING_INCREMENTS, []).append((counter, amount))
+
+
+@lean.on_commit
+def _apply_lean_increments(transaction: lean.Transaction) -> None:
+    for counter, amount in transaction.info.pop(_PENDING_INCREMENTS, []):
+        counter.inc(amount)
 
 
 @event.listens_for(Session, "after_commit")

@@ -7,12 +7,13 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import insert, text
-from sqlalchemy.engine import URL
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 
 from contracts import CloudEvent, spec_for
+from servicekit.db import engine_key
 from servicekit.events.models import OutboxMessage
+from servicekit.lean import Transaction
 
 OUTBOX_FLAG = "servicekit.outbox_added"
 
@@ -40,22 +41,22 @@ def row_of(event: CloudEvent, *, topic: str | None = None, now: datetime | None 
     }
 
 
-_relays_here: Counter[URL] = Counter()
+_relays_here: Counter[str] = Counter()  # by `engine_key`
 
 
-def relay_started(url: URL) -> None:
-    """A relay of the database at `url` runs in this process: commits here wake it directly."""
-    _relays_here[url] += 1
+def relay_started(database_key: str) -> None:
+    """A relay of the database (its `engine_key`) runs in this process: commits here wake it directly."""
+    _relays_here[database_key] += 1
 
 
-def relay_stopped(url: URL) -> None:
-    _relays_here[url] -= 1
+def relay_stopped(database_key: str) -> None:
+    _relays_here[database_key] -= 1
 
 
 def _needs_notify(session: Session) -> bool:
     """PostgreSQL without a relay of its database in this process: the commit must send NOTIFY."""
     bind = session.get_bind()
-    return bind.dialect.name == "postgresql" and not _relays_here[bind.engine.url]
+    return bind.dialect.name == "postgresql" and not _relays_here[engine_key(bind.engine)]
 
 
 async def mark_staged(session: AsyncSession) -> None:
@@ -71,23 +72,51 @@ async def mark_staged(session: AsyncSession) -> None:
         await session.execute(_NOTIFY)
 
 
-async def add_many(session: AsyncSession, events: list[CloudEvent], *, topic: str | None = None) -> None:
+def _lean_needs_notify(transaction: Transaction) -> bool:
+    return (
+        transaction.dialect_name == "postgresql" and not _relays_here[engine_key(transaction.database.engine)]
+    )
+
+
+async def _add_lean(transaction: Transaction, rows: list[dict[str, Any]]) -> None:
+    """The outbox rows in a lean transaction (`Database.transaction()`): the relay wakes on its commit."""
+    # Staged: written with the transaction's next statement or at commit (a transaction that writes
+    # nothing but its events is then one round trip on PostgreSQL).
+    if len(rows) == 1:
+        transaction.stage(_INSERT_ROW, rows[0])
+    else:
+        transaction.stage_many(_INSERT_ROW, rows)
+    if not transaction.info.get(OUTBOX_FLAG) and _lean_needs_notify(transaction):
+        transaction.stage(_NOTIFY)
+    transaction.info[OUTBOX_FLAG] = True
+
+
+async def add_many(
+    session: AsyncSession | Transaction, events: list[CloudEvent], *, topic: str | None = None
+) -> None:
     """`add` for many events in one multi-row INSERT (bulk writers); published only on commit."""
     if not events:
         return
     now = datetime.now(UTC)
+    if isinstance(session, Transaction):
+        await _add_lean(session, [row_of(event, topic=topic, now=now) for event in events])
+        return
     connection = await session.connection()
     await connection.execute(_INSERT_ROW, [row_of(event, topic=topic, now=now) for event in events])
     await mark_staged(session)
 
 
-async def add(session: AsyncSession, event: CloudEvent, *, topic: str | None = None) -> None:
+async def add(session: AsyncSession | Transaction, event: CloudEvent, *, topic: str | None = None) -> None:
     """Stage `event` for publication; it is published only if the session's transaction commits.
 
     The session's pending objects are flushed first (as before); the row itself is one Core INSERT.
-    The topic defaults to the one registered for the event type in `contracts`.
+    The topic defaults to the one registered for the event type in `contracts`. A lean transaction
+    (`Database.transaction()`) takes the same row, and its commit wakes the relay the same way.
     """
     row = row_of(event, topic=topic)
+    if isinstance(session, Transaction):
+        await _add_lean(session, [row])
+        return
 
     def stage(sync_session: Session) -> None:
         # Flush, insert and flag in one call into the session's greenlet (each await of an AsyncSession

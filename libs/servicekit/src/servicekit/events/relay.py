@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections import Counter
+from collections import Counter, defaultdict
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
@@ -16,18 +16,22 @@ from aiokafka import AIOKafkaProducer
 from sqlalchemy import Select, delete, func, select, update
 from sqlalchemy import event as sa_event
 from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.engine import Engine
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session, aliased
 from sqlmodel import col
 
-from servicekit import metrics
-from servicekit.db import Database, as_utc, asyncpg_dsn
+from servicekit import lean, metrics
+from servicekit.db import Database, as_utc, asyncpg_dsn, engine_key
 from servicekit.events.models import OutboxMessage
 from servicekit.events.outbox import NOTIFY_CHANNEL, OUTBOX_FLAG, relay_started, relay_stopped
 
 log = logging.getLogger(__name__)
 
-_local_wakers: set[Callable[[], None]] = set()
+# The relays running in this process, by their database's URL: a commit wakes only its own database's
+# relays (a process with several databases, as a test or a bench, would otherwise send every relay to
+# look at an empty outbox on each commit of another).
+_local_wakers: dict[str, set[Callable[[], None]]] = defaultdict(set)  # by `engine_key`
 
 LINGER_AFTER = 10
 """Two rounds in a row of at least this many rows mean commits are coming faster than rounds go: the relay
@@ -81,13 +85,29 @@ def _settle(
     return published, failed, held_back
 
 
+def _wake(database_key: str | None) -> None:
+    wakers = (
+        [wake for wakers in _local_wakers.values() for wake in wakers]
+        if database_key is None
+        else _local_wakers.get(database_key, ())
+    )
+    for wake in list(wakers):
+        wake()
+
+
 @sa_event.listens_for(Session, "after_commit")
 def _wake_local_relays(session: Session) -> None:
-    # A commit in this process that added outbox rows wakes this process's relays at once,
-    # so SQLite needs no tight polling; other writers are found by the poll or LISTEN/NOTIFY.
+    # A commit in this process that added outbox rows wakes this process's relays of its database at
+    # once, so SQLite needs no tight polling; other writers are found by the poll or LISTEN/NOTIFY.
     if session.info.pop(OUTBOX_FLAG, False):
-        for wake in list(_local_wakers):
-            wake()
+        bind = session.bind
+        _wake(engine_key(bind) if isinstance(bind, Engine) else None)
+
+
+@lean.on_commit
+def _wake_after_lean_commit(transaction: lean.Transaction) -> None:
+    if transaction.info.pop(OUTBOX_FLAG, False):
+        _wake(engine_key(transaction.database.engine))
 
 
 @sa_event.listens_for(Session, "after_rollback")
@@ -172,8 +192,9 @@ class OutboxRelay:
 
     async def run(self, stop: asyncio.Event) -> None:
         """Publish until `stop` is set."""
-        _local_wakers.add(self.wake)
-        relay_started(self.database.engine.url)
+        database_key = engine_key(self.database.engine)
+        _local_wakers[database_key].add(self.wake)
+        relay_started(database_key)
         await self._listen()
         last_backlog = last_prune = 0.0
         loaded = False
@@ -216,8 +237,8 @@ class OutboxRelay:
                 waiter.cancel()
                 stopper.cancel()
         finally:
-            _local_wakers.discard(self.wake)
-            relay_stopped(self.database.engine.url)
+            _local_wakers[database_key].discard(self.wake)
+            relay_stopped(database_key)
             await self._unlisten()
 
     def _idle_delay(self) -> float:
@@ -352,17 +373,21 @@ class OutboxRelay:
         now: datetime,
     ) -> None:
         """One UPDATE for the published rows, one for the failed ones (their attempts and last error)."""
+        # The session holds no outbox objects: nothing to synchronise (on PostgreSQL the ORM's default would
+        # fetch every marked id back with RETURNING).
         if published:
             await session.execute(
                 update(OutboxMessage)
                 .where(self._ids_in([row.id for row in published]))
                 .values(published_at=now)
+                .execution_options(synchronize_session=False)
             )
         if failed:
             await session.execute(
                 update(OutboxMessage)
                 .where(self._ids_in([row.id for row, _ in failed]))
                 .values(attempts=col(OutboxMessage.attempts) + 1, last_error=repr(failed[0][1])[:2000])
+                .execution_options(synchronize_session=False)
             )
 
     def _ids_in(self, ids: list[int]) -> sa.ColumnElement[bool]:

@@ -1,0 +1,272 @@
+"""`Database.transaction()`: a lean transaction of Core statements, on SQLite (make test) and PostgreSQL
+(make test-pg): what it commits and rolls back, how it stores values, its errors, its races, its events."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+from aiokafka import AIOKafkaProducer
+from sqlalchemy import bindparam, delete, func, insert, select, text, update
+from sqlalchemy.exc import ArgumentError, IntegrityError
+
+from contracts import CloudEvent
+from servicekit.db import Database
+from servicekit.events import OutboxMessage, OutboxRelay, outbox
+
+from .support import CounterRow, Item, make_event, new_topic, read_topic, running
+
+COUNTERS = CounterRow.__table__  # type: ignore[attr-defined]
+ITEMS = Item.__table__  # type: ignore[attr-defined]
+OUTBOX = OutboxMessage.__table__  # type: ignore[attr-defined]
+
+ADD_COUNTER = insert(COUNTERS)
+TAKE_ONE = (
+    update(COUNTERS)
+    .where(COUNTERS.c.name == bindparam("counter"), COUNTERS.c.value >= 1)
+    .values(value=COUNTERS.c.value - 1)
+)
+VALUE_OF = select(COUNTERS.c.value).where(COUNTERS.c.name == bindparam("counter"))
+ADD_ITEM = insert(ITEMS)
+OUTBOX_ROW = select(OUTBOX.c.created_at, OUTBOX.c.payload, OUTBOX.c.attempts).where(
+    OUTBOX.c.event_id == bindparam("event_id")
+)
+
+
+def counter_name() -> str:
+    return f"c-{uuid.uuid4().hex[:10]}"
+
+
+async def value_of(database: Database, name: str) -> int | None:
+    async with database.read() as connection:
+        return await connection.scalar(select(COUNTERS.c.value).where(COUNTERS.c.name == name))
+
+
+async def test_a_committed_lean_transaction_keeps_its_rows_and_one_that_raises_keeps_none(
+    database: Database,
+) -> None:
+    kept, dropped = counter_name(), counter_name()
+    async with database.transaction() as transaction:
+        assert await transaction.execute(ADD_COUNTER, {"name": kept, "value": 3}) == 1
+        assert await transaction.fetch(VALUE_OF, {"counter": kept}) == [(3,)]  # its own write, unread yet
+
+    async def failing_change() -> None:
+        async with database.transaction() as transaction:
+            await transaction.execute(ADD_COUNTER, {"name": dropped, "value": 1})
+            raise RuntimeError("a business rule failed after the write")
+
+    with pytest.raises(RuntimeError, match="rule"):
+        await failing_change()
+    assert await value_of(database, kept) == 3
+    assert await value_of(database, dropped) is None
+
+
+async def test_values_are_stored_and_read_as_a_session_stores_and_reads_them(database: Database) -> None:
+    by_session, by_transaction = make_event("stored", 1, n=1), make_event("stored", 2, n=2)
+    async with database.session() as session:
+        await outbox.add(session, by_session, topic="test.stored")
+    async with database.transaction() as transaction:
+        await outbox.add(transaction, by_transaction, topic="test.stored")
+        # The aware UTC moment, the bytes and the constant default (attempts = 0) as the session's.
+        rows = await transaction.fetch(OUTBOX_ROW, {"event_id": by_transaction.id})
+    (created_at, payload, attempts) = rows[0]
+    assert created_at.tzinfo is not None
+    assert created_at.utcoffset().total_seconds() == 0
+    assert CloudEvent.from_json_bytes(payload).id == by_transaction.id
+    assert attempts == 0
+    async with database.sessionmaker() as session:
+        stored = {
+            row.event_id: row
+            for row in await session.scalars(
+                select(OutboxMessage).where(
+                    OutboxMessage.event_id.in_([by_session.id, by_transaction.id])  # type: ignore[attr-defined]
+                )
+            )
+        }
+    assert {type(row.created_at) for row in stored.values()} == {type(created_at)}
+    assert stored[by_transaction.id].created_at == created_at
+    assert stored[by_transaction.id].published_at is None
+    assert abs((stored[by_transaction.id].created_at - stored[by_session.id].created_at).total_seconds()) < 60
+    # On SQLite the moments are stored as the same text, so they order and compare in SQL alike.
+    async with database.read() as connection:
+        texts = (
+            await connection.execute(
+                text("SELECT typeof(created_at), length(created_at) FROM outbox WHERE event_id IN (:a, :b)"),
+                {"a": by_session.id, "b": by_transaction.id},
+            )
+            if database.is_sqlite
+            else None
+        )
+        if texts is not None:
+            assert len(set(texts.all())) == 1
+
+
+async def test_a_broken_constraint_raises_sqlalchemys_integrity_error_and_the_pool_stays_usable(
+    database: Database,
+) -> None:
+    name = counter_name()
+    async with database.transaction() as transaction:
+        await transaction.execute(ADD_COUNTER, {"name": name, "value": 1})
+    for _ in range(3):  # more attempts than a broken connection handed back could survive
+        with pytest.raises(IntegrityError):
+            async with database.transaction() as transaction:
+                await transaction.execute(ADD_COUNTER, {"name": name, "value": 2})
+    async with database.transaction() as transaction:
+        assert await transaction.execute(TAKE_ONE, {"counter": name}) == 1
+    assert await value_of(database, name) == 0
+
+
+async def test_a_missing_value_or_a_default_computed_in_python_is_refused_before_anything_is_written(
+    database: Database,
+) -> None:
+    name = counter_name()
+
+    async def without_a_value() -> None:
+        async with database.transaction() as transaction:
+            await transaction.execute(ADD_COUNTER, {"name": name, "value": 1})
+            await transaction.execute(TAKE_ONE, {})
+
+    with pytest.raises(ArgumentError, match="counter"):
+        await without_a_value()
+    assert await value_of(database, name) is None
+    # `created_at` has no default at all, `event_id` neither: an INSERT names every column it fills.
+    with pytest.raises(IntegrityError):
+        async with database.transaction() as transaction:
+            await transaction.execute(
+                insert(OUTBOX),
+                {"event_id": "no-moment", "event_type": "t", "topic": "t", "key": "k", "payload": b"{}"},
+            )
+
+
+async def test_racing_compare_and_sets_in_lean_transactions_and_sessions_take_each_unit_once(
+    database: Database,
+) -> None:
+    name, stock, racers = counter_name(), 5, 24
+    async with database.transaction() as transaction:
+        await transaction.execute(ADD_COUNTER, {"name": name, "value": stock})
+
+    async def by_transaction() -> bool:
+        async with database.transaction() as transaction:
+            return await transaction.execute(TAKE_ONE, {"counter": name}) == 1
+
+    async def by_session() -> bool:
+        async with database.session() as session:
+            result = await session.execute(TAKE_ONE, {"counter": name})
+            return result.rowcount == 1  # type: ignore[attr-defined]
+
+    outcomes = await asyncio.gather(*(by_transaction() if i % 2 else by_session() for i in range(racers)))
+    assert sum(outcomes) == stock
+    assert await value_of(database, name) == 0
+
+
+async def test_many_rows_in_one_statement_and_a_delete_count_what_they_changed(database: Database) -> None:
+    prefix = f"item-{uuid.uuid4().hex[:8]}"
+    names = [f"{prefix}-{i}" for i in range(5)]
+    async with database.transaction() as transaction:
+        await transaction.executemany(ADD_ITEM, [{"name": n, "version": i} for i, n in enumerate(names)])
+        removed = await transaction.execute(  # values in the statement itself, none given by the caller
+            delete(ITEMS).where(ITEMS.c.name.like(f"{prefix}-%"), ITEMS.c.version < 2)
+        )
+        with pytest.raises(ValueError, match="expanding IN"):  # a list's length changes the SQL text
+            await transaction.execute(delete(ITEMS).where(ITEMS.c.name.in_(names)))
+    assert removed == 2
+    async with database.read() as connection:
+        left = await connection.scalar(select(func.count()).select_from(ITEMS).where(ITEMS.c.name.in_(names)))
+    assert left == 3
+
+
+async def test_an_event_staged_in_a_lean_transaction_wakes_the_relay_on_commit_and_only_then(
+    database: Database, producer: AIOKafkaProducer, kafka_bootstrap: str
+) -> None:
+    topic = await new_topic(kafka_bootstrap)
+    doomed, event = make_event("lean", 1), make_event("lean", 2)
+    # A relay that would look on its own only after a minute: the commit is what wakes it.
+    relay = OutboxRelay(database, producer, poll_interval=60.0)
+    async with running(relay.run):
+        await asyncio.sleep(0.2)  # its first, empty round is over
+
+        async def rolled_back() -> None:
+            async with database.transaction() as transaction:
+                await outbox.add(transaction, doomed, topic=topic)
+                raise RuntimeError("rolled back")
+
+        with pytest.raises(RuntimeError):
+            await rolled_back()
+        started = time.monotonic()
+        async with database.transaction() as transaction:
+            await outbox.add(transaction, event, topic=topic)
+        records = await read_topic(kafka_bootstrap, topic, until=lambda rs: len(rs) >= 1, timeout=20)
+        waited = time.monotonic() - started
+    assert [CloudEvent.from_json_bytes(r.value or b"").id for r in records] == [event.id]
+    assert waited < 20  # far below the relay's own 60 s look: woken by the commit (a bound, not a timing)
+
+
+async def test_on_sqlite_a_lean_transaction_waits_for_another_process_lock_without_holding_the_loop(
+    tmp_path: Path,
+) -> None:
+    name = counter_name()
+    path = tmp_path / "locked.db"
+    database = Database(f"sqlite+aiosqlite:///{path}")
+    async with database.engine.begin() as connection:
+        await connection.run_sync(COUNTERS.create)
+    other = sqlite3.connect(path, isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")  # another process's writer holds the lock
+    ticks = 0
+
+    async def ticker() -> None:
+        nonlocal ticks
+        while True:
+            ticks += 1
+            await asyncio.sleep(0.01)
+
+    async def write() -> None:
+        async with database.transaction() as transaction:
+            await transaction.execute(ADD_COUNTER, {"name": name, "value": 7})
+
+    ticking = asyncio.create_task(ticker())
+    writing = asyncio.create_task(write())
+    await asyncio.sleep(0.5)
+    assert not writing.done()
+    ticks_while_waiting = ticks
+    other.execute("COMMIT")
+    other.close()
+    await asyncio.wait_for(writing, 30)
+    ticking.cancel()
+    assert ticks_while_waiting >= 10  # the loop ran on while the write waited in the connection's thread
+    assert await value_of(database, name) == 7
+    await database.dispose()
+
+
+class CountingRelay(OutboxRelay):
+    """A relay that counts its wake-ups."""
+
+    wakes = 0
+
+    def wake(self) -> None:
+        self.wakes += 1
+        super().wake()
+
+
+async def test_a_commit_that_staged_events_wakes_the_relays_of_its_own_database_only(
+    database: Database, producer: AIOKafkaProducer, kafka_bootstrap: str, tmp_path: Path
+) -> None:
+    topic = await new_topic(kafka_bootstrap)
+    elsewhere = Database(f"sqlite+aiosqlite:///{tmp_path / 'elsewhere.db'}")
+    async with elsewhere.engine.begin() as connection:
+        await connection.run_sync(OUTBOX.create)
+    mine = CountingRelay(database, producer, poll_interval=60.0)
+    other = CountingRelay(elsewhere, producer, poll_interval=60.0)
+    async with running(mine.run, other.run):
+        await asyncio.sleep(0.2)
+        async with database.session() as session:
+            await outbox.add(session, make_event("wake", 1), topic=topic)
+        async with database.transaction() as transaction:
+            await outbox.add(transaction, make_event("wake", 2), topic=topic)
+        await read_topic(kafka_bootstrap, topic, until=lambda rs: len(rs) >= 2, timeout=20)
+    assert mine.wakes >= 2
+    assert other.wakes == 0
+    await elsewhere.dispose()
