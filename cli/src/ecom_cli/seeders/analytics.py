@@ -133,8 +133,8 @@ async def seed(context: SeedContext) -> str:
     try:
         for start in range(0, len(events), TRACK_BATCH):
             chunk = events[start : start + TRACK_BATCH]
-            async with database.session() as session:
-                result = await tracking.track(session, batch=chunk, limits=limits)
+            async with database.transaction() as transaction:  # as the track API writes them
+                result = await tracking.track(transaction, batch=chunk, limits=limits)
             accepted += result.accepted
             rejected += len(result.rejected)
             if result.rejected:

@@ -11,7 +11,7 @@ from analytics_service.config import Settings
 from analytics_service.http import TrackCaller
 from analytics_service.tracking import service
 from analytics_service.tracking.schemas import TrackBatch, TrackResult
-from servicekit.dependencies import SessionDep
+from servicekit.dependencies import TransactionDep
 from servicekit.errors import UnprocessableEntity, problem_responses
 
 router = APIRouter(prefix="/v1", tags=["tracking"])
@@ -31,7 +31,7 @@ async def track_limits(request: Request) -> service.TrackLimits:
 )
 async def track(
     body: TrackBatch,
-    session: SessionDep,
+    transaction: TransactionDep,
     _: TrackCaller,
     limits: Annotated[service.TrackLimits, Depends(track_limits)],
     request: Request,
@@ -41,4 +41,4 @@ async def track(
     settings: Settings = request.app.state.settings
     if len(body.batch) > settings.track_max_batch:
         raise UnprocessableEntity(f"A batch holds at most {settings.track_max_batch} events.")
-    return await service.track(session, batch=body.batch, limits=limits)
+    return await service.track(transaction, batch=body.batch, limits=limits)
