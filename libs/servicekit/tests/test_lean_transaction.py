@@ -270,3 +270,19 @@ async def test_a_commit_that_staged_events_wakes_the_relays_of_its_own_database_
     assert mine.wakes >= 2
     assert other.wakes == 0
     await elsewhere.dispose()
+
+
+async def test_on_a_threaded_sqlite_engine_a_lean_transaction_commits_and_leaves_the_busy_timeout(
+    tmp_path: Path,
+) -> None:
+    database = Database(f"sqlite+aiosqlite:///{tmp_path / 'threaded.db'}", sqlite_inline=False)
+    async with database.engine.begin() as connection:
+        await connection.run_sync(COUNTERS.create)
+    name = counter_name()
+    async with database.transaction() as transaction:
+        await transaction.execute(ADD_COUNTER, {"name": name, "value": 4})
+        assert await transaction.execute(TAKE_ONE, {"counter": name}) == 1
+    assert await value_of(database, name) == 3
+    async with database.read() as connection:
+        assert await connection.scalar(text("PRAGMA busy_timeout")) == 30_000
+    await database.dispose()

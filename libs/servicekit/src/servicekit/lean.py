@@ -276,8 +276,15 @@ class _SQLiteTransaction(Transaction):
             except sqlite3.OperationalError as error:
                 if _sqlite_code(error) not in _BUSY_CODES:
                     raise _wrap(error, "COMMIT" if commit else "ROLLBACK", None) from error
+        # An inline connection's busy timeout is 0: in the thread it waits with the usual one. A threaded
+        # connection (sqlite_inline=False) has the usual one already.
+        end = (
+            partial(_end_waiting, self._conn, commit)
+            if self._inline
+            else (self._conn.commit if commit else self._conn.rollback)
+        )
         try:
-            await self._in_thread(partial(_end_waiting, self._conn, commit))
+            await self._in_thread(end)
         except sqlite3.Error as error:
             raise _wrap(error, "COMMIT" if commit else "ROLLBACK", None) from error
 
