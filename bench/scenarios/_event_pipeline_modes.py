@@ -23,7 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 
 from contracts import CloudEvent
-from servicekit.db import Database, asyncpg_dsn
+from servicekit.db import Database, WalCheckpointer, asyncpg_dsn
 from servicekit.events import ConsumerSpec, EventConsumer, OutboxRelay, outbox
 
 try:
@@ -82,6 +82,7 @@ EFFECTS = Table(
     Column("key", String(200), nullable=False),
     Column("seq", Integer, nullable=False),
 )
+_STATE_ROW = insert(EFFECTS)  # a lean transaction's statement: built once, as a service's would be
 
 
 # --- recording ---------------------------------------------------------------------------------
@@ -364,6 +365,9 @@ class PipelineMode:
             fetch_max_wait_ms=self.params.fetch_max_wait_ms,
         )
         self.tasks.append(asyncio.create_task(relay.run(self._stop), name=f"{self.name}-relay"))
+        checkpointer = WalCheckpointer.for_url(self.database_url)  # as a service runs it (servicekit.app)
+        if checkpointer is not None:
+            self.tasks.append(asyncio.create_task(checkpointer.run(self._stop), name=f"{self.name}-wal"))
         self.tasks.append(asyncio.create_task(self._consumer.run(self._stop), name=f"{self.name}-consumer"))
         await asyncio.wait_for(self._consumer.started.wait(), START_TIMEOUT_S)
 
@@ -384,6 +388,20 @@ class PipelineMode:
         await self.handle(session, [event])
 
     async def send(self, segment: str, index: int) -> None:
+        """A writer's transaction: its outbox row in a lean transaction (`Database.transaction()`)."""
+        assert self._database is not None
+        if not hasattr(self._database, "transaction"):  # servicekit before lean transactions (before/after)
+            await self.send_in_session(segment, index)
+            return
+        async with self._database.transaction() as transaction:
+            written_ns = time.perf_counter_ns()
+            await outbox.add(
+                transaction, make_event(segment, index, self.params.keys, written_ns), topic=self.topic
+            )
+        self.recorder.write_committed_ns[segment][index] = time.perf_counter_ns()
+
+    async def send_in_session(self, segment: str, index: int) -> None:
+        """A writer's transaction as most service code writes: its outbox row in a `Database.session()`."""
         assert self._database is not None
         async with self._database.session() as session:
             written_ns = time.perf_counter_ns()
@@ -393,8 +411,19 @@ class PipelineMode:
         self.recorder.write_committed_ns[segment][index] = time.perf_counter_ns()
 
     async def write_state_only(self, index: int) -> None:
-        """The writer's transaction without its event: one row in a session that commits, as a service's
-        state change alone. What the database and SQLAlchemy allow before the outbox adds anything."""
+        """The writer's transaction without its event: one row in a lean transaction that commits, a state
+        change alone. What the database allows before the outbox adds anything."""
+        assert self._database is not None
+        if not hasattr(self._database, "transaction"):
+            await self.write_state_only_in_session(index)
+            return
+        async with self._database.transaction() as transaction:
+            await transaction.execute(
+                _STATE_ROW, {"event_id": f"state-{index}", "key": "state", "seq": index}
+            )
+
+    async def write_state_only_in_session(self, index: int) -> None:
+        """The same in a session: what the database and SQLAlchemy's session allow."""
         assert self._database is not None
         async with self._database.session() as session:
             await session.execute(insert(EFFECTS).values(event_id=f"state-{index}", key="state", seq=index))
@@ -414,6 +443,35 @@ class PipelineMode:
         if self._created_database and self.admin_url is not None:
             name = make_url(self.database_url).database
             await _execute_admin(self.admin_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+class SessionWriterView:
+    """A pipeline mode's relay and consumer with its writers in a `Database.session()` each, as most
+    service code writes (the mode itself writes in lean transactions): measured beside it, same pipeline."""
+
+    def __init__(self, pipeline: PipelineMode) -> None:
+        self.pipeline = pipeline
+        self.name = f"{pipeline.name}_session"
+        self.label = f"{pipeline.label}, session writer"
+
+    @property
+    def tasks(self) -> list[asyncio.Task[None]]:
+        return self.pipeline.tasks
+
+    async def start(self) -> None:
+        return None  # the pipeline's own start
+
+    async def send(self, segment: str, index: int) -> None:
+        await self.pipeline.send_in_session(segment, index)
+
+    async def write_state_only(self, index: int) -> None:
+        await self.pipeline.write_state_only_in_session(index)
+
+    def assigned_partitions(self) -> int:
+        return self.pipeline.assigned_partitions()
+
+    async def stop(self) -> None:
+        return None  # the pipeline's own stop
 
 
 # --- driving ----------------------------------------------------------------------------------

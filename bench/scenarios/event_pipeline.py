@@ -35,6 +35,7 @@ from _event_pipeline_modes import (
     RawMode,
     Recorder,
     Segment,
+    SessionWriterView,
     run_segment,
     wait_assigned,
 )
@@ -101,7 +102,7 @@ async def fixed_rate(
     )
 
 
-async def transaction_ceiling(mode: PipelineMode, params: Parameters) -> Segment:
+async def transaction_ceiling(mode: PipelineMode | SessionWriterView, params: Parameters) -> Segment:
     """How many state-change transactions alone (no event, nothing to relay or consume) N writers commit
     per second: the ceiling of a pipeline that writes one transaction per event on this database, to read
     its throughput ratio against. N = the middle writer count of the throughput phase (8)."""
@@ -132,6 +133,9 @@ async def measure(modes: list[Mode], recorder: Recorder, params: Parameters) -> 
             await mode.start()
             started.append(mode)
         for mode in modes:
+            # With as many concurrent writers as the throughput phase's largest N, so each database pool
+            # holds the connections the measured rounds use (a first round would otherwise pay for
+            # opening them: PostgreSQL's first N = 8 round ran ~30% slower than its second).
             await run_segment(
                 mode,
                 recorder,
@@ -140,6 +144,7 @@ async def measure(modes: list[Mode], recorder: Recorder, params: Parameters) -> 
                 count=params.warmup_events,
                 rate=None,
                 timeout=params.segment_timeout_s,
+                writers=max(params.writers),
             )
             await wait_assigned(mode, params.partitions)
         for writers in params.writers:
@@ -159,12 +164,12 @@ async def measure(modes: list[Mode], recorder: Recorder, params: Parameters) -> 
                         )
                     )
         for mode in modes:
-            if isinstance(mode, PipelineMode):
+            if isinstance(mode, PipelineMode | SessionWriterView):
                 segments.append(await transaction_ceiling(mode, params))
         saturated: set[str] = set()
         for rate in params.rates_eps:
             for mode in modes:
-                if mode.name in saturated:
+                if mode.name in saturated or isinstance(mode, SessionWriterView):
                     continue
                 await asyncio.sleep(params.settle_s)
                 segment = await fixed_rate(
@@ -311,7 +316,12 @@ def build_figures(modes: list[Mode], segments: list[Segment], params: Parameters
 
 def headline_for(figures: dict[str, Any], params: Parameters) -> dict[str, Any]:
     headline: dict[str, Any] = {}
-    labels = {"pipeline_sqlite": "SQLite", "pipeline_postgresql": "PostgreSQL"}
+    labels = {
+        "pipeline_sqlite": "SQLite",
+        "pipeline_postgresql": "PostgreSQL",
+        "pipeline_sqlite_session": "SQLite, session writer",
+        "pipeline_postgresql_session": "PostgreSQL, session writer",
+    }
     for key, ratios in figures["throughput_ratio"].items():
         label = labels[key.split("/")[0]]
         for writers in ("1", "8", "32"):
@@ -445,6 +455,8 @@ async def run(quick: bool) -> dict[str, Any]:
         ]
         if pg_base:
             modes.append(PipelineMode.postgresql(pg_base, bootstrap, settings, params, recorder))
+        # The same pipelines with their writers in ORM sessions (throughput and ceiling phases only).
+        modes += [SessionWriterView(m) for m in modes if isinstance(m, PipelineMode)]
         started = time.perf_counter()
         segments = await measure(modes, recorder, params)
         measured_s = time.perf_counter() - started
