@@ -67,7 +67,10 @@ def parameters_for(quick: bool) -> Parameters:
             sustained_seconds=5.0,
         )
     return Parameters(
-        throughput_events=1500,
+        # 4 rounds of 750 events per mode and N: a round of a fast mode lasts ~0.15 s, so with 2 rounds
+        # one hiccup of the shared machine (a collection, a stalled fetch) moved a whole figure by half.
+        throughput_events=3000,
+        rounds=4,
         writers=(1, 8, 32),
         rates_eps=(100.0, 200.0, 500.0, 1000.0),
         rate_seconds=10.0,
