@@ -409,6 +409,9 @@ def notes_for(params: Parameters, figures: dict[str, Any], with_postgres: bool) 
         "Writers, relay, consumers and the raw baseline run in one process and one event loop; the broker "
         "is one embedded Tansu (in memory) child process shared by all modes; every mode's relay/consumer "
         "runs (idle when not measured) during every segment.",
+        "Pipeline writers stage each event with outbox.add in a lean transaction (Database.transaction(), "
+        "Core statements, no ORM session); the *_session modes run the same pipelines with each writer in a "
+        "Database.session() (throughput and ceiling phases only).",
         "Pipeline latency: from just before outbox.add in the writer's transaction (t0 in the event) to just "
         "after the consumer's transaction committed (its batch handler writes one row per event in one "
         "multi-row INSERT, with the batch's inbox rows), seen by a SQLAlchemy after_commit hook; raw "
