@@ -2,9 +2,10 @@
 
 `Database.session()` is how services write: an `AsyncSession`, its unit of work, its events. Each of
 its transactions also costs SQLAlchemy's session, connection and execution-context machinery, which on a
-write of one or two rows is most of the CPU: measured with 8 writers of one outbox row each, 0.15 ms a
-transaction on SQLite and 0.23 on PostgreSQL through a session, against 0.07-0.08 for the same rows
-through `Database.transaction()` (bench/README.md, "A lean writer"). A hot path that writes a few rows
+write of one or two rows is most of the CPU: measured with 8 writers of one outbox row each, 0.16 ms a
+transaction on SQLite and 0.21-0.24 on PostgreSQL through a session, against 0.06-0.07 on SQLite through
+`Database.transaction()` (bench/README.md, "A lean writer"; on PostgreSQL a one-row transaction costs
+0.08-0.10 this way against 0.25-0.28 in a session). A hot path that writes a few rows
 by statement (a compare-and-set and its event, a counter, an outbox row) can take this instead:
 
 ```python
