@@ -286,3 +286,78 @@ async def test_on_a_threaded_sqlite_engine_a_lean_transaction_commits_and_leaves
     async with database.read() as connection:
         assert await connection.scalar(text("PRAGMA busy_timeout")) == 30_000
     await database.dispose()
+
+
+async def test_a_lean_transaction_cancelled_while_waiting_for_a_lock_leaves_the_loop_and_the_pool_usable(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "cancelled.db"
+    database = Database(f"sqlite+aiosqlite:///{path}")
+    async with database.engine.begin() as connection:
+        await connection.run_sync(COUNTERS.create)
+    other = sqlite3.connect(path, isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")  # another process's writer holds the lock
+    cancelled, kept = counter_name(), counter_name()
+    ticks = 0
+
+    async def ticker() -> None:
+        nonlocal ticks
+        while True:
+            ticks += 1
+            await asyncio.sleep(0.01)
+
+    async def write() -> None:
+        async with database.transaction() as transaction:
+            await transaction.execute(ADD_COUNTER, {"name": cancelled, "value": 1})
+
+    writing = asyncio.create_task(write())
+    await asyncio.sleep(0.3)  # its INSERT waits for the lock in the connection's thread
+    writing.cancel()  # a client gone, say
+    ticking = asyncio.create_task(ticker())
+    await asyncio.sleep(0.5)  # the cancelled transaction ends while the INSERT still waits in the thread
+    ticks_while_ending = ticks
+    other.execute("COMMIT")
+    other.close()
+    with pytest.raises(asyncio.CancelledError):
+        await asyncio.wait_for(writing, 30)
+    ticking.cancel()
+    # Ending it did not hold the event loop (a rollback in the loop's thread would wait on the statement),
+    # and the write turn and the pool serve the next writer.
+    assert ticks_while_ending >= 10
+    async with asyncio.timeout(30), database.transaction() as transaction:
+        await transaction.execute(ADD_COUNTER, {"name": kept, "value": 2})
+    assert await value_of(database, kept) == 2
+    assert await value_of(database, cancelled) is None
+    await database.dispose()
+
+
+async def test_a_lean_transaction_cancelled_while_it_waits_for_another_writer_changes_nothing(
+    database: Database,
+) -> None:
+    name = counter_name()
+    async with database.transaction() as transaction:
+        await transaction.execute(ADD_COUNTER, {"name": name, "value": 5})
+    holding, release = asyncio.Event(), asyncio.Event()
+
+    async def holder() -> None:  # takes one unit and keeps its transaction open (its row lock, its turn)
+        async with database.transaction() as transaction:
+            await transaction.execute(TAKE_ONE, {"counter": name})
+            holding.set()
+            await release.wait()
+
+    async def waiter() -> None:
+        async with database.transaction() as transaction:
+            await transaction.execute(TAKE_ONE, {"counter": name})
+
+    holding_task = asyncio.create_task(holder())
+    await asyncio.wait_for(holding.wait(), 30)
+    waiting = asyncio.create_task(waiter())
+    await asyncio.sleep(0.3)  # it waits: for the row on PostgreSQL, for the write turn on SQLite
+    waiting.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await asyncio.wait_for(waiting, 30)
+    release.set()
+    await asyncio.wait_for(holding_task, 30)
+    async with asyncio.timeout(30), database.transaction() as transaction:
+        assert await transaction.execute(TAKE_ONE, {"counter": name}) == 1
+    assert await value_of(database, name) == 3  # the holder's unit and the last one: not the cancelled one

@@ -242,9 +242,16 @@ class _SQLiteTransaction(Transaction):
         self._aiosqlite = dbapi_connection._connection
         self._conn: sqlite3.Connection = self._aiosqlite._conn
         self._inline = type(dbapi_connection) is _InlineConnection
+        self.interrupted = False  # cancelled while a statement ran in the connection's thread
 
     async def _in_thread(self, function: Callable[[], Any]) -> Any:
-        return await self._aiosqlite._execute(function)
+        try:
+            return await self._aiosqlite._execute(function)
+        except asyncio.CancelledError:
+            # The statement goes on in the thread: this connection must not be used from the loop's
+            # thread again (a rollback there would wait on it), so it is invalidated on the way out.
+            self.interrupted = True
+            raise
 
     async def _run(self, entry: _Compiled, values: Any, *, many: bool, rows: bool) -> Any:
         try:
@@ -380,6 +387,11 @@ class Lease:
     ) -> None:
         commit = exc_type is None
         transaction = self._transaction
+        if getattr(transaction, "interrupted", False):
+            # As SQLAlchemy does with a session's connection interrupted mid-statement: closed, not reused
+            # (SQLite rolls back what it held when the statement ends and the connection closes).
+            await _give_back(self._database, self._raw, failed=True, interrupted=True)
+            return
         failed = True
         try:
             await (transaction._commit() if commit else transaction._rollback())
@@ -397,12 +409,16 @@ class Lease:
                 hook(transaction)
 
 
-async def _give_back(database: Database, raw: Any, *, failed: bool) -> None:
+async def _give_back(database: Database, raw: Any, *, failed: bool, interrupted: bool = False) -> None:
     """Return the connection to the pool (releasing the write turn); a connection whose transaction could
     not be ended is invalidated instead of being handed to the next caller in an unknown state."""
     turn = SQLiteWriteTurn.of(database.engine)
     if turn is not None:
         turn.release(raw.dbapi_connection)
+    if interrupted:
+        await greenlet_spawn(raw.invalidate)
+        await greenlet_spawn(raw.close)
+        return
     if failed:
         if database.is_sqlite:
             conn = raw.dbapi_connection._connection._conn
