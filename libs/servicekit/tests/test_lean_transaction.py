@@ -361,3 +361,22 @@ async def test_a_lean_transaction_cancelled_while_it_waits_for_another_writer_ch
     async with asyncio.timeout(30), database.transaction() as transaction:
         assert await transaction.execute(TAKE_ONE, {"counter": name}) == 1
     assert await value_of(database, name) == 3  # the holder's unit and the last one: not the cancelled one
+
+
+async def test_a_lean_transaction_holds_no_write_turn_before_its_first_statement(tmp_path: Path) -> None:
+    database = Database(f"sqlite+aiosqlite:///{tmp_path / 'turn.db'}")
+    async with database.engine.begin() as connection:
+        await connection.run_sync(COUNTERS.create)
+        await connection.run_sync(OUTBOX.create)
+    staged, meanwhile = counter_name(), counter_name()
+    async with database.transaction() as transaction:
+        # Staged only (as the track API's events are while it checks its input): no statement has run.
+        transaction.stage(ADD_COUNTER, {"name": staged, "value": 1})
+        started = time.monotonic()
+        async with database.session() as session:  # another writer is not kept waiting for the turn
+            await session.execute(ADD_COUNTER, {"name": meanwhile, "value": 2})
+        waited = time.monotonic() - started
+    assert waited < 1.5  # the turn's own timeout is 2 s: a writer kept out would wait it (a bound)
+    assert await value_of(database, meanwhile) == 2
+    assert await value_of(database, staged) == 1
+    await database.dispose()

@@ -22,10 +22,11 @@ async with database.transaction() as tx:
   INSERT names every column it fills.
 - The transaction commits when the block succeeds and rolls back when it raises; errors are SQLAlchemy's
   (`IntegrityError` for a broken constraint, and so on) wrapping the driver's.
-- On SQLite the transaction takes the engine's write turn for its whole length (it is a write
-  transaction) and runs its statements in the event loop's thread with the same guards as a session's
-  (`servicekit.db`): a slow SELECT, a bulk statement or a wait for another process's lock goes to the
-  connection's thread. On PostgreSQL it is one asyncpg transaction on a connection of the engine's pool.
+- On SQLite the transaction takes the engine's write turn at its first statement (staged writes run at
+  commit) and holds it to its end, and runs its statements in the event loop's thread with the same
+  guards as a session's (`servicekit.db`): a slow SELECT, a bulk statement or a wait for another
+  process's lock goes to the connection's thread. On PostgreSQL it is one asyncpg transaction on a
+  connection of the engine's pool.
 - Commit hooks (`on_commit`) let the outbox relay wake when a transaction staged events, as a session's
   `after_commit` does.
 """
@@ -243,6 +244,8 @@ class _SQLiteTransaction(Transaction):
         self._conn: sqlite3.Connection = self._aiosqlite._conn
         self._inline = type(dbapi_connection) is _InlineConnection
         self.interrupted = False  # cancelled while a statement ran in the connection's thread
+        self._dbapi_connection = dbapi_connection
+        self._turn = SQLiteWriteTurn.of(database.engine)  # taken before the first statement runs
 
     async def _in_thread(self, function: Callable[[], Any]) -> Any:
         try:
@@ -254,6 +257,12 @@ class _SQLiteTransaction(Transaction):
             raise
 
     async def _run(self, entry: _Compiled, values: Any, *, many: bool, rows: bool) -> Any:
+        if self._turn is not None:
+            # The write turn from the first statement to the end, not from the start of the block: a
+            # request that checks its input before writing (or stages everything until its commit, as
+            # the track API) does not hold the other writers while it does.
+            turn, self._turn = self._turn, None
+            await _take_turn(turn, self._dbapi_connection)
         try:
             # executemany always runs in the connection's thread, as a session's does (servicekit.db).
             outcome = _run_inline(self._conn, entry.sql, values) if self._inline and not many else None
@@ -371,9 +380,6 @@ class Lease:
             if database.is_sqlite:
                 dbapi_connection = raw.dbapi_connection
                 transaction: Transaction = _SQLiteTransaction(database, engine.dialect, dbapi_connection)
-                turn = SQLiteWriteTurn.of(engine)
-                if turn is not None:
-                    await _take_turn(turn, dbapi_connection)
             else:
                 transaction = _PostgresTransaction(database, engine.dialect, raw.driver_connection)
         except BaseException:
