@@ -205,37 +205,52 @@ async def test_an_event_staged_in_a_lean_transaction_wakes_the_relay_on_commit_a
     assert waited < 20  # far below the relay's own 60 s look: woken by the commit (a bound, not a timing)
 
 
-async def test_on_sqlite_a_lean_transaction_waits_for_another_process_lock_without_holding_the_loop(
-    tmp_path: Path,
-) -> None:
-    name = counter_name()
-    path = tmp_path / "locked.db"
+class LoopTicks:
+    """Counts the event loop's turns every 10 ms while running: how much the loop was left to run."""
+
+    def __init__(self) -> None:
+        self.ticks = 0
+        self._task = asyncio.create_task(self._tick())
+
+    async def _tick(self) -> None:
+        while True:
+            self.ticks += 1
+            await asyncio.sleep(0.01)
+
+    def stop(self) -> None:
+        self._task.cancel()
+
+
+async def locked_sqlite(path: Path) -> tuple[Database, sqlite3.Connection]:
+    """A SQLite database with the counters table, and another connection (another process's writer, as
+    far as the database can tell) holding its write lock until it commits."""
     database = Database(f"sqlite+aiosqlite:///{path}")
     async with database.engine.begin() as connection:
         await connection.run_sync(COUNTERS.create)
     other = sqlite3.connect(path, isolation_level=None)
-    other.execute("BEGIN IMMEDIATE")  # another process's writer holds the lock
-    ticks = 0
+    other.execute("BEGIN IMMEDIATE")
+    return database, other
 
-    async def ticker() -> None:
-        nonlocal ticks
-        while True:
-            ticks += 1
-            await asyncio.sleep(0.01)
+
+async def test_on_sqlite_a_lean_transaction_waits_for_another_process_lock_without_holding_the_loop(
+    tmp_path: Path,
+) -> None:
+    name = counter_name()
+    database, other = await locked_sqlite(tmp_path / "locked.db")
 
     async def write() -> None:
         async with database.transaction() as transaction:
             await transaction.execute(ADD_COUNTER, {"name": name, "value": 7})
 
-    ticking = asyncio.create_task(ticker())
+    loop = LoopTicks()
     writing = asyncio.create_task(write())
     await asyncio.sleep(0.5)
     assert not writing.done()
-    ticks_while_waiting = ticks
+    ticks_while_waiting = loop.ticks
     other.execute("COMMIT")
     other.close()
     await asyncio.wait_for(writing, 30)
-    ticking.cancel()
+    loop.stop()
     assert ticks_while_waiting >= 10  # the loop ran on while the write waited in the connection's thread
     assert await value_of(database, name) == 7
     await database.dispose()
@@ -291,20 +306,8 @@ async def test_on_a_threaded_sqlite_engine_a_lean_transaction_commits_and_leaves
 async def test_a_lean_transaction_cancelled_while_waiting_for_a_lock_leaves_the_loop_and_the_pool_usable(
     tmp_path: Path,
 ) -> None:
-    path = tmp_path / "cancelled.db"
-    database = Database(f"sqlite+aiosqlite:///{path}")
-    async with database.engine.begin() as connection:
-        await connection.run_sync(COUNTERS.create)
-    other = sqlite3.connect(path, isolation_level=None)
-    other.execute("BEGIN IMMEDIATE")  # another process's writer holds the lock
+    database, other = await locked_sqlite(tmp_path / "cancelled.db")
     cancelled, kept = counter_name(), counter_name()
-    ticks = 0
-
-    async def ticker() -> None:
-        nonlocal ticks
-        while True:
-            ticks += 1
-            await asyncio.sleep(0.01)
 
     async def write() -> None:
         async with database.transaction() as transaction:
@@ -313,14 +316,14 @@ async def test_a_lean_transaction_cancelled_while_waiting_for_a_lock_leaves_the_
     writing = asyncio.create_task(write())
     await asyncio.sleep(0.3)  # its INSERT waits for the lock in the connection's thread
     writing.cancel()  # a client gone, say
-    ticking = asyncio.create_task(ticker())
+    loop = LoopTicks()
     await asyncio.sleep(0.5)  # the cancelled transaction ends while the INSERT still waits in the thread
-    ticks_while_ending = ticks
+    ticks_while_ending = loop.ticks
     other.execute("COMMIT")
     other.close()
     with pytest.raises(asyncio.CancelledError):
         await asyncio.wait_for(writing, 30)
-    ticking.cancel()
+    loop.stop()
     # Ending it did not hold the event loop (a rollback in the loop's thread would wait on the statement),
     # and the write turn and the pool serve the next writer.
     assert ticks_while_ending >= 10
