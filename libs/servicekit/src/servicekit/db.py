@@ -317,6 +317,18 @@ def _execute_waiting(
         return _statement(conn, many, operation, parameters)
 
 
+def _end_inline(conn: sqlite3.Connection, commit: bool) -> bool:
+    """Commit or roll back in this thread; False (nothing done) when another connection's lock is met,
+    which an inline connection (busy timeout 0) then waits for in its thread (`_end_waiting`)."""
+    try:
+        conn.commit() if commit else conn.rollback()
+        return True
+    except sqlite3.OperationalError as error:
+        if _sqlite_code(error) not in _BUSY_CODES:
+            raise
+        return False
+
+
 def _end_waiting(conn: sqlite3.Connection, commit: bool) -> None:
     with _waiting_for_locks(conn):
         conn.commit() if commit else conn.rollback()
@@ -334,13 +346,8 @@ class _InlineConnection(_OneHopConnection):
             return
         conn = connection._conn
         try:
-            try:
-                conn.commit() if commit else conn.rollback()
-                return
-            except sqlite3.OperationalError as error:
-                if _sqlite_code(error) not in _BUSY_CODES:
-                    raise
-            await_(connection._execute(partial(_end_waiting, conn, commit)))
+            if not _end_inline(conn, commit):
+                await_(connection._execute(partial(_end_waiting, conn, commit)))
         except Exception as error:
             self._handle_exception(error)
 
@@ -494,6 +501,18 @@ class SQLiteWriteTurn:
                 await_(asyncio.wait_for(lock.acquire(), self.timeout))
         except Exception:  # the wait timed out, or no event loop / greenlet to wait in (sync use)
             return
+        self._holder = dbapi_connection
+
+    async def take(self, dbapi_connection: Any) -> None:
+        """Take the turn for `dbapi_connection` from an async caller (a lean transaction, at its first
+        statement; a session's connection takes it in `_before_execute`). As there, a wait longer than
+        `timeout` goes on without it and SQLite's own lock decides."""
+        lock = self._lock()
+        if not _acquired_at_once(lock):
+            try:
+                await asyncio.wait_for(lock.acquire(), self.timeout)
+            except TimeoutError:
+                return
         self._holder = dbapi_connection
 
     def release(self, dbapi_connection: Any) -> None:

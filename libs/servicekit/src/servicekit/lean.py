@@ -33,6 +33,7 @@ async with database.transaction() as tx:
 
 from __future__ import annotations
 
+import abc
 import asyncio
 import contextlib
 import sqlite3
@@ -48,14 +49,12 @@ from sqlalchemy.sql.elements import ClauseElement
 from sqlalchemy.util import greenlet_spawn
 
 from servicekit.db import (
-    _BUSY_CODES,
     SQLiteWriteTurn,
-    _acquired_at_once,
+    _end_inline,
     _end_waiting,
     _execute_waiting,
     _InlineConnection,
     _run_inline,
-    _sqlite_code,
 )
 
 if TYPE_CHECKING:
@@ -147,30 +146,35 @@ def _keys_of(statement: ClauseElement, parameters: Mapping[str, Any] | None) -> 
     return frozenset(parameters) if isinstance(statement, Insert) and parameters is not None else None
 
 
+# PostgreSQL's SQLSTATE classes as SQLAlchemy's errors (asyncpg's own classes carry no DB-API names).
+_ERRORS_BY_SQLSTATE_CLASS: dict[str, type[exc.DBAPIError]] = {
+    "23": exc.IntegrityError,
+    "22": exc.DataError,
+    "42": exc.ProgrammingError,
+    "40": exc.OperationalError,
+    "53": exc.OperationalError,
+    "57": exc.OperationalError,
+    "08": exc.OperationalError,
+}
+
+
 def _wrap(error: Exception, sql: str, parameters: Any) -> Exception:
     """The driver's error as SQLAlchemy's (what a session would raise), the driver's kept as `orig`."""
     if isinstance(error, sqlite3.Error):
         return exc.DBAPIError.instance(sql, parameters, error, sqlite3.Error)
     state = str(getattr(error, "sqlstate", "") or "")
-    kind: type[exc.DBAPIError] = {
-        "23": exc.IntegrityError,
-        "22": exc.DataError,
-        "42": exc.ProgrammingError,
-        "40": exc.OperationalError,
-        "53": exc.OperationalError,
-        "57": exc.OperationalError,
-        "08": exc.OperationalError,
-    }.get(state[:2], exc.DBAPIError)
-    return kind(sql, parameters, error)
+    return _ERRORS_BY_SQLSTATE_CLASS.get(state[:2], exc.DBAPIError)(sql, parameters, error)
 
 
-class Transaction:
-    """One lean transaction (see the module's text); made by `Database.transaction()`."""
+class Transaction(abc.ABC):
+    """One lean transaction (see the module's text); made by `Database.transaction()`. The database's
+    subclass runs the statements and ends the transaction."""
 
     def __init__(self, database: Database, dialect: Dialect) -> None:
         self.database = database
         self.dialect = dialect
         self.info: dict[str, Any] = {}
+        self.interrupted = False  # cancelled while a statement ran where it cannot be stopped (SQLite)
         self._staged: list[tuple[_Compiled, Any, bool]] = []  # (statement, values, many)
 
     @property
@@ -226,15 +230,17 @@ class Transaction:
             entry, values, many = self._staged.pop(0)
             await self._run(entry, values, many=many, rows=False)
 
+    @abc.abstractmethod
     async def _run(self, entry: _Compiled, values: Any, *, many: bool, rows: bool) -> Any:
         """One statement (or one statement per row, `many`): (rows, rowcount)."""
-        raise NotImplementedError
 
+    @abc.abstractmethod
     async def _commit(self) -> None:
-        raise NotImplementedError
+        """Run what is staged and commit."""
 
+    @abc.abstractmethod
     async def _rollback(self) -> None:
-        raise NotImplementedError
+        """Drop what is staged and roll back."""
 
 
 class _SQLiteTransaction(Transaction):
@@ -243,7 +249,6 @@ class _SQLiteTransaction(Transaction):
         self._aiosqlite = dbapi_connection._connection
         self._conn: sqlite3.Connection = self._aiosqlite._conn
         self._inline = type(dbapi_connection) is _InlineConnection
-        self.interrupted = False  # cancelled while a statement ran in the connection's thread
         self._dbapi_connection = dbapi_connection
         self._turn = SQLiteWriteTurn.of(database.engine)  # taken before the first statement runs
 
@@ -262,7 +267,7 @@ class _SQLiteTransaction(Transaction):
             # request that checks its input before writing (or stages everything until its commit, as
             # the track API) does not hold the other writers while it does.
             turn, self._turn = self._turn, None
-            await _take_turn(turn, self._dbapi_connection)
+            await turn.take(self._dbapi_connection)
         try:
             # executemany always runs in the connection's thread, as a session's does (servicekit.db).
             outcome = _run_inline(self._conn, entry.sql, values) if self._inline and not many else None
@@ -286,22 +291,16 @@ class _SQLiteTransaction(Transaction):
     async def _end(self, commit: bool) -> None:
         if not self._conn.in_transaction:
             return
-        if self._inline:
-            try:
-                self._conn.commit() if commit else self._conn.rollback()
-                return
-            except sqlite3.OperationalError as error:
-                if _sqlite_code(error) not in _BUSY_CODES:
-                    raise _wrap(error, "COMMIT" if commit else "ROLLBACK", None) from error
-        # An inline connection's busy timeout is 0: in the thread it waits with the usual one. A threaded
-        # connection (sqlite_inline=False) has the usual one already.
-        end = (
-            partial(_end_waiting, self._conn, commit)
-            if self._inline
-            else (self._conn.commit if commit else self._conn.rollback)
-        )
         try:
-            await self._in_thread(end)
+            if self._inline and _end_inline(self._conn, commit):
+                return
+            # An inline connection's busy timeout is 0: in the thread it waits with the usual one. A
+            # threaded connection (sqlite_inline=False) has the usual one already.
+            await self._in_thread(
+                partial(_end_waiting, self._conn, commit)
+                if self._inline
+                else (self._conn.commit if commit else self._conn.rollback)
+            )
         except sqlite3.Error as error:
             raise _wrap(error, "COMMIT" if commit else "ROLLBACK", None) from error
 
@@ -350,18 +349,6 @@ class _PostgresTransaction(Transaction):
             await self._transaction.rollback()
 
 
-async def _take_turn(turn: SQLiteWriteTurn, dbapi_connection: Any) -> None:
-    """Take the engine's write turn for the whole transaction (as a session takes it at its first write).
-    As there, a wait longer than the turn's timeout goes on without it and SQLite's own lock decides."""
-    lock = turn._lock()
-    if not _acquired_at_once(lock):
-        try:
-            await asyncio.wait_for(lock.acquire(), turn.timeout)
-        except TimeoutError:
-            return
-    turn._holder = dbapi_connection
-
-
 class Lease:
     """`Database.transaction()`: checks out a connection on entry and yields the transaction; commits when
     the block succeeds, rolls back when it raises, and gives the connection back (a class rather than an
@@ -393,7 +380,7 @@ class Lease:
     ) -> None:
         commit = exc_type is None
         transaction = self._transaction
-        if getattr(transaction, "interrupted", False):
+        if transaction.interrupted:
             # As SQLAlchemy does with a session's connection interrupted mid-statement: closed, not reused
             # (SQLite rolls back what it held when the statement ends and the connection closes).
             await _give_back(self._database, self._raw, failed=True, interrupted=True)

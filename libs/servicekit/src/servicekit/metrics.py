@@ -130,21 +130,13 @@ def increment_on_commit(
 ) -> None:
     """Add `amount` to `counter` (a labelled child) when the session's transaction commits, and never if
     it rolls back: a counter of orders counts the orders that exist. A lean transaction likewise."""
-    if isinstance(session, lean.Transaction):
-        session.info.setdefault(_PENDING_INCREMENTS, []).append((counter, amount))
-        return
-    sync_session = session.sync_session if isinstance(session, AsyncSession) else session
-    sync_session.info.setdefault(_PENDING_INCREMENTS, []).append((counter, amount))
-
-
-@lean.on_commit
-def _apply_lean_increments(transaction: lean.Transaction) -> None:
-    for counter, amount in transaction.info.pop(_PENDING_INCREMENTS, []):
-        counter.inc(amount)
+    info = session.sync_session.info if isinstance(session, AsyncSession) else session.info
+    info.setdefault(_PENDING_INCREMENTS, []).append((counter, amount))
 
 
 @event.listens_for(Session, "after_commit")
-def _apply_increments(session: Session) -> None:
+@lean.on_commit
+def _apply_increments(session: Session | lean.Transaction) -> None:
     for counter, amount in session.info.pop(_PENDING_INCREMENTS, []):
         counter.inc(amount)
 

@@ -53,10 +53,14 @@ def relay_stopped(database_key: str) -> None:
     _relays_here[database_key] -= 1
 
 
-def _needs_notify(session: Session) -> bool:
+def _needs_notify(dialect_name: str, engine: Any) -> bool:
     """PostgreSQL without a relay of its database in this process: the commit must send NOTIFY."""
+    return dialect_name == "postgresql" and not _relays_here[engine_key(engine)]
+
+
+def _session_needs_notify(session: Session) -> bool:
     bind = session.get_bind()
-    return bind.dialect.name == "postgresql" and not _relays_here[engine_key(bind.engine)]
+    return _needs_notify(bind.dialect.name, bind.engine)
 
 
 async def mark_staged(session: AsyncSession) -> None:
@@ -68,17 +72,11 @@ async def mark_staged(session: AsyncSession) -> None:
     A process that runs its own relay skips it: NOTIFY costs a round trip and serializes the commits
     of notifying transactions, and the local relay publishes what this process writes anyway."""
     session.sync_session.info[OUTBOX_FLAG] = True
-    if _needs_notify(session.sync_session):
+    if _session_needs_notify(session.sync_session):
         await session.execute(_NOTIFY)
 
 
-def _lean_needs_notify(transaction: Transaction) -> bool:
-    return (
-        transaction.dialect_name == "postgresql" and not _relays_here[engine_key(transaction.database.engine)]
-    )
-
-
-async def _add_lean(transaction: Transaction, rows: list[dict[str, Any]]) -> None:
+def _add_lean(transaction: Transaction, rows: list[dict[str, Any]]) -> None:
     """The outbox rows in a lean transaction (`Database.transaction()`): the relay wakes on its commit."""
     # Staged: written with the transaction's next statement or at commit (a transaction that writes
     # nothing but its events is then one round trip on PostgreSQL).
@@ -86,7 +84,9 @@ async def _add_lean(transaction: Transaction, rows: list[dict[str, Any]]) -> Non
         transaction.stage(_INSERT_ROW, rows[0])
     else:
         transaction.stage_many(_INSERT_ROW, rows)
-    if not transaction.info.get(OUTBOX_FLAG) and _lean_needs_notify(transaction):
+    if not transaction.info.get(OUTBOX_FLAG) and _needs_notify(
+        transaction.dialect_name, transaction.database.engine
+    ):
         transaction.stage(_NOTIFY)
     transaction.info[OUTBOX_FLAG] = True
 
@@ -99,7 +99,7 @@ async def add_many(
         return
     now = datetime.now(UTC)
     if isinstance(session, Transaction):
-        await _add_lean(session, [row_of(event, topic=topic, now=now) for event in events])
+        _add_lean(session, [row_of(event, topic=topic, now=now) for event in events])
         return
     connection = await session.connection()
     await connection.execute(_INSERT_ROW, [row_of(event, topic=topic, now=now) for event in events])
@@ -115,7 +115,7 @@ async def add(session: AsyncSession | Transaction, event: CloudEvent, *, topic: 
     """
     row = row_of(event, topic=topic)
     if isinstance(session, Transaction):
-        await _add_lean(session, [row])
+        _add_lean(session, [row])
         return
 
     def stage(sync_session: Session) -> None:
@@ -125,7 +125,7 @@ async def add(session: AsyncSession | Transaction, event: CloudEvent, *, topic: 
         connection = sync_session.connection()
         connection.execute(_INSERT_ROW, row)
         sync_session.info[OUTBOX_FLAG] = True
-        if _needs_notify(sync_session):
+        if _session_needs_notify(sync_session):
             connection.execute(_NOTIFY)
 
     await session.run_sync(stage)

@@ -16,7 +16,6 @@ from aiokafka import AIOKafkaProducer
 from sqlalchemy import Select, delete, func, select, update
 from sqlalchemy import event as sa_event
 from sqlalchemy.dialects.postgresql import ARRAY
-from sqlalchemy.engine import Engine
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session, aliased
 from sqlmodel import col
@@ -85,13 +84,8 @@ def _settle(
     return published, failed, held_back
 
 
-def _wake(database_key: str | None) -> None:
-    wakers = (
-        [wake for wakers in _local_wakers.values() for wake in wakers]
-        if database_key is None
-        else _local_wakers.get(database_key, ())
-    )
-    for wake in list(wakers):
+def _wake(database_key: str) -> None:
+    for wake in list(_local_wakers.get(database_key, ())):
         wake()
 
 
@@ -100,8 +94,7 @@ def _wake_local_relays(session: Session) -> None:
     # A commit in this process that added outbox rows wakes this process's relays of its database at
     # once, so SQLite needs no tight polling; other writers are found by the poll or LISTEN/NOTIFY.
     if session.info.pop(OUTBOX_FLAG, False):
-        bind = session.bind
-        _wake(engine_key(bind) if isinstance(bind, Engine) else None)
+        _wake(engine_key(session.get_bind().engine))
 
 
 @lean.on_commit
