@@ -45,7 +45,7 @@ from analytics_service.events import ACTIVITY_CONSUMER, consumers  # noqa: E402
 from analytics_service.warehouse import activity, customers, orders, rollups  # noqa: E402
 from contracts import CloudEvent  # noqa: E402
 from servicekit.db import Database  # noqa: E402
-from servicekit.events import ConsumerSpec, EventConsumer  # noqa: E402
+from servicekit.events import EventConsumer  # noqa: E402
 
 STAGES: dict[str, list[float]] = defaultdict(list)
 
@@ -125,10 +125,11 @@ async def main(args: argparse.Namespace) -> None:
         kind = "postgresql" if args.postgres else "sqlite"
         async with migrated_database(kind, Path(tmp), "ingest", ALEMBIC_INI, args.postgres or "") as url:
             settings = Settings(database_url=url)
-            handlers = next(s for s in consumers(settings) if s.name == ACTIVITY_CONSUMER).handlers
-            spec = ConsumerSpec(f"{ACTIVITY_CONSUMER}.profile", handlers, topics=[topic])
-            if hasattr(spec, "max_batch"):  # (code before the batch size was a spec field)
-                spec = dataclasses.replace(spec, max_batch=args.batch)
+            service_spec = next(s for s in consumers(settings) if s.name == ACTIVITY_CONSUMER)
+            # the service's spec (handlers, decoding) under a name of its own, fetching `--batch` records
+            spec = dataclasses.replace(
+                service_spec, name=f"{ACTIVITY_CONSUMER}.profile", topics=[topic], max_batch=args.batch
+            )
             database = Database(url, sqlite_cache_kib=getattr(settings, "database_sqlite_cache_kib", None))
             consumer = EventConsumer(spec, database, bootstrap_servers="unused", dlq_producer=None)  # type: ignore[arg-type]
             await consumer._process(fetches[0])  # warm-up (statements compiled), as the scenario's clock
