@@ -1,0 +1,263 @@
+"""How close the simplest possible ingestion of tracked events gets to raw aiokafka consumption on this
+machine: `python bench/ingest_ceiling.py [--events N] [--rounds R] [--postgres URL]`.
+
+A diagnostic for the `analytics` scenario's ingestion goal (fold / raw >= 0.5), not a scenario: it asks
+what any fold that keeps the raw events could reach here, whatever its rollups cost. On the scenario's
+own events (`_ingestion_events`, pre-produced once on a 3-partition topic of an embedded broker), each
+mode is one aiokafka group consumer fetching the service's batch size (`ACTIVITY_BATCH`):
+
+- `raw`: the scenario's baseline (`_raw_consume`: every record parsed as a CloudEvent).
+- `decode`: every record decoded and checked as the activity consumer does it (`decode_record` and the
+  payload's moments, `_checked`), nothing stored: the consumer's CPU before any fold.
+- `sqlite`: `decode`, then each batch's raw events (once per message id) written with sqlite3's own
+  `executemany` into `activity_events` of a database migrated by the service's migrations (its indexes,
+  WAL, the service's page cache), one transaction per batch: no SQLAlchemy, no inbox, no sessions, no
+  rollups.
+- `postgresql`: `decode`, then each batch's raw events in one `INSERT ... SELECT FROM unnest(...)` through
+  asyncpg, awaited before the next fetch (needs `--postgres`).
+- `postgresql_pipelined`: the same with one batch in flight: the server inserts a batch while the
+  process fetches and decodes the next (needs `--postgres`).
+
+Each round runs `raw` and then every mode; a mode's ratio is its rate over the `raw` of its round
+(medians over the rounds are printed with every round's figures, as JSON).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import gc
+import json
+import sqlite3
+import statistics
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+BENCH_DIR = Path(__file__).resolve().parent
+sys.path.insert(0, str(BENCH_DIR))
+sys.path.insert(0, str(BENCH_DIR / "scenarios"))
+
+import analytics as scenario  # noqa: E402
+import asyncpg  # noqa: E402
+from aiokafka import AIOKafkaConsumer  # noqa: E402
+from benchlib import migrated_database  # noqa: E402
+from sqlalchemy.engine import make_url  # noqa: E402
+
+from analytics_service.config import ALEMBIC_INI, Settings  # noqa: E402
+from analytics_service.events import ACTIVITY_BATCH  # noqa: E402
+from analytics_service.warehouse import activity, bulk  # noqa: E402
+from servicekit.broker import EmbeddedBroker  # noqa: E402
+from servicekit.db import asyncpg_dsn  # noqa: E402
+from servicekit.events.kafka import ensure_topics  # noqa: E402
+
+COLUMNS = (
+    "message_id, event, occurred_at, received_at, day, session_id, anonymous_id, customer_id, channel, "
+    "campaign, sku, order_id, properties"
+)
+SQLITE_INSERT = (
+    f"INSERT INTO activity_events ({COLUMNS}) VALUES ({', '.join('?' * 13)}) ON CONFLICT DO NOTHING"
+)
+PG_INSERT = (
+    f"INSERT INTO activity_events ({COLUMNS}) SELECT * FROM unnest($1::text[], $2::text[], "
+    "$3::timestamptz[], $4::timestamptz[], $5::date[], $6::text[], $7::text[], $8::text[], $9::text[], "
+    "$10::text[], $11::text[], $12::text[], $13::json[]) ON CONFLICT DO NOTHING"
+)
+
+Batch = list[tuple[Any, ...]]
+Writer = Callable[[Batch], Awaitable[None]]
+
+
+def _decoded(records: Any, seen: set[str], received: dict[str, Any]) -> Batch:
+    """A fetched batch decoded as the activity consumer decodes it; the raw-event values of the messages
+    not seen before (Python values)."""
+    rows: Batch = []
+    dumps = json.dumps
+    for partition_records in records.values():
+        for record in partition_records:
+            envelope = activity.decode_record(record.value or b"")
+            tracked = activity._checked(envelope.data, received)
+            if tracked.message_id in seen:
+                continue
+            seen.add(tracked.message_id)
+            props = tracked.properties
+            rows.append(
+                (
+                    tracked.message_id,
+                    tracked.event,
+                    tracked.timestamp,
+                    tracked.received_at,
+                    tracked.timestamp.date(),
+                    tracked.session_id,
+                    tracked.anonymous_id,
+                    tracked.customer_id,
+                    tracked.channel,
+                    tracked.campaign,
+                    props.get("sku"),
+                    props.get("order_id"),
+                    dumps(props) if props else "{}",
+                )
+            )
+    return rows
+
+
+async def _consume(
+    bootstrap: str, topic: str, total: int, write: Writer | None, *, pipelined: bool = False
+) -> tuple[float, float]:
+    """Wall and process CPU seconds from the first fetched batch until every record is handled."""
+    consumer = AIOKafkaConsumer(
+        topic,
+        bootstrap_servers=bootstrap,
+        group_id=f"bench-ceiling-{uuid.uuid4().hex[:8]}",
+        enable_auto_commit=False,
+        auto_offset_reset="earliest",
+        fetch_max_wait_ms=20,
+        max_poll_records=ACTIVITY_BATCH,
+        session_timeout_ms=3000,
+        heartbeat_interval_ms=750,
+    )
+    await consumer.start()
+    handled = 0
+    started: float | None = None
+    cpu = 0.0
+    seen: set[str] = set()
+    received: dict[str, Any] = {}
+    in_flight: asyncio.Future[None] | None = None
+    try:
+        while handled < total:
+            batches = await consumer.getmany(timeout_ms=200)
+            if not batches:
+                continue
+            if started is None:
+                started, cpu = time.perf_counter(), time.process_time()
+            rows = _decoded(batches, seen, received)
+            handled += sum(len(records) for records in batches.values())
+            if write is not None and rows:
+                if in_flight is not None:
+                    await in_flight
+                in_flight = asyncio.ensure_future(write(rows))
+                if not pipelined:
+                    await in_flight
+                    in_flight = None
+            # offsets after the batch's rows (pipelined: after the previous batch's, still in flight)
+            for tp, records in batches.items():
+                await consumer.commit({tp: records[-1].offset + 1})
+        if in_flight is not None:
+            await in_flight
+        assert started is not None
+        return time.perf_counter() - started, time.process_time() - cpu
+    finally:
+        await consumer.stop()
+
+
+def _sqlite_writer(path: str) -> tuple[Writer, Callable[[], None]]:
+    connection = sqlite3.connect(path)
+    connection.execute("PRAGMA journal_mode=WAL")
+    connection.execute("PRAGMA synchronous=NORMAL")  # as servicekit's connections
+    cache_kib = Settings().database_sqlite_cache_kib
+    if cache_kib is not None:
+        connection.execute(f"PRAGMA cache_size=-{cache_kib}")
+    moment = bulk.sqlite_moment
+    days = bulk.DayTexts()
+
+    async def write(rows: Batch) -> None:
+        with connection:
+            connection.executemany(
+                SQLITE_INSERT,
+                [(r[0], r[1], moment(r[2]), moment(r[3]), days[r[4]], *r[5:]) for r in rows],
+            )
+
+    return write, connection.close
+
+
+async def _pg_writer(url: str) -> tuple[Writer, Callable[[], Awaitable[None]]]:
+    connection = await asyncpg.connect(asyncpg_dsn(url))
+
+    async def write(rows: Batch) -> None:
+        await connection.execute(PG_INSERT, *(list(column) for column in zip(*rows, strict=True)))
+
+    return write, connection.close
+
+
+async def _round(
+    bootstrap: str, topic: str, total: int, tmp: Path, postgres: str | None, index: int
+) -> dict[str, dict[str, float]]:
+    figures: dict[str, dict[str, float]] = {}
+
+    def note(mode: str, seconds: float, cpu: float) -> None:
+        figures[mode] = {
+            "eps": round(total / seconds, 1),
+            "cpu_us_per_event": round(cpu / total * 1e6, 1),
+        }
+
+    note("raw", *await scenario._raw_consume(bootstrap, topic, total, ACTIVITY_BATCH))
+    note("decode", *await _consume(bootstrap, topic, total, None))
+    async with migrated_database("sqlite", tmp, f"ceiling{index}", ALEMBIC_INI, "") as url:
+        write, close = _sqlite_writer(make_url(url).database or "")
+        try:
+            note("sqlite", *await _consume(bootstrap, topic, total, write))
+        finally:
+            close()
+    if postgres:
+        for mode, pipelined in (("postgresql", False), ("postgresql_pipelined", True)):
+            async with migrated_database("postgresql", tmp, f"ceiling{index}", ALEMBIC_INI, postgres) as url:
+                pg_write, pg_close = await _pg_writer(url)
+                try:
+                    note(mode, *await _consume(bootstrap, topic, total, pg_write, pipelined=pipelined))
+                finally:
+                    await pg_close()
+    raw_eps = figures["raw"]["eps"]
+    for values in figures.values():
+        values["ratio_over_raw"] = round(values["eps"] / raw_eps, 3)
+    return figures
+
+
+async def main(args: argparse.Namespace) -> None:
+    envelopes = scenario._ingestion_events(args.events, seed=7)
+    total = len(envelopes)
+    produced = [(e.to_json_bytes(), (e.subject or "").encode()) for e in envelopes]
+    del envelopes
+    gc.collect()
+    rounds = []
+    with (
+        tempfile.TemporaryDirectory(prefix="ingest-ceiling-") as tmp_name,
+        (Path(tmp_name) / "broker.log").open("wb") as log,
+        EmbeddedBroker(log=log) as broker,
+    ):
+        tmp = Path(tmp_name)
+        topic = f"bench.ceiling.{uuid.uuid4().hex[:8]}"
+        await ensure_topics(broker.bootstrap_servers, [topic], partitions=3)
+        await scenario._produce(broker.bootstrap_servers, topic, produced)
+        for index in range(args.rounds):
+            figures = await _round(broker.bootstrap_servers, topic, total, tmp, args.postgres, index)
+            rounds.append(figures)
+            print(
+                f"round {index + 1}: "
+                + ", ".join(f"{m} {v['eps']:,.0f}/s ({v['ratio_over_raw']})" for m, v in figures.items()),
+                file=sys.stderr,
+                flush=True,
+            )
+    medians = {
+        mode: {
+            name: statistics.median(r[mode][name] for r in rounds)
+            for name in ("eps", "cpu_us_per_event", "ratio_over_raw")
+        }
+        for mode in rounds[0]
+    }
+    print(
+        json.dumps(
+            {"envelopes": total, "batch": ACTIVITY_BATCH, "median": medians, "rounds": rounds}, indent=1
+        )
+    )
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--events", type=int, default=30_000)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--postgres", help="a PostgreSQL server URL: also measure the PostgreSQL modes")
+    asyncio.run(main(parser.parse_args()))
