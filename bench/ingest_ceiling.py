@@ -50,7 +50,6 @@ sys.path.insert(0, str(BENCH_DIR / "scenarios"))
 
 import analytics as scenario  # noqa: E402
 import asyncpg  # noqa: E402
-from aiokafka import AIOKafkaConsumer  # noqa: E402
 from benchlib import migrated_database  # noqa: E402
 from sqlalchemy.engine import make_url  # noqa: E402
 
@@ -115,17 +114,7 @@ async def _consume(
     bootstrap: str, topic: str, total: int, write: Writer | None, *, pipelined: bool = False
 ) -> tuple[float, float]:
     """Wall and process CPU seconds from the first fetched batch until every record is handled."""
-    consumer = AIOKafkaConsumer(
-        topic,
-        bootstrap_servers=bootstrap,
-        group_id=f"bench-ceiling-{uuid.uuid4().hex[:8]}",
-        enable_auto_commit=False,
-        auto_offset_reset="earliest",
-        fetch_max_wait_ms=20,
-        max_poll_records=ACTIVITY_BATCH,
-        session_timeout_ms=3000,
-        heartbeat_interval_ms=750,
-    )
+    consumer = scenario.bench_consumer(bootstrap, topic, "bench-ceiling", ACTIVITY_BATCH)
     await consumer.start()
     handled = 0
     started: float | None = None

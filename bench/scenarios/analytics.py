@@ -168,13 +168,13 @@ async def _produce(bootstrap: str, topic: str, records: list[tuple[bytes, bytes]
         await producer.stop()
 
 
-async def _raw_consume(bootstrap: str, topic: str, total: int, batch: int) -> tuple[float, float]:
-    """Wall and process CPU seconds from the first fetched batch to the last parsed record (fetches of
-    up to `batch` records, as the pipeline's consumer fetches)."""
-    consumer = AIOKafkaConsumer(
+def bench_consumer(bootstrap: str, topic: str, group: str, batch: int) -> AIOKafkaConsumer:
+    """A group consumer of a group of its own (`group` and a random suffix) reading `topic` from the
+    start, fetching up to `batch` records as the pipeline's consumer fetches, committing by hand."""
+    return AIOKafkaConsumer(
         topic,
         bootstrap_servers=bootstrap,
-        group_id=f"bench-raw-{uuid.uuid4().hex[:8]}",
+        group_id=f"{group}-{uuid.uuid4().hex[:8]}",
         enable_auto_commit=False,
         auto_offset_reset="earliest",
         fetch_max_wait_ms=20,
@@ -182,6 +182,12 @@ async def _raw_consume(bootstrap: str, topic: str, total: int, batch: int) -> tu
         session_timeout_ms=3000,
         heartbeat_interval_ms=750,
     )
+
+
+async def _raw_consume(bootstrap: str, topic: str, total: int, batch: int) -> tuple[float, float]:
+    """Wall and process CPU seconds from the first fetched batch to the last parsed record (fetches of
+    up to `batch` records, as the pipeline's consumer fetches)."""
+    consumer = bench_consumer(bootstrap, topic, "bench-raw", batch)
     await consumer.start()
     seen = 0
     started: float | None = None
