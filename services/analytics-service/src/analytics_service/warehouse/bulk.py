@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 from collections.abc import Collection, Mapping, Sequence
 from datetime import UTC, date, datetime
+from operator import itemgetter
 from typing import Any
 
 from sqlalchemy import Table, select
@@ -94,12 +95,17 @@ async def executemany(
         return
     sql, order = _compiled(statement, columns, dialect)
     if converted:
-        values = (
-            [tuple(row[i] for i in order) for row in rows] if order != tuple(range(len(columns))) else rows
-        )
+        # the values in the compiled statement's order, picked in C (`itemgetter` of several indexes
+        # returns a tuple): a fifth of a generator per row's time (the channel rollups' upserts)
+        if order == tuple(range(len(columns))):
+            values = list(rows)
+        elif len(order) == 1:  # (one index: itemgetter would return the value, not a tuple)
+            values = [(row[order[0]],) for row in rows]
+        else:
+            values = list(map(itemgetter(*order), rows))
     else:
         values = [tuple(sqlite_value(row[i]) for i in order) for row in rows]
-    await connection.exec_driver_sql(sql, list(values))
+    await connection.exec_driver_sql(sql, values)
 
 
 async def select_in(
