@@ -41,6 +41,14 @@ def counter_name() -> str:
     return f"c-{uuid.uuid4().hex[:10]}"
 
 
+async def new_counter(database: Database, value: int) -> str:
+    """A counter of a name of its own holding `value`, written in a lean transaction."""
+    name = counter_name()
+    async with database.transaction() as transaction:
+        await transaction.execute(ADD_COUNTER, {"name": name, "value": value})
+    return name
+
+
 async def value_of(database: Database, name: str) -> int | None:
     async with database.read() as connection:
         return await connection.scalar(select(COUNTERS.c.value).where(COUNTERS.c.name == name))
@@ -108,9 +116,7 @@ async def test_values_are_stored_and_read_as_a_session_stores_and_reads_them(dat
 async def test_a_broken_constraint_raises_sqlalchemys_integrity_error_and_the_pool_stays_usable(
     database: Database,
 ) -> None:
-    name = counter_name()
-    async with database.transaction() as transaction:
-        await transaction.execute(ADD_COUNTER, {"name": name, "value": 1})
+    name = await new_counter(database, 1)
     for _ in range(3):  # more attempts than a broken connection handed back could survive
         with pytest.raises(IntegrityError):
             async with database.transaction() as transaction:
@@ -145,9 +151,8 @@ async def test_a_missing_value_or_a_default_computed_in_python_is_refused_before
 async def test_racing_compare_and_sets_in_lean_transactions_and_sessions_take_each_unit_once(
     database: Database,
 ) -> None:
-    name, stock, racers = counter_name(), 5, 24
-    async with database.transaction() as transaction:
-        await transaction.execute(ADD_COUNTER, {"name": name, "value": stock})
+    stock, racers = 5, 24
+    name = await new_counter(database, stock)
 
     async def by_transaction() -> bool:
         async with database.transaction() as transaction:
@@ -337,9 +342,7 @@ async def test_a_lean_transaction_cancelled_while_waiting_for_a_lock_leaves_the_
 async def test_a_lean_transaction_cancelled_while_it_waits_for_another_writer_changes_nothing(
     database: Database,
 ) -> None:
-    name = counter_name()
-    async with database.transaction() as transaction:
-        await transaction.execute(ADD_COUNTER, {"name": name, "value": 5})
+    name = await new_counter(database, 5)
     holding, release = asyncio.Event(), asyncio.Event()
 
     async def holder() -> None:  # takes one unit and keeps its transaction open (its row lock, its turn)
