@@ -53,7 +53,7 @@ import asyncpg  # noqa: E402
 from benchlib import migrated_database  # noqa: E402
 from sqlalchemy.engine import make_url  # noqa: E402
 
-from analytics_service.config import ALEMBIC_INI, Settings  # noqa: E402
+from analytics_service.config import ALEMBIC_INI  # noqa: E402
 from analytics_service.events import ACTIVITY_BATCH  # noqa: E402
 from analytics_service.warehouse import activity, bulk  # noqa: E402
 from servicekit.broker import EmbeddedBroker  # noqa: E402
@@ -149,16 +149,6 @@ async def _consume(
         await consumer.stop()
 
 
-def _sqlite_connection(path: str) -> sqlite3.Connection:
-    connection = sqlite3.connect(path)
-    connection.execute("PRAGMA journal_mode=WAL")
-    connection.execute("PRAGMA synchronous=NORMAL")  # as servicekit's connections
-    cache_kib = Settings().database_sqlite_cache_kib
-    if cache_kib is not None:
-        connection.execute(f"PRAGMA cache_size=-{cache_kib}")
-    return connection
-
-
 def _sqlite_insert(connection: sqlite3.Connection, rows: Batch, days: bulk.DayTexts) -> None:
     """One batch's raw events in one transaction (values in SQLite's stored forms, see `bulk`)."""
     moment = bulk.sqlite_moment
@@ -169,7 +159,7 @@ def _sqlite_insert(connection: sqlite3.Connection, rows: Batch, days: bulk.DayTe
 
 
 def _sqlite_writer(path: str) -> tuple[Writer, Callable[[], None]]:
-    connection = _sqlite_connection(path)
+    connection = scenario.sqlite3_like_the_service(path)
     days = bulk.DayTexts()
 
     async def write(rows: Batch) -> None:
@@ -180,7 +170,7 @@ def _sqlite_writer(path: str) -> tuple[Writer, Callable[[], None]]:
 
 def _writer_process_main(path: str, pipe: Connection) -> None:
     """The child of `sqlite_writer_process`: each pickled batch received is inserted and acknowledged."""
-    connection = _sqlite_connection(path)
+    connection = scenario.sqlite3_like_the_service(path)
     days = bulk.DayTexts()
     try:
         while (message := pipe.recv_bytes()) != b"":

@@ -329,6 +329,18 @@ async def ingestion(quick: bool, tmp: Path) -> dict[str, Any]:
 FLOOR_TABLES = ("inbox", "activity_events")
 
 
+def sqlite3_like_the_service(path: str) -> sqlite3.Connection:
+    """A bare sqlite3 connection with the service's write settings: WAL, synchronous NORMAL (as
+    servicekit's connections) and analytics' page cache (a floor of the fold as it runs)."""
+    connection = sqlite3.connect(path)
+    connection.execute("PRAGMA journal_mode=WAL")
+    connection.execute("PRAGMA synchronous=NORMAL")
+    cache_kib = Settings().database_sqlite_cache_kib
+    if cache_kib is not None:
+        connection.execute(f"PRAGMA cache_size=-{cache_kib}")
+    return connection
+
+
 async def _storage_floor(
     tmp: Path, folded_url: str, total: int, raw_s: float, raw_cpu: float
 ) -> dict[str, Any]:
@@ -349,12 +361,7 @@ async def _storage_floor(
     finally:
         source.close()
     async with migrated_database("sqlite", tmp, "floor", ALEMBIC_INI, "") as url:
-        target = sqlite3.connect(make_url(url).database or "")
-        target.execute("PRAGMA journal_mode=WAL")
-        target.execute("PRAGMA synchronous=NORMAL")  # as servicekit's connections
-        cache_kib = Settings().database_sqlite_cache_kib
-        if cache_kib is not None:  # the service's page cache (a floor of the fold as it runs)
-            target.execute(f"PRAGMA cache_size=-{cache_kib}")
+        target = sqlite3_like_the_service(make_url(url).database or "")
         statements = {
             name: f"INSERT INTO {name} ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})"
             for name, (columns, _rows) in tables.items()
