@@ -1,6 +1,8 @@
 """Helpers of customer-service's tests."""
 
 import asyncio
+import base64
+import os
 import random
 import string
 import time
@@ -21,6 +23,11 @@ ALL_SCOPES = ("customers:read", "customers:write", "customers:pii", "orders:writ
 
 def unique() -> str:
     return uuid.uuid4().hex[:10]
+
+
+def new_master_key(kid: str) -> str:
+    """A `kid:base64` entry of MASTER_KEYS with a random 256-bit key."""
+    return f"{kid}:{base64.b64encode(os.urandom(32)).decode()}"
 
 
 def new_email() -> str:

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 
-from fastapi import FastAPI
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
 
 from customer_service.config import Settings
 from customer_service.consent.router import router as consent_router
 from customer_service.context import CustomerContext
+from customer_service.crypto import UnknownMasterKey
 from customer_service.customers.router import router as customers_router
 from customer_service.duplicates.router import router as duplicates_router
 from customer_service.events import consumers
@@ -21,7 +24,23 @@ from customer_service.orders.router import router as orders_router
 from customer_service.quality.router import router as quality_router
 from customer_service.risk.router import router as risk_router
 from servicekit.app import create_service_app
+from servicekit.errors import problem_response
 from servicekit.routes import whoami_router
+
+log = logging.getLogger(__name__)
+
+
+async def _unknown_master_key(request: Request, exc: Exception) -> JSONResponse:
+    """Stored PII wrapped by a master key this process was not given: an operator's configuration error,
+    answered with what to fix rather than a bare 500."""
+    log.error("%s on %s %s: add it back to CUSTOMER_MASTER_KEYS", exc, request.method, request.url.path)
+    return problem_response(
+        request,
+        503,
+        "Service Unavailable",
+        f"Stored customer data cannot be opened: {exc}. CUSTOMER_MASTER_KEYS must list every key that "
+        "still wraps data keys (GET /v1/admin/keys counts them by key id).",
+    )
 
 
 async def _stop_import_workers(app: FastAPI) -> None:
@@ -60,6 +79,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         on_shutdown=[_stop_import_workers],
         business_metrics=CUSTOMER_METRICS,
     )
+    app.add_exception_handler(UnknownMasterKey, _unknown_master_key)
     app.state.customer_context = context
     return app
 
