@@ -16,6 +16,11 @@ mode is one aiokafka group consumer fetching the service's batch size (`ACTIVITY
 - `sqlite_writer_process`: the same writes in a child process (the machine's other core), fed each
   batch pickled over a pipe, one batch in flight: the consumer decodes the next batch while the child
   writes the last; what moving the writes off the decoding core buys.
+- `sqlite_batch_log`: `decode`, then each batch kept as one row: the raw record values of its new
+  messages, newline-joined and zlib-compressed (level 1), plus one `INSERT OR IGNORE` per message id into
+  a one-column key table (the durable dedup record), one transaction per batch. The same facts as
+  `sqlite` (the raw events, once each) without a B-tree entry per event in five indexes: what a
+  different raw-event layout, a log of batch segments, would buy.
 - `postgresql`: `decode`, then each batch's raw events in one `INSERT ... SELECT FROM unnest(...)` through
   asyncpg, awaited before the next fetch (needs `--postgres`).
 - `postgresql_pipelined`: the same with one batch in flight: the server inserts a batch while the
@@ -39,6 +44,7 @@ import sys
 import tempfile
 import time
 import uuid
+import zlib
 from collections.abc import Awaitable, Callable
 from multiprocessing.connection import Connection
 from pathlib import Path
@@ -110,8 +116,50 @@ def _decoded(records: Any, seen: set[str], received: dict[str, Any]) -> Batch:
     return rows
 
 
+def _decoded_log(records: Any, seen: set[str], received: dict[str, Any]) -> Batch:
+    """A fetched batch decoded as `_decoded` decodes it; for `sqlite_batch_log`, one row: the new messages'
+    ids and their raw record values, newline-joined and compressed."""
+    ids: list[tuple[str]] = []
+    values: list[bytes] = []
+    for partition_records in records.values():
+        for record in partition_records:
+            raw = record.value or b""
+            tracked = activity._checked(activity.decode_record(raw).data, received)
+            if tracked.message_id in seen:
+                continue
+            seen.add(tracked.message_id)
+            ids.append((tracked.message_id,))
+            values.append(raw)
+    return [(ids, zlib.compress(b"\n".join(values), 1))] if ids else []
+
+
+def _sqlite_log_writer(path: str) -> tuple[Writer, Callable[[], None]]:
+    connection = scenario.sqlite3_like_the_service(path)
+    connection.executescript(
+        "CREATE TABLE bench_seen (message_id TEXT PRIMARY KEY) WITHOUT ROWID;"
+        "CREATE TABLE bench_event_log (id INTEGER PRIMARY KEY, events INTEGER NOT NULL, "
+        "segment BLOB NOT NULL);"
+    )
+
+    async def write(rows: Batch) -> None:
+        ((ids, segment),) = rows
+        with connection:
+            connection.executemany("INSERT OR IGNORE INTO bench_seen VALUES (?)", ids)
+            connection.execute(
+                "INSERT INTO bench_event_log (events, segment) VALUES (?, ?)", (len(ids), segment)
+            )
+
+    return write, connection.close
+
+
 async def _consume(
-    bootstrap: str, topic: str, total: int, write: Writer | None, *, pipelined: bool = False
+    bootstrap: str,
+    topic: str,
+    total: int,
+    write: Writer | None,
+    *,
+    pipelined: bool = False,
+    decode: Callable[[Any, set[str], dict[str, Any]], Batch] = _decoded,
 ) -> tuple[float, float]:
     """Wall and process CPU seconds from the first fetched batch until every record is handled."""
     consumer = scenario.bench_consumer(bootstrap, topic, "bench-ceiling", ACTIVITY_BATCH)
@@ -129,7 +177,7 @@ async def _consume(
                 continue
             if started is None:
                 started, cpu = time.perf_counter(), time.process_time()
-            rows = _decoded(batches, seen, received)
+            rows = decode(batches, seen, received)
             handled += sum(len(records) for records in batches.values())
             if write is not None and rows:
                 if in_flight is not None:
@@ -236,6 +284,12 @@ async def _round(
         write, close = _sqlite_writer(make_url(url).database or "")
         try:
             note("sqlite", *await _consume(bootstrap, topic, total, write))
+        finally:
+            close()
+    async with migrated_database("sqlite", tmp, f"ceiling{index}l", ALEMBIC_INI, "") as url:
+        write, close = _sqlite_log_writer(make_url(url).database or "")
+        try:
+            note("sqlite_batch_log", *await _consume(bootstrap, topic, total, write, decode=_decoded_log))
         finally:
             close()
     async with migrated_database("sqlite", tmp, f"ceiling{index}p", ALEMBIC_INI, "") as url:
