@@ -28,8 +28,10 @@ help:
 	@echo "make up       start the production-like compose stack (needs .env); make down stops it"
 	@echo "make clean    remove var/, caches and the virtualenv"
 
+# Byte-compiled at install: where PYTHONDONTWRITEBYTECODE is set (this machine's environment does) every
+# process would otherwise compile each module it imports again.
 sync:
-	@$(UV) sync --frozen --quiet
+	@$(UV) sync --frozen --quiet --compile-bytecode
 
 run: sync
 	$(RUN) ecom dev
