@@ -280,24 +280,18 @@ async def _round(
 
     note("raw", *await scenario._raw_consume(bootstrap, topic, total, ACTIVITY_BATCH))
     note("decode", *await _consume(bootstrap, topic, total, None))
-    async with migrated_database("sqlite", tmp, f"ceiling{index}", ALEMBIC_INI, "") as url:
-        write, close = _sqlite_writer(make_url(url).database or "")
-        try:
-            note("sqlite", *await _consume(bootstrap, topic, total, write))
-        finally:
-            close()
-    async with migrated_database("sqlite", tmp, f"ceiling{index}l", ALEMBIC_INI, "") as url:
-        write, close = _sqlite_log_writer(make_url(url).database or "")
-        try:
-            note("sqlite_batch_log", *await _consume(bootstrap, topic, total, write, decode=_decoded_log))
-        finally:
-            close()
-    async with migrated_database("sqlite", tmp, f"ceiling{index}p", ALEMBIC_INI, "") as url:
-        write, close = _sqlite_writer_process(make_url(url).database or "")
-        try:
-            note("sqlite_writer_process", *await _consume(bootstrap, topic, total, write, pipelined=True))
-        finally:
-            close()
+    sqlite_modes: list[tuple[str, Callable[[str], tuple[Writer, Callable[[], None]]], dict[str, Any]]] = [
+        ("sqlite", _sqlite_writer, {}),
+        ("sqlite_batch_log", _sqlite_log_writer, {"decode": _decoded_log}),
+        ("sqlite_writer_process", _sqlite_writer_process, {"pipelined": True}),
+    ]
+    for mode, writer, options in sqlite_modes:
+        async with migrated_database("sqlite", tmp, f"{mode}{index}", ALEMBIC_INI, "") as url:
+            write, close = writer(make_url(url).database or "")
+            try:
+                note(mode, *await _consume(bootstrap, topic, total, write, **options))
+            finally:
+                close()
     if postgres:
         for mode, pipelined in (("postgresql", False), ("postgresql_pipelined", True)):
             async with migrated_database("postgresql", tmp, f"ceiling{index}", ALEMBIC_INI, postgres) as url:
