@@ -406,7 +406,9 @@ async def test_under_load_the_relay_lets_the_next_batch_fill_before_publishing_i
     database: Database, producer: AIOKafkaProducer, kafka_bootstrap: str
 ) -> None:
     topic = await new_topic(kafka_bootstrap)
-    relay = OutboxRelay(database, producer, linger=0.5)
+    # Long enough for the five commits below on a slow, loaded machine: at 0.5 s, PostgreSQL's commits on
+    # a machine running five times slower than usual outlasted it (batches [10, 10, 4, 1]).
+    relay = OutboxRelay(database, producer, linger=3.0)
     batches: list[int] = []
     publish_batch = relay.publish_batch
 
