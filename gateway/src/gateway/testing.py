@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
+import socket
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -18,7 +19,7 @@ from starlette.types import ASGIApp
 
 from gateway.keys import ALGORITHM
 from gateway.runtime import Gateway
-from servicekit.broker import free_port
+from servicekit.broker import free_port as free_port  # re-exported for the tests
 
 
 def _b64(data: bytes) -> str:
@@ -94,8 +95,15 @@ async def serving(
     lifespan: Literal["auto", "on", "off"] = "on",
     timeout_keep_alive: int = 5,
 ) -> AsyncIterator[str]:
-    """Run `app` on a real 127.0.0.1 port with uvicorn in this event loop; yields its base URL."""
-    port = port or free_port()
+    """Run `app` on a real 127.0.0.1 port with uvicorn in this event loop; yields its base URL. Without a
+    `port` the socket is bound here and handed to uvicorn, so nothing can take the port in between."""
+    sockets = None
+    if port is None:
+        listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        listener.bind(("127.0.0.1", 0))
+        port = int(listener.getsockname()[1])
+        sockets = [listener]
     config = uvicorn.Config(
         app,
         host="127.0.0.1",
@@ -107,7 +115,7 @@ async def serving(
         timeout_keep_alive=timeout_keep_alive,
     )
     server = uvicorn.Server(config)
-    task = asyncio.create_task(server.serve())
+    task = asyncio.create_task(server.serve(sockets=sockets))
     try:
         deadline = time.monotonic() + 20
         while not server.started:
@@ -117,4 +125,8 @@ async def serving(
         yield f"http://127.0.0.1:{port}"
     finally:
         server.should_exit = True
-        await asyncio.wait_for(task, 20)
+        try:
+            await asyncio.wait_for(task, 20)
+        finally:
+            for listener in sockets or ():
+                listener.close()

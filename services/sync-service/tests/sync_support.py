@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import socket
 import uuid
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -20,6 +19,7 @@ from contracts import CloudEvent, build_event
 from contracts.catalog.inventory import LocationStock, StockChanged
 from contracts.catalog.prices import PriceChanged, PromotionEnded, PromotionStarted
 from contracts.catalog.products import ProductCreated, ProductDetails, ProductUpdated, VariantFacts
+from servicekit.broker import free_port
 from servicekit.db import Database
 from servicekit.testing import TestTokenIssuer, running_app
 from servicekit.testing.events import eventually, produce, wait_for_events
@@ -61,9 +61,7 @@ async def running_service(
 async def reference_server() -> AsyncIterator[tuple[str, ReferenceChannel]]:
     """The reference channel server on a free local port: its base URL and its state."""
     app = create_reference_channel()
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    port = free_port()
     server = uvicorn.Server(
         uvicorn.Config(
             app,
