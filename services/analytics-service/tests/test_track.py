@@ -91,6 +91,44 @@ async def test_bad_events_are_reported_by_index_and_the_others_accepted(
     assert staged == 3
 
 
+async def test_an_amount_that_is_no_amount_is_rejected_and_the_rest_kept(
+    client: httpx.AsyncClient, token_issuer: TestTokenIssuer, database: Database
+) -> None:
+    """An Order Completed's `revenue` (or `total`) that is text, negative, out of range or not a number
+    was stored as no revenue and the event accepted: the event is rejected, naming the property."""
+
+    def completed(**properties: Any) -> dict[str, Any]:
+        return event(
+            "Order Completed", session_id=unique("sess-"), properties={"order_id": unique("o-"), **properties}
+        )
+
+    batch = [
+        completed(revenue=42.5),
+        completed(revenue="abc"),
+        completed(revenue=-5),
+        completed(total="1e400"),
+        completed(revenue=True),
+        completed(revenue={"amount": 3}),
+        completed(total="19.90"),
+        completed(revenue=10_000_000_000),
+    ]
+
+    response = await _track(client, token_issuer, batch)
+
+    assert response.status_code == 202, response.text
+    body = response.json()
+    assert body["accepted"] == 2
+    reasons = {r["index"]: " ".join(r["errors"]) for r in body["rejected"]}
+    assert sorted(reasons) == [1, 2, 3, 4, 5, 7]
+    assert "properties.revenue" in reasons[1]
+    assert "not a number" in reasons[1]
+    assert "between 0 and" in reasons[2]
+    assert "properties.total" in reasons[3]
+    assert "a number" in reasons[4]
+    assert "a number" in reasons[5]
+    assert "between 0 and" in reasons[7]
+
+
 async def test_a_timestamp_that_is_a_number_or_a_bare_date_is_rejected_and_the_rest_kept(
     client: httpx.AsyncClient, token_issuer: TestTokenIssuer, database: Database
 ) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from prometheus_client import Counter
@@ -21,6 +22,9 @@ from servicekit.metrics import increment_on_commit
 
 PRODUCT_EVENTS = frozenset({"Product Viewed", "Product Added", "Product Removed"})
 PROPERTIES_DEPTH = 4
+# The properties the store reads an amount from (an Order Completed's revenue, or its total without one)
+AMOUNT_PROPERTIES = ("revenue", "total")
+MAX_AMOUNT = Decimal("9999999999.99")
 
 EVENTS_ACCEPTED = Counter("analytics_events_accepted_total", "Events accepted by POST /v1/track")
 EVENTS_REJECTED = Counter("analytics_events_rejected_total", "Events rejected by POST /v1/track (bad input)")
@@ -81,7 +85,23 @@ def check_event(raw: Any, *, now: datetime, limits: TrackLimits) -> tuple[TrackE
         errors.append(
             "properties.order_id: Order Completed needs the order id (a string of 1 to 64 characters)"
         )
+    for key in AMOUNT_PROPERTIES:
+        if key in props and (problem := _amount_problem(props[key])) is not None:
+            errors.append(f"properties.{key}: {problem}")
     return (None, errors) if errors else (event.model_copy(update={"timestamp": moment}), [])
+
+
+def _amount_problem(value: Any) -> str | None:
+    """Why `value` is no amount of money (a JSON number or numeric text from 0 to 9,999,999,999.99)."""
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        return "an amount is a number (or numeric text)"
+    try:
+        amount = Decimal(value.strip() if isinstance(value, str) else str(value))
+    except InvalidOperation:
+        return f"{str(value)[:40]!r} is not a number"
+    if not amount.is_finite() or not 0 <= amount <= MAX_AMOUNT:
+        return "an amount lies between 0 and 9,999,999,999.99"
+    return None
 
 
 def to_tracked(event: TrackEvent, *, received_at: datetime) -> ActivityTracked:
