@@ -1,0 +1,215 @@
+"""The dashboard's load time in a real browser, against the time Chromium takes to evaluate the plotly.js
+it draws with, alone on a blank page (the baseline, in the same run and the same browser).
+
+A seeded dev stack (`ecom dev` on bench ports and a fresh var dir) is started in a child process. Then
+Playwright drives Debian's Chromium (`/usr/bin/chromium`, as in the e2e test): each round opens a fresh
+browser context (cold cache, as a first visit), signs in through the gateway as the seeded admin and
+waits until every panel of `/dashboard` is drawn (the page clears `data-loading`); the time is from the
+dashboard's navigation start. It then reloads the page (a repeat visit: the browser's cache and its
+compiled-code cache warm) and times that too. The baseline page holds nothing but the installed
+`plotly` package's `plotly.min.js`, served by a plain local HTTP server, timed in a fresh context the
+same way (first load) and on reload.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import http.server
+import os
+import re
+import shutil
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+import plotly
+from benchlib import bench_port, child_process, summarize
+
+NAME = "dashboard_load"
+DESCRIPTION = (
+    "The dashboard's first load and reload in Chromium (every panel drawn) against evaluating the bare "
+    "plotly.min.js it draws with on a blank page"
+)
+TIMEOUT_S = 900.0
+CHROMIUM = "/usr/bin/chromium"
+BROWSER_ARGS = ["--no-sandbox", "--disable-background-networking"]
+PLOTLY_JS = Path(plotly.__file__).parent / "package_data" / "plotly.min.js"
+ADMIN = "admin@ecom.local"
+BLANK_PAGE = (
+    b"<!doctype html><html><head><script>window.t0 = performance.now()</script>"
+    b'<script src="plotly.min.js"></script><script>window.t1 = performance.now()</script></head>'
+    b"<body></body></html>"
+)
+STACK_PORTS = ("gateway", "customer", "product", "sync", "analytics", "broker", "reference-channel")
+# The time from the navigation's start until the script after plotly.min.js ran
+_BLANK_TIMING = "() => window.t1"
+# The time from the dashboard navigation's start until the panels are drawn (read once they are)
+_NOW = "() => performance.now()"
+
+
+@contextlib.contextmanager
+def _blank_server(root: Path) -> Iterator[str]:
+    port = bench_port()
+    handler = functools.partial(_QuietHandler, directory=str(root))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", port), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+class _QuietHandler(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, format: str, *args: Any) -> None:  # the base class's signature
+        pass
+
+
+async def _wait_for(log: Path, pattern: str, process: Any, timeout_s: float) -> re.Match[str]:
+    deadline = time.monotonic() + timeout_s
+    compiled = re.compile(pattern)
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"ecom dev exited; see {log}")
+        found = compiled.search(await asyncio.to_thread(log.read_text, errors="replace"))
+        if found:
+            return found
+        await asyncio.sleep(0.5)
+    raise RuntimeError(f"{pattern!r} did not appear in {log} within {timeout_s} s")
+
+
+async def _analytics_has_orders(gateway: str, password: str, timeout_s: float) -> None:
+    """Until the seeded orders have reached analytics-service's rollups (its consumers fold them after
+    the seed)."""
+    async with httpx.AsyncClient(base_url=gateway, timeout=30) as client:
+        answer = await client.post(
+            "/oauth/token", data={"grant_type": "password", "username": ADMIN, "password": password}
+        )
+        answer.raise_for_status()
+        headers = {"Authorization": f"Bearer {answer.json()['access_token']}"}
+        today = datetime.now(UTC).date()
+        start, end = (today - timedelta(days=29)).isoformat(), today.isoformat()
+        deadline = time.monotonic() + timeout_s
+        previous = None
+        while time.monotonic() < deadline:
+            kpis = await client.get(
+                "/api/analytics/v1/kpis", params={"start": start, "end": end}, headers=headers
+            )
+            if kpis.status_code == 200:
+                orders = kpis.json()["kpis"]["orders"]["value"]
+                if orders and orders == previous:  # two readings a few seconds apart agree
+                    return
+                previous = orders
+            await asyncio.sleep(3)
+    raise RuntimeError("the seeded orders did not reach analytics-service")
+
+
+async def _dashboard_rounds(gateway: str, password: str, rounds: int) -> dict[str, list[float]]:
+    from playwright.async_api import async_playwright
+
+    first: list[float] = []
+    reload: list[float] = []
+    async with async_playwright() as playwright:
+        browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=BROWSER_ARGS)
+        try:
+            for _ in range(rounds):
+                context = await browser.new_context(viewport={"width": 1440, "height": 900})
+                page = await context.new_page()
+                await page.goto(f"{gateway}/dashboard")
+                await page.fill("input[name=email]", ADMIN)
+                await page.fill("input[name=password]", password)
+                await page.click("button[type=submit]")
+                await page.wait_for_url("**/dashboard**")
+                await page.wait_for_selector("body:not([data-loading])", state="attached", timeout=60_000)
+                first.append(await page.evaluate(_NOW))
+                await page.reload()
+                await page.wait_for_selector("body:not([data-loading])", state="attached", timeout=60_000)
+                reload.append(await page.evaluate(_NOW))
+                await context.close()
+        finally:
+            await browser.close()
+    return {"first": first, "reload": reload}
+
+
+async def _blank_rounds(url: str, rounds: int) -> dict[str, list[float]]:
+    from playwright.async_api import async_playwright
+
+    first: list[float] = []
+    reload: list[float] = []
+    async with async_playwright() as playwright:
+        browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=BROWSER_ARGS)
+        try:
+            for _ in range(rounds):
+                context = await browser.new_context()
+                page = await context.new_page()
+                await page.goto(f"{url}/index.html")
+                first.append(await page.evaluate(_BLANK_TIMING))
+                await page.reload()
+                reload.append(await page.evaluate(_BLANK_TIMING))
+                await context.close()
+        finally:
+            await browser.close()
+    return {"first": first, "reload": reload}
+
+
+async def run(quick: bool) -> dict[str, Any]:
+    if not await asyncio.to_thread(Path(CHROMIUM).exists):
+        raise RuntimeError(f"{CHROMIUM} is missing: run scripts/install-browser.sh")
+    rounds = 3 if quick else 8
+    tmp = Path(tempfile.mkdtemp(prefix="bench-dashboard-"))
+    try:
+        blank_root = tmp / "blank"
+        blank_root.mkdir()
+        (blank_root / "index.html").write_bytes(BLANK_PAGE)
+        shutil.copyfile(PLOTLY_JS, blank_root / "plotly.min.js")
+        ports = {name: bench_port() for name in STACK_PORTS}
+        argv = [sys.executable, "-m", "ecom_cli", "dev", "--var-dir", str(tmp / "var")]
+        for name, port in ports.items():
+            argv += [f"--{name}-port", str(port)]
+        log = tmp / "dev.log"
+        gateway = f"http://127.0.0.1:{ports['gateway']}"
+        with child_process(argv, dict(os.environ), log) as process:
+            found = await _wait_for(log, r"seed admin: .* with password (\S+)", process, 600)
+            password = found.group(1)
+            await _wait_for(log, r"analytics is ready", process, 600)
+            await _analytics_has_orders(gateway, password, 300)
+            dashboard = await _dashboard_rounds(gateway, password, rounds)
+        with _blank_server(blank_root) as url:
+            blank = await _blank_rounds(url, rounds)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+    figures = {
+        "dashboard_first_load_ms": summarize(dashboard["first"]),
+        "dashboard_reload_ms": summarize(dashboard["reload"]),
+        "bare_plotly_first_load_ms": summarize(blank["first"]),
+        "bare_plotly_reload_ms": summarize(blank["reload"]),
+        "rounds": rounds,
+        "plotly_min_js_bytes": PLOTLY_JS.stat().st_size,
+    }
+    first_p50 = figures["dashboard_first_load_ms"]["p50"]
+    reload_p50 = figures["dashboard_reload_ms"]["p50"]
+    bare_p50 = figures["bare_plotly_first_load_ms"]["p50"]
+    return {
+        "parameters": {"rounds": rounds, "browser": CHROMIUM},
+        "figures": figures,
+        "headline": {
+            "dashboard first load p50 ms (goal < 1000)": first_p50,
+            "dashboard reload p50 ms (goal < 1000)": reload_p50,
+            "bare plotly.min.js first load p50 ms": bare_p50,
+            "dashboard first load / bare plotly first load": first_p50 / bare_p50,
+        },
+        "notes": [
+            "Times are from each navigation's start (performance.now() in the page).",
+            "The dashboard's first load is a fresh browser context signed in through the gateway.",
+        ],
+    }
