@@ -57,15 +57,22 @@ _ports_taken: set[int] = set()
 
 def bench_port(host: str = "127.0.0.1") -> int:
     """A free TCP port for a server a scenario starts: from the range `BENCH_PORTS` names ("18200-18299")
-    when set (several people benchmarking on one machine each keep to their own block), else one the OS
-    picks."""
+    when set (several people benchmarking on one machine each keep to their own block), else
+    `servicekit.broker.free_port`'s pick below the kernel's ephemeral range (where an outgoing connection
+    could take the port before the server listens)."""
     spec = os.environ.get(PORTS_ENV, "").strip()
-    candidates: range | list[int] = [0]
-    if spec:
-        low, _, high = spec.partition("-")
-        candidates = range(int(low), int(high or low) + 1)
-    for port in candidates:
-        if port and port in _ports_taken:
+    if not spec:
+        from servicekit.broker import free_port
+
+        for _ in range(100):
+            chosen = free_port(host)
+            if chosen not in _ports_taken:
+                _ports_taken.add(chosen)
+                return chosen
+        raise RuntimeError("no free port found")
+    low, _, high = spec.partition("-")
+    for port in range(int(low), int(high or low) + 1):
+        if port in _ports_taken:
             continue
         with socket.socket() as probe:
             try:
