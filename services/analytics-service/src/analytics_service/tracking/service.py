@@ -15,7 +15,7 @@ from analytics_service.channels import DEFAULT_CHANNEL, channel_key
 from analytics_service.tracking.schemas import RejectedEvent, TrackEvent, TrackResult
 from contracts import build_event
 from contracts.catalog.activity import ACTIVITY_NAMES, ActivityTracked
-from servicekit.bounds import JSONLimitError, check_json
+from servicekit.bounds import MAX_AMOUNT, JSONLimitError, check_json
 from servicekit.events import outbox
 from servicekit.lean import Transaction
 from servicekit.metrics import increment_on_commit
@@ -24,7 +24,6 @@ PRODUCT_EVENTS = frozenset({"Product Viewed", "Product Added", "Product Removed"
 PROPERTIES_DEPTH = 4
 # The properties the store reads an amount from (an Order Completed's revenue, or its total without one)
 AMOUNT_PROPERTIES = ("revenue", "total")
-MAX_AMOUNT = Decimal("9999999999.99")
 
 EVENTS_ACCEPTED = Counter("analytics_events_accepted_total", "Events accepted by POST /v1/track")
 EVENTS_REJECTED = Counter("analytics_events_rejected_total", "Events rejected by POST /v1/track (bad input)")
@@ -92,7 +91,7 @@ def check_event(raw: Any, *, now: datetime, limits: TrackLimits) -> tuple[TrackE
 
 
 def _amount_problem(value: Any) -> str | None:
-    """Why `value` is no amount of money (a JSON number or numeric text from 0 to 9,999,999,999.99)."""
+    """Why `value` is no amount of money (a JSON number or numeric text from 0 to `MAX_AMOUNT`)."""
     if isinstance(value, bool) or not isinstance(value, int | float | str):
         return "an amount is a number (or numeric text)"
     try:
@@ -100,7 +99,7 @@ def _amount_problem(value: Any) -> str | None:
     except InvalidOperation:
         return f"{str(value)[:40]!r} is not a number"
     if not amount.is_finite() or not 0 <= amount <= MAX_AMOUNT:
-        return "an amount lies between 0 and 9,999,999,999.99"
+        return f"an amount lies between 0 and {MAX_AMOUNT:,}"
     return None
 
 
