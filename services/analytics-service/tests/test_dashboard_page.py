@@ -1,4 +1,5 @@
-"""The dashboard page and its assets: analytics:read only, plotly.js from the installed package."""
+"""The dashboard page and its assets: analytics:read only, but for plotly.js (from the installed package)
+and warmup.js, which the sign-in page loads ahead."""
 
 from __future__ import annotations
 
@@ -37,10 +38,11 @@ async def test_the_page_links_its_versioned_assets(
     assert response.headers["cache-control"] == "no-store"
     scripts = re.findall(r'<script src="([^"]+)"', response.text)
     assert [s.split("?")[0] for s in scripts] == [
+        "/dashboard/assets/dashboard.js",  # first: its requests go out before plotly.js is evaluated
         "/dashboard/assets/plotly.min.js",
-        "/dashboard/assets/dashboard.js",
     ]
-    assert all(re.search(r"\?v=[0-9a-f]{12}$", s) for s in scripts)
+    assert re.search(r"\?v=[0-9a-f]{12}$", scripts[0])
+    assert scripts[1] == "/dashboard/assets/plotly.min.js"  # one URL, the one the sign-in page loads
     assert 'data-currency="EUR"' in response.text
 
 
@@ -94,14 +96,47 @@ async def test_an_unknown_asset_is_404(http: httpx.AsyncClient, token_issuer: Te
     assert response.headers["content-type"] == "application/problem+json"
 
 
-@pytest.mark.parametrize("path", ["/dashboard", "/dashboard/assets/dashboard.js"])
+@pytest.mark.parametrize(
+    "path", ["/dashboard", "/dashboard/assets/dashboard.js", "/dashboard/assets/dashboard.css"]
+)
 async def test_without_a_token_the_dashboard_is_401(http: httpx.AsyncClient, path: str) -> None:
     response = await http.get(path)
 
     assert response.status_code == 401
 
 
-@pytest.mark.parametrize("path", ["/dashboard", "/dashboard/assets/plotly.min.js"])
+@pytest.mark.parametrize("name", ["plotly.min.js", "warmup.js"])
+async def test_the_assets_the_sign_in_page_loads_ahead_are_public_and_revalidated(
+    http: httpx.AsyncClient, name: str
+) -> None:
+    first = await http.get(f"/dashboard/assets/{name}", headers={"Accept-Encoding": "identity"})
+    again = await http.get(
+        f"/dashboard/assets/{name}",
+        headers={"Accept-Encoding": "identity", "If-None-Match": f'"other", {first.headers["etag"]}'},
+    )
+    zipped = await http.get(
+        f"/dashboard/assets/{name}",
+        headers={"Accept-Encoding": "gzip", "If-None-Match": first.headers["etag"]},
+    )
+
+    assert first.status_code == 200
+    assert first.headers["cache-control"] == "no-cache"
+    assert re.fullmatch(r'"[0-9a-f]{64}"', first.headers["etag"])
+    assert (again.status_code, again.content) == (304, b"")
+    assert again.headers["etag"] == first.headers["etag"]
+    # The compressed body is another representation: another tag, so the identity one does not match.
+    assert zipped.status_code == 200
+    assert zipped.headers["etag"] == first.headers["etag"][:-1] + '-gzip"'
+
+
+async def test_an_unknown_tag_gets_the_whole_asset(http: httpx.AsyncClient) -> None:
+    response = await http.get("/dashboard/assets/plotly.min.js", headers={"If-None-Match": '"stale"'})
+
+    assert response.status_code == 200
+    assert response.content
+
+
+@pytest.mark.parametrize("path", ["/dashboard", "/dashboard/assets/dashboard.js"])
 async def test_without_analytics_read_the_dashboard_is_403(
     http: httpx.AsyncClient, token_issuer: TestTokenIssuer, path: str
 ) -> None:

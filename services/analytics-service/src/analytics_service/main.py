@@ -7,6 +7,7 @@ from fastapi import FastAPI
 from analytics_service.clv.router import router as clv_router
 from analytics_service.clv.service import StoredPredictedClv
 from analytics_service.config import Settings
+from analytics_service.dashboard.router import PUBLIC_ASSET_PATHS
 from analytics_service.dashboard.router import router as dashboard_router
 from analytics_service.events import consumers
 from analytics_service.fitting.router import router as models_router
@@ -21,6 +22,7 @@ from analytics_service.segments.router import router as segments_router
 from analytics_service.spend.router import router as spend_router
 from analytics_service.tracking.router import router as tracking_router
 from servicekit.app import create_service_app
+from servicekit.authgate import public_paths
 from servicekit.routes import whoami_router
 
 
@@ -54,6 +56,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         business_metrics=ANALYTICS_METRICS,
         on_startup=[refit_on_schedule],
         on_shutdown=[stop_schedule],
+        is_public=public_paths(PUBLIC_ASSET_PATHS),  # what the sign-in page loads ahead
     )
     app.state.settings = settings
     return app

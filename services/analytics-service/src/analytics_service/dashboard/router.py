@@ -1,6 +1,11 @@
 """The dashboard page and its assets (its script, its style and the plotly.js bundled in the installed
 `plotly` package, read from the package at runtime: no CDN, no copied JS). Reached through the gateway's
-/dashboard with the browser session; the page's script reads the services' APIs through the gateway."""
+/dashboard with the browser session; the page's script reads the services' APIs through the gateway.
+
+plotly.js is public (the unmodified library, nothing of the shop's) and keeps one URL, revalidated by
+its ETag: the gateway's sign-in page for the dashboard loads it while the person types, with warmup.js
+(also public: it draws sample charts off-screen), so the browser has it fetched and compiled, drawing
+code included, by the time the dashboard asks for the same URL."""
 
 from __future__ import annotations
 
@@ -33,7 +38,11 @@ ASSETS: dict[str, tuple[Path, str]] = {
     "dashboard.js": (STATIC / "dashboard.js", "text/javascript"),
     "dashboard.css": (STATIC / "dashboard.css", "text/css"),
     "plotly.min.js": (plotly_js(), "text/javascript"),
+    "warmup.js": (STATIC / "warmup.js", "text/javascript"),
 }
+# Served to anyone at unversioned URLs (revalidated on each use): see the module's docstring.
+PUBLIC_ASSETS = frozenset({"plotly.min.js", "warmup.js"})
+PUBLIC_ASSET_PATHS = frozenset(f"/dashboard/assets/{name}" for name in PUBLIC_ASSETS)
 # The page's own script and style only, plotly's injected style rules, data: icons of its toolbar.
 CSP = (
     "default-src 'none'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
@@ -45,6 +54,19 @@ CSP = (
 def asset_version(name: str) -> str:
     """A short hash of the asset's bytes: its URL changes when it does, so browsers may keep it."""
     return hashlib.sha256(ASSETS[name][0].read_bytes()).hexdigest()[:12]
+
+
+@cache
+def entity_tag(name: str, *, compressed: bool) -> str:
+    """The asset's strong ETag: its full hash, told apart for its gzip-compressed form."""
+    digest = hashlib.sha256(ASSETS[name][0].read_bytes()).hexdigest()
+    return f'"{digest}-gzip"' if compressed else f'"{digest}"'
+
+
+def none_match(if_none_match: str, tag: str) -> bool:
+    """Whether an If-None-Match header names the tag (weakly compared, as RFC 9110 says) or is `*`."""
+    names = [part.strip().removeprefix("W/") for part in if_none_match.split(",")]
+    return "*" in names or tag in names
 
 
 @cache
@@ -77,7 +99,8 @@ async def dashboard_page(request: Request, _: ReadCaller) -> HTMLResponse:
     settings: Settings = request.app.state.settings
     page = _page_template()
     for name in ASSETS:
-        page = page.replace(f"{{{name}}}", f"/dashboard/assets/{name}?v={asset_version(name)}")
+        version = "" if name in PUBLIC_ASSETS else f"?v={asset_version(name)}"
+        page = page.replace(f"{{{name}}}", f"/dashboard/assets/{name}{version}")
     page = page.replace("{currency}", html.escape(settings.reporting_currency, quote=True))
     return HTMLResponse(
         page,
@@ -91,19 +114,45 @@ async def dashboard_page(request: Request, _: ReadCaller) -> HTMLResponse:
     )
 
 
+def _public_asset_route(name: str) -> None:
+    async def public_asset(request: Request) -> Response:
+        return await _asset(request, name, "no-cache")
+
+    public_asset.__doc__ = (
+        f"{name}, to anyone: the sign-in page loads it ahead of the dashboard. One URL, so a browser "
+        "revalidates it (ETag) instead of keeping it for a fixed time."
+    )
+    router.add_api_route(
+        f"/assets/{name}", public_asset, methods=["GET"], responses={304: {"description": "Not modified"}}
+    )
+
+
+for _name in sorted(PUBLIC_ASSETS):
+    _public_asset_route(_name)
+
+
 @router.get("/assets/{name}", responses=problem_responses(401, 403, 404))
 async def dashboard_asset(name: str, request: Request, _: ReadCaller) -> Response:
     """A script or style of the dashboard (gzip-compressed when the browser takes it)."""
-    if name not in ASSETS:
+    if name not in ASSETS or name in PUBLIC_ASSETS:  # the public ones are answered by their own routes
         raise NotFound(f"The dashboard has no asset named {name!r}.")
+    # Versioned URLs (?v=<hash>): a browser keeps them; private, as they are served to a caller.
+    return await _asset(request, name, "private, max-age=86400")
+
+
+async def _asset(request: Request, name: str, cache_control: str) -> Response:
     path, media_type = ASSETS[name]
+    compressed = accepts_gzip(request.headers.get("accept-encoding", ""))
+    tag = await run_in_threadpool(entity_tag, name, compressed=compressed)
     headers = {
-        # Versioned URLs (?v=<hash>): a browser keeps them; private, as they are served to a caller.
-        "Cache-Control": "private, max-age=86400",
+        "Cache-Control": cache_control,
+        "ETag": tag,
         "X-Content-Type-Options": "nosniff",
         "Vary": "Accept-Encoding",
     }
-    if accepts_gzip(request.headers.get("accept-encoding", "")):
+    if none_match(request.headers.get("if-none-match", ""), tag):
+        return Response(status_code=304, headers=headers)
+    if compressed:
         body = await run_in_threadpool(gzipped, name)
         return Response(body, media_type=media_type, headers=headers | {"Content-Encoding": "gzip"})
     return FileResponse(path, media_type=media_type, headers=headers)

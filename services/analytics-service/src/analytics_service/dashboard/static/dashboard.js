@@ -112,17 +112,22 @@
   });
   const CONFIG = { displaylogo: false, responsive: true, displayModeBar: false };
 
-  // plotly.js (4.8 MB) loads and runs beside this script (`async` in the page), so the API requests go
-  // out at once instead of after it: a chart waits for it only when it is about to be drawn.
+  // plotly.js (4.8 MB) runs after this script (both `defer`, in that order), so the API requests go out
+  // before it is evaluated: a chart waits for it only when it is about to be drawn.
   const plotlyReady = new Promise((resolve, reject) => {
     if (window.Plotly) { resolve(); return; }
     const tag = $("plotly-js");
     tag.addEventListener("load", () => resolve());
     tag.addEventListener("error", () => reject(new Error("the charting library did not load")));
   });
+  // Each draw first gives the event loop a turn: answers that arrived meanwhile are read and the
+  // requests that depend on them (the forecast's SKU, each channel's status) go out before the next
+  // chart takes the main thread.
+  const nextTurn = () => new Promise((resolve) => setTimeout(resolve, 0));
 
   async function draw(chartId, traces, layout) {
     await plotlyReady;
+    await nextTurn();
     const el = $(chartId);
     if (!el.classList.contains("js-plotly-plot")) el.replaceChildren();
     window.Plotly.react(el, traces, Object.assign(baseLayout(), layout || {}), CONFIG);
