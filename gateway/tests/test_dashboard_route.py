@@ -82,3 +82,45 @@ async def test_the_favicon_is_an_empty_answer(routed: RunningGateway) -> None:
     response = await routed.http.get("/favicon.ico")
 
     assert response.status_code == 204
+
+
+@pytest.mark.parametrize("asset", ["plotly.min.js", "warmup.js"])
+async def test_what_the_sign_in_page_loads_ahead_is_public_and_carries_no_credentials(
+    routed: RunningGateway, asset: str
+) -> None:
+    anonymous = await routed.http.get(f"/dashboard/assets/{asset}")
+    await _sign_in(routed, "analyst")
+    signed_in = await routed.http.get(f"/dashboard/assets/{asset}")
+
+    for response in (anonymous, signed_in):
+        assert response.status_code == 200
+        echoed = response.json()
+        assert echoed["path"] == f"/dashboard/assets/{asset}"
+        assert "authorization" not in echoed["headers"]  # a public asset never gets the caller's token
+        assert "cookie" not in echoed["headers"]
+        assert "ratelimit-limit" in response.headers
+
+
+async def test_a_look_alike_of_a_public_asset_still_needs_a_session(routed: RunningGateway) -> None:
+    for path in (
+        "/dashboard/assets/plotly.min.js.map",
+        "/dashboard/assets/plotly.min.js/x",
+        "/dashboard/assets/",
+    ):
+        response = await routed.http.get(path)
+
+        assert response.status_code == 401, path
+
+
+async def test_the_sign_in_page_on_the_way_to_the_dashboard_loads_plotly_ahead(
+    routed: RunningGateway,
+) -> None:
+    to_dashboard = await routed.http.get("/login", params={"next": "/dashboard?start=2026-01-01"})
+    to_docs = await routed.http.get("/login", params={"next": "/docs"})
+
+    assert '<script async id="plotly-js" src="/dashboard/assets/plotly.min.js"></script>' in to_dashboard.text
+    assert '<script defer src="/dashboard/assets/warmup.js"></script>' in to_dashboard.text
+    assert "<script" not in to_docs.text
+    # plotly.js draws a heatmap as a data: image; nothing else is loosened
+    assert "img-src 'self' data:" in to_dashboard.headers["content-security-policy"]
+    assert "script-src" not in to_dashboard.headers["content-security-policy"]  # 'self' only

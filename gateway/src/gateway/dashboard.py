@@ -1,6 +1,8 @@
 """/dashboard: analytics-service's dashboard, for a signed-in browser (or a Bearer caller) holding
 analytics:read (analysts and admins). The page and its assets are forwarded like /api/analytics/…,
-with the session turned into a Bearer token; a browser without a session is sent to the sign-in page."""
+with the session turned into a Bearer token; a browser without a session is sent to the sign-in page.
+Two assets are public, which the sign-in page loads ahead of the dashboard: the plotly.js it draws with
+(the library as the `plotly` package ships it) and warmup.js, which draws sample charts off-screen."""
 
 from __future__ import annotations
 
@@ -11,7 +13,7 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from gateway.auth import authenticate_request
-from gateway.limits import limit_caller
+from gateway.limits import client_ip, limit_caller
 from gateway.proxy import relay
 from gateway.runtime import Gateway
 from servicekit.errors import ServiceError, Unauthorized, problem_response
@@ -19,6 +21,9 @@ from servicekit.errors import ServiceError, Unauthorized, problem_response
 DASHBOARD_PATH = "/dashboard"
 DASHBOARD_SCOPE = "analytics:read"
 DASHBOARD_SERVICE = "analytics"
+PLOTLY_PATH = f"{DASHBOARD_PATH}/assets/plotly.min.js"
+WARMUP_PATH = f"{DASHBOARD_PATH}/assets/warmup.js"
+PUBLIC_ASSET_PATHS = frozenset({PLOTLY_PATH, WARMUP_PATH})
 
 
 def _raw_target(request: Request) -> bytes:
@@ -37,6 +42,8 @@ def _login_redirect(request: Request) -> Response:
 async def dashboard(request: Request) -> Response:
     """The dashboard page or one of its assets, from analytics-service."""
     gateway: Gateway = request.app.state.gateway
+    if request.url.path in PUBLIC_ASSET_PATHS:
+        return await _public_asset(gateway, request)
     try:
         caller, token = await authenticate_request(gateway, request)
     except Unauthorized as exc:
@@ -60,6 +67,18 @@ async def dashboard(request: Request) -> Response:
     upstream_url = gateway.upstreams[DASHBOARD_SERVICE]
     return await relay(
         request, DASHBOARD_SERVICE, upstream_url, _raw_target(request), token, b"", decision.raw_headers()
+    )
+
+
+async def _public_asset(gateway: Gateway, request: Request) -> Response:
+    """A public asset, to anyone: forwarded with no token, limited per client address like a caller."""
+    try:
+        decision = await limit_caller(gateway, f"ip:{client_ip(request)}")
+    except ServiceError as exc:
+        return problem_response(request, exc.status, exc.title, exc.detail, headers=exc.headers)
+    upstream_url = gateway.upstreams[DASHBOARD_SERVICE]
+    return await relay(
+        request, DASHBOARD_SERVICE, upstream_url, _raw_target(request), None, b"", decision.raw_headers()
     )
 
 
