@@ -300,6 +300,8 @@ async def test_the_dashboard_draws_every_chart_and_follows_the_date_range(stack:
 
             await page.goto(f"{stack.gateway_url}/dashboard")
             assert "/login?next=%2Fdashboard" in page.url  # not signed in: the sign-in page first
+            # which loaded the public plotly.js ahead (and drew its warm-up charts, with no console error)
+            assert await page.evaluate("() => typeof window.Plotly") == "object"
             await page.fill("input[name=email]", ANALYST)
             await page.fill("input[name=password]", ADMIN_PASSWORD)
             await page.click("button[type=submit]")
