@@ -240,6 +240,37 @@ async def test_status_reports_shares_latency_and_the_circuit(stack: Stack, kafka
     assert f'sync_listings{{channel="{channel["code"]}",status="in_sync"}}' in metrics
 
 
+async def test_every_channels_status_comes_in_one_call_as_each_alone_says(
+    stack: Stack, kafka_bootstrap: str
+) -> None:
+    channel, _, _ = await listed_in_sync(stack, kafka_bootstrap)
+    client, reader = stack.sync.client, stack.sync.reader
+
+    pages: list[dict[str, Any]] = []
+    cursor = None
+    while True:  # one channel a page, so the cursor is followed too
+        params = {"limit": "1", "status": "enabled", **({"cursor": cursor} if cursor else {})}
+        answer = await client.get("/v1/sync-status", params=params, headers=reader)
+        assert answer.status_code == 200, answer.text
+        pages += answer.json()["items"]
+        cursor = answer.json()["next_cursor"]
+        if not cursor:
+            break
+    alone = (await client.get(f"/v1/channels/{channel['id']}/status", headers=reader)).json()
+    listed = (await client.get("/v1/channels", params={"status": "enabled"}, headers=reader)).json()
+
+    assert [item["channel_id"] for item in pages] == [c["id"] for c in listed["items"]]
+    mine = next(item for item in pages if item["channel_id"] == channel["id"])
+    assert set(mine) == {*alone, "name"}
+    assert (mine["code"], mine["name"]) == (channel["code"], channel["name"])
+    assert mine["in_sync"] >= 1
+    assert alone["in_sync"] >= 1
+    counted = ("in_sync", "pending", "failed", "drifted", "unpublished")
+    assert mine["listings"] == sum(mine[name] for name in counted)
+    assert (await client.get("/v1/sync-status", params={"status": "nope"}, headers=reader)).status_code == 422
+    assert (await client.get("/v1/sync-status")).status_code == 401
+
+
 async def _listing_row(stack: Stack, channel_id: str, sku: str) -> Listing:
     async with stack.sync.database.session() as session:
         row = (

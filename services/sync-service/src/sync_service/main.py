@@ -18,6 +18,7 @@ from sync_service.inbound.router import router as inbound_router
 from sync_service.listings.router import router as listings_router
 from sync_service.logistics.router import router as logistics_router
 from sync_service.metrics import SYNC_METRICS
+from sync_service.push.router import overview_router as sync_status_router
 from sync_service.push.router import router as push_router
 from sync_service.push.router import start_pipeline, stop_pipeline
 from sync_service.sales.router import router as sales_router
@@ -58,6 +59,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             channels_router,
             listings_router,
             push_router,
+            sync_status_router,
             feed_router,
             drift_router,
             logistics_router,

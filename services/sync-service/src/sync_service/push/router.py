@@ -1,4 +1,5 @@
-"""Delivery and status routes: failed pushes listed and replayed, a channel's sync status."""
+"""Delivery and status routes: failed pushes listed and replayed, a channel's sync status, every
+channel's in one call."""
 
 from __future__ import annotations
 
@@ -12,15 +13,25 @@ from servicekit.dependencies import SessionDep
 from servicekit.errors import problem_responses
 from servicekit.http.pagination import Page, PageDep
 from sync_service.channels import service as channels
+from sync_service.channels.schemas import ChannelKind
+from sync_service.channels.schemas import ChannelStatus as RegistryStatus
 from sync_service.common import AdminCaller, ReadCaller, as_utc
 from sync_service.events import LISTINGS_CONSUMER
 from sync_service.listings.models import Listing
 from sync_service.push import deliveries
 from sync_service.push.models import Delivery
 from sync_service.push.pipeline import PushPipeline
-from sync_service.push.schemas import ChannelStatus, DeliveryOutcome, DeliveryRead, ReplayResult
+from sync_service.push.schemas import (
+    ChannelStatus,
+    ChannelSyncStatus,
+    DeliveryOutcome,
+    DeliveryRead,
+    ReplayResult,
+)
 
 router = APIRouter(prefix="/v1/channels", tags=["deliveries"])
+# Outside /v1/channels/, where a path segment is a channel id
+overview_router = APIRouter(prefix="/v1/sync-status", tags=["deliveries"])
 
 
 def to_read(delivery: Delivery) -> DeliveryRead:
@@ -101,6 +112,35 @@ async def channel_status(
     """How far the channel is in sync: listings per status, in-sync share, push latency (event time to
     acknowledgement) p50/p99, circuit breaker state."""
     channel = await channels.get_channel(session, channel_id=channel_id)
+    return await _status(session, request, channel_id=channel.id, code=channel.code)
+
+
+@overview_router.get(
+    "", response_model=Page[ChannelSyncStatus], responses=problem_responses(400, 401, 403, 422)
+)
+async def sync_status(
+    session: SessionDep,
+    _: ReadCaller,
+    page: PageDep,
+    request: Request,
+    kind: Annotated[ChannelKind | None, Query()] = None,
+    status: Annotated[RegistryStatus | None, Query()] = None,
+) -> Page[ChannelSyncStatus]:
+    """Every channel's sync status in one call (the dashboard's health panel): the channels as
+    `GET /v1/channels` lists them (same filters, cursor pages), each with what
+    `GET /v1/channels/{id}/status` says of it and its name."""
+    listed = await channels.list_channels(session, kind=kind, status=status, page=page)
+    items = [
+        ChannelSyncStatus(
+            name=channel.name,
+            **(await _status(session, request, channel_id=channel.id, code=channel.code)).model_dump(),
+        )
+        for channel in listed.items
+    ]
+    return Page[ChannelSyncStatus](items=items, next_cursor=listed.next_cursor)
+
+
+async def _status(session: SessionDep, request: Request, *, channel_id: str, code: str) -> ChannelStatus:
     counts = dict(
         (
             await session.execute(
@@ -114,8 +154,8 @@ async def channel_status(
     latency = await deliveries.latency_percentiles(session, channel_id=channel_id)
     pipeline: PushPipeline | None = getattr(request.app.state, "pipeline", None)
     return ChannelStatus(
-        channel_id=channel.id,
-        code=channel.code,
+        channel_id=channel_id,
+        code=code,
         listings=sum(counts.values()),
         in_sync=counts.get("in_sync", 0),
         pending=counts.get("pending", 0),

@@ -46,3 +46,9 @@ class ChannelStatus(BaseModel):
     latency_p50_ms: float | None = Field(description="Of the latest 1,000 successful pushes")
     latency_p99_ms: float | None
     circuit: Literal["closed", "open", "half_open"] = Field(description="This replica's circuit breaker")
+
+
+class ChannelSyncStatus(ChannelStatus):
+    """A channel's sync status with its name, as `GET /v1/sync-status` lists it."""
+
+    name: str
