@@ -4,17 +4,22 @@ and warmup.js, which the sign-in page loads ahead."""
 from __future__ import annotations
 
 import gzip
+import html
+import json
 import re
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
 from importlib import resources
 
 import httpx
 import pytest
 import pytest_asyncio
+from analytics_support import Deliverer, placed, unique
 
 from analytics_service.config import Settings
 from analytics_service.dashboard.router import STATIC
 from analytics_service.main import create_app
+from servicekit.db import Database
 from servicekit.testing import TestTokenIssuer, running_app
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
@@ -44,6 +49,34 @@ async def test_the_page_links_its_versioned_assets(
     assert re.search(r"\?v=[0-9a-f]{12}$", scripts[0])
     assert scripts[1] == "/dashboard/assets/plotly.min.js"  # one URL, the one the sign-in page loads
     assert 'data-currency="EUR"' in response.text
+
+
+async def test_the_page_carries_the_best_sellers_the_forecast_panel_offers(
+    http: httpx.AsyncClient, token_issuer: TestTokenIssuer, database_url: str
+) -> None:
+    hostile, plain, old = unique('"><script>x</script>{currency}'), unique("SKU-"), unique("OLD-")
+    now = datetime.now(UTC)  # the panel offers the last 90 days from today
+    database = Database(database_url)
+    try:
+        await Deliverer(database)(
+            [
+                placed(unique("o"), "c1", now - timedelta(days=3), [(hostile, 1, "900.00")]),
+                placed(unique("o"), "c2", now - timedelta(days=2), [(plain, 2, "400.00")]),
+                placed(unique("o"), "c3", now - timedelta(days=120), [(old, 1, "5000.00")]),  # too old
+            ]
+        )
+    finally:
+        await database.dispose()
+
+    response = await http.get("/dashboard", headers=token_issuer.auth_header("analytics:read"))
+
+    attribute = re.search(r'<select id="forecast-sku"[^>]* data-skus="([^"]*)"', response.text)
+    assert attribute is not None
+    skus = json.loads(html.unescape(attribute.group(1)))
+    assert skus.index(hostile) < skus.index(plain)  # by revenue
+    assert old not in skus
+    assert "<script>x" not in response.text  # the SKU is escaped, and `{currency}` in it left as it is
+    assert len(skus) <= 25
 
 
 async def test_plotly_js_is_the_one_inside_the_installed_package(

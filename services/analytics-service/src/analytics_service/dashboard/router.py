@@ -12,6 +12,8 @@ from __future__ import annotations
 import gzip
 import hashlib
 import html
+import json
+from datetime import UTC, datetime, timedelta
 from functools import cache
 from importlib import resources
 from pathlib import Path
@@ -22,6 +24,10 @@ from starlette.concurrency import run_in_threadpool
 
 from analytics_service.config import Settings
 from analytics_service.http import ReadCaller
+from analytics_service.insights import service as insights
+from analytics_service.periods import DateRange
+from servicekit.db import Database
+from servicekit.dependencies import DatabaseDep
 from servicekit.errors import NotFound, problem_responses
 
 router = APIRouter(prefix="/dashboard", tags=["dashboard"], include_in_schema=False)
@@ -93,8 +99,24 @@ def _page_template() -> str:
     return (STATIC / "dashboard.html").read_text(encoding="utf-8")
 
 
+# The forecast panel offers the best sellers of this many days, this many of them.
+FORECAST_DAYS = 90
+FORECAST_CHOICES = 25
+
+
+async def forecast_choices(database: Database) -> list[str]:
+    """The SKUs the forecast panel offers (the first is drawn): the best sellers of the last 90 days,
+    read from the rollups. They go in the page, so the forecast is asked for with the first requests
+    instead of after an answer that names them."""
+    today = datetime.now(UTC).date()
+    span = DateRange(today - timedelta(days=FORECAST_DAYS - 1), today)
+    async with database.read() as connection:
+        top = await insights.top_products(connection, span, limit=FORECAST_CHOICES)
+    return [item.sku for item in top]
+
+
 @router.get("", response_class=HTMLResponse, responses=problem_responses(401, 403))
-async def dashboard_page(request: Request, _: ReadCaller) -> HTMLResponse:
+async def dashboard_page(request: Request, database: DatabaseDep, _: ReadCaller) -> HTMLResponse:
     """The dashboard (open it through the gateway: /dashboard)."""
     settings: Settings = request.app.state.settings
     page = _page_template()
@@ -102,6 +124,9 @@ async def dashboard_page(request: Request, _: ReadCaller) -> HTMLResponse:
         version = "" if name in PUBLIC_ASSETS else f"?v={asset_version(name)}"
         page = page.replace(f"{{{name}}}", f"/dashboard/assets/{name}{version}")
     page = page.replace("{currency}", html.escape(settings.reporting_currency, quote=True))
+    # Last: a SKU is anyone's text, and nothing is looked for in it after this.
+    skus = json.dumps(await forecast_choices(database))
+    page = page.replace("{forecast-skus}", html.escape(skus, quote=True))
     return HTMLResponse(
         page,
         headers={

@@ -312,12 +312,19 @@
   async function loadForecast(gen) {
     const select = $("forecast-sku");
     if (!select.options.length) {
-      const top = await getJSON(API.analytics + "/products/top?" + query({ start: addDays(today(), -89), end: today(), limit: 25 }));
-      if (gen !== state.generation) return;
-      for (const item of top) {
+      // The page carries the 25 best sellers of 90 days (so the forecast is asked for at once); asked
+      // for here only if it does not.
+      let skus = null;
+      try { skus = JSON.parse(select.dataset.skus || "null"); } catch (_) { skus = null; }
+      if (!Array.isArray(skus)) {
+        const top = await getJSON(API.analytics + "/products/top?" + query({ start: addDays(today(), -89), end: today(), limit: 25 }));
+        if (gen !== state.generation) return;
+        skus = top.map((item) => item.sku);
+      }
+      for (const sku of skus) {
         const option = document.createElement("option");
-        option.value = item.sku;
-        option.textContent = item.sku;
+        option.value = sku;
+        option.textContent = sku;
         select.appendChild(option);
       }
       if (!select.options.length) {
@@ -356,14 +363,14 @@
   }
 
   async function loadSync(gen) {
-    const channels = (await getJSON(API.sync + "/channels?" + query({ status: "enabled", limit: 50 }))).items;
-    const statuses = await Promise.all(channels.map((c) => getJSON(API.sync + "/channels/" + encodeURIComponent(c.id) + "/status")));
+    // Every enabled channel with its sync status, in one call
+    const statuses = (await getJSON(API.sync + "/sync-status?" + query({ status: "enabled", limit: 50 }))).items;
     if (gen !== state.generation) return;
-    if (!channels.length) {
+    if (!statuses.length) {
       message("chart-sync", "No enabled sales channels.");
       return;
     }
-    const rows = channels.map((c, i) => ({ channel: c, status: statuses[i] })).reverse();
+    const rows = statuses.map((s) => ({ channel: s, status: s })).reverse();
     const names = rows.map((r) => r.channel.name + " (" + (r.status.in_sync_share * 100).toFixed(0) + "%" + (r.status.circuit === "closed" ? "" : ", circuit " + r.status.circuit.replace("_", " ")) + ")");
     const parts = [
       ["in_sync", "In sync", "#12a594"],
