@@ -6,7 +6,9 @@ import asyncio
 import base64
 import hashlib
 import hmac
+import http.server
 import json
+import threading
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -18,6 +20,7 @@ from fastapi import APIRouter, FastAPI, Security
 
 from servicekit.app import create_service_app
 from servicekit.auth import Caller, JWKSClient, RevocationList, StaticKeys, TokenVerifier, require
+from servicekit.broker import free_port
 from servicekit.errors import Unauthorized, problem_responses
 from servicekit.settings import ServiceSettings
 from servicekit.testing import TestTokenIssuer, running_app
@@ -288,3 +291,47 @@ async def test_a_token_verified_before_is_refused_once_expired() -> None:
 
     with pytest.raises(Unauthorized, match="expired"):
         await verifier.verify(token)
+
+
+class _RevocationsHandler(http.server.BaseHTTPRequestHandler):
+    """The gateway's revocation list, as a real HTTP server answers it; counts the connections."""
+
+    connections = 0
+    protocol_version = "HTTP/1.1"  # keeps the connection open, as uvicorn does
+
+    def setup(self) -> None:
+        type(self).connections += 1
+        super().setup()
+
+    def do_GET(self) -> None:
+        body = json.dumps({"subjects": ["disabled-user"], "token_ids": []}).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, format: str, *args: Any) -> None:  # the base class's signature
+        pass
+
+
+async def test_the_revocation_list_keeps_one_http_client_and_closes_it() -> None:
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", free_port()), _RevocationsHandler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}/.well-known/revocations.json"
+        revocations = RevocationList(url, cache_seconds=0)  # fetched on every check
+        assert await revocations.is_revoked("disabled-user", None)
+        client = revocations._client
+        assert not await revocations.is_revoked("someone", None)
+        assert await revocations.is_revoked("disabled-user", None)
+
+        assert revocations._client is client  # not a new client (and TLS context) per fetch
+        assert _RevocationsHandler.connections == 1  # and its pooled connection was reused
+        await revocations.aclose()
+        assert client is not None
+        assert client.is_closed
+    finally:
+        server.shutdown()
+        server.server_close()

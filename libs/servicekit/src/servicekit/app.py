@@ -125,6 +125,9 @@ def create_service_app(
                     task.cancel()
                 except Exception:
                     log.exception("background task %s failed", task.get_name())
+            verifier = getattr(app.state, "token_verifier", None)
+            if isinstance(verifier, TokenVerifier):
+                await verifier.aclose()
             await database.dispose()
             log.info("%s stopped", settings.service_name)
 
