@@ -34,7 +34,7 @@ from typing import Any
 
 import httpx
 import plotly
-from benchlib import bench_port, child_process, summarize
+from benchlib import bench_port, child_process, summarize, tree_cpu_seconds
 
 NAME = "dashboard_load"
 DESCRIPTION = (
@@ -126,38 +126,15 @@ async def _analytics_has_orders(gateway: str, password: str, timeout_s: float) -
     raise RuntimeError("the seeded orders did not reach analytics-service")
 
 
-def _tree_cpu_seconds(root: int) -> dict[int, float]:
-    """CPU seconds (user and system) used so far by the process `root` and each of its descendants."""
-    children: dict[int, list[int]] = {}
-    used: dict[int, float] = {}
-    tick = os.sysconf("SC_CLK_TCK")
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            fields = (entry / "stat").read_text().rpartition(")")[2].split()
-        except OSError:  # the process ended meanwhile
-            continue
-        children.setdefault(int(fields[1]), []).append(int(entry.name))
-        used[int(entry.name)] = (int(fields[11]) + int(fields[12])) / tick
-    tree: dict[int, float] = {}
-    stack = [root]
-    while stack:
-        pid = stack.pop()
-        tree[pid] = used.get(pid, 0.0)
-        stack.extend(children.get(pid, []))
-    return tree
-
-
 async def _until_idle(root: int, timeout_s: float, *, window_s: float = 5.0, share: float = 0.5) -> float:
     """Until the stack settles after its seed (its consumers fold the seeded events, models are fitted):
     its processes together use under `share` of one core over `window_s` (a process started meanwhile
     counts whole; one that ended drops out). The seconds it took."""
     started = time.monotonic()
     while time.monotonic() - started < timeout_s:
-        before = await asyncio.to_thread(_tree_cpu_seconds, root)
+        before = await asyncio.to_thread(tree_cpu_seconds, root)
         await asyncio.sleep(window_s)
-        after = await asyncio.to_thread(_tree_cpu_seconds, root)
+        after = await asyncio.to_thread(tree_cpu_seconds, root)
         if sum(seconds - before.get(pid, 0.0) for pid, seconds in after.items()) < share * window_s:
             return time.monotonic() - started
     raise RuntimeError(f"the stack was still busy after {timeout_s} s")

@@ -29,7 +29,15 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from benchlib import child_process, gateway_database, percentile, ratio, summarize, wait_ready
+from benchlib import (
+    child_process,
+    cpu_seconds,
+    gateway_database,
+    percentile,
+    ratio,
+    summarize,
+    wait_ready,
+)
 
 NAME = "gateway_hop"
 DESCRIPTION = (
@@ -97,12 +105,6 @@ class Stack:
     client_secret: str
     gateway_pid: int
     service_pid: int
-
-
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU time of a process (Linux /proc): what a request costs, whatever the load."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 @contextlib.asynccontextmanager

@@ -42,8 +42,6 @@ def _login_redirect(request: Request) -> Response:
 async def dashboard(request: Request) -> Response:
     """The dashboard page or one of its assets, from analytics-service."""
     gateway: Gateway = request.app.state.gateway
-    if request.url.path in PUBLIC_ASSET_PATHS:
-        return await _public_asset(gateway, request)
     try:
         caller, token = await authenticate_request(gateway, request)
     except Unauthorized as exc:
@@ -70,8 +68,9 @@ async def dashboard(request: Request) -> Response:
     )
 
 
-async def _public_asset(gateway: Gateway, request: Request) -> Response:
+async def public_asset(request: Request) -> Response:
     """A public asset, to anyone: forwarded with no token, limited per client address like a caller."""
+    gateway: Gateway = request.app.state.gateway
     try:
         decision = await limit_caller(gateway, f"ip:{client_ip(request)}")
     except ServiceError as exc:
@@ -83,8 +82,13 @@ async def _public_asset(gateway: Gateway, request: Request) -> Response:
 
 
 def dashboard_routes() -> list[BaseRoute]:
-    """/dashboard and everything under it (its script, style and plotly.js)."""
+    """/dashboard and everything under it (its script, style and plotly.js; two assets public)."""
     return [
+        # before the catch-all below, which would ask for a session
+        *(
+            Route(path, public_asset, methods=["GET", "HEAD"], include_in_schema=False)
+            for path in sorted(PUBLIC_ASSET_PATHS)
+        ),
         Route(DASHBOARD_PATH, dashboard, methods=["GET", "HEAD"], include_in_schema=False),
         Route(f"{DASHBOARD_PATH}/{{path:path}}", dashboard, methods=["GET", "HEAD"], include_in_schema=False),
     ]

@@ -57,16 +57,19 @@ CSP = (
 
 
 @cache
+def _digest(name: str) -> str:
+    """The SHA-256 of the asset's bytes (read once per process)."""
+    return hashlib.sha256(ASSETS[name][0].read_bytes()).hexdigest()
+
+
 def asset_version(name: str) -> str:
     """A short hash of the asset's bytes: its URL changes when it does, so browsers may keep it."""
-    return hashlib.sha256(ASSETS[name][0].read_bytes()).hexdigest()[:12]
+    return _digest(name)[:12]
 
 
-@cache
 def entity_tag(name: str, *, compressed: bool) -> str:
     """The asset's strong ETag: its full hash, told apart for its gzip-compressed form."""
-    digest = hashlib.sha256(ASSETS[name][0].read_bytes()).hexdigest()
-    return f'"{digest}-gzip"' if compressed else f'"{digest}"'
+    return f'"{_digest(name)}-gzip"' if compressed else f'"{_digest(name)}"'
 
 
 def none_match(if_none_match: str, tag: str) -> bool:
@@ -159,7 +162,7 @@ for _name in sorted(PUBLIC_ASSETS):
 @router.get("/assets/{name}", responses=problem_responses(401, 403, 404))
 async def dashboard_asset(name: str, request: Request, _: ReadCaller) -> Response:
     """A script or style of the dashboard (gzip-compressed when the browser takes it)."""
-    if name not in ASSETS or name in PUBLIC_ASSETS:  # the public ones are answered by their own routes
+    if name not in ASSETS:  # the public ones never get here: their own routes come first
         raise NotFound(f"The dashboard has no asset named {name!r}.")
     # Versioned URLs (?v=<hash>): a browser keeps them; private, as they are served to a caller.
     return await _asset(request, name, "private, max-age=86400")

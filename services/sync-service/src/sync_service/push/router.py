@@ -7,6 +7,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, FastAPI, Query, Request
 from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from servicekit.dependencies import SessionDep
@@ -140,7 +141,7 @@ async def sync_status(
     return Page[ChannelSyncStatus](items=items, next_cursor=listed.next_cursor)
 
 
-async def _status(session: SessionDep, request: Request, *, channel_id: str, code: str) -> ChannelStatus:
+async def _status(session: AsyncSession, request: Request, *, channel_id: str, code: str) -> ChannelStatus:
     counts = dict(
         (
             await session.execute(

@@ -120,9 +120,8 @@
     tag.addEventListener("load", () => resolve());
     tag.addEventListener("error", () => reject(new Error("the charting library did not load")));
   });
-  // Each draw first gives the event loop a turn: answers that arrived meanwhile are read and the
-  // requests that depend on them (the forecast's SKU, each channel's status) go out before the next
-  // chart takes the main thread.
+  // Each draw first gives the event loop a turn: answers that arrived meanwhile are read (and a request
+  // that depends on one goes out) before the next chart takes the main thread.
   const nextTurn = () => new Promise((resolve) => setTimeout(resolve, 0));
 
   async function draw(chartId, traces, layout) {
@@ -370,8 +369,8 @@
       message("chart-sync", "No enabled sales channels.");
       return;
     }
-    const rows = statuses.map((s) => ({ channel: s, status: s })).reverse();
-    const names = rows.map((r) => r.channel.name + " (" + (r.status.in_sync_share * 100).toFixed(0) + "%" + (r.status.circuit === "closed" ? "" : ", circuit " + r.status.circuit.replace("_", " ")) + ")");
+    const rows = statuses.slice().reverse();
+    const names = rows.map((r) => r.name + " (" + (r.in_sync_share * 100).toFixed(0) + "%" + (r.circuit === "closed" ? "" : ", circuit " + r.circuit.replace("_", " ")) + ")");
     const parts = [
       ["in_sync", "In sync", "#12a594"],
       ["pending", "Pending", "#f08c00"],
@@ -379,12 +378,12 @@
       ["drifted", "Drifted", "#7b5cf0"],
       ["unpublished", "Not published", "#adb5bd"],
     ];
-    const troubled = rows.filter((r) => r.status.failed || r.status.drifted || r.status.circuit !== "closed").length;
-    const latencies = rows.map((r) => r.status.latency_p99_ms).filter((v) => v !== null);
+    const troubled = rows.filter((r) => r.failed || r.drifted || r.circuit !== "closed").length;
+    const latencies = rows.map((r) => r.latency_p99_ms).filter((v) => v !== null);
     $("sync-sub").textContent = rows.length + " channels · " + (troubled ? troubled + " need attention" : "all healthy") +
       (latencies.length ? " · push p99 up to " + count.format(Math.max(...latencies)) + " ms" : "");
     await draw("chart-sync", parts.map(([key, label, color]) => ({
-      type: "bar", orientation: "h", name: label, y: names, x: rows.map((r) => r.status[key]),
+      type: "bar", orientation: "h", name: label, y: names, x: rows.map((r) => r[key]),
       marker: { color }, hovertemplate: "%{y}: %{x:,} listings " + label.toLowerCase() + "<extra></extra>",
     })), { barmode: "stack", margin: { l: 220, r: 24, t: 8, b: 32 }, yaxis: { automargin: true, gridcolor: "rgba(0,0,0,0)" },
       xaxis: { rangemode: "tozero", tickformat: ",d", title: { text: "Listings" }, gridcolor: "#eef1f6" } });
