@@ -3,7 +3,9 @@ and warmup.js, which the sign-in page loads ahead."""
 
 from __future__ import annotations
 
+import base64
 import gzip
+import hashlib
 import html
 import json
 import re
@@ -32,22 +34,26 @@ async def http(database_url: str, token_issuer: TestTokenIssuer) -> AsyncIterato
         yield client
 
 
-async def test_the_page_links_its_versioned_assets(
+async def test_the_page_carries_its_script_and_style_inline(
     http: httpx.AsyncClient, token_issuer: TestTokenIssuer
 ) -> None:
     response = await http.get("/dashboard", headers=token_issuer.auth_header("analytics:read"))
 
     assert response.status_code == 200
     assert response.headers["content-type"].startswith("text/html")
-    assert "script-src 'self'" in response.headers["content-security-policy"]
     assert response.headers["cache-control"] == "no-store"
-    scripts = re.findall(r'<script src="([^"]+)"', response.text)
-    assert [s.split("?")[0] for s in scripts] == [
-        "/dashboard/assets/dashboard.js",  # first: its requests go out before plotly.js is evaluated
-        "/dashboard/assets/plotly.min.js",
+    script = (STATIC / "dashboard.js").read_text(encoding="utf-8")
+    scripts = re.findall(r"<script([^>]*)>(.*?)</script>", response.text, flags=re.DOTALL)
+    assert scripts == [
+        (' type="module"', script),  # first: its requests go out before plotly.js is evaluated
+        (' src="/dashboard/assets/plotly.min.js" defer id="plotly-js"', ""),  # the sign-in page's URL
     ]
-    assert re.search(r"\?v=[0-9a-f]{12}$", scripts[0])
-    assert scripts[1] == "/dashboard/assets/plotly.min.js"  # one URL, the one the sign-in page loads
+    # The CSP admits that script by its hash, and no other inline script
+    admitted = base64.b64encode(hashlib.sha256(script.encode("utf-8")).digest()).decode("ascii")
+    policy = response.headers["content-security-policy"]
+    assert f"script-src 'self' 'sha256-{admitted}';" in policy
+    assert "'unsafe-inline'" not in policy.split("script-src")[1].split(";")[0]
+    assert f"<style>{(STATIC / 'dashboard.css').read_text(encoding='utf-8')}</style>" in response.text
     assert 'data-currency="EUR"' in response.text
 
 
@@ -112,12 +118,12 @@ async def test_an_asset_goes_uncompressed_when_gzip_is_not_taken(
     http: httpx.AsyncClient, token_issuer: TestTokenIssuer, accept_encoding: str
 ) -> None:
     headers = token_issuer.auth_header("analytics:read") | {"Accept-Encoding": accept_encoding}
-    async with http.stream("GET", "/dashboard/assets/dashboard.js", headers=headers) as response:
+    async with http.stream("GET", "/dashboard/assets/warmup.js", headers=headers) as response:
         raw = b"".join([chunk async for chunk in response.aiter_raw()])
 
     assert response.status_code == 200
     assert "content-encoding" not in response.headers
-    assert raw == (STATIC / "dashboard.js").read_bytes()
+    assert raw == (STATIC / "warmup.js").read_bytes()
 
 
 async def test_an_unknown_asset_is_404(http: httpx.AsyncClient, token_issuer: TestTokenIssuer) -> None:
@@ -139,7 +145,7 @@ async def test_without_a_token_the_dashboard_is_401(http: httpx.AsyncClient, pat
 
 
 @pytest.mark.parametrize("name", ["plotly.min.js", "warmup.js"])
-async def test_the_assets_the_sign_in_page_loads_ahead_are_public_and_revalidated(
+async def test_the_assets_the_sign_in_page_loads_ahead_are_public_and_revalidated_by_tag(
     http: httpx.AsyncClient, name: str
 ) -> None:
     first = await http.get(f"/dashboard/assets/{name}", headers={"Accept-Encoding": "identity"})
@@ -153,7 +159,7 @@ async def test_the_assets_the_sign_in_page_loads_ahead_are_public_and_revalidate
     )
 
     assert first.status_code == 200
-    assert first.headers["cache-control"] == "no-cache"
+    assert first.headers["cache-control"] == "public, max-age=300"
     assert re.fullmatch(r'"[0-9a-f]{64}"', first.headers["etag"])
     assert (again.status_code, again.content) == (304, b"")
     assert again.headers["etag"] == first.headers["etag"]

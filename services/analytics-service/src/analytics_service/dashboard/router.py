@@ -1,18 +1,22 @@
-"""The dashboard page and its assets (its script, its style and the plotly.js bundled in the installed
-`plotly` package, read from the package at runtime: no CDN, no copied JS). Reached through the gateway's
+"""The dashboard page (its script and style inline) and the plotly.js bundled in the installed `plotly`
+package (read from the package at runtime: no CDN, no copied JS). Reached through the gateway's
 /dashboard with the browser session; the page's script reads the services' APIs through the gateway.
 
-plotly.js is public (the unmodified library, nothing of the shop's) and keeps one URL, revalidated by
-its ETag: the gateway's sign-in page for the dashboard loads it while the person types, with warmup.js
-(also public: it draws sample charts off-screen), so the browser has it fetched and compiled, drawing
-code included, by the time the dashboard asks for the same URL."""
+plotly.js is public (the unmodified library, nothing of the shop's) and keeps one URL, fresh for five
+minutes and then revalidated by its ETag: the gateway's sign-in page for the dashboard loads it while
+the person types, with warmup.js (also public: it draws sample charts off-screen), so the browser has
+it in its cache and compiled, drawing code included, by the time the dashboard asks for the same URL.
+The page's own script and style are inline (a CSP hash admits the script): no request stands between
+the page and its API requests, nor between the page and plotly.js."""
 
 from __future__ import annotations
 
+import base64
 import gzip
 import hashlib
 import html
 import json
+import re
 from datetime import UTC, datetime, timedelta
 from functools import cache
 from importlib import resources
@@ -40,31 +44,51 @@ def plotly_js() -> Path:
     return Path(str(resources.files("plotly") / "package_data" / "plotly.min.js"))
 
 
+# Served to anyone, each at one URL: see the module's docstring.
 ASSETS: dict[str, tuple[Path, str]] = {
-    "dashboard.js": (STATIC / "dashboard.js", "text/javascript"),
-    "dashboard.css": (STATIC / "dashboard.css", "text/css"),
     "plotly.min.js": (plotly_js(), "text/javascript"),
     "warmup.js": (STATIC / "warmup.js", "text/javascript"),
 }
-# Served to anyone at unversioned URLs (revalidated on each use): see the module's docstring.
-PUBLIC_ASSETS = frozenset({"plotly.min.js", "warmup.js"})
-PUBLIC_ASSET_PATHS = frozenset(f"/dashboard/assets/{name}" for name in PUBLIC_ASSETS)
-# The page's own script and style only, plotly's injected style rules, data: icons of its toolbar.
-CSP = (
-    "default-src 'none'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
-    "connect-src 'self'; font-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
-)
+PUBLIC_ASSET_PATHS = frozenset(f"/dashboard/assets/{name}" for name in ASSETS)
+# Fresh for the minutes between the sign-in page and the dashboard (and a reload), then revalidated
+ASSET_CACHE_CONTROL = "public, max-age=300"
+
+
+@cache
+def _inline(name: str, *unsafe: str) -> str:
+    """A file of static/ to go inside a <script> or <style> element: it must hold none of `unsafe`,
+    which would end the element (or, `<!--` in a script, change how the HTML parser reads it)."""
+    text = (STATIC / name).read_text(encoding="utf-8")
+    for found in (marker for marker in unsafe if marker in text.lower()):
+        raise ValueError(f"{name} holds {found!r}: it cannot be put inline")
+    return text
+
+
+def _script() -> str:
+    return _inline("dashboard.js", "</script", "<!--")
+
+
+def _script_hash() -> str:
+    """The CSP source admitting the page's inline script: the SHA-256 of its text."""
+    digest = hashlib.sha256(_script().encode("utf-8")).digest()
+    return f"'sha256-{base64.b64encode(digest).decode('ascii')}'"
+
+
+@cache
+def content_security_policy() -> str:
+    """Scripts: plotly.js from this origin and the page's inline script (by its hash) only. Styles: the
+    page's and plotly's injected rules. Images: plotly's data: images (a heatmap is one)."""
+    return (
+        f"default-src 'none'; script-src 'self' {_script_hash()}; style-src 'self' 'unsafe-inline'; "
+        "img-src 'self' data:; connect-src 'self'; font-src 'self'; base-uri 'none'; form-action 'self'; "
+        "frame-ancestors 'none'"
+    )
 
 
 @cache
 def _digest(name: str) -> str:
     """The SHA-256 of the asset's bytes (read once per process)."""
     return hashlib.sha256(ASSETS[name][0].read_bytes()).hexdigest()
-
-
-def asset_version(name: str) -> str:
-    """A short hash of the asset's bytes: its URL changes when it does, so browsers may keep it."""
-    return _digest(name)[:12]
 
 
 def entity_tag(name: str, *, compressed: bool) -> str:
@@ -102,6 +126,23 @@ def _page_template() -> str:
     return (STATIC / "dashboard.html").read_text(encoding="utf-8")
 
 
+# The template's placeholders, all filled in one pass (what is put in is never looked through again)
+_PLACEHOLDER = re.compile(r"\{(dashboard\.js|dashboard\.css|plotly\.min\.js|currency|forecast-skus)\}")
+
+
+def render_page(currency: str, forecast_skus: list[str]) -> str:
+    """The page: its script and style inline, plotly.js's URL, the currency and the forecast's SKUs
+    (anyone's text: escaped for the attribute it goes in)."""
+    values = {
+        "dashboard.js": _script(),
+        "dashboard.css": _inline("dashboard.css", "</style"),
+        "plotly.min.js": "/dashboard/assets/plotly.min.js",
+        "currency": html.escape(currency, quote=True),
+        "forecast-skus": html.escape(json.dumps(forecast_skus), quote=True),
+    }
+    return _PLACEHOLDER.sub(lambda found: values[found.group(1)], _page_template())
+
+
 # The forecast panel offers the best sellers of this many days, this many of them.
 FORECAST_DAYS = 90
 FORECAST_CHOICES = 25
@@ -122,19 +163,12 @@ async def forecast_choices(database: Database) -> list[str]:
 async def dashboard_page(request: Request, database: DatabaseDep, _: ReadCaller) -> HTMLResponse:
     """The dashboard (open it through the gateway: /dashboard)."""
     settings: Settings = request.app.state.settings
-    page = _page_template()
-    for name in ASSETS:
-        version = "" if name in PUBLIC_ASSETS else f"?v={asset_version(name)}"
-        page = page.replace(f"{{{name}}}", f"/dashboard/assets/{name}{version}")
-    page = page.replace("{currency}", html.escape(settings.reporting_currency, quote=True))
-    # Last: a SKU is anyone's text, and nothing is looked for in it after this.
-    skus = json.dumps(await forecast_choices(database))
-    page = page.replace("{forecast-skus}", html.escape(skus, quote=True))
+    page = render_page(settings.reporting_currency, await forecast_choices(database))
     return HTMLResponse(
         page,
         headers={
             "Cache-Control": "no-store",
-            "Content-Security-Policy": CSP,
+            "Content-Security-Policy": content_security_policy(),
             "X-Frame-Options": "DENY",
             "X-Content-Type-Options": "nosniff",
             "Referrer-Policy": "same-origin",
@@ -144,36 +178,34 @@ async def dashboard_page(request: Request, database: DatabaseDep, _: ReadCaller)
 
 def _public_asset_route(name: str) -> None:
     async def public_asset(request: Request) -> Response:
-        return await _asset(request, name, "no-cache")
+        return await _asset(request, name)
 
     public_asset.__doc__ = (
-        f"{name}, to anyone: the sign-in page loads it ahead of the dashboard. One URL, so a browser "
-        "revalidates it (ETag) instead of keeping it for a fixed time."
+        f"{name}, to anyone: the sign-in page loads it ahead of the dashboard. One URL, fresh for five "
+        "minutes, then revalidated by its ETag."
     )
     router.add_api_route(
         f"/assets/{name}", public_asset, methods=["GET"], responses={304: {"description": "Not modified"}}
     )
 
 
-for _name in sorted(PUBLIC_ASSETS):
+for _name in sorted(ASSETS):
     _public_asset_route(_name)
 
 
 @router.get("/assets/{name}", responses=problem_responses(401, 403, 404))
-async def dashboard_asset(name: str, request: Request, _: ReadCaller) -> Response:
-    """A script or style of the dashboard (gzip-compressed when the browser takes it)."""
-    if name not in ASSETS:  # the public ones never get here: their own routes come first
-        raise NotFound(f"The dashboard has no asset named {name!r}.")
-    # Versioned URLs (?v=<hash>): a browser keeps them; private, as they are served to a caller.
-    return await _asset(request, name, "private, max-age=86400")
+async def dashboard_asset(name: str, _: ReadCaller) -> Response:
+    """Any other asset name: none (the public ones have their own routes, ahead of this one). Asked with
+    analytics:read, so a caller without it learns nothing of what exists (401 or 403 first)."""
+    raise NotFound(f"The dashboard has no asset named {name!r}.")
 
 
-async def _asset(request: Request, name: str, cache_control: str) -> Response:
+async def _asset(request: Request, name: str) -> Response:
     path, media_type = ASSETS[name]
     compressed = accepts_gzip(request.headers.get("accept-encoding", ""))
     tag = await run_in_threadpool(entity_tag, name, compressed=compressed)
     headers = {
-        "Cache-Control": cache_control,
+        "Cache-Control": ASSET_CACHE_CONTROL,
         "ETag": tag,
         "X-Content-Type-Options": "nosniff",
         "Vary": "Accept-Encoding",

@@ -1,8 +1,9 @@
 // Loaded by the gateway's sign-in page on the way to the dashboard, beside plotly.js (both public).
 // Once plotly.js has run, it draws the kinds of chart the dashboard draws (bars with a second axis,
 // a funnel, horizontal and stacked bars, a heatmap with text, an interval band) into off-screen boxes
-// and removes them. The browser then holds plotly's drawing code compiled, with the script in its
-// cache, when the dashboard draws the same kinds of chart: the work is done while the person types.
+// and removes them, then runs plotly.js once more so Chromium writes its code cache. The browser then
+// holds plotly's code compiled, drawing code included, with the script in its cache, when the dashboard
+// draws the same kinds of chart: the work is done while the person types.
 "use strict";
 
 (function () {
@@ -45,11 +46,34 @@
       }
     } finally {
       for (const box of boxes) { Plotly.purge(box); box.remove(); }
+    }
+  }
+
+  // Chromium keeps a script's compiled code with the cached file once the script has run twice: the
+  // first run only notes it, the second writes the code cache (~0.2 s of the main thread here). Run
+  // plotly.js a second time, from the cache and after the warm-up has compiled the drawing code, so
+  // that write happens here while the person types and the dashboard reads the code instead of
+  // writing it (bench/README.md, dashboard_load).
+  function runAgain(src) {
+    return new Promise((resolve) => {
+      const again = document.createElement("script");
+      again.src = src;
+      again.addEventListener("load", resolve);
+      again.addEventListener("error", resolve);
+      document.head.appendChild(again);
+    });
+  }
+
+  async function prepare(tag) {
+    try {
+      await warm();
+      if (window.Plotly) await runAgain(tag.src);
+    } finally {
       document.documentElement.dataset.warmed = "";  // done (the bench and the browser test wait for it)
     }
   }
 
   const tag = document.getElementById("plotly-js");
-  if (window.Plotly) warm();
-  else if (tag) tag.addEventListener("load", () => { warm(); });
+  if (tag && window.Plotly) prepare(tag);
+  else if (tag) tag.addEventListener("load", () => { prepare(tag); });
 })();
