@@ -123,10 +123,6 @@
     tag.addEventListener("load", () => resolve());
     tag.addEventListener("error", () => reject(new Error("the charting library did not load")));
   });
-  // A chart is drawn as soon as both its answer and plotly.js are in. No request waits on another, so
-  // the answers are usually all in before plotly.js has run: the charts are then drawn one after the
-  // other in one task, and the browser lays out and paints the page once for all of them instead of
-  // once between each two (bench/README.md, dashboard_load).
   // Tick labels are laid out inside the margins: plotly.js is not asked to check each against the edges of
   // the chart (`ticklabeloverflow` "hide past div", its default for numeric axes, measures every label
   // again and asks the browser for its box, a sixth of the drawing time here)
@@ -137,6 +133,10 @@
     return layout;
   }
 
+  // A chart is drawn as soon as both its answer and plotly.js are in, with no turn of the event loop
+  // added first. No request waits on another, so the answers are usually all in before plotly.js has
+  // run: the charts are then drawn back to back, and the browser does not stop to paint a frame after
+  // each (bench/README.md, dashboard_load).
   async function draw(chartId, traces, layout) {
     await plotlyReady;
     const el = $(chartId);
