@@ -127,16 +127,15 @@ def _page_template() -> str:
 
 
 # The template's placeholders, all filled in one pass (what is put in is never looked through again)
-_PLACEHOLDER = re.compile(r"\{(dashboard\.js|dashboard\.css|plotly\.min\.js|currency|forecast-skus)\}")
+_PLACEHOLDER = re.compile(r"\{(dashboard\.js|dashboard\.css|currency|forecast-skus)\}")
 
 
 def render_page(currency: str, forecast_skus: list[str]) -> str:
-    """The page: its script and style inline, plotly.js's URL, the currency and the forecast's SKUs
+    """The page: its script and style inline, the currency and the forecast's SKUs
     (anyone's text: escaped for the attribute it goes in)."""
     values = {
         "dashboard.js": _script(),
         "dashboard.css": _inline("dashboard.css", "</style"),
-        "plotly.min.js": "/dashboard/assets/plotly.min.js",
         "currency": html.escape(currency, quote=True),
         "forecast-skus": html.escape(json.dumps(forecast_skus), quote=True),
     }

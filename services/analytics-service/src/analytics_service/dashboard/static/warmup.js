@@ -74,6 +74,8 @@
   }
 
   const tag = document.getElementById("plotly-js");
-  if (tag && window.Plotly) prepare(tag);
-  else if (tag) tag.addEventListener("load", () => { prepare(tag); });
+  if (tag) {
+    if (window.Plotly) prepare(tag);
+    else tag.addEventListener("load", () => { prepare(tag); });
+  }
 })();
