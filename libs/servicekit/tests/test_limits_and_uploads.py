@@ -8,9 +8,10 @@ from typing import Annotated, Any
 
 import httpx
 import pytest
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, Request
 
 from servicekit.app import create_service_app
+from servicekit.http.limits import item_problems
 from servicekit.http.uploads import Upload, upload_dependency
 from servicekit.settings import ServiceSettings
 from servicekit.testing import TestTokenIssuer, running_app
@@ -21,6 +22,15 @@ router = APIRouter(prefix="/v1")
 @router.post("/echo")
 async def echo(body: dict[str, Any]) -> dict[str, Any]:
     return body
+
+
+@router.post("/items")
+async def items(body: dict[str, Any], request: Request) -> dict[str, Any]:
+    """An itemised route: what it received, and the problems of the items the edge took out."""
+    problems = {
+        str(index): [problem.path, problem.message] for index, problem in item_problems(request.scope).items()
+    }
+    return {"body": body, "problems": problems}
 
 
 @router.post("/upload")
@@ -42,7 +52,9 @@ async def client(database_url: str, token_issuer: TestTokenIssuer) -> AsyncItera
         log_json=False,
         max_body_bytes=1000,
     )
-    app = create_service_app(settings, title="limits test", routers=[router])
+    app = create_service_app(
+        settings, title="limits test", routers=[router], itemised_bodies={"/v1/items": "batch"}
+    )
     async with running_app(app, token_issuer, signed_in=("admin",)) as client:
         yield client
 
@@ -76,6 +88,8 @@ async def test_a_body_over_the_limit_is_413_whether_declared_or_streamed(client:
         ('{"a": {"b": -1e400}}', "body.a.b"),
         ('{"a": 123456789012345678901234567890}', "body.a"),
         ('{"a": "x\\u0000y"}', "body.a"),
+        ('{"a": {"b": "x\\udfffy"}}', "body.a.b"),
+        ('{"a": {"\\ud800": 1}}', "body.a"),
         ('{"a": 1, "a": 2}', "body.a"),
         ('{"a": [{"b": "kept?", "c": 1, "b": "or this?"}]}', "body.a.0.b"),
         (
@@ -120,3 +134,61 @@ async def test_a_multipart_upload_over_the_limit_is_413(client: httpx.AsyncClien
     response = await client.post("/v1/upload", files={"file": ("a.csv", b"z" * 3000, "text/csv")})
 
     _problem(response, 413)
+
+
+async def test_an_itemised_body_loses_only_the_items_out_of_bounds(client: httpx.AsyncClient) -> None:
+    """A route that judges items one by one (the track API) gets every item within bounds; an item with a
+    NUL or a lone surrogate, a number that is no number, nesting too deep or a repeated key arrives as
+    null, its problem named by index and path within the item."""
+    body = (
+        '{"batch": [{"a": 1}, {"a": "x\\u0000"}, {"n": NaN}, {"b": 1, "b": 2}, '
+        + '{"d": '
+        + "[" * 31
+        + "]" * 31
+        + "}"
+        + ', "\\ud800 lone", {"z": [1e400]}, 7], "note": "kept"}'
+    )
+
+    response = await client.post(
+        "/v1/items", content=body.encode(), headers={"content-type": "application/json"}
+    )
+
+    assert response.status_code == 200, response.text
+    answer = response.json()
+    assert answer["body"] == {
+        "batch": [{"a": 1}, None, None, None, None, None, None, 7],
+        "note": "kept",
+    }
+    problems = answer["problems"]
+    assert sorted(problems, key=int) == ["1", "2", "3", "4", "5", "6"]
+    assert problems["1"][0] == "a"
+    assert "NUL" in problems["1"][1]
+    assert problems["2"][0] == "n"
+    assert "finite" in problems["2"][1]
+    assert problems["3"] == ["b", "the key is given more than once in its object; send it once"]
+    assert "nested deeper than 30 levels" in problems["4"][1]
+    assert "lone surrogate" in problems["5"][1]
+    assert problems["6"][0] == "z.0"
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ('{"batch": [{"a": 1}], "note": "x\\u0000"}', "body.note"),
+        ('{"batch": [], "batch": [{"a": 1}]}', "body.batch"),
+        (
+            '{"batch": [1], "deep": ' + "[" * 40 + "]" * 40 + "}",
+            "body.deep.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0",
+        ),
+        ('{"items": [{"a": NaN}]}', "body.items.0.a"),
+        ('[{"a": NaN}]', "body.0.a"),
+    ],
+)
+async def test_an_itemised_body_out_of_bounds_outside_its_items_is_refused_whole(
+    client: httpx.AsyncClient, body: str, field: str
+) -> None:
+    response = await client.post(
+        "/v1/items", content=body.encode(), headers={"content-type": "application/json"}
+    )
+
+    assert [error["field"] for error in _problem(response, 422)["errors"]] == [field]

@@ -4,6 +4,7 @@ ecom.activity.v1 and folded into the store by the service's consumer."""
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
@@ -194,6 +195,55 @@ async def test_an_event_sent_with_a_utc_offset_counts_on_its_utc_day(
         ).all()
     assert fact is not None
     assert list(days) == [when.date()]
+
+
+async def test_an_event_the_json_bounds_refuse_is_rejected_alone_and_the_rest_kept(
+    client: httpx.AsyncClient, token_issuer: TestTokenIssuer, database: Database
+) -> None:
+    """A NUL, a lone surrogate, NaN, a number beyond 64 bits, nesting past the body's bound or a repeated
+    key in one event refused the whole batch (or, for a lone surrogate in `properties`, answered 500
+    when the event was published): each is now rejected by index with its reason, and the rest kept."""
+    good = [event(session_id=unique("sess-")), event(session_id=unique("sess-"))]
+    deep = '{"k": ' * 40 + "1" + "}" * 40
+    parts = [
+        json.dumps(good[0]),
+        json.dumps(event(anonymous_id="a\x00b")),
+        json.dumps(event(properties={"q": "x"}))[:-1] + ', "properties": {"q": "\\udfff"}}',
+        json.dumps(event())[:-1] + ', "properties": {"revenue": NaN}}',
+        json.dumps(event())[:-1] + ', "properties": {"n": 123456789012345678901234567890}}',
+        json.dumps(event())[:-1] + f', "properties": {deep}}}',
+        '{"message_id": "m-rep", "message_id": "m-rep2"}',
+        json.dumps(good[1]),
+    ]
+    body = '{"batch": [' + ", ".join(parts) + "]}"
+
+    response = await client.post(
+        "/v1/track",
+        content=body.encode(),
+        headers={**token_issuer.auth_header("events:write"), "Content-Type": "application/json"},
+    )
+
+    assert response.status_code == 202, response.text
+    answer = response.json()
+    assert answer["accepted"] == 2
+    reasons = {r["index"]: " ".join(r["errors"]) for r in answer["rejected"]}
+    assert sorted(reasons) == [1, 2, 3, 4, 5, 6]
+    assert "anonymous_id" in reasons[1]
+    assert "NUL" in reasons[1]
+    assert "properties.q" in reasons[2]
+    assert "lone surrogate" in reasons[2]
+    assert "properties.revenue" in reasons[3]
+    assert "finite" in reasons[3]
+    assert "properties.n" in reasons[4]
+    assert "64-bit" in reasons[4]
+    assert "nested deeper" in reasons[5]
+    assert "message_id" in reasons[6]
+    assert "more than once" in reasons[6]
+    async with database.session() as session:
+        staged = await session.scalars(
+            select(OutboxMessage.key).where(OutboxMessage.key.in_([e["session_id"] for e in good]))
+        )
+        assert sorted(staged.all()) == sorted(e["session_id"] for e in good)
 
 
 @pytest.mark.parametrize(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -70,13 +70,16 @@ def create_service_app(
     is_public: Callable[[str], bool] = default_is_public,
     authenticate: Authenticator = verify_bearer,
     business_metrics: DatabaseMetrics | None = None,
+    itemised_bodies: Mapping[str, str] | None = None,
 ) -> FastAPI:
     """A FastAPI app with the platform's lifespan, middleware, error handlers and probes.
 
     Every path but the public ones (`is_public`: probes, metrics, API docs by default) needs a caller
     that `authenticate` accepts before routing, so no answer says anything about a resource to a caller
     without a valid token. `business_metrics` (computed from the database) are refreshed when
-    `/metrics` is scraped."""
+    `/metrics` is scraped. `itemised_bodies` (path -> list key): POST routes that judge their body's
+    items one by one, whose items are checked against the JSON bounds one by one too
+    (`servicekit.http.limits.JSONBodyMiddleware`)."""
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -148,7 +151,9 @@ def create_service_app(
     install_openapi(app)
     app.state.business_metrics = business_metrics
     app.add_middleware(BodyLimitMiddleware, max_body_bytes=settings.max_body_bytes)
-    app.add_middleware(JSONBodyMiddleware, max_check_bytes=settings.max_body_bytes)
+    app.add_middleware(
+        JSONBodyMiddleware, max_check_bytes=settings.max_body_bytes, itemised=itemised_bodies or {}
+    )
     # outermost of the three: a request without a valid token learns nothing about its body or target
     app.add_middleware(AuthenticationGate, is_public=is_public, authenticate=authenticate)
     app.add_middleware(MetricsMiddleware)

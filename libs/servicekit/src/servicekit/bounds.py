@@ -42,24 +42,38 @@ def _path(parts: Iterable[str | int]) -> str:
 
 
 NUL_MESSAGE = "text may not contain the NUL character (\\u0000)"
+SURROGATE_MESSAGE = "text may not contain a lone surrogate (\\ud800-\\udfff): it is not Unicode text"
+
+
+def _text_problem(text: str) -> str | None:
+    """Why a JSON string cannot be stored as text: a NUL, or a lone UTF-16 surrogate (`"\\ud800"` is valid
+    JSON, but no UTF-8 text: encoding it for a database or a response fails)."""
+    if "\x00" in text:
+        return NUL_MESSAGE
+    if not text.isascii():
+        try:
+            text.encode()
+        except UnicodeEncodeError:
+            return SURROGATE_MESSAGE
+    return None
 
 
 def check_json(value: Any, *, max_depth: int = MAX_JSON_DEPTH) -> None:
     """Raise JSONLimitError if a parsed JSON value nests deeper than `max_depth`, holds a NaN or infinite
-    number, an integer outside the signed 64-bit range, or a NUL character in a string or key (no
-    database text column stores it). Iterative: any depth is safe to check."""
+    number, an integer outside the signed 64-bit range, or a NUL character or lone surrogate in a string
+    or key (no database text column stores it). Iterative: any depth is safe to check."""
     stack: list[tuple[Any, int, tuple[str | int, ...]]] = [(value, 0, ())]
     while stack:
         item, depth, path = stack.pop()
         if isinstance(item, str):
-            if "\x00" in item:
-                raise JSONLimitError(NUL_MESSAGE, _path(path))
+            if (problem := _text_problem(item)) is not None:
+                raise JSONLimitError(problem, _path(path))
         elif isinstance(item, dict):
             if depth >= max_depth:
                 raise JSONLimitError(f"nested deeper than {max_depth} levels", _path(path))
             for key, child in item.items():
-                if "\x00" in key:
-                    raise JSONLimitError(NUL_MESSAGE, _path(path))
+                if (problem := _text_problem(key)) is not None:
+                    raise JSONLimitError(problem, _path(path))
                 stack.append((child, depth + 1, (*path, key)))
         elif isinstance(item, list):
             if depth >= max_depth:

@@ -25,6 +25,8 @@ from servicekit.app import create_service_app
 from servicekit.authgate import public_paths
 from servicekit.routes import whoami_router
 
+TRACK_PATH = "/v1/track"
+
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
@@ -57,6 +59,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         on_startup=[refit_on_schedule],
         on_shutdown=[stop_schedule],
         is_public=public_paths(PUBLIC_ASSET_PATHS),  # what the sign-in page loads ahead
+        # an event breaking the JSON bounds (a NUL, NaN, nesting) is rejected alone, the batch kept
+        itemised_bodies={TRACK_PATH: "batch"},
     )
     app.state.settings = settings
     return app

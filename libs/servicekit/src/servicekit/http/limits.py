@@ -6,15 +6,21 @@
 - `JSONBodyMiddleware` refuses a NUL character in the path, query or an urlencoded form (400: no
   database text column can hold one), and reads a JSON body (`application/json` or `*+json`) before the
   route does, refusing one nested too deep, holding NaN/Infinity, a number that overflows (1e400), an
-  integer beyond 64 bits or a NUL: Python's `json` would turn 1e400 into infinity, accept NaN, and raise
-  RecursionError on deep nesting, and none of those may reach a handler. Accepted bodies are replayed to
-  the app unchanged.
+  integer beyond 64 bits, a NUL or a lone surrogate (`"\\ud800"`, no UTF-8 text): Python's `json` would
+  turn 1e400 into infinity, accept NaN, and raise RecursionError on deep nesting, and none of those may
+  reach a handler. Accepted bodies are replayed to the app unchanged. A route that judges a list of
+  items one by one (`itemised`: path -> the body's list key, e.g. the track API's `batch`) has each item
+  checked on its own: an item breaking a bound is replaced by `null` in the body the app reads, and its
+  problem is left in the request's scope (`item_problems`) for the route to report by index, so one bad
+  item does not sink the others.
 """
 
 from __future__ import annotations
 
 import json
 import re
+from collections.abc import Mapping
+from typing import Any
 
 from fastapi import HTTPException
 from starlette.requests import Request
@@ -24,6 +30,7 @@ from servicekit.bounds import MAX_JSON_DEPTH, REPEATED_KEY_MESSAGE, JSONLimitErr
 from servicekit.errors import FieldError, problem_response
 
 BODY_LIMIT_KEY = "servicekit.max_body_bytes"
+ITEM_PROBLEMS_KEY = "servicekit.json_item_problems"
 _NUL_IN_QUERY = re.compile(rb"%00|\x00")
 _BODY_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
@@ -116,9 +123,10 @@ class JSONBodyMiddleware:
     larger one is handed on unchecked, for the body limit inside to refuse, or an upload route that
     raised it to take as a file."""
 
-    def __init__(self, app: ASGIApp, max_check_bytes: int) -> None:
+    def __init__(self, app: ASGIApp, max_check_bytes: int, itemised: Mapping[str, str] | None = None) -> None:
         self.app = app
         self.max_check_bytes = max_check_bytes
+        self.itemised = dict(itemised or {})
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -154,7 +162,20 @@ class JSONBodyMiddleware:
                 await response(scope, receive, send)
                 return
         elif complete and size <= self.max_check_bytes:
-            problem = _json_problem(b"".join(m.get("body", b"") for m in buffered))
+            body = b"".join(m.get("body", b"") for m in buffered)
+            list_key = self.itemised.get(scope.get("path", "")) if scope.get("method") == "POST" else None
+            checked = _itemised(body, list_key) if list_key is not None else None
+            if checked is None:
+                problem = _json_problem(body)
+            else:
+                problem, cleaned, problems = checked
+                if problem is None and problems:
+                    scope[ITEM_PROBLEMS_KEY] = problems
+                    buffered = [{"type": "http.request", "body": cleaned, "more_body": False}]
+                    scope["headers"] = [
+                        (key, str(len(cleaned)).encode() if key == b"content-length" else value)
+                        for key, value in scope.get("headers", ())
+                    ]
             if problem is not None:
                 await problem_response(
                     Request(scope),
@@ -175,6 +196,58 @@ class JSONBodyMiddleware:
 
 def _field(error: JSONLimitError) -> str:
     return "body" + (f".{error.path}" if error.path else "")
+
+
+def item_problems(scope: Scope) -> dict[int, JSONLimitError]:
+    """The problems of the items `JSONBodyMiddleware` replaced by `null` in an itemised body, by index
+    (the path of each within its item)."""
+    problems: dict[int, JSONLimitError] = scope.get(ITEM_PROBLEMS_KEY, {})
+    return problems
+
+
+def _item_problem(item: Any, repeated: RepeatedKeys) -> JSONLimitError | None:
+    try:
+        check_json(item, max_depth=MAX_JSON_DEPTH - 2)  # an item of `{"key": [item]}` sits two levels down
+    except JSONLimitError as exc:
+        return exc
+    paths = repeated.paths(item)
+    return JSONLimitError(REPEATED_KEY_MESSAGE, paths[0]) if paths else None
+
+
+def _itemised(
+    body: bytes, list_key: str
+) -> tuple[JSONLimitError | None, bytes, dict[int, JSONLimitError]] | None:
+    """An itemised body checked: (a problem of the body outside its items, the body with every bad item
+    replaced by `null`, the items' problems by index); None when the body is not JSON or not an object
+    holding a list under `list_key` (judged as any body then)."""
+    if not body.strip():
+        return None
+    repeated = RepeatedKeys()
+    try:
+        value = json.loads(body, object_pairs_hook=repeated)
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        return None
+    except (RecursionError, ValueError) as exc:
+        return _limit_error(exc), body, {}
+    if not isinstance(value, dict) or not isinstance(value.get(list_key), list):
+        return None
+    items: list[Any] = value[list_key]
+    problems: dict[int, JSONLimitError] = {}
+    dropped = []  # held, so no id `repeated` noted is reused while it is asked about the rest
+    for index, item in enumerate(items):
+        problem = _item_problem(item, repeated)
+        if problem is not None:
+            problems[index] = problem
+            dropped.append(item)
+            items[index] = None
+    try:
+        check_json(value)  # what is left: the body outside its items
+    except JSONLimitError as exc:
+        return exc, body, {}
+    paths = repeated.paths(value)
+    if paths:
+        return JSONLimitError(REPEATED_KEY_MESSAGE, paths[0]), body, {}
+    return None, json.dumps(value).encode() if problems else body, problems
 
 
 def _json_problem(body: bytes) -> JSONLimitError | None:

@@ -13,6 +13,7 @@ from analytics_service.tracking import service
 from analytics_service.tracking.schemas import TrackBatch, TrackResult
 from servicekit.dependencies import TransactionDep
 from servicekit.errors import UnprocessableEntity, problem_responses
+from servicekit.http.limits import item_problems
 
 router = APIRouter(prefix="/v1", tags=["tracking"])
 
@@ -41,4 +42,5 @@ async def track(
     settings: Settings = request.app.state.settings
     if len(body.batch) > settings.track_max_batch:
         raise UnprocessableEntity(f"A batch holds at most {settings.track_max_batch} events.")
-    return await service.track(transaction, batch=body.batch, limits=limits)
+    unreadable = {index: str(problem) for index, problem in item_problems(request.scope).items()}
+    return await service.track(transaction, batch=body.batch, limits=limits, unreadable=unreadable)

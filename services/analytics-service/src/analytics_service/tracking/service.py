@@ -118,8 +118,16 @@ def to_tracked(event: TrackEvent, *, received_at: datetime) -> ActivityTracked:
     )
 
 
-async def track(transaction: Transaction, *, batch: list[Any], limits: TrackLimits) -> TrackResult:
+async def track(
+    transaction: Transaction,
+    *,
+    batch: list[Any],
+    limits: TrackLimits,
+    unreadable: dict[int, str] | None = None,
+) -> TrackResult:
     """Check every event; stage the acceptable ones for ecom.activity.v1 (one outbox row each).
+    `unreadable`: events the edge took out of the body (`null` in `batch`) for breaking the JSON bounds
+    (a NUL, a number that is no number, nesting, a repeated key), with the reason, by index.
 
     The storefront's clicks are the platform's busiest writer and write nothing but outbox rows, so the
     request stages them in a lean transaction (`Database.transaction()`), not an ORM session."""
@@ -128,8 +136,11 @@ async def track(transaction: Transaction, *, batch: list[Any], limits: TrackLimi
     staged = []
     seen: dict[str, int] = {}
     for index, raw in enumerate(batch):
-        event, errors = check_event(raw, now=now, limits=limits)
-        message_id = raw.get("message_id") if isinstance(raw, dict) else None
+        if unreadable and index in unreadable:
+            event, errors, message_id = None, [unreadable[index]], None
+        else:
+            event, errors = check_event(raw, now=now, limits=limits)
+            message_id = raw.get("message_id") if isinstance(raw, dict) else None
         if event is not None and event.message_id in seen:
             errors = [f"message_id: repeats the message id of event {seen[event.message_id]}"]
             event = None
