@@ -44,6 +44,12 @@ HOSTILE_STRINGS = [
 ]
 HOSTILE_JSON: list[Any] = [
     *HOSTILE_STRINGS,
+    # lone surrogates: valid JSON (json.dumps escapes them), no Unicode text; not in HOSTILE_STRINGS,
+    # which also go into URLs (a URL cannot carry them)
+    "\ud800",
+    "x\udfffy",
+    {"\ud800": 1},
+    {"k": "\udfff"},
     None,
     True,
     -1,
