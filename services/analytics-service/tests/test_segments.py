@@ -234,3 +234,49 @@ async def test_unknown_segments_and_bad_parameters_are_problems(
     response = await client.get(path, headers=token_issuer.auth_header("analytics:read"))
     assert response.status_code == status_code
     assert response.headers["content-type"] == "application/problem+json"
+
+
+async def test_the_list_counts_each_segment_as_its_members_list_does(
+    seeded: httpx.AsyncClient, token_issuer: TestTokenIssuer, database: Database
+) -> None:
+    """The list reads every customer's metrics once for all the segments: each count is the length of the
+    segment's members list of the same day, whatever its rules read (consent, categories, predicted CLV)."""
+    async with database.session() as session:
+        await session.execute(delete(PredictedClv))
+        for customer_id, spend in {"c_champ": 900_00, "c_f1": 40_00}.items():
+            session.add(
+                PredictedClv(
+                    customer_id=customer_id,
+                    run_id="test-run",
+                    horizon_days=365,
+                    expected_purchases=1.0,
+                    probability_alive=0.9,
+                    predicted_spend_minor=spend,
+                    fitted_at=AS_OF,
+                    monetary=0.0,
+                    r=1,
+                    f=1,
+                    m=1,
+                    rfm_segment="loyal",
+                )
+            )
+    writer = token_issuer.auth_header("analytics:write")
+    for name, rules in {
+        "list-mailable": {"consent": ["email_marketing"]},
+        "list-socks": {"categories": ["socks"]},
+        "list-clv": {"predicted_clv_min": 100},
+        "list-shoes-mailable": {"categories": ["shoes"], "consent": ["email_marketing"]},
+    }.items():
+        response = await seeded.post("/v1/segments", json={"name": name, "rules": rules}, headers=writer)
+        assert response.status_code in (201, 409), response.text
+    today = datetime.now(UTC).date().isoformat()
+
+    listed = await seeded.get("/v1/segments", headers=token_issuer.auth_header("analytics:read"))
+
+    assert listed.status_code == 200, listed.text
+    counts = {s["name"]: s["members"] for s in listed.json()}
+    for name in (*EXPECTED, "list-mailable", "list-socks", "list-clv", "list-shoes-mailable"):
+        assert counts[name] == len(await _members(seeded, token_issuer, name, as_of=today)), name
+    assert counts["list-clv"] == 1
+    assert counts["list-socks"] == 2
+    assert counts["list-mailable"] == 2  # c_f1 and c_champ; c_private withdrew analytics consent

@@ -39,34 +39,39 @@ def _today() -> date:
 async def list_segments(
     session: SessionDep, database: DatabaseDep, settings: SettingsDep, _: ReadCaller
 ) -> list[SegmentRead]:
-    """The RFM segments and the custom ones, with today's member counts."""
+    """The RFM segments and the custom ones, with today's member counts (every customer's metrics read
+    once for all of them)."""
     today = _today()
+    definitions = list(await session.scalars(select(SegmentDefinition).order_by(SegmentDefinition.name)))
     async with database.read() as connection:
-        everyone = await service.metrics(connection, as_of=today, currency=settings.reporting_currency)
+        everyone = service.Population(
+            await service.metrics(
+                connection, as_of=today, currency=settings.reporting_currency, with_details=bool(definitions)
+            )
+        )
+        counted = [
+            (segment, len(await service.choose(connection, everyone, segment.name, rules, purpose=None)))
+            for segment in definitions
+            for rules in [SegmentRules.model_validate(segment.rules)]
+        ]
     by_rfm: dict[str, int] = dict.fromkeys(service.RFM_SEGMENTS, 0)
-    for m in everyone:
+    for m in everyone.customers:
         by_rfm[service.rfm_segment(m)] += 1
     result = [
         SegmentRead(name=name, kind="rfm", description=text, members=by_rfm[name])
         for name, text in service.RFM_SEGMENTS.items()
     ]
-    for segment in await session.scalars(select(SegmentDefinition).order_by(SegmentDefinition.name)):
-        async with database.read() as connection:
-            count = len(
-                await service.members(
-                    connection, segment.name, as_of=today, currency=settings.reporting_currency, purpose=None
-                )
-            )
-        result.append(
-            SegmentRead(
-                name=segment.name,
-                kind="custom",
-                description=segment.description,
-                rules=SegmentRules.model_validate(segment.rules),
-                members=count,
-                created_at=segment.created_at,
-            )
+    result += [
+        SegmentRead(
+            name=segment.name,
+            kind="custom",
+            description=segment.description,
+            rules=SegmentRules.model_validate(segment.rules),
+            members=count,
+            created_at=segment.created_at,
         )
+        for segment, count in counted
+    ]
     return result
 
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 import bisect
 import csv
 import io
-from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any
@@ -239,20 +238,45 @@ async def known_segment(connection: AsyncConnection, name: str) -> SegmentRules 
     return SegmentRules.model_validate(row[0])
 
 
+@dataclass
+class Population:
+    """Every customer's metrics as of a date (`metrics`, with details for custom segments), and what
+    choosing members among them has read so far: the customers granting each purpose, predicted CLV."""
+
+    customers: list[CustomerMetrics]
+    consenting: dict[str, set[str]] = field(default_factory=dict)
+    clv_loaded: bool = False
+
+
 async def members(
     connection: AsyncConnection, name: str, *, as_of: date, currency: str, purpose: str | None
 ) -> list[CustomerMetrics]:
     """The segment's members as of the date (only those who granted `purpose`, when given), by id."""
     rules = await known_segment(connection, name)
     everyone = await metrics(connection, as_of=as_of, currency=currency, with_details=rules is not None)
-    consenting: dict[str, set[str]] = defaultdict(set)
+    return await choose(connection, Population(everyone), name, rules, purpose=purpose)
+
+
+async def choose(
+    connection: AsyncConnection,
+    population: Population,
+    name: str,
+    rules: SegmentRules | None,
+    *,
+    purpose: str | None,
+) -> list[CustomerMetrics]:
+    """The members of the RFM segment `name` (`rules` None) or of the custom segment with these rules
+    among the population, by id; several segments can be chosen from one population."""
+    consenting = population.consenting
     for needed in {*(rules.consent or [] if rules else []), *([purpose] if purpose else [])}:
-        consenting[needed] = await granted(connection, needed)
-    if rules is not None and _on_predicted_clv(rules):
-        await _predicted_clv(connection, everyone)
+        if needed not in consenting:
+            consenting[needed] = await granted(connection, needed)
+    if rules is not None and _on_predicted_clv(rules) and not population.clv_loaded:
+        await _predicted_clv(connection, population.customers)
+        population.clv_loaded = True
     chosen = [
         m
-        for m in everyone
+        for m in population.customers
         if (rfm_segment(m) == name if rules is None else matches(m, rules, consenting))
         and (purpose is None or m.customer_id in consenting[purpose])
     ]
