@@ -8,6 +8,7 @@ import hashlib
 import hmac
 import http.server
 import json
+import logging
 import threading
 import time
 from collections.abc import AsyncIterator
@@ -335,3 +336,52 @@ async def test_the_revocation_list_keeps_one_http_client_and_closes_it() -> None
     finally:
         server.shutdown()
         server.server_close()
+
+
+async def test_warming_fetches_the_keys_and_the_revocations_before_the_first_token() -> None:
+    """An app's start warms its verifier: the first request no longer makes the HTTP clients (their TLS
+    context) and fetches the JWKS and the revocation list on its path."""
+    server = JWKSServer(GATEWAY)
+    revocation_server = http.server.ThreadingHTTPServer(("127.0.0.1", free_port()), _RevocationsHandler)
+    thread = threading.Thread(target=revocation_server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        url = f"http://127.0.0.1:{revocation_server.server_address[1]}/.well-known/revocations.json"
+        revocations = RevocationList(url, cache_seconds=3600)
+        verifier = server.verifier()
+        verifier.revocations = revocations
+
+        await verifier.warm()
+
+        assert server.fetches == 1
+        assert revocations._client is not None
+        client = revocations._client
+        assert await revocations.is_revoked("disabled-user", None)  # the warmed list, no fetch on the path
+        caller = await verifier.verify(GATEWAY.mint(subject="first"))
+        assert caller.subject == "first"
+        assert server.fetches == 1
+        assert revocations._client is client
+        await verifier.aclose()
+    finally:
+        revocation_server.shutdown()
+        revocation_server.server_close()
+
+
+async def test_warming_while_the_gateway_is_down_is_quiet_and_the_first_token_fetches(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A service may start before the gateway: warming then fetches nothing, says nothing, and the first
+    token fetches the keys and the list as before."""
+    down = f"http://127.0.0.1:{free_port()}"
+    keys = JWKSClient(down + "/.well-known/jwks.json", timeout=0.5)
+    revocations = RevocationList(down + "/.well-known/revocations.json", timeout=0.5)
+    verifier = TokenVerifier(keys, issuer=GATEWAY.issuer, audience=GATEWAY.audience, revocations=revocations)
+
+    with caplog.at_level(logging.WARNING):
+        await verifier.warm()
+
+    assert keys._keys == {}
+    assert caplog.records == []
+    with pytest.raises(Unauthorized):
+        await verifier.verify(GATEWAY.mint())  # the keys are fetched again, and still cannot be
+    await verifier.aclose()

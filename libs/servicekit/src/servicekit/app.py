@@ -104,6 +104,10 @@ def create_service_app(
                     else None
                 ),
             )
+        verifier = app.state.token_verifier
+        if isinstance(verifier, TokenVerifier):
+            # the keys and the revocation list fetched ahead of the first request, not on its path
+            runtime.tasks.append(asyncio.create_task(verifier.warm(), name="token-keys-warm"))
         if settings.kafka_enabled:
             runtime.tasks.append(
                 asyncio.create_task(_run_kafka(runtime, consumers, topics, run_relay), name="kafka")

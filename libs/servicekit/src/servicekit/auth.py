@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import math
 import time
@@ -89,16 +90,30 @@ class JWKSClient:
                 await self._refresh()
         return self._keys.get(kid)
 
-    async def _refresh(self) -> None:
-        try:
+    async def warm(self) -> None:
+        """Make the HTTP client and fetch the keys ahead of the first token (at the app's start), so the
+        first request does not pay for them (~200 ms with the revocation list's); quiet if the gateway is
+        not up yet: the first token then fetches them as before."""
+        async with self._lock:
             if self._client is None:
                 self._client = kept_client(self._timeout)
                 self._owns_client = True
-            response = await self._client.get(self.url, timeout=self._timeout)
-            response.raise_for_status()
-            keys = response.json().get("keys", [])
-            self._keys = {key["kid"]: key for key in keys if "kid" in key}
-            self._fetched_at = time.monotonic()
+            with contextlib.suppress(httpx.HTTPError, ValueError, KeyError, AttributeError):
+                await self._fetch()
+
+    async def _fetch(self) -> None:
+        if self._client is None:
+            self._client = kept_client(self._timeout)
+            self._owns_client = True
+        response = await self._client.get(self.url, timeout=self._timeout)
+        response.raise_for_status()
+        keys = response.json().get("keys", [])
+        self._keys = {key["kid"]: key for key in keys if "kid" in key}
+        self._fetched_at = time.monotonic()
+
+    async def _refresh(self) -> None:
+        try:
+            await self._fetch()
         except (httpx.HTTPError, ValueError) as exc:
             # Keep serving the keys we had; a token with an unknown kid is refused meanwhile.
             log.warning("JWKS fetch from %s failed: %s", self.url, exc)
@@ -143,15 +158,27 @@ class RevocationList:
                     await self._refresh()
         return subject in self._subjects or (token_id is not None and token_id in self._token_ids)
 
-    async def _refresh(self) -> None:
-        try:
+    async def warm(self) -> None:
+        """Make the HTTP client and fetch the list ahead of the first token (see `JWKSClient.warm`)."""
+        async with self._lock:
             if self._client is None:
                 self._client = kept_client(self._timeout)
-            response = await self._client.get(self.url)
-            response.raise_for_status()
-            body = response.json()
-            self._subjects = frozenset(str(s) for s in body.get("subjects", []))
-            self._token_ids = frozenset(str(t) for t in body.get("token_ids", []))
+            with contextlib.suppress(httpx.HTTPError, ValueError, AttributeError):
+                await self._fetch()
+                self._fetched_at = time.monotonic()
+
+    async def _fetch(self) -> None:
+        if self._client is None:
+            self._client = kept_client(self._timeout)
+        response = await self._client.get(self.url)
+        response.raise_for_status()
+        body = response.json()
+        self._subjects = frozenset(str(s) for s in body.get("subjects", []))
+        self._token_ids = frozenset(str(t) for t in body.get("token_ids", []))
+
+    async def _refresh(self) -> None:
+        try:
+            await self._fetch()
         except (httpx.HTTPError, ValueError, AttributeError) as exc:
             log.warning("revocation list fetch from %s failed: %s", self.url, exc)
         self._fetched_at = time.monotonic()
@@ -184,6 +211,13 @@ class TokenVerifier:
         # not checked again until it expires, as long as its key is still published. The exact token
         # string is the key, so a cached entry can only ever answer for the same signed bytes.
         self._verified: OrderedDict[str, tuple[Caller, str, dict[str, Any], float]] = OrderedDict()
+
+    async def warm(self) -> None:
+        """Fetch the keys and the revocation list ahead of the first token, where they can be (at the
+        app's start; quiet when the gateway is not up yet)."""
+        for warm in (getattr(self.keys, "warm", None), getattr(self.revocations, "warm", None)):
+            if warm is not None:
+                await warm()
 
     async def aclose(self) -> None:
         """Close the HTTP clients of its key source and revocation list (at the app's shutdown)."""
