@@ -144,13 +144,11 @@ async def test_a_channel_rule_matches_whatever_its_letter_case(
     assert await _members(seeded, token_issuer, "web-sock-buyers") == ["c_f1", "c_loyal"]
 
 
-async def test_custom_segment_on_predicted_clv_takes_the_latest_fit(
-    seeded: httpx.AsyncClient, token_issuer: TestTokenIssuer, database: Database
-) -> None:
-    predicted = {"c_champ": 900_00, "c_loyal": 250_00, "c_f1": 40_00, "c_private": 5000_00}
+async def _predict(database: Database, spend_minor: dict[str, int]) -> None:
+    """The latest fit's predicted spend of these customers, and of no other."""
     async with database.session() as session:
         await session.execute(delete(PredictedClv))
-        for customer_id, spend in predicted.items():
+        for customer_id, spend in spend_minor.items():
             session.add(
                 PredictedClv(
                     customer_id=customer_id,
@@ -167,6 +165,12 @@ async def test_custom_segment_on_predicted_clv_takes_the_latest_fit(
                     rfm_segment="loyal",
                 )
             )
+
+
+async def test_custom_segment_on_predicted_clv_takes_the_latest_fit(
+    seeded: httpx.AsyncClient, token_issuer: TestTokenIssuer, database: Database
+) -> None:
+    await _predict(database, {"c_champ": 900_00, "c_loyal": 250_00, "c_f1": 40_00, "c_private": 5000_00})
     writer = token_issuer.auth_header("analytics:write")
     response = await seeded.post(
         "/v1/segments",
@@ -241,25 +245,7 @@ async def test_the_list_counts_each_segment_as_its_members_list_does(
 ) -> None:
     """The list reads every customer's metrics once for all the segments: each count is the length of the
     segment's members list of the same day, whatever its rules read (consent, categories, predicted CLV)."""
-    async with database.session() as session:
-        await session.execute(delete(PredictedClv))
-        for customer_id, spend in {"c_champ": 900_00, "c_f1": 40_00}.items():
-            session.add(
-                PredictedClv(
-                    customer_id=customer_id,
-                    run_id="test-run",
-                    horizon_days=365,
-                    expected_purchases=1.0,
-                    probability_alive=0.9,
-                    predicted_spend_minor=spend,
-                    fitted_at=AS_OF,
-                    monetary=0.0,
-                    r=1,
-                    f=1,
-                    m=1,
-                    rfm_segment="loyal",
-                )
-            )
+    await _predict(database, {"c_champ": 900_00, "c_f1": 40_00})
     writer = token_issuer.auth_header("analytics:write")
     for name, rules in {
         "list-mailable": {"consent": ["email_marketing"]},

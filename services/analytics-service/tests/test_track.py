@@ -42,6 +42,14 @@ async def _track(client: httpx.AsyncClient, tokens: TestTokenIssuer, batch: Any)
     return await client.post("/v1/track", json={"batch": batch}, headers=tokens.auth_header("events:write"))
 
 
+def _rejections(response: httpx.Response, *, accepted: int) -> dict[int, str]:
+    """The reasons of a 202 answer's rejected events, by index (its accepted count checked first)."""
+    assert response.status_code == 202, response.text
+    body = response.json()
+    assert body["accepted"] == accepted, body
+    return {r["index"]: " ".join(r["errors"]) for r in body["rejected"]}
+
+
 async def test_bad_events_are_reported_by_index_and_the_others_accepted(
     client: httpx.AsyncClient, token_issuer: TestTokenIssuer, database: Database
 ) -> None:
@@ -66,10 +74,7 @@ async def test_bad_events_are_reported_by_index_and_the_others_accepted(
         event(properties={"a": {"b": {"c": {"d": {"e": 1}}}}}),
     ]
     response = await _track(client, token_issuer, batch)
-    assert response.status_code == 202, response.text
-    body = response.json()
-    assert body["accepted"] == 3
-    reasons = {r["index"]: " ".join(r["errors"]) for r in body["rejected"]}
+    reasons = _rejections(response, accepted=3)
     assert sorted(reasons) == [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 13, 14]
     assert "unknown event name" in reasons[1]
     assert "anonymous_id or customer_id" in reasons[2]
@@ -116,10 +121,7 @@ async def test_an_amount_that_is_no_amount_is_rejected_and_the_rest_kept(
 
     response = await _track(client, token_issuer, batch)
 
-    assert response.status_code == 202, response.text
-    body = response.json()
-    assert body["accepted"] == 2
-    reasons = {r["index"]: " ".join(r["errors"]) for r in body["rejected"]}
+    reasons = _rejections(response, accepted=2)
     assert sorted(reasons) == [1, 2, 3, 4, 5, 7]
     assert "properties.revenue" in reasons[1]
     assert "not a number" in reasons[1]
@@ -149,10 +151,7 @@ async def test_a_timestamp_that_is_a_number_or_a_bare_date_is_rejected_and_the_r
 
     response = await _track(client, token_issuer, batch)
 
-    assert response.status_code == 202, response.text
-    body = response.json()
-    assert body["accepted"] == 1
-    reasons = {r["index"]: " ".join(r["errors"]) for r in body["rejected"]}
+    reasons = _rejections(response, accepted=1)
     assert sorted(reasons) == [0, 2, 3, 4, 5]
     assert all("timestamp" in reason and "RFC 3339" in reason for reason in reasons.values()), reasons
     async with database.session() as session:
@@ -223,10 +222,7 @@ async def test_an_event_the_json_bounds_refuse_is_rejected_alone_and_the_rest_ke
         headers={**token_issuer.auth_header("events:write"), "Content-Type": "application/json"},
     )
 
-    assert response.status_code == 202, response.text
-    answer = response.json()
-    assert answer["accepted"] == 2
-    reasons = {r["index"]: " ".join(r["errors"]) for r in answer["rejected"]}
+    reasons = _rejections(response, accepted=2)
     assert sorted(reasons) == [1, 2, 3, 4, 5, 6]
     assert "anonymous_id" in reasons[1]
     assert "NUL" in reasons[1]
