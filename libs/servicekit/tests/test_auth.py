@@ -231,17 +231,36 @@ async def test_key_added_to_the_jwks_later_becomes_usable() -> None:
 
 
 async def test_unknown_key_ids_refetch_the_jwks_at_most_once_per_interval() -> None:
+    stranger = TestTokenIssuer()  # its key is never published
     rotated = TestTokenIssuer()
     server = JWKSServer(GATEWAY)
     verifier = server.verifier(min_refetch_interval=3600)
     await verifier.verify(GATEWAY.mint())
 
-    server.publish(rotated)
     for _ in range(5):
         with pytest.raises(Unauthorized):
-            await verifier.verify(rotated.mint())
+            await verifier.verify(stranger.mint())
+    server.publish(rotated)
+    with pytest.raises(Unauthorized):
+        await verifier.verify(rotated.mint())  # within the interval of the strangers' refetch
 
-    assert server.fetches == 1
+    assert server.fetches == 2  # the first, and one for the unknown kids
+
+
+async def test_a_key_rotated_in_just_after_a_fetch_verifies_its_first_token() -> None:
+    """The JWKS fetched at a service's start (or by the cache) does not hold back a key the gateway
+    rotates in a moment later: the interval between refetches counts from the last unknown kid's."""
+    rotated = TestTokenIssuer()
+    server = JWKSServer(GATEWAY)
+    verifier = server.verifier(min_refetch_interval=3600)
+    await verifier.warm()
+    await verifier.verify(GATEWAY.mint())
+
+    server.publish(rotated)
+    caller = await verifier.verify(rotated.mint(subject="after-rotation"))
+
+    assert caller.subject == "after-rotation"
+    assert server.fetches == 2
 
 
 class StaticRevocations(RevocationList):

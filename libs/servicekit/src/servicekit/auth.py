@@ -56,7 +56,9 @@ class StaticKeys:
 
 class JWKSClient:
     """Fetches and caches a JWKS over HTTP; an unknown `kid` triggers a refetch, at most every
-    `min_refetch_interval` seconds so a flood of bad tokens cannot hammer the gateway."""
+    `min_refetch_interval` seconds so a flood of bad tokens cannot hammer the gateway. The interval runs
+    from the last refetch an unknown `kid` caused, not from any fetch: a key the gateway rotates in just
+    after a fetch (at the service's start, or the cache's) is fetched for its first token."""
 
     def __init__(
         self,
@@ -77,6 +79,7 @@ class JWKSClient:
         # monotonic() counts from boot: starting at 0.0 would make a host booted moments ago look freshly
         # fetched and refuse every token until min_refetch_interval had passed.
         self._fetched_at = -math.inf
+        self._missed_at = -math.inf  # when an unknown kid last caused a refetch
         self._lock = asyncio.Lock()
 
     async def get(self, kid: str) -> dict[str, Any] | None:
@@ -85,8 +88,10 @@ class JWKSClient:
             return self._keys[kid]
         async with self._lock:
             now = time.monotonic()
-            stale = now - self._fetched_at >= self.cache_seconds
-            if stale or (kid not in self._keys and now - self._fetched_at >= self.min_refetch_interval):
+            if now - self._fetched_at >= self.cache_seconds:
+                await self._refresh()
+            elif kid not in self._keys and now - self._missed_at >= self.min_refetch_interval:
+                self._missed_at = now
                 await self._refresh()
         return self._keys.get(kid)
 
