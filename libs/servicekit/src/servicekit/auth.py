@@ -100,11 +100,8 @@ class JWKSClient:
         first request does not pay for them (~200 ms with the revocation list's); quiet if the gateway is
         not up yet: the first token then fetches them as before."""
         async with self._lock:
-            if self._client is None:
-                self._client = kept_client(self._timeout)
-                self._owns_client = True
             with contextlib.suppress(httpx.HTTPError, ValueError, KeyError, AttributeError):
-                await self._fetch()
+                await self._fetch()  # makes the client first, even when the gateway cannot be reached
 
     async def _fetch(self) -> None:
         if self._client is None:
@@ -166,11 +163,8 @@ class RevocationList:
     async def warm(self) -> None:
         """Make the HTTP client and fetch the list ahead of the first token (see `JWKSClient.warm`)."""
         async with self._lock:
-            if self._client is None:
-                self._client = kept_client(self._timeout)
             with contextlib.suppress(httpx.HTTPError, ValueError, AttributeError):
-                await self._fetch()
-                self._fetched_at = time.monotonic()
+                await self._fetch()  # makes the client first, even when the gateway cannot be reached
 
     async def _fetch(self) -> None:
         if self._client is None:
@@ -180,6 +174,7 @@ class RevocationList:
         body = response.json()
         self._subjects = frozenset(str(s) for s in body.get("subjects", []))
         self._token_ids = frozenset(str(t) for t in body.get("token_ids", []))
+        self._fetched_at = time.monotonic()
 
     async def _refresh(self) -> None:
         try:

@@ -162,20 +162,17 @@ class JSONBodyMiddleware:
                 await response(scope, receive, send)
                 return
         elif complete and size <= self.max_check_bytes:
-            body = b"".join(m.get("body", b"") for m in buffered)
             list_key = self.itemised.get(scope.get("path", "")) if scope.get("method") == "POST" else None
-            checked = _itemised(body, list_key) if list_key is not None else None
-            if checked is None:
-                problem = _json_problem(body)
-            else:
-                problem, cleaned, problems = checked
-                if problem is None and problems:
-                    scope[ITEM_PROBLEMS_KEY] = problems
-                    buffered = [{"type": "http.request", "body": cleaned, "more_body": False}]
-                    scope["headers"] = [
-                        (key, str(len(cleaned)).encode() if key == b"content-length" else value)
-                        for key, value in scope.get("headers", ())
-                    ]
+            problem, problems, cleaned = _json_problem(
+                b"".join(m.get("body", b"") for m in buffered), list_key
+            )
+            if problems:
+                scope[ITEM_PROBLEMS_KEY] = problems
+                buffered = [{"type": "http.request", "body": cleaned, "more_body": False}]
+                scope["headers"] = [
+                    (key, str(len(cleaned)).encode() if key == b"content-length" else value)
+                    for key, value in scope.get("headers", ())
+                ]
             if problem is not None:
                 await problem_response(
                     Request(scope),
@@ -214,58 +211,38 @@ def _item_problem(item: Any, repeated: RepeatedKeys) -> JSONLimitError | None:
     return JSONLimitError(REPEATED_KEY_MESSAGE, paths[0]) if paths else None
 
 
-def _itemised(
-    body: bytes, list_key: str
-) -> tuple[JSONLimitError | None, bytes, dict[int, JSONLimitError]] | None:
-    """An itemised body checked: (a problem of the body outside its items, the body with every bad item
-    replaced by `null`, the items' problems by index); None when the body is not JSON or not an object
-    holding a list under `list_key` (judged as any body then)."""
+def _json_problem(
+    body: bytes, list_key: str | None = None
+) -> tuple[JSONLimitError | None, dict[int, JSONLimitError], bytes]:
+    """Why a JSON body breaks the bounds (None also when it is not JSON at all: the route then answers
+    with its usual 422 json_invalid). With `list_key`, when the body is an object holding a list there,
+    each item is judged on its own: the items' problems by index, and the body with each bad item
+    replaced by `null` (the body as it came when there is none)."""
+    none: dict[int, JSONLimitError] = {}
     if not body.strip():
-        return None
+        return None, none, body
     repeated = RepeatedKeys()
     try:
         value = json.loads(body, object_pairs_hook=repeated)
     except (json.JSONDecodeError, UnicodeDecodeError):
-        return None
+        return None, none, body
     except (RecursionError, ValueError) as exc:
-        return _limit_error(exc), body, {}
-    if not isinstance(value, dict) or not isinstance(value.get(list_key), list):
-        return None
-    items: list[Any] = value[list_key]
+        return _limit_error(exc), none, body
     problems: dict[int, JSONLimitError] = {}
     dropped = []  # held, so no id `repeated` noted is reused while it is asked about the rest
-    for index, item in enumerate(items):
-        problem = _item_problem(item, repeated)
-        if problem is not None:
-            problems[index] = problem
-            dropped.append(item)
-            items[index] = None
+    items = value.get(list_key) if list_key is not None and isinstance(value, dict) else None
+    if isinstance(items, list):
+        for index, item in enumerate(items):
+            problem = _item_problem(item, repeated)
+            if problem is not None:
+                problems[index] = problem
+                dropped.append(item)
+                items[index] = None
     try:
-        check_json(value)  # what is left: the body outside its items
+        check_json(value)  # what is left: the body outside its bad items
     except JSONLimitError as exc:
-        return exc, body, {}
-    paths = repeated.paths(value)
-    if paths:
-        return JSONLimitError(REPEATED_KEY_MESSAGE, paths[0]), body, {}
-    return None, json.dumps(value).encode() if problems else body, problems
-
-
-def _json_problem(body: bytes) -> JSONLimitError | None:
-    """Why a JSON body breaks the bounds, or None (also when it is not JSON at all: the route then
-    answers with its usual 422 json_invalid)."""
-    if not body.strip():
-        return None
-    repeated = RepeatedKeys()
-    try:
-        value = json.loads(body, object_pairs_hook=repeated)
-        check_json(value)
-    except (json.JSONDecodeError, UnicodeDecodeError):
-        return None
-    except JSONLimitError as exc:
-        return exc
-    except (RecursionError, ValueError) as exc:
-        return _limit_error(exc)
+        return exc, none, body
     paths = repeated.paths(value)
     if paths:  # which of the values was meant is unknown: json.loads would keep the last
-        return JSONLimitError(REPEATED_KEY_MESSAGE, paths[0])
-    return None
+        return JSONLimitError(REPEATED_KEY_MESSAGE, paths[0]), none, body
+    return None, problems, json.dumps(value).encode() if problems else body

@@ -42,17 +42,19 @@ async def list_segments(
     """The RFM segments and the custom ones, with today's member counts (every customer's metrics read
     once for all of them)."""
     today = _today()
-    definitions = list(await session.scalars(select(SegmentDefinition).order_by(SegmentDefinition.name)))
+    definitions = [
+        (segment, SegmentRules.model_validate(segment.rules))
+        for segment in await session.scalars(select(SegmentDefinition).order_by(SegmentDefinition.name))
+    ]
     async with database.read() as connection:
         everyone = service.Population(
             await service.metrics(
                 connection, as_of=today, currency=settings.reporting_currency, with_details=bool(definitions)
             )
         )
-        counted = [
-            (segment, len(await service.choose(connection, everyone, segment.name, rules, purpose=None)))
-            for segment in definitions
-            for rules in [SegmentRules.model_validate(segment.rules)]
+        counts = [
+            len(await service.choose(connection, everyone, segment.name, rules, purpose=None))
+            for segment, rules in definitions
         ]
     by_rfm: dict[str, int] = dict.fromkeys(service.RFM_SEGMENTS, 0)
     for m in everyone.customers:
@@ -66,11 +68,11 @@ async def list_segments(
             name=segment.name,
             kind="custom",
             description=segment.description,
-            rules=SegmentRules.model_validate(segment.rules),
+            rules=rules,
             members=count,
             created_at=segment.created_at,
         )
-        for segment, count in counted
+        for (segment, rules), count in zip(definitions, counts, strict=True)
     ]
     return result
 
