@@ -263,15 +263,23 @@ async def _panel_states(page: Page) -> dict[str, str]:
 
 
 async def _plotted_points(page: Page) -> dict[str, int]:
-    """Per panel, how many data points its plotly chart holds (from the chart's own data)."""
+    """Per panel, how many data points it shows: its plotly chart's (from the chart's own data), or the
+    rows and cells of its HTML table that carry a figure (`data-value`)."""
     points: dict[str, int] = await page.evaluate(
         """() => Object.fromEntries(Array.from(document.querySelectorAll('[data-panel]')).map(p => {
             const plot = p.querySelector('.js-plotly-plot');
-            const n = plot && plot.data ? plot.data.reduce((a, t) => a + ((t.x || t.z || []).length), 0) : 0;
+            const n = plot && plot.data
+                ? plot.data.reduce((a, t) => a + ((t.x || t.z || []).length), 0)
+                : p.querySelectorAll('[data-value]').length;
             return [p.dataset.panel, n];
         }))"""
     )
     return points
+
+
+async def _listed(page: Page, panel: str) -> list[str]:
+    """The labels of the rows an HTML panel lists, top to bottom."""
+    return await page.locator(f'[data-panel="{panel}"] tbody tr[data-value] th').all_inner_texts()
 
 
 async def _wait_loaded(page: Page) -> None:
@@ -315,11 +323,24 @@ async def test_the_dashboard_draws_every_chart_and_follows_the_date_range(stack:
             assert len(tiles) == 12
             assert "\N{EN DASH}" not in tiles[:4]  # revenue, orders, order value, conversion: no gap
             assert before["trend"] == 2 * 30  # a bar and a conversion point per day of the 30
+            # plotly.js draws the trend, the funnel and the forecast; the ranked lists are HTML tables
+            plotted = await page.evaluate(
+                "() => Array.from(document.querySelectorAll('[data-panel] .js-plotly-plot'))"
+                ".map(p => p.closest('[data-panel]').dataset.panel)"
+            )
+            assert sorted(plotted) == ["forecast", "funnel", "trend"]
+            end = datetime.now(UTC).date()
+            top = await stack.http.get(
+                "/api/analytics/v1/products/top",
+                params={"start": (end - timedelta(days=29)).isoformat(), "end": end.isoformat(), "limit": 10},
+                headers=stack.admin,
+            )
+            assert top.status_code == 200, top.text
+            assert await _listed(page, "top") == [item["sku"] for item in top.json()]
             SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
             await page.screenshot(path=str(SCREENSHOT), full_page=True)
 
             # Ninety days instead of thirty: the charts are drawn again from the new range.
-            end = datetime.now(UTC).date()
             await page.fill("#start", (end - timedelta(days=89)).isoformat())
             await page.dispatch_event("#start", "change")
             await _wait_loaded(page)

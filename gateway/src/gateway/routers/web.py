@@ -22,8 +22,7 @@ from servicekit.errors import PROBLEM_JSON, Unauthorized
 
 router = APIRouter(tags=["browser"])
 
-# data: images: plotly.js draws a heatmap as one (the charts warmed up on the way to the dashboard).
-CSP = "default-src 'self'; style-src 'unsafe-inline'; img-src 'self' data:; frame-ancestors 'none'"
+CSP = "default-src 'self'; style-src 'unsafe-inline'; frame-ancestors 'none'"
 
 _PAGE = """<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>Ecom: sign in</title>

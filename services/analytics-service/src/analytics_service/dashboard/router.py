@@ -77,7 +77,7 @@ def _script_hash() -> str:
 @cache
 def content_security_policy() -> str:
     """Scripts: plotly.js from this origin and the page's inline script (by its hash) only. Styles: the
-    page's and plotly's injected rules. Images: plotly's data: images (a heatmap is one)."""
+    page's and plotly's injected rules. Images: data: (the page's empty icon, so no icon is asked for)."""
     return (
         f"default-src 'none'; script-src 'self' {_script_hash()}; style-src 'self' 'unsafe-inline'; "
         "img-src 'self' data:; connect-src 'self'; font-src 'self'; base-uri 'none'; form-action 'self'; "

@@ -81,15 +81,16 @@
 
   function setState(chartId, value) { const panel = panelOf(chartId); if (panel) panel.dataset.state = value; }
 
-  function message(chartId, text, isError) {
+  // The panel's content replaced (a plotly.js chart in it let go first), and its state
+  function place(chartId, content, panelState) {
     const el = $(chartId);
     if (window.Plotly && el.classList.contains("js-plotly-plot")) window.Plotly.purge(el);
-    el.replaceChildren();
-    const box = document.createElement("div");
-    box.className = "message" + (isError ? " error" : "");
-    box.textContent = text;
-    el.appendChild(box);
-    setState(chartId, isError ? "error" : "empty");
+    el.replaceChildren(content);
+    setState(chartId, panelState);
+  }
+
+  function message(chartId, text, isError) {
+    place(chartId, node("div", "message" + (isError ? " error" : ""), text), isError ? "error" : "empty");
   }
 
   function failure(chartId, error) {
@@ -143,6 +144,66 @@
     if (!el.classList.contains("js-plotly-plot")) el.replaceChildren();
     window.Plotly.react(el, traces, withAxes(Object.assign(baseLayout(), layout || {})), CONFIG);
     setState(chartId, "ready");
+  }
+
+  // --- HTML panels ---------------------------------------------------------------------------------
+  // The ranked lists (top products, segments, sync health, data quality) and the cohort table are HTML,
+  // not plotly.js figures: a row of text, a bar and its figures is all they show, the browser lays them
+  // out in a few milliseconds, they are drawn as soon as their answer is in (without waiting for
+  // plotly.js), and their figures can be read and copied as text. Each plotly.js figure costs 30-140 ms
+  // of the main thread here (bench/README.md, dashboard_load).
+  function node(tag, className, text) {
+    const el = document.createElement(tag);
+    if (className) el.className = className;
+    if (text !== undefined && text !== null) el.textContent = text;
+    return el;
+  }
+
+  function show(chartId, content) { place(chartId, content, "ready"); }
+
+  // A table of ranked rows: each a label, a bar (`parts`: [value, colour, title], stacked) against `most`,
+  // and its figures (`cells`). `headings` (or null): the label's, the bar's (which spans the bar and the
+  // first figure), then one per further figure.
+  function barTable(headings, rows, most) {
+    const table = node("table", "bars");
+    if (headings) {
+      const head = table.appendChild(node("thead")).appendChild(node("tr"));
+      headings.forEach((text, i) => {
+        const th = head.appendChild(node("th", i ? "n" : null, text));
+        if (i === 1) th.colSpan = 2;
+      });
+    }
+    const body = table.appendChild(node("tbody"));
+    for (const row of rows) {
+      const tr = body.appendChild(node("tr"));
+      tr.dataset.value = row.value;
+      if (row.title) tr.title = row.title;
+      if (row.good) tr.classList.add("good");
+      const track = node("span", "track");
+      for (const [value, color, title] of row.parts) {
+        if (!value || !(most > 0)) continue;
+        const fill = track.appendChild(node("span", "fill"));
+        fill.style.width = (100 * value) / most + "%";
+        fill.style.background = color;
+        if (title) fill.title = title;
+      }
+      tr.append(node("th", null, row.label), node("td", "bar"));
+      tr.lastChild.appendChild(track);
+      for (const text of row.cells) tr.appendChild(node("td", "n", text));
+    }
+    return table;
+  }
+
+  // A cohort cell's colour: from the page's background to its accent as the share goes to COHORT_FULL
+  const COHORT_FULL = 0.5;
+  const SHADES = [[0, [0xf4, 0xf6, 0xfa]], [0.3, [0xa5, 0xb4, 0xfc]], [1, [0x35, 0x59, 0xe0]]];
+  function shade(t) {
+    let i = 1;
+    while (i < SHADES.length - 1 && t > SHADES[i][0]) i++;
+    const [t0, c0] = SHADES[i - 1];
+    const [t1, c1] = SHADES[i];
+    const f = (t - t0) / (t1 - t0);
+    return "rgb(" + c0.map((c, k) => Math.round(c + (c1[k] - c) * f)).join(",") + ")";
   }
 
   // KPI tiles and the revenue / conversion trend share one request.
@@ -261,14 +322,14 @@
     }
     const units = items.reduce((a, i) => a + i.units, 0);
     $("top-sub").textContent = "By revenue, every channel · " + count.format(units) + " units";
-    const rows = items.slice().reverse();
-    await draw("chart-top", [{
-      type: "bar", orientation: "h",
-      y: rows.map((i) => i.sku), x: rows.map((i) => i.revenue),
-      customdata: rows.map((i) => [i.units, i.orders, i.views, i.view_to_purchase === null ? "–" : percent.format(i.view_to_purchase)]),
-      marker: { color: "#12a594" },
-      hovertemplate: "%{y}<br>%{x:,.0f} " + CURRENCY + " · %{customdata[0]} units · %{customdata[1]} orders · %{customdata[2]} views (%{customdata[3]} bought)<extra></extra>",
-    }], { margin: { l: 110, r: 24, t: 8, b: 32 }, yaxis: { automargin: true, gridcolor: "rgba(0,0,0,0)" } });
+    const most = Math.max(...items.map((i) => i.revenue));
+    show("chart-top", barTable(["SKU", "Revenue", "Units", "Orders", "Views bought"], items.map((i) => ({
+      label: i.sku, value: i.revenue, parts: [[i.revenue, "#12a594"]],
+      title: i.sku + ": " + money.format(i.revenue) + " · " + count.format(i.units) + " units · " +
+        count.format(i.orders) + " orders · " + count.format(i.views) + " views",
+      cells: [money.format(i.revenue), count.format(i.units), count.format(i.orders),
+        i.view_to_purchase === null ? "–" : percent.format(i.view_to_purchase)],
+    })), most));
   }
 
   async function loadCohorts(gen) {
@@ -284,17 +345,32 @@
       return;
     }
     const width = Math.max(...data.cohorts.map((c) => c.retention.length));
-    const months = Array.from({ length: width }, (_, i) => "M" + i);
-    const rows = data.cohorts.slice().reverse();
-    const z = rows.map((c) => months.map((_, i) => (i < c.retention.length ? c.retention[i] : null)));
-    await draw("chart-cohorts", [{
-      type: "heatmap", x: months, y: rows.map((c) => c.cohort + " (" + c.customers + ")"), z,
-      zmin: 0, zmax: 0.5,
-      colorscale: [[0, "#f4f6fa"], [0.3, "#a5b4fc"], [1, "#3559e0"]],
-      text: z.map((r) => r.map((v) => (v === null ? "" : percent.format(v)))),
-      texttemplate: "%{text}", hovertemplate: "%{y}, %{x}: %{z:.1%}<extra></extra>",
-      xgap: 2, ygap: 2, showscale: false,
-    }], { margin: { l: 120, r: 16, t: 28, b: 8 }, xaxis: { side: "top", gridcolor: "rgba(0,0,0,0)" }, yaxis: { gridcolor: "rgba(0,0,0,0)" } });
+    const table = node("table", "cohorts");
+    const head = node("tr");
+    head.append(node("th", null, "Cohort"), node("th", "n", "Customers"));
+    for (let month = 0; month < width; month++) {
+      const th = node("th", "n", "M" + month);
+      th.title = month ? month + (month === 1 ? " month" : " months") + " after the first order" : "The month of the first order";
+      head.appendChild(th);
+    }
+    table.appendChild(node("thead")).appendChild(head);
+    const body = table.appendChild(node("tbody"));
+    for (const cohort of data.cohorts) {
+      const row = body.appendChild(node("tr"));
+      row.append(node("th", null, cohort.cohort), node("td", "n", count.format(cohort.customers)));
+      for (let month = 0; month < width; month++) {
+        const share = month < cohort.retention.length ? cohort.retention[month] : null;
+        const cell = row.appendChild(node("td", "n"));
+        if (share === null || share === undefined) continue;
+        cell.textContent = percent.format(share);
+        cell.dataset.value = share;
+        cell.title = cohort.cohort + " cohort (" + count.format(cohort.customers) + "), M" + month + ": " + percent.format(share);
+        const t = Math.min(1, Math.max(0, share / COHORT_FULL));
+        cell.style.background = shade(t);
+        if (t > 0.55) cell.classList.add("dark");
+      }
+    }
+    show("chart-cohorts", table);
   }
 
   async function loadSegments(gen) {
@@ -309,15 +385,13 @@
       message("chart-segments", "No customers with orders yet.");
       return;
     }
-    const rows = shown.slice().reverse();
-    await draw("chart-segments", [{
-      type: "bar", orientation: "h",
-      y: rows.map((s) => s.name.replaceAll("_", " ")), x: rows.map((s) => s.members),
-      text: rows.map((s) => count.format(s.members)), textposition: "auto",
-      hovertext: rows.map((s) => s.description || ""),
-      marker: { color: rows.map((s) => (s.kind === "rfm" ? "#4c6ef5" : "#f08c00")) },
-      hovertemplate: "%{y}: %{x:,} customers<br>%{hovertext}<extra></extra>",
-    }], { margin: { l: 110, r: 24, t: 8, b: 32 }, yaxis: { automargin: true, gridcolor: "rgba(0,0,0,0)" }, xaxis: { rangemode: "tozero", tickformat: ",d", gridcolor: "#eef1f6" } });
+    const most = Math.max(...shown.map((s) => s.members));
+    show("chart-segments", barTable(null, shown.map((s) => ({
+      label: s.name.replaceAll("_", " ") + (s.kind === "custom" ? " (custom)" : ""), value: s.members,
+      parts: [[s.members, s.kind === "rfm" ? "#4c6ef5" : "#f08c00"]],
+      title: (s.description ? s.description + ": " : "") + count.format(s.members) + " customers",
+      cells: [count.format(s.members)],
+    })), most));
   }
 
   async function loadForecast(gen) {
@@ -381,8 +455,6 @@
       message("chart-sync", "No enabled sales channels.");
       return;
     }
-    const rows = statuses.slice().reverse();
-    const names = rows.map((r) => r.name + " (" + (r.in_sync_share * 100).toFixed(0) + "%" + (r.circuit === "closed" ? "" : ", circuit " + r.circuit.replace("_", " ")) + ")");
     const parts = [
       ["in_sync", "In sync", "#12a594"],
       ["pending", "Pending", "#f08c00"],
@@ -390,15 +462,27 @@
       ["drifted", "Drifted", "#7b5cf0"],
       ["unpublished", "Not published", "#adb5bd"],
     ];
-    const troubled = rows.filter((r) => r.failed || r.drifted || r.circuit !== "closed").length;
-    const latencies = rows.map((r) => r.latency_p99_ms).filter((v) => v !== null);
-    $("sync-sub").textContent = rows.length + " channels · " + (troubled ? troubled + " need attention" : "all healthy") +
+    const troubled = statuses.filter((r) => r.failed || r.drifted || r.circuit !== "closed").length;
+    const latencies = statuses.map((r) => r.latency_p99_ms).filter((v) => v !== null);
+    $("sync-sub").textContent = statuses.length + " channels · " + (troubled ? troubled + " need attention" : "all healthy") +
       (latencies.length ? " · push p99 up to " + count.format(Math.max(...latencies)) + " ms" : "");
-    await draw("chart-sync", parts.map(([key, label, color]) => ({
-      type: "bar", orientation: "h", name: label, y: names, x: rows.map((r) => r[key]),
-      marker: { color }, hovertemplate: "%{y}: %{x:,} listings " + label.toLowerCase() + "<extra></extra>",
-    })), { barmode: "stack", margin: { l: 220, r: 24, t: 8, b: 32 }, yaxis: { automargin: true, gridcolor: "rgba(0,0,0,0)" },
-      xaxis: { rangemode: "tozero", tickformat: ",d", title: { text: "Listings" }, gridcolor: "#eef1f6" } });
+    const total = (r) => parts.reduce((a, [key]) => a + r[key], 0);
+    const most = Math.max(...statuses.map(total));
+    const legend = node("ul", "legend");
+    for (const [, label, color] of parts) {
+      const swatch = node("span", "swatch");
+      swatch.style.background = color;
+      legend.appendChild(node("li")).append(swatch, label);
+    }
+    const content = document.createDocumentFragment();
+    content.append(legend, barTable(null, statuses.map((r) => ({
+      label: r.name + (r.circuit === "closed" ? "" : " (circuit " + r.circuit.replace("_", " ") + ")"),
+      value: total(r),
+      parts: parts.map(([key, label, color]) => [r[key], color, r.name + ": " + count.format(r[key]) + " listings " + label.toLowerCase()]),
+      title: null,
+      cells: [percent.format(r.in_sync_share) + " in sync", count.format(total(r)) + " listings"],
+    })), most));
+    show("chart-sync", content);
   }
 
   async function loadCustomerQuality(gen) {
@@ -409,15 +493,12 @@
       message("chart-customer-quality", "No customers yet.");
       return;
     }
-    const criteria = Object.entries(summary.criteria).sort((a, b) => a[1] - b[1]);
-    await draw("chart-customer-quality", [{
-      type: "bar", orientation: "h",
-      y: criteria.map(([name]) => name.replaceAll("_", " ")),
-      x: criteria.map(([, n]) => n / summary.customers),
-      customdata: criteria.map(([, n]) => n),
-      marker: { color: "#7b5cf0" },
-      hovertemplate: "%{y}: %{customdata:,} customers (%{x:.0%})<extra></extra>",
-    }], { margin: { l: 130, r: 24, t: 8, b: 32 }, xaxis: { tickformat: ".0%", range: [0, 1], gridcolor: "#eef1f6" }, yaxis: { automargin: true, gridcolor: "rgba(0,0,0,0)" } });
+    const criteria = Object.entries(summary.criteria).sort((a, b) => b[1] - a[1]);
+    show("chart-customer-quality", barTable(null, criteria.map(([name, n]) => ({
+      label: name.replaceAll("_", " "), value: n, parts: [[n, "#7b5cf0"]],
+      title: name.replaceAll("_", " ") + ": " + count.format(n) + " of " + count.format(summary.customers) + " customers",
+      cells: [percent.format(n / summary.customers)],
+    })), summary.customers));
   }
 
   async function loadProductQuality(gen) {
@@ -434,13 +515,16 @@
     const sections = Object.entries(report).filter(([, s]) => s && typeof s.count === "number");
     const issues = sections.reduce((a, [, s]) => a + s.count, 0);
     $("product-quality-sub").textContent = count.format(issues) + (issues === 1 ? " issue" : " issues") + " found in the catalog";
+    if (!sections.length) {
+      message("chart-product-quality", "The catalog reports no checks.");
+      return;
+    }
     const most = Math.max(0, ...sections.map(([, s]) => s.count));
-    await draw("chart-product-quality", [{
-      type: "bar", orientation: "h",
-      y: sections.map(([k]) => labels[k] || k), x: sections.map(([, s]) => s.count),
-      marker: { color: sections.map(([, s]) => (s.count ? "#d6336c" : "#12a594")) },
-      hovertemplate: "%{y}: %{x:,}<extra></extra>",
-    }], { margin: { l: 180, r: 24, t: 8, b: 32 }, yaxis: { automargin: true, gridcolor: "rgba(0,0,0,0)" }, xaxis: { rangemode: "tozero", gridcolor: "#eef1f6", tickformat: ",d", dtick: most < 8 ? 1 : undefined } });
+    show("chart-product-quality", barTable(null, sections.map(([key, s]) => ({
+      label: labels[key] || key.replaceAll("_", " "), value: s.count, parts: [[s.count, "#d6336c"]],
+      title: null, cells: [s.count ? count.format(s.count) : "none"],
+      good: !s.count,
+    })), most));
   }
 
   const LOADERS = [
