@@ -323,20 +323,27 @@ async def test_the_dashboard_draws_every_chart_and_follows_the_date_range(stack:
             assert len(tiles) == 12
             assert "\N{EN DASH}" not in tiles[:4]  # revenue, orders, order value, conversion: no gap
             assert before["trend"] == 2 * 30  # a bar and a conversion point per day of the 30
-            # plotly.js draws the trend, the funnel and the forecast; the ranked lists are HTML tables
+            # plotly.js draws the trend and the forecast; the funnel and the ranked lists are HTML tables
             plotted = await page.evaluate(
                 "() => Array.from(document.querySelectorAll('[data-panel] .js-plotly-plot'))"
                 ".map(p => p.closest('[data-panel]').dataset.panel)"
             )
-            assert sorted(plotted) == ["forecast", "funnel", "trend"]
+            assert sorted(plotted) == ["forecast", "trend"]
             end = datetime.now(UTC).date()
+            range_30 = {"start": (end - timedelta(days=29)).isoformat(), "end": end.isoformat()}
             top = await stack.http.get(
                 "/api/analytics/v1/products/top",
-                params={"start": (end - timedelta(days=29)).isoformat(), "end": end.isoformat(), "limit": 10},
+                params={**range_30, "limit": 10},
                 headers=stack.admin,
             )
             assert top.status_code == 200, top.text
             assert await _listed(page, "top") == [item["sku"] for item in top.json()]
+            funnel = await stack.http.get("/api/analytics/v1/funnel", params=range_30, headers=stack.admin)
+            assert funnel.status_code == 200, funnel.text
+            shown = await page.locator('[data-panel="funnel"] tbody tr').evaluate_all(
+                "rows => rows.map(r => Number(r.dataset.value))"
+            )
+            assert shown == [step["sessions"] for step in funnel.json()["total"]]
             SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
             await page.screenshot(path=str(SCREENSHOT), full_page=True)
 

@@ -147,9 +147,9 @@
   }
 
   // --- HTML panels ---------------------------------------------------------------------------------
-  // The ranked lists (top products, segments, sync health, data quality) and the cohort table are HTML,
-  // not plotly.js figures: a row of text, a bar and its figures is all they show, the browser lays them
-  // out in a few milliseconds, they are drawn as soon as their answer is in (without waiting for
+  // The funnel, the ranked lists (top products, segments, sync health, data quality) and the cohorts are
+  // HTML tables, not plotly.js figures: a row of text, a bar and its figures is all they show, the browser
+  // lays them out in a few milliseconds, they are drawn as soon as their answer is in (without waiting for
   // plotly.js), and their figures can be read and copied as text. Each plotly.js figure costs 30-140 ms
   // of the main thread here (bench/README.md, dashboard_load).
   function node(tag, className, text) {
@@ -289,15 +289,15 @@
       return;
     }
     const names = { sessions: "Sessions", viewed: "Viewed a product", added: "Added to cart", checkout: "Checkout", purchased: "Purchased" };
-    await draw("chart-funnel", [{
-      type: "funnel",
-      y: steps.map((s) => names[s.step] || s.step),
-      x: steps.map((s) => s.sessions),
-      textinfo: "value+percent previous",
-      marker: { color: ["#3559e0", "#4c6ef5", "#7b5cf0", "#ae3ec9", "#12a594"] },
-      connector: { fillcolor: "#eef1f6", line: { color: "#e3e7ef" } },
-      hovertemplate: "%{y}: %{x:,} sessions<extra></extra>",
-    }], { margin: { l: 120, r: 24, t: 8, b: 24 }, yaxis: { gridcolor: "rgba(0,0,0,0)" } });
+    const colors = ["#3559e0", "#4c6ef5", "#7b5cf0", "#ae3ec9", "#12a594"];
+    const first = steps[0].sessions;
+    show("chart-funnel", barTable(["Step", "Sessions", "Of the step before", "Drop-off"], steps.map((s, i) => ({
+      label: names[s.step] || s.step, value: s.sessions, parts: [[s.sessions, colors[i % colors.length]]],
+      title: (names[s.step] || s.step) + ": " + count.format(s.sessions) + " sessions, " + percent.format(s.sessions / first) + " of all",
+      cells: [count.format(s.sessions),
+        s.conversion_from_previous === null ? "–" : percent.format(s.conversion_from_previous),
+        s.drop_off === null ? "–" : percent.format(s.drop_off)],
+    })), first));
   }
 
   function updateChannels(channels) {

@@ -1,14 +1,13 @@
 // Loaded by the gateway's sign-in page on the way to the dashboard, beside plotly.js (both public).
-// Once plotly.js has run, it draws the kinds of chart the dashboard draws (bars with a second axis,
-// a funnel, bars under an interval band) into off-screen boxes and removes them, then runs plotly.js
-// once more so Chromium writes its code cache. The browser then
-// holds plotly's code compiled, drawing code included, with the script in its cache, when the dashboard
-// draws the same kinds of chart: the work is done while the person types.
+// Once plotly.js has run, it draws the kinds of chart the dashboard draws (bars with a line on a second
+// axis, bars under an interval band) into off-screen boxes and removes them, then runs plotly.js once
+// more so Chromium writes its code cache. The browser then holds plotly's code compiled, drawing code
+// included, with the script in its cache, when the dashboard draws the same kinds of chart: the work is
+// done while the person types.
 "use strict";
 
 (function () {
   const days = ["2026-01-05", "2026-01-06", "2026-01-07", "2026-01-08"];
-  const names = ["a", "b", "c"];
   const grid = { gridcolor: "#eef1f6", zeroline: false };
   const CHARTS = [
     [[
@@ -16,8 +15,6 @@
       { type: "scatter", mode: "lines+markers", x: days, y: [0.01, 0.02, 0.015, 0.03], yaxis: "y2", connectgaps: false },
     ], { yaxis: Object.assign({ title: { text: "x" }, rangemode: "tozero" }, grid),
       yaxis2: { overlaying: "y", side: "right", tickformat: ".1%", rangemode: "tozero", showgrid: false }, bargap: 0.25 }],
-    [[{ type: "funnel", y: names, x: [30, 20, 10], textinfo: "value+percent previous",
-      connector: { fillcolor: "#eef1f6", line: { color: "#e3e7ef" } } }], { yaxis: { gridcolor: "rgba(0,0,0,0)" } }],
     [[
       { type: "bar", x: days.slice(0, 2), y: [2, 0], marker: { color: "#a5b4fc" } },
       { type: "scatter", mode: "lines", x: days, y: [4, 5, 6, 7], line: { width: 0 }, hoverinfo: "skip", showlegend: false },
