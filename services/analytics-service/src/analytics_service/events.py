@@ -62,7 +62,7 @@ def consumers(settings: Settings) -> list[ConsumerSpec]:
                 "ecom.product.created.v1": catalog.on_product_event,
                 "ecom.product.updated.v1": catalog.on_product_event,
                 "ecom.product.archived.v1": catalog.on_product_event,
-                "ecom.price.changed.v1": catalog.on_price_changed,
+                "ecom.price.changed.v1": in_currency(catalog.on_price_changed),
                 "ecom.stock.changed.v1": catalog.on_stock_changed,
             },
         ),

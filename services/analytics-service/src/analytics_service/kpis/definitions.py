@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-DEFINITIONS_VERSION = "1"
+DEFINITIONS_VERSION = "2"
 
 
 @dataclass(frozen=True)
@@ -42,7 +42,11 @@ DEFINITIONS: tuple[KpiDefinition, ...] = (
         "campaign filter, revenue attributed there / customers acquired there (whole range only)",
     ),
     KpiDefinition(
-        "cost_of_goods", 1, "money", "sum over counted order lines of quantity x unit cost at order"
+        "cost_of_goods",
+        2,
+        "money",
+        "sum over counted order lines of quantity x the SKU's unit cost in effect when the order was placed "
+        "(before its first known cost, that cost; 0 when none is known)",
     ),
     KpiDefinition(
         "expenses", 1, "money", "recorded expenses of the period's days (not with a channel filter)"

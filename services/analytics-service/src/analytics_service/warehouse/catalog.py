@@ -6,7 +6,8 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
-from analytics_service.warehouse.models import ProductFact, SkuStock
+from analytics_service.warehouse import costs, customers, orders
+from analytics_service.warehouse.models import OrderFact, ProductFact, SkuStock
 from analytics_service.warehouse.orders import to_minor
 from contracts import CloudEvent, parse_data
 from contracts.catalog.inventory import StockChanged
@@ -43,20 +44,37 @@ async def on_product_event(session: AsyncSession, event: CloudEvent) -> None:
     await session.flush()
 
 
-async def on_price_changed(session: AsyncSession, event: CloudEvent) -> None:
-    """The base price (every channel) and the unit cost of a SKU, unless a later price already applies."""
+async def on_price_changed(session: AsyncSession, event: CloudEvent, *, reporting_currency: str) -> None:
+    """The base price (every channel) and the unit cost of a SKU, unless a later price already applies;
+    a cost is kept in the SKU's cost history too, and the orders whose cost in effect it changes are
+    costed again (warehouse/costs.py), whenever it arrives."""
     price = parse_data(event)
     assert isinstance(price, PriceChanged)
     if price.channel is not None:
         return
     fact = (await _facts(session, [price.sku]))[price.sku]
-    if fact.price_effective_from is not None and price.effective_from < fact.price_effective_from:
-        return
-    fact.currency, fact.price_minor = price.currency, to_minor(price.amount)
-    fact.price_effective_from = price.effective_from
-    if price.cost is not None:
-        fact.cost_minor = to_minor(price.cost)
+    if fact.price_effective_from is None or price.effective_from >= fact.price_effective_from:
+        fact.currency, fact.price_minor = price.currency, to_minor(price.amount)
+        fact.price_effective_from = price.effective_from
+        if price.cost is not None:
+            fact.cost_minor = to_minor(price.cost)
     await session.flush()
+    if price.cost is None:
+        return
+    window = await costs.record(
+        session, price.sku, price.currency, price.effective_from, to_minor(price.cost)
+    )
+    if window is None:
+        return
+
+    async def cost_again(order: OrderFact) -> bool:
+        assert order.currency is not None
+        lines = (await customers.order_lines(session, [order.order_id]))[order.order_id]
+        history = await costs.histories(session, {(line.sku, order.currency) for line in lines}, lock=False)
+        return costs.cost_lines(order, lines, history)
+
+    for order_id in await costs.orders_placed_within(session, price.sku, price.currency, window):
+        await orders.change_order(session, order_id, cost_again, reporting_currency=reporting_currency)
 
 
 async def on_stock_changed(session: AsyncSession, event: CloudEvent) -> None:

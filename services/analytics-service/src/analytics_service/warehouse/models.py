@@ -161,8 +161,8 @@ class OrderFact(SQLModel, table=True):
     purchase rate of a range is two counts over an index, with no grouping by customer (kpis/service.py);
     `prior_channel_order_day` and `second_prior_channel_order_day` do the same among the customer's orders
     of the order's channel (its rollup channel: attributed, else sales channel, else "unknown").
-    `cogs_minor` is the sum of line quantity x the SKU's cost when the order was placed (0 for a SKU
-    whose cost is unknown; `cogs_complete` says whether every line had one)."""
+    `cogs_minor` is the sum of line quantity x the SKU's cost when the order was placed (`product_costs`;
+    0 for a SKU whose cost is unknown; `cogs_complete` says whether every line had one)."""
 
     __tablename__ = "order_facts"
     __table_args__ = (
@@ -247,6 +247,19 @@ class ProductFact(SQLModel, table=True):
     @property
     def published(self) -> bool:
         return self.status == "active"
+
+
+class ProductCost(SQLModel, table=True):
+    """A SKU's unit cost in a currency from `effective_from` on (ecom.price.changed.v1 with a cost, every
+    channel): the history an order line's cost is read from (warehouse/costs.py), so an order's cost of
+    goods does not depend on whether its order or its SKU's price event arrived first."""
+
+    __tablename__ = "product_costs"
+
+    sku: str = Field(primary_key=True, max_length=100)
+    currency: str = Field(primary_key=True, max_length=3)
+    effective_from: datetime = Field(sa_column=sa.Column(UTCDateTime(), primary_key=True))
+    cost_minor: int = Field(sa_type=sa.BigInteger)
 
 
 class SkuStock(SQLModel, table=True):

@@ -9,8 +9,8 @@ from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
-from analytics_service.warehouse import customers, rollups
-from analytics_service.warehouse.models import OrderFact, OrderLineFact, ProductFact
+from analytics_service.warehouse import costs, customers, rollups
+from analytics_service.warehouse.models import OrderFact, OrderLineFact
 from contracts import CloudEvent, parse_data
 from contracts.catalog.orders import OrderPlaced, OrderStatusChanged
 from servicekit.db import as_utc
@@ -62,35 +62,18 @@ async def on_order_placed(session: AsyncSession, event: CloudEvent, *, reporting
     async def place(fact: OrderFact) -> bool:
         if fact.placed:
             return False  # the same order placed twice (a new event id): the first one stands
-        costs = {
-            p.sku: p
-            for p in await session.scalars(
-                select(ProductFact).where(col(ProductFact.sku).in_([line.sku for line in order.lines]))
-            )
-        }
         await session.execute(delete(OrderLineFact).where(col(OrderLineFact.order_id) == order.order_id))
-        cogs, complete = 0, True
-        for number, line in enumerate(order.lines, start=1):
-            product = costs.get(line.sku)
-            unit_cost = (
-                product.cost_minor
-                if product is not None
-                and product.cost_minor is not None
-                and product.currency == line.currency
-                else None
+        lines = [
+            OrderLineFact(
+                order_id=order.order_id,
+                line_no=number,
+                sku=line.sku,
+                quantity=line.quantity,
+                unit_price_minor=to_minor(line.unit_price),
             )
-            complete = complete and unit_cost is not None
-            cogs += line.quantity * (unit_cost or 0)
-            session.add(
-                OrderLineFact(
-                    order_id=order.order_id,
-                    line_no=number,
-                    sku=line.sku,
-                    quantity=line.quantity,
-                    unit_price_minor=to_minor(line.unit_price),
-                    unit_cost_minor=unit_cost,
-                )
-            )
+            for number, line in enumerate(order.lines, start=1)
+        ]
+        session.add_all(lines)
         fact.placed = True
         fact.order_number = order.order_number
         fact.customer_id = owner
@@ -101,10 +84,10 @@ async def on_order_placed(session: AsyncSession, event: CloudEvent, *, reporting
         fact.subtotal_minor = to_minor(order.subtotal)
         fact.discount_minor = to_minor(order.discount_total)
         fact.total_minor = to_minor(order.total)
-        fact.cogs_minor = cogs
-        fact.cogs_complete = complete
         fact.placed_at = order.placed_at
         fact.day = order.placed_at.date()
+        history = await costs.histories(session, {(line.sku, order.currency) for line in lines})
+        costs.cost_lines(fact, lines, history)
         if fact.status_at is None or fact.status_at <= order.placed_at:
             fact.status, fact.status_at = "placed", order.placed_at
         return True
