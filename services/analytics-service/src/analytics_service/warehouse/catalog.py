@@ -6,8 +6,8 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
-from analytics_service.warehouse import costs, customers, orders
-from analytics_service.warehouse.models import OrderFact, ProductFact, SkuStock
+from analytics_service.warehouse import costs
+from analytics_service.warehouse.models import ProductFact, SkuStock
 from analytics_service.warehouse.orders import to_minor
 from contracts import CloudEvent, parse_data
 from contracts.catalog.inventory import StockChanged
@@ -66,15 +66,8 @@ async def on_price_changed(session: AsyncSession, event: CloudEvent, *, reportin
     )
     if window is None:
         return
-
-    async def cost_again(order: OrderFact) -> bool:
-        assert order.currency is not None
-        lines = (await customers.order_lines(session, [order.order_id]))[order.order_id]
-        history = await costs.histories(session, {(line.sku, order.currency) for line in lines}, lock=False)
-        return costs.cost_lines(order, lines, history)
-
-    for order_id in await costs.orders_placed_within(session, price.sku, price.currency, window):
-        await orders.change_order(session, order_id, cost_again, reporting_currency=reporting_currency)
+    placed = await costs.orders_placed_within(session, price.sku, price.currency, window)
+    await costs.cost_again(session, placed, reporting_currency=reporting_currency)
 
 
 async def on_stock_changed(session: AsyncSession, event: CloudEvent) -> None:

@@ -8,8 +8,8 @@ such an order is costed at the earliest known cost rather than not at all.
 The order events (ecom.orders.v1) and the price events (ecom.prices.v1) arrive on different topics, in
 any order. An order placed before its SKU's cost arrived is costed again when the cost arrives: a new
 cost changes the cost in effect over a window of time, and every order of the SKU placed in that window
-is costed again, moving its rollup contribution (warehouse/orders.py `change_order`). So the cost of
-goods, the net profit and its margin end the same whichever order the events came in.
+is costed again, its rollup contribution moved by the difference (`cost_again`). So the cost of goods,
+the net profit and its margin end the same whichever order the events came in.
 """
 
 from __future__ import annotations
@@ -21,11 +21,14 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
+from analytics_service.warehouse import customers, rollups
 from analytics_service.warehouse.models import OrderFact, OrderLineFact, ProductCost, ProductFact
 from servicekit.db import as_utc
 
 CostKey = tuple[str, str]
 """(SKU, currency)"""
+COST_AGAIN_CHUNK = 500
+"""Orders costed again per round: locked, read and moved together"""
 
 
 async def histories(
@@ -144,3 +147,35 @@ async def orders_placed_within(
     if until is not None:
         query = query.where(col(OrderFact.placed_at) < until)
     return list(await session.scalars(query))
+
+
+async def cost_again(session: AsyncSession, order_ids: Sequence[str], *, reporting_currency: str) -> int:
+    """Cost the orders again from the histories (a cost arrived that changes the cost in effect when they
+    were placed), a chunk at a time: the orders locked (in id order), their lines and the costs of all
+    their SKUs read at once, and the rollups moved by one difference. A cost changes no customer's
+    figures, so unlike `orders.change_order` nothing else is recomputed. How many orders changed."""
+    changed = 0
+    for start in range(0, len(order_ids), COST_AGAIN_CHUNK):
+        chunk = sorted(order_ids[start : start + COST_AGAIN_CHUNK])
+        facts = list(
+            await session.scalars(
+                select(OrderFact)
+                .where(col(OrderFact.order_id).in_(chunk))
+                .order_by(col(OrderFact.order_id))
+                .with_for_update()
+            )
+        )
+        lines = await customers.order_lines(session, chunk)
+        keys = {(line.sku, fact.currency) for fact in facts for line in lines[fact.order_id] if fact.currency}
+        history = await histories(session, keys, lock=False)
+        delta = rollups.Contribution()
+        for fact in facts:
+            held = lines[fact.order_id]
+            before = rollups.order_contribution(fact, held, reporting_currency=reporting_currency)
+            if fact.placed and cost_lines(fact, held, history):
+                rollups.order_contribution(fact, held, reporting_currency=reporting_currency, into=delta)
+                delta.add(before, -1)
+                changed += 1
+        await session.flush()
+        await rollups.apply(session, delta)
+    return changed
