@@ -4,7 +4,7 @@ handlers (as the consumer runner calls them), and reading rollups."""
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -13,7 +13,9 @@ from sqlalchemy import select
 
 from analytics_service.config import Settings
 from analytics_service.events import consumers
+from analytics_service.warehouse import rollups
 from analytics_service.warehouse.models import DailyChannelRollup, DailyProductRollup, DailyRollup
+from analytics_service.warehouse.recompute import rollups_from_scratch
 from contracts import CloudEvent, build_event
 from contracts.catalog.activity import ActivityTracked
 from contracts.catalog.customers import CustomerConsentChanged, CustomerMerged, CustomerUnmerged
@@ -203,3 +205,18 @@ async def product_rollup(database: Database) -> dict[tuple[Any, ...], dict[str, 
 
 async def daily_rollup(database: Database) -> dict[tuple[Any, ...], dict[str, int]]:
     return await _rollup(database, DailyRollup, ("day",))
+
+
+async def recomputed(database: Database) -> rollups.Contribution:
+    """Both rollups computed from scratch from the facts (warehouse/recompute.py)."""
+    settings = Settings(database_url=database.url)
+    async with database.read() as connection:
+        return await rollups_from_scratch(connection, reporting_currency=settings.reporting_currency)
+
+
+def nonzero(
+    rollup: Mapping[tuple[Any, ...], Mapping[str, int]], keep: Callable[[tuple[Any, ...]], bool]
+) -> dict[tuple[Any, ...], dict[str, int]]:
+    """The rows of a computed rollup whose key `keep` admits, as `channel_rollup` and the others read
+    the tables: zero columns and all-zero rows left out."""
+    return {k: {n: v for n, v in c.items() if v} for k, c in rollup.items() if keep(k) and any(c.values())}
