@@ -120,10 +120,11 @@ async def record(
             ProductCost(sku=sku, currency=currency, effective_from=effective_from, cost_minor=cost_minor)
         )
     await session.flush()
-    earlier = [e for e in history if as_utc(e.effective_from) < effective_from]
-    later = [as_utc(e.effective_from) for e in history if as_utc(e.effective_from) > effective_from]
+    moments = [as_utc(e.effective_from) for e in history]
+    later = [moment for moment in moments if moment > effective_from]
     # Before the earliest cost, the earliest stands in: a new earliest changes that time too.
-    return (effective_from if earlier else None), (min(later) if later else None)
+    has_earlier = any(moment < effective_from for moment in moments)
+    return (effective_from if has_earlier else None), (min(later) if later else None)
 
 
 async def orders_placed_within(
@@ -149,12 +150,11 @@ async def orders_placed_within(
     return list(await session.scalars(query))
 
 
-async def cost_again(session: AsyncSession, order_ids: Sequence[str], *, reporting_currency: str) -> int:
+async def cost_again(session: AsyncSession, order_ids: Sequence[str], *, reporting_currency: str) -> None:
     """Cost the orders again from the histories (a cost arrived that changes the cost in effect when they
     were placed), a chunk at a time: the orders locked (in id order), their lines and the costs of all
     their SKUs read at once, and the rollups moved by one difference. A cost changes no customer's
-    figures, so unlike `orders.change_order` nothing else is recomputed. How many orders changed."""
-    changed = 0
+    figures, so unlike `orders.change_order` nothing else is recomputed."""
     for start in range(0, len(order_ids), COST_AGAIN_CHUNK):
         chunk = sorted(order_ids[start : start + COST_AGAIN_CHUNK])
         facts = list(
@@ -175,7 +175,5 @@ async def cost_again(session: AsyncSession, order_ids: Sequence[str], *, reporti
             if fact.placed and cost_lines(fact, held, history):
                 rollups.order_contribution(fact, held, reporting_currency=reporting_currency, into=delta)
                 delta.add(before, -1)
-                changed += 1
         await session.flush()
         await rollups.apply(session, delta)
-    return changed
